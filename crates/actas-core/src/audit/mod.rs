@@ -1,0 +1,497 @@
+//! The audit trail: append-only events in one hash chain.
+//!
+//! Every state change writes exactly one event in the same transaction.
+//! Each event's `hash` is SHA-256 over the previous event's hash and the
+//! event's canonical bytes ([`canonical_bytes`]), so editing, deleting or
+//! reordering a row breaks the chain at that row; signed checkpoints of the
+//! head (see [`checkpoint_message`]) make a cut tail visible too.
+
+mod text;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use text::*;
+
+use crate::clock::format_ms;
+use crate::Timestamp;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Written in place of a value that must never be stored.
+pub const NOT_STORED: &str = "(value not stored)";
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// The kinds of audit event. The names are part of the contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl EventType {
+            /// Every event type.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The dotted name, as stored and sent.
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name,)* }
+            }
+        }
+
+        impl FromStr for EventType {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok(EventType::$variant),)*
+                    _ => Err(format!("unknown event type \"{s}\"")),
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    TicketCreated => "ticket.created", "A ticket was recorded.";
+    RequestCreated => "request.created", "An agent asked for access.";
+    RequestRefused => "request.refused", "A request broke a rule and was refused.";
+    RequestApproved => "request.approved", "A request was approved, by policy or a person.";
+    RequestDenied => "request.denied", "A request was denied.";
+    RequestWithdrawn => "request.withdrawn", "The requester withdrew a request.";
+    RequestExpired => "request.expired", "An approved request was not started in time.";
+    SessionStarted => "session.started", "A session started.";
+    SessionEnded => "session.ended", "A session ended (by the agent, a disabled account or a new session).";
+    SessionExpired => "session.expired", "A session reached its end.";
+    SessionIdleTimeout => "session.idle_timeout", "A session idled out.";
+    SessionRevoked => "session.revoked", "A lead revoked a session.";
+    ScopeRequested => "scope.requested", "An agent asked for more actions mid-session.";
+    ScopeApproved => "scope.approved", "A scope request was approved.";
+    ScopeDenied => "scope.denied", "A scope request was denied.";
+    ScopeChanged => "scope.changed", "A live session's scope changed.";
+    ActionPerformed => "action.performed", "The host app was told yes for a change.";
+    ActionDenied => "action.denied", "The host app was told no.";
+    RecordViewed => "record.viewed", "The host app was told yes for a view.";
+    StaffCreated => "staff.created", "A staff member was added.";
+    StaffDisabled => "staff.disabled", "A staff member was disabled.";
+    AppCreated => "app.created", "A host app was registered.";
+    PolicyLoaded => "policy.loaded", "A server loaded a policy.";
+    KeyRotated => "key.rotated", "A new signing key was made.";
+    CustomerNotified => "customer.notified", "The host app delivered a customer note.";
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of party did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A person on the support team.
+    Staff,
+    /// A host app or ticket system.
+    App,
+    /// The policy (approval by policy).
+    Policy,
+    /// actas itself (expiry, idle timeout, start-up) or its command line.
+    System,
+}
+
+impl ActorKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Staff => "staff",
+            ActorKind::App => "app",
+            ActorKind::Policy => "policy",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+impl FromStr for ActorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "staff" => Ok(ActorKind::Staff),
+            "app" => Ok(ActorKind::App),
+            "policy" => Ok(ActorKind::Policy),
+            "system" => Ok(ActorKind::System),
+            _ => Err(format!("unknown actor kind \"{s}\"")),
+        }
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Staff, app, policy or system.
+    pub kind: ActorKind,
+    /// Login, app id, `policy` or `system`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl Actor {
+    /// A staff member.
+    pub fn staff(id: &str, name: &str) -> Actor {
+        Actor { kind: ActorKind::Staff, id: id.into(), name: name.into() }
+    }
+    /// A host app.
+    pub fn app(id: &str, name: &str) -> Actor {
+        Actor { kind: ActorKind::App, id: id.into(), name: name.into() }
+    }
+    /// The policy.
+    pub fn policy() -> Actor {
+        Actor { kind: ActorKind::Policy, id: "policy".into(), name: "Policy".into() }
+    }
+    /// actas itself.
+    pub fn system() -> Actor {
+        Actor { kind: ActorKind::System, id: "system".into(), name: "actas".into() }
+    }
+
+    /// The actor as JSON, the form stored in the `actor` column.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"kind": self.kind.as_str(), "id": self.id, "name": self.name})
+    }
+
+    /// Reads the stored JSON form back.
+    pub fn from_json(v: &Value) -> Result<Actor, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("actor.{k} missing"));
+        Ok(Actor { kind: s("kind")?.parse()?, id: s("id")?, name: s("name")? })
+    }
+}
+
+/// An event about to be appended: everything but its place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// `evt_...`
+    pub id: String,
+    /// When it happened (milliseconds).
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventType,
+    /// Who did it.
+    pub actor: Actor,
+    /// The customer account concerned.
+    pub account_id: Option<String>,
+    /// The ticket concerned.
+    pub ticket: Option<String>,
+    /// The request concerned.
+    pub request_id: Option<String>,
+    /// The session concerned.
+    pub session_id: Option<String>,
+    /// The staff member whose access the event is about (requester, agent).
+    pub agent: Option<String>,
+    /// Type-specific detail.
+    pub data: Value,
+    /// The plain line.
+    pub text: String,
+}
+
+impl NewEvent {
+    /// A new event with no subject fields; chain the `with_*` setters.
+    pub fn new(kind: EventType, at: Timestamp, actor: Actor, text: String, data: Value) -> NewEvent {
+        NewEvent {
+            id: crate::id::new_id("evt"),
+            at: crate::clock::millis(at),
+            kind,
+            actor,
+            account_id: None,
+            ticket: None,
+            request_id: None,
+            session_id: None,
+            agent: None,
+            data,
+            text,
+        }
+    }
+
+    /// Sets the account.
+    pub fn account(mut self, id: &str) -> Self {
+        self.account_id = Some(id.to_string());
+        self
+    }
+    /// Sets the ticket.
+    pub fn ticket(mut self, reference: &str) -> Self {
+        self.ticket = Some(reference.to_string());
+        self
+    }
+    /// Sets the request.
+    pub fn request(mut self, id: &str) -> Self {
+        self.request_id = Some(id.to_string());
+        self
+    }
+    /// Sets the session.
+    pub fn session(mut self, id: &str) -> Self {
+        self.session_id = Some(id.to_string());
+        self
+    }
+    /// Sets the staff member whose access this is about.
+    pub fn agent(mut self, login: &str) -> Self {
+        self.agent = Some(login.to_string());
+        self
+    }
+
+    /// Places the event after `prev_hash` as number `seq`.
+    pub fn seal(self, seq: i64, prev_hash: &str) -> Event {
+        let mut e = Event {
+            seq,
+            id: self.id,
+            at: self.at,
+            kind: self.kind,
+            actor: self.actor,
+            account_id: self.account_id,
+            ticket: self.ticket,
+            request_id: self.request_id,
+            session_id: self.session_id,
+            agent: self.agent,
+            data: self.data,
+            text: self.text,
+            prev_hash: prev_hash.to_string(),
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+}
+
+/// An event in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// `evt_...`
+    pub id: String,
+    /// When it happened (milliseconds).
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventType,
+    /// Who did it.
+    pub actor: Actor,
+    /// The customer account concerned.
+    pub account_id: Option<String>,
+    /// The ticket concerned.
+    pub ticket: Option<String>,
+    /// The request concerned.
+    pub request_id: Option<String>,
+    /// The session concerned.
+    pub session_id: Option<String>,
+    /// The staff member whose access the event is about.
+    pub agent: Option<String>,
+    /// Type-specific detail.
+    pub data: Value,
+    /// The plain line.
+    pub text: String,
+    /// Hash of the previous event ([`GENESIS`] for the first).
+    pub prev_hash: String,
+    /// SHA-256(prev_hash ‖ canonical bytes), hex.
+    pub hash: String,
+}
+
+impl Event {
+    /// The hash this event should have, from its fields and `prev_hash`.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.as_bytes());
+        h.update(canonical_bytes(self));
+        hex::encode(h.finalize())
+    }
+}
+
+/// The canonical encoding of an event's fields (everything but the two
+/// hashes): JSON with object keys sorted, no white space, `at` as
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn canonical_bytes(e: &Event) -> Vec<u8> {
+    let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
+    let v = serde_json::json!({
+        "seq": e.seq,
+        "id": e.id,
+        "at": format_ms(e.at),
+        "type": e.kind.as_str(),
+        "actor": e.actor.to_json(),
+        "account_id": opt(&e.account_id),
+        "ticket": opt(&e.ticket),
+        "request_id": opt(&e.request_id),
+        "session_id": opt(&e.session_id),
+        "agent": opt(&e.agent),
+        "data": e.data,
+        "text": e.text,
+    });
+    let mut out = String::with_capacity(512);
+    write_canonical(&v, &mut out);
+    out.into_bytes()
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&map[*k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The bytes a checkpoint signs: `actas-audit-head\n{seq}\n{hash}`.
+pub fn checkpoint_message(seq: i64, hash: &str) -> Vec<u8> {
+    format!("actas-audit-head\n{seq}\n{hash}").into_bytes()
+}
+
+/// A signed statement of the chain's head at some moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The head's seq.
+    pub seq: i64,
+    /// The head's hash.
+    pub hash: String,
+    /// The signing key's id.
+    pub kid: String,
+    /// Ed25519 signature over [`checkpoint_message`], base64url.
+    pub signature: String,
+    /// When it was made.
+    pub at: Timestamp,
+}
+
+/// Where a chain verification stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    /// The seq at which the chain breaks (the expected seq for a gap).
+    pub seq: i64,
+    /// The event's id, when a row exists there.
+    pub id: Option<String>,
+    /// What is wrong, in plain words.
+    pub problem: String,
+}
+
+/// Re-computes a chain incrementally. Feed events in seq order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: i64,
+    prev_hash: String,
+    count: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier { expected_seq: 1, prev_hash: GENESIS.to_string(), count: 0 }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event.
+    pub fn push(&mut self, e: &Event) -> Result<(), BadEvent> {
+        let bad = |problem: String| BadEvent { seq: e.seq, id: Some(e.id.clone()), problem };
+        if e.seq != self.expected_seq {
+            return Err(BadEvent {
+                seq: self.expected_seq,
+                id: Some(e.id.clone()),
+                problem: format!("event {} is missing (the next stored event is {})", self.expected_seq, e.seq),
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            return Err(bad(format!("event {} does not follow event {}: its prev_hash does not match", e.seq, e.seq - 1)));
+        }
+        if e.compute_hash() != e.hash {
+            return Err(bad(format!("event {} was altered: its content does not match its hash", e.seq)));
+        }
+        self.expected_seq += 1;
+        self.prev_hash = e.hash.clone();
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Events checked so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The head: last seq and hash checked.
+    pub fn head(&self) -> (i64, &str) {
+        (self.expected_seq - 1, &self.prev_hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn ev(n: i64, prev: &str) -> Event {
+        NewEvent::new(
+            EventType::TicketCreated,
+            Utc.with_ymd_and_hms(2026, 11, 25, 14, 3, 0).unwrap(),
+            Actor::system(),
+            format!("line {n}"),
+            serde_json::json!({"b": 1, "a": [1, {"z": null, "y": "é"}]}),
+        )
+        .seal(n, prev)
+    }
+
+    #[test]
+    fn canonical_bytes_sort_keys_and_have_no_space() {
+        let e = ev(1, GENESIS);
+        let s = String::from_utf8(canonical_bytes(&e)).unwrap();
+        assert!(s.starts_with("{\"account_id\":null,\"actor\":{\"id\":\"system\",\"kind\":\"system\",\"name\":\"actas\"},\"agent\":null,\"at\":\"2026-11-25T14:03:00.000Z\",\"data\":{\"a\":[1,{\"y\":\"é\",\"z\":null}],\"b\":1}"), "{s}");
+    }
+
+    #[test]
+    fn a_chain_verifies_and_each_kind_of_tampering_is_named() {
+        let a = ev(1, GENESIS);
+        let b = ev(2, &a.hash);
+        let c = ev(3, &b.hash);
+        let mut v = ChainVerifier::default();
+        for e in [&a, &b, &c] {
+            v.push(e).unwrap();
+        }
+        assert_eq!(v.head(), (3, c.hash.as_str()));
+
+        let mut edited = b.clone();
+        edited.text = "nothing happened".into();
+        let mut v = ChainVerifier::default();
+        v.push(&a).unwrap();
+        let bad = v.push(&edited).unwrap_err();
+        assert_eq!(bad.seq, 2);
+        assert!(bad.problem.contains("altered"));
+
+        let mut v = ChainVerifier::default();
+        v.push(&a).unwrap();
+        let bad = v.push(&c).unwrap_err();
+        assert_eq!(bad.seq, 2);
+        assert!(bad.problem.contains("missing"));
+    }
+
+    #[test]
+    fn every_event_type_round_trips() {
+        assert_eq!(EventType::ALL.len(), 25);
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
+        }
+    }
+}

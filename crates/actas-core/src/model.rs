@@ -1,0 +1,471 @@
+//! The nouns of actas: staff, apps, tickets, requests, decisions, sessions,
+//! notices. Plain data; the rules that move them live in [`crate::flow`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Timestamp;
+
+/// A role a staff member may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Requests access and works in sessions.
+    Agent,
+    /// Decides requests, revokes sessions, reviews.
+    Lead,
+    /// Manages staff, apps and policy; no impersonation power of its own.
+    Admin,
+    /// Reads the audit trail, nothing else.
+    Auditor,
+}
+
+impl Role {
+    /// All roles, in display order.
+    pub const ALL: [Role; 4] = [Role::Agent, Role::Lead, Role::Admin, Role::Auditor];
+
+    /// The role's name as written in policy, CLI and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Lead => "lead",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role \"{s}\" (expected agent, lead, admin or auditor)"))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One person on the support team. The login is their stable id everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    /// Login, the stable id (`maria`).
+    pub id: String,
+    /// Display name (`Maria Lopez`).
+    pub name: String,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// Disabled staff can do nothing and hold no session.
+    pub disabled: bool,
+    /// When the account was made.
+    pub created_at: Timestamp,
+}
+
+impl Staff {
+    /// Whether this person holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A host app (or ticket system) that talks to actas with an app key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// The app's id, used as the token audience.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// May push tickets.
+    pub tickets: bool,
+    /// Web origins the API answers CORS requests from.
+    pub origins: Vec<String>,
+    /// When it was registered.
+    pub created_at: Timestamp,
+}
+
+/// A support ticket naming one customer account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// The ticket system's reference (`48192`).
+    pub reference: String,
+    /// The customer account the ticket is about.
+    pub account_id: String,
+    /// The account's display name, when known.
+    pub account_name: Option<String>,
+    /// The ticket's subject line.
+    pub subject: String,
+    /// Link to the ticket, when known.
+    pub url: Option<String>,
+    /// Who created it (staff login or app id).
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+impl Ticket {
+    /// "Acme Corp (acct_42)" or "acct_42".
+    pub fn account_label(&self) -> String {
+        account_label(&self.account_id, self.account_name.as_deref())
+    }
+}
+
+/// "Acme Corp (acct_42)" or "acct_42" when the name is unknown.
+pub fn account_label(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(n) if !n.is_empty() => format!("{n} ({id})"),
+        _ => id.to_string(),
+    }
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Access to an account, leading to a new session.
+    Access,
+    /// More actions for a live session.
+    Scope,
+}
+
+impl RequestKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Access => "access",
+            RequestKind::Scope => "scope",
+        }
+    }
+}
+
+impl FromStr for RequestKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "access" => Ok(RequestKind::Access),
+            "scope" => Ok(RequestKind::Scope),
+            _ => Err(format!("unknown request kind {s}")),
+        }
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// Waiting for a person to decide.
+    Pending,
+    /// Approved (by policy or a person), not yet started.
+    Approved,
+    /// Denied with a note.
+    Denied,
+    /// Withdrawn by the requester.
+    Withdrawn,
+    /// Approved but not started in time.
+    Expired,
+    /// Started: a session exists (or, for scope, the scope was applied).
+    Started,
+}
+
+impl RequestStatus {
+    /// Wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Denied => "denied",
+            RequestStatus::Withdrawn => "withdrawn",
+            RequestStatus::Expired => "expired",
+            RequestStatus::Started => "started",
+        }
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "pending" => RequestStatus::Pending,
+            "approved" => RequestStatus::Approved,
+            "denied" => RequestStatus::Denied,
+            "withdrawn" => RequestStatus::Withdrawn,
+            "expired" => RequestStatus::Expired,
+            "started" => RequestStatus::Started,
+            _ => return Err(format!("unknown request status \"{s}\"")),
+        })
+    }
+}
+
+/// A request for access (or for more scope), tied to one ticket and account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `req_...`
+    pub id: String,
+    /// Access or scope.
+    pub kind: RequestKind,
+    /// Ticket reference.
+    pub ticket: String,
+    /// The one account this request is for.
+    pub account_id: String,
+    /// The account's display name, copied from the ticket.
+    pub account_name: Option<String>,
+    /// Requester's login.
+    pub requester: String,
+    /// Requester's display name at the time.
+    pub requester_name: String,
+    /// The written reason.
+    pub reason: String,
+    /// Actions asked for, in policy order.
+    pub actions: Vec<String>,
+    /// Minutes asked for (policy default when none was named).
+    pub minutes: u32,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// For scope requests: the session it extends. For started access
+    /// requests: the session it started.
+    pub session_id: Option<String>,
+    /// Actions granted by the decision.
+    pub granted_actions: Option<Vec<String>>,
+    /// Minutes granted by the decision.
+    pub granted_minutes: Option<u32>,
+    /// Who decided (`policy` or a login).
+    pub decided_by: Option<String>,
+    /// Display name of who decided.
+    pub decided_by_name: Option<String>,
+    /// When it was decided.
+    pub decided_at: Option<Timestamp>,
+    /// The decision's note.
+    pub decision_note: Option<String>,
+    /// An approved request must be started before this.
+    pub start_by: Option<Timestamp>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Request {
+    /// "Acme Corp (acct_42)".
+    pub fn account_label(&self) -> String {
+        account_label(&self.account_id, self.account_name.as_deref())
+    }
+}
+
+/// How a request was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    /// Approved because every action needs no approval.
+    Policy,
+    /// Approved by a person.
+    Approve,
+    /// Denied by a person.
+    Deny,
+}
+
+impl DecisionKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Policy => "policy",
+            DecisionKind::Approve => "approve",
+            DecisionKind::Deny => "deny",
+        }
+    }
+}
+
+impl FromStr for DecisionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "policy" => Ok(DecisionKind::Policy),
+            "approve" => Ok(DecisionKind::Approve),
+            "deny" => Ok(DecisionKind::Deny),
+            _ => Err(format!("unknown decision kind {s}")),
+        }
+    }
+}
+
+/// The one decision on a request. The store refuses a second one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `dec_...`
+    pub id: String,
+    /// The request decided.
+    pub request_id: String,
+    /// Policy, approve or deny.
+    pub kind: DecisionKind,
+    /// `policy` or the decider's login.
+    pub decider: String,
+    /// The decider's display name.
+    pub decider_name: String,
+    /// Actions granted (empty for a denial).
+    pub actions: Vec<String>,
+    /// Minutes granted (0 for a denial).
+    pub minutes: u32,
+    /// Actions removed from the request.
+    pub removed: Vec<String>,
+    /// Actions added to the request.
+    pub added: Vec<String>,
+    /// The note, required for a denial.
+    pub note: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Whether a session is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// In progress.
+    Live,
+    /// Over, for good.
+    Ended,
+}
+
+impl SessionState {
+    /// Wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Live => "live",
+            SessionState::Ended => "ended",
+        }
+    }
+}
+
+/// Why a session ended. Each reason is its own event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The agent ended it.
+    Ended,
+    /// It reached its absolute end.
+    Expired,
+    /// No activity for `idle_minutes`.
+    IdleTimeout,
+    /// A lead revoked it.
+    Revoked,
+    /// The agent was disabled.
+    StaffDisabled,
+    /// A scope change in `new_session` mode replaced it.
+    Superseded,
+}
+
+impl EndReason {
+    /// Wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Ended => "ended",
+            EndReason::Expired => "expired",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::Revoked => "revoked",
+            EndReason::StaffDisabled => "staff_disabled",
+            EndReason::Superseded => "superseded",
+        }
+    }
+
+    /// The reason code `authorize` answers for a session that ended this way.
+    pub fn authorize_code(self) -> &'static str {
+        match self {
+            EndReason::Ended | EndReason::Superseded => "session_ended",
+            EndReason::Expired => "session_expired",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::Revoked => "session_revoked",
+            EndReason::StaffDisabled => "staff_disabled",
+        }
+    }
+}
+
+impl FromStr for EndReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "ended" => EndReason::Ended,
+            "expired" => EndReason::Expired,
+            "idle_timeout" => EndReason::IdleTimeout,
+            "revoked" => EndReason::Revoked,
+            "staff_disabled" => EndReason::StaffDisabled,
+            "superseded" => EndReason::Superseded,
+            _ => return Err(format!("unknown end reason \"{s}\"")),
+        })
+    }
+}
+
+/// A support session: one agent acting as one customer account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `ses_...`
+    pub id: String,
+    /// The access request it came from.
+    pub request_id: String,
+    /// Ticket reference.
+    pub ticket: String,
+    /// Customer account.
+    pub account_id: String,
+    /// Customer account's display name.
+    pub account_name: Option<String>,
+    /// Agent's login.
+    pub agent: String,
+    /// Agent's display name.
+    pub agent_name: String,
+    /// `policy` or the approver's login.
+    pub approver: String,
+    /// Approver's display name.
+    pub approver_name: String,
+    /// Granted actions.
+    pub scope: Vec<String>,
+    /// The reason of the request.
+    pub reason: String,
+    /// Start time.
+    pub started_at: Timestamp,
+    /// Absolute end.
+    pub ends_at: Timestamp,
+    /// Last activity (start, authorize, heartbeat).
+    pub last_activity_at: Timestamp,
+    /// Live or ended.
+    pub state: SessionState,
+    /// Why it ended.
+    pub end_reason: Option<EndReason>,
+    /// When it ended.
+    pub ended_at: Option<Timestamp>,
+    /// Who ended it (login, or `system`).
+    pub ended_by: Option<String>,
+    /// Note given on revoke.
+    pub end_note: Option<String>,
+}
+
+impl Session {
+    /// "Acme Corp (acct_42)".
+    pub fn account_label(&self) -> String {
+        account_label(&self.account_id, self.account_name.as_deref())
+    }
+
+    /// When the session idles out if nothing happens before.
+    pub fn idle_deadline(&self, idle_minutes: u32) -> Timestamp {
+        self.last_activity_at + crate::clock::minutes(idle_minutes)
+    }
+
+    /// Whether the session is live.
+    pub fn is_live(&self) -> bool {
+        self.state == SessionState::Live
+    }
+}
+
+/// A note for the customer about an ended session, queued for the host app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// `ntc_...`; also the queue position is `seq`.
+    pub id: String,
+    /// Queue position, increasing.
+    pub seq: i64,
+    /// Session it tells about.
+    pub session_id: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The plain note.
+    pub text: String,
+    /// Structured detail: who, when, why, what changed.
+    pub data: serde_json::Value,
+    /// When it was queued.
+    pub created_at: Timestamp,
+    /// When the host app said it delivered it.
+    pub delivered_at: Option<Timestamp>,
+}

@@ -1,0 +1,462 @@
+//! The policy: which actions exist, what each needs, and the session limits.
+//!
+//! A policy is one TOML file. [`Policy::parse`] refuses a bad file with the
+//! line and the reason; a policy that parsed is internally consistent (every
+//! name unique, `default <= max`, every approver role known), so the rest of
+//! the code never re-checks it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::model::Role;
+
+/// The policy shipped with actas, used when no file is given.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("default_policy.toml");
+
+/// View or change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// Reads something.
+    View,
+    /// Rewrites something.
+    Change,
+}
+
+impl ActionKind {
+    /// Name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::View => "view",
+            ActionKind::Change => "change",
+        }
+    }
+}
+
+/// What an action needs before it may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// Granted by policy.
+    None,
+    /// A person whose roles cover `approvers` must approve.
+    Required,
+    /// Never granted.
+    Forbidden,
+}
+
+impl Approval {
+    /// Name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::None => "none",
+            Approval::Required => "required",
+            Approval::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// What an approved scope change does to the live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeChange {
+    /// The session's scope grows in place.
+    Reapprove,
+    /// The session ends and the agent starts a new one.
+    NewSession,
+}
+
+impl ScopeChange {
+    /// Name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeChange::Reapprove => "reapprove",
+            ScopeChange::NewSession => "new_session",
+        }
+    }
+}
+
+/// One action the host app may ask about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Dotted, stable name (`billing.update`).
+    pub name: String,
+    /// Plain words (`Change billing details`).
+    pub label: String,
+    /// View or change.
+    pub kind: ActionKind,
+    /// What granting it needs.
+    pub approval: Approval,
+    /// Roles that may approve it (empty unless `approval = "required"`).
+    pub approvers: Vec<Role>,
+    /// A view of sensitive data.
+    pub sensitive: bool,
+    /// Old and new values are never stored.
+    pub redact: bool,
+}
+
+/// Session limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRules {
+    /// Granted when a request names no duration.
+    pub default_minutes: u32,
+    /// Hard cap.
+    pub max_minutes: u32,
+    /// No activity for this long ends the session.
+    pub idle_minutes: u32,
+    /// An approved request must be started within this.
+    pub approval_valid_minutes: u32,
+    /// What an approved scope change does.
+    pub scope_change: ScopeChange,
+}
+
+/// Rules for the written reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonRules {
+    /// Minimum length in characters (after trimming).
+    pub min_chars: usize,
+    /// Phrases that are refused as the whole reason, compared folded.
+    pub vague: Vec<String>,
+}
+
+/// A checked policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Session limits.
+    pub session: SessionRules,
+    /// Reason rules.
+    pub reason: ReasonRules,
+    actions: Vec<Action>,
+    index: BTreeMap<String, usize>,
+    digest: String,
+}
+
+/// A policy file that was refused: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// 1-based line, when the problem has one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    session: Option<RawSession>,
+    reason: Option<RawReason>,
+    #[serde(default)]
+    action: Vec<Spanned<RawAction>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    default_minutes: Option<Spanned<u32>>,
+    max_minutes: Option<Spanned<u32>>,
+    idle_minutes: Option<Spanned<u32>>,
+    approval_valid_minutes: Option<Spanned<u32>>,
+    scope_change: Option<ScopeChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReason {
+    min_chars: Option<Spanned<usize>>,
+    vague: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    name: Spanned<String>,
+    label: Spanned<String>,
+    kind: ActionKind,
+    approval: Approval,
+    approvers: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default)]
+    redact: bool,
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+impl Policy {
+    /// The shipped default policy.
+    pub fn shipped() -> Policy {
+        // The shipped file is tested below; failing here is a build defect.
+        #[allow(clippy::expect_used)]
+        Policy::parse(DEFAULT_POLICY_TOML).expect("the shipped policy is valid")
+    }
+
+    /// Parses and checks a policy file.
+    pub fn parse(src: &str) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(src).map_err(|e| PolicyError {
+            line: e.span().map(|s| line_of(src, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        let err = |offset: usize, message: String| PolicyError { line: Some(line_of(src, offset)), message };
+
+        let s = raw.session;
+        let get = |f: Option<&Option<Spanned<u32>>>, default: u32| -> (u32, usize) {
+            match f.and_then(|o| o.as_ref()) {
+                Some(v) => (*v.get_ref(), v.span().start),
+                None => (default, 0),
+            }
+        };
+        let (default_minutes, dm_at) = get(s.as_ref().map(|s| &s.default_minutes), 15);
+        let (max_minutes, max_at) = get(s.as_ref().map(|s| &s.max_minutes), 30);
+        let (idle_minutes, idle_at) = get(s.as_ref().map(|s| &s.idle_minutes), 10);
+        let (approval_valid_minutes, av_at) = get(s.as_ref().map(|s| &s.approval_valid_minutes), 10);
+        let scope_change = s.as_ref().and_then(|s| s.scope_change).unwrap_or(ScopeChange::Reapprove);
+        for (name, value, at) in [
+            ("default_minutes", default_minutes, dm_at),
+            ("max_minutes", max_minutes, max_at),
+            ("idle_minutes", idle_minutes, idle_at),
+            ("approval_valid_minutes", approval_valid_minutes, av_at),
+        ] {
+            if value == 0 {
+                return Err(err(at, format!("session.{name} must be at least 1")));
+            }
+            if value > 24 * 60 {
+                return Err(err(at, format!("session.{name} must be at most 1440 (one day)")));
+            }
+        }
+        if max_minutes < default_minutes {
+            return Err(err(
+                max_at.max(dm_at),
+                format!("session.max_minutes ({max_minutes}) is less than session.default_minutes ({default_minutes})"),
+            ));
+        }
+
+        let (min_chars, vague) = match raw.reason {
+            Some(r) => {
+                let min = match r.min_chars {
+                    Some(m) => {
+                        if *m.get_ref() == 0 || *m.get_ref() > 2000 {
+                            return Err(err(m.span().start, "reason.min_chars must be between 1 and 2000".into()));
+                        }
+                        *m.get_ref()
+                    }
+                    None => 20,
+                };
+                (min, r.vague.unwrap_or_default())
+            }
+            None => (20, Vec::new()),
+        };
+
+        let mut actions = Vec::with_capacity(raw.action.len());
+        let mut index = BTreeMap::new();
+        let mut first_line = BTreeMap::new();
+        for spanned in raw.action {
+            let at = spanned.span().start;
+            let a = spanned.into_inner();
+            let name_at = a.name.span().start;
+            let name = a.name.into_inner();
+            if !valid_action_name(&name) {
+                return Err(err(
+                    name_at,
+                    format!("action name \"{name}\" must be dotted lowercase words, like \"billing.update\""),
+                ));
+            }
+            if let Some(line) = first_line.get(&name) {
+                return Err(err(name_at, format!("duplicate action name \"{name}\" (first defined on line {line})")));
+            }
+            first_line.insert(name.clone(), line_of(src, name_at));
+            let label = a.label.get_ref().trim().to_string();
+            if label.is_empty() {
+                return Err(err(a.label.span().start, format!("action \"{name}\" needs a label in plain words")));
+            }
+            let approvers = match (a.approval, a.approvers) {
+                (Approval::Required, None) => vec![Role::Lead],
+                (Approval::Required, Some(list)) => {
+                    let list_at = list.span().start;
+                    if list.get_ref().is_empty() {
+                        return Err(err(list_at, format!("action \"{name}\" requires approval but names no approvers")));
+                    }
+                    let mut roles = Vec::new();
+                    for r in list.into_inner() {
+                        let role: Role = r.parse().map_err(|m| err(list_at, format!("action \"{name}\": {m}")))?;
+                        if role == Role::Auditor {
+                            return Err(err(list_at, format!("action \"{name}\": auditors read the trail and cannot approve")));
+                        }
+                        if !roles.contains(&role) {
+                            roles.push(role);
+                        }
+                    }
+                    roles
+                }
+                (_, Some(list)) => {
+                    return Err(err(
+                        list.span().start,
+                        format!("action \"{name}\" names approvers but its approval is \"{}\"", a.approval.as_str()),
+                    ))
+                }
+                (_, None) => Vec::new(),
+            };
+            if a.sensitive && a.kind != ActionKind::View {
+                return Err(err(at, format!("action \"{name}\": sensitive applies to view actions only")));
+            }
+            index.insert(name.clone(), actions.len());
+            actions.push(Action { name, label, kind: a.kind, approval: a.approval, approvers, sensitive: a.sensitive, redact: a.redact });
+        }
+        if actions.is_empty() {
+            return Err(PolicyError { line: None, message: "the policy defines no [[action]]".into() });
+        }
+        Ok(Policy {
+            session: SessionRules { default_minutes, max_minutes, idle_minutes, approval_valid_minutes, scope_change },
+            reason: ReasonRules { min_chars, vague },
+            actions,
+            index,
+            digest: hex::encode(Sha256::digest(src.as_bytes())),
+        })
+    }
+
+    /// Every action, in file order.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// One action by name.
+    pub fn action(&self, name: &str) -> Option<&Action> {
+        self.index.get(name).map(|i| &self.actions[*i])
+    }
+
+    /// The plain label of an action (the name itself when unknown).
+    pub fn label<'a>(&'a self, name: &'a str) -> &'a str {
+        self.action(name).map(|a| a.label.as_str()).unwrap_or(name)
+    }
+
+    /// Labels of the given actions joined with ", ".
+    pub fn labels(&self, names: &[String]) -> String {
+        names.iter().map(|n| self.label(n)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Sorts action names into policy order and removes duplicates.
+    pub fn ordered(&self, names: &[String]) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut v: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
+        v.sort_by_key(|n| self.index.get(n).copied().unwrap_or(usize::MAX));
+        v
+    }
+
+    /// SHA-256 of the file the policy came from, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+fn valid_action_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 2
+        && name.len() <= 64
+        && parts.iter().all(|p| {
+            let mut chars = p.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_policy_has_every_action_of_the_spec() {
+        let p = Policy::shipped();
+        for n in ["account.view", "settings.view", "activity.view", "invoices.view", "plan.view"] {
+            let a = p.action(n).unwrap();
+            assert_eq!((a.kind, a.approval), (ActionKind::View, Approval::None), "{n}");
+        }
+        for n in [
+            "settings.update", "sync.reset", "invoice_email.update", "billing.update", "refund.issue",
+            "credit.issue", "record.delete", "record.restore", "bulk.edit", "owner.transfer",
+            "email.change", "role.change", "security.update", "data.export", "password.reset", "mfa.reset",
+        ] {
+            let a = p.action(n).unwrap();
+            assert_eq!((a.kind, a.approval), (ActionKind::Change, Approval::Required), "{n}");
+            assert_eq!(a.approvers, vec![Role::Lead], "{n}");
+            assert_eq!(a.redact, n == "password.reset" || n == "mfa.reset", "{n}");
+        }
+        let s = p.action("sensitive.view").unwrap();
+        assert!(s.sensitive && s.kind == ActionKind::View && s.approval == Approval::Required);
+        assert_eq!(p.session.default_minutes, 15);
+        assert_eq!(p.session.max_minutes, 30);
+        assert_eq!(p.session.idle_minutes, 10);
+    }
+
+    fn refused(src: &str) -> PolicyError {
+        Policy::parse(src).unwrap_err()
+    }
+
+    const ONE: &str = "[[action]]\nname = \"a.view\"\nlabel = \"View A\"\nkind = \"view\"\napproval = \"none\"\n";
+
+    #[test]
+    fn unknown_key_is_refused_with_its_line() {
+        let e = refused(&format!("[session]\ndefault_minutes = 15\ncolour = \"red\"\n{ONE}"));
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_kind_and_approval_are_refused() {
+        let e = refused(&ONE.replace("\"view\"\napproval", "\"peek\"\napproval"));
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("peek"), "{e}");
+        let e = refused(&ONE.replace("\"none\"", "\"maybe\""));
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_naming_both_lines() {
+        let e = refused(&format!("{ONE}\n{ONE}"));
+        assert_eq!(e.line, Some(8), "{e}");
+        assert!(e.message.contains("first defined on line 2"), "{e}");
+    }
+
+    #[test]
+    fn max_below_default_is_refused() {
+        let e = refused(&format!("[session]\ndefault_minutes = 20\nmax_minutes = 10\n{ONE}"));
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("less than"), "{e}");
+    }
+
+    #[test]
+    fn unknown_approver_role_and_misplaced_flags_are_refused() {
+        let e = refused(&ONE.replace("\"none\"", "\"required\"\napprovers = [\"boss\"]"));
+        assert!(e.message.contains("boss"), "{e}");
+        let e = refused(&ONE.replace("\"none\"", "\"none\"\napprovers = [\"lead\"]"));
+        assert!(e.message.contains("names approvers"), "{e}");
+        let e = refused(&ONE.replace("\"view\"", "\"change\"").replace("\"none\"", "\"none\"\nsensitive = true"));
+        assert!(e.message.contains("sensitive"), "{e}");
+        let e = refused(&ONE.replace("a.view", "Billing"));
+        assert!(e.message.contains("dotted"), "{e}");
+        let e = refused("[session]\nmax_minutes = 30\n");
+        assert!(e.message.contains("no [[action]]"), "{e}");
+    }
+
+    #[test]
+    fn ordered_follows_the_file_and_drops_duplicates() {
+        let p = Policy::shipped();
+        let v = p.ordered(&["settings.update".into(), "settings.view".into(), "settings.update".into()]);
+        assert_eq!(v, vec!["settings.view".to_string(), "settings.update".to_string()]);
+    }
+}

@@ -1,0 +1,66 @@
+//! Conversions between domain values and column values.
+//!
+//! Times are stored as microseconds since the Unix epoch (BIGINT on both
+//! backends), lists as space-separated names, JSON as text: the same column
+//! types on SQLite and PostgreSQL, so one SQL text serves both.
+
+use actas_core::clock::format_ms;
+use actas_core::{Error, Timestamp};
+use chrono::DateTime;
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn opt_micros(t: Option<Timestamp>) -> Option<i64> {
+    t.map(micros)
+}
+
+pub(crate) fn time(v: i64) -> Result<Timestamp, Error> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(format!("time {v} out of range")))
+}
+
+pub(crate) fn opt_time(v: Option<i64>) -> Result<Option<Timestamp>, Error> {
+    v.map(time).transpose()
+}
+
+pub(crate) fn audit_at(t: Timestamp) -> String {
+    format_ms(t)
+}
+
+pub(crate) fn parse_audit_at(s: &str) -> Result<Timestamp, Error> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt(format!("audit time {s:?}: {e}")))
+}
+
+pub(crate) fn join(list: &[String]) -> String {
+    list.join(" ")
+}
+
+pub(crate) fn split(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, Error> {
+    s.parse().map_err(corrupt)
+}
+
+pub(crate) fn minutes(v: i64) -> Result<u32, Error> {
+    u32::try_from(v).map_err(|_| corrupt(format!("minutes {v} out of range")))
+}
+
+pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
+    Error::Internal(anyhow::anyhow!("stored data is not readable: {}", msg.into()))
+}
+
+/// Maps a database error: a broken rule becomes the given conflict, anything
+/// else means the database cannot be used right now.
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    Error::Unavailable(anyhow::Error::new(e).context("database"))
+}
+
+pub(crate) fn unique_or(e: sqlx::Error, code: &'static str, detail: &str) -> Error {
+    match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => Error::conflict(code, detail),
+        _ => db_err(e),
+    }
+}

@@ -1,0 +1,317 @@
+//! Storage for actas.
+//!
+//! One interface, [`Tx`], with two implementations: SQLite (the embedded
+//! default) and PostgreSQL (several nodes on one database). Work happens in
+//! closures handed to [`Store::write`] or [`Store::read`]:
+//!
+//! - `write` runs the closure inside the node's single writer, which commits
+//!   the closures waiting at that moment as one transaction (group commit),
+//!   each inside its own savepoint so that a refusal rolls back alone. The
+//!   writer holds the audit chain's lock for the whole transaction, so every
+//!   write sees the state the previous one left, on every node.
+//! - `read` runs the closure in a read-only transaction on a pooled
+//!   connection.
+//!
+//! A closure's answer is delivered only after its transaction committed;
+//! when the commit fails every answer of the batch becomes
+//! [`Error::Unavailable`], so nothing is acknowledged that was not stored.
+#![warn(missing_docs)]
+
+mod convert;
+mod postgres;
+mod sql;
+mod sqlite;
+mod writer;
+
+use std::sync::Arc;
+
+use actas_core::audit::{Checkpoint, Event, EventType, NewEvent};
+use actas_core::model::{App, Decision, Notice, Request, RequestStatus, Session, Staff, Ticket};
+use actas_core::{Error, Result, Timestamp};
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+
+pub use writer::HeadSigner;
+
+/// A signing key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Key id (the JWS `kid`).
+    pub kid: String,
+    /// PKCS#8 document of the Ed25519 private key, base64url.
+    pub private_key: String,
+    /// Raw public key, base64url.
+    pub public_key: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When a newer key replaced it for signing.
+    pub retired_at: Option<Timestamp>,
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Only this status.
+    pub status: Option<RequestStatus>,
+    /// Only this requester.
+    pub requester: Option<String>,
+    /// Only this ticket.
+    pub ticket: Option<String>,
+    /// Only requests for (or that started) this session.
+    pub session_id: Option<String>,
+    /// At most this many (oldest first).
+    pub limit: Option<i64>,
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only this ticket.
+    pub ticket: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only sessions of this request.
+    pub request_id: Option<String>,
+    /// Only live sessions.
+    pub live_only: bool,
+    /// At most this many (newest first).
+    pub limit: Option<i64>,
+}
+
+/// Which audit events to list, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only events about this staff member's access, or done by them.
+    pub agent: Option<String>,
+    /// Only this ticket.
+    pub ticket: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this request.
+    pub request_id: Option<String>,
+    /// Only these types.
+    pub types: Vec<EventType>,
+    /// At or after (inclusive).
+    pub since: Option<Timestamp>,
+    /// Before (exclusive).
+    pub until: Option<Timestamp>,
+    /// Only events with a greater seq (the paging cursor).
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A transaction: every read and write of actas state.
+///
+/// Method names are verb + noun. Inserts that break a uniqueness rule answer
+/// [`Error::Conflict`] with the rule's code; other database failures answer
+/// [`Error::Unavailable`].
+#[async_trait]
+pub trait Tx: Send {
+    /// Records a ticket. Conflict `ticket-exists` when the ref is taken.
+    async fn insert_ticket(&mut self, t: &Ticket) -> Result<()>;
+    /// One ticket.
+    async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>>;
+
+    /// Adds a staff member. Conflict `staff-exists` when the login is taken.
+    async fn insert_staff(&mut self, s: &Staff) -> Result<()>;
+    /// One staff member.
+    async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>>;
+    /// Everyone, by login.
+    async fn list_staff(&mut self) -> Result<Vec<Staff>>;
+    /// Stores name, roles and disabled flag.
+    async fn update_staff(&mut self, s: &Staff) -> Result<()>;
+    /// Sets (or clears) a staff member's password hash.
+    async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()>;
+    /// A staff member's password hash.
+    async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
+
+    /// Stores the hash of a credential (personal token or app key).
+    async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()>;
+    /// Who a credential hash belongs to: `(owner_kind, owner_id)`.
+    async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>>;
+
+    /// Registers an app. Conflict `app-exists` when the name is taken.
+    async fn insert_app(&mut self, a: &App) -> Result<()>;
+    /// One app.
+    async fn get_app(&mut self, id: &str) -> Result<Option<App>>;
+    /// Every app, by name.
+    async fn list_apps(&mut self) -> Result<Vec<App>>;
+
+    /// Stores a new request.
+    async fn insert_request(&mut self, r: &Request) -> Result<()>;
+    /// Stores a request's new state.
+    async fn update_request(&mut self, r: &Request) -> Result<()>;
+    /// One request.
+    async fn get_request(&mut self, id: &str) -> Result<Option<Request>>;
+    /// Requests, oldest first.
+    async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>>;
+    /// Approved requests whose `start_by` is at or before `now`.
+    async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>>;
+
+    /// Stores the decision. Conflict `already-decided` when one exists.
+    async fn insert_decision(&mut self, d: &Decision) -> Result<()>;
+    /// A request's decisions (zero or one).
+    async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>>;
+
+    /// Stores a new session. Conflict `live-session-exists` when the agent
+    /// already has a live one.
+    async fn insert_session(&mut self, s: &Session) -> Result<()>;
+    /// Stores a session's new state.
+    async fn update_session(&mut self, s: &Session) -> Result<()>;
+    /// Records activity: moves `last_activity_at` forward (never back).
+    async fn touch_session(&mut self, id: &str, at: Timestamp) -> Result<()>;
+    /// One session.
+    async fn get_session(&mut self, id: &str) -> Result<Option<Session>>;
+    /// The agent's live session.
+    async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>>;
+    /// Sessions, newest first.
+    async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>>;
+
+    /// Stores a signing key.
+    async fn insert_key(&mut self, k: &KeyRecord) -> Result<()>;
+    /// Marks a key retired.
+    async fn retire_key(&mut self, kid: &str, at: Timestamp) -> Result<()>;
+    /// Every key, oldest first.
+    async fn list_keys(&mut self) -> Result<Vec<KeyRecord>>;
+
+    /// Appends an event to the chain. Only inside [`Store::write`].
+    async fn append_event(&mut self, e: NewEvent) -> Result<Event>;
+    /// Events matching the filter, oldest first.
+    async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>>;
+    /// The chain's head: `(seq, hash)`.
+    async fn get_event_head(&mut self) -> Result<Option<(i64, String)>>;
+    /// Stores a checkpoint.
+    async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()>;
+    /// Every checkpoint, oldest first.
+    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>>;
+
+    /// Queues a customer note. Its `seq` is assigned by the store.
+    async fn insert_notice(&mut self, n: &Notice) -> Result<Notice>;
+    /// Notices after `seq`, oldest first.
+    async fn list_notices(&mut self, after: i64, limit: i64) -> Result<Vec<Notice>>;
+    /// One notice.
+    async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>>;
+    /// Marks a notice delivered.
+    async fn set_notice_delivered(&mut self, id: &str, at: Timestamp) -> Result<()>;
+}
+
+/// The body of a [`Store::write`] or [`Store::read`].
+pub type TxFn<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send>;
+
+/// Builds a [`TxFn`] from a closure: `tx_fn(move |tx| Box::pin(async move { ... }))`.
+pub fn tx_fn<T, F>(f: F) -> TxFn<T>
+where
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    Box::new(f)
+}
+
+#[async_trait]
+trait Backend: Send + Sync {
+    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
+    async fn ping(&self) -> Result<()>;
+    fn name(&self) -> &'static str;
+}
+
+/// A handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    writer: writer::WriterHandle,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend.name()).finish()
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `sqlite://path`, a bare path, or `postgres://...`.
+    pub url: String,
+    /// Apply migrations on open.
+    pub migrate: bool,
+}
+
+impl Store {
+    /// Opens the database at `url`, applying migrations when `migrate` is set.
+    /// Refuses a database whose schema is newer than this build knows.
+    pub async fn open(opts: &Options) -> anyhow::Result<Store> {
+        if is_postgres(&opts.url) {
+            postgres::open(opts).await
+        } else {
+            sqlite::open(opts).await
+        }
+    }
+
+    /// Runs `f` in the writer; it commits with the others waiting (group
+    /// commit). Its answer arrives only after the commit succeeded.
+    pub async fn write<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
+        self.writer.submit(f).await
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub async fn read<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
+        let boxed: TxFn<Box<dyn std::any::Any + Send>> = Box::new(move |tx| {
+            Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn std::any::Any + Send>) })
+        });
+        let any = self.backend.read_boxed(boxed).await?;
+        any.downcast::<T>().map(|b| *b).map_err(|_| Error::Internal(anyhow::anyhow!("read returned an unexpected type")))
+    }
+
+    /// Sets who signs the chain's head after each committed batch.
+    pub fn set_head_signer(&self, signer: Arc<dyn HeadSigner>) {
+        self.writer.set_signer(signer);
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+}
+
+/// Refuses a schema this build does not know: one with a migration this
+/// build lacks (a newer actas wrote it) or missing one (run `actas migrate`).
+fn check_schema(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> anyhow::Result<()> {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
+        anyhow::bail!("the database has schema version {v}, which this actas does not know; upgrade actas");
+    }
+    if let Some(v) = known.iter().find(|v| !applied.contains(v)) {
+        anyhow::bail!("the database lacks schema version {v}; run `actas migrate`");
+    }
+    Ok(())
+}
+
+/// Whether a database URL selects PostgreSQL.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let names = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+    }
+}

@@ -1,0 +1,72 @@
+//! PostgreSQL, for several nodes on one database.
+//!
+//! Every node runs its own writer; each batch takes one transaction-scoped
+//! advisory lock, so the audit chain has one head and all writes are
+//! serialized across nodes, while reads run in parallel on snapshots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::writer::{BatchConn, BatchSource, WriterHandle};
+use crate::{Backend, Options, Store, TxFn};
+
+mod imp {
+    /// The advisory lock that serializes writers across nodes ("actas" in ASCII).
+    const BEGIN_BATCH: &[&str] = &["BEGIN", "SELECT pg_advisory_xact_lock(6386449766077811)"];
+    const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    crate::sql::sql_tx!(sqlx::Postgres, sqlx::postgres::PgRow);
+}
+
+struct Postgres {
+    pool: PgPool,
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
+        imp::read_in(&self.pool, f).await
+    }
+
+    async fn ping(&self) -> actas_core::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::convert::db_err)?;
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+#[async_trait]
+impl BatchSource for Postgres {
+    async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
+        let conn = self.pool.acquire().await.map_err(crate::convert::db_err)?;
+        Ok(Box::new(imp::SqlTx::new(conn)))
+    }
+}
+
+pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&opts.url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let migrator = sqlx::migrate!("./migrations/postgres");
+    if opts.migrate {
+        migrator.run(&pool).await.context("cannot migrate the database")?;
+    }
+    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(&pool).await
+    {
+        Ok(v) => v,
+        Err(_) => Vec::new(),
+    };
+    crate::check_schema(&migrator, &applied)?;
+    let backend = Arc::new(Postgres { pool });
+    let writer = WriterHandle::spawn(backend.clone());
+    Ok(Store { backend, writer })
+}

@@ -1,0 +1,754 @@
+//! The SQL behind [`Tx`], written once for both backends.
+//!
+//! Both schemas use the same column types (BIGINT times, TEXT lists and
+//! JSON), and SQLite accepts PostgreSQL's `$1` placeholders, so one SQL text
+//! serves both; the macro stamps the implementation out per backend.
+
+macro_rules! sql_tx {
+    ($Db:ty, $Row:ty) => {
+        use actas_core::audit::{Actor, Checkpoint, Event, NewEvent};
+        use actas_core::model::{App, Decision, Notice, Request, Session, SessionState, Staff, Ticket};
+        use actas_core::{Result, Timestamp};
+        use async_trait::async_trait;
+        use sqlx::pool::PoolConnection;
+        use sqlx::{QueryBuilder, Row};
+
+        use crate::convert::*;
+        use crate::{EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
+
+        /// A transaction on one pooled connection.
+        pub(crate) struct SqlTx {
+            pub(crate) conn: PoolConnection<$Db>,
+            pub(crate) head: Option<(i64, String)>,
+            pub(crate) appended: bool,
+        }
+
+        impl SqlTx {
+            pub(crate) fn new(conn: PoolConnection<$Db>) -> Self {
+                SqlTx { conn, head: None, appended: false }
+            }
+        }
+
+        const TICKET_COLS: &str = "ref, account_id, account_name, subject, url, created_by, created_at";
+        const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
+        const APP_COLS: &str = "id, name, tickets, origins, created_at";
+        const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at";
+        const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
+        const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note";
+        const EVENT_COLS: &str = "seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash";
+        const NOTICE_COLS: &str = "seq, id, session_id, account_id, text, data, created_at, delivered_at";
+
+        fn get<'r, T>(row: &'r $Row, col: &str) -> Result<T>
+        where
+            T: sqlx::Decode<'r, $Db> + sqlx::Type<$Db>,
+        {
+            row.try_get(col).map_err(|e| corrupt(format!("{col}: {e}")))
+        }
+
+        fn ticket_from(r: &$Row) -> Result<Ticket> {
+            Ok(Ticket {
+                reference: get(r, "ref")?,
+                account_id: get(r, "account_id")?,
+                account_name: get(r, "account_name")?,
+                subject: get(r, "subject")?,
+                url: get(r, "url")?,
+                created_by: get(r, "created_by")?,
+                created_at: time(get(r, "created_at")?)?,
+            })
+        }
+
+        fn staff_from(r: &$Row) -> Result<Staff> {
+            let roles: String = get(r, "roles")?;
+            Ok(Staff {
+                id: get(r, "id")?,
+                name: get(r, "name")?,
+                roles: split(&roles).iter().map(|s| parse(s)).collect::<Result<_>>()?,
+                disabled: get(r, "disabled")?,
+                created_at: time(get(r, "created_at")?)?,
+            })
+        }
+
+        fn app_from(r: &$Row) -> Result<App> {
+            Ok(App {
+                id: get(r, "id")?,
+                name: get(r, "name")?,
+                tickets: get(r, "tickets")?,
+                origins: split(&get::<String>(r, "origins")?),
+                created_at: time(get(r, "created_at")?)?,
+            })
+        }
+
+        fn request_from(r: &$Row) -> Result<Request> {
+            Ok(Request {
+                id: get(r, "id")?,
+                kind: parse(&get::<String>(r, "kind")?)?,
+                ticket: get(r, "ticket")?,
+                account_id: get(r, "account_id")?,
+                account_name: get(r, "account_name")?,
+                requester: get(r, "requester")?,
+                requester_name: get(r, "requester_name")?,
+                reason: get(r, "reason")?,
+                actions: split(&get::<String>(r, "actions")?),
+                minutes: minutes(get(r, "minutes")?)?,
+                status: parse(&get::<String>(r, "status")?)?,
+                session_id: get(r, "session_id")?,
+                granted_actions: get::<Option<String>>(r, "granted_actions")?.map(|s| split(&s)),
+                granted_minutes: get::<Option<i64>>(r, "granted_minutes")?.map(minutes).transpose()?,
+                decided_by: get(r, "decided_by")?,
+                decided_by_name: get(r, "decided_by_name")?,
+                decided_at: opt_time(get(r, "decided_at")?)?,
+                decision_note: get(r, "decision_note")?,
+                start_by: opt_time(get(r, "start_by")?)?,
+                created_at: time(get(r, "created_at")?)?,
+                updated_at: time(get(r, "updated_at")?)?,
+            })
+        }
+
+        fn decision_from(r: &$Row) -> Result<Decision> {
+            Ok(Decision {
+                id: get(r, "id")?,
+                request_id: get(r, "request_id")?,
+                kind: parse(&get::<String>(r, "kind")?)?,
+                decider: get(r, "decider")?,
+                decider_name: get(r, "decider_name")?,
+                actions: split(&get::<String>(r, "actions")?),
+                minutes: minutes(get(r, "minutes")?)?,
+                removed: split(&get::<String>(r, "removed")?),
+                added: split(&get::<String>(r, "added")?),
+                note: get(r, "note")?,
+                at: time(get(r, "at")?)?,
+            })
+        }
+
+        fn session_from(r: &$Row) -> Result<Session> {
+            let state: String = get(r, "state")?;
+            Ok(Session {
+                id: get(r, "id")?,
+                request_id: get(r, "request_id")?,
+                ticket: get(r, "ticket")?,
+                account_id: get(r, "account_id")?,
+                account_name: get(r, "account_name")?,
+                agent: get(r, "agent")?,
+                agent_name: get(r, "agent_name")?,
+                approver: get(r, "approver")?,
+                approver_name: get(r, "approver_name")?,
+                scope: split(&get::<String>(r, "scope")?),
+                reason: get(r, "reason")?,
+                started_at: time(get(r, "started_at")?)?,
+                ends_at: time(get(r, "ends_at")?)?,
+                last_activity_at: time(get(r, "last_activity_at")?)?,
+                state: if state == "live" { SessionState::Live } else { SessionState::Ended },
+                end_reason: get::<Option<String>>(r, "end_reason")?.map(|s| parse(&s)).transpose()?,
+                ended_at: opt_time(get(r, "ended_at")?)?,
+                ended_by: get(r, "ended_by")?,
+                end_note: get(r, "end_note")?,
+            })
+        }
+
+        fn key_from(r: &$Row) -> Result<KeyRecord> {
+            Ok(KeyRecord {
+                kid: get(r, "kid")?,
+                private_key: get(r, "private_key")?,
+                public_key: get(r, "public_key")?,
+                created_at: time(get(r, "created_at")?)?,
+                retired_at: opt_time(get(r, "retired_at")?)?,
+            })
+        }
+
+        fn json(s: &str) -> Result<serde_json::Value> {
+            serde_json::from_str(s).map_err(|e| corrupt(format!("json: {e}")))
+        }
+
+        fn event_from(r: &$Row) -> Result<Event> {
+            let actor = json(&get::<String>(r, "actor")?)?;
+            Ok(Event {
+                seq: get(r, "seq")?,
+                id: get(r, "id")?,
+                at: parse_audit_at(&get::<String>(r, "at")?)?,
+                kind: parse(&get::<String>(r, "type")?)?,
+                actor: Actor::from_json(&actor).map_err(corrupt)?,
+                account_id: get(r, "account_id")?,
+                ticket: get(r, "ticket")?,
+                request_id: get(r, "request_id")?,
+                session_id: get(r, "session_id")?,
+                agent: get(r, "agent")?,
+                data: json(&get::<String>(r, "data")?)?,
+                text: get(r, "text")?,
+                prev_hash: get(r, "prev_hash")?,
+                hash: get(r, "hash")?,
+            })
+        }
+
+        fn checkpoint_from(r: &$Row) -> Result<Checkpoint> {
+            Ok(Checkpoint {
+                seq: get(r, "seq")?,
+                hash: get(r, "hash")?,
+                kid: get(r, "kid")?,
+                signature: get(r, "signature")?,
+                at: time(get(r, "at")?)?,
+            })
+        }
+
+        fn notice_from(r: &$Row) -> Result<Notice> {
+            Ok(Notice {
+                seq: get(r, "seq")?,
+                id: get(r, "id")?,
+                session_id: get(r, "session_id")?,
+                account_id: get(r, "account_id")?,
+                text: get(r, "text")?,
+                data: json(&get::<String>(r, "data")?)?,
+                created_at: time(get(r, "created_at")?)?,
+                delivered_at: opt_time(get(r, "delivered_at")?)?,
+            })
+        }
+
+        impl SqlTx {
+            async fn one<T>(&mut self, sql: &str, key: &str, f: fn(&$Row) -> Result<T>) -> Result<Option<T>> {
+                let row = sqlx::query(sql).bind(key).fetch_optional(&mut *self.conn).await.map_err(db_err)?;
+                row.as_ref().map(f).transpose()
+            }
+
+            async fn many<T>(&mut self, mut qb: QueryBuilder<'_, $Db>, f: fn(&$Row) -> Result<T>) -> Result<Vec<T>> {
+                let rows = qb.build().fetch_all(&mut *self.conn).await.map_err(db_err)?;
+                rows.iter().map(f).collect()
+            }
+        }
+
+        #[async_trait]
+        impl Tx for SqlTx {
+            async fn insert_ticket(&mut self, t: &Ticket) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO tickets (ref, account_id, account_name, subject, url, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t.reference)
+                .bind(&t.account_id)
+                .bind(&t.account_name)
+                .bind(&t.subject)
+                .bind(&t.url)
+                .bind(&t.created_by)
+                .bind(micros(t.created_at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(|e| unique_or(e, "ticket-exists", "A ticket with this reference exists already."))?;
+                Ok(())
+            }
+
+            async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>> {
+                self.one(&format!("SELECT {TICKET_COLS} FROM tickets WHERE ref = $1"), reference, ticket_from).await
+            }
+
+            async fn insert_staff(&mut self, s: &Staff) -> Result<()> {
+                let roles: Vec<String> = s.roles.iter().map(|r| r.as_str().to_string()).collect();
+                sqlx::query("INSERT INTO staff (id, name, roles, disabled, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&s.id)
+                    .bind(&s.name)
+                    .bind(join(&roles))
+                    .bind(s.disabled)
+                    .bind(micros(s.created_at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(|e| unique_or(e, "staff-exists", "A staff member with this login exists already."))?;
+                Ok(())
+            }
+
+            async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>> {
+                self.one(&format!("SELECT {STAFF_COLS} FROM staff WHERE id = $1"), id, staff_from).await
+            }
+
+            async fn list_staff(&mut self) -> Result<Vec<Staff>> {
+                self.many(QueryBuilder::new(format!("SELECT {STAFF_COLS} FROM staff ORDER BY id")), staff_from).await
+            }
+
+            async fn update_staff(&mut self, s: &Staff) -> Result<()> {
+                let roles: Vec<String> = s.roles.iter().map(|r| r.as_str().to_string()).collect();
+                sqlx::query("UPDATE staff SET name = $2, roles = $3, disabled = $4 WHERE id = $1")
+                    .bind(&s.id)
+                    .bind(&s.name)
+                    .bind(join(&roles))
+                    .bind(s.disabled)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()> {
+                sqlx::query("UPDATE staff SET password_hash = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(hash)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
+                let row = sqlx::query("SELECT password_hash FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                match row {
+                    Some(r) => get(&r, "password_hash"),
+                    None => Ok(None),
+                }
+            }
+
+            async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("INSERT INTO credentials (hash, owner_kind, owner_id, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(hash)
+                    .bind(owner_kind)
+                    .bind(owner_id)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
+                let row = sqlx::query("SELECT owner_kind, owner_id FROM credentials WHERE hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| Ok((get(&r, "owner_kind")?, get(&r, "owner_id")?))).transpose()
+            }
+
+            async fn insert_app(&mut self, a: &App) -> Result<()> {
+                sqlx::query("INSERT INTO apps (id, name, tickets, origins, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&a.id)
+                    .bind(&a.name)
+                    .bind(a.tickets)
+                    .bind(join(&a.origins))
+                    .bind(micros(a.created_at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(|e| unique_or(e, "app-exists", "An app with this name exists already."))?;
+                Ok(())
+            }
+
+            async fn get_app(&mut self, id: &str) -> Result<Option<App>> {
+                self.one(&format!("SELECT {APP_COLS} FROM apps WHERE id = $1"), id, app_from).await
+            }
+
+            async fn list_apps(&mut self) -> Result<Vec<App>> {
+                self.many(QueryBuilder::new(format!("SELECT {APP_COLS} FROM apps ORDER BY name")), app_from).await
+            }
+
+            async fn insert_request(&mut self, r: &Request) -> Result<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                ))
+                .bind(&r.id)
+                .bind(r.kind.as_str())
+                .bind(&r.ticket)
+                .bind(&r.account_id)
+                .bind(&r.account_name)
+                .bind(&r.requester)
+                .bind(&r.requester_name)
+                .bind(&r.reason)
+                .bind(join(&r.actions))
+                .bind(i64::from(r.minutes))
+                .bind(r.status.as_str())
+                .bind(&r.session_id)
+                .bind(r.granted_actions.as_deref().map(join))
+                .bind(r.granted_minutes.map(i64::from))
+                .bind(&r.decided_by)
+                .bind(&r.decided_by_name)
+                .bind(opt_micros(r.decided_at))
+                .bind(&r.decision_note)
+                .bind(opt_micros(r.start_by))
+                .bind(micros(r.created_at))
+                .bind(micros(r.updated_at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn update_request(&mut self, r: &Request) -> Result<()> {
+                sqlx::query(
+                    "UPDATE requests SET status = $2, session_id = $3, granted_actions = $4, granted_minutes = $5, decided_by = $6, decided_by_name = $7, decided_at = $8, decision_note = $9, start_by = $10, updated_at = $11 WHERE id = $1",
+                )
+                .bind(&r.id)
+                .bind(r.status.as_str())
+                .bind(&r.session_id)
+                .bind(r.granted_actions.as_deref().map(join))
+                .bind(r.granted_minutes.map(i64::from))
+                .bind(&r.decided_by)
+                .bind(&r.decided_by_name)
+                .bind(opt_micros(r.decided_at))
+                .bind(&r.decision_note)
+                .bind(opt_micros(r.start_by))
+                .bind(micros(r.updated_at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_request(&mut self, id: &str) -> Result<Option<Request>> {
+                self.one(&format!("SELECT {REQUEST_COLS} FROM requests WHERE id = $1"), id, request_from).await
+            }
+
+            async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {REQUEST_COLS} FROM requests WHERE 1 = 1"));
+                if let Some(s) = f.status {
+                    qb.push(" AND status = ").push_bind(s.as_str());
+                }
+                if let Some(v) = &f.requester {
+                    qb.push(" AND requester = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.session_id {
+                    qb.push(" AND session_id = ").push_bind(v.clone());
+                }
+                qb.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+                self.many(qb, request_from).await
+            }
+
+            async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>> {
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {REQUEST_COLS} FROM requests WHERE status = 'approved' AND start_by <= "
+                ));
+                qb.push_bind(micros(now)).push(" ORDER BY start_by LIMIT 500");
+                self.many(qb, request_from).await
+            }
+
+            async fn insert_decision(&mut self, d: &Decision) -> Result<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO decisions ({DECISION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&d.id)
+                .bind(&d.request_id)
+                .bind(d.kind.as_str())
+                .bind(&d.decider)
+                .bind(&d.decider_name)
+                .bind(join(&d.actions))
+                .bind(i64::from(d.minutes))
+                .bind(join(&d.removed))
+                .bind(join(&d.added))
+                .bind(&d.note)
+                .bind(micros(d.at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(|e| unique_or(e, "already-decided", "The request was decided already."))?;
+                Ok(())
+            }
+
+            async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {DECISION_COLS} FROM decisions WHERE request_id = "));
+                qb.push_bind(request_id.to_string()).push(" ORDER BY at");
+                self.many(qb, decision_from).await
+            }
+
+            async fn insert_session(&mut self, s: &Session) -> Result<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                ))
+                .bind(&s.id)
+                .bind(&s.request_id)
+                .bind(&s.ticket)
+                .bind(&s.account_id)
+                .bind(&s.account_name)
+                .bind(&s.agent)
+                .bind(&s.agent_name)
+                .bind(&s.approver)
+                .bind(&s.approver_name)
+                .bind(join(&s.scope))
+                .bind(&s.reason)
+                .bind(micros(s.started_at))
+                .bind(micros(s.ends_at))
+                .bind(micros(s.last_activity_at))
+                .bind(s.state.as_str())
+                .bind(s.end_reason.map(|r| r.as_str()))
+                .bind(opt_micros(s.ended_at))
+                .bind(&s.ended_by)
+                .bind(&s.end_note)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(|e| unique_or(e, "live-session-exists", "The agent has a live session already; end it first."))?;
+                Ok(())
+            }
+
+            async fn update_session(&mut self, s: &Session) -> Result<()> {
+                sqlx::query(
+                    "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9 WHERE id = $1",
+                )
+                .bind(&s.id)
+                .bind(join(&s.scope))
+                .bind(micros(s.ends_at))
+                .bind(micros(s.last_activity_at))
+                .bind(s.state.as_str())
+                .bind(s.end_reason.map(|r| r.as_str()))
+                .bind(opt_micros(s.ended_at))
+                .bind(&s.ended_by)
+                .bind(&s.end_note)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn touch_session(&mut self, id: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_activity_at = $2 WHERE id = $1 AND state = 'live' AND last_activity_at < $2")
+                    .bind(id)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_session(&mut self, id: &str) -> Result<Option<Session>> {
+                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"), id, session_from).await
+            }
+
+            async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>> {
+                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE agent = $1 AND state = 'live'"), agent, session_from)
+                    .await
+            }
+
+            async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {SESSION_COLS} FROM sessions WHERE 1 = 1"));
+                if let Some(v) = &f.account_id {
+                    qb.push(" AND account_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.agent {
+                    qb.push(" AND agent = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.request_id {
+                    qb.push(" AND request_id = ").push_bind(v.clone());
+                }
+                if f.live_only {
+                    qb.push(" AND state = 'live'");
+                }
+                qb.push(" ORDER BY started_at DESC, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+                self.many(qb, session_from).await
+            }
+
+            async fn insert_key(&mut self, k: &KeyRecord) -> Result<()> {
+                sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&k.kid)
+                    .bind(&k.private_key)
+                    .bind(&k.public_key)
+                    .bind(micros(k.created_at))
+                    .bind(opt_micros(k.retired_at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn retire_key(&mut self, kid: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL")
+                    .bind(kid)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
+                self.many(
+                    QueryBuilder::new("SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid"),
+                    key_from,
+                )
+                .await
+            }
+
+            async fn append_event(&mut self, e: NewEvent) -> Result<Event> {
+                let head = match self.head.clone() {
+                    Some(h) => Some(h),
+                    None => self.get_event_head().await?,
+                };
+                let (seq, prev) = match head {
+                    Some((seq, hash)) => (seq + 1, hash),
+                    None => (1, actas_core::audit::GENESIS.to_string()),
+                };
+                let ev = e.seal(seq, &prev);
+                sqlx::query(&format!(
+                    "INSERT INTO audit_events ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                ))
+                .bind(ev.seq)
+                .bind(&ev.id)
+                .bind(audit_at(ev.at))
+                .bind(ev.kind.as_str())
+                .bind(ev.actor.to_json().to_string())
+                .bind(&ev.account_id)
+                .bind(&ev.ticket)
+                .bind(&ev.request_id)
+                .bind(&ev.session_id)
+                .bind(&ev.agent)
+                .bind(ev.data.to_string())
+                .bind(&ev.text)
+                .bind(&ev.prev_hash)
+                .bind(&ev.hash)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                self.head = Some((ev.seq, ev.hash.clone()));
+                self.appended = true;
+                Ok(ev)
+            }
+
+            async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM audit_events WHERE 1 = 1"));
+                if let Some(v) = &f.account_id {
+                    qb.push(" AND account_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.agent {
+                    qb.push(" AND agent = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.session_id {
+                    qb.push(" AND session_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.request_id {
+                    qb.push(" AND request_id = ").push_bind(v.clone());
+                }
+                if !f.types.is_empty() {
+                    qb.push(" AND type IN (");
+                    let mut sep = qb.separated(", ");
+                    for t in &f.types {
+                        sep.push_bind(t.as_str());
+                    }
+                    qb.push(")");
+                }
+                if let Some(v) = f.since {
+                    qb.push(" AND at >= ").push_bind(audit_at(v));
+                }
+                if let Some(v) = f.until {
+                    qb.push(" AND at < ").push_bind(audit_at(v));
+                }
+                if let Some(v) = f.after_seq {
+                    qb.push(" AND seq > ").push_bind(v);
+                }
+                qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
+                self.many(qb, event_from).await
+            }
+
+            async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
+                let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| Ok((get(&r, "seq")?, get(&r, "hash")?))).transpose()
+            }
+
+            async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO audit_checkpoints (seq, hash, kid, signature, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+                )
+                .bind(c.seq)
+                .bind(&c.hash)
+                .bind(&c.kid)
+                .bind(&c.signature)
+                .bind(micros(c.at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
+                self.many(QueryBuilder::new("SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq"), checkpoint_from)
+                    .await
+            }
+
+            async fn insert_notice(&mut self, n: &Notice) -> Result<Notice> {
+                let row = sqlx::query(
+                    "INSERT INTO notices (id, session_id, account_id, text, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                )
+                .bind(&n.id)
+                .bind(&n.session_id)
+                .bind(&n.account_id)
+                .bind(&n.text)
+                .bind(n.data.to_string())
+                .bind(micros(n.created_at))
+                .fetch_one(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(Notice { seq: get(&row, "seq")?, ..n.clone() })
+            }
+
+            async fn list_notices(&mut self, after: i64, limit: i64) -> Result<Vec<Notice>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {NOTICE_COLS} FROM notices WHERE seq > "));
+                qb.push_bind(after).push(" ORDER BY seq LIMIT ").push_bind(limit);
+                self.many(qb, notice_from).await
+            }
+
+            async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>> {
+                self.one(&format!("SELECT {NOTICE_COLS} FROM notices WHERE id = $1"), id, notice_from).await
+            }
+
+            async fn set_notice_delivered(&mut self, id: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE notices SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL")
+                    .bind(id)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl crate::writer::BatchConn for SqlTx {
+            async fn begin(&mut self) -> Result<()> {
+                self.head = None;
+                self.appended = false;
+                for stmt in BEGIN_BATCH {
+                    sqlx::query(stmt).execute(&mut *self.conn).await.map_err(db_err)?;
+                }
+                Ok(())
+            }
+
+            async fn exec(&mut self, sql: &'static str) -> Result<()> {
+                sqlx::query(sql).execute(&mut *self.conn).await.map_err(db_err)?;
+                Ok(())
+            }
+
+            fn tx(&mut self) -> &mut dyn Tx {
+                self
+            }
+
+            fn cached_head(&self) -> Option<(i64, String)> {
+                self.head.clone()
+            }
+
+            fn set_cached_head(&mut self, head: Option<(i64, String)>) {
+                self.head = head;
+            }
+
+            fn appended(&self) -> bool {
+                self.appended
+            }
+        }
+
+        /// Runs a read closure in a read-only transaction.
+        pub(crate) async fn read_in<T>(pool: &sqlx::Pool<$Db>, f: crate::TxFn<T>) -> Result<T> {
+            let conn = pool.acquire().await.map_err(db_err)?;
+            let mut tx = SqlTx::new(conn);
+            sqlx::query(BEGIN_READ).execute(&mut *tx.conn).await.map_err(db_err)?;
+            let out = f(&mut tx).await;
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *tx.conn).await {
+                // A connection left inside a transaction must not go back to the pool.
+                let _ = tx.conn.detach();
+                tracing::warn!(error = %e, "could not end a read transaction");
+            }
+            out
+        }
+    };
+}
+
+pub(crate) use sql_tx;
