@@ -1,1 +1,506 @@
-//! placeholder
+//! Wire types of the actas HTTP API (`/api/v1`), shared by the server and
+//! the client crate. Field names are part of the contract in SPEC §5.
+//!
+//! Inputs refuse unknown fields, so a typo in a request is an error rather
+//! than a silently ignored option.
+#![warn(missing_docs)]
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Problem {
+    /// Stable type URI, `urn:actas:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short title of the type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened, in a sentence.
+    pub detail: String,
+    /// The field concerned, for validation problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `POST /tickets`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// The ticket system's reference.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The account's display name.
+    #[serde(default)]
+    pub account_name: Option<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Link to the ticket.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A ticket.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Ticket {
+    /// The ticket system's reference.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The account's display name.
+    pub account_name: Option<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Link to the ticket.
+    pub url: Option<String>,
+    /// Who recorded it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Its requests (on `GET /tickets/{ref}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<Request>,
+    /// Its sessions (on `GET /tickets/{ref}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<Session>,
+}
+
+/// An action with its plain label.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ActionRef {
+    /// Dotted name.
+    pub name: String,
+    /// Plain label.
+    pub label: String,
+}
+
+/// `POST /requests`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    /// Ticket reference.
+    pub ticket: String,
+    /// Must be the ticket's account when given.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Why: at least the policy's `min_chars`, not a vague phrase.
+    pub reason: String,
+    /// Action names.
+    pub actions: Vec<String>,
+    /// Duration in minutes; the policy default when absent.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+}
+
+/// A decision on a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Decision {
+    /// `dec_...`
+    pub id: String,
+    /// `policy`, `approve` or `deny`.
+    pub kind: String,
+    /// `policy` or the decider's login.
+    pub decider: String,
+    /// The decider's display name.
+    pub decider_name: String,
+    /// Granted actions.
+    pub actions: Vec<ActionRef>,
+    /// Granted minutes.
+    pub minutes: u32,
+    /// Asked for, not granted.
+    pub removed: Vec<String>,
+    /// Granted, not asked for.
+    pub added: Vec<String>,
+    /// The note.
+    pub note: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A request (access or scope).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Request {
+    /// `req_...`
+    pub id: String,
+    /// `access` or `scope`.
+    pub kind: String,
+    /// `pending`, `approved`, `denied`, `withdrawn`, `expired` or `started`.
+    pub status: String,
+    /// Ticket reference.
+    pub ticket: String,
+    /// The one account.
+    pub account_id: String,
+    /// The account's display name.
+    pub account_name: Option<String>,
+    /// Requester's login.
+    pub requester: String,
+    /// Requester's display name.
+    pub requester_name: String,
+    /// The reason.
+    pub reason: String,
+    /// Actions asked for.
+    pub actions: Vec<ActionRef>,
+    /// Minutes asked for.
+    pub minutes: u32,
+    /// Whether a person must approve.
+    pub needs_approval: bool,
+    /// Actions granted, once decided.
+    pub granted_actions: Option<Vec<ActionRef>>,
+    /// Minutes granted, once decided.
+    pub granted_minutes: Option<u32>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The decision's note.
+    pub decision_note: Option<String>,
+    /// An approved request must be started before this.
+    pub start_by: Option<DateTime<Utc>>,
+    /// For scope requests: the session extended; for started requests: the
+    /// session started.
+    pub session_id: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The decision (on `GET /requests/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<Decision>,
+    /// Sessions it started (on `GET /requests/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<Session>,
+}
+
+/// `POST /requests/{id}/approve`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    /// Narrowed or expanded actions; the request's when absent.
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+    /// Shortened duration; the request's when absent.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+    /// A note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /requests/{id}/deny`, `POST /sessions/{id}/revoke`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// Why. Required.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A support session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Session {
+    /// `ses_...`
+    pub id: String,
+    /// The request it came from.
+    pub request_id: String,
+    /// Ticket reference.
+    pub ticket: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The account's display name.
+    pub account_name: Option<String>,
+    /// Agent's login.
+    pub agent: String,
+    /// Agent's display name.
+    pub agent_name: String,
+    /// `policy` or the approver's login.
+    pub approver: String,
+    /// The approver's display name.
+    pub approver_name: String,
+    /// Granted actions with labels.
+    pub scope: Vec<ActionRef>,
+    /// The reason.
+    pub reason: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Absolute end.
+    pub ends_at: DateTime<Utc>,
+    /// When it idles out without activity.
+    pub idle_deadline: DateTime<Utc>,
+    /// Last activity.
+    pub last_activity_at: DateTime<Utc>,
+    /// `live` or `ended`.
+    pub state: String,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who ended it.
+    pub ended_by: Option<String>,
+    /// The revoke note.
+    pub end_note: Option<String>,
+}
+
+/// `POST /requests/{id}/start` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Started {
+    /// The new session.
+    pub session: Session,
+    /// The signed impersonation token for the host app.
+    pub token: String,
+}
+
+/// `POST /sessions/{id}/scope`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeChange {
+    /// Actions to add.
+    pub actions: Vec<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// The target of an action.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Must be the token's `sub` when given.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Record type.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Record id.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// One changed field.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// Field name.
+    pub field: String,
+    /// Old value.
+    #[serde(default)]
+    pub old: Option<String>,
+    /// New value.
+    #[serde(default)]
+    pub new: Option<String>,
+}
+
+/// `POST /authorize`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    /// The impersonation token.
+    pub token: String,
+    /// The action's dotted name.
+    pub action: String,
+    /// What it acts on.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// The changes it makes.
+    #[serde(default)]
+    pub changes: Option<Vec<Change>>,
+}
+
+/// `POST /authorize` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AuthorizeResponse {
+    /// Whether the host app may go ahead.
+    pub allowed: bool,
+    /// `ok`, or why not: `not_in_scope`, `session_ended`, `session_expired`,
+    /// `idle_timeout`, `session_revoked`, `wrong_account`, `bad_token`, ...
+    pub reason: String,
+    /// The audit event recording the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Actor {
+    /// `staff`, `app`, `policy` or `system`.
+    pub kind: String,
+    /// Login, app id, `policy` or `system`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AuditEvent {
+    /// Position in the chain.
+    pub seq: i64,
+    /// `evt_...`
+    pub id: String,
+    /// When (UTC, milliseconds).
+    pub at: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Who.
+    pub actor: Actor,
+    /// Customer account.
+    pub account_id: Option<String>,
+    /// Ticket.
+    pub ticket: Option<String>,
+    /// Request.
+    pub request_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// The staff member whose access the event is about.
+    pub agent: Option<String>,
+    /// Type-specific detail.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// The plain line.
+    pub text: String,
+    /// Previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// `GET /audit` answer (format `json`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Events, oldest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /audit/verify` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    /// Whether the whole chain and every checkpoint check out.
+    pub ok: bool,
+    /// Events checked.
+    pub events: u64,
+    /// The head's hash.
+    pub head: Option<String>,
+    /// The first bad event's seq.
+    pub first_bad: Option<i64>,
+    /// What is wrong, in plain words.
+    pub problem: Option<String>,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+}
+
+/// A customer note about an ended session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Notice {
+    /// `ntc_...`
+    pub id: String,
+    /// Queue position; pass the last one seen as `after`.
+    pub seq: i64,
+    /// Session.
+    pub session_id: String,
+    /// Customer account.
+    pub account_id: String,
+    /// The note, in plain words.
+    pub text: String,
+    /// Who, when, why, what changed.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When the host app delivered it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of an account's access log, as a customer would see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccessLogEntry {
+    /// Session.
+    pub session_id: String,
+    /// Who from support.
+    pub agent_name: String,
+    /// Who approved (`Policy` for view-only access).
+    pub approver_name: String,
+    /// Ticket.
+    pub ticket: String,
+    /// Why.
+    pub reason: String,
+    /// What they were allowed to do.
+    pub allowed: Vec<String>,
+    /// What they changed, in plain words.
+    pub changes: Vec<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End (or planned end while live).
+    pub ended_at: DateTime<Utc>,
+    /// `live` or `ended`.
+    pub state: String,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+}
+
+/// A session state change on `GET /sessions/feed`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SessionChange {
+    /// `session.started`, `session.ended`, ... or `scope.changed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The session after the change.
+    pub session: Session,
+    /// The audit event's seq.
+    pub seq: i64,
+}
+
+/// `GET /healthz`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
+/// `POST /requests/{id}/start` (optional body).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// The host app's id (or name) the token is for; may be left out when
+    /// only one host app is registered.
+    #[serde(default)]
+    pub app: Option<String>,
+}
+
+/// A list of requests.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequestList {
+    /// Requests, oldest first.
+    pub requests: Vec<Request>,
+}
+
+/// A session's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Timeline {
+    /// The session.
+    pub session_id: String,
+    /// Its events and its request's, oldest first.
+    pub events: Vec<AuditEvent>,
+}
+
+/// An account's access log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccessLog {
+    /// The account.
+    pub account_id: String,
+    /// Sessions on it, newest first.
+    pub entries: Vec<AccessLogEntry>,
+}
+
+/// Queued customer notes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NoticeList {
+    /// Notes, oldest first.
+    pub notices: Vec<Notice>,
+}

@@ -1,1 +1,197 @@
-//! placeholder
+//! The actas server: configuration, start-up, the HTTP surface and the
+//! background reaper.
+//!
+//! [`Server::build`] opens the database, loads the signing keys, records
+//! the policy it runs with, and binds its listener (port 0 works, for
+//! tests); [`Server::run`] serves until the shutdown signal.
+
+pub mod credentials;
+pub mod feed;
+pub mod http;
+pub mod keys;
+pub mod routes;
+pub mod service;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actas_core::policy::Policy;
+use actas_core::{Clock, SystemClock};
+use actas_store::Store;
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use service::Ctx;
+
+/// How to run a server.
+#[derive(Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `sqlite://...`, a file path, or `postgres://...`.
+    pub database_url: String,
+    /// The policy.
+    pub policy: Policy,
+    /// The base URL (`iss`); `http://{listen}` when not set.
+    pub base_url: Option<String>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// How often the reaper looks for ended sessions; `None` turns it off.
+    pub reap_every: Option<Duration>,
+}
+
+impl Config {
+    /// Defaults: 127.0.0.1:7878, `actas.db`, the shipped policy, real time.
+    pub fn new(database_url: impl Into<String>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            database_url: database_url.into(),
+            policy: Policy::shipped(),
+            base_url: None,
+            clock: Arc::new(SystemClock),
+            reap_every: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The operations' context.
+    pub ctx: Ctx,
+}
+
+/// Opens the database and loads keys: the context every surface uses.
+pub async fn open_ctx(
+    database_url: &str,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    base_url: String,
+) -> anyhow::Result<Ctx> {
+    let store = Store::open(&actas_store::Options {
+        url: database_url.to_string(),
+        migrate: true,
+    })
+    .await?;
+    let keys = Arc::new(
+        keys::KeyRing::load(&store, clock.as_ref(), policy.session.max_minutes)
+            .await
+            .context("cannot load signing keys")?,
+    );
+    store.set_head_signer(Arc::new(keys::HeadSigner {
+        keys: keys.clone(),
+        clock: clock.clone(),
+    }));
+    Ok(Ctx {
+        store,
+        policy: Arc::new(policy),
+        keys,
+        clock,
+        feed: feed::Feed::default(),
+        base_url,
+    })
+}
+
+/// A server, bound and ready to run.
+pub struct Server {
+    ctx: Ctx,
+    listener: TcpListener,
+    addr: SocketAddr,
+    reap_every: Option<Duration>,
+}
+
+impl Server {
+    /// Opens everything and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url).await?;
+        service::record_policy_loaded(&ctx)
+            .await
+            .context("cannot write to the audit trail")?;
+        Ok(Server {
+            ctx,
+            listener,
+            addr,
+            reap_every: config.reap_every,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The operations' context (for tests and the demo).
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let reaper = self
+            .reap_every
+            .map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
+        let app = http::router(AppState {
+            ctx: self.ctx.clone(),
+        });
+        tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(r) = reaper {
+            r.abort();
+        }
+        served.context("server failed")
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn reap_loop(ctx: Ctx, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service::reap(&ctx).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                ended = n,
+                "reaper ended sessions and approvals whose time was up"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reaper could not run"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -27,12 +27,18 @@ struct Postgres {
 
 #[async_trait]
 impl Backend for Postgres {
-    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
+    async fn read_boxed(
+        &self,
+        f: TxFn<Box<dyn std::any::Any + Send>>,
+    ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
         imp::read_in(&self.pool, f).await
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::convert::db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(crate::convert::db_err)?;
         Ok(())
     }
 
@@ -58,9 +64,16 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .context("cannot connect to PostgreSQL")?;
     let migrator = sqlx::migrate!("./migrations/postgres");
     if opts.migrate {
-        migrator.run(&pool).await.context("cannot migrate the database")?;
+        migrator
+            .run(&pool)
+            .await
+            .context("cannot migrate the database")?;
     }
-    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(&pool).await
+    let applied: Vec<i64> = match sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await
     {
         Ok(v) => v,
         Err(_) => Vec::new(),

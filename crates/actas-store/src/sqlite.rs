@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
 use crate::{Backend, Options, Store, TxFn};
@@ -27,12 +29,18 @@ struct Sqlite {
 
 #[async_trait]
 impl Backend for Sqlite {
-    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
+    async fn read_boxed(
+        &self,
+        f: TxFn<Box<dyn std::any::Any + Send>>,
+    ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
         imp::read_in(&self.pool, f).await
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::convert::db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(crate::convert::db_err)?;
         Ok(())
     }
 
@@ -72,9 +80,16 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the SQLite database {}", opts.url))?;
     let migrator = sqlx::migrate!("./migrations/sqlite");
     if opts.migrate {
-        migrator.run(&pool).await.context("cannot migrate the database")?;
+        migrator
+            .run(&pool)
+            .await
+            .context("cannot migrate the database")?;
     }
-    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(&pool).await
+    let applied: Vec<i64> = match sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await
     {
         Ok(v) => v,
         Err(_) => Vec::new(),

@@ -77,7 +77,9 @@ impl WriterHandle {
                 let deliver: Deliver = Box::new(move |commit_error| {
                     let _ = answer.send(match commit_error {
                         None => result,
-                        Some(msg) => Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}"))),
+                        Some(msg) => {
+                            Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}")))
+                        }
                     });
                 });
                 (keep, deliver)
@@ -87,11 +89,16 @@ impl WriterHandle {
             .send(job)
             .await
             .map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer has stopped")))?;
-        wait.await.map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer dropped the write")))?
+        wait.await
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer dropped the write")))?
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, source: Arc<dyn BatchSource>, signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>) {
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    source: Arc<dyn BatchSource>,
+    signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
+) {
     let mut conn: Option<Box<dyn BatchConn>> = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -129,7 +136,11 @@ async fn fail_all(jobs: Vec<Job>, msg: &str) {
     tracing::warn!(%msg, "writes refused: database unavailable");
 }
 
-async fn run_batch(c: &mut dyn BatchConn, jobs: Vec<Job>, signer: Option<&dyn HeadSigner>) -> Result<()> {
+async fn run_batch(
+    c: &mut dyn BatchConn,
+    jobs: Vec<Job>,
+    signer: Option<&dyn HeadSigner>,
+) -> Result<()> {
     if let Err(e) = c.begin().await {
         let _ = c.exec("ROLLBACK").await;
         drop(jobs);
@@ -143,7 +154,11 @@ async fn run_batch(c: &mut dyn BatchConn, jobs: Vec<Job>, signer: Option<&dyn He
             broken = Some(e.to_string());
         }
         let (keep, deliver) = job(c.tx()).await;
-        let end = if keep { c.exec("RELEASE SAVEPOINT job").await } else { rollback_to(c).await };
+        let end = if keep {
+            c.exec("RELEASE SAVEPOINT job").await
+        } else {
+            rollback_to(c).await
+        };
         if !keep {
             c.set_cached_head(head);
         }

@@ -59,7 +59,9 @@ impl FieldChange {
     pub fn words(&self) -> String {
         let field = self.field.replace(['_', '.'], " ");
         match (&self.old, &self.new) {
-            (Some(o), Some(n)) if o == NOT_STORED && n == NOT_STORED => format!("{field} {NOT_STORED}"),
+            (Some(o), Some(n)) if o == NOT_STORED && n == NOT_STORED => {
+                format!("{field} {NOT_STORED}")
+            }
             (Some(o), Some(n)) => format!("{field} from {o} to {n}"),
             (None, Some(n)) => format!("{field} to {n}"),
             (Some(o), None) => format!("{field} (was {o})"),
@@ -78,7 +80,12 @@ fn join_and(parts: &[String]) -> String {
 
 /// `ticket.created`
 pub fn ticket_created(by: &str, t: &Ticket) -> String {
-    format!("{by} recorded ticket {} for {}: \"{}\".", t.reference, t.account_label(), t.subject)
+    format!(
+        "{by} recorded ticket {} for {}: \"{}\".",
+        t.reference,
+        t.account_label(),
+        t.subject
+    )
 }
 
 /// `request.created`
@@ -95,7 +102,12 @@ pub fn request_created(p: &Policy, r: &Request) -> String {
 }
 
 /// `request.refused`; `account` is the label when known, `detail` the refusal sentence.
-pub fn request_refused(who: &str, account: Option<&str>, ticket: Option<&str>, detail: &str) -> String {
+pub fn request_refused(
+    who: &str,
+    account: Option<&str>,
+    ticket: Option<&str>,
+    detail: &str,
+) -> String {
     let mut s = format!("{} request", possessive(who));
     if let Some(a) = account {
         s.push_str(&format!(" to act as {a}"));
@@ -107,8 +119,18 @@ pub fn request_refused(who: &str, account: Option<&str>, ticket: Option<&str>, d
 }
 
 /// `request.approved` / `scope.approved`. `granted` and `minutes` are the decision's.
-pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted: &[String], minutes: u32) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
+pub fn request_approved(
+    p: &Policy,
+    approver: Option<&str>,
+    r: &Request,
+    granted: &[String],
+    minutes: u32,
+) -> String {
+    let what = if r.kind == crate::model::RequestKind::Scope {
+        "scope change"
+    } else {
+        "request"
+    };
     let asked: std::collections::HashSet<&String> = r.actions.iter().collect();
     let given: std::collections::HashSet<&String> = granted.iter().collect();
     let narrowed = asked.iter().any(|a| !given.contains(a));
@@ -120,7 +142,11 @@ pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted
         (true, true) => "changed to:",
     };
     let time = if minutes < r.minutes {
-        format!("{} (asked for {})", minutes_words(minutes), minutes_words(r.minutes))
+        format!(
+            "{} (asked for {})",
+            minutes_words(minutes),
+            minutes_words(r.minutes)
+        )
     } else {
         minutes_words(minutes)
     };
@@ -142,13 +168,26 @@ pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted
 
 /// `request.denied` / `scope.denied`
 pub fn request_denied(approver: &str, r: &Request, note: &str) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
-    format!("{approver} denied {} {what} under ticket {}: \"{note}\".", possessive(&r.requester_name), r.ticket)
+    let what = if r.kind == crate::model::RequestKind::Scope {
+        "scope change"
+    } else {
+        "request"
+    };
+    format!(
+        "{approver} denied {} {what} under ticket {}: \"{note}\".",
+        possessive(&r.requester_name),
+        r.ticket
+    )
 }
 
 /// `request.withdrawn`
 pub fn request_withdrawn(r: &Request) -> String {
-    format!("{} withdrew the request to act as {} under ticket {}.", r.requester_name, r.account_label(), r.ticket)
+    format!(
+        "{} withdrew the request to act as {} under ticket {}.",
+        r.requester_name,
+        r.account_label(),
+        r.ticket
+    )
 }
 
 /// `request.expired`
@@ -164,7 +203,11 @@ pub fn request_expired(r: &Request, at: Timestamp) -> String {
 
 /// `session.started`
 pub fn session_started(p: &Policy, s: &Session) -> String {
-    let approved = if s.approver == "policy" { "approved by policy".to_string() } else { format!("approved by {}", s.approver_name) };
+    let approved = if s.approver == "policy" {
+        "approved by policy".to_string()
+    } else {
+        format!("approved by {}", s.approver_name)
+    };
     format!(
         "{} started acting as {} under ticket {} at {}, until {}, {approved}. Allowed: {}.",
         s.agent_name,
@@ -178,12 +221,22 @@ pub fn session_started(p: &Policy, s: &Session) -> String {
 
 /// `session.ended`, `session.expired`, `session.idle_timeout`, `session.revoked`.
 /// `by` is the display name of who ended it, where a person did.
-pub fn session_end(s: &Session, reason: EndReason, at: Timestamp, idle_minutes: u32, by: Option<&str>, note: Option<&str>) -> String {
+pub fn session_end(
+    s: &Session,
+    reason: EndReason,
+    at: Timestamp,
+    idle_minutes: u32,
+    by: Option<&str>,
+    note: Option<&str>,
+) -> String {
     let after = duration_words(at - s.started_at);
     let acct = s.account_label();
     let agent = &s.agent_name;
     match reason {
-        EndReason::Ended => format!("{agent} ended the session on {acct} at {} after {after}.", hhmm(at)),
+        EndReason::Ended => format!(
+            "{agent} ended the session on {acct} at {} after {after}.",
+            hhmm(at)
+        ),
         EndReason::Expired => format!(
             "{} session on {acct} expired at {}, at the end of its {}.",
             possessive(agent),
@@ -242,11 +295,20 @@ pub fn scope_changed(p: &Policy, s: &Session, added: &[String]) -> String {
 }
 
 /// `action.performed`
-pub fn action_performed(p: &Policy, s: &Session, action: &str, changes: &[FieldChange], at: Timestamp) -> String {
+pub fn action_performed(
+    p: &Policy,
+    s: &Session,
+    action: &str,
+    changes: &[FieldChange],
+    at: Timestamp,
+) -> String {
     let what = if changes.is_empty() {
         format!("did \"{}\"", p.label(action))
     } else {
-        format!("changed {}", join_and(&changes.iter().map(FieldChange::words).collect::<Vec<_>>()))
+        format!(
+            "changed {}",
+            join_and(&changes.iter().map(FieldChange::words).collect::<Vec<_>>())
+        )
     };
     format!(
         "{} {what} on {} at {} under ticket {}, acting as the customer.",
@@ -258,7 +320,13 @@ pub fn action_performed(p: &Policy, s: &Session, action: &str, changes: &[FieldC
 }
 
 /// `record.viewed`
-pub fn record_viewed(p: &Policy, s: &Session, action: &str, target: Option<&str>, at: Timestamp) -> String {
+pub fn record_viewed(
+    p: &Policy,
+    s: &Session,
+    action: &str,
+    target: Option<&str>,
+    at: Timestamp,
+) -> String {
     let target = target.map(|t| format!(" ({t})")).unwrap_or_default();
     format!(
         "{} viewed \"{}\"{target} on {} at {} under ticket {}, acting as the customer.",
@@ -301,13 +369,22 @@ pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, at: Time
 
 /// `action.denied` when no session could be identified.
 pub fn action_denied_unknown(app: &str, action: &str, code: &str, at: Timestamp) -> String {
-    format!("{app} asked about \"{action}\" at {} with a token that was refused: {}.", hhmm(at), refusal_words(code))
+    format!(
+        "{app} asked about \"{action}\" at {} with a token that was refused: {}.",
+        hhmm(at),
+        refusal_words(code)
+    )
 }
 
 /// `staff.created`
 pub fn staff_created(by: &str, s: &Staff) -> String {
     let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-    format!("{by} added staff member {} ({}) with roles: {}.", s.name, s.id, roles.join(", "))
+    format!(
+        "{by} added staff member {} ({}) with roles: {}.",
+        s.name,
+        s.id,
+        roles.join(", ")
+    )
 }
 
 /// `staff.disabled`
@@ -322,8 +399,16 @@ pub fn staff_disabled(by: &str, s: &Staff, sessions_ended: usize) -> String {
 
 /// `app.created`
 pub fn app_created(by: &str, name: &str, id: &str, tickets: bool, origins: &[String]) -> String {
-    let origins = if origins.is_empty() { "no web origins".to_string() } else { format!("web origins {}", origins.join(", ")) };
-    let tickets = if tickets { "may push tickets" } else { "may not push tickets" };
+    let origins = if origins.is_empty() {
+        "no web origins".to_string()
+    } else {
+        format!("web origins {}", origins.join(", "))
+    };
+    let tickets = if tickets {
+        "may push tickets"
+    } else {
+        "may not push tickets"
+    };
     format!("{by} registered the app \"{name}\" ({id}); it {tickets}, {origins}.")
 }
 
@@ -351,12 +436,19 @@ pub fn key_rotated(by: &str, new_kid: &str, old_kid: Option<&str>) -> String {
 
 /// `customer.notified`
 pub fn customer_notified(app: &str, account: &str, agent: &str, ticket: &str) -> String {
-    format!("{app} told {account} about {} session under ticket {ticket}.", possessive(agent))
+    format!(
+        "{app} told {account} about {} session under ticket {ticket}.",
+        possessive(agent)
+    )
 }
 
 /// The customer-facing note about an ended session (who, when, why, what changed).
 pub fn customer_note(s: &Session, changes: &[String], ended_at: Timestamp) -> String {
-    let what = if changes.is_empty() { "No changes were made.".to_string() } else { format!("Changes: {}.", changes.join("; ")) };
+    let what = if changes.is_empty() {
+        "No changes were made.".to_string()
+    } else {
+        format!("Changes: {}.", changes.join("; "))
+    };
     format!(
         "{} from support accessed your account on {} from {} to {} to help with ticket {}: \"{}\". {what}",
         s.agent_name,

@@ -1,0 +1,97 @@
+//! The HTTP surface: the router, its layers, and the OpenAPI document.
+//!
+//! A request flows: body limit → trace span → route → extractors (caller,
+//! body, query; each failure a problem document) → a `service` operation →
+//! a wire view from `views`, or an [`error::ApiError`].
+
+pub mod error;
+pub mod extract;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::routes::{accounts, audit, authorize, meta, notices, requests, sessions, tickets};
+use crate::AppState;
+use error::ApiError;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "actas",
+        description = "Support impersonation with tickets, reasons, approvals, banners and a tamper-evident audit trail."
+    ),
+    paths(
+        tickets::create,
+        tickets::get,
+        requests::create,
+        requests::list,
+        requests::get,
+        requests::approve,
+        requests::deny,
+        requests::withdraw,
+        requests::start,
+        sessions::get,
+        sessions::end,
+        sessions::revoke,
+        sessions::scope,
+        sessions::heartbeat,
+        sessions::timeline,
+        sessions::feed,
+        authorize::authorize,
+        notices::list,
+        notices::delivered,
+        accounts::access_log,
+        audit::list,
+        audit::verify,
+        meta::healthz,
+        meta::jwks,
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this build.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(meta::openapi))
+        .route("/tickets", post(tickets::create))
+        .route("/tickets/{ref}", get(tickets::get))
+        .route("/requests", post(requests::create).get(requests::list))
+        .route("/requests/{id}", get(requests::get))
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/deny", post(requests::deny))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/requests/{id}/start", post(requests::start))
+        .route("/sessions/feed", get(sessions::feed))
+        .route("/sessions/{id}", get(sessions::get))
+        .route("/sessions/{id}/end", post(sessions::end))
+        .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/sessions/{id}/scope", post(sessions::scope))
+        .route("/sessions/{id}/heartbeat", post(sessions::heartbeat))
+        .route("/sessions/{id}/timeline", get(sessions::timeline))
+        .route("/authorize", post(authorize::authorize))
+        .route("/notices", get(notices::list))
+        .route("/notices/{id}/delivered", post(notices::delivered))
+        .route("/accounts/{id}/access-log", get(accounts::access_log))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify));
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::BadMethod })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,232 @@
+//! `/api/v1/audit`
+
+use actas_api as api;
+use actas_core::audit::{Event, EventType};
+use actas_core::model::Role;
+use actas_store::EventFilter;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, Params};
+use crate::service;
+use crate::views;
+use crate::AppState;
+
+/// Filters and paging of `GET /audit`.
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Customer account.
+    account: Option<String>,
+    /// Staff login: events about their access or done by them.
+    agent: Option<String>,
+    /// Ticket reference.
+    ticket: Option<String>,
+    /// Session id.
+    session: Option<String>,
+    /// Event type; several separated by commas.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// From this time (RFC 3339, inclusive).
+    since: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    until: Option<String>,
+    /// Page size: default 100, at most 1000.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// `json` (default), `jsonl`, `csv` or `text`.
+    format: Option<String>,
+}
+
+fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.to_utc())
+            .map_err(|_| {
+                ApiError::BadQuery(format!(
+                    "{field} must be an RFC 3339 time, like 2026-11-25T14:00:00Z"
+                ))
+            })
+    })
+    .transpose()
+}
+
+/// Builds the store filter from the query.
+pub fn filter(q: AuditQuery) -> Result<(EventFilter, String), ApiError> {
+    let types = match q.kind {
+        Some(t) => t
+            .split(',')
+            .map(|s| s.trim().parse::<EventType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::BadQuery)?,
+        None => Vec::new(),
+    };
+    let after_seq = q
+        .cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::BadQuery("cursor is not one this server gave".into()))
+        })
+        .transpose()?;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !["json", "jsonl", "csv", "text"].contains(&format.as_str()) {
+        return Err(ApiError::BadQuery(
+            "format must be json, jsonl, csv or text".into(),
+        ));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=service::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadQuery(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    Ok((
+        EventFilter {
+            account_id: q.account,
+            agent: q.agent,
+            ticket: q.ticket,
+            session_id: q.session,
+            request_id: None,
+            types,
+            since: time("since", q.since)?,
+            until: time("until", q.until)?,
+            after_seq,
+            limit,
+        },
+        format,
+    ))
+}
+
+/// The CSV header, in column order.
+pub const CSV_COLUMNS: [&str; 16] = [
+    "seq",
+    "id",
+    "at",
+    "type",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "account_id",
+    "ticket",
+    "request_id",
+    "session_id",
+    "agent",
+    "text",
+    "data",
+    "prev_hash",
+    "hash",
+];
+
+/// One event as a CSV record.
+pub fn csv_record(e: &Event) -> Vec<String> {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    vec![
+        e.seq.to_string(),
+        e.id.clone(),
+        actas_core::clock::format_ms(e.at),
+        e.kind.as_str().into(),
+        e.actor.kind.as_str().into(),
+        e.actor.id.clone(),
+        e.actor.name.clone(),
+        o(&e.account_id),
+        o(&e.ticket),
+        o(&e.request_id),
+        o(&e.session_id),
+        o(&e.agent),
+        e.text.clone(),
+        e.data.to_string(),
+        e.prev_hash.clone(),
+        e.hash.clone(),
+    ]
+}
+
+/// One event as a line of plain text.
+pub fn text_line(e: &Event) -> String {
+    format!("{}  {}", actas_core::clock::format_ms(e.at), e.text)
+}
+
+/// Renders events in one of the export formats.
+pub fn render(events: &[Event], format: &str) -> Result<(&'static str, Vec<u8>), ApiError> {
+    Ok(match format {
+        "jsonl" => {
+            let mut out = Vec::new();
+            for e in events {
+                out.extend(
+                    serde_json::to_vec(&views::event(e))
+                        .map_err(|e| ApiError::from(actas_core::Error::Internal(e.into())))?,
+                );
+                out.push(b'\n');
+            }
+            ("application/x-ndjson", out)
+        }
+        "csv" => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let internal = |e: csv::Error| ApiError::from(actas_core::Error::Internal(e.into()));
+            w.write_record(CSV_COLUMNS).map_err(internal)?;
+            for e in events {
+                w.write_record(csv_record(e)).map_err(internal)?;
+            }
+            (
+                "text/csv; charset=utf-8",
+                w.into_inner().map_err(|e| {
+                    ApiError::from(actas_core::Error::Internal(anyhow::anyhow!("{e}")))
+                })?,
+            )
+        }
+        _ => {
+            let mut out = String::new();
+            for e in events {
+                out.push_str(&text_line(e));
+                out.push('\n');
+            }
+            ("text/plain; charset=utf-8", out.into_bytes())
+        }
+    })
+}
+
+/// Audit events, oldest first, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "JSON page, or JSON lines, CSV or text with the next cursor in X-Next-Cursor", body = api::AuditPage),
+              (status = 400, body = api::Problem), (status = 403, body = api::Problem)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Params(q): Params<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let staff = caller.staff()?;
+    let (f, format) = filter(q)?;
+    let (events, next) = service::list_events(&st.ctx, &staff, f).await?;
+    let next = next.map(|n| n.to_string());
+    if format == "json" {
+        return Ok(Json(api::AuditPage {
+            events: events.iter().map(views::event).collect(),
+            next_cursor: next,
+        })
+        .into_response());
+    }
+    let (ct, body) = render(&events, &format)?;
+    let mut res = ([(header::CONTENT_TYPE, ct)], body).into_response();
+    if let Some(n) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        res.headers_mut().insert("x-next-cursor", n);
+    }
+    Ok(res)
+}
+
+/// Re-computes the chain and checks the signed checkpoints.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = api::Verification), (status = 403, body = api::Problem)))]
+pub async fn verify(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<api::Verification>, ApiError> {
+    let staff = caller.staff()?;
+    service::require_any(&staff, &[Role::Auditor, Role::Admin])?;
+    Ok(Json(service::verify(&st.ctx).await?))
+}

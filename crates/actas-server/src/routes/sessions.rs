@@ -1,0 +1,121 @@
+//! `/api/v1/sessions`
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use actas_api as api;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use axum::Json;
+use futures::Stream;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Caller};
+use crate::service;
+use crate::views;
+use crate::AppState;
+
+/// A session. Staff, apps, and the session's own token may read it.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = api::Session), (status = 401, body = api::Problem), (status = 404, body = api::Problem)))]
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Session>, ApiError> {
+    let s = service::get_session(&st.ctx, &caller.0, &id).await?;
+    Ok(Json(views::session(&st.ctx.policy, &s)))
+}
+
+/// The agent (or the banner with the session's token) ends the session.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = api::Session), (status = 403, body = api::Problem), (status = 409, body = api::Problem)))]
+pub async fn end(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Session>, ApiError> {
+    let s = service::end(&st.ctx, &caller.0, &id).await?;
+    Ok(Json(views::session(&st.ctx.policy, &s)))
+}
+
+/// A lead revokes the session, with a note.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/revoke", tag = "sessions", params(("id" = String, Path)), request_body = api::Note,
+    responses((status = 200, body = api::Session), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn revoke(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(input): Body<api::Note>,
+) -> Result<Json<api::Session>, ApiError> {
+    let staff = caller.staff()?;
+    let s = service::revoke(&st.ctx, &staff, &id, input.note).await?;
+    Ok(Json(views::session(&st.ctx.policy, &s)))
+}
+
+/// The agent asks for more actions; decided like any request.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/scope", tag = "sessions", params(("id" = String, Path)), request_body = api::ScopeChange,
+    responses((status = 201, body = api::Request), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn scope(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(input): Body<api::ScopeChange>,
+) -> Result<Response, ApiError> {
+    let staff = caller.staff()?;
+    let r = service::request_scope(&st.ctx, &staff, &id, input).await?;
+    Ok(super::created(views::request(&st.ctx.policy, &r)))
+}
+
+/// Activity from the agent's screen.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/heartbeat", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = api::Session), (status = 409, body = api::Problem)))]
+pub async fn heartbeat(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Session>, ApiError> {
+    let s = service::heartbeat(&st.ctx, &caller.0, &id).await?;
+    Ok(Json(views::session(&st.ctx.policy, &s)))
+}
+
+/// The session's events, oldest first, each with its plain line.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/timeline", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = api::Timeline), (status = 404, body = api::Problem)))]
+pub async fn timeline(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Timeline>, ApiError> {
+    let staff = caller.staff()?;
+    let events = service::timeline(&st.ctx, &staff, &id).await?;
+    Ok(Json(api::Timeline {
+        session_id: id,
+        events: events.iter().map(views::event).collect(),
+    }))
+}
+
+/// Server-Sent Events: every session state change (`session.started`,
+/// `session.ended`, `session.expired`, `session.idle_timeout`,
+/// `session.revoked`, `scope.changed`), each with the session after it.
+#[utoipa::path(get, path = "/api/v1/sessions/feed", tag = "sessions",
+    responses((status = 200, description = "text/event-stream of SessionChange", body = api::SessionChange), (status = 401, body = api::Problem)))]
+pub async fn feed(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.staff_or_app()?;
+    let rx = st.ctx.feed.subscribe();
+    let stream = BroadcastStream::new(rx).filter_map(|item| {
+        let change = item.ok()?;
+        let data = serde_json::to_string(&change).ok()?;
+        Some(Ok(Event::default()
+            .event(change.kind.clone())
+            .id(change.seq.to_string())
+            .data(data)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,52 @@
+//! `/api/v1/tickets`
+
+use actas_api as api;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Caller};
+use crate::service;
+use crate::views;
+use crate::AppState;
+
+/// Records a ticket.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = api::NewTicket,
+    responses((status = 201, body = api::Ticket), (status = 200, description = "The same ticket was recorded before", body = api::Ticket),
+              (status = 401, body = api::Problem), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(input): Body<api::NewTicket>,
+) -> Result<Response, ApiError> {
+    let who = caller.staff_or_app()?;
+    let (t, new) = service::create_ticket(&st.ctx, &who, input).await?;
+    Ok(if new {
+        super::created(views::ticket(&t))
+    } else {
+        Json(views::ticket(&t)).into_response()
+    })
+}
+
+/// A ticket with its requests and sessions.
+#[utoipa::path(get, path = "/api/v1/tickets/{ref}", tag = "tickets", params(("ref" = String, Path)),
+    responses((status = 200, body = api::Ticket), (status = 404, body = api::Problem)))]
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+) -> Result<Json<api::Ticket>, ApiError> {
+    caller.staff()?;
+    let (t, reqs, sess) = service::get_ticket(&st.ctx, &reference).await?;
+    let mut v = views::ticket(&t);
+    v.requests = reqs
+        .iter()
+        .map(|r| views::request(&st.ctx.policy, r))
+        .collect();
+    v.sessions = sess
+        .iter()
+        .map(|s| views::session(&st.ctx.policy, s))
+        .collect();
+    Ok(Json(v))
+}

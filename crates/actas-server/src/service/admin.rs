@@ -1,0 +1,349 @@
+//! Staff, apps, credentials, notices and start-up records.
+
+use actas_api as api;
+use actas_core::audit::{self as text, Actor, EventType, NewEvent};
+use actas_core::model::{App, Notice, Role, Staff};
+use actas_core::{Error, Result};
+use actas_store::tx_fn;
+
+use super::{Ctx, Principal};
+use crate::credentials::{self, BearerKind};
+
+/// Finds who holds a bearer credential. Impersonation tokens are checked
+/// for signature only; routes decide whether they accept one.
+pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
+    let unauthorized = || Error::Unauthorized("The credentials are not valid.".into());
+    match credentials::bearer_kind(bearer) {
+        BearerKind::Impersonation => ctx
+            .keys
+            .verify(bearer)
+            .map(Principal::Token)
+            .map_err(|_| unauthorized()),
+        BearerKind::Personal | BearerKind::AppKey => {
+            let hash = credentials::secret_hash(bearer);
+            let found = ctx
+                .store
+                .read(tx_fn(move |tx| {
+                    Box::pin(async move {
+                        let Some((kind, owner)) = tx.find_credential(&hash).await? else {
+                            return Ok(None);
+                        };
+                        match kind.as_str() {
+                            "staff" => Ok(tx
+                                .get_staff(&owner)
+                                .await?
+                                .filter(|s| !s.disabled)
+                                .map(Principal::Staff)),
+                            "app" => Ok(tx.get_app(&owner).await?.map(Principal::App)),
+                            _ => Ok(None),
+                        }
+                    })
+                }))
+                .await?;
+            found.ok_or_else(unauthorized)
+        }
+        BearerKind::Unknown => Err(unauthorized()),
+    }
+}
+
+/// Checks a login: lowercase letters, digits, `.`, `_`, `-`; 2 to 64.
+pub fn check_login(login: &str) -> Result<()> {
+    let ok = (2..=64).contains(&login.len())
+        && login
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && login.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::refused("login-invalid", Some("login"), "A login is 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter."))
+    }
+}
+
+/// Adds a staff member; answers their first personal token (shown once).
+pub async fn add_staff(
+    ctx: &Ctx,
+    by: Actor,
+    login: &str,
+    name: &str,
+    roles: Vec<Role>,
+    password: Option<String>,
+) -> Result<(Staff, String)> {
+    check_login(login)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::refused(
+            "name-invalid",
+            Some("name"),
+            "A name is 1 to 100 characters of plain text.",
+        ));
+    }
+    if roles.is_empty() {
+        return Err(Error::refused(
+            "roles-required",
+            Some("roles"),
+            "Give at least one role.",
+        ));
+    }
+    let hash = match password {
+        Some(p) => {
+            credentials::check_password(&p)
+                .map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+            Some(credentials::hash_password(&p)?)
+        }
+        None => None,
+    };
+    let now = ctx.clock.now();
+    let staff = Staff {
+        id: login.to_string(),
+        name: name.to_string(),
+        roles,
+        disabled: false,
+        created_at: now,
+    };
+    let token = credentials::new_secret(credentials::PERSONAL_PREFIX);
+    let token_hash = credentials::secret_hash(&token);
+    let s = staff.clone();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_staff(&s).await?;
+                tx.set_staff_password(&s.id, hash.as_deref()).await?;
+                tx.insert_credential(&token_hash, "staff", &s.id, now)
+                    .await?;
+                let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::StaffCreated,
+                        now,
+                        by.clone(),
+                        text::staff_created(&by.name, &s),
+                        serde_json::json!({"login": s.id, "name": s.name, "roles": roles}),
+                    )
+                    .agent(&s.id),
+                )
+                .await?;
+                Ok(())
+            })
+        }))
+        .await?;
+    Ok((staff, token))
+}
+
+/// Sets a staff member's console password.
+pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> {
+    credentials::check_password(password)
+        .map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+    let hash = credentials::hash_password(password)?;
+    let login = login.to_string();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.get_staff(&login)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+                tx.set_staff_password(&login, Some(&hash)).await
+            })
+        }))
+        .await
+}
+
+/// Disables a staff member and ends their live session at once.
+pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let login = login.to_string();
+    let (s, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut s = tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+                if s.disabled {
+                    return Err(Error::conflict("already-disabled", format!("{} is disabled already.", s.name)));
+                }
+                let changes = super::sessions::end_for_disabled(tx, &policy, &s.id, &by, now).await?;
+                s.disabled = true;
+                tx.update_staff(&s).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::StaffDisabled,
+                        now,
+                        by.clone(),
+                        text::staff_disabled(&by.name, &s, changes.len()),
+                        serde_json::json!({"login": s.id, "sessions_ended": changes.iter().map(|c| c.1.id.clone()).collect::<Vec<_>>()}),
+                    )
+                    .agent(&s.id),
+                )
+                .await?;
+                Ok((s, changes))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    Ok(s)
+}
+
+/// Checks a web origin: `scheme://host[:port]`, nothing more.
+pub fn check_origin(o: &str) -> Result<String> {
+    let bad = || {
+        Error::refused(
+            "origin-invalid",
+            Some("origin"),
+            format!("\"{o}\" is not a web origin like https://app.example.com"),
+        )
+    };
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+        return Err(bad());
+    }
+    Ok(o.to_ascii_lowercase())
+}
+
+/// Registers a host app (or ticket system); answers its key (shown once).
+pub async fn add_app(
+    ctx: &Ctx,
+    by: Actor,
+    name: &str,
+    tickets: bool,
+    origins: Vec<String>,
+) -> Result<(App, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::refused(
+            "name-invalid",
+            Some("name"),
+            "An app name is 1 to 100 characters of plain text.",
+        ));
+    }
+    let origins = origins
+        .iter()
+        .map(|o| check_origin(o))
+        .collect::<Result<Vec<_>>>()?;
+    let now = ctx.clock.now();
+    let app = App {
+        id: actas_core::id::new_id("app"),
+        name: name.to_string(),
+        tickets,
+        origins,
+        created_at: now,
+    };
+    let key = credentials::new_secret(credentials::APP_PREFIX);
+    let key_hash = credentials::secret_hash(&key);
+    let a = app.clone();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_app(&a).await?;
+                tx.insert_credential(&key_hash, "app", &a.id, now).await?;
+                tx.append_event(NewEvent::new(
+                    EventType::AppCreated,
+                    now,
+                    by.clone(),
+                    text::app_created(&by.name, &a.name, &a.id, a.tickets, &a.origins),
+                    serde_json::json!({"app": a.id, "name": a.name, "tickets": a.tickets, "origins": a.origins}),
+                ))
+                .await?;
+                Ok(())
+            })
+        }))
+        .await?;
+    Ok((app, key))
+}
+
+/// Records that this node loaded its policy.
+pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.append_event(NewEvent::new(
+                    EventType::PolicyLoaded,
+                    now,
+                    Actor::system(),
+                    text::policy_loaded(&policy),
+                    serde_json::json!({"sha256": policy.digest(), "actions": policy.actions().len(), "scope_change": policy.session.scope_change.as_str()}),
+                ))
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+}
+
+/// Customer notes after `after`, oldest first.
+pub async fn list_notices(ctx: &Ctx, after: i64, limit: i64) -> Result<Vec<Notice>> {
+    let limit = limit.clamp(1, 1000);
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move { tx.list_notices(after, limit).await })
+        }))
+        .await
+}
+
+/// The host app delivered a note: `customer.notified`.
+pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> {
+    let now = ctx.clock.now();
+    let app = app.clone();
+    let id = id.to_string();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut n = tx
+                    .get_notice(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No notice {id}.")))?;
+                if n.delivered_at.is_some() {
+                    return Err(Error::conflict(
+                        "already-delivered",
+                        "This notice was marked delivered already.",
+                    ));
+                }
+                let s = tx
+                    .get_session(&n.session_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("session"))?;
+                tx.set_notice_delivered(&n.id, now).await?;
+                n.delivered_at = Some(now);
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::CustomerNotified,
+                        now,
+                        Actor::app(&app.id, &app.name),
+                        text::customer_notified(
+                            &app.name,
+                            &s.account_label(),
+                            &s.agent_name,
+                            &s.ticket,
+                        ),
+                        serde_json::json!({"notice": n.id, "text": n.text}),
+                    )
+                    .account(&s.account_id)
+                    .ticket(&s.ticket)
+                    .request(&s.request_id)
+                    .session(&s.id)
+                    .agent(&s.agent),
+                )
+                .await?;
+                Ok(n)
+            })
+        }))
+        .await
+}
+
+/// A notice on the wire.
+pub fn notice_view(n: &Notice) -> api::Notice {
+    api::Notice {
+        id: n.id.clone(),
+        seq: n.seq,
+        session_id: n.session_id.clone(),
+        account_id: n.account_id.clone(),
+        text: n.text.clone(),
+        data: n.data.clone(),
+        created_at: n.created_at,
+        delivered_at: n.delivered_at,
+    }
+}

@@ -1,0 +1,241 @@
+//! The operations of actas: each loads state inside one write (or read)
+//! transaction, asks the core rules, and writes the outcome together with
+//! its audit event. Roles are checked here, once, for every surface (HTTP,
+//! command line).
+//!
+//! **Invariant:** every state change appends exactly one audit event (or a
+//! few, for compound changes) in the same transaction; a refusal that the
+//! SPEC audits (`request.refused`, `action.denied`) commits its event and
+//! nothing else.
+
+mod admin;
+mod audit;
+mod authorize;
+mod requests;
+mod sessions;
+
+use std::sync::Arc;
+
+use actas_api::SessionChange;
+use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
+use actas_core::model::{EndReason, Notice, Role, Session, SessionState, Staff};
+use actas_core::policy::Policy;
+use actas_core::{Clock, Error, Result, Timestamp};
+use actas_store::{EventFilter, Store, Tx};
+
+pub use admin::*;
+pub use audit::*;
+pub use authorize::*;
+pub use requests::*;
+pub use sessions::*;
+
+use crate::feed::Feed;
+use crate::keys::{Claims, KeyRing};
+
+/// Everything an operation needs, shared by all requests.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The database.
+    pub store: Store,
+    /// The loaded policy.
+    pub policy: Arc<Policy>,
+    /// Signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Session changes for subscribers.
+    pub feed: Feed,
+    /// This server's base URL (the tokens' `iss`).
+    pub base_url: String,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("store", &self.store)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// Publishes session changes after their commit.
+    pub fn publish(&self, changes: &[(EventType, Session, i64)]) {
+        for (kind, s, seq) in changes {
+            self.feed.publish(SessionChange {
+                kind: kind.as_str().into(),
+                session: crate::views::session(&self.policy, s),
+                seq: *seq,
+            });
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A staff member with a personal token (or console login).
+    Staff(Staff),
+    /// A host app or ticket system with an app key.
+    App(actas_core::model::App),
+    /// The banner, holding an impersonation token.
+    Token(Claims),
+}
+
+impl Principal {
+    /// The audit actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Staff(s) => Actor::staff(&s.id, &s.name),
+            Principal::App(a) => Actor::app(&a.id, &a.name),
+            Principal::Token(c) => Actor::staff(&c.act.sub, &c.act.name),
+        }
+    }
+}
+
+/// Refuses unless `staff` holds `role`.
+pub fn require(staff: &Staff, role: Role) -> Result<()> {
+    if staff.has(role) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "role-required",
+            format!("This needs the {role} role."),
+        ))
+    }
+}
+
+/// Refuses unless `staff` holds one of `roles`.
+pub fn require_any(staff: &Staff, roles: &[Role]) -> Result<()> {
+    if roles.iter().any(|r| staff.has(*r)) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(Error::forbidden(
+            "role-required",
+            format!("This needs one of the roles: {}.", names.join(", ")),
+        ))
+    }
+}
+
+/// The event type for a session ending this way.
+pub fn end_event_type(reason: EndReason) -> EventType {
+    match reason {
+        EndReason::Ended | EndReason::StaffDisabled | EndReason::Superseded => {
+            EventType::SessionEnded
+        }
+        EndReason::Expired => EventType::SessionExpired,
+        EndReason::IdleTimeout => EventType::SessionIdleTimeout,
+        EndReason::Revoked => EventType::SessionRevoked,
+    }
+}
+
+/// Ends a live session inside `tx`: stores the end, appends its event and
+/// queues the customer note. `by` is the person who ended it, if a person did.
+pub(crate) async fn end_session(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    mut s: Session,
+    reason: EndReason,
+    at: Timestamp,
+    by: Option<&Actor>,
+    note: Option<String>,
+) -> Result<(Session, Event)> {
+    s.state = SessionState::Ended;
+    s.end_reason = Some(reason);
+    s.ended_at = Some(at);
+    s.ended_by = Some(by.map(|a| a.id.clone()).unwrap_or_else(|| "system".into()));
+    s.end_note = note.clone();
+    tx.update_session(&s).await?;
+    let line = text::session_end(
+        &s,
+        reason,
+        at,
+        policy.session.idle_minutes,
+        by.map(|a| a.name.as_str()),
+        note.as_deref(),
+    );
+    let actor = by.cloned().unwrap_or_else(Actor::system);
+    let ev = tx
+        .append_event(
+            NewEvent::new(
+                end_event_type(reason),
+                at,
+                actor,
+                line,
+                serde_json::json!({"end_reason": reason.as_str(), "note": note, "started_at": actas_core::clock::format_ms(s.started_at)}),
+            )
+            .account(&s.account_id)
+            .ticket(&s.ticket)
+            .request(&s.request_id)
+            .session(&s.id)
+            .agent(&s.agent),
+        )
+        .await?;
+    queue_notice(tx, &s, at).await?;
+    Ok((s, ev))
+}
+
+/// What an agent changed in a session, in plain words, from its events.
+pub(crate) async fn session_changes(tx: &mut dyn Tx, session_id: &str) -> Result<Vec<String>> {
+    let events = tx
+        .list_events(&EventFilter {
+            session_id: Some(session_id.to_string()),
+            types: vec![EventType::ActionPerformed],
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    Ok(events
+        .iter()
+        .filter_map(|e| {
+            e.data
+                .get("summary")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .collect())
+}
+
+async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()> {
+    let changes = session_changes(tx, &s.id).await?;
+    let note = text::customer_note(s, &changes, at);
+    let n = Notice {
+        id: actas_core::id::new_id("ntc"),
+        seq: 0,
+        session_id: s.id.clone(),
+        account_id: s.account_id.clone(),
+        text: note,
+        data: serde_json::json!({
+            "agent_name": s.agent_name,
+            "approver_name": s.approver_name,
+            "ticket": s.ticket,
+            "reason": s.reason,
+            "started_at": actas_core::clock::format_ms(s.started_at),
+            "ended_at": actas_core::clock::format_ms(at),
+            "end_reason": s.end_reason.map(|r| r.as_str()),
+            "changes": changes,
+        }),
+        created_at: at,
+        delivered_at: None,
+    };
+    tx.insert_notice(&n).await?;
+    Ok(())
+}
+
+/// Ends the session in `tx` if its time is up at `now`; answers the ended
+/// session and its event when it did.
+pub(crate) async fn end_if_due(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    s: Session,
+    now: Timestamp,
+) -> Result<(Session, Option<Event>)> {
+    match actas_core::flow::due_end(&s, policy.session.idle_minutes, now) {
+        Some((reason, at)) => {
+            let (s, ev) = end_session(tx, policy, s, reason, at, None, None).await?;
+            Ok((s, Some(ev)))
+        }
+        None => Ok((s, None)),
+    }
+}

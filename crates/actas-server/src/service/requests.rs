@@ -1,0 +1,842 @@
+//! Tickets and requests: from a ticket with a reason to an approved,
+//! started session, and scope changes along the way.
+
+use actas_api as api;
+use actas_core::audit::{self as text, Actor, EventType, NewEvent};
+use actas_core::clock::minutes;
+use actas_core::flow::{self, Grant, RequestInput};
+use actas_core::model::{
+    Decision, DecisionKind, EndReason, Request, RequestKind, RequestStatus, Role, Session,
+    SessionState, Staff, Ticket,
+};
+use actas_core::policy::{Policy, ScopeChange};
+use actas_core::{Error, Result, Timestamp};
+use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
+
+use super::{end_session, require, require_any, Ctx, Principal};
+
+fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Error::refused(
+            "field-required",
+            Some(field),
+            format!("{field} is required."),
+        ));
+    }
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Error::refused(
+            "field-invalid",
+            Some(field),
+            format!("{field} must be at most {max} characters of plain text."),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Records a ticket (`POST /tickets`). Apps need the `tickets` permission;
+/// staff need the agent role. The same ticket sent again is answered as is.
+pub async fn create_ticket(
+    ctx: &Ctx,
+    by: &Principal,
+    input: api::NewTicket,
+) -> Result<(Ticket, bool)> {
+    match by {
+        Principal::App(a) if !a.tickets => {
+            return Err(Error::forbidden(
+                "permission-required",
+                "This app may not push tickets.",
+            ))
+        }
+        Principal::Staff(s) => require(s, Role::Agent)?,
+        Principal::Token(_) => {
+            return Err(Error::Unauthorized(
+                "Use a personal token or an app key.".into(),
+            ))
+        }
+        Principal::App(_) => {}
+    }
+    let t = Ticket {
+        reference: check_text("ref", &input.reference, 64)?,
+        account_id: check_text("account_id", &input.account_id, 128)?,
+        account_name: input
+            .account_name
+            .map(|n| check_text("account_name", &n, 200))
+            .transpose()?,
+        subject: check_text("subject", &input.subject, 500)?,
+        url: input.url.map(|u| check_text("url", &u, 2000)).transpose()?,
+        created_by: by.actor().id,
+        created_at: ctx.clock.now(),
+    };
+    let actor = by.actor();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                if let Some(existing) = tx.get_ticket(&t.reference).await? {
+                    if existing.account_id == t.account_id {
+                        return Ok((existing, false));
+                    }
+                    return Err(Error::conflict(
+                        "ticket-exists",
+                        format!("Ticket {} exists already, for account {}.", existing.reference, existing.account_id),
+                    ));
+                }
+                tx.insert_ticket(&t).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::TicketCreated,
+                        t.created_at,
+                        actor.clone(),
+                        text::ticket_created(&actor.name, &t),
+                        serde_json::json!({"subject": t.subject, "account_name": t.account_name, "url": t.url}),
+                    )
+                    .account(&t.account_id)
+                    .ticket(&t.reference),
+                )
+                .await?;
+                Ok((t, true))
+            })
+        }))
+        .await
+}
+
+/// A ticket with its requests and sessions.
+pub async fn get_ticket(
+    ctx: &Ctx,
+    reference: &str,
+) -> Result<(Ticket, Vec<Request>, Vec<Session>)> {
+    let r = reference.to_string();
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let t = tx
+                    .get_ticket(&r)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No ticket {r}.")))?;
+                let reqs = tx
+                    .list_requests(&RequestFilter {
+                        ticket: Some(r.clone()),
+                        ..Default::default()
+                    })
+                    .await?;
+                let sess = tx
+                    .list_sessions(&SessionFilter {
+                        ticket: Some(r.clone()),
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok((t, reqs, sess))
+            })
+        }))
+        .await
+}
+
+fn refused_event(
+    who: &Staff,
+    ticket: Option<&Ticket>,
+    raw_ticket: &str,
+    err: &Error,
+    now: Timestamp,
+    data: serde_json::Value,
+) -> NewEvent {
+    let detail = err.to_string();
+    let code = match err {
+        Error::Refused { code, .. } => *code,
+        _ => "refused",
+    };
+    let mut e = NewEvent::new(
+        EventType::RequestRefused,
+        now,
+        Actor::staff(&who.id, &who.name),
+        text::request_refused(
+            &who.name,
+            ticket.map(|t| t.account_label()).as_deref(),
+            Some(raw_ticket),
+            &detail,
+        ),
+        serde_json::json!({"code": code, "detail": detail, "asked": data}),
+    )
+    .agent(&who.id);
+    if let Some(t) = ticket {
+        e = e.account(&t.account_id).ticket(&t.reference);
+    }
+    e
+}
+
+/// Applies a decision by policy: approves, records the decision and event.
+async fn approve_by_policy(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    r: &mut Request,
+    now: Timestamp,
+) -> Result<()> {
+    let grant = Grant {
+        actions: r.actions.clone(),
+        minutes: r.minutes,
+        removed: vec![],
+        added: vec![],
+    };
+    record_approval(tx, policy, r, &grant, None, None, now).await
+}
+
+/// Records an approval (by a person when `approver` is set, else by policy).
+async fn record_approval(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    r: &mut Request,
+    grant: &Grant,
+    approver: Option<&Staff>,
+    note: Option<String>,
+    now: Timestamp,
+) -> Result<()> {
+    let (decider, decider_name, kind) = match approver {
+        Some(s) => (s.id.clone(), s.name.clone(), DecisionKind::Approve),
+        None => (
+            "policy".to_string(),
+            "Policy".to_string(),
+            DecisionKind::Policy,
+        ),
+    };
+    tx.insert_decision(&Decision {
+        id: actas_core::id::new_id("dec"),
+        request_id: r.id.clone(),
+        kind,
+        decider: decider.clone(),
+        decider_name: decider_name.clone(),
+        actions: grant.actions.clone(),
+        minutes: grant.minutes,
+        removed: grant.removed.clone(),
+        added: grant.added.clone(),
+        note: note.clone(),
+        at: now,
+    })
+    .await?;
+    let line = text::request_approved(
+        policy,
+        approver.map(|s| s.name.as_str()),
+        r,
+        &grant.actions,
+        grant.minutes,
+    );
+    r.status = RequestStatus::Approved;
+    r.granted_actions = Some(grant.actions.clone());
+    r.granted_minutes = Some(grant.minutes);
+    r.decided_by = Some(decider);
+    r.decided_by_name = Some(decider_name);
+    r.decided_at = Some(now);
+    r.decision_note = note.clone();
+    r.start_by = Some(now + minutes(policy.session.approval_valid_minutes));
+    r.updated_at = now;
+    tx.update_request(r).await?;
+    let (kind, actor) = match (r.kind, approver) {
+        (RequestKind::Access, _) => (EventType::RequestApproved, approver),
+        (RequestKind::Scope, _) => (EventType::ScopeApproved, approver),
+    };
+    let actor = actor
+        .map(|s| Actor::staff(&s.id, &s.name))
+        .unwrap_or_else(Actor::policy);
+    let mut e = NewEvent::new(
+        kind,
+        now,
+        actor,
+        line,
+        serde_json::json!({
+            "asked": {"actions": r.actions, "minutes": r.minutes},
+            "granted": {"actions": grant.actions, "minutes": grant.minutes},
+            "removed": grant.removed,
+            "added": grant.added,
+            "note": note,
+            "by_policy": approver.is_none(),
+        }),
+    )
+    .account(&r.account_id)
+    .ticket(&r.ticket)
+    .request(&r.id)
+    .agent(&r.requester);
+    if let Some(sid) = &r.session_id {
+        e = e.session(sid);
+    }
+    tx.append_event(e).await?;
+    Ok(())
+}
+
+/// Opens a request (`POST /requests`). A refusal is audited as
+/// `request.refused` and changes nothing else.
+pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) -> Result<Request> {
+    require(agent, Role::Agent)?;
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let agent = agent.clone();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let asked = serde_json::json!({"ticket": input.ticket, "account_id": input.account_id, "actions": input.actions, "minutes": input.minutes, "reason": input.reason});
+                let ticket = tx.get_ticket(&input.ticket).await?;
+                let checked = match &ticket {
+                    None => Err(Error::refused("unknown-ticket", Some("ticket"), format!("There is no ticket {}; record it first.", input.ticket))),
+                    Some(t) => flow::check_request(
+                        &policy,
+                        t,
+                        &RequestInput { account_id: input.account_id.clone(), reason: input.reason.clone(), actions: input.actions.clone(), minutes: input.minutes },
+                    ),
+                };
+                let checked = match checked {
+                    Ok(c) => c,
+                    Err(e @ Error::Refused { .. }) => {
+                        tx.append_event(refused_event(&agent, ticket.as_ref(), &input.ticket, &e, now, asked)).await?;
+                        return Ok(Err(e));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let Some(t) = ticket else { return Err(Error::not_found("ticket")) };
+                let mut r = Request {
+                    id: actas_core::id::new_id("req"),
+                    kind: RequestKind::Access,
+                    ticket: t.reference.clone(),
+                    account_id: t.account_id.clone(),
+                    account_name: t.account_name.clone(),
+                    requester: agent.id.clone(),
+                    requester_name: agent.name.clone(),
+                    reason: checked.reason.into_string(),
+                    actions: checked.actions,
+                    minutes: checked.minutes,
+                    status: RequestStatus::Pending,
+                    session_id: None,
+                    granted_actions: None,
+                    granted_minutes: None,
+                    decided_by: None,
+                    decided_by_name: None,
+                    decided_at: None,
+                    decision_note: None,
+                    start_by: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.insert_request(&r).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::RequestCreated,
+                        now,
+                        Actor::staff(&agent.id, &agent.name),
+                        text::request_created(&policy, &r),
+                        serde_json::json!({"reason": r.reason, "actions": r.actions, "minutes": r.minutes, "needs_approval": checked.needs_person}),
+                    )
+                    .account(&r.account_id)
+                    .ticket(&r.ticket)
+                    .request(&r.id)
+                    .agent(&r.requester),
+                )
+                .await?;
+                if !checked.needs_person {
+                    approve_by_policy(tx, &policy, &mut r, now).await?;
+                }
+                Ok(Ok(r))
+            })
+        }))
+        .await?
+}
+
+/// Lists requests. Leads see the queue; agents see their own.
+pub async fn list_requests(ctx: &Ctx, who: &Staff, mut f: RequestFilter) -> Result<Vec<Request>> {
+    require_any(who, &[Role::Lead, Role::Agent, Role::Auditor])?;
+    if !who.has(Role::Lead) && !who.has(Role::Auditor) {
+        f.requester = Some(who.id.clone());
+    }
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move { tx.list_requests(&f).await })
+        }))
+        .await
+}
+
+/// A request with its decisions and sessions.
+pub async fn get_request(ctx: &Ctx, id: &str) -> Result<(Request, Vec<Decision>, Vec<Session>)> {
+    let id = id.to_string();
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let r = tx
+                    .get_request(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No request {id}.")))?;
+                let d = tx.list_decisions(&id).await?;
+                let s = tx
+                    .list_sessions(&SessionFilter {
+                        request_id: Some(id.clone()),
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok((r, d, s))
+            })
+        }))
+        .await
+}
+
+async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
+    tx.get_request(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("No request {id}.")))
+}
+
+/// Approves a request, possibly narrowed, expanded or shortened.
+pub async fn approve(
+    ctx: &Ctx,
+    approver: &Staff,
+    id: &str,
+    input: api::Approve,
+) -> Result<Request> {
+    require_any(approver, &[Role::Lead, Role::Admin])?;
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let approver = approver.clone();
+    let id = id.to_string();
+    let (r, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut r = load_request(tx, &id).await?;
+                let grant = flow::check_approval(
+                    &policy,
+                    &r,
+                    &approver,
+                    input.actions.as_deref(),
+                    input.minutes,
+                )?;
+                let note = input
+                    .note
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty());
+                let mut changes = Vec::new();
+                if r.kind == RequestKind::Scope {
+                    let sid = r.session_id.clone().unwrap_or_default();
+                    let s = tx
+                        .get_session(&sid)
+                        .await?
+                        .ok_or_else(|| Error::not_found("session"))?;
+                    let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
+                    if let Some(ev) = ended {
+                        changes.push((ev.kind, s.clone(), ev.seq));
+                    }
+                    if !s.is_live() {
+                        return Err(Error::conflict(
+                            "session-ended",
+                            "The session this scope change is for has ended.",
+                        ));
+                    }
+                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now)
+                        .await?;
+                    changes.extend(apply_scope(tx, &policy, &mut r, s, &grant.actions, now).await?);
+                } else {
+                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now)
+                        .await?;
+                }
+                Ok((r, changes))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    Ok(r)
+}
+
+/// Applies an approved scope change to its live session.
+async fn apply_scope(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    r: &mut Request,
+    mut s: Session,
+    granted: &[String],
+    now: Timestamp,
+) -> Result<Vec<(EventType, Session, i64)>> {
+    let old = s.scope.clone();
+    let mut union = s.scope.clone();
+    union.extend(granted.iter().cloned());
+    let union = policy.ordered(&union);
+    let added: Vec<String> = union.iter().filter(|a| !old.contains(a)).cloned().collect();
+    match policy.session.scope_change {
+        ScopeChange::Reapprove => {
+            s.scope = union;
+            s.last_activity_at = s.last_activity_at.max(now);
+            tx.update_session(&s).await?;
+            let ev = tx
+                .append_event(
+                    NewEvent::new(
+                        EventType::ScopeChanged,
+                        now,
+                        Actor::system(),
+                        text::scope_changed(policy, &s, &added),
+                        serde_json::json!({"old": old, "new": s.scope, "added": added, "scope_request": r.id}),
+                    )
+                    .account(&s.account_id)
+                    .ticket(&s.ticket)
+                    .request(&s.request_id)
+                    .session(&s.id)
+                    .agent(&s.agent),
+                )
+                .await?;
+            r.status = RequestStatus::Started;
+            r.updated_at = now;
+            tx.update_request(r).await?;
+            Ok(vec![(EventType::ScopeChanged, s, ev.seq)])
+        }
+        ScopeChange::NewSession => {
+            // The old session ends; the scope request becomes startable with
+            // the whole new scope.
+            let (ended, ev) =
+                end_session(tx, policy, s, EndReason::Superseded, now, None, None).await?;
+            r.granted_actions = Some(union);
+            r.updated_at = now;
+            tx.update_request(r).await?;
+            Ok(vec![(ev.kind, ended, ev.seq)])
+        }
+    }
+}
+
+/// Denies a request with a note.
+pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -> Result<Request> {
+    require_any(approver, &[Role::Lead, Role::Admin])?;
+    let now = ctx.clock.now();
+    let approver = approver.clone();
+    let id = id.to_string();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut r = load_request(tx, &id).await?;
+                let note = flow::check_denial(&r, &approver, note.as_deref())?;
+                tx.insert_decision(&Decision {
+                    id: actas_core::id::new_id("dec"),
+                    request_id: r.id.clone(),
+                    kind: DecisionKind::Deny,
+                    decider: approver.id.clone(),
+                    decider_name: approver.name.clone(),
+                    actions: vec![],
+                    minutes: 0,
+                    removed: r.actions.clone(),
+                    added: vec![],
+                    note: Some(note.clone()),
+                    at: now,
+                })
+                .await?;
+                r.status = RequestStatus::Denied;
+                r.decided_by = Some(approver.id.clone());
+                r.decided_by_name = Some(approver.name.clone());
+                r.decided_at = Some(now);
+                r.decision_note = Some(note.clone());
+                r.updated_at = now;
+                tx.update_request(&r).await?;
+                let kind = if r.kind == RequestKind::Scope {
+                    EventType::ScopeDenied
+                } else {
+                    EventType::RequestDenied
+                };
+                let mut e = NewEvent::new(
+                    kind,
+                    now,
+                    Actor::staff(&approver.id, &approver.name),
+                    text::request_denied(&approver.name, &r, &note),
+                    serde_json::json!({"note": note}),
+                )
+                .account(&r.account_id)
+                .ticket(&r.ticket)
+                .request(&r.id)
+                .agent(&r.requester);
+                if let Some(sid) = &r.session_id {
+                    e = e.session(sid);
+                }
+                tx.append_event(e).await?;
+                Ok(r)
+            })
+        }))
+        .await
+}
+
+/// Withdraws a pending or approved request; only its requester may.
+pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
+    let now = ctx.clock.now();
+    let who = who.clone();
+    let id = id.to_string();
+    ctx.store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut r = load_request(tx, &id).await?;
+                if r.requester != who.id {
+                    return Err(Error::forbidden(
+                        "not-requester",
+                        "Only the person who asked may withdraw a request.",
+                    ));
+                }
+                if !matches!(r.status, RequestStatus::Pending | RequestStatus::Approved)
+                    || (r.kind == RequestKind::Scope && r.status == RequestStatus::Started)
+                {
+                    return Err(Error::conflict(
+                        "not-withdrawable",
+                        format!(
+                            "The request is {}; it cannot be withdrawn.",
+                            r.status.as_str()
+                        ),
+                    ));
+                }
+                r.status = RequestStatus::Withdrawn;
+                r.updated_at = now;
+                tx.update_request(&r).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::RequestWithdrawn,
+                        now,
+                        Actor::staff(&who.id, &who.name),
+                        text::request_withdrawn(&r),
+                        serde_json::json!({}),
+                    )
+                    .account(&r.account_id)
+                    .ticket(&r.ticket)
+                    .request(&r.id)
+                    .agent(&r.requester),
+                )
+                .await?;
+                Ok(r)
+            })
+        }))
+        .await
+}
+
+/// Marks an approved request expired (its approval ran out unstarted).
+pub(crate) async fn expire_request(
+    tx: &mut dyn Tx,
+    mut r: Request,
+    at: Timestamp,
+) -> Result<Request> {
+    r.status = RequestStatus::Expired;
+    r.updated_at = at;
+    tx.update_request(&r).await?;
+    tx.append_event(
+        NewEvent::new(
+            EventType::RequestExpired,
+            at,
+            Actor::system(),
+            text::request_expired(&r, at),
+            serde_json::json!({}),
+        )
+        .account(&r.account_id)
+        .ticket(&r.ticket)
+        .request(&r.id)
+        .agent(&r.requester),
+    )
+    .await?;
+    Ok(r)
+}
+
+/// Starts the session of an approved request (`POST /requests/{id}/start`).
+/// Answers the session and its token for the host app `audience`.
+pub async fn start(
+    ctx: &Ctx,
+    agent: &Staff,
+    id: &str,
+    audience: Option<String>,
+) -> Result<(Session, String)> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let agent = agent.clone();
+    let id = id.to_string();
+    let (s, aud, seq) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut r = load_request(tx, &id).await?;
+                if r.requester == agent.id {
+                    if let Some(at) = flow::approval_lapsed(&r, now) {
+                        expire_request(tx, r, at).await?;
+                        return Ok(Err(Error::conflict("approval-expired", "The approval ran out before the session was started; ask again.")));
+                    }
+                }
+                flow::check_start(&r, &agent.id, now)?;
+                let aud = audience_for(tx, audience).await?;
+                if let Some(live) = tx.find_live_session(&agent.id).await? {
+                    let (live, _) = super::end_if_due(tx, &policy, live, now).await?;
+                    if live.is_live() {
+                        return Err(Error::conflict("live-session-exists", format!("You have a live session ({}); end it first.", live.id)));
+                    }
+                }
+                let granted = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
+                let mins = r.granted_minutes.unwrap_or(r.minutes);
+                let (approver, approver_name) = match (&r.decided_by, &r.decided_by_name) {
+                    (Some(a), Some(n)) => (a.clone(), n.clone()),
+                    _ => ("policy".to_string(), "Policy".to_string()),
+                };
+                let s = Session {
+                    id: actas_core::id::new_id("ses"),
+                    request_id: r.id.clone(),
+                    ticket: r.ticket.clone(),
+                    account_id: r.account_id.clone(),
+                    account_name: r.account_name.clone(),
+                    agent: agent.id.clone(),
+                    agent_name: agent.name.clone(),
+                    approver,
+                    approver_name,
+                    scope: granted,
+                    reason: r.reason.clone(),
+                    started_at: now,
+                    ends_at: now + minutes(mins),
+                    last_activity_at: now,
+                    state: SessionState::Live,
+                    end_reason: None,
+                    ended_at: None,
+                    ended_by: None,
+                    end_note: None,
+                };
+                tx.insert_session(&s).await?;
+                r.status = RequestStatus::Started;
+                r.session_id = Some(s.id.clone());
+                r.updated_at = now;
+                tx.update_request(&r).await?;
+                let ev = tx
+                    .append_event(
+                        NewEvent::new(
+                            EventType::SessionStarted,
+                            now,
+                            Actor::staff(&agent.id, &agent.name),
+                            text::session_started(&policy, &s),
+                            serde_json::json!({"scope": s.scope, "ends_at": actas_core::clock::format_ms(s.ends_at), "approver": s.approver, "audience": aud}),
+                        )
+                        .account(&s.account_id)
+                        .ticket(&s.ticket)
+                        .request(&s.request_id)
+                        .session(&s.id)
+                        .agent(&s.agent),
+                    )
+                    .await?;
+                Ok(Ok((s, aud, ev.seq)))
+            })
+        }))
+        .await??;
+    let token = ctx.keys.issue(&ctx.base_url, &aud, &s, now)?;
+    ctx.publish(&[(EventType::SessionStarted, s.clone(), seq)]);
+    Ok((s, token))
+}
+
+/// The host app a token is for: the one named, or the only host app.
+async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> {
+    let apps = tx.list_apps().await?;
+    if let Some(n) = named {
+        return apps
+            .iter()
+            .find(|a| a.id == n || a.name == n)
+            .map(|a| a.id.clone())
+            .ok_or_else(|| {
+                Error::refused("unknown-app", Some("app"), format!("There is no app {n}."))
+            });
+    }
+    let hosts: Vec<_> = apps
+        .iter()
+        .filter(|a| !a.tickets || !a.origins.is_empty())
+        .collect();
+    match (hosts.as_slice(), apps.as_slice()) {
+        ([one], _) => Ok(one.id.clone()),
+        (_, [one]) => Ok(one.id.clone()),
+        (_, []) => Err(Error::conflict(
+            "no-host-app",
+            "No host app is registered; add one with `actas app add`.",
+        )),
+        _ => Err(Error::refused(
+            "app-required",
+            Some("app"),
+            "Several apps are registered: name the host app to start the session in.",
+        )),
+    }
+}
+
+/// Asks for more actions in a live session (`POST /sessions/{id}/scope`).
+pub async fn request_scope(
+    ctx: &Ctx,
+    agent: &Staff,
+    session_id: &str,
+    input: api::ScopeChange,
+) -> Result<Request> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let agent = agent.clone();
+    let sid = session_id.to_string();
+    let (r, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found(format!("No session {sid}.")))?;
+                if s.agent != agent.id {
+                    return Err(Error::forbidden("not-session-agent", "Only the session's agent may ask for more scope."));
+                }
+                let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let changes = ended.map(|ev| vec![(ev.kind, s.clone(), ev.seq)]).unwrap_or_default();
+                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+                }
+                let ticket = tx.get_ticket(&s.ticket).await?;
+                let asked = serde_json::json!({"session_id": sid, "actions": input.actions, "reason": input.reason});
+                let checked = flow::check_actions(&policy, &input.actions).and_then(|a| {
+                    let new: Vec<String> = a.into_iter().filter(|x| !s.scope.contains(x)).collect();
+                    if new.is_empty() {
+                        return Err(Error::refused("nothing-new", Some("actions"), "The session allows these actions already."));
+                    }
+                    Ok(new)
+                });
+                let checked = checked.and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
+                let (actions, reason) = match checked {
+                    Ok(v) => v,
+                    Err(e @ Error::Refused { .. }) => {
+                        let mut ev = refused_event(&agent, ticket.as_ref(), &s.ticket, &e, now, asked);
+                        ev.session_id = Some(s.id.clone());
+                        tx.append_event(ev).await?;
+                        return Ok((Err(e), vec![]));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let needs_person = flow::needs_person(&policy, &actions);
+                let mut r = Request {
+                    id: actas_core::id::new_id("req"),
+                    kind: RequestKind::Scope,
+                    ticket: s.ticket.clone(),
+                    account_id: s.account_id.clone(),
+                    account_name: s.account_name.clone(),
+                    requester: agent.id.clone(),
+                    requester_name: agent.name.clone(),
+                    reason: reason.into_string(),
+                    actions,
+                    minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
+                    status: RequestStatus::Pending,
+                    session_id: Some(s.id.clone()),
+                    granted_actions: None,
+                    granted_minutes: None,
+                    decided_by: None,
+                    decided_by_name: None,
+                    decided_at: None,
+                    decision_note: None,
+                    start_by: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.insert_request(&r).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::ScopeRequested,
+                        now,
+                        Actor::staff(&agent.id, &agent.name),
+                        text::scope_requested(&policy, &r),
+                        serde_json::json!({"reason": r.reason, "actions": r.actions, "current": s.scope, "needs_approval": needs_person}),
+                    )
+                    .account(&r.account_id)
+                    .ticket(&r.ticket)
+                    .request(&r.id)
+                    .session(&s.id)
+                    .agent(&agent.id),
+                )
+                .await?;
+                let mut changes = Vec::new();
+                if !needs_person {
+                    approve_by_policy(tx, &policy, &mut r, now).await?;
+                    let granted = r.actions.clone();
+                    changes = apply_scope(tx, &policy, &mut r, s, &granted, now).await?;
+                }
+                Ok((Ok(r), changes))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    r
+}

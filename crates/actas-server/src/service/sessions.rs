@@ -1,0 +1,381 @@
+//! Live sessions: reading, ending, revoking, heartbeats, the timeline, the
+//! customer's access log, and the reaper that ends sessions whose time is up.
+
+use actas_api as api;
+use actas_core::audit::{Actor, Event, EventType};
+use actas_core::model::{EndReason, Role, Session};
+use actas_core::{Error, Result, Timestamp};
+use actas_store::{tx_fn, EventFilter, SessionFilter};
+
+use super::{end_if_due, end_session, require_any, Ctx, Principal};
+
+/// Whether `who` may read or act on session `s` at all.
+fn may_touch(who: &Principal, s: &Session) -> Result<()> {
+    match who {
+        Principal::Staff(_) | Principal::App(_) => Ok(()),
+        Principal::Token(c) if c.sid == s.id => Ok(()),
+        Principal::Token(_) => Err(Error::forbidden(
+            "other-session",
+            "This token is for another session.",
+        )),
+    }
+}
+
+/// A session, ended first if its time is up (`GET /sessions/{id}`).
+pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
+    if let Principal::Staff(s) = who {
+        require_any(s, &Role::ALL)?;
+    }
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let id = id.to_string();
+    let s = ctx
+        .store
+        .read({
+            let id = id.clone();
+            tx_fn(move |tx| Box::pin(async move { tx.get_session(&id).await }))
+        })
+        .await?
+        .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+    may_touch(who, &s)?;
+    if actas_core::flow::due_end(&s, policy.session.idle_minutes, now).is_none() {
+        return Ok(s);
+    }
+    // Its time is up but nobody recorded it yet: record it now.
+    let (s, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx
+                    .get_session(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("session"))?;
+                let (s, ev) = end_if_due(tx, &policy, s, now).await?;
+                let changes = ev
+                    .map(|e| vec![(e.kind, s.clone(), e.seq)])
+                    .unwrap_or_default();
+                Ok((s, changes))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    Ok(s)
+}
+
+/// How a session is being ended by a person.
+enum Ending {
+    ByAgent,
+    Revoke(String),
+}
+
+async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Session> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let who = who.clone();
+    let id = id.to_string();
+    let (result, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx
+                    .get_session(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                may_touch(&who, &s)?;
+                if let (Ending::ByAgent, Principal::Staff(st)) = (&how, &who) {
+                    if st.id != s.agent {
+                        return Err(Error::forbidden(
+                            "not-session-agent",
+                            "Only the session's agent ends it; a lead revokes it.",
+                        ));
+                    }
+                }
+                if let (Ending::ByAgent, Principal::App(_)) = (&how, &who) {
+                    return Err(Error::forbidden(
+                        "not-session-agent",
+                        "Only the session's agent ends it.",
+                    ));
+                }
+                let (s, ev) = end_if_due(tx, &policy, s, now).await?;
+                if let Some(ev) = ev {
+                    return Ok((
+                        Err(Error::conflict(
+                            "session-ended",
+                            "The session had already ended.",
+                        )),
+                        vec![(ev.kind, s, ev.seq)],
+                    ));
+                }
+                if !s.is_live() {
+                    return Ok((
+                        Err(Error::conflict(
+                            "session-ended",
+                            "The session had already ended.",
+                        )),
+                        vec![],
+                    ));
+                }
+                let actor = who.actor();
+                let (reason, note) = match how {
+                    Ending::ByAgent => (EndReason::Ended, None),
+                    Ending::Revoke(n) => (EndReason::Revoked, Some(n)),
+                };
+                let (s, ev) = end_session(tx, &policy, s, reason, now, Some(&actor), note).await?;
+                Ok((Ok(s.clone()), vec![(ev.kind, s, ev.seq)]))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    result
+}
+
+/// The agent (or the banner with the session's token) ends the session.
+pub async fn end(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
+    end_by(ctx, who, id, Ending::ByAgent).await
+}
+
+/// A lead revokes a session, with a note.
+pub async fn revoke(
+    ctx: &Ctx,
+    lead: &actas_core::model::Staff,
+    id: &str,
+    note: Option<String>,
+) -> Result<Session> {
+    require_any(lead, &[Role::Lead])?;
+    let note = match note.map(|n| n.trim().to_string()) {
+        Some(n) if !n.is_empty() => n,
+        _ => {
+            return Err(Error::refused(
+                "note-required",
+                Some("note"),
+                "A revocation needs a note that says why.",
+            ))
+        }
+    };
+    end_by(
+        ctx,
+        &Principal::Staff(lead.clone()),
+        id,
+        Ending::Revoke(note),
+    )
+    .await
+}
+
+/// Activity from the agent's screen: moves the idle deadline.
+pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
+    if let Principal::Staff(s) = who {
+        require_any(s, &[Role::Agent])?;
+    }
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let who = who.clone();
+    let id = id.to_string();
+    let (result, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx
+                    .get_session(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                may_touch(&who, &s)?;
+                if let Principal::Staff(st) = &who {
+                    if st.id != s.agent {
+                        return Err(Error::forbidden(
+                            "not-session-agent",
+                            "Only the session's agent sends heartbeats.",
+                        ));
+                    }
+                }
+                let (mut s, ev) = end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let changes = ev
+                        .map(|e| vec![(e.kind, s.clone(), e.seq)])
+                        .unwrap_or_default();
+                    return Ok((
+                        Err(Error::conflict("session-ended", "The session has ended.")),
+                        changes,
+                    ));
+                }
+                tx.touch_session(&s.id, now).await?;
+                s.last_activity_at = s.last_activity_at.max(now);
+                Ok((Ok(s), vec![]))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    result
+}
+
+/// The session's events and its request's, oldest first.
+pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Result<Vec<Event>> {
+    require_any(who, &Role::ALL)?;
+    let id = id.to_string();
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx
+                    .get_session(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                let mut events = tx
+                    .list_events(&EventFilter {
+                        request_id: Some(s.request_id.clone()),
+                        limit: 10_000,
+                        ..Default::default()
+                    })
+                    .await?;
+                events.extend(
+                    tx.list_events(&EventFilter {
+                        session_id: Some(s.id.clone()),
+                        limit: 10_000,
+                        ..Default::default()
+                    })
+                    .await?,
+                );
+                events.sort_by_key(|e| e.seq);
+                events.dedup_by_key(|e| e.seq);
+                Ok(events)
+            })
+        }))
+        .await
+}
+
+/// The customer-facing access log of an account, newest first.
+pub async fn access_log(
+    ctx: &Ctx,
+    who: &Principal,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<api::AccessLogEntry>> {
+    match who {
+        Principal::Staff(s) => require_any(s, &Role::ALL)?,
+        Principal::App(_) => {}
+        Principal::Token(_) => {
+            return Err(Error::Unauthorized(
+                "Use a personal token or an app key.".into(),
+            ))
+        }
+    }
+    let policy = ctx.policy.clone();
+    let account = account_id.to_string();
+    ctx.store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let sessions = tx
+                    .list_sessions(&SessionFilter {
+                        account_id: Some(account),
+                        limit: Some(limit),
+                        ..Default::default()
+                    })
+                    .await?;
+                let mut out = Vec::with_capacity(sessions.len());
+                for s in sessions {
+                    let changes = super::session_changes(tx, &s.id).await?;
+                    out.push(api::AccessLogEntry {
+                        session_id: s.id.clone(),
+                        agent_name: s.agent_name.clone(),
+                        approver_name: s.approver_name.clone(),
+                        ticket: s.ticket.clone(),
+                        reason: s.reason.clone(),
+                        allowed: s
+                            .scope
+                            .iter()
+                            .map(|a| policy.label(a).to_string())
+                            .collect(),
+                        changes,
+                        started_at: s.started_at,
+                        ended_at: s.ended_at.unwrap_or(s.ends_at),
+                        state: s.state.as_str().into(),
+                        end_reason: s.end_reason.map(|r| r.as_str().into()),
+                    });
+                }
+                Ok(out)
+            })
+        }))
+        .await
+}
+
+/// Ends every live session whose time is up and expires lapsed approvals,
+/// each event at its deadline. Safe to run on every node at once: each end
+/// re-reads its session inside the writer's lock.
+pub async fn reap(ctx: &Ctx) -> Result<usize> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let due: Vec<String> = ctx
+        .store
+        .read(tx_fn(|tx| {
+            Box::pin(async move {
+                tx.list_sessions(&SessionFilter {
+                    live_only: true,
+                    limit: Some(10_000),
+                    ..Default::default()
+                })
+                .await
+            })
+        }))
+        .await?
+        .into_iter()
+        .filter(|s| actas_core::flow::due_end(s, policy.session.idle_minutes, now).is_some())
+        .map(|s| s.id)
+        .collect();
+    let lapsed = ctx
+        .store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move { tx.list_lapsed_requests(now).await })
+        }))
+        .await?;
+    if due.is_empty() && lapsed.is_empty() {
+        return Ok(0);
+    }
+    let (n, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let mut changes = Vec::new();
+                for id in due {
+                    if let Some(s) = tx.get_session(&id).await? {
+                        let (s, ev) = end_if_due(tx, &policy, s, now).await?;
+                        if let Some(ev) = ev {
+                            changes.push((ev.kind, s, ev.seq));
+                        }
+                    }
+                }
+                let mut n = changes.len();
+                for r in lapsed {
+                    if let Some(r) = tx.get_request(&r.id).await? {
+                        if let Some(at) = actas_core::flow::approval_lapsed(&r, now) {
+                            super::requests::expire_request(tx, r, at).await?;
+                            n += 1;
+                        }
+                    }
+                }
+                Ok((n, changes))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    Ok(n)
+}
+
+/// Ends a session because its agent was disabled (inside a larger write).
+pub(crate) async fn end_for_disabled(
+    tx: &mut dyn actas_store::Tx,
+    policy: &actas_core::policy::Policy,
+    agent: &str,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<Vec<(EventType, Session, i64)>> {
+    let mut changes = Vec::new();
+    if let Some(s) = tx.find_live_session(agent).await? {
+        let (s, ev) = end_if_due(tx, policy, s, now).await?;
+        if let Some(ev) = ev {
+            changes.push((ev.kind, s, ev.seq));
+        } else if s.is_live() {
+            let (s, ev) =
+                end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
+            changes.push((ev.kind, s, ev.seq));
+        }
+    }
+    Ok(changes)
+}

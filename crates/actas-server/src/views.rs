@@ -1,0 +1,128 @@
+//! Domain values to wire types, at the edge.
+
+use actas_api as api;
+use actas_core::audit::Event;
+use actas_core::clock::format_ms;
+use actas_core::flow;
+use actas_core::model::{Decision, Request, Session, Ticket};
+use actas_core::policy::Policy;
+
+/// Names with labels.
+pub fn actions(p: &Policy, names: &[String]) -> Vec<api::ActionRef> {
+    names
+        .iter()
+        .map(|n| api::ActionRef {
+            name: n.clone(),
+            label: p.label(n).to_string(),
+        })
+        .collect()
+}
+
+/// A ticket.
+pub fn ticket(t: &Ticket) -> api::Ticket {
+    api::Ticket {
+        reference: t.reference.clone(),
+        account_id: t.account_id.clone(),
+        account_name: t.account_name.clone(),
+        subject: t.subject.clone(),
+        url: t.url.clone(),
+        created_by: t.created_by.clone(),
+        created_at: t.created_at,
+        requests: Vec::new(),
+        sessions: Vec::new(),
+    }
+}
+
+/// A request.
+pub fn request(p: &Policy, r: &Request) -> api::Request {
+    api::Request {
+        id: r.id.clone(),
+        kind: r.kind.as_str().into(),
+        status: r.status.as_str().into(),
+        ticket: r.ticket.clone(),
+        account_id: r.account_id.clone(),
+        account_name: r.account_name.clone(),
+        requester: r.requester.clone(),
+        requester_name: r.requester_name.clone(),
+        reason: r.reason.clone(),
+        actions: actions(p, &r.actions),
+        minutes: r.minutes,
+        needs_approval: flow::needs_person(p, &r.actions),
+        granted_actions: r.granted_actions.as_deref().map(|a| actions(p, a)),
+        granted_minutes: r.granted_minutes,
+        decided_by: r.decided_by.clone(),
+        decided_at: r.decided_at,
+        decision_note: r.decision_note.clone(),
+        start_by: r.start_by,
+        session_id: r.session_id.clone(),
+        created_at: r.created_at,
+        decisions: Vec::new(),
+        sessions: Vec::new(),
+    }
+}
+
+/// A decision.
+pub fn decision(p: &Policy, d: &Decision) -> api::Decision {
+    api::Decision {
+        id: d.id.clone(),
+        kind: d.kind.as_str().into(),
+        decider: d.decider.clone(),
+        decider_name: d.decider_name.clone(),
+        actions: actions(p, &d.actions),
+        minutes: d.minutes,
+        removed: d.removed.clone(),
+        added: d.added.clone(),
+        note: d.note.clone(),
+        at: d.at,
+    }
+}
+
+/// A session.
+pub fn session(p: &Policy, s: &Session) -> api::Session {
+    api::Session {
+        id: s.id.clone(),
+        request_id: s.request_id.clone(),
+        ticket: s.ticket.clone(),
+        account_id: s.account_id.clone(),
+        account_name: s.account_name.clone(),
+        agent: s.agent.clone(),
+        agent_name: s.agent_name.clone(),
+        approver: s.approver.clone(),
+        approver_name: s.approver_name.clone(),
+        scope: actions(p, &s.scope),
+        reason: s.reason.clone(),
+        started_at: s.started_at,
+        ends_at: s.ends_at,
+        idle_deadline: s.idle_deadline(p.session.idle_minutes).min(s.ends_at),
+        last_activity_at: s.last_activity_at,
+        state: s.state.as_str().into(),
+        end_reason: s.end_reason.map(|r| r.as_str().into()),
+        ended_at: s.ended_at,
+        ended_by: s.ended_by.clone(),
+        end_note: s.end_note.clone(),
+    }
+}
+
+/// An audit event.
+pub fn event(e: &Event) -> api::AuditEvent {
+    api::AuditEvent {
+        seq: e.seq,
+        id: e.id.clone(),
+        at: format_ms(e.at),
+        kind: e.kind.as_str().into(),
+        actor: api::Actor {
+            kind: e.actor.kind.as_str().into(),
+            id: e.actor.id.clone(),
+            name: e.actor.name.clone(),
+        },
+        account_id: e.account_id.clone(),
+        ticket: e.ticket.clone(),
+        request_id: e.request_id.clone(),
+        session_id: e.session_id.clone(),
+        agent: e.agent.clone(),
+        data: e.data.clone(),
+        text: e.text.clone(),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
+}

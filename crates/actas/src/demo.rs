@@ -1,0 +1,131 @@
+//! `actas demo`: a server on a fresh SQLite file with demo staff, an app
+//! and tickets, and a printed guide to try the flow with curl.
+
+use std::net::SocketAddr;
+
+use actas_api::NewTicket;
+use actas_core::audit::Actor;
+use actas_core::model::Role;
+use actas_server::service::{self, Principal};
+use actas_server::{Config, Server};
+use anyhow::Context;
+
+const PASSWORD: &str = "actas-demo-password";
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("cannot make a folder for the demo database")?;
+    let db = dir.path().join("actas-demo.db");
+    let mut config = Config::new(db.to_string_lossy().to_string());
+    config.listen = listen;
+    let server = Server::build(config).await?;
+    let ctx = server.ctx().clone();
+    let setup = Actor::system();
+    let mut tokens = Vec::new();
+    for (login, name, roles) in [
+        ("maria", "Maria Lopez", vec![Role::Agent]),
+        ("jon", "Jon Park", vec![Role::Agent]),
+        ("sam", "Sam Lee", vec![Role::Lead, Role::Agent]),
+        ("audrey", "Audrey Kim", vec![Role::Auditor]),
+        ("ada", "Ada Quinn", vec![Role::Admin]),
+    ] {
+        let (s, token) = service::add_staff(
+            &ctx,
+            setup.clone(),
+            login,
+            name,
+            roles,
+            Some(PASSWORD.into()),
+        )
+        .await?;
+        tokens.push((s, token));
+    }
+    let (app, key) = service::add_app(
+        &ctx,
+        setup.clone(),
+        "Acme Billing",
+        true,
+        vec!["http://127.0.0.1:7879".into()],
+    )
+    .await?;
+    let principal = Principal::App(app.clone());
+    for (reference, account, name, subject) in [
+        (
+            "48192",
+            "acct_42",
+            "Acme Corp",
+            "Customer can't update tax settings after plan change",
+        ),
+        (
+            "48193",
+            "acct_7",
+            "Globex",
+            "Invoice emails bounce since the domain move",
+        ),
+        (
+            "48194",
+            "acct_42",
+            "Acme Corp",
+            "Refund for a double charge in October",
+        ),
+    ] {
+        service::create_ticket(
+            &ctx,
+            &principal,
+            NewTicket {
+                reference: reference.into(),
+                account_id: account.into(),
+                account_name: Some(name.into()),
+                subject: subject.into(),
+                url: Some(format!("https://tickets.example.test/{reference}")),
+            },
+        )
+        .await?;
+    }
+    let base = format!("http://{}", server.addr());
+    println!(
+        "actas demo is running at {base} (database {}, removed on exit)\n",
+        db.display()
+    );
+    println!("Staff (console password for all: {PASSWORD}):");
+    for (s, token) in &tokens {
+        let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
+        println!(
+            "  {:<7} {:<12} {:<14} {token}",
+            s.id,
+            s.name,
+            roles.join(",")
+        );
+    }
+    println!("\nApp \"{}\" ({}), key: {key}", app.name, app.id);
+    println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).\n");
+    let maria = &tokens[0].1;
+    let sam = &tokens[2].1;
+    println!("Try the flow:");
+    println!("  export MARIA={maria} SAM={sam} APP={key}");
+    println!("  # Maria asks to view settings and change the invoice email under ticket 48192");
+    println!(
+        "  curl -s {base}/api/v1/requests -H \"Authorization: Bearer $MARIA\" -d '{{\"ticket\":\"48192\",\"reason\":\"Customer can'\"'\"'t update tax settings after plan change\",\"actions\":[\"settings.view\",\"invoice_email.update\"]}}'"
+    );
+    println!("  # Sam sees the queue and approves it (REQ is the id from above)");
+    println!("  curl -s '{base}/api/v1/requests?status=pending' -H \"Authorization: Bearer $SAM\"");
+    println!(
+        "  curl -s -X POST {base}/api/v1/requests/$REQ/approve -H \"Authorization: Bearer $SAM\""
+    );
+    println!("  # Maria starts the session and gets the token for the host app");
+    println!(
+        "  curl -s -X POST {base}/api/v1/requests/$REQ/start -H \"Authorization: Bearer $MARIA\""
+    );
+    println!(
+        "  # The host app asks before changing the invoice email (TOKEN from the start answer)"
+    );
+    println!(
+        "  curl -s {base}/api/v1/authorize -H \"Authorization: Bearer $APP\" -d '{{\"token\":\"'$TOKEN'\",\"action\":\"invoice_email.update\",\"changes\":[{{\"field\":\"invoice_email\",\"old\":\"old@acme.test\",\"new\":\"new@acme.test\"}}]}}'"
+    );
+    println!("  # What happened, in plain words");
+    println!("  curl -s '{base}/api/v1/audit?ticket=48192&format=text' -H \"Authorization: Bearer $SAM\"");
+    println!("\nPress Ctrl-C to stop.");
+    server.run().await?;
+    drop(dir);
+    Ok(())
+}
