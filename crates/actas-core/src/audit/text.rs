@@ -139,7 +139,7 @@ pub fn request_approved(
         (false, false) => "as asked:",
         (true, false) => "narrowed to:",
         (false, true) => "expanded to:",
-        (true, true) => "changed to:",
+        (true, true) => "narrowed to:",
     };
     let time = if minutes < r.minutes {
         format!(
@@ -303,7 +303,7 @@ pub fn action_performed(
     at: Timestamp,
 ) -> String {
     let what = if changes.is_empty() {
-        format!("did \"{}\"", p.label(action))
+        format!("performed \"{}\"", p.label(action))
     } else {
         format!(
             "changed {}",
@@ -328,10 +328,14 @@ pub fn record_viewed(
     at: Timestamp,
 ) -> String {
     let target = target.map(|t| format!(" ({t})")).unwrap_or_default();
+    let label = p.label(action);
+    let what = match label.strip_prefix("View ") {
+        Some(rest) => rest.to_string(),
+        None => format!("\"{label}\""),
+    };
     format!(
-        "{} viewed \"{}\"{target} on {} at {} under ticket {}, acting as the customer.",
+        "{} viewed {what}{target} on {} at {} under ticket {}, acting as the customer.",
         s.agent_name,
-        p.label(action),
         s.account_label(),
         hhmm(at),
         s.ticket

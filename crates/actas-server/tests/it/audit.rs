@@ -1,0 +1,442 @@
+//! The audit trail: filters, paging, formats, verification, redaction,
+//! and failing closed when it cannot be written.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn audit_search_filters_pages_and_exports() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    for _ in 0..5 {
+        app.authorize(&token, "settings.view", json!({})).await;
+    }
+    app.clock.advance(mins(1));
+    app.authorize(&token, "billing.update", json!({})).await;
+
+    let (_, v) = app
+        .get(&format!("/api/v1/audit?session={sid}"), &app.audrey)
+        .await;
+    let types: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "session.started");
+    assert_eq!(types.iter().filter(|t| **t == "record.viewed").count(), 5);
+    assert_eq!(types.last(), Some(&"action.denied"));
+
+    let (_, v) = app.get("/api/v1/audit?type=action.denied", &app.sam).await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let (_, v) = app.get("/api/v1/audit?type=action.denied,record.viewed&account=acct_42&agent=maria&ticket=48192", &app.sam).await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 6);
+    let (_, v) = app.get("/api/v1/audit?agent=jon", &app.sam).await;
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        1,
+        "only the staff.created event about jon: {v}"
+    );
+    let (_, v) = app
+        .get("/api/v1/audit?since=2026-11-25T14:01:00Z", &app.sam)
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let (_, v) = app
+        .get(
+            "/api/v1/audit?until=2026-11-25T14:01:00Z&type=action.denied",
+            &app.sam,
+        )
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 0);
+
+    // Paging: oldest first, without gaps or repeats.
+    let all = app.events().await;
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/audit?limit=4".to_string();
+    loop {
+        let (_, v) = app.get(&path, &app.audrey).await;
+        paged.extend(
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
+        match v["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/audit?limit=4&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged,
+        all.iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert!(paged.windows(2).all(|w| w[1] == w[0] + 1));
+
+    for (format, ct) in [
+        ("jsonl", "application/x-ndjson"),
+        ("csv", "text/csv; charset=utf-8"),
+        ("text", "text/plain; charset=utf-8"),
+    ] {
+        let res = app
+            .http
+            .get(format!(
+                "{}/api/v1/audit?session={sid}&format={format}",
+                app.base
+            ))
+            .bearer_auth(&app.audrey)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], ct);
+        let body = res.text().await.unwrap();
+        let lines = body.lines().count();
+        match format {
+            "csv" => {
+                assert_eq!(lines, 8, "header and 7 rows: {body}");
+                assert!(body.starts_with("seq,id,at,type,actor_kind"));
+            }
+            "jsonl" => {
+                assert_eq!(lines, 7);
+                for l in body.lines() {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap();
+                }
+            }
+            _ => {
+                assert_eq!(lines, 7);
+                assert!(
+                    body.contains("Maria Lopez was refused \"Change billing details\""),
+                    "{body}"
+                );
+            }
+        }
+    }
+    let res = app
+        .http
+        .get(format!("{}/api/v1/audit?limit=2&format=text", app.base))
+        .bearer_auth(&app.audrey)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-next-cursor"], "2");
+}
+
+#[tokio::test]
+async fn only_leads_and_auditors_read_the_trail() {
+    let app = TestApp::spawn().await;
+    assert_problem(
+        &app.get("/api/v1/audit", &app.maria).await,
+        403,
+        "role-required",
+    );
+    assert_problem(
+        &app.get("/api/v1/audit", &app.ada).await,
+        403,
+        "role-required",
+    );
+    assert_problem(&app.get("/api/v1/audit", &app.app).await, 403, "staff-only");
+    assert_problem(
+        &app.get("/api/v1/audit/verify", &app.sam).await,
+        403,
+        "role-required",
+    );
+    assert_eq!(
+        app.get("/api/v1/audit/verify", &app.ada).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn every_event_type_is_written_by_the_flow_and_the_chain_verifies() {
+    let app = TestApp::spawn().await;
+    // A session with a scope change, actions, a refusal, a denial and an end.
+    let r = app
+        .request(&app.maria, &["settings.view", "settings.update"], None)
+        .await;
+    let id = r["id"].as_str().unwrap();
+    app.approve(&app.sam, id, json!({})).await;
+    let (_, started) = app.start(&app.maria, id).await;
+    let sid = started["session"]["id"].as_str().unwrap();
+    let token = started["token"].as_str().unwrap();
+    app.authorize(
+        token,
+        "settings.update",
+        json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}]}),
+    )
+    .await;
+    app.authorize(token, "billing.update", json!({})).await;
+    app.authorize(token, "settings.view", json!({})).await;
+    let (_, sr) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["billing.update"], "reason": "Customer asked us to fix the card on file"})).await;
+    app.approve(&app.sam, sr["id"].as_str().unwrap(), json!({}))
+        .await;
+    let (_, sr2) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["refund.issue"], "reason": "Customer asked for a refund of the double charge"})).await;
+    app.post(
+        &format!("/api/v1/requests/{}/deny", sr2["id"].as_str().unwrap()),
+        &app.sam,
+        json!({"note": "Finance handles refunds"}),
+    )
+    .await;
+    app.post(
+        "/api/v1/requests",
+        &app.maria,
+        json!({"ticket": "48192", "reason": "debug", "actions": ["settings.view"]}),
+    )
+    .await;
+    let w = app.request(&app.maria, &["refund.issue"], None).await;
+    app.post(
+        &format!("/api/v1/requests/{}/withdraw", w["id"].as_str().unwrap()),
+        &app.maria,
+        json!({}),
+    )
+    .await;
+    let d = app.request(&app.maria, &["refund.issue"], None).await;
+    app.post(
+        &format!("/api/v1/requests/{}/deny", d["id"].as_str().unwrap()),
+        &app.sam,
+        json!({"note": "no"}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/sessions/{sid}/end"),
+        &app.maria,
+        json!({}),
+    )
+    .await;
+    let (_, n) = app.get("/api/v1/notices", &app.app).await;
+    app.post(
+        &format!(
+            "/api/v1/notices/{}/delivered",
+            n["notices"][0]["id"].as_str().unwrap()
+        ),
+        &app.app,
+        json!({}),
+    )
+    .await;
+    // Expiry, idle timeout and revoke.
+    let (s2, _) = app.live_session(&["plan.view"], Some(5)).await;
+    app.clock.advance(mins(6));
+    actas_server::service::reap(&app.ctx).await.unwrap();
+    let (s3, _) = app.live_session(&["plan.view"], Some(30)).await;
+    app.clock.advance(mins(11));
+    actas_server::service::reap(&app.ctx).await.unwrap();
+    let (s4, _) = app.live_session(&["plan.view"], None).await;
+    app.post(
+        &format!("/api/v1/sessions/{s4}/revoke"),
+        &app.sam,
+        json!({"note": "Done here"}),
+    )
+    .await;
+    let _ = (s2, s3);
+    let unstarted = app.request(&app.maria, &["plan.view"], None).await;
+    app.clock.advance(mins(11));
+    actas_server::service::reap(&app.ctx).await.unwrap();
+    let (_, u) = app
+        .get(
+            &format!("/api/v1/requests/{}", unstarted["id"].as_str().unwrap()),
+            &app.sam,
+        )
+        .await;
+    assert_eq!(u["status"], "expired");
+    app.ctx
+        .keys
+        .rotate(
+            &app.ctx.store,
+            app.clock.now(),
+            actas_core::audit::Actor::system(),
+        )
+        .await
+        .unwrap();
+    actas_server::service::disable_staff(&app.ctx, actas_core::audit::Actor::system(), "jon")
+        .await
+        .unwrap();
+
+    let events = app.events().await;
+    let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    seen.sort();
+    seen.dedup();
+    let all: Vec<&str> = actas_core::audit::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let mut all_sorted = all.clone();
+    all_sorted.sort();
+    assert_eq!(seen, all_sorted, "every event type of the SPEC appears");
+    for e in &events {
+        assert!(!e["text"].as_str().unwrap().is_empty());
+        assert_eq!(e["hash"].as_str().unwrap().len(), 64);
+    }
+    let v = app.verify().await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["events"].as_u64().unwrap() as usize, events.len());
+    assert!(v["checkpoints"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_redacted_value_is_stored_nowhere() {
+    let app = TestApp::spawn().await;
+    let secret = "Sup3r-Secret-Passw0rd-value";
+    let (_, token) = app
+        .live_session(&["password.reset", "settings.update"], None)
+        .await;
+    let (_, v) = app
+        .authorize(
+            &token,
+            "password.reset",
+            json!({"changes": [{"field": "password", "old": "old-Passw0rd-value", "new": secret}]}),
+        )
+        .await;
+    assert_eq!(v["allowed"], true, "{v}");
+    // A secret-looking field is redacted even under an action that is not.
+    let (_, v) = app
+        .authorize(
+            &token,
+            "settings.update",
+            json!({"changes": [{"field": "api_key", "new": secret}]}),
+        )
+        .await;
+    assert_eq!(v["allowed"], true);
+    let performed = app.events_of_type("action.performed").await;
+    assert_eq!(performed[0]["text"].as_str().unwrap(), "Maria Lopez changed password (value not stored) on Acme Corp (acct_42) at 14:00 UTC under ticket 48192, acting as the customer.");
+    assert_eq!(
+        performed[0]["data"]["changes"][0]["new"],
+        "(value not stored)"
+    );
+    for format in ["json", "jsonl", "csv", "text"] {
+        let body = app
+            .http
+            .get(format!(
+                "{}/api/v1/audit?format={format}&limit=1000",
+                app.base
+            ))
+            .bearer_auth(&app.audrey)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !body.contains(secret) && !body.contains("old-Passw0rd"),
+            "{format}"
+        );
+    }
+    let (_, log) = app
+        .get("/api/v1/accounts/acct_42/access-log", &app.app)
+        .await;
+    assert!(!log.to_string().contains(secret));
+    // Not in the database file or its write-ahead log either.
+    for suffix in ["", "-wal"] {
+        let mut path = app.db_path.clone().into_os_string();
+        path.push(suffix);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "found in {path:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_the_audit_cannot_be_written_the_answer_is_no() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app
+        .live_session(&["settings.view", "settings.update"], None)
+        .await;
+    let (_, before) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    let events_before = app.events().await.len();
+    app.sql("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END").await;
+    app.clock.advance(mins(2));
+    let got = app
+        .authorize(
+            &token,
+            "settings.update",
+            json!({"changes": [{"field": "timezone", "new": "CET"}]}),
+        )
+        .await;
+    assert_problem(&got, 503, "unavailable");
+    assert!(
+        !got.1["detail"].as_str().unwrap().contains("disk on fire"),
+        "internal detail stays in the log"
+    );
+    // A refusal cannot be recorded either: still no answer.
+    assert_problem(
+        &app.post(
+            "/api/v1/requests",
+            &app.maria,
+            json!({"ticket": "48192", "reason": "debug", "actions": ["settings.view"]}),
+        )
+        .await,
+        503,
+        "unavailable",
+    );
+    assert_problem(
+        &app.post(
+            &format!("/api/v1/sessions/{sid}/end"),
+            &app.maria,
+            json!({}),
+        )
+        .await,
+        503,
+        "unavailable",
+    );
+    app.sql("DROP TRIGGER audit_down").await;
+    let (_, after) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    assert_eq!(
+        after["last_activity_at"], before["last_activity_at"],
+        "the refused call counted for nothing"
+    );
+    assert_eq!(after["state"], "live");
+    assert_eq!(app.events().await.len(), events_before);
+    let (_, v) = app.authorize(&token, "settings.update", json!({})).await;
+    assert_eq!(v["allowed"], true, "recovers by itself");
+    assert_eq!(app.verify().await["ok"], true);
+}
+
+#[tokio::test]
+async fn the_plain_lines_read_as_sentences() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .request(&app.maria, &["settings.view", "settings.update"], None)
+        .await;
+    let id = r["id"].as_str().unwrap();
+    app.approve(
+        &app.sam,
+        id,
+        json!({"actions": ["settings.view", "invoice_email.update"]}),
+    )
+    .await;
+    app.clock.advance(mins(2));
+    let (_, started) = app.start(&app.maria, id).await;
+    let token = started["token"].as_str().unwrap();
+    app.clock.advance(mins(1));
+    app.authorize(token, "invoice_email.update", json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]})).await;
+    app.authorize(
+        token,
+        "settings.view",
+        json!({"target": {"type": "settings page", "id": "tax"}}),
+    )
+    .await;
+    app.authorize(
+        token,
+        "settings.view",
+        json!({"target": {"account_id": "acct_7"}}),
+    )
+    .await;
+    app.clock.advance(mins(11));
+    app.authorize(token, "settings.view", json!({})).await;
+    // Setup lines carry random ids; the story is everything under the ticket.
+    let lines: Vec<String> = app
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["ticket"] == "48192")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect();
+    insta::assert_snapshot!("plain_lines", lines.join("\n"));
+}

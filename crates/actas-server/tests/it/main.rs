@@ -1,0 +1,10 @@
+//! Integration tests: the real server on an ephemeral port, a real SQLite
+//! file, time on a manual clock. One binary for all of them.
+
+mod audit;
+mod feed;
+mod flow;
+mod helpers;
+mod refusals;
+mod security;
+mod time;

@@ -1,0 +1,138 @@
+//! Expiry, idle timeout and the reaper, on the manual clock.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_session_expires_at_its_end_and_every_call_after_is_refused() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app.live_session(&["settings.view"], Some(15)).await;
+    for _ in 0..3 {
+        app.clock.advance(mins(5) - chrono::Duration::seconds(1));
+        let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+        assert_eq!(v["allowed"], true, "activity keeps it from idling out: {v}");
+    }
+    app.clock.advance(mins(1));
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["reason"], "session_expired");
+    let expired = app.events_of_type("session.expired").await;
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        expired[0]["at"], "2026-11-25T14:15:00.000Z",
+        "recorded at the session's end"
+    );
+    assert_eq!(expired[0]["text"], "Maria Lopez's session on Acme Corp (acct_42) expired at 14:15 UTC, at the end of its 15 minutes.");
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    assert_eq!(
+        (s["state"].clone(), s["end_reason"].clone()),
+        (json!("ended"), json!("expired"))
+    );
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["reason"], "session_expired");
+    assert_eq!(
+        app.events_of_type("session.expired").await.len(),
+        1,
+        "ended once"
+    );
+}
+
+#[tokio::test]
+async fn a_session_without_activity_idles_out_at_its_idle_deadline() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
+    app.clock.advance(mins(3));
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["allowed"], true);
+    app.clock.advance(mins(10));
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["reason"], "idle_timeout");
+    let idle = app.events_of_type("session.idle_timeout").await;
+    assert_eq!(idle[0]["at"], "2026-11-25T14:13:00.000Z");
+    assert_eq!(idle[0]["text"], "Maria Lopez's session on Acme Corp (acct_42) ended by idle timeout at 14:13 UTC after 10 minutes without activity.");
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    assert_eq!(s["end_reason"], "idle_timeout");
+}
+
+#[tokio::test]
+async fn heartbeats_from_the_banner_keep_a_session_from_idling_out() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
+    for _ in 0..3 {
+        app.clock.advance(mins(9));
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/sessions/{sid}/heartbeat"),
+                &token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let at = |k: &str| {
+            chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap())
+                .unwrap()
+                .to_utc()
+        };
+        assert_eq!(
+            at("idle_deadline"),
+            (app.clock.now() + mins(10)).min(at("ends_at"))
+        );
+    }
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(
+        v["allowed"], true,
+        "27 minutes in, kept alive by heartbeats"
+    );
+}
+
+#[tokio::test]
+async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadline() {
+    let app = TestApp::spawn().await;
+    let (sid, _) = app.live_session(&["settings.view"], Some(20)).await;
+    app.clock.advance(mins(9));
+    assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 0);
+    app.clock.advance(mins(25));
+    assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 1);
+    assert_eq!(
+        actas_server::service::reap(&app.ctx).await.unwrap(),
+        0,
+        "never twice"
+    );
+    let idle = app.events_of_type("session.idle_timeout").await;
+    assert_eq!(idle.len(), 1);
+    assert_eq!(idle[0]["at"], "2026-11-25T14:10:00.000Z");
+    assert_eq!(idle[0]["session_id"], sid);
+    assert_eq!(idle[0]["actor"]["kind"], "system");
+    // And the customer note was queued.
+    let (_, n) = app.get("/api/v1/notices", &app.app).await;
+    assert_eq!(n["notices"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_reaper_expires_approvals_that_were_never_started() {
+    let app = TestApp::spawn().await;
+    let id = app.request(&app.maria, &["settings.view"], None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.clock.advance(mins(11));
+    assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 1);
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
+    assert_eq!(r["status"], "expired");
+    assert_eq!(
+        app.events_of_type("request.expired").await[0]["at"],
+        "2026-11-25T14:10:00.000Z"
+    );
+}
+
+#[tokio::test]
+async fn reading_a_session_past_its_deadline_records_its_end() {
+    let app = TestApp::spawn().await;
+    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    app.clock.advance(mins(16));
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert_eq!(s["state"], "ended");
+    assert_eq!(s["end_reason"], "idle_timeout");
+    assert_eq!(app.events_of_type("session.idle_timeout").await.len(), 1);
+}
