@@ -69,15 +69,12 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
             .await
             .context("cannot migrate the database")?;
     }
-    let applied: Vec<i64> = match sqlx::query_scalar(
+    // A database that was never migrated has no migrations table: nothing applied.
+    let applied: Vec<i64> = sqlx::query_scalar(
         "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
     )
     .fetch_all(&pool)
-    .await
-    {
-        Ok(v) => v,
-        Err(_) => Vec::new(),
-    };
+    .await.unwrap_or_default();
     crate::check_schema(&migrator, &applied)?;
     let backend = Arc::new(Postgres { pool });
     let writer = WriterHandle::spawn(backend.clone());

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral port, a real SQLite
 //! file, time on a manual clock. One binary for all of them.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod audit;
 mod feed;
