@@ -5,11 +5,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 
+#[allow(unused_imports)]
 use crate::helpers::*;
 
-#[tokio::test]
-async fn the_feed_delivers_every_session_change_within_two_seconds() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_feed_delivers_every_session_change_within_two_seconds(app) {
     let res = app
         .http
         .get(format!("{}/api/v1/sessions/feed", app.base))
@@ -60,4 +59,4 @@ async fn the_feed_delivers_every_session_change_within_two_seconds() {
         seen[1],
         ("session.revoked".to_string(), sid, "ended".to_string())
     );
-}
+});

@@ -5,9 +5,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_view_only_request_is_approved_by_policy_and_recorded_as_such() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_view_only_request_is_approved_by_policy_and_recorded_as_such(app) {
     let r = app
         .request(&app.maria, &["settings.view", "plan.view"], None)
         .await;
@@ -22,11 +20,9 @@ async fn a_view_only_request_is_approved_by_policy_and_recorded_as_such() {
         .as_str()
         .unwrap()
         .starts_with("Policy approved Maria Lopez's request under ticket 48192"));
-}
+});
 
-#[tokio::test]
-async fn the_simple_support_case_runs_from_ticket_to_customer_note() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note(app) {
     // Maria asks; the request waits for a lead.
     let r = app
         .request(&app.maria, &["settings.view", "settings.update"], Some(20))
@@ -161,11 +157,9 @@ async fn the_simple_support_case_runs_from_ticket_to_customer_note() {
 
     let v = app.verify().await;
     assert_eq!(v["ok"], true, "{v}");
-}
+});
 
-#[tokio::test]
-async fn a_denial_needs_a_note_and_is_recorded() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_denial_needs_a_note_and_is_recorded(app) {
     let r = app.request(&app.maria, &["refund.issue"], None).await;
     let id = r["id"].as_str().unwrap();
     let (s, v) = app
@@ -183,11 +177,9 @@ async fn a_denial_needs_a_note_and_is_recorded() {
         "Sam Lee denied Maria Lopez's request under ticket 48192: \"Refunds go through finance\"."
     );
     assert_problem(&app.start(&app.maria, id).await, 409, "not-approved");
-}
+});
 
-#[tokio::test]
-async fn the_requester_may_withdraw_a_pending_request() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_requester_may_withdraw_a_pending_request(app) {
     let id = app.request(&app.maria, &["refund.issue"], None).await["id"]
         .as_str()
         .unwrap()
@@ -219,11 +211,9 @@ async fn the_requester_may_withdraw_a_pending_request() {
         "already-decided",
     );
     assert_eq!(app.events_of_type("request.withdrawn").await.len(), 1);
-}
+});
 
-#[tokio::test]
-async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn concurrent_decisions_on_one_request_have_exactly_one_winner(app) {
     for round in 0..10 {
         let id = app.request(&app.maria, &["settings.update"], None).await["id"]
             .as_str()
@@ -287,11 +277,9 @@ async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
         .filter(|e| e["type"] == "request.approved" || e["type"] == "request.denied")
         .count();
     assert_eq!(decided, 10);
-}
+});
 
-#[tokio::test]
-async fn an_agent_holds_at_most_one_live_session_even_when_starting_twice_at_once() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_agent_holds_at_most_one_live_session_even_when_starting_twice_at_once(app) {
     let a = app.request(&app.maria, &["settings.view"], None).await["id"]
         .as_str()
         .unwrap()
@@ -313,11 +301,9 @@ async fn an_agent_holds_at_most_one_live_session_even_when_starting_twice_at_onc
     let loser = if x.0 == StatusCode::CONFLICT { x } else { y };
     assert_problem(&loser, 409, "live-session-exists");
     assert_eq!(app.events_of_type("session.started").await.len(), 1);
-}
+});
 
-#[tokio::test]
-async fn a_scope_change_is_approved_and_grows_the_live_session() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_scope_change_is_approved_and_grows_the_live_session(app) {
     let (sid, token) = app.live_session(&["settings.view"], Some(20)).await;
     let (_, v) = app.authorize(&token, "billing.update", json!({})).await;
     assert_eq!(v["reason"], "not_in_scope");
@@ -347,15 +333,15 @@ async fn a_scope_change_is_approved_and_grows_the_live_session() {
     assert_eq!(app.events_of_type("scope.approved").await.len(), 1);
     let (_, session) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(session["scope"].as_array().unwrap().len(), 2);
-}
+});
 
-#[tokio::test]
-async fn a_scope_change_in_new_session_mode_ends_the_old_session() {
+backend_test!(async fn a_scope_change_in_new_session_mode_ends_the_old_session(app = {
     let src = actas_core::policy::DEFAULT_POLICY_TOML.replace(
         "scope_change = \"reapprove\"",
         "scope_change = \"new_session\"",
     );
-    let app = TestApp::spawn_with(actas_core::policy::Policy::parse(&src).unwrap()).await;
+    actas_core::policy::Policy::parse(&src).unwrap()
+}) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     let (_, r) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["billing.update"], "reason": "Card on file expired, customer asked us to update it"})).await;
     let rid = r["id"].as_str().unwrap();
@@ -385,11 +371,9 @@ async fn a_scope_change_in_new_session_mode_ends_the_old_session() {
         )
         .await;
     assert_eq!(v["allowed"], true);
-}
+});
 
-#[tokio::test]
-async fn a_lead_revokes_a_session_with_a_note() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_lead_revokes_a_session_with_a_note(app) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     assert_problem(
         &app.post(
@@ -434,11 +418,9 @@ async fn a_lead_revokes_a_session_with_a_note() {
     );
     let revoked = app.events_of_type("session.revoked").await;
     assert!(revoked[0]["text"].as_str().unwrap().starts_with("Sam Lee revoked Maria Lopez's session on Acme Corp (acct_42) at 14:00 UTC: \"Wrong customer\""));
-}
+});
 
-#[tokio::test]
-async fn disabling_an_agent_ends_their_session_and_their_credentials() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn disabling_an_agent_ends_their_session_and_their_credentials(app) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     actas_server::service::disable_staff(
         &app.ctx,
@@ -457,11 +439,9 @@ async fn disabling_an_agent_ends_their_session_and_their_credentials() {
         "unauthorized",
     );
     assert_eq!(app.events_of_type("staff.disabled").await.len(), 1);
-}
+});
 
-#[tokio::test]
-async fn a_rotated_key_is_published_beside_the_old_one_and_both_verify() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_verify(app) {
     let (_, old_token) = app.live_session(&["settings.view"], None).await;
     let old_kid = header(&old_token)["kid"].as_str().unwrap().to_string();
     let now = app.clock.now();
@@ -499,4 +479,4 @@ async fn a_rotated_key_is_published_beside_the_old_one_and_both_verify() {
         .await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(app.events_of_type("key.rotated").await.len(), 2);
-}
+});

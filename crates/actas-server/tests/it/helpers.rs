@@ -22,7 +22,104 @@ pub fn mins(m: i64) -> chrono::Duration {
     chrono::Duration::minutes(m)
 }
 
+/// Expands one test body into a test per backend: `sqlite` always, and
+/// `postgres` when `ACTAS_TEST_PG_URL` names a server (on CI it must).
+#[macro_export]
+macro_rules! backend_test {
+    (async fn $name:ident($app:ident) $body:block) => {
+        backend_test!(async fn $name($app = actas_core::policy::Policy::shipped()) $body);
+    };
+    (async fn $name:ident($app:ident = $policy:expr) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $app = $crate::helpers::TestApp::spawn_on($crate::helpers::Backend::Sqlite, $policy).await;
+                $body
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(url) = $crate::helpers::pg_url() else { return };
+                let $app = $crate::helpers::TestApp::spawn_on($crate::helpers::Backend::Postgres(url), $policy).await;
+                $body
+            }
+        }
+    };
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh database on this PostgreSQL server (base URL).
+    Postgres(String),
+}
+
+/// The PostgreSQL server for tests, from `ACTAS_TEST_PG_URL`. On CI a
+/// missing URL is a failure, never a silent skip.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("ACTAS_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("ACTAS_TEST_PG_URL must be set on CI")
+        }
+        _ => None,
+    }
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) on drop.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create(base: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let name = actas_core::id::new_id("actas_t");
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        PgDatabase {
+            url: format!("{server}/{name}"),
+            admin_url: base.to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct TestApp {
+    pub backend: Backend,
+    pub db_url: String,
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub ctx: Ctx,
@@ -38,20 +135,25 @@ pub struct TestApp {
     pub app_id: String,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _pg: Option<PgDatabase>,
 }
 
 impl TestApp {
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(Policy::shipped()).await
-    }
-
-    pub async fn spawn_with(policy: Policy) -> TestApp {
+    pub async fn spawn_on(backend: Backend, policy: Policy) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("actas.db");
+        let pg = match &backend {
+            Backend::Postgres(base) => Some(PgDatabase::create(base).await),
+            Backend::Sqlite => None,
+        };
+        let db_url = match &pg {
+            Some(p) => p.url.clone(),
+            None => db_path.to_string_lossy().to_string(),
+        };
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap(),
         ));
-        let mut config = Config::new(db_path.to_string_lossy().to_string());
+        let mut config = Config::new(db_url.clone());
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.policy = policy;
         config.clock = clock.clone();
@@ -101,6 +203,8 @@ impl TestApp {
         .await
         .unwrap();
         TestApp {
+            backend,
+            db_url,
             base,
             clock,
             ctx,
@@ -116,6 +220,7 @@ impl TestApp {
             app_id: app.id,
             _dir: dir,
             _stop: stop,
+            _pg: pg,
         }
     }
 
@@ -271,15 +376,92 @@ impl TestApp {
         v
     }
 
-    /// Direct SQL on the database file, as an attacker or a broken disk would.
+    /// Direct SQL on the database, as an attacker or a broken disk would.
     pub async fn sql(&self, statement: &str) {
-        use sqlx::ConnectOptions;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.db_path)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query(statement).execute(&mut conn).await.unwrap();
+        use sqlx::{ConnectOptions, Connection};
+        match &self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&self.db_path)
+                    .connect()
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+            }
+            Backend::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    /// Makes every insert into the audit trail fail.
+    pub async fn break_audit(&self) {
+        match self.backend {
+            Backend::Sqlite => {
+                self.sql(
+                    "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events \
+                     BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+                )
+                .await
+            }
+            Backend::Postgres(_) => {
+                self.sql(
+                    "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'disk on fire'; END; $$; \
+                     CREATE TRIGGER audit_down BEFORE INSERT ON audit_events \
+                     FOR EACH ROW EXECUTE FUNCTION audit_down();",
+                )
+                .await
+            }
+        }
+    }
+
+    /// Undoes [`TestApp::break_audit`].
+    pub async fn repair_audit(&self) {
+        match self.backend {
+            Backend::Sqlite => self.sql("DROP TRIGGER audit_down").await,
+            Backend::Postgres(_) => {
+                self.sql("DROP TRIGGER audit_down ON audit_events; DROP FUNCTION audit_down();")
+                    .await
+            }
+        }
+    }
+
+    /// Whether `needle` is stored anywhere in the database.
+    pub async fn stored_anywhere(&self, needle: &str) -> bool {
+        match self.backend {
+            Backend::Sqlite => ["", "-wal"].iter().any(|suffix| {
+                let mut path = self.db_path.clone().into_os_string();
+                path.push(suffix);
+                std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            }),
+            Backend::Postgres(_) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                assert!(tables.len() >= 10, "{tables:?}");
+                for t in tables {
+                    let n: i64 = sqlx::query_scalar(&format!(
+                        "SELECT count(*) FROM {t} x WHERE x::text LIKE '%' || $1 || '%'"
+                    ))
+                    .bind(needle)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                    if n > 0 {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
     }
 }
 

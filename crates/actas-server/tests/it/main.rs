@@ -2,10 +2,13 @@
 //! file, time on a manual clock. One binary for all of them.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+#[macro_use]
+mod helpers;
+
 mod audit;
 mod feed;
 mod flow;
-mod helpers;
+
 mod refusals;
 mod security;
 mod time;

@@ -31,9 +31,7 @@ async fn refused_request(app: &TestApp, body: Value, slug: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_vague_reason_is_refused_and_audited() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_vague_reason_is_refused_and_audited(app) {
     for reason in ["need access", "Need access!!", "  CHECK   account. "] {
         refused_request(
             &app,
@@ -42,11 +40,9 @@ async fn a_vague_reason_is_refused_and_audited() {
         )
         .await;
     }
-}
+});
 
-#[tokio::test]
-async fn a_short_or_missing_reason_is_refused_and_audited() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_short_or_missing_reason_is_refused_and_audited(app) {
     refused_request(
         &app,
         json!({"ticket": "48192", "reason": "tax broken", "actions": ["settings.view"]}),
@@ -59,15 +55,15 @@ async fn a_short_or_missing_reason_is_refused_and_audited() {
         "reason-required",
     )
     .await;
-}
+});
 
-#[tokio::test]
-async fn unknown_and_forbidden_actions_are_refused_and_audited() {
+backend_test!(async fn unknown_and_forbidden_actions_are_refused_and_audited(app = {
     let src = format!(
         "{}\n[[action]]\nname = \"account.delete\"\nlabel = \"Delete the whole account\"\nkind = \"change\"\napproval = \"forbidden\"\n",
         actas_core::policy::DEFAULT_POLICY_TOML
     );
-    let app = TestApp::spawn_with(actas_core::policy::Policy::parse(&src).unwrap()).await;
+    actas_core::policy::Policy::parse(&src).unwrap()
+}) {
     refused_request(
         &app,
         json!({"ticket": "48192", "reason": REASON, "actions": ["settings.view", "teleport.now"]}),
@@ -86,11 +82,9 @@ async fn unknown_and_forbidden_actions_are_refused_and_audited() {
         "actions-required",
     )
     .await;
-}
+});
 
-#[tokio::test]
-async fn a_duration_over_the_maximum_is_refused_and_audited() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_duration_over_the_maximum_is_refused_and_audited(app) {
     refused_request(
         &app,
         json!({"ticket": "48192", "reason": REASON, "actions": ["settings.view"], "minutes": 31}),
@@ -103,11 +97,9 @@ async fn a_duration_over_the_maximum_is_refused_and_audited() {
         "duration-invalid",
     )
     .await;
-}
+});
 
-#[tokio::test]
-async fn an_account_other_than_the_tickets_is_refused_and_audited() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_account_other_than_the_tickets_is_refused_and_audited(app) {
     refused_request(&app, json!({"ticket": "48192", "account_id": "acct_7", "reason": REASON, "actions": ["settings.view"]}), "wrong-account").await;
     refused_request(
         &app,
@@ -115,11 +107,9 @@ async fn an_account_other_than_the_tickets_is_refused_and_audited() {
         "unknown-ticket",
     )
     .await;
-}
+});
 
-#[tokio::test]
-async fn self_approval_and_approval_beyond_ones_roles_are_refused() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn self_approval_and_approval_beyond_ones_roles_are_refused(app) {
     // Sam is a lead and an agent: he may ask, but not approve his own request.
     let id = app.request(&app.sam, &["settings.update"], None).await["id"]
         .as_str()
@@ -173,11 +163,9 @@ async fn self_approval_and_approval_beyond_ones_roles_are_refused() {
     assert_eq!(app.counts().await, before, "nothing changed");
     let (s, _) = app.approve(&app.lena, &id, json!({})).await;
     assert_eq!(s, StatusCode::OK);
-}
+});
 
-#[tokio::test]
-async fn a_denial_without_a_note_and_a_second_decision_are_refused() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_denial_without_a_note_and_a_second_decision_are_refused(app) {
     let id = app.request(&app.maria, &["settings.update"], None).await["id"]
         .as_str()
         .unwrap()
@@ -221,11 +209,9 @@ async fn a_denial_without_a_note_and_a_second_decision_are_refused() {
         "already-decided",
     );
     assert_eq!(app.counts().await, before);
-}
+});
 
-#[tokio::test]
-async fn only_the_requester_starts_and_only_once_approved() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn only_the_requester_starts_and_only_once_approved(app) {
     let pending = app.request(&app.maria, &["settings.update"], None).await["id"]
         .as_str()
         .unwrap()
@@ -241,11 +227,9 @@ async fn only_the_requester_starts_and_only_once_approved() {
     assert_problem(&app.start(&app.jon, &approved).await, 403, "not-requester");
     assert_problem(&app.start(&app.maria, "req_nope").await, 404, "not-found");
     assert_eq!(app.counts().await, before2);
-}
+});
 
-#[tokio::test]
-async fn an_approval_not_started_in_time_expires() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_approval_not_started_in_time_expires(app) {
     let id = app.request(&app.maria, &["settings.view"], None).await["id"]
         .as_str()
         .unwrap()
@@ -261,11 +245,9 @@ async fn an_approval_not_started_in_time_expires() {
         "recorded at the deadline"
     );
     assert_eq!(app.events_of_type("session.started").await.len(), 0);
-}
+});
 
-#[tokio::test]
-async fn ending_is_for_the_sessions_agent_and_happens_once() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn ending_is_for_the_sessions_agent_and_happens_once(app) {
     let (sid, _) = app.live_session(&["settings.view"], None).await;
     let before = app.counts().await;
     assert_problem(
@@ -319,11 +301,9 @@ async fn ending_is_for_the_sessions_agent_and_happens_once() {
         "session-ended",
     );
     assert_eq!(app.counts().await, before);
-}
+});
 
-#[tokio::test]
-async fn scope_requests_follow_the_same_rules() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn scope_requests_follow_the_same_rules(app) {
     let (sid, _) = app.live_session(&["settings.view"], None).await;
     let before = app.counts().await;
     assert_problem(
@@ -366,11 +346,9 @@ async fn scope_requests_follow_the_same_rules() {
             sid
         );
     }
-}
+});
 
-#[tokio::test]
-async fn malformed_bodies_are_refused_before_anything_happens() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn malformed_bodies_are_refused_before_anything_happens(app) {
     let before = app.counts().await;
     let raw = |body: &'static str| {
         let app = &app;
@@ -439,11 +417,9 @@ async fn malformed_bodies_are_refused_before_anything_happens() {
         "not-found",
     );
     assert_eq!(app.counts().await, before);
-}
+});
 
-#[tokio::test]
-async fn an_oversized_authorize_call_is_refused_without_an_answer() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_oversized_authorize_call_is_refused_without_an_answer(app) {
     let (_, token) = app.live_session(&["settings.view"], None).await;
     let before = app.counts().await;
     let changes: Vec<Value> = (0..101)
@@ -461,4 +437,4 @@ async fn an_oversized_authorize_call_is_refused_without_an_answer() {
         "invalid-body",
     );
     assert_eq!(app.counts().await, before);
-}
+});

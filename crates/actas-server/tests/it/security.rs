@@ -5,9 +5,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn an_impersonation_token_is_not_staff_or_app_credentials() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_impersonation_token_is_not_staff_or_app_credentials(app) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     for path in [
         "/api/v1/requests",
@@ -74,11 +72,9 @@ async fn an_impersonation_token_is_not_staff_or_app_credentials() {
             .0,
         StatusCode::OK
     );
-}
+});
 
-#[tokio::test]
-async fn an_impersonation_token_cannot_touch_another_session() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn an_impersonation_token_cannot_touch_another_session(app) {
     let (sid_maria, token_maria) = app.live_session(&["settings.view"], None).await;
     let r = app.request(&app.jon, &["settings.view"], None).await;
     let (_, started) = app.start(&app.jon, r["id"].as_str().unwrap()).await;
@@ -114,11 +110,9 @@ async fn an_impersonation_token_cannot_touch_another_session() {
         .await;
     assert_eq!(s["state"], "live");
     let _ = sid_maria;
-}
+});
 
-#[tokio::test]
-async fn forged_altered_and_foreign_tokens_are_refused_and_audited() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited(app) {
     let (_, token) = app.live_session(&["settings.view"], None).await;
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,11 +177,9 @@ async fn forged_altered_and_foreign_tokens_are_refused_and_audited() {
         )
         .await;
     assert_eq!(v["reason"], "wrong_account");
-}
+});
 
-#[tokio::test]
-async fn callers_are_held_to_their_kind_and_roles() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn callers_are_held_to_their_kind_and_roles(app) {
     assert_problem(
         &app.send(reqwest::Method::GET, "/api/v1/requests", None, None)
             .await,
@@ -284,11 +276,9 @@ async fn callers_are_held_to_their_kind_and_roles() {
         409,
         "ticket-exists",
     );
-}
+});
 
-#[tokio::test]
-async fn the_api_describes_itself_and_reports_health() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_api_describes_itself_and_reports_health(app) {
     let (s, doc) = app
         .send(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
         .await;
@@ -307,4 +297,4 @@ async fn the_api_describes_itself_and_reports_health() {
     }
     let (s, h) = app.send(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!((s, h["status"].clone()), (StatusCode::OK, json!("ok")));
-}
+});

@@ -5,9 +5,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_session_expires_at_its_end_and_every_call_after_is_refused() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_session_expires_at_its_end_and_every_call_after_is_refused(app) {
     let (sid, token) = app.live_session(&["settings.view"], Some(15)).await;
     for _ in 0..3 {
         app.clock.advance(mins(5) - chrono::Duration::seconds(1));
@@ -36,11 +34,9 @@ async fn a_session_expires_at_its_end_and_every_call_after_is_refused() {
         1,
         "ended once"
     );
-}
+});
 
-#[tokio::test]
-async fn a_session_without_activity_idles_out_at_its_idle_deadline() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn a_session_without_activity_idles_out_at_its_idle_deadline(app) {
     let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
     app.clock.advance(mins(3));
     let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
@@ -53,11 +49,9 @@ async fn a_session_without_activity_idles_out_at_its_idle_deadline() {
     assert_eq!(idle[0]["text"], "Maria Lopez's session on Acme Corp (acct_42) ended by idle timeout at 14:13 UTC after 10 minutes without activity.");
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "idle_timeout");
-}
+});
 
-#[tokio::test]
-async fn heartbeats_from_the_banner_keep_a_session_from_idling_out() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn heartbeats_from_the_banner_keep_a_session_from_idling_out(app) {
     let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
     for _ in 0..3 {
         app.clock.advance(mins(9));
@@ -84,11 +78,9 @@ async fn heartbeats_from_the_banner_keep_a_session_from_idling_out() {
         v["allowed"], true,
         "27 minutes in, kept alive by heartbeats"
     );
-}
+});
 
-#[tokio::test]
-async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadline() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadline(app) {
     let (sid, _) = app.live_session(&["settings.view"], Some(20)).await;
     app.clock.advance(mins(9));
     assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 0);
@@ -107,11 +99,9 @@ async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadline() {
     // And the customer note was queued.
     let (_, n) = app.get("/api/v1/notices", &app.app).await;
     assert_eq!(n["notices"].as_array().unwrap().len(), 1);
-}
+});
 
-#[tokio::test]
-async fn the_reaper_expires_approvals_that_were_never_started() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn the_reaper_expires_approvals_that_were_never_started(app) {
     let id = app.request(&app.maria, &["settings.view"], None).await["id"]
         .as_str()
         .unwrap()
@@ -124,15 +114,13 @@ async fn the_reaper_expires_approvals_that_were_never_started() {
         app.events_of_type("request.expired").await[0]["at"],
         "2026-11-25T14:10:00.000Z"
     );
-}
+});
 
-#[tokio::test]
-async fn reading_a_session_past_its_deadline_records_its_end() {
-    let app = TestApp::spawn().await;
+backend_test!(async fn reading_a_session_past_its_deadline_records_its_end(app) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     app.clock.advance(mins(16));
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
     assert_eq!(s["state"], "ended");
     assert_eq!(s["end_reason"], "idle_timeout");
     assert_eq!(app.events_of_type("session.idle_timeout").await.len(), 1);
-}
+});

@@ -1,0 +1,516 @@
+//! Shared helpers of the `actas` binary's integration tests: a fresh
+//! folder with its own SQLite file, running CLI verbs against it, and a
+//! server process that is stopped when the test ends.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
+
+/// A reason long and specific enough for the shipped policy.
+pub const REASON: &str = "Customer cannot see the new tax settings after the plan change";
+
+/// Environment variables of the binary that must not leak in from outside.
+const ACTAS_VARS: [&str; 5] = [
+    "ACTAS_DATABASE_URL",
+    "ACTAS_POLICY",
+    "ACTAS_BASE_URL",
+    "ACTAS_LOG",
+    "RUST_LOG",
+];
+
+/// A fresh folder with its own database file.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("actas.sqlite");
+        Env { dir, db }
+    }
+
+    /// Another database file in the same folder (for tampered copies).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `actas --database DB ARGS...`, run in the folder.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_on(&self.db, args)
+    }
+
+    /// `actas --database FILE ARGS...`, run in the folder.
+    pub fn cmd_on(&self, db: &Path, args: &[&str]) -> Command {
+        let mut c = bare_cmd(self.dir.path());
+        c.arg("--database").arg(db).args(args);
+        c
+    }
+
+    /// Runs a verb with an empty standard input.
+    pub fn run(&self, args: &[&str]) -> Output {
+        output(self.cmd(args), None)
+    }
+
+    /// Runs a verb against another database file.
+    pub fn run_on(&self, db: &Path, args: &[&str]) -> Output {
+        output(self.cmd_on(db, args), None)
+    }
+
+    /// Runs a verb with `input` on standard input.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        output(self.cmd(args), Some(input))
+    }
+
+    /// Runs a verb that must succeed; answers its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_success(&out, args);
+        stdout(&out)
+    }
+
+    /// `staff add`; answers the personal token.
+    pub fn add_staff(&self, login: &str, name: &str, roles: &[&str]) -> String {
+        let mut args = vec!["staff", "add", login, "--name", name, "--role"];
+        args.extend_from_slice(roles);
+        let out = self.ok(&args);
+        let token = last_line(&out).to_string();
+        assert!(token.starts_with("actas_pat_"), "{out}");
+        token
+    }
+
+    /// `app add NAME --tickets --origin http://localhost:3000`; answers the key.
+    pub fn add_app(&self, name: &str) -> String {
+        let out = self.ok(&[
+            "app",
+            "add",
+            name,
+            "--tickets",
+            "--origin",
+            "http://localhost:3000",
+        ]);
+        let key = last_line(&out).to_string();
+        assert!(key.starts_with("actas_app_"), "{out}");
+        key
+    }
+
+    /// Starts `actas serve` on this folder's database.
+    pub fn serve(&self) -> Server {
+        Server::start(self, &self.db, &[])
+    }
+
+    /// Starts `actas serve` on another database file.
+    pub fn serve_on(&self, db: &Path) -> Server {
+        Server::start(self, db, &[])
+    }
+}
+
+/// The binary with a clean environment, run in `dir`.
+pub fn bare_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env("NO_COLOR", "1");
+    for v in ACTAS_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Runs `c` to its end, feeding it `input`.
+pub fn output(mut c: Command, input: Option<&str>) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("the actas binary starts");
+    {
+        let mut stdin = child.stdin.take().expect("a piped stdin");
+        if let Some(input) = input {
+            stdin
+                .write_all(input.as_bytes())
+                .expect("writing to the binary's stdin");
+        }
+    }
+    child.wait_with_output().expect("the actas binary ends")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Standard output and standard error, for messages that may be on either.
+pub fn both(out: &Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "actas {args:?} failed with {}:\n{}",
+        out.status,
+        both(out)
+    );
+}
+
+pub fn assert_failure(out: &Output, args: &[&str]) {
+    assert!(
+        !out.status.success(),
+        "actas {args:?} should have failed:\n{}",
+        both(out)
+    );
+}
+
+/// The last non-empty line.
+pub fn last_line(s: &str) -> &str {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// Removes ANSI colour sequences.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The port in a line like `... actas is listening addr=127.0.0.1:PORT ...`.
+pub fn listening_port(line: &str) -> Option<u16> {
+    let line = strip_ansi(line);
+    if !line.contains("actas is listening") {
+        return None;
+    }
+    let rest = &line[line.find("addr=")? + "addr=".len()..];
+    let rest = rest.strip_prefix("127.0.0.1:")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A running `actas serve`; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Spawns `actas --database DB serve --listen 127.0.0.1:0 EXTRA...` and
+    /// waits until it says where it listens.
+    pub fn start(env: &Env, db: &Path, extra: &[&str]) -> Server {
+        let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
+        c.args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("actas serve starts");
+        let err = child.stderr.take().expect("a piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            // Keeps reading so that the server never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(port) = listening_port(&line) {
+                        let _ = port_tx.send(port);
+                    }
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut server = Server {
+            child: Some(child),
+            base: String::new(),
+            log,
+        };
+        loop {
+            match port_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(port) => {
+                    server.base = format!("http://127.0.0.1:{port}");
+                    return server;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = server.wait_for_exit(Duration::from_secs(5));
+                    panic!(
+                        "actas serve ended before listening ({status:?}):\n{}",
+                        server.log()
+                    );
+                }
+            }
+            if let Some(status) = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                // Give the reader thread a moment to collect the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "actas serve ended before listening ({status}):\n{}",
+                    server.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "actas serve did not say where it listens:\n{}",
+                server.log()
+            );
+        }
+    }
+
+    /// `BASE/api/v1PATH`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    fn wait_for_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it; kills it if it
+    /// does not stop in time.
+    pub fn stop(mut self) {
+        let pid = self.pid();
+        if pid != 0 {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+            if self.wait_for_exit(Duration::from_secs(10)).is_some() {
+                self.child = None;
+            }
+        }
+        // Drop kills whatever is left.
+    }
+
+    /// Kills the server at once (SIGKILL on Unix) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client with a short timeout.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.expect("an answer body");
+    let body = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// `GET url` with a bearer credential.
+pub async fn get(c: &reqwest::Client, url: &str, bearer: &str) -> (StatusCode, Value) {
+    let r = c
+        .get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("the server answers");
+    answer(r).await
+}
+
+/// `POST url` with a JSON body and a bearer credential.
+pub async fn post(
+    c: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = c
+        .post(url)
+        .bearer_auth(bearer)
+        .json(body)
+        .send()
+        .await
+        .expect("the server answers");
+    answer(r).await
+}
+
+/// Every event matching `query` (e.g. `session=ID`), following `next_cursor`.
+pub async fn audit_events(
+    c: &reqwest::Client,
+    server: &Server,
+    bearer: &str,
+    query: &str,
+) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = server.api(&format!("/audit?limit=1000&{query}"));
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = get(c, &url, bearer).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        events.extend(
+            page["events"]
+                .as_array()
+                .expect("an events array")
+                .iter()
+                .cloned(),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return events,
+        }
+    }
+}
+
+/// Everything a live session needs, made through the CLI and the API.
+pub struct Live {
+    pub agent: String,
+    pub lead: String,
+    pub auditor: String,
+    pub app_key: String,
+    pub request_id: String,
+    pub session_id: String,
+    pub token: String,
+}
+
+/// Staff and an app through the CLI (the server may be running), then a
+/// ticket, an approved-by-policy request for `settings.view` and its started
+/// session over HTTP.
+pub async fn live_session(env: &Env, server: &Server) -> Live {
+    let agent = env.add_staff("maria", "Maria Lopez", &["agent"]);
+    let lead = env.add_staff("sam", "Sam Lee", &["lead"]);
+    let auditor = env.add_staff("audrey", "Audrey Kim", &["auditor"]);
+    let app_key = env.add_app("Acme Billing");
+    let c = http();
+
+    let (status, ticket) = post(
+        &c,
+        &server.api("/tickets"),
+        &app_key,
+        &json!({
+            "ref": "48192",
+            "account_id": "acct_42",
+            "account_name": "Acme Corp",
+            "subject": "Tax settings missing after plan change",
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+
+    let (status, request) = post(
+        &c,
+        &server.api("/requests"),
+        &agent,
+        &json!({"ticket": "48192", "reason": REASON, "actions": ["settings.view"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    assert_eq!(request["status"], "approved", "{request}");
+    let request_id = request["id"].as_str().expect("a request id").to_string();
+
+    let (status, started) = post(
+        &c,
+        &server.api(&format!("/requests/{request_id}/start")),
+        &agent,
+        &json!({"app": "Acme Billing"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let session_id = started["session"]["id"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    let token = started["token"].as_str().expect("a token").to_string();
+    Live {
+        agent,
+        lead,
+        auditor,
+        app_key,
+        request_id,
+        session_id,
+        token,
+    }
+}
+
+/// `POST /authorize` for `action`; answers the status and body.
+pub async fn authorize(
+    c: &reqwest::Client,
+    server: &Server,
+    live: &Live,
+    action: &str,
+) -> (StatusCode, Value) {
+    post(
+        c,
+        &server.api("/authorize"),
+        &live.app_key,
+        &json!({"token": live.token, "action": action}),
+    )
+    .await
+}
