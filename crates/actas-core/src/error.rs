@@ -59,40 +59,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A rule refusal (`422`).
-    pub fn refused(
-        code: &'static str,
-        field: Option<&'static str>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Error::Refused {
-            code,
-            field,
-            detail: detail.into(),
-        }
+    pub fn refused(code: &'static str, field: Option<&'static str>, detail: impl Into<String>) -> Self {
+        Error::Refused { code, field, detail: detail.into() }
     }
 
     /// A state conflict (`409`).
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Error::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Error::Conflict { code, detail: detail.into() }
     }
 
     /// A permission refusal (`403`).
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
-        Error::Forbidden {
-            code,
-            detail: detail.into(),
-        }
+        Error::Forbidden { code, detail: detail.into() }
     }
 
     /// A malformed field (`400`).
     pub fn bad_request(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::BadRequest {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Error::BadRequest { field: field.into(), reason: reason.into() }
     }
 
     /// Something that does not exist (`404`).

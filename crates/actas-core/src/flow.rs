@@ -39,11 +39,7 @@ pub struct CheckedRequest {
 /// Checks the actions asked for: at least one, all known, none forbidden.
 pub fn check_actions(policy: &Policy, actions: &[String]) -> Result<Vec<String>> {
     if actions.is_empty() {
-        return Err(Error::refused(
-            "actions-required",
-            Some("actions"),
-            "Name at least one action.",
-        ));
+        return Err(Error::refused("actions-required", Some("actions"), "Name at least one action."));
     }
     for name in actions {
         match policy.action(name) {
@@ -71,20 +67,13 @@ pub fn check_actions(policy: &Policy, actions: &[String]) -> Result<Vec<String>>
 pub fn check_minutes(policy: &Policy, minutes: Option<u32>) -> Result<u32> {
     let m = minutes.unwrap_or(policy.session.default_minutes);
     if m == 0 {
-        return Err(Error::refused(
-            "duration-invalid",
-            Some("minutes"),
-            "The duration must be at least 1 minute.",
-        ));
+        return Err(Error::refused("duration-invalid", Some("minutes"), "The duration must be at least 1 minute."));
     }
     if m > policy.session.max_minutes {
         return Err(Error::refused(
             "duration-too-long",
             Some("minutes"),
-            format!(
-                "{m} minutes is more than the policy's maximum of {} minutes.",
-                policy.session.max_minutes
-            ),
+            format!("{m} minutes is more than the policy's maximum of {} minutes.", policy.session.max_minutes),
         ));
     }
     Ok(m)
@@ -92,28 +81,17 @@ pub fn check_minutes(policy: &Policy, minutes: Option<u32>) -> Result<u32> {
 
 /// Whether any of the actions needs a person's approval.
 pub fn needs_person(policy: &Policy, actions: &[String]) -> bool {
-    actions.iter().any(|a| {
-        policy
-            .action(a)
-            .is_some_and(|a| a.approval == Approval::Required)
-    })
+    actions.iter().any(|a| policy.action(a).is_some_and(|a| a.approval == Approval::Required))
 }
 
 /// Checks a new access request against the ticket and the policy.
-pub fn check_request(
-    policy: &Policy,
-    ticket: &Ticket,
-    input: &RequestInput,
-) -> Result<CheckedRequest> {
+pub fn check_request(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> Result<CheckedRequest> {
     if let Some(acct) = &input.account_id {
         if acct != &ticket.account_id {
             return Err(Error::refused(
                 "wrong-account",
                 Some("account_id"),
-                format!(
-                    "Ticket {} is about account {}, not {acct}.",
-                    ticket.reference, ticket.account_id
-                ),
+                format!("Ticket {} is about account {}, not {acct}.", ticket.reference, ticket.account_id),
             ));
         }
     }
@@ -121,12 +99,7 @@ pub fn check_request(
     let minutes = check_minutes(policy, input.minutes)?;
     let reason = Reason::parse(&input.reason, &policy.reason)?;
     let needs_person = needs_person(policy, &actions);
-    Ok(CheckedRequest {
-        reason,
-        actions,
-        minutes,
-        needs_person,
-    })
+    Ok(CheckedRequest { reason, actions, minutes, needs_person })
 }
 
 /// What a decision grants.
@@ -152,16 +125,10 @@ pub fn check_decider(request: &Request, approver: &Staff) -> Result<()> {
         ));
     }
     if approver.id == request.requester {
-        return Err(Error::forbidden(
-            "self-approval",
-            "Nobody may decide their own request.",
-        ));
+        return Err(Error::forbidden("self-approval", "Nobody may decide their own request."));
     }
     if !approver.has(Role::Lead) && !approver.has(Role::Admin) {
-        return Err(Error::forbidden(
-            "not-an-approver",
-            "Only leads decide requests.",
-        ));
+        return Err(Error::forbidden("not-an-approver", "Only leads decide requests."));
     }
     Ok(())
 }
@@ -182,12 +149,17 @@ pub fn check_approval(
     };
     let minutes = match minutes {
         None => request.minutes,
-        Some(0) => return Err(Error::refused("duration-invalid", Some("minutes"), "The duration must be at least 1 minute.")),
+        Some(0) => {
+            return Err(Error::refused("duration-invalid", Some("minutes"), "The duration must be at least 1 minute."))
+        }
         Some(m) if m > request.minutes => {
             return Err(Error::refused(
                 "duration-longer-than-asked",
                 Some("minutes"),
-                format!("An approval may shorten the duration, not lengthen it: {m} minutes is more than the {} asked for.", request.minutes),
+                format!(
+                    "An approval may shorten the duration, not lengthen it: {m} minutes is more than the {} asked for.",
+                    request.minutes
+                ),
             ))
         }
         Some(m) => m,
@@ -208,23 +180,9 @@ pub fn check_approval(
             }
         }
     }
-    let removed = request
-        .actions
-        .iter()
-        .filter(|a| !granted.contains(a))
-        .cloned()
-        .collect();
-    let added = granted
-        .iter()
-        .filter(|a| !request.actions.contains(a))
-        .cloned()
-        .collect();
-    Ok(Grant {
-        actions: granted,
-        minutes,
-        removed,
-        added,
-    })
+    let removed = request.actions.iter().filter(|a| !granted.contains(a)).cloned().collect();
+    let added = granted.iter().filter(|a| !request.actions.contains(a)).cloned().collect();
+    Ok(Grant { actions: granted, minutes, removed, added })
 }
 
 /// Checks a denial: a note is required.
@@ -232,11 +190,7 @@ pub fn check_denial(request: &Request, approver: &Staff, note: Option<&str>) -> 
     check_decider(request, approver)?;
     match note.map(str::trim) {
         Some(n) if !n.is_empty() => Ok(n.to_string()),
-        _ => Err(Error::refused(
-            "note-required",
-            Some("note"),
-            "A denial needs a note that says why.",
-        )),
+        _ => Err(Error::refused("note-required", Some("note"), "A denial needs a note that says why.")),
     }
 }
 
@@ -252,24 +206,15 @@ pub fn approval_lapsed(request: &Request, now: Timestamp) -> Option<Timestamp> {
 /// Checks that `who` may start `request` now.
 pub fn check_start(request: &Request, who: &str, now: Timestamp) -> Result<()> {
     if request.requester != who {
-        return Err(Error::forbidden(
-            "not-requester",
-            "Only the person who asked may start the session.",
-        ));
+        return Err(Error::forbidden("not-requester", "Only the person who asked may start the session."));
     }
     if request.kind == RequestKind::Scope && request.status == RequestStatus::Started {
-        return Err(Error::conflict(
-            "already-started",
-            "This scope change was applied to the live session.",
-        ));
+        return Err(Error::conflict("already-started", "This scope change was applied to the live session."));
     }
     match request.status {
         RequestStatus::Approved => {}
         RequestStatus::Pending => {
-            return Err(Error::conflict(
-                "not-approved",
-                "The request is still waiting for a decision.",
-            ))
+            return Err(Error::conflict("not-approved", "The request is still waiting for a decision."))
         }
         other => {
             return Err(Error::conflict(
@@ -289,20 +234,13 @@ pub fn check_start(request: &Request, who: &str, now: Timestamp) -> Result<()> {
 
 /// If a live session's time is up at `now`, why and when it ended: the
 /// earlier of its absolute end and its idle deadline.
-pub fn due_end(
-    session: &Session,
-    idle_minutes: u32,
-    now: Timestamp,
-) -> Option<(EndReason, Timestamp)> {
+pub fn due_end(session: &Session, idle_minutes: u32, now: Timestamp) -> Option<(EndReason, Timestamp)> {
     if !session.is_live() {
         return None;
     }
     let idle = session.idle_deadline(idle_minutes);
-    let (reason, at) = if idle < session.ends_at {
-        (EndReason::IdleTimeout, idle)
-    } else {
-        (EndReason::Expired, session.ends_at)
-    };
+    let (reason, at) =
+        if idle < session.ends_at { (EndReason::IdleTimeout, idle) } else { (EndReason::Expired, session.ends_at) };
     (now >= at).then_some((reason, at))
 }
 
@@ -328,21 +266,9 @@ pub fn check_action(
 /// Field names whose values are never stored, whatever the action says.
 fn secret_field(field: &str) -> bool {
     let f = field.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "mfa",
-        "otp",
-        "totp",
-        "recovery_code",
-        "private_key",
-    ]
-    .iter()
-    .any(|s| f.contains(s))
+    ["password", "passwd", "secret", "token", "api_key", "apikey", "mfa", "otp", "totp", "recovery_code", "private_key"]
+        .iter()
+        .any(|s| f.contains(s))
 }
 
 /// Applies redaction: values of a `redact` action, and of any secret-looking
@@ -397,22 +323,12 @@ mod tests {
     }
 
     fn staff(id: &str, roles: &[Role]) -> Staff {
-        Staff {
-            id: id.into(),
-            name: id.to_uppercase(),
-            roles: roles.to_vec(),
-            disabled: false,
-            created_at: t(9, 0),
-        }
+        Staff { id: id.into(), name: id.to_uppercase(), roles: roles.to_vec(), disabled: false, created_at: t(9, 0) }
     }
 
     fn code<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
         match r {
-            Err(
-                Error::Refused { code, .. }
-                | Error::Forbidden { code, .. }
-                | Error::Conflict { code, .. },
-            ) => code,
+            Err(Error::Refused { code, .. } | Error::Forbidden { code, .. } | Error::Conflict { code, .. }) => code,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -449,8 +365,7 @@ mod tests {
         let c = check_request(&p, &ticket(), &input(&["settings.view"])).unwrap();
         assert!(!c.needs_person);
         assert_eq!(c.minutes, 15);
-        let c =
-            check_request(&p, &ticket(), &input(&["settings.update", "settings.view"])).unwrap();
+        let c = check_request(&p, &ticket(), &input(&["settings.update", "settings.view"])).unwrap();
         assert!(c.needs_person);
         assert_eq!(c.actions, vec!["settings.view", "settings.update"]);
     }
@@ -461,14 +376,8 @@ mod tests {
         let mut i = input(&["settings.view"]);
         i.account_id = Some("acct_7".into());
         assert_eq!(code(check_request(&p, &ticket(), &i)), "wrong-account");
-        assert_eq!(
-            code(check_request(&p, &ticket(), &input(&["teleport.now"]))),
-            "unknown-action"
-        );
-        assert_eq!(
-            code(check_request(&p, &ticket(), &input(&[]))),
-            "actions-required"
-        );
+        assert_eq!(code(check_request(&p, &ticket(), &input(&["teleport.now"]))), "unknown-action");
+        assert_eq!(code(check_request(&p, &ticket(), &input(&[]))), "actions-required");
         let mut i = input(&["settings.view"]);
         i.minutes = Some(31);
         assert_eq!(code(check_request(&p, &ticket(), &i)), "duration-too-long");
@@ -478,14 +387,10 @@ mod tests {
         i.reason = "Need access".into();
         assert_eq!(code(check_request(&p, &ticket(), &i)), "reason-vague");
 
-        let forbidding = Policy::parse(
-            "[[action]]\nname = \"a.view\"\nlabel = \"A\"\nkind = \"view\"\napproval = \"forbidden\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            code(check_request(&forbidding, &ticket(), &input(&["a.view"]))),
-            "forbidden-action"
-        );
+        let forbidding =
+            Policy::parse("[[action]]\nname = \"a.view\"\nlabel = \"A\"\nkind = \"view\"\napproval = \"forbidden\"\n")
+                .unwrap();
+        assert_eq!(code(check_request(&forbidding, &ticket(), &input(&["a.view"]))), "forbidden-action");
     }
 
     #[test]
@@ -493,57 +398,18 @@ mod tests {
         let p = Policy::shipped();
         let r = request(&["settings.view", "settings.update"]);
         assert_eq!(
-            code(check_approval(
-                &p,
-                &r,
-                &staff("maria", &[Role::Agent, Role::Lead]),
-                None,
-                None
-            )),
+            code(check_approval(&p, &r, &staff("maria", &[Role::Agent, Role::Lead]), None, None)),
             "self-approval"
         );
+        assert_eq!(code(check_approval(&p, &r, &staff("ada", &[Role::Admin]), None, None)), "approver-lacks-role");
+        assert_eq!(code(check_approval(&p, &r, &staff("bob", &[Role::Agent]), None, None)), "not-an-approver");
         assert_eq!(
-            code(check_approval(
-                &p,
-                &r,
-                &staff("ada", &[Role::Admin]),
-                None,
-                None
-            )),
-            "approver-lacks-role"
-        );
-        assert_eq!(
-            code(check_approval(
-                &p,
-                &r,
-                &staff("bob", &[Role::Agent]),
-                None,
-                None
-            )),
-            "not-an-approver"
-        );
-        assert_eq!(
-            code(check_approval(
-                &p,
-                &r,
-                &staff("sam", &[Role::Lead]),
-                None,
-                Some(20)
-            )),
+            code(check_approval(&p, &r, &staff("sam", &[Role::Lead]), None, Some(20))),
             "duration-longer-than-asked"
         );
         let mut decided = r.clone();
         decided.status = RequestStatus::Denied;
-        assert_eq!(
-            code(check_approval(
-                &p,
-                &decided,
-                &staff("sam", &[Role::Lead]),
-                None,
-                None
-            )),
-            "already-decided"
-        );
+        assert_eq!(code(check_approval(&p, &decided, &staff("sam", &[Role::Lead]), None, None)), "already-decided");
     }
 
     #[test]
@@ -554,10 +420,7 @@ mod tests {
             &p,
             &r,
             &staff("sam", &[Role::Lead]),
-            Some(&[
-                "invoice_email.update".to_string(),
-                "settings.view".to_string(),
-            ]),
+            Some(&["invoice_email.update".to_string(), "settings.view".to_string()]),
             Some(10),
         )
         .unwrap();
@@ -570,14 +433,8 @@ mod tests {
     #[test]
     fn denial_needs_a_note() {
         let r = request(&["settings.update"]);
-        assert_eq!(
-            code(check_denial(&r, &staff("sam", &[Role::Lead]), Some("  "))),
-            "note-required"
-        );
-        assert_eq!(
-            check_denial(&r, &staff("sam", &[Role::Lead]), Some(" no ticket link ")).unwrap(),
-            "no ticket link"
-        );
+        assert_eq!(code(check_denial(&r, &staff("sam", &[Role::Lead]), Some("  "))), "note-required");
+        assert_eq!(check_denial(&r, &staff("sam", &[Role::Lead]), Some(" no ticket link ")).unwrap(), "no ticket link");
     }
 
     #[test]
@@ -586,10 +443,7 @@ mod tests {
         r.status = RequestStatus::Approved;
         r.start_by = Some(t(14, 10));
         assert_eq!(code(check_start(&r, "sam", t(14, 1))), "not-requester");
-        assert_eq!(
-            code(check_start(&r, "maria", t(14, 10))),
-            "approval-expired"
-        );
+        assert_eq!(code(check_start(&r, "maria", t(14, 10))), "approval-expired");
         check_start(&r, "maria", t(14, 9)).unwrap();
     }
 
@@ -617,47 +471,22 @@ mod tests {
             end_note: None,
         };
         assert_eq!(due_end(&s, 10, t(14, 11)), None);
-        assert_eq!(
-            due_end(&s, 10, t(14, 12)),
-            Some((EndReason::IdleTimeout, t(14, 12)))
-        );
-        assert_eq!(
-            due_end(&s, 20, t(14, 16)),
-            Some((EndReason::Expired, t(14, 15)))
-        );
+        assert_eq!(due_end(&s, 10, t(14, 12)), Some((EndReason::IdleTimeout, t(14, 12))));
+        assert_eq!(due_end(&s, 20, t(14, 16)), Some((EndReason::Expired, t(14, 15))));
         let p = Policy::shipped();
-        assert_eq!(
-            check_action(&p, &s, "settings.view", Some("acct_42")),
-            Ok(())
-        );
-        assert_eq!(
-            check_action(&p, &s, "settings.view", Some("acct_7")),
-            Err("wrong_account")
-        );
-        assert_eq!(
-            check_action(&p, &s, "billing.update", None),
-            Err("not_in_scope")
-        );
-        assert_eq!(
-            check_action(&p, &s, "nope.nope", None),
-            Err("unknown_action")
-        );
+        assert_eq!(check_action(&p, &s, "settings.view", Some("acct_42")), Ok(()));
+        assert_eq!(check_action(&p, &s, "settings.view", Some("acct_7")), Err("wrong_account"));
+        assert_eq!(check_action(&p, &s, "billing.update", None), Err("not_in_scope"));
+        assert_eq!(check_action(&p, &s, "nope.nope", None), Err("unknown_action"));
     }
 
     #[test]
     fn redaction_hides_values_of_redacted_actions_and_secret_fields() {
         let p = Policy::shipped();
-        let ch = |f: &str| FieldChange {
-            field: f.into(),
-            old: Some("old".into()),
-            new: Some("hunter2".into()),
-        };
+        let ch = |f: &str| FieldChange { field: f.into(), old: Some("old".into()), new: Some("hunter2".into()) };
         let r = redact(p.action("password.reset").unwrap(), vec![ch("note")]);
         assert_eq!(r[0].new.as_deref(), Some(NOT_STORED));
-        let r = redact(
-            p.action("settings.update").unwrap(),
-            vec![ch("api_key"), ch("timezone")],
-        );
+        let r = redact(p.action("settings.update").unwrap(), vec![ch("api_key"), ch("timezone")]);
         assert_eq!(r[0].old.as_deref(), Some(NOT_STORED));
         assert_eq!(r[1].new.as_deref(), Some("hunter2"));
     }

@@ -196,11 +196,7 @@ struct RawAction {
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    src.as_bytes()[..offset.min(src.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 impl Policy {
@@ -217,10 +213,7 @@ impl Policy {
             line: e.span().map(|s| line_of(src, s.start)),
             message: e.message().trim().to_string(),
         })?;
-        let err = |offset: usize, message: String| PolicyError {
-            line: Some(line_of(src, offset)),
-            message,
-        };
+        let err = |offset: usize, message: String| PolicyError { line: Some(line_of(src, offset)), message };
 
         let s = raw.session;
         let get = |f: Option<&Option<Spanned<u32>>>, default: u32| -> (u32, usize) {
@@ -232,12 +225,8 @@ impl Policy {
         let (default_minutes, dm_at) = get(s.as_ref().map(|s| &s.default_minutes), 15);
         let (max_minutes, max_at) = get(s.as_ref().map(|s| &s.max_minutes), 30);
         let (idle_minutes, idle_at) = get(s.as_ref().map(|s| &s.idle_minutes), 10);
-        let (approval_valid_minutes, av_at) =
-            get(s.as_ref().map(|s| &s.approval_valid_minutes), 10);
-        let scope_change = s
-            .as_ref()
-            .and_then(|s| s.scope_change)
-            .unwrap_or(ScopeChange::Reapprove);
+        let (approval_valid_minutes, av_at) = get(s.as_ref().map(|s| &s.approval_valid_minutes), 10);
+        let scope_change = s.as_ref().and_then(|s| s.scope_change).unwrap_or(ScopeChange::Reapprove);
         for (name, value, at) in [
             ("default_minutes", default_minutes, dm_at),
             ("max_minutes", max_minutes, max_at),
@@ -248,10 +237,7 @@ impl Policy {
                 return Err(err(at, format!("session.{name} must be at least 1")));
             }
             if value > 24 * 60 {
-                return Err(err(
-                    at,
-                    format!("session.{name} must be at most 1440 (one day)"),
-                ));
+                return Err(err(at, format!("session.{name} must be at most 1440 (one day)")));
             }
         }
         if max_minutes < default_minutes {
@@ -266,10 +252,7 @@ impl Policy {
                 let min = match r.min_chars {
                     Some(m) => {
                         if *m.get_ref() == 0 || *m.get_ref() > 2000 {
-                            return Err(err(
-                                m.span().start,
-                                "reason.min_chars must be between 1 and 2000".into(),
-                            ));
+                            return Err(err(m.span().start, "reason.min_chars must be between 1 and 2000".into()));
                         }
                         *m.get_ref()
                     }
@@ -295,18 +278,12 @@ impl Policy {
                 ));
             }
             if let Some(line) = first_line.get(&name) {
-                return Err(err(
-                    name_at,
-                    format!("duplicate action name \"{name}\" (first defined on line {line})"),
-                ));
+                return Err(err(name_at, format!("duplicate action name \"{name}\" (first defined on line {line})")));
             }
             first_line.insert(name.clone(), line_of(src, name_at));
             let label = a.label.get_ref().trim().to_string();
             if label.is_empty() {
-                return Err(err(
-                    a.label.span().start,
-                    format!("action \"{name}\" needs a label in plain words"),
-                ));
+                return Err(err(a.label.span().start, format!("action \"{name}\" needs a label in plain words")));
             }
             let approvers = match (a.approval, a.approvers) {
                 (Approval::Required, None) => vec![Role::Lead],
@@ -320,15 +297,11 @@ impl Policy {
                     }
                     let mut roles = Vec::new();
                     for r in list.into_inner() {
-                        let role: Role = r
-                            .parse()
-                            .map_err(|m| err(list_at, format!("action \"{name}\": {m}")))?;
+                        let role: Role = r.parse().map_err(|m| err(list_at, format!("action \"{name}\": {m}")))?;
                         if role == Role::Auditor {
                             return Err(err(
                                 list_at,
-                                format!(
-                                    "action \"{name}\": auditors read the trail and cannot approve"
-                                ),
+                                format!("action \"{name}\": auditors read the trail and cannot approve"),
                             ));
                         }
                         if !roles.contains(&role) {
@@ -340,19 +313,13 @@ impl Policy {
                 (_, Some(list)) => {
                     return Err(err(
                         list.span().start,
-                        format!(
-                            "action \"{name}\" names approvers but its approval is \"{}\"",
-                            a.approval.as_str()
-                        ),
+                        format!("action \"{name}\" names approvers but its approval is \"{}\"", a.approval.as_str()),
                     ))
                 }
                 (_, None) => Vec::new(),
             };
             if a.sensitive && a.kind != ActionKind::View {
-                return Err(err(
-                    at,
-                    format!("action \"{name}\": sensitive applies to view actions only"),
-                ));
+                return Err(err(at, format!("action \"{name}\": sensitive applies to view actions only")));
             }
             index.insert(name.clone(), actions.len());
             actions.push(Action {
@@ -366,19 +333,10 @@ impl Policy {
             });
         }
         if actions.is_empty() {
-            return Err(PolicyError {
-                line: None,
-                message: "the policy defines no [[action]]".into(),
-            });
+            return Err(PolicyError { line: None, message: "the policy defines no [[action]]".into() });
         }
         Ok(Policy {
-            session: SessionRules {
-                default_minutes,
-                max_minutes,
-                idle_minutes,
-                approval_valid_minutes,
-                scope_change,
-            },
+            session: SessionRules { default_minutes, max_minutes, idle_minutes, approval_valid_minutes, scope_change },
             reason: ReasonRules { min_chars, vague },
             actions,
             index,
@@ -403,21 +361,13 @@ impl Policy {
 
     /// Labels of the given actions joined with ", ".
     pub fn labels(&self, names: &[String]) -> String {
-        names
-            .iter()
-            .map(|n| self.label(n))
-            .collect::<Vec<_>>()
-            .join(", ")
+        names.iter().map(|n| self.label(n)).collect::<Vec<_>>().join(", ")
     }
 
     /// Sorts action names into policy order and removes duplicates.
     pub fn ordered(&self, names: &[String]) -> Vec<String> {
         let mut seen = HashSet::new();
-        let mut v: Vec<String> = names
-            .iter()
-            .filter(|n| seen.insert(n.as_str()))
-            .cloned()
-            .collect();
+        let mut v: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
         v.sort_by_key(|n| self.index.get(n).copied().unwrap_or(usize::MAX));
         v
     }
@@ -446,19 +396,9 @@ mod tests {
     #[test]
     fn shipped_policy_has_every_action_of_the_spec() {
         let p = Policy::shipped();
-        for n in [
-            "account.view",
-            "settings.view",
-            "activity.view",
-            "invoices.view",
-            "plan.view",
-        ] {
+        for n in ["account.view", "settings.view", "activity.view", "invoices.view", "plan.view"] {
             let a = p.action(n).unwrap();
-            assert_eq!(
-                (a.kind, a.approval),
-                (ActionKind::View, Approval::None),
-                "{n}"
-            );
+            assert_eq!((a.kind, a.approval), (ActionKind::View, Approval::None), "{n}");
         }
         for n in [
             "settings.update",
@@ -479,11 +419,7 @@ mod tests {
             "mfa.reset",
         ] {
             let a = p.action(n).unwrap();
-            assert_eq!(
-                (a.kind, a.approval),
-                (ActionKind::Change, Approval::Required),
-                "{n}"
-            );
+            assert_eq!((a.kind, a.approval), (ActionKind::Change, Approval::Required), "{n}");
             assert_eq!(a.approvers, vec![Role::Lead], "{n}");
             assert_eq!(a.redact, n == "password.reset" || n == "mfa.reset", "{n}");
         }
@@ -498,14 +434,11 @@ mod tests {
         Policy::parse(src).unwrap_err()
     }
 
-    const ONE: &str =
-        "[[action]]\nname = \"a.view\"\nlabel = \"View A\"\nkind = \"view\"\napproval = \"none\"\n";
+    const ONE: &str = "[[action]]\nname = \"a.view\"\nlabel = \"View A\"\nkind = \"view\"\napproval = \"none\"\n";
 
     #[test]
     fn unknown_key_is_refused_with_its_line() {
-        let e = refused(&format!(
-            "[session]\ndefault_minutes = 15\ncolour = \"red\"\n{ONE}"
-        ));
+        let e = refused(&format!("[session]\ndefault_minutes = 15\ncolour = \"red\"\n{ONE}"));
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("colour"), "{e}");
     }
@@ -528,9 +461,7 @@ mod tests {
 
     #[test]
     fn max_below_default_is_refused() {
-        let e = refused(&format!(
-            "[session]\ndefault_minutes = 20\nmax_minutes = 10\n{ONE}"
-        ));
+        let e = refused(&format!("[session]\ndefault_minutes = 20\nmax_minutes = 10\n{ONE}"));
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("less than"), "{e}");
     }
@@ -541,10 +472,7 @@ mod tests {
         assert!(e.message.contains("boss"), "{e}");
         let e = refused(&ONE.replace("\"none\"", "\"none\"\napprovers = [\"lead\"]"));
         assert!(e.message.contains("names approvers"), "{e}");
-        let e = refused(
-            &ONE.replace("\"view\"", "\"change\"")
-                .replace("\"none\"", "\"none\"\nsensitive = true"),
-        );
+        let e = refused(&ONE.replace("\"view\"", "\"change\"").replace("\"none\"", "\"none\"\nsensitive = true"));
         assert!(e.message.contains("sensitive"), "{e}");
         let e = refused(&ONE.replace("a.view", "Billing"));
         assert!(e.message.contains("dotted"), "{e}");
@@ -555,14 +483,7 @@ mod tests {
     #[test]
     fn ordered_follows_the_file_and_drops_duplicates() {
         let p = Policy::shipped();
-        let v = p.ordered(&[
-            "settings.update".into(),
-            "settings.view".into(),
-            "settings.update".into(),
-        ]);
-        assert_eq!(
-            v,
-            vec!["settings.view".to_string(), "settings.update".to_string()]
-        );
+        let v = p.ordered(&["settings.update".into(), "settings.view".into(), "settings.update".into()]);
+        assert_eq!(v, vec!["settings.view".to_string(), "settings.update".to_string()]);
     }
 }

@@ -41,10 +41,7 @@ impl Reason {
             return Err(Error::refused(
                 "reason-too-short",
                 Some("reason"),
-                format!(
-                    "The reason has {n} characters; at least {} are required.",
-                    rules.min_chars
-                ),
+                format!("The reason has {n} characters; at least {} are required.", rules.min_chars),
             ));
         }
         Ok(Reason(trimmed.to_string()))
@@ -63,11 +60,8 @@ impl Reason {
 
 /// Lower case, punctuation as space, white space collapsed.
 pub fn fold(s: &str) -> String {
-    let spaced: String = s
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .to_lowercase();
+    let spaced: String =
+        s.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect::<String>().to_lowercase();
     let mut out = String::with_capacity(spaced.len());
     for word in spaced.split_whitespace() {
         if !out.is_empty() {
@@ -83,10 +77,7 @@ mod tests {
     use super::*;
 
     fn rules() -> ReasonRules {
-        ReasonRules {
-            min_chars: 20,
-            vague: vec!["need access".into(), "check account".into(), "debug".into()],
-        }
+        ReasonRules { min_chars: 20, vague: vec!["need access".into(), "check account".into(), "debug".into()] }
     }
 
     fn code(r: Result<Reason>) -> &'static str {
@@ -98,45 +89,23 @@ mod tests {
 
     #[test]
     fn specific_reason_is_accepted_and_trimmed() {
-        let r = Reason::parse(
-            "  Customer can't update tax settings after plan change ",
-            &rules(),
-        )
-        .unwrap();
-        assert_eq!(
-            r.as_str(),
-            "Customer can't update tax settings after plan change"
-        );
+        let r = Reason::parse("  Customer can't update tax settings after plan change ", &rules()).unwrap();
+        assert_eq!(r.as_str(), "Customer can't update tax settings after plan change");
     }
 
     #[test]
     fn vague_phrases_are_refused_whatever_the_case_and_punctuation() {
-        for s in [
-            "need access",
-            "Need Access!!",
-            "  NEED   access. ",
-            "check-account",
-            "DEBUG",
-        ] {
+        for s in ["need access", "Need Access!!", "  NEED   access. ", "check-account", "DEBUG"] {
             assert_eq!(code(Reason::parse(s, &rules())), "reason-vague", "{s}");
         }
-        let long = ReasonRules {
-            min_chars: 3,
-            vague: vec!["need access".into()],
-        };
+        let long = ReasonRules { min_chars: 3, vague: vec!["need access".into()] };
         assert_eq!(code(Reason::parse("Need access...", &long)), "reason-vague");
     }
 
     #[test]
     fn short_and_empty_reasons_are_refused() {
-        assert_eq!(
-            code(Reason::parse("tax broken", &rules())),
-            "reason-too-short"
-        );
+        assert_eq!(code(Reason::parse("tax broken", &rules())), "reason-too-short");
         assert_eq!(code(Reason::parse("   ", &rules())), "reason-required");
-        assert_eq!(
-            code(Reason::parse(&"x".repeat(2001), &rules())),
-            "reason-too-long"
-        );
+        assert_eq!(code(Reason::parse(&"x".repeat(2001), &rules())), "reason-too-long");
     }
 }

@@ -66,11 +66,7 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Checks a password against its stored hash.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// Checks a new password: long enough to resist guessing.
@@ -90,15 +86,9 @@ mod tests {
 
     #[test]
     fn secrets_are_told_apart_by_shape() {
-        assert_eq!(
-            bearer_kind(&new_secret(PERSONAL_PREFIX)),
-            BearerKind::Personal
-        );
+        assert_eq!(bearer_kind(&new_secret(PERSONAL_PREFIX)), BearerKind::Personal);
         assert_eq!(bearer_kind(&new_secret(APP_PREFIX)), BearerKind::AppKey);
-        assert_eq!(
-            bearer_kind("eyJhbGciOiJFZERTQSJ9.e30.sig"),
-            BearerKind::Impersonation
-        );
+        assert_eq!(bearer_kind("eyJhbGciOiJFZERTQSJ9.e30.sig"), BearerKind::Impersonation);
         assert_eq!(bearer_kind("hunter2"), BearerKind::Unknown);
         assert_ne!(new_secret(APP_PREFIX), new_secret(APP_PREFIX));
     }

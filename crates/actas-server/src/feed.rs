@@ -1,33 +1,119 @@
-//! The session feed: every session state change, for `GET /sessions/feed`.
+//! The session feed behind `GET /sessions/feed`.
 //!
-//! Changes are published after their transaction committed, so a
-//! subscriber never sees a change that could still roll back.
+//! The feed tails the audit trail: every session state change is an event
+//! there, committed in seq order, so reading events after the last seq seen
+//! yields every change exactly once and in order, whichever process or node
+//! made it (a CLI `staff disable`, another server on the same PostgreSQL).
+//! Writers on this node nudge the tail right after their commit so local
+//! changes go out at once; changes from elsewhere arrive within one poll.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actas_api::SessionChange;
-use tokio::sync::broadcast;
+use actas_core::audit::EventType;
+use actas_store::{tx_fn, EventFilter};
+use tokio::sync::{broadcast, Notify};
+
+use crate::service::Ctx;
+
+/// How often the tail looks for changes made elsewhere.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// The event types that change a session's state.
+pub const SESSION_CHANGES: [EventType; 6] = [
+    EventType::SessionStarted,
+    EventType::SessionEnded,
+    EventType::SessionExpired,
+    EventType::SessionIdleTimeout,
+    EventType::SessionRevoked,
+    EventType::ScopeChanged,
+];
 
 /// Fan-out of session changes to every subscriber on this node.
 #[derive(Debug, Clone)]
 pub struct Feed {
     tx: broadcast::Sender<SessionChange>,
+    nudge: Arc<Notify>,
 }
 
 impl Default for Feed {
     fn default() -> Self {
-        Feed {
-            tx: broadcast::channel(1024).0,
-        }
+        Feed { tx: broadcast::channel(1024).0, nudge: Arc::new(Notify::new()) }
     }
 }
 
 impl Feed {
-    /// Sends a change to every subscriber.
-    pub fn publish(&self, change: SessionChange) {
-        let _ = self.tx.send(change);
+    /// Wakes the tail: something was just committed here.
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
     }
 
     /// A new subscription.
     pub fn subscribe(&self) -> broadcast::Receiver<SessionChange> {
         self.tx.subscribe()
     }
+}
+
+/// Tails the audit trail for session changes and broadcasts them, until
+/// the task is dropped. Starts at the current head: no history replay.
+pub async fn tail(ctx: Ctx) {
+    let mut last = loop {
+        match ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
+            Ok(head) => break head.map(|h| h.0).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "session feed cannot read the trail yet");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    };
+    loop {
+        match poll(&ctx, last).await {
+            Ok(seq) => last = seq,
+            Err(e) => tracing::warn!(error = %e, "session feed could not read the trail"),
+        }
+        tokio::select! {
+            _ = ctx.feed.nudge.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn poll(ctx: &Ctx, after: i64) -> actas_core::Result<i64> {
+    let found = ctx
+        .store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let events = tx
+                    .list_events(&EventFilter {
+                        types: SESSION_CHANGES.to_vec(),
+                        after_seq: Some(after),
+                        limit: 1000,
+                        ..Default::default()
+                    })
+                    .await?;
+                let mut out = Vec::with_capacity(events.len());
+                for e in events {
+                    let session = match &e.session_id {
+                        Some(id) => tx.get_session(id).await?,
+                        None => None,
+                    };
+                    out.push((e.seq, e.kind, session));
+                }
+                Ok(out)
+            })
+        }))
+        .await?;
+    let mut last = after;
+    for (seq, kind, session) in found {
+        last = seq;
+        if let Some(s) = session {
+            let _ = ctx.feed.tx.send(SessionChange {
+                kind: kind.as_str().into(),
+                session: crate::views::session(&ctx.policy, &s),
+                seq,
+            });
+        }
+    }
+    Ok(last)
 }

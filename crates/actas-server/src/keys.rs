@@ -70,13 +70,16 @@ struct KeySet {
 pub struct KeyRing {
     set: RwLock<Arc<KeySet>>,
     keep_minutes: u32,
+    last_miss_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// Least time between two reloads caused by tokens with an unknown `kid`,
+/// so a flood of bad tokens cannot turn into a flood of queries.
+const MISS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing")
-            .field("current", &self.current_kid())
-            .finish_non_exhaustive()
+        f.debug_struct("KeyRing").field("current", &self.current_kid()).finish_non_exhaustive()
     }
 }
 
@@ -86,10 +89,10 @@ fn kid_of(public: &[u8]) -> String {
 
 fn new_record(now: Timestamp) -> Result<KeyRecord> {
     let rng = ring::rand::SystemRandom::new();
-    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| Error::Internal(anyhow::anyhow!("cannot generate a key")))?;
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
-        .map_err(|e| Error::Internal(anyhow::anyhow!("bad new key: {e}")))?;
+    let doc =
+        Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| Error::Internal(anyhow::anyhow!("cannot generate a key")))?;
+    let pair =
+        Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|e| Error::Internal(anyhow::anyhow!("bad new key: {e}")))?;
     let public = pair.public_key().as_ref().to_vec();
     Ok(KeyRecord {
         kid: kid_of(&public),
@@ -101,9 +104,7 @@ fn new_record(now: Timestamp) -> Result<KeyRecord> {
 }
 
 fn decode_b64(s: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("stored key is not base64url: {e}")))
+    URL_SAFE_NO_PAD.decode(s).map_err(|e| Error::Internal(anyhow::anyhow!("stored key is not base64url: {e}")))
 }
 
 fn build(records: Vec<KeyRecord>) -> Result<KeySet> {
@@ -116,22 +117,14 @@ fn build(records: Vec<KeyRecord>) -> Result<KeySet> {
     let der = decode_b64(&current.private_key)?;
     let pair = Ed25519KeyPair::from_pkcs8(&der)
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored key is not valid: {e}")))?;
-    let signer = Signer {
-        kid: current.kid.clone(),
-        encoding: EncodingKey::from_ed_der(&der),
-        pair,
-    };
+    let signer = Signer { kid: current.kid.clone(), encoding: EncodingKey::from_ed_der(&der), pair };
     let mut decoding = HashMap::new();
     for k in &records {
         let key = DecodingKey::from_ed_components(&k.public_key)
             .map_err(|e| Error::Internal(anyhow::anyhow!("bad public key: {e}")))?;
         decoding.insert(k.kid.clone(), (key, decode_b64(&k.public_key)?));
     }
-    Ok(KeySet {
-        signer,
-        decoding,
-        records,
-    })
+    Ok(KeySet { signer, decoding, records })
 }
 
 /// Why a token was refused before its session was looked at.
@@ -166,10 +159,7 @@ impl KeyRing {
                 })
             }))
             .await?;
-        Ok(KeyRing {
-            set: RwLock::new(Arc::new(build(records)?)),
-            keep_minutes,
-        })
+        Ok(KeyRing { set: RwLock::new(Arc::new(build(records)?)), keep_minutes, last_miss_reload: Default::default() })
     }
 
     fn set(&self) -> Arc<KeySet> {
@@ -178,12 +168,40 @@ impl KeyRing {
 
     /// Re-reads the keys from the database (after a rotation elsewhere).
     pub async fn reload(&self, store: &Store) -> Result<()> {
-        let records = store
-            .read(tx_fn(|tx| Box::pin(async move { tx.list_keys().await })))
-            .await?;
+        let records = store.read(tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await?;
         let set = build(records)?;
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         Ok(())
+    }
+
+    /// Reloads the keys if the database holds others than those loaded
+    /// (a rotation by another process or node).
+    pub async fn refresh(&self, store: &Store) -> Result<bool> {
+        let records = store.read(tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await?;
+        if records == self.set().records {
+            return Ok(false);
+        }
+        let set = build(records)?;
+        tracing::info!(kid = %set.signer.kid, "signing keys changed; reloaded");
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        Ok(true)
+    }
+
+    /// Refreshes the keys for a token whose `kid` is unknown here, at most
+    /// once per second; answers whether the `kid` is known afterwards.
+    pub async fn refresh_for(&self, store: &Store, token: &str) -> bool {
+        if self.knows_kid_of(token) {
+            return true;
+        }
+        {
+            let mut last = self.last_miss_reload.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < MISS_RELOAD_EVERY) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let _ = self.refresh(store).await;
+        self.knows_kid_of(token)
     }
 
     /// Makes a new signing key and retires the current one.
@@ -193,13 +211,8 @@ impl KeyRing {
         store
             .write(tx_fn(move |tx| {
                 Box::pin(async move {
-                    let old: Vec<String> = tx
-                        .list_keys()
-                        .await?
-                        .into_iter()
-                        .filter(|k| k.retired_at.is_none())
-                        .map(|k| k.kid)
-                        .collect();
+                    let old: Vec<String> =
+                        tx.list_keys().await?.into_iter().filter(|k| k.retired_at.is_none()).map(|k| k.kid).collect();
                     for k in &old {
                         tx.retire_key(k, now).await?;
                     }
@@ -226,13 +239,7 @@ impl KeyRing {
     }
 
     /// Issues the impersonation token for a session.
-    pub fn issue(
-        &self,
-        base_url: &str,
-        audience: &str,
-        s: &Session,
-        now: Timestamp,
-    ) -> Result<String> {
+    pub fn issue(&self, base_url: &str, audience: &str, s: &Session, now: Timestamp) -> Result<String> {
         let set = self.set();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(set.signer.kid.clone());
@@ -240,10 +247,7 @@ impl KeyRing {
             iss: base_url.to_string(),
             aud: audience.to_string(),
             sub: s.account_id.clone(),
-            act: ActClaim {
-                sub: s.agent.clone(),
-                name: s.agent_name.clone(),
-            },
+            act: ActClaim { sub: s.agent.clone(), name: s.agent_name.clone() },
             sid: s.id.clone(),
             scope: s.scope.join(" "),
             ticket: s.ticket.clone(),
@@ -269,9 +273,7 @@ impl KeyRing {
         v.validate_exp = false;
         v.validate_aud = false;
         v.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
-        jsonwebtoken::decode::<Claims>(token, key, &v)
-            .map(|d| d.claims)
-            .map_err(|_| TokenError::Bad)
+        jsonwebtoken::decode::<Claims>(token, key, &v).map(|d| d.claims).map_err(|_| TokenError::Bad)
     }
 
     /// Whether a token's `kid` is unknown here (perhaps rotated on another node).
@@ -307,9 +309,7 @@ impl KeyRing {
         let Ok(sig) = URL_SAFE_NO_PAD.decode(&cp.signature) else {
             return false;
         };
-        UnparsedPublicKey::new(&ED25519, public)
-            .verify(&audit::checkpoint_message(cp.seq, &cp.hash), &sig)
-            .is_ok()
+        UnparsedPublicKey::new(&ED25519, public).verify(&audit::checkpoint_message(cp.seq, &cp.hash), &sig).is_ok()
     }
 }
 

@@ -70,28 +70,14 @@ pub async fn open_ctx(
     clock: Arc<dyn Clock>,
     base_url: String,
 ) -> anyhow::Result<Ctx> {
-    let store = Store::open(&actas_store::Options {
-        url: database_url.to_string(),
-        migrate: true,
-    })
-    .await?;
+    let store = Store::open(&actas_store::Options { url: database_url.to_string(), migrate: true }).await?;
     let keys = Arc::new(
         keys::KeyRing::load(&store, clock.as_ref(), policy.session.max_minutes)
             .await
             .context("cannot load signing keys")?,
     );
-    store.set_head_signer(Arc::new(keys::HeadSigner {
-        keys: keys.clone(),
-        clock: clock.clone(),
-    }));
-    Ok(Ctx {
-        store,
-        policy: Arc::new(policy),
-        keys,
-        clock,
-        feed: feed::Feed::default(),
-        base_url,
-    })
+    store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone() }));
+    Ok(Ctx { store, policy: Arc::new(policy), keys, clock, feed: feed::Feed::default(), base_url })
 }
 
 /// A server, bound and ready to run.
@@ -105,24 +91,13 @@ pub struct Server {
 impl Server {
     /// Opens everything and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let base_url = config
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url).await?;
-        service::record_policy_loaded(&ctx)
-            .await
-            .context("cannot write to the audit trail")?;
-        Ok(Server {
-            ctx,
-            listener,
-            addr,
-            reap_every: config.reap_every,
-        })
+        service::record_policy_loaded(&ctx).await.context("cannot write to the audit trail")?;
+        Ok(Server { ctx, listener, addr, reap_every: config.reap_every })
     }
 
     /// The bound address.
@@ -140,19 +115,17 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let reaper = self
-            .reap_every
-            .map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
-        let app = http::router(AppState {
-            ctx: self.ctx.clone(),
-        });
+        let reaper = self.reap_every.map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
+        let tail = tokio::spawn(feed::tail(self.ctx.clone()));
+        let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
+        let app = http::router(AppState { ctx: self.ctx.clone() });
         tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         if let Some(r) = reaper {
             r.abort();
         }
+        tail.abort();
+        keys.abort();
         served.context("server failed")
     }
 
@@ -169,11 +142,20 @@ async fn reap_loop(ctx: Ctx, every: Duration) {
         tick.tick().await;
         match service::reap(&ctx).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(
-                ended = n,
-                "reaper ended sessions and approvals whose time was up"
-            ),
+            Ok(n) => tracing::info!(ended = n, "reaper ended sessions and approvals whose time was up"),
             Err(e) => tracing::warn!(error = %e, "reaper could not run"),
+        }
+    }
+}
+
+/// Picks up keys rotated by another process or node.
+async fn key_refresh_loop(ctx: Ctx) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ctx.keys.refresh(&ctx.store).await {
+            tracing::warn!(error = %e, "could not refresh signing keys");
         }
     }
 }

@@ -9,13 +9,7 @@ use actas_core::policy::Policy;
 
 /// Names with labels.
 pub fn actions(p: &Policy, names: &[String]) -> Vec<api::ActionRef> {
-    names
-        .iter()
-        .map(|n| api::ActionRef {
-            name: n.clone(),
-            label: p.label(n).to_string(),
-        })
-        .collect()
+    names.iter().map(|n| api::ActionRef { name: n.clone(), label: p.label(n).to_string() }).collect()
 }
 
 /// A ticket.
@@ -110,11 +104,7 @@ pub fn event(e: &Event) -> api::AuditEvent {
         id: e.id.clone(),
         at: format_ms(e.at),
         kind: e.kind.as_str().into(),
-        actor: api::Actor {
-            kind: e.actor.kind.as_str().into(),
-            id: e.actor.id.clone(),
-            name: e.actor.name.clone(),
-        },
+        actor: api::Actor { kind: e.actor.kind.as_str().into(), id: e.actor.id.clone(), name: e.actor.name.clone() },
         account_id: e.account_id.clone(),
         ticket: e.ticket.clone(),
         request_id: e.request_id.clone(),

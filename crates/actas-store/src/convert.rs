@@ -29,9 +29,7 @@ pub(crate) fn audit_at(t: Timestamp) -> String {
 }
 
 pub(crate) fn parse_audit_at(s: &str) -> Result<Timestamp, Error> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.to_utc())
-        .map_err(|e| corrupt(format!("audit time {s:?}: {e}")))
+    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt(format!("audit time {s:?}: {e}")))
 }
 
 pub(crate) fn join(list: &[String]) -> String {
@@ -51,10 +49,7 @@ pub(crate) fn minutes(v: i64) -> Result<u32, Error> {
 }
 
 pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
-    Error::Internal(anyhow::anyhow!(
-        "stored data is not readable: {}",
-        msg.into()
-    ))
+    Error::Internal(anyhow::anyhow!("stored data is not readable: {}", msg.into()))
 }
 
 /// Maps a database error: a broken rule becomes the given conflict, anything

@@ -131,13 +131,7 @@ pub trait Tx: Send {
     async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
 
     /// Stores the hash of a credential (personal token or app key).
-    async fn insert_credential(
-        &mut self,
-        hash: &str,
-        owner_kind: &str,
-        owner_id: &str,
-        at: Timestamp,
-    ) -> Result<()>;
+    async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()>;
     /// Who a credential hash belongs to: `(owner_kind, owner_id)`.
     async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>>;
 
@@ -219,10 +213,7 @@ where
 
 #[async_trait]
 trait Backend: Send + Sync {
-    async fn read_boxed(
-        &self,
-        f: TxFn<Box<dyn std::any::Any + Send>>,
-    ) -> Result<Box<dyn std::any::Any + Send>>;
+    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
     async fn ping(&self) -> Result<()>;
     fn name(&self) -> &'static str;
 }
@@ -236,9 +227,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend.name())
-            .finish()
+        f.debug_struct("Store").field("backend", &self.backend.name()).finish()
     }
 }
 
@@ -271,11 +260,7 @@ impl Store {
     /// Runs `f` in a read-only transaction.
     pub async fn read<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
         let boxed: TxFn<Box<dyn std::any::Any + Send>> = Box::new(move |tx| {
-            Box::pin(async move {
-                f(tx)
-                    .await
-                    .map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
-            })
+            Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn std::any::Any + Send>) })
         });
         let any = self.backend.read_boxed(boxed).await?;
         any.downcast::<T>()
@@ -304,9 +289,7 @@ impl Store {
 fn check_schema(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> anyhow::Result<()> {
     let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
     if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
-        anyhow::bail!(
-            "the database has schema version {v}, which this actas does not know; upgrade actas"
-        );
+        anyhow::bail!("the database has schema version {v}, which this actas does not know; upgrade actas");
     }
     if let Some(v) = known.iter().find(|v| !applied.contains(v)) {
         anyhow::bail!("the database lacks schema version {v}; run `actas migrate`");
@@ -324,11 +307,10 @@ mod tests {
     #[test]
     fn both_backends_have_the_same_migrations() {
         let names = |dir: &str| {
-            let mut v: Vec<String> =
-                std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
-                    .unwrap()
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect();
+            let mut v: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
             v.sort();
             v
         };

@@ -35,10 +35,7 @@ impl Backend for Postgres {
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(crate::convert::db_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::convert::db_err)?;
         Ok(())
     }
 
@@ -64,17 +61,13 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .context("cannot connect to PostgreSQL")?;
     let migrator = sqlx::migrate!("./migrations/postgres");
     if opts.migrate {
-        migrator
-            .run(&pool)
-            .await
-            .context("cannot migrate the database")?;
+        migrator.run(&pool).await.context("cannot migrate the database")?;
     }
     // A database that was never migrated has no migrations table: nothing applied.
-    let applied: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(&pool)
-    .await.unwrap_or_default();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
     crate::check_schema(&migrator, &applied)?;
     let backend = Arc::new(Postgres { pool });
     let writer = WriterHandle::spawn(backend.clone());

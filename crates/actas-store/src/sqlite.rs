@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
 use crate::{Backend, Options, Store, TxFn};
@@ -37,10 +35,7 @@ impl Backend for Sqlite {
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(crate::convert::db_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(crate::convert::db_err)?;
         Ok(())
     }
 
@@ -80,17 +75,13 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the SQLite database {}", opts.url))?;
     let migrator = sqlx::migrate!("./migrations/sqlite");
     if opts.migrate {
-        migrator
-            .run(&pool)
-            .await
-            .context("cannot migrate the database")?;
+        migrator.run(&pool).await.context("cannot migrate the database")?;
     }
     // A database that was never migrated has no migrations table: nothing applied.
-    let applied: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(&pool)
-    .await.unwrap_or_default();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
     crate::check_schema(&migrator, &applied)?;
     let backend = Arc::new(Sqlite { pool });
     let writer = WriterHandle::spawn(backend.clone());

@@ -77,20 +77,14 @@ impl WriterHandle {
                 let deliver: Deliver = Box::new(move |commit_error| {
                     let _ = answer.send(match commit_error {
                         None => result,
-                        Some(msg) => {
-                            Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}")))
-                        }
+                        Some(msg) => Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}"))),
                     });
                 });
                 (keep, deliver)
             })
         });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer has stopped")))?;
-        wait.await
-            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer dropped the write")))?
+        self.jobs.send(job).await.map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer has stopped")))?;
+        wait.await.map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer dropped the write")))?
     }
 }
 
@@ -136,11 +130,7 @@ async fn fail_all(jobs: Vec<Job>, msg: &str) {
     tracing::warn!(%msg, "writes refused: database unavailable");
 }
 
-async fn run_batch(
-    c: &mut dyn BatchConn,
-    jobs: Vec<Job>,
-    signer: Option<&dyn HeadSigner>,
-) -> Result<()> {
+async fn run_batch(c: &mut dyn BatchConn, jobs: Vec<Job>, signer: Option<&dyn HeadSigner>) -> Result<()> {
     if let Err(e) = c.begin().await {
         let _ = c.exec("ROLLBACK").await;
         drop(jobs);
@@ -154,11 +144,7 @@ async fn run_batch(
             broken = Some(e.to_string());
         }
         let (keep, deliver) = job(c.tx()).await;
-        let end = if keep {
-            c.exec("RELEASE SAVEPOINT job").await
-        } else {
-            rollback_to(c).await
-        };
+        let end = if keep { c.exec("RELEASE SAVEPOINT job").await } else { rollback_to(c).await };
         if !keep {
             c.set_cached_head(head);
         }

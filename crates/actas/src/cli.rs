@@ -22,12 +22,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "actas", version)]
 pub struct Args {
     /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL.
-    #[arg(
-        long,
-        global = true,
-        env = "ACTAS_DATABASE_URL",
-        default_value = "actas.db"
-    )]
+    #[arg(long, global = true, env = "ACTAS_DATABASE_URL", default_value = "actas.db")]
     pub database: String,
     #[command(subcommand)]
     pub command: Command,
@@ -170,18 +165,14 @@ pub fn init_logs(args: &Args) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACTAS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {
     match file {
         None => Ok(Policy::shipped()),
         Some(path) => {
-            let src = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let src = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             Policy::parse(&src).map_err(|e| match e.line {
                 Some(line) => anyhow::anyhow!("{}:{line}: {}", path.display(), e.message),
                 None => anyhow::anyhow!("{}: {}", path.display(), e.message),
@@ -191,13 +182,7 @@ fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {
 }
 
 async fn ctx(database: &str) -> anyhow::Result<Ctx> {
-    actas_server::open_ctx(
-        database,
-        Policy::shipped(),
-        Arc::new(SystemClock),
-        "http://127.0.0.1:7878".into(),
-    )
-    .await
+    actas_server::open_ctx(database, Policy::shipped(), Arc::new(SystemClock), "http://127.0.0.1:7878".into()).await
 }
 
 fn cli_actor() -> Actor {
@@ -210,9 +195,7 @@ fn cli_actor() -> Actor {
 
 fn read_password() -> anyhow::Result<String> {
     let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().read_to_string(&mut s).context("cannot read the password from standard input")?;
     let p = s.trim_end_matches(['\n', '\r']).to_string();
     if p.is_empty() {
         bail!("no password on standard input");
@@ -224,11 +207,7 @@ fn read_password() -> anyhow::Result<String> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = args.database;
     match args.command {
-        Command::Serve {
-            listen,
-            policy,
-            base_url,
-        } => {
+        Command::Serve { listen, policy, base_url } => {
             let policy = load_policy(policy.as_ref())?;
             let mut config = Config::new(db);
             config.listen = listen;
@@ -238,41 +217,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { listen } => crate::demo::run(listen).await?,
         Command::Migrate => {
-            actas_store::Store::open(&actas_store::Options {
-                url: db,
-                migrate: true,
-            })
-            .await?;
+            actas_store::Store::open(&actas_store::Options { url: db, migrate: true }).await?;
             println!("The database is at the current schema.");
         }
         Command::Staff { command } => staff(&db, command).await?,
-        Command::App {
-            command:
-                AppCommand::Add {
-                    name,
-                    tickets,
-                    origins,
-                },
-        } => {
+        Command::App { command: AppCommand::Add { name, tickets, origins } } => {
             let c = ctx(&db).await?;
             let (app, key) = service::add_app(&c, cli_actor(), &name, tickets, origins).await?;
-            println!(
-                "Registered {} as {}. Its key is shown once; keep it secret:",
-                app.name, app.id
-            );
+            println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
             println!("{key}");
         }
-        Command::Key {
-            command: KeyCommand::Rotate,
-        } => {
+        Command::Key { command: KeyCommand::Rotate } => {
             let c = ctx(&db).await?;
             let now = c.clock.now();
             let kid = c.keys.rotate(&c.store, now, cli_actor()).await?;
             println!("New signing key {kid}; the previous key stays published until its tokens have ended.");
         }
-        Command::Policy {
-            command: PolicyCommand::Check { file },
-        } => {
+        Command::Policy { command: PolicyCommand::Check { file } } => {
             let p = load_policy(Some(&file))?;
             println!(
                 "{} is valid: {} actions; sessions {} minutes by default, at most {}, idle timeout {}.",
@@ -283,9 +244,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 p.session.idle_minutes
             );
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
+        Command::Audit { command: AuditCommand::Verify } => {
             let c = ctx(&db).await?;
             let v = service::verify(&c).await?;
             if v.ok {
@@ -304,33 +263,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Audit {
-            command: AuditCommand::Export { format },
-        } => export(&db, format).await?,
+        Command::Audit { command: AuditCommand::Export { format } } => export(&db, format).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
     match command {
-        StaffCommand::Add {
-            login,
-            name,
-            roles,
-            password_stdin,
-        } => {
+        StaffCommand::Add { login, name, roles, password_stdin } => {
             let roles = roles
                 .iter()
                 .map(|r| r.parse::<Role>().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let password = if password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
+            let password = if password_stdin { Some(read_password()?) } else { None };
             let c = ctx(db).await?;
-            let (s, token) =
-                service::add_staff(&c, cli_actor(), &login, &name, roles, password).await?;
+            let (s, token) = service::add_staff(&c, cli_actor(), &login, &name, roles, password).await?;
             let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
             println!(
                 "Added {} ({}) with roles: {}. Their personal API token is shown once:",
@@ -349,10 +296,7 @@ async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
         StaffCommand::Disable { login } => {
             let c = ctx(db).await?;
             let s = service::disable_staff(&c, cli_actor(), &login).await?;
-            println!(
-                "{} ({}) is disabled; any live session of theirs has ended.",
-                s.name, s.id
-            );
+            println!("{} ({}) is disabled; any live session of theirs has ended.", s.name, s.id);
         }
     }
     Ok(())
@@ -361,17 +305,15 @@ async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
 async fn export(db: &str, format: ExportFormat) -> anyhow::Result<()> {
     use std::io::Write;
     let c = ctx(db).await?;
-    let internal = |e: &dyn std::fmt::Display| {
-        actas_core::Error::Internal(anyhow::anyhow!("cannot write the export: {e}"))
-    };
+    let internal =
+        |e: &dyn std::fmt::Display| actas_core::Error::Internal(anyhow::anyhow!("cannot write the export: {e}"));
     let all = actas_store::EventFilter::default();
     match format {
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             w.write_record(actas_server::routes::audit::CSV_COLUMNS)?;
             service::all_events(&c, all, |e| {
-                w.write_record(actas_server::routes::audit::csv_record(e))
-                    .map_err(|e| internal(&e))
+                w.write_record(actas_server::routes::audit::csv_record(e)).map_err(|e| internal(&e))
             })
             .await?;
             w.flush()?;
@@ -380,8 +322,9 @@ async fn export(db: &str, format: ExportFormat) -> anyhow::Result<()> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             service::all_events(&c, all, |e| {
                 let line = match format {
-                    ExportFormat::Jsonl => serde_json::to_string(&actas_server::views::event(e))
-                        .map_err(|e| internal(&e))?,
+                    ExportFormat::Jsonl => {
+                        serde_json::to_string(&actas_server::views::event(e)).map_err(|e| internal(&e))?
+                    }
                     _ => actas_server::routes::audit::text_line(e),
                 };
                 writeln!(out, "{line}").map_err(|e| internal(&e))

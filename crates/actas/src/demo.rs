@@ -29,45 +29,16 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         ("audrey", "Audrey Kim", vec![Role::Auditor]),
         ("ada", "Ada Quinn", vec![Role::Admin]),
     ] {
-        let (s, token) = service::add_staff(
-            &ctx,
-            setup.clone(),
-            login,
-            name,
-            roles,
-            Some(PASSWORD.into()),
-        )
-        .await?;
+        let (s, token) = service::add_staff(&ctx, setup.clone(), login, name, roles, Some(PASSWORD.into())).await?;
         tokens.push((s, token));
     }
-    let (app, key) = service::add_app(
-        &ctx,
-        setup.clone(),
-        "Acme Billing",
-        true,
-        vec!["http://127.0.0.1:7879".into()],
-    )
-    .await?;
+    let (app, key) =
+        service::add_app(&ctx, setup.clone(), "Acme Billing", true, vec!["http://127.0.0.1:7879".into()]).await?;
     let principal = Principal::App(app.clone());
     for (reference, account, name, subject) in [
-        (
-            "48192",
-            "acct_42",
-            "Acme Corp",
-            "Customer can't update tax settings after plan change",
-        ),
-        (
-            "48193",
-            "acct_7",
-            "Globex",
-            "Invoice emails bounce since the domain move",
-        ),
-        (
-            "48194",
-            "acct_42",
-            "Acme Corp",
-            "Refund for a double charge in October",
-        ),
+        ("48192", "acct_42", "Acme Corp", "Customer can't update tax settings after plan change"),
+        ("48193", "acct_7", "Globex", "Invoice emails bounce since the domain move"),
+        ("48194", "acct_42", "Acme Corp", "Refund for a double charge in October"),
     ] {
         service::create_ticket(
             &ctx,
@@ -83,19 +54,11 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         .await?;
     }
     let base = format!("http://{}", server.addr());
-    println!(
-        "actas demo is running at {base} (database {}, removed on exit)\n",
-        db.display()
-    );
+    println!("actas demo is running at {base} (database {}, removed on exit)\n", db.display());
     println!("Staff (console password for all: {PASSWORD}):");
     for (s, token) in &tokens {
         let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-        println!(
-            "  {:<7} {:<12} {:<14} {token}",
-            s.id,
-            s.name,
-            roles.join(",")
-        );
+        println!("  {:<7} {:<12} {:<14} {token}", s.id, s.name, roles.join(","));
     }
     println!("\nApp \"{}\" ({}), key: {key}", app.name, app.id);
     println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).\n");
@@ -109,16 +72,10 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     );
     println!("  # Sam sees the queue and approves it (REQ is the id from above)");
     println!("  curl -s '{base}/api/v1/requests?status=pending' -H \"Authorization: Bearer $SAM\"");
-    println!(
-        "  curl -s -X POST {base}/api/v1/requests/$REQ/approve -H \"Authorization: Bearer $SAM\""
-    );
+    println!("  curl -s -X POST {base}/api/v1/requests/$REQ/approve -H \"Authorization: Bearer $SAM\"");
     println!("  # Maria starts the session and gets the token for the host app");
-    println!(
-        "  curl -s -X POST {base}/api/v1/requests/$REQ/start -H \"Authorization: Bearer $MARIA\""
-    );
-    println!(
-        "  # The host app asks before changing the invoice email (TOKEN from the start answer)"
-    );
+    println!("  curl -s -X POST {base}/api/v1/requests/$REQ/start -H \"Authorization: Bearer $MARIA\"");
+    println!("  # The host app asks before changing the invoice email (TOKEN from the start answer)");
     println!(
         "  curl -s {base}/api/v1/authorize -H \"Authorization: Bearer $APP\" -d '{{\"token\":\"'$TOKEN'\",\"action\":\"invoice_email.update\",\"changes\":[{{\"field\":\"invoice_email\",\"old\":\"old@acme.test\",\"new\":\"new@acme.test\"}}]}}'"
     );

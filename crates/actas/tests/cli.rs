@@ -16,10 +16,7 @@ const SHIPPED_POLICY: &str = include_str!("../../actas-core/src/default_policy.t
 
 /// 1-based line of the first line containing `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?}"))
-        + 1
+    text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?}")) + 1
 }
 
 fn write(path: &Path, text: &str) {
@@ -29,9 +26,7 @@ fn write(path: &Path, text: &str) {
 async fn sqlite(db: &Path) -> sqlx::SqliteConnection {
     use sqlx::Connection;
     let url = format!("sqlite://{}", db.display());
-    sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("the test opens the database")
+    sqlx::SqliteConnection::connect(&url).await.expect("the test opens the database")
 }
 
 #[test]
@@ -48,21 +43,10 @@ fn migrate_brings_a_fresh_database_to_the_current_schema() {
 #[tokio::test]
 async fn staff_add_prints_the_token_as_the_last_line_and_it_works_as_a_bearer() {
     let env = Env::new();
-    let out = env.ok(&[
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Lopez",
-        "--role",
-        "agent",
-    ]);
+    let out = env.ok(&["staff", "add", "maria", "--name", "Maria Lopez", "--role", "agent"]);
     let token = last_line(&out);
     assert!(token.starts_with("actas_pat_"), "{out}");
-    assert!(
-        !token.contains(' '),
-        "the last line is the token alone: {out}"
-    );
+    assert!(!token.contains(' '), "the last line is the token alone: {out}");
 
     let server = env.serve();
     let c = http();
@@ -83,9 +67,7 @@ async fn staff_add_prints_the_token_as_the_last_line_and_it_works_as_a_bearer() 
 #[test]
 fn staff_add_takes_several_roles() {
     let env = Env::new();
-    let out = env.ok(&[
-        "staff", "add", "sam", "--name", "Sam Lee", "--role", "lead", "agent",
-    ]);
+    let out = env.ok(&["staff", "add", "sam", "--name", "Sam Lee", "--role", "lead", "agent"]);
     assert!(out.contains("lead") && out.contains("agent"), "{out}");
     assert!(last_line(&out).starts_with("actas_pat_"), "{out}");
 }
@@ -94,58 +76,31 @@ fn staff_add_takes_several_roles() {
 async fn staff_add_with_password_stdin_stores_only_a_password_hash() {
     let env = Env::new();
     let password = "correct horse battery staple";
-    let args = [
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Lopez",
-        "--role",
-        "agent",
-        "--password-stdin",
-    ];
+    let args = ["staff", "add", "maria", "--name", "Maria Lopez", "--role", "agent", "--password-stdin"];
     let out = env.run_stdin(&args, &format!("{password}\n"));
     assert_success(&out, &args);
     assert!(last_line(&stdout(&out)).starts_with("actas_pat_"));
 
     let mut db = sqlite(&env.db).await;
     let hash: Option<String> =
-        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'")
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
+        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'").fetch_one(&mut db).await.unwrap();
     let hash = hash.expect("a password hash");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(password));
 
     let trail = env.ok(&["audit", "export", "--format", "jsonl"]);
-    assert!(
-        !trail.contains(password),
-        "the password leaked into the trail"
-    );
+    assert!(!trail.contains(password), "the password leaked into the trail");
 }
 
 #[test]
 fn staff_add_with_password_stdin_refuses_a_short_password_and_adds_nobody() {
     let env = Env::new();
-    let args = [
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Lopez",
-        "--role",
-        "agent",
-        "--password-stdin",
-    ];
+    let args = ["staff", "add", "maria", "--name", "Maria Lopez", "--role", "agent", "--password-stdin"];
     let out = env.run_stdin(&args, "short-pw\n");
     assert_failure(&out, &args);
     let err = stderr(&out);
     assert!(err.contains("at least 12 characters"), "{err}");
-    assert!(
-        !stdout(&out).contains("actas_pat_"),
-        "no token for a refused staff member"
-    );
+    assert!(!stdout(&out).contains("actas_pat_"), "no token for a refused staff member");
 
     // Nothing was added: the same login can be added now.
     let out = env.run_stdin(&args, "a long enough password\n");
@@ -155,16 +110,7 @@ fn staff_add_with_password_stdin_refuses_a_short_password_and_adds_nobody() {
 #[test]
 fn staff_add_with_password_stdin_refuses_an_empty_stdin() {
     let env = Env::new();
-    let args = [
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Lopez",
-        "--role",
-        "agent",
-        "--password-stdin",
-    ];
+    let args = ["staff", "add", "maria", "--name", "Maria Lopez", "--role", "agent", "--password-stdin"];
     let out = env.run_stdin(&args, "");
     assert_failure(&out, &args);
     assert!(stderr(&out).contains("no password"), "{}", both(&out));
@@ -182,26 +128,16 @@ async fn staff_password_reads_the_new_password_from_stdin() {
 
     let mut db = sqlite(&env.db).await;
     let first: Option<String> =
-        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'")
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
+        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'").fetch_one(&mut db).await.unwrap();
     let first = first.expect("a password hash after staff password");
     assert!(first.starts_with("$argon2id$"), "{first}");
 
     // A short one is refused and the stored hash stays.
     let out = env.run_stdin(&args, "too-short\n");
     assert_failure(&out, &args);
-    assert!(
-        stderr(&out).contains("at least 12 characters"),
-        "{}",
-        both(&out)
-    );
+    assert!(stderr(&out).contains("at least 12 characters"), "{}", both(&out));
     let after: Option<String> =
-        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'")
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
+        sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'").fetch_one(&mut db).await.unwrap();
     assert_eq!(after.as_deref(), Some(first.as_str()));
 
     // An unknown login is refused.
@@ -232,12 +168,7 @@ async fn staff_disable_makes_the_token_refused_and_ends_the_live_session() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["allowed"], false, "{body}");
 
-    let (status, session) = get(
-        &c,
-        &server.api(&format!("/sessions/{}", live.session_id)),
-        &live.lead,
-    )
-    .await;
+    let (status, session) = get(&c, &server.api(&format!("/sessions/{}", live.session_id)), &live.lead).await;
     assert_eq!(status, StatusCode::OK, "{session}");
     assert_eq!(session["state"], "ended", "{session}");
     assert_eq!(session["end_reason"], "staff_disabled", "{session}");
@@ -252,22 +183,11 @@ async fn staff_disable_makes_the_token_refused_and_ends_the_live_session() {
 #[test]
 fn staff_add_refuses_an_unknown_role() {
     let env = Env::new();
-    let args = [
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Lopez",
-        "--role",
-        "boss",
-    ];
+    let args = ["staff", "add", "maria", "--name", "Maria Lopez", "--role", "boss"];
     let out = env.run(&args);
     assert_failure(&out, &args);
     let err = stderr(&out);
-    assert!(
-        err.contains("unknown role") && err.contains("boss"),
-        "{err}"
-    );
+    assert!(err.contains("unknown role") && err.contains("boss"), "{err}");
     assert!(!stdout(&out).contains("actas_pat_"));
 }
 
@@ -275,15 +195,7 @@ fn staff_add_refuses_an_unknown_role() {
 fn staff_add_refuses_a_duplicate_login() {
     let env = Env::new();
     env.add_staff("maria", "Maria Lopez", &["agent"]);
-    let args = [
-        "staff",
-        "add",
-        "maria",
-        "--name",
-        "Maria Other",
-        "--role",
-        "lead",
-    ];
+    let args = ["staff", "add", "maria", "--name", "Maria Other", "--role", "lead"];
     let out = env.run(&args);
     assert_failure(&out, &args);
     assert!(stderr(&out).contains("exists already"), "{}", both(&out));
@@ -297,15 +209,7 @@ fn staff_add_refuses_a_duplicate_login() {
 #[test]
 fn staff_add_refuses_a_bad_login() {
     let env = Env::new();
-    let args = [
-        "staff",
-        "add",
-        "Maria Lopez",
-        "--name",
-        "Maria",
-        "--role",
-        "agent",
-    ];
+    let args = ["staff", "add", "Maria Lopez", "--name", "Maria", "--role", "agent"];
     let out = env.run(&args);
     assert_failure(&out, &args);
     assert!(stderr(&out).contains("login"), "{}", both(&out));
@@ -314,14 +218,7 @@ fn staff_add_refuses_a_bad_login() {
 #[test]
 fn app_add_prints_the_app_key_as_the_last_line() {
     let env = Env::new();
-    let out = env.ok(&[
-        "app",
-        "add",
-        "Acme Billing",
-        "--tickets",
-        "--origin",
-        "http://localhost:3000",
-    ]);
+    let out = env.ok(&["app", "add", "Acme Billing", "--tickets", "--origin", "http://localhost:3000"]);
     let key = last_line(&out);
     assert!(key.starts_with("actas_app_"), "{out}");
     assert!(!key.contains(' '), "{out}");
@@ -350,19 +247,12 @@ async fn app_key_pushes_tickets_to_a_running_server() {
 #[test]
 fn app_add_refuses_a_bad_origin() {
     let env = Env::new();
-    for origin in [
-        "localhost:3000",
-        "http://localhost:3000/app",
-        "ftp://example.com",
-    ] {
+    for origin in ["localhost:3000", "http://localhost:3000/app", "ftp://example.com"] {
         let args = ["app", "add", "Acme Billing", "--origin", origin];
         let out = env.run(&args);
         assert_failure(&out, &args);
         let err = stderr(&out);
-        assert!(
-            err.contains(origin) && err.contains("origin"),
-            "{origin}: {err}"
-        );
+        assert!(err.contains(origin) && err.contains("origin"), "{origin}: {err}");
         assert!(!stdout(&out).contains("actas_app_"));
     }
     // Nothing was registered: the name is still free.
@@ -377,11 +267,7 @@ async fn key_rotate_then_the_jwks_serves_two_keys() {
 
     let server = env.serve();
     let c = http();
-    let r = c
-        .get(format!("{}/.well-known/jwks.json", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{}/.well-known/jwks.json", server.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let jwks: Value = r.json().await.unwrap();
     let keys = jwks["keys"].as_array().expect("a keys array");
@@ -437,12 +323,7 @@ fn bad_policies() -> Vec<(&'static str, String, usize, &'static str)> {
         ("unknown-key.toml", unknown_key, unknown_key_line, "colour"),
         ("bad-kind.toml", bad_kind, bad_kind_line, "peek"),
         ("duplicate.toml", duplicate, duplicate_line, "duplicate"),
-        (
-            "max-below-default.toml",
-            max_below_default,
-            max_line,
-            "less than",
-        ),
+        ("max-below-default.toml", max_below_default, max_line, "less than"),
     ]
 }
 
@@ -457,10 +338,7 @@ fn policy_check_refuses_bad_files_with_file_line_and_reason() {
         let out = env.run(&args);
         assert_failure(&out, &args);
         let err = stderr(&out);
-        assert!(
-            err.contains(&format!("{path}:{line}:")),
-            "{name}: expected {path}:{line}: in {err}"
-        );
+        assert!(err.contains(&format!("{path}:{line}:")), "{name}: expected {path}:{line}: in {err}");
         assert!(err.contains(reason), "{name}: expected {reason:?} in {err}");
     }
 }
@@ -518,11 +396,7 @@ async fn serve_runs_with_a_good_policy_file() {
     let file = env.path("actas.toml");
     write(&file, SHIPPED_POLICY);
     let server = Server::start(&env, &env.db, &["--policy", file.to_str().unwrap()]);
-    let r = http()
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = http().get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -550,10 +424,8 @@ async fn audit_export_prints_every_event_in_each_format() {
     assert!(n >= 10, "a trail worth exporting: {n} events");
 
     let jsonl = env.ok(&["audit", "export", "--format", "jsonl"]);
-    let lines: Vec<Value> = jsonl
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is one JSON event"))
-        .collect();
+    let lines: Vec<Value> =
+        jsonl.lines().map(|l| serde_json::from_str(l).expect("each line is one JSON event")).collect();
     assert_eq!(lines.len(), n);
     for (i, (exported, served)) in lines.iter().zip(&api_events).enumerate() {
         assert_eq!(exported["seq"], (i + 1) as i64, "{exported}");
@@ -579,10 +451,7 @@ async fn audit_export_prints_every_event_in_each_format() {
     let text_lines: Vec<&str> = text.lines().collect();
     assert_eq!(text_lines.len(), n, "{text}");
     for (line, event) in text_lines.iter().zip(&lines) {
-        assert!(
-            line.contains(event["text"].as_str().unwrap()),
-            "{line} / {event}"
-        );
+        assert!(line.contains(event["text"].as_str().unwrap()), "{line} / {event}");
     }
 
     // The exports never carry the secrets.
@@ -606,24 +475,10 @@ fn database_url_from_the_environment_replaces_the_flag() {
     };
     let path = file.to_str().unwrap();
     run(&["migrate"], path);
-    let out = run(
-        &[
-            "staff",
-            "add",
-            "maria",
-            "--name",
-            "Maria Lopez",
-            "--role",
-            "agent",
-        ],
-        path,
-    );
+    let out = run(&["staff", "add", "maria", "--name", "Maria Lopez", "--role", "agent"], path);
     assert!(last_line(&out).starts_with("actas_pat_"), "{out}");
     assert!(file.exists());
-    assert!(
-        !env.dir.path().join("actas.db").exists(),
-        "the default database was not used"
-    );
+    assert!(!env.dir.path().join("actas.db").exists(), "the default database was not used");
 
     // The same file, named by a sqlite:// URL in the variable.
     let url = format!("sqlite://{path}");

@@ -58,40 +58,22 @@ async fn every_acknowledged_authorize_survives_a_kill_9() {
     while Instant::now() < stop_at {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        callers.iter().all(|t| !t.is_finished()),
-        "every caller was still calling when the server was killed"
-    );
+    assert!(callers.iter().all(|t| !t.is_finished()), "every caller was still calling when the server was killed");
     server.kill();
 
     let mut acknowledged = Vec::new();
     for t in callers {
         acknowledged.extend(t.await.expect("a caller task"));
     }
-    eprintln!(
-        "{} authorize calls were acknowledged before the kill",
-        acknowledged.len()
-    );
-    assert!(
-        !acknowledged.is_empty(),
-        "some calls were acknowledged before the kill"
-    );
+    eprintln!("{} authorize calls were acknowledged before the kill", acknowledged.len());
+    assert!(!acknowledged.is_empty(), "some calls were acknowledged before the kill");
     let unique: HashSet<&String> = acknowledged.iter().collect();
     assert_eq!(unique.len(), acknowledged.len(), "event ids are unique");
 
     let server = env.serve();
-    let events = audit_events(
-        &c,
-        &server,
-        &live.auditor,
-        &format!("session={}", live.session_id),
-    )
-    .await;
+    let events = audit_events(&c, &server, &live.auditor, &format!("session={}", live.session_id)).await;
     let stored: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
-    let lost: Vec<&String> = acknowledged
-        .iter()
-        .filter(|id| !stored.contains(id.as_str()))
-        .collect();
+    let lost: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(id.as_str())).collect();
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged events were lost, e.g. {:?}",
@@ -99,14 +81,8 @@ async fn every_acknowledged_authorize_survives_a_kill_9() {
         acknowledged.len(),
         lost.iter().take(5).collect::<Vec<_>>()
     );
-    let viewed = events
-        .iter()
-        .filter(|e| e["type"] == "record.viewed")
-        .count();
-    assert!(
-        viewed >= acknowledged.len(),
-        "{viewed} record.viewed events"
-    );
+    let viewed = events.iter().filter(|e| e["type"] == "record.viewed").count();
+    assert!(viewed >= acknowledged.len(), "{viewed} record.viewed events");
 
     // The session survived the crash and still answers.
     let (status, body) = authorize(&c, &server, &live, "settings.view").await;

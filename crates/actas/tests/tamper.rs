@@ -42,36 +42,25 @@ fn copy_db(env: &Env, name: &str) -> PathBuf {
 }
 
 async fn open(db: &Path) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("the test opens the database")
+    SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.expect("the test opens the database")
 }
 
 /// Drops the append-only triggers, then runs `statements`.
 async fn tamper(db: &Path, statements: &[String]) {
     let mut conn = open(db).await;
-    for s in [
-        "DROP TRIGGER audit_events_append_only_update",
-        "DROP TRIGGER audit_events_append_only_delete",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(statements.iter().cloned())
+    for s in ["DROP TRIGGER audit_events_append_only_update", "DROP TRIGGER audit_events_append_only_delete"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(statements.iter().cloned())
     {
-        sqlx::query(&s)
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        sqlx::query(&s).execute(&mut conn).await.unwrap_or_else(|e| panic!("{s}: {e}"));
     }
     conn.close().await.expect("closing the database");
 }
 
 async fn scalar(db: &Path, sql: &str) -> i64 {
     let mut conn = open(db).await;
-    let v: i64 = sqlx::query_scalar(sql)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let v: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     conn.close().await.expect("closing the database");
     v
 }
@@ -83,10 +72,7 @@ fn verify_fails_at(env: &Env, db: &Path, seq: i64) -> String {
     let out = env.run_on(db, &args);
     assert_failure(&out, &args);
     let said = both(&out);
-    assert!(
-        said.contains(&format!("First bad event: {seq}.")),
-        "expected event {seq} to be named: {said}"
-    );
+    assert!(said.contains(&format!("First bad event: {seq}.")), "expected event {seq} to be named: {said}");
     said
 }
 
@@ -97,13 +83,7 @@ async fn an_edited_event_text_is_found_and_named() {
     let n = scalar(&db, "SELECT COUNT(*) FROM audit_events").await;
     assert!(n >= 10, "{n} events");
     let k = n / 2;
-    tamper(
-        &db,
-        &[format!(
-            "UPDATE audit_events SET text = text || ' (nothing happened)' WHERE seq = {k}"
-        )],
-    )
-    .await;
+    tamper(&db, &[format!("UPDATE audit_events SET text = text || ' (nothing happened)' WHERE seq = {k}")]).await;
     let said = verify_fails_at(&env, &db, k);
     assert!(said.contains("altered"), "{said}");
 
@@ -123,28 +103,16 @@ async fn an_edited_event_text_is_found_and_named() {
 async fn an_edited_event_data_or_actor_is_found() {
     let (env, _) = trail().await;
     let db = copy_db(&env, "data.sqlite");
-    let k = scalar(
-        &db,
-        "SELECT MIN(seq) FROM audit_events WHERE type = 'record.viewed'",
-    )
-    .await;
+    let k = scalar(&db, "SELECT MIN(seq) FROM audit_events WHERE type = 'record.viewed'").await;
     tamper(
         &db,
-        &[format!(
-            "UPDATE audit_events SET data = replace(data, 'settings.view', 'billing.update') WHERE seq = {k}"
-        )],
+        &[format!("UPDATE audit_events SET data = replace(data, 'settings.view', 'billing.update') WHERE seq = {k}")],
     )
     .await;
     verify_fails_at(&env, &db, k);
 
     let db = copy_db(&env, "actor.sqlite");
-    tamper(
-        &db,
-        &[format!(
-            "UPDATE audit_events SET actor = replace(actor, 'maria', 'jon') WHERE seq = {k}"
-        )],
-    )
-    .await;
+    tamper(&db, &[format!("UPDATE audit_events SET actor = replace(actor, 'maria', 'jon') WHERE seq = {k}")]).await;
     verify_fails_at(&env, &db, k);
 }
 
@@ -185,11 +153,7 @@ async fn two_swapped_events_are_found() {
     )
     .await;
     // Every event is still there, each with its own valid hash.
-    assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM audit_events").await,
-        n,
-        "the swap kept every row"
-    );
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_events").await, n, "the swap kept every row");
     verify_fails_at(&env, &db, a);
 }
 
@@ -219,21 +183,11 @@ async fn a_cut_tail_is_found_from_the_signed_checkpoints() {
     let db = copy_db(&env, "cut.sqlite");
     let n = scalar(&db, "SELECT COUNT(*) FROM audit_events").await;
     let vouched = scalar(&db, "SELECT MAX(seq) FROM audit_checkpoints").await;
-    assert!(
-        vouched > 1 && vouched <= n,
-        "a checkpoint vouches for event {vouched} of {n}"
-    );
+    assert!(vouched > 1 && vouched <= n, "a checkpoint vouches for event {vouched} of {n}");
     // Events after the last checkpoint could go unnoticed; remove the
     // vouched-for event itself and everything after it.
-    tamper(
-        &db,
-        &[format!("DELETE FROM audit_events WHERE seq >= {vouched}")],
-    )
-    .await;
-    assert_eq!(
-        scalar(&db, "SELECT MAX(seq) FROM audit_events").await,
-        vouched - 1
-    );
+    tamper(&db, &[format!("DELETE FROM audit_events WHERE seq >= {vouched}")]).await;
+    assert_eq!(scalar(&db, "SELECT MAX(seq) FROM audit_events").await, vouched - 1);
     let said = verify_fails_at(&env, &db, vouched);
     assert!(said.contains("removed"), "{said}");
 
@@ -250,11 +204,7 @@ async fn a_cut_of_several_tail_events_is_found() {
     let db = copy_db(&env, "cut-more.sqlite");
     let vouched = scalar(&db, "SELECT MAX(seq) FROM audit_checkpoints").await;
     let from = vouched - 4;
-    tamper(
-        &db,
-        &[format!("DELETE FROM audit_events WHERE seq >= {from}")],
-    )
-    .await;
+    tamper(&db, &[format!("DELETE FROM audit_events WHERE seq >= {from}")]).await;
     let said = verify_fails_at(&env, &db, from);
     assert!(said.contains("removed"), "{said}");
 }
@@ -270,16 +220,10 @@ async fn the_triggers_refuse_updates_and_deletes_of_audit_events() {
         "DELETE FROM audit_events WHERE seq = 2",
         "DELETE FROM audit_events",
     ] {
-        let err = sqlx::query(sql)
-            .execute(&mut conn)
-            .await
-            .expect_err("the trail is append-only");
+        let err = sqlx::query(sql).execute(&mut conn).await.expect_err("the trail is append-only");
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     conn.close().await.unwrap();
-    assert_eq!(
-        scalar(&env.db, "SELECT COUNT(*) FROM audit_events").await,
-        n
-    );
+    assert_eq!(scalar(&env.db, "SELECT COUNT(*) FROM audit_events").await, n);
     env.ok(&["audit", "verify"]);
 }

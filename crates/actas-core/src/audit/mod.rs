@@ -141,35 +141,19 @@ pub struct Actor {
 impl Actor {
     /// A staff member.
     pub fn staff(id: &str, name: &str) -> Actor {
-        Actor {
-            kind: ActorKind::Staff,
-            id: id.into(),
-            name: name.into(),
-        }
+        Actor { kind: ActorKind::Staff, id: id.into(), name: name.into() }
     }
     /// A host app.
     pub fn app(id: &str, name: &str) -> Actor {
-        Actor {
-            kind: ActorKind::App,
-            id: id.into(),
-            name: name.into(),
-        }
+        Actor { kind: ActorKind::App, id: id.into(), name: name.into() }
     }
     /// The policy.
     pub fn policy() -> Actor {
-        Actor {
-            kind: ActorKind::Policy,
-            id: "policy".into(),
-            name: "Policy".into(),
-        }
+        Actor { kind: ActorKind::Policy, id: "policy".into(), name: "Policy".into() }
     }
     /// actas itself.
     pub fn system() -> Actor {
-        Actor {
-            kind: ActorKind::System,
-            id: "system".into(),
-            name: "actas".into(),
-        }
+        Actor { kind: ActorKind::System, id: "system".into(), name: "actas".into() }
     }
 
     /// The actor as JSON, the form stored in the `actor` column.
@@ -179,17 +163,9 @@ impl Actor {
 
     /// Reads the stored JSON form back.
     pub fn from_json(v: &Value) -> Result<Actor, String> {
-        let s = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| format!("actor.{k} missing"))
-        };
-        Ok(Actor {
-            kind: s("kind")?.parse()?,
-            id: s("id")?,
-            name: s("name")?,
-        })
+        let s =
+            |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("actor.{k} missing"));
+        Ok(Actor { kind: s("kind")?.parse()?, id: s("id")?, name: s("name")? })
     }
 }
 
@@ -222,13 +198,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// A new event with no subject fields; chain the `with_*` setters.
-    pub fn new(
-        kind: EventType,
-        at: Timestamp,
-        actor: Actor,
-        text: String,
-        data: Value,
-    ) -> NewEvent {
+    pub fn new(kind: EventType, at: Timestamp, actor: Actor, text: String, data: Value) -> NewEvent {
         NewEvent {
             id: crate::id::new_id("evt"),
             at: crate::clock::millis(at),
@@ -431,30 +401,19 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier {
-            expected_seq: 1,
-            prev_hash: GENESIS.to_string(),
-            count: 0,
-        }
+        ChainVerifier { expected_seq: 1, prev_hash: GENESIS.to_string(), count: 0 }
     }
 }
 
 impl ChainVerifier {
     /// Checks the next event.
     pub fn push(&mut self, e: &Event) -> Result<(), BadEvent> {
-        let bad = |problem: String| BadEvent {
-            seq: e.seq,
-            id: Some(e.id.clone()),
-            problem,
-        };
+        let bad = |problem: String| BadEvent { seq: e.seq, id: Some(e.id.clone()), problem };
         if e.seq != self.expected_seq {
             return Err(BadEvent {
                 seq: self.expected_seq,
                 id: Some(e.id.clone()),
-                problem: format!(
-                    "event {} is missing (the next stored event is {})",
-                    self.expected_seq, e.seq
-                ),
+                problem: format!("event {} is missing (the next stored event is {})", self.expected_seq, e.seq),
             });
         }
         if e.prev_hash != self.prev_hash {
@@ -465,10 +424,7 @@ impl ChainVerifier {
             )));
         }
         if e.compute_hash() != e.hash {
-            return Err(bad(format!(
-                "event {} was altered: its content does not match its hash",
-                e.seq
-            )));
+            return Err(bad(format!("event {} was altered: its content does not match its hash", e.seq)));
         }
         self.expected_seq += 1;
         self.prev_hash = e.hash.clone();

@@ -80,12 +80,7 @@ fn join_and(parts: &[String]) -> String {
 
 /// `ticket.created`
 pub fn ticket_created(by: &str, t: &Ticket) -> String {
-    format!(
-        "{by} recorded ticket {} for {}: \"{}\".",
-        t.reference,
-        t.account_label(),
-        t.subject
-    )
+    format!("{by} recorded ticket {} for {}: \"{}\".", t.reference, t.account_label(), t.subject)
 }
 
 /// `request.created`
@@ -102,12 +97,7 @@ pub fn request_created(p: &Policy, r: &Request) -> String {
 }
 
 /// `request.refused`; `account` is the label when known, `detail` the refusal sentence.
-pub fn request_refused(
-    who: &str,
-    account: Option<&str>,
-    ticket: Option<&str>,
-    detail: &str,
-) -> String {
+pub fn request_refused(who: &str, account: Option<&str>, ticket: Option<&str>, detail: &str) -> String {
     let mut s = format!("{} request", possessive(who));
     if let Some(a) = account {
         s.push_str(&format!(" to act as {a}"));
@@ -119,18 +109,8 @@ pub fn request_refused(
 }
 
 /// `request.approved` / `scope.approved`. `granted` and `minutes` are the decision's.
-pub fn request_approved(
-    p: &Policy,
-    approver: Option<&str>,
-    r: &Request,
-    granted: &[String],
-    minutes: u32,
-) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope {
-        "scope change"
-    } else {
-        "request"
-    };
+pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted: &[String], minutes: u32) -> String {
+    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
     let asked: std::collections::HashSet<&String> = r.actions.iter().collect();
     let given: std::collections::HashSet<&String> = granted.iter().collect();
     let narrowed = asked.iter().any(|a| !given.contains(a));
@@ -142,11 +122,7 @@ pub fn request_approved(
         (true, true) => "narrowed to:",
     };
     let time = if minutes < r.minutes {
-        format!(
-            "{} (asked for {})",
-            minutes_words(minutes),
-            minutes_words(r.minutes)
-        )
+        format!("{} (asked for {})", minutes_words(minutes), minutes_words(r.minutes))
     } else {
         minutes_words(minutes)
     };
@@ -168,26 +144,13 @@ pub fn request_approved(
 
 /// `request.denied` / `scope.denied`
 pub fn request_denied(approver: &str, r: &Request, note: &str) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope {
-        "scope change"
-    } else {
-        "request"
-    };
-    format!(
-        "{approver} denied {} {what} under ticket {}: \"{note}\".",
-        possessive(&r.requester_name),
-        r.ticket
-    )
+    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
+    format!("{approver} denied {} {what} under ticket {}: \"{note}\".", possessive(&r.requester_name), r.ticket)
 }
 
 /// `request.withdrawn`
 pub fn request_withdrawn(r: &Request) -> String {
-    format!(
-        "{} withdrew the request to act as {} under ticket {}.",
-        r.requester_name,
-        r.account_label(),
-        r.ticket
-    )
+    format!("{} withdrew the request to act as {} under ticket {}.", r.requester_name, r.account_label(), r.ticket)
 }
 
 /// `request.expired`
@@ -233,10 +196,7 @@ pub fn session_end(
     let acct = s.account_label();
     let agent = &s.agent_name;
     match reason {
-        EndReason::Ended => format!(
-            "{agent} ended the session on {acct} at {} after {after}.",
-            hhmm(at)
-        ),
+        EndReason::Ended => format!("{agent} ended the session on {acct} at {} after {after}.", hhmm(at)),
         EndReason::Expired => format!(
             "{} session on {acct} expired at {}, at the end of its {}.",
             possessive(agent),
@@ -295,20 +255,11 @@ pub fn scope_changed(p: &Policy, s: &Session, added: &[String]) -> String {
 }
 
 /// `action.performed`
-pub fn action_performed(
-    p: &Policy,
-    s: &Session,
-    action: &str,
-    changes: &[FieldChange],
-    at: Timestamp,
-) -> String {
+pub fn action_performed(p: &Policy, s: &Session, action: &str, changes: &[FieldChange], at: Timestamp) -> String {
     let what = if changes.is_empty() {
         format!("performed \"{}\"", p.label(action))
     } else {
-        format!(
-            "changed {}",
-            join_and(&changes.iter().map(FieldChange::words).collect::<Vec<_>>())
-        )
+        format!("changed {}", join_and(&changes.iter().map(FieldChange::words).collect::<Vec<_>>()))
     };
     format!(
         "{} {what} on {} at {} under ticket {}, acting as the customer.",
@@ -320,13 +271,7 @@ pub fn action_performed(
 }
 
 /// `record.viewed`
-pub fn record_viewed(
-    p: &Policy,
-    s: &Session,
-    action: &str,
-    target: Option<&str>,
-    at: Timestamp,
-) -> String {
+pub fn record_viewed(p: &Policy, s: &Session, action: &str, target: Option<&str>, at: Timestamp) -> String {
     let target = target.map(|t| format!(" ({t})")).unwrap_or_default();
     let label = p.label(action);
     let what = match label.strip_prefix("View ") {
@@ -373,22 +318,13 @@ pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, at: Time
 
 /// `action.denied` when no session could be identified.
 pub fn action_denied_unknown(app: &str, action: &str, code: &str, at: Timestamp) -> String {
-    format!(
-        "{app} asked about \"{action}\" at {} with a token that was refused: {}.",
-        hhmm(at),
-        refusal_words(code)
-    )
+    format!("{app} asked about \"{action}\" at {} with a token that was refused: {}.", hhmm(at), refusal_words(code))
 }
 
 /// `staff.created`
 pub fn staff_created(by: &str, s: &Staff) -> String {
     let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-    format!(
-        "{by} added staff member {} ({}) with roles: {}.",
-        s.name,
-        s.id,
-        roles.join(", ")
-    )
+    format!("{by} added staff member {} ({}) with roles: {}.", s.name, s.id, roles.join(", "))
 }
 
 /// `staff.disabled`
@@ -403,16 +339,9 @@ pub fn staff_disabled(by: &str, s: &Staff, sessions_ended: usize) -> String {
 
 /// `app.created`
 pub fn app_created(by: &str, name: &str, id: &str, tickets: bool, origins: &[String]) -> String {
-    let origins = if origins.is_empty() {
-        "no web origins".to_string()
-    } else {
-        format!("web origins {}", origins.join(", "))
-    };
-    let tickets = if tickets {
-        "may push tickets"
-    } else {
-        "may not push tickets"
-    };
+    let origins =
+        if origins.is_empty() { "no web origins".to_string() } else { format!("web origins {}", origins.join(", ")) };
+    let tickets = if tickets { "may push tickets" } else { "may not push tickets" };
     format!("{by} registered the app \"{name}\" ({id}); it {tickets}, {origins}.")
 }
 
@@ -440,10 +369,7 @@ pub fn key_rotated(by: &str, new_kid: &str, old_kid: Option<&str>) -> String {
 
 /// `customer.notified`
 pub fn customer_notified(app: &str, account: &str, agent: &str, ticket: &str) -> String {
-    format!(
-        "{app} told {account} about {} session under ticket {ticket}.",
-        possessive(agent)
-    )
+    format!("{app} told {account} about {} session under ticket {ticket}.", possessive(agent))
 }
 
 /// The customer-facing note about an ended session (who, when, why, what changed).

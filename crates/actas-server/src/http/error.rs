@@ -73,28 +73,41 @@ impl ApiError {
                     "The audit trail cannot be written right now, so nothing was done. Try again shortly.".into(),
                     None,
                 ),
-                Error::Internal(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal".into(), "Something went wrong on our side; it was logged.".into(), None)
-                }
+                Error::Internal(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal".into(),
+                    "Something went wrong on our side; it was logged.".into(),
+                    None,
+                ),
             },
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large".into(), "The request body is larger than 64 KiB.".into(), None),
-            ApiError::BadBody(d) => (StatusCode::BAD_REQUEST, "malformed-body".into(), format!("The body is not valid: {d}"), None),
-            ApiError::BadQuery(d) => (StatusCode::BAD_REQUEST, "malformed-query".into(), format!("The query is not valid: {d}"), None),
-            ApiError::NoRoute => (StatusCode::NOT_FOUND, "not-found".into(), "There is nothing at this address.".into(), None),
-            ApiError::BadMethod => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed".into(), "This address does not take this method.".into(), None),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large".into(),
+                "The request body is larger than 64 KiB.".into(),
+                None,
+            ),
+            ApiError::BadBody(d) => {
+                (StatusCode::BAD_REQUEST, "malformed-body".into(), format!("The body is not valid: {d}"), None)
+            }
+            ApiError::BadQuery(d) => {
+                (StatusCode::BAD_REQUEST, "malformed-query".into(), format!("The query is not valid: {d}"), None)
+            }
+            ApiError::NoRoute => {
+                (StatusCode::NOT_FOUND, "not-found".into(), "There is nothing at this address.".into(), None)
+            }
+            ApiError::BadMethod => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed".into(),
+                "This address does not take this method.".into(),
+                None,
+            ),
         }
     }
 
     /// The problem document.
     pub fn problem(&self) -> Problem {
         let (status, slug, detail, field) = self.parts();
-        Problem {
-            kind: problem_type(&slug),
-            title: title(status).into(),
-            status: status.as_u16(),
-            detail,
-            field,
-        }
+        Problem { kind: problem_type(&slug), title: title(status).into(), status: status.as_u16(), detail, field }
     }
 }
 
@@ -108,17 +121,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let problem = self.problem();
-        let status =
-            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut res = (status, body).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -133,36 +141,12 @@ mod tests {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (Error::not_found("x").into(), 404, "not-found"),
             (Error::Unauthorized("x".into()).into(), 401, "unauthorized"),
-            (
-                Error::forbidden("self-approval", "x").into(),
-                403,
-                "self-approval",
-            ),
-            (
-                Error::bad_request("action", "x").into(),
-                400,
-                "invalid-body",
-            ),
-            (
-                Error::conflict("already-decided", "x").into(),
-                409,
-                "already-decided",
-            ),
-            (
-                Error::refused("reason-vague", Some("reason"), "x").into(),
-                422,
-                "reason-vague",
-            ),
-            (
-                Error::Unavailable(anyhow::anyhow!("disk")).into(),
-                503,
-                "unavailable",
-            ),
-            (
-                Error::Internal(anyhow::anyhow!("secret detail")).into(),
-                500,
-                "internal",
-            ),
+            (Error::forbidden("self-approval", "x").into(), 403, "self-approval"),
+            (Error::bad_request("action", "x").into(), 400, "invalid-body"),
+            (Error::conflict("already-decided", "x").into(), 409, "already-decided"),
+            (Error::refused("reason-vague", Some("reason"), "x").into(), 422, "reason-vague"),
+            (Error::Unavailable(anyhow::anyhow!("disk")).into(), 503, "unavailable"),
+            (Error::Internal(anyhow::anyhow!("secret detail")).into(), 500, "internal"),
             (ApiError::TooLarge, 413, "body-too-large"),
             (ApiError::BadBody("x".into()), 400, "malformed-body"),
             (ApiError::BadQuery("x".into()), 400, "malformed-query"),

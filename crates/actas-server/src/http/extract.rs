@@ -23,9 +23,7 @@ impl Caller {
     pub fn staff(self) -> Result<Staff, ApiError> {
         match self.0 {
             Principal::Staff(s) => Ok(s),
-            Principal::App(_) => {
-                Err(Error::forbidden("staff-only", "This call is for staff, not apps.").into())
-            }
+            Principal::App(_) => Err(Error::forbidden("staff-only", "This call is for staff, not apps.").into()),
             Principal::Token(_) => Err(token_refused()),
         }
     }
@@ -34,11 +32,9 @@ impl Caller {
     pub fn app(self) -> Result<App, ApiError> {
         match self.0 {
             Principal::App(a) => Ok(a),
-            Principal::Staff(_) => Err(Error::forbidden(
-                "app-only",
-                "This call is for host apps, with an app key.",
-            )
-            .into()),
+            Principal::Staff(_) => {
+                Err(Error::forbidden("app-only", "This call is for host apps, with an app key.").into())
+            }
             Principal::Token(_) => Err(token_refused()),
         }
     }
@@ -53,29 +49,20 @@ impl Caller {
 }
 
 fn token_refused() -> ApiError {
-    Error::Unauthorized(
-        "An impersonation token is accepted only to read, heartbeat or end its own session.".into(),
-    )
-    .into()
+    Error::Unauthorized("An impersonation token is accepted only to read, heartbeat or end its own session.".into())
+        .into()
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::from(Error::Unauthorized(
-                "Send Authorization: Bearer <token or app key>.".into(),
-            ))
+            ApiError::from(Error::Unauthorized("Send Authorization: Bearer <token or app key>.".into()))
         })?;
-        let value = header.to_str().map_err(|_| {
-            ApiError::from(Error::Unauthorized(
-                "The Authorization header is not readable.".into(),
-            ))
-        })?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::from(Error::Unauthorized("The Authorization header is not readable.".into())))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -103,14 +90,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::BadBody(e.body_text())
             }
         })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
-            .map(Body)
-            .map_err(|e| ApiError::BadBody(e.to_string()))
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(bytes).map(Body).map_err(|e| ApiError::BadBody(e.to_string()))
     }
 }
 
@@ -129,9 +110,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
 fn serde_urlencoded_from<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{q}")
-            .parse()
-            .map_err(|_| ApiError::BadQuery("unreadable query".into()))?,
+        &format!("/?{q}").parse().map_err(|_| ApiError::BadQuery("unreadable query".into()))?,
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| ApiError::BadQuery(e.body_text()))

@@ -19,8 +19,5 @@ pub async fn access_log(
 ) -> Result<Json<api::AccessLog>, ApiError> {
     let who = caller.staff_or_app()?;
     let entries = service::access_log(&st.ctx, &who, &id, 200).await?;
-    Ok(Json(api::AccessLog {
-        account_id: id,
-        entries,
-    }))
+    Ok(Json(api::AccessLog { account_id: id, entries }))
 }

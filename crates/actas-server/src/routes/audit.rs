@@ -49,11 +49,7 @@ fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiErro
     v.map(|s| {
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.to_utc())
-            .map_err(|_| {
-                ApiError::BadQuery(format!(
-                    "{field} must be an RFC 3339 time, like 2026-11-25T14:00:00Z"
-                ))
-            })
+            .map_err(|_| ApiError::BadQuery(format!("{field} must be an RFC 3339 time, like 2026-11-25T14:00:00Z")))
     })
     .transpose()
 }
@@ -70,22 +66,15 @@ pub fn filter(q: AuditQuery) -> Result<(EventFilter, String), ApiError> {
     };
     let after_seq = q
         .cursor
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::BadQuery("cursor is not one this server gave".into()))
-        })
+        .map(|c| c.parse::<i64>().map_err(|_| ApiError::BadQuery("cursor is not one this server gave".into())))
         .transpose()?;
     let format = q.format.unwrap_or_else(|| "json".into());
     if !["json", "jsonl", "csv", "text"].contains(&format.as_str()) {
-        return Err(ApiError::BadQuery(
-            "format must be json, jsonl, csv or text".into(),
-        ));
+        return Err(ApiError::BadQuery("format must be json, jsonl, csv or text".into()));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=service::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadQuery(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadQuery("limit must be between 1 and 1000".into()));
     }
     Ok((
         EventFilter {
@@ -175,9 +164,7 @@ pub fn render(events: &[Event], format: &str) -> Result<(&'static str, Vec<u8>),
             }
             (
                 "text/csv; charset=utf-8",
-                w.into_inner().map_err(|e| {
-                    ApiError::from(actas_core::Error::Internal(anyhow::anyhow!("{e}")))
-                })?,
+                w.into_inner().map_err(|e| ApiError::from(actas_core::Error::Internal(anyhow::anyhow!("{e}"))))?,
             )
         }
         _ => {
@@ -205,11 +192,8 @@ pub async fn list(
     let (events, next) = service::list_events(&st.ctx, &staff, f).await?;
     let next = next.map(|n| n.to_string());
     if format == "json" {
-        return Ok(Json(api::AuditPage {
-            events: events.iter().map(views::event).collect(),
-            next_cursor: next,
-        })
-        .into_response());
+        return Ok(Json(api::AuditPage { events: events.iter().map(views::event).collect(), next_cursor: next })
+            .into_response());
     }
     let (ct, body) = render(&events, &format)?;
     let mut res = ([(header::CONTENT_TYPE, ct)], body).into_response();
@@ -222,10 +206,7 @@ pub async fn list(
 /// Re-computes the chain and checks the signed checkpoints.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = api::Verification), (status = 403, body = api::Problem)))]
-pub async fn verify(
-    State(st): State<AppState>,
-    caller: Caller,
-) -> Result<Json<api::Verification>, ApiError> {
+pub async fn verify(State(st): State<AppState>, caller: Caller) -> Result<Json<api::Verification>, ApiError> {
     let staff = caller.staff()?;
     service::require_any(&staff, &[Role::Auditor, Role::Admin])?;
     Ok(Json(service::verify(&st.ctx).await?))

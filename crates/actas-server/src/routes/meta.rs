@@ -13,18 +13,8 @@ use crate::AppState;
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let database = st.ctx.store.backend_name().to_string();
     match st.ctx.store.ping().await {
-        Ok(()) => Json(api::Health {
-            status: "ok".into(),
-            database,
-        })
-        .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(api::Health {
-                status: "unavailable".into(),
-                database,
-            }),
-        )
+        Ok(()) => Json(api::Health { status: "ok".into(), database }).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(api::Health { status: "unavailable".into(), database }))
             .into_response(),
     }
 }
@@ -33,11 +23,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses((status = 200, description = "JWK set (OKP, Ed25519)")))]
 pub async fn jwks(State(st): State<AppState>) -> Response {
     let now = st.ctx.clock.now();
-    (
-        [("cache-control", "public, max-age=60")],
-        Json(st.ctx.keys.jwks(now)),
-    )
-        .into_response()
+    ([("cache-control", "public, max-age=60")], Json(st.ctx.keys.jwks(now))).into_response()
 }
 
 /// This API's OpenAPI document.

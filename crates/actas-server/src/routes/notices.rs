@@ -31,9 +31,7 @@ pub async fn list(
 ) -> Result<Json<api::NoticeList>, ApiError> {
     caller.app()?;
     let list = service::list_notices(&st.ctx, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
-    Ok(Json(api::NoticeList {
-        notices: list.iter().map(service::notice_view).collect(),
-    }))
+    Ok(Json(api::NoticeList { notices: list.iter().map(service::notice_view).collect() }))
 }
 
 /// The host app delivered the note (`customer.notified`).

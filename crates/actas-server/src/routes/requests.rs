@@ -52,11 +52,7 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<api::RequestList>, ApiError> {
     let staff = caller.staff()?;
-    let status = q
-        .status
-        .map(|s| s.parse::<RequestStatus>())
-        .transpose()
-        .map_err(ApiError::BadQuery)?;
+    let status = q.status.map(|s| s.parse::<RequestStatus>()).transpose().map_err(ApiError::BadQuery)?;
     let f = RequestFilter {
         status,
         requester: q.requester,
@@ -65,12 +61,7 @@ pub async fn list(
         limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
     };
     let list = service::list_requests(&st.ctx, &staff, f).await?;
-    Ok(Json(api::RequestList {
-        requests: list
-            .iter()
-            .map(|r| views::request(&st.ctx.policy, r))
-            .collect(),
-    }))
+    Ok(Json(api::RequestList { requests: list.iter().map(|r| views::request(&st.ctx.policy, r)).collect() }))
 }
 
 /// A request with its decision and sessions.
@@ -144,8 +135,5 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let staff = caller.staff()?;
     let (s, token) = service::start(&st.ctx, &staff, &id, input.app).await?;
-    Ok(super::created(api::Started {
-        session: views::session(&st.ctx.policy, &s),
-        token,
-    }))
+    Ok(super::created(api::Started { session: views::session(&st.ctx.policy, &s), token }))
 }

@@ -92,10 +92,7 @@ pub async fn timeline(
 ) -> Result<Json<api::Timeline>, ApiError> {
     let staff = caller.staff()?;
     let events = service::timeline(&st.ctx, &staff, &id).await?;
-    Ok(Json(api::Timeline {
-        session_id: id,
-        events: events.iter().map(views::event).collect(),
-    }))
+    Ok(Json(api::Timeline { session_id: id, events: events.iter().map(views::event).collect() }))
 }
 
 /// Server-Sent Events: every session state change (`session.started`,
@@ -112,10 +109,7 @@ pub async fn feed(
     let stream = BroadcastStream::new(rx).filter_map(|item| {
         let change = item.ok()?;
         let data = serde_json::to_string(&change).ok()?;
-        Some(Ok(Event::default()
-            .event(change.kind.clone())
-            .id(change.seq.to_string())
-            .data(data)))
+        Some(Ok(Event::default().event(change.kind.clone()).id(change.seq.to_string()).data(data)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -22,11 +22,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let who = caller.staff_or_app()?;
     let (t, new) = service::create_ticket(&st.ctx, &who, input).await?;
-    Ok(if new {
-        super::created(views::ticket(&t))
-    } else {
-        Json(views::ticket(&t)).into_response()
-    })
+    Ok(if new { super::created(views::ticket(&t)) } else { Json(views::ticket(&t)).into_response() })
 }
 
 /// A ticket with its requests and sessions.
@@ -40,13 +36,7 @@ pub async fn get(
     caller.staff()?;
     let (t, reqs, sess) = service::get_ticket(&st.ctx, &reference).await?;
     let mut v = views::ticket(&t);
-    v.requests = reqs
-        .iter()
-        .map(|r| views::request(&st.ctx.policy, r))
-        .collect();
-    v.sessions = sess
-        .iter()
-        .map(|s| views::session(&st.ctx.policy, s))
-        .collect();
+    v.requests = reqs.iter().map(|r| views::request(&st.ctx.policy, r)).collect();
+    v.sessions = sess.iter().map(|s| views::session(&st.ctx.policy, s)).collect();
     Ok(Json(v))
 }

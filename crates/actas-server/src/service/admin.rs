@@ -14,11 +14,7 @@ use crate::credentials::{self, BearerKind};
 pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
     let unauthorized = || Error::Unauthorized("The credentials are not valid.".into());
     match credentials::bearer_kind(bearer) {
-        BearerKind::Impersonation => ctx
-            .keys
-            .verify(bearer)
-            .map(Principal::Token)
-            .map_err(|_| unauthorized()),
+        BearerKind::Impersonation => ctx.keys.verify(bearer).map(Principal::Token).map_err(|_| unauthorized()),
         BearerKind::Personal | BearerKind::AppKey => {
             let hash = credentials::secret_hash(bearer);
             let found = ctx
@@ -29,11 +25,7 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
                             return Ok(None);
                         };
                         match kind.as_str() {
-                            "staff" => Ok(tx
-                                .get_staff(&owner)
-                                .await?
-                                .filter(|s| !s.disabled)
-                                .map(Principal::Staff)),
+                            "staff" => Ok(tx.get_staff(&owner).await?.filter(|s| !s.disabled).map(Principal::Staff)),
                             "app" => Ok(tx.get_app(&owner).await?.map(Principal::App)),
                             _ => Ok(None),
                         }
@@ -49,14 +41,16 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
 /// Checks a login: lowercase letters, digits, `.`, `_`, `-`; 2 to 64.
 pub fn check_login(login: &str) -> Result<()> {
     let ok = (2..=64).contains(&login.len())
-        && login
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && login.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && login.chars().next().is_some_and(|c| c.is_ascii_lowercase());
     if ok {
         Ok(())
     } else {
-        Err(Error::refused("login-invalid", Some("login"), "A login is 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter."))
+        Err(Error::refused(
+            "login-invalid",
+            Some("login"),
+            "A login is 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter.",
+        ))
     }
 }
 
@@ -72,35 +66,20 @@ pub async fn add_staff(
     check_login(login)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::refused(
-            "name-invalid",
-            Some("name"),
-            "A name is 1 to 100 characters of plain text.",
-        ));
+        return Err(Error::refused("name-invalid", Some("name"), "A name is 1 to 100 characters of plain text."));
     }
     if roles.is_empty() {
-        return Err(Error::refused(
-            "roles-required",
-            Some("roles"),
-            "Give at least one role.",
-        ));
+        return Err(Error::refused("roles-required", Some("roles"), "Give at least one role."));
     }
     let hash = match password {
         Some(p) => {
-            credentials::check_password(&p)
-                .map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+            credentials::check_password(&p).map_err(|m| Error::refused("password-weak", Some("password"), m))?;
             Some(credentials::hash_password(&p)?)
         }
         None => None,
     };
     let now = ctx.clock.now();
-    let staff = Staff {
-        id: login.to_string(),
-        name: name.to_string(),
-        roles,
-        disabled: false,
-        created_at: now,
-    };
+    let staff = Staff { id: login.to_string(), name: name.to_string(), roles, disabled: false, created_at: now };
     let token = credentials::new_secret(credentials::PERSONAL_PREFIX);
     let token_hash = credentials::secret_hash(&token);
     let s = staff.clone();
@@ -109,8 +88,7 @@ pub async fn add_staff(
             Box::pin(async move {
                 tx.insert_staff(&s).await?;
                 tx.set_staff_password(&s.id, hash.as_deref()).await?;
-                tx.insert_credential(&token_hash, "staff", &s.id, now)
-                    .await?;
+                tx.insert_credential(&token_hash, "staff", &s.id, now).await?;
                 let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
                 tx.append_event(
                     NewEvent::new(
@@ -132,16 +110,13 @@ pub async fn add_staff(
 
 /// Sets a staff member's console password.
 pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> {
-    credentials::check_password(password)
-        .map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+    credentials::check_password(password).map_err(|m| Error::refused("password-weak", Some("password"), m))?;
     let hash = credentials::hash_password(password)?;
     let login = login.to_string();
     ctx.store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                tx.get_staff(&login)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+                tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
                 tx.set_staff_password(&login, Some(&hash)).await
             })
         }))
@@ -192,10 +167,7 @@ pub fn check_origin(o: &str) -> Result<String> {
             format!("\"{o}\" is not a web origin like https://app.example.com"),
         )
     };
-    let rest = o
-        .strip_prefix("https://")
-        .or_else(|| o.strip_prefix("http://"))
-        .ok_or_else(bad)?;
+    let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).ok_or_else(bad)?;
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
         return Err(bad());
     }
@@ -203,33 +175,14 @@ pub fn check_origin(o: &str) -> Result<String> {
 }
 
 /// Registers a host app (or ticket system); answers its key (shown once).
-pub async fn add_app(
-    ctx: &Ctx,
-    by: Actor,
-    name: &str,
-    tickets: bool,
-    origins: Vec<String>,
-) -> Result<(App, String)> {
+pub async fn add_app(ctx: &Ctx, by: Actor, name: &str, tickets: bool, origins: Vec<String>) -> Result<(App, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::refused(
-            "name-invalid",
-            Some("name"),
-            "An app name is 1 to 100 characters of plain text.",
-        ));
+        return Err(Error::refused("name-invalid", Some("name"), "An app name is 1 to 100 characters of plain text."));
     }
-    let origins = origins
-        .iter()
-        .map(|o| check_origin(o))
-        .collect::<Result<Vec<_>>>()?;
+    let origins = origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>>>()?;
     let now = ctx.clock.now();
-    let app = App {
-        id: actas_core::id::new_id("app"),
-        name: name.to_string(),
-        tickets,
-        origins,
-        created_at: now,
-    };
+    let app = App { id: actas_core::id::new_id("app"), name: name.to_string(), tickets, origins, created_at: now };
     let key = credentials::new_secret(credentials::APP_PREFIX);
     let key_hash = credentials::secret_hash(&key);
     let a = app.clone();
@@ -277,11 +230,7 @@ pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
 /// Customer notes after `after`, oldest first.
 pub async fn list_notices(ctx: &Ctx, after: i64, limit: i64) -> Result<Vec<Notice>> {
     let limit = limit.clamp(1, 1000);
-    ctx.store
-        .read(tx_fn(move |tx| {
-            Box::pin(async move { tx.list_notices(after, limit).await })
-        }))
-        .await
+    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_notices(after, limit).await }))).await
 }
 
 /// The host app delivered a note: `customer.notified`.
@@ -292,20 +241,11 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
     ctx.store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let mut n = tx
-                    .get_notice(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No notice {id}.")))?;
+                let mut n = tx.get_notice(&id).await?.ok_or_else(|| Error::not_found(format!("No notice {id}.")))?;
                 if n.delivered_at.is_some() {
-                    return Err(Error::conflict(
-                        "already-delivered",
-                        "This notice was marked delivered already.",
-                    ));
+                    return Err(Error::conflict("already-delivered", "This notice was marked delivered already."));
                 }
-                let s = tx
-                    .get_session(&n.session_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("session"))?;
+                let s = tx.get_session(&n.session_id).await?.ok_or_else(|| Error::not_found("session"))?;
                 tx.set_notice_delivered(&n.id, now).await?;
                 n.delivered_at = Some(now);
                 tx.append_event(
@@ -313,12 +253,7 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
                         EventType::CustomerNotified,
                         now,
                         Actor::app(&app.id, &app.name),
-                        text::customer_notified(
-                            &app.name,
-                            &s.account_label(),
-                            &s.agent_name,
-                            &s.ticket,
-                        ),
+                        text::customer_notified(&app.name, &s.account_label(), &s.agent_name, &s.ticket),
                         serde_json::json!({"notice": n.id, "text": n.text}),
                     )
                     .account(&s.account_id)

@@ -14,48 +14,27 @@ use super::{require_any, Ctx};
 pub const MAX_PAGE: i64 = 1000;
 
 /// Events matching `f`, oldest first, and the cursor of the next page.
-pub async fn list_events(
-    ctx: &Ctx,
-    who: &Staff,
-    mut f: EventFilter,
-) -> Result<(Vec<Event>, Option<i64>)> {
+pub async fn list_events(ctx: &Ctx, who: &Staff, mut f: EventFilter) -> Result<(Vec<Event>, Option<i64>)> {
     require_any(who, &[Role::Lead, Role::Auditor])?;
     f.limit = f.limit.clamp(1, MAX_PAGE) + 1;
     let want = f.limit;
-    let mut events = ctx
-        .store
-        .read(tx_fn(move |tx| {
-            Box::pin(async move { tx.list_events(&f).await })
-        }))
-        .await?;
+    let mut events = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?;
     let more = events.len() as i64 == want;
     if more {
         events.pop();
     }
-    let next = if more {
-        events.last().map(|e| e.seq)
-    } else {
-        None
-    };
+    let next = if more { events.last().map(|e| e.seq) } else { None };
     Ok((events, next))
 }
 
 /// Every event, oldest first, in pages; for exports.
-pub async fn all_events(
-    ctx: &Ctx,
-    mut f: EventFilter,
-    mut each: impl FnMut(&Event) -> Result<()>,
-) -> Result<u64> {
+pub async fn all_events(ctx: &Ctx, mut f: EventFilter, mut each: impl FnMut(&Event) -> Result<()>) -> Result<u64> {
     let mut n = 0;
     loop {
         f.limit = MAX_PAGE;
         let page = {
             let f = f.clone();
-            ctx.store
-                .read(tx_fn(move |tx| {
-                    Box::pin(async move { tx.list_events(&f).await })
-                }))
-                .await?
+            ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
         };
         for e in &page {
             each(e)?;
@@ -70,36 +49,23 @@ pub async fn all_events(
 
 /// Re-computes the whole chain and checks every signed checkpoint.
 pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
-    let checkpoints = ctx
-        .store
-        .read(tx_fn(|tx| {
-            Box::pin(async move { tx.list_checkpoints().await })
-        }))
-        .await?;
+    // Checkpoints may be signed by keys made elsewhere since this node loaded its own.
+    ctx.keys.refresh(&ctx.store).await?;
+    let checkpoints = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
     let mut bad: Option<(i64, String)> = None;
     let mut vouched: BTreeMap<i64, String> = BTreeMap::new();
     for cp in &checkpoints {
         if !ctx.keys.verify_checkpoint(cp) {
-            bad.get_or_insert((
-                cp.seq,
-                format!("the checkpoint for event {} has no valid signature", cp.seq),
-            ));
+            bad.get_or_insert((cp.seq, format!("the checkpoint for event {} has no valid signature", cp.seq)));
         }
         vouched.insert(cp.seq, cp.hash.clone());
     }
     let mut chain = ChainVerifier::default();
-    let mut f = EventFilter {
-        limit: MAX_PAGE,
-        ..Default::default()
-    };
+    let mut f = EventFilter { limit: MAX_PAGE, ..Default::default() };
     'pages: loop {
         let page = {
             let f = f.clone();
-            ctx.store
-                .read(tx_fn(move |tx| {
-                    Box::pin(async move { tx.list_events(&f).await })
-                }))
-                .await?
+            ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
         };
         for e in &page {
             if let Err(b) = chain.push(e) {
@@ -111,10 +77,7 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
             }
             if let Some(h) = vouched.get(&e.seq) {
                 if *h != e.hash {
-                    bad.get_or_insert((
-                        e.seq,
-                        format!("event {} does not match its signed checkpoint", e.seq),
-                    ));
+                    bad.get_or_insert((e.seq, format!("event {} does not match its signed checkpoint", e.seq)));
                 }
             }
         }

@@ -17,32 +17,18 @@ use super::{end_if_due, Ctx};
 
 fn check_input(req: &api::AuthorizeRequest) -> Result<()> {
     if req.action.is_empty() || req.action.len() > 100 {
-        return Err(Error::bad_request(
-            "action",
-            "must be an action name of at most 100 characters",
-        ));
+        return Err(Error::bad_request("action", "must be an action name of at most 100 characters"));
     }
     if let Some(changes) = &req.changes {
         if changes.len() > 100 {
-            return Err(Error::bad_request(
-                "changes",
-                "at most 100 changes per call",
-            ));
+            return Err(Error::bad_request("changes", "at most 100 changes per call"));
         }
         for c in changes {
             if c.field.is_empty() || c.field.len() > 200 {
-                return Err(Error::bad_request(
-                    "changes.field",
-                    "must be a field name of at most 200 characters",
-                ));
+                return Err(Error::bad_request("changes.field", "must be a field name of at most 200 characters"));
             }
-            if c.old.as_ref().is_some_and(|v| v.len() > 4000)
-                || c.new.as_ref().is_some_and(|v| v.len() > 4000)
-            {
-                return Err(Error::bad_request(
-                    "changes",
-                    "values must be at most 4000 bytes",
-                ));
+            if c.old.as_ref().is_some_and(|v| v.len() > 4000) || c.new.as_ref().is_some_and(|v| v.len() > 4000) {
+                return Err(Error::bad_request("changes", "values must be at most 4000 bytes"));
             }
         }
     }
@@ -60,15 +46,14 @@ fn target_words(t: Option<&api::Target>) -> Option<String> {
 }
 
 /// Answers whether the host app may let the agent do `req.action` now.
-pub async fn authorize(
-    ctx: &Ctx,
-    app: &App,
-    req: api::AuthorizeRequest,
-) -> Result<api::AuthorizeResponse> {
+pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Result<api::AuthorizeResponse> {
     check_input(&req)?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
-    let claims = ctx.keys.verify(&req.token).ok();
+    let mut claims = ctx.keys.verify(&req.token).ok();
+    if claims.is_none() && ctx.keys.refresh_for(&ctx.store, &req.token).await {
+        claims = ctx.keys.verify(&req.token).ok();
+    }
     let app = app.clone();
     let target = req.target.clone();
     let target_json = serde_json::to_value(&req.target).unwrap_or_default();

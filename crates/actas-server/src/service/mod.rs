@@ -16,7 +16,6 @@ mod sessions;
 
 use std::sync::Arc;
 
-use actas_api::SessionChange;
 use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
 use actas_core::model::{EndReason, Notice, Role, Session, SessionState, Staff};
 use actas_core::policy::Policy;
@@ -51,22 +50,16 @@ pub struct Ctx {
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("store", &self.store)
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Ctx").field("store", &self.store).field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
 impl Ctx {
-    /// Publishes session changes after their commit.
+    /// Tells the session feed that these changes were just committed, so
+    /// it sends them at once instead of at its next poll.
     pub fn publish(&self, changes: &[(EventType, Session, i64)]) {
-        for (kind, s, seq) in changes {
-            self.feed.publish(SessionChange {
-                kind: kind.as_str().into(),
-                session: crate::views::session(&self.policy, s),
-                seq: *seq,
-            });
+        if !changes.is_empty() {
+            self.feed.nudge();
         }
     }
 }
@@ -98,10 +91,7 @@ pub fn require(staff: &Staff, role: Role) -> Result<()> {
     if staff.has(role) {
         Ok(())
     } else {
-        Err(Error::forbidden(
-            "role-required",
-            format!("This needs the {role} role."),
-        ))
+        Err(Error::forbidden("role-required", format!("This needs the {role} role.")))
     }
 }
 
@@ -111,19 +101,14 @@ pub fn require_any(staff: &Staff, roles: &[Role]) -> Result<()> {
         Ok(())
     } else {
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(Error::forbidden(
-            "role-required",
-            format!("This needs one of the roles: {}.", names.join(", ")),
-        ))
+        Err(Error::forbidden("role-required", format!("This needs one of the roles: {}.", names.join(", "))))
     }
 }
 
 /// The event type for a session ending this way.
 pub fn end_event_type(reason: EndReason) -> EventType {
     match reason {
-        EndReason::Ended | EndReason::StaffDisabled | EndReason::Superseded => {
-            EventType::SessionEnded
-        }
+        EndReason::Ended | EndReason::StaffDisabled | EndReason::Superseded => EventType::SessionEnded,
         EndReason::Expired => EventType::SessionExpired,
         EndReason::IdleTimeout => EventType::SessionIdleTimeout,
         EndReason::Revoked => EventType::SessionRevoked,
@@ -147,14 +132,8 @@ pub(crate) async fn end_session(
     s.ended_by = Some(by.map(|a| a.id.clone()).unwrap_or_else(|| "system".into()));
     s.end_note = note.clone();
     tx.update_session(&s).await?;
-    let line = text::session_end(
-        &s,
-        reason,
-        at,
-        policy.session.idle_minutes,
-        by.map(|a| a.name.as_str()),
-        note.as_deref(),
-    );
+    let line =
+        text::session_end(&s, reason, at, policy.session.idle_minutes, by.map(|a| a.name.as_str()), note.as_deref());
     let actor = by.cloned().unwrap_or_else(Actor::system);
     let ev = tx
         .append_event(
@@ -186,15 +165,7 @@ pub(crate) async fn session_changes(tx: &mut dyn Tx, session_id: &str) -> Result
             ..Default::default()
         })
         .await?;
-    Ok(events
-        .iter()
-        .filter_map(|e| {
-            e.data
-                .get("summary")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .collect())
+    Ok(events.iter().filter_map(|e| e.data.get("summary").and_then(|v| v.as_str()).map(str::to_string)).collect())
 }
 
 async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()> {

@@ -6,8 +6,7 @@ use actas_core::audit::{self as text, Actor, EventType, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::model::{
-    Decision, DecisionKind, EndReason, Request, RequestKind, RequestStatus, Role, Session,
-    SessionState, Staff, Ticket,
+    Decision, DecisionKind, EndReason, Request, RequestKind, RequestStatus, Role, Session, SessionState, Staff, Ticket,
 };
 use actas_core::policy::{Policy, ScopeChange};
 use actas_core::{Error, Result, Timestamp};
@@ -18,11 +17,7 @@ use super::{end_session, require, require_any, Ctx, Principal};
 fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
     let v = v.trim();
     if v.is_empty() {
-        return Err(Error::refused(
-            "field-required",
-            Some(field),
-            format!("{field} is required."),
-        ));
+        return Err(Error::refused("field-required", Some(field), format!("{field} is required.")));
     }
     if v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(Error::refused(
@@ -36,33 +31,19 @@ fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
 
 /// Records a ticket (`POST /tickets`). Apps need the `tickets` permission;
 /// staff need the agent role. The same ticket sent again is answered as is.
-pub async fn create_ticket(
-    ctx: &Ctx,
-    by: &Principal,
-    input: api::NewTicket,
-) -> Result<(Ticket, bool)> {
+pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> Result<(Ticket, bool)> {
     match by {
         Principal::App(a) if !a.tickets => {
-            return Err(Error::forbidden(
-                "permission-required",
-                "This app may not push tickets.",
-            ))
+            return Err(Error::forbidden("permission-required", "This app may not push tickets."))
         }
         Principal::Staff(s) => require(s, Role::Agent)?,
-        Principal::Token(_) => {
-            return Err(Error::Unauthorized(
-                "Use a personal token or an app key.".into(),
-            ))
-        }
+        Principal::Token(_) => return Err(Error::Unauthorized("Use a personal token or an app key.".into())),
         Principal::App(_) => {}
     }
     let t = Ticket {
         reference: check_text("ref", &input.reference, 64)?,
         account_id: check_text("account_id", &input.account_id, 128)?,
-        account_name: input
-            .account_name
-            .map(|n| check_text("account_name", &n, 200))
-            .transpose()?,
+        account_name: input.account_name.map(|n| check_text("account_name", &n, 200)).transpose()?,
         subject: check_text("subject", &input.subject, 500)?,
         url: input.url.map(|u| check_text("url", &u, 2000)).transpose()?,
         created_by: by.actor().id,
@@ -101,30 +82,14 @@ pub async fn create_ticket(
 }
 
 /// A ticket with its requests and sessions.
-pub async fn get_ticket(
-    ctx: &Ctx,
-    reference: &str,
-) -> Result<(Ticket, Vec<Request>, Vec<Session>)> {
+pub async fn get_ticket(ctx: &Ctx, reference: &str) -> Result<(Ticket, Vec<Request>, Vec<Session>)> {
     let r = reference.to_string();
     ctx.store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
-                let t = tx
-                    .get_ticket(&r)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No ticket {r}.")))?;
-                let reqs = tx
-                    .list_requests(&RequestFilter {
-                        ticket: Some(r.clone()),
-                        ..Default::default()
-                    })
-                    .await?;
-                let sess = tx
-                    .list_sessions(&SessionFilter {
-                        ticket: Some(r.clone()),
-                        ..Default::default()
-                    })
-                    .await?;
+                let t = tx.get_ticket(&r).await?.ok_or_else(|| Error::not_found(format!("No ticket {r}.")))?;
+                let reqs = tx.list_requests(&RequestFilter { ticket: Some(r.clone()), ..Default::default() }).await?;
+                let sess = tx.list_sessions(&SessionFilter { ticket: Some(r.clone()), ..Default::default() }).await?;
                 Ok((t, reqs, sess))
             })
         }))
@@ -148,12 +113,7 @@ fn refused_event(
         EventType::RequestRefused,
         now,
         Actor::staff(&who.id, &who.name),
-        text::request_refused(
-            &who.name,
-            ticket.map(|t| t.account_label()).as_deref(),
-            Some(raw_ticket),
-            &detail,
-        ),
+        text::request_refused(&who.name, ticket.map(|t| t.account_label()).as_deref(), Some(raw_ticket), &detail),
         serde_json::json!({"code": code, "detail": detail, "asked": data}),
     )
     .agent(&who.id);
@@ -164,18 +124,8 @@ fn refused_event(
 }
 
 /// Applies a decision by policy: approves, records the decision and event.
-async fn approve_by_policy(
-    tx: &mut dyn Tx,
-    policy: &Policy,
-    r: &mut Request,
-    now: Timestamp,
-) -> Result<()> {
-    let grant = Grant {
-        actions: r.actions.clone(),
-        minutes: r.minutes,
-        removed: vec![],
-        added: vec![],
-    };
+async fn approve_by_policy(tx: &mut dyn Tx, policy: &Policy, r: &mut Request, now: Timestamp) -> Result<()> {
+    let grant = Grant { actions: r.actions.clone(), minutes: r.minutes, removed: vec![], added: vec![] };
     record_approval(tx, policy, r, &grant, None, None, now).await
 }
 
@@ -191,11 +141,7 @@ async fn record_approval(
 ) -> Result<()> {
     let (decider, decider_name, kind) = match approver {
         Some(s) => (s.id.clone(), s.name.clone(), DecisionKind::Approve),
-        None => (
-            "policy".to_string(),
-            "Policy".to_string(),
-            DecisionKind::Policy,
-        ),
+        None => ("policy".to_string(), "Policy".to_string(), DecisionKind::Policy),
     };
     tx.insert_decision(&Decision {
         id: actas_core::id::new_id("dec"),
@@ -211,13 +157,7 @@ async fn record_approval(
         at: now,
     })
     .await?;
-    let line = text::request_approved(
-        policy,
-        approver.map(|s| s.name.as_str()),
-        r,
-        &grant.actions,
-        grant.minutes,
-    );
+    let line = text::request_approved(policy, approver.map(|s| s.name.as_str()), r, &grant.actions, grant.minutes);
     r.status = RequestStatus::Approved;
     r.granted_actions = Some(grant.actions.clone());
     r.granted_minutes = Some(grant.minutes);
@@ -232,9 +172,7 @@ async fn record_approval(
         (RequestKind::Access, _) => (EventType::RequestApproved, approver),
         (RequestKind::Scope, _) => (EventType::ScopeApproved, approver),
     };
-    let actor = actor
-        .map(|s| Actor::staff(&s.id, &s.name))
-        .unwrap_or_else(Actor::policy);
+    let actor = actor.map(|s| Actor::staff(&s.id, &s.name)).unwrap_or_else(Actor::policy);
     let mut e = NewEvent::new(
         kind,
         now,
@@ -342,11 +280,7 @@ pub async fn list_requests(ctx: &Ctx, who: &Staff, mut f: RequestFilter) -> Resu
     if !who.has(Role::Lead) && !who.has(Role::Auditor) {
         f.requester = Some(who.id.clone());
     }
-    ctx.store
-        .read(tx_fn(move |tx| {
-            Box::pin(async move { tx.list_requests(&f).await })
-        }))
-        .await
+    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await
 }
 
 /// A request with its decisions and sessions.
@@ -355,17 +289,9 @@ pub async fn get_request(ctx: &Ctx, id: &str) -> Result<(Request, Vec<Decision>,
     ctx.store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
-                let r = tx
-                    .get_request(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No request {id}.")))?;
+                let r = tx.get_request(&id).await?.ok_or_else(|| Error::not_found(format!("No request {id}.")))?;
                 let d = tx.list_decisions(&id).await?;
-                let s = tx
-                    .list_sessions(&SessionFilter {
-                        request_id: Some(id.clone()),
-                        ..Default::default()
-                    })
-                    .await?;
+                let s = tx.list_sessions(&SessionFilter { request_id: Some(id.clone()), ..Default::default() }).await?;
                 Ok((r, d, s))
             })
         }))
@@ -373,18 +299,11 @@ pub async fn get_request(ctx: &Ctx, id: &str) -> Result<(Request, Vec<Decision>,
 }
 
 async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
-    tx.get_request(id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("No request {id}.")))
+    tx.get_request(id).await?.ok_or_else(|| Error::not_found(format!("No request {id}.")))
 }
 
 /// Approves a request, possibly narrowed, expanded or shortened.
-pub async fn approve(
-    ctx: &Ctx,
-    approver: &Staff,
-    id: &str,
-    input: api::Approve,
-) -> Result<Request> {
+pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve) -> Result<Request> {
     require_any(approver, &[Role::Lead, Role::Admin])?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
@@ -395,24 +314,12 @@ pub async fn approve(
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
-                let grant = flow::check_approval(
-                    &policy,
-                    &r,
-                    &approver,
-                    input.actions.as_deref(),
-                    input.minutes,
-                )?;
-                let note = input
-                    .note
-                    .map(|n| n.trim().to_string())
-                    .filter(|n| !n.is_empty());
+                let grant = flow::check_approval(&policy, &r, &approver, input.actions.as_deref(), input.minutes)?;
+                let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
                 let mut changes = Vec::new();
                 if r.kind == RequestKind::Scope {
                     let sid = r.session_id.clone().unwrap_or_default();
-                    let s = tx
-                        .get_session(&sid)
-                        .await?
-                        .ok_or_else(|| Error::not_found("session"))?;
+                    let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
                     let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
                     if let Some(ev) = ended {
                         changes.push((ev.kind, s.clone(), ev.seq));
@@ -423,12 +330,10 @@ pub async fn approve(
                             "The session this scope change is for has ended.",
                         ));
                     }
-                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now)
-                        .await?;
+                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
                     changes.extend(apply_scope(tx, &policy, &mut r, s, &grant.actions, now).await?);
                 } else {
-                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now)
-                        .await?;
+                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
                 }
                 Ok((r, changes))
             })
@@ -481,8 +386,7 @@ async fn apply_scope(
         ScopeChange::NewSession => {
             // The old session ends; the scope request becomes startable with
             // the whole new scope.
-            let (ended, ev) =
-                end_session(tx, policy, s, EndReason::Superseded, now, None, None).await?;
+            let (ended, ev) = end_session(tx, policy, s, EndReason::Superseded, now, None, None).await?;
             r.granted_actions = Some(union);
             r.updated_at = now;
             tx.update_request(r).await?;
@@ -523,11 +427,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 r.decision_note = Some(note.clone());
                 r.updated_at = now;
                 tx.update_request(&r).await?;
-                let kind = if r.kind == RequestKind::Scope {
-                    EventType::ScopeDenied
-                } else {
-                    EventType::RequestDenied
-                };
+                let kind = if r.kind == RequestKind::Scope { EventType::ScopeDenied } else { EventType::RequestDenied };
                 let mut e = NewEvent::new(
                     kind,
                     now,
@@ -559,20 +459,14 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 if r.requester != who.id {
-                    return Err(Error::forbidden(
-                        "not-requester",
-                        "Only the person who asked may withdraw a request.",
-                    ));
+                    return Err(Error::forbidden("not-requester", "Only the person who asked may withdraw a request."));
                 }
                 if !matches!(r.status, RequestStatus::Pending | RequestStatus::Approved)
                     || (r.kind == RequestKind::Scope && r.status == RequestStatus::Started)
                 {
                     return Err(Error::conflict(
                         "not-withdrawable",
-                        format!(
-                            "The request is {}; it cannot be withdrawn.",
-                            r.status.as_str()
-                        ),
+                        format!("The request is {}; it cannot be withdrawn.", r.status.as_str()),
                     ));
                 }
                 r.status = RequestStatus::Withdrawn;
@@ -599,11 +493,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
 }
 
 /// Marks an approved request expired (its approval ran out unstarted).
-pub(crate) async fn expire_request(
-    tx: &mut dyn Tx,
-    mut r: Request,
-    at: Timestamp,
-) -> Result<Request> {
+pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestamp) -> Result<Request> {
     r.status = RequestStatus::Expired;
     r.updated_at = at;
     tx.update_request(&r).await?;
@@ -626,12 +516,7 @@ pub(crate) async fn expire_request(
 
 /// Starts the session of an approved request (`POST /requests/{id}/start`).
 /// Answers the session and its token for the host app `audience`.
-pub async fn start(
-    ctx: &Ctx,
-    agent: &Staff,
-    id: &str,
-    audience: Option<String>,
-) -> Result<(Session, String)> {
+pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>) -> Result<(Session, String)> {
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
@@ -720,21 +605,13 @@ async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> 
             .iter()
             .find(|a| a.id == n || a.name == n)
             .map(|a| a.id.clone())
-            .ok_or_else(|| {
-                Error::refused("unknown-app", Some("app"), format!("There is no app {n}."))
-            });
+            .ok_or_else(|| Error::refused("unknown-app", Some("app"), format!("There is no app {n}.")));
     }
-    let hosts: Vec<_> = apps
-        .iter()
-        .filter(|a| !a.tickets || !a.origins.is_empty())
-        .collect();
+    let hosts: Vec<_> = apps.iter().filter(|a| !a.tickets || !a.origins.is_empty()).collect();
     match (hosts.as_slice(), apps.as_slice()) {
         ([one], _) => Ok(one.id.clone()),
         (_, [one]) => Ok(one.id.clone()),
-        (_, []) => Err(Error::conflict(
-            "no-host-app",
-            "No host app is registered; add one with `actas app add`.",
-        )),
+        (_, []) => Err(Error::conflict("no-host-app", "No host app is registered; add one with `actas app add`.")),
         _ => Err(Error::refused(
             "app-required",
             Some("app"),
@@ -744,12 +621,7 @@ async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> 
 }
 
 /// Asks for more actions in a live session (`POST /sessions/{id}/scope`).
-pub async fn request_scope(
-    ctx: &Ctx,
-    agent: &Staff,
-    session_id: &str,
-    input: api::ScopeChange,
-) -> Result<Request> {
+pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: api::ScopeChange) -> Result<Request> {
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();

@@ -14,10 +14,7 @@ fn may_touch(who: &Principal, s: &Session) -> Result<()> {
     match who {
         Principal::Staff(_) | Principal::App(_) => Ok(()),
         Principal::Token(c) if c.sid == s.id => Ok(()),
-        Principal::Token(_) => Err(Error::forbidden(
-            "other-session",
-            "This token is for another session.",
-        )),
+        Principal::Token(_) => Err(Error::forbidden("other-session", "This token is for another session.")),
     }
 }
 
@@ -46,14 +43,9 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         .store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let s = tx
-                    .get_session(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("session"))?;
+                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found("session"))?;
                 let (s, ev) = end_if_due(tx, &policy, s, now).await?;
-                let changes = ev
-                    .map(|e| vec![(e.kind, s.clone(), e.seq)])
-                    .unwrap_or_default();
+                let changes = ev.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
                 Ok((s, changes))
             })
         }))
@@ -77,10 +69,7 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
         .store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let s = tx
-                    .get_session(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 may_touch(&who, &s)?;
                 if let (Ending::ByAgent, Principal::Staff(st)) = (&how, &who) {
                     if st.id != s.agent {
@@ -91,29 +80,17 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
                     }
                 }
                 if let (Ending::ByAgent, Principal::App(_)) = (&how, &who) {
-                    return Err(Error::forbidden(
-                        "not-session-agent",
-                        "Only the session's agent ends it.",
-                    ));
+                    return Err(Error::forbidden("not-session-agent", "Only the session's agent ends it."));
                 }
                 let (s, ev) = end_if_due(tx, &policy, s, now).await?;
                 if let Some(ev) = ev {
                     return Ok((
-                        Err(Error::conflict(
-                            "session-ended",
-                            "The session had already ended.",
-                        )),
+                        Err(Error::conflict("session-ended", "The session had already ended.")),
                         vec![(ev.kind, s, ev.seq)],
                     ));
                 }
                 if !s.is_live() {
-                    return Ok((
-                        Err(Error::conflict(
-                            "session-ended",
-                            "The session had already ended.",
-                        )),
-                        vec![],
-                    ));
+                    return Ok((Err(Error::conflict("session-ended", "The session had already ended.")), vec![]));
                 }
                 let actor = who.actor();
                 let (reason, note) = match how {
@@ -135,30 +112,13 @@ pub async fn end(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
 }
 
 /// A lead revokes a session, with a note.
-pub async fn revoke(
-    ctx: &Ctx,
-    lead: &actas_core::model::Staff,
-    id: &str,
-    note: Option<String>,
-) -> Result<Session> {
+pub async fn revoke(ctx: &Ctx, lead: &actas_core::model::Staff, id: &str, note: Option<String>) -> Result<Session> {
     require_any(lead, &[Role::Lead])?;
     let note = match note.map(|n| n.trim().to_string()) {
         Some(n) if !n.is_empty() => n,
-        _ => {
-            return Err(Error::refused(
-                "note-required",
-                Some("note"),
-                "A revocation needs a note that says why.",
-            ))
-        }
+        _ => return Err(Error::refused("note-required", Some("note"), "A revocation needs a note that says why.")),
     };
-    end_by(
-        ctx,
-        &Principal::Staff(lead.clone()),
-        id,
-        Ending::Revoke(note),
-    )
-    .await
+    end_by(ctx, &Principal::Staff(lead.clone()), id, Ending::Revoke(note)).await
 }
 
 /// Activity from the agent's screen: moves the idle deadline.
@@ -174,10 +134,7 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
         .store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let s = tx
-                    .get_session(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 may_touch(&who, &s)?;
                 if let Principal::Staff(st) = &who {
                     if st.id != s.agent {
@@ -189,13 +146,8 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
                 }
                 let (mut s, ev) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    let changes = ev
-                        .map(|e| vec![(e.kind, s.clone(), e.seq)])
-                        .unwrap_or_default();
-                    return Ok((
-                        Err(Error::conflict("session-ended", "The session has ended.")),
-                        changes,
-                    ));
+                    let changes = ev.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
+                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
                 }
                 tx.touch_session(&s.id, now).await?;
                 s.last_activity_at = s.last_activity_at.max(now);
@@ -214,10 +166,7 @@ pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Re
     ctx.store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
-                let s = tx
-                    .get_session(&id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 let mut events = tx
                     .list_events(&EventFilter {
                         request_id: Some(s.request_id.clone()),
@@ -242,20 +191,11 @@ pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Re
 }
 
 /// The customer-facing access log of an account, newest first.
-pub async fn access_log(
-    ctx: &Ctx,
-    who: &Principal,
-    account_id: &str,
-    limit: i64,
-) -> Result<Vec<api::AccessLogEntry>> {
+pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64) -> Result<Vec<api::AccessLogEntry>> {
     match who {
         Principal::Staff(s) => require_any(s, &Role::ALL)?,
         Principal::App(_) => {}
-        Principal::Token(_) => {
-            return Err(Error::Unauthorized(
-                "Use a personal token or an app key.".into(),
-            ))
-        }
+        Principal::Token(_) => return Err(Error::Unauthorized("Use a personal token or an app key.".into())),
     }
     let policy = ctx.policy.clone();
     let account = account_id.to_string();
@@ -278,11 +218,7 @@ pub async fn access_log(
                         approver_name: s.approver_name.clone(),
                         ticket: s.ticket.clone(),
                         reason: s.reason.clone(),
-                        allowed: s
-                            .scope
-                            .iter()
-                            .map(|a| policy.label(a).to_string())
-                            .collect(),
+                        allowed: s.scope.iter().map(|a| policy.label(a).to_string()).collect(),
                         changes,
                         started_at: s.started_at,
                         ended_at: s.ended_at.unwrap_or(s.ends_at),
@@ -306,12 +242,7 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
         .store
         .read(tx_fn(|tx| {
             Box::pin(async move {
-                tx.list_sessions(&SessionFilter {
-                    live_only: true,
-                    limit: Some(10_000),
-                    ..Default::default()
-                })
-                .await
+                tx.list_sessions(&SessionFilter { live_only: true, limit: Some(10_000), ..Default::default() }).await
             })
         }))
         .await?
@@ -319,12 +250,7 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
         .filter(|s| actas_core::flow::due_end(s, policy.session.idle_minutes, now).is_some())
         .map(|s| s.id)
         .collect();
-    let lapsed = ctx
-        .store
-        .read(tx_fn(move |tx| {
-            Box::pin(async move { tx.list_lapsed_requests(now).await })
-        }))
-        .await?;
+    let lapsed = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_lapsed_requests(now).await }))).await?;
     if due.is_empty() && lapsed.is_empty() {
         return Ok(0);
     }
@@ -372,8 +298,7 @@ pub(crate) async fn end_for_disabled(
         if let Some(ev) = ev {
             changes.push((ev.kind, s, ev.seq));
         } else if s.is_live() {
-            let (s, ev) =
-                end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
+            let (s, ev) = end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
             changes.push((ev.kind, s, ev.seq));
         }
     }

@@ -84,15 +84,8 @@ impl PgDatabase {
         let name = actas_core::id::new_id("actas_t");
         let (server, _) = base.rsplit_once('/').unwrap();
         let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        PgDatabase {
-            url: format!("{server}/{name}"),
-            admin_url: base.to_string(),
-            name,
-        }
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        PgDatabase { url: format!("{server}/{name}"), admin_url: base.to_string(), name }
     }
 }
 
@@ -100,16 +93,12 @@ impl Drop for PgDatabase {
     fn drop(&mut self) {
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 use sqlx::Connection;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
                 }
             });
         })
@@ -150,9 +139,7 @@ impl TestApp {
             Some(p) => p.url.clone(),
             None => db_path.to_string_lossy().to_string(),
         };
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap(),
-        ));
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap()));
         let mut config = Config::new(db_url.clone());
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.policy = policy;
@@ -167,12 +154,7 @@ impl TestApp {
         }));
         let add = |login: &'static str, name: &'static str, roles: Vec<Role>| {
             let ctx = ctx.clone();
-            async move {
-                service::add_staff(&ctx, Actor::system(), login, name, roles, None)
-                    .await
-                    .unwrap()
-                    .1
-            }
+            async move { service::add_staff(&ctx, Actor::system(), login, name, roles, None).await.unwrap().1 }
         };
         let maria = add("maria", "Maria Lopez", vec![Role::Agent]).await;
         let jon = add("jon", "Jon Park", vec![Role::Agent]).await;
@@ -180,15 +162,10 @@ impl TestApp {
         let lena = add("lena", "Lena Ortiz", vec![Role::Lead]).await;
         let audrey = add("audrey", "Audrey Kim", vec![Role::Auditor]).await;
         let ada = add("ada", "Ada Quinn", vec![Role::Admin]).await;
-        let (app, key) = service::add_app(
-            &ctx,
-            Actor::system(),
-            "Acme Billing",
-            true,
-            vec!["http://localhost:3000".into()],
-        )
-        .await
-        .unwrap();
+        let (app, key) =
+            service::add_app(&ctx, Actor::system(), "Acme Billing", true, vec!["http://localhost:3000".into()])
+                .await
+                .unwrap();
         service::create_ticket(
             &ctx,
             &Principal::App(app.clone()),
@@ -241,22 +218,16 @@ impl TestApp {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        let v = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, v)
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(token), Some(body))
-            .await
+        self.send(reqwest::Method::POST, path, Some(token), Some(body)).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, Some(token), None)
-            .await
+        self.send(reqwest::Method::GET, path, Some(token), None).await
     }
 
     /// Opens a request under ticket 48192 and answers it (status 201 asserted).
@@ -271,13 +242,11 @@ impl TestApp {
     }
 
     pub async fn approve(&self, token: &str, id: &str, body: Value) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/requests/{id}/approve"), token, body)
-            .await
+        self.post(&format!("/api/v1/requests/{id}/approve"), token, body).await
     }
 
     pub async fn start(&self, token: &str, id: &str) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/requests/{id}/start"), token, json!({}))
-            .await
+        self.post(&format!("/api/v1/requests/{id}/start"), token, json!({})).await
     }
 
     /// Maria asks for `actions`, Sam approves when needed, Maria starts:
@@ -291,10 +260,7 @@ impl TestApp {
         }
         let (s, v) = self.start(&self.maria, &id).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        (
-            v["session"]["id"].as_str().unwrap().to_string(),
-            v["token"].as_str().unwrap().to_string(),
-        )
+        (v["session"]["id"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
     }
 
     pub async fn authorize(&self, token: &str, action: &str, extra: Value) -> (StatusCode, Value) {
@@ -327,11 +293,7 @@ impl TestApp {
     }
 
     pub async fn events_of_type(&self, kind: &str) -> Vec<Value> {
-        self.events()
-            .await
-            .into_iter()
-            .filter(|e| e["type"] == kind)
-            .collect()
+        self.events().await.into_iter().filter(|e| e["type"] == kind).collect()
     }
 
     /// Counts of the state tables and the trail, to prove nothing changed.
@@ -341,12 +303,7 @@ impl TestApp {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|r| {
-                        (
-                            r["id"].as_str().unwrap().to_string(),
-                            r["status"].as_str().unwrap().to_string(),
-                        )
-                    })
+                    .map(|r| (r["id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
                     .collect()
             })
             .unwrap_or_default();
@@ -354,20 +311,11 @@ impl TestApp {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|r| {
-                        (
-                            r["id"].as_str().unwrap().to_string(),
-                            r["state"].as_str().unwrap().to_string(),
-                        )
-                    })
+                    .map(|r| (r["id"].as_str().unwrap().to_string(), r["state"].as_str().unwrap().to_string()))
                     .collect()
             })
             .unwrap_or_default();
-        Counts {
-            requests,
-            sessions,
-            events: self.events().await.len(),
-        }
+        Counts { requests, sessions, events: self.events().await.len() }
     }
 
     pub async fn verify(&self) -> Value {
@@ -376,16 +324,19 @@ impl TestApp {
         v
     }
 
+    /// Another process on the same database (like the CLI, or another node):
+    /// its own store, keys and feed, no HTTP.
+    pub async fn other_process(&self) -> Ctx {
+        actas_server::open_ctx(&self.db_url, Policy::shipped(), self.clock.clone(), self.base.clone()).await.unwrap()
+    }
+
     /// Direct SQL on the database, as an attacker or a broken disk would.
     pub async fn sql(&self, statement: &str) {
         use sqlx::{ConnectOptions, Connection};
         match &self.backend {
             Backend::Sqlite => {
-                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&self.db_path)
-                    .connect()
-                    .await
-                    .unwrap();
+                let mut conn =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(&self.db_path).connect().await.unwrap();
                 sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
             }
             Backend::Postgres(_) => {
@@ -422,8 +373,7 @@ impl TestApp {
         match self.backend {
             Backend::Sqlite => self.sql("DROP TRIGGER audit_down").await,
             Backend::Postgres(_) => {
-                self.sql("DROP TRIGGER audit_down ON audit_events; DROP FUNCTION audit_down();")
-                    .await
+                self.sql("DROP TRIGGER audit_down ON audit_events; DROP FUNCTION audit_down();").await
             }
         }
     }
@@ -434,27 +384,24 @@ impl TestApp {
             Backend::Sqlite => ["", "-wal"].iter().any(|suffix| {
                 let mut path = self.db_path.clone().into_os_string();
                 path.push(suffix);
-                std::fs::read(&path)
-                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
             }),
             Backend::Postgres(_) => {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
-                let tables: Vec<String> = sqlx::query_scalar(
-                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-                )
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
                 assert!(tables.len() >= 10, "{tables:?}");
                 for t in tables {
-                    let n: i64 = sqlx::query_scalar(&format!(
-                        "SELECT count(*) FROM {t} x WHERE x::text LIKE '%' || $1 || '%'"
-                    ))
-                    .bind(needle)
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
+                    let n: i64 =
+                        sqlx::query_scalar(&format!("SELECT count(*) FROM {t} x WHERE x::text LIKE '%' || $1 || '%'"))
+                            .bind(needle)
+                            .fetch_one(&mut conn)
+                            .await
+                            .unwrap();
                     if n > 0 {
                         return true;
                     }
@@ -476,38 +423,19 @@ pub struct Counts {
 #[track_caller]
 pub fn assert_problem(got: &(StatusCode, Value), status: u16, slug: &str) {
     assert_eq!(got.0.as_u16(), status, "{}", got.1);
-    assert_eq!(
-        got.1["type"],
-        format!("urn:actas:problem:{slug}"),
-        "{}",
-        got.1
-    );
-    assert!(
-        got.1["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{}",
-        got.1
-    );
+    assert_eq!(got.1["type"], format!("urn:actas:problem:{slug}"), "{}", got.1);
+    assert!(got.1["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", got.1);
 }
 
 /// The claims of a compact JWS, unverified.
 pub fn claims(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 pub fn header(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').next().unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

@@ -13,22 +13,12 @@ async fn refused_request(app: &TestApp, body: Value, slug: &str) {
     let after = app.counts().await;
     assert_eq!(after.requests, before.requests, "no request was stored");
     assert_eq!(after.sessions, before.sessions);
-    assert_eq!(
-        after.events,
-        before.events + 1,
-        "exactly one event: the refusal"
-    );
+    assert_eq!(after.events, before.events + 1, "exactly one event: the refusal");
     let refused = app.events_of_type("request.refused").await;
     let last = refused.last().unwrap();
     assert_eq!(last["data"]["code"], slug);
     assert_eq!(last["actor"]["id"], "maria");
-    assert!(
-        last["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("Maria Lopez's request"),
-        "{last}"
-    );
+    assert!(last["text"].as_str().unwrap().starts_with("Maria Lopez's request"), "{last}");
 }
 
 backend_test!(async fn a_vague_reason_is_refused_and_audited(app) {

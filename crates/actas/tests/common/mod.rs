@@ -20,13 +20,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
 pub const REASON: &str = "Customer cannot see the new tax settings after the plan change";
 
 /// Environment variables of the binary that must not leak in from outside.
-const ACTAS_VARS: [&str; 5] = [
-    "ACTAS_DATABASE_URL",
-    "ACTAS_POLICY",
-    "ACTAS_BASE_URL",
-    "ACTAS_LOG",
-    "RUST_LOG",
-];
+const ACTAS_VARS: [&str; 5] = ["ACTAS_DATABASE_URL", "ACTAS_POLICY", "ACTAS_BASE_URL", "ACTAS_LOG", "RUST_LOG"];
 
 /// A fresh folder with its own database file.
 pub struct Env {
@@ -92,14 +86,7 @@ impl Env {
 
     /// `app add NAME --tickets --origin http://localhost:3000`; answers the key.
     pub fn add_app(&self, name: &str) -> String {
-        let out = self.ok(&[
-            "app",
-            "add",
-            name,
-            "--tickets",
-            "--origin",
-            "http://localhost:3000",
-        ]);
+        let out = self.ok(&["app", "add", name, "--tickets", "--origin", "http://localhost:3000"]);
         let key = last_line(&out).to_string();
         assert!(key.starts_with("actas_app_"), "{out}");
         key
@@ -128,16 +115,12 @@ pub fn bare_cmd(dir: &Path) -> Command {
 
 /// Runs `c` to its end, feeding it `input`.
 pub fn output(mut c: Command, input: Option<&str>) -> Output {
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("the actas binary starts");
     {
         let mut stdin = child.stdin.take().expect("a piped stdin");
         if let Some(input) = input {
-            stdin
-                .write_all(input.as_bytes())
-                .expect("writing to the binary's stdin");
+            stdin.write_all(input.as_bytes()).expect("writing to the binary's stdin");
         }
     }
     child.wait_with_output().expect("the actas binary ends")
@@ -157,29 +140,16 @@ pub fn both(out: &Output) -> String {
 }
 
 pub fn assert_success(out: &Output, args: &[&str]) {
-    assert!(
-        out.status.success(),
-        "actas {args:?} failed with {}:\n{}",
-        out.status,
-        both(out)
-    );
+    assert!(out.status.success(), "actas {args:?} failed with {}:\n{}", out.status, both(out));
 }
 
 pub fn assert_failure(out: &Output, args: &[&str]) {
-    assert!(
-        !out.status.success(),
-        "actas {args:?} should have failed:\n{}",
-        both(out)
-    );
+    assert!(!out.status.success(), "actas {args:?} should have failed:\n{}", both(out));
 }
 
 /// The last non-empty line.
 pub fn last_line(s: &str) -> &str {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
 }
 
 /// Removes ANSI colour sequences.
@@ -227,10 +197,7 @@ impl Server {
     /// waits until it says where it listens.
     pub fn start(env: &Env, db: &Path, extra: &[&str]) -> Server {
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
-        c.args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        c.args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("actas serve starts");
         let err = child.stderr.take().expect("a piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -249,11 +216,7 @@ impl Server {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut server = Server {
-            child: Some(child),
-            base: String::new(),
-            log,
-        };
+        let mut server = Server { child: Some(child), base: String::new(), log };
         loop {
             match port_rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(port) => {
@@ -263,29 +226,15 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = server.wait_for_exit(Duration::from_secs(5));
-                    panic!(
-                        "actas serve ended before listening ({status:?}):\n{}",
-                        server.log()
-                    );
+                    panic!("actas serve ended before listening ({status:?}):\n{}", server.log());
                 }
             }
-            if let Some(status) = server
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 // Give the reader thread a moment to collect the last lines.
                 std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "actas serve ended before listening ({status}):\n{}",
-                    server.log()
-                );
+                panic!("actas serve ended before listening ({status}):\n{}", server.log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "actas serve did not say where it listens:\n{}",
-                server.log()
-            );
+            assert!(Instant::now() < deadline, "actas serve did not say where it listens:\n{}", server.log());
         }
     }
 
@@ -296,10 +245,7 @@ impl Server {
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
     }
 
     /// The process id.
@@ -326,10 +272,7 @@ impl Server {
     pub fn stop(mut self) {
         let pid = self.pid();
         if pid != 0 {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
             if self.wait_for_exit(Duration::from_secs(10)).is_some() {
                 self.child = None;
             }
@@ -354,58 +297,31 @@ impl Drop for Server {
 
 /// An HTTP client with a short timeout.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client")
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client")
 }
 
 async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.expect("an answer body");
-    let body = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let body =
+        if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (status, body)
 }
 
 /// `GET url` with a bearer credential.
 pub async fn get(c: &reqwest::Client, url: &str, bearer: &str) -> (StatusCode, Value) {
-    let r = c
-        .get(url)
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("the server answers");
+    let r = c.get(url).bearer_auth(bearer).send().await.expect("the server answers");
     answer(r).await
 }
 
 /// `POST url` with a JSON body and a bearer credential.
-pub async fn post(
-    c: &reqwest::Client,
-    url: &str,
-    bearer: &str,
-    body: &Value,
-) -> (StatusCode, Value) {
-    let r = c
-        .post(url)
-        .bearer_auth(bearer)
-        .json(body)
-        .send()
-        .await
-        .expect("the server answers");
+pub async fn post(c: &reqwest::Client, url: &str, bearer: &str, body: &Value) -> (StatusCode, Value) {
+    let r = c.post(url).bearer_auth(bearer).json(body).send().await.expect("the server answers");
     answer(r).await
 }
 
 /// Every event matching `query` (e.g. `session=ID`), following `next_cursor`.
-pub async fn audit_events(
-    c: &reqwest::Client,
-    server: &Server,
-    bearer: &str,
-    query: &str,
-) -> Vec<Value> {
+pub async fn audit_events(c: &reqwest::Client, server: &Server, bearer: &str, query: &str) -> Vec<Value> {
     let mut events = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -415,13 +331,7 @@ pub async fn audit_events(
         }
         let (status, page) = get(c, &url, bearer).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        events.extend(
-            page["events"]
-                .as_array()
-                .expect("an events array")
-                .iter()
-                .cloned(),
-        );
+        events.extend(page["events"].as_array().expect("an events array").iter().cloned());
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_string()),
             None => return events,
@@ -475,42 +385,15 @@ pub async fn live_session(env: &Env, server: &Server) -> Live {
     assert_eq!(request["status"], "approved", "{request}");
     let request_id = request["id"].as_str().expect("a request id").to_string();
 
-    let (status, started) = post(
-        &c,
-        &server.api(&format!("/requests/{request_id}/start")),
-        &agent,
-        &json!({"app": "Acme Billing"}),
-    )
-    .await;
+    let (status, started) =
+        post(&c, &server.api(&format!("/requests/{request_id}/start")), &agent, &json!({"app": "Acme Billing"})).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
-    let session_id = started["session"]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_string();
+    let session_id = started["session"]["id"].as_str().expect("a session id").to_string();
     let token = started["token"].as_str().expect("a token").to_string();
-    Live {
-        agent,
-        lead,
-        auditor,
-        app_key,
-        request_id,
-        session_id,
-        token,
-    }
+    Live { agent, lead, auditor, app_key, request_id, session_id, token }
 }
 
 /// `POST /authorize` for `action`; answers the status and body.
-pub async fn authorize(
-    c: &reqwest::Client,
-    server: &Server,
-    live: &Live,
-    action: &str,
-) -> (StatusCode, Value) {
-    post(
-        c,
-        &server.api("/authorize"),
-        &live.app_key,
-        &json!({"token": live.token, "action": action}),
-    )
-    .await
+pub async fn authorize(c: &reqwest::Client, server: &Server, live: &Live, action: &str) -> (StatusCode, Value) {
+    post(c, &server.api("/authorize"), &live.app_key, &json!({"token": live.token, "action": action})).await
 }
