@@ -95,3 +95,19 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed `docs/openapi.json` is what the code generates; run with
+    /// `ACTAS_UPDATE_OPENAPI=1` to rewrite it after changing the API.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let generated = format!("{}\n", serde_json::to_string_pretty(&super::openapi()).unwrap());
+        if std::env::var("ACTAS_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(committed == generated, "docs/openapi.json is stale: run ACTAS_UPDATE_OPENAPI=1 cargo test -p actas-server");
+    }
+}

@@ -196,7 +196,13 @@ impl Server {
     /// Spawns `actas --database DB serve --listen 127.0.0.1:0 EXTRA...` and
     /// waits until it says where it listens.
     pub fn start(env: &Env, db: &Path, extra: &[&str]) -> Server {
+        Server::start_with_vars(env, db, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_vars(env: &Env, db: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
+        c.envs(vars.iter().copied());
         c.args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("actas serve starts");
         let err = child.stderr.take().expect("a piped stderr");
