@@ -273,6 +273,12 @@ impl Store {
         self.writer.set_signer(signer);
     }
 
+    /// Committed write transactions and the writes they held, since open:
+    /// their ratio is the group commit's average batch size.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.writer.stats()
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.backend.ping().await

@@ -5,6 +5,7 @@
 //! savepoint, signs the new head, commits once, and only then answers each
 //! caller. One flush serves the whole batch.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actas_core::audit::Checkpoint;
@@ -54,14 +55,27 @@ pub(crate) trait BatchSource: Send + Sync {
 pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
+    stats: Arc<Stats>,
+}
+
+/// How many transactions the writer committed and how many writes they held.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) batches: AtomicU64,
+    pub(crate) writes: AtomicU64,
 }
 
 impl WriterHandle {
     pub(crate) fn spawn(source: Arc<dyn BatchSource>) -> WriterHandle {
         let (jobs, rx) = mpsc::channel(4096);
         let signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>> = Arc::default();
-        tokio::spawn(run(rx, source, signer.clone()));
-        WriterHandle { jobs, signer }
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(run(rx, source, signer.clone(), stats.clone()));
+        WriterHandle { jobs, signer, stats }
+    }
+
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (self.stats.batches.load(Ordering::Relaxed), self.stats.writes.load(Ordering::Relaxed))
     }
 
     pub(crate) fn set_signer(&self, s: Arc<dyn HeadSigner>) {
@@ -92,6 +106,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     source: Arc<dyn BatchSource>,
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
+    stats: Arc<Stats>,
 ) {
     let mut conn: Option<Box<dyn BatchConn>> = None;
     while let Some(first) = rx.recv().await {
@@ -114,8 +129,12 @@ async fn run(
         }
         let Some(c) = conn.as_mut() else { continue };
         let signer = signer.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let n = jobs.len() as u64;
         match run_batch(c.as_mut(), jobs, signer.as_deref()).await {
-            Ok(()) => {}
+            Ok(()) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.writes.fetch_add(n, Ordering::Relaxed);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "batch failed; reconnecting");
                 conn = None;

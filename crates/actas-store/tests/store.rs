@@ -1,0 +1,286 @@
+//! The storage contract, run on SQLite and (when `ACTAS_TEST_PG_URL` is set)
+//! PostgreSQL: one body per case, both backends.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use actas_core::audit::{Actor, ChainVerifier, EventType, NewEvent};
+use actas_core::model::{Role, Session, SessionState, Staff};
+use actas_core::{Error, Timestamp};
+use actas_store::{tx_fn, EventFilter, Options, Store};
+use chrono::{TimeZone, Utc};
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap()
+}
+
+struct Db {
+    store: Store,
+    url: String,
+    _dir: tempfile::TempDir,
+    cleanup: Option<(String, String)>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.cleanup.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    use sqlx::Connection;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("t.db").to_string_lossy().to_string();
+    Db {
+        store: Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap(),
+        url,
+        _dir: dir,
+        cleanup: None,
+    }
+}
+
+async fn postgres() -> Option<Db> {
+    use sqlx::Connection;
+    let base = match std::env::var("ACTAS_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("ACTAS_TEST_PG_URL must be set on CI"),
+        _ => return None,
+    };
+    let name = actas_core::id::new_id("actas_s");
+    let mut c = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let store = Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap();
+    Some(Db { store, url, _dir: tempfile::tempdir().unwrap(), cleanup: Some((base, name)) })
+}
+
+macro_rules! both {
+    ($name:ident, $case:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = super::sqlite().await;
+                super::$case(db.store.clone(), &db.url).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = super::postgres().await {
+                    super::$case(db.store.clone(), &db.url).await;
+                }
+            }
+        }
+    };
+}
+
+fn event(n: usize) -> NewEvent {
+    NewEvent::new(EventType::PolicyLoaded, t0(), Actor::system(), format!("event {n}"), serde_json::json!({"n": n}))
+}
+
+async fn all_events(store: &Store) -> Vec<actas_core::audit::Event> {
+    store
+        .read(tx_fn(|tx| {
+            Box::pin(async move { tx.list_events(&EventFilter { limit: 100_000, ..Default::default() }).await })
+        }))
+        .await
+        .unwrap()
+}
+
+both!(concurrent_writes_commit_in_batches_and_keep_one_chain, concurrent_writes);
+async fn concurrent_writes(store: Store, _url: &str) {
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=300).collect::<Vec<i64>>(), "every write acknowledged with its own seq");
+    let (batches, writes) = store.write_stats();
+    assert_eq!(writes, 300);
+    assert!(batches < writes, "group commit: {batches} transactions for {writes} writes");
+    let mut chain = ChainVerifier::default();
+    for e in all_events(&store).await {
+        chain.push(&e).unwrap();
+    }
+    assert_eq!(chain.count(), 300);
+}
+
+both!(a_failed_write_rolls_back_alone_within_its_batch, failed_write_alone);
+async fn failed_write_alone(store: Store, _url: &str) {
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(tx_fn(move |tx| {
+                    Box::pin(async move {
+                        tx.append_event(event(n)).await?;
+                        if n % 4 == 0 {
+                            return Err(Error::conflict("test", "this one changes its mind"));
+                        }
+                        Ok(())
+                    })
+                }))
+                .await
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        if t.await.unwrap().is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 10);
+    let events = all_events(&store).await;
+    assert_eq!(events.len(), 30, "the failed writes left no event");
+    let mut chain = ChainVerifier::default();
+    for e in &events {
+        chain.push(e).unwrap();
+    }
+}
+
+fn session(id: &str, agent: &str) -> Session {
+    Session {
+        id: id.into(),
+        request_id: "req_1".into(),
+        ticket: "1".into(),
+        account_id: "acct_1".into(),
+        account_name: None,
+        agent: agent.into(),
+        agent_name: agent.into(),
+        approver: "policy".into(),
+        approver_name: "Policy".into(),
+        scope: vec!["settings.view".into()],
+        reason: "r".into(),
+        started_at: t0(),
+        ends_at: t0(),
+        last_activity_at: t0(),
+        state: SessionState::Live,
+        end_reason: None,
+        ended_at: None,
+        ended_by: None,
+        end_note: None,
+    }
+}
+
+both!(the_database_holds_one_live_session_per_agent, one_live_session);
+async fn one_live_session(store: Store, _url: &str) {
+    // Foreign keys need the request and ticket; a raw insert shows the rule itself.
+    let setup = tx_fn(|tx| {
+        Box::pin(async move {
+            tx.insert_ticket(&actas_core::model::Ticket {
+                reference: "1".into(),
+                account_id: "acct_1".into(),
+                account_name: None,
+                subject: "s".into(),
+                url: None,
+                created_by: "x".into(),
+                created_at: t0(),
+            })
+            .await?;
+            tx.insert_request(&actas_core::model::Request {
+                id: "req_1".into(),
+                kind: actas_core::model::RequestKind::Access,
+                ticket: "1".into(),
+                account_id: "acct_1".into(),
+                account_name: None,
+                requester: "maria".into(),
+                requester_name: "Maria".into(),
+                reason: "r".into(),
+                actions: vec!["settings.view".into()],
+                minutes: 15,
+                status: actas_core::model::RequestStatus::Approved,
+                session_id: None,
+                granted_actions: None,
+                granted_minutes: None,
+                decided_by: None,
+                decided_by_name: None,
+                decided_at: None,
+                decision_note: None,
+                start_by: None,
+                created_at: t0(),
+                updated_at: t0(),
+            })
+            .await
+        })
+    });
+    store.write(setup).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_a", "maria")).await }))),
+        store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_b", "maria")).await }))),
+    );
+    let errors: Vec<_> = [a, b].into_iter().filter_map(Result::err).collect();
+    assert_eq!(errors.len(), 1);
+    assert!(matches!(errors[0], Error::Conflict { code: "live-session-exists", .. }), "{:?}", errors[0]);
+    // Another agent, or the same agent once the first has ended, is fine.
+    store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_c", "jon")).await }))).await.unwrap();
+}
+
+both!(a_staff_login_is_unique, unique_staff);
+async fn unique_staff(store: Store, _url: &str) {
+    let s =
+        Staff { id: "maria".into(), name: "Maria".into(), roles: vec![Role::Agent], disabled: false, created_at: t0() };
+    let s2 = s.clone();
+    store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s).await }))).await.unwrap();
+    let err = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s2).await }))).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: "staff-exists", .. }), "{err:?}");
+}
+
+both!(the_audit_table_refuses_updates_and_deletes, append_only);
+async fn append_only(store: Store, url: &str) {
+    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(1)).await }))).await.unwrap();
+    for statement in ["UPDATE audit_events SET text = 'nothing happened'", "DELETE FROM audit_events"] {
+        let refused = if url.starts_with("postgres") {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap_err()
+        } else {
+            use sqlx::ConnectOptions;
+            let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(url).connect().await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap_err()
+        };
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+    }
+    let events = all_events(&store).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].text, "event 1");
+}
+
+#[tokio::test]
+async fn a_database_with_an_unknown_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("t.db").to_string_lossy().to_string();
+    drop(Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap());
+    {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(&url).connect().await.unwrap();
+        sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, x'00', 0)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let err = Store::open(&Options { url, migrate: false }).await.unwrap_err();
+    assert!(err.to_string().contains("9999"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unmigrated_database_is_refused_without_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("t.db").to_string_lossy().to_string();
+    let err = Store::open(&Options { url, migrate: false }).await.unwrap_err();
+    assert!(err.to_string().contains("actas migrate"), "{err}");
+}
