@@ -324,6 +324,22 @@ impl TestApp {
         v
     }
 
+    /// A second server on the same database and clock: another node.
+    pub async fn second_node(&self) -> Node {
+        let mut config = Config::new(self.db_url.clone());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.clock = self.clock.clone();
+        config.reap_every = None;
+        let server = Server::build(config).await.unwrap();
+        let base = format!("http://{}", server.addr());
+        let ctx = server.ctx().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Node { base, ctx, _stop: stop }
+    }
+
     /// Another process on the same database (like the CLI, or another node):
     /// its own store, keys and feed, no HTTP.
     pub async fn other_process(&self) -> Ctx {
@@ -410,6 +426,13 @@ impl TestApp {
             }
         }
     }
+}
+
+/// Another server on the same database.
+pub struct Node {
+    pub base: String,
+    pub ctx: Ctx,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 #[derive(Debug, PartialEq, Eq)]

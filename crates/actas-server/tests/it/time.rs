@@ -124,3 +124,27 @@ backend_test!(async fn reading_a_session_past_its_deadline_records_its_end(app) 
     assert_eq!(s["end_reason"], "idle_timeout");
     assert_eq!(app.events_of_type("session.idle_timeout").await.len(), 1);
 });
+
+backend_test!(async fn reapers_on_two_nodes_end_each_session_once(app) {
+    let node = app.second_node().await;
+    let mut sessions = Vec::new();
+    for (agent, actions) in [(&app.maria, ["settings.view"]), (&app.jon, ["plan.view"]), (&app.sam, ["activity.view"])] {
+        let r = app.request(agent, &actions, None).await;
+        let (_, started) = app.start(agent, r["id"].as_str().unwrap()).await;
+        sessions.push(started["session"]["id"].as_str().unwrap().to_string());
+    }
+    app.clock.advance(mins(20));
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(actas_server::service::reap(&app.ctx), actas_server::service::reap(&node.ctx));
+        a.unwrap();
+        b.unwrap();
+    }
+    let ended = app.events_of_type("session.idle_timeout").await;
+    assert_eq!(ended.len(), 3, "one event per session, whichever node saw it first");
+    for s in &sessions {
+        assert_eq!(ended.iter().filter(|e| e["session_id"] == *s).count(), 1);
+    }
+    assert_eq!(app.verify().await["ok"], true);
+    let health = app.http.get(format!("{}/healthz", node.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+});
