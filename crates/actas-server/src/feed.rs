@@ -79,7 +79,9 @@ pub async fn tail(ctx: Ctx) {
     }
 }
 
-async fn poll(ctx: &Ctx, after: i64) -> actas_core::Result<i64> {
+/// Session changes after `after` (a seq), oldest first, at most 1000, and
+/// the last seq looked at.
+pub async fn changes_after(ctx: &Ctx, after: i64) -> actas_core::Result<(Vec<SessionChange>, i64)> {
     let found = ctx
         .store
         .read(tx_fn(move |tx| {
@@ -104,16 +106,24 @@ async fn poll(ctx: &Ctx, after: i64) -> actas_core::Result<i64> {
             })
         }))
         .await?;
-    let mut last = after;
-    for (seq, kind, session) in found {
-        last = seq;
-        if let Some(s) = session {
-            let _ = ctx.feed.tx.send(SessionChange {
+    let last = found.last().map(|f| f.0).unwrap_or(after);
+    let changes = found
+        .into_iter()
+        .filter_map(|(seq, kind, s)| {
+            s.map(|s| SessionChange {
                 kind: kind.as_str().into(),
                 session: crate::views::session(&ctx.policy, &s),
                 seq,
-            });
-        }
+            })
+        })
+        .collect();
+    Ok((changes, last))
+}
+
+async fn poll(ctx: &Ctx, after: i64) -> actas_core::Result<i64> {
+    let (changes, last) = changes_after(ctx, after).await?;
+    for c in changes {
+        let _ = ctx.feed.tx.send(c);
     }
     Ok(last)
 }

@@ -61,6 +61,8 @@ impl Config {
 pub struct AppState {
     /// The operations' context.
     pub ctx: Ctx,
+    /// Turns true when the server shuts down, so long-lived streams end.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Opens the database and loads keys: the context every surface uses.
@@ -118,8 +120,15 @@ impl Server {
         let reaper = self.reap_every.map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
         let tail = tokio::spawn(feed::tail(self.ctx.clone()));
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
-        let app = http::router(AppState { ctx: self.ctx.clone() });
+        let (close, closing) = tokio::sync::watch::channel(false);
+        let app = http::router(AppState { ctx: self.ctx.clone(), closing });
         tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
+        // Streams (the session feed) end when shutdown starts; otherwise a
+        // graceful shutdown would wait for them forever.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = close.send(true);
+        };
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         if let Some(r) = reaper {
             r.abort();

@@ -103,13 +103,28 @@ pub async fn timeline(
 pub async fn feed(
     State(st): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.staff_or_app()?;
+    // Subscribe before reading the backlog, so nothing falls in between.
     let rx = st.ctx.feed.subscribe();
-    let stream = BroadcastStream::new(rx).filter_map(|item| {
-        let change = item.ok()?;
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let (backlog, mut last) = match resume {
+        Some(after) => crate::feed::changes_after(&st.ctx, after).await?,
+        None => (Vec::new(), 0),
+    };
+    if resume.is_none() {
+        last = i64::MIN;
+    }
+    let live = BroadcastStream::new(rx).filter_map(move |item| item.ok().filter(|c| c.seq > last));
+    let stream = tokio_stream::iter(backlog).chain(live).filter_map(|change| {
         let data = serde_json::to_string(&change).ok()?;
         Some(Ok(Event::default().event(change.kind.clone()).id(change.seq.to_string()).data(data)))
     });
+    let mut closing = st.closing.clone();
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    let stream = futures::StreamExt::take_until(stream, closed);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -1,0 +1,247 @@
+//! The host app's side of [actas](https://github.com/actas): what a SaaS
+//! product adds so that support can act as a customer safely.
+//!
+//! - [`Verifier`] checks impersonation tokens offline against actas's JWKS
+//!   (cached; refetched on an unknown key id, at most once per interval, so
+//!   a flood of bad tokens cannot hammer actas).
+//! - [`Client`] asks `authorize` before every change and every view of
+//!   sensitive data, reads access logs and customer notes, and follows the
+//!   session feed ([`Client::follow`]) with automatic reconnect and resume.
+//! - [`layer::ImpersonationLayer`] gives an axum handler the
+//!   [`Impersonation`] context and refuses requests whose session has ended.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), actas_client::ClientError> {
+//! use actas_client::{Client, Verifier};
+//!
+//! let actas = Client::new("https://actas.example.com", "actas_app_...");
+//! let verifier = Verifier::new("https://actas.example.com", "app_123");
+//! # let token = "";
+//! let who = verifier.verify(token).await?;
+//! let answer = actas.authorize(token, "invoice_email.update").await?;
+//! if answer.allowed {
+//!     // make the change, acting as `who.account_id` for `who.agent_name`
+//! }
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod feed;
+pub mod layer;
+mod verify;
+
+use std::time::Duration;
+
+pub use actas_api as api;
+pub use feed::Feed;
+pub use verify::{Impersonation, TokenError, Verifier};
+
+/// What can go wrong talking to actas.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// actas answered with a problem document.
+    #[error("actas refused: {} ({})", .0.detail, .0.kind)]
+    Api(api::Problem),
+    /// actas could not be reached, or answered something unreadable.
+    #[error("cannot reach actas: {0}")]
+    Http(#[from] reqwest::Error),
+    /// An impersonation token was refused.
+    #[error("the impersonation token was refused: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// A client for the host-app calls of the actas API, holding the app key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    app_key: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("app_key", &"(secret)").finish()
+    }
+}
+
+impl Client {
+    /// A client for the actas at `base` (e.g. `https://actas.example.com`).
+    ///
+    /// ```
+    /// let actas = actas_client::Client::new("http://127.0.0.1:7878", "actas_app_...");
+    /// assert_eq!(actas.base(), "http://127.0.0.1:7878");
+    /// ```
+    pub fn new(base: impl Into<String>, app_key: impl Into<String>) -> Client {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        Client { http, base: base.into().trim_end_matches('/').to_string(), app_key: app_key.into() }
+    }
+
+    /// The actas base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> Result<T, ClientError> {
+        if res.status().is_success() {
+            return Ok(res.json().await?);
+        }
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        Err(ClientError::Api(serde_json::from_slice(&bytes).unwrap_or_else(|_| api::Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(&bytes).into_owned(),
+            field: None,
+        })))
+    }
+
+    async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        Self::answer(self.http.post(self.url(path)).bearer_auth(&self.app_key).json(body).send().await?).await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        Self::answer(self.http.get(self.url(path)).bearer_auth(&self.app_key).send().await?).await
+    }
+
+    /// Asks whether the agent holding `token` may do `action` now.
+    ///
+    /// A refusal is `Ok` with `allowed: false` and a reason code; an `Err`
+    /// means no answer (treat it as no).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client, token: &str) -> Result<(), actas_client::ClientError> {
+    /// let answer = actas.authorize(token, "settings.update").await?;
+    /// if !answer.allowed {
+    ///     println!("refused: {}", answer.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn authorize(&self, token: &str, action: &str) -> Result<api::AuthorizeResponse, ClientError> {
+        self.authorize_with(&api::AuthorizeRequest {
+            token: token.into(),
+            action: action.into(),
+            target: None,
+            changes: None,
+        })
+        .await
+    }
+
+    /// [`Client::authorize`] with a target and the changes, which the audit
+    /// trail records (values of redacted actions are never stored).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client, token: &str) -> Result<(), actas_client::ClientError> {
+    /// use actas_client::api::{AuthorizeRequest, Change, Target};
+    /// let answer = actas
+    ///     .authorize_with(&AuthorizeRequest {
+    ///         token: token.into(),
+    ///         action: "invoice_email.update".into(),
+    ///         target: Some(Target { account_id: Some("acct_42".into()), ..Default::default() }),
+    ///         changes: Some(vec![Change { field: "invoice_email".into(), old: Some("a@x.test".into()), new: Some("b@x.test".into()) }]),
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn authorize_with(&self, req: &api::AuthorizeRequest) -> Result<api::AuthorizeResponse, ClientError> {
+        self.post("/authorize", req).await
+    }
+
+    /// A session's state.
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// let s = actas.session("ses_...").await?;
+    /// println!("{} until {}", s.agent_name, s.ends_at);
+    /// # Ok(()) }
+    /// ```
+    pub async fn session(&self, id: &str) -> Result<api::Session, ClientError> {
+        self.get(&format!("/sessions/{id}")).await
+    }
+
+    /// Records a ticket (the app needs the `tickets` permission).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// use actas_client::api::NewTicket;
+    /// actas.create_ticket(&NewTicket { reference: "48192".into(), account_id: "acct_42".into(), account_name: Some("Acme Corp".into()), subject: "Tax settings".into(), url: None }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_ticket(&self, t: &api::NewTicket) -> Result<api::Ticket, ClientError> {
+        self.post("/tickets", t).await
+    }
+
+    /// Who from support entered an account, why, and what they changed.
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// for e in actas.access_log("acct_42").await?.entries {
+    ///     println!("{} under ticket {}: {}", e.agent_name, e.ticket, e.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn access_log(&self, account_id: &str) -> Result<api::AccessLog, ClientError> {
+        self.get(&format!("/accounts/{account_id}/access-log")).await
+    }
+
+    /// Customer notes of ended sessions after `after` (a notice `seq`).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// for n in actas.notices(0).await? {
+    ///     // deliver n.text to the customer of n.account_id, then:
+    ///     actas.notice_delivered(&n.id).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn notices(&self, after: i64) -> Result<Vec<api::Notice>, ClientError> {
+        let list: api::NoticeList = self.get(&format!("/notices?after={after}")).await?;
+        Ok(list.notices)
+    }
+
+    /// Tells actas a note was delivered (`customer.notified`).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// actas.notice_delivered("ntc_...").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn notice_delivered(&self, id: &str) -> Result<api::Notice, ClientError> {
+        self.post(&format!("/notices/{id}/delivered"), &serde_json::json!({})).await
+    }
+
+    /// Follows `GET /sessions/feed`: every session change, reconnecting
+    /// after failures and resuming where it left off.
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) {
+    /// use futures::StreamExt;
+    /// let mut feed = actas.follow();
+    /// while let Some(change) = feed.next().await {
+    ///     println!("{} {}", change.kind, change.session.id);
+    /// }
+    /// # }
+    /// ```
+    pub fn follow(&self) -> Feed {
+        Feed::start(self.http.clone(), self.url("/sessions/feed"), self.app_key.clone(), None)
+    }
+
+    /// [`Client::follow`], starting after the change with seq `after`.
+    ///
+    /// ```no_run
+    /// # fn run(actas: actas_client::Client) {
+    /// let feed = actas.follow_after(1234);
+    /// # }
+    /// ```
+    pub fn follow_after(&self, after: i64) -> Feed {
+        Feed::start(self.http.clone(), self.url("/sessions/feed"), self.app_key.clone(), Some(after))
+    }
+}

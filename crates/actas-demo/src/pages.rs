@@ -1,0 +1,474 @@
+//! The pages of Acme Billing.
+
+use std::sync::Arc;
+
+use actas_client::api::{AuthorizeRequest, Change, Target};
+use actas_client::layer::MaybeActing;
+use actas_client::Impersonation;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+
+use crate::{Account, Activity, Demo, TOKEN_COOKIE};
+
+type St = State<Arc<Demo>>;
+
+pub(crate) fn router(demo: Arc<Demo>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/support/enter", get(enter))
+        .route("/support/leave", get(leave))
+        .route("/accounts/{id}", get(overview))
+        .route("/accounts/{id}/settings", get(settings).post(save_settings))
+        .route("/accounts/{id}/invoice-email", post(save_invoice_email))
+        .route("/accounts/{id}/plan", get(plan).post(save_plan))
+        .route("/accounts/{id}/invoices", get(invoices))
+        .route("/accounts/{id}/bank", get(bank))
+        .route("/accounts/{id}/export", post(export))
+        .route("/accounts/{id}/password-reset", post(password_reset))
+        .route("/accounts/{id}/activity", get(activity))
+        .route("/accounts/{id}/access", get(access))
+        .with_state(demo)
+}
+
+#[allow(clippy::disallowed_methods)] // the demo app's own clock, not actas's
+fn now_text() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (h, m) = ((secs / 3600) % 24, (secs / 60) % 60);
+    format!("today {h:02}:{m:02} UTC")
+}
+
+/// The plain words for a refusal code of `authorize`.
+fn refusal_words(code: &str) -> &'static str {
+    match code {
+        "not_in_scope" => "this action is not among those approved for the support session",
+        "session_ended" => "the support session has ended",
+        "session_expired" => "the support session has expired",
+        "idle_timeout" => "the support session ended after a period without activity",
+        "session_revoked" => "a lead revoked the support session",
+        "staff_disabled" => "the support agent's account was disabled",
+        "wrong_account" => "the support session is for another customer account",
+        "unknown_action" => "actas does not know this action",
+        _ => "the support session token is not valid",
+    }
+}
+
+fn layout(demo: &Demo, title: &str, who: Option<&Impersonation>, account: Option<&Account>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Acme Billing" }
+                style { (maud::PreEscaped(CSS)) }
+                @if let Some(w) = who {
+                    script src=(format!("{}/banner.js", demo.actas_public)) data-token=(w.token) defer {}
+                }
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Acme Billing" }
+                    @if let Some(a) = account {
+                        nav aria-label="Account" {
+                            a href=(format!("/accounts/{}", a.id)) { "Overview" }
+                            a href=(format!("/accounts/{}/settings", a.id)) { "Settings" }
+                            a href=(format!("/accounts/{}/plan", a.id)) { "Plan" }
+                            a href=(format!("/accounts/{}/invoices", a.id)) { "Invoices" }
+                            a href=(format!("/accounts/{}/bank", a.id)) { "Bank details" }
+                            a href=(format!("/accounts/{}/activity", a.id)) { "Activity" }
+                            a href=(format!("/accounts/{}/access", a.id)) { "Who accessed my account" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}\
+header.top{background:#0b3d91;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
+header.top a{color:#fff}.brand{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.8rem}\
+main{padding:1rem;max-width:52rem}form{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
+label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}\
+.support{color:#8a4b00;font-weight:600}.refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}\
+.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}";
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+fn refusal(demo: &Demo, who: Option<&Impersonation>, account: Option<&Account>, why: &str) -> Response {
+    let body = html! {
+        p.refusal #refusal role="alert" { "actas refused this, so nothing was done: " (why) "." }
+        @if let Some(a) = account { p { a href=(format!("/accounts/{}", a.id)) { "Back to the account" } } }
+    };
+    page(StatusCode::FORBIDDEN, layout(demo, "Not allowed", who, account, body))
+}
+
+async fn load(demo: &Demo, id: &str) -> Option<Account> {
+    demo.accounts.read().await.get(id).cloned()
+}
+
+/// Asks actas when support is acting; customers act for themselves.
+async fn ask(
+    demo: &Demo,
+    who: Option<&Impersonation>,
+    account: &str,
+    action: &str,
+    target: Option<(&str, &str)>,
+    changes: Vec<Change>,
+) -> Result<(), String> {
+    let Some(who) = who else { return Ok(()) };
+    let req = AuthorizeRequest {
+        token: who.token.clone(),
+        action: action.into(),
+        target: Some(Target {
+            account_id: Some(account.into()),
+            kind: target.map(|t| t.0.to_string()),
+            id: target.map(|t| t.1.to_string()),
+        }),
+        changes: (!changes.is_empty()).then_some(changes),
+    };
+    match demo.actas.authorize_with(&req).await {
+        Ok(a) if a.allowed => Ok(()),
+        Ok(a) => {
+            if a.reason.starts_with("session_") || a.reason == "idle_timeout" || a.reason == "staff_disabled" {
+                demo.guard.mark_ended(&who.session_id);
+            }
+            Err(refusal_words(&a.reason).to_string())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "actas did not answer");
+            Err("actas could not be asked right now".to_string())
+        }
+    }
+}
+
+/// A view: allowed offline when the token grants it, else asked of actas
+/// (the scope may have grown, and a refusal is audited).
+async fn view(demo: &Demo, who: Option<&Impersonation>, account: &str, action: &str) -> Result<(), String> {
+    match who {
+        Some(w) if w.account_id == account && w.grants(action) => Ok(()),
+        _ => ask(demo, who, account, action, None, vec![]).await,
+    }
+}
+
+async fn record(demo: &Demo, id: &str, who: Option<&Impersonation>, what: &str) {
+    if let Some(a) = demo.accounts.write().await.get_mut(id) {
+        let (text, by_support) = match who {
+            Some(w) => {
+                (format!("{} from support, acting for you under ticket {}, {what}", w.agent_name, w.ticket), true)
+            }
+            None => (format!("You {what}"), false),
+        };
+        a.activity.push(Activity { at: now_text(), text, by_support });
+    }
+}
+
+async fn home(State(demo): St, MaybeActing(who): MaybeActing) -> Response {
+    if let Some(w) = &who {
+        return Redirect::to(&format!("/accounts/{}", w.account_id)).into_response();
+    }
+    let accounts: Vec<Account> = demo.accounts.read().await.values().cloned().collect();
+    let body = html! {
+        p { "Sign in as a customer:" }
+        ul { @for a in &accounts { li { a href=(format!("/accounts/{}", a.id)) { (a.name) " (" (a.id) ")" } } } }
+        p { "Support enters an account at " code { "/support/enter?token=…" } " with the token actas gives when a session starts." }
+    };
+    layout(&demo, "Welcome", None, None, body).into_response()
+}
+
+#[derive(Deserialize)]
+struct EnterQuery {
+    token: String,
+}
+
+async fn enter(State(demo): St, Query(q): Query<EnterQuery>) -> Response {
+    match demo.guard.verifier().verify(&q.token).await {
+        Ok(who) => {
+            let cookie = format!("{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", q.token);
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&format!("/accounts/{}", who.account_id))).into_response()
+        }
+        Err(e) => refusal(&demo, None, None, &format!("the support session token was refused ({e})")),
+    }
+}
+
+async fn leave() -> Response {
+    ([(header::SET_COOKIE, format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0"))], Redirect::to("/")).into_response()
+}
+
+macro_rules! account_or_404 {
+    ($demo:expr, $who:expr, $id:expr) => {
+        match load(&$demo, &$id).await {
+            Some(a) => a,
+            None => {
+                return page(
+                    StatusCode::NOT_FOUND,
+                    layout(&$demo, "No such account", $who, None, html! { p { "There is no account " ($id) "." } }),
+                )
+            }
+        }
+    };
+}
+
+async fn overview(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = view(&demo, who.as_ref(), &id, "account.view").await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let body = html! {
+        p { "Plan: " strong { (a.plan) } }
+        p { "Invoices go to " (a.invoice_email) }
+        @if !a.inbox.is_empty() {
+            section #inbox aria-label="Messages" {
+                h2 { "Messages" }
+                @for n in &a.inbox { p.ok { (n) } }
+            }
+        }
+        @if who.is_some() { p { a href="/support/leave" { "Leave the account" } } }
+    };
+    layout(&demo, &a.name, who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn settings(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = view(&demo, who.as_ref(), &id, "settings.view").await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    settings_page(&demo, who.as_ref(), &a, None).into_response()
+}
+
+fn settings_page(demo: &Demo, who: Option<&Impersonation>, a: &Account, notice: Option<&str>) -> Markup {
+    let body = html! {
+        @if let Some(n) = notice { p.ok #saved role="status" { (n) } }
+        form method="post" action=(format!("/accounts/{}/settings", a.id)) {
+            h2 { "Account settings" }
+            label { "Time zone " input name="timezone" value=(a.timezone); }
+            label { "Tax id " input name="tax_id" value=(a.tax_id); }
+            button type="submit" { "Save settings" }
+        }
+        form method="post" action=(format!("/accounts/{}/invoice-email", a.id)) {
+            h2 { "Invoice email" }
+            label { "Send invoices to " input name="invoice_email" type="email" value=(a.invoice_email); }
+            button type="submit" { "Save invoice email" }
+        }
+        form method="post" action=(format!("/accounts/{}/password-reset", a.id)) {
+            h2 { "Password" }
+            p { "Send the account owner a password reset link." }
+            button type="submit" { "Reset password" }
+        }
+        form method="post" action=(format!("/accounts/{}/export", a.id)) {
+            h2 { "Export" }
+            button type="submit" { "Export all account data" }
+        }
+        button #open-help type="button" onclick="document.getElementById('help').showModal()" { "Open help" }
+        dialog #help aria-label="Help" {
+            p { "Settings apply to every user of the account." }
+            form method="dialog" { button { "Close" } }
+        }
+    };
+    layout(demo, "Settings", who, Some(a), body)
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    timezone: String,
+    tax_id: String,
+}
+
+async fn save_settings(
+    State(demo): St,
+    MaybeActing(who): MaybeActing,
+    Path(id): Path<String>,
+    Form(f): Form<SettingsForm>,
+) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    let mut changes = Vec::new();
+    if f.timezone != a.timezone {
+        changes.push(Change { field: "timezone".into(), old: Some(a.timezone.clone()), new: Some(f.timezone.clone()) });
+    }
+    if f.tax_id != a.tax_id {
+        changes.push(Change { field: "tax_id".into(), old: Some(a.tax_id.clone()), new: Some(f.tax_id.clone()) });
+    }
+    if let Err(why) = ask(&demo, who.as_ref(), &id, "settings.update", Some(("settings", "account")), changes).await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let updated = {
+        let mut all = demo.accounts.write().await;
+        let Some(acc) = all.get_mut(&id) else { return StatusCode::NOT_FOUND.into_response() };
+        acc.timezone = f.timezone;
+        acc.tax_id = f.tax_id;
+        acc.clone()
+    };
+    record(&demo, &id, who.as_ref(), "changed the account settings").await;
+    settings_page(&demo, who.as_ref(), &updated, Some("Settings saved.")).into_response()
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    invoice_email: String,
+}
+
+async fn save_invoice_email(
+    State(demo): St,
+    MaybeActing(who): MaybeActing,
+    Path(id): Path<String>,
+    Form(f): Form<EmailForm>,
+) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    let change = Change {
+        field: "invoice_email".into(),
+        old: Some(a.invoice_email.clone()),
+        new: Some(f.invoice_email.clone()),
+    };
+    if let Err(why) =
+        ask(&demo, who.as_ref(), &id, "invoice_email.update", Some(("settings", "invoice_email")), vec![change]).await
+    {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let updated = {
+        let mut all = demo.accounts.write().await;
+        let Some(acc) = all.get_mut(&id) else { return StatusCode::NOT_FOUND.into_response() };
+        acc.invoice_email = f.invoice_email.clone();
+        acc.clone()
+    };
+    record(&demo, &id, who.as_ref(), &format!("changed the invoice email to {}", f.invoice_email)).await;
+    settings_page(&demo, who.as_ref(), &updated, Some("Invoice email saved.")).into_response()
+}
+
+async fn plan(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = view(&demo, who.as_ref(), &id, "plan.view").await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let body = html! {
+        p { "Current plan: " strong #plan { (a.plan) } }
+        form method="post" action=(format!("/accounts/{}/plan", a.id)) {
+            label { "Change to " select name="plan" { @for p in ["Starter", "Business", "Enterprise"] { option selected[p == a.plan] { (p) } } } }
+            button type="submit" { "Change plan" }
+        }
+    };
+    layout(&demo, "Plan", who.as_ref(), Some(&a), body).into_response()
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    plan: String,
+}
+
+async fn save_plan(
+    State(demo): St,
+    MaybeActing(who): MaybeActing,
+    Path(id): Path<String>,
+    Form(f): Form<PlanForm>,
+) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    let change = Change { field: "plan".into(), old: Some(a.plan.clone()), new: Some(f.plan.clone()) };
+    if let Err(why) = ask(&demo, who.as_ref(), &id, "billing.update", Some(("plan", &a.plan)), vec![change]).await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    if let Some(acc) = demo.accounts.write().await.get_mut(&id) {
+        acc.plan = f.plan.clone();
+    }
+    record(&demo, &id, who.as_ref(), &format!("changed the plan to {}", f.plan)).await;
+    Redirect::to(&format!("/accounts/{id}/plan")).into_response()
+}
+
+async fn invoices(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = view(&demo, who.as_ref(), &id, "invoices.view").await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let body = html! {
+        table {
+            thead { tr { th { "Invoice" } th { "Amount" } th { "Status" } } }
+            tbody { @for (n, amt, st) in &a.invoices { tr { td { (n) } td { (amt) } td { (st) } } } }
+        }
+    };
+    layout(&demo, "Invoices", who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn bank(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    // Sensitive: always asked, so the view is recorded.
+    if let Err(why) = ask(&demo, who.as_ref(), &id, "sensitive.view", Some(("bank account", "primary")), vec![]).await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let body = html! { p { "IBAN: " code { (a.bank_account) } } };
+    layout(&demo, "Bank details", who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn export(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = ask(&demo, who.as_ref(), &id, "data.export", Some(("export", "all data")), vec![]).await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    record(&demo, &id, who.as_ref(), "exported the account data").await;
+    let body = html! { p.ok #saved role="status" { "The export is being prepared and will be emailed to the account owner." } };
+    layout(&demo, "Export", who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn password_reset(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    // The reset link and any new password stay here: actas hears only that it happened.
+    let change = Change { field: "password".into(), old: None, new: None };
+    if let Err(why) = ask(&demo, who.as_ref(), &id, "password.reset", Some(("user", "owner")), vec![change]).await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    record(&demo, &id, who.as_ref(), "sent a password reset link to the account owner").await;
+    let body = html! { p.ok #saved role="status" { "A password reset link was sent to the account owner." } };
+    layout(&demo, "Password reset", who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn activity(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if let Err(why) = view(&demo, who.as_ref(), &id, "activity.view").await {
+        return refusal(&demo, who.as_ref(), Some(&a), &why);
+    }
+    let body = html! {
+        ul #activity {
+            @for e in a.activity.iter().rev() {
+                li class=[e.by_support.then_some("support")] { (e.at) ": " (e.text) }
+            }
+        }
+        @if !a.inbox.is_empty() {
+            h2 { "Messages from support" }
+            @for n in &a.inbox { p.ok.note { (n) } }
+        }
+    };
+    layout(&demo, "Activity", who.as_ref(), Some(&a), body).into_response()
+}
+
+async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if who.is_some() {
+        return refusal(&demo, who.as_ref(), Some(&a), "this page is for the customer");
+    }
+    let body = match demo.actas.access_log(&id).await {
+        Ok(log) if log.entries.is_empty() => html! { p { "Nobody from support has accessed this account." } },
+        Ok(log) => html! {
+            table #access-log {
+                thead { tr { th { "Who" } th { "When" } th { "Why" } th { "Allowed" } th { "Changed" } } }
+                tbody {
+                    @for e in &log.entries {
+                        tr {
+                            td { (e.agent_name) " (approved by " (e.approver_name) ")" }
+                            td { (e.started_at.format("%Y-%m-%d %H:%M")) "–" (e.ended_at.format("%H:%M UTC")) }
+                            td { "Ticket " (e.ticket) ": " (e.reason) }
+                            td { (e.allowed.join(", ")) }
+                            td { @if e.changes.is_empty() { "nothing" } @else { (e.changes.join("; ")) } }
+                        }
+                    }
+                }
+            }
+        },
+        Err(_) => html! { p.refusal { "The access log cannot be read right now." } },
+    };
+    layout(&demo, "Who accessed my account", None, Some(&a), body).into_response()
+}
