@@ -101,8 +101,6 @@ fn seed() -> BTreeMap<String, Account> {
 /// How to reach actas.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the demo listens.
-    pub listen: SocketAddr,
     /// actas's base URL, as the demo reaches it and as it issues tokens.
     pub actas: String,
     /// The demo's app id at actas (the tokens' audience).
@@ -119,10 +117,15 @@ pub struct DemoApp {
 }
 
 impl DemoApp {
-    /// Binds the listener and prepares the routes.
-    pub async fn build(s: Settings) -> anyhow::Result<DemoApp> {
+    /// Binds `listen` and prepares the routes.
+    pub async fn build(listen: SocketAddr, s: Settings) -> anyhow::Result<DemoApp> {
         let listener =
-            tokio::net::TcpListener::bind(s.listen).await.with_context(|| format!("cannot listen on {}", s.listen))?;
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        Ok(DemoApp::on(listener, s))
+    }
+
+    /// Prepares the routes on a bound listener.
+    pub fn on(listener: tokio::net::TcpListener, s: Settings) -> DemoApp {
         let actas = Client::new(&s.actas, &s.app_key);
         let guard = Arc::new(Guard::new(Verifier::new(&s.actas, &s.app_id), TokenSource::Cookie(TOKEN_COOKIE.into())));
         let demo = Arc::new(Demo {
@@ -132,7 +135,7 @@ impl DemoApp {
             actas_public: s.actas.clone(),
         });
         let router = pages::router(demo.clone()).layer(ImpersonationLayer::new(guard));
-        Ok(DemoApp { listener, router, demo })
+        DemoApp { listener, router, demo }
     }
 
     /// The bound address.

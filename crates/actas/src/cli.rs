@@ -42,11 +42,15 @@ pub enum Command {
         #[arg(long, env = "ACTAS_BASE_URL")]
         base_url: Option<String>,
     },
-    /// Serve with demo staff, an app and tickets on a fresh SQLite file.
+    /// Serve with demo staff, an app and tickets on a fresh SQLite file,
+    /// beside the demo host app "Acme Billing".
     Demo {
-        /// Address to listen on.
+        /// Address for actas.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
+        /// Address for the demo host app.
+        #[arg(long, default_value = "127.0.0.1:7879")]
+        app_listen: SocketAddr,
     },
     /// Bring the database to the current schema.
     Migrate,
@@ -215,7 +219,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.base_url = base_url;
             Server::build(config).await?.run().await?;
         }
-        Command::Demo { listen } => crate::demo::run(listen).await?,
+        Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,
         Command::Migrate => {
             actas_store::Store::open(&actas_store::Options { url: db, migrate: true }).await?;
             println!("The database is at the current schema.");

@@ -12,8 +12,8 @@ use anyhow::Context;
 
 const PASSWORD: &str = "actas-demo-password";
 
-/// Runs the demo until Ctrl-C.
-pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+/// Runs the demo until Ctrl-C: actas on `listen`, Acme Billing on `app_listen`.
+pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot make a folder for the demo database")?;
     let db = dir.path().join("actas-demo.db");
     let mut config = Config::new(db.to_string_lossy().to_string());
@@ -32,8 +32,10 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         let (s, token) = service::add_staff(&ctx, setup.clone(), login, name, roles, Some(PASSWORD.into())).await?;
         tokens.push((s, token));
     }
-    let (app, key) =
-        service::add_app(&ctx, setup.clone(), "Acme Billing", true, vec!["http://127.0.0.1:7879".into()]).await?;
+    let host_listener =
+        tokio::net::TcpListener::bind(app_listen).await.with_context(|| format!("cannot listen on {app_listen}"))?;
+    let host = format!("http://{}", host_listener.local_addr()?);
+    let (app, key) = service::add_app(&ctx, setup.clone(), "Acme Billing", true, vec![host.clone()]).await?;
     let principal = Principal::App(app.clone());
     for (reference, account, name, subject) in [
         ("48192", "acct_42", "Acme Corp", "Customer can't update tax settings after plan change"),
@@ -54,7 +56,12 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         .await?;
     }
     let base = format!("http://{}", server.addr());
-    println!("actas demo is running at {base} (database {}, removed on exit)\n", db.display());
+    let billing = actas_demo::DemoApp::on(
+        host_listener,
+        actas_demo::Settings { actas: base.clone(), app_id: app.id.clone(), app_key: key.clone() },
+    );
+    println!("actas demo is running at {base} (database {}, removed on exit)", db.display());
+    println!("Acme Billing, the demo host app, is at {host}\n");
     println!("Staff (console password for all: {PASSWORD}):");
     for (s, token) in &tokens {
         let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
@@ -79,10 +86,19 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     println!(
         "  curl -s {base}/api/v1/authorize -H \"Authorization: Bearer $APP\" -d '{{\"token\":\"'$TOKEN'\",\"action\":\"invoice_email.update\",\"changes\":[{{\"field\":\"invoice_email\",\"old\":\"old@acme.test\",\"new\":\"new@acme.test\"}}]}}'"
     );
+    println!("  # Maria opens the customer's account in Acme Billing, with the banner on every page");
+    println!("  open \"{host}/support/enter?token=$TOKEN\"");
     println!("  # What happened, in plain words");
     println!("  curl -s '{base}/api/v1/audit?ticket=48192&format=text' -H \"Authorization: Bearer $SAM\"");
+    println!("  # The customer's side: {host}/accounts/acct_42/access");
     println!("\nPress Ctrl-C to stop.");
+    let (stop_billing, billing_stopped) = tokio::sync::oneshot::channel::<()>();
+    let billing = tokio::spawn(billing.run_until(async move {
+        let _ = billing_stopped.await;
+    }));
     server.run().await?;
+    let _ = stop_billing.send(());
+    let _ = billing.await;
     drop(dir);
     Ok(())
 }

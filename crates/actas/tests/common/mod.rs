@@ -1,8 +1,10 @@
 //! Shared helpers of the `actas` binary's integration tests: a fresh
-//! folder with its own SQLite file, running CLI verbs against it, and a
-//! server process that is stopped when the test ends.
+//! folder with its own SQLite file (or a fresh PostgreSQL database),
+//! running CLI verbs against it, and a server process that is stopped when
+//! the test ends.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -22,17 +24,34 @@ pub const REASON: &str = "Customer cannot see the new tax settings after the pla
 /// Environment variables of the binary that must not leak in from outside.
 const ACTAS_VARS: [&str; 5] = ["ACTAS_DATABASE_URL", "ACTAS_POLICY", "ACTAS_BASE_URL", "ACTAS_LOG", "RUST_LOG"];
 
-/// A fresh folder with its own database file.
+/// A fresh folder with its own database file, or a fresh folder whose
+/// verbs and servers use a database URL (see [`Env::on`]).
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
+    /// The database URL every verb and server uses instead of `db`.
+    pub url: Option<String>,
 }
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let db = dir.path().join("actas.sqlite");
-        Env { dir, db }
+        Env { dir, db, url: None }
+    }
+
+    /// A fresh folder whose verbs and servers use the database `url`
+    /// (e.g. a `postgres://` URL).
+    pub fn on(url: &str) -> Env {
+        Env { url: Some(url.to_string()), ..Env::new() }
+    }
+
+    /// What `--database` says: the URL, or else the database file.
+    pub fn database(&self) -> OsString {
+        match &self.url {
+            Some(url) => OsString::from(url),
+            None => self.db.clone().into_os_string(),
+        }
     }
 
     /// Another database file in the same folder (for tampered copies).
@@ -42,11 +61,11 @@ impl Env {
 
     /// `actas --database DB ARGS...`, run in the folder.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        self.cmd_on(&self.db, args)
+        self.cmd_on(self.database(), args)
     }
 
-    /// `actas --database FILE ARGS...`, run in the folder.
-    pub fn cmd_on(&self, db: &Path, args: &[&str]) -> Command {
+    /// `actas --database FILE-OR-URL ARGS...`, run in the folder.
+    pub fn cmd_on(&self, db: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut c = bare_cmd(self.dir.path());
         c.arg("--database").arg(db).args(args);
         c
@@ -57,8 +76,8 @@ impl Env {
         output(self.cmd(args), None)
     }
 
-    /// Runs a verb against another database file.
-    pub fn run_on(&self, db: &Path, args: &[&str]) -> Output {
+    /// Runs a verb against another database file or URL.
+    pub fn run_on(&self, db: impl AsRef<OsStr>, args: &[&str]) -> Output {
         output(self.cmd_on(db, args), None)
     }
 
@@ -94,11 +113,11 @@ impl Env {
 
     /// Starts `actas serve` on this folder's database.
     pub fn serve(&self) -> Server {
-        Server::start(self, &self.db, &[])
+        Server::start(self, self.database(), &[])
     }
 
-    /// Starts `actas serve` on another database file.
-    pub fn serve_on(&self, db: &Path) -> Server {
+    /// Starts `actas serve` on another database file or URL.
+    pub fn serve_on(&self, db: impl AsRef<OsStr>) -> Server {
         Server::start(self, db, &[])
     }
 }
@@ -195,12 +214,12 @@ pub struct Server {
 impl Server {
     /// Spawns `actas --database DB serve --listen 127.0.0.1:0 EXTRA...` and
     /// waits until it says where it listens.
-    pub fn start(env: &Env, db: &Path, extra: &[&str]) -> Server {
+    pub fn start(env: &Env, db: impl AsRef<OsStr>, extra: &[&str]) -> Server {
         Server::start_with_vars(env, db, extra, &[])
     }
 
     /// [`Server::start`] with extra environment variables.
-    pub fn start_with_vars(env: &Env, db: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Server {
+    pub fn start_with_vars(env: &Env, db: impl AsRef<OsStr>, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
         c.envs(vars.iter().copied());
         c.args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -402,4 +421,182 @@ pub async fn live_session(env: &Env, server: &Server) -> Live {
 /// `POST /authorize` for `action`; answers the status and body.
 pub async fn authorize(c: &reqwest::Client, server: &Server, live: &Live, action: &str) -> (StatusCode, Value) {
     post(c, &server.api("/authorize"), &live.app_key, &json!({"token": live.token, "action": action})).await
+}
+
+/// The PostgreSQL server for tests, from `ACTAS_TEST_PG_URL` (a URL whose
+/// last path segment names a database the test may connect to). `None`
+/// skips the test, except on CI, where a missing URL is a failure.
+pub fn pg_base_url() -> Option<String> {
+    match std::env::var("ACTAS_TEST_PG_URL") {
+        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("ACTAS_TEST_PG_URL must be set on CI"),
+        _ => None,
+    }
+}
+
+/// Runs `sql` on `url` over a connection of its own.
+pub async fn pg_exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
+/// Runs `sql` on `url` from a thread of its own with its own runtime, so
+/// that it can run from `Drop` (also inside an async test). Errors are
+/// answered, not raised.
+pub fn pg_exec_blocking(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| e.to_string())?;
+            sqlx::query(&sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
+            let _ = conn.close().await;
+            Ok(())
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the thread running the statement panicked".into()))
+}
+
+/// A fresh PostgreSQL database on the test server; dropped, with whatever
+/// is still connected to it, when this value is dropped.
+pub struct PgDatabase {
+    /// The new database's URL.
+    pub url: String,
+    /// The server's URL the test was given (for statements about the database).
+    pub admin_url: String,
+    /// The database's name.
+    pub name: String,
+}
+
+impl PgDatabase {
+    /// `CREATE DATABASE actas_n_<random>` on the server of `base`.
+    pub async fn create(base: &str) -> PgDatabase {
+        let name = actas_core::id::new_id("actas_n");
+        let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
+        pg_exec(base, &format!("CREATE DATABASE {name}")).await;
+        PgDatabase { url: format!("{server}/{name}"), admin_url: base.to_string(), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) =
+            pg_exec_blocking(&self.admin_url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+        {
+            eprintln!("could not drop the test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Decodes unpadded base64url.
+pub fn base64url(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for ch in s.bytes() {
+        let v = match ch {
+            b'A'..=b'Z' => ch - b'A',
+            b'a'..=b'z' => ch - b'a' + 26,
+            b'0'..=b'9' => ch - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            b'=' => continue,
+            _ => panic!("not base64url: {s}"),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The JOSE header of a compact JWS.
+pub fn jwt_header(token: &str) -> Value {
+    let first = token.split('.').next().expect("a compact JWS");
+    serde_json::from_slice(&base64url(first)).expect("a JSON header")
+}
+
+/// The `kid`s a server's `/.well-known/jwks.json` lists.
+pub async fn jwks_kids(c: &reqwest::Client, server: &Server) -> Vec<String> {
+    let url = format!("{}/.well-known/jwks.json", server.base);
+    let r = c.get(&url).send().await.expect("the server answers");
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    let jwks: Value = r.json().await.expect("a JWK set");
+    jwks["keys"]
+        .as_array()
+        .expect("a keys array")
+        .iter()
+        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A subscription to `GET /api/v1/sessions/feed`: its `data:` frames,
+/// parsed, each with the moment it arrived.
+pub struct FeedSubscription {
+    frames: tokio::sync::mpsc::UnboundedReceiver<(Instant, Value)>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl FeedSubscription {
+    /// Subscribes with `bearer`; answers once the server has accepted the
+    /// subscription (changes committed after that are delivered).
+    pub async fn open(server: &Server, bearer: &str) -> FeedSubscription {
+        // No overall timeout: the stream stays open for the whole test.
+        let c = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("an HTTP client");
+        let mut r =
+            c.get(server.api("/sessions/feed")).bearer_auth(bearer).send().await.expect("the server answers the feed");
+        assert_eq!(r.status(), StatusCode::OK, "the feed is open to this caller");
+        let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        let (tx, frames) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            while let Ok(Some(chunk)) = r.chunk().await {
+                buf.extend(chunk.iter().copied().filter(|b| *b != b'\r'));
+                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let frame: Vec<u8> = buf.drain(..end + 2).collect();
+                    let frame = String::from_utf8_lossy(&frame);
+                    let data: Vec<&str> = frame
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                        .collect();
+                    if data.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    let value = serde_json::from_str(&data.join("\n")).expect("a feed frame's data is JSON");
+                    if tx.send((Instant::now(), value)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        FeedSubscription { frames, reader }
+    }
+
+    /// The next frame for which `wanted` holds, with the moment it arrived;
+    /// `None` when none came by `deadline`.
+    pub async fn next_where(&mut self, deadline: Instant, wanted: impl Fn(&Value) -> bool) -> Option<(Instant, Value)> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.frames.recv()).await {
+                Ok(Some((at, frame))) if wanted(&frame) => return Some((at, frame)),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for FeedSubscription {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
