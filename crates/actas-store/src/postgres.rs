@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
 use crate::{Backend, Options, Store, TxFn};
@@ -53,10 +55,19 @@ impl BatchSource for Postgres {
 }
 
 pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
+    // A node that freezes (paused, partitioned) while holding the chain's
+    // lock must not stall the others: PostgreSQL aborts its transaction
+    // after a few idle seconds, and a writer waiting longer than that for
+    // the lock gives up (503) instead of hanging.
+    let connect = PgConnectOptions::from_str(&opts.url).context("bad PostgreSQL URL")?.options([
+        ("idle_in_transaction_session_timeout", "5s"),
+        ("lock_timeout", "8s"),
+        ("statement_timeout", "30s"),
+    ]);
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(3))
-        .connect(&opts.url)
+        .connect_with(connect)
         .await
         .context("cannot connect to PostgreSQL")?;
     let migrator = sqlx::migrate!("./migrations/postgres");

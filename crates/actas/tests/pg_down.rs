@@ -213,3 +213,32 @@ async fn when_postgresql_is_unreachable_nodes_fail_closed_and_recover_by_themsel
     }
     env.ok(&["audit", "verify"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_lock_holder_turns_writes_into_503_instead_of_a_hang() {
+    use sqlx::Connection;
+    let Some(base) = pg_base_url() else { return };
+    let db = PgDatabase::create(&base).await;
+    let env = Env::on(&db.url);
+    env.ok(&["migrate"]);
+    let a = env.serve();
+    let live = live_session(&env, &a).await;
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
+    // Another "node" takes the audit chain's lock and freezes with it.
+    let mut frozen = sqlx::PgConnection::connect(&db.url).await.expect("a connection");
+    sqlx::raw_sql("BEGIN; SELECT pg_advisory_xact_lock(6386449766077811);")
+        .execute(&mut frozen)
+        .await
+        .expect("the lock");
+    let started = Instant::now();
+    let (status, body) = try_authorize(&c, &a, &live).await.expect("an answer, not a hang");
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["type"], "urn:actas:problem:unavailable");
+    assert!(waited < Duration::from_secs(20), "waited {waited:?}");
+    // The frozen holder lets go: writes flow again.
+    sqlx::raw_sql("ROLLBACK").execute(&mut frozen).await.expect("release");
+    let (status, body) = authorize(&c, &a, &live, "settings.view").await;
+    assert_eq!((status, body["allowed"].clone()), (StatusCode::OK, json!(true)), "{body}");
+    println!("a write waiting on a frozen lock holder answered 503 after {waited:?}");
+}
