@@ -171,15 +171,8 @@ async fn expired_foreign_forged_and_unsigned_tokens_are_refused() {
     let (_, token) = actas.session().await;
     let v = actas.verifier();
     assert_eq!(Verifier::new(&actas.base, "app_other").verify(&token).await.unwrap_err(), TokenError::WrongAudience);
-    assert_eq!(
-        Verifier::new("http://127.0.0.1:1", &actas.app_id)
-            .verify(&token)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("fetch"),
-        true
-    );
+    let unreachable = Verifier::new("http://127.0.0.1:1", &actas.app_id).verify(&token).await.unwrap_err();
+    assert!(matches!(unreachable, TokenError::Unavailable(_)), "{unreachable:?}");
 
     let mut claims = part(&token, 1);
     claims["scope"] = "settings.view billing.update".into();

@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
     let db = dir.path().join("actas-bench.db");
-    rows.extend(run_backend("sqlite", db.to_string_lossy().to_string(), per_level).await?);
+    rows.extend(run_backend("sqlite", db.to_string_lossy().to_string(), per_level, 1).await?);
 
     if let Ok(pg_url) = std::env::var("ACTAS_BENCH_PG_URL") {
         let name = format!("actas_bench_{:08x}", rand::thread_rng().gen::<u32>());
@@ -104,7 +104,14 @@ async fn main() -> anyhow::Result<()> {
             .execute(&mut admin)
             .await
             .with_context(|| format!("cannot create the database {name}"))?;
-        let measured = run_backend("postgres", with_database(&pg_url, &name)?, per_level).await;
+        let url = with_database(&pg_url, &name)?;
+        let mut measured = run_backend("postgres", url.clone(), per_level, 1).await;
+        if let Ok(one) = &mut measured {
+            match run_backend("postgres, 2 nodes", url, per_level, 2).await {
+                Ok(two) => one.extend(two),
+                Err(e) => measured = Err(e),
+            }
+        }
         let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await
@@ -139,15 +146,35 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts a server on `database_url`, measures every level, stops it.
-async fn run_backend(backend: &'static str, database_url: String, per_level: Duration) -> anyhow::Result<Vec<Row>> {
-    let fx = start(database_url).await?;
+/// Starts `nodes` servers on `database_url`, measures every level with the
+/// clients spread over the nodes, stops them.
+async fn run_backend(
+    backend: &'static str,
+    database_url: String,
+    per_level: Duration,
+    nodes: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let fx = start(database_url.clone()).await?;
+    let mut endpoints = vec![format!("{}/api/v1/authorize", fx.url)];
+    let mut others = Vec::new();
+    for _ in 1..nodes {
+        let mut config = Config::new(database_url.clone());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.reap_every = None;
+        let server = Server::build(config).await?;
+        endpoints.push(format!("http://{}/api/v1/authorize", server.addr()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        others.push((stop, served));
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
         .build()
         .context("cannot build the HTTP client")?;
-    let endpoint = Arc::new(format!("{}/api/v1/authorize", fx.url));
+    let endpoint = Arc::new(endpoints);
     let auth = Arc::new(format!("Bearer {}", fx.app_key));
     let bodies = Arc::new(bodies(&fx.token)?);
 
@@ -172,6 +199,10 @@ async fn run_backend(backend: &'static str, database_url: String, per_level: Dur
     }
 
     drop(client);
+    for (stop, served) in others {
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+    }
     let _ = fx.stop.send(());
     match tokio::time::timeout(Duration::from_secs(10), fx.served).await {
         Ok(joined) => joined.context("the server task failed")??,
@@ -248,7 +279,7 @@ fn bodies(token: &str) -> anyhow::Result<Bodies> {
 /// Runs `clients` tasks calling the endpoint back to back for `length`.
 async fn drive(
     client: &reqwest::Client,
-    endpoint: &Arc<String>,
+    endpoint: &Arc<Vec<String>>,
     auth: &Arc<String>,
     bodies: &Arc<Bodies>,
     clients: usize,
@@ -269,7 +300,7 @@ async fn drive(
                 while Instant::now() < deadline {
                     let body = if allowed { bodies.allowed.clone() } else { bodies.denied.clone() };
                     let sent = Instant::now();
-                    match call(&client, &endpoint, &auth, body).await {
+                    match call(&client, &endpoint[n % endpoint.len()], &auth, body).await {
                         Ok(answer) => {
                             let took = sent.elapsed();
                             match verdict_error(allowed, &answer) {

@@ -240,5 +240,5 @@ async fn a_frozen_lock_holder_turns_writes_into_503_instead_of_a_hang() {
     sqlx::raw_sql("ROLLBACK").execute(&mut frozen).await.expect("release");
     let (status, body) = authorize(&c, &a, &live, "settings.view").await;
     assert_eq!((status, body["allowed"].clone()), (StatusCode::OK, json!(true)), "{body}");
-    println!("a write waiting on a frozen lock holder answered 503 after {waited:?}");
+    eprintln!("a write waiting on a frozen lock holder answered 503 after {waited:?}");
 }

@@ -1,9 +1,11 @@
 //! The HTTP surface: the router, its layers, and the OpenAPI document.
 //!
-//! A request flows: body limit → trace span → route → extractors (caller,
-//! body, query; each failure a problem document) → a `service` operation →
-//! a wire view from `views`, or an [`error::ApiError`].
+//! A request flows: trace span → CORS (registered origins only; preflights
+//! are answered here) → body limit → route → extractors (caller, body,
+//! query; each failure a problem document) → a `service` operation → a wire
+//! view from `views`, or an [`error::ApiError`].
 
+mod cors;
 pub mod error;
 pub mod extract;
 
@@ -13,7 +15,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::routes::{accounts, audit, authorize, meta, notices, requests, sessions, tickets};
+use crate::routes::{accounts, audit, authorize, banner, meta, notices, requests, sessions, tickets};
 use crate::AppState;
 use error::ApiError;
 
@@ -88,10 +90,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/banner.js", get(banner::script))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::BadMethod })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors::layer(state.ctx.clone()))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -108,6 +112,9 @@ mod tests {
             std::fs::write(path, &generated).unwrap();
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(committed == generated, "docs/openapi.json is stale: run ACTAS_UPDATE_OPENAPI=1 cargo test -p actas-server");
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: run ACTAS_UPDATE_OPENAPI=1 cargo test -p actas-server"
+        );
     }
 }

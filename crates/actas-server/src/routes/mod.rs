@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authorize;
+pub mod banner;
 pub mod meta;
 pub mod notices;
 pub mod requests;

@@ -1,0 +1,617 @@
+/*
+ * actas banner: shows on every page of the host app, while a support agent
+ * acts as a customer, who is acting as whom, who approved it, what is
+ * allowed, how long is left, and an Exit button.
+ *
+ *   <script src="https://ACTAS/banner.js" data-token="IMPERSONATION_TOKEN" defer></script>
+ *
+ * The actas base URL is taken from this script's own address. The token is
+ * the session's impersonation token; it is sent as a Bearer header to read,
+ * heartbeat and end its own session, nothing else. The API answers CORS
+ * requests only from origins registered for the app (`--origin`).
+ *
+ * - A custom element <actas-banner> with a closed shadow root, appended to
+ *   <html>; its own styles are !important on :host, which wins over any
+ *   !important rule of the page, so host CSS can neither restyle nor hide it.
+ * - The element is a manual popover, so it sits in the top layer above any
+ *   z-index, raised again whenever a dialog or popover of the page opens;
+ *   while a modal dialog is open the element moves into it, because
+ *   everything outside the topmost modal dialog is inert.
+ * - Pushes the page down by its own height (padding-top on <body>).
+ * - Polls the session every second and tells the other tabs at once
+ *   (BroadcastChannel) when it ends; an ended session stays on screen.
+ * - Heartbeats at most every 30 s while the agent is active on the page.
+ * - Names are set with textContent only.
+ * - State for scripts and tests, on the element: data-state (loading, live,
+ *   ended), data-end-reason, data-account, data-agent, data-approver,
+ *   data-allowed, data-countdown, data-warning. `actas:session-ended` is
+ *   dispatched on window when the session ends.
+ */
+(function () {
+  'use strict';
+
+  var TAG = 'actas-banner';
+  var POLL_MS = 1000;
+  var HEARTBEAT_MS = 30 * 1000;
+  var WARN_MS = 2 * 60 * 1000;
+  var REQUEST_TIMEOUT_MS = 8000;
+
+  var script = document.currentScript;
+  if (!script || !window.customElements || customElements.get(TAG)) {
+    return;
+  }
+  var token = (script.getAttribute('data-token') || '').trim();
+  var base = baseUrl(script.src);
+  var claims = decodeClaims(token);
+  if (!claims || typeof claims.sid !== 'string' || !base) {
+    if (window.console) {
+      console.warn('actas banner: data-token is missing or is not an impersonation token');
+    }
+    return;
+  }
+  var sid = claims.sid;
+  var sessionUrl = base + '/api/v1/sessions/' + encodeURIComponent(sid);
+
+  var REASONS = {
+    ended: 'exited by the agent',
+    expired: 'time is up',
+    idle_timeout: 'no activity for too long',
+    revoked: 'revoked by a lead',
+    staff_disabled: "the agent's account was disabled",
+    superseded: 'replaced by a new session',
+    token_refused: 'its token is no longer accepted',
+    not_found: 'the session no longer exists'
+  };
+
+  var CSS = [
+    ':host {',
+    '  all: initial !important; display: block !important; position: fixed !important;',
+    '  inset: 0 0 auto 0 !important; width: 100% !important; max-width: none !important;',
+    '  height: auto !important; min-height: 0 !important; max-height: none !important;',
+    '  margin: 0 !important; padding: 0 !important; box-sizing: border-box !important;',
+    '  overflow: visible !important; visibility: visible !important; opacity: 1 !important;',
+    '  transform: none !important; filter: none !important; clip-path: none !important;',
+    '  mask: none !important; z-index: 2147483647 !important; pointer-events: auto !important;',
+    '  contain: none !important; background: #ffb300 !important; color: #1a1a1a !important;',
+    '  border: 0 !important; border-bottom: 4px solid #1a1a1a !important;',
+    '  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.35) !important;',
+    '}',
+    ':host([data-state="ended"]) {',
+    '  background: #263238 !important; color: #ffffff !important; border-bottom-color: #ffb300 !important;',
+    '}',
+    '.bar {',
+    '  display: block; margin: 0; padding: 8px 16px; color: inherit; background: transparent;',
+    '  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;',
+    '  text-align: left; letter-spacing: normal; word-spacing: normal; text-transform: none;',
+    '  visibility: visible; opacity: 1;',
+    '}',
+    '.row { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 6px 16px; }',
+    '.info { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 18px; flex: 1 1 16em; min-width: 0; }',
+    '.info > span { min-width: 0; overflow-wrap: anywhere; }',
+    '.badge { font-weight: 800; text-transform: uppercase; letter-spacing: 0.04em; font-size: 13px; }',
+    ':host([data-state="ended"]) .badge { text-transform: none; letter-spacing: normal; font-size: 15px; }',
+    'b { font-weight: 700; }',
+    '.countdown { font-variant-numeric: tabular-nums; }',
+    '.exit {',
+    '  flex: 0 0 auto; margin: 0; min-height: 36px; padding: 6px 14px; border: 2px solid #1a1a1a;',
+    '  border-radius: 4px; background: #1a1a1a; color: #ffffff; cursor: pointer;',
+    '  font: 700 15px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;',
+    '}',
+    '.exit:hover { background: #3a3a3a; }',
+    '.exit:focus { outline: 3px solid #1a1a1a; outline-offset: 3px; }',
+    '.exit:focus:not(:focus-visible) { outline: none; }',
+    '.exit[disabled] { cursor: progress; opacity: 0.8; }',
+    '.warn { margin-top: 4px; font-weight: 700; overflow-wrap: anywhere; }',
+    '.warn:empty { display: none; }',
+    ':host([data-state="ended"]) .live-only { display: none; }',
+    // Ended: the line is in the badge already; the live region only speaks it.
+    ':host([data-state="ended"]) .warn {',
+    '  position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;',
+    '  overflow: hidden; clip-path: inset(50%); white-space: nowrap;',
+    '}'
+  ].join('\n');
+
+  // --- the element -------------------------------------------------------
+
+  var onConnected = null;
+
+  class ActasBanner extends HTMLElement {
+    connectedCallback() {
+      if (onConnected) {
+        onConnected();
+      }
+    }
+  }
+  customElements.define(TAG, ActasBanner);
+
+  var host = document.createElement(TAG);
+  host.setAttribute('role', 'region');
+  host.setAttribute('aria-label', 'Support session in progress');
+  host.setAttribute('data-state', 'loading');
+  var root = host.attachShadow({ mode: 'closed' });
+
+  if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === 'function') {
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      appendStyle();
+    }
+  } else {
+    appendStyle();
+  }
+  function appendStyle() {
+    var style = document.createElement('style');
+    style.textContent = CSS;
+    root.appendChild(style);
+  }
+
+  function el(tag, cls, parent) {
+    var e = document.createElement(tag);
+    if (cls) {
+      e.className = cls;
+    }
+    if (parent) {
+      parent.appendChild(e);
+    }
+    return e;
+  }
+  function text(parent, s) {
+    parent.appendChild(document.createTextNode(s));
+  }
+
+  host.setAttribute('popover', 'manual');
+  var bar = el('div', 'bar', root);
+  var row = el('div', 'row', bar);
+  var info = el('div', 'info', row);
+  var badge = el('span', 'badge', info);
+  badge.textContent = 'Support session';
+  var who = el('span', 'who', info);
+  var agentEl = el('b', 'agent', who);
+  var verbEl = document.createTextNode(' is acting as ');
+  who.appendChild(verbEl);
+  var accountEl = el('b', 'account', who);
+  var approverEl = el('span', 'approver live-only', info);
+  var timeEl = el('span', 'time live-only', info);
+  text(timeEl, 'Ends in ');
+  var countdownEl = el('b', 'countdown', timeEl);
+  countdownEl.setAttribute('role', 'timer');
+  countdownEl.textContent = '--:--';
+  var allowedEl = el('span', 'allowed live-only', info);
+  text(allowedEl, 'Allowed: ');
+  var labelsEl = el('span', 'labels', allowedEl);
+  var exitBtn = el('button', 'exit live-only', row);
+  exitBtn.type = 'button';
+  exitBtn.textContent = 'Exit support session';
+  var warnEl = el('div', 'warn', bar);
+  warnEl.setAttribute('aria-live', 'polite');
+  warnEl.setAttribute('role', 'status');
+
+  // --- state -------------------------------------------------------------
+
+  var session = null;
+  var ended = false;
+  var skewMs = 0;
+  var lastBeat = 0;
+  var polling = false;
+  var unreachableSince = 0;
+  var timers = [];
+  var channel = null;
+
+  function now() {
+    return Date.now() + skewMs;
+  }
+
+  function setText(node, attr, value) {
+    if (node.textContent !== value) {
+      node.textContent = value;
+    }
+    if (attr && host.getAttribute(attr) !== value) {
+      host.setAttribute(attr, value);
+    }
+  }
+
+  function accountText(name, id) {
+    return name && name !== id ? name + ' (' + id + ')' : id;
+  }
+
+  // Until the session is read, show what the token says.
+  function showClaims() {
+    var act = claims.act || {};
+    setText(agentEl, 'data-agent', String(act.name || act.sub || 'A support agent'));
+    setText(accountEl, 'data-account', String(claims.sub || ''));
+    var scope = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+    setText(labelsEl, 'data-allowed', scope.join(', '));
+    setText(approverEl, 'data-approver', '');
+    renderClock();
+  }
+
+  function applySession(s) {
+    if (ended || !s || typeof s !== 'object') {
+      return;
+    }
+    session = s;
+    setText(agentEl, 'data-agent', String(s.agent_name || s.agent || ''));
+    setText(accountEl, 'data-account', accountText(s.account_name, String(s.account_id || '')));
+    var approver = s.approver === 'policy' ? 'Approved by policy' : 'Approved by ' + String(s.approver_name || s.approver || '');
+    setText(approverEl, 'data-approver', approver);
+    var labels = (s.scope || []).map(function (a) {
+      return String((a && (a.label || a.name)) || '');
+    });
+    setText(labelsEl, 'data-allowed', labels.join(', '));
+    if (s.state === 'ended') {
+      end(s.end_reason || 'ended', s.end_note, true);
+      return;
+    }
+    host.setAttribute('data-state', 'live');
+    renderClock();
+  }
+
+  function parseTime(v) {
+    if (typeof v !== 'string') {
+      return NaN;
+    }
+    // Keep milliseconds: not every engine reads nanoseconds.
+    return Date.parse(v.replace(/(\.\d{3})\d+/, '$1'));
+  }
+
+  function mmss(ms) {
+    var total = Math.max(0, Math.ceil(ms / 1000));
+    var m = Math.floor(total / 60);
+    var sec = total % 60;
+    return (m < 10 ? '0' : '') + m + ':' + (sec < 10 ? '0' : '') + sec;
+  }
+
+  function renderClock() {
+    if (ended) {
+      return;
+    }
+    var endsAt = session ? parseTime(session.ends_at) : (claims.exp || 0) * 1000;
+    if (!isFinite(endsAt) || endsAt <= 0) {
+      return;
+    }
+    var left = endsAt - now();
+    setText(countdownEl, 'data-countdown', mmss(left));
+    var warning = '';
+    var idleAt = session ? parseTime(session.idle_deadline) : NaN;
+    if (left <= WARN_MS) {
+      warning = 'Less than 2 minutes left in this support session.';
+    } else if (isFinite(idleAt) && idleAt - now() <= WARN_MS) {
+      warning = 'This support session ends within 2 minutes for inactivity. Keep working to keep it open.';
+    } else if (unreachableSince && Date.now() - unreachableSince > 5000) {
+      warning = 'Cannot reach actas to check this session; retrying.';
+    }
+    setText(warnEl, 'data-warning', warning);
+  }
+
+  function end(reason, note, announce) {
+    if (ended) {
+      return;
+    }
+    ended = true;
+    timers.forEach(clearInterval);
+    timers = [];
+    var words = REASONS[reason] || String(reason).replace(/_/g, ' ');
+    if (reason === 'revoked' && note) {
+      words += ': ' + String(note);
+    }
+    var line = 'Support session ended (' + words + ')';
+    badge.textContent = line;
+    verbEl.data = ' was acting as ';
+    exitBtn.disabled = true;
+    host.setAttribute('aria-label', 'Support session ended');
+    host.setAttribute('data-state', 'ended');
+    host.setAttribute('data-end-reason', String(reason));
+    setText(warnEl, 'data-warning', line + '.');
+    if (announce && channel) {
+      try {
+        channel.postMessage({ type: 'ended', reason: reason, note: note || null });
+      } catch (e) {
+        /* the other tabs still poll */
+      }
+    }
+    try {
+      window.dispatchEvent(new CustomEvent('actas:session-ended', { detail: { session: sid, reason: reason } }));
+    } catch (e) {
+      /* old browsers */
+    }
+  }
+
+  // --- talking to actas --------------------------------------------------
+
+  function call(method, path) {
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    var timer = ctrl
+      ? setTimeout(function () {
+          ctrl.abort();
+        }, REQUEST_TIMEOUT_MS)
+      : 0;
+    return fetch(sessionUrl + path, {
+      method: method,
+      headers: { Authorization: 'Bearer ' + token },
+      mode: 'cors',
+      credentials: 'omit',
+      cache: 'no-store',
+      signal: ctrl ? ctrl.signal : undefined
+    }).then(
+      function (res) {
+        clearTimeout(timer);
+        unreachableSince = 0;
+        var date = Date.parse(res.headers.get('date') || '');
+        if (isFinite(date)) {
+          var off = date - Date.now();
+          skewMs = Math.abs(off) > 2000 ? off : 0;
+        }
+        return res.json().then(
+          function (body) {
+            return { status: res.status, body: body };
+          },
+          function () {
+            return { status: res.status, body: null };
+          }
+        );
+      },
+      function (err) {
+        clearTimeout(timer);
+        if (!unreachableSince) {
+          unreachableSince = Date.now();
+        }
+        throw err;
+      }
+    );
+  }
+
+  // 401, 403 and 404 mean this token will never work again.
+  function handle(r) {
+    if (r.status === 200) {
+      applySession(r.body);
+    } else if (r.status === 401 || r.status === 403) {
+      var endsAt = session ? parseTime(session.ends_at) : (claims.exp || 0) * 1000;
+      end(isFinite(endsAt) && now() >= endsAt - 1000 ? 'expired' : 'token_refused', null, true);
+    } else if (r.status === 404) {
+      end('not_found', null, true);
+    }
+  }
+
+  function poll() {
+    if (ended || polling) {
+      return;
+    }
+    polling = true;
+    call('GET', '').then(
+      function (r) {
+        polling = false;
+        handle(r);
+      },
+      function () {
+        polling = false;
+      }
+    );
+  }
+
+  function activity() {
+    if (ended || host.getAttribute('data-state') !== 'live') {
+      return;
+    }
+    var t = Date.now();
+    if (t - lastBeat < HEARTBEAT_MS) {
+      return;
+    }
+    lastBeat = t;
+    call('POST', '/heartbeat').then(
+      function (r) {
+        if (r.status === 409) {
+          poll();
+        } else {
+          handle(r);
+        }
+      },
+      function () {
+        lastBeat = 0;
+      }
+    );
+  }
+
+  exitBtn.addEventListener('click', function () {
+    if (ended || exitBtn.disabled) {
+      return;
+    }
+    exitBtn.disabled = true;
+    exitBtn.textContent = 'Ending…';
+    call('POST', '/end').then(
+      function (r) {
+        if (r.status === 200 && r.body && r.body.state === 'ended') {
+          end(r.body.end_reason || 'ended', r.body.end_note, true);
+        } else if (r.status === 409) {
+          poll();
+        } else {
+          handle(r);
+        }
+        if (!ended) {
+          exitBtn.disabled = false;
+          exitBtn.textContent = 'Exit support session';
+          setText(warnEl, 'data-warning', 'The session could not be ended; try again.');
+        }
+      },
+      function () {
+        exitBtn.disabled = false;
+        exitBtn.textContent = 'Exit support session';
+        setText(warnEl, 'data-warning', 'Cannot reach actas to end the session; try again.');
+      }
+    );
+  });
+
+  if (typeof BroadcastChannel === 'function') {
+    try {
+      channel = new BroadcastChannel('actas-session-' + sid);
+      channel.onmessage = function (e) {
+        var m = e.data || {};
+        if (m.type === 'ended') {
+          end(String(m.reason || 'ended'), m.note, false);
+        }
+      };
+    } catch (e) {
+      channel = null;
+    }
+  }
+
+  // --- staying on top ----------------------------------------------------
+
+  var modals = [];
+
+  function isModal(d) {
+    try {
+      return d.isConnected && d.open && d.matches(':modal');
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // Everything outside the topmost modal dialog is inert, so while one is
+  // open the banner lives inside it; otherwise directly under <html>.
+  function place() {
+    modals = modals.filter(isModal);
+    var open = document.querySelectorAll('dialog[open]');
+    for (var i = 0; i < open.length; i++) {
+      if (isModal(open[i]) && modals.indexOf(open[i]) < 0) {
+        modals.push(open[i]);
+      }
+    }
+    var parent = modals.length ? modals[modals.length - 1] : document.documentElement;
+    if (host.parentNode !== parent) {
+      parent.appendChild(host);
+    }
+  }
+
+  function raise() {
+    if (typeof host.showPopover !== 'function' || !host.isConnected) {
+      return;
+    }
+    try {
+      if (host.matches(':popover-open')) {
+        host.hidePopover();
+      }
+      host.showPopover();
+    } catch (e) {
+      /* still fixed at the top with the largest z-index */
+    }
+  }
+
+  onConnected = function () {
+    raise();
+  };
+
+  function watchTopLayer() {
+    new MutationObserver(function (records) {
+      var opened = false;
+      for (var i = 0; i < records.length; i++) {
+        var t = records[i].target;
+        if (records[i].type === 'attributes' && t.nodeName === 'DIALOG' && t.hasAttribute('open')) {
+          opened = true;
+          if (isModal(t)) {
+            modals = modals.filter(function (d) {
+              return d !== t;
+            });
+            modals.push(t);
+          }
+        }
+      }
+      place();
+      if (opened) {
+        raise();
+      }
+    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['open'] });
+    document.addEventListener(
+      'toggle',
+      function (e) {
+        if (e.target !== host && e.newState === 'open') {
+          place();
+          raise();
+        }
+      },
+      true
+    );
+    document.addEventListener('fullscreenchange', raise, true);
+  }
+
+  // --- pushing the page down ---------------------------------------------
+
+  var basePadding = null;
+
+  function pushPage() {
+    var body = document.body;
+    if (!body) {
+      return;
+    }
+    if (basePadding === null) {
+      basePadding = parseFloat(getComputedStyle(body).paddingTop) || 0;
+    }
+    var h = Math.ceil(host.getBoundingClientRect().height);
+    body.style.setProperty('padding-top', basePadding + h + 'px', 'important');
+    document.documentElement.style.setProperty('scroll-padding-top', h + 'px');
+  }
+
+  // --- start -------------------------------------------------------------
+
+  function start() {
+    document.documentElement.appendChild(host);
+    showClaims();
+    place();
+    raise();
+    watchTopLayer();
+    if (typeof ResizeObserver === 'function') {
+      new ResizeObserver(pushPage).observe(host);
+    }
+    pushPage();
+    ['pointerdown', 'pointermove', 'keydown', 'wheel', 'scroll', 'focus', 'touchstart'].forEach(function (type) {
+      window.addEventListener(type, activity, { capture: true, passive: true });
+    });
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible') {
+        poll();
+      }
+    });
+    timers.push(setInterval(renderClock, 1000));
+    timers.push(setInterval(poll, POLL_MS));
+    poll();
+  }
+
+  if (document.body) {
+    start();
+  } else {
+    document.addEventListener('DOMContentLoaded', start, { once: true });
+  }
+
+  // --- helpers -----------------------------------------------------------
+
+  function baseUrl(src) {
+    try {
+      var u = new URL(src, document.baseURI);
+      u.search = '';
+      u.hash = '';
+      var path = u.pathname.replace(/\/[^/]*$/, '');
+      return u.origin + path;
+    } catch (e) {
+      return '';
+    }
+  }
+
+  function decodeClaims(t) {
+    try {
+      var part = t.split('.')[1];
+      var b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+      while (b64.length % 4) {
+        b64 += '=';
+      }
+      var bin = atob(b64);
+      var bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) {
+        bytes[i] = bin.charCodeAt(i);
+      }
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      return null;
+    }
+  }
+})();
