@@ -245,7 +245,55 @@ pub struct Request {
     pub updated_at: Timestamp,
 }
 
+/// What a new request is about: the fields that differ between requests.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// Access or scope.
+    pub kind: RequestKind,
+    /// Ticket reference.
+    pub ticket: String,
+    /// The account.
+    pub account_id: String,
+    /// The account's display name.
+    pub account_name: Option<String>,
+    /// The checked reason.
+    pub reason: String,
+    /// Checked actions, in policy order.
+    pub actions: Vec<String>,
+    /// Minutes.
+    pub minutes: u32,
+    /// For scope requests: the session it extends.
+    pub session_id: Option<String>,
+}
+
 impl Request {
+    /// A new pending request by `requester`, made at `now`.
+    pub fn pending(new: NewRequest, requester: &Staff, now: Timestamp) -> Request {
+        Request {
+            id: crate::id::new_id("req"),
+            kind: new.kind,
+            ticket: new.ticket,
+            account_id: new.account_id,
+            account_name: new.account_name,
+            requester: requester.id.clone(),
+            requester_name: requester.name.clone(),
+            reason: new.reason,
+            actions: new.actions,
+            minutes: new.minutes,
+            status: RequestStatus::Pending,
+            session_id: new.session_id,
+            granted_actions: None,
+            granted_minutes: None,
+            decided_by: None,
+            decided_by_name: None,
+            decided_at: None,
+            decision_note: None,
+            start_by: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// "Acme Corp (acct_42)".
     pub fn account_label(&self) -> String {
         account_label(&self.account_id, self.account_name.as_deref())

@@ -6,7 +6,8 @@ use actas_core::audit::{self as text, Actor, EventType, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::model::{
-    Decision, DecisionKind, EndReason, Request, RequestKind, RequestStatus, Role, Session, SessionState, Staff, Ticket,
+    Decision, DecisionKind, EndReason, NewRequest, Request, RequestKind, RequestStatus, Role, Session, SessionState,
+    Staff, Ticket,
 };
 use actas_core::policy::{Policy, ScopeChange};
 use actas_core::{Error, Result, Timestamp};
@@ -227,29 +228,20 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                     Err(e) => return Err(e),
                 };
                 let Some(t) = ticket else { return Err(Error::not_found("ticket")) };
-                let mut r = Request {
-                    id: actas_core::id::new_id("req"),
-                    kind: RequestKind::Access,
-                    ticket: t.reference.clone(),
-                    account_id: t.account_id.clone(),
-                    account_name: t.account_name.clone(),
-                    requester: agent.id.clone(),
-                    requester_name: agent.name.clone(),
-                    reason: checked.reason.into_string(),
-                    actions: checked.actions,
-                    minutes: checked.minutes,
-                    status: RequestStatus::Pending,
-                    session_id: None,
-                    granted_actions: None,
-                    granted_minutes: None,
-                    decided_by: None,
-                    decided_by_name: None,
-                    decided_at: None,
-                    decision_note: None,
-                    start_by: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let mut r = Request::pending(
+                    NewRequest {
+                        kind: RequestKind::Access,
+                        ticket: t.reference.clone(),
+                        account_id: t.account_id.clone(),
+                        account_name: t.account_name.clone(),
+                        reason: checked.reason.into_string(),
+                        actions: checked.actions,
+                        minutes: checked.minutes,
+                        session_id: None,
+                    },
+                    &agent,
+                    now,
+                );
                 tx.insert_request(&r).await?;
                 tx.append_event(
                     NewEvent::new(
@@ -660,29 +652,20 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                     Err(e) => return Err(e),
                 };
                 let needs_person = flow::needs_person(&policy, &actions);
-                let mut r = Request {
-                    id: actas_core::id::new_id("req"),
-                    kind: RequestKind::Scope,
-                    ticket: s.ticket.clone(),
-                    account_id: s.account_id.clone(),
-                    account_name: s.account_name.clone(),
-                    requester: agent.id.clone(),
-                    requester_name: agent.name.clone(),
-                    reason: reason.into_string(),
-                    actions,
-                    minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
-                    status: RequestStatus::Pending,
-                    session_id: Some(s.id.clone()),
-                    granted_actions: None,
-                    granted_minutes: None,
-                    decided_by: None,
-                    decided_by_name: None,
-                    decided_at: None,
-                    decision_note: None,
-                    start_by: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let mut r = Request::pending(
+                    NewRequest {
+                        kind: RequestKind::Scope,
+                        ticket: s.ticket.clone(),
+                        account_id: s.account_id.clone(),
+                        account_name: s.account_name.clone(),
+                        reason: reason.into_string(),
+                        actions,
+                        minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
+                        session_id: Some(s.id.clone()),
+                    },
+                    &agent,
+                    now,
+                );
                 tx.insert_request(&r).await?;
                 tx.append_event(
                     NewEvent::new(
