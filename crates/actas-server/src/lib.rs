@@ -120,6 +120,7 @@ impl Server {
         let reaper = self.reap_every.map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
         let tail = tokio::spawn(feed::tail(self.ctx.clone()));
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
+        let heads = tokio::spawn(head_log_loop(self.ctx.clone()));
         let (close, closing) = tokio::sync::watch::channel(false);
         let app = http::router(AppState { ctx: self.ctx.clone(), closing });
         tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
@@ -135,6 +136,7 @@ impl Server {
         }
         tail.abort();
         keys.abort();
+        heads.abort();
         served.context("server failed")
     }
 
@@ -153,6 +155,24 @@ async fn reap_loop(ctx: Ctx, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(ended = n, "reaper ended sessions and approvals whose time was up"),
             Err(e) => tracing::warn!(error = %e, "reaper could not run"),
+        }
+    }
+}
+
+/// Logs the audit chain's head once a minute when it moved, so that a copy
+/// of it lives outside the database (`actas audit verify --head SEQ:HASH`).
+async fn head_log_loop(ctx: Ctx) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        let head = ctx.store.read(actas_store::tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
+        if let Ok(Some((seq, hash))) = head {
+            if last != Some(seq) {
+                tracing::info!(seq, %hash, "audit head");
+                last = Some(seq);
+            }
         }
     }
 }

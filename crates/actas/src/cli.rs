@@ -152,13 +152,27 @@ pub enum ExportFormat {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Re-compute the chain; exits non-zero naming the first bad event.
-    Verify,
+    Verify {
+        /// A head recorded elsewhere (the server logs `audit head seq=N
+        /// hash=H` every minute), as `SEQ:HASH`; the chain must contain it.
+        #[arg(long = "head", value_parser = parse_head)]
+        heads: Vec<(i64, String)>,
+    },
     /// Print every event.
     Export {
         /// Output format.
         #[arg(long, value_enum)]
         format: ExportFormat,
     },
+}
+
+fn parse_head(s: &str) -> Result<(i64, String), String> {
+    let (seq, hash) = s.split_once(':').ok_or("expected SEQ:HASH")?;
+    let seq = seq.parse::<i64>().map_err(|_| "SEQ must be a number")?;
+    if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("HASH must be 64 hex digits".into());
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
 }
 
 /// Logs go to standard error: `info` when serving, `warn` otherwise.
@@ -248,9 +262,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 p.session.idle_minutes
             );
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { heads } } => {
             let c = ctx(&db).await?;
-            let v = service::verify(&c).await?;
+            let v = service::verify_against(&c, &heads).await?;
             if v.ok {
                 println!(
                     "The audit trail is intact: {} events, {} signed checkpoints, head {}.",

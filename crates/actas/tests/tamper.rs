@@ -227,3 +227,33 @@ async fn the_triggers_refuse_updates_and_deletes_of_audit_events() {
     assert_eq!(scalar(&env.db, "SELECT COUNT(*) FROM audit_events").await, n);
     env.ok(&["audit", "verify"]);
 }
+
+/// The `SEQ:HASH` of event `seq`, as the server's log records heads.
+async fn head_of(db: &Path, seq: i64) -> String {
+    let mut conn = open(db).await;
+    let hash: String = sqlx::query_scalar(&format!("SELECT hash FROM audit_events WHERE seq = {seq}"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("a hash");
+    format!("{seq}:{hash}")
+}
+
+#[tokio::test]
+async fn a_tail_cut_with_its_checkpoints_is_found_from_a_head_kept_outside() {
+    let (env, _) = trail().await;
+    let db = copy_db(&env, "cut-all.sqlite");
+    let n = scalar(&db, "SELECT MAX(seq) FROM audit_events").await;
+    let head = head_of(&db, n).await;
+    // Whoever can drop the triggers can also remove the checkpoints.
+    tamper(&db, &[format!("DELETE FROM audit_events WHERE seq >= {}", n - 2), "DELETE FROM audit_checkpoints".into()])
+        .await;
+    let db_arg = db.to_string_lossy().to_string();
+    let plain = output(env.cmd_on(&db_arg, &["audit", "verify"]), None);
+    assert!(plain.status.success(), "without a head from outside, the cut is invisible: {}", both(&plain));
+    let checked = output(env.cmd_on(&db_arg, &["audit", "verify", "--head", &head]), None);
+    assert!(!checked.status.success(), "{}", both(&checked));
+    let said = stdout(&checked);
+    assert!(said.contains("removed") && said.contains(&format!("{}", n - 2)), "{said}");
+    let bad = output(env.cmd_on(&db_arg, &["audit", "verify", "--head", "12:nothex"]), None);
+    assert!(!bad.status.success() && both(&bad).contains("64 hex"), "{}", both(&bad));
+}

@@ -49,6 +49,13 @@ pub async fn all_events(ctx: &Ctx, mut f: EventFilter, mut each: impl FnMut(&Eve
 
 /// Re-computes the whole chain and checks every signed checkpoint.
 pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
+    verify_against(ctx, &[]).await
+}
+
+/// [`verify`], also checking heads recorded outside the database (the
+/// server logs its head every minute): `(seq, hash)` pairs the chain must
+/// still contain. A tail cut together with its checkpoints shows here.
+pub async fn verify_against(ctx: &Ctx, known_heads: &[(i64, String)]) -> Result<api::Verification> {
     // Checkpoints may be signed by keys made elsewhere since this node loaded its own.
     ctx.keys.refresh(&ctx.store).await?;
     let checkpoints = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
@@ -59,6 +66,9 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
             bad.get_or_insert((cp.seq, format!("the checkpoint for event {} has no valid signature", cp.seq)));
         }
         vouched.insert(cp.seq, cp.hash.clone());
+    }
+    for (seq, hash) in known_heads {
+        vouched.insert(*seq, hash.clone());
     }
     let mut chain = ChainVerifier::default();
     let mut f = EventFilter { limit: MAX_PAGE, ..Default::default() };
