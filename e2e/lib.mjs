@@ -16,8 +16,25 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
 export const screenshots = path.join(root, 'target', 'screenshots');
 
-const BIN = process.env.ACTAS_BIN || path.join(root, 'target', 'debug', 'actas');
+export const BIN = process.env.ACTAS_BIN || path.join(root, 'target', 'debug', 'actas');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** Debian's Chromium, headless, through playwright-core. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
 
 export const AGENT_NAME = 'Maria <img src=x onerror=alert(1)>';
 export const LEAD_NAME = 'Sam Lee';
@@ -165,19 +182,7 @@ export async function setup({ idleMinutes } = {}) {
     return live;
   };
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchBrowser();
 
   const close = async () => {
     await browser.close().catch(() => {});
@@ -306,4 +311,79 @@ export async function focusedAccessible(page) {
 
 export function shot(page, name) {
   return page.screenshot({ path: path.join(screenshots, `${name}.png`) });
+}
+
+export const DEMO_LOGINS = ['maria', 'jon', 'sam', 'audrey', 'ada'];
+
+/**
+ * Starts `actas demo` (actas and Acme Billing on free ports) and reads what
+ * it prints: `{actas, billing, tokens: {maria, jon, sam, audrey, ada},
+ * appKey, output(), stop()}`.
+ */
+export function startDemo() {
+  mkdirSync(screenshots, { recursive: true });
+  const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', '--app-listen', '127.0.0.1:0'], {
+    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  let started = false;
+  const output = () => `stdout:\n${out}\nstderr:\n${err}`;
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolve();
+        return;
+      }
+      const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`actas demo did not start:\n${output()}`));
+    }, 30000);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (started) {
+        return;
+      }
+      const actas = out.match(/^actas demo is running at (http:\/\/\S+)/m);
+      const billing = out.match(/^Acme Billing, the demo host app, is at (http:\/\/\S+)/m);
+      const key = out.match(/key: (actas_app_\S+)/);
+      if (!actas || !billing || !key) {
+        return;
+      }
+      const tokens = {};
+      for (const line of out.split('\n')) {
+        const m = line.match(/^ {2}([a-z]+)\s.*\s(\S+)$/);
+        if (m && DEMO_LOGINS.includes(m[1]) && !(m[1] in tokens)) {
+          tokens[m[1]] = m[2];
+        }
+      }
+      const missing = DEMO_LOGINS.filter((l) => !tokens[l]);
+      started = true;
+      clearTimeout(timer);
+      if (missing.length) {
+        stop();
+        reject(new Error(`actas demo printed no token for ${missing.join(', ')}:\n${output()}`));
+        return;
+      }
+      resolve({ child, actas: actas[1], billing: billing[1], tokens, appKey: key[1], output, stop });
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`actas demo exited with ${code}:\n${output()}`));
+    });
+  });
 }

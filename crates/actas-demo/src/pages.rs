@@ -171,9 +171,25 @@ async fn record(demo: &Demo, id: &str, who: Option<&Impersonation>, what: &str) 
     }
 }
 
+/// Where support lands: the first page its session may see.
+fn landing(who: &Impersonation) -> String {
+    let page = [
+        ("account.view", ""),
+        ("settings.view", "/settings"),
+        ("invoices.view", "/invoices"),
+        ("plan.view", "/plan"),
+        ("activity.view", "/activity"),
+    ]
+    .into_iter()
+    .find(|(action, _)| who.grants(action))
+    .map(|(_, page)| page)
+    .unwrap_or("");
+    format!("/accounts/{}{page}", who.account_id)
+}
+
 async fn home(State(demo): St, MaybeActing(who): MaybeActing) -> Response {
     if let Some(w) = &who {
-        return Redirect::to(&format!("/accounts/{}", w.account_id)).into_response();
+        return Redirect::to(&landing(w)).into_response();
     }
     let accounts: Vec<Account> = demo.accounts.read().await.values().cloned().collect();
     let body = html! {
@@ -193,7 +209,7 @@ async fn enter(State(demo): St, Query(q): Query<EnterQuery>) -> Response {
     match demo.guard.verifier().verify(&q.token).await {
         Ok(who) => {
             let cookie = format!("{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", q.token);
-            ([(header::SET_COOKIE, cookie)], Redirect::to(&format!("/accounts/{}", who.account_id))).into_response()
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&landing(&who))).into_response()
         }
         Err(e) => refusal(&demo, None, None, &format!("the support session token was refused ({e})")),
     }
@@ -459,7 +475,10 @@ async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<S
                     @for e in &log.entries {
                         tr {
                             td { (e.agent_name) " (approved by " (e.approver_name) ")" }
-                            td { (e.started_at.format("%Y-%m-%d %H:%M")) "–" (e.ended_at.format("%H:%M UTC")) }
+                            td {
+                                (e.started_at.format("%Y-%m-%d %H:%M"))
+                                @if e.state == "live" { " UTC, in progress" } @else { "–" (e.ended_at.format("%H:%M UTC")) }
+                            }
                             td { "Ticket " (e.ticket) ": " (e.reason) }
                             td { (e.allowed.join(", ")) }
                             td { @if e.changes.is_empty() { "nothing" } @else { (e.changes.join("; ")) } }

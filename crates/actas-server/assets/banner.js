@@ -321,6 +321,7 @@
   // --- talking to actas --------------------------------------------------
 
   function call(method, path) {
+    var sent = Date.now();
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
     var timer = ctrl
       ? setTimeout(function () {
@@ -338,10 +339,19 @@
       function (res) {
         clearTimeout(timer);
         unreachableSince = 0;
+        // Correct only a browser clock that is plainly wrong. The Date
+        // header has whole seconds and a late answer carries its delay, so
+        // small offsets are noise: following them would make the countdown
+        // jump back up.
         var date = Date.parse(res.headers.get('date') || '');
         if (isFinite(date)) {
-          var off = date - Date.now();
-          skewMs = Math.abs(off) > 2000 ? off : 0;
+          var received = Date.now();
+          var off = date + 500 - (sent + received) / 2;
+          if (Math.abs(off) <= 30000) {
+            skewMs = 0;
+          } else if (Math.abs(off - skewMs) > 5000) {
+            skewMs = off;
+          }
         }
         return res.json().then(
           function (body) {

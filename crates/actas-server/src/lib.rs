@@ -5,6 +5,7 @@
 //! the policy it runs with, and binds its listener (port 0 works, for
 //! tests); [`Server::run`] serves until the shutdown signal.
 
+pub mod console;
 pub mod credentials;
 pub mod feed;
 pub mod http;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub ctx: Ctx,
     /// Turns true when the server shuts down, so long-lived streams end.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Failed console sign-ins, counted per login and per address.
+    pub console: Arc<console::Throttle>,
 }
 
 /// Opens the database and loads keys: the context every surface uses.
@@ -122,7 +125,7 @@ impl Server {
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
         let heads = tokio::spawn(head_log_loop(self.ctx.clone()));
         let (close, closing) = tokio::sync::watch::channel(false);
-        let app = http::router(AppState { ctx: self.ctx.clone(), closing });
+        let app = http::router(AppState { ctx: self.ctx.clone(), closing, console: Arc::default() });
         tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a
         // graceful shutdown would wait for them forever.
@@ -130,7 +133,9 @@ impl Server {
             shutdown.await;
             let _ = close.send(true);
         };
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         if let Some(r) = reaper {
             r.abort();
         }

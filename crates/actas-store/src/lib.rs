@@ -48,6 +48,22 @@ pub struct KeyRecord {
     pub retired_at: Option<Timestamp>,
 }
 
+/// A signed-in console session. The browser holds the random session id;
+/// the store keeps only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the session id in the cookie.
+    pub id_hash: String,
+    /// Who signed in.
+    pub staff_id: String,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// When they signed in.
+    pub created_at: Timestamp,
+    /// The last request seen (moved forward at most once a minute).
+    pub last_seen_at: Timestamp,
+}
+
 /// Which requests to list.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
@@ -129,6 +145,15 @@ pub trait Tx: Send {
     async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()>;
     /// A staff member's password hash.
     async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
+
+    /// Stores a new console session.
+    async fn insert_console_session(&mut self, s: &ConsoleSession) -> Result<()>;
+    /// One console session, by the hash of its id.
+    async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>>;
+    /// Records activity: moves `last_seen_at` forward (never back).
+    async fn touch_console_session(&mut self, id_hash: &str, at: Timestamp) -> Result<()>;
+    /// Ends a console session (sign-out, timeout).
+    async fn delete_console_session(&mut self, id_hash: &str) -> Result<()>;
 
     /// Stores the hash of a credential (personal token or app key).
     async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()>;

@@ -14,7 +14,7 @@ macro_rules! sql_tx {
         use sqlx::{QueryBuilder, Row};
 
         use crate::convert::*;
-        use crate::{EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
+        use crate::{ConsoleSession, EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
 
         /// A transaction on one pooled connection.
         pub(crate) struct SqlTx {
@@ -189,6 +189,16 @@ macro_rules! sql_tx {
             })
         }
 
+        fn console_session_from(r: &$Row) -> Result<ConsoleSession> {
+            Ok(ConsoleSession {
+                id_hash: get(r, "id_hash")?,
+                staff_id: get(r, "staff_id")?,
+                csrf: get(r, "csrf")?,
+                created_at: time(get(r, "created_at")?)?,
+                last_seen_at: time(get(r, "last_seen_at")?)?,
+            })
+        }
+
         fn notice_from(r: &$Row) -> Result<Notice> {
             Ok(Notice {
                 seq: get(r, "seq")?,
@@ -292,6 +302,49 @@ macro_rules! sql_tx {
                     Some(r) => get(&r, "password_hash"),
                     None => Ok(None),
                 }
+            }
+
+            async fn insert_console_session(&mut self, s: &ConsoleSession) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO console_sessions (id_hash, staff_id, csrf, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.staff_id)
+                .bind(&s.csrf)
+                .bind(micros(s.created_at))
+                .bind(micros(s.last_seen_at))
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>> {
+                self.one(
+                    "SELECT id_hash, staff_id, csrf, created_at, last_seen_at FROM console_sessions WHERE id_hash = $1",
+                    id_hash,
+                    console_session_from,
+                )
+                .await
+            }
+
+            async fn touch_console_session(&mut self, id_hash: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2")
+                    .bind(id_hash)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn delete_console_session(&mut self, id_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
             }
 
             async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()> {

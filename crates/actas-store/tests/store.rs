@@ -284,3 +284,55 @@ async fn an_unmigrated_database_is_refused_without_migrate() {
     let err = Store::open(&Options { url, migrate: false }).await.unwrap_err();
     assert!(err.to_string().contains("actas migrate"), "{err}");
 }
+
+both!(console_sessions_are_stored_touched_forward_and_deleted, console_sessions);
+async fn console_sessions(store: Store, _url: &str) {
+    let staff = Staff {
+        id: "maria".into(),
+        name: "Maria Lopez".into(),
+        roles: vec![Role::Agent],
+        disabled: false,
+        created_at: t0(),
+    };
+    let cs = actas_store::ConsoleSession {
+        id_hash: "ab".repeat(32),
+        staff_id: "maria".into(),
+        csrf: "csrf-token".into(),
+        created_at: t0(),
+        last_seen_at: t0(),
+    };
+    let (s, c) = (staff.clone(), cs.clone());
+    store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_staff(&s).await?;
+                tx.insert_console_session(&c).await
+            })
+        }))
+        .await
+        .unwrap();
+    let later = t0() + chrono::Duration::minutes(5);
+    let h = cs.id_hash.clone();
+    store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.touch_console_session(&h, later).await?;
+                // Never backwards.
+                tx.touch_console_session(&h, t0()).await
+            })
+        }))
+        .await
+        .unwrap();
+    let h = cs.id_hash.clone();
+    let got = store.read(tx_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
+    assert_eq!(got, Some(actas_store::ConsoleSession { last_seen_at: later, ..cs.clone() }));
+    let h = cs.id_hash.clone();
+    store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await.unwrap();
+    let h = cs.id_hash.clone();
+    let got = store.read(tx_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
+    assert_eq!(got, None);
+    // A session for nobody is refused by the foreign key.
+    let orphan = actas_store::ConsoleSession { id_hash: "cd".repeat(32), staff_id: "nobody".into(), ..cs };
+    let refused = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_console_session(&orphan).await }))).await;
+    assert!(refused.is_err());
+}

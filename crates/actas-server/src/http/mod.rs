@@ -3,7 +3,8 @@
 //! A request flows: trace span → CORS (registered origins only; preflights
 //! are answered here) → body limit → route → extractors (caller, body,
 //! query; each failure a problem document) → a `service` operation → a wire
-//! view from `views`, or an [`error::ApiError`].
+//! view from `views`, or an [`error::ApiError`]. The staff console
+//! (`crate::console`, HTML) is merged at `/` beside `/api/v1`.
 
 mod cors;
 pub mod error;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/banner.js", get(banner::script))
         .nest("/api/v1", api)
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::BadMethod })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -54,6 +54,19 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
     Ok(s)
 }
 
+/// The agent's live session, if any, ended first if its time is up.
+pub async fn live_session_of(ctx: &Ctx, agent: &actas_core::model::Staff) -> Result<Option<Session>> {
+    let id = agent.id.clone();
+    let found = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.find_live_session(&id).await }))).await?;
+    match found {
+        None => Ok(None),
+        Some(s) => {
+            let s = get_session(ctx, &Principal::Staff(agent.clone()), &s.id).await?;
+            Ok(s.is_live().then_some(s))
+        }
+    }
+}
+
 /// How a session is being ended by a person.
 enum Ending {
     ByAgent,

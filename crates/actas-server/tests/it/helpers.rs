@@ -222,6 +222,11 @@ impl TestApp {
         (status, v)
     }
 
+    /// Sets a staff member's console password.
+    pub async fn set_password(&self, login: &str, password: &str) {
+        service::set_password(&self.ctx, login, password).await.unwrap();
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, Some(token), Some(body)).await
     }

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod audit;
+mod console;
 mod cors;
 mod feed;
 mod flow;

@@ -1,0 +1,406 @@
+//! Signing in and out of the console.
+//!
+//! A sign-in checks the argon2id password hash (on a blocking thread,
+//! outside the writer), then stores a new console session: 32 random bytes
+//! in the `actas_console` cookie (HttpOnly, SameSite=Strict, Path=/, Secure
+//! when the base URL is https), kept in the database only as SHA-256, with
+//! its own CSRF token that every form carries. The sign-in form itself uses
+//! a double-submit token in a short-lived `actas_login` cookie.
+//!
+//! **Invariant:** every request re-reads the session and the staff row, so
+//! a disabled member is signed out at once; a session ends after
+//! [`IDLE_MINUTES`] without a request or [`ABSOLUTE_HOURS`] after sign-in,
+//! both read from the injected clock. Failed sign-ins are throttled per
+//! login and per client address.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use actas_core::model::Staff;
+use actas_core::Error;
+use actas_store::{tx_fn, ConsoleSession};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::html;
+
+use super::{layout, page, ConsoleError};
+use crate::credentials;
+use crate::AppState;
+
+/// The session cookie.
+pub const COOKIE: &str = "actas_console";
+/// The sign-in form's double-submit cookie.
+pub const LOGIN_COOKIE: &str = "actas_login";
+/// A console session ends after this long without a request.
+pub const IDLE_MINUTES: i64 = 30;
+/// A console session ends this long after sign-in, busy or not.
+pub const ABSOLUTE_HOURS: i64 = 12;
+/// `last_seen_at` is written at most this often, to spare the writer.
+const TOUCH_SECONDS: i64 = 60;
+
+/// Failed sign-ins allowed per login within [`THROTTLE_WINDOW`].
+pub const FAILURES_PER_LOGIN: usize = 5;
+/// Failed sign-ins allowed per client address within [`THROTTLE_WINDOW`].
+pub const FAILURES_PER_ADDRESS: usize = 20;
+/// How long a failed sign-in counts.
+pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Beyond this many tracked keys, the oldest-looking entries are dropped.
+const THROTTLE_KEYS: usize = 100_000;
+
+/// Recent failed sign-ins, in memory, per node. Counting on monotonic time
+/// is deliberate: the window is about this process's rate of guesses, not
+/// about audit time.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    fn keys(login: &str, addr: &str) -> [(String, usize); 2] {
+        [(format!("login:{login}"), FAILURES_PER_LOGIN), (format!("addr:{addr}"), FAILURES_PER_ADDRESS)]
+    }
+
+    /// Whether sign-ins for `login` or from `addr` are paused.
+    pub fn blocked(&self, login: &str, addr: &str) -> bool {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        Self::keys(login, addr).iter().any(|(k, limit)| {
+            map.get_mut(k).is_some_and(|q| {
+                while q.front().is_some_and(|t| now.duration_since(*t) >= THROTTLE_WINDOW) {
+                    q.pop_front();
+                }
+                q.len() >= *limit
+            })
+        })
+    }
+
+    /// Counts a failed sign-in.
+    pub fn fail(&self, login: &str, addr: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= THROTTLE_KEYS {
+            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < THROTTLE_WINDOW));
+        }
+        for (k, limit) in Self::keys(login, addr) {
+            let q = map.entry(k).or_default();
+            q.push_back(now);
+            while q.len() > limit {
+                q.pop_front();
+            }
+        }
+    }
+
+    /// Forgets a login's failures after it signed in.
+    pub fn clear(&self, login: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("login:{login}"));
+    }
+}
+
+/// A cookie's value from the request headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The `Set-Cookie` value of the session cookie (`clear`: remove it).
+pub(crate) fn session_cookie(value: &str, secure: bool, clear: bool) -> String {
+    let age = if clear { 0 } else { ABSOLUTE_HOURS * 3600 };
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={age}{secure}")
+}
+
+fn login_cookie(value: &str, secure: bool, clear: bool) -> String {
+    let age = if clear { 0 } else { 3600 };
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{LOGIN_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={age}{secure}")
+}
+
+fn secure(state: &AppState) -> bool {
+    state.ctx.base_url.starts_with("https://")
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A submitted form: every field, in order (checkbox groups repeat a name).
+#[derive(Debug, Default)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = ConsoleError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Form::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map(|Form(v)| Fields(v))
+            .map_err(|_| ConsoleError::Page(StatusCode::BAD_REQUEST, "The form could not be read; try again.".into()))
+    }
+}
+
+/// The client's address, from the connection.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(ClientAddr(addr.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+/// The signed-in staff member, re-read on every request.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// Who.
+    pub staff: Staff,
+    /// The CSRF token of this session, for forms.
+    pub csrf: String,
+    id_hash: String,
+}
+
+impl SignedIn {
+    /// Refuses a form without this session's CSRF token.
+    pub fn check_csrf(&self, form: &Fields) -> Result<(), ConsoleError> {
+        if same_secret(form.get("csrf"), &self.csrf) {
+            Ok(())
+        } else {
+            Err(ConsoleError::forbidden(
+                "This form is out of date or did not come from the console, so nothing was done. Reload the page and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secure = secure(state);
+        let id = cookie(&parts.headers, COOKIE).ok_or(ConsoleError::SignIn { clear: false, secure })?;
+        let id_hash = credentials::secret_hash(&id);
+        let ctx = &state.ctx;
+        let now = ctx.clock.now();
+        let h = id_hash.clone();
+        let found = ctx
+            .store
+            .read(tx_fn(move |tx| {
+                Box::pin(async move {
+                    let Some(cs) = tx.get_console_session(&h).await? else { return Ok(None) };
+                    let staff = tx.get_staff(&cs.staff_id).await?;
+                    Ok(Some((cs, staff)))
+                })
+            }))
+            .await?;
+        let Some((cs, staff)) = found else { return Err(ConsoleError::SignIn { clear: true, secure }) };
+        let over = now - cs.last_seen_at >= chrono::Duration::minutes(IDLE_MINUTES)
+            || now - cs.created_at >= chrono::Duration::hours(ABSOLUTE_HOURS);
+        let staff = match staff {
+            Some(s) if !s.disabled && !over => s,
+            _ => {
+                let h = id_hash.clone();
+                ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await?;
+                return Err(ConsoleError::SignIn { clear: true, secure });
+            }
+        };
+        if now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
+            let h = id_hash.clone();
+            ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await }))).await?;
+        }
+        Ok(SignedIn { staff, csrf: cs.csrf, id_hash })
+    }
+}
+
+/// What the sign-in page shows besides the form.
+struct LoginView<'a> {
+    login: &'a str,
+    message: Option<&'a str>,
+    status: StatusCode,
+}
+
+fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
+    let token = credentials::new_secret("");
+    let body = html! {
+        form method="post" action="/login" {
+            @if let Some(m) = v.message {
+                p.alert role="alert" #login-error { (m) }
+            }
+            input type="hidden" name="csrf" value=(token);
+            label for="login" { "Login" }
+            input type="text" id="login" name="login" value=(v.login) autocomplete="username" required
+                autocapitalize="none" spellcheck="false" aria-describedby=[v.message.map(|_| "login-error")];
+            label for="password" { "Password" }
+            input type="password" id="password" name="password" autocomplete="current-password" required;
+            p { button type="submit" { "Sign in" } }
+        }
+    };
+    let mut res = page(v.status, layout("Sign in", None, body));
+    if let Ok(c) = HeaderValue::from_str(&login_cookie(&token, secure(state), false)) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// `GET /login`.
+pub async fn login_page(State(state): State<AppState>, who: Result<SignedIn, ConsoleError>) -> Response {
+    if who.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    login_response(&state, LoginView { login: "", message: None, status: StatusCode::OK })
+}
+
+/// An argon2id hash of a random password, checked when a login has no
+/// password, so that an unknown login takes as long as a wrong password.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| credentials::hash_password(&credentials::new_secret("")).unwrap_or_default());
+
+/// `POST /login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: Fields,
+) -> Response {
+    let login = form.get("login").trim().to_ascii_lowercase();
+    let refuse =
+        |status, message: &str| login_response(&state, LoginView { login: &login, message: Some(message), status });
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(form.get("csrf"), &expected) {
+        return refuse(StatusCode::FORBIDDEN, "The sign-in form had expired. Please sign in again.");
+    }
+    if state.console.blocked(&login, &addr) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins. Wait 15 minutes before trying again, or ask an admin to reset your password.",
+        );
+    }
+    let ctx = state.ctx.clone();
+    let l = login.clone();
+    let found = ctx
+        .store
+        .read(tx_fn(move |tx| {
+            Box::pin(async move {
+                let Some(staff) = tx.get_staff(&l).await? else { return Ok(None) };
+                let hash = tx.get_staff_password(&l).await?;
+                Ok(Some((staff, hash)))
+            })
+        }))
+        .await;
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return ConsoleError::from(e).into_response(),
+    };
+    let (staff, hash) = match found {
+        Some((s, Some(h))) => (Some(s), h),
+        _ => (None, DUMMY_HASH.clone()),
+    };
+    let password = form.get("password").to_string();
+    let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false);
+    let staff = match staff {
+        Some(s) if ok => s,
+        _ => {
+            state.console.fail(&login, &addr);
+            return refuse(StatusCode::UNAUTHORIZED, "The login or the password is not right.");
+        }
+    };
+    if staff.disabled {
+        return refuse(StatusCode::FORBIDDEN, "This account is disabled. Ask an admin if that is a mistake.");
+    }
+    state.console.clear(&login);
+    let id = credentials::new_secret("");
+    let now = ctx.clock.now();
+    let cs = ConsoleSession {
+        id_hash: credentials::secret_hash(&id),
+        staff_id: staff.id.clone(),
+        csrf: credentials::new_secret(""),
+        created_at: now,
+        last_seen_at: now,
+    };
+    if let Err(e) =
+        ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await
+    {
+        return ConsoleError::from(e).into_response();
+    }
+    tracing::info!(staff = %staff.id, "signed in to the console");
+    let mut res = Redirect::to("/").into_response();
+    for c in [session_cookie(&id, secure(&state), false), login_cookie("", secure(&state), true)] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `POST /logout`.
+pub async fn logout(State(state): State<AppState>, who: SignedIn, form: Fields) -> Result<Response, ConsoleError> {
+    who.check_csrf(&form)?;
+    let h = who.id_hash.clone();
+    state.ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await?;
+    Err(ConsoleError::SignIn { clear: true, secure: secure(&state) })
+}
+
+/// Refuses unless the signed-in person holds `role`, in the console's words.
+pub fn require(who: &SignedIn, role: actas_core::model::Role, what: &str) -> Result<(), ConsoleError> {
+    crate::service::require(&who.staff, role)
+        .map_err(|_: Error| ConsoleError::forbidden(format!("{what} needs the {role} role, which you do not have.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_is_throttled_after_five_failures_and_an_address_after_twenty() {
+        let t = Throttle::default();
+        for _ in 0..FAILURES_PER_LOGIN {
+            assert!(!t.blocked("maria", "10.0.0.1"));
+            t.fail("maria", "10.0.0.1");
+        }
+        assert!(t.blocked("maria", "10.0.0.2"), "per login, from any address");
+        assert!(!t.blocked("jon", "10.0.0.2"));
+        for i in 0..FAILURES_PER_ADDRESS {
+            t.fail(&format!("guess{i}"), "10.0.0.3");
+        }
+        assert!(t.blocked("jon", "10.0.0.3"), "per address, for any login");
+        t.clear("maria");
+        assert!(!t.blocked("maria", "10.0.0.2"));
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("x_actas_console=no; actas_console=yes; other=1"));
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("yes"));
+        assert_eq!(cookie(&h, LOGIN_COOKIE), None);
+        assert!(session_cookie("v", true, false).ends_with("; Secure"));
+        assert!(session_cookie("v", false, false).contains("HttpOnly; SameSite=Strict; Path=/;"));
+    }
+}

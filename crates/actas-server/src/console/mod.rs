@@ -1,0 +1,218 @@
+//! The staff console: server-rendered HTML pages at `/`, beside the JSON
+//! API, calling the same `service` operations.
+//!
+//! `auth` signs people in and out (argon2id passwords, a server-side
+//! session in an HttpOnly, SameSite=Strict cookie, a CSRF token on every
+//! form, throttled failures, idle and absolute timeouts read from the
+//! injected clock); `pages` holds the pages. Templates are maud, checked at
+//! compile time; every value from a person or the database is spliced with
+//! maud's escaping, and only the two constant assets below are written raw.
+//! Errors reach the person as a sentence, next to the field they concern
+//! when there is one, never as a problem document.
+
+mod auth;
+mod pages;
+
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use sha2::{Digest, Sha256};
+
+use crate::http::error::ApiError;
+use crate::AppState;
+pub use auth::{SignedIn, Throttle};
+
+/// The console's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/launch", get(pages::launch))
+        .route("/requests", post(pages::create_request))
+        .route("/requests/{id}", get(pages::request))
+        .route("/requests/{id}/start", post(pages::start))
+        .route("/requests/{id}/approve", post(pages::approve))
+        .route("/requests/{id}/deny", post(pages::deny))
+        .route("/sessions/{id}", get(pages::session))
+        .route("/sessions/{id}/end", post(pages::end))
+        .route("/queue", get(pages::queue))
+}
+
+const CSS: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa;line-height:1.45}\
+header.top{background:#24292f;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}\
+header.top a{color:#fff}.brand{font-weight:700;text-decoration:none;margin-right:auto}nav ul{display:flex;flex-wrap:wrap;gap:.4rem 1rem;list-style:none;margin:0;padding:0}\
+header.top form{margin:0;padding:0;border:0;background:none}header.top button{background:none;color:#fff;border:1px solid #fff}\
+main{padding:1rem;max-width:56rem;margin:0 auto}form,.card{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
+label{display:block;margin:.3rem 0}input[type=text],input[type=password],textarea,select{font:inherit;padding:.35rem;max-width:100%}\
+input[type=text],input[type=password],textarea{width:100%}textarea{min-height:5rem}button{font:inherit;padding:.4rem .9rem;cursor:pointer}\
+fieldset{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}.hint{color:#57606a;font-size:.9rem;margin:.1rem 0}\
+.error{color:#a40e26;font-weight:600;margin:.2rem 0}.alert{background:#ffebe9;border:1px solid #cf222e;padding:.6rem;border-radius:6px}\
+.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.6rem;border-radius:6px}.lists{display:flex;flex-wrap:wrap;gap:1rem}.lists>div{flex:1 1 14rem}\
+.row{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center}table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}\
+.status{font-weight:600}:focus-visible{outline:3px solid #0969da;outline-offset:2px}@media(max-width:30rem){.wide{display:block;overflow-x:auto}}";
+
+/// Keeps the request form's two lists and approval line in step with the
+/// ticked boxes; the server renders the same lists for the submitted state.
+const SCRIPT: &str = "(function(){var f=document.getElementById('request-form');if(!f)return;\
+var will=document.getElementById('will'),wont=document.getElementById('wont'),ap=document.getElementById('approval');\
+function item(t){var li=document.createElement('li');li.textContent=t;return li}\
+function render(){will.textContent='';wont.textContent='';var any=false,needs=false;\
+f.querySelectorAll('input[name=actions]').forEach(function(b){var on=b.checked&&!b.disabled;(on?will:wont).appendChild(item(b.getAttribute('data-label')));\
+if(on){any=true;if(b.getAttribute('data-approval')==='required')needs=true}});\
+if(!any)will.appendChild(item('Nothing yet: tick at least one action.'));\
+ap.textContent=!any?'Tick at least one action.':needs?ap.getAttribute('data-needs'):ap.getAttribute('data-none')}\
+f.addEventListener('change',render);render()})();";
+
+fn csp_hash(s: &str) -> String {
+    format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s.as_bytes())))
+}
+
+/// Only the console's own style and script run; nothing may frame it.
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let v = format!(
+        "default-src 'none'; style-src {}; script-src {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        csp_hash(CSS),
+        csp_hash(SCRIPT)
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+/// A page with the console's security headers: never cached, never framed,
+/// no referrer (pages can hold a host-app link with a session token).
+pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
+    let mut res = (status, markup).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+/// The frame of every page: a nav whose links depend on the person's roles.
+pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · actas" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "actas" }
+                    @if let Some(w) = who {
+                        nav aria-label="Console" {
+                            ul {
+                                li { a href="/" { "Home" } }
+                                @if w.staff.has(actas_core::model::Role::Lead) {
+                                    li { a href="/queue" { "Approval queue" } }
+                                }
+                            }
+                        }
+                        span { (w.staff.name) }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(w.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
+}
+
+/// What a console handler answers instead of its page.
+#[derive(Debug)]
+pub enum ConsoleError {
+    /// Not signed in (or the sign-in ended): back to the sign-in page.
+    SignIn {
+        /// Whether the browser's session cookie must be cleared.
+        clear: bool,
+        /// Whether the session cookie must be marked Secure.
+        secure: bool,
+    },
+    /// A page with a sentence and a status.
+    Page(StatusCode, String),
+}
+
+impl ConsoleError {
+    pub(crate) fn forbidden(sentence: impl Into<String>) -> Self {
+        ConsoleError::Page(StatusCode::FORBIDDEN, sentence.into())
+    }
+}
+
+impl From<actas_core::Error> for ConsoleError {
+    fn from(e: actas_core::Error) -> Self {
+        let api = ApiError::from(e);
+        if let ApiError::Domain(actas_core::Error::Internal(e)) = &api {
+            tracing::error!(error = ?e, "internal error on a console page");
+        }
+        if let ApiError::Domain(actas_core::Error::Unavailable(e)) = &api {
+            tracing::error!(error = ?e, "storage unavailable on a console page");
+        }
+        let (status, _, detail, _) = api.parts();
+        ConsoleError::Page(status, detail)
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            ConsoleError::SignIn { clear, secure } => {
+                let mut res = Redirect::to("/login").into_response();
+                if clear {
+                    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie("", secure, true)) {
+                        res.headers_mut().insert(header::SET_COOKIE, v);
+                    }
+                }
+                res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
+            ConsoleError::Page(status, sentence) => {
+                let title = match status.as_u16() {
+                    403 => "Not allowed",
+                    404 => "Not found",
+                    409 => "Not possible right now",
+                    422 => "Refused",
+                    503 => "Temporarily unavailable",
+                    s if s >= 500 => "Something went wrong",
+                    _ => "That did not work",
+                };
+                let body = html! {
+                    p.alert role="alert" { (sentence) }
+                    p { a href="/" { "Back to the console" } }
+                };
+                page(status, layout(title, None, body))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_style_and_script() {
+        let csp = CSP.to_str().unwrap();
+        assert!(csp.contains(&csp_hash(CSS)));
+        assert!(csp.contains(&csp_hash(SCRIPT)));
+        assert!(!csp.contains("unsafe-inline"));
+    }
+}

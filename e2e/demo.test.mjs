@@ -1,0 +1,465 @@
+// The demo, end to end, as README's "Trying it" tells it: `actas demo`
+// starts actas and Acme Billing; Maria asks under ticket 48192, Sam
+// approves, Maria starts the session and enters Acme Billing with the token.
+// Every page she can reach carries the banner; the invoice email change is
+// asked of actas and recorded, an action out of scope is refused in plain
+// words; Exit and a lead's revoke end the session everywhere; the customer
+// sees who was in the account and gets a note. Each step leaves a
+// screenshot in target/screenshots/demo-*.png.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import {
+  bannerAttr,
+  exitButtonCentre,
+  launchBrowser,
+  shadowContent,
+  shot,
+  startDemo,
+  topElementAtBanner,
+  waitForState,
+} from './lib.mjs';
+
+const TICKET = '48192';
+const ACCOUNT = { id: 'acct_42', name: 'Acme Corp' };
+const REASON = 'The customer cannot change the invoice email since the plan change';
+const ACTIONS = ['settings.view', 'invoice_email.update'];
+const LABELS = ['View account settings', 'Update invoice email'];
+const OLD_EMAIL = 'billing@acme.test';
+const NEW_EMAIL = 'accounts-payable@acme.test';
+const REVOKE_NOTE = 'The customer asked on the call to stop the session';
+const ENDED_TEXT = 'The support session has ended.';
+const NOT_APPROVED = 'this action is not among those approved for the support session';
+
+let demo; // the running `actas demo`
+let browser;
+let support; // Maria's browser context in the first session (carries the token cookie)
+let first; // the first session: { sid, token }
+let second; // the second session: { sid, token }
+
+before(async () => {
+  demo = await startDemo();
+  browser = await launchBrowser();
+  support = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await demo?.stop();
+});
+
+/** Calls the actas API as `login` (a demo staff member). */
+async function api(method, p, login, body) {
+  const res = await fetch(`${demo.actas}/api/v1${p}`, {
+    method,
+    headers: { authorization: `Bearer ${demo.tokens[login]}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function must(want, method, p, login, body) {
+  const r = await api(method, p, login, body);
+  assert.equal(r.status, want, `${method} ${p} as ${login}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** Maria asks under the ticket, Sam approves, Maria starts: `{sid, token, session}`. */
+async function openSession() {
+  const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ACTIONS });
+  assert.equal(req.status, 'pending', 'changing the invoice email needs a lead');
+  assert.equal(req.account_id, ACCOUNT.id);
+  const approved = await must(200, 'POST', `/requests/${req.id}/approve`, 'sam', {});
+  assert.equal(approved.status, 'approved');
+  const started = await must(201, 'POST', `/requests/${req.id}/start`, 'maria', {});
+  assert.equal(started.session.state, 'live');
+  assert.deepEqual(started.session.scope.map((a) => a.name), ACTIONS);
+  return { sid: started.session.id, token: started.token, session: started.session };
+}
+
+const billing = (p) => `${demo.billing}${p}`;
+const enterUrl = (token) => billing(`/support/enter?token=${encodeURIComponent(token)}`);
+
+/** The banner is there, live, for Maria on Acme Corp, fixed at the top and on top. */
+async function assertBanner(page, width) {
+  await waitForState(page, 'live');
+  assert.equal(await bannerAttr(page, 'data-account'), `${ACCOUNT.name} (${ACCOUNT.id})`);
+  assert.equal(await bannerAttr(page, 'data-agent'), 'Maria Lopez');
+  assert.equal(await bannerAttr(page, 'data-approver'), 'Approved by Sam Lee');
+  assert.equal(await bannerAttr(page, 'data-allowed'), LABELS.join(', '));
+  const banner = page.locator('actas-banner');
+  assert.ok(await banner.isVisible(), 'the banner is not visible');
+  const box = await banner.boundingBox();
+  assert.ok(box && box.x === 0 && box.y === 0 && box.width === width && box.height > 30, JSON.stringify(box));
+  const top = await topElementAtBanner(page);
+  assert.ok(top.isBanner, `found ${top.hit} at the banner's centre`);
+  // The page starts below the banner, so the banner hides none of it.
+  const headerTop = await page.evaluate(() => document.querySelector('header.top').getBoundingClientRect().top);
+  assert.ok(headerTop >= box.height - 1, `the page starts at ${headerTop}, under a ${box.height}px banner`);
+}
+
+/** Seconds of a `mm:ss` countdown. */
+const secs = (s) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3));
+
+/**
+ * Navigates `page` to `url` until Acme Billing refuses it as ended (the
+ * demo's layer learns of the end from the session feed); answers the last
+ * response and how long it took from `since`.
+ */
+async function untilRefused(page, url, since, limit = 2000) {
+  for (;;) {
+    const res = await page.goto(url);
+    if (res.status() === 401 || Date.now() - since > limit) {
+      return { res, took: Date.now() - since };
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+test('support enters Acme Billing with the token and lands on the account under the banner', async () => {
+  first = await openSession();
+  assert.equal(first.session.approver, 'sam');
+  const page = await support.newPage();
+  const landed = await page.goto(enterUrl(first.token));
+  // The first page the session may see: settings, for this scope.
+  assert.equal(new URL(page.url()).pathname, `/accounts/${ACCOUNT.id}/settings`);
+  assert.equal(landed.status(), 200);
+  const cookie = (await support.cookies(demo.billing)).find((c) => c.name === 'actas_token');
+  assert.ok(cookie && cookie.httpOnly && cookie.value === first.token, 'the token cookie was not set');
+  await assertBanner(page, 1280);
+  await shot(page, 'demo-enter');
+  await page.close();
+});
+
+test('the account overview, outside this session, is refused in plain words under the banner', async () => {
+  const page = await support.newPage();
+  const res = await page.goto(billing(`/accounts/${ACCOUNT.id}`));
+  assert.equal(res.status(), 403);
+  await assertBanner(page, 1280);
+  assert.match(await page.locator('#refusal').innerText(), /not among those approved for the support session/);
+  await shot(page, 'demo-overview');
+  await page.close();
+});
+
+test('the settings page carries the banner, above its help dialog and at 375 px wide', async () => {
+  const page = await support.newPage();
+  const res = await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+  assert.equal(res.status(), 200);
+  await assertBanner(page, 1280);
+  await shot(page, 'demo-settings');
+
+  await page.click('#open-help');
+  await page.waitForFunction(() => document.getElementById('help').matches(':modal'));
+  await page.waitForTimeout(100);
+  assert.ok(await page.locator('#help').isVisible());
+  const top = await topElementAtBanner(page);
+  assert.ok(top.isBanner, `with the help dialog open: found ${top.hit}`);
+  await shot(page, 'demo-settings-modal');
+  await page.keyboard.press('Escape');
+  await page.close();
+
+  // A phone: a context of its own, entering with the token like a new device.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+  try {
+    const small = await phone.newPage();
+    await small.goto(enterUrl(first.token));
+    await small.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+    await assertBanner(small, 375);
+    const box = await small.locator('actas-banner').boundingBox();
+    assert.ok(box.height > 60, `the banner does not wrap at 375 px: ${box.height}px`);
+    const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+    await shot(small, 'demo-settings-375px');
+  } finally {
+    await phone.close();
+  }
+});
+
+test('a page out of scope is refused in plain words, under the banner', async () => {
+  const page = await support.newPage();
+  const res = await page.goto(billing(`/accounts/${ACCOUNT.id}/plan`));
+  assert.equal(res.status(), 403);
+  assert.equal(
+    (await page.locator('#refusal').innerText()).trim(),
+    `actas refused this, so nothing was done: ${NOT_APPROVED}.`,
+  );
+  assert.equal(await page.locator('#plan').count(), 0, 'the plan was shown anyway');
+  await assertBanner(page, 1280);
+  await shot(page, 'demo-refused-plan');
+  await page.close();
+});
+
+test('the invoice email is changed through actas; a password reset out of scope is refused', async () => {
+  const page = await support.newPage();
+  await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+  const email = page.locator('input[name="invoice_email"]');
+  assert.equal(await email.inputValue(), OLD_EMAIL);
+  await email.fill(NEW_EMAIL);
+  const [saved] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/invoice-email') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Save invoice email' }).click(),
+  ]);
+  assert.equal(saved.status(), 200);
+  await page.waitForSelector('#saved');
+  assert.equal((await page.locator('#saved').innerText()).trim(), 'Invoice email saved.');
+  assert.equal(await page.locator('input[name="invoice_email"]').inputValue(), NEW_EMAIL);
+  await assertBanner(page, 1280);
+  await shot(page, 'demo-invoice-email-saved');
+
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/password-reset') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Reset password' }).click(),
+  ]);
+  assert.equal(refused.status(), 403);
+  await page.waitForSelector('#refusal');
+  assert.equal(
+    (await page.locator('#refusal').innerText()).trim(),
+    `actas refused this, so nothing was done: ${NOT_APPROVED}.`,
+  );
+  assert.equal(await page.locator('#saved').count(), 0, 'the reset was reported as done');
+  await assertBanner(page, 1280);
+  await shot(page, 'demo-password-reset-refused');
+  await page.close();
+});
+
+test('the audit trail tells the change and the refusal in plain words', async () => {
+  const { events } = await must(200, 'GET', `/audit?session=${first.sid}`, 'audrey');
+  const types = JSON.stringify(events.map((e) => `${e.type} ${e.data?.action ?? ''}`));
+
+  const performed = events.filter((e) => e.type === 'action.performed' && e.data.action === 'invoice_email.update');
+  assert.equal(performed.length, 1, types);
+  assert.deepEqual(performed[0].data.changes, [{ field: 'invoice_email', old: OLD_EMAIL, new: NEW_EMAIL }]);
+  assert.match(
+    performed[0].text,
+    new RegExp(
+      `^Maria Lopez changed invoice email from ${esc(OLD_EMAIL)} to ${esc(NEW_EMAIL)} on Acme Corp \\(acct_42\\) ` +
+        `at \\d\\d:\\d\\d UTC under ticket ${TICKET}, acting as the customer\\.$`,
+    ),
+  );
+
+  const denied = events.filter((e) => e.type === 'action.denied' && e.data.action === 'password.reset');
+  assert.equal(denied.length, 1, types);
+  assert.equal(denied[0].data.reason, 'not_in_scope');
+  assert.match(
+    denied[0].text,
+    new RegExp(
+      `^Maria Lopez was refused "Reset a password" on Acme Corp \\(acct_42\\) at \\d\\d:\\d\\d UTC ` +
+        `under ticket ${TICKET}: it is not in the session's allowed actions\\.$`,
+    ),
+  );
+  // The plan page asked about plan.view and was refused too.
+  assert.ok(events.some((e) => e.type === 'action.denied' && e.data.action === 'plan.view'), types);
+  // Nothing of the password reset reached actas but the fact that it was asked.
+  assert.ok(!JSON.stringify(denied[0]).includes('reset link'), JSON.stringify(denied[0]));
+
+  // The same trail as an auditor reads it in a browser, as plain text.
+  const auditor = await browser.newContext({
+    viewport: { width: 1280, height: 720 },
+    extraHTTPHeaders: { authorization: `Bearer ${demo.tokens.audrey}` },
+  });
+  try {
+    const page = await auditor.newPage();
+    const res = await page.goto(`${demo.actas}/api/v1/audit?session=${first.sid}&format=text`);
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-type'], /^text\/plain/);
+    const text = await page.locator('body').innerText();
+    assert.ok(text.includes(performed[0].text), text);
+    assert.ok(text.includes(denied[0].text), text);
+    await shot(page, 'demo-audit-trail');
+  } finally {
+    await auditor.close();
+  }
+});
+
+test('the countdown moves', async () => {
+  const page = await support.newPage();
+  await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+  await assertBanner(page, 1280);
+  const a = await bannerAttr(page, 'data-countdown');
+  await page.waitForTimeout(1500);
+  const b = await bannerAttr(page, 'data-countdown');
+  assert.match(a, /^\d{2}:\d{2}$/);
+  assert.match(b, /^\d{2}:\d{2}$/);
+  assert.ok(secs(a) > secs(b), `${a} then ${b}`);
+  assert.ok(secs(a) <= 15 * 60 && secs(a) > 10 * 60, a);
+  await shot(page, 'demo-countdown');
+  await page.close();
+});
+
+test('the countdown never goes back up when an answer from actas comes late', async () => {
+    const page = await support.newPage();
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+    await waitForState(page, 'live');
+    const seen = [];
+    await page.exposeFunction('recordCountdown', (v) => seen.push(v));
+    await page.evaluate(() => {
+      const host = document.querySelector('actas-banner');
+      new MutationObserver(() => window.recordCountdown(host.getAttribute('data-countdown'))).observe(host, {
+        attributes: true,
+        attributeFilter: ['data-countdown'],
+      });
+    });
+    // One poll of the session is answered 2.3 s late, as from a busy server.
+    let delayed = false;
+    await page.route(/\/api\/v1\/sessions\/[^/]+$/, async (route) => {
+      const res = await route.fetch();
+      if (!delayed) {
+        delayed = true;
+        await new Promise((r) => setTimeout(r, 2300));
+      }
+      await route.fulfill({ response: res });
+    });
+    await page.waitForTimeout(6000);
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await page.close();
+    assert.ok(delayed, 'no poll was seen');
+    const back = seen.findIndex((v, i) => i > 0 && secs(v) > secs(seen[i - 1]));
+    assert.equal(back, -1, `the countdown went back up: ${seen.join(' ')}`);
+});
+
+test('a second tab has the banner; Exit in the first ends the session in both and in Acme Billing', async () => {
+  const one = await support.newPage();
+  await one.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+  await assertBanner(one, 1280);
+
+  const two = await support.newPage();
+  await two.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+  await assertBanner(two, 1280);
+  await shot(two, 'demo-second-tab');
+
+  await one.bringToFront();
+  // The Exit button is inside the banner's closed shadow root: click where it is.
+  const exit = await exitButtonCentre(one);
+  const t0 = Date.now();
+  await one.mouse.click(exit.x, exit.y);
+  await waitForState(one, 'ended', 2000);
+  await waitForState(two, 'ended', 2000);
+  const took = Date.now() - t0;
+  assert.ok(took < 2000, `${took} ms`);
+  assert.equal(await bannerAttr(one, 'data-end-reason'), 'ended');
+  assert.equal(await bannerAttr(two, 'data-end-reason'), 'ended');
+  assert.equal(await bannerAttr(two, 'aria-label'), 'Support session ended');
+  assert.ok(await two.locator('actas-banner').isVisible(), 'an ended banner stays visible');
+  const session = await must(200, 'GET', `/sessions/${first.sid}`, 'sam');
+  assert.equal(session.state, 'ended');
+  assert.equal(session.end_reason, 'ended');
+  await shot(one, 'demo-exit-tab-1');
+  await shot(two, 'demo-exit-tab-2');
+
+  // Acme Billing refuses support's pages from then on.
+  const { res, took: refusedAfter } = await untilRefused(two, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
+  assert.equal(res.status(), 401, `still served ${refusedAfter} ms after Exit`);
+  assert.equal((await res.text()).trim(), ENDED_TEXT);
+  await shot(two, 'demo-after-exit');
+  await one.close();
+  await two.close();
+});
+
+test('a second session, revoked by a lead, shows ended on the open page within 2 s', async () => {
+  // Stand alone when a test above left the first session live.
+  if ((await must(200, 'GET', `/sessions/${first.sid}`, 'sam')).state === 'live') {
+    await must(200, 'POST', `/sessions/${first.sid}/end`, 'maria', {});
+  }
+  second = await openSession();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(enterUrl(second.token));
+    const res = await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
+    assert.equal(res.status(), 200);
+    await assertBanner(page, 1280);
+    await shot(page, 'demo-second-session');
+
+    const t0 = Date.now();
+    const revoked = await must(200, 'POST', `/sessions/${second.sid}/revoke`, 'sam', { note: REVOKE_NOTE });
+    assert.equal(revoked.end_reason, 'revoked');
+    await waitForState(page, 'ended', 2000);
+    const took = Date.now() - t0;
+    assert.ok(took < 2000, `${took} ms`);
+    assert.equal(await bannerAttr(page, 'data-end-reason'), 'revoked');
+    const shadow = await shadowContent(page);
+    assert.ok(shadow.texts.some((t) => t.includes(`revoked by a lead: ${REVOKE_NOTE}`)), `${shadow.texts}`);
+    await shot(page, 'demo-revoked');
+
+    const later = await untilRefused(page, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
+    assert.equal(later.res.status(), 401, `still served ${later.took} ms after the revoke`);
+    assert.equal((await later.res.text()).trim(), ENDED_TEXT);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the customer sees who accessed the account and what changed, then the note after the end', async () => {
+  const customer = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const page = await customer.newPage();
+    const res = await page.goto(billing(`/accounts/${ACCOUNT.id}/access`));
+    assert.equal(res.status(), 200);
+    assert.equal(await page.locator('actas-banner').count(), 0, 'the customer sees a support banner');
+    const rows = await page.locator('#access-log tbody tr').allInnerTexts();
+    assert.equal(rows.length, 2, rows.join('\n'));
+    const changed = rows.filter((r) => r.includes(`changed invoice email from ${OLD_EMAIL} to ${NEW_EMAIL}`));
+    assert.equal(changed.length, 1, rows.join('\n'));
+    assert.ok(changed[0].includes('Maria Lopez (approved by Sam Lee)'), changed[0]);
+    assert.ok(changed[0].includes(`Ticket ${TICKET}: ${REASON}`), changed[0]);
+    assert.ok(changed[0].includes(LABELS.join(', ')), changed[0]);
+    await shot(page, 'demo-customer-access-log');
+
+    // The notes of both sessions reach the inbox on the overview (polled every second).
+    const deadline = Date.now() + 10000;
+    let notes = [];
+    for (;;) {
+      await page.goto(billing(`/accounts/${ACCOUNT.id}`));
+      notes = await page.locator('#inbox p').allInnerTexts();
+      if (notes.length >= 2 || Date.now() > deadline) {
+        break;
+      }
+      await page.waitForTimeout(250);
+    }
+    assert.equal(notes.length, 2, `the inbox: ${JSON.stringify(notes)}`);
+    const note = notes.find((n) => n.includes('Changes:'));
+    assert.match(
+      note ?? '',
+      new RegExp(
+        `^Maria Lopez from support accessed your account on \\d{4}-\\d\\d-\\d\\d from \\d\\d:\\d\\d UTC to ` +
+          `\\d\\d:\\d\\d UTC to help with ticket ${TICKET}: "${esc(REASON)}"\\. ` +
+          `Changes: changed invoice email from ${esc(OLD_EMAIL)} to ${esc(NEW_EMAIL)}\\.$`,
+      ),
+      JSON.stringify(notes),
+    );
+    assert.ok((await page.locator('main').innerText()).includes(`Invoices go to ${NEW_EMAIL}`));
+    await shot(page, 'demo-customer-inbox');
+
+    const { events } = await must(200, 'GET', '/audit?type=customer.notified', 'audrey');
+    const told = events.find((e) => e.session_id === first.sid);
+    assert.ok(told, JSON.stringify(events));
+    assert.equal(told.account_id, ACCOUNT.id);
+    assert.equal(told.data.text, note);
+    assert.equal(
+      told.text,
+      `Acme Billing told Acme Corp (acct_42) about Maria Lopez's session under ticket ${TICKET}.`,
+    );
+    assert.ok(events.some((e) => e.session_id === second.sid), JSON.stringify(events));
+
+    // The activity feed labels what support did.
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/activity`));
+    const bySupport = await page.locator('#activity li.support').allInnerTexts();
+    assert.equal(bySupport.length, 1, JSON.stringify(bySupport));
+    assert.ok(
+      bySupport[0].endsWith(
+        `Maria Lopez from support, acting for you under ticket ${TICKET}, changed the invoice email to ${NEW_EMAIL}`,
+      ),
+      bySupport[0],
+    );
+    await shot(page, 'demo-customer-activity');
+  } finally {
+    await customer.close();
+  }
+});
+
+/** A string as a literal part of a regular expression. */
+function esc(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
