@@ -98,27 +98,24 @@ async fn main() -> anyhow::Result<()> {
     rows.extend(run_backend("sqlite", db.to_string_lossy().to_string(), per_level, 1).await?);
 
     if let Ok(pg_url) = std::env::var("ACTAS_BENCH_PG_URL") {
-        let name = format!("actas_bench_{:08x}", rand::thread_rng().gen::<u32>());
-        let mut admin = sqlx::PgConnection::connect(&pg_url).await.context("cannot connect to ACTAS_BENCH_PG_URL")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("cannot create the database {name}"))?;
-        let url = with_database(&pg_url, &name)?;
-        let mut measured = run_backend("postgres", url.clone(), per_level, 1).await;
-        if let Ok(one) = &mut measured {
-            match run_backend("postgres, 2 nodes", url, per_level, 2).await {
-                Ok(two) => one.extend(two),
-                Err(e) => measured = Err(e),
-            }
+        // One node, then two nodes on one database; each on a fresh database.
+        for (label, nodes) in [("postgres", 1), ("postgres, 2 nodes", 2)] {
+            let name = format!("actas_bench_{:08x}", rand::thread_rng().gen::<u32>());
+            let mut admin =
+                sqlx::PgConnection::connect(&pg_url).await.context("cannot connect to ACTAS_BENCH_PG_URL")?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .with_context(|| format!("cannot create the database {name}"))?;
+            let measured = run_backend(label, with_database(&pg_url, &name)?, per_level, nodes).await;
+            let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .with_context(|| format!("cannot drop the database {name}"));
+            admin.close().await.ok();
+            rows.extend(measured?);
+            dropped?;
         }
-        let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("cannot drop the database {name}"));
-        admin.close().await.ok();
-        rows.extend(measured?);
-        dropped?;
     }
 
     println!();
