@@ -121,20 +121,23 @@ pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted
         (false, true) => "expanded to:",
         (true, true) => "narrowed to:",
     };
-    let time = if minutes < r.minutes {
-        format!("{} (asked for {})", minutes_words(minutes), minutes_words(r.minutes))
+    // A scope change keeps the session's end: no duration to tell.
+    let time = if r.kind == crate::model::RequestKind::Scope {
+        String::new()
+    } else if minutes < r.minutes {
+        format!("; {} (asked for {})", minutes_words(minutes), minutes_words(r.minutes))
     } else {
-        minutes_words(minutes)
+        format!("; {}", minutes_words(minutes))
     };
     match approver {
         Some(name) => format!(
-            "{name} approved {} {what} under ticket {}, {how} {}; {time}.",
+            "{name} approved {} {what} under ticket {}, {how} {}{time}.",
             possessive(&r.requester_name),
             r.ticket,
             p.labels(granted)
         ),
         None => format!(
-            "Policy approved {} {what} under ticket {}: {}; {time}. None of these actions needs a person's approval.",
+            "Policy approved {} {what} under ticket {}: {}{time}. None of these actions needs a person's approval.",
             possessive(&r.requester_name),
             r.ticket,
             p.labels(granted)
@@ -388,4 +391,176 @@ pub fn customer_note(s: &Session, changes: &[String], ended_at: Timestamp) -> St
         s.ticket,
         s.reason
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::model::{RequestKind, RequestStatus, Role, SessionState};
+
+    fn at(h: u32, m: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap()
+    }
+
+    fn request(kind: RequestKind, actions: &[&str]) -> Request {
+        Request {
+            id: "req_1".into(),
+            kind,
+            ticket: "48192".into(),
+            account_id: "acct_42".into(),
+            account_name: Some("Acme Corp".into()),
+            requester: "maria".into(),
+            requester_name: "Maria Lopez".into(),
+            reason: "Customer can't update tax settings after plan change".into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            minutes: 15,
+            status: RequestStatus::Pending,
+            session_id: None,
+            granted_actions: None,
+            granted_minutes: None,
+            decided_by: None,
+            decided_by_name: None,
+            decided_at: None,
+            decision_note: None,
+            start_by: None,
+            created_at: at(14, 0),
+            updated_at: at(14, 0),
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            id: "ses_1".into(),
+            request_id: "req_1".into(),
+            ticket: "48192".into(),
+            account_id: "acct_42".into(),
+            account_name: Some("Acme Corp".into()),
+            agent: "maria".into(),
+            agent_name: "Maria Lopez".into(),
+            approver: "sam".into(),
+            approver_name: "Sam Lee".into(),
+            scope: vec!["settings.view".into(), "invoice_email.update".into()],
+            reason: "Customer can't update tax settings after plan change".into(),
+            started_at: at(14, 1),
+            ends_at: at(14, 16),
+            last_activity_at: at(14, 3),
+            state: SessionState::Live,
+            end_reason: None,
+            ended_at: None,
+            ended_by: None,
+            end_note: None,
+        }
+    }
+
+    /// One sentence per event type (and per way a session ends), locked.
+    #[test]
+    fn every_event_type_reads_as_a_sentence() {
+        let p = Policy::shipped();
+        let s = session();
+        let ask = request(RequestKind::Access, &["settings.view", "settings.update"]);
+        let scope = request(RequestKind::Scope, &["billing.update"]);
+        let granted = vec!["settings.view".to_string(), "invoice_email.update".to_string()];
+        let ticket = Ticket {
+            reference: "48192".into(),
+            account_id: "acct_42".into(),
+            account_name: Some("Acme Corp".into()),
+            subject: "Tax settings broken after plan change".into(),
+            url: None,
+            created_by: "app_1".into(),
+            created_at: at(13, 59),
+        };
+        let staff = Staff {
+            id: "maria".into(),
+            name: "Maria Lopez".into(),
+            roles: vec![Role::Agent],
+            disabled: false,
+            created_at: at(9, 0),
+        };
+        let email = FieldChange {
+            field: "invoice_email".into(),
+            old: Some("old@acme.test".into()),
+            new: Some("new@acme.test".into()),
+        };
+        let password = FieldChange { field: "password".into(), old: None, new: Some(NOT_STORED.into()) };
+        let mut lines = vec![
+            format!("ticket.created: {}", ticket_created("Acme Billing", &ticket)),
+            format!("request.created: {}", request_created(&p, &ask)),
+            format!(
+                "request.refused: {}",
+                request_refused(
+                    "Maria Lopez",
+                    Some("Acme Corp (acct_42)"),
+                    Some("48192"),
+                    "\"need access\" is too vague."
+                )
+            ),
+            format!("request.approved (person): {}", request_approved(&p, Some("Sam Lee"), &ask, &granted, 10)),
+            format!(
+                "request.approved (policy): {}",
+                request_approved(
+                    &p,
+                    None,
+                    &request(RequestKind::Access, &["settings.view"]),
+                    &["settings.view".into()],
+                    15
+                )
+            ),
+            format!("request.denied: {}", request_denied("Sam Lee", &ask, "Refunds go through finance")),
+            format!("request.withdrawn: {}", request_withdrawn(&ask)),
+            format!("request.expired: {}", request_expired(&ask, at(14, 10))),
+            format!("session.started: {}", session_started(&p, &s)),
+            format!("scope.requested: {}", scope_requested(&p, &scope)),
+            format!(
+                "scope.approved: {}",
+                request_approved(&p, Some("Sam Lee"), &scope, &["billing.update".into()], 15)
+            ),
+            format!("scope.denied: {}", request_denied("Sam Lee", &scope, "Not for this ticket")),
+            format!("scope.changed: {}", scope_changed(&p, &s, &["invoice_email.update".into()])),
+            format!("action.performed: {}", action_performed(&p, &s, "invoice_email.update", &[email], at(14, 3))),
+            format!(
+                "action.performed (redacted): {}",
+                action_performed(&p, &s, "password.reset", &[password], at(14, 4))
+            ),
+            format!("action.performed (no changes): {}", action_performed(&p, &s, "data.export", &[], at(14, 5))),
+            format!("action.denied: {}", action_denied(&p, &s, "billing.update", "not_in_scope", at(14, 6))),
+            format!(
+                "action.denied (bad token): {}",
+                action_denied_unknown("Acme Billing", "billing.update", "bad_token", at(14, 6))
+            ),
+            format!(
+                "record.viewed: {}",
+                record_viewed(&p, &s, "sensitive.view", Some("bank account primary"), at(14, 7))
+            ),
+            format!("staff.created: {}", staff_created("An operator at the command line", &staff)),
+            format!("staff.disabled: {}", staff_disabled("Ada Quinn", &staff, 1)),
+            format!(
+                "app.created: {}",
+                app_created("actas", "Acme Billing", "app_1", true, &["https://app.acme.test".into()])
+            ),
+            format!("policy.loaded: {}", policy_loaded(&p).split(" (sha256").next().unwrap_or_default()),
+            format!("key.rotated: {}", key_rotated("actas", "k_new", Some("k_old"))),
+            format!(
+                "customer.notified: {}",
+                customer_notified("Acme Billing", "Acme Corp (acct_42)", "Maria Lopez", "48192")
+            ),
+        ];
+        for (reason, by, note) in [
+            (EndReason::Ended, Some("Maria Lopez"), None),
+            (EndReason::Expired, None, None),
+            (EndReason::IdleTimeout, None, None),
+            (EndReason::Revoked, Some("Sam Lee"), Some("Wrong customer")),
+            (EndReason::StaffDisabled, Some("Ada Quinn"), None),
+            (EndReason::Superseded, None, None),
+        ] {
+            let end = if reason == EndReason::Expired { s.ends_at } else { at(14, 13) };
+            lines.push(format!("session end ({}): {}", reason.as_str(), session_end(&s, reason, end, 10, by, note)));
+        }
+        lines.push(format!(
+            "customer note: {}",
+            customer_note(&s, &["changed invoice email from old@acme.test to new@acme.test".into()], at(14, 13))
+        ));
+        insta::assert_snapshot!(lines.join("\n"));
+    }
 }
