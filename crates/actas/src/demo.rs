@@ -69,6 +69,8 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     }
     println!("\nApp \"{}\" ({}), key: {key}", app.name, app.id);
     println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).\n");
+    println!("Console: {base}/login");
+    println!("  sign in as maria or jon (agent), sam (lead), audrey (auditor) or ada (admin), password {PASSWORD}\n");
     let maria = &tokens[0].1;
     let sam = &tokens[2].1;
     println!("Try the flow:");

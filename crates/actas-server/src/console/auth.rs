@@ -230,7 +230,9 @@ impl FromRequestParts<AppState> for SignedIn {
                 return Err(ConsoleError::SignIn { clear: true, secure });
             }
         };
-        if now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
+        // A live box refreshing itself is not the person being active.
+        let polling = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("fragment=")));
+        if !polling && now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
             let h = id_hash.clone();
             ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await }))).await?;
         }
@@ -371,6 +373,15 @@ pub async fn logout(State(state): State<AppState>, who: SignedIn, form: Fields) 
 pub fn require(who: &SignedIn, role: actas_core::model::Role, what: &str) -> Result<(), ConsoleError> {
     crate::service::require(&who.staff, role)
         .map_err(|_: Error| ConsoleError::forbidden(format!("{what} needs the {role} role, which you do not have.")))
+}
+
+/// Refuses unless the signed-in person holds one of `roles`.
+pub fn require_any(who: &SignedIn, roles: &[actas_core::model::Role], what: &str) -> Result<(), ConsoleError> {
+    if roles.iter().any(|r| who.staff.has(*r)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Err(ConsoleError::forbidden(format!("{what} needs the {} role, which you do not have.", names.join(" or "))))
 }
 
 #[cfg(test)]

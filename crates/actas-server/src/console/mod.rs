@@ -10,11 +10,15 @@
 //! Errors reach the person as a sentence, next to the field they concern
 //! when there is one, never as a problem document.
 
+mod admin;
+mod audit;
 mod auth;
 mod pages;
 
 use std::sync::LazyLock;
 
+use actas_core::model::Role;
+use axum::extract::OriginalUri;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -40,9 +44,39 @@ pub fn router() -> Router<AppState> {
         .route("/requests/{id}/start", post(pages::start))
         .route("/requests/{id}/approve", post(pages::approve))
         .route("/requests/{id}/deny", post(pages::deny))
+        .route("/requests/{id}/withdraw", post(pages::withdraw))
         .route("/sessions/{id}", get(pages::session))
         .route("/sessions/{id}/end", post(pages::end))
+        .route("/sessions/{id}/scope", post(pages::scope))
+        .route("/sessions/{id}/revoke", post(pages::revoke))
         .route("/queue", get(pages::queue))
+        .route("/accounts", get(pages::find_account))
+        .route("/accounts/{id}/access-log", get(pages::access_log))
+        .route("/audit", get(audit::search))
+        .route("/audit/export", get(audit::export))
+        .route("/audit/verify", get(audit::verify))
+        .route("/staff", get(admin::staff))
+        .route("/apps", get(admin::apps))
+        .route("/policy", get(admin::policy))
+}
+
+/// Paths that belong to the API and its assets: an unknown one there is a
+/// problem document, anywhere else an HTML page.
+fn is_api_path(path: &str) -> bool {
+    ["/api/", "/.well-known/"].iter().any(|p| path.starts_with(p))
+        || ["/api", "/.well-known", "/banner.js", "/healthz"].contains(&path)
+}
+
+/// The answer for a path no route knows.
+pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
+    if is_api_path(uri.path()) {
+        return ApiError::NoRoute.into_response();
+    }
+    ConsoleError::Page(
+        StatusCode::NOT_FOUND,
+        "There is no page at this address. Check the link, or start again from the console's home page.".into(),
+    )
+    .into_response()
 }
 
 const CSS: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa;line-height:1.45}\
@@ -51,7 +85,7 @@ header.top a{color:#fff}.brand{font-weight:700;text-decoration:none;margin-right
 header.top form{margin:0;padding:0;border:0;background:none}header.top button{background:none;color:#fff;border:1px solid #fff}\
 main{padding:1rem;max-width:56rem;margin:0 auto}form,.card{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
 label{display:block;margin:.3rem 0}input[type=text],input[type=password],textarea,select{font:inherit;padding:.35rem;max-width:100%}\
-input[type=text],input[type=password],textarea{width:100%}textarea{min-height:5rem}button{font:inherit;padding:.4rem .9rem;cursor:pointer}\
+input[type=datetime-local],input[type=number]{font:inherit;padding:.35rem}input[type=text],input[type=password],textarea{width:100%}textarea{min-height:5rem}button{font:inherit;padding:.4rem .9rem;cursor:pointer}\
 fieldset{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}.hint{color:#57606a;font-size:.9rem;margin:.1rem 0}\
 .error{color:#a40e26;font-weight:600;margin:.2rem 0}.alert{background:#ffebe9;border:1px solid #cf222e;padding:.6rem;border-radius:6px}\
 .ok{background:#dafbe1;border:1px solid #1a7f37;padding:.6rem;border-radius:6px}.lists{display:flex;flex-wrap:wrap;gap:1rem}.lists>div{flex:1 1 14rem}\
@@ -59,7 +93,10 @@ fieldset{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem
 .status{font-weight:600}:focus-visible{outline:3px solid #0969da;outline-offset:2px}@media(max-width:30rem){.wide{display:block;overflow-x:auto}}";
 
 /// Keeps the request form's two lists and approval line in step with the
-/// ticked boxes; the server renders the same lists for the submitted state.
+/// ticked boxes (the server renders the same lists for the submitted state),
+/// and refreshes every `[data-live]` box every 3 seconds from its
+/// `data-live` address (a `?fragment=` of the same page), unless the person
+/// is typing in it; `x-fragment-version` tells whether anything changed.
 const SCRIPT: &str = "(function(){var f=document.getElementById('request-form');if(!f)return;\
 var will=document.getElementById('will'),wont=document.getElementById('wont'),ap=document.getElementById('approval');\
 function item(t){var li=document.createElement('li');li.textContent=t;return li}\
@@ -68,7 +105,14 @@ f.querySelectorAll('input[name=actions]').forEach(function(b){var on=b.checked&&
 if(on){any=true;if(b.getAttribute('data-approval')==='required')needs=true}});\
 if(!any)will.appendChild(item('Nothing yet: tick at least one action.'));\
 ap.textContent=!any?'Tick at least one action.':needs?ap.getAttribute('data-needs'):ap.getAttribute('data-none')}\
-f.addEventListener('change',render);render()})();";
+f.addEventListener('change',render);render()})();\
+(function(){document.querySelectorAll('[data-live]').forEach(function(box){var dirty=false;\
+box.addEventListener('input',function(){dirty=true});box.addEventListener('change',function(){dirty=true});\
+setInterval(function(){if(dirty||document.hidden||box.contains(document.activeElement))return;\
+fetch(box.getAttribute('data-live'),{credentials:'same-origin',cache:'no-store'}).then(function(r){\
+if(r.redirected){location.reload();return}if(!r.ok)return;var v=r.headers.get('x-fragment-version')||'';\
+if(v===box.getAttribute('data-version'))return;return r.text().then(function(t){if(dirty||box.contains(document.activeElement))return;\
+box.innerHTML=t;box.setAttribute('data-version',v)})}).catch(function(){})},3000)})})();";
 
 fn csp_hash(s: &str) -> String {
     format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s.as_bytes())))
@@ -77,7 +121,7 @@ fn csp_hash(s: &str) -> String {
 /// Only the console's own style and script run; nothing may frame it.
 static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     let v = format!(
-        "default-src 'none'; style-src {}; script-src {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         csp_hash(CSS),
         csp_hash(SCRIPT)
     );
@@ -115,8 +159,8 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
                         nav aria-label="Console" {
                             ul {
                                 li { a href="/" { "Home" } }
-                                @if w.staff.has(actas_core::model::Role::Lead) {
-                                    li { a href="/queue" { "Approval queue" } }
+                                @for (href, text) in links(&w.staff) {
+                                    li { a href=(href) { (text) } }
                                 }
                             }
                         }
@@ -135,6 +179,69 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
             }
         }
     }
+}
+
+/// The pages a person's roles open, as (address, link text).
+pub(crate) fn links(staff: &actas_core::model::Staff) -> Vec<(&'static str, &'static str)> {
+    let mut v = Vec::new();
+    if staff.has(Role::Lead) {
+        v.push(("/queue", "Approval queue"));
+    }
+    if staff.has(Role::Lead) || staff.has(Role::Auditor) {
+        v.push(("/audit", "Audit trail"));
+    }
+    if staff.has(Role::Auditor) || staff.has(Role::Admin) {
+        v.push(("/audit/verify", "Verify the trail"));
+    }
+    if staff.has(Role::Admin) {
+        v.extend([("/staff", "Staff"), ("/apps", "Apps"), ("/policy", "Policy")]);
+    }
+    v
+}
+
+/// Percent-encodes `s` for a query value or a path segment.
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A query string from its non-empty pairs.
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The version of a live box's content: changes exactly when it does.
+pub(crate) fn version(m: &Markup) -> String {
+    hex::encode(&Sha256::digest(m.0.as_bytes())[..12])
+}
+
+/// A box that the console's script refreshes from `src` (a fragment of the
+/// page). `version` is the version of the content the fragment answers,
+/// which may differ from `inner` when the page adds an error to it.
+pub(crate) fn live_box(id: &str, src: &str, version: &str, inner: Markup) -> Markup {
+    html! { div id=(id) data-live=(src) data-version=(version) aria-live="polite" { (inner) } }
+}
+
+/// The answer to a `?fragment=` request: only the box's content.
+pub(crate) fn fragment(inner: Markup) -> Response {
+    let v = version(&inner);
+    let mut res = page(StatusCode::OK, inner);
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        res.headers_mut().insert("x-fragment-version", v);
+    }
+    res
 }
 
 /// What a console handler answers instead of its page.
@@ -214,5 +321,25 @@ mod tests {
         assert!(csp.contains(&csp_hash(CSS)));
         assert!(csp.contains(&csp_hash(SCRIPT)));
         assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("connect-src 'self'"), "the live boxes fetch their fragments");
+    }
+
+    #[test]
+    fn only_api_paths_keep_the_problem_document() {
+        for p in ["/api/v1/nowhere", "/api", "/.well-known/x", "/banner.js", "/healthz"] {
+            assert!(is_api_path(p), "{p}");
+        }
+        for p in ["/nope", "/apix", "/banner.jsx", "/healthz/more"] {
+            assert!(!is_api_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn values_are_percent_encoded() {
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(
+            query_string(&[("type", "session.started"), ("agent", ""), ("since", "2026-11-25T14:00")]),
+            "type=session.started&since=2026-11-25T14%3A00"
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! The console's pages: home, launch from a ticket and the request form,
-//! a request, a session with its timeline, and the approval queue.
+//! a request (withdraw), a session with its timeline (end, more actions,
+//! revoke), the approval queue, and an account's access log. The home
+//! page, the queue and the session state answer `?fragment=` with only
+//! their live box.
 //!
 //! Handlers are thin: they take the signed-in person and the form, check
 //! the CSRF token and the role the page needs, call a `service` operation
@@ -19,7 +22,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::auth::{require, Fields, SignedIn};
-use super::{layout, page, ConsoleError};
+use super::{encode, fragment, layout, links, live_box, page, version, ConsoleError};
 use crate::service::{self, Principal};
 use crate::AppState;
 
@@ -102,18 +105,18 @@ fn lists(policy: &Policy, chosen: &[String], live: bool) -> Markup {
 
 /// An error for one field of a form (or the form as a whole).
 #[derive(Debug, Clone)]
-struct FieldError {
-    field: String,
-    detail: String,
+pub(super) struct FieldError {
+    pub(super) field: String,
+    pub(super) detail: String,
 }
 
 impl FieldError {
-    fn at<'a>(err: Option<&'a FieldError>, field: &str) -> Option<&'a str> {
+    pub(super) fn at<'a>(err: Option<&'a FieldError>, field: &str) -> Option<&'a str> {
         err.filter(|e| e.field == field).map(|e| e.detail.as_str())
     }
 }
 
-fn field_error(id: &str, detail: Option<&str>) -> Markup {
+pub(super) fn field_error(id: &str, detail: Option<&str>) -> Markup {
     html! { @if let Some(d) = detail { p.error id=(id) role="alert" { (d) } } }
 }
 
@@ -134,8 +137,29 @@ fn ticket_form(value: &str) -> Markup {
     }
 }
 
-/// `GET /`.
-pub async fn home(State(state): State<AppState>, who: SignedIn) -> Answer {
+/// `?fragment=` of a page with a live box: answer only the box's content.
+#[derive(Debug, Default, Deserialize)]
+pub struct FragmentQuery {
+    #[serde(default)]
+    fragment: Option<String>,
+}
+
+fn account_form(value: &str, err: Option<&str>) -> Markup {
+    html! {
+        form #account-lookup method="get" action="/accounts" {
+            label for="account-id" { "Customer account id" }
+            (field_error("account-id-error", err))
+            div.row {
+                input type="text" id="account-id" name="id" value=(value) required
+                    aria-describedby=[err.map(|_| "account-id-error")];
+                button type="submit" { "Show who accessed it" }
+            }
+        }
+    }
+}
+
+/// The part of the home page that refreshes itself.
+async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleError> {
     let ctx = &state.ctx;
     let agent = who.staff.has(Role::Agent);
     let lead = who.staff.has(Role::Lead);
@@ -155,8 +179,7 @@ pub async fn home(State(state): State<AppState>, who: SignedIn) -> Answer {
     } else {
         0
     };
-    let body = html! {
-        (signed_in_line(&who))
+    Ok(html! {
         @if agent {
             section {
                 h2 { "Your live session" }
@@ -175,13 +198,9 @@ pub async fn home(State(state): State<AppState>, who: SignedIn) -> Answer {
                 }
             }
             section {
-                h2 { "Ask for access from a ticket" }
-                (ticket_form(""))
-            }
-            section {
                 h2 { "My requests" }
                 @if mine.is_empty() { p { "You have not asked for access yet." } }
-                ul {
+                ul #my-requests {
                     @for r in &mine {
                         li {
                             a href=(format!("/requests/{}", r.id)) { "Ticket " (r.ticket) ", " (r.account_label()) }
@@ -197,8 +216,38 @@ pub async fn home(State(state): State<AppState>, who: SignedIn) -> Answer {
                 p { (pending) @if pending == 1 { " request waits" } @else { " requests wait" } " for your decision. " a href="/queue" { "Open the approval queue" } }
             }
         }
-        @if !agent && !lead {
-            p { "The console has no pages for your roles yet. The audit trail and administration are reached through the API and the actas command." }
+    })
+}
+
+/// `GET /` (and `?fragment=1`: only the live box).
+pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<FragmentQuery>) -> Answer {
+    let live = home_live(&state, &who).await?;
+    if q.fragment.is_some() {
+        return Ok(fragment(live));
+    }
+    let agent = who.staff.has(Role::Agent);
+    let lead = who.staff.has(Role::Lead);
+    let others = links(&who.staff);
+    let v = version(&live);
+    let body = html! {
+        (signed_in_line(&who))
+        @if agent || lead { (live_box("home-live", "/?fragment=1", &v, live)) }
+        @if agent {
+            section {
+                h2 { "Ask for access from a ticket" }
+                (ticket_form(""))
+            }
+        }
+        section {
+            h2 { "An account's access log" }
+            p.hint { "Who from support entered a customer's account, why, and what they changed." }
+            (account_form("", None))
+        }
+        @if !others.is_empty() {
+            section {
+                h2 { "Your pages" }
+                ul { @for (href, text) in &others { li { a href=(href) { (text) } } } }
+            }
         }
     };
     Ok(page(StatusCode::OK, layout("Home", Some(&who), body)))
@@ -352,11 +401,30 @@ fn may_see(who: &SignedIn, owner: &str) -> Result<(), ConsoleError> {
 
 /// `GET /requests/{id}`.
 pub async fn request(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
-    let (r, decisions, sessions) = service::get_request(&state.ctx, &id).await?;
-    may_see(&who, &r.requester)?;
+    request_page(&state, &who, &id, StatusCode::OK, None).await
+}
+
+/// `POST /requests/{id}/withdraw`: the requester takes a request back.
+pub async fn withdraw(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    match service::withdraw(&state.ctx, &who.staff, &id).await {
+        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
+        Err(e @ (Error::Refused { .. } | Error::Forbidden { .. } | Error::Conflict { .. })) => {
+            let (status, _, detail, _) = crate::http::error::ApiError::from(e).parts();
+            request_page(&state, &who, &id, status, Some(&detail)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, err: Option<&str>) -> Answer {
+    let (r, decisions, sessions) = service::get_request(&state.ctx, id).await?;
+    may_see(who, &r.requester)?;
     let policy = &state.ctx.policy;
     let allowed = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
     let decided = matches!(r.status, RequestStatus::Approved | RequestStatus::Started | RequestStatus::Expired);
+    let withdrawable =
+        r.requester == who.staff.id && matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
     let body = html! {
         div.card {
             p { "Status: " span.status #status { (status_words(&r)) } }
@@ -384,12 +452,22 @@ pub async fn request(State(state): State<AppState>, who: SignedIn, Path(id): Pat
                 button type="submit" { "Start the session" }
             }
         }
+        @if withdrawable {
+            form method="post" action=(format!("/requests/{}/withdraw", r.id)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                (field_error("withdraw-error", err))
+                p.hint #withdraw-hint { "Withdrawing cancels the request for good; ask again if you need access later." }
+                button type="submit" aria-describedby="withdraw-hint" { "Withdraw the request" }
+            }
+        } @else if let Some(e) = err {
+            p.alert role="alert" #withdraw-error { (e) }
+        }
         @if !sessions.is_empty() {
             h2 { "Sessions" }
             ul { @for s in &sessions { li { a href=(format!("/sessions/{}", s.id)) { "Session started " (when(s.started_at)) } " — " (s.state.as_str()) } } }
         }
     };
-    Ok(page(StatusCode::OK, layout("Access request", Some(&who), body)))
+    Ok(page(status, layout("Access request", Some(who), body)))
 }
 
 fn end_words(s: &Session) -> String {
@@ -399,11 +477,133 @@ fn end_words(s: &Session) -> String {
     }
 }
 
-fn session_view(state: &AppState, who: &SignedIn, s: &Session, events: &[Event], host: Option<HostLink>) -> Markup {
+/// What a refused session form sends back: which form, the sentence, and
+/// the person's input.
+#[derive(Debug, Default)]
+struct SessionForm {
+    which: &'static str,
+    err: Option<FieldError>,
+    actions: Vec<String>,
+    reason: String,
+}
+
+impl SessionForm {
+    fn error(&self, which: &str, field: &str) -> Option<&str> {
+        if self.which == which {
+            FieldError::at(self.err.as_ref(), field)
+        } else {
+            None
+        }
+    }
+
+    /// The sentence of `which` that belongs to no field of its form.
+    fn general(&self, which: &str, fields: &[&str]) -> Option<&str> {
+        self.err
+            .as_ref()
+            .filter(|e| self.which == which && !fields.contains(&e.field.as_str()))
+            .map(|e| e.detail.as_str())
+    }
+}
+
+/// The session's state, scope and scope requests: the part that refreshes.
+fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup {
     let policy = &state.ctx.policy;
     let idle = s.idle_deadline(policy.session.idle_minutes).min(s.ends_at);
     html! {
-        @if let Some(h) = &host {
+        div.card {
+            p { "State: " span.status #state {
+                @if s.is_live() { "Live until " (when(s.ends_at)) ", or " (when(idle)) " without activity" } @else { (end_words(s)) }
+            } }
+            @if let Some(n) = &s.end_note { p { "Note: " q { (n) } } }
+            p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
+            p { "Agent: " (s.agent_name) ". Approved by " (s.approver_name) "." }
+            p { "Reason: " q { (s.reason) } }
+        }
+        h2 { "Allowed" }
+        ul #scope { @for a in &s.scope { li { (policy.label(a)) } } }
+        @if !scope_reqs.is_empty() {
+            h2 { "More actions asked for" }
+            ul #scope-requests {
+                @for r in scope_reqs {
+                    li {
+                        a href=(format!("/requests/{}", r.id)) { (policy.labels(&r.actions)) }
+                        " — " span.status { (status_words(r)) } " (asked " (when(r.created_at)) ")"
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn timeline_list(events: &[Event]) -> Markup {
+    html! { ol { @for e in events { li { span.hint { (when(e.at)) } " " (e.text) } } } }
+}
+
+fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
+    let policy = &state.ctx.policy;
+    let more: Vec<_> =
+        policy.actions().iter().filter(|a| a.approval != Approval::Forbidden && !s.scope.contains(&a.name)).collect();
+    let actions_err = f.error("scope", "actions");
+    let reason_err = f.error("scope", "reason");
+    html! {
+        h2 { "Ask for more actions" }
+        @if more.is_empty() {
+            p { "The session already allows every action the policy permits." }
+        } @else {
+            form #scope-form method="post" action=(format!("/sessions/{}/scope", s.id)) {
+                @if let Some(e) = f.general("scope", &["actions", "reason"]) { p.alert role="alert" #scope-error { (e) } }
+                input type="hidden" name="csrf" value=(who.csrf);
+                fieldset aria-describedby=[actions_err.map(|_| "scope-actions-error")] {
+                    legend { "Actions to add" }
+                    (field_error("scope-actions-error", actions_err))
+                    @for a in &more {
+                        label {
+                            input type="checkbox" name="actions" value=(a.name) checked[f.actions.contains(&a.name)];
+                            " " (a.label) " " span.hint { "(" (approval_words(policy, &a.name)) ")" }
+                        }
+                    }
+                }
+                label for="scope-reason" { "Why you need them" }
+                (field_error("scope-reason-error", reason_err))
+                textarea #scope-reason name="reason" required aria-describedby=[reason_err.map(|_| "scope-reason-error")] {
+                    @if f.which == "scope" { (f.reason) }
+                }
+                p { button type="submit" { "Ask for these actions" } }
+            }
+        }
+    }
+}
+
+fn revoke_form(who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
+    let note_err = f.error("revoke", "note");
+    html! {
+        form #revoke-form method="post" action=(format!("/sessions/{}/revoke", s.id)) {
+            @if let Some(e) = f.general("revoke", &["note"]) { p.alert role="alert" #revoke-error { (e) } }
+            input type="hidden" name="csrf" value=(who.csrf);
+            label for="revoke-note" { "Why revoke it (required)" }
+            (field_error("revoke-note-error", note_err))
+            textarea #revoke-note name="note" required aria-describedby=[note_err.map(|_| "revoke-note-error")] {
+                @if f.which == "revoke" { (f.reason) }
+            }
+            p { button type="submit" { "Revoke the session" } }
+        }
+    }
+}
+
+struct SessionData<'a> {
+    s: &'a Session,
+    events: &'a [Event],
+    scope_reqs: &'a [Request],
+    host: Option<HostLink>,
+}
+
+fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &SessionForm) -> Markup {
+    let s = d.s;
+    let live = session_live(state, s, d.scope_reqs);
+    let timeline = timeline_list(d.events);
+    let (v_live, v_timeline) = (version(&live), version(&timeline));
+    html! {
+        @if let Some(h) = &d.host {
             div.ok role="status" {
                 p { "The session has started." }
                 @match &h.origin {
@@ -418,32 +618,33 @@ fn session_view(state: &AppState, who: &SignedIn, s: &Session, events: &[Event],
                 }
             }
         }
-        div.card {
-            p { "State: " span.status #state {
-                @if s.is_live() { "Live until " (when(s.ends_at)) ", or " (when(idle)) " without activity" } @else { (end_words(s)) }
-            } }
-            p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
-            p { "Agent: " (s.agent_name) ". Approved by " (s.approver_name) "." }
-            p { "Reason: " q { (s.reason) } }
-        }
-        h2 { "Allowed" }
-        ul { @for a in &s.scope { li { (policy.label(a)) } } }
+        (live_box("session-live", &format!("/sessions/{}?fragment=1", s.id), &v_live, live))
         @if s.is_live() && s.agent == who.staff.id {
             form method="post" action=(format!("/sessions/{}/end", s.id)) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 button type="submit" { "End the session" }
             }
+            (scope_form(state, who, s, f))
+        }
+        @if s.is_live() && who.staff.has(Role::Lead) {
+            h2 { "Revoke" }
+            (revoke_form(who, s, f))
         }
         h2 { "Timeline" }
-        ol #timeline {
-            @for e in events { li { span.hint { (when(e.at)) } " " (e.text) } }
-        }
+        (live_box("timeline", &format!("/sessions/{}?fragment=timeline", s.id), &v_timeline, timeline))
     }
 }
 
 struct HostLink {
     origin: Option<String>,
     token: String,
+}
+
+/// The scope requests of a session, oldest first.
+async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, ConsoleError> {
+    let f = RequestFilter { session_id: Some(sid.to_string()), ..Default::default() };
+    let all = state.ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
+    Ok(all.into_iter().filter(|r| r.kind == RequestKind::Scope).collect())
 }
 
 /// `POST /requests/{id}/start`: starts the session and shows the link
@@ -457,17 +658,76 @@ pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<
     let app = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.get_app(&aud).await }))).await?;
     let origin = app.and_then(|a| a.origins.first().cloned());
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
-    let body = session_view(&state, &who, &s, &events, Some(HostLink { origin, token }));
+    let d = SessionData { s: &s, events: &events, scope_reqs: &[], host: Some(HostLink { origin, token }) };
+    let body = session_view(&state, &who, d, &SessionForm::default());
     Ok(page(StatusCode::CREATED, layout("Support session", Some(&who), body)))
 }
 
-/// `GET /sessions/{id}`.
-pub async fn session(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
+async fn session_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, f: &SessionForm) -> Answer {
+    let ctx = &state.ctx;
+    let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), id).await?;
+    may_see(who, &s.agent)?;
+    let events = service::timeline(ctx, &who.staff, &s.id).await?;
+    let scope_reqs = scope_requests(state, &s.id).await?;
+    let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, host: None };
+    Ok(page(status, layout("Support session", Some(who), session_view(state, who, d, f))))
+}
+
+/// `GET /sessions/{id}` (`?fragment=1`: state and scope; `?fragment=timeline`).
+pub async fn session(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<FragmentQuery>,
+) -> Answer {
+    let Some(which) = q.fragment else {
+        return session_page(&state, &who, &id, StatusCode::OK, &SessionForm::default()).await;
+    };
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), &id).await?;
     may_see(&who, &s.agent)?;
-    let events = service::timeline(ctx, &who.staff, &s.id).await?;
-    Ok(page(StatusCode::OK, layout("Support session", Some(&who), session_view(&state, &who, &s, &events, None))))
+    if which == "timeline" {
+        let events = service::timeline(ctx, &who.staff, &s.id).await?;
+        return Ok(fragment(timeline_list(&events)));
+    }
+    let scope_reqs = scope_requests(&state, &s.id).await?;
+    Ok(fragment(session_live(&state, &s, &scope_reqs)))
+}
+
+/// The session page again with a refused form's sentence next to its field.
+async fn session_refused(state: &AppState, who: &SignedIn, id: &str, e: Error, mut f: SessionForm) -> Answer {
+    if !matches!(e, Error::Refused { .. } | Error::Forbidden { .. } | Error::Conflict { .. }) {
+        return Err(e.into());
+    }
+    let (status, _, detail, field) = crate::http::error::ApiError::from(e).parts();
+    f.err = Some(FieldError { field: field.unwrap_or_else(|| "form".into()), detail });
+    session_page(state, who, id, status, &f).await
+}
+
+/// `POST /sessions/{id}/scope`: the agent asks for more actions.
+pub async fn scope(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    require(&who, Role::Agent, "Asking for more actions")?;
+    let f = SessionForm { which: "scope", err: None, actions: form.all("actions"), reason: form.get("reason").into() };
+    let input = api::ScopeChange { actions: f.actions.clone(), reason: f.reason.clone() };
+    match service::request_scope(&state.ctx, &who.staff, &id, input).await {
+        Ok(_) => Ok(Redirect::to(&format!("/sessions/{}", encode(&id))).into_response()),
+        Err(e) => session_refused(&state, &who, &id, e, f).await,
+    }
+}
+
+/// `POST /sessions/{id}/revoke`: a lead ends a session, with a note.
+pub async fn revoke(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    require(&who, Role::Lead, "Revoking a session")?;
+    let note = form.get("note").to_string();
+    match service::revoke(&state.ctx, &who.staff, &id, Some(note.clone())).await {
+        Ok(s) => Ok(Redirect::to(&format!("/sessions/{}", encode(&s.id))).into_response()),
+        Err(e) => {
+            let f = SessionForm { which: "revoke", err: None, actions: Vec::new(), reason: note };
+            session_refused(&state, &who, &id, e, f).await
+        }
+    }
 }
 
 /// `POST /sessions/{id}/end`.
@@ -475,6 +735,58 @@ pub async fn end(State(state): State<AppState>, who: SignedIn, Path(id): Path<St
     who.check_csrf(&form)?;
     let s = service::end(&state.ctx, &Principal::Staff(who.staff.clone()), &id).await?;
     Ok(Redirect::to(&format!("/sessions/{}", s.id)).into_response())
+}
+
+/// `GET /accounts?id=`: the account look-up form leads to the access log.
+pub async fn find_account(State(_state): State<AppState>, who: SignedIn, Query(q): Query<AccountQuery>) -> Answer {
+    let id = q.id.trim();
+    if id.is_empty() {
+        let body = account_form("", Some("Write the customer account id, like acct_42."));
+        return Ok(page(StatusCode::BAD_REQUEST, layout("An account's access log", Some(&who), body)));
+    }
+    Ok(Redirect::to(&format!("/accounts/{}/access-log", encode(id))).into_response())
+}
+
+/// `GET /accounts?id=` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    id: String,
+}
+
+/// `GET /accounts/{id}/access-log`: who entered the account, newest first.
+pub async fn access_log(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
+    let entries = service::access_log(&state.ctx, &Principal::Staff(who.staff.clone()), &id, 200).await?;
+    let reviewer = who.staff.has(Role::Lead) || who.staff.has(Role::Auditor) || who.staff.has(Role::Admin);
+    let body = html! {
+        p { "Support sessions on account " strong { (id) } ", newest first, as the customer is told about them." }
+        (account_form(&id, None))
+        @if entries.is_empty() { p #no-sessions { "No one from support has entered this account." } }
+        @for e in &entries {
+            article.card.access {
+                h2 { (e.agent_name) ", ticket " (e.ticket) }
+                p {
+                    @if e.state == "live" {
+                        "From " (when(e.started_at)) ", " strong { "in progress" } " (until " (when(e.ended_at)) " at the latest)."
+                    } @else {
+                        "From " (when(e.started_at)) " to " (when(e.ended_at))
+                        @if let Some(r) = &e.end_reason { " (" (r.replace('_', " ")) ")" } "."
+                    }
+                }
+                p { "Approved by " (e.approver_name) "." }
+                p { "Reason: " q { (e.reason) } }
+                p { "Allowed: " (e.allowed.join(", ")) "." }
+                @if e.changes.is_empty() {
+                    p { "Nothing was changed." }
+                } @else {
+                    p { "What changed:" }
+                    ul.changes { @for c in &e.changes { li { (c) } } }
+                }
+                @if reviewer { p { a href=(format!("/sessions/{}", e.session_id)) { "The session and its timeline" } } }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, layout("Access log", Some(&who), body)))
 }
 
 fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&str, &FieldError)>) -> Markup {
@@ -535,11 +847,22 @@ async fn pending(state: &AppState, who: &SignedIn) -> Result<Vec<Request>, Conso
     Ok(service::list_requests(&state.ctx, &who.staff, f).await?)
 }
 
-/// `GET /queue`: pending requests, oldest first.
-pub async fn queue(State(state): State<AppState>, who: SignedIn) -> Answer {
+/// The queue in its live box; `err` is shown without changing the box's
+/// version, so the sentence stays until the queue itself changes.
+fn queue_box(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&str, &FieldError)>) -> Markup {
+    let v = version(&queue_view(policy, who, reqs, None));
+    live_box("queue-list", "/queue?fragment=1", &v, queue_view(policy, who, reqs, err))
+}
+
+/// `GET /queue`: pending requests, oldest first (`?fragment=1`: the list only).
+pub async fn queue(State(state): State<AppState>, who: SignedIn, Query(q): Query<FragmentQuery>) -> Answer {
     require(&who, Role::Lead, "The approval queue")?;
     let reqs = pending(&state, &who).await?;
-    Ok(page(StatusCode::OK, layout("Approval queue", Some(&who), queue_view(&state.ctx.policy, &who, &reqs, None))))
+    let policy = &state.ctx.policy;
+    if q.fragment.is_some() {
+        return Ok(fragment(queue_view(policy, &who, &reqs, None)));
+    }
+    Ok(page(StatusCode::OK, layout("Approval queue", Some(&who), queue_box(policy, &who, &reqs, None))))
 }
 
 /// Shows the queue again with the decision's refusal next to its request.
@@ -552,7 +875,7 @@ async fn decided(state: &AppState, who: &SignedIn, id: &str, outcome: actas_core
     let (status, _, detail, field) = crate::http::error::ApiError::from(e).parts();
     let err = FieldError { field: field.unwrap_or_else(|| "form".into()), detail };
     let reqs = pending(state, who).await?;
-    let body = queue_view(&state.ctx.policy, who, &reqs, Some((id, &err)));
+    let body = queue_box(&state.ctx.policy, who, &reqs, Some((id, &err)));
     let body = if reqs.iter().any(|r| r.id == id) {
         body
     } else {

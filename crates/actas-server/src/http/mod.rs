@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/banner.js", get(banner::script))
         .nest("/api/v1", api)
         .merge(crate::console::router())
-        .fallback(|| async { ApiError::NoRoute })
+        .fallback(crate::console::not_found)
         .method_not_allowed_fallback(|| async { ApiError::BadMethod })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors::layer(state.ctx.clone()))

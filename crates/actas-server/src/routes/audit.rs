@@ -23,26 +23,26 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Customer account.
-    account: Option<String>,
+    pub account: Option<String>,
     /// Staff login: events about their access or done by them.
-    agent: Option<String>,
+    pub agent: Option<String>,
     /// Ticket reference.
-    ticket: Option<String>,
+    pub ticket: Option<String>,
     /// Session id.
-    session: Option<String>,
+    pub session: Option<String>,
     /// Event type; several separated by commas.
     #[serde(rename = "type")]
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// From this time (RFC 3339, inclusive).
-    since: Option<String>,
+    pub since: Option<String>,
     /// Until this time (RFC 3339, exclusive).
-    until: Option<String>,
+    pub until: Option<String>,
     /// Page size: default 100, at most 1000.
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// `json` (default), `jsonl`, `csv` or `text`.
-    format: Option<String>,
+    pub format: Option<String>,
 }
 
 fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {

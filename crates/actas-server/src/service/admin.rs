@@ -123,6 +123,22 @@ pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> 
         .await
 }
 
+/// Every staff member, by login; for admins.
+pub async fn list_staff(ctx: &Ctx, who: &Staff) -> Result<Vec<Staff>> {
+    super::require(who, Role::Admin)?;
+    let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_staff().await }))).await?;
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(v)
+}
+
+/// Every registered app, by name; for admins.
+pub async fn list_apps(ctx: &Ctx, who: &Staff) -> Result<Vec<App>> {
+    super::require(who, Role::Admin)?;
+    let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await?;
+    v.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(v)
+}
+
 /// Disables a staff member and ends their live session at once.
 pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
     let now = ctx.clock.now();

@@ -406,3 +406,314 @@ backend_test!(async fn pages_need_a_signed_in_person(app) {
     assert_eq!(b.post("/requests", &[("ticket", "48192")]).await.location(), "/login");
     assert_eq!(b.get("/api/v1/tickets/48192").await.status, StatusCode::UNAUTHORIZED, "the API is untouched");
 });
+
+/// The `href` of the link whose text is `text`, unescaped.
+fn link(html: &str, text: &str) -> String {
+    let end = html.find(&format!(">{text}</a>")).unwrap_or_else(|| panic!("a link {text}: {html}"));
+    let start = html[..end].rfind("href=\"").unwrap() + "href=\"".len();
+    html[start..end].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+/// The rows of the events table.
+fn rows(html: &str) -> usize {
+    html.matches("<tr><td>").count()
+}
+
+backend_test!(async fn the_audit_page_filters_and_pages_with_a_cursor(app) {
+    app.live_session(&["settings.view"], None).await;
+    let (mut b, home) = Browser::signed_in(&app, "audrey").await;
+    assert!(home.html.contains(r#"href="/audit""#), "{}", home.html);
+    let p = b.get("/audit").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    for label in [r#"<label for="f-account">"#, r#"<label for="f-agent">"#, r#"<label for="f-ticket">"#, r#"<label for="f-session">"#, r#"<label for="f-type">"#, r#"<label for="f-since">"#, r#"<label for="f-until">"#, r#"<label for="f-limit">"#] {
+        assert!(p.html.contains(label), "{label}");
+    }
+    assert!(p.html.contains(r#"<option value="customer.notified">"#), "every event type is offered");
+    assert!(p.html.contains(r#"type="datetime-local""#));
+    let all = app.events().await.len();
+    assert_eq!(rows(&p.html), all);
+
+    let p = b.get("/audit?type=session.started&account=&agent=maria").await;
+    assert_eq!(rows(&p.html), 1, "{}", p.html);
+    assert!(p.html.contains("Maria Lopez started"), "{}", p.html);
+    assert!(p.html.contains(r#"<option value="session.started" selected>"#));
+    let p = b.get("/audit?ticket=99999").await;
+    assert!(p.html.contains("No event matches these filters."));
+
+    // Paging: two at a time, oldest first, until the end.
+    let mut page = b.get("/audit?limit=2").await;
+    let mut seen = Vec::new();
+    loop {
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        assert!(rows(&page.html) <= 2);
+        seen.push(rows(&page.html));
+        if !page.html.contains(">Next page</a>") {
+            break;
+        }
+        let next = link(&page.html, "Next page");
+        assert!(next.contains("limit=2") && next.contains("cursor="), "{next}");
+        page = b.get(&next).await;
+    }
+    assert_eq!(seen.iter().sum::<usize>(), all);
+    assert!(seen.len() >= 2);
+
+    // Agents do not read the trail.
+    let (mut maria, home) = Browser::signed_in(&app, "maria").await;
+    assert!(!home.html.contains(r#"href="/audit""#));
+    assert_eq!(maria.get("/audit").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(maria.get("/audit/export?format=csv").await.status, StatusCode::FORBIDDEN);
+});
+
+backend_test!(async fn each_audit_export_has_the_apis_content_type_and_one_line_per_event(app) {
+    app.live_session(&["settings.view"], None).await;
+    let n = app.events().await.iter().filter(|e| e["ticket"] == "48192").count();
+    assert!(n >= 3);
+    let (mut b, _) = Browser::signed_in(&app, "sam").await;
+    let p = b.get("/audit?ticket=48192").await;
+    for (text, format, ct, ext, lines) in [
+        ("JSON lines (.jsonl)", "jsonl", "application/x-ndjson", "jsonl", n),
+        ("CSV (.csv)", "csv", "text/csv; charset=utf-8", "csv", n + 1),
+        ("Plain text (.txt)", "text", "text/plain; charset=utf-8", "txt", n),
+    ] {
+        let href = link(&p.html, text);
+        assert_eq!(href, format!("/audit/export?ticket=48192&format={format}"));
+        let d = b.get(&href).await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.html);
+        assert_eq!(d.headers["content-type"], ct);
+        assert_eq!(d.headers["content-disposition"], format!("attachment; filename=\"actas-audit.{ext}\""));
+        assert_eq!(d.html.lines().count(), lines, "{format}: {}", d.html);
+    }
+    let d = b.get("/audit/export?format=xml").await;
+    assert_eq!(d.status, StatusCode::BAD_REQUEST);
+    assert!(d.html.contains("Pick a download format"), "{}", d.html);
+});
+
+backend_test!(async fn an_invalid_audit_filter_is_a_sentence_next_to_its_field(app) {
+    let (mut b, _) = Browser::signed_in(&app, "audrey").await;
+    let p = b.get("/audit?since=yesterday&ticket=48192").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    let at = p.html.find(r#"id="f-since-error" role="alert">The &quot;From&quot; time is not a date and time."#).expect(&p.html);
+    assert!(at < p.html.find(r#"id="f-since""#).unwrap());
+    assert!(p.html.contains(r#"value="48192""#), "the filters are kept");
+    assert!(!p.html.contains("urn:actas:problem"));
+    let p = b.get("/audit?limit=5000").await;
+    assert!(p.html.contains(r#"id="f-limit-error" role="alert">Events per page must be a whole number from 1 to 1000."#), "{}", p.html);
+    let p = b.get("/audit?type=nonsense").await;
+    assert!(p.html.contains(r#"id="f-type-error""#));
+    let p = b.get("/audit?cursor=abc").await;
+    assert!(p.html.contains(r#"id="audit-error" role="alert">The query is not valid: cursor is not one this server gave."#), "{}", p.html);
+    // datetime-local values are read as UTC: everything so far happened at 14:00.
+    let p = b.get("/audit?until=2026-11-25T14%3A00").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("No event matches these filters."));
+    let p = b.get("/audit?since=2026-11-25T14%3A00&type=ticket.created").await;
+    assert_eq!(rows(&p.html), 1, "{}", p.html);
+});
+
+backend_test!(async fn the_access_log_lists_a_session_with_its_change(app) {
+    let (_, token) = app.live_session(&["settings.view", "invoice_email.update"], None).await;
+    let change = json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]});
+    let (_, v) = app.authorize(&token, "invoice_email.update", change).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    let (mut jon, home) = Browser::signed_in(&app, "jon").await;
+    assert!(home.html.contains(r#"<form id="account-lookup" method="get" action="/accounts">"#), "{}", home.html);
+    assert!(home.html.contains(r#"<label for="account-id">"#));
+    let p = jon.get("/accounts?id=acct_42").await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/accounts/acct_42/access-log"));
+    let p = jon.get("/accounts/acct_42/access-log").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert!(p.html.contains("Maria Lopez, ticket 48192"), "{}", p.html);
+    assert!(p.html.contains("Approved by Sam Lee."));
+    assert!(p.html.contains("<strong>in progress</strong>"));
+    assert!(p.html.contains("Allowed: View account settings, Update invoice email."), "{}", p.html);
+    assert!(p.html.contains("new@acme.test"), "the change: {}", p.html);
+    let p = jon.get("/accounts/acct_7/access-log").await;
+    assert!(p.html.contains("No one from support has entered this account."));
+    let p = jon.get("/accounts?id=+").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.html.contains(r#"id="account-id-error""#));
+});
+
+backend_test!(async fn the_requester_withdraws_a_pending_request_from_its_page(app) {
+    let r = app.request(&app.maria, &["billing.update"], None).await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let path = format!("/requests/{id}");
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    assert!(!sam.get(&path).await.html.contains("Withdraw the request"), "only the requester withdraws");
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let p = maria.get(&path).await;
+    assert!(p.html.contains(&format!(r#"action="/requests/{id}/withdraw""#)), "{}", p.html);
+    let csrf = p.csrf();
+    assert_eq!(maria.post(&format!("{path}/withdraw"), &[("csrf", "forged")]).await.status, StatusCode::FORBIDDEN);
+    let p = maria.post(&format!("{path}/withdraw"), &[("csrf", &csrf)]).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, path.as_str()));
+    let (_, got) = app.get(&format!("/api/v1/{}", &path[1..]), &app.sam).await;
+    assert_eq!(got["status"], "withdrawn");
+    let p = maria.get(&path).await;
+    assert!(p.html.contains("Status: <span class=\"status\" id=\"status\">Withdrawn"), "{}", p.html);
+    assert!(!p.html.contains("Withdraw the request"));
+    let p = maria.post(&format!("{path}/withdraw"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::CONFLICT);
+    assert!(p.html.contains("The request is withdrawn; it cannot be withdrawn."), "{}", p.html);
+});
+
+backend_test!(async fn the_agent_asks_for_more_actions_from_the_session_page(app) {
+    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let path = format!("/sessions/{sid}");
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let p = maria.get(&path).await;
+    let form = &p.html[p.html.find(r#"<form id="scope-form""#).expect(&p.html)..];
+    assert!(form.contains(r#"value="settings.update""#));
+    assert!(!form.contains(r#"value="settings.view""#), "actions in scope are not offered");
+    assert!(form.contains(r#"<label for="scope-reason">"#));
+    let csrf = p.csrf();
+    let p = maria.post(&format!("{path}/scope"), &[("csrf", &csrf), ("actions", "settings.update"), ("reason", "debug")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+    assert!(p.html.contains(r#"id="scope-reason-error" role="alert">"#), "{}", p.html);
+    assert!(p.html.contains(r#"value="settings.update" checked"#), "the input is kept");
+    let p = maria.post(&format!("{path}/scope"), &[("csrf", &csrf), ("actions", "settings.update"), ("reason", REASON)]).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, path.as_str()), "{}", p.html);
+    let p = maria.get(&path).await;
+    assert!(p.html.contains("More actions asked for"), "{}", p.html);
+    assert!(p.html.contains("Update account settings</a> — <span class=\"status\">Waiting for a lead's decision"), "{}", p.html);
+    // Another agent has no form; a lead approves and the page says so.
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    assert!(!sam.get(&path).await.html.contains("scope-form"));
+    let (_, q) = app.get("/api/v1/requests?status=pending", &app.sam).await;
+    let rid = q["requests"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(app.approve(&app.sam, &rid, json!({})).await.0, StatusCode::OK);
+    let p = maria.get(&format!("{path}?fragment=1")).await;
+    assert!(p.html.contains("<li>Update account settings</li>"), "the scope grew: {}", p.html);
+});
+
+backend_test!(async fn a_lead_revokes_a_session_only_with_a_note(app) {
+    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let path = format!("/sessions/{sid}");
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    assert!(!maria.get(&path).await.html.contains("revoke-form"), "agents do not revoke");
+    let (mut lena, _) = Browser::signed_in(&app, "lena").await;
+    let p = lena.get(&path).await;
+    assert!(p.html.contains(r#"<label for="revoke-note">Why revoke it (required)</label>"#), "{}", p.html);
+    let csrf = p.csrf();
+    let p = lena.post(&format!("{path}/revoke"), &[("csrf", &csrf), ("note", "   ")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+    let at = p.html.find(r#"id="revoke-note-error" role="alert">A revocation needs a note that says why."#).expect(&p.html);
+    assert!(at < p.html.find(r#"<textarea id="revoke-note""#).unwrap());
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["allowed"], true, "still live");
+    let p = lena.post(&format!("{path}/revoke"), &[("csrf", &csrf), ("note", "Customer withdrew consent")]).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, path.as_str()), "{}", p.html);
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    assert_eq!(s["end_reason"], "revoked");
+    let p = lena.get(&path).await;
+    assert!(p.html.contains("Ended (revoked)"), "{}", p.html);
+    assert!(p.html.contains("Customer withdrew consent"));
+    assert!(!p.html.contains("revoke-form"));
+});
+
+backend_test!(async fn admin_pages_are_for_admins_and_forbidden_to_the_others(app) {
+    let (mut ada, home) = Browser::signed_in(&app, "ada").await;
+    for link in [r#"href="/staff""#, r#"href="/apps""#, r#"href="/policy""#, r#"href="/audit/verify""#] {
+        assert!(home.html.contains(link), "{link}: {}", home.html);
+    }
+    let p = ada.get("/staff").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("<td><code>maria</code></td><td>Maria Lopez</td><td>agent</td><td>active</td>"), "{}", p.html);
+    assert!(p.html.contains("<td>lead, agent</td>"));
+    assert!(p.html.contains("read-only"));
+    let p = ada.get("/apps").await;
+    assert!(p.html.contains("<td>Acme Billing</td>") && p.html.contains(&app.app_id) && p.html.contains("http://localhost:3000"), "{}", p.html);
+    let p = ada.get("/policy").await;
+    assert!(p.html.contains("<td><code>password.reset</code></td>"), "{}", p.html);
+    assert!(p.html.contains("<td>change</td><td>required</td><td>lead</td><td>no</td><td>yes</td>"), "redacted: {}", p.html);
+    assert!(p.html.contains("30 minutes") && p.html.contains("look around"));
+    assert_eq!(ada.get("/audit").await.status, StatusCode::FORBIDDEN, "admins do not read the trail");
+    for login in ["maria", "lena", "audrey"] {
+        let (mut b, home) = Browser::signed_in(&app, login).await;
+        assert!(!home.html.contains(r#"href="/staff""#));
+        for path in ["/staff", "/apps", "/policy"] {
+            let p = b.get(path).await;
+            assert_eq!(p.status, StatusCode::FORBIDDEN, "{login} {path}");
+            assert!(p.html.contains("needs the admin role"), "{}", p.html);
+        }
+    }
+});
+
+backend_test!(async fn the_verify_page_says_the_trail_checks_out(app) {
+    app.live_session(&["settings.view"], None).await;
+    let events = app.events().await.len();
+    for login in ["audrey", "ada"] {
+        let (mut b, _) = Browser::signed_in(&app, login).await;
+        let p = b.get("/audit/verify").await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        assert!(p.html.contains("The audit trail checks out"), "{}", p.html);
+        assert!(p.html.contains(&format!("{events} events and ")), "{}", p.html);
+    }
+    for login in ["maria", "lena"] {
+        let (mut b, _) = Browser::signed_in(&app, login).await;
+        assert_eq!(b.get("/audit/verify").await.status, StatusCode::FORBIDDEN);
+    }
+});
+
+backend_test!(async fn live_boxes_refresh_from_a_fragment_that_holds_only_the_list(app) {
+    app.request(&app.maria, &["billing.update"], None).await;
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    let q = sam.get("/queue").await;
+    assert!(q.html.contains(r#"<div id="queue-list" data-live="/queue?fragment=1" data-version=""#), "{}", q.html);
+    let csp = q.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    let f = sam.get("/queue?fragment=1").await;
+    assert_eq!(f.status, StatusCode::OK);
+    assert!(f.html.contains("Maria Lopez, ticket 48192"), "{}", f.html);
+    for whole in ["<html", "<nav", "<header", "<script", "<h1>"] {
+        assert!(!f.html.contains(whole), "{whole} in {}", f.html);
+    }
+    let v = f.headers["x-fragment-version"].to_str().unwrap().to_string();
+    assert!(q.html.contains(&format!(r#"data-version="{v}""#)), "the page and its fragment agree");
+    app.request(&app.jon, &["billing.update"], None).await;
+    let f = sam.get("/queue?fragment=1").await;
+    assert_ne!(f.headers["x-fragment-version"].to_str().unwrap(), v, "a new request changes the version");
+    assert!(f.html.contains("Jon Park, ticket 48192"));
+
+    let (mut maria, home) = Browser::signed_in(&app, "maria").await;
+    assert!(home.html.contains(r#"data-live="/?fragment=1""#));
+    let f = maria.get("/?fragment=1").await;
+    assert!(f.html.contains("My requests") && f.html.contains("Waiting for a lead's decision"), "{}", f.html);
+    assert!(!f.html.contains("<html") && !f.html.contains("Ask for access from a ticket"));
+
+    // Polling is not activity: the console session still idles out.
+    app.clock.advance(mins(20));
+    assert_eq!(maria.get("/?fragment=1").await.status, StatusCode::OK);
+    app.clock.advance(mins(11));
+    assert_eq!(maria.get("/?fragment=1").await.location(), "/login");
+});
+
+backend_test!(async fn the_session_page_state_refreshes_from_its_fragment(app) {
+    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let p = maria.get(&format!("/sessions/{sid}")).await;
+    assert!(p.html.contains(&format!(r#"data-live="/sessions/{sid}?fragment=1""#)), "{}", p.html);
+    let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
+    assert!(f.html.contains(r#"<span class="status" id="state">Live until"#), "{}", f.html);
+    app.post(&format!("/api/v1/sessions/{sid}/end"), &app.maria, json!({})).await;
+    let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
+    assert!(f.html.contains(r#"id="state">Ended (ended)"#), "{}", f.html);
+    assert!(!f.html.contains("<html"));
+    let t = maria.get(&format!("/sessions/{sid}?fragment=timeline")).await;
+    assert!(t.html.starts_with("<ol>") && t.html.contains("session on Acme Corp"), "{}", t.html);
+});
+
+backend_test!(async fn an_unknown_console_path_is_an_html_page_and_the_api_keeps_its_problem(app) {
+    let mut b = Browser::new(&app);
+    let p = b.get("/nope").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{:?}", p.headers);
+    assert!(p.html.contains("<title>Not found · actas</title>"), "{}", p.html);
+    assert!(p.html.contains("There is no page at this address."));
+    assert!(p.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let p = b.get("/api/v1/nowhere").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(p.headers["content-type"], "application/problem+json");
+    assert!(p.html.contains("urn:actas:problem:not-found"));
+    assert_eq!(b.get("/.well-known/nothing").await.headers["content-type"], "application/problem+json");
+});

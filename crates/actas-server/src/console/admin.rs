@@ -1,0 +1,143 @@
+//! Administration views: staff, apps and the loaded policy, for admins.
+//! They are read-only; staff and apps are added with the `actas` command
+//! and the policy is a file read at start.
+
+use actas_core::model::Role;
+use actas_core::policy::Approval;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+
+use super::auth::{require, SignedIn};
+use super::{layout, page, ConsoleError};
+use crate::service;
+use crate::AppState;
+
+type Answer = Result<Response, ConsoleError>;
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// `GET /staff`.
+pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
+    require(&who, Role::Admin, "The staff list")?;
+    let all = service::list_staff(&state.ctx, &who.staff).await?;
+    let body = html! {
+        p.hint #read-only {
+            "This page is read-only. Staff are added, given a password or disabled on the command line: "
+            code { "actas staff add LOGIN --name NAME --role ROLE" } ", "
+            code { "actas staff password LOGIN" } ", " code { "actas staff disable LOGIN" } "."
+        }
+        div.wide {
+            table #staff {
+                thead { tr { th scope="col" { "Login" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } } }
+                tbody {
+                    @for s in &all {
+                        @let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
+                        tr {
+                            td { code { (s.id) } }
+                            td { (s.name) }
+                            td { (roles.join(", ")) }
+                            td { @if s.disabled { strong { "disabled" } } @else { "active" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, layout("Staff", Some(&who), body)))
+}
+
+/// `GET /apps`.
+pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
+    require(&who, Role::Admin, "The list of apps")?;
+    let all = service::list_apps(&state.ctx, &who.staff).await?;
+    let body = html! {
+        p.hint #read-only {
+            "This page is read-only. Apps are registered on the command line: "
+            code { "actas app add NAME [--tickets] [--origin URL]" } ", which prints the app key once."
+        }
+        @if all.is_empty() { p { "No app is registered yet." } }
+        @else {
+            div.wide {
+                table #apps {
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Web origins" } } }
+                    tbody {
+                        @for a in &all {
+                            tr {
+                                td { (a.name) }
+                                td { code { (a.id) } }
+                                td { (yes_no(a.tickets)) }
+                                td {
+                                    @if a.origins.is_empty() { "none" }
+                                    @else { ul { @for o in &a.origins { li { (o) } } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, layout("Apps", Some(&who), body)))
+}
+
+/// `GET /policy`.
+pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
+    require(&who, Role::Admin, "The policy")?;
+    let p = &state.ctx.policy;
+    let body = html! {
+        p.hint #read-only {
+            "This page is read-only. The policy is the file given to " code { "actas serve --policy FILE" }
+            " (or the shipped default), read when the server starts; check a new file with "
+            code { "actas policy check FILE" } " and restart to load it."
+        }
+        p { "Policy digest: " code { (p.digest()) } }
+        h2 { "Sessions" }
+        table #session-rules {
+            tbody {
+                tr { th scope="row" { "Default length" } td { (p.session.default_minutes) " minutes" } }
+                tr { th scope="row" { "Longest allowed" } td { (p.session.max_minutes) " minutes" } }
+                tr { th scope="row" { "Ends after no activity for" } td { (p.session.idle_minutes) " minutes" } }
+                tr { th scope="row" { "An approval must be used within" } td { (p.session.approval_valid_minutes) " minutes" } }
+                tr { th scope="row" { "More actions mid-session" } td { (p.session.scope_change.as_str()) } }
+            }
+        }
+        h2 { "Reasons" }
+        p { "A reason has at least " (p.reason.min_chars) " characters and is none of these vague phrases (case and punctuation ignored):" }
+        ul #vague { @for v in &p.reason.vague { li { q { (v) } } } }
+        h2 { "Actions" }
+        div.wide {
+            table #actions {
+                thead {
+                    tr {
+                        th scope="col" { "Name" } th scope="col" { "Label" } th scope="col" { "Kind" }
+                        th scope="col" { "Approval" } th scope="col" { "Approvers" } th scope="col" { "Sensitive" }
+                        th scope="col" { "Values redacted" }
+                    }
+                }
+                tbody {
+                    @for a in p.actions() {
+                        @let approvers: Vec<&str> = a.approvers.iter().map(|r| r.as_str()).collect();
+                        tr {
+                            td { code { (a.name) } }
+                            td { (a.label) }
+                            td { (a.kind.as_str()) }
+                            td { (a.approval.as_str()) }
+                            td { @if a.approval == Approval::Required { (approvers.join(", ")) } @else { "—" } }
+                            td { (yes_no(a.sensitive)) }
+                            td { (yes_no(a.redact)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, layout("Policy", Some(&who), body)))
+}
