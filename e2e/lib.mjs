@@ -315,10 +315,33 @@ export function shot(page, name) {
 
 export const DEMO_LOGINS = ['maria', 'jon', 'sam', 'audrey', 'ada'];
 
+/** The console password of every demo staff member. */
+export const DEMO_PASSWORD = 'actas-demo-password';
+
+/**
+ * Signs `login` in to the console at `base` through the sign-in form, as a
+ * person would: the labelled fields, then the button. Resolves once the
+ * console's home page is shown.
+ */
+export async function signIn(page, base, login, password = DEMO_PASSWORD) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Login').fill(login);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/', { waitUntil: 'domcontentloaded' }),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}
+
+/** How far the page scrolls sideways, in CSS pixels (0 when it does not). */
+export function sidewaysScroll(page) {
+  return page.evaluate(() => Math.max(0, document.documentElement.scrollWidth - window.innerWidth));
+}
+
 /**
  * Starts `actas demo` (actas and Acme Billing on free ports) and reads what
- * it prints: `{actas, billing, tokens: {maria, jon, sam, audrey, ada},
- * appKey, output(), stop()}`.
+ * it prints: `{actas, billing, password, tokens: {maria, jon, sam, audrey,
+ * ada}, appKey, output(), stop()}` (`password`: the staff's console password).
  */
 export function startDemo() {
   mkdirSync(screenshots, { recursive: true });
@@ -379,7 +402,17 @@ export function startDemo() {
         reject(new Error(`actas demo printed no token for ${missing.join(', ')}:\n${output()}`));
         return;
       }
-      resolve({ child, actas: actas[1], billing: billing[1], tokens, appKey: key[1], output, stop });
+      const password = out.match(/password[^:\n]*:\s*([^\s)]+)/i);
+      resolve({
+        child,
+        actas: actas[1],
+        billing: billing[1],
+        password: password ? password[1] : DEMO_PASSWORD,
+        tokens,
+        appKey: key[1],
+        output,
+        stop,
+      });
     });
     child.on('exit', (code) => {
       clearTimeout(timer);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser tests of the banner and of the demo: builds actas, installs what is missing
-# (Debian's Chromium through apt-get, playwright-core through npm ci; no
-# browser is ever downloaded by npm), then runs `node --test e2e/`.
+# Browser tests of the banner, the staff console and the demo: builds
+# actas, installs what is missing (Debian's Chromium through apt-get,
+# playwright-core through npm ci; no browser is ever downloaded by npm),
+# then runs `node --test e2e/`.
 # Screenshots land in target/screenshots/.
 set -euo pipefail
 

@@ -804,6 +804,7 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
                 p { "Reason: " q { (r.reason) } }
                 p { "Asked for: " (policy.labels(&r.actions)) "." }
                 @if r.requester == who.staff.id {
+                    @if let Some(e) = e { p.alert role="alert" id=(format!("e-{rid}")) { (e.detail) } }
                     p { "You asked for this; another lead decides it." }
                 } @else {
                     @if let Some(e) = e { p.alert role="alert" id=(format!("e-{rid}")) { (e.detail) } }
