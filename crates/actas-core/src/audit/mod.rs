@@ -240,6 +240,16 @@ impl NewEvent {
         self
     }
 
+    /// Sets account, ticket, request and requester from a request.
+    pub fn about_request(self, r: &crate::model::Request) -> Self {
+        self.account(&r.account_id).ticket(&r.ticket).request(&r.id).agent(&r.requester)
+    }
+
+    /// Sets account, ticket, request, session and agent from a session.
+    pub fn about_session(self, s: &crate::model::Session) -> Self {
+        self.account(&s.account_id).ticket(&s.ticket).request(&s.request_id).session(&s.id).agent(&s.agent)
+    }
+
     /// Places the event after `prev_hash` as number `seq`.
     pub fn seal(self, seq: i64, prev_hash: &str) -> Event {
         let mut e = Event {

@@ -272,11 +272,7 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
                         text::customer_notified(&app.name, &s.account_label(), &s.agent_name, &s.ticket),
                         serde_json::json!({"notice": n.id, "text": n.text}),
                     )
-                    .account(&s.account_id)
-                    .ticket(&s.ticket)
-                    .request(&s.request_id)
-                    .session(&s.id)
-                    .agent(&s.agent),
+                    .about_session(&s),
                 )
                 .await?;
                 Ok(n)

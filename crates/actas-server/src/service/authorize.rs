@@ -95,7 +95,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
                 };
                 let actor = Actor::staff(&session.agent, &session.agent_name);
                 let scope_to_session = |e: NewEvent| {
-                    e.account(&session.account_id).ticket(&session.ticket).request(&session.request_id).session(&session.id).agent(&session.agent)
+                    e.about_session(&session)
                 };
                 let event = match verdict {
                     Err(code) => scope_to_session(NewEvent::new(

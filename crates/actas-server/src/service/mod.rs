@@ -144,11 +144,7 @@ pub(crate) async fn end_session(
                 line,
                 serde_json::json!({"end_reason": reason.as_str(), "note": note, "started_at": actas_core::clock::format_ms(s.started_at)}),
             )
-            .account(&s.account_id)
-            .ticket(&s.ticket)
-            .request(&s.request_id)
-            .session(&s.id)
-            .agent(&s.agent),
+            .about_session(&s),
         )
         .await?;
     queue_notice(tx, &s, at).await?;

@@ -188,10 +188,7 @@ async fn record_approval(
             "by_policy": approver.is_none(),
         }),
     )
-    .account(&r.account_id)
-    .ticket(&r.ticket)
-    .request(&r.id)
-    .agent(&r.requester);
+    .about_request(r);
     if let Some(sid) = &r.session_id {
         e = e.session(sid);
     }
@@ -251,10 +248,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                         text::request_created(&policy, &r),
                         serde_json::json!({"reason": r.reason, "actions": r.actions, "minutes": r.minutes, "needs_approval": checked.needs_person}),
                     )
-                    .account(&r.account_id)
-                    .ticket(&r.ticket)
-                    .request(&r.id)
-                    .agent(&r.requester),
+                    .about_request(&r),
                 )
                 .await?;
                 if !checked.needs_person {
@@ -363,11 +357,7 @@ async fn apply_scope(
                         text::scope_changed(policy, &s, &added),
                         serde_json::json!({"old": old, "new": s.scope, "added": added, "scope_request": r.id}),
                     )
-                    .account(&s.account_id)
-                    .ticket(&s.ticket)
-                    .request(&s.request_id)
-                    .session(&s.id)
-                    .agent(&s.agent),
+                    .about_session(&s),
                 )
                 .await?;
             r.status = RequestStatus::Started;
@@ -427,10 +417,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                     text::request_denied(&approver.name, &r, &note),
                     serde_json::json!({"note": note}),
                 )
-                .account(&r.account_id)
-                .ticket(&r.ticket)
-                .request(&r.id)
-                .agent(&r.requester);
+                .about_request(&r);
                 if let Some(sid) = &r.session_id {
                     e = e.session(sid);
                 }
@@ -472,10 +459,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
                         text::request_withdrawn(&r),
                         serde_json::json!({}),
                     )
-                    .account(&r.account_id)
-                    .ticket(&r.ticket)
-                    .request(&r.id)
-                    .agent(&r.requester),
+                    .about_request(&r),
                 )
                 .await?;
                 Ok(r)
@@ -497,10 +481,7 @@ pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestam
             text::request_expired(&r, at),
             serde_json::json!({}),
         )
-        .account(&r.account_id)
-        .ticket(&r.ticket)
-        .request(&r.id)
-        .agent(&r.requester),
+        .about_request(&r),
     )
     .await?;
     Ok(r)
@@ -573,11 +554,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                             text::session_started(&policy, &s),
                             serde_json::json!({"scope": s.scope, "ends_at": actas_core::clock::format_ms(s.ends_at), "approver": s.approver, "audience": aud}),
                         )
-                        .account(&s.account_id)
-                        .ticket(&s.ticket)
-                        .request(&s.request_id)
-                        .session(&s.id)
-                        .agent(&s.agent),
+                        .about_session(&s),
                     )
                     .await?;
                 Ok(Ok((s, aud, ev.seq)))
