@@ -220,6 +220,14 @@ pub struct Session {
     pub approver: String,
     /// The approver's display name.
     pub approver_name: String,
+    /// Everyone who approved the session's scope, in order (the request's
+    /// approver, then each scope change's).
+    pub approvers: Vec<Approver>,
+    /// Who approved it, in plain words: "approved by Sam Lee",
+    /// "approved automatically by the support policy, then by Sam Lee".
+    pub approved_by: String,
+    /// The host app its tokens are for (the tokens' `aud`).
+    pub app_id: String,
     /// Granted actions with labels.
     pub scope: Vec<ActionRef>,
     /// The reason.
@@ -244,7 +252,37 @@ pub struct Session {
     pub end_note: Option<String>,
 }
 
-/// `POST /requests/{id}/start` answer.
+/// One approval of a session's scope.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Approver {
+    /// `policy` or the approver's login.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// `POST /sessions/{id}/entry` answer: a one-time code that lets the
+/// browser into the host app without carrying the token in a URL.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntryCode {
+    /// The code; it works once, until `expires_at`, and a newer code of
+    /// the same session voids it.
+    pub code: String,
+    /// The host app's entry address with the code, when the app has one.
+    pub url: Option<String>,
+    /// When the code stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /entry`: the host app exchanges a one-time code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryExchange {
+    /// The code the browser brought.
+    pub code: String,
+}
+
+/// `POST /requests/{id}/start` answer (and `POST /entry`'s).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Started {
     /// The new session.
@@ -424,6 +462,9 @@ pub struct AccessLogEntry {
     pub agent_name: String,
     /// Who approved (`Policy` for view-only access).
     pub approver_name: String,
+    /// Who approved, in plain words for the customer: "approved by Sam
+    /// Lee", "approved automatically by the support policy, then by Sam Lee".
+    pub approved_by: String,
     /// Ticket.
     pub ticket: String,
     /// Why.

@@ -1,15 +1,29 @@
 //! An axum/tower layer that gives handlers the impersonation context.
 //!
 //! The layer reads the impersonation token from the request (a header or a
-//! cookie, your choice), verifies it offline, and refuses the request when
-//! the token is bad or its session has ended (learned from the session feed,
-//! or told with [`Guard::mark_ended`]). Requests without a token pass
+//! cookie, your choice), verifies it offline, and hands handlers the
+//! context ([`Acting`], [`MaybeActing`]). Requests without a token pass
 //! through untouched: they are the customer's own.
+//!
+//! With [`SupportRoutes`] (cookie tokens), the layer also owns the way in
+//! and out, so that neither can be blocked by a stale cookie:
+//!
+//! - **enter** (`/support/enter?code=...`): exchanges the one-time entry
+//!   code the staff console handed the browser for the session's token
+//!   (with the app key), sets the cookie (replacing any older session's)
+//!   and redirects to the landing page. The token never travels in a URL.
+//! - **leave** (`/support/leave`): drops the cookie and shows the end page.
+//! - **ended** (`/support/ended`): the host app's own page that says the
+//!   session ended and why ([`EndedPage`] reads its query); the layer
+//!   never checks a token there.
+//! - Any other request whose session ended, or whose token is refused,
+//!   drops the cookie and is redirected to the end page, so the customer's
+//!   own pages stay reachable and the agent is never left at a bare error.
 //!
 //! ```no_run
 //! # async fn run() {
 //! use std::sync::Arc;
-//! use actas_client::layer::{Acting, Guard, ImpersonationLayer, TokenSource};
+//! use actas_client::layer::{Acting, Guard, ImpersonationLayer, SupportRoutes, TokenSource};
 //! use actas_client::{Client, Verifier};
 //! use axum::{routing::get, Router};
 //!
@@ -18,25 +32,28 @@
 //! guard.clone().follow(&actas);
 //! let app: Router = Router::new()
 //!     .route("/settings", get(|Acting(who): Acting| async move { format!("Support ({}) is here", who.agent_name) }))
-//!     .layer(ImpersonationLayer::new(guard));
+//!     .route("/support/ended", get(|| async { "The support session ended." }))
+//!     .layer(ImpersonationLayer::new(guard).with_routes(SupportRoutes::new(actas)));
 //! # }
 //! ```
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderName, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use futures::StreamExt;
+use serde::Deserialize;
 use tower::{Layer, Service};
 
-use crate::{Client, Impersonation, TokenError, Verifier};
+use crate::{Client, ClientError, Impersonation, TokenError, Verifier};
 
 /// Where the host app carries the impersonation token.
 #[derive(Debug, Clone)]
@@ -134,30 +151,276 @@ impl Guard {
     /// valid token of a live session, `Err` otherwise.
     pub async fn check(&self, parts: &Parts) -> Result<Option<Impersonation>, Refusal> {
         let Some(token) = self.source.find(parts) else { return Ok(None) };
-        let who = self.verifier.verify(&token).await.map_err(Refusal::Token)?;
+        let who = self.verifier.verify(&token).await.map_err(|e| Refusal::Token(e, unverified_session(&token)))?;
         if self.has_ended(&who.session_id) {
-            return Err(Refusal::Ended);
+            return Err(Refusal::Ended(who.session_id));
         }
         Ok(Some(who))
     }
 }
 
+/// Reads `sid` from a token without checking it. Used only to name the
+/// session on the end page, whose handler asks actas about it with the
+/// app key (and so learns nothing about another app's sessions).
+fn unverified_session(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Sid {
+        sid: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    let sid = serde_json::from_slice::<Sid>(&bytes).ok()?.sid;
+    let plain = !sid.is_empty() && sid.len() <= 100 && sid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then_some(sid)
+}
+
 /// Why the layer refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The token was refused.
-    Token(TokenError),
-    /// The session has ended.
-    Ended,
+    /// The token was refused; the session it names, if it is readable.
+    Token(TokenError, Option<String>),
+    /// This session has ended.
+    Ended(String),
+}
+
+impl Refusal {
+    fn session(&self) -> Option<&str> {
+        match self {
+            Refusal::Token(_, sid) => sid.as_deref(),
+            Refusal::Ended(sid) => Some(sid),
+        }
+    }
 }
 
 impl IntoResponse for Refusal {
+    /// A plain HTML page (401) for layers without [`SupportRoutes`].
     fn into_response(self) -> Response {
         let detail = match &self {
-            Refusal::Token(TokenError::Expired) | Refusal::Ended => "The support session has ended.".to_string(),
-            Refusal::Token(e) => format!("The support session token was refused: {e}."),
+            Refusal::Token(TokenError::Expired, _) | Refusal::Ended(_) => "The support session has ended.".to_string(),
+            Refusal::Token(e, _) => format!("The support session token was refused ({e})."),
         };
-        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], detail).into_response()
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Support session ended</title><h1>Support session ended</h1><p>{detail}</p>\
+             <p>Open the customer's account again from the staff console.</p></html>"
+        );
+        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    }
+}
+
+type Landing = Arc<dyn Fn(&Impersonation) -> String + Send + Sync>;
+
+/// The way in and out of a support session, handled by the layer itself
+/// (cookie tokens only); see the module docs.
+#[derive(Clone)]
+pub struct SupportRoutes {
+    client: Client,
+    enter: String,
+    leave: String,
+    ended: String,
+    landing: Landing,
+    secure: bool,
+}
+
+impl fmt::Debug for SupportRoutes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupportRoutes")
+            .field("enter", &self.enter)
+            .field("leave", &self.leave)
+            .field("ended", &self.ended)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SupportRoutes {
+    /// `/support/enter`, `/support/leave` and `/support/ended`, landing on
+    /// `/`, with a cookie that is not marked `Secure` (call
+    /// [`SupportRoutes::secure`] when the host app is served over HTTPS).
+    ///
+    /// ```
+    /// use actas_client::layer::SupportRoutes;
+    /// let routes = SupportRoutes::new(actas_client::Client::new("http://127.0.0.1:7878", "actas_app_..."))
+    ///     .landing(|who| format!("/accounts/{}", who.account_id))
+    ///     .secure(true);
+    /// ```
+    pub fn new(client: Client) -> SupportRoutes {
+        SupportRoutes {
+            client,
+            enter: "/support/enter".into(),
+            leave: "/support/leave".into(),
+            ended: "/support/ended".into(),
+            landing: Arc::new(|_| "/".to_string()),
+            secure: false,
+        }
+    }
+
+    /// The path that takes `?code=` (the app's entry address at actas).
+    pub fn enter_at(mut self, path: impl Into<String>) -> SupportRoutes {
+        self.enter = path.into();
+        self
+    }
+
+    /// The path that drops the support cookie.
+    pub fn leave_at(mut self, path: impl Into<String>) -> SupportRoutes {
+        self.leave = path.into();
+        self
+    }
+
+    /// The host app's page that says a session ended (see [`EndedPage`]).
+    pub fn ended_at(mut self, path: impl Into<String>) -> SupportRoutes {
+        self.ended = path.into();
+        self
+    }
+
+    /// Where an agent lands after entering.
+    pub fn landing(mut self, f: impl Fn(&Impersonation) -> String + Send + Sync + 'static) -> SupportRoutes {
+        self.landing = Arc::new(f);
+        self
+    }
+
+    /// Marks the cookie `Secure` (HTTPS only).
+    pub fn secure(mut self, yes: bool) -> SupportRoutes {
+        self.secure = yes;
+        self
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn ended_url(&self, page: &EndedPage) -> String {
+        let mut q = Vec::new();
+        if let Some(s) = &page.session {
+            q.push(format!("session={s}"));
+        }
+        if let Some(r) = &page.refused {
+            q.push(format!("refused={r}"));
+        }
+        if page.left {
+            q.push("left=1".into());
+        }
+        if q.is_empty() {
+            self.ended.clone()
+        } else {
+            format!("{}?{}", self.ended, q.join("&"))
+        }
+    }
+
+    /// A redirect that also drops the cookie.
+    fn away(&self, cookie: &str, to: &str) -> Response {
+        let mut res = Redirect::to(to).into_response();
+        res.headers_mut().append(header::SET_COOKIE, self.cookie(cookie, "", 0));
+        res
+    }
+
+    async fn enter(&self, guard: &Guard, cookie: &str, parts: &Parts) -> Response {
+        #[derive(Deserialize)]
+        struct Enter {
+            code: Option<String>,
+        }
+        let code = Query::<Enter>::try_from_uri(&parts.uri).ok().and_then(|q| q.0.code).unwrap_or_default();
+        let refused = |slug: &str| {
+            self.away(cookie, &self.ended_url(&EndedPage { refused: Some(slug.to_string()), ..EndedPage::default() }))
+        };
+        if code.trim().is_empty() {
+            return refused("entry-code-missing");
+        }
+        let started = match self.client.enter(code.trim()).await {
+            Ok(s) => s,
+            Err(ClientError::Api(p)) => {
+                let slug = p.kind.rsplit(':').next().unwrap_or("entry-refused").to_string();
+                let known =
+                    ["entry-code-unknown", "entry-code-used", "entry-code-expired", "session-ended", "wrong-app"];
+                return refused(if known.contains(&slug.as_str()) { &slug } else { "entry-refused" });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot exchange an entry code");
+                return refused("unavailable");
+            }
+        };
+        let who = match guard.verifier().verify(&started.token).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "actas answered an entry code with a token this app refuses");
+                return refused("entry-refused");
+            }
+        };
+        let now = chrono_free_now();
+        let max_age = (who.expires_at - now).max(1);
+        let mut res = Redirect::to(&(self.landing)(&who)).into_response();
+        res.headers_mut().append(header::SET_COOKIE, self.cookie(cookie, &started.token, max_age));
+        res
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the host app's clock: only a cookie lifetime
+fn chrono_free_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The query of the end page the layer redirects to: which session ended
+/// (ask actas about it with [`Client::session`]), or why an entry code was
+/// refused, or that the agent left.
+///
+/// ```
+/// use actas_client::layer::EndedPage;
+/// let page: EndedPage = serde_json::from_str(r#"{"session":"ses_1"}"#).unwrap();
+/// assert_eq!(page.session.as_deref(), Some("ses_1"));
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EndedPage {
+    /// The session, when one was named.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Why entering was refused: `entry-code-used`, `entry-code-expired`,
+    /// `entry-code-unknown`, `entry-code-missing`, `session-ended`,
+    /// `wrong-app`, `entry-refused` or `unavailable`.
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// The agent left the account (the session may still be live).
+    #[serde(default, deserialize_with = "flag")]
+    pub left: bool,
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(matches!(v.as_deref(), Some("1" | "true" | "yes")))
+}
+
+impl EndedPage {
+    /// Plain words for why an entry was refused.
+    ///
+    /// ```
+    /// use actas_client::layer::EndedPage;
+    /// assert!(EndedPage::refusal_words("entry-code-used").contains("used"));
+    /// ```
+    pub fn refusal_words(slug: &str) -> &'static str {
+        match slug {
+            "entry-code-used" => "This entry link was used already: each link works once.",
+            "entry-code-expired" => "This entry link has expired: links work for two minutes.",
+            "entry-code-unknown" => "This entry link is not known, or a newer one replaced it.",
+            "entry-code-missing" => "This entry link has no code.",
+            "session-ended" => "The support session has ended.",
+            "wrong-app" => "This entry link is for another app.",
+            "unavailable" => "actas could not be reached to check this entry link.",
+            _ => "actas refused this entry link.",
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EndedPage {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let mut page = Query::<EndedPage>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        // Only ids of the shape actas issues reach the handler.
+        page.session = page
+            .session
+            .filter(|s| !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        page.refused = page.refused.filter(|r| r.len() <= 40 && r.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        Ok(page)
     }
 }
 
@@ -165,19 +428,27 @@ impl IntoResponse for Refusal {
 #[derive(Debug, Clone)]
 pub struct ImpersonationLayer {
     guard: Arc<Guard>,
+    routes: Option<Arc<SupportRoutes>>,
 }
 
 impl ImpersonationLayer {
     /// A layer checking requests with `guard`.
     pub fn new(guard: Arc<Guard>) -> ImpersonationLayer {
-        ImpersonationLayer { guard }
+        ImpersonationLayer { guard, routes: None }
+    }
+
+    /// Lets the layer handle entering, leaving and ended sessions (cookie
+    /// tokens only; with a header source the routes are ignored).
+    pub fn with_routes(mut self, routes: SupportRoutes) -> ImpersonationLayer {
+        self.routes = Some(Arc::new(routes));
+        self
     }
 }
 
 impl<S> Layer<S> for ImpersonationLayer {
     type Service = ImpersonationService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        ImpersonationService { inner, guard: self.guard.clone() }
+        ImpersonationService { inner, guard: self.guard.clone(), routes: self.routes.clone() }
     }
 }
 
@@ -186,6 +457,7 @@ impl<S> Layer<S> for ImpersonationLayer {
 pub struct ImpersonationService<S> {
     inner: S,
     guard: Arc<Guard>,
+    routes: Option<Arc<SupportRoutes>>,
 }
 
 impl<S> Service<Request> for ImpersonationService<S>
@@ -203,17 +475,43 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let guard = self.guard.clone();
+        let routes = self.routes.clone();
         // The clone is the one that was polled ready; keep it for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
+            let routes = match (&routes, &guard.source) {
+                (Some(r), TokenSource::Cookie(name)) => Some((r.clone(), name.clone())),
+                _ => None,
+            };
+            if let Some((routes, cookie)) = &routes {
+                let path = parts.uri.path();
+                if path == routes.enter && parts.method == Method::GET {
+                    return Ok(routes.enter(&guard, cookie, &parts).await);
+                }
+                if path == routes.leave {
+                    let session = guard.source.find(&parts).and_then(|t| unverified_session(&t));
+                    let page = EndedPage { left: session.is_some(), session, refused: None };
+                    return Ok(routes.away(cookie, &routes.ended_url(&page)));
+                }
+                if path == routes.ended {
+                    parts.extensions.insert(MaybeActing(None));
+                    return inner.call(Request::from_parts(parts, body)).await;
+                }
+            }
             match guard.check(&parts).await {
                 Ok(who) => {
                     parts.extensions.insert(MaybeActing(who));
                     inner.call(Request::from_parts(parts, body)).await
                 }
-                Err(refusal) => Ok(refusal.into_response()),
+                Err(refusal) => Ok(match &routes {
+                    Some((routes, cookie)) => {
+                        let page = EndedPage { session: refusal.session().map(str::to_string), ..EndedPage::default() };
+                        routes.away(cookie, &routes.ended_url(&page))
+                    }
+                    None => refusal.into_response(),
+                }),
             }
         })
     }
@@ -242,5 +540,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
             Some(MaybeActing(Some(who))) => Ok(Acting(who.clone())),
             _ => Err((StatusCode::UNAUTHORIZED, "This page is for a support session.").into_response()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_id_is_read_only_when_it_has_the_shape_actas_issues() {
+        let enc = |v: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v);
+        let token = |sid: &str| format!("{}.{}.sig", enc("{}"), enc(&format!("{{\"sid\":{sid:?}}}")));
+        assert_eq!(unverified_session(&token("ses_abc123")), Some("ses_abc123".into()));
+        assert_eq!(unverified_session(&token("ses_1&refused=x")), None);
+        assert_eq!(unverified_session(&token("")), None);
+        assert_eq!(unverified_session("not a token"), None);
+    }
+
+    #[test]
+    fn the_end_page_address_carries_only_what_was_set() {
+        let r = SupportRoutes::new(Client::new("http://x", "k"));
+        assert_eq!(r.ended_url(&EndedPage::default()), "/support/ended");
+        let page = EndedPage { session: Some("ses_1".into()), refused: None, left: true };
+        assert_eq!(r.ended_url(&page), "/support/ended?session=ses_1&left=1");
     }
 }

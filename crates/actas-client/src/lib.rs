@@ -50,6 +50,24 @@ pub enum ClientError {
     Token(#[from] TokenError),
 }
 
+/// Plain words for a session's `end_reason`, to tell the agent why a
+/// session ended.
+///
+/// ```
+/// assert_eq!(actas_client::end_reason_words("revoked"), "a lead revoked it");
+/// ```
+pub fn end_reason_words(reason: &str) -> &'static str {
+    match reason {
+        "ended" => "the agent ended it",
+        "expired" => "its time was up",
+        "idle_timeout" => "nothing happened in it for too long",
+        "revoked" => "a lead revoked it",
+        "staff_disabled" => "the agent's account was disabled",
+        "superseded" => "a new session replaced it after a scope change",
+        _ => "it is no longer valid",
+    }
+}
+
 /// A client for the host-app calls of the actas API, holding the app key.
 #[derive(Clone)]
 pub struct Client {
@@ -165,6 +183,22 @@ impl Client {
     /// ```
     pub async fn session(&self, id: &str) -> Result<api::Session, ClientError> {
         self.get(&format!("/sessions/{id}")).await
+    }
+
+    /// Exchanges a one-time entry code (brought by the agent's browser from
+    /// the staff console) for the session and its token. A code works
+    /// once, for a short time; a used, expired or replaced code is refused
+    /// with a problem (`entry-code-used`, `entry-code-expired`,
+    /// `entry-code-unknown`). [`layer::SupportRoutes`] does this for you.
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
+    /// let started = actas.enter("actas_entry_...").await?;
+    /// println!("{} enters {}", started.session.agent_name, started.session.account_id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn enter(&self, code: &str) -> Result<api::Started, ClientError> {
+        self.post("/entry", &api::EntryExchange { code: code.to_string() }).await
     }
 
     /// Records a ticket (the app needs the `tickets` permission).

@@ -459,6 +459,8 @@ mod tests {
             agent_name: "Maria Lopez".into(),
             approver: "policy".into(),
             approver_name: "Policy".into(),
+            approvers: vec![crate::model::Approver { id: "policy".into(), name: "Policy".into() }],
+            app_id: "app_1".into(),
             scope: vec!["settings.view".into()],
             reason: "r".into(),
             started_at: t(14, 0),

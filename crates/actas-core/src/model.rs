@@ -83,8 +83,21 @@ pub struct App {
     pub tickets: bool,
     /// Web origins the API answers CORS requests from.
     pub origins: Vec<String>,
+    /// Where the host app takes one-time entry codes (`...?code=`); when
+    /// unset, `/support/enter` on the app's first origin.
+    pub entry_url: Option<String>,
     /// When it was registered.
     pub created_at: Timestamp,
+}
+
+impl App {
+    /// The address a browser opens with a one-time entry code, if the app
+    /// has one.
+    pub fn entry_address(&self) -> Option<String> {
+        self.entry_url
+            .clone()
+            .or_else(|| self.origins.first().map(|o| format!("{}/support/enter", o.trim_end_matches('/'))))
+    }
 }
 
 /// A support ticket naming one customer account.
@@ -410,6 +423,18 @@ impl EndReason {
         }
     }
 
+    /// Why the session ended, in plain words ("a lead revoked it").
+    pub fn words(self) -> &'static str {
+        match self {
+            EndReason::Ended => "the agent ended it",
+            EndReason::Expired => "its time was up",
+            EndReason::IdleTimeout => "nothing happened in it for too long",
+            EndReason::Revoked => "a lead revoked it",
+            EndReason::StaffDisabled => "the agent's account was disabled",
+            EndReason::Superseded => "a new session replaced it after a scope change",
+        }
+    }
+
     /// The reason code `authorize` answers for a session that ended this way.
     pub fn authorize_code(self) -> &'static str {
         match self {
@@ -458,6 +483,11 @@ pub struct Session {
     pub approver: String,
     /// Approver's display name.
     pub approver_name: String,
+    /// Everyone who approved the session's scope, in order: the approver of
+    /// the request first, then the approver of each scope change.
+    pub approvers: Vec<Approver>,
+    /// The host app its tokens are for (the tokens' `aud`).
+    pub app_id: String,
     /// Granted actions.
     pub scope: Vec<String>,
     /// The reason of the request.
@@ -494,6 +524,22 @@ impl Session {
     /// Whether the session is live.
     pub fn is_live(&self) -> bool {
         self.state == SessionState::Live
+    }
+}
+
+/// One approval of a session's scope: a person, or the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    /// `policy` or the approver's login.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl Approver {
+    /// Whether the policy approved (no person was needed).
+    pub fn is_policy(&self) -> bool {
+        self.id == "policy"
     }
 }
 

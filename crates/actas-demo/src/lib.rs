@@ -1,7 +1,8 @@
 //! Acme Billing: a small billing SaaS that shows how a host app uses actas.
 //!
 //! Customers use it as themselves. Support enters through
-//! `/support/enter?token=...` with an impersonation token; from then on
+//! `/support/enter?code=...` with a one-time code from the staff console,
+//! which `actas-client`'s layer exchanges for the session's token; from then on
 //! every page carries the actas banner, every change and every view of
 //! sensitive data is asked of actas first (`authorize`), refusals are shown
 //! in plain words, the activity feed labels what support did, and the
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actas_client::layer::{Guard, ImpersonationLayer, TokenSource};
+use actas_client::layer::{Guard, ImpersonationLayer, SupportRoutes, TokenSource};
 use actas_client::{Client, Verifier};
 use anyhow::Context;
 use tokio::sync::RwLock;
@@ -134,7 +135,8 @@ impl DemoApp {
             guard: guard.clone(),
             actas_public: s.actas.clone(),
         });
-        let router = pages::router(demo.clone()).layer(ImpersonationLayer::new(guard));
+        let routes = SupportRoutes::new(demo.actas.clone()).landing(pages::landing);
+        let router = pages::router(demo.clone()).layer(ImpersonationLayer::new(guard).with_routes(routes));
         DemoApp { listener, router, demo }
     }
 

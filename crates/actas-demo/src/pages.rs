@@ -3,25 +3,24 @@
 use std::sync::Arc;
 
 use actas_client::api::{AuthorizeRequest, Change, Target};
-use actas_client::layer::MaybeActing;
-use actas_client::Impersonation;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use actas_client::layer::{EndedPage, MaybeActing};
+use actas_client::{end_reason_words, Impersonation};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
-use crate::{Account, Activity, Demo, TOKEN_COOKIE};
+use crate::{Account, Activity, Demo};
 
 type St = State<Arc<Demo>>;
 
 pub(crate) fn router(demo: Arc<Demo>) -> Router {
     Router::new()
         .route("/", get(home))
-        .route("/support/enter", get(enter))
-        .route("/support/leave", get(leave))
+        .route("/support/ended", get(ended))
         .route("/accounts/{id}", get(overview))
         .route("/accounts/{id}/settings", get(settings).post(save_settings))
         .route("/accounts/{id}/invoice-email", post(save_invoice_email))
@@ -67,7 +66,7 @@ fn layout(demo: &Demo, title: &str, who: Option<&Impersonation>, account: Option
                 title { (title) " · Acme Billing" }
                 style { (maud::PreEscaped(CSS)) }
                 @if let Some(w) = who {
-                    script src=(format!("{}/banner.js", demo.actas_public)) data-token=(w.token) defer {}
+                    script src=(format!("{}/banner.js", demo.actas_public)) data-token=(w.token) data-leave-url="/support/leave" defer {}
                 }
             }
             body {
@@ -172,7 +171,7 @@ async fn record(demo: &Demo, id: &str, who: Option<&Impersonation>, what: &str) 
 }
 
 /// Where support lands: the first page its session may see.
-fn landing(who: &Impersonation) -> String {
+pub(crate) fn landing(who: &Impersonation) -> String {
     let page = [
         ("account.view", ""),
         ("settings.view", "/settings"),
@@ -195,28 +194,71 @@ async fn home(State(demo): St, MaybeActing(who): MaybeActing) -> Response {
     let body = html! {
         p { "Sign in as a customer:" }
         ul { @for a in &accounts { li { a href=(format!("/accounts/{}", a.id)) { (a.name) " (" (a.id) ")" } } } }
-        p { "Support enters an account at " code { "/support/enter?token=…" } " with the token actas gives when a session starts." }
+        p { "Support enters an account from the actas staff console (" em { "Open in the host app" } "), with a one-time code." }
     };
     layout(&demo, "Welcome", None, None, body).into_response()
 }
 
-#[derive(Deserialize)]
-struct EnterQuery {
-    token: String,
+/// Where the layer sends an agent whose session ended, who left, or whose
+/// entry link was refused: what happened, why, and the way back.
+async fn ended(State(demo): St, page: EndedPage) -> Response {
+    let console = |sid: Option<&str>| match sid {
+        Some(id) => format!("{}/sessions/{id}", demo.actas_public),
+        None => format!("{}/", demo.actas_public),
+    };
+    let session = match &page.session {
+        Some(id) => demo.actas.session(id).await.ok(),
+        None => None,
+    };
+    let (title, body) = match (&session, &page.refused) {
+        (_, Some(slug)) => (
+            "Support entry refused",
+            html! {
+                p #ended-why role="alert" { (EndedPage::refusal_words(slug)) }
+                p { "Open the customer's account again from the staff console: each "
+                    em { "Open in the host app" } " makes a new link." }
+                p { a #to-console href=(console(None)) { "Back to the staff console" } }
+            },
+        ),
+        (Some(s), None) if s.state == "live" => (
+            "You left the customer's account",
+            html! {
+                p #ended-why role="status" {
+                    "You left " (account_words(s)) ". The support session is still live until " (s.ends_at.format("%H:%M UTC"))
+                    "; end it in the staff console when you are done."
+                }
+                p { a #to-console href=(console(Some(&s.id))) { "Back to the staff console" } }
+            },
+        ),
+        (Some(s), None) => (
+            "Support session ended",
+            html! {
+                p #ended-why role="status" {
+                    "The support session on " (account_words(s)) " ended: "
+                    (end_reason_words(s.end_reason.as_deref().unwrap_or("ended")))
+                    @if let Some(n) = &s.end_note { " (\u{201c}" (n) "\u{201d})" }
+                    "."
+                }
+                p { "Nothing more can be done in this account under that session. To continue, ask for a new session from the ticket." }
+                p { a #to-console href=(console(Some(&s.id))) { "Back to the staff console" } }
+            },
+        ),
+        (None, None) => (
+            "Support session ended",
+            html! {
+                p #ended-why role="status" { "The support session has ended." }
+                p { a #to-console href=(console(None)) { "Back to the staff console" } }
+            },
+        ),
+    };
+    layout(&demo, title, None, None, body).into_response()
 }
 
-async fn enter(State(demo): St, Query(q): Query<EnterQuery>) -> Response {
-    match demo.guard.verifier().verify(&q.token).await {
-        Ok(who) => {
-            let cookie = format!("{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", q.token);
-            ([(header::SET_COOKIE, cookie)], Redirect::to(&landing(&who))).into_response()
-        }
-        Err(e) => refusal(&demo, None, None, &format!("the support session token was refused ({e})")),
+fn account_words(s: &actas_client::api::Session) -> String {
+    match &s.account_name {
+        Some(n) if n != &s.account_id => format!("{n} ({})", s.account_id),
+        _ => s.account_id.clone(),
     }
-}
-
-async fn leave() -> Response {
-    ([(header::SET_COOKIE, format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0"))], Redirect::to("/")).into_response()
 }
 
 macro_rules! account_or_404 {
@@ -474,7 +516,7 @@ async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<S
                 tbody {
                     @for e in &log.entries {
                         tr {
-                            td { (e.agent_name) " (approved by " (e.approver_name) ")" }
+                            td { (e.agent_name) " (" (e.approved_by) ")" }
                             td {
                                 (e.started_at.format("%Y-%m-%d %H:%M"))
                                 @if e.state == "live" { " UTC, in progress" } @else { "–" (e.ended_at.format("%H:%M UTC")) }

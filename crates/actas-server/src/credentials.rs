@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 pub const PERSONAL_PREFIX: &str = "actas_pat_";
 /// Prefix of an app key.
 pub const APP_PREFIX: &str = "actas_app_";
+/// Prefix of a one-time entry code.
+pub const ENTRY_PREFIX: &str = "actas_entry_";
 
 /// What a bearer credential looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! types on SQLite and PostgreSQL, so one SQL text serves both.
 
 use actas_core::clock::format_ms;
+use actas_core::model::Approver;
 use actas_core::{Error, Timestamp};
 use chrono::DateTime;
 
@@ -38,6 +39,17 @@ pub(crate) fn join(list: &[String]) -> String {
 
 pub(crate) fn split(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
+}
+
+/// Approvers as a JSON list of `[id, name]` pairs.
+pub(crate) fn approvers_json(list: &[Approver]) -> String {
+    let pairs: Vec<[&str; 2]> = list.iter().map(|a| [a.id.as_str(), a.name.as_str()]).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn approvers_from(s: &str) -> Result<Vec<Approver>, Error> {
+    let pairs: Vec<[String; 2]> = serde_json::from_str(s).map_err(|e| corrupt(format!("approvers: {e}")))?;
+    Ok(pairs.into_iter().map(|[id, name]| Approver { id, name }).collect())
 }
 
 pub(crate) fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, Error> {

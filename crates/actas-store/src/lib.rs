@@ -64,6 +64,22 @@ pub struct ConsoleSession {
     pub last_seen_at: Timestamp,
 }
 
+/// A one-time entry code: the browser carries the code to the host app,
+/// which exchanges it for the session's token. Only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryCode {
+    /// Hex SHA-256 of the code.
+    pub hash: String,
+    /// The session it enters.
+    pub session_id: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// When the host app exchanged it.
+    pub used_at: Option<Timestamp>,
+}
+
 /// Which requests to list.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
@@ -164,6 +180,13 @@ pub trait Tx: Send {
     async fn insert_app(&mut self, a: &App) -> Result<()>;
     /// One app.
     async fn get_app(&mut self, id: &str) -> Result<Option<App>>;
+
+    /// Stores a new entry code and voids the session's unused ones.
+    async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()>;
+    /// One entry code, by the hash of the code.
+    async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>>;
+    /// Marks an entry code used; `false` when it was used already.
+    async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool>;
     /// Every app, by name.
     async fn list_apps(&mut self) -> Result<Vec<App>>;
 

@@ -14,7 +14,7 @@ macro_rules! sql_tx {
         use sqlx::{QueryBuilder, Row};
 
         use crate::convert::*;
-        use crate::{ConsoleSession, EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
+        use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
 
         /// A transaction on one pooled connection.
         pub(crate) struct SqlTx {
@@ -31,10 +31,10 @@ macro_rules! sql_tx {
 
         const TICKET_COLS: &str = "ref, account_id, account_name, subject, url, created_by, created_at";
         const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
-        const APP_COLS: &str = "id, name, tickets, origins, created_at";
+        const APP_COLS: &str = "id, name, tickets, origins, entry_url, created_at";
         const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at";
         const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
-        const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note";
+        const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers";
         const EVENT_COLS: &str = "seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash";
         const NOTICE_COLS: &str = "seq, id, session_id, account_id, text, data, created_at, delivered_at";
 
@@ -74,6 +74,7 @@ macro_rules! sql_tx {
                 name: get(r, "name")?,
                 tickets: get(r, "tickets")?,
                 origins: split(&get::<String>(r, "origins")?),
+                entry_url: get(r, "entry_url")?,
                 created_at: time(get(r, "created_at")?)?,
             })
         }
@@ -142,6 +143,18 @@ macro_rules! sql_tx {
                 ended_at: opt_time(get(r, "ended_at")?)?,
                 ended_by: get(r, "ended_by")?,
                 end_note: get(r, "end_note")?,
+                app_id: get(r, "app_id")?,
+                approvers: approvers_from(&get::<String>(r, "approvers")?)?,
+            })
+        }
+
+        fn entry_code_from(r: &$Row) -> Result<EntryCode> {
+            Ok(EntryCode {
+                hash: get(r, "hash")?,
+                session_id: get(r, "session_id")?,
+                created_at: time(get(r, "created_at")?)?,
+                expires_at: time(get(r, "expires_at")?)?,
+                used_at: opt_time(get(r, "used_at")?)?,
             })
         }
 
@@ -369,16 +382,55 @@ macro_rules! sql_tx {
             }
 
             async fn insert_app(&mut self, a: &App) -> Result<()> {
-                sqlx::query("INSERT INTO apps (id, name, tickets, origins, created_at) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
                     .bind(&a.id)
                     .bind(&a.name)
                     .bind(a.tickets)
                     .bind(join(&a.origins))
+                    .bind(&a.entry_url)
                     .bind(micros(a.created_at))
                     .execute(&mut *self.conn)
                     .await
                     .map_err(|e| unique_or(e, "app-exists", "An app with this name exists already."))?;
                 Ok(())
+            }
+
+            async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()> {
+                // A new code voids the session's unused ones.
+                sqlx::query("DELETE FROM entry_codes WHERE session_id = $1 AND used_at IS NULL")
+                    .bind(&c.session_id)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("INSERT INTO entry_codes (hash, session_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&c.hash)
+                    .bind(&c.session_id)
+                    .bind(micros(c.created_at))
+                    .bind(micros(c.expires_at))
+                    .bind(opt_micros(c.used_at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
+                self.one(
+                    "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = $1",
+                    hash,
+                    entry_code_from,
+                )
+                .await
+            }
+
+            async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool> {
+                let done = sqlx::query("UPDATE entry_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+                    .bind(hash)
+                    .bind(micros(at))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn get_app(&mut self, id: &str) -> Result<Option<App>> {
@@ -500,7 +552,7 @@ macro_rules! sql_tx {
 
             async fn insert_session(&mut self, s: &Session) -> Result<()> {
                 sqlx::query(&format!(
-                    "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                    "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
                 ))
                 .bind(&s.id)
                 .bind(&s.request_id)
@@ -521,6 +573,8 @@ macro_rules! sql_tx {
                 .bind(opt_micros(s.ended_at))
                 .bind(&s.ended_by)
                 .bind(&s.end_note)
+                .bind(&s.app_id)
+                .bind(approvers_json(&s.approvers))
                 .execute(&mut *self.conn)
                 .await
                 .map_err(|e| unique_or(e, "live-session-exists", "The agent has a live session already; end it first."))?;
@@ -529,7 +583,7 @@ macro_rules! sql_tx {
 
             async fn update_session(&mut self, s: &Session) -> Result<()> {
                 sqlx::query(
-                    "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9 WHERE id = $1",
+                    "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9, approvers = $10 WHERE id = $1",
                 )
                 .bind(&s.id)
                 .bind(join(&s.scope))
@@ -540,6 +594,7 @@ macro_rules! sql_tx {
                 .bind(opt_micros(s.ended_at))
                 .bind(&s.ended_by)
                 .bind(&s.end_note)
+                .bind(approvers_json(&s.approvers))
                 .execute(&mut *self.conn)
                 .await
                 .map_err(db_err)?;

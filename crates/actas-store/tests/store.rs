@@ -164,6 +164,8 @@ fn session(id: &str, agent: &str) -> Session {
         agent_name: agent.into(),
         approver: "policy".into(),
         approver_name: "Policy".into(),
+        approvers: vec![actas_core::model::Approver { id: "policy".into(), name: "Policy".into() }],
+        app_id: "app_1".into(),
         scope: vec!["settings.view".into()],
         reason: "r".into(),
         started_at: t0(),

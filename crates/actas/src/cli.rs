@@ -121,6 +121,10 @@ pub enum AppCommand {
         /// A web origin the banner runs on (repeatable).
         #[arg(long = "origin")]
         origins: Vec<String>,
+        /// Where the host app takes one-time entry codes (`?code=` is
+        /// appended); default: /support/enter on the first origin.
+        #[arg(long = "entry-url")]
+        entry_url: Option<String>,
     },
 }
 
@@ -239,9 +243,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("The database is at the current schema.");
         }
         Command::Staff { command } => staff(&db, command).await?,
-        Command::App { command: AppCommand::Add { name, tickets, origins } } => {
+        Command::App { command: AppCommand::Add { name, tickets, origins, entry_url } } => {
             let c = ctx(&db).await?;
-            let (app, key) = service::add_app(&c, cli_actor(), &name, tickets, origins).await?;
+            let (app, key) = service::add_app(
+                &c,
+                cli_actor(),
+                service::NewApp { entry_url, ..service::NewApp::new(&name, tickets, origins) },
+            )
+            .await?;
             println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
             println!("{key}");
         }

@@ -35,7 +35,8 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     let host_listener =
         tokio::net::TcpListener::bind(app_listen).await.with_context(|| format!("cannot listen on {app_listen}"))?;
     let host = format!("http://{}", host_listener.local_addr()?);
-    let (app, key) = service::add_app(&ctx, setup.clone(), "Acme Billing", true, vec![host.clone()]).await?;
+    let (app, key) =
+        service::add_app(&ctx, setup.clone(), service::NewApp::new("Acme Billing", true, vec![host.clone()])).await?;
     let principal = Principal::App(app.clone());
     for (reference, account, name, subject) in [
         ("48192", "acct_42", "Acme Corp", "Customer can't update tax settings after plan change"),
@@ -88,8 +89,10 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     println!(
         "  curl -s {base}/api/v1/authorize -H \"Authorization: Bearer $APP\" -d '{{\"token\":\"'$TOKEN'\",\"action\":\"invoice_email.update\",\"changes\":[{{\"field\":\"invoice_email\",\"old\":\"old@acme.test\",\"new\":\"new@acme.test\"}}]}}'"
     );
-    println!("  # Maria opens the customer's account in Acme Billing, with the banner on every page");
-    println!("  open \"{host}/support/enter?token=$TOKEN\"");
+    println!("  # Maria opens the customer's account in Acme Billing (SES is the session id): a one-time");
+    println!("  # link that Acme Billing exchanges for the token; the banner is then on every page");
+    println!("  curl -s -X POST {base}/api/v1/sessions/$SES/entry -H \"Authorization: Bearer $MARIA\"");
+    println!("  open \"$URL\"   # the url from that answer, or the console's \"Open in the host app\"");
     println!("  # What happened, in plain words");
     println!("  curl -s '{base}/api/v1/audit?ticket=48192&format=text' -H \"Authorization: Bearer $SAM\"");
     println!("  # The customer's side: {host}/accounts/acct_42/access");

@@ -81,6 +81,7 @@ event_types! {
     PolicyLoaded => "policy.loaded", "A server loaded a policy.";
     KeyRotated => "key.rotated", "A new signing key was made.";
     CustomerNotified => "customer.notified", "The host app delivered a customer note.";
+    SessionEntered => "session.entered", "The host app exchanged a one-time entry code for the session's token.";
 }
 
 impl fmt::Display for EventType {
@@ -504,7 +505,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::ALL.len(), 25);
+        assert_eq!(EventType::ALL.len(), 26);
         for t in EventType::ALL {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }

@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 
-use crate::model::{EndReason, Request, Session, Staff, Ticket};
+use crate::model::{Approver, EndReason, Request, Session, Staff, Ticket};
 use crate::policy::Policy;
 use crate::Timestamp;
 
@@ -167,6 +167,38 @@ pub fn request_expired(r: &Request, at: Timestamp) -> String {
     )
 }
 
+/// `session.entered`
+pub fn session_entered(s: &Session, app: &str, at: Timestamp) -> String {
+    format!(
+        "{} entered {} in {app} at {} under ticket {}, with a one-time entry code.",
+        s.agent_name,
+        s.account_label(),
+        hhmm(at),
+        s.ticket
+    )
+}
+
+/// Who approved a session, in words a customer reads: "approved by Sam
+/// Lee", "approved automatically by the support policy, then by Sam Lee".
+pub fn approved_by(approvers: &[Approver]) -> String {
+    let words: Vec<String> =
+        approvers
+            .iter()
+            .map(|a| {
+                if a.is_policy() {
+                    "automatically by the support policy".to_string()
+                } else {
+                    format!("by {}", a.name)
+                }
+            })
+            .collect();
+    match words.as_slice() {
+        [] => "approved".to_string(),
+        [one] => format!("approved {one}"),
+        [first, rest @ ..] => format!("approved {first}, then {}", rest.join(", then ")),
+    }
+}
+
 /// `session.started`
 pub fn session_started(p: &Policy, s: &Session) -> String {
     let approved = if s.approver == "policy" {
@@ -306,8 +338,20 @@ pub fn refusal_words(code: &str) -> &'static str {
     }
 }
 
-/// `action.denied` for a known session.
-pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, at: Timestamp) -> String {
+/// `action.denied` for a known session. `tried` is the account the host
+/// app named, when it is not the session's.
+pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, tried: Option<&str>, at: Timestamp) -> String {
+    if let Some(other) = tried.filter(|t| *t != s.account_id) {
+        return format!(
+            "{}, acting as {}, was refused \"{}\" on another account, {other}, at {} under ticket {}: the session is for {} only.",
+            s.agent_name,
+            s.account_label(),
+            p.label(action),
+            hhmm(at),
+            s.ticket,
+            s.account_label(),
+        );
+    }
     format!(
         "{} was refused \"{}\" on {} at {} under ticket {}: {}.",
         s.agent_name,
@@ -383,13 +427,14 @@ pub fn customer_note(s: &Session, changes: &[String], ended_at: Timestamp) -> St
         format!("Changes: {}.", changes.join("; "))
     };
     format!(
-        "{} from support accessed your account on {} from {} to {} to help with ticket {}: \"{}\". {what}",
+        "{} from support accessed your account on {} from {} to {} to help with ticket {}: \"{}\"; {}. {what}",
         s.agent_name,
         s.started_at.format("%Y-%m-%d"),
         hhmm(s.started_at),
         hhmm(ended_at),
         s.ticket,
-        s.reason
+        s.reason,
+        approved_by(&s.approvers)
     )
 }
 
@@ -441,6 +486,8 @@ mod tests {
             agent_name: "Maria Lopez".into(),
             approver: "sam".into(),
             approver_name: "Sam Lee".into(),
+            approvers: vec![crate::model::Approver { id: "sam".into(), name: "Sam Lee".into() }],
+            app_id: "app_1".into(),
             scope: vec!["settings.view".into(), "invoice_email.update".into()],
             reason: "Customer can't update tax settings after plan change".into(),
             started_at: at(14, 1),
@@ -452,6 +499,20 @@ mod tests {
             ended_by: None,
             end_note: None,
         }
+    }
+
+    #[test]
+    fn approvals_are_named_in_order_in_plain_words() {
+        let policy = Approver { id: "policy".into(), name: "Policy".into() };
+        let sam = Approver { id: "sam".into(), name: "Sam Lee".into() };
+        let lee = Approver { id: "lee".into(), name: "Lee Park".into() };
+        assert_eq!(approved_by(std::slice::from_ref(&sam)), "approved by Sam Lee");
+        assert_eq!(approved_by(std::slice::from_ref(&policy)), "approved automatically by the support policy");
+        assert_eq!(
+            approved_by(&[policy, sam.clone()]),
+            "approved automatically by the support policy, then by Sam Lee"
+        );
+        assert_eq!(approved_by(&[sam, lee]), "approved by Sam Lee, then by Lee Park");
     }
 
     /// One sentence per event type (and per way a session ends), locked.
@@ -524,7 +585,12 @@ mod tests {
                 action_performed(&p, &s, "password.reset", &[password], at(14, 4))
             ),
             format!("action.performed (no changes): {}", action_performed(&p, &s, "data.export", &[], at(14, 5))),
-            format!("action.denied: {}", action_denied(&p, &s, "billing.update", "not_in_scope", at(14, 6))),
+            format!("action.denied: {}", action_denied(&p, &s, "billing.update", "not_in_scope", None, at(14, 6))),
+            format!(
+                "action.denied (another account): {}",
+                action_denied(&p, &s, "settings.view", "wrong_account", Some("acct_7"), at(14, 6))
+            ),
+            format!("session.entered: {}", session_entered(&s, "Acme Billing", at(14, 2))),
             format!(
                 "action.denied (bad token): {}",
                 action_denied_unknown("Acme Billing", "billing.update", "bad_token", at(14, 6))

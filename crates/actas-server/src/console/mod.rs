@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/requests/{id}/withdraw", post(pages::withdraw))
         .route("/sessions/{id}", get(pages::session))
         .route("/sessions/{id}/end", post(pages::end))
+        .route("/sessions/{id}/open", post(pages::open))
         .route("/sessions/{id}/scope", post(pages::scope))
         .route("/sessions/{id}/revoke", post(pages::revoke))
         .route("/queue", get(pages::queue))
@@ -256,6 +257,9 @@ pub enum ConsoleError {
     },
     /// A page with a sentence and a status.
     Page(StatusCode, String),
+    /// A page with a sentence, a status and a link to where it can be
+    /// mended: (status, sentence, address, link text).
+    Linked(StatusCode, String, String, String),
 }
 
 impl ConsoleError {
@@ -291,24 +295,28 @@ impl IntoResponse for ConsoleError {
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res
             }
-            ConsoleError::Page(status, sentence) => {
-                let title = match status.as_u16() {
-                    403 => "Not allowed",
-                    404 => "Not found",
-                    409 => "Not possible right now",
-                    422 => "Refused",
-                    503 => "Temporarily unavailable",
-                    s if s >= 500 => "Something went wrong",
-                    _ => "That did not work",
-                };
-                let body = html! {
-                    p.alert role="alert" { (sentence) }
-                    p { a href="/" { "Back to the console" } }
-                };
-                page(status, layout(title, None, body))
-            }
+            ConsoleError::Page(status, sentence) => error_page(status, &sentence, None),
+            ConsoleError::Linked(status, sentence, href, label) => error_page(status, &sentence, Some((&href, &label))),
         }
     }
+}
+
+fn error_page(status: StatusCode, sentence: &str, link: Option<(&str, &str)>) -> Response {
+    let title = match status.as_u16() {
+        403 => "Not allowed",
+        404 => "Not found",
+        409 => "Not possible right now",
+        422 => "Refused",
+        503 => "Temporarily unavailable",
+        s if s >= 500 => "Something went wrong",
+        _ => "That did not work",
+    };
+    let body = html! {
+        p.alert role="alert" { (sentence) }
+        @if let Some((href, label)) = link { p { a #fix-link href=(href) { (label) } } }
+        p { a href="/" { "Back to the console" } }
+    };
+    page(status, layout(title, None, body))
 }
 
 #[cfg(test)]

@@ -472,7 +472,7 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
 
 fn end_words(s: &Session) -> String {
     match (s.end_reason, s.ended_at) {
-        (Some(r), Some(at)) => format!("Ended ({}) at {}", r.as_str().replace('_', " "), when(at)),
+        (Some(r), Some(at)) => format!("Ended at {}: {}", when(at), r.words()),
         _ => "Ended".into(),
     }
 }
@@ -516,7 +516,7 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
             } }
             @if let Some(n) = &s.end_note { p { "Note: " q { (n) } } }
             p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
-            p { "Agent: " (s.agent_name) ". Approved by " (s.approver_name) "." }
+            p { "Agent: " (s.agent_name) ", " (actas_core::audit::approved_by(&s.approvers)) "." }
             p { "Reason: " q { (s.reason) } }
         }
         h2 { "Allowed" }
@@ -594,7 +594,10 @@ struct SessionData<'a> {
     s: &'a Session,
     events: &'a [Event],
     scope_reqs: &'a [Request],
-    host: Option<HostLink>,
+    /// The page answers Start.
+    started: bool,
+    /// A one-time code to show, for an app without an entry address.
+    code: Option<&'a actas_api::EntryCode>,
 }
 
 fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &SessionForm) -> Markup {
@@ -603,23 +606,24 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
     let timeline = timeline_list(d.events);
     let (v_live, v_timeline) = (version(&live), version(&timeline));
     html! {
-        @if let Some(h) = &d.host {
-            div.ok role="status" {
-                p { "The session has started." }
-                @match &h.origin {
-                    Some(o) => {
-                        p { a #host-link href=(format!("{o}/support/enter?token={}", h.token)) { "Open in the host app" } }
-                        p.hint { "The link works once per session; it is not shown again." }
-                    }
-                    None => {
-                        label for="token" { "Token for the host app (not shown again)" }
-                        textarea #token readonly { (h.token) }
-                    }
-                }
-            }
+        @if d.started {
+            div.ok role="status" #started { p { "The session has started." } }
         }
         (live_box("session-live", &format!("/sessions/{}?fragment=1", s.id), &v_live, live))
         @if s.is_live() && s.agent == who.staff.id {
+            @if let Some(c) = d.code {
+                div.ok role="status" #entry-code {
+                    p { "This host app has no entry address. Give it this one-time code before "
+                        (when(c.expires_at)) "; it works once:" }
+                    p { code { (c.code) } }
+                }
+            }
+            form #open-host method="post" action=(format!("/sessions/{}/open", s.id)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                button type="submit" { "Open in the host app" }
+                p.hint { "Each click makes a new one-time link that works once, for "
+                    (service::ENTRY_CODE_MINUTES) " minutes; the token itself never appears in an address." }
+            }
             form method="post" action=(format!("/sessions/{}/end", s.id)) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 button type="submit" { "End the session" }
@@ -635,11 +639,6 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
     }
 }
 
-struct HostLink {
-    origin: Option<String>,
-    token: String,
-}
-
 /// The scope requests of a session, oldest first.
 async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, ConsoleError> {
     let f = RequestFilter { session_id: Some(sid.to_string()), ..Default::default() };
@@ -647,29 +646,67 @@ async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, Con
     Ok(all.into_iter().filter(|r| r.kind == RequestKind::Scope).collect())
 }
 
-/// `POST /requests/{id}/start`: starts the session and shows the link
-/// into the host app (the token exists only in this answer).
+/// `POST /requests/{id}/start`: starts the session and shows its page,
+/// with "Open in the host app". The console never holds the token: the
+/// browser enters the host app with a one-time code.
 pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
     require(&who, Role::Agent, "Starting a session")?;
     let ctx = &state.ctx;
-    let (s, token) = service::start(ctx, &who.staff, &id, None).await?;
-    let aud = ctx.keys.verify(&token).map(|c| c.aud).unwrap_or_default();
-    let app = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.get_app(&aud).await }))).await?;
-    let origin = app.and_then(|a| a.origins.first().cloned());
+    let (s, _token) = match service::start(ctx, &who.staff, &id, None).await {
+        Err(Error::Conflict { code: "live-session-exists", detail }) => {
+            return Err(match service::live_session_of(ctx, &who.staff).await? {
+                Some(live) => ConsoleError::Linked(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "You have a live session on {} under ticket {}; end it before starting another.",
+                        live.account_label(),
+                        live.ticket
+                    ),
+                    format!("/sessions/{}", live.id),
+                    "Go to your live session".into(),
+                ),
+                None => ConsoleError::Page(StatusCode::CONFLICT, detail),
+            });
+        }
+        started => started?,
+    };
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
-    let d = SessionData { s: &s, events: &events, scope_reqs: &[], host: Some(HostLink { origin, token }) };
+    let d = SessionData { s: &s, events: &events, scope_reqs: &[], started: true, code: None };
     let body = session_view(&state, &who, d, &SessionForm::default());
     Ok(page(StatusCode::CREATED, layout("Support session", Some(&who), body)))
 }
 
+/// `POST /sessions/{id}/open`: a new one-time entry code; the browser goes
+/// to the host app's entry address with it (or the page shows the code
+/// when the app has no entry address).
+pub async fn open(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    let code = service::open_entry(&state.ctx, &who.staff, &id).await?;
+    if let Some(url) = &code.url {
+        return Ok(Redirect::to(url).into_response());
+    }
+    session_page_with(&state, &who, &id, StatusCode::OK, &SessionForm::default(), Some(&code)).await
+}
+
 async fn session_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, f: &SessionForm) -> Answer {
+    session_page_with(state, who, id, status, f, None).await
+}
+
+async fn session_page_with(
+    state: &AppState,
+    who: &SignedIn,
+    id: &str,
+    status: StatusCode,
+    f: &SessionForm,
+    code: Option<&actas_api::EntryCode>,
+) -> Answer {
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), id).await?;
     may_see(who, &s.agent)?;
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
     let scope_reqs = scope_requests(state, &s.id).await?;
-    let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, host: None };
+    let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, started: false, code };
     Ok(page(status, layout("Support session", Some(who), session_view(state, who, d, f))))
 }
 

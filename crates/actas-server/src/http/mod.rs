@@ -44,6 +44,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         sessions::revoke,
         sessions::scope,
         sessions::heartbeat,
+        sessions::entry,
+        sessions::exchange,
         sessions::timeline,
         sessions::feed,
         authorize::authorize,
@@ -82,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/scope", post(sessions::scope))
         .route("/sessions/{id}/heartbeat", post(sessions::heartbeat))
         .route("/sessions/{id}/timeline", get(sessions::timeline))
+        .route("/sessions/{id}/entry", post(sessions::entry))
+        .route("/entry", post(sessions::exchange))
         .route("/authorize", post(authorize::authorize))
         .route("/notices", get(notices::list))
         .route("/notices/{id}/delivered", post(notices::delivered))

@@ -70,6 +70,32 @@ pub async fn scope(
     Ok(super::created(views::request(&st.ctx.policy, &r)))
 }
 
+/// The session's agent asks for a one-time code to enter the host app; a
+/// new code voids the unused ones.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/entry", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 201, body = api::EntryCode), (status = 401, body = api::Problem), (status = 403, body = api::Problem),
+        (status = 404, body = api::Problem), (status = 409, body = api::Problem)))]
+pub async fn entry(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let staff = caller.staff()?;
+    let code = service::open_entry(&st.ctx, &staff, &id).await?;
+    Ok(super::created(code))
+}
+
+/// The host app exchanges a one-time entry code for the session's token.
+/// A used, expired, replaced or unknown code is refused.
+#[utoipa::path(post, path = "/api/v1/entry", tag = "sessions", request_body = api::EntryExchange,
+    responses((status = 200, body = api::Started), (status = 401, body = api::Problem), (status = 403, body = api::Problem),
+        (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn exchange(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(input): Body<api::EntryExchange>,
+) -> Result<Json<api::Started>, ApiError> {
+    let app = caller.app()?;
+    let (s, token) = service::exchange_entry(&st.ctx, &app, &input.code).await?;
+    Ok(Json(api::Started { session: views::session(&st.ctx.policy, &s), token }))
+}
+
 /// Activity from the agent's screen.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/heartbeat", tag = "sessions", params(("id" = String, Path)),
     responses((status = 200, body = api::Session), (status = 409, body = api::Problem)))]

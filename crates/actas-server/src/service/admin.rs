@@ -190,15 +190,61 @@ pub fn check_origin(o: &str) -> Result<String> {
     Ok(o.to_ascii_lowercase())
 }
 
+/// What registering an app takes.
+#[derive(Debug, Clone, Default)]
+pub struct NewApp {
+    /// Display name, unique.
+    pub name: String,
+    /// May push tickets.
+    pub tickets: bool,
+    /// Web origins for CORS (the banner).
+    pub origins: Vec<String>,
+    /// Where the host app takes one-time entry codes.
+    pub entry_url: Option<String>,
+}
+
+impl NewApp {
+    /// An app with these basics and no entry address of its own.
+    pub fn new(name: &str, tickets: bool, origins: Vec<String>) -> NewApp {
+        NewApp { name: name.to_string(), tickets, origins, entry_url: None }
+    }
+}
+
+/// Checks an entry address: an absolute http(s) URL without a query or
+/// fragment (the code is appended as `?code=`).
+pub fn check_entry_url(u: &str) -> Result<String> {
+    let bad = || {
+        Error::refused(
+            "entry-url-invalid",
+            Some("entry_url"),
+            format!("\"{u}\" is not an address like https://app.example.com/support/enter"),
+        )
+    };
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || u.len() > 500 || u.contains(['?', '#', ' ', '@']) || u.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(u.to_string())
+}
+
 /// Registers a host app (or ticket system); answers its key (shown once).
-pub async fn add_app(ctx: &Ctx, by: Actor, name: &str, tickets: bool, origins: Vec<String>) -> Result<(App, String)> {
-    let name = name.trim();
+pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)> {
+    let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::refused("name-invalid", Some("name"), "An app name is 1 to 100 characters of plain text."));
     }
-    let origins = origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>>>()?;
+    let origins = new.origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>>>()?;
+    let entry_url = new.entry_url.as_deref().map(check_entry_url).transpose()?;
     let now = ctx.clock.now();
-    let app = App { id: actas_core::id::new_id("app"), name: name.to_string(), tickets, origins, created_at: now };
+    let app = App {
+        id: actas_core::id::new_id("app"),
+        name: name.to_string(),
+        tickets: new.tickets,
+        origins,
+        entry_url,
+        created_at: now,
+    };
     let key = credentials::new_secret(credentials::APP_PREFIX);
     let key_hash = credentials::secret_hash(&key);
     let a = app.clone();

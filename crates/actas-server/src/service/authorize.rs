@@ -94,6 +94,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
                     flow::check_action(&policy, &session, &action, target.as_ref().and_then(|t| t.account_id.as_deref()))
                 };
                 let actor = Actor::staff(&session.agent, &session.agent_name);
+                let tried_account = target.as_ref().and_then(|t| t.account_id.as_deref());
                 let scope_to_session = |e: NewEvent| {
                     e.about_session(&session)
                 };
@@ -102,7 +103,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
                         EventType::ActionDenied,
                         now,
                         actor,
-                        text::action_denied(&policy, &session, &action, code, now),
+                        text::action_denied(&policy, &session, &action, code, tried_account, now),
                         serde_json::json!({"action": action, "label": policy.label(&action), "allowed": false, "reason": code, "target": target_json, "app": app.id}),
                     )),
                     Ok(()) => {

@@ -6,8 +6,8 @@ use actas_core::audit::{self as text, Actor, EventType, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::model::{
-    Decision, DecisionKind, EndReason, NewRequest, Request, RequestKind, RequestStatus, Role, Session, SessionState,
-    Staff, Ticket,
+    Approver, Decision, DecisionKind, EndReason, NewRequest, Request, RequestKind, RequestStatus, Role, Session,
+    SessionState, Staff, Ticket,
 };
 use actas_core::policy::{Policy, ScopeChange};
 use actas_core::{Error, Result, Timestamp};
@@ -346,6 +346,13 @@ async fn apply_scope(
     match policy.session.scope_change {
         ScopeChange::Reapprove => {
             s.scope = union;
+            let by = match (&r.decided_by, &r.decided_by_name) {
+                (Some(id), Some(name)) => Approver { id: id.clone(), name: name.clone() },
+                _ => Approver { id: "policy".into(), name: "Policy".into() },
+            };
+            if s.approvers.last() != Some(&by) {
+                s.approvers.push(by);
+            }
             s.last_activity_at = s.last_activity_at.max(now);
             tx.update_session(&s).await?;
             let ev = tx
@@ -519,6 +526,12 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     (Some(a), Some(n)) => (a.clone(), n.clone()),
                     _ => ("policy".to_string(), "Policy".to_string()),
                 };
+                // A session that replaces one after a scope change keeps its approvers.
+                let mut approvers = match &r.session_id {
+                    Some(old) => tx.get_session(old).await?.map(|o| o.approvers).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                approvers.push(Approver { id: approver.clone(), name: approver_name.clone() });
                 let s = Session {
                     id: actas_core::id::new_id("ses"),
                     request_id: r.id.clone(),
@@ -529,6 +542,8 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     agent_name: agent.name.clone(),
                     approver,
                     approver_name,
+                    approvers,
+                    app_id: aud.clone(),
                     scope: granted,
                     reason: r.reason.clone(),
                     started_at: now,

@@ -2,10 +2,12 @@
 //! customer's access log, and the reaper that ends sessions whose time is up.
 
 use actas_api as api;
-use actas_core::audit::{Actor, Event, EventType};
-use actas_core::model::{EndReason, Role, Session};
+use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
+use actas_core::model::{App, EndReason, Role, Session, Staff};
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{tx_fn, EventFilter, SessionFilter};
+use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
+
+use crate::credentials;
 
 use super::{end_if_due, end_session, require_any, Ctx, Principal};
 
@@ -65,6 +67,126 @@ pub async fn live_session_of(ctx: &Ctx, agent: &actas_core::model::Staff) -> Res
             Ok(s.is_live().then_some(s))
         }
     }
+}
+
+/// How long a one-time entry code works.
+pub const ENTRY_CODE_MINUTES: i64 = 2;
+
+/// The session's agent asks for a one-time code to enter the host app
+/// (`POST /sessions/{id}/entry`). A new code voids the unused ones.
+pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::EntryCode> {
+    require_any(agent, &[Role::Agent])?;
+    let now = ctx.clock.now();
+    let expires_at = now + chrono::Duration::minutes(ENTRY_CODE_MINUTES);
+    let policy = ctx.policy.clone();
+    let agent = agent.clone();
+    let id = id.to_string();
+    let code = credentials::new_secret(credentials::ENTRY_PREFIX);
+    let hash = credentials::secret_hash(&code);
+    let (result, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                if s.agent != agent.id {
+                    return Err(Error::forbidden("not-session-agent", "Only the session's agent enters the host app."));
+                }
+                let (s, ended) = end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let changes = ended.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
+                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+                }
+                let app = tx.get_app(&s.app_id).await?;
+                tx.insert_entry_code(&EntryCode {
+                    hash,
+                    session_id: s.id.clone(),
+                    created_at: now,
+                    expires_at,
+                    used_at: None,
+                })
+                .await?;
+                Ok((Ok(app.and_then(|a| a.entry_address())), vec![]))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    let address = result?;
+    Ok(api::EntryCode { url: address.map(|a| format!("{a}?code={code}")), code, expires_at })
+}
+
+/// The host app exchanges a one-time entry code for the session's token
+/// (`POST /entry`). A used, expired, replaced or unknown code is refused
+/// and changes nothing.
+pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session, String)> {
+    let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
+    let app = app.clone();
+    let hash = credentials::secret_hash(code.trim());
+    let (result, changes) = ctx
+        .store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                let again = "open the host app again from the staff console";
+                let Some(c) = tx.get_entry_code(&hash).await? else {
+                    return Err(Error::refused(
+                        "entry-code-unknown",
+                        Some("code"),
+                        format!("This entry code is unknown or a newer one replaced it; {again}."),
+                    ));
+                };
+                if c.used_at.is_some() {
+                    return Err(Error::refused(
+                        "entry-code-used",
+                        Some("code"),
+                        format!("This entry code was used already; {again}."),
+                    ));
+                }
+                if now >= c.expires_at {
+                    return Err(Error::refused(
+                        "entry-code-expired",
+                        Some("code"),
+                        format!("This entry code has expired; {again}."),
+                    ));
+                }
+                let s = tx
+                    .get_session(&c.session_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("No session {}.", c.session_id)))?;
+                if s.app_id != app.id {
+                    return Err(Error::forbidden("wrong-app", "This entry code is for another app."));
+                }
+                let (s, ended) = end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let changes = ended.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
+                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+                }
+                if !tx.use_entry_code(&hash, now).await? {
+                    return Err(Error::refused(
+                        "entry-code-used",
+                        Some("code"),
+                        format!("This entry code was used already; {again}."),
+                    ));
+                }
+                tx.touch_session(&s.id, now).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        EventType::SessionEntered,
+                        now,
+                        Actor::staff(&s.agent, &s.agent_name),
+                        text::session_entered(&s, &app.name, now),
+                        serde_json::json!({"app": app.id}),
+                    )
+                    .about_session(&s),
+                )
+                .await?;
+                Ok((Ok(s), vec![]))
+            })
+        }))
+        .await?;
+    ctx.publish(&changes);
+    let s = result?;
+    let token = ctx.keys.issue(&ctx.base_url, &s.app_id, &s, now)?;
+    Ok((s, token))
 }
 
 /// How a session is being ended by a person.
@@ -229,6 +351,7 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
                         session_id: s.id.clone(),
                         agent_name: s.agent_name.clone(),
                         approver_name: s.approver_name.clone(),
+                        approved_by: text::approved_by(&s.approvers),
                         ticket: s.ticket.clone(),
                         reason: s.reason.clone(),
                         allowed: s.scope.iter().map(|a| policy.label(a).to_string()).collect(),

@@ -219,6 +219,9 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     app.clock.advance(mins(11));
     actas_server::service::reap(&app.ctx).await.unwrap();
     let (s4, _) = app.live_session(&["plan.view"], None).await;
+    let (_, code) = app.post(&format!("/api/v1/sessions/{s4}/entry"), &app.maria, json!({})).await;
+    let (st, _) = app.post("/api/v1/entry", &app.app, json!({"code": code["code"]})).await;
+    assert_eq!(st, StatusCode::OK);
     app.post(
         &format!("/api/v1/sessions/{s4}/revoke"),
         &app.sam,

@@ -308,20 +308,29 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
 
     let started = b.post(&format!("{req_path}/start"), &[("csrf", &csrf)]).await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.html);
-    let at = started.html.find("http://localhost:3000/support/enter?token=").expect("a link into the host app");
-    let token = started.html[at..].split('"').next().unwrap().rsplit('=').next().unwrap().to_string();
-    assert!(started.html.contains(">Open in the host app</a>"));
+    assert!(!started.html.contains("eyJ"), "the console never shows the token: {}", started.html);
+    assert!(started.html.contains("The session has started."));
     assert!(started.html.contains("asked to act as Acme Corp (acct_42)"), "the timeline: {}", started.html);
+    let sid = app.events_of_type("session.started").await[0]["session_id"].as_str().unwrap().to_string();
+    // "Open in the host app" sends the browser to the app's entry address with a one-time code.
+    let open = b.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await;
+    assert_eq!(open.status, StatusCode::SEE_OTHER, "{}", open.html);
+    let url = open.location().to_string();
+    let code = url.strip_prefix("http://localhost:3000/support/enter?code=").expect(&url).to_string();
+    assert!(code.starts_with("actas_entry_"), "{code}");
+    let (st, entered) = app.post("/api/v1/entry", &app.app, json!({"code": code})).await;
+    assert_eq!(st, StatusCode::OK, "{entered}");
+    let token = entered["token"].as_str().unwrap().to_string();
     let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
     assert_eq!(v["allowed"], true, "{v}");
 
     let home = b.get("/").await;
     assert!(home.html.contains("Acting as <strong>Acme Corp (acct_42)</strong>"), "{}", home.html);
-    let sid = claims(&token)["sid"].as_str().unwrap().to_string();
+    assert_eq!(claims(&token)["sid"], sid.as_str());
     let p = b.post(&format!("/sessions/{sid}/end"), &[("csrf", &csrf)]).await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/sessions/{sid}").as_str()));
     let page = b.get(&format!("/sessions/{sid}")).await;
-    assert!(page.html.contains("Ended (ended) at 2026-11-25 14:00 UTC"), "{}", page.html);
+    assert!(page.html.contains("Ended at 2026-11-25 14:00 UTC: the agent ended it"), "{}", page.html);
     assert!(!page.html.contains("End the session"));
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "ended");
@@ -606,7 +615,7 @@ backend_test!(async fn a_lead_revokes_a_session_only_with_a_note(app) {
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "revoked");
     let p = lena.get(&path).await;
-    assert!(p.html.contains("Ended (revoked)"), "{}", p.html);
+    assert!(p.html.contains(": a lead revoked it"), "{}", p.html);
     assert!(p.html.contains("Customer withdrew consent"));
     assert!(!p.html.contains("revoke-form"));
 });
@@ -697,7 +706,8 @@ backend_test!(async fn the_session_page_state_refreshes_from_its_fragment(app) {
     assert!(f.html.contains(r#"<span class="status" id="state">Live until"#), "{}", f.html);
     app.post(&format!("/api/v1/sessions/{sid}/end"), &app.maria, json!({})).await;
     let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
-    assert!(f.html.contains(r#"id="state">Ended (ended)"#), "{}", f.html);
+    assert!(f.html.contains(r#"id="state">Ended at "#), "{}", f.html);
+    assert!(f.html.contains("the agent ended it"), "{}", f.html);
     assert!(!f.html.contains("<html"));
     let t = maria.get(&format!("/sessions/{sid}?fragment=timeline")).await;
     assert!(t.html.starts_with("<ol>") && t.html.contains("session on Acme Corp"), "{}", t.html);

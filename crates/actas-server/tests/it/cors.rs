@@ -87,7 +87,7 @@ backend_test!(async fn a_newly_registered_origin_is_honoured_within_seconds(app)
     let origin = "https://billing.example.test";
     let res = preflight(&app, "/api/v1/sessions/ses_x", origin, "GET").await;
     assert_eq!(header(&res, "access-control-allow-origin"), None);
-    actas_server::service::add_app(&app.ctx, Actor::system(), "Billing web", false, vec![origin.to_string()])
+    actas_server::service::add_app(&app.ctx, Actor::system(), actas_server::service::NewApp::new("Billing web", false, vec![origin.to_string()]))
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -162,10 +162,13 @@ impl TestApp {
         let lena = add("lena", "Lena Ortiz", vec![Role::Lead]).await;
         let audrey = add("audrey", "Audrey Kim", vec![Role::Auditor]).await;
         let ada = add("ada", "Ada Quinn", vec![Role::Admin]).await;
-        let (app, key) =
-            service::add_app(&ctx, Actor::system(), "Acme Billing", true, vec!["http://localhost:3000".into()])
-                .await
-                .unwrap();
+        let (app, key) = service::add_app(
+            &ctx,
+            Actor::system(),
+            service::NewApp::new("Acme Billing", true, vec!["http://localhost:3000".into()]),
+        )
+        .await
+        .unwrap();
         service::create_ticket(
             &ctx,
             &Principal::App(app.clone()),

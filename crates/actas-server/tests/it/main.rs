@@ -8,6 +8,7 @@ mod helpers;
 mod audit;
 mod console;
 mod cors;
+mod entry;
 mod feed;
 mod flow;
 

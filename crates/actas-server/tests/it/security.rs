@@ -151,13 +151,7 @@ backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited
         "every refused attempt is audited"
     );
     // A token for one app is refused to another.
-    let (_, other_key) = actas_server::service::add_app(
-        &app.ctx,
-        actas_core::audit::Actor::system(),
-        "Other App",
-        false,
-        vec![],
-    )
+    let (_, other_key) = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), actas_server::service::NewApp::new("Other App", false, vec![]))
     .await
     .unwrap();
     let (_, v) = app
@@ -231,13 +225,7 @@ backend_test!(async fn callers_are_held_to_their_kind_and_roles(app) {
         403,
         "role-required",
     );
-    let (_, quiet_key) = actas_server::service::add_app(
-        &app.ctx,
-        actas_core::audit::Actor::system(),
-        "Quiet App",
-        false,
-        vec![],
-    )
+    let (_, quiet_key) = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), actas_server::service::NewApp::new("Quiet App", false, vec![]))
     .await
     .unwrap();
     assert_problem(
