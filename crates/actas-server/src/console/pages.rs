@@ -142,6 +142,9 @@ fn ticket_form(value: &str) -> Markup {
 pub struct FragmentQuery {
     #[serde(default)]
     fragment: Option<String>,
+    /// `?started=1`: the page right after Start.
+    #[serde(default)]
+    started: Option<String>,
 }
 
 fn account_form(value: &str, err: Option<&str>) -> Markup {
@@ -646,9 +649,10 @@ async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, Con
     Ok(all.into_iter().filter(|r| r.kind == RequestKind::Scope).collect())
 }
 
-/// `POST /requests/{id}/start`: starts the session and shows its page,
-/// with "Open in the host app". The console never holds the token: the
-/// browser enters the host app with a one-time code.
+/// `POST /requests/{id}/start`: starts the session and sends the browser to
+/// its page (so a reload does not post again), which offers "Open in the
+/// host app" while the session is live. The console never holds the
+/// token: the browser enters the host app with a one-time code.
 pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
     require(&who, Role::Agent, "Starting a session")?;
@@ -671,10 +675,7 @@ pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<
         }
         started => started?,
     };
-    let events = service::timeline(ctx, &who.staff, &s.id).await?;
-    let d = SessionData { s: &s, events: &events, scope_reqs: &[], started: true, code: None };
-    let body = session_view(&state, &who, d, &SessionForm::default());
-    Ok(page(StatusCode::CREATED, layout("Support session", Some(&who), body)))
+    Ok(Redirect::to(&format!("/sessions/{}?started=1", s.id)).into_response())
 }
 
 /// `POST /sessions/{id}/open`: a new one-time entry code; the browser goes
@@ -686,11 +687,11 @@ pub async fn open(State(state): State<AppState>, who: SignedIn, Path(id): Path<S
     if let Some(url) = &code.url {
         return Ok(Redirect::to(url).into_response());
     }
-    session_page_with(&state, &who, &id, StatusCode::OK, &SessionForm::default(), Some(&code)).await
+    session_page_with(&state, &who, &id, StatusCode::OK, &SessionForm::default(), Some(&code), false).await
 }
 
 async fn session_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, f: &SessionForm) -> Answer {
-    session_page_with(state, who, id, status, f, None).await
+    session_page_with(state, who, id, status, f, None, false).await
 }
 
 async fn session_page_with(
@@ -700,13 +701,14 @@ async fn session_page_with(
     status: StatusCode,
     f: &SessionForm,
     code: Option<&actas_api::EntryCode>,
+    started: bool,
 ) -> Answer {
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), id).await?;
     may_see(who, &s.agent)?;
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
     let scope_reqs = scope_requests(state, &s.id).await?;
-    let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, started: false, code };
+    let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, started: started && s.is_live(), code };
     Ok(page(status, layout("Support session", Some(who), session_view(state, who, d, f))))
 }
 
@@ -718,7 +720,8 @@ pub async fn session(
     Query(q): Query<FragmentQuery>,
 ) -> Answer {
     let Some(which) = q.fragment else {
-        return session_page(&state, &who, &id, StatusCode::OK, &SessionForm::default()).await;
+        let started = q.started.is_some();
+        return session_page_with(&state, &who, &id, StatusCode::OK, &SessionForm::default(), None, started).await;
     };
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), &id).await?;

@@ -307,7 +307,10 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     assert_eq!(jon.get(&req_path).await.status, StatusCode::FORBIDDEN);
 
     let started = b.post(&format!("{req_path}/start"), &[("csrf", &csrf)]).await;
-    assert_eq!(started.status, StatusCode::CREATED, "{}", started.html);
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let session_path = started.location().to_string();
+    assert!(session_path.starts_with("/sessions/ses_") && session_path.ends_with("?started=1"), "{session_path}");
+    let started = b.get(&session_path).await;
     assert!(!started.html.contains("eyJ"), "the console never shows the token: {}", started.html);
     assert!(started.html.contains("The session has started."));
     assert!(started.html.contains("asked to act as Acme Corp (acct_42)"), "the timeline: {}", started.html);
@@ -726,4 +729,49 @@ backend_test!(async fn an_unknown_console_path_is_an_html_page_and_the_api_keeps
     assert_eq!(p.headers["content-type"], "application/problem+json");
     assert!(p.html.contains("urn:actas:problem:not-found"));
     assert_eq!(b.get("/.well-known/nothing").await.headers["content-type"], "application/problem+json");
+});
+
+backend_test!(async fn the_session_page_offers_entry_while_live_and_every_click_makes_a_new_code(app) {
+    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    // A reload of the page never loses the way in.
+    for _ in 0..2 {
+        let p = maria.get(&format!("/sessions/{sid}")).await;
+        assert!(p.html.contains(r#"id="open-host""#), "{}", p.html);
+        assert!(!p.html.contains("eyJ"), "no token on the page");
+    }
+    let csrf = maria.get(&format!("/sessions/{sid}")).await.csrf();
+    let one = maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.location().to_string();
+    let two = maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.location().to_string();
+    assert_ne!(one, two);
+    let code = |url: &str| url.rsplit("code=").next().unwrap().to_string();
+    let (s, _) = app.post("/api/v1/entry", &app.app, json!({"code": code(&one)})).await;
+    assert_eq!(s.as_u16(), 422, "the older code was voided");
+    let (s, _) = app.post("/api/v1/entry", &app.app, json!({"code": code(&two)})).await;
+    assert_eq!(s.as_u16(), 200);
+    // Another agent, a lead and a form without CSRF get no code.
+    let (mut jon, _) = Browser::signed_in(&app, "jon").await;
+    let jc = jon.get("/").await.csrf();
+    assert_eq!(jon.post(&format!("/sessions/{sid}/open"), &[("csrf", &jc)]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(maria.post(&format!("/sessions/{sid}/open"), &[]).await.status, StatusCode::FORBIDDEN);
+    // Ended: no entry offered, none given.
+    app.post(&format!("/api/v1/sessions/{sid}/end"), &app.maria, json!({})).await;
+    let p = maria.get(&format!("/sessions/{sid}")).await;
+    assert!(!p.html.contains(r#"id="open-host""#), "{}", p.html);
+    assert_eq!(maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.status, StatusCode::CONFLICT);
+});
+
+backend_test!(async fn starting_with_a_live_session_links_to_it_in_words(app) {
+    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let r = app.request(&app.maria, &["plan.view"], None).await;
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let csrf = maria.get("/").await.csrf();
+    let p = maria.post(&format!("/requests/{}/start", r["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.html);
+    assert!(
+        p.html.contains("You have a live session on Acme Corp (acct_42) under ticket 48192; end it before starting another."),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains(&format!(r#"<a id="fix-link" href="/sessions/{sid}">Go to your live session</a>"#)), "{}", p.html);
 });
