@@ -353,13 +353,18 @@ test('Maria sees the approval, starts the session and gets the link into the hos
     page.waitForResponse((r) => r.url().endsWith(`/requests/${requestId}/start`) && r.request().method() === 'POST'),
     page.getByRole('button', { name: 'Start the session' }).click(),
   ]);
-  assert.equal(res.status(), 201);
-  await page.waitForLoadState();
-  const link = page.getByRole('link', { name: 'Open in the host app' });
-  assert.ok(await link.isVisible());
-  assert.ok((await link.getAttribute('href')).startsWith(`${demo.billing}/support/enter?token=`));
+  assert.equal(res.status(), 303, 'Start answers with the session page, so a reload does not post again');
+  await page.waitForURL((u) => /\/sessions\/ses_[^/?]+\?started=1$/.test(u.href));
+  assert.equal((await page.locator('#started').innerText()).trim(), 'The session has started.');
+  const open = page.getByRole('button', { name: 'Open in the host app' });
+  assert.ok(await open.isVisible());
+  assert.ok(!(await page.content()).includes('eyJ'), 'the console page holds no token');
   assert.match(await page.locator('#state').innerText(), /^Live until /);
   await snap(page, 'session-started');
+
+  // A reload keeps the way in: the page offers entry while the session is live.
+  await page.reload();
+  assert.ok(await page.getByRole('button', { name: 'Open in the host app' }).isVisible());
 
   const r = await must(200, 'GET', `/requests/${requestId}`, 'maria');
   assert.equal(r.status, 'started');
@@ -367,7 +372,7 @@ test('Maria sees the approval, starts the session and gets the link into the hos
   assert.ok(sessionId, JSON.stringify(r));
 });
 
-test('Maria follows the link into Acme Billing under the banner and changes the invoice email', async () => {
+test('Maria opens Acme Billing from the session page under the banner and changes the invoice email', async () => {
   const page = mariaPage;
   let referer = 'not seen';
   page.on('request', (r) => {
@@ -377,9 +382,10 @@ test('Maria follows the link into Acme Billing under the banner and changes the 
   });
   await Promise.all([
     page.waitForURL((u) => u.href.startsWith(billing(`/accounts/${ACCOUNT.id}/settings`))),
-    page.getByRole('link', { name: 'Open in the host app' }).click(),
+    page.getByRole('button', { name: 'Open in the host app' }).click(),
   ]);
-  assert.equal(referer, null, 'the console page with the token leaked it as a Referer');
+  assert.equal(referer, null, 'the console page leaked its address as a Referer');
+  assert.ok(!page.url().includes('code='), 'the entry code stays out of the landing address');
   await waitForState(page, 'live');
   assert.equal(
     await page.evaluate(() => document.querySelector('actas-banner').getAttribute('data-allowed')),
@@ -469,8 +475,9 @@ test('back in the console Maria ends the session', async () => {
     page.getByRole('button', { name: 'End the session' }).click(),
   ]);
   await page.waitForURL((u) => u.pathname === `/sessions/${sessionId}`);
-  assert.match(await page.locator('#state').innerText(), /^Ended \(ended\) at \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+  assert.match(await page.locator('#state').innerText(), /^Ended at \d{4}-\d\d-\d\d \d\d:\d\d UTC: the agent ended it$/);
   assert.equal(await page.getByRole('button', { name: 'End the session' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Open in the host app' }).count(), 0, 'no way in once ended');
   await snap(page, 'session-ended');
 
   const s = await must(200, 'GET', `/sessions/${sessionId}`, 'maria');

@@ -1,6 +1,7 @@
 // The demo, end to end, as README's "Trying it" tells it: `actas demo`
 // starts actas and Acme Billing; Maria asks under ticket 48192, Sam
-// approves, Maria starts the session and enters Acme Billing with the token.
+// approves, Maria starts the session and enters Acme Billing with a one-time
+// entry code (the token never travels in an address).
 // Every page she can reach carries the banner; the invoice email change is
 // asked of actas and recorded, an action out of scope is refused in plain
 // words; Exit and a lead's revoke end the session everywhere; the customer
@@ -29,7 +30,6 @@ const LABELS = ['View account settings', 'Update invoice email'];
 const OLD_EMAIL = 'billing@acme.test';
 const NEW_EMAIL = 'accounts-payable@acme.test';
 const REVOKE_NOTE = 'The customer asked on the call to stop the session';
-const ENDED_TEXT = 'The support session has ended.';
 const NOT_APPROVED = 'this action is not among those approved for the support session';
 
 let demo; // the running `actas demo`
@@ -67,20 +67,38 @@ async function must(want, method, p, login, body) {
 }
 
 /** Maria asks under the ticket, Sam approves, Maria starts: `{sid, token, session}`. */
-async function openSession() {
-  const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ACTIONS });
+async function openSession(actions = ACTIONS) {
+  const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions });
   assert.equal(req.status, 'pending', 'changing the invoice email needs a lead');
   assert.equal(req.account_id, ACCOUNT.id);
   const approved = await must(200, 'POST', `/requests/${req.id}/approve`, 'sam', {});
   assert.equal(approved.status, 'approved');
   const started = await must(201, 'POST', `/requests/${req.id}/start`, 'maria', {});
   assert.equal(started.session.state, 'live');
-  assert.deepEqual(started.session.scope.map((a) => a.name), ACTIONS);
+  assert.deepEqual(started.session.scope.map((a) => a.name), actions);
   return { sid: started.session.id, token: started.token, session: started.session };
 }
 
 const billing = (p) => `${demo.billing}${p}`;
-const enterUrl = (token) => billing(`/support/enter?token=${encodeURIComponent(token)}`);
+
+/** A fresh one-time entry address for Maria's session `sid`, as the console's "Open in the host app" makes. */
+async function enterUrl(sid) {
+  const entry = await must(201, 'POST', `/sessions/${sid}/entry`, 'maria', {});
+  assert.ok(entry.url.startsWith(billing('/support/enter?code=actas_entry_')), entry.url);
+  return entry.url;
+}
+
+/** The claims of a compact JWS, unverified. */
+function claimsOf(token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+/** Ends `sid` through the API when a test above left it live. */
+async function ensureEnded(sid) {
+  if ((await must(200, 'GET', `/sessions/${sid}`, 'sam')).state === 'live') {
+    await must(200, 'POST', `/sessions/${sid}/end`, 'maria', {});
+  }
+}
 
 /** The banner is there, live, for Maria on Acme Corp, fixed at the top and on top. */
 async function assertBanner(page, width) {
@@ -104,30 +122,57 @@ async function assertBanner(page, width) {
 const secs = (s) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3));
 
 /**
- * Navigates `page` to `url` until Acme Billing refuses it as ended (the
- * demo's layer learns of the end from the session feed); answers the last
- * response and how long it took from `since`.
+ * Navigates `page` to `url` until Acme Billing sends it to the ended page
+ * (the demo's layer learns of the end from the session feed); answers the
+ * last response and how long it took from `since`.
  */
-async function untilRefused(page, url, since, limit = 2000) {
+async function untilEndedPage(page, url, since, limit = 2000) {
   for (;;) {
     const res = await page.goto(url);
-    if (res.status() === 401 || Date.now() - since > limit) {
+    if (new URL(page.url()).pathname === '/support/ended' || Date.now() - since > limit) {
       return { res, took: Date.now() - since };
     }
     await page.waitForTimeout(100);
   }
 }
 
-test('support enters Acme Billing with the token and lands on the account under the banner', async () => {
+/**
+ * The ended page: a real page that says the session ended and why, with the
+ * way back to the staff console, the support cookie dropped, and the
+ * customer's own pages reachable again.
+ */
+async function assertEndedPage(page, context, sid, why) {
+  const url = new URL(page.url());
+  assert.equal(url.pathname, '/support/ended', page.url());
+  assert.equal(url.searchParams.get('session'), sid);
+  assert.equal(await page.title(), 'Support session ended · Acme Billing');
+  const text = (await page.locator('#ended-why').innerText()).trim();
+  assert.ok(text.startsWith(`The support session on ${ACCOUNT.name} (${ACCOUNT.id}) ended: ${why}`), text);
+  assert.equal(await page.locator('#to-console').getAttribute('href'), `${demo.actas}/sessions/${sid}`);
+  assert.equal(await page.locator('actas-banner').count(), 0, 'no banner for an ended session');
+  const cookie = (await context.cookies(demo.billing)).find((c) => c.name === 'actas_token');
+  assert.equal(cookie, undefined, 'the support cookie was not dropped');
+  for (const p of ['/', `/accounts/${ACCOUNT.id}/access`, '/support/leave']) {
+    const res = await page.goto(billing(p));
+    assert.equal(res.status(), 200, `${p} after the end`);
+    assert.ok((await page.locator('h1').innerText()).length > 0);
+  }
+}
+
+test('support enters Acme Billing with a one-time code and lands on the account under the banner', async () => {
   first = await openSession();
   assert.equal(first.session.approver, 'sam');
   const page = await support.newPage();
-  const landed = await page.goto(enterUrl(first.token));
+  const seen = [];
+  page.on('request', (r) => seen.push(r.url()));
+  const landed = await page.goto(await enterUrl(first.sid));
   // The first page the session may see: settings, for this scope.
   assert.equal(new URL(page.url()).pathname, `/accounts/${ACCOUNT.id}/settings`);
   assert.equal(landed.status(), 200);
   const cookie = (await support.cookies(demo.billing)).find((c) => c.name === 'actas_token');
-  assert.ok(cookie && cookie.httpOnly && cookie.value === first.token, 'the token cookie was not set');
+  assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Lax', 'the token cookie was not set');
+  assert.equal(claimsOf(cookie.value).sid, first.sid);
+  assert.ok(!seen.some((u) => u.includes('eyJ')), `a token travelled in an address: ${seen.join(' ')}`);
   await assertBanner(page, 1280);
   await shot(page, 'demo-enter');
   await page.close();
@@ -160,15 +205,15 @@ test('the settings page carries the banner, above its help dialog and at 375 px 
   await page.keyboard.press('Escape');
   await page.close();
 
-  // A phone: a context of its own, entering with the token like a new device.
-  const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+  // A phone: a context of its own, entering with a new code like a new device.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
   try {
     const small = await phone.newPage();
-    await small.goto(enterUrl(first.token));
+    await small.goto(await enterUrl(first.sid));
     await small.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
     await assertBanner(small, 375);
     const box = await small.locator('actas-banner').boundingBox();
-    assert.ok(box.height > 60, `the banner does not wrap at 375 px: ${box.height}px`);
+    assert.ok(box.height <= 64, `the phone banner is one compact line, not ${box.height}px of 812`);
     const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
     await shot(small, 'demo-settings-375px');
@@ -348,25 +393,23 @@ test('a second tab has the banner; Exit in the first ends the session in both an
   await shot(one, 'demo-exit-tab-1');
   await shot(two, 'demo-exit-tab-2');
 
-  // Acme Billing refuses support's pages from then on.
-  const { res, took: refusedAfter } = await untilRefused(two, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
-  assert.equal(res.status(), 401, `still served ${refusedAfter} ms after Exit`);
-  assert.equal((await res.text()).trim(), ENDED_TEXT);
+  // Acme Billing sends support's pages to the ended page from then on.
+  const { took: refusedAfter } = await untilEndedPage(two, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
+  assert.ok(refusedAfter < 2000, `still served ${refusedAfter} ms after Exit`);
   await shot(two, 'demo-after-exit');
+  await assertEndedPage(two, support, first.sid, 'the agent ended it');
   await one.close();
   await two.close();
 });
 
 test('a second session, revoked by a lead, shows ended on the open page within 2 s', async () => {
   // Stand alone when a test above left the first session live.
-  if ((await must(200, 'GET', `/sessions/${first.sid}`, 'sam')).state === 'live') {
-    await must(200, 'POST', `/sessions/${first.sid}/end`, 'maria', {});
-  }
+  await ensureEnded(first.sid);
   second = await openSession();
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   try {
     const page = await context.newPage();
-    await page.goto(enterUrl(second.token));
+    await page.goto(await enterUrl(second.sid));
     const res = await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
     assert.equal(res.status(), 200);
     await assertBanner(page, 1280);
@@ -383,9 +426,10 @@ test('a second session, revoked by a lead, shows ended on the open page within 2
     assert.ok(shadow.texts.some((t) => t.includes(`revoked by a lead: ${REVOKE_NOTE}`)), `${shadow.texts}`);
     await shot(page, 'demo-revoked');
 
-    const later = await untilRefused(page, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
-    assert.equal(later.res.status(), 401, `still served ${later.took} ms after the revoke`);
-    assert.equal((await later.res.text()).trim(), ENDED_TEXT);
+    const later = await untilEndedPage(page, billing(`/accounts/${ACCOUNT.id}/settings`), t0);
+    assert.ok(later.took < 2000, `still served ${later.took} ms after the revoke`);
+    await shot(page, 'demo-revoked-ended-page');
+    await assertEndedPage(page, context, second.sid, `a lead revoked it (\u201c${REVOKE_NOTE}\u201d)`);
   } finally {
     await context.close();
   }
@@ -424,7 +468,7 @@ test('the customer sees who accessed the account and what changed, then the note
       note ?? '',
       new RegExp(
         `^Maria Lopez from support accessed your account on \\d{4}-\\d\\d-\\d\\d from \\d\\d:\\d\\d UTC to ` +
-          `\\d\\d:\\d\\d UTC to help with ticket ${TICKET}: "${esc(REASON)}"\\. ` +
+          `\\d\\d:\\d\\d UTC to help with ticket ${TICKET}: "${esc(REASON)}"; approved by Sam Lee\\. ` +
           `Changes: changed invoice email from ${esc(OLD_EMAIL)} to ${esc(NEW_EMAIL)}\\.$`,
       ),
       JSON.stringify(notes),
@@ -456,6 +500,123 @@ test('the customer sees who accessed the account and what changed, then the note
     await shot(page, 'demo-customer-activity');
   } finally {
     await customer.close();
+  }
+});
+
+test('a second session enters in the same browser over the cookie of an ended one', async () => {
+  await ensureEnded(second.sid);
+  const page = await support.newPage();
+  const third = await openSession();
+  await page.goto(await enterUrl(third.sid));
+  await assertBanner(page, 1280);
+  // Ended elsewhere: the browser still holds its cookie.
+  await must(200, 'POST', `/sessions/${third.sid}/end`, 'maria', {});
+  const stale = (await support.cookies(demo.billing)).find((c) => c.name === 'actas_token');
+  assert.equal(claimsOf(stale.value).sid, third.sid, 'the old cookie is still there');
+
+  // "Exit and start a new session with a new reason" works without closing the browser.
+  const fourth = await openSession();
+  const res = await page.goto(await enterUrl(fourth.sid));
+  assert.equal(res.status(), 200);
+  assert.equal(new URL(page.url()).pathname, `/accounts/${ACCOUNT.id}/settings`);
+  await assertBanner(page, 1280);
+  const fresh = (await support.cookies(demo.billing)).find((c) => c.name === 'actas_token');
+  assert.equal(claimsOf(fresh.value).sid, fourth.sid, 'the new session replaced the stale one');
+  await shot(page, 'demo-second-session-same-browser');
+  await page.close();
+  await must(200, 'POST', `/sessions/${fourth.sid}/end`, 'maria', {});
+});
+
+test('an entry link works once; used again it is refused in plain words and changes nothing', async () => {
+  const s = await openSession();
+  const url = await enterUrl(s.sid);
+  const mine = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const other = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const page = await mine.newPage();
+    await page.goto(url);
+    await assertBanner(page, 1280);
+    const before = (await must(200, 'GET', `/audit?session=${s.sid}`, 'audrey')).events.length;
+
+    // The same address again, e.g. from the browser history or a log.
+    const replay = await other.newPage();
+    const res = await replay.goto(url);
+    assert.equal(res.status(), 200);
+    assert.equal(new URL(replay.url()).pathname, '/support/ended');
+    assert.equal(new URL(replay.url()).searchParams.get('refused'), 'entry-code-used');
+    assert.equal(await replay.title(), 'Support entry refused · Acme Billing');
+    assert.match(await replay.locator('#ended-why').innerText(), /used already: each link works once/);
+    assert.equal(await replay.locator('#to-console').getAttribute('href'), `${demo.actas}/`);
+    assert.equal((await other.cookies(demo.billing)).length, 0, 'a cookie was set for a used code');
+    assert.equal(await replay.locator('actas-banner').count(), 0);
+    await shot(replay, 'demo-entry-code-used');
+
+    // A made-up code is refused the same way.
+    await replay.goto(billing('/support/enter?code=actas_entry_made_up'));
+    assert.equal(new URL(replay.url()).searchParams.get('refused'), 'entry-code-unknown');
+
+    const after = (await must(200, 'GET', `/audit?session=${s.sid}`, 'audrey')).events.length;
+    assert.equal(after, before, 'a refused code wrote to the trail');
+    assert.equal((await must(200, 'GET', `/sessions/${s.sid}`, 'sam')).state, 'live');
+    // The first browser is still in.
+    await page.reload();
+    await assertBanner(page, 1280);
+  } finally {
+    await mine.close();
+    await other.close();
+    await ensureEnded(s.sid);
+  }
+});
+
+test('after the end, the bank details shown during the session are not readable under the ended banner', async () => {
+  const s = await openSession(['settings.view', 'sensitive.view']);
+  const IBAN = 'DE89 3704 0044 0532 0130 00';
+  const views = [];
+  for (const [width, height] of [[1280, 720], [375, 812]]) {
+    const context = await browser.newContext({ viewport: { width, height }, isMobile: width < 500 });
+    const page = await context.newPage();
+    await page.goto(await enterUrl(s.sid));
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/bank`));
+    await waitForState(page, 'live');
+    assert.equal((await page.locator('main code').innerText()).trim(), IBAN);
+    await shot(page, `demo-bank-live-${width}px`);
+    views.push({ context, page, width, height });
+  }
+
+  await must(200, 'POST', `/sessions/${s.sid}/revoke`, 'sam', { note: REVOKE_NOTE });
+  for (const { context, page, width, height } of views) {
+    await waitForState(page, 'ended', 2000);
+    // Wait for the cover to take the whole screen, then look everywhere.
+    await page.waitForFunction(
+      ([w, h]) => {
+        const r = document.querySelector('actas-banner').getBoundingClientRect();
+        return r.top <= 0 && r.left <= 0 && r.width >= w && r.height >= h;
+      },
+      [width, height],
+      { timeout: 2000 },
+    );
+    const hits = await page.evaluate(
+      ([w, h]) => {
+        const out = [];
+        const iban = document.querySelector('main code').getBoundingClientRect();
+        const points = [[iban.left + iban.width / 2, iban.top + iban.height / 2]];
+        for (let x = 5; x < w; x += Math.floor(w / 7)) {
+          for (let y = 5; y < h; y += Math.floor(h / 9)) {
+            points.push([x, y]);
+          }
+        }
+        for (const [x, y] of points) {
+          const e = document.elementFromPoint(x, y);
+          out.push(e ? e.nodeName : 'none');
+        }
+        return out;
+      },
+      [width, height],
+    );
+    const under = hits.filter((n) => n !== 'ACTAS-BANNER');
+    assert.deepEqual(under, [], `page content is readable at ${width}px: ${hits.join(' ')}`);
+    await shot(page, `demo-bank-ended-${width}px`);
+    await context.close();
   }
 });
 

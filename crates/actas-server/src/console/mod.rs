@@ -129,6 +129,30 @@ static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 });
 
+/// The web origin (`scheme://host[:port]`) of an absolute http(s) URL, when
+/// it is plain enough to stand in a Content-Security-Policy.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let plain =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    (matches!(scheme, "http" | "https") && plain).then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// [`page`], whose forms may also lead to `origin`: the session page's
+/// "Open in the host app" answers with a redirect to the host app, which
+/// `form-action 'self'` would block.
+pub(crate) fn page_with_form_to(status: StatusCode, markup: Markup, origin: Option<&str>) -> Response {
+    let mut res = page(status, markup);
+    if let Some(o) = origin {
+        let csp = CSP.to_str().unwrap_or_default().replace("form-action 'self'", &format!("form-action 'self' {o}"));
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    res
+}
+
 /// A page with the console's security headers: never cached, never framed,
 /// no referrer (pages can hold a host-app link with a session token).
 pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
@@ -322,6 +346,15 @@ fn error_page(status: StatusCode, sentence: &str, link: Option<(&str, &str)>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_web_origins_reach_the_policy() {
+        assert_eq!(origin_of("https://App.example.com/support/enter").as_deref(), Some("https://app.example.com"));
+        assert_eq!(origin_of("http://127.0.0.1:7879/support/enter").as_deref(), Some("http://127.0.0.1:7879"));
+        assert_eq!(origin_of("https://a.test;script-src */x"), None);
+        assert_eq!(origin_of("javascript://x"), None);
+        assert_eq!(origin_of("https:///x"), None);
+    }
 
     #[test]
     fn the_policy_allows_exactly_the_inline_style_and_script() {

@@ -708,8 +708,17 @@ async fn session_page_with(
     may_see(who, &s.agent)?;
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
     let scope_reqs = scope_requests(state, &s.id).await?;
+    // The agent's "Open in the host app" leads to the app's entry address.
+    let entry_origin = if s.is_live() && s.agent == who.staff.id {
+        let app_id = s.app_id.clone();
+        let app = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.get_app(&app_id).await }))).await?;
+        app.and_then(|a| a.entry_address()).and_then(|u| super::origin_of(&u))
+    } else {
+        None
+    };
     let d = SessionData { s: &s, events: &events, scope_reqs: &scope_reqs, started: started && s.is_live(), code };
-    Ok(page(status, layout("Support session", Some(who), session_view(state, who, d, f))))
+    let markup = layout("Support session", Some(who), session_view(state, who, d, f));
+    Ok(super::page_with_form_to(status, markup, entry_origin.as_deref()))
 }
 
 /// `GET /sessions/{id}` (`?fragment=1`: state and scope; `?fragment=timeline`).

@@ -739,7 +739,13 @@ backend_test!(async fn the_session_page_offers_entry_while_live_and_every_click_
         let p = maria.get(&format!("/sessions/{sid}")).await;
         assert!(p.html.contains(r#"id="open-host""#), "{}", p.html);
         assert!(!p.html.contains("eyJ"), "no token on the page");
+        // Its form may lead to the host app's entry address, and nowhere else.
+        let csp = p.headers.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(csp.contains("form-action 'self' http://localhost:3000;"), "{csp}");
     }
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    let csp = sam.get(&format!("/sessions/{sid}")).await.headers["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("form-action 'self';"), "only the session's agent gets the wider policy: {csp}");
     let csrf = maria.get(&format!("/sessions/{sid}")).await.csrf();
     let one = maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.location().to_string();
     let two = maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.location().to_string();
