@@ -420,3 +420,73 @@ export function startDemo() {
     });
   });
 }
+
+/**
+ * The centre of the banner's button named `name` (its text or aria-label),
+ * found through DevTools, which reach into the closed shadow root; null when
+ * there is none or it is not rendered.
+ */
+export async function bannerButtonCentre(page, name) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { root: doc } = await cdp.send('DOM.getDocument', { depth: -1, pierce: true });
+    const textOf = (n) =>
+      n.nodeType === 3 ? n.nodeValue : [...(n.children || [])].map(textOf).join('');
+    const label = (n) => {
+      const attrs = n.attributes || [];
+      const i = attrs.indexOf('aria-label');
+      return i >= 0 && i % 2 === 0 ? attrs[i + 1] : textOf(n).trim();
+    };
+    let button = null;
+    const walk = (n, inBanner) => {
+      const here = inBanner || n.nodeName === 'ACTAS-BANNER';
+      if (here && n.nodeName === 'BUTTON' && label(n) === name) {
+        button = n;
+      }
+      for (const c of [...(n.children || []), ...(n.shadowRoots || [])]) {
+        walk(c, here);
+      }
+    };
+    walk(doc, false);
+    if (!button) {
+      return null;
+    }
+    const box = await cdp.send('DOM.getBoxModel', { backendNodeId: button.backendNodeId }).catch(() => null);
+    if (!box) {
+      return null;
+    }
+    const q = box.model.border;
+    return {
+      x: (q[0] + q[2] + q[4] + q[6]) / 4,
+      y: (q[1] + q[3] + q[5] + q[7]) / 4,
+      width: box.model.width,
+      height: box.model.height,
+    };
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** The font setups of the layout tests: fontconfig files in e2e/fonts/. */
+export const fontsDir = path.join(here, 'fonts');
+
+/**
+ * Debian's Chromium, headless, as `launchBrowser` does, but with the system
+ * fonts of the fontconfig file `conf` (FONTCONFIG_FILE) only.
+ */
+export function launchBrowserWithFonts(conf) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    env: { ...process.env, FONTCONFIG_FILE: conf },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}

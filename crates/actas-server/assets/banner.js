@@ -3,23 +3,43 @@
  * acts as a customer, who is acting as whom, who approved it, what is
  * allowed, how long is left, and an Exit button.
  *
- *   <script src="https://ACTAS/banner.js" data-token="IMPERSONATION_TOKEN" defer></script>
+ *   <script src="https://ACTAS/banner.js" data-token="IMPERSONATION_TOKEN"
+ *           data-leave-url="/support/leave" defer></script>
  *
  * The actas base URL is taken from this script's own address. The token is
  * the session's impersonation token; it is sent as a Bearer header to read,
  * heartbeat and end its own session, nothing else. The API answers CORS
  * requests only from origins registered for the app (`--origin`).
+ * `data-leave-url` (optional, http or https, resolved against the page) is
+ * where "Leave the customer's account" goes once the session has ended;
+ * without it that button reloads the page.
  *
  * - A custom element <actas-banner> with a closed shadow root, appended to
  *   <html>; its own styles are !important on :host, which wins over any
  *   !important rule of the page, so host CSS can neither restyle nor hide it.
+ *   Its sizes follow the browser's default font size (`all: initial` gives
+ *   `medium`), never the page's own font sizes.
  * - The element is a manual popover, so it sits in the top layer above any
  *   z-index, raised again whenever a dialog or popover of the page opens;
  *   while a modal dialog is open the element moves into it, because
  *   everything outside the topmost modal dialog is inert.
- * - Pushes the page down by its own height (padding-top on <body>).
+ * - Wide screens: one bar that wraps as needed. Phone widths (640 px and
+ *   less): a single line whose texts end in an ellipsis rather than wrap,
+ *   so its height does not depend on the fonts: the agent, the customer,
+ *   the time left, a disclosure button (aria-expanded, aria-controls) for
+ *   the approver and the allowed actions, and Exit. Exit is the banner's
+ *   first tab stop.
+ * - Pushes the page down by exactly its own height (padding-top on <body>,
+ *   scroll-padding-top on <html>): synchronously after every change that
+ *   may change the height (session read, scope, warnings, disclosure, Exit
+ *   pending), and from a ResizeObserver for everything else (fonts, width).
  * - Polls the session every second and tells the other tabs at once
- *   (BroadcastChannel) when it ends; an ended session stays on screen.
+ *   (BroadcastChannel) when it ends. Once ended, in every tab, the banner
+ *   becomes an opaque panel over the whole viewport (still in the top layer,
+ *   above modals) that says why the session ended and offers "Leave the
+ *   customer's account"; focus moves to that button and stays in the panel,
+ *   so nothing of the customer's page stays readable or usable. The page
+ *   offset keeps its last live value under the panel.
  * - Heartbeats at most every 30 s while the agent is active on the page.
  * - Names are set with textContent only.
  * - State for scripts and tests, on the element: data-state (loading, live,
@@ -51,6 +71,7 @@
   }
   var sid = claims.sid;
   var sessionUrl = base + '/api/v1/sessions/' + encodeURIComponent(sid);
+  var leaveUrl = webUrl(script.getAttribute('data-leave-url'));
 
   var REASONS = {
     ended: 'exited by the agent',
@@ -62,6 +83,11 @@
     token_refused: 'its token is no longer accepted',
     not_found: 'the session no longer exists'
   };
+
+  var FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  var HIDDEN =
+    'position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;' +
+    ' overflow: hidden; clip-path: inset(50%); white-space: nowrap;';
 
   var CSS = [
     ':host {',
@@ -76,39 +102,94 @@
     '  border: 0 !important; border-bottom: 4px solid #1a1a1a !important;',
     '  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.35) !important;',
     '}',
+    // Ended: an opaque panel over the whole viewport.
     ':host([data-state="ended"]) {',
-    '  background: #263238 !important; color: #ffffff !important; border-bottom-color: #ffb300 !important;',
+    '  inset: 0 !important; height: auto !important; overflow: auto !important;',
+    '  background: #263238 !important; color: #ffffff !important; border: 0 !important;',
+    '  box-shadow: none !important; overscroll-behavior: contain !important;',
     '}',
     '.bar {',
     '  display: block; margin: 0; padding: 8px 16px; color: inherit; background: transparent;',
-    '  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;',
+    '  font: 0.9375em/1.45 ' + FONT + ';',
     '  text-align: left; letter-spacing: normal; word-spacing: normal; text-transform: none;',
     '  visibility: visible; opacity: 1;',
     '}',
     '.row { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 6px 16px; }',
     '.info { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 18px; flex: 1 1 16em; min-width: 0; }',
-    '.info > span { min-width: 0; overflow-wrap: anywhere; }',
-    '.badge { font-weight: 800; text-transform: uppercase; letter-spacing: 0.04em; font-size: 13px; }',
-    ':host([data-state="ended"]) .badge { text-transform: none; letter-spacing: normal; font-size: 15px; }',
+    '.info span { min-width: 0; overflow-wrap: anywhere; }',
+    '.more { display: contents; }',
+    '.approver:empty { display: none; }',
+    '.badge { font-weight: 800; text-transform: uppercase; letter-spacing: 0.04em; font-size: 0.8667em; }',
     'b { font-weight: 700; }',
     '.countdown { font-variant-numeric: tabular-nums; }',
-    '.exit {',
+    '.short, .toggle, .full { display: none; }',
+    '.hidden { ' + HIDDEN + ' }',
+    'button {',
     '  flex: 0 0 auto; margin: 0; min-height: 36px; padding: 6px 14px; border: 2px solid #1a1a1a;',
     '  border-radius: 4px; background: #1a1a1a; color: #ffffff; cursor: pointer;',
-    '  font: 700 15px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;',
+    '  font: 700 1em/1.2 ' + FONT + ';',
     '}',
-    '.exit:hover { background: #3a3a3a; }',
-    '.exit:focus { outline: 3px solid #1a1a1a; outline-offset: 3px; }',
-    '.exit:focus:not(:focus-visible) { outline: none; }',
+    'button:hover { background: #3a3a3a; }',
+    'button:focus { outline: 3px solid #1a1a1a; outline-offset: 2px; }',
+    'button:focus:not(:focus-visible) { outline: none; }',
     '.exit[disabled] { cursor: progress; opacity: 0.8; }',
+    '.toggle {',
+    '  align-items: center; justify-content: center; min-width: 36px; padding: 0;',
+    '  background: transparent; color: #1a1a1a;',
+    '}',
+    '.toggle:hover { background: rgba(0, 0, 0, 0.12); }',
+    '.chev {',
+    '  display: block; width: 8px; height: 8px; margin-top: -4px; border: solid currentColor;',
+    '  border-width: 0 2.5px 2.5px 0; transform: rotate(45deg);',
+    '}',
+    '.toggle[aria-expanded="true"] .chev { margin: 4px 0 0; transform: rotate(-135deg); }',
     '.warn { margin-top: 4px; font-weight: 700; overflow-wrap: anywhere; }',
     '.warn:empty { display: none; }',
-    ':host([data-state="ended"]) .live-only { display: none; }',
-    // Ended: the line is in the badge already; the live region only speaks it.
-    ':host([data-state="ended"]) .warn {',
-    '  position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;',
-    '  overflow: hidden; clip-path: inset(50%); white-space: nowrap;',
-    '}'
+    // Phones: one line that never wraps; the rest behind the disclosure.
+    '@media (max-width: 640px) {',
+    '  .bar { padding: 6px 8px; font-size: 0.875em; }',
+    '  .row { justify-content: flex-start; gap: 4px 6px; }',
+    '  .info { display: contents; }',
+    '  .badge { display: none; }',
+    '  .who {',
+    '    order: 1; flex: 1 1 0; display: flex; align-items: baseline; min-width: 0;',
+    '    overflow: hidden; white-space: nowrap;',
+    '  }',
+    '  .who > * { flex: 0 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }',
+    // The customer keeps the most room; the agent gives way first.
+    '  .who > .agent { flex-shrink: 3; min-width: min(3.5em, 30%); }',
+    '  .who > .verb { ' + HIDDEN + ' }',
+    '  .who > .short { display: block; flex: none; margin: 0 0.3em; }',
+    '  .time { order: 2; flex: none; white-space: nowrap; }',
+    '  .time > .label { ' + HIDDEN + ' }',
+    '  .toggle { order: 3; display: inline-flex; min-width: 34px; }',
+    '  .exit { order: 4; padding: 4px 10px; }',
+    '  .exit > .long { display: none; }',
+    '  .exit > .short { display: inline; }',
+    '  .more {',
+    '    order: 5; flex: 0 0 100%; display: none; margin-top: 2px; padding: 4px 0 0;',
+    '    border-top: 1px solid rgba(0, 0, 0, 0.3); overflow-wrap: break-word;',
+    '  }',
+    '  .more span { overflow-wrap: break-word; }',
+    // Open: below the line, the line in full, the approver, the allowed actions.
+    '  .open .more { display: block; }',
+    '  .more > span { display: block; }',
+    '}',
+    ':host([data-state="ended"]) .row { display: none; }',
+    ':host([data-state="ended"]) .warn { ' + HIDDEN + ' }',
+    ':host([data-state="ended"]) .bar {',
+    '  display: flex; min-height: 100%; box-sizing: border-box; padding: 24px 20px;',
+    '}',
+    // Centred while it fits, scrolled from its top when it does not.
+    '.ended { width: 100%; max-width: 34em; margin: auto; }',
+    '.ended h2 { margin: 0 0 0.6em; font: 800 1.6em/1.25 ' + FONT + '; color: #ffb300; }',
+    '.ended p { margin: 0 0 0.8em; overflow-wrap: anywhere; }',
+    '.ended .leave {',
+    '  margin-top: 0.6em; min-height: 44px; padding: 10px 18px; border-color: #ffb300;',
+    '  background: #ffb300; color: #1a1a1a;',
+    '}',
+    '.ended .leave:hover { background: #ffca4f; }',
+    '.ended .leave:focus { outline-color: #ffffff; outline-offset: 3px; }'
   ].join('\n');
 
   // --- the element -------------------------------------------------------
@@ -169,24 +250,54 @@
   badge.textContent = 'Support session';
   var who = el('span', 'who', info);
   var agentEl = el('b', 'agent', who);
-  var verbEl = document.createTextNode(' is acting as ');
-  who.appendChild(verbEl);
+  var verbEl = el('span', 'verb', who);
+  verbEl.textContent = ' is acting as ';
+  var verbShort = el('span', 'short', who);
+  verbShort.setAttribute('aria-hidden', 'true');
+  verbShort.textContent = 'as';
   var accountEl = el('b', 'account', who);
-  var approverEl = el('span', 'approver live-only', info);
-  var timeEl = el('span', 'time live-only', info);
-  text(timeEl, 'Ends in ');
+  var timeEl = el('span', 'time', info);
+  text(el('span', 'label', timeEl), 'Ends in ');
   var countdownEl = el('b', 'countdown', timeEl);
   countdownEl.setAttribute('role', 'timer');
   countdownEl.textContent = '--:--';
-  var allowedEl = el('span', 'allowed live-only', info);
+  var moreEl = el('div', 'more', info);
+  moreEl.id = 'more';
+  // The line in full, for phones, where the line itself is cut short.
+  var fullEl = el('span', 'full', moreEl);
+  var fullAgent = el('b', '', fullEl);
+  text(fullEl, ' is acting as ');
+  var fullAccount = el('b', '', fullEl);
+  var approverEl = el('span', 'approver', moreEl);
+  var allowedEl = el('span', 'allowed', moreEl);
   text(allowedEl, 'Allowed: ');
   var labelsEl = el('span', 'labels', allowedEl);
-  var exitBtn = el('button', 'exit live-only', row);
+  // Phones only: the approver and the allowed actions on demand.
+  var toggleBtn = el('button', 'toggle', row);
+  toggleBtn.type = 'button';
+  toggleBtn.setAttribute('aria-expanded', 'false');
+  toggleBtn.setAttribute('aria-controls', 'more');
+  text(el('span', 'hidden', toggleBtn), 'Approver and allowed actions');
+  el('span', 'chev', toggleBtn).setAttribute('aria-hidden', 'true');
+  // Exit: last in the tree and on screen, first in the tab order (a
+  // positive tabindex counts only inside this shadow root).
+  var exitBtn = el('button', 'exit', row);
   exitBtn.type = 'button';
-  exitBtn.textContent = 'Exit support session';
+  exitBtn.tabIndex = 1;
+  var exitLong = el('span', 'long', exitBtn);
+  var exitShort = el('span', 'short', exitBtn);
+  exitShort.setAttribute('aria-hidden', 'true');
+  exitLabel('Exit support session', 'Exit');
   var warnEl = el('div', 'warn', bar);
   warnEl.setAttribute('aria-live', 'polite');
   warnEl.setAttribute('role', 'status');
+  var leaveBtn = null;
+
+  function exitLabel(long, short) {
+    exitLong.textContent = long;
+    exitShort.textContent = short;
+    exitBtn.setAttribute('aria-label', long);
+  }
 
   // --- state -------------------------------------------------------------
 
@@ -212,6 +323,11 @@
     }
   }
 
+  function showFull() {
+    setText(fullAgent, null, agentEl.textContent);
+    setText(fullAccount, null, accountEl.textContent);
+  }
+
   function accountText(name, id) {
     return name && name !== id ? name + ' (' + id + ')' : id;
   }
@@ -224,7 +340,9 @@
     var scope = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
     setText(labelsEl, 'data-allowed', scope.join(', '));
     setText(approverEl, 'data-approver', '');
+    showFull();
     renderClock();
+    pushPage();
   }
 
   function applySession(s) {
@@ -240,12 +358,14 @@
       return String((a && (a.label || a.name)) || '');
     });
     setText(labelsEl, 'data-allowed', labels.join(', '));
+    showFull();
     if (s.state === 'ended') {
       end(s.end_reason || 'ended', s.end_note, true);
       return;
     }
     host.setAttribute('data-state', 'live');
     renderClock();
+    pushPage();
   }
 
   function parseTime(v) {
@@ -283,6 +403,7 @@
       warning = 'Cannot reach actas to check this session; retrying.';
     }
     setText(warnEl, 'data-warning', warning);
+    pushPage();
   }
 
   function end(reason, note, announce) {
@@ -297,13 +418,19 @@
       words += ': ' + String(note);
     }
     var line = 'Support session ended (' + words + ')';
-    badge.textContent = line;
-    verbEl.data = ' was acting as ';
     exitBtn.disabled = true;
+    showEnded(words);
     host.setAttribute('aria-label', 'Support session ended');
     host.setAttribute('data-state', 'ended');
     host.setAttribute('data-end-reason', String(reason));
     setText(warnEl, 'data-warning', line + '.');
+    if (leaveBtn) {
+      try {
+        leaveBtn.focus({ preventScroll: true });
+      } catch (e) {
+        /* focus is a nicety */
+      }
+    }
     if (announce && channel) {
       try {
         channel.postMessage({ type: 'ended', reason: reason, note: note || null });
@@ -316,6 +443,44 @@
     } catch (e) {
       /* old browsers */
     }
+  }
+
+  // The panel over the whole viewport once the session has ended: why, who
+  // was acting as whom, and the way out. The customer's page stays hidden
+  // behind it and focus stays in it.
+  function showEnded(words) {
+    var panel = el('div', 'ended', bar);
+    el('h2', '', panel).textContent = 'Support session ended';
+    el('p', 'reason', panel).textContent = 'Reason: ' + words + '.';
+    var p = el('p', 'who-was', panel);
+    el('b', '', p).textContent = agentEl.textContent || 'The support agent';
+    text(p, ' was acting as ');
+    el('b', '', p).textContent = accountEl.textContent || 'a customer';
+    text(p, '.');
+    el('p', '', panel).textContent = "The customer's pages stay hidden now that the session is over.";
+    leaveBtn = el('button', 'leave', panel);
+    leaveBtn.type = 'button';
+    leaveBtn.textContent = "Leave the customer's account";
+    leaveBtn.addEventListener('click', function () {
+      if (leaveUrl) {
+        window.location.assign(leaveUrl);
+      } else {
+        window.location.reload();
+      }
+    });
+    document.addEventListener(
+      'focusin',
+      function (e) {
+        if (e.target !== host && leaveBtn && host.isConnected) {
+          try {
+            leaveBtn.focus({ preventScroll: true });
+          } catch (err) {
+            /* focus is a nicety */
+          }
+        }
+      },
+      true
+    );
   }
 
   // --- talking to actas --------------------------------------------------
@@ -428,7 +593,8 @@
       return;
     }
     exitBtn.disabled = true;
-    exitBtn.textContent = 'Ending…';
+    exitLabel('Ending…', 'Ending…');
+    pushPage();
     call('POST', '/end').then(
       function (r) {
         if (r.status === 200 && r.body && r.body.state === 'ended') {
@@ -440,16 +606,25 @@
         }
         if (!ended) {
           exitBtn.disabled = false;
-          exitBtn.textContent = 'Exit support session';
+          exitLabel('Exit support session', 'Exit');
           setText(warnEl, 'data-warning', 'The session could not be ended; try again.');
+          pushPage();
         }
       },
       function () {
         exitBtn.disabled = false;
-        exitBtn.textContent = 'Exit support session';
+        exitLabel('Exit support session', 'Exit');
         setText(warnEl, 'data-warning', 'Cannot reach actas to end the session; try again.');
+        pushPage();
       }
     );
+  });
+
+  toggleBtn.addEventListener('click', function () {
+    var open = toggleBtn.getAttribute('aria-expanded') !== 'true';
+    toggleBtn.setAttribute('aria-expanded', open ? 'true' : 'false');
+    bar.classList.toggle('open', open);
+    pushPage();
   });
 
   if (typeof BroadcastChannel === 'function') {
@@ -548,16 +723,24 @@
   // --- pushing the page down ---------------------------------------------
 
   var basePadding = null;
+  var pushed = -1;
 
+  // The page starts exactly where the banner ends. Called after every change
+  // of the banner's content and by a ResizeObserver; once ended, the panel
+  // covers everything and the page keeps its last offset.
   function pushPage() {
     var body = document.body;
-    if (!body) {
+    if (!body || ended || !host.isConnected) {
       return;
     }
     if (basePadding === null) {
       basePadding = parseFloat(getComputedStyle(body).paddingTop) || 0;
     }
     var h = Math.ceil(host.getBoundingClientRect().height);
+    if (h === pushed && body.style.getPropertyPriority('padding-top') === 'important') {
+      return;
+    }
+    pushed = h;
     body.style.setProperty('padding-top', basePadding + h + 'px', 'important');
     document.documentElement.style.setProperty('scroll-padding-top', h + 'px');
   }
@@ -602,6 +785,19 @@
       u.hash = '';
       var path = u.pathname.replace(/\/[^/]*$/, '');
       return u.origin + path;
+    } catch (e) {
+      return '';
+    }
+  }
+
+  // An absolute http or https URL, resolved against the page; '' otherwise.
+  function webUrl(v) {
+    if (!v || !String(v).trim()) {
+      return '';
+    }
+    try {
+      var u = new URL(String(v).trim(), document.baseURI);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : '';
     } catch (e) {
       return '';
     }
