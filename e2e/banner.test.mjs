@@ -108,7 +108,12 @@ test('the countdown moves', async () => {
   const context = await env.browser.newContext();
   const { page } = await open(context, pageUrl(env, 'plain', first.token));
   const a = await bannerAttr(page, 'data-countdown');
-  await page.waitForTimeout(1500);
+  // It ticks every second; wait for the next tick rather than a fixed time.
+  await page.waitForFunction(
+    (before) => document.querySelector('actas-banner').getAttribute('data-countdown') !== before,
+    a,
+    { timeout: 5000 },
+  );
   const b = await bannerAttr(page, 'data-countdown');
   assert.match(a, /^\d{2}:\d{2}$/);
   assert.match(b, /^\d{2}:\d{2}$/);

@@ -323,7 +323,12 @@ test('the countdown moves', async () => {
   await page.goto(billing(`/accounts/${ACCOUNT.id}/settings`));
   await assertBanner(page, 1280);
   const a = await bannerAttr(page, 'data-countdown');
-  await page.waitForTimeout(1500);
+  // It ticks every second; wait for the next tick rather than a fixed time.
+  await page.waitForFunction(
+    (before) => document.querySelector('actas-banner').getAttribute('data-countdown') !== before,
+    a,
+    { timeout: 5000 },
+  );
   const b = await bannerAttr(page, 'data-countdown');
   assert.match(a, /^\d{2}:\d{2}$/);
   assert.match(b, /^\d{2}:\d{2}$/);
@@ -616,6 +621,52 @@ test('after the end, the bank details shown during the session are not readable 
     const under = hits.filter((n) => n !== 'ACTAS-BANNER');
     assert.deepEqual(under, [], `page content is readable at ${width}px: ${hits.join(' ')}`);
     await shot(page, `demo-bank-ended-${width}px`);
+    await context.close();
+  }
+});
+
+test('when a lead approves more scope, the banner and the customer name every approver', async () => {
+  // Viewing settings needs nobody: the policy approves it.
+  const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ['settings.view'] });
+  assert.equal(req.status, 'approved');
+  const started = await must(201, 'POST', `/requests/${req.id}/start`, 'maria', {});
+  const sid = started.session.id;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(await enterUrl(sid));
+    await waitForState(page, 'live');
+    await page.waitForFunction(
+      () => document.querySelector('actas-banner').getAttribute('data-approver') === 'Approved automatically by the support policy',
+      null,
+      { timeout: 3000 },
+    );
+    const more = await must(201, 'POST', `/sessions/${sid}/scope`, 'maria', {
+      actions: ['invoice_email.update'],
+      reason: 'The customer asked on the phone to move invoices to their AP mailbox',
+    });
+    await must(200, 'POST', `/requests/${more.id}/approve`, 'sam', {});
+    const words = 'Approved automatically by the support policy, then by Sam Lee';
+    await page.waitForFunction(
+      (w) => document.querySelector('actas-banner').getAttribute('data-approver') === w,
+      words,
+      { timeout: 3000 },
+    );
+    await shot(page, 'demo-scope-grown-approvers');
+    await must(200, 'POST', `/sessions/${sid}/end`, 'maria', {});
+    const customer = await browser.newContext();
+    try {
+      const view = await customer.newPage();
+      await view.goto(billing(`/accounts/${ACCOUNT.id}/access`));
+      const rows = await view.locator('#access-log tbody tr').allInnerTexts();
+      const row = rows.find((r) => r.includes(REASON) && r.includes('then by Sam Lee'));
+      assert.ok(row, rows.join('\n'));
+      assert.ok(row.includes('Maria Lopez (approved automatically by the support policy, then by Sam Lee)'), row);
+      assert.ok(!rows.join('\n').includes('by Policy'), rows.join('\n'));
+    } finally {
+      await customer.close();
+    }
+  } finally {
     await context.close();
   }
 });

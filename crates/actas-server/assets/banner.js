@@ -352,7 +352,13 @@
     session = s;
     setText(agentEl, 'data-agent', String(s.agent_name || s.agent || ''));
     setText(accountEl, 'data-account', accountText(s.account_name, String(s.account_id || '')));
-    var approver = s.approver === 'policy' ? 'Approved by policy' : 'Approved by ' + String(s.approver_name || s.approver || '');
+    // Every approver, in plain words ("approved by Sam Lee", "approved
+    // automatically by the support policy, then by Sam Lee").
+    var words = typeof s.approved_by === 'string' && s.approved_by ? s.approved_by : '';
+    if (!words) {
+      words = s.approver === 'policy' ? 'approved by policy' : 'approved by ' + String(s.approver_name || s.approver || '');
+    }
+    var approver = words.charAt(0).toUpperCase() + words.slice(1);
     setText(approverEl, 'data-approver', approver);
     var labels = (s.scope || []).map(function (a) {
       return String((a && (a.label || a.name)) || '');
