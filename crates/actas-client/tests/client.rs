@@ -46,8 +46,13 @@ impl Actas {
         let ctx = server.ctx().clone();
         let (maria, _) =
             service::add_staff(&ctx, Actor::system(), "maria", "Maria Lopez", vec![Role::Agent], None).await.unwrap();
-        let (app, app_key) =
-            service::add_app(&ctx, Actor::system(), service::NewApp::new("Acme Billing", true, vec![])).await.unwrap();
+        let (app, app_key) = service::add_app(
+            &ctx,
+            Actor::system(),
+            service::NewApp::new("Acme Billing", true, vec!["http://localhost:3000".into()]),
+        )
+        .await
+        .unwrap();
         service::create_ticket(
             &ctx,
             &Principal::App(app.clone()),

@@ -222,7 +222,9 @@ async fn start(database_url: String) -> anyhow::Result<Fixture> {
 
     let (maria, _) = service::add_staff(&ctx, setup.clone(), "maria", "Maria Lopez", vec![Role::Agent], None).await?;
     let (sam, _) = service::add_staff(&ctx, setup.clone(), "sam", "Sam Lee", vec![Role::Lead], None).await?;
-    let (app, app_key) = service::add_app(&ctx, setup, service::NewApp::new("Acme Billing", true, vec![])).await?;
+    let (app, app_key) =
+        service::add_app(&ctx, setup, service::NewApp::new("Acme Billing", true, vec!["http://localhost:3000".into()]))
+            .await?;
     service::create_ticket(
         &ctx,
         &Principal::App(app.clone()),

@@ -5,6 +5,7 @@
 //! the policy it runs with, and binds its listener (port 0 works, for
 //! tests); [`Server::run`] serves until the shutdown signal.
 
+pub mod authz;
 pub mod console;
 pub mod credentials;
 pub mod feed;

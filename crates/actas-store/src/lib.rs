@@ -106,6 +106,8 @@ pub struct SessionFilter {
     pub agent: Option<String>,
     /// Only sessions of this request.
     pub request_id: Option<String>,
+    /// Only sessions issued for this app.
+    pub app_id: Option<String>,
     /// Only live sessions.
     pub live_only: bool,
     /// At most this many (newest first).
@@ -240,8 +242,8 @@ pub trait Tx: Send {
 
     /// Queues a customer note. Its `seq` is assigned by the store.
     async fn insert_notice(&mut self, n: &Notice) -> Result<Notice>;
-    /// Notices after `seq`, oldest first.
-    async fn list_notices(&mut self, after: i64, limit: i64) -> Result<Vec<Notice>>;
+    /// Notices of the sessions issued for `app_id` after `seq`, oldest first.
+    async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>>;
     /// One notice.
     async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>>;
     /// Marks a notice delivered.

@@ -634,6 +634,9 @@ macro_rules! sql_tx {
                 if let Some(v) = &f.request_id {
                     qb.push(" AND request_id = ").push_bind(v.clone());
                 }
+                if let Some(v) = &f.app_id {
+                    qb.push(" AND app_id = ").push_bind(v.clone());
+                }
                 if f.live_only {
                     qb.push(" AND state = 'live'");
                 }
@@ -789,9 +792,12 @@ macro_rules! sql_tx {
                 Ok(Notice { seq: get(&row, "seq")?, ..n.clone() })
             }
 
-            async fn list_notices(&mut self, after: i64, limit: i64) -> Result<Vec<Notice>> {
-                let mut qb = QueryBuilder::new(format!("SELECT {NOTICE_COLS} FROM notices WHERE seq > "));
-                qb.push_bind(after).push(" ORDER BY seq LIMIT ").push_bind(limit);
+            async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>> {
+                let cols = NOTICE_COLS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {cols} FROM notices n JOIN sessions s ON s.id = n.session_id WHERE s.app_id = "
+                ));
+                qb.push_bind(app_id.to_string()).push(" AND n.seq > ").push_bind(after).push(" ORDER BY n.seq LIMIT ").push_bind(limit);
                 self.many(qb, notice_from).await
             }
 

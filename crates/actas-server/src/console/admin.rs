@@ -2,15 +2,15 @@
 //! They are read-only; staff and apps are added with the `actas` command
 //! and the policy is a file read at start.
 
-use actas_core::model::Role;
 use actas_core::policy::Approval;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
-use super::auth::{require, SignedIn};
+use super::auth::{permit, SignedIn};
 use super::{layout, page, ConsoleError};
+use crate::authz::Act;
 use crate::service;
 use crate::AppState;
 
@@ -26,7 +26,7 @@ fn yes_no(b: bool) -> &'static str {
 
 /// `GET /staff`.
 pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
-    require(&who, Role::Admin, "The staff list")?;
+    permit(&state, &who, Act::Administer, "The staff list")?;
     let all = service::list_staff(&state.ctx, &who.staff).await?;
     let body = html! {
         p.hint #read-only {
@@ -56,7 +56,7 @@ pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
 
 /// `GET /apps`.
 pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
-    require(&who, Role::Admin, "The list of apps")?;
+    permit(&state, &who, Act::Administer, "The list of apps")?;
     let all = service::list_apps(&state.ctx, &who.staff).await?;
     let body = html! {
         p.hint #read-only {
@@ -90,7 +90,7 @@ pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
 
 /// `GET /policy`.
 pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
-    require(&who, Role::Admin, "The policy")?;
+    permit(&state, &who, Act::Administer, "The policy")?;
     let p = &state.ctx.policy;
     let body = html! {
         p.hint #read-only {

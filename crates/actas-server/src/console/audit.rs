@@ -7,7 +7,6 @@
 //! and the API never disagree about what a filter or a format means.
 
 use actas_core::audit::{Event, EventType};
-use actas_core::model::Role;
 use actas_core::Timestamp;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -16,9 +15,10 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::auth::{require_any, SignedIn};
+use super::auth::{permit, SignedIn};
 use super::pages::{field_error, FieldError};
 use super::{layout, page, query_string, ConsoleError};
+use crate::authz::Act;
 use crate::http::error::ApiError;
 use crate::routes::audit::{filter, render, AuditQuery};
 use crate::service;
@@ -244,15 +244,13 @@ fn results(f: &AuditForm, events: &[Event], next: Option<i64>) -> Markup {
     }
 }
 
-const READERS: [Role; 2] = [Role::Lead, Role::Auditor];
-
 fn refused(who: &SignedIn, f: &AuditForm, err: &FieldError) -> Response {
     page(StatusCode::BAD_REQUEST, layout("Audit trail", Some(who), search_form(f, Some(err))))
 }
 
 /// `GET /audit`: the search form and one page of events.
 pub async fn search(State(state): State<AppState>, who: SignedIn, RawQuery(raw): RawQuery) -> Answer {
-    require_any(&who, &READERS, "Reading the audit trail")?;
+    permit(&state, &who, Act::ReadAudit, "Reading the audit trail")?;
     let f = match read_form(raw) {
         Ok(f) => f,
         Err(e) => return Ok(refused(&who, &AuditForm::default(), &e)),
@@ -273,7 +271,7 @@ pub async fn search(State(state): State<AppState>, who: SignedIn, RawQuery(raw):
 /// `GET /audit/export?format=jsonl|csv|text&...`: every matching event as
 /// a download, in the API's formats.
 pub async fn export(State(state): State<AppState>, who: SignedIn, RawQuery(raw): RawQuery) -> Answer {
-    require_any(&who, &READERS, "Reading the audit trail")?;
+    permit(&state, &who, Act::ReadAudit, "Reading the audit trail")?;
     let f = match read_form(raw) {
         Ok(f) => f,
         Err(e) => return Ok(refused(&who, &AuditForm::default(), &e)),
@@ -324,7 +322,7 @@ pub async fn export(State(state): State<AppState>, who: SignedIn, RawQuery(raw):
 
 /// `GET /audit/verify`: re-computes the chain and checks its checkpoints.
 pub async fn verify(State(state): State<AppState>, who: SignedIn) -> Answer {
-    require_any(&who, &[Role::Auditor, Role::Admin], "Verifying the audit trail")?;
+    permit(&state, &who, Act::VerifyAudit, "Verifying the audit trail")?;
     let v = service::verify(&state.ctx).await?;
     let body = html! {
         @if v.ok {

@@ -29,6 +29,7 @@ use axum::Form;
 use maud::html;
 
 use super::{layout, page, ConsoleError};
+use crate::authz::Act;
 use crate::credentials;
 use crate::AppState;
 
@@ -369,19 +370,13 @@ pub async fn logout(State(state): State<AppState>, who: SignedIn, form: Fields) 
     Err(ConsoleError::SignIn { clear: true, secure: secure(&state) })
 }
 
-/// Refuses unless the signed-in person holds `role`, in the console's words.
-pub fn require(who: &SignedIn, role: actas_core::model::Role, what: &str) -> Result<(), ConsoleError> {
-    crate::service::require(&who.staff, role)
-        .map_err(|_: Error| ConsoleError::forbidden(format!("{what} needs the {role} role, which you do not have.")))
-}
-
-/// Refuses unless the signed-in person holds one of `roles`.
-pub fn require_any(who: &SignedIn, roles: &[actas_core::model::Role], what: &str) -> Result<(), ConsoleError> {
-    if roles.iter().any(|r| who.staff.has(*r)) {
-        return Ok(());
-    }
-    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    Err(ConsoleError::forbidden(format!("{what} needs the {} role, which you do not have.", names.join(" or "))))
+/// Asks the authorization module whether the signed-in person may `act`
+/// (the same answer the API gives), and refuses in the console's words.
+pub fn permit(state: &AppState, who: &SignedIn, act: Act<'_>, what: &str) -> Result<(), ConsoleError> {
+    crate::authz::allow(&who.staff, act, state.ctx.clock.now()).map_err(|e| match e {
+        Error::Forbidden { detail, .. } => ConsoleError::forbidden(format!("{what} is not for you: {detail}")),
+        e => e.into(),
+    })
 }
 
 #[cfg(test)]

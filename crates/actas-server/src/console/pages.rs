@@ -21,8 +21,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::auth::{require, Fields, SignedIn};
+use super::auth::{permit, Fields, SignedIn};
 use super::{encode, fragment, layout, links, live_box, page, version, ConsoleError};
+use crate::authz::Act;
 use crate::service::{self, Principal};
 use crate::AppState;
 
@@ -231,6 +232,7 @@ pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<
     let agent = who.staff.has(Role::Agent);
     let lead = who.staff.has(Role::Lead);
     let others = links(&who.staff);
+    let access_logs = crate::authz::allow(&who.staff, Act::ReadAccessLog, state.ctx.clock.now()).is_ok();
     let v = version(&live);
     let body = html! {
         (signed_in_line(&who))
@@ -241,10 +243,12 @@ pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<
                 (ticket_form(""))
             }
         }
-        section {
-            h2 { "An account's access log" }
-            p.hint { "Who from support entered a customer's account, why, and what they changed." }
-            (account_form("", None))
+        @if access_logs {
+            section {
+                h2 { "An account's access log" }
+                p.hint { "Who from support entered a customer's account, why, and what they changed." }
+                (account_form("", None))
+            }
         }
         @if !others.is_empty() {
             section {
@@ -325,8 +329,8 @@ fn service_needs_person(policy: &Policy, actions: &[String]) -> bool {
     actas_core::flow::needs_person(policy, actions)
 }
 
-async fn find_ticket(state: &AppState, reference: &str) -> Result<Option<Ticket>, ConsoleError> {
-    match service::get_ticket(&state.ctx, reference).await {
+async fn find_ticket_as(state: &AppState, who: &SignedIn, reference: &str) -> Result<Option<Ticket>, ConsoleError> {
+    match service::get_ticket(&state.ctx, &Principal::Staff(who.staff.clone()), reference).await {
         Ok((t, _, _)) => Ok(Some(t)),
         Err(Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -343,13 +347,13 @@ fn no_ticket(who: &SignedIn, reference: &str) -> Response {
 
 /// `GET /launch?ticket=REF`: the request form for a ticket.
 pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Query<LaunchQuery>) -> Answer {
-    require(&who, Role::Agent, "Asking for access")?;
+    permit(&state, &who, Act::CreateRequest, "Asking for access")?;
     let reference = q.ticket.trim();
     if reference.is_empty() {
         let body = ticket_form("");
         return Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)));
     }
-    let Some(t) = find_ticket(&state, reference).await? else { return Ok(no_ticket(&who, reference)) };
+    let Some(t) = find_ticket_as(&state, &who, reference).await? else { return Ok(no_ticket(&who, reference)) };
     let policy = &state.ctx.policy;
     let draft = Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes };
     let body = request_form(policy, &who, &t, &draft, None);
@@ -359,7 +363,7 @@ pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Quer
 /// `POST /requests`: opens a request; a refusal shows the form again.
 pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Agent, "Asking for access")?;
+    permit(&state, &who, Act::CreateRequest, "Asking for access")?;
     let policy = state.ctx.policy.clone();
     let reference = form.get("ticket").trim().to_string();
     let minutes = form.get("minutes").trim().parse::<u32>().ok();
@@ -384,21 +388,14 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
     match outcome {
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
         Err(Error::Refused { field, detail, .. }) => {
-            let Some(t) = find_ticket(&state, &reference).await? else { return Ok(no_ticket(&who, &reference)) };
+            let Some(t) = find_ticket_as(&state, &who, &reference).await? else {
+                return Ok(no_ticket(&who, &reference));
+            };
             let err = FieldError { field: field.unwrap_or("form").to_string(), detail };
             let body = request_form(&policy, &who, &t, &draft, Some(&err));
             Ok(page(StatusCode::UNPROCESSABLE_ENTITY, layout("Ask for access", Some(&who), body)))
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-fn may_see(who: &SignedIn, owner: &str) -> Result<(), ConsoleError> {
-    let s = &who.staff;
-    if s.id == owner || s.has(Role::Lead) || s.has(Role::Auditor) || s.has(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ConsoleError::forbidden("This belongs to another agent; only they, leads and auditors may see it."))
     }
 }
 
@@ -421,8 +418,7 @@ pub async fn withdraw(State(state): State<AppState>, who: SignedIn, Path(id): Pa
 }
 
 async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, err: Option<&str>) -> Answer {
-    let (r, decisions, sessions) = service::get_request(&state.ctx, id).await?;
-    may_see(who, &r.requester)?;
+    let (r, decisions, sessions) = service::get_request(&state.ctx, &Principal::Staff(who.staff.clone()), id).await?;
     let policy = &state.ctx.policy;
     let allowed = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
     let decided = matches!(r.status, RequestStatus::Approved | RequestStatus::Started | RequestStatus::Expired);
@@ -471,6 +467,11 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
         }
     };
     Ok(page(status, layout("Access request", Some(who), body)))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn end_words(s: &Session) -> String {
@@ -655,7 +656,7 @@ async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, Con
 /// token: the browser enters the host app with a one-time code.
 pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Agent, "Starting a session")?;
+    permit(&state, &who, Act::CreateRequest, "Starting a session")?;
     let ctx = &state.ctx;
     let (s, _token) = match service::start(ctx, &who.staff, &id, None).await {
         Err(Error::Conflict { code: "live-session-exists", detail }) => {
@@ -705,7 +706,6 @@ async fn session_page_with(
 ) -> Answer {
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), id).await?;
-    may_see(who, &s.agent)?;
     let events = service::timeline(ctx, &who.staff, &s.id).await?;
     let scope_reqs = scope_requests(state, &s.id).await?;
     // The agent's "Open in the host app" leads to the app's entry address.
@@ -734,7 +734,6 @@ pub async fn session(
     };
     let ctx = &state.ctx;
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), &id).await?;
-    may_see(&who, &s.agent)?;
     if which == "timeline" {
         let events = service::timeline(ctx, &who.staff, &s.id).await?;
         return Ok(fragment(timeline_list(&events)));
@@ -756,7 +755,7 @@ async fn session_refused(state: &AppState, who: &SignedIn, id: &str, e: Error, m
 /// `POST /sessions/{id}/scope`: the agent asks for more actions.
 pub async fn scope(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Agent, "Asking for more actions")?;
+    permit(&state, &who, Act::CreateRequest, "Asking for more actions")?;
     let f = SessionForm { which: "scope", err: None, actions: form.all("actions"), reason: form.get("reason").into() };
     let input = api::ScopeChange { actions: f.actions.clone(), reason: f.reason.clone() };
     match service::request_scope(&state.ctx, &who.staff, &id, input).await {
@@ -768,7 +767,7 @@ pub async fn scope(State(state): State<AppState>, who: SignedIn, Path(id): Path<
 /// `POST /sessions/{id}/revoke`: a lead ends a session, with a note.
 pub async fn revoke(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Lead, "Revoking a session")?;
+    permit(&state, &who, Act::ReadQueue, "Revoking a session")?;
     let note = form.get("note").to_string();
     match service::revoke(&state.ctx, &who.staff, &id, Some(note.clone())).await {
         Ok(s) => Ok(Redirect::to(&format!("/sessions/{}", encode(&s.id))).into_response()),
@@ -787,7 +786,8 @@ pub async fn end(State(state): State<AppState>, who: SignedIn, Path(id): Path<St
 }
 
 /// `GET /accounts?id=`: the account look-up form leads to the access log.
-pub async fn find_account(State(_state): State<AppState>, who: SignedIn, Query(q): Query<AccountQuery>) -> Answer {
+pub async fn find_account(State(state): State<AppState>, who: SignedIn, Query(q): Query<AccountQuery>) -> Answer {
+    permit(&state, &who, Act::ReadAccessLog, "An account's access log")?;
     let id = q.id.trim();
     if id.is_empty() {
         let body = account_form("", Some("Write the customer account id, like acct_42."));
@@ -822,7 +822,7 @@ pub async fn access_log(State(state): State<AppState>, who: SignedIn, Path(id): 
                         @if let Some(r) = &e.end_reason { " (" (r.replace('_', " ")) ")" } "."
                     }
                 }
-                p { "Approved by " (e.approver_name) "." }
+                p { (capitalized(&e.approved_by)) "." }
                 p { "Reason: " q { (e.reason) } }
                 p { "Allowed: " (e.allowed.join(", ")) "." }
                 @if e.changes.is_empty() {
@@ -906,7 +906,7 @@ fn queue_box(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&st
 
 /// `GET /queue`: pending requests, oldest first (`?fragment=1`: the list only).
 pub async fn queue(State(state): State<AppState>, who: SignedIn, Query(q): Query<FragmentQuery>) -> Answer {
-    require(&who, Role::Lead, "The approval queue")?;
+    permit(&state, &who, Act::ReadQueue, "The approval queue")?;
     let reqs = pending(&state, &who).await?;
     let policy = &state.ctx.policy;
     if q.fragment.is_some() {
@@ -937,7 +937,7 @@ async fn decided(state: &AppState, who: &SignedIn, id: &str, outcome: actas_core
 /// `POST /requests/{id}/approve`: approve, narrowed, expanded or shortened.
 pub async fn approve(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Lead, "Deciding requests")?;
+    permit(&state, &who, Act::ReadQueue, "Deciding requests")?;
     let minutes = form.get("minutes").trim().parse::<u32>().ok();
     let note = Some(form.get("note").to_string()).filter(|n| !n.trim().is_empty());
     let input = api::Approve { actions: Some(form.all("actions")), minutes, note };
@@ -948,7 +948,7 @@ pub async fn approve(State(state): State<AppState>, who: SignedIn, Path(id): Pat
 /// `POST /requests/{id}/deny`: deny with a note.
 pub async fn deny(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
     who.check_csrf(&form)?;
-    require(&who, Role::Lead, "Deciding requests")?;
+    permit(&state, &who, Act::ReadQueue, "Deciding requests")?;
     let outcome = service::deny(&state.ctx, &who.staff, &id, Some(form.get("note").to_string())).await;
     decided(&state, &who, &id, outcome).await
 }

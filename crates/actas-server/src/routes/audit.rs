@@ -2,7 +2,6 @@
 
 use actas_api as api;
 use actas_core::audit::{Event, EventType};
-use actas_core::model::Role;
 use actas_store::EventFilter;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -207,7 +206,6 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = api::Verification), (status = 403, body = api::Problem)))]
 pub async fn verify(State(st): State<AppState>, caller: Caller) -> Result<Json<api::Verification>, ApiError> {
-    let staff = caller.staff()?;
-    service::require_any(&staff, &[Role::Auditor, Role::Admin])?;
+    crate::authz::allow(&caller.0, crate::authz::Act::VerifyAudit, st.ctx.clock.now())?;
     Ok(Json(service::verify(&st.ctx).await?))
 }

@@ -29,8 +29,8 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<NoticeQuery>,
 ) -> Result<Json<api::NoticeList>, ApiError> {
-    caller.app()?;
-    let list = service::list_notices(&st.ctx, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    let app = caller.app()?;
+    let list = service::list_notices(&st.ctx, &app, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
     Ok(Json(api::NoticeList { notices: list.iter().map(service::notice_view).collect() }))
 }
 

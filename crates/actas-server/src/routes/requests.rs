@@ -72,8 +72,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<api::Request>, ApiError> {
-    caller.staff()?;
-    let (r, d, s) = service::get_request(&st.ctx, &id).await?;
+    let (r, d, s) = service::get_request(&st.ctx, &caller.0, &id).await?;
     let p = &st.ctx.policy;
     let mut v = views::request(p, &r);
     v.decisions = d.iter().map(|d| views::decision(p, d)).collect();

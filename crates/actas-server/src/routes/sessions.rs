@@ -131,7 +131,14 @@ pub async fn feed(
     caller: Caller,
     headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    caller.staff_or_app()?;
+    crate::authz::allow(&caller.0, crate::authz::Act::Feed, st.ctx.clock.now())?;
+    // An app follows only the sessions issued for it.
+    let only_app = match &caller.0 {
+        service::Principal::App(a) => Some(a.id.clone()),
+        _ => None,
+    };
+    let visible = move |c: &api::SessionChange| only_app.as_ref().is_none_or(|a| &c.session.app_id == a);
+    let backlog_visible = visible.clone();
     // Subscribe before reading the backlog, so nothing falls in between.
     let rx = st.ctx.feed.subscribe();
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
@@ -142,7 +149,8 @@ pub async fn feed(
     if resume.is_none() {
         last = i64::MIN;
     }
-    let live = BroadcastStream::new(rx).filter_map(move |item| item.ok().filter(|c| c.seq > last));
+    let live = BroadcastStream::new(rx).filter_map(move |item| item.ok().filter(|c| c.seq > last && visible(c)));
+    let backlog: Vec<api::SessionChange> = backlog.into_iter().filter(|c| backlog_visible(c)).collect();
     let stream = tokio_stream::iter(backlog).chain(live).filter_map(|change| {
         let data = serde_json::to_string(&change).ok()?;
         Some(Ok(Event::default().event(change.kind.clone()).id(change.seq.to_string()).data(data)))

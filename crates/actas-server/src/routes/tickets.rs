@@ -33,8 +33,7 @@ pub async fn get(
     caller: Caller,
     Path(reference): Path<String>,
 ) -> Result<Json<api::Ticket>, ApiError> {
-    caller.staff()?;
-    let (t, reqs, sess) = service::get_ticket(&st.ctx, &reference).await?;
+    let (t, reqs, sess) = service::get_ticket(&st.ctx, &caller.0, &reference).await?;
     let mut v = views::ticket(&t);
     v.requests = reqs.iter().map(|r| views::request(&st.ctx.policy, r)).collect();
     v.sessions = sess.iter().map(|s| views::session(&st.ctx.policy, s)).collect();

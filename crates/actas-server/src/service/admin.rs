@@ -7,6 +7,7 @@ use actas_core::{Error, Result};
 use actas_store::tx_fn;
 
 use super::{Ctx, Principal};
+use crate::authz::{self, Act};
 use crate::credentials::{self, BearerKind};
 
 /// Finds who holds a bearer credential. Impersonation tokens are checked
@@ -14,7 +15,12 @@ use crate::credentials::{self, BearerKind};
 pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
     let unauthorized = || Error::Unauthorized("The credentials are not valid.".into());
     match credentials::bearer_kind(bearer) {
-        BearerKind::Impersonation => ctx.keys.verify(bearer).map(Principal::Token).map_err(|_| unauthorized()),
+        BearerKind::Impersonation => {
+            let claims = ctx.keys.verify(bearer).map_err(|_| unauthorized())?;
+            // After its `exp` a token is nobody's credentials, not even for its own session.
+            authz::token_current(&claims, ctx.clock.now())?;
+            Ok(Principal::Token(claims))
+        }
         BearerKind::Personal | BearerKind::AppKey => {
             let hash = credentials::secret_hash(bearer);
             let found = ctx
@@ -125,7 +131,7 @@ pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> 
 
 /// Every staff member, by login; for admins.
 pub async fn list_staff(ctx: &Ctx, who: &Staff) -> Result<Vec<Staff>> {
-    super::require(who, Role::Admin)?;
+    authz::allow(who, Act::Administer, ctx.clock.now())?;
     let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_staff().await }))).await?;
     v.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(v)
@@ -133,7 +139,7 @@ pub async fn list_staff(ctx: &Ctx, who: &Staff) -> Result<Vec<Staff>> {
 
 /// Every registered app, by name; for admins.
 pub async fn list_apps(ctx: &Ctx, who: &Staff) -> Result<Vec<App>> {
-    super::require(who, Role::Admin)?;
+    authz::allow(who, Act::Administer, ctx.clock.now())?;
     let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await?;
     v.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(v)
@@ -289,10 +295,13 @@ pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
         .await
 }
 
-/// Customer notes after `after`, oldest first.
-pub async fn list_notices(ctx: &Ctx, after: i64, limit: i64) -> Result<Vec<Notice>> {
+/// Customer notes of the sessions issued for `app`, after `after`, oldest
+/// first.
+pub async fn list_notices(ctx: &Ctx, app: &App, after: i64, limit: i64) -> Result<Vec<Notice>> {
+    authz::allow(app, Act::ReadNotices, ctx.clock.now())?;
     let limit = limit.clamp(1, 1000);
-    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_notices(after, limit).await }))).await
+    let app_id = app.id.clone();
+    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_notices(&app_id, after, limit).await }))).await
 }
 
 /// The host app delivered a note: `customer.notified`.
@@ -304,10 +313,13 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut n = tx.get_notice(&id).await?.ok_or_else(|| Error::not_found(format!("No notice {id}.")))?;
+                let s = tx.get_session(&n.session_id).await?.ok_or_else(|| Error::not_found("session"))?;
+                // A note belongs to the app its session was issued for.
+                authz::allow(&app, Act::DeliverNotice { app_id: &s.app_id }, now)
+                    .map_err(|_| Error::not_found(format!("No notice {id}.")))?;
                 if n.delivered_at.is_some() {
                     return Err(Error::conflict("already-delivered", "This notice was marked delivered already."));
                 }
-                let s = tx.get_session(&n.session_id).await?.ok_or_else(|| Error::not_found("session"))?;
                 tx.set_notice_delivered(&n.id, now).await?;
                 n.delivered_at = Some(now);
                 tx.append_event(

@@ -4,18 +4,18 @@ use std::collections::BTreeMap;
 
 use actas_api as api;
 use actas_core::audit::{ChainVerifier, Event};
-use actas_core::model::{Role, Staff};
+use actas_core::model::Staff;
 use actas_core::Result;
 use actas_store::{tx_fn, EventFilter};
 
-use super::{require_any, Ctx};
+use super::Ctx;
 
 /// Most events in one page.
 pub const MAX_PAGE: i64 = 1000;
 
 /// Events matching `f`, oldest first, and the cursor of the next page.
 pub async fn list_events(ctx: &Ctx, who: &Staff, mut f: EventFilter) -> Result<(Vec<Event>, Option<i64>)> {
-    require_any(who, &[Role::Lead, Role::Auditor])?;
+    crate::authz::allow(who, crate::authz::Act::ReadAudit, ctx.clock.now())?;
     f.limit = f.limit.clamp(1, MAX_PAGE) + 1;
     let want = f.limit;
     let mut events = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?;

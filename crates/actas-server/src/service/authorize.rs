@@ -14,6 +14,7 @@ use actas_core::{Error, Result};
 use actas_store::tx_fn;
 
 use super::{end_if_due, Ctx};
+use crate::authz::{self, Act};
 
 fn check_input(req: &api::AuthorizeRequest) -> Result<()> {
     if req.action.is_empty() || req.action.len() > 100 {
@@ -47,8 +48,9 @@ fn target_words(t: Option<&api::Target>) -> Option<String> {
 
 /// Answers whether the host app may let the agent do `req.action` now.
 pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Result<api::AuthorizeResponse> {
-    check_input(&req)?;
     let now = ctx.clock.now();
+    authz::allow(app, Act::Authorize, now)?;
+    check_input(&req)?;
     let policy = ctx.policy.clone();
     let mut claims = ctx.keys.verify(&req.token).ok();
     if claims.is_none() && ctx.keys.refresh_for(&ctx.store, &req.token).await {
@@ -141,7 +143,9 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
                         }
                     }
                 };
-                if session.is_live() {
+                // Only the session's own app, with the session's own token, keeps it awake.
+                let own = !matches!(verdict, Err("wrong_app" | "bad_token"));
+                if session.is_live() && own {
                     tx.touch_session(&session.id, now).await?;
                 }
                 let ev = tx.append_event(event).await?;

@@ -17,9 +17,9 @@ mod sessions;
 use std::sync::Arc;
 
 use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
-use actas_core::model::{EndReason, Notice, Role, Session, SessionState, Staff};
+use actas_core::model::{EndReason, Notice, Session, SessionState, Staff};
 use actas_core::policy::Policy;
-use actas_core::{Clock, Error, Result, Timestamp};
+use actas_core::{Clock, Result, Timestamp};
 use actas_store::{EventFilter, Store, Tx};
 
 pub use admin::*;
@@ -83,25 +83,6 @@ impl Principal {
             Principal::App(a) => Actor::app(&a.id, &a.name),
             Principal::Token(c) => Actor::staff(&c.act.sub, &c.act.name),
         }
-    }
-}
-
-/// Refuses unless `staff` holds `role`.
-pub fn require(staff: &Staff, role: Role) -> Result<()> {
-    if staff.has(role) {
-        Ok(())
-    } else {
-        Err(Error::forbidden("role-required", format!("This needs the {role} role.")))
-    }
-}
-
-/// Refuses unless `staff` holds one of `roles`.
-pub fn require_any(staff: &Staff, roles: &[Role]) -> Result<()> {
-    if roles.iter().any(|r| staff.has(*r)) {
-        Ok(())
-    } else {
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(Error::forbidden("role-required", format!("This needs one of the roles: {}.", names.join(", "))))
     }
 }
 

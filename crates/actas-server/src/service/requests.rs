@@ -13,7 +13,8 @@ use actas_core::policy::{Policy, ScopeChange};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
 
-use super::{end_session, require, require_any, Ctx, Principal};
+use super::{end_session, Ctx, Principal};
+use crate::authz::{self, Act};
 
 fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
     let v = v.trim();
@@ -33,14 +34,7 @@ fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
 /// Records a ticket (`POST /tickets`). Apps need the `tickets` permission;
 /// staff need the agent role. The same ticket sent again is answered as is.
 pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> Result<(Ticket, bool)> {
-    match by {
-        Principal::App(a) if !a.tickets => {
-            return Err(Error::forbidden("permission-required", "This app may not push tickets."))
-        }
-        Principal::Staff(s) => require(s, Role::Agent)?,
-        Principal::Token(_) => return Err(Error::Unauthorized("Use a personal token or an app key.".into())),
-        Principal::App(_) => {}
-    }
+    authz::allow(by, Act::CreateTicket, ctx.clock.now())?;
     let t = Ticket {
         reference: check_text("ref", &input.reference, 64)?,
         account_id: check_text("account_id", &input.account_id, 128)?,
@@ -82,10 +76,14 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
         .await
 }
 
-/// A ticket with its requests and sessions.
-pub async fn get_ticket(ctx: &Ctx, reference: &str) -> Result<(Ticket, Vec<Request>, Vec<Session>)> {
+/// A ticket with the requests and sessions on it that `who` may see (an
+/// agent sees only their own).
+pub async fn get_ticket(ctx: &Ctx, who: &Principal, reference: &str) -> Result<(Ticket, Vec<Request>, Vec<Session>)> {
+    let now = ctx.clock.now();
+    authz::allow(who, Act::ReadTicket, now)?;
     let r = reference.to_string();
-    ctx.store
+    let (t, mut reqs, mut sess) = ctx
+        .store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
                 let t = tx.get_ticket(&r).await?.ok_or_else(|| Error::not_found(format!("No ticket {r}.")))?;
@@ -94,7 +92,10 @@ pub async fn get_ticket(ctx: &Ctx, reference: &str) -> Result<(Ticket, Vec<Reque
                 Ok((t, reqs, sess))
             })
         }))
-        .await
+        .await?;
+    reqs.retain(|r| authz::sees_request(who, r, now));
+    sess.retain(|s| authz::sees_session(who, s, now));
+    Ok((t, reqs, sess))
 }
 
 fn refused_event(
@@ -199,7 +200,7 @@ async fn record_approval(
 /// Opens a request (`POST /requests`). A refusal is audited as
 /// `request.refused` and changes nothing else.
 pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) -> Result<Request> {
-    require(agent, Role::Agent)?;
+    authz::allow(agent, Act::CreateRequest, ctx.clock.now())?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
@@ -262,17 +263,22 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
 
 /// Lists requests. Leads see the queue; agents see their own.
 pub async fn list_requests(ctx: &Ctx, who: &Staff, mut f: RequestFilter) -> Result<Vec<Request>> {
-    require_any(who, &[Role::Lead, Role::Agent, Role::Auditor])?;
+    let now = ctx.clock.now();
+    authz::allow(who, Act::ListRequests, now)?;
     if !who.has(Role::Lead) && !who.has(Role::Auditor) {
         f.requester = Some(who.id.clone());
     }
-    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await
+    let mut list = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
+    list.retain(|r| authz::sees_request(who, r, now));
+    Ok(list)
 }
 
 /// A request with its decisions and sessions.
-pub async fn get_request(ctx: &Ctx, id: &str) -> Result<(Request, Vec<Decision>, Vec<Session>)> {
+pub async fn get_request(ctx: &Ctx, who: &Principal, id: &str) -> Result<(Request, Vec<Decision>, Vec<Session>)> {
+    let now = ctx.clock.now();
     let id = id.to_string();
-    ctx.store
+    let (r, d, s) = ctx
+        .store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
                 let r = tx.get_request(&id).await?.ok_or_else(|| Error::not_found(format!("No request {id}.")))?;
@@ -281,7 +287,9 @@ pub async fn get_request(ctx: &Ctx, id: &str) -> Result<(Request, Vec<Decision>,
                 Ok((r, d, s))
             })
         }))
-        .await
+        .await?;
+    authz::allow(who, Act::ReadRequest(&r), now)?;
+    Ok((r, d, s))
 }
 
 async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
@@ -290,8 +298,8 @@ async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
 
 /// Approves a request, possibly narrowed, expanded or shortened.
 pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve) -> Result<Request> {
-    require_any(approver, &[Role::Lead, Role::Admin])?;
     let now = ctx.clock.now();
+    authz::require_lead(approver)?;
     let policy = ctx.policy.clone();
     let approver = approver.clone();
     let id = id.to_string();
@@ -300,6 +308,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
+                authz::allow(&approver, Act::Decide(&r), now)?;
                 let grant = flow::check_approval(&policy, &r, &approver, input.actions.as_deref(), input.minutes)?;
                 let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
                 let mut changes = Vec::new();
@@ -386,14 +395,15 @@ async fn apply_scope(
 
 /// Denies a request with a note.
 pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -> Result<Request> {
-    require_any(approver, &[Role::Lead, Role::Admin])?;
     let now = ctx.clock.now();
+    authz::require_lead(approver)?;
     let approver = approver.clone();
     let id = id.to_string();
     ctx.store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
+                authz::allow(&approver, Act::Decide(&r), now)?;
                 let note = flow::check_denial(&r, &approver, note.as_deref())?;
                 tx.insert_decision(&Decision {
                     id: actas_core::id::new_id("dec"),
@@ -444,9 +454,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
-                if r.requester != who.id {
-                    return Err(Error::forbidden("not-requester", "Only the person who asked may withdraw a request."));
-                }
+                authz::allow(&who, Act::Withdraw(&r), now)?;
                 if !matches!(r.status, RequestStatus::Pending | RequestStatus::Approved)
                     || (r.kind == RequestKind::Scope && r.status == RequestStatus::Started)
                 {
@@ -506,6 +514,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
+                authz::allow(&agent, Act::Start(&r), now)?;
                 if r.requester == agent.id {
                     if let Some(at) = flow::approval_lapsed(&r, now) {
                         expire_request(tx, r, at).await?;
@@ -585,13 +594,20 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
 async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> {
     let apps = tx.list_apps().await?;
     if let Some(n) = named {
-        return apps
+        let app = apps
             .iter()
             .find(|a| a.id == n || a.name == n)
-            .map(|a| a.id.clone())
-            .ok_or_else(|| Error::refused("unknown-app", Some("app"), format!("There is no app {n}.")));
+            .ok_or_else(|| Error::refused("unknown-app", Some("app"), format!("There is no app {n}.")))?;
+        if authz::is_ticket_only(app) {
+            return Err(Error::refused(
+                "not-a-host-app",
+                Some("app"),
+                format!("{} only pushes tickets; a session is for a host app.", app.name),
+            ));
+        }
+        return Ok(app.id.clone());
     }
-    let hosts: Vec<_> = apps.iter().filter(|a| !a.tickets || !a.origins.is_empty()).collect();
+    let hosts: Vec<_> = apps.iter().filter(|a| !authz::is_ticket_only(a)).collect();
     match (hosts.as_slice(), apps.as_slice()) {
         ([one], _) => Ok(one.id.clone()),
         (_, [one]) => Ok(one.id.clone()),
@@ -615,9 +631,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found(format!("No session {sid}.")))?;
-                if s.agent != agent.id {
-                    return Err(Error::forbidden("not-session-agent", "Only the session's agent may ask for more scope."));
-                }
+                authz::allow(&agent, Act::AskScope(&s), now)?;
                 let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
                     let changes = ended.map(|ev| vec![(ev.kind, s.clone(), ev.seq)]).unwrap_or_default();

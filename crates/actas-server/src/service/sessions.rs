@@ -3,28 +3,17 @@
 
 use actas_api as api;
 use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
-use actas_core::model::{App, EndReason, Role, Session, Staff};
+use actas_core::model::{App, EndReason, Session, Staff};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
 
 use crate::credentials;
 
-use super::{end_if_due, end_session, require_any, Ctx, Principal};
-
-/// Whether `who` may read or act on session `s` at all.
-fn may_touch(who: &Principal, s: &Session) -> Result<()> {
-    match who {
-        Principal::Staff(_) | Principal::App(_) => Ok(()),
-        Principal::Token(c) if c.sid == s.id => Ok(()),
-        Principal::Token(_) => Err(Error::forbidden("other-session", "This token is for another session.")),
-    }
-}
+use super::{end_if_due, end_session, Ctx, Principal};
+use crate::authz::{self, Act};
 
 /// A session, ended first if its time is up (`GET /sessions/{id}`).
 pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
-    if let Principal::Staff(s) = who {
-        require_any(s, &Role::ALL)?;
-    }
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let id = id.to_string();
@@ -36,7 +25,7 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         })
         .await?
         .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-    may_touch(who, &s)?;
+    authz::allow(who, Act::ReadSession(&s), now)?;
     if actas_core::flow::due_end(&s, policy.session.idle_minutes, now).is_none() {
         return Ok(s);
     }
@@ -75,7 +64,6 @@ pub const ENTRY_CODE_MINUTES: i64 = 2;
 /// The session's agent asks for a one-time code to enter the host app
 /// (`POST /sessions/{id}/entry`). A new code voids the unused ones.
 pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::EntryCode> {
-    require_any(agent, &[Role::Agent])?;
     let now = ctx.clock.now();
     let expires_at = now + chrono::Duration::minutes(ENTRY_CODE_MINUTES);
     let policy = ctx.policy.clone();
@@ -88,9 +76,7 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-                if s.agent != agent.id {
-                    return Err(Error::forbidden("not-session-agent", "Only the session's agent enters the host app."));
-                }
+                authz::allow(&agent, Act::OpenEntry(&s), now)?;
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
                     let changes = ended.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
@@ -152,8 +138,13 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
                     .get_session(&c.session_id)
                     .await?
                     .ok_or_else(|| Error::not_found(format!("No session {}.", c.session_id)))?;
-                if s.app_id != app.id {
-                    return Err(Error::forbidden("wrong-app", "This entry code is for another app."));
+                // Another app's code reads as unknown: it learns nothing of the session.
+                if authz::allow(&app, Act::ExchangeEntry(&s), now).is_err() {
+                    return Err(Error::refused(
+                        "entry-code-unknown",
+                        Some("code"),
+                        format!("This entry code is unknown or a newer one replaced it; {again}."),
+                    ));
                 }
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
@@ -205,17 +196,9 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-                may_touch(&who, &s)?;
-                if let (Ending::ByAgent, Principal::Staff(st)) = (&how, &who) {
-                    if st.id != s.agent {
-                        return Err(Error::forbidden(
-                            "not-session-agent",
-                            "Only the session's agent ends it; a lead revokes it.",
-                        ));
-                    }
-                }
-                if let (Ending::ByAgent, Principal::App(_)) = (&how, &who) {
-                    return Err(Error::forbidden("not-session-agent", "Only the session's agent ends it."));
+                match &how {
+                    Ending::ByAgent => authz::allow(&who, Act::EndSession(&s), now)?,
+                    Ending::Revoke(_) => authz::allow(&who, Act::Revoke(&s), now)?,
                 }
                 let (s, ev) = end_if_due(tx, &policy, s, now).await?;
                 if let Some(ev) = ev {
@@ -248,7 +231,7 @@ pub async fn end(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
 
 /// A lead revokes a session, with a note.
 pub async fn revoke(ctx: &Ctx, lead: &actas_core::model::Staff, id: &str, note: Option<String>) -> Result<Session> {
-    require_any(lead, &[Role::Lead])?;
+    authz::require_lead(lead)?;
     let note = match note.map(|n| n.trim().to_string()) {
         Some(n) if !n.is_empty() => n,
         _ => return Err(Error::refused("note-required", Some("note"), "A revocation needs a note that says why.")),
@@ -258,9 +241,6 @@ pub async fn revoke(ctx: &Ctx, lead: &actas_core::model::Staff, id: &str, note: 
 
 /// Activity from the agent's screen: moves the idle deadline.
 pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
-    if let Principal::Staff(s) = who {
-        require_any(s, &[Role::Agent])?;
-    }
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let who = who.clone();
@@ -270,15 +250,7 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
         .write(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-                may_touch(&who, &s)?;
-                if let Principal::Staff(st) = &who {
-                    if st.id != s.agent {
-                        return Err(Error::forbidden(
-                            "not-session-agent",
-                            "Only the session's agent sends heartbeats.",
-                        ));
-                    }
-                }
+                authz::allow(&who, Act::Heartbeat(&s), now)?;
                 let (mut s, ev) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
                     let changes = ev.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
@@ -296,12 +268,14 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
 
 /// The session's events and its request's, oldest first.
 pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Result<Vec<Event>> {
-    require_any(who, &Role::ALL)?;
+    let now = ctx.clock.now();
+    let who = who.clone();
     let id = id.to_string();
     ctx.store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+                authz::allow(&who, Act::ReadTimeline(&s), now)?;
                 let mut events = tx
                     .list_events(&EventFilter {
                         request_id: Some(s.request_id.clone()),
@@ -327,11 +301,12 @@ pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Re
 
 /// The customer-facing access log of an account, newest first.
 pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64) -> Result<Vec<api::AccessLogEntry>> {
-    match who {
-        Principal::Staff(s) => require_any(s, &Role::ALL)?,
-        Principal::App(_) => {}
-        Principal::Token(_) => return Err(Error::Unauthorized("Use a personal token or an app key.".into())),
-    }
+    authz::allow(who, Act::ReadAccessLog, ctx.clock.now())?;
+    // An app sees only the sessions issued for it.
+    let app_id = match who {
+        Principal::App(a) => Some(a.id.clone()),
+        _ => None,
+    };
     let policy = ctx.policy.clone();
     let account = account_id.to_string();
     ctx.store
@@ -340,6 +315,7 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
                 let sessions = tx
                     .list_sessions(&SessionFilter {
                         account_id: Some(account),
+                        app_id,
                         limit: Some(limit),
                         ..Default::default()
                     })

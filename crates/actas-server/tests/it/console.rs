@@ -226,7 +226,7 @@ backend_test!(async fn roles_decide_which_pages_and_links_exist(app) {
     assert!(!home.html.contains(r#"action="/launch""#));
     let p = audrey.get("/launch?ticket=48192").await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    assert!(p.html.contains("needs the agent role"), "{}", p.html);
+    assert!(p.html.contains("Asking for access is not for you: This needs one of the roles: agent."), "{}", p.html);
     let csrf = home.csrf();
     let p = audrey.post("/requests", &[("csrf", &csrf), ("ticket", "48192"), ("reason", REASON), ("actions", "settings.view"), ("minutes", "15")]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
@@ -527,21 +527,26 @@ backend_test!(async fn the_access_log_lists_a_session_with_its_change(app) {
     let change = json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]});
     let (_, v) = app.authorize(&token, "invoice_email.update", change).await;
     assert_eq!(v["allowed"], true, "{v}");
+    // Another agent has no need to know who entered the account.
     let (mut jon, home) = Browser::signed_in(&app, "jon").await;
+    assert_eq!(jon.get("/accounts/acct_42/access-log").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(jon.get("/accounts?id=acct_42").await.status, StatusCode::FORBIDDEN);
+    assert!(!home.html.contains("account-lookup"), "no form that leads to a refusal");
+    let (mut lena, home) = Browser::signed_in(&app, "lena").await;
     assert!(home.html.contains(r#"<form id="account-lookup" method="get" action="/accounts">"#), "{}", home.html);
     assert!(home.html.contains(r#"<label for="account-id">"#));
-    let p = jon.get("/accounts?id=acct_42").await;
+    let p = lena.get("/accounts?id=acct_42").await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/accounts/acct_42/access-log"));
-    let p = jon.get("/accounts/acct_42/access-log").await;
+    let p = lena.get("/accounts/acct_42/access-log").await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
     assert!(p.html.contains("Maria Lopez, ticket 48192"), "{}", p.html);
     assert!(p.html.contains("Approved by Sam Lee."));
     assert!(p.html.contains("<strong>in progress</strong>"));
     assert!(p.html.contains("Allowed: View account settings, Update invoice email."), "{}", p.html);
     assert!(p.html.contains("new@acme.test"), "the change: {}", p.html);
-    let p = jon.get("/accounts/acct_7/access-log").await;
+    let p = lena.get("/accounts/acct_7/access-log").await;
     assert!(p.html.contains("No one from support has entered this account."));
-    let p = jon.get("/accounts?id=+").await;
+    let p = lena.get("/accounts?id=+").await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.html.contains(r#"id="account-id-error""#));
 });
@@ -646,7 +651,7 @@ backend_test!(async fn admin_pages_are_for_admins_and_forbidden_to_the_others(ap
         for path in ["/staff", "/apps", "/policy"] {
             let p = b.get(path).await;
             assert_eq!(p.status, StatusCode::FORBIDDEN, "{login} {path}");
-            assert!(p.html.contains("needs the admin role"), "{}", p.html);
+            assert!(p.html.contains("is not for you: This needs one of the roles: admin."), "{}", p.html);
         }
     }
 });

@@ -17,8 +17,7 @@ async fn exchange(app: &TestApp, key: &str, code: &Value) -> (StatusCode, Value)
     app.post("/api/v1/entry", key, json!({ "code": code })).await
 }
 
-/// Proves a refused exchange changed nothing: no event, no session change,
-/// and the code was not consumed when `still_usable` says so.
+/// Proves a refused exchange changed nothing: no event, no session change.
 async fn refused_exchange(app: &TestApp, key: &str, code: &Value, status: u16, slug: &str) {
     let before = app.counts().await;
     assert_problem(&exchange(app, key, code).await, status, slug);
@@ -93,7 +92,8 @@ backend_test!(async fn only_the_app_of_the_session_exchanges_its_code(app) {
     )
     .await
     .unwrap();
-    refused_exchange(&app, &other, &code, 403, "wrong-app").await;
+    // Another app's code reads as unknown: that app learns nothing of the session.
+    refused_exchange(&app, &other, &code, 422, "entry-code-unknown").await;
     // Staff and tokens cannot exchange codes at all.
     refused_exchange(&app, &app.maria, &code, 403, "app-only").await;
     // Not consumed by the refusals: the session's own app still enters.

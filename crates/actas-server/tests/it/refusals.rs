@@ -121,11 +121,11 @@ backend_test!(async fn self_approval_and_approval_beyond_ones_roles_are_refused(
         403,
         "self-approval",
     );
-    // An admin holds no lead role: cannot approve what needs a lead.
+    // An admin decides no requests.
     assert_problem(
         &app.approve(&app.ada, &id, json!({})).await,
         403,
-        "approver-lacks-role",
+        "role-required",
     );
     // An agent cannot approve at all; nor can an auditor.
     assert_problem(
@@ -256,7 +256,7 @@ backend_test!(async fn ending_is_for_the_sessions_agent_and_happens_once(app) {
         &app.post(&format!("/api/v1/sessions/{sid}/end"), &app.app, json!({}))
             .await,
         403,
-        "not-session-agent",
+        "staff-only",
     );
     assert_eq!(app.counts().await, before);
     assert_eq!(

@@ -119,7 +119,10 @@ backend_test!(async fn the_reaper_expires_approvals_that_were_never_started(app)
 backend_test!(async fn reading_a_session_past_its_deadline_records_its_end(app) {
     let (sid, token) = app.live_session(&["settings.view"], None).await;
     app.clock.advance(mins(16));
-    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    // Past its `exp`, the token is nobody's credentials.
+    let (st, _) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert_eq!(st.as_u16(), 401);
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["state"], "ended");
     assert_eq!(s["end_reason"], "idle_timeout");
     assert_eq!(app.events_of_type("session.idle_timeout").await.len(), 1);
