@@ -11,8 +11,10 @@ pub mod error;
 pub mod extract;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -91,7 +93,9 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/delivered", post(notices::delivered))
         .route("/accounts/{id}/access-log", get(accounts::access_log))
         .route("/audit", get(audit::list))
-        .route("/audit/verify", get(audit::verify));
+        .route("/audit/verify", get(audit::verify))
+        // Answers carry tokens, codes and customer data: never cached anywhere.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))

@@ -330,7 +330,8 @@ async fn state(f: &Fx) -> (usize, Vec<(String, String)>, Vec<(String, String)>) 
     (c.events, c.requests, c.sessions)
 }
 
-async fn send(f: &Fx, who: usize, call: Call) -> (StatusCode, Value) {
+/// Status, body and `Cache-Control` of one call.
+async fn send(f: &Fx, who: usize, call: Call) -> (StatusCode, Value, Option<String>) {
     let (method, path, body) = call(f);
     let mut req = f.app.http.request(method, format!("{}{path}", f.app.base));
     if let Some(b) = &f.bearer[who] {
@@ -341,12 +342,13 @@ async fn send(f: &Fx, who: usize, call: Call) -> (StatusCode, Value) {
     }
     let res = req.send().await.unwrap();
     let status = res.status();
+    let cache = res.headers().get("cache-control").and_then(|v| v.to_str().ok()).map(str::to_string);
     // The feed never ends: its status is enough.
     if res.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")) {
-        return (status, Value::Null);
+        return (status, Value::Null, cache);
     }
     let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), cache)
 }
 
 fn openapi_endpoints() -> BTreeSet<String> {
@@ -387,11 +389,14 @@ async fn run_table(backend: Backend) {
                 continue; // below, each on a server of its own
             }
             let before = if success { None } else { Some(state(&shared).await) };
-            let (got, body) = send(&shared, who, row.call).await;
+            let (got, body, cache) = send(&shared, who, row.call).await;
             checked += 1;
             if got.as_u16() != *want {
                 failures.push(format!("{} as {}: want {want}, got {got} {body}", row.endpoint, CALLERS[who]));
                 continue;
+            }
+            if row.endpoint.contains(" /api/v1/") && cache != Some("no-store".to_string()) {
+                failures.push(format!("{} as {}: Cache-Control {cache:?}", row.endpoint, CALLERS[who]));
             }
             if let Some(before) = before {
                 if !success && got.as_u16() != 409 {
@@ -409,7 +414,10 @@ async fn run_table(backend: Backend) {
         for (who, want) in row.want.iter().enumerate() {
             if (200..300).contains(want) && !read_only {
                 let own = fixture(&backend).await;
-                let (got, body) = send(&own, who, row.call).await;
+                let (got, body, cache) = send(&own, who, row.call).await;
+                if row.endpoint.contains(" /api/v1/") && cache != Some("no-store".to_string()) {
+                    failures.push(format!("{} as {}: Cache-Control {cache:?}", row.endpoint, CALLERS[who]));
+                }
                 checked += 1;
                 if got.as_u16() != *want {
                     failures.push(format!("{} as {}: want {want}, got {got} {body}", row.endpoint, CALLERS[who]));
