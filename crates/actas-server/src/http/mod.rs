@@ -58,9 +58,60 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         audit::verify,
         meta::healthz,
         meta::jwks,
-    )
+    ),
+    modifiers(&Problems)
 )]
 struct ApiDoc;
+
+/// Every failure is an `application/problem+json` document, and every
+/// operation can answer the failures any call can meet: a malformed body or
+/// query (400), no or bad credentials (401), not for this caller (403), an
+/// unknown id (404), a body over the limit (413), the database out of reach
+/// (503). Operations add their own (409, 422) in their annotations.
+struct Problems;
+
+impl utoipa::Modify for Problems {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        const JSON: &str = "application/json";
+        const PROBLEM: &str = "application/problem+json";
+        let problem = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(PROBLEM, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                    .build(),
+            )
+        };
+        let common = [
+            ("400", "Malformed body or query"),
+            ("401", "No or bad credentials"),
+            ("403", "Not allowed for this caller"),
+            ("404", "Not found"),
+            ("413", "Body too large"),
+            ("503", "The database cannot be reached or written"),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let public = op.operation_id.as_deref().is_some_and(|id| matches!(id, "healthz" | "jwks"));
+                for (status, r) in op.responses.responses.iter_mut() {
+                    if status.starts_with(['4', '5']) {
+                        if let RefOr::T(resp) = r {
+                            if let Some(c) = resp.content.shift_remove(JSON) {
+                                resp.content.insert(PROBLEM.to_string(), c);
+                            }
+                        }
+                    }
+                }
+                let wanted: &[(&str, &str)] = if public { &common[5..] } else { &common };
+                for (status, what) in wanted {
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem(what));
+                }
+            }
+        }
+    }
+}
 
 /// The OpenAPI document of this build.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -19,6 +19,7 @@ use crate::AppState;
 
 /// Filters and paging of `GET /audit`.
 #[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Customer account.
@@ -37,6 +38,7 @@ pub struct AuditQuery {
     /// Until this time (RFC 3339, exclusive).
     pub until: Option<String>,
     /// Page size: default 100, at most 1000.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -13,11 +13,13 @@ use crate::AppState;
 
 /// Paging of `GET /notices`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeQuery {
     /// The last `seq` seen (0 for the start).
     after: Option<i64>,
     /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -30,7 +32,7 @@ pub async fn list(
     Params(q): Params<NoticeQuery>,
 ) -> Result<Json<api::NoticeList>, ApiError> {
     let app = caller.app()?;
-    let list = service::list_notices(&st.ctx, &app, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    let list = service::list_notices(&st.ctx, &app, q.after.unwrap_or(0), super::requests::page_size(q.limit)?).await?;
     Ok(Json(api::NoticeList { notices: list.iter().map(service::notice_view).collect() }))
 }
 

@@ -29,8 +29,17 @@ pub async fn create(
     Ok(super::created(views::request(&st.ctx.policy, &r)))
 }
 
+/// A page size from `?limit=`: default 100, 1 to 1000, else a 400.
+pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(100) {
+        n @ 1..=1000 => Ok(n),
+        _ => Err(ApiError::BadQuery("limit must be between 1 and 1000".into())),
+    }
+}
+
 /// Filters of `GET /requests`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `pending`, `approved`, `denied`, `withdrawn`, `expired` or `started`.
@@ -40,6 +49,7 @@ pub struct ListQuery {
     /// Only this requester.
     requester: Option<String>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -58,7 +68,7 @@ pub async fn list(
         requester: q.requester,
         ticket: q.ticket,
         session_id: None,
-        limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
+        limit: Some(page_size(q.limit)?),
     };
     let list = service::list_requests(&st.ctx, &staff, f).await?;
     Ok(Json(api::RequestList { requests: list.iter().map(|r| views::request(&st.ctx.policy, r)).collect() }))

@@ -125,7 +125,7 @@ pub async fn timeline(
 /// `session.ended`, `session.expired`, `session.idle_timeout`,
 /// `session.revoked`, `scope.changed`), each with the session after it.
 #[utoipa::path(get, path = "/api/v1/sessions/feed", tag = "sessions",
-    responses((status = 200, description = "text/event-stream of SessionChange", body = api::SessionChange), (status = 401, body = api::Problem)))]
+    responses((status = 200, description = "text/event-stream of SessionChange", body = api::SessionChange, content_type = "text/event-stream"), (status = 401, body = api::Problem)))]
 pub async fn feed(
     State(st): State<AppState>,
     caller: Caller,
