@@ -421,7 +421,8 @@ for (const setup of FONT_SETUPS) {
       assert.deepEqual(await offsetMisses(page), [], 'the page offset lagged behind the banner');
 
       // One line: the customer, the time left, the disclosure and Exit side by side.
-      const account = await shadowTextBox(page, `${ACCOUNT.name} (${ACCOUNT.id})`);
+      // On the line, the customer's name alone; the id is in the details.
+      const account = await shadowTextBox(page, ACCOUNT.name);
       const countdown = await shadowTextBox(page, await bannerAttr(page, 'data-countdown'));
       const exit = await bannerButtonCentre(page, 'Exit support session');
       const toggle = await bannerButtonCentre(page, DISCLOSURE);

@@ -146,6 +146,7 @@
     '.warn { margin-top: 4px; font-weight: 700; overflow-wrap: anywhere; }',
     '.warn:empty { display: none; }',
     // Phones: one line that never wraps; the rest behind the disclosure.
+    '.account-short { display: none; }',
     '@media (max-width: 640px) {',
     '  .bar { padding: 6px 8px; font-size: 0.875em; }',
     '  .row { justify-content: flex-start; gap: 4px 6px; }',
@@ -159,6 +160,8 @@
     // The customer keeps the most room; the agent gives way first.
     '  .who > .agent { flex-shrink: 3; min-width: min(3.5em, 30%); }',
     '  .who > .verb { ' + HIDDEN + ' }',
+    '  .who > .account { display: none; }',
+    '  .who > .account-short { display: block; }',
     '  .who > .short { display: block; flex: none; margin: 0 0.3em; }',
     '  .time { order: 2; flex: none; white-space: nowrap; }',
     '  .time > .label { ' + HIDDEN + ' }',
@@ -256,6 +259,9 @@
   verbShort.setAttribute('aria-hidden', 'true');
   verbShort.textContent = 'as';
   var accountEl = el('b', 'account', who);
+  // Phones: the customer's name alone on the line; the id is in the details.
+  var accountShort = el('b', 'account-short', who);
+  accountShort.setAttribute('aria-hidden', 'true');
   var timeEl = el('span', 'time', info);
   text(el('span', 'label', timeEl), 'Ends in ');
   var countdownEl = el('b', 'countdown', timeEl);
@@ -337,6 +343,7 @@
     var act = claims.act || {};
     setText(agentEl, 'data-agent', String(act.name || act.sub || 'A support agent'));
     setText(accountEl, 'data-account', String(claims.sub || ''));
+    setText(accountShort, null, String(claims.sub || ''));
     var scope = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
     setText(labelsEl, 'data-allowed', scope.join(', '));
     setText(approverEl, 'data-approver', '');
@@ -352,6 +359,7 @@
     session = s;
     setText(agentEl, 'data-agent', String(s.agent_name || s.agent || ''));
     setText(accountEl, 'data-account', accountText(s.account_name, String(s.account_id || '')));
+    setText(accountShort, null, String(s.account_name || s.account_id || ''));
     // Every approver, in plain words ("approved by Sam Lee", "approved
     // automatically by the support policy, then by Sam Lee").
     var words = typeof s.approved_by === 'string' && s.approved_by ? s.approved_by : '';
