@@ -2,7 +2,11 @@
 //! the client crate. Field names are part of the contract in SPEC §5.
 //!
 //! Inputs refuse unknown fields, so a typo in a request is an error rather
-//! than a silently ignored option.
+//! than a silently ignored option. Every input string and list has a
+//! bound, stated in its schema (`maxLength`, `maxItems`): the server
+//! refuses a longer one with `400` (`too-long`, `too-many`) before doing
+//! anything, and refuses control characters in one-line fields
+//! (`invalid-characters`); the bounds are `actas_core::limits`.
 #![warn(missing_docs)]
 
 use chrono::{DateTime, Utc};
@@ -31,16 +35,21 @@ pub struct Problem {
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// The ticket system's reference.
+    #[schema(max_length = 100)]
     #[serde(rename = "ref")]
     pub reference: String,
     /// The customer account.
+    #[schema(max_length = 100)]
     pub account_id: String,
     /// The account's display name.
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub account_name: Option<String>,
     /// Subject line.
+    #[schema(max_length = 500)]
     pub subject: String,
     /// Link to the ticket.
+    #[schema(max_length = 2000)]
     #[serde(default)]
     pub url: Option<String>,
 }
@@ -85,13 +94,18 @@ pub struct ActionRef {
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// Ticket reference.
+    #[schema(max_length = 100)]
     pub ticket: String,
     /// Must be the ticket's account when given.
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Why: at least the policy's `min_chars`, not a vague phrase.
+    /// Why: at least the policy's `min_chars`, not a vague phrase. Line
+    /// breaks and tabs are kept; other control characters are refused.
+    #[schema(max_length = 2000)]
     pub reason: String,
-    /// Action names.
+    /// Action names (each at most 100 characters).
+    #[schema(max_items = 50)]
     pub actions: Vec<String>,
     /// Duration in minutes; the policy default when absent.
     #[serde(default)]
@@ -179,13 +193,16 @@ pub struct Request {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Approve {
-    /// Narrowed or expanded actions; the request's when absent.
+    /// Narrowed or expanded actions (each at most 100 characters); the
+    /// request's when absent.
+    #[schema(max_items = 50)]
     #[serde(default)]
     pub actions: Option<Vec<String>>,
     /// Shortened duration; the request's when absent.
     #[serde(default)]
     pub minutes: Option<u32>,
     /// A note.
+    #[schema(max_length = 2000)]
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -195,6 +212,7 @@ pub struct Approve {
 #[serde(deny_unknown_fields)]
 pub struct Note {
     /// Why. Required.
+    #[schema(max_length = 2000)]
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -279,6 +297,7 @@ pub struct EntryCode {
 #[serde(deny_unknown_fields)]
 pub struct EntryExchange {
     /// The code the browser brought.
+    #[schema(max_length = 100)]
     pub code: String,
 }
 
@@ -295,9 +314,11 @@ pub struct Started {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeChange {
-    /// Actions to add.
+    /// Actions to add (each at most 100 characters).
+    #[schema(max_items = 50)]
     pub actions: Vec<String>,
     /// Why.
+    #[schema(max_length = 2000)]
     pub reason: String,
 }
 
@@ -306,12 +327,15 @@ pub struct ScopeChange {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Must be the token's `sub` when given.
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub account_id: Option<String>,
     /// Record type.
+    #[schema(max_length = 100)]
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     /// Record id.
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub id: Option<String>,
 }
@@ -321,11 +345,15 @@ pub struct Target {
 #[serde(deny_unknown_fields)]
 pub struct Change {
     /// Field name.
+    #[schema(max_length = 100)]
     pub field: String,
-    /// Old value.
+    /// Old value, as the host app shows it (any text but NUL). Not stored
+    /// when the action redacts or the field's name looks like a secret.
+    #[schema(max_length = 1000)]
     #[serde(default)]
     pub old: Option<String>,
-    /// New value.
+    /// New value, stored as `old` is.
+    #[schema(max_length = 1000)]
     #[serde(default)]
     pub new: Option<String>,
 }
@@ -337,11 +365,14 @@ pub struct AuthorizeRequest {
     /// The impersonation token.
     pub token: String,
     /// The action's dotted name.
+    #[schema(max_length = 100)]
     pub action: String,
     /// What it acts on.
     #[serde(default)]
     pub target: Option<Target>,
-    /// The changes it makes.
+    /// The changes it makes; their old and new values together at most
+    /// 10,000 characters.
+    #[schema(max_items = 50)]
     #[serde(default)]
     pub changes: Option<Vec<Change>>,
 }
@@ -510,6 +541,7 @@ pub struct Health {
 pub struct StartSession {
     /// The host app's id (or name) the token is for; may be left out when
     /// only one host app is registered.
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub app: Option<String>,
 }

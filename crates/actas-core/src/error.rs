@@ -20,13 +20,18 @@ pub enum Error {
         /// Human sentence.
         detail: String,
     },
-    /// The request is well formed but malformed for its field (bad syntax).
-    #[error("{field}: {reason}")]
+    /// The body is well-formed JSON but a field breaks the wire contract:
+    /// missing, too long, too many entries, or characters it may not hold.
+    /// Refused before anything is read or written, and not audited.
+    #[error("{detail}")]
     BadRequest {
+        /// Stable slug (`invalid-body`, `too-long`, `too-many`,
+        /// `invalid-characters`).
+        code: &'static str,
         /// The offending field.
         field: String,
-        /// What is wrong with it.
-        reason: String,
+        /// Human sentence.
+        detail: String,
     },
     /// The current state does not allow this (already decided, live session...).
     #[error("{detail}")]
@@ -73,9 +78,18 @@ impl Error {
         Error::Forbidden { code, detail: detail.into() }
     }
 
-    /// A malformed field (`400`).
+    /// A malformed field (`400`, `invalid-body`); the detail reads
+    /// "field: reason".
     pub fn bad_request(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::BadRequest { field: field.into(), reason: reason.into() }
+        let field = field.into();
+        let detail = format!("{field}: {}", reason.into());
+        Error::BadRequest { code: "invalid-body", field, detail }
+    }
+
+    /// A field that breaks a bound of the wire contract (`400`), with its
+    /// own slug.
+    pub fn bad_input(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::BadRequest { code, field: field.into(), detail: detail.into() }
     }
 
     /// Something that does not exist (`404`).

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod flow;
 pub mod id;
+pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod reason;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::limits::REASON_CHARS;
 use crate::model::Role;
 
 /// The policy shipped with actas, used when no file is given.
@@ -251,8 +252,11 @@ impl Policy {
             Some(r) => {
                 let min = match r.min_chars {
                     Some(m) => {
-                        if *m.get_ref() == 0 || *m.get_ref() > 2000 {
-                            return Err(err(m.span().start, "reason.min_chars must be between 1 and 2000".into()));
+                        if *m.get_ref() == 0 || *m.get_ref() > REASON_CHARS {
+                            return Err(err(
+                                m.span().start,
+                                format!("reason.min_chars must be between 1 and {REASON_CHARS}"),
+                            ));
                         }
                         *m.get_ref()
                     }

@@ -3,6 +3,7 @@
 //! Vague phrases are compared folded: lower case, punctuation read as
 //! space, runs of white space collapsed, so "Need access!!" is "need access".
 
+use crate::limits::REASON_CHARS;
 use crate::policy::ReasonRules;
 use crate::{Error, Result};
 
@@ -21,11 +22,13 @@ impl Reason {
                 "A reason is required: say what the customer's problem is.",
             ));
         }
-        if trimmed.chars().count() > 2000 {
+        // The server refuses longer reasons at the edge (`too-long`, not
+        // audited); this keeps the rule whole for other callers of core.
+        if trimmed.chars().count() > REASON_CHARS {
             return Err(Error::refused(
                 "reason-too-long",
                 Some("reason"),
-                "The reason is longer than 2000 characters.",
+                format!("The reason is longer than {REASON_CHARS} characters."),
             ));
         }
         let folded = fold(trimmed);

@@ -11,6 +11,7 @@
 
 use actas_api as api;
 use actas_core::audit::Event;
+use actas_core::limits;
 use actas_core::model::{Request, RequestKind, RequestStatus, Role, Session, Ticket};
 use actas_core::policy::{Approval, Policy};
 use actas_core::{Error, Timestamp};
@@ -307,7 +308,7 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
             label for="reason" { "Reason" }
             p.hint #reason-hint { "At least " (policy.reason.min_chars) " characters: say what the customer's problem is." }
             (field_error("reason-error", reason_err))
-            textarea #reason name="reason" required
+            textarea #reason name="reason" required maxlength=(limits::REASON_CHARS)
                 aria-describedby=(if reason_err.is_some() { "reason-hint reason-error" } else { "reason-hint" }) { (d.reason) }
             label for="minutes" { "For how long" }
             (field_error("minutes-error", minutes_err))
@@ -387,13 +388,14 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
     };
     match outcome {
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
-        Err(Error::Refused { field, detail, .. }) => {
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. })) => {
             let Some(t) = find_ticket_as(&state, &who, &reference).await? else {
                 return Ok(no_ticket(&who, &reference));
             };
-            let err = FieldError { field: field.unwrap_or("form").to_string(), detail };
+            let (status, _, detail, field) = crate::http::error::ApiError::from(e).parts();
+            let err = FieldError { field: field.unwrap_or_else(|| "form".into()), detail };
             let body = request_form(&policy, &who, &t, &draft, Some(&err));
-            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, layout("Ask for access", Some(&who), body)))
+            Ok(page(status, layout("Ask for access", Some(&who), body)))
         }
         Err(e) => Err(e.into()),
     }
@@ -569,7 +571,7 @@ fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) ->
                 }
                 label for="scope-reason" { "Why you need them" }
                 (field_error("scope-reason-error", reason_err))
-                textarea #scope-reason name="reason" required aria-describedby=[reason_err.map(|_| "scope-reason-error")] {
+                textarea #scope-reason name="reason" required maxlength=(limits::REASON_CHARS) aria-describedby=[reason_err.map(|_| "scope-reason-error")] {
                     @if f.which == "scope" { (f.reason) }
                 }
                 p { button type="submit" { "Ask for these actions" } }
@@ -586,7 +588,7 @@ fn revoke_form(who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
             input type="hidden" name="csrf" value=(who.csrf);
             label for="revoke-note" { "Why revoke it (required)" }
             (field_error("revoke-note-error", note_err))
-            textarea #revoke-note name="note" required aria-describedby=[note_err.map(|_| "revoke-note-error")] {
+            textarea #revoke-note name="note" required maxlength=(limits::NOTE_CHARS) aria-describedby=[note_err.map(|_| "revoke-note-error")] {
                 @if f.which == "revoke" { (f.reason) }
             }
             p { button type="submit" { "Revoke the session" } }
@@ -744,7 +746,8 @@ pub async fn session(
 
 /// The session page again with a refused form's sentence next to its field.
 async fn session_refused(state: &AppState, who: &SignedIn, id: &str, e: Error, mut f: SessionForm) -> Answer {
-    if !matches!(e, Error::Refused { .. } | Error::Forbidden { .. } | Error::Conflict { .. }) {
+    if !matches!(e, Error::Refused { .. } | Error::BadRequest { .. } | Error::Forbidden { .. } | Error::Conflict { .. })
+    {
         return Err(e.into());
     }
     let (status, _, detail, field) = crate::http::error::ApiError::from(e).parts();
@@ -877,13 +880,13 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
                             }
                         }
                         label for=(format!("n-{rid}")) { "Note (optional)" }
-                        input type="text" id=(format!("n-{rid}")) name="note";
+                        input type="text" id=(format!("n-{rid}")) name="note" maxlength=(limits::NOTE_CHARS);
                         p { button type="submit" { "Approve" } }
                     }
                     form method="post" action=(format!("/requests/{rid}/deny")) {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label for=(format!("d-{rid}")) { "Why deny it (required)" }
-                        textarea id=(format!("d-{rid}")) name="note" required {}
+                        textarea id=(format!("d-{rid}")) name="note" required maxlength=(limits::NOTE_CHARS) {}
                         p { button type="submit" { "Deny" } }
                     }
                 }
@@ -919,7 +922,9 @@ pub async fn queue(State(state): State<AppState>, who: SignedIn, Query(q): Query
 async fn decided(state: &AppState, who: &SignedIn, id: &str, outcome: actas_core::Result<Request>) -> Answer {
     let e = match outcome {
         Ok(_) => return Ok(Redirect::to("/queue").into_response()),
-        Err(e @ (Error::Refused { .. } | Error::Forbidden { .. } | Error::Conflict { .. })) => e,
+        Err(
+            e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Forbidden { .. } | Error::Conflict { .. }),
+        ) => e,
         Err(e) => return Err(e.into()),
     };
     let (status, _, detail, field) = crate::http::error::ApiError::from(e).parts();

@@ -60,8 +60,8 @@ impl ApiError {
                 Error::NotFound(d) => (StatusCode::NOT_FOUND, "not-found".into(), d.clone(), None),
                 Error::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized".into(), d.clone(), None),
                 Error::Forbidden { code, detail } => (StatusCode::FORBIDDEN, (*code).into(), detail.clone(), None),
-                Error::BadRequest { field, reason } => {
-                    (StatusCode::BAD_REQUEST, "invalid-body".into(), format!("{field}: {reason}"), Some(field.clone()))
+                Error::BadRequest { code, field, detail } => {
+                    (StatusCode::BAD_REQUEST, (*code).into(), detail.clone(), Some(field.clone()))
                 }
                 Error::Conflict { code, detail } => (StatusCode::CONFLICT, (*code).into(), detail.clone(), None),
                 Error::Refused { code, field, detail } => {
@@ -143,6 +143,7 @@ mod tests {
             (Error::Unauthorized("x".into()).into(), 401, "unauthorized"),
             (Error::forbidden("self-approval", "x").into(), 403, "self-approval"),
             (Error::bad_request("action", "x").into(), 400, "invalid-body"),
+            (Error::bad_input("too-long", "reason", "x").into(), 400, "too-long"),
             (Error::conflict("already-decided", "x").into(), 409, "already-decided"),
             (Error::refused("reason-vague", Some("reason"), "x").into(), 422, "reason-vague"),
             (Error::Unavailable(anyhow::anyhow!("disk")).into(), 503, "unavailable"),

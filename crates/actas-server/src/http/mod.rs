@@ -163,6 +163,45 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests {
+    use actas_core::limits::*;
+
+    /// The bounds the OpenAPI document states are the ones the server
+    /// enforces (`actas_core::limits`).
+    #[test]
+    fn the_documented_bounds_are_the_enforced_ones() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let cases = [
+            ("NewTicket", "ref", "maxLength", ID_CHARS),
+            ("NewTicket", "account_id", "maxLength", ID_CHARS),
+            ("NewTicket", "account_name", "maxLength", ACCOUNT_NAME_CHARS),
+            ("NewTicket", "subject", "maxLength", SUBJECT_CHARS),
+            ("NewTicket", "url", "maxLength", URL_CHARS),
+            ("NewRequest", "ticket", "maxLength", ID_CHARS),
+            ("NewRequest", "account_id", "maxLength", ID_CHARS),
+            ("NewRequest", "reason", "maxLength", REASON_CHARS),
+            ("NewRequest", "actions", "maxItems", ACTIONS_PER_LIST),
+            ("Approve", "actions", "maxItems", ACTIONS_PER_LIST),
+            ("Approve", "note", "maxLength", NOTE_CHARS),
+            ("Note", "note", "maxLength", NOTE_CHARS),
+            ("ScopeChange", "actions", "maxItems", ACTIONS_PER_LIST),
+            ("ScopeChange", "reason", "maxLength", REASON_CHARS),
+            ("Target", "account_id", "maxLength", ID_CHARS),
+            ("Target", "type", "maxLength", ID_CHARS),
+            ("Target", "id", "maxLength", ID_CHARS),
+            ("Change", "field", "maxLength", FIELD_NAME_CHARS),
+            ("Change", "old", "maxLength", VALUE_CHARS),
+            ("Change", "new", "maxLength", VALUE_CHARS),
+            ("AuthorizeRequest", "action", "maxLength", ACTION_NAME_CHARS),
+            ("AuthorizeRequest", "changes", "maxItems", CHANGES_PER_CALL),
+            ("StartSession", "app", "maxLength", ID_CHARS),
+            ("EntryExchange", "code", "maxLength", ID_CHARS),
+        ];
+        for (schema, field, key, bound) in cases {
+            assert_eq!(schemas[schema]["properties"][field][key], bound, "{schema}.{field}");
+        }
+    }
+
     /// The committed `docs/openapi.json` is what the code generates; run with
     /// `ACTAS_UPDATE_OPENAPI=1` to rewrite it after changing the API.
     #[test]

@@ -2,6 +2,7 @@
 
 use actas_api as api;
 use actas_core::audit::{self as text, Actor, EventType, NewEvent};
+use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
 use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::{Error, Result};
 use actas_store::tx_fn;
@@ -71,8 +72,12 @@ pub async fn add_staff(
 ) -> Result<(Staff, String)> {
     check_login(login)?;
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::refused("name-invalid", Some("name"), "A name is 1 to 100 characters of plain text."));
+    if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
+        return Err(Error::refused(
+            "name-invalid",
+            Some("name"),
+            format!("A name is 1 to {DISPLAY_NAME_CHARS} characters of plain text on one line."),
+        ));
     }
     if roles.is_empty() {
         return Err(Error::refused("roles-required", Some("roles"), "Give at least one role."));
@@ -190,7 +195,11 @@ pub fn check_origin(o: &str) -> Result<String> {
         )
     };
     let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).ok_or_else(bad)?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+    if rest.is_empty()
+        || rest.contains(['/', '?', '#', ' ', '@'])
+        || o.len() > URL_CHARS
+        || o.chars().any(is_layout_char)
+    {
         return Err(bad());
     }
     Ok(o.to_ascii_lowercase())
@@ -228,7 +237,7 @@ pub fn check_entry_url(u: &str) -> Result<String> {
     };
     let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).ok_or_else(bad)?;
     let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || u.len() > 500 || u.contains(['?', '#', ' ', '@']) || u.chars().any(char::is_control) {
+    if host.is_empty() || u.len() > URL_CHARS || u.contains(['?', '#', ' ', '@']) || u.chars().any(is_layout_char) {
         return Err(bad());
     }
     Ok(u.to_string())
@@ -237,9 +246,14 @@ pub fn check_entry_url(u: &str) -> Result<String> {
 /// Registers a host app (or ticket system); answers its key (shown once).
 pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)> {
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::refused("name-invalid", Some("name"), "An app name is 1 to 100 characters of plain text."));
+    if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
+        return Err(Error::refused(
+            "name-invalid",
+            Some("name"),
+            format!("An app name is 1 to {DISPLAY_NAME_CHARS} characters of plain text on one line."),
+        ));
     }
+    check_count("origins", new.origins.len(), ORIGINS_PER_APP)?;
     let origins = new.origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>>>()?;
     let entry_url = new.entry_url.as_deref().map(check_entry_url).transpose()?;
     let now = ctx.clock.now();

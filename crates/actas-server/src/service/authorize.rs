@@ -13,28 +13,9 @@ use actas_core::model::App;
 use actas_core::{Error, Result};
 use actas_store::tx_fn;
 
+use super::input::Validate;
 use super::{end_if_due, Ctx};
 use crate::authz::{self, Act};
-
-fn check_input(req: &api::AuthorizeRequest) -> Result<()> {
-    if req.action.is_empty() || req.action.len() > 100 {
-        return Err(Error::bad_request("action", "must be an action name of at most 100 characters"));
-    }
-    if let Some(changes) = &req.changes {
-        if changes.len() > 100 {
-            return Err(Error::bad_request("changes", "at most 100 changes per call"));
-        }
-        for c in changes {
-            if c.field.is_empty() || c.field.len() > 200 {
-                return Err(Error::bad_request("changes.field", "must be a field name of at most 200 characters"));
-            }
-            if c.old.as_ref().is_some_and(|v| v.len() > 4000) || c.new.as_ref().is_some_and(|v| v.len() > 4000) {
-                return Err(Error::bad_request("changes", "values must be at most 4000 bytes"));
-            }
-        }
-    }
-    Ok(())
-}
 
 fn target_words(t: Option<&api::Target>) -> Option<String> {
     let t = t?;
@@ -50,7 +31,7 @@ fn target_words(t: Option<&api::Target>) -> Option<String> {
 pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Result<api::AuthorizeResponse> {
     let now = ctx.clock.now();
     authz::allow(app, Act::Authorize, now)?;
-    check_input(&req)?;
+    req.validate()?;
     let policy = ctx.policy.clone();
     let mut claims = ctx.keys.verify(&req.token).ok();
     if claims.is_none() && ctx.keys.refresh_for(&ctx.store, &req.token).await {

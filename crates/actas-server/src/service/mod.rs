@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod authorize;
+pub mod input;
 mod requests;
 mod sessions;
 

@@ -13,20 +13,15 @@ use actas_core::policy::{Policy, ScopeChange};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
 
+use super::input::{self, Validate};
 use super::{end_session, Ctx, Principal};
 use crate::authz::{self, Act};
 
-fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
+/// A required field, trimmed (its bounds were checked by [`Validate`]).
+fn required(field: &'static str, v: &str) -> Result<String> {
     let v = v.trim();
     if v.is_empty() {
         return Err(Error::refused("field-required", Some(field), format!("{field} is required.")));
-    }
-    if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Error::refused(
-            "field-invalid",
-            Some(field),
-            format!("{field} must be at most {max} characters of plain text."),
-        ));
     }
     Ok(v.to_string())
 }
@@ -35,12 +30,13 @@ fn check_text(field: &'static str, v: &str, max: usize) -> Result<String> {
 /// staff need the agent role. The same ticket sent again is answered as is.
 pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> Result<(Ticket, bool)> {
     authz::allow(by, Act::CreateTicket, ctx.clock.now())?;
+    input.validate()?;
     let t = Ticket {
-        reference: check_text("ref", &input.reference, 64)?,
-        account_id: check_text("account_id", &input.account_id, 128)?,
-        account_name: input.account_name.map(|n| check_text("account_name", &n, 200)).transpose()?,
-        subject: check_text("subject", &input.subject, 500)?,
-        url: input.url.map(|u| check_text("url", &u, 2000)).transpose()?,
+        reference: required("ref", &input.reference)?,
+        account_id: required("account_id", &input.account_id)?,
+        account_name: input.account_name.map(|n| required("account_name", &n)).transpose()?,
+        subject: required("subject", &input.subject)?,
+        url: input.url.map(|u| required("url", &u)).transpose()?,
         created_by: by.actor().id,
         created_at: ctx.clock.now(),
     };
@@ -201,6 +197,7 @@ async fn record_approval(
 /// `request.refused` and changes nothing else.
 pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) -> Result<Request> {
     authz::allow(agent, Act::CreateRequest, ctx.clock.now())?;
+    input.validate()?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
@@ -300,6 +297,7 @@ async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
 pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve) -> Result<Request> {
     let now = ctx.clock.now();
     authz::require_lead(approver)?;
+    input.validate()?;
     let policy = ctx.policy.clone();
     let approver = approver.clone();
     let id = id.to_string();
@@ -397,6 +395,7 @@ async fn apply_scope(
 pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -> Result<Request> {
     let now = ctx.clock.now();
     authz::require_lead(approver)?;
+    input::note(note.as_deref())?;
     let approver = approver.clone();
     let id = id.to_string();
     ctx.store
@@ -505,6 +504,7 @@ pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestam
 /// Starts the session of an approved request (`POST /requests/{id}/start`).
 /// Answers the session and its token for the host app `audience`.
 pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>) -> Result<(Session, String)> {
+    input::app(audience.as_deref())?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
@@ -622,6 +622,7 @@ async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> 
 
 /// Asks for more actions in a live session (`POST /sessions/{id}/scope`).
 pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: api::ScopeChange) -> Result<Request> {
+    input.validate()?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();

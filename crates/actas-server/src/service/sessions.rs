@@ -104,6 +104,7 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
 /// (`POST /entry`). A used, expired, replaced or unknown code is refused
 /// and changes nothing.
 pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session, String)> {
+    super::input::entry_code(code)?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let app = app.clone();
@@ -232,6 +233,7 @@ pub async fn end(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> {
 /// A lead revokes a session, with a note.
 pub async fn revoke(ctx: &Ctx, lead: &actas_core::model::Staff, id: &str, note: Option<String>) -> Result<Session> {
     authz::require_lead(lead)?;
+    super::input::note(note.as_deref())?;
     let note = match note.map(|n| n.trim().to_string()) {
         Some(n) if !n.is_empty() => n,
         _ => return Err(Error::refused("note-required", Some("note"), "A revocation needs a note that says why.")),

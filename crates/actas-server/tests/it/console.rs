@@ -13,10 +13,10 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// One browser: its own cookie jar.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     jar: HashMap<String, String>,
@@ -24,31 +24,31 @@ struct Browser {
     set_cookies: Vec<String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) html: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
     }
 
     /// The value of the first hidden `csrf` field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let start = self.html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
         self.html[start..].split('"').next().unwrap().to_string()
     }
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
         Browser { http, base: app.base.clone(), jar: HashMap::new(), set_cookies: Vec::new() }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookies.is_empty() { req } else { req.header("cookie", cookies.join("; ")) };
         let res = req.send().await.unwrap();
@@ -67,17 +67,17 @@ impl Browser {
         Page { status, headers, html: res.text().await.unwrap() }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let req = self.http.get(format!("{}{path}", self.base));
         self.send(req).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let req = self.http.post(format!("{}{path}", self.base)).form(fields);
         self.send(req).await
     }
 
-    async fn sign_in(&mut self, login: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/login").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.html);
         let csrf = form.csrf();
@@ -85,7 +85,7 @@ impl Browser {
     }
 
     /// Signs in and answers the home page.
-    async fn signed_in(app: &TestApp, login: &str) -> (Browser, Page) {
+    pub(crate) async fn signed_in(app: &TestApp, login: &str) -> (Browser, Page) {
         app.set_password(login, PASSWORD).await;
         let mut b = Browser::new(app);
         let p = b.sign_in(login, PASSWORD).await;

@@ -419,7 +419,7 @@ backend_test!(async fn an_oversized_authorize_call_is_refused_without_an_answer(
         &app.authorize(&token, "settings.view", json!({"changes": changes}))
             .await,
         400,
-        "invalid-body",
+        "too-many",
     );
     assert_problem(
         &app.authorize(&token, "", json!({})).await,
