@@ -558,7 +558,11 @@ pub struct RequestList {
 pub struct Timeline {
     /// The session.
     pub session_id: String,
-    /// Its events and its request's, oldest first.
+    /// Its events and its request's, oldest first. Each `text` is one line:
+    /// line breaks, tabs, other control characters, line separators and
+    /// bidirectional controls appear as escapes (`\n`, `\u{1b}`,
+    /// `\u{2028}`) and a backslash as `\\`. `GET /audit` answers the text
+    /// as stored, which the hash covers.
     pub events: Vec<AuditEvent>,
 }
 

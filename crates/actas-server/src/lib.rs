@@ -8,6 +8,7 @@
 pub mod authz;
 pub mod console;
 pub mod credentials;
+pub mod export;
 pub mod feed;
 pub mod http;
 pub mod keys;

@@ -119,3 +119,10 @@ pub fn event(e: &Event) -> api::AuditEvent {
         hash: e.hash.clone(),
     }
 }
+
+/// An audit event in a session's timeline: the event with its `text` as
+/// one line ([`crate::export::one_line`]), as people read it. The stored
+/// text, which its hash covers, is what `GET /audit` answers.
+pub fn timeline_event(e: &Event) -> api::AuditEvent {
+    api::AuditEvent { text: crate::export::one_line(&e.text).into_owned(), ..event(e) }
+}

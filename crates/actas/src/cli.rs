@@ -12,7 +12,7 @@ use actas_core::audit::Actor;
 use actas_core::model::Role;
 use actas_core::policy::Policy;
 use actas_core::SystemClock;
-use actas_server::{service, Config, Ctx, Server};
+use actas_server::{export, service, Config, Ctx, Server};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -338,21 +338,16 @@ async fn export(db: &str, format: ExportFormat) -> anyhow::Result<()> {
     match format {
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record(actas_server::routes::audit::CSV_COLUMNS)?;
-            service::all_events(&c, all, |e| {
-                w.write_record(actas_server::routes::audit::csv_record(e)).map_err(|e| internal(&e))
-            })
-            .await?;
+            w.write_record(export::CSV_COLUMNS)?;
+            service::all_events(&c, all, |e| w.write_record(export::csv_record(e)?).map_err(|e| internal(&e))).await?;
             w.flush()?;
         }
         ExportFormat::Jsonl | ExportFormat::Text => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             service::all_events(&c, all, |e| {
                 let line = match format {
-                    ExportFormat::Jsonl => {
-                        serde_json::to_string(&actas_server::views::event(e)).map_err(|e| internal(&e))?
-                    }
-                    _ => actas_server::routes::audit::text_line(e),
+                    ExportFormat::Jsonl => export::json_line(e)?,
+                    _ => export::text_line(e),
                 };
                 writeln!(out, "{line}").map_err(|e| internal(&e))
             })

@@ -462,6 +462,63 @@ async fn audit_export_prints_every_event_in_each_format() {
     }
 }
 
+/// True for characters that lay text out (controls, line separators, bidi).
+fn layout(c: char) -> bool {
+    actas_core::limits::is_layout_char(c)
+}
+
+#[tokio::test]
+async fn audit_export_keeps_one_line_per_event_and_no_formula_whatever_was_typed() {
+    let env = Env::new();
+    let server = env.serve();
+    let live = live_session(&env, &server).await;
+    let eve = env.add_staff("eve", "=Eve Formula", &["agent"]);
+    let c = http();
+    let forged = "\n2026-11-25T14:00:00.000Z  Sam Lee approved it\u{2028}\u{202e}desrever";
+    let (status, body) = post(
+        &c,
+        &server.api("/requests"),
+        &eve,
+        &serde_json::json!({"ticket": "48192", "reason": format!("Customer can't update tax settings{forged}"), "actions": ["settings.view"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post(
+        &c,
+        &server.api("/authorize"),
+        &live.app_key,
+        &serde_json::json!({"token": live.token, "action": "settings.view", "target": {"type": "=cmd|' /C calc'!A0"}}),
+    )
+    .await;
+    assert_eq!((status, &body["allowed"]), (StatusCode::OK, &Value::Bool(true)), "{body}");
+    let n = audit_events(&c, &server, &live.auditor, "").await.len();
+    server.stop();
+
+    let text = env.ok(&["audit", "export", "--format", "text"]);
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    assert_eq!(lines.len(), n, "{text}");
+    assert!(lines.iter().all(|l| !l.contains(layout)), "{text}");
+    assert!(text.contains("\\n2026-11-25T14:00:00.000Z  Sam Lee approved it\\u{2028}\\u{202e}desrever"), "{text}");
+
+    let jsonl = env.ok(&["audit", "export", "--format", "jsonl"]);
+    let lines: Vec<&str> = jsonl.split_terminator('\n').collect();
+    assert_eq!(lines.len(), n);
+    for l in lines {
+        assert!(!l.contains(layout), "{l}");
+        serde_json::from_str::<Value>(l).expect("each line is one JSON event");
+    }
+
+    let csv_text = env.ok(&["audit", "export", "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), n);
+    for cell in rows.iter().flat_map(|r| r.iter()) {
+        assert!(!cell.contains(layout), "{cell:?}");
+        assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell:?}");
+    }
+    assert!(rows.iter().any(|r| &r[6] == "'=Eve Formula"), "the agent's name, neutralised");
+}
+
 #[test]
 fn database_url_from_the_environment_replaces_the_flag() {
     let env = Env::new();

@@ -3,8 +3,10 @@
 //! formats, and the verification of the chain.
 //!
 //! The filters are read into the API's [`AuditQuery`] and checked by the
-//! API's own [`filter`]; downloads use the API's [`render`], so the console
-//! and the API never disagree about what a filter or a format means.
+//! API's own [`filter`]; downloads use the same [`render`] as the API, so
+//! the console and the API never disagree about what a filter or a format
+//! means. Lines on the page are shown with [`one_line`], like the text
+//! export: one event, one line, whatever was typed into it.
 
 use actas_core::audit::{Event, EventType};
 use actas_core::Timestamp;
@@ -19,8 +21,9 @@ use super::auth::{permit, SignedIn};
 use super::pages::{field_error, FieldError};
 use super::{layout, page, query_string, ConsoleError};
 use crate::authz::Act;
+use crate::export::{one_line, render};
 use crate::http::error::ApiError;
-use crate::routes::audit::{filter, render, AuditQuery};
+use crate::routes::audit::{filter, AuditQuery};
 use crate::service;
 use crate::AppState;
 
@@ -224,7 +227,7 @@ fn results(f: &AuditForm, events: &[Event], next: Option<i64>) -> Markup {
                         thead { tr { th scope="col" { "Time" } th scope="col" { "What happened" } } }
                         tbody {
                             @for e in events {
-                                tr { td { (when(e.at)) } td { (e.text) } }
+                                tr { td { (when(e.at)) } td { (one_line(&e.text)) } }
                             }
                         }
                     }
@@ -306,7 +309,7 @@ pub async fn export(State(state): State<AppState>, who: SignedIn, RawQuery(raw):
     let (ct, body) = match render(&events, &format) {
         Ok(v) => v,
         Err(e) => {
-            let (status, _, detail, _) = e.parts();
+            let (status, _, detail, _) = ApiError::from(e).parts();
             return Err(ConsoleError::Page(status, detail));
         }
     };

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::auth::{permit, Fields, SignedIn};
 use super::{encode, fragment, layout, links, live_box, page, version, ConsoleError};
 use crate::authz::Act;
+use crate::export::one_line;
 use crate::service::{self, Principal};
 use crate::AppState;
 
@@ -286,7 +287,7 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
         section.card {
             h2 { "Ticket " (t.reference) }
             p { "Customer account: " strong { (t.account_label()) } }
-            p { "Subject: " (t.subject) }
+            p { "Subject: " (one_line(&t.subject)) }
         }
         form #request-form method="post" action="/requests" {
             @if let Some(e) = general { p.alert role="alert" { (e.detail) } }
@@ -431,7 +432,7 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
             p { "Status: " span.status #status { (status_words(&r)) } }
             p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
             p { "Asked by " (r.requester_name) " at " (when(r.created_at)) " for " (r.minutes) " minutes." }
-            p { "Reason: " q { (r.reason) } }
+            p { "Reason: " q { (one_line(&r.reason)) } }
             @if r.kind == RequestKind::Scope { p { "More actions for a live session." } }
         }
         @if decided {
@@ -444,7 +445,7 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
         }
         @for d in &decisions {
             p { "Decided by " (d.decider_name) " at " (when(d.at)) "."
-                @if let Some(n) = &d.note { " Note: " q { (n) } } }
+                @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
         }
         @if r.requester == who.staff.id && r.status == RequestStatus::Approved {
             form method="post" action=(format!("/requests/{}/start", r.id)) {
@@ -520,10 +521,10 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
             p { "State: " span.status #state {
                 @if s.is_live() { "Live until " (when(s.ends_at)) ", or " (when(idle)) " without activity" } @else { (end_words(s)) }
             } }
-            @if let Some(n) = &s.end_note { p { "Note: " q { (n) } } }
+            @if let Some(n) = &s.end_note { p { "Note: " q { (one_line(n)) } } }
             p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
             p { "Agent: " (s.agent_name) ", " (actas_core::audit::approved_by(&s.approvers)) "." }
-            p { "Reason: " q { (s.reason) } }
+            p { "Reason: " q { (one_line(&s.reason)) } }
         }
         h2 { "Allowed" }
         ul #scope { @for a in &s.scope { li { (policy.label(a)) } } }
@@ -542,7 +543,7 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
 }
 
 fn timeline_list(events: &[Event]) -> Markup {
-    html! { ol { @for e in events { li { span.hint { (when(e.at)) } " " (e.text) } } } }
+    html! { ol { @for e in events { li { span.hint { (when(e.at)) } " " (one_line(&e.text)) } } } }
 }
 
 fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
@@ -826,7 +827,7 @@ pub async fn access_log(State(state): State<AppState>, who: SignedIn, Path(id): 
                     }
                 }
                 p { (capitalized(&e.approved_by)) "." }
-                p { "Reason: " q { (e.reason) } }
+                p { "Reason: " q { (one_line(&e.reason)) } }
                 p { "Allowed: " (e.allowed.join(", ")) "." }
                 @if e.changes.is_empty() {
                     p { "Nothing was changed." }
@@ -853,7 +854,7 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
                     @if r.kind == RequestKind::Scope { " (more actions for a live session)" }
                 }
                 p { "Customer account " strong { (r.account_label()) } ". Asked " (when(r.created_at)) " for " (r.minutes) " minutes." }
-                p { "Reason: " q { (r.reason) } }
+                p { "Reason: " q { (one_line(&r.reason)) } }
                 p { "Asked for: " (policy.labels(&r.actions)) "." }
                 @if r.requester == who.staff.id {
                     @if let Some(e) = e { p.alert role="alert" id=(format!("e-{rid}")) { (e.detail) } }

@@ -1,7 +1,7 @@
 //! `/api/v1/audit`
 
 use actas_api as api;
-use actas_core::audit::{Event, EventType};
+use actas_core::audit::EventType;
 use actas_store::EventFilter;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -94,91 +94,6 @@ pub fn filter(q: AuditQuery) -> Result<(EventFilter, String), ApiError> {
     ))
 }
 
-/// The CSV header, in column order.
-pub const CSV_COLUMNS: [&str; 16] = [
-    "seq",
-    "id",
-    "at",
-    "type",
-    "actor_kind",
-    "actor_id",
-    "actor_name",
-    "account_id",
-    "ticket",
-    "request_id",
-    "session_id",
-    "agent",
-    "text",
-    "data",
-    "prev_hash",
-    "hash",
-];
-
-/// One event as a CSV record.
-pub fn csv_record(e: &Event) -> Vec<String> {
-    let o = |v: &Option<String>| v.clone().unwrap_or_default();
-    vec![
-        e.seq.to_string(),
-        e.id.clone(),
-        actas_core::clock::format_ms(e.at),
-        e.kind.as_str().into(),
-        e.actor.kind.as_str().into(),
-        e.actor.id.clone(),
-        e.actor.name.clone(),
-        o(&e.account_id),
-        o(&e.ticket),
-        o(&e.request_id),
-        o(&e.session_id),
-        o(&e.agent),
-        e.text.clone(),
-        e.data.to_string(),
-        e.prev_hash.clone(),
-        e.hash.clone(),
-    ]
-}
-
-/// One event as a line of plain text.
-pub fn text_line(e: &Event) -> String {
-    format!("{}  {}", actas_core::clock::format_ms(e.at), e.text)
-}
-
-/// Renders events in one of the export formats.
-pub fn render(events: &[Event], format: &str) -> Result<(&'static str, Vec<u8>), ApiError> {
-    Ok(match format {
-        "jsonl" => {
-            let mut out = Vec::new();
-            for e in events {
-                out.extend(
-                    serde_json::to_vec(&views::event(e))
-                        .map_err(|e| ApiError::from(actas_core::Error::Internal(e.into())))?,
-                );
-                out.push(b'\n');
-            }
-            ("application/x-ndjson", out)
-        }
-        "csv" => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let internal = |e: csv::Error| ApiError::from(actas_core::Error::Internal(e.into()));
-            w.write_record(CSV_COLUMNS).map_err(internal)?;
-            for e in events {
-                w.write_record(csv_record(e)).map_err(internal)?;
-            }
-            (
-                "text/csv; charset=utf-8",
-                w.into_inner().map_err(|e| ApiError::from(actas_core::Error::Internal(anyhow::anyhow!("{e}"))))?,
-            )
-        }
-        _ => {
-            let mut out = String::new();
-            for e in events {
-                out.push_str(&text_line(e));
-                out.push('\n');
-            }
-            ("text/plain; charset=utf-8", out.into_bytes())
-        }
-    })
-}
-
 /// Audit events, oldest first, filtered and paged.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "JSON page, or JSON lines, CSV or text with the next cursor in X-Next-Cursor", body = api::AuditPage),
@@ -196,7 +111,7 @@ pub async fn list(
         return Ok(Json(api::AuditPage { events: events.iter().map(views::event).collect(), next_cursor: next })
             .into_response());
     }
-    let (ct, body) = render(&events, &format)?;
+    let (ct, body) = crate::export::render(&events, &format)?;
     let mut res = ([(header::CONTENT_TYPE, ct)], body).into_response();
     if let Some(n) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
         res.headers_mut().insert("x-next-cursor", n);

@@ -11,6 +11,7 @@ mod bounds;
 mod console;
 mod cors;
 mod entry;
+mod exports;
 mod feed;
 mod flow;
 
