@@ -347,8 +347,9 @@ pub struct Change {
     /// Field name.
     #[schema(max_length = 100)]
     pub field: String,
-    /// Old value, as the host app shows it (any text but NUL). Not stored
-    /// when the action redacts or the field's name looks like a secret.
+    /// Old value, as the host app shows it (any text but NUL). Stored only
+    /// where the policy allows (`redact`, `store_values`, secret-looking
+    /// field names).
     #[schema(max_length = 1000)]
     #[serde(default)]
     pub old: Option<String>,

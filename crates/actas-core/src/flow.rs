@@ -4,7 +4,7 @@
 //! it needs and `now`, and answers what may happen; the caller writes the
 //! outcome and its audit event in one transaction.
 
-use crate::audit::{FieldChange, NOT_STORED};
+use crate::audit::FieldChange;
 use crate::model::{EndReason, Request, RequestKind, RequestStatus, Role, Session, Staff, Ticket};
 use crate::policy::{Action, ActionKind, Approval, Policy};
 use crate::reason::Reason;
@@ -263,27 +263,12 @@ pub fn check_action(
     Ok(())
 }
 
-/// Field names whose values are never stored, whatever the action says.
-fn secret_field(field: &str) -> bool {
-    let f = field.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "api_key", "apikey", "mfa", "otp", "totp", "recovery_code", "private_key"]
-        .iter()
-        .any(|s| f.contains(s))
-}
-
-/// Applies redaction: values of a `redact` action, and of any secret-looking
-/// field, become [`NOT_STORED`].
+/// Applies redaction: values of a `redact` action, of any secret-looking
+/// field, and of fields an action's `store_values` leaves out become
+/// [`NOT_STORED`](crate::audit::NOT_STORED). The rules are in
+/// [`crate::redaction`].
 pub fn redact(action: &Action, changes: Vec<FieldChange>) -> Vec<FieldChange> {
-    changes
-        .into_iter()
-        .map(|mut c| {
-            if action.redact || secret_field(&c.field) {
-                c.old = c.old.map(|_| NOT_STORED.to_string());
-                c.new = c.new.map(|_| NOT_STORED.to_string());
-            }
-            c
-        })
-        .collect()
+    crate::redaction::redact(action, changes)
 }
 
 /// Whether an allowed use of this action is a view (`record.viewed`) or a
@@ -483,13 +468,15 @@ mod tests {
     }
 
     #[test]
-    fn redaction_hides_values_of_redacted_actions_and_secret_fields() {
+    fn redaction_hides_values_of_redacted_actions_secret_fields_and_unlisted_fields() {
+        use crate::audit::NOT_STORED;
         let p = Policy::shipped();
         let ch = |f: &str| FieldChange { field: f.into(), old: Some("old".into()), new: Some("hunter2".into()) };
         let r = redact(p.action("password.reset").unwrap(), vec![ch("note")]);
         assert_eq!(r[0].new.as_deref(), Some(NOT_STORED));
-        let r = redact(p.action("settings.update").unwrap(), vec![ch("api_key"), ch("timezone")]);
+        let r = redact(p.action("settings.update").unwrap(), vec![ch("api_key"), ch("timezone"), ch("nickname")]);
         assert_eq!(r[0].old.as_deref(), Some(NOT_STORED));
         assert_eq!(r[1].new.as_deref(), Some("hunter2"));
+        assert_eq!(r[2].new.as_deref(), Some(NOT_STORED), "not on the action's store_values");
     }
 }

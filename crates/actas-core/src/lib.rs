@@ -15,6 +15,7 @@ pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod reason;
+pub mod redaction;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};

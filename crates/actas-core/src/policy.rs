@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::limits::REASON_CHARS;
+use crate::limits::{FIELD_NAME_CHARS, REASON_CHARS};
 use crate::model::Role;
 
 /// The policy shipped with actas, used when no file is given.
@@ -98,6 +98,10 @@ pub struct Action {
     pub sensitive: bool,
     /// Old and new values are never stored.
     pub redact: bool,
+    /// When set, only values of these fields are stored (`store_values`);
+    /// when absent, values of every field that does not look like a secret
+    /// are. See [`crate::redaction`].
+    pub store_values: Option<Vec<String>>,
 }
 
 /// Session limits.
@@ -194,6 +198,7 @@ struct RawAction {
     sensitive: bool,
     #[serde(default)]
     redact: bool,
+    store_values: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -325,6 +330,10 @@ impl Policy {
             if a.sensitive && a.kind != ActionKind::View {
                 return Err(err(at, format!("action \"{name}\": sensitive applies to view actions only")));
             }
+            let store_values = match a.store_values {
+                None => None,
+                Some(list) => Some(check_store_values(&name, a.kind, a.redact, list, &err)?),
+            };
             index.insert(name.clone(), actions.len());
             actions.push(Action {
                 name,
@@ -334,6 +343,7 @@ impl Policy {
                 approvers,
                 sensitive: a.sensitive,
                 redact: a.redact,
+                store_values,
             });
         }
         if actions.is_empty() {
@@ -380,6 +390,54 @@ impl Policy {
     pub fn digest(&self) -> &str {
         &self.digest
     }
+}
+
+/// Checks an action's `store_values`: a change action that does not
+/// redact, each entry a field name once, none that looks like a secret.
+fn check_store_values(
+    name: &str,
+    kind: ActionKind,
+    redact: bool,
+    list: Spanned<Vec<Spanned<String>>>,
+    err: &dyn Fn(usize, String) -> PolicyError,
+) -> Result<Vec<String>, PolicyError> {
+    let list_at = list.span().start;
+    if kind != ActionKind::Change {
+        return Err(err(list_at, format!("action \"{name}\": store_values applies to change actions only")));
+    }
+    if redact {
+        return Err(err(
+            list_at,
+            format!("action \"{name}\": redact = true stores no values, so it cannot also list store_values"),
+        ));
+    }
+    let mut fields: Vec<String> = Vec::new();
+    for entry in list.into_inner() {
+        let at = entry.span().start;
+        let field = entry.into_inner();
+        if field.is_empty()
+            || field.chars().count() > FIELD_NAME_CHARS
+            || field.chars().any(crate::limits::is_layout_char)
+        {
+            return Err(err(
+                at,
+                format!("action \"{name}\": store_values entries are field names of 1 to {FIELD_NAME_CHARS} characters on one line"),
+            ));
+        }
+        if let Some(why) = crate::redaction::secret_name(&field) {
+            return Err(err(
+                at,
+                format!(
+                    "action \"{name}\": store_values lists \"{field}\", which looks like a secret ({why}); values of such fields are never stored"
+                ),
+            ));
+        }
+        if fields.contains(&field) {
+            return Err(err(at, format!("action \"{name}\": store_values lists \"{field}\" twice")));
+        }
+        fields.push(field);
+    }
+    Ok(fields)
 }
 
 fn valid_action_name(name: &str) -> bool {
@@ -482,6 +540,63 @@ mod tests {
         assert!(e.message.contains("dotted"), "{e}");
         let e = refused("[session]\nmax_minutes = 30\n");
         assert!(e.message.contains("no [[action]]"), "{e}");
+    }
+
+    const CHANGE: &str =
+        "[[action]]\nname = \"a.update\"\nlabel = \"Update A\"\nkind = \"change\"\napproval = \"none\"\n";
+
+    #[test]
+    fn store_values_lists_the_fields_whose_values_are_kept() {
+        let p = Policy::parse(&format!("{CHANGE}store_values = [\"invoice_email\", \"tax_id\"]\n")).unwrap();
+        assert_eq!(p.action("a.update").unwrap().store_values, Some(vec!["invoice_email".into(), "tax_id".into()]));
+        let p = Policy::parse(&format!("{CHANGE}store_values = []\n")).unwrap();
+        assert_eq!(p.action("a.update").unwrap().store_values, Some(vec![]));
+        assert_eq!(Policy::parse(CHANGE).unwrap().action("a.update").unwrap().store_values, None);
+    }
+
+    #[test]
+    fn store_values_refuses_secrets_misspellings_and_misplaced_lists_with_their_line() {
+        // A secret-looking field, on its own line inside the list.
+        let e = refused(&format!("{CHANGE}store_values = [\n  \"timezone\",\n  \"newPassword\",\n]\n"));
+        assert_eq!(e.line, Some(8), "{e}");
+        assert!(e.message.contains("\"newPassword\"") && e.message.contains("looks like a secret"), "{e}");
+        let e = refused(&format!("{CHANGE}store_values = [\"x-api-key\"]\n"));
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("(api key)"), "{e}");
+        // A misspelt key is an unknown key.
+        let e = refused(&format!("{CHANGE}store_value = [\"timezone\"]\n"));
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("store_value"), "{e}");
+        // Not a list of names.
+        let e = refused(&format!("{CHANGE}store_values = \"timezone\"\n"));
+        assert_eq!(e.line, Some(6), "{e}");
+        let e = refused(&format!("{CHANGE}store_values = [\"timezone\", \"\"]\n"));
+        assert!(e.message.contains("field names"), "{e}");
+        let e = refused(&format!("{CHANGE}store_values = [\"plan\", \"plan\"]\n"));
+        assert!(e.message.contains("twice"), "{e}");
+        // Only change actions that store values at all.
+        let e = refused(&format!("{ONE}store_values = [\"plan\"]\n"));
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("change actions only"), "{e}");
+        let e = refused(&format!("{CHANGE}redact = true\nstore_values = [\"plan\"]\n"));
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("redact = true"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_policy_lists_the_values_it_keeps() {
+        let p = Policy::shipped();
+        let listed = |n: &str| p.action(n).unwrap().store_values.clone();
+        assert_eq!(listed("invoice_email.update"), Some(vec!["invoice_email".to_string()]));
+        assert!(listed("settings.update").unwrap().contains(&"timezone".to_string()));
+        assert!(listed("settings.update").unwrap().contains(&"tax_id".to_string()));
+        assert!(listed("billing.update").unwrap().contains(&"plan".to_string()));
+        assert_eq!(listed("password.reset"), None, "redacted: nothing to list");
+        for a in p.actions() {
+            for f in a.store_values.iter().flatten() {
+                assert!(!crate::redaction::is_secret_name(f), "{}: {f}", a.name);
+            }
+        }
     }
 
     #[test]

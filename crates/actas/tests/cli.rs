@@ -319,7 +319,16 @@ fn bad_policies() -> Vec<(&'static str, String, usize, &'static str)> {
     let max_below_default = shipped.replacen("max_minutes = 30", "max_minutes = 5", 1);
     let max_line = line_of(&max_below_default, "max_minutes = 5");
 
+    let listed = "store_values = [\"invoice_email\"]";
+    assert!(shipped.contains(listed));
+    let secret_listed = shipped.replacen(listed, "store_values = [\"invoice_email\", \"smtp_password\"]", 1);
+    let secret_line = line_of(&secret_listed, "smtp_password");
+    let misspelt = shipped.replacen(listed, "store_value = [\"invoice_email\"]", 1);
+    let misspelt_line = line_of(&misspelt, "store_value =");
+
     vec![
+        ("secret-listed.toml", secret_listed, secret_line, "looks like a secret"),
+        ("misspelt-store-values.toml", misspelt, misspelt_line, "store_value"),
         ("unknown-key.toml", unknown_key, unknown_key_line, "colour"),
         ("bad-kind.toml", bad_kind, bad_kind_line, "peek"),
         ("duplicate.toml", duplicate, duplicate_line, "duplicate"),

@@ -2,11 +2,11 @@
 //! They are read-only; staff and apps are added with the `actas` command
 //! and the policy is a file read at start.
 
-use actas_core::policy::Approval;
+use actas_core::policy::{Action, ActionKind, Approval};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use maud::html;
+use maud::{html, Markup};
 
 use super::auth::{permit, SignedIn};
 use super::{layout, page, ConsoleError};
@@ -88,6 +88,17 @@ pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
     Ok(page(StatusCode::OK, layout("Apps", Some(&who), body)))
 }
 
+/// Which values a change action keeps, in words.
+fn stored_values(a: &Action) -> Markup {
+    match (&a.store_values, a.kind, a.redact) {
+        (_, ActionKind::View, _) => html! { "—" },
+        (_, _, true) => html! { "none" },
+        (Some(list), _, _) if list.is_empty() => html! { "none" },
+        (Some(list), _, _) => html! { @for (i, f) in list.iter().enumerate() { @if i > 0 { ", " } code { (f) } } },
+        (None, _, _) => html! { "all but secret-looking fields" },
+    }
+}
+
 /// `GET /policy`.
 pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
     permit(&state, &who, Act::Administer, "The policy")?;
@@ -119,7 +130,7 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
                     tr {
                         th scope="col" { "Name" } th scope="col" { "Label" } th scope="col" { "Kind" }
                         th scope="col" { "Approval" } th scope="col" { "Approvers" } th scope="col" { "Sensitive" }
-                        th scope="col" { "Values redacted" }
+                        th scope="col" { "Values redacted" } th scope="col" { "Values stored" }
                     }
                 }
                 tbody {
@@ -133,6 +144,7 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
                             td { @if a.approval == Approval::Required { (approvers.join(", ")) } @else { "—" } }
                             td { (yes_no(a.sensitive)) }
                             td { (yes_no(a.redact)) }
+                            td { (stored_values(a)) }
                         }
                     }
                 }

@@ -424,3 +424,41 @@ backend_test!(async fn the_plain_lines_read_as_sentences(app) {
         .collect();
     insta::assert_snapshot!("plain_lines", lines.join("\n"));
 });
+
+backend_test!(async fn secret_looking_and_unlisted_values_are_stored_nowhere(app) {
+    let (_, token) = app.live_session(&["settings.update", "bulk.edit"], None).await;
+    let secret_fields =
+        ["newPassword", "x-api-key", "stripe_webhook_secret", "user.pin", "TOTPSeed", "cardCVC", "2fa_code", "session_cookie", "Authorization"];
+    let value = |i: usize| format!("Leaked-Value-{i}-9f3c");
+    // bulk.edit lists no store_values: ordinary fields are stored, secret-looking ones never.
+    let mut changes: Vec<serde_json::Value> =
+        secret_fields.iter().enumerate().map(|(i, f)| json!({"field": f, "old": value(i), "new": value(i + 100)})).collect();
+    changes.push(json!({"field": "passenger_count", "old": "1", "new": "2"}));
+    let (_, v) = app.authorize(&token, "bulk.edit", json!({"changes": changes})).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    // settings.update lists its fields: an ordinary but unlisted field is not stored either.
+    let (_, v) = app
+        .authorize(
+            &token,
+            "settings.update",
+            json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}, {"field": "nickname", "old": value(200), "new": value(201)}]}),
+        )
+        .await;
+    assert_eq!(v["allowed"], true, "{v}");
+
+    let performed = app.events_of_type("action.performed").await;
+    let bulk = &performed[0]["data"]["changes"];
+    for (i, f) in secret_fields.iter().enumerate() {
+        assert_eq!(bulk[i]["field"], *f, "the field's name is kept");
+        assert_eq!(bulk[i]["new"], "(value not stored)", "{f}");
+    }
+    assert_eq!(bulk[secret_fields.len()]["new"], "2", "an ordinary field of an unlisted action is stored");
+    assert_eq!(
+        performed[1]["text"].as_str().unwrap(),
+        "Maria Lopez changed timezone from UTC to CET and nickname (value not stored) on Acme Corp (acct_42) at 14:00 UTC under ticket 48192, acting as the customer."
+    );
+    for i in [0, 100, 8, 108, 200, 201] {
+        assert!(!app.stored_anywhere(&value(i)).await, "{}", value(i));
+    }
+    assert!(app.stored_anywhere("passenger").await, "the search itself works");
+});
