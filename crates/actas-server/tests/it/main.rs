@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod cancel;
 mod console;
 mod cors;
 mod entry;
