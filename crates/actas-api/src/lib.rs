@@ -534,6 +534,10 @@ pub struct Health {
     pub status: String,
     /// `sqlite` or `postgres`.
     pub database: String,
+    /// Why the server is unavailable: `database unreachable`,
+    /// `writes cannot be committed` or `writer stopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /requests/{id}/start` (optional body).

@@ -103,7 +103,17 @@ impl Server {
         let addr = listener.local_addr()?;
         let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url).await?;
-        service::record_policy_loaded(&ctx).await.context("cannot write to the audit trail")?;
+        // The policy in force is the first event this server writes. On a
+        // database it cannot write yet (read-only, full), it serves anyway:
+        // reads work, every write answers 503 until this one commits first.
+        match ctx.store.write_first(service::policy_loaded(&ctx)).await {
+            Ok(()) => {}
+            Err(actas_core::Error::Unavailable(e)) => tracing::error!(
+                error = %format!("{e:#}"),
+                "cannot write to the audit trail; every write is refused until the policy in force is recorded"
+            ),
+            Err(e) => return Err(e).context("cannot write to the audit trail"),
+        }
         Ok(Server { ctx, listener, addr, reap_every: config.reap_every })
     }
 

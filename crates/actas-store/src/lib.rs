@@ -15,6 +15,12 @@
 //! A closure's answer is delivered only after its transaction committed;
 //! when the commit fails every answer of the batch becomes
 //! [`Error::Unavailable`], so nothing is acknowledged that was not stored.
+//!
+//! Both are cancellation-safe: dropping the future of `write` or `read`
+//! (a client that hung up) never leaves a connection inside a
+//! transaction. Writes run in the writer's task, not the caller's; a
+//! connection dropped with a transaction still open (a read cut short, a
+//! batch cut by a panic) is closed, never handed back to the pool.
 #![warn(missing_docs)]
 
 mod convert;
@@ -307,7 +313,9 @@ impl Store {
         self.writer.submit(f).await
     }
 
-    /// Runs `f` in a read-only transaction.
+    /// Runs `f` in a read-only transaction. Dropped before it ends (a
+    /// client that hung up), the read closes its connection, which ends
+    /// the transaction in the database, instead of pooling it.
     pub async fn read<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
         let boxed: TxFn<Box<dyn std::any::Any + Send>> = Box::new(move |tx| {
             Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn std::any::Any + Send>) })
@@ -316,6 +324,17 @@ impl Store {
         any.downcast::<T>()
             .map(|b| *b)
             .map_err(|_| Error::Internal(anyhow::anyhow!("read returned an unexpected type")))
+    }
+
+    /// Makes `make()` the first write to commit: until a batch beginning
+    /// with it commits, every batch begins with it, and a batch in which it
+    /// fails commits nothing. Answers whether the first attempt committed;
+    /// when it did not (the database cannot be written yet), every write
+    /// is refused until it does. The server records the policy it runs
+    /// with this way, so that no event precedes it even when it starts on
+    /// a database it cannot write yet.
+    pub async fn write_first(&self, make: Arc<dyn Fn() -> TxFn<()> + Send + Sync>) -> Result<()> {
+        self.writer.write_first(make).await
     }
 
     /// Sets who signs the chain's head after each committed batch.
@@ -332,6 +351,26 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.backend.ping().await
+    }
+
+    /// Whether a write can be committed now: `Ok`, or
+    /// [`Error::Unavailable`] with the reason (the writer has stopped, or
+    /// its last commit failed and a probe write fails too). A commit in
+    /// the last few seconds answers at once; otherwise one small probe row
+    /// is written through the writer, so an idle or failing writer is
+    /// judged by a real commit.
+    pub async fn check_writes(&self) -> Result<()> {
+        self.writer.check().await
+    }
+
+    /// Whether the writer's task is running.
+    pub fn writer_alive(&self) -> bool {
+        self.writer.alive()
+    }
+
+    /// Panics in the writer that it caught and survived since open.
+    pub fn writer_panics(&self) -> u64 {
+        self.writer.panics()
     }
 
     /// `sqlite` or `postgres`.

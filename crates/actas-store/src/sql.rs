@@ -17,15 +17,50 @@ macro_rules! sql_tx {
         use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
 
         /// A transaction on one pooled connection.
+        ///
+        /// Dropped while its transaction is open (the future running it was
+        /// cancelled, a closure panicked, ROLLBACK failed), or after the
+        /// writer gave up on it, the connection is closed instead of going
+        /// back to the pool: closing ends the transaction in the database,
+        /// and no later caller inherits it.
         pub(crate) struct SqlTx {
             pub(crate) conn: PoolConnection<$Db>,
             pub(crate) head: Option<(i64, String)>,
             pub(crate) appended: bool,
+            /// A transaction is open on `conn`.
+            open: bool,
+            /// `conn` must not be used again.
+            discard: bool,
         }
 
         impl SqlTx {
             pub(crate) fn new(conn: PoolConnection<$Db>) -> Self {
-                SqlTx { conn, head: None, appended: false }
+                SqlTx { conn, head: None, appended: false, open: false, discard: false }
+            }
+
+            /// Runs a statement that opens, keeps or ends the transaction,
+            /// and tracks whether one is open.
+            async fn control(&mut self, sql: &str) -> Result<()> {
+                let opens = sql.starts_with("BEGIN");
+                let ends = sql == "COMMIT" || sql == "ROLLBACK";
+                if opens {
+                    // Open as soon as BEGIN is sent: cancelled before its
+                    // answer, the connection may be inside a transaction.
+                    self.open = true;
+                }
+                sqlx::query(sql).execute(&mut *self.conn).await.map_err(db_err)?;
+                if ends {
+                    self.open = false;
+                }
+                Ok(())
+            }
+        }
+
+        impl Drop for SqlTx {
+            fn drop(&mut self) {
+                if self.open || self.discard {
+                    self.conn.close_on_drop();
+                }
             }
         }
 
@@ -822,14 +857,27 @@ macro_rules! sql_tx {
                 self.head = None;
                 self.appended = false;
                 for stmt in BEGIN_BATCH {
-                    sqlx::query(stmt).execute(&mut *self.conn).await.map_err(db_err)?;
+                    self.control(stmt).await?;
                 }
                 Ok(())
             }
 
             async fn exec(&mut self, sql: &'static str) -> Result<()> {
-                sqlx::query(sql).execute(&mut *self.conn).await.map_err(db_err)?;
+                self.control(sql).await
+            }
+
+            async fn probe(&mut self) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO writer_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = writer_probe.n + 1",
+                )
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
                 Ok(())
+            }
+
+            fn discard(&mut self) {
+                self.discard = true;
             }
 
             fn tx(&mut self) -> &mut dyn Tx {
@@ -849,16 +897,15 @@ macro_rules! sql_tx {
             }
         }
 
-        /// Runs a read closure in a read-only transaction.
+        /// Runs a read closure in a read-only transaction. Cancelled at any
+        /// await, the connection is closed rather than pooled (see [`SqlTx`]).
         pub(crate) async fn read_in<T>(pool: &sqlx::Pool<$Db>, f: crate::TxFn<T>) -> Result<T> {
             let conn = pool.acquire().await.map_err(db_err)?;
             let mut tx = SqlTx::new(conn);
-            sqlx::query(BEGIN_READ).execute(&mut *tx.conn).await.map_err(db_err)?;
+            tx.control(BEGIN_READ).await?;
             let out = f(&mut tx).await;
-            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *tx.conn).await {
-                // A connection left inside a transaction must not go back to the pool.
-                let _ = tx.conn.detach();
-                tracing::warn!(error = %e, "could not end a read transaction");
+            if let Err(e) = tx.control("ROLLBACK").await {
+                tracing::warn!(error = %e, "could not end a read transaction; closing its connection");
             }
             out
         }

@@ -4,20 +4,37 @@
 //! transaction (taking the audit chain's lock), runs each closure inside a
 //! savepoint, signs the new head, commits once, and only then answers each
 //! caller. One flush serves the whole batch.
+//!
+//! It does not die and does not wedge. A batch that fails answers every
+//! caller `Unavailable` and the connection it ran on is closed, so the next
+//! batch starts on a fresh one (a database that was full, read-only or away
+//! is picked up again once it is back). A closure that panics fails its
+//! batch the same way; a panic anywhere else restarts the task's loop with
+//! the queue intact. A caller that stops waiting (a client that hung up)
+//! never leaves a transaction open: the closures run in this task, not in
+//! the caller's future, and one whose caller left before it started is
+//! skipped. What the writer last managed is kept in [`WriterHealth`] for
+//! `/healthz`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use actas_core::audit::Checkpoint;
 use actas_core::{Error, Result};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Tx, TxFn};
 
 /// Most closures in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// A commit this recent vouches for the writer without probing it.
+const FRESH: Duration = Duration::from_secs(5);
 
 /// Signs the audit chain's head. Set by the server once keys are loaded.
 pub trait HeadSigner: Send + Sync {
@@ -26,7 +43,49 @@ pub trait HeadSigner: Send + Sync {
 }
 
 type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
-type Job = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, (bool, Deliver)> + Send>;
+/// Makes the write that must commit before any other (see [`WriterHandle::write_first`]).
+pub(crate) type Opening = Arc<dyn Fn() -> TxFn<()> + Send + Sync>;
+type Work = Box<dyn for<'t> FnOnce(&'t mut dyn BatchConn) -> BoxFuture<'t, (bool, Deliver)> + Send>;
+
+/// A closure waiting for the writer, and how to tell its caller that it
+/// will not run. Dropped unrun, its caller hears "dropped".
+struct Job {
+    work: Work,
+    refuse: Box<dyn FnOnce(&str) + Send>,
+}
+
+impl Job {
+    fn new<T: Send + 'static>(
+        answer: oneshot::Sender<Result<T>>,
+        work: impl for<'t> FnOnce(&'t mut dyn BatchConn, oneshot::Sender<Result<T>>) -> BoxFuture<'t, (bool, Deliver)>
+            + Send
+            + 'static,
+    ) -> Job {
+        let answer = Arc::new(Mutex::new(Some(answer)));
+        let take = answer.clone();
+        Job {
+            work: Box::new(move |c| {
+                let answer = take.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match answer {
+                    Some(answer) => work(c, answer),
+                    None => Box::pin(async { (false, Box::new(|_| {}) as Deliver) }),
+                }
+            }),
+            refuse: Box::new(move |why| {
+                if let Some(answer) = answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    let _ = answer.send(Err(Error::Unavailable(anyhow::anyhow!("write refused: {why}"))));
+                }
+            }),
+        }
+    }
+}
+
+/// Tells every caller of `jobs` that its write was not made, and why.
+fn refuse_all(jobs: Vec<Job>, why: &str) {
+    for job in jobs {
+        (job.refuse)(why);
+    }
+}
 
 /// One connection the writer batches on; each backend provides one.
 #[async_trait]
@@ -35,6 +94,11 @@ pub(crate) trait BatchConn: Send {
     async fn begin(&mut self) -> Result<()>;
     /// Runs a raw statement (savepoints, commit, rollback).
     async fn exec(&mut self, sql: &'static str) -> Result<()>;
+    /// Writes one row that exists for nothing else, to prove a commit
+    /// reaches the disk.
+    async fn probe(&mut self) -> Result<()>;
+    /// Closes the connection when dropped instead of pooling it.
+    fn discard(&mut self);
     /// The transaction as a [`Tx`].
     fn tx(&mut self) -> &mut dyn Tx;
     /// Cached chain head, to restore after a rolled-back closure.
@@ -49,6 +113,10 @@ pub(crate) trait BatchConn: Send {
 #[async_trait]
 pub(crate) trait BatchSource: Send + Sync {
     async fn connect(&self) -> Result<Box<dyn BatchConn>>;
+    /// Connects after a failure; a backend may start over more widely.
+    async fn reconnect(&self) -> Result<Box<dyn BatchConn>> {
+        self.connect().await
+    }
 }
 
 #[derive(Clone)]
@@ -56,6 +124,8 @@ pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
     stats: Arc<Stats>,
+    health: Arc<WriterHealth>,
+    opening: Arc<Mutex<Option<Opening>>>,
 }
 
 /// How many transactions the writer committed and how many writes they held.
@@ -65,13 +135,58 @@ pub(crate) struct Stats {
     pub(crate) writes: AtomicU64,
 }
 
+/// What the writer last managed.
+#[derive(Debug, Default)]
+pub(crate) struct WriterHealth {
+    /// The task runs (cleared when it ends, also by a panic).
+    alive: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_commit: Option<Instant>,
+    /// Why the last batch failed; `None` once one commits.
+    failing: Option<String>,
+    /// Panics caught since start.
+    panics: u64,
+}
+
+impl WriterHealth {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn committed(&self) {
+        let mut s = self.state();
+        s.last_commit = Some(Instant::now());
+        s.failing = None;
+    }
+
+    fn failed(&self, why: String) {
+        self.state().failing = Some(why);
+    }
+}
+
+/// Clears `alive` when the writer task ends, however it ends.
+struct Alive(Arc<WriterHealth>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
+    }
+}
+
 impl WriterHandle {
     pub(crate) fn spawn(source: Arc<dyn BatchSource>) -> WriterHandle {
         let (jobs, rx) = mpsc::channel(4096);
         let signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>> = Arc::default();
         let stats = Arc::new(Stats::default());
-        tokio::spawn(run(rx, source, signer.clone(), stats.clone()));
-        WriterHandle { jobs, signer, stats }
+        let health = Arc::new(WriterHealth::default());
+        health.alive.store(true, Ordering::SeqCst);
+        let opening: Arc<Mutex<Option<Opening>>> = Arc::default();
+        tokio::spawn(supervise(rx, source, signer.clone(), stats.clone(), health.clone(), opening.clone()));
+        WriterHandle { jobs, signer, stats, health, opening }
     }
 
     pub(crate) fn stats(&self) -> (u64, u64) {
@@ -84,31 +199,148 @@ impl WriterHandle {
 
     pub(crate) async fn submit<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
         let (answer, wait) = oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |tx| {
+        let job = Job::new(answer, move |c, answer| {
             Box::pin(async move {
-                let result = f(tx).await;
-                let keep = result.is_ok();
-                let deliver: Deliver = Box::new(move |commit_error| {
-                    let _ = answer.send(match commit_error {
-                        None => result,
-                        Some(msg) => Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}"))),
-                    });
-                });
-                (keep, deliver)
+                if answer.is_closed() {
+                    // The caller left before its turn: nobody will be told,
+                    // so nothing is written.
+                    return (false, Box::new(|_| {}) as Deliver);
+                }
+                let result = f(c.tx()).await;
+                (result.is_ok(), deliver(answer, result))
             })
         });
+        self.send(job, wait).await
+    }
+
+    /// Makes `make()` the write that commits first: until one batch that
+    /// begins with it commits, every batch begins with it, and a batch in
+    /// which it fails commits nothing. Answers whether the first attempt
+    /// committed; when it did not, the writer keeps trying with each batch.
+    pub(crate) async fn write_first(&self, make: Opening) -> Result<()> {
+        *self.opening.lock().unwrap_or_else(|e| e.into_inner()) = Some(make);
+        self.submit(Box::new(|_| Box::pin(async { Ok(()) }))).await
+    }
+
+    /// Commits a write that exists only to prove commits reach the disk.
+    pub(crate) async fn probe(&self) -> Result<()> {
+        let (answer, wait) = oneshot::channel::<Result<()>>();
+        let job = Job::new(answer, move |c, answer| {
+            Box::pin(async move {
+                let result = c.probe().await;
+                (result.is_ok(), deliver(answer, result))
+            })
+        });
+        self.send(job, wait).await
+    }
+
+    async fn send<T>(&self, job: Job, wait: oneshot::Receiver<Result<T>>) -> Result<T> {
         self.jobs.send(job).await.map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer has stopped")))?;
         wait.await.map_err(|_| Error::Unavailable(anyhow::anyhow!("the writer dropped the write")))?
     }
+
+    /// `Ok` when a write can be committed now, else why not. Trusts a
+    /// recent commit; otherwise (idle, or failing) commits a probe.
+    pub(crate) async fn check(&self) -> Result<()> {
+        if !self.health.alive.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable(anyhow::anyhow!("the writer has stopped")));
+        }
+        {
+            let s = self.health.state();
+            if s.failing.is_none() && s.last_commit.is_some_and(|t| t.elapsed() < FRESH) {
+                return Ok(());
+            }
+        }
+        self.probe().await
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.health.alive.load(Ordering::SeqCst)
+    }
+
+    /// Panics the writer caught and survived since start.
+    pub(crate) fn panics(&self) -> u64 {
+        self.health.state().panics
+    }
 }
 
-async fn run(
+fn deliver<T: Send + 'static>(answer: oneshot::Sender<Result<T>>, result: Result<T>) -> Deliver {
+    Box::new(move |commit_error| {
+        let _ = answer.send(match commit_error {
+            None => result,
+            Some(msg) => Err(Error::Unavailable(anyhow::anyhow!("commit failed: {msg}"))),
+        });
+    })
+}
+
+/// Runs the writer loop, and runs it again after a panic: the queue lives
+/// here, outside the loop, so no waiting write is lost to a restart.
+async fn supervise(
     mut rx: mpsc::Receiver<Job>,
     source: Arc<dyn BatchSource>,
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
     stats: Arc<Stats>,
+    health: Arc<WriterHealth>,
+    opening: Arc<Mutex<Option<Opening>>>,
 ) {
+    let _alive = Alive(health.clone());
+    loop {
+        let run = run(&mut rx, source.as_ref(), &signer, &stats, &health, &opening);
+        match AssertUnwindSafe(run).catch_unwind().await {
+            // Every handle is gone: the store was dropped.
+            Ok(()) => return,
+            Err(panic) => {
+                let why = format!("the writer panicked: {}", panic_message(panic.as_ref()));
+                {
+                    let mut s = health.state();
+                    s.panics += 1;
+                    s.failing = Some(why.clone());
+                }
+                tracing::error!(error = %why, "writer restarted");
+            }
+        }
+    }
+}
+
+/// An error with its causes, for logs and `/healthz`'s log line.
+fn chain(e: &Error) -> String {
+    match e {
+        // Its own words ("the audit trail cannot be written") say nothing
+        // new here; its causes do.
+        Error::Unavailable(inner) => format!("{inner:#}"),
+        other => {
+            let mut out = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                out.push_str(": ");
+                out.push_str(&s.to_string());
+                source = s.source();
+            }
+            out
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+async fn run(
+    rx: &mut mpsc::Receiver<Job>,
+    source: &dyn BatchSource,
+    signer: &RwLock<Option<Arc<dyn HeadSigner>>>,
+    stats: &Stats,
+    health: &WriterHealth,
+    opening: &Mutex<Option<Opening>>,
+) {
+    // Dropped with an open transaction (a panic unwinding through here),
+    // the connection is closed, not pooled: see `SqlTx`.
     let mut conn: Option<Box<dyn BatchConn>> = None;
+    // The last batch (or connection) failed.
+    let mut failed = false;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -118,11 +350,15 @@ async fn run(
             }
         }
         if conn.is_none() {
-            match source.connect().await {
+            let connected = if failed { source.reconnect().await } else { source.connect().await };
+            match connected {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
-                    tracing::error!(error = %e, "writer cannot reach the database");
-                    fail_all(jobs, &e.to_string()).await;
+                    let why = chain(&e);
+                    tracing::error!(error = %why, "writer cannot reach the database");
+                    refuse_all(jobs, &why);
+                    health.failed(why);
+                    failed = true;
                     continue;
                 }
             }
@@ -130,59 +366,91 @@ async fn run(
         let Some(c) = conn.as_mut() else { continue };
         let signer = signer.read().unwrap_or_else(|e| e.into_inner()).clone();
         let n = jobs.len() as u64;
-        match run_batch(c.as_mut(), jobs, signer.as_deref()).await {
+        let first = opening.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref()).await {
             Ok(()) => {
+                if let Some(done) = first {
+                    let mut pending = opening.lock().unwrap_or_else(|e| e.into_inner());
+                    if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, &done)) {
+                        *pending = None;
+                    }
+                }
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.writes.fetch_add(n, Ordering::Relaxed);
+                health.committed();
+                failed = false;
             }
             Err(e) => {
-                tracing::error!(error = %e, "batch failed; reconnecting");
-                conn = None;
+                let why = chain(&e);
+                tracing::error!(error = %why, "batch failed; the next one starts on a fresh connection");
+                health.failed(why);
+                failed = true;
+                if let Some(mut c) = conn.take() {
+                    c.discard();
+                }
             }
         }
     }
 }
 
-async fn fail_all(jobs: Vec<Job>, msg: &str) {
-    // Dropping a job drops its answer channel: its caller sees Unavailable.
-    drop(jobs);
-    tracing::warn!(%msg, "writes refused: database unavailable");
-}
-
-async fn run_batch(c: &mut dyn BatchConn, jobs: Vec<Job>, signer: Option<&dyn HeadSigner>) -> Result<()> {
+async fn run_batch(
+    c: &mut dyn BatchConn,
+    first: Option<TxFn<()>>,
+    jobs: Vec<Job>,
+    signer: Option<&dyn HeadSigner>,
+) -> Result<()> {
     if let Err(e) = c.begin().await {
         let _ = c.exec("ROLLBACK").await;
-        drop(jobs);
-        return Err(e);
+        let why = format!("cannot begin: {}", chain(&e));
+        refuse_all(jobs, &why);
+        return Err(Error::Unavailable(anyhow::anyhow!(why)));
     }
     let mut delivers = Vec::with_capacity(jobs.len());
     let mut broken: Option<String> = None;
+    if let Some(first) = first {
+        if let Err(e) = first(c.tx()).await {
+            broken = Some(format!("the opening write failed: {}", chain(&e)));
+        }
+    }
     for job in jobs {
+        if let Some(why) = &broken {
+            // The batch will not commit: the rest are told without running.
+            (job.refuse)(why);
+            continue;
+        }
         let head = c.cached_head();
         if let Err(e) = c.exec("SAVEPOINT job").await {
-            broken = Some(e.to_string());
+            let why = chain(&e);
+            (job.refuse)(&why);
+            broken = Some(why);
+            continue;
         }
-        let (keep, deliver) = job(c.tx()).await;
+        // A panicking closure fails its batch like a failed statement; its
+        // own caller sees its answer channel dropped.
+        let (keep, deliver) = match AssertUnwindSafe((job.work)(c)).catch_unwind().await {
+            Ok(done) => done,
+            Err(panic) => {
+                broken = Some(format!("a write panicked: {}", panic_message(panic.as_ref())));
+                continue;
+            }
+        };
         let end = if keep { c.exec("RELEASE SAVEPOINT job").await } else { rollback_to(c).await };
         if !keep {
             c.set_cached_head(head);
         }
         if let Err(e) = end {
-            broken.get_or_insert(e.to_string());
+            broken.get_or_insert(chain(&e));
         }
         delivers.push(deliver);
     }
     if broken.is_none() && c.appended() {
         if let Err(e) = checkpoint(c, signer).await {
-            broken = Some(e.to_string());
+            broken = Some(chain(&e));
         }
     }
     let outcome = match broken {
-        Some(msg) => {
-            let _ = c.exec("ROLLBACK").await;
-            Err(msg)
-        }
-        None => c.exec("COMMIT").await.map_err(|e| e.to_string()),
+        Some(msg) => Err(msg),
+        None => c.exec("COMMIT").await.map_err(|e| chain(&e)),
     };
     let failed = outcome.as_ref().err().cloned();
     for d in delivers {

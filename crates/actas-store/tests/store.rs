@@ -338,3 +338,143 @@ async fn console_sessions(store: Store, _url: &str) {
     let refused = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_console_session(&orphan).await }))).await;
     assert!(refused.is_err());
 }
+
+both!(a_panicking_write_fails_its_batch_and_the_writer_carries_on, panicking_write);
+async fn panicking_write(store: Store, _url: &str) {
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(tx_fn(move |tx| {
+                    Box::pin(async move {
+                        tx.append_event(event(n)).await?;
+                        assert!(n != 7, "a bug in one write");
+                        Ok(())
+                    })
+                }))
+                .await
+        }));
+    }
+    let mut unavailable = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => {}
+            Err(Error::Unavailable(_)) => unavailable += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(unavailable >= 1, "the panicking write was refused");
+    assert_eq!(store.writer_panics(), 0, "the panic was caught in its batch, not by a restart");
+    assert!(store.writer_alive());
+    // The writer carries on: later writes commit and the chain is whole.
+    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(100)).await }))).await.unwrap();
+    store.check_writes().await.unwrap();
+    let events = all_events(&store).await;
+    assert_eq!(events.len(), 20 - unavailable + 1, "refused writes left nothing");
+    let mut chain = ChainVerifier::default();
+    for e in &events {
+        chain.push(e).unwrap();
+    }
+}
+
+/// Connections of this database that sit inside a transaction: on SQLite,
+/// whether a TRUNCATE checkpoint cannot complete (an open read pins the
+/// WAL) and the WAL's size after it; on PostgreSQL, the sessions idle in a
+/// transaction.
+async fn left_in_transaction(url: &str) -> (bool, u64) {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        (n > 0, n as u64)
+    } else {
+        let opts =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(url).busy_timeout(std::time::Duration::from_secs(2));
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        let (busy, _, _): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut c).await.unwrap();
+        let wal = std::fs::metadata(format!("{url}-wal")).map(|m| m.len()).unwrap_or(0);
+        (busy != 0, wal)
+    }
+}
+
+both!(reads_and_writes_cut_off_mid_flight_leave_no_connection_in_a_transaction, cut_off_mid_flight);
+async fn cut_off_mid_flight(store: Store, url: &str) {
+    use std::time::Duration;
+    for n in 0..200 {
+        store.write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap();
+    }
+    // Reads and writes whose callers give up after a few hundred
+    // microseconds: some before they start, most in the middle.
+    let mut cut = Vec::new();
+    for n in 0..300_u64 {
+        let store = store.clone();
+        let task = tokio::spawn(async move {
+            if n % 3 == 0 {
+                let _ = store
+                    .write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(1000 + n as usize)).await })))
+                    .await;
+            } else {
+                let _ = store
+                    .read(tx_fn(|tx| {
+                        Box::pin(async move {
+                            for _ in 0..3 {
+                                tx.list_events(&EventFilter { limit: 1000, ..Default::default() }).await?;
+                            }
+                            Ok(())
+                        })
+                    }))
+                    .await;
+            }
+        });
+        cut.push((task, Duration::from_micros(100 + (n * 397) % 3000)));
+    }
+    for (task, after) in cut {
+        tokio::time::sleep(after / 10).await;
+        task.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every later call succeeds: many reads at once, each holding its
+    // connection for a moment, so every pooled connection is used.
+    let mut later = Vec::new();
+    for _ in 0..48 {
+        let store = store.clone();
+        later.push(tokio::spawn(async move {
+            store
+                .read(tx_fn(|tx| {
+                    Box::pin(async move {
+                        let head = tx.get_event_head().await?;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(head)
+                    })
+                }))
+                .await
+        }));
+    }
+    for t in later {
+        t.await.unwrap().unwrap();
+    }
+    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(5000)).await }))).await.unwrap();
+    let mut chain = ChainVerifier::default();
+    for e in all_events(&store).await {
+        chain.push(&e).unwrap();
+    }
+    // Nothing is left inside a transaction: on SQLite the WAL can be
+    // checkpointed down to nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (pinned, detail) = left_in_transaction(url).await;
+        if !pinned && (url.starts_with("postgres") || detail == 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a connection stayed inside a transaction ({detail})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

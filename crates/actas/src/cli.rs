@@ -185,9 +185,7 @@ pub fn init_logs(args: &Args) {
         Command::Serve { .. } | Command::Demo { .. } => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ACTAS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    crate::logs::init(default);
 }
 
 fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {

@@ -3,7 +3,9 @@
 
 mod cli;
 mod demo;
+mod logs;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,7 +17,8 @@ async fn main() -> ExitCode {
     match cli::run(args).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("actas: {e:#}");
+            // Not eprintln!: it panics when standard error cannot be written.
+            let _ = writeln!(std::io::stderr(), "actas: {e:#}");
             ExitCode::FAILURE
         }
     }

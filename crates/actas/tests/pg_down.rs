@@ -150,6 +150,8 @@ async fn when_postgresql_is_unreachable_nodes_fail_closed_and_recover_by_themsel
         let status = health(&c, node).await;
         assert!(status != Some(StatusCode::OK), "{} says it is healthy without its database", node.base);
         assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{}", node.base);
+        let (_, why) = common::health(&c, node).await.expect("healthz answers");
+        assert_eq!(why["reason"], "database unreachable", "{why}");
     }
     eprintln!("both nodes failed closed within {:?} of the cut", cut.elapsed());
     stop.store(true, Ordering::Relaxed);

@@ -1,5 +1,7 @@
 //! Health, keys and the API description.
 
+use std::time::Duration;
+
 use actas_api as api;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,15 +10,45 @@ use axum::Json;
 
 use crate::AppState;
 
-/// `200` when the database answers.
+/// How long `/healthz` waits for a probe write before calling it failed.
+const WRITE_CHECK: Duration = Duration::from_secs(5);
+
+/// `200` when the database answers and a write can be committed; `503`
+/// with a reason otherwise. A writer that cannot commit (a full disk, a
+/// read-only file, a database away) makes the server unavailable even
+/// while reads work, because every answer of `authorize` is a write.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = api::Health), (status = 503, body = api::Health)))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let database = st.ctx.store.backend_name().to_string();
-    match st.ctx.store.ping().await {
-        Ok(()) => Json(api::Health { status: "ok".into(), database }).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(api::Health { status: "unavailable".into(), database }))
-            .into_response(),
+    let failure = match st.ctx.store.ping().await {
+        Err(e) => Some(("database unreachable", causes(&e))),
+        Ok(()) if !st.ctx.store.writer_alive() => Some(("writer stopped", "the writer task has ended".into())),
+        Ok(()) => match tokio::time::timeout(WRITE_CHECK, st.ctx.store.check_writes()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(("writes cannot be committed", causes(&e))),
+            Err(_) => Some(("writes cannot be committed", format!("no commit within {WRITE_CHECK:?}"))),
+        },
+    };
+    match failure {
+        None => Json(api::Health { status: "ok".into(), database, reason: None }).into_response(),
+        Some((reason, detail)) => {
+            tracing::warn!(reason, %detail, "unhealthy");
+            let body = api::Health { status: "unavailable".into(), database, reason: Some(reason.into()) };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
+}
+
+/// An error and its causes on one line, for the log.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// The public keys that verify impersonation tokens.

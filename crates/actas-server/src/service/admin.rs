@@ -290,10 +290,16 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)>
 
 /// Records that this node loaded its policy.
 pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
-    let now = ctx.clock.now();
-    let policy = ctx.policy.clone();
-    ctx.store
-        .write(tx_fn(move |tx| {
+    ctx.store.write(policy_loaded(ctx)()).await
+}
+
+/// Makes the write of `policy.loaded` (again, for each attempt).
+pub fn policy_loaded(ctx: &Ctx) -> std::sync::Arc<dyn Fn() -> actas_store::TxFn<()> + Send + Sync> {
+    let (clock, policy) = (ctx.clock.clone(), ctx.policy.clone());
+    std::sync::Arc::new(move || {
+        let now = clock.now();
+        let policy = policy.clone();
+        tx_fn(move |tx| {
             Box::pin(async move {
                 tx.append_event(NewEvent::new(
                     EventType::PolicyLoaded,
@@ -305,8 +311,8 @@ pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
                 .await?;
                 Ok(())
             })
-        }))
-        .await
+        })
+    })
 }
 
 /// Customer notes of the sessions issued for `app`, after `after`, oldest

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod audit;
 mod bounds;
+mod cancel;
 mod console;
 mod cors;
 mod entry;

@@ -4,6 +4,8 @@
 //! the test ends.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod tmpfs;
+
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -209,6 +211,8 @@ pub struct Server {
     child: Option<Child>,
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Where its standard error goes, when not to a pipe read by the test.
+    log_file: Option<PathBuf>,
 }
 
 impl Server {
@@ -241,7 +245,7 @@ impl Server {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut server = Server { child: Some(child), base: String::new(), log };
+        let mut server = Server { child: Some(child), base: String::new(), log, log_file: None };
         loop {
             match port_rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(port) => {
@@ -263,6 +267,37 @@ impl Server {
         }
     }
 
+    /// Spawns `actas --database DB serve --listen 127.0.0.1:0` with its
+    /// standard error written to the file `log` (which may sit on a disk
+    /// that fills up) and extra environment variables, and waits until the
+    /// file says where it listens.
+    pub fn start_logging_to(env: &Env, db: impl AsRef<OsStr>, log: &Path, vars: &[(&str, &str)]) -> Server {
+        let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+        let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
+        c.envs(vars.iter().copied());
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
+        let child = c.spawn().expect("actas serve starts");
+        let mut server =
+            Server { child: Some(child), base: String::new(), log: Arc::default(), log_file: Some(log.to_path_buf()) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(port) = server.log().lines().find_map(listening_port) {
+                server.base = format!("http://127.0.0.1:{port}");
+                return server;
+            }
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("actas serve ended before listening ({status}):\n{}", server.log());
+            }
+            assert!(Instant::now() < deadline, "actas serve did not say where it listens:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// `BASE/api/v1PATH`.
     pub fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
@@ -270,7 +305,10 @@ impl Server {
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        match &self.log_file {
+            Some(path) => String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned(),
+            None => self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n"),
+        }
     }
 
     /// The process id.
@@ -362,6 +400,29 @@ pub async fn audit_events(c: &reqwest::Client, server: &Server, bearer: &str, qu
             None => return events,
         }
     }
+}
+
+/// Events after `after_seq` (the audit cursor), oldest first, following
+/// `next_cursor`.
+pub async fn audit_events_after(c: &reqwest::Client, server: &Server, bearer: &str, after_seq: i64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut cursor = after_seq.to_string();
+    loop {
+        let (status, page) = get(c, &server.api(&format!("/audit?limit=1000&cursor={cursor}")), bearer).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        events.extend(page["events"].as_array().expect("an events array").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return events,
+        }
+    }
+}
+
+/// `GET /healthz`: its status and body; `None` when the server did not answer.
+pub async fn health(c: &reqwest::Client, server: &Server) -> Option<(StatusCode, Value)> {
+    let r = c.get(format!("{}/healthz", server.base)).send().await.ok()?;
+    let status = r.status();
+    Some((status, r.json::<Value>().await.unwrap_or(Value::Null)))
 }
 
 /// Everything a live session needs, made through the CLI and the API.

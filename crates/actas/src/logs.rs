@@ -1,0 +1,115 @@
+//! The process's own log: text lines on standard error that never fail.
+//!
+//! A log line that cannot be written (a full disk behind a redirected
+//! stderr, a closed pipe) is dropped and counted, never raised: the fmt
+//! layer's own error report is off, because it goes through `eprintln!`,
+//! which panics when stderr fails and would take down whichever task was
+//! logging (the database writer logs every failed commit). When writing
+//! works again, one line tells how many were lost.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Installs the global subscriber: `ACTAS_LOG` (an `EnvFilter`) or
+/// `default`, written to standard error by [`Stderr`].
+pub fn init(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACTAS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr::default()).log_internal_errors(false).init();
+}
+
+/// Standard error as a log sink whose writes always succeed.
+#[derive(Debug, Default)]
+pub struct Stderr {
+    lost: AtomicU64,
+}
+
+impl Stderr {
+    fn write_line(&self, out: &mut impl Write, line: &[u8]) {
+        let lost = self.lost.load(Ordering::Relaxed);
+        if lost > 0 {
+            let note = format!("actas: {lost} log lines were lost: standard error could not be written\n");
+            if out.write_all(note.as_bytes()).is_ok() {
+                self.lost.fetch_sub(lost, Ordering::Relaxed);
+            }
+        }
+        if out.write_all(line).and_then(|()| out.flush()).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One log line, written when the formatter is done with it.
+pub struct Line<'a> {
+    sink: &'a Stderr,
+    out: std::io::StderrLock<'static>,
+    buf: Vec<u8>,
+}
+
+impl Write for Line<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Line<'_> {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            self.sink.write_line(&mut self.out, &self.buf);
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Line<'a>;
+
+    fn make_writer(&'a self) -> Line<'a> {
+        Line { sink: self, out: std::io::stderr().lock(), buf: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that fails while `full` is set.
+    struct Disk {
+        full: bool,
+        written: Vec<u8>,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.full {
+                return Err(std::io::Error::other("No space left on device"));
+            }
+            self.written.extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_that_cannot_be_written_are_counted_and_told_once_writing_works() {
+        let sink = Stderr::default();
+        let mut disk = Disk { full: true, written: Vec::new() };
+        sink.write_line(&mut disk, b"one\n");
+        sink.write_line(&mut disk, b"two\n");
+        assert_eq!(sink.lost.load(Ordering::Relaxed), 2);
+        disk.full = false;
+        sink.write_line(&mut disk, b"three\n");
+        assert_eq!(sink.lost.load(Ordering::Relaxed), 0);
+        let text = String::from_utf8(disk.written).unwrap();
+        assert_eq!(text, "actas: 2 log lines were lost: standard error could not be written\nthree\n");
+    }
+}
