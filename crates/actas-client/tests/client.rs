@@ -28,8 +28,16 @@ struct Actas {
     _dir: Arc<tempfile::TempDir>,
 }
 
+/// The key-encryption key of every test server, so a restart or another
+/// process opens the same keys.
+fn test_keys() -> actas_server::KeyAccess {
+    static KEK: std::sync::OnceLock<Arc<actas_server::Kek>> = std::sync::OnceLock::new();
+    actas_server::KeyAccess::Sealed(KEK.get_or_init(|| Arc::new(actas_server::Kek::generate())).clone())
+}
+
 async fn serve(db: &str, listen: SocketAddr, clock: Arc<dyn Clock>) -> (Server, SocketAddr) {
     let mut config = Config::new(db.to_string());
+    config.keys = test_keys();
     config.listen = listen;
     config.clock = clock;
     config.reap_every = None;
@@ -212,7 +220,7 @@ async fn a_flood_of_unknown_keys_does_not_hammer_actas_and_rotation_is_followed(
     // A new key on the server: the next token with it triggers one refetch.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let now = actas.ctx.clock.now();
-    actas.ctx.keys.rotate(&actas.ctx.store, now, Actor::system()).await.unwrap();
+    actas.ctx.keys.rotate(&actas.ctx.store, now, Actor::system(), actas_store::KeyRole::Token).await.unwrap();
     service::end(&actas.ctx, &Principal::Staff(actas.maria.clone()), &v.verify(&token).await.unwrap().session_id)
         .await
         .unwrap();
@@ -259,6 +267,7 @@ async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
                 actas_core::policy::Policy::shipped(),
                 Arc::new(SystemClock),
                 "http://x".into(),
+                test_keys(),
             )
             .await
             .unwrap();

@@ -245,6 +245,7 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
             &app.ctx.store,
             app.clock.now(),
             actas_core::audit::Actor::system(),
+            actas_store::KeyRole::Token,
         )
         .await
         .unwrap();

@@ -24,22 +24,42 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
 pub const REASON: &str = "Customer cannot see the new tax settings after the plan change";
 
 /// Environment variables of the binary that must not leak in from outside.
-const ACTAS_VARS: [&str; 5] = ["ACTAS_DATABASE_URL", "ACTAS_POLICY", "ACTAS_BASE_URL", "ACTAS_LOG", "RUST_LOG"];
+const ACTAS_VARS: [&str; 9] = [
+    "ACTAS_DATABASE_URL",
+    "ACTAS_POLICY",
+    "ACTAS_BASE_URL",
+    "ACTAS_LOG",
+    "RUST_LOG",
+    "ACTAS_KEY_ENCRYPTION_KEY",
+    "ACTAS_KEY_ENCRYPTION_KEY_FILE",
+    "ACTAS_ALLOW_PLAINTEXT_KEYS",
+    "ACTAS_WITNESS_FILE",
+];
+
+/// The variable every verb and server of an [`Env`] finds its
+/// key-encryption key by.
+pub const KEK_VAR: &str = "ACTAS_KEY_ENCRYPTION_KEY_FILE";
 
 /// A fresh folder with its own database file, or a fresh folder whose
-/// verbs and servers use a database URL (see [`Env::on`]).
+/// verbs and servers use a database URL (see [`Env::on`]), and its own
+/// key-encryption key, which every verb and server is given.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     /// The database URL every verb and server uses instead of `db`.
     pub url: Option<String>,
+    /// The key-encryption key file (32 raw random bytes), passed as
+    /// `ACTAS_KEY_ENCRYPTION_KEY_FILE`.
+    pub kek: PathBuf,
 }
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let db = dir.path().join("actas.sqlite");
-        Env { dir, db, url: None }
+        let kek = dir.path().join("kek");
+        write_kek(&kek);
+        Env { dir, db, url: None, kek }
     }
 
     /// A fresh folder whose verbs and servers use the database `url`
@@ -69,7 +89,7 @@ impl Env {
     /// `actas --database FILE-OR-URL ARGS...`, run in the folder.
     pub fn cmd_on(&self, db: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut c = bare_cmd(self.dir.path());
-        c.arg("--database").arg(db).args(args);
+        c.env(KEK_VAR, &self.kek).arg("--database").arg(db).args(args);
         c
     }
 
@@ -121,6 +141,19 @@ impl Env {
     /// Starts `actas serve` on another database file or URL.
     pub fn serve_on(&self, db: impl AsRef<OsStr>) -> Server {
         Server::start(self, db, &[])
+    }
+}
+
+/// Writes a new key-encryption key: 32 random bytes, readable by the owner only.
+pub fn write_kek(path: &Path) {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("random bytes");
+    std::fs::write(path, bytes).expect("writing a key-encryption key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
     }
 }
 
