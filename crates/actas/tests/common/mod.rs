@@ -49,8 +49,8 @@ pub struct Env {
     /// The database URL every verb and server uses instead of `db`.
     pub url: Option<String>,
     /// The key-encryption key file (32 raw random bytes), passed as
-    /// `ACTAS_KEY_ENCRYPTION_KEY_FILE`.
-    pub kek: PathBuf,
+    /// `ACTAS_KEY_ENCRYPTION_KEY_FILE` while set.
+    pub kek: Option<PathBuf>,
 }
 
 impl Env {
@@ -59,7 +59,12 @@ impl Env {
         let db = dir.path().join("actas.sqlite");
         let kek = dir.path().join("kek");
         write_kek(&kek);
-        Env { dir, db, url: None, kek }
+        Env { dir, db, url: None, kek: Some(kek) }
+    }
+
+    /// The key-encryption key file.
+    pub fn kek(&self) -> &Path {
+        self.kek.as_deref().expect("this environment has a key-encryption key")
     }
 
     /// A fresh folder whose verbs and servers use the database `url`
@@ -89,7 +94,10 @@ impl Env {
     /// `actas --database FILE-OR-URL ARGS...`, run in the folder.
     pub fn cmd_on(&self, db: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut c = bare_cmd(self.dir.path());
-        c.env(KEK_VAR, &self.kek).arg("--database").arg(db).args(args);
+        if let Some(kek) = &self.kek {
+            c.env(KEK_VAR, kek);
+        }
+        c.arg("--database").arg(db).args(args);
         c
     }
 
@@ -165,6 +173,23 @@ pub fn bare_cmd(dir: &Path) -> Command {
         c.env_remove(v);
     }
     c
+}
+
+/// Runs `c`, which must end by itself within 30 seconds (a server that
+/// should refuse to start); kills it and fails the test otherwise.
+pub fn run_briefly(mut c: Command) -> Output {
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("the actas binary starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("waiting for the binary").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the actas binary ends");
+            panic!("actas did not stop by itself:\n{}", both(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the actas binary ends")
 }
 
 /// Runs `c` to its end, feeding it `input`.
@@ -259,7 +284,14 @@ impl Server {
     pub fn start_with_vars(env: &Env, db: impl AsRef<OsStr>, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
         c.envs(vars.iter().copied());
-        c.args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.args(extra);
+        Server::spawn(c)
+    }
+
+    /// Spawns `c`, an `actas ... serve --listen 127.0.0.1:0 ...` command,
+    /// and waits until it says where it listens.
+    pub fn spawn(mut c: Command) -> Server {
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("actas serve starts");
         let err = child.stderr.take().expect("a piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
