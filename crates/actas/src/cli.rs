@@ -336,7 +336,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
             println!("{key}");
         }
-        Command::Key { command } => key(&db, access()?, command).await?,
+        Command::Key { command } => key(&db, &access, command).await?,
         Command::Policy { command: PolicyCommand::Check { file } } => {
             let p = load_policy(Some(&file))?;
             println!(
@@ -383,12 +383,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn key(db: &str, access: KeyAccess, command: KeyCommand) -> anyhow::Result<()> {
+async fn key(db: &str, access: &dyn Fn() -> anyhow::Result<KeyAccess>, command: KeyCommand) -> anyhow::Result<()> {
     let options = actas_store::Options { url: db.to_string(), migrate: true };
     let open = || actas_store::Store::open(&options);
     match command {
         KeyCommand::Rotate { role } => {
-            let c = ctx(db, access).await?;
+            let c = ctx(db, access()?).await?;
             let now = c.clock.now();
             match role {
                 RotateRole::Token => {
@@ -402,7 +402,7 @@ async fn key(db: &str, access: KeyAccess, command: KeyCommand) -> anyhow::Result
             }
         }
         KeyCommand::Encrypt => {
-            let kek = required_kek(&access)?;
+            let kek = required_kek(&access()?)?;
             let store = open().await?;
             let now = actas_core::Clock::now(&SystemClock);
             let done = actas_server::keys::encrypt_plain(&store, kek.clone(), now, cli_actor()).await?;
@@ -420,7 +420,7 @@ async fn key(db: &str, access: KeyAccess, command: KeyCommand) -> anyhow::Result
             }
         }
         KeyCommand::Rewrap { new_key_encryption_key_file } => {
-            let old = required_kek(&access)?;
+            let old = required_kek(&access()?)?;
             let new = Arc::new(Kek::from_file(&new_key_encryption_key_file)?);
             let store = open().await?;
             let n = actas_server::keys::rewrap(&store, old.clone(), new.clone()).await?;
@@ -430,6 +430,7 @@ async fn key(db: &str, access: KeyAccess, command: KeyCommand) -> anyhow::Result
                 old.id()
             );
         }
+        // Making a KEK reads none: the variable may name the file to be made.
         KeyCommand::NewKek { file } => {
             let kek = Kek::write_new(&file)?;
             println!("Wrote key-encryption key {} to {} (readable by its owner only).", kek.id(), file.display());
