@@ -350,7 +350,7 @@ export function sidewaysScroll(page) {
 export function startDemo() {
   mkdirSync(screenshots, { recursive: true });
   const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', '--app-listen', '127.0.0.1:0'], {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info', ACTAS_KEY_ENCRYPTION_KEY_FILE: kekOf(db) },
+    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
