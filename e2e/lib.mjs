@@ -44,10 +44,13 @@ export const REASON = 'Customer cannot change the invoice email after the plan c
 export const ACTIONS = ['settings.view', 'invoice_email.update'];
 export const LABELS = ['View account settings', 'Update invoice email'];
 
+/** The key-encryption key file beside a test database (see `setup`). */
+const kekOf = (db) => path.join(path.dirname(db), 'key-encryption-key');
+
 /** Runs the actas CLI and answers its last line (the printed secret). */
 function cli(db, args) {
   const out = execFileSync(BIN, ['--database', db, ...args], {
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ACTAS_KEY_ENCRYPTION_KEY_FILE: kekOf(db) },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,7 +85,7 @@ function attr(s) {
 function startActas(db, policy) {
   const args = ['--database', db, 'serve', '--listen', '127.0.0.1:0', ...(policy ? ['--policy', policy] : [])];
   const child = spawn(BIN, args, {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info' },
+    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info', ACTAS_KEY_ENCRYPTION_KEY_FILE: kekOf(db) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -132,6 +135,7 @@ export async function setup({ idleMinutes } = {}) {
   const hostServer = await startHostApp(actasBase);
   const hostBase = `http://127.0.0.1:${hostServer.address().port}`;
 
+  cli(db, ['key', 'new-kek', kekOf(db)]);
   const maria = cli(db, ['staff', 'add', 'maria', '--name', AGENT_NAME, '--role', 'agent']);
   const sam = cli(db, ['staff', 'add', 'sam', '--name', LEAD_NAME, '--role', 'lead']);
   const appKey = cli(db, ['app', 'add', 'Acme Billing', '--tickets', '--origin', hostBase]);

@@ -463,6 +463,39 @@ pub struct Verification {
     pub checkpoints: u64,
 }
 
+/// A public key that signs the audit trail's head (an OKP JWK with dates).
+/// Checkpoint keys never sign tokens and are not in the token JWKS.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditKey {
+    /// Key id, as in checkpoints and witness lines.
+    pub kid: String,
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// The raw public key, base64url.
+    pub x: String,
+    /// `checkpoint`, or `legacy` for a key from before token and checkpoint
+    /// keys were split (it signed both).
+    pub role: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When a newer key replaced it; it still verifies what it signed.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /audit/keys` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditKeys {
+    /// Every key that signs or signed checkpoints, oldest first.
+    pub keys: Vec<AuditKey>,
+    /// What a checkpoint signature covers, with `{seq}` and `{hash}` (the
+    /// head event's hex hash) filled in: `actas-audit-head\n{seq}\n{hash}`.
+    pub signed_message: String,
+}
+
 /// A customer note about an ended session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Notice {

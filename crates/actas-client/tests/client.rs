@@ -28,8 +28,16 @@ struct Actas {
     _dir: Arc<tempfile::TempDir>,
 }
 
+/// The key-encryption key of every test server, so a restart or another
+/// process opens the same keys.
+fn test_keys() -> actas_server::KeyAccess {
+    static KEK: std::sync::OnceLock<Arc<actas_server::Kek>> = std::sync::OnceLock::new();
+    actas_server::KeyAccess::Sealed(KEK.get_or_init(|| Arc::new(actas_server::Kek::generate())).clone())
+}
+
 async fn serve(db: &str, listen: SocketAddr, clock: Arc<dyn Clock>) -> (Server, SocketAddr) {
     let mut config = Config::new(db.to_string());
+    config.keys = test_keys();
     config.listen = listen;
     config.clock = clock;
     config.reap_every = None;
@@ -164,6 +172,58 @@ async fn a_valid_token_verifies_offline_into_the_impersonation_context() {
     assert_eq!(v.fetches(), 1);
 }
 
+/// A token with `claims`, signed by the checkpoint key (opened with the
+/// test KEK, as only a holder of the KEK could), with `kid` in its header.
+async fn signed_by_the_checkpoint_key(actas: &Actas, claims: &serde_json::Value, kid: &str) -> String {
+    use actas_server::keys::sealed;
+    let keys =
+        actas.ctx.store.read(actas_store::tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await.unwrap();
+    let cp = keys.iter().find(|k| k.role == actas_store::KeyRole::Checkpoint).expect("a checkpoint key");
+    let actas_server::KeyAccess::Sealed(kek) = test_keys() else { unreachable!() };
+    let binding = sealed::Binding { role: cp.role.as_str(), kid: &cp.kid, public_key: &cp.public_key };
+    let der = sealed::open(&kek, binding, &cp.private_key).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_signed_by_the_checkpoint_key_is_refused_offline_and_by_authorize() {
+    let actas = Actas::start(Arc::new(SystemClock)).await;
+    let (_, token) = actas.session().await;
+    let v = actas.verifier();
+    v.verify(&token).await.unwrap();
+    let token_kid = part(&token, 0)["kid"].as_str().unwrap().to_string();
+    let checkpoint_kid = actas.ctx.keys.current_checkpoint_kid();
+    assert!(!checkpoint_kid.is_empty() && checkpoint_kid != token_kid);
+
+    // The JWKS publishes the token key only; auditors find the checkpoint key elsewhere.
+    let jwks: serde_json::Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", actas.base)).await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().filter_map(|k| k["kid"].as_str()).collect();
+    assert_eq!(kids, vec![token_kid.as_str()], "{jwks}");
+    let audit = actas_server::views::audit_keys(&actas.ctx.keys.public_keys());
+    let audit_kids: Vec<&str> = audit.keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(audit_kids, vec![checkpoint_kid.as_str()]);
+
+    // The same claims, signed by the checkpoint key: under its own kid the
+    // key is unknown to host apps; under the token key's kid the signature fails.
+    let claims = part(&token, 1);
+    let own_kid = signed_by_the_checkpoint_key(&actas, &claims, &checkpoint_kid).await;
+    assert_eq!(v.verify(&own_kid).await.unwrap_err(), TokenError::UnknownKey);
+    let token_kid_header = signed_by_the_checkpoint_key(&actas, &claims, &token_kid).await;
+    assert_eq!(v.verify(&token_kid_header).await.unwrap_err(), TokenError::BadSignature);
+
+    let client = actas.client();
+    for forged in [&own_kid, &token_kid_header] {
+        let answer = client.authorize(forged, "settings.view").await.unwrap();
+        assert!(!answer.allowed, "{answer:?}");
+        assert_eq!(answer.reason, "bad_token", "{answer:?}");
+    }
+    // The real token still works.
+    assert!(client.authorize(&token, "settings.view").await.unwrap().allowed);
+}
+
 #[tokio::test]
 async fn expired_foreign_forged_and_unsigned_tokens_are_refused() {
     // A clock far in the past issues tokens that expired long ago.
@@ -212,7 +272,7 @@ async fn a_flood_of_unknown_keys_does_not_hammer_actas_and_rotation_is_followed(
     // A new key on the server: the next token with it triggers one refetch.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let now = actas.ctx.clock.now();
-    actas.ctx.keys.rotate(&actas.ctx.store, now, Actor::system()).await.unwrap();
+    actas.ctx.keys.rotate(&actas.ctx.store, now, Actor::system(), actas_store::KeyRole::Token).await.unwrap();
     service::end(&actas.ctx, &Principal::Staff(actas.maria.clone()), &v.verify(&token).await.unwrap().session_id)
         .await
         .unwrap();
@@ -259,6 +319,7 @@ async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
                 actas_core::policy::Policy::shipped(),
                 Arc::new(SystemClock),
                 "http://x".into(),
+                test_keys(),
             )
             .await
             .unwrap();

@@ -39,6 +39,7 @@ struct Fixture {
     url: String,
     app_key: String,
     token: String,
+    keys: actas_server::KeyAccess,
     stop: oneshot::Sender<()>,
     served: JoinHandle<anyhow::Result<()>>,
 }
@@ -158,6 +159,7 @@ async fn run_backend(
         let mut config = Config::new(database_url.clone());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.reap_every = None;
+        config.keys = fx.keys.clone();
         let server = Server::build(config).await?;
         endpoints.push(format!("http://{}/api/v1/authorize", server.addr()));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -212,9 +214,11 @@ async fn run_backend(
 /// staff `maria` (agent) and `sam` (lead), a host app, a ticket, a request
 /// approved by sam and started by maria.
 async fn start(database_url: String) -> anyhow::Result<Fixture> {
+    let keys = actas_server::KeyAccess::Sealed(std::sync::Arc::new(actas_server::Kek::generate()));
     let mut config = Config::new(database_url);
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.reap_every = None;
+    config.keys = keys.clone();
     let server = Server::build(config).await?;
     let ctx = server.ctx().clone();
     let url = format!("http://{}", server.addr());
@@ -256,7 +260,7 @@ async fn start(database_url: String) -> anyhow::Result<Fixture> {
     let served = tokio::spawn(server.run_until(async {
         let _ = stopped.await;
     }));
-    Ok(Fixture { url, app_key, token, stop, served })
+    Ok(Fixture { url, app_key, token, keys, stop, served })
 }
 
 fn bodies(token: &str) -> anyhow::Result<Bodies> {

@@ -10,9 +10,10 @@
 //! - A **lead** decides requests (never their own), revokes sessions, reads
 //!   the queue, sessions, timelines, access logs and the trail.
 //! - An **auditor** reads requests, sessions, timelines, access logs and
-//!   the trail, and verifies it; nothing else.
-//! - An **admin** manages staff, apps and policy, verifies the trail, and
-//!   reads no customer data; admins decide no requests.
+//!   the trail, and verifies it (with the checkpoint keys); nothing else.
+//! - An **admin** manages staff, apps and policy, verifies the trail (and
+//!   reads its checkpoint keys), and reads no customer data; admins decide
+//!   no requests.
 //! - An **app** sees only the sessions issued for it (the token's `aud`),
 //!   their notes and access-log entries; an app with only the `tickets`
 //!   permission pushes tickets and sees none.
@@ -79,6 +80,8 @@ pub enum Act<'a> {
     ReadAudit,
     /// `GET /audit/verify`
     VerifyAudit,
+    /// `GET /audit/keys`: the public keys that sign the trail's head.
+    ReadAuditKeys,
     /// Staff, apps and policy pages.
     Administer,
 }
@@ -231,7 +234,7 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::Heartbeat(x)) => only_agent(s, &x.agent, "sends heartbeats"),
         (Who::Staff(s), Act::OpenEntry(x)) => only_agent(s, &x.agent, "enters the host app"),
         (Who::Staff(s), Act::Feed | Act::ReadAccessLog | Act::ReadAudit) => role(s, &[Lead, Auditor]),
-        (Who::Staff(s), Act::VerifyAudit) => role(s, &[Auditor, Admin]),
+        (Who::Staff(s), Act::VerifyAudit | Act::ReadAuditKeys) => role(s, &[Auditor, Admin]),
         (Who::Staff(s), Act::Administer) => role(s, &[Admin]),
         (Who::Staff(_), Act::ExchangeEntry(_) | Act::Authorize | Act::ReadNotices | Act::DeliverNotice { .. }) => {
             Err(app_only())

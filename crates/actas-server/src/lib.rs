@@ -1,9 +1,10 @@
 //! The actas server: configuration, start-up, the HTTP surface and the
 //! background reaper.
 //!
-//! [`Server::build`] opens the database, loads the signing keys, records
-//! the policy it runs with, and binds its listener (port 0 works, for
-//! tests); [`Server::run`] serves until the shutdown signal.
+//! [`Server::build`] opens the database, loads the signing keys (which needs
+//! the key-encryption key), opens the witness file, records the policy it
+//! runs with, and binds its listener (port 0 works, for tests);
+//! [`Server::run`] serves until the shutdown signal.
 
 pub mod authz;
 pub mod console;
@@ -15,8 +16,10 @@ pub mod keys;
 pub mod routes;
 pub mod service;
 pub mod views;
+pub mod witness;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ use actas_store::Store;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+pub use keys::{Kek, KeyAccess, KeyError};
 pub use service::Ctx;
 
 /// How to run a server.
@@ -43,6 +47,11 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// How often the reaper looks for ended sessions; `None` turns it off.
     pub reap_every: Option<Duration>,
+    /// How the private signing keys are reached. A server signs, so
+    /// [`KeyAccess::PublicOnly`] (the default) refuses to start, saying why.
+    pub keys: KeyAccess,
+    /// A file outside the database that every signed head is appended to.
+    pub witness: Option<PathBuf>,
 }
 
 impl Config {
@@ -55,6 +64,8 @@ impl Config {
             base_url: None,
             clock: Arc::new(SystemClock),
             reap_every: Some(Duration::from_secs(1)),
+            keys: KeyAccess::PublicOnly,
+            witness: None,
         }
     }
 }
@@ -71,19 +82,19 @@ pub struct AppState {
 }
 
 /// Opens the database and loads keys: the context every surface uses.
+/// With `PublicOnly` keys it verifies but signs no token and no checkpoint.
 pub async fn open_ctx(
     database_url: &str,
     policy: Policy,
     clock: Arc<dyn Clock>,
     base_url: String,
+    access: KeyAccess,
 ) -> anyhow::Result<Ctx> {
     let store = Store::open(&actas_store::Options { url: database_url.to_string(), migrate: true }).await?;
     let keys = Arc::new(
-        keys::KeyRing::load(&store, clock.as_ref(), policy.session.max_minutes)
-            .await
-            .context("cannot load signing keys")?,
+        keys::KeyRing::load(&store, policy.session.max_minutes, access).await.context("cannot load signing keys")?,
     );
-    store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone() }));
+    store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone(), witness: None }));
     Ok(Ctx { store, policy: Arc::new(policy), keys, clock, feed: feed::Feed::default(), base_url })
 }
 
@@ -93,6 +104,7 @@ pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
     reap_every: Option<Duration>,
+    witness: Option<Arc<witness::Witness>>,
 }
 
 impl Server {
@@ -102,7 +114,20 @@ impl Server {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url).await?;
+        let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url, config.keys).await?;
+        ctx.keys.make_missing(&ctx.store, ctx.clock.now()).await.context("cannot load signing keys")?;
+        let witness = match &config.witness {
+            Some(path) => Some(Arc::new(witness::Witness::open(path, &ctx.store).await?)),
+            None => None,
+        };
+        if let Some(w) = &witness {
+            tracing::info!(witness = %w.path().display(), "every signed audit head is appended to the witness");
+            ctx.store.set_head_signer(Arc::new(keys::HeadSigner {
+                keys: ctx.keys.clone(),
+                clock: ctx.clock.clone(),
+                witness: Some(w.clone()),
+            }));
+        }
         // The policy in force is the first event this server writes. On a
         // database it cannot write yet (read-only, full), it serves anyway:
         // reads work, every write answers 503 until this one commits first.
@@ -114,7 +139,7 @@ impl Server {
             ),
             Err(e) => return Err(e).context("cannot write to the audit trail"),
         }
-        Ok(Server { ctx, listener, addr, reap_every: config.reap_every })
+        Ok(Server { ctx, listener, addr, reap_every: config.reap_every, witness })
     }
 
     /// The bound address.
@@ -154,6 +179,9 @@ impl Server {
         tail.abort();
         keys.abort();
         heads.abort();
+        if let Some(w) = &self.witness {
+            w.flush(Duration::from_secs(5));
+        }
         served.context("server failed")
     }
 

@@ -126,3 +126,25 @@ pub fn event(e: &Event) -> api::AuditEvent {
 pub fn timeline_event(e: &Event) -> api::AuditEvent {
     api::AuditEvent { text: crate::export::one_line(&e.text).into_owned(), ..event(e) }
 }
+
+/// The keys that sign or signed the audit trail's head.
+pub fn audit_keys(keys: &[crate::keys::PublicKeyInfo]) -> api::AuditKeys {
+    use actas_store::KeyRole;
+    api::AuditKeys {
+        keys: keys
+            .iter()
+            .filter(|k| k.role.serves(KeyRole::Checkpoint))
+            .map(|k| api::AuditKey {
+                kid: k.kid.clone(),
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                alg: "EdDSA".into(),
+                x: k.public_key.clone(),
+                role: k.role.as_str().into(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect(),
+        signed_message: "actas-audit-head\n{seq}\n{hash}".into(),
+    }
+}

@@ -39,12 +39,50 @@ use futures::future::BoxFuture;
 
 pub use writer::HeadSigner;
 
+/// What a signing key signs. A key has one role: a token key never
+/// vouches for the audit trail's head, and a checkpoint key never signs a
+/// token a host app would accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    /// Impersonation tokens (published in the JWKS).
+    Token,
+    /// Signed checkpoints of the audit trail's head.
+    Checkpoint,
+    /// A key from before roles were split, which signed both.
+    Legacy,
+}
+
+impl KeyRole {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Token => "token",
+            KeyRole::Checkpoint => "checkpoint",
+            KeyRole::Legacy => "legacy",
+        }
+    }
+
+    /// The role of a stored name.
+    pub fn parse(s: &str) -> Option<KeyRole> {
+        [KeyRole::Token, KeyRole::Checkpoint, KeyRole::Legacy].into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether a key of this role may sign (and verify) for `use_`.
+    pub fn serves(self, use_: KeyRole) -> bool {
+        self == use_ || self == KeyRole::Legacy
+    }
+}
+
 /// A signing key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     /// Key id (the JWS `kid`).
     pub kid: String,
-    /// PKCS#8 document of the Ed25519 private key, base64url.
+    /// What it signs.
+    pub role: KeyRole,
+    /// The Ed25519 private key (a PKCS#8 document): sealed under the
+    /// key-encryption key (`v1:...`), or, in databases from before sealing
+    /// and under `--allow-plaintext-keys`, base64url in the clear.
     pub private_key: String,
     /// Raw public key, base64url.
     pub public_key: String,
@@ -232,6 +270,9 @@ pub trait Tx: Send {
     async fn insert_key(&mut self, k: &KeyRecord) -> Result<()>;
     /// Marks a key retired.
     async fn retire_key(&mut self, kid: &str, at: Timestamp) -> Result<()>;
+    /// Replaces a key's stored private part (sealing it, or sealing it again
+    /// under another key-encryption key).
+    async fn update_key_secret(&mut self, kid: &str, private_key: &str) -> Result<()>;
     /// Every key, oldest first.
     async fn list_keys(&mut self) -> Result<Vec<KeyRecord>>;
 

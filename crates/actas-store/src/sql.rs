@@ -14,7 +14,7 @@ macro_rules! sql_tx {
         use sqlx::{QueryBuilder, Row};
 
         use crate::convert::*;
-        use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, Tx};
+        use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, KeyRole, RequestFilter, SessionFilter, Tx};
 
         /// A transaction on one pooled connection.
         ///
@@ -196,6 +196,10 @@ macro_rules! sql_tx {
         fn key_from(r: &$Row) -> Result<KeyRecord> {
             Ok(KeyRecord {
                 kid: get(r, "kid")?,
+                role: {
+                    let role: String = get(r, "role")?;
+                    KeyRole::parse(&role).ok_or_else(|| corrupt(format!("key role {role}")))?
+                },
                 private_key: get(r, "private_key")?,
                 public_key: get(r, "public_key")?,
                 created_at: time(get(r, "created_at")?)?,
@@ -680,8 +684,9 @@ macro_rules! sql_tx {
             }
 
             async fn insert_key(&mut self, k: &KeyRecord) -> Result<()> {
-                sqlx::query("INSERT INTO signing_keys (kid, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query("INSERT INTO signing_keys (kid, role, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&k.kid)
+                    .bind(k.role.as_str())
                     .bind(&k.private_key)
                     .bind(&k.public_key)
                     .bind(micros(k.created_at))
@@ -702,9 +707,19 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
+            async fn update_key_secret(&mut self, kid: &str, private_key: &str) -> Result<()> {
+                sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
+                    .bind(kid)
+                    .bind(private_key)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
             async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
                 self.many(
-                    QueryBuilder::new("SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid"),
+                    QueryBuilder::new("SELECT kid, role, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid"),
                     key_from,
                 )
                 .await

@@ -40,6 +40,11 @@ const FRESH: Duration = Duration::from_secs(5);
 pub trait HeadSigner: Send + Sync {
     /// A checkpoint over `(seq, hash)`, or `None` when no key is available.
     fn sign_head(&self, seq: i64, hash: &str) -> Option<Checkpoint>;
+
+    /// Called once the checkpoint's transaction has committed (never
+    /// before, so nothing outside the database ever vouches for a head the
+    /// database does not hold). Hands it to a witness outside the database.
+    fn committed(&self, _checkpoint: &Checkpoint) {}
 }
 
 type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
@@ -443,9 +448,11 @@ async fn run_batch(
         }
         delivers.push(deliver);
     }
+    let mut signed = None;
     if broken.is_none() && c.appended() {
-        if let Err(e) = checkpoint(c, signer).await {
-            broken = Some(chain(&e));
+        match checkpoint(c, signer).await {
+            Ok(cp) => signed = cp,
+            Err(e) => broken = Some(chain(&e)),
         }
     }
     let outcome = match broken {
@@ -455,6 +462,9 @@ async fn run_batch(
     let failed = outcome.as_ref().err().cloned();
     for d in delivers {
         d(failed.clone());
+    }
+    if let (None, Some(signer), Some(cp)) = (&failed, signer, &signed) {
+        signer.committed(cp);
     }
     match outcome {
         Ok(()) => Ok(()),
@@ -470,16 +480,14 @@ async fn rollback_to(c: &mut dyn BatchConn) -> Result<()> {
     c.exec("RELEASE SAVEPOINT job").await
 }
 
-async fn checkpoint(c: &mut dyn BatchConn, signer: Option<&dyn HeadSigner>) -> Result<()> {
-    let Some(signer) = signer else { return Ok(()) };
+async fn checkpoint(c: &mut dyn BatchConn, signer: Option<&dyn HeadSigner>) -> Result<Option<Checkpoint>> {
+    let Some(signer) = signer else { return Ok(None) };
     let head = match c.cached_head() {
         Some(h) => Some(h),
         None => c.tx().get_event_head().await?,
     };
-    if let Some((seq, hash)) = head {
-        if let Some(cp) = signer.sign_head(seq, &hash) {
-            c.tx().insert_checkpoint(&cp).await?;
-        }
-    }
-    Ok(())
+    let Some((seq, hash)) = head else { return Ok(None) };
+    let Some(cp) = signer.sign_head(seq, &hash) else { return Ok(None) };
+    c.tx().insert_checkpoint(&cp).await?;
+    Ok(Some(cp))
 }

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,7 +12,8 @@ use actas_core::audit::Actor;
 use actas_core::model::Role;
 use actas_core::policy::Policy;
 use actas_core::SystemClock;
-use actas_server::{export, service, Config, Ctx, Server};
+use actas_server::{export, service, Config, Ctx, Kek, KeyAccess, KeyError, Server};
+use actas_store::KeyRole;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -24,6 +25,17 @@ pub struct Args {
     /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL.
     #[arg(long, global = true, env = "ACTAS_DATABASE_URL", default_value = "actas.db")]
     pub database: String,
+    /// The key-encryption key that seals the private signing keys: a file
+    /// holding 32 random bytes, raw or base64 (`actas key new-kek FILE`).
+    /// `ACTAS_KEY_ENCRYPTION_KEY` may hold the base64 instead.
+    #[arg(long, global = true, env = "ACTAS_KEY_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Without a key-encryption key, use (and make) signing keys stored in
+    /// the clear, as before sealing existed. Insecure: whoever reads the
+    /// database can sign tokens and checkpoints. Only to keep an old
+    /// database running until `actas key encrypt`.
+    #[arg(long, global = true, env = "ACTAS_ALLOW_PLAINTEXT_KEYS")]
+    pub allow_plaintext_keys: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +53,10 @@ pub enum Command {
         /// Public base URL, used as the tokens' issuer.
         #[arg(long, env = "ACTAS_BASE_URL")]
         base_url: Option<String>,
+        /// Append every signed audit head to this file, outside the
+        /// database (one JSON line each; `audit verify --witness FILE`).
+        #[arg(long, env = "ACTAS_WITNESS_FILE", value_name = "FILE")]
+        witness: Option<PathBuf>,
     },
     /// Serve with demo staff, an app and tickets on a fresh SQLite file,
     /// beside the demo host app "Acme Billing".
@@ -128,10 +144,40 @@ pub enum AppCommand {
     },
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RotateRole {
+    /// The key that signs impersonation tokens (published in the JWKS).
+    Token,
+    /// The key that signs the audit trail's head.
+    Checkpoint,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Make a new token signing key; the old one stays published until its tokens end.
-    Rotate,
+    /// Make a new signing key; the old one stays published until its tokens
+    /// end (token keys) or keeps verifying what it signed (checkpoint keys).
+    Rotate {
+        /// Which key.
+        #[arg(long, value_enum, default_value = "token")]
+        role: RotateRole,
+    },
+    /// Seal the keys stored in the clear under the key-encryption key, then
+    /// replace them with new sealed keys (they may have been copied).
+    Encrypt,
+    /// Seal every key again under a new key-encryption key (KEK rotation).
+    Rewrap {
+        /// The new key-encryption key; the current one is given as usual.
+        #[arg(long, value_name = "FILE")]
+        new_key_encryption_key_file: PathBuf,
+    },
+    /// Write a new random key-encryption key to FILE (readable by its owner only).
+    NewKek {
+        /// A file that does not exist yet.
+        file: PathBuf,
+    },
+    /// Print every key's public part: token keys (also in the JWKS) and
+    /// checkpoint keys (which sign the audit trail's head).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +207,11 @@ pub enum AuditCommand {
         /// hash=H` every minute), as `SEQ:HASH`; the chain must contain it.
         #[arg(long = "head", value_parser = parse_head)]
         heads: Vec<(i64, String)>,
+        /// A witness file a server appended its signed heads to (`serve
+        /// --witness`); the chain must hold every head in it (repeatable:
+        /// one file per node).
+        #[arg(long = "witness", value_name = "FILE")]
+        witnesses: Vec<PathBuf>,
     },
     /// Print every event.
     Export {
@@ -201,8 +252,38 @@ fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {
     }
 }
 
-async fn ctx(database: &str) -> anyhow::Result<Ctx> {
-    actas_server::open_ctx(database, Policy::shipped(), Arc::new(SystemClock), "http://127.0.0.1:7878".into()).await
+async fn ctx(database: &str, access: KeyAccess) -> anyhow::Result<Ctx> {
+    actas_server::open_ctx(database, Policy::shipped(), Arc::new(SystemClock), "http://127.0.0.1:7878".into(), access)
+        .await
+}
+
+/// How this run reaches the private keys: the KEK from its file or from
+/// `ACTAS_KEY_ENCRYPTION_KEY`, else in the clear when allowed, else not at all.
+fn key_access(file: Option<&Path>, allow_plaintext: bool) -> anyhow::Result<KeyAccess> {
+    let from_env = std::env::var("ACTAS_KEY_ENCRYPTION_KEY").ok().filter(|v| !v.trim().is_empty());
+    Ok(match (file, from_env) {
+        (Some(_), Some(_)) => {
+            return Err(KeyError::BadKek(
+                "both a key-encryption key file and ACTAS_KEY_ENCRYPTION_KEY are given; give one".into(),
+            )
+            .into())
+        }
+        (Some(path), None) => KeyAccess::Sealed(Arc::new(Kek::from_file(path)?)),
+        (None, Some(text)) => KeyAccess::Sealed(Arc::new(
+            Kek::parse(text.as_bytes())
+                .map_err(|e| anyhow::Error::new(e).context("ACTAS_KEY_ENCRYPTION_KEY is not usable"))?,
+        )),
+        (None, None) if allow_plaintext => KeyAccess::Plaintext,
+        (None, None) => KeyAccess::PublicOnly,
+    })
+}
+
+/// The KEK a verb cannot do without.
+fn required_kek(access: &KeyAccess) -> anyhow::Result<Arc<Kek>> {
+    match access {
+        KeyAccess::Sealed(kek) => Ok(kek.clone()),
+        _ => Err(KeyError::NoKek.into()),
+    }
 }
 
 fn cli_actor() -> Actor {
@@ -226,13 +307,16 @@ fn read_password() -> anyhow::Result<String> {
 /// Runs a command; the exit code tells success.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = args.database;
+    let access = || key_access(args.key_encryption_key_file.as_deref(), args.allow_plaintext_keys);
     match args.command {
-        Command::Serve { listen, policy, base_url } => {
+        Command::Serve { listen, policy, base_url, witness } => {
             let policy = load_policy(policy.as_ref())?;
             let mut config = Config::new(db);
             config.listen = listen;
             config.policy = policy;
             config.base_url = base_url;
+            config.keys = access()?;
+            config.witness = witness;
             Server::build(config).await?.run().await?;
         }
         Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,
@@ -240,9 +324,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             actas_store::Store::open(&actas_store::Options { url: db, migrate: true }).await?;
             println!("The database is at the current schema.");
         }
-        Command::Staff { command } => staff(&db, command).await?,
+        Command::Staff { command } => staff(&db, access()?, command).await?,
         Command::App { command: AppCommand::Add { name, tickets, origins, entry_url } } => {
-            let c = ctx(&db).await?;
+            let c = ctx(&db, access()?).await?;
             let (app, key) = service::add_app(
                 &c,
                 cli_actor(),
@@ -252,12 +336,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
             println!("{key}");
         }
-        Command::Key { command: KeyCommand::Rotate } => {
-            let c = ctx(&db).await?;
-            let now = c.clock.now();
-            let kid = c.keys.rotate(&c.store, now, cli_actor()).await?;
-            println!("New signing key {kid}; the previous key stays published until its tokens have ended.");
-        }
+        Command::Key { command } => key(&db, &access, command).await?,
         Command::Policy { command: PolicyCommand::Check { file } } => {
             let p = load_policy(Some(&file))?;
             println!(
@@ -269,14 +348,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 p.session.idle_minutes
             );
         }
-        Command::Audit { command: AuditCommand::Verify { heads } } => {
-            let c = ctx(&db).await?;
-            let v = service::verify_against(&c, &heads).await?;
+        Command::Audit { command: AuditCommand::Verify { heads, witnesses } } => {
+            let mut witnessed = Vec::new();
+            for w in &witnesses {
+                witnessed.extend(actas_server::witness::read(w)?);
+            }
+            // Verifying needs public keys only; with the KEK, every stored
+            // key must also open, so a key row actas did not make is refused.
+            let access = match access()? {
+                KeyAccess::Plaintext => KeyAccess::PublicOnly,
+                other => other,
+            };
+            let c = ctx(&db, access).await?;
+            let v = service::verify_against(&c, &heads, &witnessed).await?;
             if v.ok {
                 println!(
-                    "The audit trail is intact: {} events, {} signed checkpoints, head {}.",
+                    "The audit trail is intact: {} events, {} signed checkpoints, {} witnessed heads, head {}.",
                     v.events,
                     v.checkpoints,
+                    witnessed.len(),
                     v.head.unwrap_or_default()
                 );
             } else {
@@ -288,12 +378,87 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Audit { command: AuditCommand::Export { format } } => export(&db, format).await?,
+        Command::Audit { command: AuditCommand::Export { format } } => export(&db, access()?, format).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
+async fn key(db: &str, access: &dyn Fn() -> anyhow::Result<KeyAccess>, command: KeyCommand) -> anyhow::Result<()> {
+    let options = actas_store::Options { url: db.to_string(), migrate: true };
+    let open = || actas_store::Store::open(&options);
+    match command {
+        KeyCommand::Rotate { role } => {
+            let c = ctx(db, access()?).await?;
+            let now = c.clock.now();
+            match role {
+                RotateRole::Token => {
+                    let kid = c.keys.rotate(&c.store, now, cli_actor(), KeyRole::Token).await?;
+                    println!("New signing key {kid}; the previous key stays published until its tokens have ended.");
+                }
+                RotateRole::Checkpoint => {
+                    let kid = c.keys.rotate(&c.store, now, cli_actor(), KeyRole::Checkpoint).await?;
+                    println!("New checkpoint key {kid}; the previous one still verifies the checkpoints it signed.");
+                }
+            }
+        }
+        KeyCommand::Encrypt => {
+            let kek = required_kek(&access()?)?;
+            let store = open().await?;
+            let now = actas_core::Clock::now(&SystemClock);
+            let done = actas_server::keys::encrypt_plain(&store, kek.clone(), now, cli_actor()).await?;
+            if done.sealed.is_empty() {
+                println!("No signing key is stored in the clear; nothing to do.");
+            } else {
+                println!(
+                    "Sealed {} key(s) under key-encryption key {}: {}. They may have been copied while in the clear, so they sign nothing more; new keys: {}.",
+                    done.sealed.len(),
+                    kek.id(),
+                    done.sealed.join(", "),
+                    done.made.join(", ")
+                );
+                println!("Start every server with this key-encryption key from now on.");
+            }
+        }
+        KeyCommand::Rewrap { new_key_encryption_key_file } => {
+            let old = required_kek(&access()?)?;
+            let new = Arc::new(Kek::from_file(&new_key_encryption_key_file)?);
+            let store = open().await?;
+            let n = actas_server::keys::rewrap(&store, old.clone(), new.clone()).await?;
+            println!(
+                "Sealed {n} key(s) again, under key-encryption key {} instead of {}. Restart every server with the new one; the old one opens nothing now.",
+                new.id(),
+                old.id()
+            );
+        }
+        // Making a KEK reads none: the variable may name the file to be made.
+        KeyCommand::NewKek { file } => {
+            let kek = Kek::write_new(&file)?;
+            println!("Wrote key-encryption key {} to {} (readable by its owner only).", kek.id(), file.display());
+            println!("Keep a copy apart from the database's backups: without it the signing keys cannot be opened.");
+        }
+        KeyCommand::List => {
+            let c = ctx(db, KeyAccess::PublicOnly).await?;
+            println!(
+                "{:<10}  {:<18}  {:<24}  {:<24}  public key (Ed25519, base64url)",
+                "role", "kid", "created", "retired"
+            );
+            for k in c.keys.public_keys() {
+                println!(
+                    "{:<10}  {:<18}  {:<24}  {:<24}  {}",
+                    k.role.as_str(),
+                    k.kid,
+                    actas_core::clock::format_ms(k.created_at),
+                    k.retired_at.map(actas_core::clock::format_ms).unwrap_or_else(|| "-".into()),
+                    k.public_key
+                );
+            }
+            println!("Token keys are in /.well-known/jwks.json. Checkpoint keys sign \"actas-audit-head\\n{{seq}}\\n{{hash}}\" and are served at /api/v1/audit/keys.");
+        }
+    }
+    Ok(())
+}
+
+async fn staff(db: &str, access: KeyAccess, command: StaffCommand) -> anyhow::Result<()> {
     match command {
         StaffCommand::Add { login, name, roles, password_stdin } => {
             let roles = roles
@@ -301,7 +466,7 @@ async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
                 .map(|r| r.parse::<Role>().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let password = if password_stdin { Some(read_password()?) } else { None };
-            let c = ctx(db).await?;
+            let c = ctx(db, access).await?;
             let (s, token) = service::add_staff(&c, cli_actor(), &login, &name, roles, password).await?;
             let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
             println!(
@@ -314,12 +479,12 @@ async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
         }
         StaffCommand::Password { login } => {
             let password = read_password()?;
-            let c = ctx(db).await?;
+            let c = ctx(db, access).await?;
             service::set_password(&c, &login, &password).await?;
             println!("Password set for {login}.");
         }
         StaffCommand::Disable { login } => {
-            let c = ctx(db).await?;
+            let c = ctx(db, access).await?;
             let s = service::disable_staff(&c, cli_actor(), &login).await?;
             println!("{} ({}) is disabled; any live session of theirs has ended.", s.name, s.id);
         }
@@ -327,9 +492,9 @@ async fn staff(db: &str, command: StaffCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn export(db: &str, format: ExportFormat) -> anyhow::Result<()> {
+async fn export(db: &str, access: KeyAccess, format: ExportFormat) -> anyhow::Result<()> {
     use std::io::Write;
-    let c = ctx(db).await?;
+    let c = ctx(db, access).await?;
     let internal =
         |e: &dyn std::fmt::Display| actas_core::Error::Internal(anyhow::anyhow!("cannot write the export: {e}"));
     let all = actas_store::EventFilter::default();

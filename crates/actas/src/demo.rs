@@ -16,8 +16,11 @@ const PASSWORD: &str = "actas-demo-password";
 pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot make a folder for the demo database")?;
     let db = dir.path().join("actas-demo.db");
+    // The demo's own key-encryption key, beside its database and gone with it.
+    let kek = actas_server::Kek::write_new(&dir.path().join("key-encryption-key"))?;
     let mut config = Config::new(db.to_string_lossy().to_string());
     config.listen = listen;
+    config.keys = actas_server::KeyAccess::Sealed(std::sync::Arc::new(kek));
     let server = Server::build(config).await?;
     let ctx = server.ctx().clone();
     let setup = Actor::system();

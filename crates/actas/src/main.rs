@@ -19,7 +19,13 @@ async fn main() -> ExitCode {
         Err(e) => {
             // Not eprintln!: it panics when standard error cannot be written.
             let _ = writeln!(std::io::stderr(), "actas: {e:#}");
-            ExitCode::FAILURE
+            // The signing keys cannot be opened: a distinct code, so that a
+            // supervisor can tell a missing or wrong key-encryption key.
+            if e.chain().any(|c| c.downcast_ref::<actas_server::KeyError>().is_some()) {
+                ExitCode::from(actas_server::KeyError::EXIT_CODE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

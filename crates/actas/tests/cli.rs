@@ -262,6 +262,8 @@ fn app_add_refuses_a_bad_origin() {
 #[tokio::test]
 async fn key_rotate_then_the_jwks_serves_two_keys() {
     let env = Env::new();
+    // The first start makes the first keys.
+    env.serve().stop();
     let out = env.ok(&["key", "rotate"]);
     assert!(out.contains("New signing key"), "{out}");
 

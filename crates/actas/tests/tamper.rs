@@ -257,3 +257,204 @@ async fn a_tail_cut_with_its_checkpoints_is_found_from_a_head_kept_outside() {
     let bad = output(env.cmd_on(&db_arg, &["audit", "verify", "--head", "12:nothex"]), None);
     assert!(!bad.status.success() && both(&bad).contains("64 hex"), "{}", both(&bad));
 }
+
+#[tokio::test]
+async fn an_event_inserted_in_the_middle_is_found_and_named() {
+    let (env, _) = trail().await;
+    let db = copy_db(&env, "inserted.sqlite");
+    let n = scalar(&db, "SELECT MAX(seq) FROM audit_events").await;
+    let k = n / 2;
+    let cols = "at, type, actor, account_id, ticket, request_id, session_id, agent, data";
+    tamper(
+        &db,
+        &[
+            // Make room at k, then put a made-up event there that claims
+            // the place of the one it pushed aside.
+            format!("UPDATE audit_events SET seq = seq + 100000 WHERE seq >= {k}"),
+            "UPDATE audit_events SET seq = seq - 99999 WHERE seq >= 100000".to_string(),
+            format!(
+                "INSERT INTO audit_events (seq, id, {cols}, text, prev_hash, hash) SELECT {k}, id || '-made-up', {cols}, 'Nothing happened.', prev_hash, hash FROM audit_events WHERE seq = {}",
+                k + 1
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_events").await, n + 1);
+    verify_fails_at(&env, &db, k);
+}
+
+/// [`trail`], served with a witness file: answers the environment and the
+/// witness file.
+async fn witnessed_trail() -> (Env, PathBuf) {
+    let env = Env::new();
+    let witness = env.path("witness.jsonl");
+    let w = witness.to_str().expect("a UTF-8 path");
+    let server = Server::start(&env, &env.db, &["--witness", w]);
+    let live = live_session(&env, &server).await;
+    let c = http();
+    for _ in 0..5 {
+        let (status, body) = authorize(&c, &server, &live, "settings.view").await;
+        assert_eq!(body["allowed"], true, "{status} {body}");
+    }
+    server.stop();
+    let out = env.run(&["audit", "verify", "--witness", w]);
+    assert_success(&out, &["audit", "verify", "--witness"]);
+    (env, witness)
+}
+
+/// The seqs of the heads a witness file recorded.
+fn witnessed_seqs(witness: &Path) -> Vec<i64> {
+    std::fs::read_to_string(witness)
+        .expect("reading the witness")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["seq"].as_i64().expect("a seq"))
+        .collect()
+}
+
+/// `actas audit verify EXTRA...` on `db` without the key-encryption key:
+/// what an auditor with the database and nothing else can check.
+fn verify_without_kek(env: &Env, db: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["audit", "verify"];
+    args.extend_from_slice(extra);
+    let mut c = env.cmd_on(db, &args);
+    c.env_remove(KEK_VAR);
+    output(c, None)
+}
+
+/// What an attacker who can write the database, and read everything in it,
+/// does: changes event `k`, computes the hash chain again from there, puts
+/// in a checkpoint key of their own (the real one is sealed under a KEK
+/// they do not have, so they make its row look sealed too), retires the
+/// real one, and signs every checkpoint again with theirs.
+async fn rewrite_and_sign_again(db: &Path, k: i64) -> String {
+    use ring::signature::KeyPair;
+    let store =
+        actas_store::Store::open(&actas_store::Options { url: db.to_string_lossy().to_string(), migrate: false })
+            .await
+            .expect("opening the copy");
+    let f = actas_store::EventFilter { limit: 100_000, ..Default::default() };
+    let mut events = store
+        .read(actas_store::tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await })))
+        .await
+        .expect("reading the events");
+    drop(store);
+    let mut updates = Vec::new();
+    let mut prev = events[(k - 2) as usize].hash.clone();
+    for e in events.iter_mut().skip((k - 1) as usize) {
+        if e.seq == k {
+            e.text = "Nothing happened.".into();
+        }
+        e.prev_hash = prev;
+        e.hash = e.compute_hash();
+        prev = e.hash.clone();
+        updates.push(format!(
+            "UPDATE audit_events SET text = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            e.text.replace('\'', "''"),
+            e.prev_hash,
+            e.hash,
+            e.seq
+        ));
+    }
+
+    let rng = ring::rand::SystemRandom::new();
+    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("a key");
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("a key pair");
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    let kid = "k_0123456789abcdef".to_string();
+    let mut conn = open(db).await;
+    let sealed: String = sqlx::query_scalar("SELECT private_key FROM signing_keys WHERE role = 'checkpoint'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the real checkpoint key");
+    let kek_id = sealed.split(':').nth(1).expect("a sealed key names its KEK").to_string();
+    let created: i64 =
+        sqlx::query_scalar("SELECT MAX(created_at) + 1 FROM signing_keys").fetch_one(&mut conn).await.expect("a time");
+    let checkpoints: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_checkpoints ORDER BY seq").fetch_all(&mut conn).await.expect("seqs");
+    conn.close().await.expect("closing the database");
+    updates.push(format!("UPDATE signing_keys SET retired_at = {created} WHERE role = 'checkpoint'"));
+    updates.push(format!(
+        "INSERT INTO signing_keys (kid, role, private_key, public_key, created_at) VALUES ('{kid}', 'checkpoint', 'v1:{kek_id}:{}:{}', '{}', {created})",
+        b64(&[7u8; 24]),
+        b64(doc.as_ref()),
+        b64(pair.public_key().as_ref())
+    ));
+    for seq in checkpoints {
+        let hash = &events[(seq - 1) as usize].hash;
+        let sig = pair.sign(&actas_core::audit::checkpoint_message(seq, hash));
+        updates.push(format!(
+            "UPDATE audit_checkpoints SET hash = '{hash}', kid = '{kid}', signature = '{}' WHERE seq = {seq}",
+            b64(sig.as_ref())
+        ));
+    }
+    tamper(db, &updates).await;
+    kid
+}
+
+#[tokio::test]
+async fn a_rewrite_signed_again_with_a_key_put_in_the_database_is_caught() {
+    let (env, witness) = witnessed_trail().await;
+    let db = copy_db(&env, "rewritten.sqlite");
+    let k = scalar(&db, "SELECT MIN(seq) FROM audit_events WHERE type = 'record.viewed'").await;
+    let kid = rewrite_and_sign_again(&db, k).await;
+    let w = witness.to_str().unwrap();
+
+    // The database alone agrees with itself: chain and checkpoints check
+    // out. This is the limit of a check that trusts the database's keys.
+    let alone = verify_without_kek(&env, &db, &[]);
+    assert!(alone.status.success(), "the rewrite is consistent in itself: {}", both(&alone));
+
+    // The witness, kept outside, names the first head it recorded at or after k.
+    let first = *witnessed_seqs(&witness).iter().filter(|s| **s >= k).min().expect("a witnessed head after k");
+    let out = verify_without_kek(&env, &db, &["--witness", w]);
+    assert_failure(&out, &["audit", "verify", "--witness"]);
+    let said = both(&out);
+    assert!(said.contains(&format!("First bad event: {first}.")), "{said}");
+    assert!(said.contains("witness recorded") && said.contains("rewritten"), "{said}");
+
+    // With the KEK, the key the rewriter put in does not open: refused.
+    let with_kek = env.run_on(&db, &["audit", "verify"]);
+    assert_eq!(with_kek.status.code(), Some(3), "{}", both(&with_kek));
+    assert!(both(&with_kek).contains(&format!("signing key {kid} does not open")), "{}", both(&with_kek));
+    // And no server starts on it.
+    let mut serve = env.cmd_on(&db, &["serve", "--listen", "127.0.0.1:0"]);
+    serve.arg("--witness").arg(env.path("other-witness.jsonl"));
+    let out = run_briefly(serve);
+    assert_eq!(out.status.code(), Some(3), "{}", both(&out));
+    assert!(both(&out).contains(&kid), "{}", both(&out));
+}
+
+#[tokio::test]
+async fn the_witness_catches_a_tail_cut_whose_checkpoints_were_cut_too() {
+    let (env, witness) = witnessed_trail().await;
+    let db = copy_db(&env, "cut-witnessed.sqlite");
+    let last = *witnessed_seqs(&witness).iter().max().expect("witnessed heads");
+    let from = last - 2;
+    tamper(
+        &db,
+        &[
+            format!("DELETE FROM audit_events WHERE seq >= {from}"),
+            format!("DELETE FROM audit_checkpoints WHERE seq >= {from}"),
+        ],
+    )
+    .await;
+    let w = witness.to_str().unwrap();
+    let alone = verify_without_kek(&env, &db, &[]);
+    assert!(alone.status.success(), "without the witness the cut is invisible: {}", both(&alone));
+    let out = verify_without_kek(&env, &db, &["--witness", w]);
+    assert_failure(&out, &["audit", "verify", "--witness"]);
+    let said = both(&out);
+    assert!(said.contains(&format!("First bad event: {from}.")), "{said}");
+    assert!(said.contains("removed") && said.contains("the witness recorded"), "{said}");
+
+    // A server given the witness refuses to run on the cut database.
+    let out = run_briefly(env.cmd_on(&db, &["serve", "--listen", "127.0.0.1:0", "--witness", w]));
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(both(&out).contains("does not hold the audit head its witness"), "{}", both(&out));
+    // The untouched database still runs with it, and appends.
+    let before = witnessed_seqs(&witness).len();
+    let server = Server::start(&env, &env.db, &["--witness", w]);
+    server.stop();
+    assert!(witnessed_seqs(&witness).len() > before, "the policy.loaded event's head was witnessed");
+    env.ok(&["audit", "verify", "--witness", w]);
+}

@@ -406,11 +406,16 @@ pub fn policy_loaded(p: &Policy) -> String {
     )
 }
 
-/// `key.rotated`
-pub fn key_rotated(by: &str, new_kid: &str, old_kid: Option<&str>) -> String {
-    match old_kid {
-        Some(old) => format!("{by} made a new token signing key {new_kid}; key {old} signs no more tokens and is published until its tokens have ended."),
-        None => format!("{by} made the first token signing key {new_kid}."),
+/// `key.rotated`.
+///
+/// `token` is true for a token signing key, false for a checkpoint key
+/// (which signs the audit trail's head).
+pub fn key_rotated(by: &str, token: bool, new_kid: &str, old_kid: Option<&str>) -> String {
+    match (token, old_kid) {
+        (true, Some(old)) => format!("{by} made a new token signing key {new_kid}; key {old} signs no more tokens and is published until its tokens have ended."),
+        (true, None) => format!("{by} made the first token signing key {new_kid}."),
+        (false, Some(old)) => format!("{by} made a new audit checkpoint key {new_kid}; key {old} signs no more checkpoints and still verifies the ones it signed."),
+        (false, None) => format!("{by} made the first audit checkpoint key {new_kid}."),
     }
 }
 
@@ -606,7 +611,9 @@ mod tests {
                 app_created("actas", "Acme Billing", "app_1", true, &["https://app.acme.test".into()])
             ),
             format!("policy.loaded: {}", policy_loaded(&p).split(" (sha256").next().unwrap_or_default()),
-            format!("key.rotated: {}", key_rotated("actas", "k_new", Some("k_old"))),
+            format!("key.rotated: {}", key_rotated("actas", true, "k_new", Some("k_old"))),
+            format!("key.rotated: {}", key_rotated("actas", false, "k_new", Some("k_old"))),
+            format!("key.rotated: {}", key_rotated("actas", false, "k_new", None)),
             format!(
                 "customer.notified: {}",
                 customer_notified("Acme Billing", "Acme Corp (acct_42)", "Maria Lopez", "48192")

@@ -56,6 +56,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         accounts::access_log,
         audit::list,
         audit::verify,
+        audit::keys,
         meta::healthz,
         meta::jwks,
     ),
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/access-log", get(accounts::access_log))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
+        .route("/audit/keys", get(audit::keys))
         // Answers carry tokens, codes and customer data: never cached anywhere.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Router::new()

@@ -126,3 +126,15 @@ pub async fn verify(State(st): State<AppState>, caller: Caller) -> Result<Json<a
     crate::authz::allow(&caller.0, crate::authz::Act::VerifyAudit, st.ctx.clock.now())?;
     Ok(Json(service::verify(&st.ctx).await?))
 }
+
+/// The public keys that sign the trail's head, for auditors checking
+/// checkpoints and witness lines away from this server.
+#[utoipa::path(get, path = "/api/v1/audit/keys", tag = "audit",
+    responses((status = 200, body = api::AuditKeys), (status = 403, body = api::Problem)))]
+pub async fn keys(State(st): State<AppState>, caller: Caller) -> Result<Json<api::AuditKeys>, ApiError> {
+    crate::authz::allow(&caller.0, crate::authz::Act::ReadAuditKeys, st.ctx.clock.now())?;
+    if let Err(e) = st.ctx.keys.refresh(&st.ctx.store).await {
+        tracing::warn!(error = %e, "answering with the keys loaded before: the stored keys cannot be loaded");
+    }
+    Ok(Json(views::audit_keys(&st.ctx.keys.public_keys())))
+}

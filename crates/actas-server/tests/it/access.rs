@@ -318,6 +318,11 @@ fn rows() -> Vec<Row> {
             call: |_| get("/api/v1/audit/verify".into()),
             want: staff([F, F, F, 200, 200]),
         },
+        Row {
+            endpoint: "GET /api/v1/audit/keys",
+            call: |_| get("/api/v1/audit/keys".into()),
+            want: staff([F, F, F, 200, 200]),
+        },
         Row { endpoint: "GET /healthz", call: |_| get("/healthz".into()), want: [200; 19] },
         Row { endpoint: "GET /.well-known/jwks.json", call: |_| get("/.well-known/jwks.json".into()), want: [200; 19] },
     ]

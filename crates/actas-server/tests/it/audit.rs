@@ -245,6 +245,7 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
             &app.ctx.store,
             app.clock.now(),
             actas_core::audit::Actor::system(),
+            actas_store::KeyRole::Token,
         )
         .await
         .unwrap();
@@ -461,4 +462,34 @@ backend_test!(async fn secret_looking_and_unlisted_values_are_stored_nowhere(app
         assert!(!app.stored_anywhere(&value(i)).await, "{}", value(i));
     }
     assert!(app.stored_anywhere("passenger").await, "the search itself works");
+});
+
+backend_test!(async fn a_checkpoint_key_put_in_behind_the_servers_back_is_not_taken_on(app) {
+    // Someone with write access to the database but not the KEK adds a
+    // checkpoint key of their own and a checkpoint signed with it.
+    let (_, token) = app.live_session(&["settings.view"], None).await;
+    let v = app.verify().await;
+    assert_eq!(v["ok"], true, "{v}");
+    let head = v["events"].as_u64().unwrap();
+    let sealed_kek = "v1:kek_0000000000000000:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:AAAA";
+    app.sql(&format!(
+        "INSERT INTO signing_keys (kid, role, private_key, public_key, created_at) \
+         VALUES ('k_put_in', 'checkpoint', '{sealed_kek}', '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', 9999999999999999); \
+         DELETE FROM audit_checkpoints WHERE seq = {head}; \
+         INSERT INTO audit_checkpoints (seq, hash, kid, signature, at) \
+         SELECT seq, hash, 'k_put_in', 'AAAA', 0 FROM audit_events WHERE seq = {head}"
+    ))
+    .await;
+    // The server keeps the keys it loaded, so the checkpoint has no valid
+    // signature, and verifying says so instead of failing.
+    let v = app.verify().await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_bad"].as_u64(), Some(head), "{v}");
+    assert!(v["problem"].as_str().unwrap().contains("no valid signature"), "{v}");
+    let (status, keys) = app.get("/api/v1/audit/keys", &app.audrey).await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    assert!(keys["keys"].as_array().unwrap().iter().all(|k| k["kid"] != "k_put_in"), "{keys}");
+    // Tokens still work: the loaded keys were not replaced.
+    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
+    assert_eq!(v["allowed"], true, "{v}");
 });

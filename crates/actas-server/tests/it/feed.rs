@@ -101,7 +101,7 @@ backend_test!(async fn a_key_rotated_by_another_process_is_picked_up(app) {
     let (_, old_token) = app.live_session(&["settings.view"], None).await;
     let cli = app.other_process().await;
     let now = app.clock.now();
-    let new_kid = cli.keys.rotate(&cli.store, now, actas_core::audit::Actor::system()).await.unwrap();
+    let new_kid = cli.keys.rotate(&cli.store, now, actas_core::audit::Actor::system(), actas_store::KeyRole::Token).await.unwrap();
     // The other process signs a checkpoint with the new key.
     actas_server::service::add_app(&cli, actas_core::audit::Actor::system(), actas_server::service::NewApp::new("Second App", false, vec![])).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -448,7 +448,7 @@ backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_ve
     let new_kid = app
         .ctx
         .keys
-        .rotate(&app.ctx.store, now, actas_core::audit::Actor::system())
+        .rotate(&app.ctx.store, now, actas_core::audit::Actor::system(), actas_store::KeyRole::Token)
         .await
         .unwrap();
     assert_ne!(old_kid, new_kid);
@@ -478,5 +478,6 @@ backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_ve
         .send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
         .await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
-    assert_eq!(app.events_of_type("key.rotated").await.len(), 2);
+    // The first token key, the first checkpoint key, then the rotation.
+    assert_eq!(app.events_of_type("key.rotated").await.len(), 3);
 });

@@ -127,6 +127,13 @@ pub struct TestApp {
     _pg: Option<PgDatabase>,
 }
 
+/// The key-encryption key of every test server (one per test binary, so
+/// that a second node or another process opens the same keys).
+pub fn test_keys() -> actas_server::KeyAccess {
+    static KEK: std::sync::OnceLock<Arc<actas_server::Kek>> = std::sync::OnceLock::new();
+    actas_server::KeyAccess::Sealed(KEK.get_or_init(|| Arc::new(actas_server::Kek::generate())).clone())
+}
+
 impl TestApp {
     pub async fn spawn_on(backend: Backend, policy: Policy) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
@@ -145,6 +152,7 @@ impl TestApp {
         config.policy = policy;
         config.clock = clock.clone();
         config.reap_every = None;
+        config.keys = test_keys();
         let server = Server::build(config).await.unwrap();
         let base = format!("http://{}", server.addr());
         let ctx = server.ctx().clone();
@@ -338,6 +346,7 @@ impl TestApp {
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.clock = self.clock.clone();
         config.reap_every = None;
+        config.keys = test_keys();
         let server = Server::build(config).await.unwrap();
         let base = format!("http://{}", server.addr());
         let ctx = server.ctx().clone();
@@ -351,7 +360,9 @@ impl TestApp {
     /// Another process on the same database (like the CLI, or another node):
     /// its own store, keys and feed, no HTTP.
     pub async fn other_process(&self) -> Ctx {
-        actas_server::open_ctx(&self.db_url, Policy::shipped(), self.clock.clone(), self.base.clone()).await.unwrap()
+        actas_server::open_ctx(&self.db_url, Policy::shipped(), self.clock.clone(), self.base.clone(), test_keys())
+            .await
+            .unwrap()
     }
 
     /// Direct SQL on the database, as an attacker or a broken disk would.

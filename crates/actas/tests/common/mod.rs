@@ -24,22 +24,47 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
 pub const REASON: &str = "Customer cannot see the new tax settings after the plan change";
 
 /// Environment variables of the binary that must not leak in from outside.
-const ACTAS_VARS: [&str; 5] = ["ACTAS_DATABASE_URL", "ACTAS_POLICY", "ACTAS_BASE_URL", "ACTAS_LOG", "RUST_LOG"];
+const ACTAS_VARS: [&str; 9] = [
+    "ACTAS_DATABASE_URL",
+    "ACTAS_POLICY",
+    "ACTAS_BASE_URL",
+    "ACTAS_LOG",
+    "RUST_LOG",
+    "ACTAS_KEY_ENCRYPTION_KEY",
+    "ACTAS_KEY_ENCRYPTION_KEY_FILE",
+    "ACTAS_ALLOW_PLAINTEXT_KEYS",
+    "ACTAS_WITNESS_FILE",
+];
+
+/// The variable every verb and server of an [`Env`] finds its
+/// key-encryption key by.
+pub const KEK_VAR: &str = "ACTAS_KEY_ENCRYPTION_KEY_FILE";
 
 /// A fresh folder with its own database file, or a fresh folder whose
-/// verbs and servers use a database URL (see [`Env::on`]).
+/// verbs and servers use a database URL (see [`Env::on`]), and its own
+/// key-encryption key, which every verb and server is given.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     /// The database URL every verb and server uses instead of `db`.
     pub url: Option<String>,
+    /// The key-encryption key file (32 raw random bytes), passed as
+    /// `ACTAS_KEY_ENCRYPTION_KEY_FILE` while set.
+    pub kek: Option<PathBuf>,
 }
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let db = dir.path().join("actas.sqlite");
-        Env { dir, db, url: None }
+        let kek = dir.path().join("kek");
+        write_kek(&kek);
+        Env { dir, db, url: None, kek: Some(kek) }
+    }
+
+    /// The key-encryption key file.
+    pub fn kek(&self) -> &Path {
+        self.kek.as_deref().expect("this environment has a key-encryption key")
     }
 
     /// A fresh folder whose verbs and servers use the database `url`
@@ -69,6 +94,9 @@ impl Env {
     /// `actas --database FILE-OR-URL ARGS...`, run in the folder.
     pub fn cmd_on(&self, db: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut c = bare_cmd(self.dir.path());
+        if let Some(kek) = &self.kek {
+            c.env(KEK_VAR, kek);
+        }
         c.arg("--database").arg(db).args(args);
         c
     }
@@ -124,6 +152,19 @@ impl Env {
     }
 }
 
+/// Writes a new key-encryption key: 32 random bytes, readable by the owner only.
+pub fn write_kek(path: &Path) {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("random bytes");
+    std::fs::write(path, bytes).expect("writing a key-encryption key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+}
+
 /// The binary with a clean environment, run in `dir`.
 pub fn bare_cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -132,6 +173,23 @@ pub fn bare_cmd(dir: &Path) -> Command {
         c.env_remove(v);
     }
     c
+}
+
+/// Runs `c`, which must end by itself within 30 seconds (a server that
+/// should refuse to start); kills it and fails the test otherwise.
+pub fn run_briefly(mut c: Command) -> Output {
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("the actas binary starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("waiting for the binary").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the actas binary ends");
+            panic!("actas did not stop by itself:\n{}", both(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the actas binary ends")
 }
 
 /// Runs `c` to its end, feeding it `input`.
@@ -226,7 +284,14 @@ impl Server {
     pub fn start_with_vars(env: &Env, db: impl AsRef<OsStr>, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
         c.envs(vars.iter().copied());
-        c.args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.args(extra);
+        Server::spawn(c)
+    }
+
+    /// Spawns `c`, an `actas ... serve --listen 127.0.0.1:0 ...` command,
+    /// and waits until it says where it listens.
+    pub fn spawn(mut c: Command) -> Server {
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("actas serve starts");
         let err = child.stderr.take().expect("a piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
