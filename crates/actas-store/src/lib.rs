@@ -451,5 +451,13 @@ mod tests {
             v
         };
         assert_eq!(names("sqlite"), names("postgres"));
+        // Each version once: two branches may each have added "the next" one.
+        let mut versions: Vec<&str> = Vec::new();
+        let all = names("sqlite");
+        for n in &all {
+            let v = n.split('_').next().unwrap_or_default();
+            assert!(!versions.contains(&v), "two migrations share version {v}: {all:?}");
+            versions.push(v);
+        }
     }
 }
