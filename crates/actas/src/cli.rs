@@ -57,6 +57,11 @@ pub enum Command {
         /// database (one JSON line each; `audit verify --witness FILE`).
         #[arg(long, env = "ACTAS_WITNESS_FILE", value_name = "FILE")]
         witness: Option<PathBuf>,
+        /// A reverse proxy (address or network, like 10.0.0.0/8) whose
+        /// X-Forwarded-For names the client; repeat for each. Without one,
+        /// the connecting address is the client.
+        #[arg(long = "trusted-proxy", value_name = "IP_OR_CIDR", value_parser = actas_server::http::forwarded::parse_proxy)]
+        trusted_proxies: Vec<ipnet::IpNet>,
     },
     /// Serve with demo staff, an app and tickets on a fresh SQLite file,
     /// beside the demo host app "Acme Billing".
@@ -309,7 +314,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = args.database;
     let access = || key_access(args.key_encryption_key_file.as_deref(), args.allow_plaintext_keys);
     match args.command {
-        Command::Serve { listen, policy, base_url, witness } => {
+        Command::Serve { listen, policy, base_url, witness, trusted_proxies } => {
             let policy = load_policy(policy.as_ref())?;
             let mut config = Config::new(db);
             config.listen = listen;
@@ -317,6 +322,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.base_url = base_url;
             config.keys = access()?;
             config.witness = witness;
+            config.trusted_proxies = trusted_proxies;
             Server::build(config).await?.run().await?;
         }
         Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,

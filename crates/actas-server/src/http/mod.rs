@@ -9,6 +9,7 @@
 mod cors;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
