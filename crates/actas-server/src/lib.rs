@@ -55,13 +55,16 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by
     /// default: the connecting address is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections open at once, and how long each may take or wait.
+    pub connections: http::connections::Limits,
     /// Console password checks (argon2id, ~19 MiB each) run at once.
     pub password_checks: usize,
 }
 
 impl Config {
     /// Defaults: 127.0.0.1:7878, `actas.db`, the shipped policy, real time,
-    /// no trusted proxy, as many password checks at once as there are CPUs.
+    /// no trusted proxy, [`http::connections::Limits::default`], as many
+    /// password checks at once as there are CPUs.
     pub fn new(database_url: impl Into<String>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
@@ -73,6 +76,7 @@ impl Config {
             keys: KeyAccess::PublicOnly,
             witness: None,
             trusted_proxies: Vec::new(),
+            connections: http::connections::Limits::default(),
             password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -117,6 +121,7 @@ pub struct Server {
     witness: Option<Arc<witness::Witness>>,
     throttle: Arc<console::Throttle>,
     proxies: http::forwarded::TrustedProxies,
+    limits: http::connections::Limits,
 }
 
 impl Server {
@@ -159,6 +164,7 @@ impl Server {
             witness,
             throttle: Arc::new(console::Throttle::new(config.password_checks)),
             proxies: http::forwarded::TrustedProxies::new(config.trusted_proxies),
+            limits: config.connections,
         })
     }
 
@@ -200,9 +206,7 @@ impl Server {
             shutdown.await;
             let _ = close.send(true);
         };
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = http::connections::serve(self.listener, app, self.limits, shutdown).await;
         if let Some(r) = reaper {
             r.abort();
         }

@@ -6,6 +6,7 @@
 //! view from `views`, or an [`error::ApiError`]. The staff console
 //! (`crate::console`, HTML) is merged at `/` beside `/api/v1`.
 
+pub mod connections;
 mod cors;
 pub mod error;
 pub mod extract;
