@@ -52,10 +52,19 @@ pub struct Config {
     pub keys: KeyAccess,
     /// A file outside the database that every signed head is appended to.
     pub witness: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by
+    /// default: the connecting address is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections open at once, and how long each may take or wait.
+    pub connections: http::connections::Limits,
+    /// Console password checks (argon2id, ~19 MiB each) run at once.
+    pub password_checks: usize,
 }
 
 impl Config {
-    /// Defaults: 127.0.0.1:7878, `actas.db`, the shipped policy, real time.
+    /// Defaults: 127.0.0.1:7878, `actas.db`, the shipped policy, real time,
+    /// no trusted proxy, [`http::connections::Limits::default`], as many
+    /// password checks at once as there are CPUs.
     pub fn new(database_url: impl Into<String>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
@@ -66,6 +75,9 @@ impl Config {
             reap_every: Some(Duration::from_secs(1)),
             keys: KeyAccess::PublicOnly,
             witness: None,
+            trusted_proxies: Vec::new(),
+            connections: http::connections::Limits::default(),
+            password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -77,8 +89,10 @@ pub struct AppState {
     pub ctx: Ctx,
     /// Turns true when the server shuts down, so long-lived streams end.
     pub closing: tokio::sync::watch::Receiver<bool>,
-    /// Failed console sign-ins, counted per login and per address.
+    /// Console sign-ins: throttled per login and per client address.
     pub console: Arc<console::Throttle>,
+    /// Whose `X-Forwarded-For` names the client.
+    pub proxies: http::forwarded::TrustedProxies,
 }
 
 /// Opens the database and loads keys: the context every surface uses.
@@ -105,6 +119,9 @@ pub struct Server {
     addr: SocketAddr,
     reap_every: Option<Duration>,
     witness: Option<Arc<witness::Witness>>,
+    throttle: Arc<console::Throttle>,
+    proxies: http::forwarded::TrustedProxies,
+    limits: http::connections::Limits,
 }
 
 impl Server {
@@ -139,7 +156,16 @@ impl Server {
             ),
             Err(e) => return Err(e).context("cannot write to the audit trail"),
         }
-        Ok(Server { ctx, listener, addr, reap_every: config.reap_every, witness })
+        Ok(Server {
+            ctx,
+            listener,
+            addr,
+            reap_every: config.reap_every,
+            witness,
+            throttle: Arc::new(console::Throttle::new(config.password_checks)),
+            proxies: http::forwarded::TrustedProxies::new(config.trusted_proxies),
+            limits: config.connections,
+        })
     }
 
     /// The bound address.
@@ -152,6 +178,11 @@ impl Server {
         &self.ctx
     }
 
+    /// The console's sign-in throttle (for tests: its figures).
+    pub fn throttle(&self) -> &Arc<console::Throttle> {
+        &self.throttle
+    }
+
     /// Serves until `shutdown` completes.
     pub async fn run_until(
         self,
@@ -162,7 +193,12 @@ impl Server {
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
         let heads = tokio::spawn(head_log_loop(self.ctx.clone()));
         let (close, closing) = tokio::sync::watch::channel(false);
-        let app = http::router(AppState { ctx: self.ctx.clone(), closing, console: Arc::default() });
+        let app = http::router(AppState {
+            ctx: self.ctx.clone(),
+            closing,
+            console: self.throttle.clone(),
+            proxies: self.proxies.clone(),
+        });
         tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a
         // graceful shutdown would wait for them forever.
@@ -170,9 +206,7 @@ impl Server {
             shutdown.await;
             let _ = close.send(true);
         };
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = http::connections::serve(self.listener, app, self.limits, shutdown).await;
         if let Some(r) = reaper {
             r.abort();
         }

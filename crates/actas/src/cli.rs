@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actas_core::audit::Actor;
 use actas_core::model::Role;
@@ -57,6 +58,24 @@ pub enum Command {
         /// database (one JSON line each; `audit verify --witness FILE`).
         #[arg(long, env = "ACTAS_WITNESS_FILE", value_name = "FILE")]
         witness: Option<PathBuf>,
+        /// A reverse proxy (address or network, like 10.0.0.0/8) whose
+        /// X-Forwarded-For names the client; repeat for each. Without one,
+        /// the connecting address is the client.
+        #[arg(long = "trusted-proxy", value_name = "IP_OR_CIDR", value_parser = actas_server::http::forwarded::parse_proxy)]
+        trusted_proxies: Vec<ipnet::IpNet>,
+        /// Connections open at once; past it, the longest idle one is closed
+        /// or the newcomer waits.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Seconds a client has to send a request's head.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout: u64,
+        /// Seconds a keep-alive connection may wait for its next request.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout: u64,
+        /// Seconds a client has to send a request's body once its head is in.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        body_timeout: u64,
     },
     /// Serve with demo staff, an app and tickets on a fresh SQLite file,
     /// beside the demo host app "Acme Billing".
@@ -309,7 +328,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = args.database;
     let access = || key_access(args.key_encryption_key_file.as_deref(), args.allow_plaintext_keys);
     match args.command {
-        Command::Serve { listen, policy, base_url, witness } => {
+        Command::Serve {
+            listen,
+            policy,
+            base_url,
+            witness,
+            trusted_proxies,
+            max_connections,
+            header_timeout,
+            idle_timeout,
+            body_timeout,
+        } => {
             let policy = load_policy(policy.as_ref())?;
             let mut config = Config::new(db);
             config.listen = listen;
@@ -317,6 +346,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.base_url = base_url;
             config.keys = access()?;
             config.witness = witness;
+            config.trusted_proxies = trusted_proxies;
+            config.connections = actas_server::http::connections::Limits {
+                max_connections: max_connections as usize,
+                header_timeout: Duration::from_secs(header_timeout),
+                idle_timeout: Duration::from_secs(idle_timeout),
+                body_timeout: Duration::from_secs(body_timeout),
+            };
             Server::build(config).await?.run().await?;
         }
         Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,

@@ -10,13 +10,13 @@
 //! **Invariant:** every request re-reads the session and the staff row, so
 //! a disabled member is signed out at once; a session ends after
 //! [`IDLE_MINUTES`] without a request or [`ABSOLUTE_HOURS`] after sign-in,
-//! both read from the injected clock. Failed sign-ins are throttled per
-//! login and per client address.
+//! both read from the injected clock. Every sign-in passes the throttle
+//! (`super::throttle`) before its password is checked; the client address
+//! it counts by comes from the connection, or from `X-Forwarded-For` when
+//! the connection is from a trusted proxy (`crate::http::forwarded`).
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
 
 use actas_core::model::Staff;
 use actas_core::Error;
@@ -43,64 +43,6 @@ pub const IDLE_MINUTES: i64 = 30;
 pub const ABSOLUTE_HOURS: i64 = 12;
 /// `last_seen_at` is written at most this often, to spare the writer.
 const TOUCH_SECONDS: i64 = 60;
-
-/// Failed sign-ins allowed per login within [`THROTTLE_WINDOW`].
-pub const FAILURES_PER_LOGIN: usize = 5;
-/// Failed sign-ins allowed per client address within [`THROTTLE_WINDOW`].
-pub const FAILURES_PER_ADDRESS: usize = 20;
-/// How long a failed sign-in counts.
-pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Beyond this many tracked keys, the oldest-looking entries are dropped.
-const THROTTLE_KEYS: usize = 100_000;
-
-/// Recent failed sign-ins, in memory, per node. Counting on monotonic time
-/// is deliberate: the window is about this process's rate of guesses, not
-/// about audit time.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl Throttle {
-    fn keys(login: &str, addr: &str) -> [(String, usize); 2] {
-        [(format!("login:{login}"), FAILURES_PER_LOGIN), (format!("addr:{addr}"), FAILURES_PER_ADDRESS)]
-    }
-
-    /// Whether sign-ins for `login` or from `addr` are paused.
-    pub fn blocked(&self, login: &str, addr: &str) -> bool {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(login, addr).iter().any(|(k, limit)| {
-            map.get_mut(k).is_some_and(|q| {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= THROTTLE_WINDOW) {
-                    q.pop_front();
-                }
-                q.len() >= *limit
-            })
-        })
-    }
-
-    /// Counts a failed sign-in.
-    pub fn fail(&self, login: &str, addr: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= THROTTLE_KEYS {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < THROTTLE_WINDOW));
-        }
-        for (k, limit) in Self::keys(login, addr) {
-            let q = map.entry(k).or_default();
-            q.push_back(now);
-            while q.len() > limit {
-                q.pop_front();
-            }
-        }
-    }
-
-    /// Forgets a login's failures after it signed in.
-    pub fn clear(&self, login: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("login:{login}"));
-    }
-}
 
 /// A cookie's value from the request headers.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -164,16 +106,18 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
     }
 }
 
-/// The client's address, from the connection.
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+/// The client's address: the connection's peer, or, when that is a trusted
+/// proxy, the right-most untrusted address of `X-Forwarded-For`. `None`
+/// only without a connection (requests made in-process).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(ClientAddr(addr.unwrap_or_else(|| "unknown".into())))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientAddr(peer.map(|p| state.proxies.client(p, &parts.headers))))
     }
 }
 
@@ -298,13 +242,18 @@ pub async fn login(
     if expected.is_empty() || !same_secret(form.get("csrf"), &expected) {
         return refuse(StatusCode::FORBIDDEN, "The sign-in form had expired. Please sign in again.");
     }
-    if state.console.blocked(&login, &addr) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins. Wait 15 minutes before trying again, or ask an admin to reset your password.",
-        );
-    }
     let ctx = state.ctx.clone();
+    let now = ctx.clock.now();
+    // Admitted and counted before the password is looked at, under one lock.
+    let attempt = match state.console.admit(&login, addr, now) {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::debug!(%login, client = ?addr, ?refusal, "sign-in throttled");
+            let mut res = refuse(StatusCode::TOO_MANY_REQUESTS, &refusal.message(now));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refusal.wait_seconds(now)));
+            return res;
+        }
+    };
     let l = login.clone();
     let found = ctx
         .store
@@ -324,21 +273,20 @@ pub async fn login(
         Some((s, Some(h))) => (Some(s), h),
         _ => (None, DUMMY_HASH.clone()),
     };
-    let password = form.get("password").to_string();
-    let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = state.console.verify(form.get("password").to_string(), hash).await;
     let staff = match staff {
         Some(s) if ok => s,
         _ => {
-            state.console.fail(&login, &addr);
+            tracing::info!(%login, client = ?addr, "console sign-in failed");
+            attempt.failed(now);
             return refuse(StatusCode::UNAUTHORIZED, "The login or the password is not right.");
         }
     };
     if staff.disabled {
         return refuse(StatusCode::FORBIDDEN, "This account is disabled. Ask an admin if that is a mistake.");
     }
-    state.console.clear(&login);
+    attempt.succeeded(now);
     let id = credentials::new_secret("");
-    let now = ctx.clock.now();
     let cs = ConsoleSession {
         id_hash: credentials::secret_hash(&id),
         staff_id: staff.id.clone(),
@@ -382,23 +330,6 @@ pub fn permit(state: &AppState, who: &SignedIn, act: Act<'_>, what: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_login_is_throttled_after_five_failures_and_an_address_after_twenty() {
-        let t = Throttle::default();
-        for _ in 0..FAILURES_PER_LOGIN {
-            assert!(!t.blocked("maria", "10.0.0.1"));
-            t.fail("maria", "10.0.0.1");
-        }
-        assert!(t.blocked("maria", "10.0.0.2"), "per login, from any address");
-        assert!(!t.blocked("jon", "10.0.0.2"));
-        for i in 0..FAILURES_PER_ADDRESS {
-            t.fail(&format!("guess{i}"), "10.0.0.3");
-        }
-        assert!(t.blocked("jon", "10.0.0.3"), "per address, for any login");
-        t.clear("maria");
-        assert!(!t.blocked("maria", "10.0.0.2"));
-    }
 
     #[test]
     fn cookies_are_read_by_exact_name() {

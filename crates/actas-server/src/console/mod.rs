@@ -3,8 +3,9 @@
 //!
 //! `auth` signs people in and out (argon2id passwords, a server-side
 //! session in an HttpOnly, SameSite=Strict cookie, a CSRF token on every
-//! form, throttled failures, idle and absolute timeouts read from the
-//! injected clock); `pages` holds the pages. Templates are maud, checked at
+//! form, idle and absolute timeouts read from the injected clock);
+//! `throttle` slows password guessing down without locking anyone out;
+//! `pages` holds the pages. Templates are maud, checked at
 //! compile time; every value from a person or the database is spliced with
 //! maud's escaping, and only the two constant assets below are written raw.
 //! Errors reach the person as a sentence, next to the field they concern
@@ -14,6 +15,7 @@ mod admin;
 mod audit;
 mod auth;
 mod pages;
+pub mod throttle;
 
 use std::sync::LazyLock;
 
@@ -30,7 +32,8 @@ use sha2::{Digest, Sha256};
 
 use crate::http::error::ApiError;
 use crate::AppState;
-pub use auth::{SignedIn, Throttle};
+pub use auth::SignedIn;
+pub use throttle::Throttle;
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {

@@ -6,9 +6,11 @@
 //! view from `views`, or an [`error::ApiError`]. The staff console
 //! (`crate::console`, HTML) is merged at `/` beside `/api/v1`.
 
+pub mod connections;
 mod cors;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};

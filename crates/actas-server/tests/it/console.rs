@@ -22,6 +22,8 @@ pub(crate) struct Browser {
     jar: HashMap<String, String>,
     /// The `Set-Cookie` lines of the last answer.
     set_cookies: Vec<String>,
+    /// An `X-Forwarded-For` sent with every request, as a proxy would.
+    forwarded_for: Option<String>,
 }
 
 pub(crate) struct Page {
@@ -44,13 +46,32 @@ impl Page {
 
 impl Browser {
     pub(crate) fn new(app: &TestApp) -> Browser {
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-        Browser { http, base: app.base.clone(), jar: HashMap::new(), set_cookies: Vec::new() }
+        Browser::at(app, "127.0.0.1")
+    }
+
+    /// A browser connecting from `local`, an address of the loopback
+    /// network (127.0.0.0/8): a client of its own address.
+    fn at(app: &TestApp, local: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        Browser { http, base: app.base.clone(), jar: HashMap::new(), set_cookies: Vec::new(), forwarded_for: None }
+    }
+
+    /// A browser behind a proxy at 127.0.0.1 that forwards `client`.
+    fn behind_proxy(app: &TestApp, client: &str) -> Browser {
+        Browser { forwarded_for: Some(client.to_string()), ..Browser::new(app) }
     }
 
     pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookies.is_empty() { req } else { req.header("cookie", cookies.join("; ")) };
+        let req = match &self.forwarded_for {
+            Some(f) => req.header("x-forwarded-for", f),
+            None => req,
+        };
         let res = req.send().await.unwrap();
         self.set_cookies = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
         for line in &self.set_cookies {
@@ -134,7 +155,7 @@ backend_test!(async fn a_wrong_password_is_refused_with_a_sentence_and_no_cookie
     assert_eq!(b.get("/").await.location(), "/login");
 });
 
-backend_test!(async fn five_wrong_passwords_pause_that_login_but_not_another(app) {
+backend_test!(async fn five_wrong_passwords_pause_that_login_from_that_address_but_not_another(app) {
     app.set_password("maria", PASSWORD).await;
     app.set_password("jon", PASSWORD).await;
     let mut b = Browser::new(&app);
@@ -143,11 +164,152 @@ backend_test!(async fn five_wrong_passwords_pause_that_login_but_not_another(app
     }
     let p = b.sign_in("maria", PASSWORD).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
-    assert!(p.html.contains("Too many failed sign-ins"), "{}", p.html);
+    assert!(p.html.contains("Too many failed sign-ins for this login from your network. Try again in 15 minutes"), "{}", p.html);
+    assert_eq!(p.headers["retry-after"], "900");
     assert!(!b.jar.contains_key("actas_console"));
     let p = b.sign_in("jon", PASSWORD).await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/"), "{}", p.html);
 });
+
+// The throttle lives in memory, whatever the database: these run on SQLite.
+
+/// Gets a sign-in form's token (and its cookie) once, for many posts.
+async fn login_form(b: &mut Browser) -> String {
+    let form = b.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    form.csrf()
+}
+
+#[tokio::test]
+async fn an_attackers_five_failures_for_sam_slow_sam_elsewhere_but_never_stop_him() {
+    let app = TestApp::configured(|_| {}).await;
+    app.set_password("sam", PASSWORD).await;
+    app.set_password("jon", PASSWORD).await;
+    let mut attacker = Browser::at(&app, "127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(attacker.sign_in("sam", "guess guess guess").await.status, StatusCode::UNAUTHORIZED);
+    }
+    // The attacker's address may not try sam again for 15 minutes.
+    let p = attacker.sign_in("sam", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    assert!(p.html.contains("for this login from your network"), "{}", p.html);
+    // Sam, elsewhere, is asked to wait a second: slowed, not stopped.
+    let mut sam = Browser::at(&app, "127.0.0.3");
+    let p = sam.sign_in("sam", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    assert!(p.html.contains("sign-ins for it are slowed down. Try again in 1 second."), "{}", p.html);
+    assert_eq!(p.headers["retry-after"], "1");
+    app.clock.advance(chrono::Duration::seconds(1));
+    let p = sam.sign_in("sam", PASSWORD).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/"), "{}", p.html);
+    // His success cleared the backoff, not the attacker's ban on sam.
+    let mut again = Browser::at(&app, "127.0.0.3");
+    assert_eq!(again.sign_in("sam", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(attacker.sign_in("sam", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // The attacker's address is not banned from everything.
+    assert_eq!(attacker.sign_in("jon", PASSWORD).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_twenty_failures_from_one_client_do_not_block_another() {
+    let app = TestApp::configured(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.set_password("maria", PASSWORD).await;
+    let mut attacker = Browser::behind_proxy(&app, "203.0.113.7");
+    for i in 0..20 {
+        let p = attacker.sign_in(&format!("guess{i}"), "guess guess guess").await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.html);
+    }
+    let p = attacker.sign_in("maria", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    assert!(p.html.contains("Too many failed sign-ins from your network."), "{}", p.html);
+    // Everybody comes through the same proxy; only the attacker is stopped.
+    let mut maria = Browser::behind_proxy(&app, "198.51.100.9, 127.0.0.1");
+    let p = maria.sign_in("maria", PASSWORD).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/"), "{}", p.html);
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    // A proxy is trusted, but not this client's address.
+    let app = TestApp::configured(|c| c.trusted_proxies = vec!["192.0.2.0/24".parse().unwrap()]).await;
+    app.set_password("maria", PASSWORD).await;
+    let mut b = Browser::new(&app);
+    for i in 0..20 {
+        b.forwarded_for = Some(format!("198.51.100.{i}"));
+        let p = b.sign_in(&format!("guess{i}"), "guess guess guess").await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.html);
+    }
+    b.forwarded_for = Some("198.51.100.200".into());
+    let p = b.sign_in("maria", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "the header did not make a new client: {}", p.html);
+    assert!(p.html.contains("Too many failed sign-ins from your network."), "{}", p.html);
+    // Without the header, the same.
+    b.forwarded_for = None;
+    assert_eq!(b.sign_in("maria", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_wrong_guesses_check_no_more_passwords_than_the_limit() {
+    let app = TestApp::configured(|c| c.password_checks = 2).await;
+    app.set_password("maria", PASSWORD).await;
+    let mut b = Browser::new(&app);
+    let csrf = login_form(&mut b).await;
+    let cookie = format!("actas_login={}", b.jar["actas_login"]);
+    let before = app.throttle.verifications().done;
+    let guesses = (0..100).map(|i| {
+        let req = b.http.post(format!("{}/login", app.base)).header("cookie", &cookie).form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "maria"),
+            ("password", &format!("guess number {i}")),
+        ]);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let wrong = answers.iter().filter(|(s, _)| *s == StatusCode::UNAUTHORIZED).count();
+    let refused = answers.iter().filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(wrong, 5, "only the limit was checked");
+    assert_eq!(wrong + refused, 100);
+    assert!(answers.iter().all(|(s, html)| *s != StatusCode::TOO_MANY_REQUESTS || html.contains("Try again in")));
+    let v = app.throttle.verifications();
+    assert_eq!(v.done - before, 5, "passwords verified");
+    assert!(v.peak <= v.limit, "{v:?}");
+    // Maria, from her own address, gets in after the backoff's second.
+    let mut maria = Browser::at(&app, "127.0.0.5");
+    assert_eq!(maria.sign_in("maria", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(maria.sign_in("maria", PASSWORD).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn concurrent_sign_ins_never_run_more_password_checks_than_configured() {
+    let app = TestApp::configured(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.password_checks = 2;
+    })
+    .await;
+    let mut b = Browser::new(&app);
+    let csrf = login_form(&mut b).await;
+    let cookie = format!("actas_login={}", b.jar["actas_login"]);
+    // Twelve clients, twelve logins: nothing to throttle, everything to verify.
+    let sign_ins = (0..12).map(|i| {
+        let req = b
+            .http
+            .post(format!("{}/login", app.base))
+            .header("cookie", &cookie)
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .form(&[("csrf", csrf.as_str()), ("login", &format!("nobody{i}")), ("password", "guess guess")]);
+        async move { req.send().await.unwrap().status() }
+    });
+    let answers = futures::future::join_all(sign_ins).await;
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{answers:?}");
+    let v = app.throttle.verifications();
+    assert!(v.done >= 12);
+    assert_eq!(v.limit, 2);
+    assert!(v.peak <= 2, "never more than two argon2id checks at once: {v:?}");
+}
 
 backend_test!(async fn a_form_without_this_sessions_csrf_token_is_refused_and_changes_nothing(app) {
     let (mut b, _) = Browser::signed_in(&app, "maria").await;

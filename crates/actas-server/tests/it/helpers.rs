@@ -122,6 +122,8 @@ pub struct TestApp {
     pub ada: String,
     pub app: String,
     pub app_id: String,
+    /// The console's sign-in throttle, for its figures.
+    pub throttle: Arc<actas_server::console::Throttle>,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
     _pg: Option<PgDatabase>,
@@ -136,6 +138,15 @@ pub fn test_keys() -> actas_server::KeyAccess {
 
 impl TestApp {
     pub async fn spawn_on(backend: Backend, policy: Policy) -> TestApp {
+        TestApp::spawn_with(backend, policy, |_| {}).await
+    }
+
+    /// A SQLite app whose configuration `configure` adjusts first.
+    pub async fn configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::spawn_with(Backend::Sqlite, Policy::shipped(), configure).await
+    }
+
+    pub async fn spawn_with(backend: Backend, policy: Policy, configure: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("actas.db");
         let pg = match &backend {
@@ -153,9 +164,11 @@ impl TestApp {
         config.clock = clock.clone();
         config.reap_every = None;
         config.keys = test_keys();
+        configure(&mut config);
         let server = Server::build(config).await.unwrap();
         let base = format!("http://{}", server.addr());
         let ctx = server.ctx().clone();
+        let throttle = server.throttle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run_until(async move {
             let _ = stopped.await;
@@ -206,6 +219,7 @@ impl TestApp {
             ada,
             app: key,
             app_id: app.id,
+            throttle,
             _dir: dir,
             _stop: stop,
             _pg: pg,

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod bounds;
 mod cancel;
+mod connections;
 mod console;
 mod cors;
 mod entry;
