@@ -459,7 +459,8 @@ async fn key(db: &str, access: &dyn Fn() -> anyhow::Result<KeyAccess>, command: 
             let old = required_kek(&access()?)?;
             let new = Arc::new(Kek::from_file(&new_key_encryption_key_file)?);
             let store = open().await?;
-            let n = actas_server::keys::rewrap(&store, old.clone(), new.clone()).await?;
+            let now = actas_core::Clock::now(&SystemClock);
+            let n = actas_server::keys::rewrap(&store, old.clone(), new.clone(), now, cli_actor()).await?;
             println!(
                 "Sealed {n} key(s) again, under key-encryption key {} instead of {}. Restart every server with the new one; the old one opens nothing now.",
                 new.id(),

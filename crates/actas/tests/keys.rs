@@ -110,31 +110,6 @@ fn sqlite_files(db: &Path) -> Vec<u8> {
     all
 }
 
-/// Every row of every table of the public schema, as text.
-async fn pg_everything(url: &str) -> Vec<u8> {
-    let mut conn = sqlx::PgConnection::connect(url).await.expect("connecting");
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("listing the tables");
-    assert!(tables.iter().any(|t| t == "signing_keys") && tables.len() > 5, "{tables:?}");
-    let mut all = Vec::new();
-    for t in tables {
-        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("reading {t}: {e}"));
-        for r in rows {
-            all.extend(r.into_bytes());
-            all.push(b'\n');
-        }
-    }
-    let _ = conn.close().await;
-    all
-}
-
 /// A running server that has signed tokens and checkpoints: a live
 /// session and a few authorize calls.
 async fn signing_server(env: &Env) -> (Server, Live) {
@@ -382,6 +357,19 @@ async fn key_rotation_and_a_kek_rewrap_keep_old_tokens_and_the_trail_verifiable(
     env.ok(&["key", "new-kek", new_kek.to_str().unwrap()]);
     let out = env.ok(&["key", "rewrap", "--new-key-encryption-key-file", new_kek.to_str().unwrap()]);
     assert!(out.contains("Sealed 4 key(s) again"), "{out}");
+    let mut export = env.cmd(&["audit", "export", "--format", "text"]);
+    export.env(KEK_VAR, &new_kek);
+    let out = output(export, None);
+    assert_success(&out, &["audit", "export"]);
+    let trail = stdout(&out);
+    let (new_id, old_id) = (Kek::from_file(&new_kek).unwrap(), Kek::from_file(env.kek()).unwrap());
+    let said = format!("under a new key-encryption key {}; key-encryption key {} opens none", new_id.id(), old_id.id());
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("An operator at the command line sealed the signing keys (") && l.contains(&said)),
+        "{trail}"
+    );
     let (status, body) = authorize(&c, &server, &live, "settings.view").await;
     assert_eq!((status, &body["allowed"]), (StatusCode::OK, &serde_json::json!(true)), "{body}");
     server.stop();

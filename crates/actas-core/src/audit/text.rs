@@ -419,6 +419,15 @@ pub fn key_rotated(by: &str, token: bool, new_kid: &str, old_kid: Option<&str>) 
     }
 }
 
+/// `key.rotated` for the key-encryption key: every private signing key
+/// (`kids`) sealed again under `new_kek` instead of `old_kek`.
+pub fn kek_rotated(by: &str, new_kek: &str, old_kek: &str, kids: &[String]) -> String {
+    format!(
+        "{by} sealed the signing keys ({}) under a new key-encryption key {new_kek}; key-encryption key {old_kek} opens none of them now.",
+        kids.join(", ")
+    )
+}
+
 /// `customer.notified`
 pub fn customer_notified(app: &str, account: &str, agent: &str, ticket: &str) -> String {
     format!("{app} told {account} about {} session under ticket {ticket}.", possessive(agent))
@@ -614,6 +623,10 @@ mod tests {
             format!("key.rotated: {}", key_rotated("actas", true, "k_new", Some("k_old"))),
             format!("key.rotated: {}", key_rotated("actas", false, "k_new", Some("k_old"))),
             format!("key.rotated: {}", key_rotated("actas", false, "k_new", None)),
+            format!(
+                "key.rotated (key-encryption key): {}",
+                kek_rotated("An operator at the command line", "kek_new", "kek_old", &["k_1".into(), "k_2".into()])
+            ),
             format!(
                 "customer.notified: {}",
                 customer_notified("Acme Billing", "Acme Corp (acct_42)", "Maria Lopez", "48192")

@@ -151,6 +151,16 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/keys", get(audit::keys))
         // Answers carry tokens, codes and customer data: never cached anywhere.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    // Served over HTTPS (behind a proxy that ends TLS): browsers must never
+    // fall back to plain HTTP, where the console cookie and the banner's
+    // calls could be read or changed on the way.
+    let https = state.ctx.base_url.starts_with("https://");
+    let hsts = https.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))
@@ -161,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::BadMethod })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors::layer(state.ctx.clone()))
+        .layer(tower::util::option_layer(hsts))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -728,9 +728,9 @@ pub async fn encrypt_plain(store: &Store, kek: Arc<Kek>, now: Timestamp, by: Act
 /// Seals every key again under `new` (KEK rotation); the keys themselves do
 /// not change, so tokens and checkpoints keep verifying and running
 /// servers need no reload. Answers how many keys were sealed again.
-pub async fn rewrap(store: &Store, old: Arc<Kek>, new: Arc<Kek>) -> anyhow::Result<usize> {
+pub async fn rewrap(store: &Store, old: Arc<Kek>, new: Arc<Kek>, now: Timestamp, by: Actor) -> anyhow::Result<usize> {
     let records = list_keys(store).await?;
-    let access = KeyAccess::Sealed(old);
+    let access = KeyAccess::Sealed(old.clone());
     check_access(&records, &access)?;
     for k in &records {
         private_der(k, &access)?;
@@ -745,6 +745,15 @@ pub async fn rewrap(store: &Store, old: Arc<Kek>, new: Arc<Kek>) -> anyhow::Resu
                     let again = sealed::seal(&new, binding(k), &der).map_err(internal)?;
                     tx.update_key_secret(&k.kid, &again).await?;
                 }
+                let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+                tx.append_event(NewEvent::new(
+                    EventType::KeyRotated,
+                    now,
+                    by.clone(),
+                    audit::kek_rotated(&by.name, new.id(), old.id(), &kids),
+                    serde_json::json!({"key_encryption_key": new.id(), "retired": old.id(), "kids": kids}),
+                ))
+                .await?;
                 Ok(keys.len())
             })
         }))

@@ -134,7 +134,32 @@ backend_test!(async fn a_good_password_signs_in_with_an_httponly_strict_cookie(a
     assert!(home.html.contains("Signed in as <strong>Maria Lopez</strong>"), "{}", home.html);
     assert_eq!(home.headers["cache-control"], "no-store");
     assert!(home.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(home.headers.get("strict-transport-security").is_none(), "not behind HTTPS here");
 });
+
+#[tokio::test]
+async fn behind_https_every_answer_pins_https_and_the_cookies_are_secure() {
+    // A network attacker between the browser and the TLS-ending proxy
+    // gets no plain-HTTP answer to rewrite and no cookie sent in the clear.
+    let app = TestApp::configured(|c| c.base_url = Some("https://actas.example.test".into())).await;
+    app.set_password("maria", PASSWORD).await;
+    let mut b = Browser::new(&app);
+    let p = b.sign_in("maria", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(!b.set_cookies.is_empty());
+    for cookie in &b.set_cookies {
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+    let hsts =
+        |h: &reqwest::header::HeaderMap| h.get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+    let pinned = Some("max-age=31536000; includeSubDomains".to_string());
+    assert_eq!(hsts(&p.headers), pinned);
+    assert_eq!(hsts(&b.get("/").await.headers), pinned);
+    for path in ["/healthz", "/api/v1/requests", "/banner.js", "/.well-known/jwks.json", "/no/such/page"] {
+        let r = app.http.get(format!("{}{path}", app.base)).bearer_auth(&app.maria).send().await.unwrap();
+        assert_eq!(hsts(r.headers()), pinned, "{path}");
+    }
+}
 
 backend_test!(async fn a_wrong_password_is_refused_with_a_sentence_and_no_cookie(app) {
     app.set_password("maria", PASSWORD).await;

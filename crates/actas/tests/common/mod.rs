@@ -337,9 +337,16 @@ impl Server {
     /// that fills up) and extra environment variables, and waits until the
     /// file says where it listens.
     pub fn start_logging_to(env: &Env, db: impl AsRef<OsStr>, log: &Path, vars: &[(&str, &str)]) -> Server {
-        let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         let mut c = env.cmd_on(db, &["serve", "--listen", "127.0.0.1:0"]);
         c.envs(vars.iter().copied());
+        Server::spawn_logging_to(c, log)
+    }
+
+    /// Spawns `c`, an `actas ... serve --listen 127.0.0.1:0 ...` command,
+    /// with its standard error written to the file `log`, and waits until
+    /// the file says where it listens.
+    pub fn spawn_logging_to(mut c: Command, log: &Path) -> Server {
+        let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = c.spawn().expect("actas serve starts");
         let mut server =
@@ -616,6 +623,32 @@ impl Drop for PgDatabase {
             eprintln!("could not drop the test database {}: {e}", self.name);
         }
     }
+}
+
+/// Every row of every table of the public schema, as text.
+pub async fn pg_everything(url: &str) -> Vec<u8> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connecting");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("listing the tables");
+    assert!(tables.iter().any(|t| t == "signing_keys") && tables.len() > 5, "{tables:?}");
+    let mut all = Vec::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("reading {t}: {e}"));
+        for r in rows {
+            all.extend(r.into_bytes());
+            all.push(b'\n');
+        }
+    }
+    let _ = conn.close().await;
+    all
 }
 
 /// Decodes unpadded base64url.
