@@ -15,7 +15,8 @@ use actas_core::audit::EventType;
 use actas_store::{tx_fn, EventFilter};
 use tokio::sync::{broadcast, Notify};
 
-use crate::service::Ctx;
+use actas_core::policy::Policy;
+use actas_store::Store;
 
 /// How often the tail looks for changes made elsewhere.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -55,11 +56,12 @@ impl Feed {
     }
 }
 
-/// Tails the audit trail for session changes and broadcasts them, until
-/// the task is dropped. Starts at the current head: no history replay.
-pub async fn tail(ctx: Ctx) {
+/// Tails the audit trail of `store` for session changes and broadcasts
+/// them to `feed`'s subscribers, until the task is dropped. Starts at the
+/// current head: no history replay.
+pub async fn tail(store: Store, policy: Arc<Policy>, feed: Feed) {
     let mut last = loop {
-        match ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
+        match store.read(tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
             Ok(head) => break head.map(|h| h.0).unwrap_or(0),
             Err(e) => {
                 tracing::warn!(error = %e, "session feed cannot read the trail yet");
@@ -68,12 +70,12 @@ pub async fn tail(ctx: Ctx) {
         }
     };
     loop {
-        match poll(&ctx, last).await {
+        match poll(&store, &policy, &feed, last).await {
             Ok(seq) => last = seq,
             Err(e) => tracing::warn!(error = %e, "session feed could not read the trail"),
         }
         tokio::select! {
-            _ = ctx.feed.nudge.notified() => {}
+            _ = feed.nudge.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }
@@ -81,9 +83,12 @@ pub async fn tail(ctx: Ctx) {
 
 /// Session changes after `after` (a seq), oldest first, at most 1000, and
 /// the last seq looked at.
-pub async fn changes_after(ctx: &Ctx, after: i64) -> actas_core::Result<(Vec<SessionChange>, i64)> {
-    let found = ctx
-        .store
+pub async fn changes_after(
+    store: &Store,
+    policy: &Policy,
+    after: i64,
+) -> actas_core::Result<(Vec<SessionChange>, i64)> {
+    let found = store
         .read(tx_fn(move |tx| {
             Box::pin(async move {
                 let events = tx
@@ -110,20 +115,16 @@ pub async fn changes_after(ctx: &Ctx, after: i64) -> actas_core::Result<(Vec<Ses
     let changes = found
         .into_iter()
         .filter_map(|(seq, kind, s)| {
-            s.map(|s| SessionChange {
-                kind: kind.as_str().into(),
-                session: crate::views::session(&ctx.policy, &s),
-                seq,
-            })
+            s.map(|s| SessionChange { kind: kind.as_str().into(), session: crate::views::session(policy, &s), seq })
         })
         .collect();
     Ok((changes, last))
 }
 
-async fn poll(ctx: &Ctx, after: i64) -> actas_core::Result<i64> {
-    let (changes, last) = changes_after(ctx, after).await?;
+async fn poll(store: &Store, policy: &Policy, feed: &Feed, after: i64) -> actas_core::Result<i64> {
+    let (changes, last) = changes_after(store, policy, after).await?;
     for c in changes {
-        let _ = ctx.feed.tx.send(c);
+        let _ = feed.tx.send(c);
     }
     Ok(last)
 }

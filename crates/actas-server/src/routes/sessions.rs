@@ -143,7 +143,7 @@ pub async fn feed(
     let rx = st.ctx.feed.subscribe();
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let (backlog, mut last) = match resume {
-        Some(after) => crate::feed::changes_after(&st.ctx, after).await?,
+        Some(after) => crate::feed::changes_after(&st.ctx.store, &st.ctx.policy, after).await?,
         None => (Vec::new(), 0),
     };
     if resume.is_none() {

@@ -181,7 +181,9 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     Ok(s)
 }
 

@@ -138,6 +138,8 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     Ok(answer)
 }

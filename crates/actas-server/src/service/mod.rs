@@ -15,13 +15,11 @@ pub mod input;
 mod requests;
 mod sessions;
 
-use std::sync::Arc;
-
 use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
-use actas_core::model::{EndReason, Notice, Session, SessionState, Staff};
+use actas_core::model::{EndReason, Notice, Session, SessionState};
 use actas_core::policy::Policy;
-use actas_core::{Clock, Result, Timestamp};
-use actas_store::{EventFilter, Store, Tx};
+use actas_core::{Result, Timestamp};
+use actas_store::{EventFilter, Tx};
 
 pub use admin::*;
 pub use audit::*;
@@ -29,63 +27,7 @@ pub use authorize::*;
 pub use requests::*;
 pub use sessions::*;
 
-use crate::feed::Feed;
-use crate::keys::{Claims, KeyRing};
-
-/// Everything an operation needs, shared by all requests.
-#[derive(Clone)]
-pub struct Ctx {
-    /// The database.
-    pub store: Store,
-    /// The loaded policy.
-    pub policy: Arc<Policy>,
-    /// Signing keys.
-    pub keys: Arc<KeyRing>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Session changes for subscribers.
-    pub feed: Feed,
-    /// This server's base URL (the tokens' `iss`).
-    pub base_url: String,
-}
-
-impl std::fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx").field("store", &self.store).field("base_url", &self.base_url).finish_non_exhaustive()
-    }
-}
-
-impl Ctx {
-    /// Tells the session feed that these changes were just committed, so
-    /// it sends them at once instead of at its next poll.
-    pub fn publish(&self, changes: &[(EventType, Session, i64)]) {
-        if !changes.is_empty() {
-            self.feed.nudge();
-        }
-    }
-}
-
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A staff member with a personal token (or console login).
-    Staff(Staff),
-    /// A host app or ticket system with an app key.
-    App(actas_core::model::App),
-    /// The banner, holding an impersonation token.
-    Token(Claims),
-}
-
-impl Principal {
-    /// The audit actor.
-    pub fn actor(&self) -> Actor {
-        match self {
-            Principal::Staff(s) => Actor::staff(&s.id, &s.name),
-            Principal::App(a) => Actor::app(&a.id, &a.name),
-            Principal::Token(c) => Actor::staff(&c.act.sub, &c.act.name),
-        }
-    }
-}
+pub use crate::ctx::{Ctx, Principal};
 
 /// The event type for a session ending this way.
 pub fn end_event_type(reason: EndReason) -> EventType {

@@ -332,7 +332,9 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     Ok(r)
 }
 
@@ -509,7 +511,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
     let policy = ctx.policy.clone();
     let agent = agent.clone();
     let id = id.to_string();
-    let (s, aud, seq) = ctx
+    let (s, aud) = ctx
         .store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
@@ -569,8 +571,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                 r.session_id = Some(s.id.clone());
                 r.updated_at = now;
                 tx.update_request(&r).await?;
-                let ev = tx
-                    .append_event(
+                tx.append_event(
                         NewEvent::new(
                             EventType::SessionStarted,
                             now,
@@ -581,12 +582,12 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                         .about_session(&s),
                     )
                     .await?;
-                Ok(Ok((s, aud, ev.seq)))
+                Ok(Ok((s, aud)))
             })
         }))
         .await??;
     let token = ctx.keys.issue(&ctx.base_url, &aud, &s, now)?;
-    ctx.publish(&[(EventType::SessionStarted, s.clone(), seq)]);
+    ctx.publish();
     Ok((s, token))
 }
 
@@ -699,6 +700,8 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     r
 }

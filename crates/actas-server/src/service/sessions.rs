@@ -41,7 +41,9 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     Ok(s)
 }
 
@@ -95,7 +97,9 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     let address = result?;
     Ok(api::EntryCode { url: address.map(|a| format!("{a}?code={code}")), code, expires_at })
 }
@@ -175,7 +179,9 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     let s = result?;
     let token = ctx.keys.issue(&ctx.base_url, &s.app_id, &s, now)?;
     Ok((s, token))
@@ -221,7 +227,9 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     result
 }
 
@@ -264,7 +272,9 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     result
 }
 
@@ -394,7 +404,9 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
             })
         }))
         .await?;
-    ctx.publish(&changes);
+    if !changes.is_empty() {
+        ctx.publish();
+    }
     Ok(n)
 }
 
