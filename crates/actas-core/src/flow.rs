@@ -244,25 +244,6 @@ pub fn due_end(session: &Session, idle_minutes: u32, now: Timestamp) -> Option<(
     (now >= at).then_some((reason, at))
 }
 
-/// Why `authorize` says no, for a live session whose time is not up.
-pub fn check_action(
-    policy: &Policy,
-    session: &Session,
-    action: &str,
-    target_account: Option<&str>,
-) -> Result<(), &'static str> {
-    if target_account.is_some_and(|a| a != session.account_id) {
-        return Err("wrong_account");
-    }
-    if policy.action(action).is_none() {
-        return Err("unknown_action");
-    }
-    if !session.scope.iter().any(|a| a == action) {
-        return Err("not_in_scope");
-    }
-    Ok(())
-}
-
 /// Applies redaction: values of a `redact` action, of any secret-looking
 /// field, and of fields an action's `store_values` leaves out become
 /// [`NOT_STORED`](crate::audit::NOT_STORED). The rules are in
@@ -460,11 +441,29 @@ mod tests {
         assert_eq!(due_end(&s, 10, t(14, 11)), None);
         assert_eq!(due_end(&s, 10, t(14, 12)), Some((EndReason::IdleTimeout, t(14, 12))));
         assert_eq!(due_end(&s, 20, t(14, 16)), Some((EndReason::Expired, t(14, 15))));
+
+        // What authorize answers for this session.
+        use crate::authorize::{verdict, Ask, Refusal, TokenSays};
         let p = Policy::shipped();
-        assert_eq!(check_action(&p, &s, "settings.view", Some("acct_42")), Ok(()));
-        assert_eq!(check_action(&p, &s, "settings.view", Some("acct_7")), Err("wrong_account"));
-        assert_eq!(check_action(&p, &s, "billing.update", None), Err("not_in_scope"));
-        assert_eq!(check_action(&p, &s, "nope.nope", None), Err("unknown_action"));
+        let token = TokenSays { app: "app_1", account: "acct_42" };
+        let ask = |action: &str, account: Option<&str>| Ask {
+            app_id: "app_1".into(),
+            app_name: "Acme Billing".into(),
+            action: action.into(),
+            target: account.map(|a| crate::audit::data::Target { account_id: Some(a.into()), ..Default::default() }),
+            changes: vec![],
+        };
+        let answer = |t: TokenSays<'_>, a: Ask, s: &Session| verdict(&p, s, t, &a).map(|d| d.name.clone());
+        assert_eq!(answer(token, ask("settings.view", Some("acct_42")), &s), Ok("settings.view".into()));
+        assert_eq!(answer(token, ask("settings.view", Some("acct_7")), &s), Err(Refusal::WrongAccount));
+        assert_eq!(answer(token, ask("billing.update", None), &s), Err(Refusal::NotInScope));
+        assert_eq!(answer(token, ask("nope.nope", None), &s), Err(Refusal::UnknownAction));
+        let other_app = TokenSays { app: "app_2", ..token };
+        assert_eq!(answer(other_app, ask("settings.view", None), &s), Err(Refusal::WrongApp));
+        let other_account = TokenSays { account: "acct_7", ..token };
+        assert_eq!(answer(other_account, ask("settings.view", None), &s), Err(Refusal::BadToken));
+        let ended = Session { end_reason: Some(EndReason::Revoked), ..s.clone() };
+        assert_eq!(answer(token, ask("settings.view", None), &ended), Err(Refusal::SessionRevoked));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod authorize;
 pub mod clock;
 pub mod error;
 pub mod flow;

@@ -434,17 +434,6 @@ impl EndReason {
             EndReason::Superseded => "a new session replaced it after a scope change",
         }
     }
-
-    /// The reason code `authorize` answers for a session that ended this way.
-    pub fn authorize_code(self) -> &'static str {
-        match self {
-            EndReason::Ended | EndReason::Superseded => "session_ended",
-            EndReason::Expired => "session_expired",
-            EndReason::IdleTimeout => "idle_timeout",
-            EndReason::Revoked => "session_revoked",
-            EndReason::StaffDisabled => "staff_disabled",
-        }
-    }
 }
 
 impl FromStr for EndReason {

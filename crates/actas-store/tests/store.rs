@@ -2,7 +2,8 @@
 //! PostgreSQL: one body per case, both backends.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use actas_core::audit::{Actor, ChainVerifier, EventType, NewEvent};
+use actas_core::audit::data::PolicyLoaded;
+use actas_core::audit::{Actor, ChainVerifier, EventData, NewEvent};
 use actas_core::model::{Role, Session, SessionState, Staff};
 use actas_core::{Error, Timestamp};
 use actas_store::{tx_fn, EventFilter, Options, Store};
@@ -82,7 +83,8 @@ macro_rules! both {
 }
 
 fn event(n: usize) -> NewEvent {
-    NewEvent::new(EventType::PolicyLoaded, t0(), Actor::system(), format!("event {n}"), serde_json::json!({"n": n}))
+    let data = PolicyLoaded { sha256: format!("{n:064x}"), actions: n, scope_change: "reapprove".into() };
+    NewEvent::new(t0(), Actor::system(), format!("event {n}"), EventData::PolicyLoaded(data))
 }
 
 async fn all_events(store: &Store) -> Vec<actas_core::audit::Event> {

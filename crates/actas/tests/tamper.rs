@@ -342,7 +342,7 @@ async fn rewrite_and_sign_again(db: &Path, k: i64) -> String {
     let mut prev = events[(k - 2) as usize].hash.clone();
     for e in events.iter_mut().skip((k - 1) as usize) {
         if e.seq == k {
-            e.text = "Nothing happened.".into();
+            e.body.text = "Nothing happened.".into();
         }
         e.prev_hash = prev;
         e.hash = e.compute_hash();

@@ -6,11 +6,13 @@
 //! reordering a row breaks the chain at that row; signed checkpoints of the
 //! head (see [`checkpoint_message`]) make a cut tail visible too.
 
+pub mod data;
 mod text;
 
 use std::fmt;
 use std::str::FromStr;
 
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,8 +27,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// Written in place of a value that must never be stored.
 pub const NOT_STORED: &str = "(value not stored)";
 
-macro_rules! event_types {
-    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+macro_rules! events {
+    ($($variant:ident($payload:ty) => $name:literal, $doc:literal;)*) => {
         /// The kinds of audit event. The names are part of the contract.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum EventType {
@@ -52,36 +54,62 @@ macro_rules! event_types {
                 }
             }
         }
+
+        /// An event's type with its typed `data`: the one way to say what
+        /// happened.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum EventData {
+            $(#[doc = $doc] $variant($payload),)*
+        }
+
+        impl EventData {
+            /// The event type.
+            pub fn kind(&self) -> EventType {
+                match self { $(EventData::$variant(_) => EventType::$variant,)* }
+            }
+
+            /// The stored JSON.
+            pub fn to_json(&self) -> Value {
+                let v = match self { $(EventData::$variant(d) => serde_json::to_value(d),)* };
+                // Plain structs of strings, numbers and lists always serialize.
+                v.unwrap_or(Value::Null)
+            }
+
+            /// Reads stored JSON back as the payload of `kind`.
+            pub fn from_json(kind: EventType, v: &Value) -> Result<EventData, serde_json::Error> {
+                Ok(match kind { $(EventType::$variant => EventData::$variant(<$payload>::deserialize(v)?),)* })
+            }
+        }
     };
 }
 
-event_types! {
-    TicketCreated => "ticket.created", "A ticket was recorded.";
-    RequestCreated => "request.created", "An agent asked for access.";
-    RequestRefused => "request.refused", "A request broke a rule and was refused.";
-    RequestApproved => "request.approved", "A request was approved, by policy or a person.";
-    RequestDenied => "request.denied", "A request was denied.";
-    RequestWithdrawn => "request.withdrawn", "The requester withdrew a request.";
-    RequestExpired => "request.expired", "An approved request was not started in time.";
-    SessionStarted => "session.started", "A session started.";
-    SessionEnded => "session.ended", "A session ended (by the agent, a disabled account or a new session).";
-    SessionExpired => "session.expired", "A session reached its end.";
-    SessionIdleTimeout => "session.idle_timeout", "A session idled out.";
-    SessionRevoked => "session.revoked", "A lead revoked a session.";
-    ScopeRequested => "scope.requested", "An agent asked for more actions mid-session.";
-    ScopeApproved => "scope.approved", "A scope request was approved.";
-    ScopeDenied => "scope.denied", "A scope request was denied.";
-    ScopeChanged => "scope.changed", "A live session's scope changed.";
-    ActionPerformed => "action.performed", "The host app was told yes for a change.";
-    ActionDenied => "action.denied", "The host app was told no.";
-    RecordViewed => "record.viewed", "The host app was told yes for a view.";
-    StaffCreated => "staff.created", "A staff member was added.";
-    StaffDisabled => "staff.disabled", "A staff member was disabled.";
-    AppCreated => "app.created", "A host app was registered.";
-    PolicyLoaded => "policy.loaded", "A server loaded a policy.";
-    KeyRotated => "key.rotated", "A new signing key was made.";
-    CustomerNotified => "customer.notified", "The host app delivered a customer note.";
-    SessionEntered => "session.entered", "The host app exchanged a one-time entry code for the session's token.";
+events! {
+    TicketCreated(data::TicketCreated) => "ticket.created", "A ticket was recorded.";
+    RequestCreated(data::RequestCreated) => "request.created", "An agent asked for access.";
+    RequestRefused(data::RequestRefused) => "request.refused", "A request broke a rule and was refused.";
+    RequestApproved(data::Approval) => "request.approved", "A request was approved, by policy or a person.";
+    RequestDenied(data::Denial) => "request.denied", "A request was denied.";
+    RequestWithdrawn(data::Nothing) => "request.withdrawn", "The requester withdrew a request.";
+    RequestExpired(data::Nothing) => "request.expired", "An approved request was not started in time.";
+    SessionStarted(data::SessionStarted) => "session.started", "A session started.";
+    SessionEnded(data::SessionEnd) => "session.ended", "A session ended (by the agent, a disabled account or a new session).";
+    SessionExpired(data::SessionEnd) => "session.expired", "A session reached its end.";
+    SessionIdleTimeout(data::SessionEnd) => "session.idle_timeout", "A session idled out.";
+    SessionRevoked(data::SessionEnd) => "session.revoked", "A lead revoked a session.";
+    ScopeRequested(data::ScopeRequested) => "scope.requested", "An agent asked for more actions mid-session.";
+    ScopeApproved(data::Approval) => "scope.approved", "A scope request was approved.";
+    ScopeDenied(data::Denial) => "scope.denied", "A scope request was denied.";
+    ScopeChanged(data::ScopeChanged) => "scope.changed", "A live session's scope changed.";
+    ActionPerformed(data::ActionPerformed) => "action.performed", "The host app was told yes for a change.";
+    ActionDenied(data::ActionDenied) => "action.denied", "The host app was told no.";
+    RecordViewed(data::RecordViewed) => "record.viewed", "The host app was told yes for a view.";
+    StaffCreated(data::StaffCreated) => "staff.created", "A staff member was added.";
+    StaffDisabled(data::StaffDisabled) => "staff.disabled", "A staff member was disabled.";
+    AppCreated(data::AppCreated) => "app.created", "A host app was registered.";
+    PolicyLoaded(data::PolicyLoaded) => "policy.loaded", "A server loaded a policy.";
+    KeyRotated(data::KeyRotated) => "key.rotated", "A new signing key was made, or the keys were sealed under a new key-encryption key.";
+    CustomerNotified(data::CustomerNotified) => "customer.notified", "The host app delivered a customer note.";
+    SessionEntered(data::SessionEntered) => "session.entered", "The host app exchanged a one-time entry code for the session's token.";
 }
 
 impl fmt::Display for EventType {
@@ -199,18 +227,18 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// A new event with no subject fields; chain the `with_*` setters.
-    pub fn new(kind: EventType, at: Timestamp, actor: Actor, text: String, data: Value) -> NewEvent {
+    pub fn new(at: Timestamp, actor: Actor, text: String, data: EventData) -> NewEvent {
         NewEvent {
             id: crate::id::new_id("evt"),
             at: crate::clock::millis(at),
-            kind,
+            kind: data.kind(),
             actor,
             account_id: None,
             ticket: None,
             request_id: None,
             session_id: None,
             agent: None,
-            data,
+            data: data.to_json(),
             text,
         }
     }
@@ -253,61 +281,40 @@ impl NewEvent {
 
     /// Places the event after `prev_hash` as number `seq`.
     pub fn seal(self, seq: i64, prev_hash: &str) -> Event {
-        let mut e = Event {
-            seq,
-            id: self.id,
-            at: self.at,
-            kind: self.kind,
-            actor: self.actor,
-            account_id: self.account_id,
-            ticket: self.ticket,
-            request_id: self.request_id,
-            session_id: self.session_id,
-            agent: self.agent,
-            data: self.data,
-            text: self.text,
-            prev_hash: prev_hash.to_string(),
-            hash: String::new(),
-        };
+        let mut e = Event { seq, body: self, prev_hash: prev_hash.to_string(), hash: String::new() };
         e.hash = e.compute_hash();
         e
     }
 }
 
-/// An event in the chain.
+/// An event in the chain: a [`NewEvent`] with its place. Its fields read
+/// through (`e.text`, `e.kind`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position in the chain, from 1, without gaps.
     pub seq: i64,
-    /// `evt_...`
-    pub id: String,
-    /// When it happened (milliseconds).
-    pub at: Timestamp,
-    /// What happened.
-    pub kind: EventType,
-    /// Who did it.
-    pub actor: Actor,
-    /// The customer account concerned.
-    pub account_id: Option<String>,
-    /// The ticket concerned.
-    pub ticket: Option<String>,
-    /// The request concerned.
-    pub request_id: Option<String>,
-    /// The session concerned.
-    pub session_id: Option<String>,
-    /// The staff member whose access the event is about.
-    pub agent: Option<String>,
-    /// Type-specific detail.
-    pub data: Value,
-    /// The plain line.
-    pub text: String,
+    /// What happened, who did it, to what.
+    pub body: NewEvent,
     /// Hash of the previous event ([`GENESIS`] for the first).
     pub prev_hash: String,
     /// SHA-256(prev_hash ‖ canonical bytes), hex.
     pub hash: String,
 }
 
+impl std::ops::Deref for Event {
+    type Target = NewEvent;
+    fn deref(&self) -> &NewEvent {
+        &self.body
+    }
+}
+
 impl Event {
+    /// The stored `data`, typed by the event's type. An error means the
+    /// row holds data no version of actas wrote for its type.
+    pub fn payload(&self) -> Result<EventData, serde_json::Error> {
+        EventData::from_json(self.kind, &self.data)
+    }
+
     /// The hash this event should have, from its fields and `prev_hash`.
     pub fn compute_hash(&self) -> String {
         let mut h = Sha256::new();
@@ -320,6 +327,18 @@ impl Event {
 /// The canonical encoding of an event's fields (everything but the two
 /// hashes): JSON with object keys sorted, no white space, `at` as
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+///
+/// Written by hand on purpose. Every stored hash depends on these bytes, so
+/// they must not move when a dependency does: `serde_json`'s own output
+/// keeps keys in whatever order its map holds them, and any crate in the
+/// build that turns on `serde_json/preserve_order` would switch that map
+/// from sorted to insertion order and silently change every hash. Here the
+/// keys are sorted explicitly at every level; only strings and numbers
+/// are written by `serde_json` (escaping and number formatting, which that
+/// feature does not touch). A test below builds the same object in two
+/// insertion orders and requires the same bytes. RFC 8785 (JCS) would
+/// differ in number formatting and key order (UTF-16 code units); our data
+/// holds only integers and ASCII keys, where the two agree.
 pub fn canonical_bytes(e: &Event) -> Vec<u8> {
     let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
     let v = serde_json::json!({
@@ -460,14 +479,15 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn ev(n: i64, prev: &str) -> Event {
-        NewEvent::new(
-            EventType::TicketCreated,
+        let mut e = NewEvent::new(
             Utc.with_ymd_and_hms(2026, 11, 25, 14, 3, 0).unwrap(),
             Actor::system(),
             format!("line {n}"),
-            serde_json::json!({"b": 1, "a": [1, {"z": null, "y": "é"}]}),
-        )
-        .seal(n, prev)
+            EventData::RequestWithdrawn(data::Nothing {}),
+        );
+        // Any JSON the column may hold: nested, unsorted, not ASCII.
+        e.data = serde_json::json!({"b": 1, "a": [1, {"z": null, "y": "é"}]});
+        e.seal(n, prev)
     }
 
     #[test]
@@ -475,6 +495,25 @@ mod tests {
         let e = ev(1, GENESIS);
         let s = String::from_utf8(canonical_bytes(&e)).unwrap();
         assert!(s.starts_with("{\"account_id\":null,\"actor\":{\"id\":\"system\",\"kind\":\"system\",\"name\":\"actas\"},\"agent\":null,\"at\":\"2026-11-25T14:03:00.000Z\",\"data\":{\"a\":[1,{\"y\":\"é\",\"z\":null}],\"b\":1}"), "{s}");
+    }
+
+    #[test]
+    fn canonical_bytes_do_not_depend_on_the_order_keys_were_inserted() {
+        let mut a = ev(1, GENESIS);
+        let mut b = a.clone();
+        let mut forward = serde_json::Map::new();
+        let mut backward = serde_json::Map::new();
+        for k in ["zeta", "alpha", "mid"] {
+            forward.insert(k.to_string(), Value::from(k.len()));
+        }
+        for k in ["mid", "alpha", "zeta"] {
+            backward.insert(k.to_string(), Value::from(k.len()));
+        }
+        a.body.data = Value::Object(forward);
+        b.body.data = Value::Object(backward);
+        assert_eq!(canonical_bytes(&a), canonical_bytes(&b));
+        let s = String::from_utf8(canonical_bytes(&a)).unwrap();
+        assert!(s.contains(r#""data":{"alpha":5,"mid":3,"zeta":4}"#), "{s}");
     }
 
     #[test]
@@ -489,7 +528,7 @@ mod tests {
         assert_eq!(v.head(), (3, c.hash.as_str()));
 
         let mut edited = b.clone();
-        edited.text = "nothing happened".into();
+        edited.body.text = "nothing happened".into();
         let mut v = ChainVerifier::default();
         v.push(&a).unwrap();
         let bad = v.push(&edited).unwrap_err();

@@ -7,6 +7,7 @@
 
 use chrono::Duration;
 
+use crate::authorize::Refusal;
 use crate::model::{Approver, EndReason, Request, Session, Staff, Ticket};
 use crate::policy::Policy;
 use crate::Timestamp;
@@ -322,25 +323,16 @@ pub fn record_viewed(p: &Policy, s: &Session, action: &str, target: Option<&str>
     )
 }
 
-/// The plain words for an `authorize` refusal code.
-pub fn refusal_words(code: &str) -> &'static str {
-    match code {
-        "not_in_scope" => "it is not in the session's allowed actions",
-        "session_ended" => "the session had ended",
-        "session_expired" => "the session had expired",
-        "idle_timeout" => "the session had idled out",
-        "session_revoked" => "the session had been revoked",
-        "staff_disabled" => "the agent's account is disabled",
-        "wrong_account" => "it targets another customer account",
-        "unknown_action" => "the policy has no such action",
-        "wrong_app" => "the token was issued for another app",
-        _ => "the token is not valid",
-    }
-}
-
 /// `action.denied` for a known session. `tried` is the account the host
 /// app named, when it is not the session's.
-pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, tried: Option<&str>, at: Timestamp) -> String {
+pub fn action_denied(
+    p: &Policy,
+    s: &Session,
+    action: &str,
+    why: Refusal,
+    tried: Option<&str>,
+    at: Timestamp,
+) -> String {
     if let Some(other) = tried.filter(|t| *t != s.account_id) {
         return format!(
             "{}, acting as {}, was refused \"{}\" on another account, {other}, at {} under ticket {}: the session is for {} only.",
@@ -359,13 +351,13 @@ pub fn action_denied(p: &Policy, s: &Session, action: &str, code: &str, tried: O
         s.account_label(),
         hhmm(at),
         s.ticket,
-        refusal_words(code)
+        why.words()
     )
 }
 
 /// `action.denied` when no session could be identified.
-pub fn action_denied_unknown(app: &str, action: &str, code: &str, at: Timestamp) -> String {
-    format!("{app} asked about \"{action}\" at {} with a token that was refused: {}.", hhmm(at), refusal_words(code))
+pub fn action_denied_unknown(app: &str, action: &str, why: Refusal, at: Timestamp) -> String {
+    format!("{app} asked about \"{action}\" at {} with a token that was refused: {}.", hhmm(at), why.words())
 }
 
 /// `staff.created`
@@ -599,15 +591,15 @@ mod tests {
                 action_performed(&p, &s, "password.reset", &[password], at(14, 4))
             ),
             format!("action.performed (no changes): {}", action_performed(&p, &s, "data.export", &[], at(14, 5))),
-            format!("action.denied: {}", action_denied(&p, &s, "billing.update", "not_in_scope", None, at(14, 6))),
+            format!("action.denied: {}", action_denied(&p, &s, "billing.update", Refusal::NotInScope, None, at(14, 6))),
             format!(
                 "action.denied (another account): {}",
-                action_denied(&p, &s, "settings.view", "wrong_account", Some("acct_7"), at(14, 6))
+                action_denied(&p, &s, "settings.view", Refusal::WrongAccount, Some("acct_7"), at(14, 6))
             ),
             format!("session.entered: {}", session_entered(&s, "Acme Billing", at(14, 2))),
             format!(
                 "action.denied (bad token): {}",
-                action_denied_unknown("Acme Billing", "billing.update", "bad_token", at(14, 6))
+                action_denied_unknown("Acme Billing", "billing.update", Refusal::BadToken, at(14, 6))
             ),
             format!(
                 "record.viewed: {}",

@@ -21,7 +21,8 @@ pub mod sealed;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use actas_core::audit::{self, Actor, Checkpoint, EventType, NewEvent};
+use actas_core::audit::data::KeyRotated;
+use actas_core::audit::{self, Actor, Checkpoint, EventData, NewEvent};
 use actas_core::model::Session;
 use actas_core::{Clock, Error, Result, Timestamp};
 use actas_store::{tx_fn, KeyRecord, KeyRole, Store, Tx};
@@ -406,11 +407,14 @@ async fn make_missing(
         tx.insert_key(&k).await?;
         let old: Vec<&str> = retired.iter().filter(|r| r.role.serves(role)).map(|r| r.kid.as_str()).collect();
         tx.append_event(NewEvent::new(
-            EventType::KeyRotated,
             now,
             by.clone(),
             audit::key_rotated(&by.name, role == KeyRole::Token, &k.kid, old.last().copied()),
-            serde_json::json!({"kid": k.kid, "role": role.as_str(), "retired": old}),
+            EventData::KeyRotated(KeyRotated::SigningKey {
+                kid: k.kid.clone(),
+                role: role.as_str().into(),
+                retired: old.iter().map(|o| o.to_string()).collect(),
+            }),
         ))
         .await?;
         made.push(k.kid.clone());
@@ -747,11 +751,14 @@ pub async fn rewrap(store: &Store, old: Arc<Kek>, new: Arc<Kek>, now: Timestamp,
                 }
                 let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
                 tx.append_event(NewEvent::new(
-                    EventType::KeyRotated,
                     now,
                     by.clone(),
                     audit::kek_rotated(&by.name, new.id(), old.id(), &kids),
-                    serde_json::json!({"key_encryption_key": new.id(), "retired": old.id(), "kids": kids}),
+                    EventData::KeyRotated(KeyRotated::KeyEncryptionKey {
+                        key_encryption_key: new.id().into(),
+                        retired: old.id().into(),
+                        kids,
+                    }),
                 ))
                 .await?;
                 Ok(keys.len())

@@ -1,7 +1,7 @@
 //! Staff, apps, credentials, notices and start-up records.
 
 use actas_api as api;
-use actas_core::audit::{self as text, Actor, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
 use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::{Error, Result};
@@ -103,11 +103,14 @@ pub async fn add_staff(
                 let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
                 tx.append_event(
                     NewEvent::new(
-                        EventType::StaffCreated,
                         now,
                         by.clone(),
                         text::staff_created(&by.name, &s),
-                        serde_json::json!({"login": s.id, "name": s.name, "roles": roles}),
+                        EventData::StaffCreated(data::StaffCreated {
+                            login: s.id.clone(),
+                            name: s.name.clone(),
+                            roles: roles.iter().map(|r| r.to_string()).collect(),
+                        }),
                     )
                     .agent(&s.id),
                 )
@@ -159,7 +162,8 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
         .store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let mut s = tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+                let mut s =
+                    tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
                 if s.disabled {
                     return Err(Error::conflict("already-disabled", format!("{} is disabled already.", s.name)));
                 }
@@ -168,11 +172,13 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
                 tx.update_staff(&s).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::StaffDisabled,
                         now,
                         by.clone(),
                         text::staff_disabled(&by.name, &s, changes.len()),
-                        serde_json::json!({"login": s.id, "sessions_ended": changes.iter().map(|c| c.1.id.clone()).collect::<Vec<_>>()}),
+                        EventData::StaffDisabled(data::StaffDisabled {
+                            login: s.id.clone(),
+                            sessions_ended: changes.iter().map(|c| c.1.id.clone()).collect(),
+                        }),
                     )
                     .agent(&s.id),
                 )
@@ -276,11 +282,15 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)>
                 tx.insert_app(&a).await?;
                 tx.insert_credential(&key_hash, "app", &a.id, now).await?;
                 tx.append_event(NewEvent::new(
-                    EventType::AppCreated,
                     now,
                     by.clone(),
                     text::app_created(&by.name, &a.name, &a.id, a.tickets, &a.origins),
-                    serde_json::json!({"app": a.id, "name": a.name, "tickets": a.tickets, "origins": a.origins}),
+                    EventData::AppCreated(data::AppCreated {
+                        app: a.id.clone(),
+                        name: a.name.clone(),
+                        tickets: a.tickets,
+                        origins: a.origins.clone(),
+                    }),
                 ))
                 .await?;
                 Ok(())
@@ -304,11 +314,14 @@ pub fn policy_loaded(ctx: &Ctx) -> std::sync::Arc<dyn Fn() -> actas_store::TxFn<
         tx_fn(move |tx| {
             Box::pin(async move {
                 tx.append_event(NewEvent::new(
-                    EventType::PolicyLoaded,
                     now,
                     Actor::system(),
                     text::policy_loaded(&policy),
-                    serde_json::json!({"sha256": policy.digest(), "actions": policy.actions().len(), "scope_change": policy.session.scope_change.as_str()}),
+                    EventData::PolicyLoaded(data::PolicyLoaded {
+                        sha256: policy.digest().to_string(),
+                        actions: policy.actions().len(),
+                        scope_change: policy.session.scope_change.as_str().into(),
+                    }),
                 ))
                 .await?;
                 Ok(())
@@ -346,11 +359,13 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
                 n.delivered_at = Some(now);
                 tx.append_event(
                     NewEvent::new(
-                        EventType::CustomerNotified,
                         now,
                         Actor::app(&app.id, &app.name),
                         text::customer_notified(&app.name, &s.account_label(), &s.agent_name, &s.ticket),
-                        serde_json::json!({"notice": n.id, "text": n.text}),
+                        EventData::CustomerNotified(data::CustomerNotified {
+                            notice: n.id.clone(),
+                            text: n.text.clone(),
+                        }),
                     )
                     .about_session(&s),
                 )

@@ -15,7 +15,7 @@ pub mod input;
 mod requests;
 mod sessions;
 
-use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, Event, EventData, EventType, NewEvent};
 use actas_core::model::{EndReason, Notice, Session, SessionState};
 use actas_core::policy::Policy;
 use actas_core::{Result, Timestamp};
@@ -29,13 +29,13 @@ pub use sessions::*;
 
 pub use crate::ctx::{Ctx, Principal};
 
-/// The event type for a session ending this way.
-pub fn end_event_type(reason: EndReason) -> EventType {
+/// The event of a session ending this way.
+pub fn end_event(reason: EndReason, end: data::SessionEnd) -> EventData {
     match reason {
-        EndReason::Ended | EndReason::StaffDisabled | EndReason::Superseded => EventType::SessionEnded,
-        EndReason::Expired => EventType::SessionExpired,
-        EndReason::IdleTimeout => EventType::SessionIdleTimeout,
-        EndReason::Revoked => EventType::SessionRevoked,
+        EndReason::Ended | EndReason::StaffDisabled | EndReason::Superseded => EventData::SessionEnded(end),
+        EndReason::Expired => EventData::SessionExpired(end),
+        EndReason::IdleTimeout => EventData::SessionIdleTimeout(end),
+        EndReason::Revoked => EventData::SessionRevoked(end),
     }
 }
 
@@ -62,11 +62,13 @@ pub(crate) async fn end_session(
     let ev = tx
         .append_event(
             NewEvent::new(
-                end_event_type(reason),
                 at,
                 actor,
                 line,
-                serde_json::json!({"end_reason": reason.as_str(), "note": note, "started_at": actas_core::clock::format_ms(s.started_at)}),
+                end_event(
+                    reason,
+                    data::SessionEnd { end_reason: reason.as_str().into(), note, started_at: s.started_at },
+                ),
             )
             .about_session(&s),
         )
@@ -85,7 +87,13 @@ pub(crate) async fn session_changes(tx: &mut dyn Tx, session_id: &str) -> Result
             ..Default::default()
         })
         .await?;
-    Ok(events.iter().filter_map(|e| e.data.get("summary").and_then(|v| v.as_str()).map(str::to_string)).collect())
+    Ok(events
+        .iter()
+        .filter_map(|e| match e.payload() {
+            Ok(EventData::ActionPerformed(done)) => Some(done.summary),
+            _ => None,
+        })
+        .collect())
 }
 
 async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()> {

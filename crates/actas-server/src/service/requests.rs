@@ -2,7 +2,7 @@
 //! started session, and scope changes along the way.
 
 use actas_api as api;
-use actas_core::audit::{self as text, Actor, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::model::{
@@ -56,11 +56,14 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
                 tx.insert_ticket(&t).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::TicketCreated,
                         t.created_at,
                         actor.clone(),
                         text::ticket_created(&actor.name, &t),
-                        serde_json::json!({"subject": t.subject, "account_name": t.account_name, "url": t.url}),
+                        EventData::TicketCreated(data::TicketCreated {
+                            subject: t.subject.clone(),
+                            account_name: t.account_name.clone(),
+                            url: t.url.clone(),
+                        }),
                     )
                     .account(&t.account_id)
                     .ticket(&t.reference),
@@ -100,19 +103,20 @@ fn refused_event(
     raw_ticket: &str,
     err: &Error,
     now: Timestamp,
-    data: serde_json::Value,
+    asked: data::Asked,
 ) -> NewEvent {
     let detail = err.to_string();
     let code = match err {
         Error::Refused { code, .. } => *code,
         _ => "refused",
     };
+    let line =
+        text::request_refused(&who.name, ticket.map(|t| t.account_label()).as_deref(), Some(raw_ticket), &detail);
     let mut e = NewEvent::new(
-        EventType::RequestRefused,
         now,
         Actor::staff(&who.id, &who.name),
-        text::request_refused(&who.name, ticket.map(|t| t.account_label()).as_deref(), Some(raw_ticket), &detail),
-        serde_json::json!({"code": code, "detail": detail, "asked": data}),
+        line,
+        EventData::RequestRefused(data::RequestRefused { code: code.to_string(), detail, asked }),
     )
     .agent(&who.id);
     if let Some(t) = ticket {
@@ -166,26 +170,20 @@ async fn record_approval(
     r.start_by = Some(now + minutes(policy.session.approval_valid_minutes));
     r.updated_at = now;
     tx.update_request(r).await?;
-    let (kind, actor) = match (r.kind, approver) {
-        (RequestKind::Access, _) => (EventType::RequestApproved, approver),
-        (RequestKind::Scope, _) => (EventType::ScopeApproved, approver),
+    let approval = data::Approval {
+        asked: data::Grant { actions: r.actions.clone(), minutes: r.minutes },
+        granted: data::Grant { actions: grant.actions.clone(), minutes: grant.minutes },
+        removed: grant.removed.clone(),
+        added: grant.added.clone(),
+        note,
+        by_policy: approver.is_none(),
     };
-    let actor = actor.map(|s| Actor::staff(&s.id, &s.name)).unwrap_or_else(Actor::policy);
-    let mut e = NewEvent::new(
-        kind,
-        now,
-        actor,
-        line,
-        serde_json::json!({
-            "asked": {"actions": r.actions, "minutes": r.minutes},
-            "granted": {"actions": grant.actions, "minutes": grant.minutes},
-            "removed": grant.removed,
-            "added": grant.added,
-            "note": note,
-            "by_policy": approver.is_none(),
-        }),
-    )
-    .about_request(r);
+    let data = match r.kind {
+        RequestKind::Access => EventData::RequestApproved(approval),
+        RequestKind::Scope => EventData::ScopeApproved(approval),
+    };
+    let actor = approver.map(|s| Actor::staff(&s.id, &s.name)).unwrap_or_else(Actor::policy);
+    let mut e = NewEvent::new(now, actor, line, data).about_request(r);
     if let Some(sid) = &r.session_id {
         e = e.session(sid);
     }
@@ -204,14 +202,29 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
     ctx.store
         .write(tx_fn(move |tx| {
             Box::pin(async move {
-                let asked = serde_json::json!({"ticket": input.ticket, "account_id": input.account_id, "actions": input.actions, "minutes": input.minutes, "reason": input.reason});
+                let asked = data::Asked::Access {
+                    ticket: input.ticket.clone(),
+                    account_id: input.account_id.clone(),
+                    actions: input.actions.clone(),
+                    minutes: input.minutes,
+                    reason: input.reason.clone(),
+                };
                 let ticket = tx.get_ticket(&input.ticket).await?;
                 let checked = match &ticket {
-                    None => Err(Error::refused("unknown-ticket", Some("ticket"), format!("There is no ticket {}; record it first.", input.ticket))),
+                    None => Err(Error::refused(
+                        "unknown-ticket",
+                        Some("ticket"),
+                        format!("There is no ticket {}; record it first.", input.ticket),
+                    )),
                     Some(t) => flow::check_request(
                         &policy,
                         t,
-                        &RequestInput { account_id: input.account_id.clone(), reason: input.reason.clone(), actions: input.actions.clone(), minutes: input.minutes },
+                        &RequestInput {
+                            account_id: input.account_id.clone(),
+                            reason: input.reason.clone(),
+                            actions: input.actions.clone(),
+                            minutes: input.minutes,
+                        },
                     ),
                 };
                 let checked = match checked {
@@ -240,11 +253,15 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                 tx.insert_request(&r).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::RequestCreated,
                         now,
                         Actor::staff(&agent.id, &agent.name),
                         text::request_created(&policy, &r),
-                        serde_json::json!({"reason": r.reason, "actions": r.actions, "minutes": r.minutes, "needs_approval": checked.needs_person}),
+                        EventData::RequestCreated(data::RequestCreated {
+                            reason: r.reason.clone(),
+                            actions: r.actions.clone(),
+                            minutes: r.minutes,
+                            needs_approval: checked.needs_person,
+                        }),
                     )
                     .about_request(&r),
                 )
@@ -367,11 +384,15 @@ async fn apply_scope(
             let ev = tx
                 .append_event(
                     NewEvent::new(
-                        EventType::ScopeChanged,
                         now,
                         Actor::system(),
                         text::scope_changed(policy, &s, &added),
-                        serde_json::json!({"old": old, "new": s.scope, "added": added, "scope_request": r.id}),
+                        EventData::ScopeChanged(data::ScopeChanged {
+                            old,
+                            new: s.scope.clone(),
+                            added,
+                            scope_request: r.id.clone(),
+                        }),
                     )
                     .about_session(&s),
                 )
@@ -427,15 +448,14 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 r.decision_note = Some(note.clone());
                 r.updated_at = now;
                 tx.update_request(&r).await?;
-                let kind = if r.kind == RequestKind::Scope { EventType::ScopeDenied } else { EventType::RequestDenied };
-                let mut e = NewEvent::new(
-                    kind,
-                    now,
-                    Actor::staff(&approver.id, &approver.name),
-                    text::request_denied(&approver.name, &r, &note),
-                    serde_json::json!({"note": note}),
-                )
-                .about_request(&r);
+                let line = text::request_denied(&approver.name, &r, &note);
+                let denial = data::Denial { note };
+                let data = match r.kind {
+                    RequestKind::Access => EventData::RequestDenied(denial),
+                    RequestKind::Scope => EventData::ScopeDenied(denial),
+                };
+                let mut e =
+                    NewEvent::new(now, Actor::staff(&approver.id, &approver.name), line, data).about_request(&r);
                 if let Some(sid) = &r.session_id {
                     e = e.session(sid);
                 }
@@ -469,11 +489,10 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
                 tx.update_request(&r).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::RequestWithdrawn,
                         now,
                         Actor::staff(&who.id, &who.name),
                         text::request_withdrawn(&r),
-                        serde_json::json!({}),
+                        EventData::RequestWithdrawn(data::Nothing {}),
                     )
                     .about_request(&r),
                 )
@@ -490,14 +509,8 @@ pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestam
     r.updated_at = at;
     tx.update_request(&r).await?;
     tx.append_event(
-        NewEvent::new(
-            EventType::RequestExpired,
-            at,
-            Actor::system(),
-            text::request_expired(&r, at),
-            serde_json::json!({}),
-        )
-        .about_request(&r),
+        NewEvent::new(at, Actor::system(), text::request_expired(&r, at), EventData::RequestExpired(data::Nothing {}))
+            .about_request(&r),
     )
     .await?;
     Ok(r)
@@ -520,7 +533,10 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                 if r.requester == agent.id {
                     if let Some(at) = flow::approval_lapsed(&r, now) {
                         expire_request(tx, r, at).await?;
-                        return Ok(Err(Error::conflict("approval-expired", "The approval ran out before the session was started; ask again.")));
+                        return Ok(Err(Error::conflict(
+                            "approval-expired",
+                            "The approval ran out before the session was started; ask again.",
+                        )));
                     }
                 }
                 flow::check_start(&r, &agent.id, now)?;
@@ -528,7 +544,10 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                 if let Some(live) = tx.find_live_session(&agent.id).await? {
                     let (live, _) = super::end_if_due(tx, &policy, live, now).await?;
                     if live.is_live() {
-                        return Err(Error::conflict("live-session-exists", format!("You have a live session ({}); end it first.", live.id)));
+                        return Err(Error::conflict(
+                            "live-session-exists",
+                            format!("You have a live session ({}); end it first.", live.id),
+                        ));
                     }
                 }
                 let granted = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
@@ -572,16 +591,20 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                 r.updated_at = now;
                 tx.update_request(&r).await?;
                 tx.append_event(
-                        NewEvent::new(
-                            EventType::SessionStarted,
-                            now,
-                            Actor::staff(&agent.id, &agent.name),
-                            text::session_started(&policy, &s),
-                            serde_json::json!({"scope": s.scope, "ends_at": actas_core::clock::format_ms(s.ends_at), "approver": s.approver, "audience": aud}),
-                        )
-                        .about_session(&s),
+                    NewEvent::new(
+                        now,
+                        Actor::staff(&agent.id, &agent.name),
+                        text::session_started(&policy, &s),
+                        EventData::SessionStarted(data::SessionStarted {
+                            scope: s.scope.clone(),
+                            ends_at: s.ends_at,
+                            approver: s.approver.clone(),
+                            audience: aud.clone(),
+                        }),
                     )
-                    .await?;
+                    .about_session(&s),
+                )
+                .await?;
                 Ok(Ok((s, aud)))
             })
         }))
@@ -640,15 +663,24 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                     return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
                 }
                 let ticket = tx.get_ticket(&s.ticket).await?;
-                let asked = serde_json::json!({"session_id": sid, "actions": input.actions, "reason": input.reason});
+                let asked = data::Asked::Scope {
+                    session_id: sid.clone(),
+                    actions: input.actions.clone(),
+                    reason: input.reason.clone(),
+                };
                 let checked = flow::check_actions(&policy, &input.actions).and_then(|a| {
                     let new: Vec<String> = a.into_iter().filter(|x| !s.scope.contains(x)).collect();
                     if new.is_empty() {
-                        return Err(Error::refused("nothing-new", Some("actions"), "The session allows these actions already."));
+                        return Err(Error::refused(
+                            "nothing-new",
+                            Some("actions"),
+                            "The session allows these actions already.",
+                        ));
                     }
                     Ok(new)
                 });
-                let checked = checked.and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
+                let checked = checked
+                    .and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
                 let (actions, reason) = match checked {
                     Ok(v) => v,
                     Err(e @ Error::Refused { .. }) => {
@@ -677,11 +709,15 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                 tx.insert_request(&r).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::ScopeRequested,
                         now,
                         Actor::staff(&agent.id, &agent.name),
                         text::scope_requested(&policy, &r),
-                        serde_json::json!({"reason": r.reason, "actions": r.actions, "current": s.scope, "needs_approval": needs_person}),
+                        EventData::ScopeRequested(data::ScopeRequested {
+                            reason: r.reason.clone(),
+                            actions: r.actions.clone(),
+                            current: s.scope.clone(),
+                            needs_approval: needs_person,
+                        }),
                     )
                     .account(&r.account_id)
                     .ticket(&r.ticket)

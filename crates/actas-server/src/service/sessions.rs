@@ -2,7 +2,7 @@
 //! customer's access log, and the reaper that ends sessions whose time is up.
 
 use actas_api as api;
-use actas_core::audit::{self as text, Actor, Event, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, Event, EventData, EventType, NewEvent};
 use actas_core::model::{App, EndReason, Session, Staff};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
@@ -166,11 +166,10 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
                 tx.touch_session(&s.id, now).await?;
                 tx.append_event(
                     NewEvent::new(
-                        EventType::SessionEntered,
                         now,
                         Actor::staff(&s.agent, &s.agent_name),
                         text::session_entered(&s, &app.name, now),
-                        serde_json::json!({"app": app.id}),
+                        EventData::SessionEntered(data::SessionEntered { app: app.id.clone() }),
                     )
                     .about_session(&s),
                 )
