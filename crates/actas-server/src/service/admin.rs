@@ -7,7 +7,7 @@ use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::{Error, Result};
 use actas_store::tx_fn;
 
-use super::{Ctx, Principal};
+use super::{Committed, Ctx, Principal};
 use crate::authz::{self, Act};
 use crate::credentials::{self, BearerKind};
 
@@ -158,39 +158,33 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let login = login.to_string();
-    let (s, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let mut s =
-                    tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
-                if s.disabled {
-                    return Err(Error::conflict("already-disabled", format!("{} is disabled already.", s.name)));
-                }
-                let changes = super::sessions::end_for_disabled(tx, &policy, &s.id, &by, now).await?;
-                s.disabled = true;
-                tx.update_staff(&s).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        by.clone(),
-                        text::staff_disabled(&by.name, &s, changes.len()),
-                        EventData::StaffDisabled(data::StaffDisabled {
-                            login: s.id.clone(),
-                            sessions_ended: changes.iter().map(|c| c.1.id.clone()).collect(),
-                        }),
-                    )
-                    .agent(&s.id),
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let mut s =
+                tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+            if s.disabled {
+                return Err(Error::conflict("already-disabled", format!("{} is disabled already.", s.name)));
+            }
+            let ended = super::sessions::end_for_disabled(tx, &policy, &s.id, &by, now).await?;
+            s.disabled = true;
+            tx.update_staff(&s).await?;
+            tx.append_event(
+                NewEvent::new(
+                    now,
+                    by.clone(),
+                    text::staff_disabled(&by.name, &s, ended.len()),
+                    EventData::StaffDisabled(data::StaffDisabled {
+                        login: s.id.clone(),
+                        sessions_ended: ended.iter().map(|s| s.id.clone()).collect(),
+                    }),
                 )
-                .await?;
-                Ok((s, changes))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    Ok(s)
+                .agent(&s.id),
+            )
+            .await?;
+            Ok(Committed::answer(s).sessions_changed(!ended.is_empty()))
+        })
+    }))
+    .await
 }
 
 /// Checks a web origin: `scheme://host[:port]`, nothing more.

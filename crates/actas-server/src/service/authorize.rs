@@ -14,7 +14,7 @@ use actas_core::Result;
 use actas_store::tx_fn;
 
 use super::input::Validate;
-use super::{end_if_due, Ctx};
+use super::{end_if_due, Committed, Ctx};
 use crate::authz::{self, Act};
 
 /// Answers whether the host app may let the agent do `req.action` now.
@@ -39,35 +39,29 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
             .collect(),
     };
     let policy = ctx.policy.clone();
-    let (answer, ended) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let session = match &claims {
-                    Some(c) => tx.get_session(&c.sid).await?,
-                    None => None,
-                };
-                let (Some(claims), Some(session)) = (claims, session) else {
-                    let ev = tx.append_event(answer_event(&policy, None, ask, Err(Refusal::BadToken), now)).await?;
-                    return Ok((answer(Err(Refusal::BadToken), ev.body.id), false));
-                };
-                let (session, ended) = end_if_due(tx, &policy, session, now).await?;
-                let token = TokenSays { app: &claims.aud, account: &claims.sub };
-                let decided = verdict(&policy, &session, token, &ask);
-                // Only the session's own app, with the session's own token, keeps it awake.
-                if session.is_live() && decided.err().is_none_or(Refusal::from_the_session) {
-                    tx.touch_session(&session.id, now).await?;
-                }
-                let refusal = decided.err();
-                let ev = tx.append_event(answer_event(&policy, Some(&session), ask, decided, now)).await?;
-                Ok((answer(refusal.map_or(Ok(()), Err), ev.body.id), ended.is_some()))
-            })
-        }))
-        .await?;
-    if ended {
-        ctx.publish();
-    }
-    Ok(answer)
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let session = match &claims {
+                Some(c) => tx.get_session(&c.sid).await?,
+                None => None,
+            };
+            let (Some(claims), Some(session)) = (claims, session) else {
+                let ev = tx.append_event(answer_event(&policy, None, ask, Err(Refusal::BadToken), now)).await?;
+                return Ok(Committed::answer(answer(Err(Refusal::BadToken), ev.body.id)));
+            };
+            let (session, ended) = end_if_due(tx, &policy, session, now).await?;
+            let token = TokenSays { app: &claims.aud, account: &claims.sub };
+            let decided = verdict(&policy, &session, token, &ask);
+            // Only the session's own app, with the session's own token, keeps it awake.
+            if session.is_live() && decided.err().is_none_or(Refusal::from_the_session) {
+                tx.touch_session(&session.id, now).await?;
+            }
+            let refusal = decided.err();
+            let ev = tx.append_event(answer_event(&policy, Some(&session), ask, decided, now)).await?;
+            Ok(Committed::answer(answer(refusal.map_or(Ok(()), Err), ev.body.id)).sessions_changed(ended.is_some()))
+        })
+    }))
+    .await
 }
 
 fn answer(verdict: std::result::Result<(), Refusal>, event_id: String) -> api::AuthorizeResponse {

@@ -18,8 +18,8 @@ mod sessions;
 use actas_core::audit::{self as text, data, Actor, Event, EventData, EventType, NewEvent};
 use actas_core::model::{EndReason, Notice, Session, SessionState};
 use actas_core::policy::Policy;
-use actas_core::{Result, Timestamp};
-use actas_store::{EventFilter, Tx};
+use actas_core::{Error, Result, Timestamp};
+use actas_store::{EventFilter, Tx, TxFn};
 
 pub use admin::*;
 pub use audit::*;
@@ -28,6 +28,50 @@ pub use requests::*;
 pub use sessions::*;
 
 pub use crate::ctx::{Ctx, Principal};
+
+/// What one operation's write transaction answers.
+///
+/// Whenever the job returns `Ok(Committed)` the transaction commits, also
+/// when the answer is a refusal: the refusal's audit event
+/// (`request.refused`), or a session found over its time and ended on the
+/// way, is kept while the caller is told no. An `Err` from the job rolls
+/// everything back.
+#[must_use]
+pub(crate) struct Committed<T> {
+    answer: Result<T>,
+    sessions_changed: bool,
+}
+
+impl<T> Committed<T> {
+    /// Commit, and answer `value`.
+    pub(crate) fn answer(value: T) -> Self {
+        Committed { answer: Ok(value), sessions_changed: false }
+    }
+
+    /// Commit, but answer `refusal`.
+    pub(crate) fn refusal(refusal: Error) -> Self {
+        Committed { answer: Err(refusal), sessions_changed: false }
+    }
+
+    /// Says whether a session started, ended or changed scope in this
+    /// transaction, so that the session feed sends it at once.
+    pub(crate) fn sessions_changed(mut self, changed: bool) -> Self {
+        self.sessions_changed |= changed;
+        self
+    }
+}
+
+impl Ctx {
+    /// Runs `job` in one write transaction and answers its answer, waking
+    /// the session feed when the job changed a session.
+    pub(crate) async fn commit<T: Send + 'static>(&self, job: TxFn<Committed<T>>) -> Result<T> {
+        let done = self.store.write(job).await?;
+        if done.sessions_changed {
+            self.publish();
+        }
+        done.answer
+    }
+}
 
 /// The event of a session ending this way.
 pub fn end_event(reason: EndReason, end: data::SessionEnd) -> EventData {

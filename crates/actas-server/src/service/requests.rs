@@ -2,7 +2,7 @@
 //! started session, and scope changes along the way.
 
 use actas_api as api;
-use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::model::{
@@ -14,7 +14,7 @@ use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
 
 use super::input::{self, Validate};
-use super::{end_session, Ctx, Principal};
+use super::{end_session, Committed, Ctx, Principal};
 use crate::authz::{self, Act};
 
 /// A required field, trimmed (its bounds were checked by [`Validate`]).
@@ -199,80 +199,79 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
-    ctx.store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let asked = data::Asked::Access {
-                    ticket: input.ticket.clone(),
-                    account_id: input.account_id.clone(),
-                    actions: input.actions.clone(),
-                    minutes: input.minutes,
-                    reason: input.reason.clone(),
-                };
-                let ticket = tx.get_ticket(&input.ticket).await?;
-                let checked = match &ticket {
-                    None => Err(Error::refused(
-                        "unknown-ticket",
-                        Some("ticket"),
-                        format!("There is no ticket {}; record it first.", input.ticket),
-                    )),
-                    Some(t) => flow::check_request(
-                        &policy,
-                        t,
-                        &RequestInput {
-                            account_id: input.account_id.clone(),
-                            reason: input.reason.clone(),
-                            actions: input.actions.clone(),
-                            minutes: input.minutes,
-                        },
-                    ),
-                };
-                let checked = match checked {
-                    Ok(c) => c,
-                    Err(e @ Error::Refused { .. }) => {
-                        tx.append_event(refused_event(&agent, ticket.as_ref(), &input.ticket, &e, now, asked)).await?;
-                        return Ok(Err(e));
-                    }
-                    Err(e) => return Err(e),
-                };
-                let Some(t) = ticket else { return Err(Error::not_found("ticket")) };
-                let mut r = Request::pending(
-                    NewRequest {
-                        kind: RequestKind::Access,
-                        ticket: t.reference.clone(),
-                        account_id: t.account_id.clone(),
-                        account_name: t.account_name.clone(),
-                        reason: checked.reason.into_string(),
-                        actions: checked.actions,
-                        minutes: checked.minutes,
-                        session_id: None,
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let asked = data::Asked::Access {
+                ticket: input.ticket.clone(),
+                account_id: input.account_id.clone(),
+                actions: input.actions.clone(),
+                minutes: input.minutes,
+                reason: input.reason.clone(),
+            };
+            let ticket = tx.get_ticket(&input.ticket).await?;
+            let checked = match &ticket {
+                None => Err(Error::refused(
+                    "unknown-ticket",
+                    Some("ticket"),
+                    format!("There is no ticket {}; record it first.", input.ticket),
+                )),
+                Some(t) => flow::check_request(
+                    &policy,
+                    t,
+                    &RequestInput {
+                        account_id: input.account_id.clone(),
+                        reason: input.reason.clone(),
+                        actions: input.actions.clone(),
+                        minutes: input.minutes,
                     },
-                    &agent,
-                    now,
-                );
-                tx.insert_request(&r).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        Actor::staff(&agent.id, &agent.name),
-                        text::request_created(&policy, &r),
-                        EventData::RequestCreated(data::RequestCreated {
-                            reason: r.reason.clone(),
-                            actions: r.actions.clone(),
-                            minutes: r.minutes,
-                            needs_approval: checked.needs_person,
-                        }),
-                    )
-                    .about_request(&r),
-                )
-                .await?;
-                if !checked.needs_person {
-                    approve_by_policy(tx, &policy, &mut r, now).await?;
+                ),
+            };
+            let checked = match checked {
+                Ok(c) => c,
+                Err(e @ Error::Refused { .. }) => {
+                    tx.append_event(refused_event(&agent, ticket.as_ref(), &input.ticket, &e, now, asked)).await?;
+                    return Ok(Committed::refusal(e));
                 }
-                Ok(Ok(r))
-            })
-        }))
-        .await?
+                Err(e) => return Err(e),
+            };
+            let Some(t) = ticket else { return Err(Error::not_found("ticket")) };
+            let mut r = Request::pending(
+                NewRequest {
+                    kind: RequestKind::Access,
+                    ticket: t.reference.clone(),
+                    account_id: t.account_id.clone(),
+                    account_name: t.account_name.clone(),
+                    reason: checked.reason.into_string(),
+                    actions: checked.actions,
+                    minutes: checked.minutes,
+                    session_id: None,
+                },
+                &agent,
+                now,
+            );
+            tx.insert_request(&r).await?;
+            tx.append_event(
+                NewEvent::new(
+                    now,
+                    Actor::staff(&agent.id, &agent.name),
+                    text::request_created(&policy, &r),
+                    EventData::RequestCreated(data::RequestCreated {
+                        reason: r.reason.clone(),
+                        actions: r.actions.clone(),
+                        minutes: r.minutes,
+                        needs_approval: checked.needs_person,
+                    }),
+                )
+                .about_request(&r),
+            )
+            .await?;
+            if !checked.needs_person {
+                approve_by_policy(tx, &policy, &mut r, now).await?;
+            }
+            Ok(Committed::answer(r))
+        })
+    }))
+    .await
 }
 
 /// Lists requests. Leads see the queue; agents see their own.
@@ -318,44 +317,33 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
     let policy = ctx.policy.clone();
     let approver = approver.clone();
     let id = id.to_string();
-    let (r, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let mut r = load_request(tx, &id).await?;
-                authz::allow(&approver, Act::Decide(&r), now)?;
-                let grant = flow::check_approval(&policy, &r, &approver, input.actions.as_deref(), input.minutes)?;
-                let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-                let mut changes = Vec::new();
-                if r.kind == RequestKind::Scope {
-                    let sid = r.session_id.clone().unwrap_or_default();
-                    let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
-                    let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
-                    if let Some(ev) = ended {
-                        changes.push((ev.kind, s.clone(), ev.seq));
-                    }
-                    if !s.is_live() {
-                        return Err(Error::conflict(
-                            "session-ended",
-                            "The session this scope change is for has ended.",
-                        ));
-                    }
-                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
-                    changes.extend(apply_scope(tx, &policy, &mut r, s, &grant.actions, now).await?);
-                } else {
-                    record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let mut r = load_request(tx, &id).await?;
+            authz::allow(&approver, Act::Decide(&r), now)?;
+            let grant = flow::check_approval(&policy, &r, &approver, input.actions.as_deref(), input.minutes)?;
+            let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+            if r.kind == RequestKind::Scope {
+                let sid = r.session_id.clone().unwrap_or_default();
+                let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
+                let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let over = Error::conflict("session-ended", "The session this scope change is for has ended.");
+                    return Ok(Committed::refusal(over).sessions_changed(ended.is_some()));
                 }
-                Ok((r, changes))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    Ok(r)
+                record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
+                apply_scope(tx, &policy, &mut r, s, &grant.actions, now).await?;
+                return Ok(Committed::answer(r).sessions_changed(true));
+            }
+            record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
+            Ok(Committed::answer(r))
+        })
+    }))
+    .await
 }
 
-/// Applies an approved scope change to its live session.
+/// Applies an approved scope change to its live session (which changes
+/// it, or ends it for a new one).
 async fn apply_scope(
     tx: &mut dyn Tx,
     policy: &Policy,
@@ -363,7 +351,7 @@ async fn apply_scope(
     mut s: Session,
     granted: &[String],
     now: Timestamp,
-) -> Result<Vec<(EventType, Session, i64)>> {
+) -> Result<()> {
     let old = s.scope.clone();
     let mut union = s.scope.clone();
     union.extend(granted.iter().cloned());
@@ -381,35 +369,34 @@ async fn apply_scope(
             }
             s.last_activity_at = s.last_activity_at.max(now);
             tx.update_session(&s).await?;
-            let ev = tx
-                .append_event(
-                    NewEvent::new(
-                        now,
-                        Actor::system(),
-                        text::scope_changed(policy, &s, &added),
-                        EventData::ScopeChanged(data::ScopeChanged {
-                            old,
-                            new: s.scope.clone(),
-                            added,
-                            scope_request: r.id.clone(),
-                        }),
-                    )
-                    .about_session(&s),
+            tx.append_event(
+                NewEvent::new(
+                    now,
+                    Actor::system(),
+                    text::scope_changed(policy, &s, &added),
+                    EventData::ScopeChanged(data::ScopeChanged {
+                        old,
+                        new: s.scope.clone(),
+                        added,
+                        scope_request: r.id.clone(),
+                    }),
                 )
-                .await?;
+                .about_session(&s),
+            )
+            .await?;
             r.status = RequestStatus::Started;
             r.updated_at = now;
             tx.update_request(r).await?;
-            Ok(vec![(EventType::ScopeChanged, s, ev.seq)])
+            Ok(())
         }
         ScopeChange::NewSession => {
             // The old session ends; the scope request becomes startable with
             // the whole new scope.
-            let (ended, ev) = end_session(tx, policy, s, EndReason::Superseded, now, None, None).await?;
+            end_session(tx, policy, s, EndReason::Superseded, now, None, None).await?;
             r.granted_actions = Some(union);
             r.updated_at = now;
             tx.update_request(r).await?;
-            Ok(vec![(ev.kind, ended, ev.seq)])
+            Ok(())
         }
     }
 }
@@ -525,15 +512,14 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
     let agent = agent.clone();
     let id = id.to_string();
     let (s, aud) = ctx
-        .store
-        .write(tx_fn(move |tx| {
+        .commit(tx_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 authz::allow(&agent, Act::Start(&r), now)?;
                 if r.requester == agent.id {
                     if let Some(at) = flow::approval_lapsed(&r, now) {
                         expire_request(tx, r, at).await?;
-                        return Ok(Err(Error::conflict(
+                        return Ok(Committed::refusal(Error::conflict(
                             "approval-expired",
                             "The approval ran out before the session was started; ask again.",
                         )));
@@ -605,12 +591,11 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     .about_session(&s),
                 )
                 .await?;
-                Ok(Ok((s, aud)))
+                Ok(Committed::answer((s, aud)).sessions_changed(true))
             })
         }))
-        .await??;
+        .await?;
     let token = ctx.keys.issue(&ctx.base_url, &aud, &s, now)?;
-    ctx.publish();
     Ok((s, token))
 }
 
@@ -651,93 +636,87 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
     let policy = ctx.policy.clone();
     let agent = agent.clone();
     let sid = session_id.to_string();
-    let (r, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found(format!("No session {sid}.")))?;
-                authz::allow(&agent, Act::AskScope(&s), now)?;
-                let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
-                if !s.is_live() {
-                    let changes = ended.map(|ev| vec![(ev.kind, s.clone(), ev.seq)]).unwrap_or_default();
-                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found(format!("No session {sid}.")))?;
+            authz::allow(&agent, Act::AskScope(&s), now)?;
+            let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
+            if !s.is_live() {
+                let over = Error::conflict("session-ended", "The session has ended.");
+                return Ok(Committed::refusal(over).sessions_changed(ended.is_some()));
+            }
+            let ticket = tx.get_ticket(&s.ticket).await?;
+            let asked = data::Asked::Scope {
+                session_id: sid.clone(),
+                actions: input.actions.clone(),
+                reason: input.reason.clone(),
+            };
+            let checked = flow::check_actions(&policy, &input.actions).and_then(|a| {
+                let new: Vec<String> = a.into_iter().filter(|x| !s.scope.contains(x)).collect();
+                if new.is_empty() {
+                    return Err(Error::refused(
+                        "nothing-new",
+                        Some("actions"),
+                        "The session allows these actions already.",
+                    ));
                 }
-                let ticket = tx.get_ticket(&s.ticket).await?;
-                let asked = data::Asked::Scope {
-                    session_id: sid.clone(),
-                    actions: input.actions.clone(),
-                    reason: input.reason.clone(),
-                };
-                let checked = flow::check_actions(&policy, &input.actions).and_then(|a| {
-                    let new: Vec<String> = a.into_iter().filter(|x| !s.scope.contains(x)).collect();
-                    if new.is_empty() {
-                        return Err(Error::refused(
-                            "nothing-new",
-                            Some("actions"),
-                            "The session allows these actions already.",
-                        ));
-                    }
-                    Ok(new)
-                });
-                let checked = checked
-                    .and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
-                let (actions, reason) = match checked {
-                    Ok(v) => v,
-                    Err(e @ Error::Refused { .. }) => {
-                        let mut ev = refused_event(&agent, ticket.as_ref(), &s.ticket, &e, now, asked);
-                        ev.session_id = Some(s.id.clone());
-                        tx.append_event(ev).await?;
-                        return Ok((Err(e), vec![]));
-                    }
-                    Err(e) => return Err(e),
-                };
-                let needs_person = flow::needs_person(&policy, &actions);
-                let mut r = Request::pending(
-                    NewRequest {
-                        kind: RequestKind::Scope,
-                        ticket: s.ticket.clone(),
-                        account_id: s.account_id.clone(),
-                        account_name: s.account_name.clone(),
-                        reason: reason.into_string(),
-                        actions,
-                        minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
-                        session_id: Some(s.id.clone()),
-                    },
-                    &agent,
+                Ok(new)
+            });
+            let checked =
+                checked.and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
+            let (actions, reason) = match checked {
+                Ok(v) => v,
+                Err(e @ Error::Refused { .. }) => {
+                    let mut ev = refused_event(&agent, ticket.as_ref(), &s.ticket, &e, now, asked);
+                    ev.session_id = Some(s.id.clone());
+                    tx.append_event(ev).await?;
+                    return Ok(Committed::refusal(e));
+                }
+                Err(e) => return Err(e),
+            };
+            let needs_person = flow::needs_person(&policy, &actions);
+            let mut r = Request::pending(
+                NewRequest {
+                    kind: RequestKind::Scope,
+                    ticket: s.ticket.clone(),
+                    account_id: s.account_id.clone(),
+                    account_name: s.account_name.clone(),
+                    reason: reason.into_string(),
+                    actions,
+                    minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
+                    session_id: Some(s.id.clone()),
+                },
+                &agent,
+                now,
+            );
+            tx.insert_request(&r).await?;
+            tx.append_event(
+                NewEvent::new(
                     now,
-                );
-                tx.insert_request(&r).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        Actor::staff(&agent.id, &agent.name),
-                        text::scope_requested(&policy, &r),
-                        EventData::ScopeRequested(data::ScopeRequested {
-                            reason: r.reason.clone(),
-                            actions: r.actions.clone(),
-                            current: s.scope.clone(),
-                            needs_approval: needs_person,
-                        }),
-                    )
-                    .account(&r.account_id)
-                    .ticket(&r.ticket)
-                    .request(&r.id)
-                    .session(&s.id)
-                    .agent(&agent.id),
+                    Actor::staff(&agent.id, &agent.name),
+                    text::scope_requested(&policy, &r),
+                    EventData::ScopeRequested(data::ScopeRequested {
+                        reason: r.reason.clone(),
+                        actions: r.actions.clone(),
+                        current: s.scope.clone(),
+                        needs_approval: needs_person,
+                    }),
                 )
-                .await?;
-                let mut changes = Vec::new();
-                if !needs_person {
-                    approve_by_policy(tx, &policy, &mut r, now).await?;
-                    let granted = r.actions.clone();
-                    changes = apply_scope(tx, &policy, &mut r, s, &granted, now).await?;
-                }
-                Ok((Ok(r), changes))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    r
+                .account(&r.account_id)
+                .ticket(&r.ticket)
+                .request(&r.id)
+                .session(&s.id)
+                .agent(&agent.id),
+            )
+            .await?;
+            if needs_person {
+                return Ok(Committed::answer(r));
+            }
+            approve_by_policy(tx, &policy, &mut r, now).await?;
+            let granted = r.actions.clone();
+            apply_scope(tx, &policy, &mut r, s, &granted, now).await?;
+            Ok(Committed::answer(r).sessions_changed(true))
+        })
+    }))
+    .await
 }

@@ -2,14 +2,14 @@
 //! customer's access log, and the reaper that ends sessions whose time is up.
 
 use actas_api as api;
-use actas_core::audit::{self as text, data, Actor, Event, EventData, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, Event, EventData, NewEvent};
 use actas_core::model::{App, EndReason, Session, Staff};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
 
 use crate::credentials;
 
-use super::{end_if_due, end_session, Ctx, Principal};
+use super::{end_if_due, end_session, Committed, Ctx, Principal};
 use crate::authz::{self, Act};
 
 /// A session, ended first if its time is up (`GET /sessions/{id}`).
@@ -30,21 +30,14 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         return Ok(s);
     }
     // Its time is up but nobody recorded it yet: record it now.
-    let (s, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found("session"))?;
-                let (s, ev) = end_if_due(tx, &policy, s, now).await?;
-                let changes = ev.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
-                Ok((s, changes))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    Ok(s)
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found("session"))?;
+            let (s, ended) = end_if_due(tx, &policy, s, now).await?;
+            Ok(Committed::answer(s).sessions_changed(ended.is_some()))
+        })
+    }))
+    .await
 }
 
 /// The agent's live session, if any, ended first if its time is up.
@@ -73,16 +66,14 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
     let id = id.to_string();
     let code = credentials::new_secret(credentials::ENTRY_PREFIX);
     let hash = credentials::secret_hash(&code);
-    let (result, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
+    let address = ctx
+        .commit(tx_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 authz::allow(&agent, Act::OpenEntry(&s), now)?;
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    let changes = ended.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
-                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
                 }
                 let app = tx.get_app(&s.app_id).await?;
                 tx.insert_entry_code(&EntryCode {
@@ -93,14 +84,10 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
                     used_at: None,
                 })
                 .await?;
-                Ok((Ok(app.and_then(|a| a.entry_address())), vec![]))
+                Ok(Committed::answer(app.and_then(|a| a.entry_address())))
             })
         }))
         .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    let address = result?;
     Ok(api::EntryCode { url: address.map(|a| format!("{a}?code={code}")), code, expires_at })
 }
 
@@ -113,9 +100,8 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
     let policy = ctx.policy.clone();
     let app = app.clone();
     let hash = credentials::secret_hash(code.trim());
-    let (result, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
+    let s = ctx
+        .commit(tx_fn(move |tx| {
             Box::pin(async move {
                 let again = "open the host app again from the staff console";
                 let Some(c) = tx.get_entry_code(&hash).await? else {
@@ -153,8 +139,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
                 }
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    let changes = ended.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
-                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
+                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
                 }
                 if !tx.use_entry_code(&hash, now).await? {
                     return Err(Error::refused(
@@ -174,14 +159,10 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
                     .about_session(&s),
                 )
                 .await?;
-                Ok((Ok(s), vec![]))
+                Ok(Committed::answer(s))
             })
         }))
         .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    let s = result?;
     let token = ctx.keys.issue(&ctx.base_url, &s.app_id, &s, now)?;
     Ok((s, token))
 }
@@ -197,39 +178,28 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
     let policy = ctx.policy.clone();
     let who = who.clone();
     let id = id.to_string();
-    let (result, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-                match &how {
-                    Ending::ByAgent => authz::allow(&who, Act::EndSession(&s), now)?,
-                    Ending::Revoke(_) => authz::allow(&who, Act::Revoke(&s), now)?,
-                }
-                let (s, ev) = end_if_due(tx, &policy, s, now).await?;
-                if let Some(ev) = ev {
-                    return Ok((
-                        Err(Error::conflict("session-ended", "The session had already ended.")),
-                        vec![(ev.kind, s, ev.seq)],
-                    ));
-                }
-                if !s.is_live() {
-                    return Ok((Err(Error::conflict("session-ended", "The session had already ended.")), vec![]));
-                }
-                let actor = who.actor();
-                let (reason, note) = match how {
-                    Ending::ByAgent => (EndReason::Ended, None),
-                    Ending::Revoke(n) => (EndReason::Revoked, Some(n)),
-                };
-                let (s, ev) = end_session(tx, &policy, s, reason, now, Some(&actor), note).await?;
-                Ok((Ok(s.clone()), vec![(ev.kind, s, ev.seq)]))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    result
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+            match &how {
+                Ending::ByAgent => authz::allow(&who, Act::EndSession(&s), now)?,
+                Ending::Revoke(_) => authz::allow(&who, Act::Revoke(&s), now)?,
+            }
+            let (s, ended) = end_if_due(tx, &policy, s, now).await?;
+            if !s.is_live() {
+                let already = Error::conflict("session-ended", "The session had already ended.");
+                return Ok(Committed::refusal(already).sessions_changed(ended.is_some()));
+            }
+            let actor = who.actor();
+            let (reason, note) = match how {
+                Ending::ByAgent => (EndReason::Ended, None),
+                Ending::Revoke(n) => (EndReason::Revoked, Some(n)),
+            };
+            let (s, _) = end_session(tx, &policy, s, reason, now, Some(&actor), note).await?;
+            Ok(Committed::answer(s).sessions_changed(true))
+        })
+    }))
+    .await
 }
 
 /// The agent (or the banner with the session's token) ends the session.
@@ -254,27 +224,20 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
     let policy = ctx.policy.clone();
     let who = who.clone();
     let id = id.to_string();
-    let (result, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
-                authz::allow(&who, Act::Heartbeat(&s), now)?;
-                let (mut s, ev) = end_if_due(tx, &policy, s, now).await?;
-                if !s.is_live() {
-                    let changes = ev.map(|e| vec![(e.kind, s.clone(), e.seq)]).unwrap_or_default();
-                    return Ok((Err(Error::conflict("session-ended", "The session has ended.")), changes));
-                }
-                tx.touch_session(&s.id, now).await?;
-                s.last_activity_at = s.last_activity_at.max(now);
-                Ok((Ok(s), vec![]))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    result
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
+            authz::allow(&who, Act::Heartbeat(&s), now)?;
+            let (mut s, ended) = end_if_due(tx, &policy, s, now).await?;
+            if !s.is_live() {
+                return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
+            }
+            tx.touch_session(&s.id, now).await?;
+            s.last_activity_at = s.last_activity_at.max(now);
+            Ok(Committed::answer(s))
+        })
+    }))
+    .await
 }
 
 /// The session's events and its request's, oldest first.
@@ -377,36 +340,27 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
     if due.is_empty() && lapsed.is_empty() {
         return Ok(0);
     }
-    let (n, changes) = ctx
-        .store
-        .write(tx_fn(move |tx| {
-            Box::pin(async move {
-                let mut changes = Vec::new();
-                for id in due {
-                    if let Some(s) = tx.get_session(&id).await? {
-                        let (s, ev) = end_if_due(tx, &policy, s, now).await?;
-                        if let Some(ev) = ev {
-                            changes.push((ev.kind, s, ev.seq));
-                        }
+    ctx.commit(tx_fn(move |tx| {
+        Box::pin(async move {
+            let mut ended = 0;
+            for id in due {
+                if let Some(s) = tx.get_session(&id).await? {
+                    ended += usize::from(end_if_due(tx, &policy, s, now).await?.1.is_some());
+                }
+            }
+            let mut n = ended;
+            for r in lapsed {
+                if let Some(r) = tx.get_request(&r.id).await? {
+                    if let Some(at) = actas_core::flow::approval_lapsed(&r, now) {
+                        super::requests::expire_request(tx, r, at).await?;
+                        n += 1;
                     }
                 }
-                let mut n = changes.len();
-                for r in lapsed {
-                    if let Some(r) = tx.get_request(&r.id).await? {
-                        if let Some(at) = actas_core::flow::approval_lapsed(&r, now) {
-                            super::requests::expire_request(tx, r, at).await?;
-                            n += 1;
-                        }
-                    }
-                }
-                Ok((n, changes))
-            })
-        }))
-        .await?;
-    if !changes.is_empty() {
-        ctx.publish();
-    }
-    Ok(n)
+            }
+            Ok(Committed::answer(n).sessions_changed(ended > 0))
+        })
+    }))
+    .await
 }
 
 /// Ends a session because its agent was disabled (inside a larger write).
@@ -416,16 +370,21 @@ pub(crate) async fn end_for_disabled(
     agent: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<Vec<(EventType, Session, i64)>> {
-    let mut changes = Vec::new();
+) -> Result<Vec<Session>> {
+    let mut ended = Vec::new();
     if let Some(s) = tx.find_live_session(agent).await? {
         let (s, ev) = end_if_due(tx, policy, s, now).await?;
-        if let Some(ev) = ev {
-            changes.push((ev.kind, s, ev.seq));
+        if ev.is_some() {
+            ended.push(s);
         } else if s.is_live() {
-            let (s, ev) = end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
-            changes.push((ev.kind, s, ev.seq));
+            let (s, _) = end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
+            ended.push(s);
         }
     }
-    Ok(changes)
+    Ok(ended)
+}
+
+/// The refusal for a session that is over.
+fn session_ended() -> Error {
+    Error::conflict("session-ended", "The session has ended.")
 }
