@@ -27,6 +27,8 @@ mod convert;
 mod postgres;
 mod sql;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod writer;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ use actas_core::audit::data::PolicyLoaded;
 use actas_core::audit::{Actor, ChainVerifier, EventData, NewEvent};
 use actas_core::model::{Role, Session, SessionState, Staff};
 use actas_core::{Error, Timestamp};
+use actas_store::testing::{pg_base_url, PgDatabase};
 use actas_store::{tx_fn, EventFilter, Options, Store};
 use chrono::{TimeZone, Utc};
 
@@ -17,51 +18,21 @@ struct Db {
     store: Store,
     url: String,
     _dir: tempfile::TempDir,
-    cleanup: Option<(String, String)>,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.cleanup.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async move {
-                    use sqlx::Connection;
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
+    /// Dropped after the store: the PostgreSQL database, if on one.
+    _pg: Option<PgDatabase>,
 }
 
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("t.db").to_string_lossy().to_string();
-    Db {
-        store: Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap(),
-        url,
-        _dir: dir,
-        cleanup: None,
-    }
+    Db { store: Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap(), url, _dir: dir, _pg: None }
 }
 
 async fn postgres() -> Option<Db> {
-    use sqlx::Connection;
-    let base = match std::env::var("ACTAS_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("ACTAS_TEST_PG_URL must be set on CI"),
-        _ => return None,
-    };
-    let name = actas_core::id::new_id("actas_s");
-    let mut c = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let db = PgDatabase::create(&pg_base_url()?).await;
+    let url = db.url.clone();
     let store = Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap();
-    Some(Db { store, url, _dir: tempfile::tempdir().unwrap(), cleanup: Some((base, name)) })
+    Some(Db { store, url, _dir: tempfile::tempdir().unwrap(), _pg: Some(db) })
 }
 
 macro_rules! both {

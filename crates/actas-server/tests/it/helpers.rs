@@ -59,52 +59,12 @@ pub enum Backend {
     Postgres(String),
 }
 
-/// The PostgreSQL server for tests, from `ACTAS_TEST_PG_URL`. On CI a
-/// missing URL is a failure, never a silent skip.
+/// The PostgreSQL server for tests (see [`actas_store::testing::pg_base_url`]).
 pub fn pg_url() -> Option<String> {
-    match std::env::var("ACTAS_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("ACTAS_TEST_PG_URL must be set on CI")
-        }
-        _ => None,
-    }
+    actas_store::testing::pg_base_url()
 }
 
-/// A fresh PostgreSQL database, dropped (with its connections) on drop.
-pub struct PgDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    pub async fn create(base: &str) -> PgDatabase {
-        use sqlx::Connection;
-        let name = actas_core::id::new_id("actas_t");
-        let (server, _) = base.rsplit_once('/').unwrap();
-        let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-        PgDatabase { url: format!("{server}/{name}"), admin_url: base.to_string(), name }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use actas_store::testing::PgDatabase;
 
 pub struct TestApp {
     pub backend: Backend,

@@ -556,16 +556,8 @@ pub async fn authorize(c: &reqwest::Client, server: &Server, live: &Live, action
     post(c, &server.api("/authorize"), &live.app_key, &json!({"token": live.token, "action": action})).await
 }
 
-/// The PostgreSQL server for tests, from `ACTAS_TEST_PG_URL` (a URL whose
-/// last path segment names a database the test may connect to). `None`
-/// skips the test, except on CI, where a missing URL is a failure.
-pub fn pg_base_url() -> Option<String> {
-    match std::env::var("ACTAS_TEST_PG_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("ACTAS_TEST_PG_URL must be set on CI"),
-        _ => None,
-    }
-}
+#[allow(unused_imports)] // each test file uses a different part
+pub use actas_store::testing::{exec_blocking as pg_exec_blocking, pg_base_url, PgDatabase};
 
 /// Runs `sql` on `url` over a connection of its own.
 pub async fn pg_exec(url: &str, sql: &str) {
@@ -573,56 +565,6 @@ pub async fn pg_exec(url: &str, sql: &str) {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
     sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let _ = conn.close().await;
-}
-
-/// Runs `sql` on `url` from a thread of its own with its own runtime, so
-/// that it can run from `Drop` (also inside an async test). Errors are
-/// answered, not raised.
-pub fn pg_exec_blocking(url: &str, sql: &str) -> Result<(), String> {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        rt.block_on(async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| e.to_string())?;
-            sqlx::query(&sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
-            let _ = conn.close().await;
-            Ok(())
-        })
-    })
-    .join()
-    .unwrap_or_else(|_| Err("the thread running the statement panicked".into()))
-}
-
-/// A fresh PostgreSQL database on the test server; dropped, with whatever
-/// is still connected to it, when this value is dropped.
-pub struct PgDatabase {
-    /// The new database's URL.
-    pub url: String,
-    /// The server's URL the test was given (for statements about the database).
-    pub admin_url: String,
-    /// The database's name.
-    pub name: String,
-}
-
-impl PgDatabase {
-    /// `CREATE DATABASE actas_n_<random>` on the server of `base`.
-    pub async fn create(base: &str) -> PgDatabase {
-        let name = actas_core::id::new_id("actas_n");
-        let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
-        pg_exec(base, &format!("CREATE DATABASE {name}")).await;
-        PgDatabase { url: format!("{server}/{name}"), admin_url: base.to_string(), name }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Err(e) =
-            pg_exec_blocking(&self.admin_url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-        {
-            eprintln!("could not drop the test database {}: {e}", self.name);
-        }
-    }
 }
 
 /// Every row of every table of the public schema, as text.
