@@ -219,7 +219,7 @@ pub fn answer_event(
             (line, EventData::RecordViewed(data))
         }
         Ok(def) => {
-            let changes = crate::redaction::redact(def, ask.changes);
+            let changes = crate::flow::redact(def, ask.changes);
             let line = text::action_performed(policy, s, &ask.action, &changes, now);
             let summary = if changes.is_empty() {
                 def.label.clone()

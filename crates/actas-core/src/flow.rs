@@ -4,7 +4,7 @@
 //! it needs and `now`, and answers what may happen; the caller writes the
 //! outcome and its audit event in one transaction.
 
-use crate::audit::FieldChange;
+use crate::audit::{FieldChange, NOT_STORED};
 use crate::model::{EndReason, Request, RequestKind, RequestStatus, Role, Session, Staff, Ticket};
 use crate::policy::{Action, ActionKind, Approval, Policy};
 use crate::reason::Reason;
@@ -246,10 +246,20 @@ pub fn due_end(session: &Session, idle_minutes: u32, now: Timestamp) -> Option<(
 
 /// Applies redaction: values of a `redact` action, of any secret-looking
 /// field, and of fields an action's `store_values` leaves out become
-/// [`NOT_STORED`](crate::audit::NOT_STORED). The rules are in
-/// [`crate::redaction`].
+/// [`NOT_STORED`] ([`Action::stores_value`] has the rules); the field's
+/// name and whether it had an old or new value are kept, and absent values
+/// stay absent.
 pub fn redact(action: &Action, changes: Vec<FieldChange>) -> Vec<FieldChange> {
-    crate::redaction::redact(action, changes)
+    changes
+        .into_iter()
+        .map(|mut c| {
+            if !action.stores_value(&c.field) {
+                c.old = c.old.map(|_| NOT_STORED.to_string());
+                c.new = c.new.map(|_| NOT_STORED.to_string());
+            }
+            c
+        })
+        .collect()
 }
 
 /// Whether an allowed use of this action is a view (`record.viewed`) or a
@@ -261,6 +271,7 @@ pub fn is_view(action: &Action) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redaction::tests::{ORDINARY, SECRETS};
     use chrono::{TimeZone, Utc};
 
     fn t(h: u32, m: u32) -> Timestamp {
@@ -477,5 +488,36 @@ mod tests {
         assert_eq!(r[0].old.as_deref(), Some(NOT_STORED));
         assert_eq!(r[1].new.as_deref(), Some("hunter2"));
         assert_eq!(r[2].new.as_deref(), Some(NOT_STORED), "not on the action's store_values");
+    }
+
+    fn ch(field: &str) -> FieldChange {
+        FieldChange { field: field.into(), old: Some("before".into()), new: Some("after".into()) }
+    }
+
+    #[test]
+    fn values_are_stored_only_where_every_rule_allows() {
+        let p = Policy::shipped();
+        let all: Vec<FieldChange> = SECRETS.iter().chain(ORDINARY).map(|n| ch(n)).collect();
+        // No list: every ordinary field is stored, no secret-looking one.
+        let open =
+            Policy::parse("[[action]]\nname = \"a.update\"\nlabel = \"A\"\nkind = \"change\"\napproval = \"none\"\n")
+                .unwrap();
+        for c in redact(open.action("a.update").unwrap(), all.clone()) {
+            let stored = c.new.as_deref() == Some("after");
+            assert_eq!(stored, ORDINARY.contains(&c.field.as_str()), "{}", c.field);
+            assert_eq!(c.old.as_deref() == Some("before"), stored, "{}", c.field);
+        }
+        // A redacted action stores nothing.
+        for c in redact(p.action("password.reset").unwrap(), all.clone()) {
+            assert_eq!(c.new.as_deref(), Some(NOT_STORED), "{}", c.field);
+        }
+        // A list stores exactly the listed fields.
+        let listed = p.action("settings.update").unwrap();
+        let kept: Vec<String> =
+            redact(listed, all).into_iter().filter(|c| c.new.as_deref() == Some("after")).map(|c| c.field).collect();
+        assert_eq!(kept, ["timezone", "tax_id", "language", "company_name"]);
+        // Absent values stay absent.
+        let c = FieldChange { field: "password".into(), old: None, new: None };
+        assert_eq!(redact(listed, vec![c.clone()]), vec![c]);
     }
 }

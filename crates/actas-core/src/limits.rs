@@ -12,7 +12,10 @@
 //!
 //! [`is_layout_char`] names the characters that can make one line of text
 //! look like several, or reorder what a reader sees; exports escape them
-//! and one-line fields refuse them.
+//! ([`one_line`]) and one-line fields refuse them.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::{Error, Result};
 
@@ -58,6 +61,29 @@ pub fn is_layout_char(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{061C}' | '\u{200E}' | '\u{200F}')
         || ('\u{202A}'..='\u{202E}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `s` as one line: every [`is_layout_char`] written as a visible escape
+/// (`\n`, `\r`, `\t`, `\u{1b}`), and a backslash as `\\`, so an escape
+/// in the output always means the character was there.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c == '\\' || is_layout_char(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_layout_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn too_long(field: &str, n: usize, max: usize) -> Error {
@@ -130,6 +156,20 @@ pub fn check_count(field: &str, n: usize, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_characters_become_visible_escapes() {
+        assert_eq!(one_line("plain words, \"quoted\" é €"), "plain words, \"quoted\" é €");
+        assert!(matches!(one_line("plain"), Cow::Borrowed(_)));
+        assert_eq!(one_line("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(one_line("red \u{1b}[31m \u{9b}2J"), "red \\u{1b}[31m \\u{9b}2J");
+        assert_eq!(
+            one_line("nul \0 nel \u{85} ls \u{2028} ps \u{2029}"),
+            "nul \\u{0} nel \\u{85} ls \\u{2028} ps \\u{2029}"
+        );
+        assert_eq!(one_line("abc\u{202e}fed\u{2066}x\u{2069}"), "abc\\u{202e}fed\\u{2066}x\\u{2069}");
+        assert_eq!(one_line("C:\\temp\\n"), "C:\\\\temp\\\\n", "a typed backslash is told apart from an escape");
+    }
 
     fn code(r: Result<()>) -> &'static str {
         match r {

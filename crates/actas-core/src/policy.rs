@@ -100,8 +100,24 @@ pub struct Action {
     pub redact: bool,
     /// When set, only values of these fields are stored (`store_values`);
     /// when absent, values of every field that does not look like a secret
-    /// are. See [`crate::redaction`].
+    /// are. See [`Action::stores_value`].
     pub store_values: Option<Vec<String>>,
+}
+
+impl Action {
+    /// Whether this action stores the old and new values of `field`. A
+    /// value is stored only when all of these hold, in this order:
+    ///
+    /// 1. the action does not say `redact = true`;
+    /// 2. the field's name does not look like a secret
+    ///    ([`crate::redaction::secret_name`]), whatever the policy says;
+    /// 3. when the action lists `store_values`, the field is on that list
+    ///    (compared exactly). Without the list, every other field is stored.
+    pub fn stores_value(&self, field: &str) -> bool {
+        !self.redact
+            && !crate::redaction::is_secret_name(field)
+            && self.store_values.as_ref().is_none_or(|listed| listed.iter().any(|f| f == field))
+    }
 }
 
 /// Session limits.

@@ -1,18 +1,12 @@
-//! Which changed values are stored, and which field names look like secrets.
+//! Which field names look like secrets: a pure name matcher.
 //!
 //! `authorize` records what an agent changed, and the trail keeps it for
-//! ever: a secret that slips in can never be taken out. So a value is
-//! stored only when all of these hold, in this order:
-//!
-//! 1. the action does not say `redact = true`;
-//! 2. the field's name does not look like a secret ([`secret_name`]),
-//!    whatever the policy says;
-//! 3. when the action lists `store_values`, the field is on that list
-//!    (compared exactly). Without the list, every other field is stored.
-//!
-//! Anything else is recorded as [`NOT_STORED`];
-//! the field's name and whether it had an old or new value still are.
-//!
+//! ever: a secret that slips in can never be taken out. So the value of a
+//! field whose name looks like a secret ([`secret_name`]) is never stored,
+//! whatever the policy says; the policy's `redact` and `store_values` can
+//! only store less (the whole rule is `policy::Action::stores_value`, and
+//! `flow::redact` applies it to the changes of one call).
+
 //! # Reading a name
 //!
 //! [`fold`] splits a field name into lowercase words: `-`, `.`, `_`, spaces
@@ -64,9 +58,6 @@
 //!   line, a stored secret can never be removed. Over-matches we accept:
 //!   `auth_user`, `tokenizer_model`, `signature_required` is ordinary but
 //!   `signature_text` is not.
-
-use crate::audit::{FieldChange, NOT_STORED};
-use crate::policy::Action;
 
 /// Words that are secrets on their own.
 const SECRET_WORDS: &[&str] = &[
@@ -348,35 +339,12 @@ pub fn is_secret_name(name: &str) -> bool {
     secret_name(name).is_some()
 }
 
-/// Whether `action` stores the values of `field` (rules 1–3 above).
-pub fn stores_value(action: &Action, field: &str) -> bool {
-    !action.redact
-        && !is_secret_name(field)
-        && action.store_values.as_ref().is_none_or(|listed| listed.iter().any(|f| f == field))
-}
-
-/// Applies the rules: values that may not be stored become
-/// [`NOT_STORED`]; absent values stay absent.
-pub fn redact(action: &Action, changes: Vec<FieldChange>) -> Vec<FieldChange> {
-    changes
-        .into_iter()
-        .map(|mut c| {
-            if !stores_value(action, &c.field) {
-                c.old = c.old.map(|_| NOT_STORED.to_string());
-                c.new = c.new.map(|_| NOT_STORED.to_string());
-            }
-            c
-        })
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::policy::Policy;
 
     /// Names a host app might send whose values must never be stored.
-    const SECRETS: &[&str] = &[
+    pub(crate) const SECRETS: &[&str] = &[
         "password",
         "newPassword",
         "new_password",
@@ -467,7 +435,7 @@ mod tests {
     ];
 
     /// Ordinary names whose values are stored (when the action allows).
-    const ORDINARY: &[&str] = &[
+    pub(crate) const ORDINARY: &[&str] = &[
         "invoice_email",
         "timezone",
         "tax_id",
@@ -550,36 +518,5 @@ mod tests {
         assert_eq!(secret_name("cvv2").as_deref(), Some("cvv"));
         assert_eq!(secret_name("stripe_webhook_secret").as_deref(), Some("secret"));
         assert_eq!(secret_name("cardNumber").as_deref(), Some("card number"));
-    }
-
-    fn ch(field: &str) -> FieldChange {
-        FieldChange { field: field.into(), old: Some("before".into()), new: Some("after".into()) }
-    }
-
-    #[test]
-    fn values_are_stored_only_where_every_rule_allows() {
-        let p = Policy::shipped();
-        let all: Vec<FieldChange> = SECRETS.iter().chain(ORDINARY).map(|n| ch(n)).collect();
-        // No list: every ordinary field is stored, no secret-looking one.
-        let open =
-            Policy::parse("[[action]]\nname = \"a.update\"\nlabel = \"A\"\nkind = \"change\"\napproval = \"none\"\n")
-                .unwrap();
-        for c in redact(open.action("a.update").unwrap(), all.clone()) {
-            let stored = c.new.as_deref() == Some("after");
-            assert_eq!(stored, ORDINARY.contains(&c.field.as_str()), "{}", c.field);
-            assert_eq!(c.old.as_deref() == Some("before"), stored, "{}", c.field);
-        }
-        // A redacted action stores nothing.
-        for c in redact(p.action("password.reset").unwrap(), all.clone()) {
-            assert_eq!(c.new.as_deref(), Some(NOT_STORED), "{}", c.field);
-        }
-        // A list stores exactly the listed fields.
-        let listed = p.action("settings.update").unwrap();
-        let kept: Vec<String> =
-            redact(listed, all).into_iter().filter(|c| c.new.as_deref() == Some("after")).map(|c| c.field).collect();
-        assert_eq!(kept, ["timezone", "tax_id", "language", "company_name"]);
-        // Absent values stay absent.
-        let c = FieldChange { field: "password".into(), old: None, new: None };
-        assert_eq!(redact(listed, vec![c.clone()]), vec![c]);
     }
 }

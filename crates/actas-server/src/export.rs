@@ -25,36 +25,14 @@
 //!   U+2028/U+2029, bidi controls) as `\u` escapes, which parse back to the
 //!   same strings, so every line still verifies against its hash.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use actas_core::audit::Event;
 use actas_core::clock::format_ms;
-use actas_core::limits::is_layout_char;
+use actas_core::limits::{is_layout_char, one_line};
 use actas_core::{Error, Result};
 
 use crate::views;
-
-/// `s` as one line: layout characters and backslashes escaped.
-pub fn one_line(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c == '\\' || is_layout_char(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_layout_char(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
 
 /// One CSV cell: one line, and never a formula.
 pub fn csv_cell(s: &str) -> String {
@@ -179,20 +157,6 @@ pub fn render(events: &[Event], format: &str) -> Result<(&'static str, Vec<u8>)>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layout_characters_become_visible_escapes() {
-        assert_eq!(one_line("plain words, \"quoted\" é €"), "plain words, \"quoted\" é €");
-        assert!(matches!(one_line("plain"), Cow::Borrowed(_)));
-        assert_eq!(one_line("a\nb\r\tc"), "a\\nb\\r\\tc");
-        assert_eq!(one_line("red \u{1b}[31m \u{9b}2J"), "red \\u{1b}[31m \\u{9b}2J");
-        assert_eq!(
-            one_line("nul \0 nel \u{85} ls \u{2028} ps \u{2029}"),
-            "nul \\u{0} nel \\u{85} ls \\u{2028} ps \\u{2029}"
-        );
-        assert_eq!(one_line("abc\u{202e}fed\u{2066}x\u{2069}"), "abc\\u{202e}fed\\u{2066}x\\u{2069}");
-        assert_eq!(one_line("C:\\temp\\n"), "C:\\\\temp\\\\n", "a typed backslash is told apart from an escape");
-    }
 
     #[test]
     fn csv_cells_never_start_a_formula() {

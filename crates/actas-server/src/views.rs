@@ -121,10 +121,10 @@ pub fn event(e: &Event) -> api::AuditEvent {
 }
 
 /// An audit event in a session's timeline: the event with its `text` as
-/// one line ([`crate::export::one_line`]), as people read it. The stored
+/// one line ([`actas_core::limits::one_line`]), as people read it. The stored
 /// text, which its hash covers, is what `GET /audit` answers.
 pub fn timeline_event(e: &Event) -> api::AuditEvent {
-    api::AuditEvent { text: crate::export::one_line(&e.text).into_owned(), ..event(e) }
+    api::AuditEvent { text: actas_core::limits::one_line(&e.text).into_owned(), ..event(e) }
 }
 
 /// The keys that sign or signed the audit trail's head.

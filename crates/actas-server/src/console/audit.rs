@@ -9,6 +9,7 @@
 //! export: one event, one line, whatever was typed into it.
 
 use actas_core::audit::{Event, EventType};
+use actas_core::limits::one_line;
 use actas_core::Timestamp;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -21,7 +22,7 @@ use super::auth::{permit, SignedIn};
 use super::pages::{field_error, FieldError};
 use super::{layout, page, query_string, ConsoleError};
 use crate::authz::Act;
-use crate::export::{one_line, render};
+use crate::export::render;
 use crate::http::error::ApiError;
 use crate::routes::audit::{filter, AuditQuery};
 use crate::service;

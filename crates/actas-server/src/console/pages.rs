@@ -11,7 +11,7 @@
 
 use actas_api as api;
 use actas_core::audit::Event;
-use actas_core::limits;
+use actas_core::limits::{self, one_line};
 use actas_core::model::{Request, RequestKind, RequestStatus, Role, Session, Ticket};
 use actas_core::policy::{Approval, Policy};
 use actas_core::{Error, Timestamp};
@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::auth::{permit, Fields, SignedIn};
 use super::{encode, fragment, layout, links, live_box, page, version, ConsoleError};
 use crate::authz::Act;
-use crate::export::one_line;
+
 use crate::service::{self, Principal};
 use crate::AppState;
 

@@ -12,6 +12,8 @@ pub mod error;
 pub mod extract;
 pub mod forwarded;
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
@@ -123,8 +125,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
+    let doc = Arc::new(openapi());
     let api = Router::new()
-        .route("/openapi.json", get(meta::openapi))
+        .route("/openapi.json", get(move || meta::openapi(doc.clone())))
         .route("/tickets", post(tickets::create))
         .route("/tickets/{ref}", get(tickets::get))
         .route("/requests", post(requests::create).get(requests::list))

@@ -1,5 +1,6 @@
 //! Health, keys and the API description.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actas_api as api;
@@ -7,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use utoipa::openapi::OpenApi;
 
 use crate::AppState;
 
@@ -58,7 +60,8 @@ pub async fn jwks(State(st): State<AppState>) -> Response {
     ([("cache-control", "public, max-age=60")], Json(st.ctx.keys.jwks(now))).into_response()
 }
 
-/// This API's OpenAPI document.
-pub async fn openapi() -> Response {
-    Json(crate::http::openapi()).into_response()
+/// This API's OpenAPI document, made once when the router is built
+/// (`crate::http::router`) and handed to every call.
+pub async fn openapi(doc: Arc<OpenApi>) -> Response {
+    Json(doc.as_ref()).into_response()
 }
