@@ -5,14 +5,12 @@
 //! session in an HttpOnly, SameSite=Strict cookie, a CSRF token on every
 //! form, idle and absolute timeouts read from the injected clock);
 //! `throttle` slows password guessing down without locking anyone out;
-//! `pages` holds the pages. Templates are maud, checked at
+//! `pages` holds the pages, one module per URL group. Templates are maud, checked at
 //! compile time; every value from a person or the database is spliced with
 //! maud's escaping, and only the two constant assets below are written raw.
 //! Errors reach the person as a sentence, next to the field they concern
 //! when there is one, never as a problem document.
 
-mod admin;
-mod audit;
 mod auth;
 mod pages;
 pub mod throttle;
@@ -37,25 +35,26 @@ pub use throttle::Throttle;
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {
+    use pages::{accounts, admin, audit, home, launch, queue, requests, sessions};
     Router::new()
-        .route("/", get(pages::home))
+        .route("/", get(home::home))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/launch", get(pages::launch))
-        .route("/requests", post(pages::create_request))
-        .route("/requests/{id}", get(pages::request))
-        .route("/requests/{id}/start", post(pages::start))
-        .route("/requests/{id}/approve", post(pages::approve))
-        .route("/requests/{id}/deny", post(pages::deny))
-        .route("/requests/{id}/withdraw", post(pages::withdraw))
-        .route("/sessions/{id}", get(pages::session))
-        .route("/sessions/{id}/end", post(pages::end))
-        .route("/sessions/{id}/open", post(pages::open))
-        .route("/sessions/{id}/scope", post(pages::scope))
-        .route("/sessions/{id}/revoke", post(pages::revoke))
-        .route("/queue", get(pages::queue))
-        .route("/accounts", get(pages::find_account))
-        .route("/accounts/{id}/access-log", get(pages::access_log))
+        .route("/launch", get(launch::launch))
+        .route("/requests", post(launch::create_request))
+        .route("/requests/{id}", get(requests::request))
+        .route("/requests/{id}/start", post(requests::start))
+        .route("/requests/{id}/approve", post(queue::approve))
+        .route("/requests/{id}/deny", post(queue::deny))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/sessions/{id}", get(sessions::session))
+        .route("/sessions/{id}/end", post(sessions::end))
+        .route("/sessions/{id}/open", post(sessions::open))
+        .route("/sessions/{id}/scope", post(sessions::scope))
+        .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/queue", get(queue::queue))
+        .route("/accounts", get(accounts::find_account))
+        .route("/accounts/{id}/access-log", get(accounts::access_log))
         .route("/audit", get(audit::search))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))

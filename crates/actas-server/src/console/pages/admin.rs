@@ -5,16 +5,14 @@
 use actas_core::policy::{Action, ActionKind, Approval};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use maud::{html, Markup};
 
-use super::auth::{permit, SignedIn};
-use super::{layout, page, ConsoleError};
+use super::Answer;
 use crate::authz::Act;
+use crate::console::auth::{permit, SignedIn};
+use crate::console::{layout, page};
 use crate::service;
 use crate::AppState;
-
-type Answer = Result<Response, ConsoleError>;
 
 fn yes_no(b: bool) -> &'static str {
     if b {

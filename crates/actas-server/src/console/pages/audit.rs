@@ -18,17 +18,15 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::auth::{permit, SignedIn};
-use super::pages::{field_error, FieldError};
-use super::{layout, page, query_string, ConsoleError};
+use super::{field_error, Answer, FieldError};
 use crate::authz::Act;
+use crate::console::auth::{permit, SignedIn};
+use crate::console::{layout, page, query_string, ConsoleError};
 use crate::export::render;
 use crate::http::error::ApiError;
 use crate::routes::audit::{filter, AuditQuery};
 use crate::service;
 use crate::AppState;
-
-type Answer = Result<Response, ConsoleError>;
 
 /// The search form as submitted: every value as typed.
 #[derive(Debug, Default, Deserialize)]

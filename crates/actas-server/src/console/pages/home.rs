@@ -1,0 +1,120 @@
+//! `GET /`: who is signed in, the agent's live session and requests, the
+//! lead's waiting count (the live box, also at `?fragment=1`), and the
+//! forms and links a person's roles open.
+use actas_core::model::{RequestStatus, Role};
+use actas_store::RequestFilter;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use maud::{html, Markup};
+
+use super::accounts::account_form;
+use super::launch::ticket_form;
+use super::{status_words, when, Answer, FragmentQuery};
+use crate::authz::Act;
+use crate::console::auth::SignedIn;
+use crate::console::{fragment, layout, links, live_box, page, version, ConsoleError};
+use crate::service;
+use crate::AppState;
+
+fn signed_in_line(who: &SignedIn) -> Markup {
+    let roles: Vec<&str> = who.staff.roles.iter().map(|r| r.as_str()).collect();
+    html! { p { "Signed in as " strong { (who.staff.name) } " (" (who.staff.id) "; " (roles.join(", ")) ")." } }
+}
+
+/// The part of the home page that refreshes itself.
+async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleError> {
+    let ctx = &state.ctx;
+    let agent = who.staff.has(Role::Agent);
+    let lead = who.staff.has(Role::Lead);
+    let (live, mine) = if agent {
+        let live = service::live_session_of(ctx, &who.staff).await?;
+        let f = RequestFilter { requester: Some(who.staff.id.clone()), ..Default::default() };
+        let mut mine = service::list_requests(ctx, &who.staff, f).await?;
+        mine.reverse();
+        mine.truncate(20);
+        (live, mine)
+    } else {
+        (None, Vec::new())
+    };
+    let pending = if lead {
+        let f = RequestFilter { status: Some(RequestStatus::Pending), ..Default::default() };
+        service::list_requests(ctx, &who.staff, f).await?.into_iter().filter(|r| r.requester != who.staff.id).count()
+    } else {
+        0
+    };
+    Ok(html! {
+        @if agent {
+            section {
+                h2 { "Your live session" }
+                @match &live {
+                    Some(s) => {
+                        div.card {
+                            p { "Acting as " strong { (s.account_label()) } " under ticket " (s.ticket) ", until " (when(s.ends_at)) "." }
+                            p { a href=(format!("/sessions/{}", s.id)) { "Open the session and its timeline" } }
+                            form method="post" action=(format!("/sessions/{}/end", s.id)) {
+                                input type="hidden" name="csrf" value=(who.csrf);
+                                button type="submit" { "End the session" }
+                            }
+                        }
+                    }
+                    None => { p { "You have no live session." } }
+                }
+            }
+            section {
+                h2 { "My requests" }
+                @if mine.is_empty() { p { "You have not asked for access yet." } }
+                ul #my-requests {
+                    @for r in &mine {
+                        li {
+                            a href=(format!("/requests/{}", r.id)) { "Ticket " (r.ticket) ", " (r.account_label()) }
+                            " — " span.status { (status_words(r)) } " (asked " (when(r.created_at)) ")"
+                        }
+                    }
+                }
+            }
+        }
+        @if lead {
+            section {
+                h2 { "Approval queue" }
+                p { (pending) @if pending == 1 { " request waits" } @else { " requests wait" } " for your decision. " a href="/queue" { "Open the approval queue" } }
+            }
+        }
+    })
+}
+
+/// `GET /` (and `?fragment=1`: only the live box).
+pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<FragmentQuery>) -> Answer {
+    let live = home_live(&state, &who).await?;
+    if q.fragment.is_some() {
+        return Ok(fragment(live));
+    }
+    let agent = who.staff.has(Role::Agent);
+    let lead = who.staff.has(Role::Lead);
+    let others = links(&who.staff);
+    let access_logs = crate::authz::allow(&who.staff, Act::ReadAccessLog, state.ctx.clock.now()).is_ok();
+    let v = version(&live);
+    let body = html! {
+        (signed_in_line(&who))
+        @if agent || lead { (live_box("home-live", "/?fragment=1", &v, live)) }
+        @if agent {
+            section {
+                h2 { "Ask for access from a ticket" }
+                (ticket_form(""))
+            }
+        }
+        @if access_logs {
+            section {
+                h2 { "An account's access log" }
+                p.hint { "Who from support entered a customer's account, why, and what they changed." }
+                (account_form("", None))
+            }
+        }
+        @if !others.is_empty() {
+            section {
+                h2 { "Your pages" }
+                ul { @for (href, text) in &others { li { a href=(href) { (text) } } } }
+            }
+        }
+    };
+    Ok(page(StatusCode::OK, layout("Home", Some(&who), body)))
+}

@@ -1,0 +1,173 @@
+//! `GET /launch?ticket=REF`, the request form for a ticket (the actions
+//! with the allowed / not-allowed lists, the reason and the duration), and
+//! `POST /requests`, which opens the request or shows the form again with
+//! the refusal next to its field.
+use actas_api as api;
+use actas_core::limits::{self, one_line};
+use actas_core::model::Ticket;
+use actas_core::policy::{Approval, Policy};
+use actas_core::Error;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{approval_words, field_error, lists, minute_choices, refusal, Answer, FieldError};
+use crate::authz::Act;
+use crate::console::auth::{permit, Fields, SignedIn};
+use crate::console::{layout, page, ConsoleError};
+use crate::service::{self, Principal};
+use crate::AppState;
+
+/// The ticket reference form that leads to the request form.
+pub(super) fn ticket_form(value: &str) -> Markup {
+    html! {
+        form method="get" action="/launch" {
+            label for="ticket" { "Ticket reference" }
+            div.row {
+                input type="text" id="ticket" name="ticket" value=(value) required inputmode="text";
+                button type="submit" { "Open the request form" }
+            }
+        }
+    }
+}
+
+/// `GET /launch?ticket=REF` query.
+#[derive(Debug, Deserialize)]
+pub struct LaunchQuery {
+    #[serde(default)]
+    ticket: String,
+}
+
+struct Draft {
+    reason: String,
+    actions: Vec<String>,
+    minutes: u32,
+}
+
+fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Option<&FieldError>) -> Markup {
+    let general = err.filter(|e| !matches!(e.field.as_str(), "reason" | "actions" | "minutes"));
+    let actions_err = FieldError::at(err, "actions");
+    let reason_err = FieldError::at(err, "reason");
+    let minutes_err = FieldError::at(err, "minutes");
+    let needs = service_needs_person(policy, &d.actions);
+    let needs_text = "A lead must approve this request before you can start the session.";
+    let none_text = "Approved by policy at once: every action ticked needs no approval.";
+    html! {
+        section.card {
+            h2 { "Ticket " (t.reference) }
+            p { "Customer account: " strong { (t.account_label()) } }
+            p { "Subject: " (one_line(&t.subject)) }
+        }
+        form #request-form method="post" action="/requests" {
+            @if let Some(e) = general { p.alert role="alert" { (e.detail) } }
+            input type="hidden" name="csrf" value=(who.csrf);
+            input type="hidden" name="ticket" value=(t.reference);
+            fieldset aria-describedby=[actions_err.map(|_| "actions-error")] {
+                legend { "What do you need to do?" }
+                (field_error("actions-error", actions_err))
+                @for a in policy.actions() {
+                    label {
+                        input type="checkbox" name="actions" value=(a.name) data-label=(a.label)
+                            data-approval=(a.approval.as_str()) checked[d.actions.contains(&a.name)]
+                            disabled[a.approval == Approval::Forbidden];
+                        " " (a.label) " "
+                        span.hint { "(" (approval_words(policy, &a.name)) ")" }
+                    }
+                }
+            }
+            label for="reason" { "Reason" }
+            p.hint #reason-hint { "At least " (policy.reason.min_chars) " characters: say what the customer's problem is." }
+            (field_error("reason-error", reason_err))
+            textarea #reason name="reason" required maxlength=(limits::REASON_CHARS)
+                aria-describedby=(if reason_err.is_some() { "reason-hint reason-error" } else { "reason-hint" }) { (d.reason) }
+            label for="minutes" { "For how long" }
+            (field_error("minutes-error", minutes_err))
+            select #minutes name="minutes" aria-describedby=[minutes_err.map(|_| "minutes-error")] {
+                @for m in minute_choices(policy.session.max_minutes, policy.session.default_minutes) {
+                    option value=(m) selected[m == d.minutes] { (m) " minutes" }
+                }
+            }
+            (lists(policy, &d.actions, true))
+            p #approval data-needs=(needs_text) data-none=(none_text) {
+                @if d.actions.is_empty() { "Tick at least one action." } @else if needs { (needs_text) } @else { (none_text) }
+            }
+            p { button type="submit" { "Ask for access" } }
+        }
+    }
+}
+
+fn service_needs_person(policy: &Policy, actions: &[String]) -> bool {
+    actas_core::flow::needs_person(policy, actions)
+}
+
+async fn find_ticket_as(state: &AppState, who: &SignedIn, reference: &str) -> Result<Option<Ticket>, ConsoleError> {
+    match service::get_ticket(&state.ctx, &Principal::Staff(who.staff.clone()), reference).await {
+        Ok((t, _, _)) => Ok(Some(t)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn no_ticket(who: &SignedIn, reference: &str) -> Response {
+    let body = html! {
+        p.alert role="alert" { "There is no ticket " (reference) ". Check the reference, or ask for the ticket to be sent to actas first." }
+        (ticket_form(reference))
+    };
+    page(StatusCode::NOT_FOUND, layout("No such ticket", Some(who), body))
+}
+
+/// `GET /launch?ticket=REF`: the request form for a ticket.
+pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Query<LaunchQuery>) -> Answer {
+    permit(&state, &who, Act::CreateRequest, "Asking for access")?;
+    let reference = q.ticket.trim();
+    if reference.is_empty() {
+        let body = ticket_form("");
+        return Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)));
+    }
+    let Some(t) = find_ticket_as(&state, &who, reference).await? else { return Ok(no_ticket(&who, reference)) };
+    let policy = &state.ctx.policy;
+    let draft = Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes };
+    let body = request_form(policy, &who, &t, &draft, None);
+    Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)))
+}
+
+/// `POST /requests`: opens a request; a refusal shows the form again.
+pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::CreateRequest, "Asking for access")?;
+    let policy = state.ctx.policy.clone();
+    let reference = form.get("ticket").trim().to_string();
+    let minutes = form.get("minutes").trim().parse::<u32>().ok();
+    let draft = Draft {
+        reason: form.get("reason").to_string(),
+        actions: form.all("actions"),
+        minutes: minutes.unwrap_or(policy.session.default_minutes),
+    };
+    let outcome = match minutes {
+        None => Err(Error::refused("duration-invalid", Some("minutes"), "Pick a duration from the list.")),
+        Some(m) => {
+            let input = api::NewRequest {
+                ticket: reference.clone(),
+                account_id: None,
+                reason: draft.reason.clone(),
+                actions: draft.actions.clone(),
+                minutes: Some(m),
+            };
+            service::create_request(&state.ctx, &who.staff, input).await
+        }
+    };
+    match outcome {
+        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. })) => {
+            let Some(t) = find_ticket_as(&state, &who, &reference).await? else {
+                return Ok(no_ticket(&who, &reference));
+            };
+            let (status, err) = refusal(e);
+            let body = request_form(&policy, &who, &t, &draft, Some(&err));
+            Ok(page(status, layout("Ask for access", Some(&who), body)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

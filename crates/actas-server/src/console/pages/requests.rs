@@ -1,0 +1,117 @@
+//! `GET /requests/{id}`: a request, its decisions and sessions, with
+//! Withdraw (`POST /requests/{id}/withdraw`) for its requester and Start
+//! (`POST /requests/{id}/start`) once it is approved.
+use actas_core::limits::one_line;
+use actas_core::model::{RequestKind, RequestStatus};
+use actas_core::Error;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use maud::html;
+
+use super::{approval_words, field_error, lists, status_words, when, Answer};
+use crate::authz::Act;
+use crate::console::auth::{permit, Fields, SignedIn};
+use crate::console::{layout, page, ConsoleError};
+use crate::http::error::ApiError;
+use crate::service::{self, Principal};
+use crate::AppState;
+
+/// `GET /requests/{id}`.
+pub async fn request(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
+    request_page(&state, &who, &id, StatusCode::OK, None).await
+}
+
+/// `POST /requests/{id}/withdraw`: the requester takes a request back.
+pub async fn withdraw(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    match service::withdraw(&state.ctx, &who.staff, &id).await {
+        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
+        Err(e @ (Error::Refused { .. } | Error::Forbidden { .. } | Error::Conflict { .. })) => {
+            let (status, _, detail, _) = ApiError::from(e).parts();
+            request_page(&state, &who, &id, status, Some(&detail)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, err: Option<&str>) -> Answer {
+    let (r, decisions, sessions) = service::get_request(&state.ctx, &Principal::Staff(who.staff.clone()), id).await?;
+    let policy = &state.ctx.policy;
+    let allowed = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
+    let decided = matches!(r.status, RequestStatus::Approved | RequestStatus::Started | RequestStatus::Expired);
+    let withdrawable =
+        r.requester == who.staff.id && matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
+    let body = html! {
+        div.card {
+            p { "Status: " span.status #status { (status_words(&r)) } }
+            p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
+            p { "Asked by " (r.requester_name) " at " (when(r.created_at)) " for " (r.minutes) " minutes." }
+            p { "Reason: " q { (one_line(&r.reason)) } }
+            @if r.kind == RequestKind::Scope { p { "More actions for a live session." } }
+        }
+        @if decided {
+            h2 { "Allowed" }
+            (lists(policy, &allowed, false))
+            p { "For " (r.granted_minutes.unwrap_or(r.minutes)) " minutes." }
+        } @else {
+            h2 { "Asked for" }
+            ul { @for a in &r.actions { li { (policy.label(a)) " (" (approval_words(policy, a)) ")" } } }
+        }
+        @for d in &decisions {
+            p { "Decided by " (d.decider_name) " at " (when(d.at)) "."
+                @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
+        }
+        @if r.requester == who.staff.id && r.status == RequestStatus::Approved {
+            form method="post" action=(format!("/requests/{}/start", r.id)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                p.hint { "Starting gives you a link into the host app; the session is recorded from that moment." }
+                button type="submit" { "Start the session" }
+            }
+        }
+        @if withdrawable {
+            form method="post" action=(format!("/requests/{}/withdraw", r.id)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                (field_error("withdraw-error", err))
+                p.hint #withdraw-hint { "Withdrawing cancels the request for good; ask again if you need access later." }
+                button type="submit" aria-describedby="withdraw-hint" { "Withdraw the request" }
+            }
+        } @else if let Some(e) = err {
+            p.alert role="alert" #withdraw-error { (e) }
+        }
+        @if !sessions.is_empty() {
+            h2 { "Sessions" }
+            ul { @for s in &sessions { li { a href=(format!("/sessions/{}", s.id)) { "Session started " (when(s.started_at)) } " — " (s.state.as_str()) } } }
+        }
+    };
+    Ok(page(status, layout("Access request", Some(who), body)))
+}
+
+/// `POST /requests/{id}/start`: starts the session and sends the browser to
+/// its page (so a reload does not post again), which offers "Open in the
+/// host app" while the session is live. The console never holds the
+/// token: the browser enters the host app with a one-time code.
+pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::CreateRequest, "Starting a session")?;
+    let ctx = &state.ctx;
+    let (s, _token) = match service::start(ctx, &who.staff, &id, None).await {
+        Err(Error::Conflict { code: "live-session-exists", detail }) => {
+            return Err(match service::live_session_of(ctx, &who.staff).await? {
+                Some(live) => ConsoleError::Linked(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "You have a live session on {} under ticket {}; end it before starting another.",
+                        live.account_label(),
+                        live.ticket
+                    ),
+                    format!("/sessions/{}", live.id),
+                    "Go to your live session".into(),
+                ),
+                None => ConsoleError::Page(StatusCode::CONFLICT, detail),
+            });
+        }
+        started => started?,
+    };
+    Ok(Redirect::to(&format!("/sessions/{}?started=1", s.id)).into_response())
+}
