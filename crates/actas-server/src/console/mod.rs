@@ -5,11 +5,13 @@
 //! session in an HttpOnly, SameSite=Strict cookie, a CSRF token on every
 //! form, idle and absolute timeouts read from the injected clock);
 //! `throttle` slows password guessing down without locking anyone out;
-//! `pages` holds the pages, one module per URL group. Templates are maud, checked at
-//! compile time; every value from a person or the database is spliced with
-//! maud's escaping, and only the two constant assets below are written raw.
-//! Errors reach the person as a sentence, next to the field they concern
-//! when there is one, never as a problem document.
+//! `pages` holds the pages, one module per URL group. Templates are maud,
+//! checked at compile time; every value from a person or the database is
+//! spliced with maud's escaping, and only the two constant assets
+//! (`assets/console.css` and `assets/console.js`, inlined, their hashes in
+//! the Content-Security-Policy) are written raw. Errors reach the person
+//! as a sentence, next to the field they concern when there is one, never
+//! as a problem document.
 
 mod auth;
 mod pages;
@@ -23,8 +25,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use sha2::{Digest, Sha256};
 
@@ -82,51 +82,21 @@ pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     .into_response()
 }
 
-const CSS: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa;line-height:1.45}\
-header.top{background:#24292f;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}\
-header.top a{color:#fff}.brand{font-weight:700;text-decoration:none;margin-right:auto}nav ul{display:flex;flex-wrap:wrap;gap:.4rem 1rem;list-style:none;margin:0;padding:0}\
-header.top form{margin:0;padding:0;border:0;background:none}header.top button{background:none;color:#fff;border:1px solid #fff}\
-main{padding:1rem;max-width:56rem;margin:0 auto}form,.card{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
-label{display:block;margin:.3rem 0}input[type=text],input[type=password],textarea,select{font:inherit;padding:.35rem;max-width:100%}\
-input[type=datetime-local],input[type=number]{font:inherit;padding:.35rem}input[type=text],input[type=password],textarea{width:100%}textarea{min-height:5rem}button{font:inherit;padding:.4rem .9rem;cursor:pointer}\
-fieldset{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}.hint{color:#57606a;font-size:.9rem;margin:.1rem 0}\
-.error{color:#a40e26;font-weight:600;margin:.2rem 0}.alert{background:#ffebe9;border:1px solid #cf222e;padding:.6rem;border-radius:6px}\
-.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.6rem;border-radius:6px}.lists{display:flex;flex-wrap:wrap;gap:1rem}.lists>div{flex:1 1 14rem}\
-.row{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center}table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}\
-.status{font-weight:600}:focus-visible{outline:3px solid #0969da;outline-offset:2px}@media(max-width:30rem){.wide{display:block;overflow-x:auto}}";
+/// The console's style, inlined into every page (`assets/console.css`).
+const CSS: &str = include_str!("../../assets/console.css");
 
-/// Keeps the request form's two lists and approval line in step with the
-/// ticked boxes (the server renders the same lists for the submitted state),
-/// and refreshes every `[data-live]` box every 3 seconds from its
-/// `data-live` address (a `?fragment=` of the same page), unless the person
-/// is typing in it; `x-fragment-version` tells whether anything changed.
-const SCRIPT: &str = "(function(){var f=document.getElementById('request-form');if(!f)return;\
-var will=document.getElementById('will'),wont=document.getElementById('wont'),ap=document.getElementById('approval');\
-function item(t){var li=document.createElement('li');li.textContent=t;return li}\
-function render(){will.textContent='';wont.textContent='';var any=false,needs=false;\
-f.querySelectorAll('input[name=actions]').forEach(function(b){var on=b.checked&&!b.disabled;(on?will:wont).appendChild(item(b.getAttribute('data-label')));\
-if(on){any=true;if(b.getAttribute('data-approval')==='required')needs=true}});\
-if(!any)will.appendChild(item('Nothing yet: tick at least one action.'));\
-ap.textContent=!any?'Tick at least one action.':needs?ap.getAttribute('data-needs'):ap.getAttribute('data-none')}\
-f.addEventListener('change',render);render()})();\
-(function(){document.querySelectorAll('[data-live]').forEach(function(box){var dirty=false;\
-box.addEventListener('input',function(){dirty=true});box.addEventListener('change',function(){dirty=true});\
-setInterval(function(){if(dirty||document.hidden||box.contains(document.activeElement))return;\
-fetch(box.getAttribute('data-live'),{credentials:'same-origin',cache:'no-store'}).then(function(r){\
-if(r.redirected){location.reload();return}if(!r.ok)return;var v=r.headers.get('x-fragment-version')||'';\
-if(v===box.getAttribute('data-version'))return;return r.text().then(function(t){if(dirty||box.contains(document.activeElement))return;\
-box.innerHTML=t;box.setAttribute('data-version',v)})}).catch(function(){})},3000)})})();";
+/// The console's script, inlined into every page (`assets/console.js`):
+/// keeps the request form's lists in step with its boxes and refreshes the
+/// `[data-live]` boxes.
+const SCRIPT: &str = include_str!("../../assets/console.js");
 
-fn csp_hash(s: &str) -> String {
-    format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s.as_bytes())))
-}
+// `CSS_HASH` and `SCRIPT_HASH`, the policy's sources for the two above.
+include!(concat!(env!("OUT_DIR"), "/console_csp.rs"));
 
 /// Only the console's own style and script run; nothing may frame it.
 static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     let v = format!(
-        "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        csp_hash(CSS),
-        csp_hash(SCRIPT)
+        "default-src 'none'; style-src {CSS_HASH}; script-src {SCRIPT_HASH}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 });
@@ -348,6 +318,8 @@ fn error_page(status: StatusCode, sentence: &str, link: Option<(&str, &str)>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
 
     #[test]
     fn only_plain_web_origins_reach_the_policy() {
@@ -356,6 +328,10 @@ mod tests {
         assert_eq!(origin_of("https://a.test;script-src */x"), None);
         assert_eq!(origin_of("javascript://x"), None);
         assert_eq!(origin_of("https:///x"), None);
+    }
+
+    fn csp_hash(s: &str) -> String {
+        format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s.as_bytes())))
     }
 
     #[test]
