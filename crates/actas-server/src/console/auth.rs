@@ -26,7 +26,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use cookie::{Cookie, SameSite};
 use maud::html;
+use subtle::ConstantTimeEq;
 
 use super::{layout, page, ConsoleError};
 use crate::authz::Act;
@@ -44,30 +46,44 @@ pub const ABSOLUTE_HOURS: i64 = 12;
 /// `last_seen_at` is written at most this often, to spare the writer.
 const TOUCH_SECONDS: i64 = 60;
 
-/// A cookie's value from the request headers.
+/// A cookie's value from the request headers (the first of that name).
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
         .filter(|v| !v.is_empty())
 }
 
-/// The `Set-Cookie` value of the session cookie (`clear`: remove it).
-pub(crate) fn session_cookie(value: &str, secure: bool, clear: bool) -> String {
-    let age = if clear { 0 } else { ABSOLUTE_HOURS * 3600 };
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={age}{secure}")
+/// An HttpOnly, SameSite=Strict cookie for `path`, kept `seconds`.
+fn strict_cookie(name: &'static str, value: &str, path: &'static str, seconds: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value.to_string()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path(path)
+        .max_age(cookie::time::Duration::seconds(seconds))
+        .secure(secure)
+        .build()
 }
 
-fn login_cookie(value: &str, secure: bool, clear: bool) -> String {
-    let age = if clear { 0 } else { 3600 };
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{LOGIN_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={age}{secure}")
+/// The session cookie (`clear`: remove it).
+pub(crate) fn session_cookie(value: &str, secure: bool, clear: bool) -> Cookie<'static> {
+    strict_cookie(COOKIE, value, "/", if clear { 0 } else { ABSOLUTE_HOURS * 3600 }, secure)
+}
+
+fn login_cookie(value: &str, secure: bool, clear: bool) -> Cookie<'static> {
+    strict_cookie(LOGIN_COOKIE, value, "/login", if clear { 0 } else { 3600 }, secure)
+}
+
+/// Adds a `Set-Cookie` line to a response.
+pub(crate) fn set_cookie(res: &mut Response, c: &Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 fn secure(state: &AppState) -> bool {
@@ -76,7 +92,7 @@ fn secure(state: &AppState) -> bool {
 
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// A submitted form: every field, in order (checkbox groups repeat a name).
@@ -176,7 +192,8 @@ impl FromRequestParts<AppState> for SignedIn {
             }
         };
         // A live box refreshing itself is not the person being active.
-        let polling = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("fragment=")));
+        let polling =
+            parts.uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "fragment"));
         if !polling && now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
             let h = id_hash.clone();
             ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await }))).await?;
@@ -209,9 +226,7 @@ fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
         }
     };
     let mut res = page(v.status, layout("Sign in", None, body));
-    if let Ok(c) = HeaderValue::from_str(&login_cookie(&token, secure(state), false)) {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
+    set_cookie(&mut res, &login_cookie(&token, secure(state), false));
     res
 }
 
@@ -301,11 +316,8 @@ pub async fn login(
     }
     tracing::info!(staff = %staff.id, "signed in to the console");
     let mut res = Redirect::to("/").into_response();
-    for c in [session_cookie(&id, secure(&state), false), login_cookie("", secure(&state), true)] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
+    set_cookie(&mut res, &session_cookie(&id, secure(&state), false));
+    set_cookie(&mut res, &login_cookie("", secure(&state), true));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -337,7 +349,9 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("x_actas_console=no; actas_console=yes; other=1"));
         assert_eq!(cookie(&h, COOKIE).as_deref(), Some("yes"));
         assert_eq!(cookie(&h, LOGIN_COOKIE), None);
-        assert!(session_cookie("v", true, false).ends_with("; Secure"));
-        assert!(session_cookie("v", false, false).contains("HttpOnly; SameSite=Strict; Path=/;"));
+        assert!(session_cookie("v", true, false).to_string().contains("; Secure"));
+        let plain = session_cookie("v", false, false).to_string();
+        assert!(plain.contains("HttpOnly; SameSite=Strict; Path=/;") && !plain.contains("Secure"), "{plain}");
+        assert!(session_cookie("", false, true).to_string().ends_with("; Max-Age=0"));
     }
 }

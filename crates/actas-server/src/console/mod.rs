@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 use crate::http::error::ApiError;
@@ -196,17 +197,12 @@ pub(crate) fn links(staff: &actas_core::model::Staff) -> Vec<(&'static str, &'st
     v
 }
 
+/// Every byte but the unreserved ones (RFC 3986: letters, digits, `-._~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// Percent-encodes `s` for a query value or a path segment.
 pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, RESERVED).to_string()
 }
 
 /// A query string from its non-empty pairs.
@@ -284,9 +280,7 @@ impl IntoResponse for ConsoleError {
             ConsoleError::SignIn { clear, secure } => {
                 let mut res = Redirect::to("/login").into_response();
                 if clear {
-                    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie("", secure, true)) {
-                        res.headers_mut().insert(header::SET_COOKIE, v);
-                    }
+                    auth::set_cookie(&mut res, &auth::session_cookie("", secure, true));
                 }
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res
