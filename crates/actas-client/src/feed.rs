@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -54,33 +55,21 @@ async fn follow(
         match req.send().await.and_then(|r| r.error_for_status()) {
             Ok(res) => {
                 backoff = Duration::from_millis(200);
-                let mut body = res.bytes_stream();
-                let mut buf = String::new();
-                while let Some(Ok(chunk)) = body.next().await {
-                    buf.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(end) = buf.find("\n\n") {
-                        let frame: String = buf.drain(..end + 2).collect();
-                        let data: String = frame
-                            .lines()
-                            .filter_map(|l| l.strip_prefix("data:"))
-                            .map(|d| d.trim_start())
-                            .collect::<Vec<_>>()
-                            .join("\n");
-                        if data.is_empty() {
-                            continue;
-                        }
-                        match serde_json::from_str::<SessionChange>(&data) {
-                            Ok(change) => {
-                                if last.is_some_and(|l| change.seq <= l) {
-                                    continue;
-                                }
-                                last = Some(change.seq);
-                                if tx.send(change).await.is_err() {
-                                    return;
-                                }
+                // Bytes to text (a character split across chunks waits for
+                // its rest) to events, as the EventSource standard reads them.
+                let mut events = res.bytes_stream().eventsource();
+                while let Some(Ok(event)) = events.next().await {
+                    match serde_json::from_str::<SessionChange>(&event.data) {
+                        Ok(change) => {
+                            if last.is_some_and(|l| change.seq <= l) {
+                                continue;
                             }
-                            Err(e) => tracing::warn!(error = %e, "unreadable session change"),
+                            last = Some(change.seq);
+                            if tx.send(change).await.is_err() {
+                                return;
+                            }
                         }
+                        Err(e) => tracing::warn!(error = %e, "unreadable session change"),
                     }
                 }
                 tracing::info!("session feed closed; reconnecting");

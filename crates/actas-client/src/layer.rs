@@ -49,6 +49,7 @@ use axum::extract::{FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, SameSite};
 use futures::StreamExt;
 use serde::Deserialize;
 use tower::{Layer, Service};
@@ -73,10 +74,10 @@ impl TokenSource {
                 .get_all(header::COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_string()),
+                .flat_map(Cookie::split_parse)
+                .filter_map(Result::ok)
+                .find(|c| c.name() == name)
+                .map(|c| c.value().to_string()),
         }
         .filter(|t| !t.is_empty())
     }
@@ -286,26 +287,30 @@ impl SupportRoutes {
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+        let c = Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .secure(self.secure)
+            .build();
+        HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     fn ended_url(&self, page: &EndedPage) -> String {
-        let mut q = Vec::new();
+        let mut q = form_urlencoded::Serializer::new(String::new());
         if let Some(s) = &page.session {
-            q.push(format!("session={s}"));
+            q.append_pair("session", s);
         }
         if let Some(r) = &page.refused {
-            q.push(format!("refused={r}"));
+            q.append_pair("refused", r);
         }
         if page.left {
-            q.push("left=1".into());
+            q.append_pair("left", "1");
         }
-        if q.is_empty() {
-            self.ended.clone()
-        } else {
-            format!("{}?{}", self.ended, q.join("&"))
+        match q.finish() {
+            q if q.is_empty() => self.ended.clone(),
+            q => format!("{}?{q}", self.ended),
         }
     }
 

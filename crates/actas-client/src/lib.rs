@@ -32,6 +32,8 @@ mod verify;
 
 use std::time::Duration;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, PercentEncode, NON_ALPHANUMERIC};
+
 pub use actas_api as api;
 pub use feed::Feed;
 pub use verify::{Impersonation, TokenError, Verifier};
@@ -66,6 +68,15 @@ pub fn end_reason_words(reason: &str) -> &'static str {
         "superseded" => "a new session replaced it after a scope change",
         _ => "it is no longer valid",
     }
+}
+
+/// Every byte but the unreserved ones (RFC 3986: letters, digits, `-._~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// `s` as one path segment: an id with `/`, `?`, `#` or `%` in it stays
+/// one segment and reaches actas as it was given.
+fn segment(s: &str) -> PercentEncode<'_> {
+    utf8_percent_encode(s, RESERVED)
 }
 
 /// A client for the host-app calls of the actas API, holding the app key.
@@ -182,7 +193,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn session(&self, id: &str) -> Result<api::Session, ClientError> {
-        self.get(&format!("/sessions/{id}")).await
+        self.get(&format!("/sessions/{}", segment(id))).await
     }
 
     /// Exchanges a one-time entry code (brought by the agent's browser from
@@ -223,7 +234,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn access_log(&self, account_id: &str) -> Result<api::AccessLog, ClientError> {
-        self.get(&format!("/accounts/{account_id}/access-log")).await
+        self.get(&format!("/accounts/{}/access-log", segment(account_id))).await
     }
 
     /// Customer notes of ended sessions after `after` (a notice `seq`).
@@ -249,7 +260,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn notice_delivered(&self, id: &str) -> Result<api::Notice, ClientError> {
-        self.post(&format!("/notices/{id}/delivered"), &serde_json::json!({})).await
+        self.post(&format!("/notices/{}/delivered", segment(id)), &serde_json::json!({})).await
     }
 
     /// Follows `GET /sessions/feed`: every session change, reconnecting
@@ -277,5 +288,14 @@ impl Client {
     /// ```
     pub fn follow_after(&self, after: i64) -> Feed {
         Feed::start(self.http.clone(), self.url("/sessions/feed"), self.app_key.clone(), Some(after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_id_stays_one_path_segment() {
+        assert_eq!(super::segment("ses_1-a.b~c").to_string(), "ses_1-a.b~c");
+        assert_eq!(super::segment("acct/42?x#y %é").to_string(), "acct%2F42%3Fx%23y%20%25%C3%A9");
     }
 }
