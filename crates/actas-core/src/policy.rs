@@ -221,6 +221,20 @@ fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()[..offset.min(src.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// What the TOML parser says is wrong; for the few errors it leaves
+/// without words (a control character in a comment), the character it
+/// stopped at.
+fn toml_message(src: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    if !message.is_empty() {
+        return message.to_string();
+    }
+    match e.span().and_then(|s| src.get(s.start..)).and_then(|rest| rest.chars().next()) {
+        Some(c) => format!("not valid TOML: unexpected character {c:?}"),
+        None => "not valid TOML".to_string(),
+    }
+}
+
 impl Policy {
     /// The shipped default policy.
     pub fn shipped() -> Policy {
@@ -233,7 +247,7 @@ impl Policy {
     pub fn parse(src: &str) -> Result<Policy, PolicyError> {
         let raw: RawPolicy = toml::from_str(src).map_err(|e| PolicyError {
             line: e.span().map(|s| line_of(src, s.start)),
-            message: e.message().trim().to_string(),
+            message: toml_message(src, &e),
         })?;
         let err = |offset: usize, message: String| PolicyError { line: Some(line_of(src, offset)), message };
 
@@ -519,6 +533,16 @@ mod tests {
         let e = refused(&format!("[session]\ndefault_minutes = 15\ncolour = \"red\"\n{ONE}"));
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn a_toml_error_always_says_what_is_wrong() {
+        // The TOML parser gives no words for a control character in a comment.
+        let e = refused(&format!("# a comment \u{1}\n{ONE}"));
+        assert_eq!(e.line, Some(1), "{e}");
+        assert_eq!(e.message, "not valid TOML: unexpected character '\\u{1}'", "{e}");
+        let e = refused(&format!("{ONE}kind = \"view\""));
+        assert!(!e.message.is_empty(), "{e}");
     }
 
     #[test]

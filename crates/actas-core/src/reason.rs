@@ -61,12 +61,15 @@ impl Reason {
     }
 }
 
-/// Lower case, punctuation as space, white space collapsed.
+/// Lower case, punctuation as space, white space collapsed. Folding a
+/// folded text changes nothing.
 pub fn fold(s: &str) -> String {
     let spaced: String =
         s.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect::<String>().to_lowercase();
     let mut out = String::with_capacity(spaced.len());
-    for word in spaced.split_whitespace() {
+    // Lower case can add a mark that is not a letter ("İ" is "i" and a
+    // combining dot): it separates words too.
+    for word in spaced.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -103,6 +106,16 @@ mod tests {
         }
         let long = ReasonRules { min_chars: 3, vague: vec!["need access".into()] };
         assert_eq!(code(Reason::parse("Need access...", &long)), "reason-vague");
+    }
+
+    #[test]
+    fn folding_a_folded_text_changes_nothing() {
+        assert_eq!(fold("  Need   ACCESS!! "), "need access");
+        // Lower case turns "İ" into "i" and a combining dot above.
+        assert_eq!(fold("İstanbul"), "i stanbul");
+        for s in ["ΟΔΥΣΣΕΥΣ İstanbul ǅemal straße", "JUST CHECKİNG", "x\u{130}\u{130}y"] {
+            assert_eq!(fold(&fold(s)), fold(s), "{s}");
+        }
     }
 
     #[test]

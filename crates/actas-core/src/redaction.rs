@@ -229,32 +229,44 @@ const ASKING_FIRST: &[&str] = &["has", "is", "allow", "require", "requires"];
 
 /// Splits a field name into lowercase words: punctuation and spaces
 /// separate, so do camelCase and acronym boundaries; digits-only words are
-/// dropped.
+/// dropped. Folding the words again gives the same words.
 pub fn fold(name: &str) -> Vec<String> {
     let mut words = Vec::new();
     for part in name.split(|c: char| !c.is_alphanumeric()) {
-        let chars: Vec<char> = part.chars().collect();
-        let mut start = 0;
-        for i in 1..chars.len() {
-            let (prev, cur) = (chars[i - 1], chars[i]);
-            let next_lower = chars.get(i + 1).is_some_and(|c| c.is_lowercase());
-            // newPassword | 2faCode | TOTPSeed (an acronym ends before the
-            // capital that starts the next word); 2FA stays one word.
-            let boundary = cur.is_uppercase() && (prev.is_lowercase() || (prev.is_uppercase() && next_lower));
-            if boundary {
-                words.push(chars[start..i].iter().collect::<String>());
-                start = i;
+        for word in split_case(part) {
+            // Lower case can split a word once more: "İ" becomes "i" and a
+            // combining dot, and a capital without a lower case (𝐀) that
+            // followed a capital with one now follows a small letter.
+            let lower = word.to_lowercase();
+            for piece in lower.split(|c: char| !c.is_alphanumeric()) {
+                words.extend(split_case(piece));
             }
         }
-        if start < chars.len() {
-            words.push(chars[start..].iter().collect::<String>());
+    }
+    words.retain(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()));
+    words
+}
+
+/// Splits a run of letters and digits at camelCase and acronym boundaries.
+fn split_case(part: &str) -> Vec<String> {
+    let chars: Vec<char> = part.chars().collect();
+    let mut words = Vec::new();
+    let mut start = 0;
+    for i in 1..chars.len() {
+        let (prev, cur) = (chars[i - 1], chars[i]);
+        let next_lower = chars.get(i + 1).is_some_and(|c| c.is_lowercase());
+        // newPassword | 2faCode | TOTPSeed (an acronym ends before the
+        // capital that starts the next word); 2FA stays one word.
+        let boundary = cur.is_uppercase() && (prev.is_lowercase() || (prev.is_uppercase() && next_lower));
+        if boundary {
+            words.push(chars[start..i].iter().collect::<String>());
+            start = i;
         }
     }
+    if start < chars.len() {
+        words.push(chars[start..].iter().collect::<String>());
+    }
     words
-        .into_iter()
-        .map(|w| w.to_lowercase())
-        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
-        .collect()
 }
 
 /// A word without its trailing digits (`cvv2` → `cvv`); `2fa` stays.
@@ -496,6 +508,20 @@ pub(crate) mod tests {
         assert_eq!(fold("Stripe Webhook_secret"), ["stripe", "webhook", "secret"]);
         assert_eq!(fold("cvv2"), ["cvv2"]);
         assert!(fold("__").is_empty());
+    }
+
+    #[test]
+    fn folding_the_words_again_gives_the_same_words() {
+        // Lower case turns "İ" into "i" and a combining dot above.
+        assert_eq!(fold("İban"), ["i", "ban"]);
+        // 𝐀 (mathematical bold capital A) has no lower case: after "b"
+        // (once "B") it starts a word.
+        assert_eq!(fold("B\u{1d400}"), ["b", "\u{1d400}"]);
+        for name in ["ΟΔΥΣΣΕΥΣ İstanbul ǅemal straße", "İban", "B\u{1d400}", "newPassword", "TOTPSeed", "user.1.pin"]
+        {
+            let words = fold(name);
+            assert_eq!(fold(&words.join(" ")), words, "{name}");
+        }
     }
 
     #[test]
