@@ -15,7 +15,7 @@
 //!   longer verifies.
 #![no_main]
 
-use actas_core::audit::{canonical_bytes, Actor, ActorKind, ChainVerifier, Event, EventType, GENESIS};
+use actas_core::audit::{canonical_bytes, Actor, ActorKind, ChainVerifier, Event, EventType, NewEvent, GENESIS};
 use chrono::{DateTime, Datelike, Utc};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
@@ -53,17 +53,19 @@ fn event_of(v: &Value) -> Event {
     };
     Event {
         seq: v.get("seq").and_then(Value::as_i64).unwrap_or(1),
-        id: string(v, "id"),
-        at: time(v.get("at")),
-        kind,
-        actor,
-        account_id: optional(v, "account_id"),
-        ticket: optional(v, "ticket"),
-        request_id: optional(v, "request_id"),
-        session_id: optional(v, "session_id"),
-        agent: optional(v, "agent"),
-        data: v.get("data").cloned().unwrap_or_default(),
-        text: string(v, "text"),
+        body: NewEvent {
+            id: string(v, "id"),
+            at: time(v.get("at")),
+            kind,
+            actor,
+            account_id: optional(v, "account_id"),
+            ticket: optional(v, "ticket"),
+            request_id: optional(v, "request_id"),
+            session_id: optional(v, "session_id"),
+            agent: optional(v, "agent"),
+            data: v.get("data").cloned().unwrap_or_default(),
+            text: string(v, "text"),
+        },
         prev_hash: optional(v, "prev_hash").unwrap_or_else(|| GENESIS.to_string()),
         hash: String::new(),
     }
@@ -100,17 +102,19 @@ fn decode(bytes: &[u8], prev_hash: &str) -> Event {
     };
     Event {
         seq: o["seq"].as_i64().expect("seq"),
-        id: s("id"),
-        at: DateTime::parse_from_rfc3339(&s("at")).expect("at").to_utc(),
-        kind: s("type").parse().expect("type"),
-        actor: Actor::from_json(&o["actor"]).expect("actor"),
-        account_id: opt("account_id"),
-        ticket: opt("ticket"),
-        request_id: opt("request_id"),
-        session_id: opt("session_id"),
-        agent: opt("agent"),
-        data: o["data"].clone(),
-        text: s("text"),
+        body: NewEvent {
+            id: s("id"),
+            at: DateTime::parse_from_rfc3339(&s("at")).expect("at").to_utc(),
+            kind: s("type").parse().expect("type"),
+            actor: Actor::from_json(&o["actor"]).expect("actor"),
+            account_id: opt("account_id"),
+            ticket: opt("ticket"),
+            request_id: opt("request_id"),
+            session_id: opt("session_id"),
+            agent: opt("agent"),
+            data: o["data"].clone(),
+            text: s("text"),
+        },
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
     }
@@ -196,37 +200,37 @@ fn variants(e: &Event) -> Vec<(String, Event)> {
     };
     push("seq".into(), &|x| x.seq = x.seq.wrapping_add(1));
     push("at".into(), &|x| {
-        x.at = if x.at.year() < 9999 {
-            x.at + chrono::Duration::milliseconds(1)
+        x.body.at = if x.body.at.year() < 9999 {
+            x.body.at + chrono::Duration::milliseconds(1)
         } else {
-            x.at - chrono::Duration::milliseconds(1)
+            x.body.at - chrono::Duration::milliseconds(1)
         }
     });
     push("type".into(), &|x| {
-        let i = EventType::ALL.iter().position(|t| *t == x.kind).unwrap_or(0);
-        x.kind = EventType::ALL[(i + 1) % EventType::ALL.len()];
+        let i = EventType::ALL.iter().position(|t| *t == x.body.kind).unwrap_or(0);
+        x.body.kind = EventType::ALL[(i + 1) % EventType::ALL.len()];
     });
     push("actor.kind".into(), &|x| {
-        x.actor.kind = if x.actor.kind == ActorKind::Staff { ActorKind::App } else { ActorKind::Staff }
+        x.body.actor.kind = if x.body.actor.kind == ActorKind::Staff { ActorKind::App } else { ActorKind::Staff }
     });
     for s in one_char_changed(&e.id) {
-        push(format!("id {s:?}"), &|x| x.id = s.clone());
+        push(format!("id {s:?}"), &|x| x.body.id = s.clone());
     }
     for s in one_char_changed(&e.actor.id) {
-        push(format!("actor.id {s:?}"), &|x| x.actor.id = s.clone());
+        push(format!("actor.id {s:?}"), &|x| x.body.actor.id = s.clone());
     }
     for s in one_char_changed(&e.actor.name) {
-        push(format!("actor.name {s:?}"), &|x| x.actor.name = s.clone());
+        push(format!("actor.name {s:?}"), &|x| x.body.actor.name = s.clone());
     }
     for s in one_char_changed(&e.text) {
-        push(format!("text {s:?}"), &|x| x.text = s.clone());
+        push(format!("text {s:?}"), &|x| x.body.text = s.clone());
     }
     let fields: [(&str, OptionalField); 5] = [
-        ("account_id", |x| &mut x.account_id),
-        ("ticket", |x| &mut x.ticket),
-        ("request_id", |x| &mut x.request_id),
-        ("session_id", |x| &mut x.session_id),
-        ("agent", |x| &mut x.agent),
+        ("account_id", |x| &mut x.body.account_id),
+        ("ticket", |x| &mut x.body.ticket),
+        ("request_id", |x| &mut x.body.request_id),
+        ("session_id", |x| &mut x.body.session_id),
+        ("agent", |x| &mut x.body.agent),
     ];
     for (name, field) in fields {
         let mut probe = e.clone();
@@ -244,7 +248,7 @@ fn variants(e: &Event) -> Vec<(String, Event)> {
     }
     let mut budget = 64;
     for d in data_changed(&e.data, &mut budget) {
-        push(format!("data {d}"), &|x| x.data = d.clone());
+        push(format!("data {d}"), &|x| x.body.data = d.clone());
     }
     out
 }

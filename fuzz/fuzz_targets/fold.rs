@@ -50,10 +50,10 @@ fuzz_target!(|data: &[u8]| {
     if why.is_some() {
         // Not even when an action lists it (a policy that does is refused).
         let mut listing = policy.action("sync.reset").expect("shipped action").clone();
-        assert!(!redaction::stores_value(&listing, &text), "sync.reset stores {text:?}");
+        assert!(!listing.stores_value(&text), "sync.reset stores {text:?}");
         listing.store_values = Some(vec![text.to_string()]);
         let change = FieldChange { field: text.to_string(), old: Some("a".into()), new: None };
-        let kept = redaction::redact(&listing, vec![change]);
+        let kept = actas_core::flow::redact(&listing, vec![change]);
         assert_eq!(kept[0].old.as_deref(), Some(NOT_STORED));
         assert_eq!(kept[0].new, None);
     }
