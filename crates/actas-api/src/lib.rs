@@ -9,6 +9,8 @@
 //! (`invalid-characters`); the bounds are `actas_core::limits`.
 #![warn(missing_docs)]
 
+pub mod token;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

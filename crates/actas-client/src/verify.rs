@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use actas_api::token::Claims;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -63,22 +64,6 @@ impl Impersonation {
     pub fn grants(&self, action: &str) -> bool {
         self.scope.iter().any(|a| a == action)
     }
-}
-
-#[derive(Deserialize)]
-struct Act {
-    sub: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    act: Act,
-    sid: String,
-    scope: String,
-    ticket: String,
-    exp: i64,
 }
 
 #[derive(Deserialize)]

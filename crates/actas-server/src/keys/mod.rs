@@ -30,7 +30,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -157,39 +156,7 @@ fn internal(e: KeyError) -> Error {
     Error::Internal(anyhow::Error::new(e))
 }
 
-/// The RFC 8693 actor claim.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ActClaim {
-    /// Staff login.
-    pub sub: String,
-    /// Display name.
-    pub name: String,
-}
-
-/// The claims of an impersonation token (SPEC §4).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
-    /// actas base URL.
-    pub iss: String,
-    /// The host app's id.
-    pub aud: String,
-    /// The customer account.
-    pub sub: String,
-    /// The staff member acting.
-    pub act: ActClaim,
-    /// Session id.
-    pub sid: String,
-    /// Granted actions, space-separated.
-    pub scope: String,
-    /// Ticket reference.
-    pub ticket: String,
-    /// Issued at (seconds).
-    pub iat: i64,
-    /// Expiry (seconds), never after the session's end.
-    pub exp: i64,
-    /// Token id.
-    pub jti: String,
-}
+pub use actas_api::token::{ActClaim, Claims};
 
 struct TokenSigner {
     kid: String,
