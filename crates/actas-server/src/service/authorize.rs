@@ -47,7 +47,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
             };
             let (Some(claims), Some(session)) = (claims, session) else {
                 let ev = tx.append_event(answer_event(&policy, None, ask, Err(Refusal::BadToken), now)).await?;
-                return Ok(Committed::answer(answer(Err(Refusal::BadToken), ev.body.id)));
+                return Ok(Committed::answer(answer(Some(Refusal::BadToken), ev.body.id)));
             };
             let (session, ended) = end_if_due(tx, &policy, session, now).await?;
             let token = TokenSays { app: &claims.aud, account: &claims.sub };
@@ -56,18 +56,18 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
             if session.is_live() && decided.err().is_none_or(Refusal::from_the_session) {
                 tx.touch_session(&session.id, now).await?;
             }
-            let refusal = decided.err();
             let ev = tx.append_event(answer_event(&policy, Some(&session), ask, decided, now)).await?;
-            Ok(Committed::answer(answer(refusal.map_or(Ok(()), Err), ev.body.id)).sessions_changed(ended.is_some()))
+            Ok(Committed::answer(answer(decided.err(), ev.body.id)).sessions_changed(ended))
         })
     }))
     .await
 }
 
-fn answer(verdict: std::result::Result<(), Refusal>, event_id: String) -> api::AuthorizeResponse {
-    let (allowed, reason) = match verdict {
-        Ok(()) => (true, "ok".to_string()),
-        Err(r) => (false, r.as_str().to_string()),
-    };
-    api::AuthorizeResponse { allowed, reason, event_id: Some(event_id) }
+/// The answer: allowed, or why not, and the event that records it.
+fn answer(refusal: Option<Refusal>, event_id: String) -> api::AuthorizeResponse {
+    api::AuthorizeResponse {
+        allowed: refusal.is_none(),
+        reason: refusal.map_or("ok", Refusal::as_str).to_string(),
+        event_id: Some(event_id),
+    }
 }

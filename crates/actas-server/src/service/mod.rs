@@ -15,7 +15,7 @@ pub mod input;
 mod requests;
 mod sessions;
 
-use actas_core::audit::{self as text, data, Actor, Event, EventData, EventType, NewEvent};
+use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEvent};
 use actas_core::model::{EndReason, Notice, Session, SessionState};
 use actas_core::policy::Policy;
 use actas_core::{Error, Result, Timestamp};
@@ -93,7 +93,7 @@ pub(crate) async fn end_session(
     at: Timestamp,
     by: Option<&Actor>,
     note: Option<String>,
-) -> Result<(Session, Event)> {
+) -> Result<Session> {
     s.state = SessionState::Ended;
     s.end_reason = Some(reason);
     s.ended_at = Some(at);
@@ -103,22 +103,10 @@ pub(crate) async fn end_session(
     let line =
         text::session_end(&s, reason, at, policy.session.idle_minutes, by.map(|a| a.name.as_str()), note.as_deref());
     let actor = by.cloned().unwrap_or_else(Actor::system);
-    let ev = tx
-        .append_event(
-            NewEvent::new(
-                at,
-                actor,
-                line,
-                end_event(
-                    reason,
-                    data::SessionEnd { end_reason: reason.as_str().into(), note, started_at: s.started_at },
-                ),
-            )
-            .about_session(&s),
-        )
-        .await?;
+    let end = data::SessionEnd { end_reason: reason.as_str().into(), note, started_at: s.started_at };
+    tx.append_event(NewEvent::new(at, actor, line, end_event(reason, end)).about_session(&s)).await?;
     queue_notice(tx, &s, at).await?;
-    Ok((s, ev))
+    Ok(s)
 }
 
 /// What an agent changed in a session, in plain words, from its events.
@@ -166,19 +154,16 @@ async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()>
     Ok(())
 }
 
-/// Ends the session in `tx` if its time is up at `now`; answers the ended
-/// session and its event when it did.
+/// Ends the session in `tx` if its time is up at `now`; answers the
+/// session and whether this call ended it.
 pub(crate) async fn end_if_due(
     tx: &mut dyn Tx,
     policy: &Policy,
     s: Session,
     now: Timestamp,
-) -> Result<(Session, Option<Event>)> {
+) -> Result<(Session, bool)> {
     match actas_core::flow::due_end(&s, policy.session.idle_minutes, now) {
-        Some((reason, at)) => {
-            let (s, ev) = end_session(tx, policy, s, reason, at, None, None).await?;
-            Ok((s, Some(ev)))
-        }
-        None => Ok((s, None)),
+        Some((reason, at)) => Ok((end_session(tx, policy, s, reason, at, None, None).await?, true)),
+        None => Ok((s, false)),
     }
 }

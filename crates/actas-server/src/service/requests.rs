@@ -329,7 +329,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
                 let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
                     let over = Error::conflict("session-ended", "The session this scope change is for has ended.");
-                    return Ok(Committed::refusal(over).sessions_changed(ended.is_some()));
+                    return Ok(Committed::refusal(over).sessions_changed(ended));
                 }
                 record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
                 apply_scope(tx, &policy, &mut r, s, &grant.actions, now).await?;
@@ -643,7 +643,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
             let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
             if !s.is_live() {
                 let over = Error::conflict("session-ended", "The session has ended.");
-                return Ok(Committed::refusal(over).sessions_changed(ended.is_some()));
+                return Ok(Committed::refusal(over).sessions_changed(ended));
             }
             let ticket = tx.get_ticket(&s.ticket).await?;
             let asked = data::Asked::Scope {

@@ -34,7 +34,7 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         Box::pin(async move {
             let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found("session"))?;
             let (s, ended) = end_if_due(tx, &policy, s, now).await?;
-            Ok(Committed::answer(s).sessions_changed(ended.is_some()))
+            Ok(Committed::answer(s).sessions_changed(ended))
         })
     }))
     .await
@@ -73,7 +73,7 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
                 authz::allow(&agent, Act::OpenEntry(&s), now)?;
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
+                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended));
                 }
                 let app = tx.get_app(&s.app_id).await?;
                 tx.insert_entry_code(&EntryCode {
@@ -139,7 +139,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
                 }
                 let (s, ended) = end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
+                    return Ok(Committed::refusal(session_ended()).sessions_changed(ended));
                 }
                 if !tx.use_entry_code(&hash, now).await? {
                     return Err(Error::refused(
@@ -188,14 +188,14 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
             let (s, ended) = end_if_due(tx, &policy, s, now).await?;
             if !s.is_live() {
                 let already = Error::conflict("session-ended", "The session had already ended.");
-                return Ok(Committed::refusal(already).sessions_changed(ended.is_some()));
+                return Ok(Committed::refusal(already).sessions_changed(ended));
             }
             let actor = who.actor();
             let (reason, note) = match how {
                 Ending::ByAgent => (EndReason::Ended, None),
                 Ending::Revoke(n) => (EndReason::Revoked, Some(n)),
             };
-            let (s, _) = end_session(tx, &policy, s, reason, now, Some(&actor), note).await?;
+            let s = end_session(tx, &policy, s, reason, now, Some(&actor), note).await?;
             Ok(Committed::answer(s).sessions_changed(true))
         })
     }))
@@ -230,7 +230,7 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
             authz::allow(&who, Act::Heartbeat(&s), now)?;
             let (mut s, ended) = end_if_due(tx, &policy, s, now).await?;
             if !s.is_live() {
-                return Ok(Committed::refusal(session_ended()).sessions_changed(ended.is_some()));
+                return Ok(Committed::refusal(session_ended()).sessions_changed(ended));
             }
             tx.touch_session(&s.id, now).await?;
             s.last_activity_at = s.last_activity_at.max(now);
@@ -345,7 +345,7 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
             let mut ended = 0;
             for id in due {
                 if let Some(s) = tx.get_session(&id).await? {
-                    ended += usize::from(end_if_due(tx, &policy, s, now).await?.1.is_some());
+                    ended += usize::from(end_if_due(tx, &policy, s, now).await?.1);
                 }
             }
             let mut n = ended;
@@ -373,12 +373,11 @@ pub(crate) async fn end_for_disabled(
 ) -> Result<Vec<Session>> {
     let mut ended = Vec::new();
     if let Some(s) = tx.find_live_session(agent).await? {
-        let (s, ev) = end_if_due(tx, policy, s, now).await?;
-        if ev.is_some() {
+        let (s, ended_now) = end_if_due(tx, policy, s, now).await?;
+        if ended_now {
             ended.push(s);
         } else if s.is_live() {
-            let (s, _) = end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?;
-            ended.push(s);
+            ended.push(end_session(tx, policy, s, EndReason::StaffDisabled, now, Some(by), None).await?);
         }
     }
     Ok(ended)
