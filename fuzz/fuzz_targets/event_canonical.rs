@@ -16,6 +16,7 @@
 #![no_main]
 
 use actas_core::audit::{canonical_bytes, Actor, ActorKind, ChainVerifier, Event, EventType, NewEvent, GENESIS};
+use actas_core::VariantArray;
 use chrono::{DateTime, Datelike, Utc};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
@@ -207,8 +208,8 @@ fn variants(e: &Event) -> Vec<(String, Event)> {
         }
     });
     push("type".into(), &|x| {
-        let i = EventType::ALL.iter().position(|t| *t == x.body.kind).unwrap_or(0);
-        x.body.kind = EventType::ALL[(i + 1) % EventType::ALL.len()];
+        let i = EventType::VARIANTS.iter().position(|t| *t == x.body.kind).unwrap_or(0);
+        x.body.kind = EventType::VARIANTS[(i + 1) % EventType::VARIANTS.len()];
     });
     push("actor.kind".into(), &|x| {
         x.body.actor.kind = if x.body.actor.kind == ActorKind::Staff { ActorKind::App } else { ActorKind::Staff }

@@ -12,8 +12,12 @@
 pub mod token;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
+
+pub use actas_core::audit::{ActorKind, EventType};
+pub use actas_core::authorize::Refusal;
+pub use actas_core::model::{DecisionKind, EndReason, RequestKind, RequestStatus, Role, SessionState};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -119,8 +123,8 @@ pub struct NewRequest {
 pub struct Decision {
     /// `dec_...`
     pub id: String,
-    /// `policy`, `approve` or `deny`.
-    pub kind: String,
+    /// By policy, or a person's approval or denial.
+    pub kind: DecisionKind,
     /// `policy` or the decider's login.
     pub decider: String,
     /// The decider's display name.
@@ -144,10 +148,10 @@ pub struct Decision {
 pub struct Request {
     /// `req_...`
     pub id: String,
-    /// `access` or `scope`.
-    pub kind: String,
-    /// `pending`, `approved`, `denied`, `withdrawn`, `expired` or `started`.
-    pub status: String,
+    /// Access to an account, or more actions for a live session.
+    pub kind: RequestKind,
+    /// Where it stands.
+    pub status: RequestStatus,
     /// Ticket reference.
     pub ticket: String,
     /// The one account.
@@ -260,10 +264,10 @@ pub struct Session {
     pub idle_deadline: DateTime<Utc>,
     /// Last activity.
     pub last_activity_at: DateTime<Utc>,
-    /// `live` or `ended`.
-    pub state: String,
+    /// Live or ended.
+    pub state: SessionState,
     /// Why it ended.
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
     /// Who ended it.
@@ -385,9 +389,8 @@ pub struct AuthorizeRequest {
 pub struct AuthorizeResponse {
     /// Whether the host app may go ahead.
     pub allowed: bool,
-    /// `ok`, or why not: `not_in_scope`, `session_ended`, `session_expired`,
-    /// `idle_timeout`, `session_revoked`, `wrong_account`, `bad_token`, ...
-    pub reason: String,
+    /// `ok`, or why not.
+    pub reason: AuthorizeReason,
     /// The audit event recording the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -396,8 +399,8 @@ pub struct AuthorizeResponse {
 /// Who did it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Actor {
-    /// `staff`, `app`, `policy` or `system`.
-    pub kind: String,
+    /// Staff, app, policy or system.
+    pub kind: ActorKind,
     /// Login, app id, `policy` or `system`.
     pub id: String,
     /// Display name.
@@ -415,7 +418,7 @@ pub struct AuditEvent {
     pub at: String,
     /// Event type.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventType,
     /// Who.
     pub actor: Actor,
     /// Customer account.
@@ -479,9 +482,8 @@ pub struct AuditKey {
     pub alg: String,
     /// The raw public key, base64url.
     pub x: String,
-    /// `checkpoint`, or `legacy` for a key from before token and checkpoint
-    /// keys were split (it signed both).
-    pub role: String,
+    /// What it signs.
+    pub role: AuditKeyRole,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When a newer key replaced it; it still verifies what it signed.
@@ -544,10 +546,10 @@ pub struct AccessLogEntry {
     pub started_at: DateTime<Utc>,
     /// End (or planned end while live).
     pub ended_at: DateTime<Utc>,
-    /// `live` or `ended`.
-    pub state: String,
+    /// Live or ended.
+    pub state: SessionState,
     /// Why it ended.
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
 }
 
 /// A session state change on `GET /sessions/feed`.
@@ -555,7 +557,7 @@ pub struct AccessLogEntry {
 pub struct SessionChange {
     /// `session.started`, `session.ended`, ... or `scope.changed`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventType,
     /// The session after the change.
     pub session: Session,
     /// The audit event's seq.
@@ -565,10 +567,10 @@ pub struct SessionChange {
 /// `GET /healthz`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `unavailable`.
-    pub status: String,
-    /// `sqlite` or `postgres`.
-    pub database: String,
+    /// Whether the server can answer.
+    pub status: HealthStatus,
+    /// Which database it runs on.
+    pub database: Database,
     /// Why the server is unavailable: `database unreachable`,
     /// `writes cannot be committed` or `writer stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -620,4 +622,100 @@ pub struct AccessLog {
 pub struct NoticeList {
     /// Notes, oldest first.
     pub notices: Vec<Notice>,
+}
+
+/// `POST /authorize`'s `reason`: `ok`, or the refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizeReason {
+    /// The host app may go ahead.
+    Ok,
+    /// Why not.
+    Refused(Refusal),
+}
+
+impl AuthorizeReason {
+    /// The code, as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizeReason::Ok => "ok",
+            AuthorizeReason::Refused(r) => r.as_str(),
+        }
+    }
+
+    /// The refusal, when it is one.
+    pub fn refusal(self) -> Option<Refusal> {
+        match self {
+            AuthorizeReason::Ok => None,
+            AuthorizeReason::Refused(r) => Some(r),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthorizeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuthorizeReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthorizeReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        if code == "ok" {
+            return Ok(AuthorizeReason::Ok);
+        }
+        code.parse()
+            .map(AuthorizeReason::Refused)
+            .map_err(|_| serde::de::Error::custom(format!("unknown reason \"{code}\"")))
+    }
+}
+
+impl utoipa::PartialSchema for AuthorizeReason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use strum::VariantArray;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let codes = std::iter::once("ok").chain(Refusal::VARIANTS.iter().map(|r| r.as_str()));
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("`ok`, or why not."))
+            .enum_values(Some(codes))
+            .into()
+    }
+}
+
+impl ToSchema for AuthorizeReason {}
+
+/// What an audit key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKeyRole {
+    /// Checkpoints of the trail's head.
+    Checkpoint,
+    /// A key from before token and checkpoint keys were split: it signed both.
+    Legacy,
+}
+
+/// Whether a server can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// It can read and commit.
+    Ok,
+    /// It cannot; `reason` says why.
+    Unavailable,
+}
+
+/// The database a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Database {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL, shared by every node.
+    Postgres,
 }

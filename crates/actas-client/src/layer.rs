@@ -141,7 +141,7 @@ impl Guard {
         let mut feed = client.follow();
         tokio::spawn(async move {
             while let Some(change) = feed.next().await {
-                if change.session.state == "ended" {
+                if change.session.state == actas_api::SessionState::Ended {
                     self.mark_ended(&change.session.id);
                 }
             }

@@ -52,24 +52,6 @@ pub enum ClientError {
     Token(#[from] TokenError),
 }
 
-/// Plain words for a session's `end_reason`, to tell the agent why a
-/// session ended.
-///
-/// ```
-/// assert_eq!(actas_client::end_reason_words("revoked"), "a lead revoked it");
-/// ```
-pub fn end_reason_words(reason: &str) -> &'static str {
-    match reason {
-        "ended" => "the agent ended it",
-        "expired" => "its time was up",
-        "idle_timeout" => "nothing happened in it for too long",
-        "revoked" => "a lead revoked it",
-        "staff_disabled" => "the agent's account was disabled",
-        "superseded" => "a new session replaced it after a scope change",
-        _ => "it is no longer valid",
-    }
-}
-
 /// Every byte but the unreserved ones (RFC 3986: letters, digits, `-._~`).
 const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 

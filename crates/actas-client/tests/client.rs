@@ -218,7 +218,7 @@ async fn a_token_signed_by_the_checkpoint_key_is_refused_offline_and_by_authoriz
     for forged in [&own_kid, &token_kid_header] {
         let answer = client.authorize(forged, "settings.view").await.unwrap();
         assert!(!answer.allowed, "{answer:?}");
-        assert_eq!(answer.reason, "bad_token", "{answer:?}");
+        assert_eq!(answer.reason.as_str(), "bad_token", "{answer:?}");
     }
     // The real token still works.
     assert!(client.authorize(&token, "settings.view").await.unwrap().allowed);
@@ -329,7 +329,7 @@ async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
     let next =
         tokio::time::timeout(Duration::from_secs(10), feed.next()).await.expect("no change after the restart").unwrap();
     assert_eq!((next.kind.as_str(), next.session.id.as_str()), ("session.ended", sid.as_str()));
-    assert_eq!(next.session.end_reason.as_deref(), Some("staff_disabled"));
+    assert_eq!(next.session.end_reason.map(|r| r.as_str()), Some("staff_disabled"));
     assert!(next.seq > first.seq);
 }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 fn change(reason: &str) -> SessionChange {
     let at = Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap();
     SessionChange {
-        kind: "session.started".into(),
+        kind: actas_api::EventType::SessionStarted,
         seq: 7,
         session: Session {
             id: "ses_1".into(),
@@ -35,7 +35,7 @@ fn change(reason: &str) -> SessionChange {
             ends_at: at,
             idle_deadline: at,
             last_activity_at: at,
-            state: "live".into(),
+            state: actas_api::SessionState::Live,
             end_reason: None,
             ended_at: None,
             ended_by: None,

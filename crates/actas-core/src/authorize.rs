@@ -6,9 +6,8 @@
 //! the asking app and the session's account, the session live, the target
 //! on that account and the action in scope.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use crate::audit::data::{self, StoredChange, Target};
 use crate::audit::{self as text, Actor, EventData, FieldChange, NewEvent};
@@ -17,8 +16,12 @@ use crate::policy::{Action, ActionKind, Policy};
 use crate::Timestamp;
 
 /// Why `authorize` says no. The names are part of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Refusal {
     /// The token is not one actas signed, or not for this session's account.
     BadToken,
@@ -43,34 +46,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Every refusal.
-    pub const ALL: [Refusal; 10] = [
-        Refusal::BadToken,
-        Refusal::WrongApp,
-        Refusal::WrongAccount,
-        Refusal::UnknownAction,
-        Refusal::NotInScope,
-        Refusal::SessionEnded,
-        Refusal::SessionExpired,
-        Refusal::IdleTimeout,
-        Refusal::SessionRevoked,
-        Refusal::StaffDisabled,
-    ];
-
     /// The code, as sent.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::BadToken => "bad_token",
-            Refusal::WrongApp => "wrong_app",
-            Refusal::WrongAccount => "wrong_account",
-            Refusal::UnknownAction => "unknown_action",
-            Refusal::NotInScope => "not_in_scope",
-            Refusal::SessionEnded => "session_ended",
-            Refusal::SessionExpired => "session_expired",
-            Refusal::IdleTimeout => "idle_timeout",
-            Refusal::SessionRevoked => "session_revoked",
-            Refusal::StaffDisabled => "staff_disabled",
-        }
+        self.into()
     }
 
     /// Why, in words that follow "refused because".
@@ -95,6 +73,18 @@ impl Refusal {
         !matches!(self, Refusal::WrongApp | Refusal::BadToken)
     }
 
+    /// Whether the session is over for good, so the host app can drop it.
+    pub fn session_is_over(self) -> bool {
+        matches!(
+            self,
+            Refusal::SessionEnded
+                | Refusal::SessionExpired
+                | Refusal::IdleTimeout
+                | Refusal::SessionRevoked
+                | Refusal::StaffDisabled
+        )
+    }
+
     /// How a session that ended this way answers.
     pub fn ended(reason: EndReason) -> Refusal {
         match reason {
@@ -104,12 +94,6 @@ impl Refusal {
             EndReason::Revoked => Refusal::SessionRevoked,
             EndReason::StaffDisabled => Refusal::StaffDisabled,
         }
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -248,10 +232,10 @@ mod tests {
 
     #[test]
     fn every_refusal_code_round_trips_through_json() {
-        for r in Refusal::ALL {
+        for r in Refusal::VARIANTS {
             let json = serde_json::to_value(r).unwrap();
             assert_eq!(json, r.as_str());
-            assert_eq!(serde_json::from_value::<Refusal>(json).unwrap(), r);
+            assert_eq!(serde_json::from_value::<Refusal>(json).unwrap(), *r);
         }
     }
 }

@@ -20,3 +20,5 @@ pub mod redaction;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
+/// Every variant of an enum that travels on the wire (`EventType::VARIANTS`).
+pub use strum::VariantArray;

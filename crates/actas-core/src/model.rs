@@ -1,13 +1,32 @@
 //! The nouns of actas: staff, apps, tickets, requests, decisions, sessions,
 //! notices. Plain data; the rules that move them live in [`crate::flow`].
 
-use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use crate::Timestamp;
 
 /// A role a staff member may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    Display,
+    VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Requests access and works in sessions.
     Agent,
@@ -20,33 +39,22 @@ pub enum Role {
 }
 
 impl Role {
-    /// All roles, in display order.
-    pub const ALL: [Role; 4] = [Role::Agent, Role::Lead, Role::Admin, Role::Auditor];
-
     /// The role's name as written in policy, CLI and API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Lead => "lead",
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-        }
+        self.into()
     }
 }
 
+/// People type roles (policy files, the command line): a mistake names the
+/// roles there are.
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Role::ALL
-            .into_iter()
+        Role::VARIANTS
+            .iter()
+            .copied()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| format!("unknown role \"{s}\" (expected agent, lead, admin or auditor)"))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -135,7 +143,12 @@ pub fn account_label(id: &str, name: Option<&str>) -> String {
 }
 
 /// What a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum RequestKind {
     /// Access to an account, leading to a new session.
     Access,
@@ -146,26 +159,17 @@ pub enum RequestKind {
 impl RequestKind {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Access => "access",
-            RequestKind::Scope => "scope",
-        }
-    }
-}
-
-impl FromStr for RequestKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "access" => Ok(RequestKind::Access),
-            "scope" => Ok(RequestKind::Scope),
-            _ => Err(format!("unknown request kind {s}")),
-        }
+        self.into()
     }
 }
 
 /// Where a request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum RequestStatus {
     /// Waiting for a person to decide.
     Pending,
@@ -184,29 +188,7 @@ pub enum RequestStatus {
 impl RequestStatus {
     /// Wire and stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Pending => "pending",
-            RequestStatus::Approved => "approved",
-            RequestStatus::Denied => "denied",
-            RequestStatus::Withdrawn => "withdrawn",
-            RequestStatus::Expired => "expired",
-            RequestStatus::Started => "started",
-        }
-    }
-}
-
-impl FromStr for RequestStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "pending" => RequestStatus::Pending,
-            "approved" => RequestStatus::Approved,
-            "denied" => RequestStatus::Denied,
-            "withdrawn" => RequestStatus::Withdrawn,
-            "expired" => RequestStatus::Expired,
-            "started" => RequestStatus::Started,
-            _ => return Err(format!("unknown request status \"{s}\"")),
-        })
+        self.into()
     }
 }
 
@@ -314,7 +296,12 @@ impl Request {
 }
 
 /// How a request was decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum DecisionKind {
     /// Approved because every action needs no approval.
     Policy,
@@ -327,23 +314,7 @@ pub enum DecisionKind {
 impl DecisionKind {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DecisionKind::Policy => "policy",
-            DecisionKind::Approve => "approve",
-            DecisionKind::Deny => "deny",
-        }
-    }
-}
-
-impl FromStr for DecisionKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "policy" => Ok(DecisionKind::Policy),
-            "approve" => Ok(DecisionKind::Approve),
-            "deny" => Ok(DecisionKind::Deny),
-            _ => Err(format!("unknown decision kind {s}")),
-        }
+        self.into()
     }
 }
 
@@ -375,7 +346,12 @@ pub struct Decision {
 }
 
 /// Whether a session is live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum SessionState {
     /// In progress.
     Live,
@@ -386,15 +362,17 @@ pub enum SessionState {
 impl SessionState {
     /// Wire and stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionState::Live => "live",
-            SessionState::Ended => "ended",
-        }
+        self.into()
     }
 }
 
 /// Why a session ended. Each reason is its own event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum EndReason {
     /// The agent ended it.
     Ended,
@@ -413,14 +391,7 @@ pub enum EndReason {
 impl EndReason {
     /// Wire and stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Ended => "ended",
-            EndReason::Expired => "expired",
-            EndReason::IdleTimeout => "idle_timeout",
-            EndReason::Revoked => "revoked",
-            EndReason::StaffDisabled => "staff_disabled",
-            EndReason::Superseded => "superseded",
-        }
+        self.into()
     }
 
     /// Why the session ended, in plain words ("a lead revoked it").
@@ -433,21 +404,6 @@ impl EndReason {
             EndReason::StaffDisabled => "the agent's account was disabled",
             EndReason::Superseded => "a new session replaced it after a scope change",
         }
-    }
-}
-
-impl FromStr for EndReason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "ended" => EndReason::Ended,
-            "expired" => EndReason::Expired,
-            "idle_timeout" => EndReason::IdleTimeout,
-            "revoked" => EndReason::Revoked,
-            "staff_disabled" => EndReason::StaffDisabled,
-            "superseded" => EndReason::Superseded,
-            _ => return Err(format!("unknown end reason \"{s}\"")),
-        })
     }
 }
 

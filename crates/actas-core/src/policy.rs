@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 use toml::Spanned;
 
 use crate::limits::{FIELD_NAME_CHARS, REASON_CHARS};
@@ -19,8 +20,12 @@ use crate::model::Role;
 pub const DEFAULT_POLICY_TOML: &str = include_str!("default_policy.toml");
 
 /// View or change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum ActionKind {
     /// Reads something.
     View,
@@ -31,16 +36,17 @@ pub enum ActionKind {
 impl ActionKind {
     /// Name as written in the policy.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::View => "view",
-            ActionKind::Change => "change",
-        }
+        self.into()
     }
 }
 
 /// What an action needs before it may be granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Approval {
     /// Granted by policy.
     None,
@@ -53,17 +59,17 @@ pub enum Approval {
 impl Approval {
     /// Name as written in the policy.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Approval::None => "none",
-            Approval::Required => "required",
-            Approval::Forbidden => "forbidden",
-        }
+        self.into()
     }
 }
 
 /// What an approved scope change does to the live session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum ScopeChange {
     /// The session's scope grows in place.
     Reapprove,
@@ -74,10 +80,7 @@ pub enum ScopeChange {
 impl ScopeChange {
     /// Name as written in the policy.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeChange::Reapprove => "reapprove",
-            ScopeChange::NewSession => "new_session",
-        }
+        self.into()
     }
 }
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use actas_client::api::{AuthorizeRequest, Change, Target};
+use actas_client::api::{EndReason, Refusal, SessionState};
 use actas_client::layer::{EndedPage, MaybeActing};
-use actas_client::{end_reason_words, Impersonation};
+use actas_client::Impersonation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -41,18 +42,18 @@ fn now_text() -> String {
     format!("today {h:02}:{m:02} UTC")
 }
 
-/// The plain words for a refusal code of `authorize`.
-fn refusal_words(code: &str) -> &'static str {
-    match code {
-        "not_in_scope" => "this action is not among those approved for the support session",
-        "session_ended" => "the support session has ended",
-        "session_expired" => "the support session has expired",
-        "idle_timeout" => "the support session ended after a period without activity",
-        "session_revoked" => "a lead revoked the support session",
-        "staff_disabled" => "the support agent's account was disabled",
-        "wrong_account" => "the support session is for another customer account",
-        "unknown_action" => "actas does not know this action",
-        _ => "the support session token is not valid",
+/// A refusal of `authorize`, in the words this app shows its users.
+fn refusal_words(r: Refusal) -> &'static str {
+    match r {
+        Refusal::NotInScope => "this action is not among those approved for the support session",
+        Refusal::SessionEnded => "the support session has ended",
+        Refusal::SessionExpired => "the support session has expired",
+        Refusal::IdleTimeout => "the support session ended after a period without activity",
+        Refusal::SessionRevoked => "a lead revoked the support session",
+        Refusal::StaffDisabled => "the support agent's account was disabled",
+        Refusal::WrongAccount => "the support session is for another customer account",
+        Refusal::UnknownAction => "actas does not know this action",
+        Refusal::BadToken | Refusal::WrongApp => "the support session token is not valid",
     }
 }
 
@@ -135,13 +136,15 @@ async fn ask(
         changes: (!changes.is_empty()).then_some(changes),
     };
     match demo.actas.authorize_with(&req).await {
-        Ok(a) if a.allowed => Ok(()),
-        Ok(a) => {
-            if a.reason.starts_with("session_") || a.reason == "idle_timeout" || a.reason == "staff_disabled" {
-                demo.guard.mark_ended(&who.session_id);
+        Ok(a) => match a.reason.refusal() {
+            None => Ok(()),
+            Some(r) => {
+                if r.session_is_over() {
+                    demo.guard.mark_ended(&who.session_id);
+                }
+                Err(refusal_words(r).to_string())
             }
-            Err(refusal_words(&a.reason).to_string())
-        }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "actas did not answer");
             Err("actas could not be asked right now".to_string())
@@ -220,7 +223,7 @@ async fn ended(State(demo): St, page: EndedPage) -> Response {
                 p { a #to-console href=(console(None)) { "Back to the staff console" } }
             },
         ),
-        (Some(s), None) if s.state == "live" => (
+        (Some(s), None) if s.state == SessionState::Live => (
             "You left the customer's account",
             html! {
                 p #ended-why role="status" {
@@ -235,7 +238,7 @@ async fn ended(State(demo): St, page: EndedPage) -> Response {
             html! {
                 p #ended-why role="status" {
                     "The support session on " (account_words(s)) " ended: "
-                    (end_reason_words(s.end_reason.as_deref().unwrap_or("ended")))
+                    (s.end_reason.unwrap_or(EndReason::Ended).words())
                     @if let Some(n) = &s.end_note { " (\u{201c}" (n) "\u{201d})" }
                     "."
                 }
@@ -519,7 +522,7 @@ async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<S
                             td { (e.agent_name) " (" (e.approved_by) ")" }
                             td {
                                 (e.started_at.format("%Y-%m-%d %H:%M"))
-                                @if e.state == "live" { " UTC, in progress" } @else { "–" (e.ended_at.format("%H:%M UTC")) }
+                                @if e.state == SessionState::Live { " UTC, in progress" } @else { "–" (e.ended_at.format("%H:%M UTC")) }
                             }
                             td { "Ticket " (e.ticket) ": " (e.reason) }
                             td { (e.allowed.join(", ")) }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actas_api::{AuthorizeRequest, AuthorizeResponse, Change, NewRequest, NewTicket};
+use actas_api::{AuthorizeReason, AuthorizeRequest, AuthorizeResponse, Change, NewRequest, NewTicket, Refusal};
 use actas_core::audit::Actor;
 use actas_core::model::Role;
 use actas_server::service::{self, Principal};
@@ -346,7 +346,7 @@ async fn call(client: &reqwest::Client, endpoint: &str, auth: &str, body: String
 
 /// Whether the answer is the one expected for this call.
 fn verdict_error(allowed: bool, a: &AuthorizeResponse) -> Option<String> {
-    let expected = if allowed { "ok" } else { "not_in_scope" };
+    let expected = if allowed { AuthorizeReason::Ok } else { AuthorizeReason::Refused(Refusal::NotInScope) };
     if a.allowed != allowed || a.reason != expected || a.event_id.is_none() {
         Some(format!(
             "expected allowed={allowed} reason={expected} with an event id, got allowed={} reason={} event_id={:?}",

@@ -114,9 +114,7 @@ pub async fn changes_after(
     let last = found.last().map(|f| f.0).unwrap_or(after);
     let changes = found
         .into_iter()
-        .filter_map(|(seq, kind, s)| {
-            s.map(|s| SessionChange { kind: kind.as_str().into(), session: crate::views::session(policy, &s), seq })
-        })
+        .filter_map(|(seq, kind, s)| s.map(|s| SessionChange { kind, session: crate::views::session(policy, &s), seq }))
         .collect();
     Ok((changes, last))
 }

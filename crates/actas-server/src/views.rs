@@ -31,8 +31,8 @@ pub fn ticket(t: &Ticket) -> api::Ticket {
 pub fn request(p: &Policy, r: &Request) -> api::Request {
     api::Request {
         id: r.id.clone(),
-        kind: r.kind.as_str().into(),
-        status: r.status.as_str().into(),
+        kind: r.kind,
+        status: r.status,
         ticket: r.ticket.clone(),
         account_id: r.account_id.clone(),
         account_name: r.account_name.clone(),
@@ -59,7 +59,7 @@ pub fn request(p: &Policy, r: &Request) -> api::Request {
 pub fn decision(p: &Policy, d: &Decision) -> api::Decision {
     api::Decision {
         id: d.id.clone(),
-        kind: d.kind.as_str().into(),
+        kind: d.kind,
         decider: d.decider.clone(),
         decider_name: d.decider_name.clone(),
         actions: actions(p, &d.actions),
@@ -92,8 +92,8 @@ pub fn session(p: &Policy, s: &Session) -> api::Session {
         ends_at: s.ends_at,
         idle_deadline: s.idle_deadline(p.session.idle_minutes).min(s.ends_at),
         last_activity_at: s.last_activity_at,
-        state: s.state.as_str().into(),
-        end_reason: s.end_reason.map(|r| r.as_str().into()),
+        state: s.state,
+        end_reason: s.end_reason,
         ended_at: s.ended_at,
         ended_by: s.ended_by.clone(),
         end_note: s.end_note.clone(),
@@ -106,8 +106,8 @@ pub fn event(e: &Event) -> api::AuditEvent {
         seq: e.seq,
         id: e.id.clone(),
         at: format_ms(e.at),
-        kind: e.kind.as_str().into(),
-        actor: api::Actor { kind: e.actor.kind.as_str().into(), id: e.actor.id.clone(), name: e.actor.name.clone() },
+        kind: e.kind,
+        actor: api::Actor { kind: e.actor.kind, id: e.actor.id.clone(), name: e.actor.name.clone() },
         account_id: e.account_id.clone(),
         ticket: e.ticket.clone(),
         request_id: e.request_id.clone(),
@@ -140,7 +140,7 @@ pub fn audit_keys(keys: &[crate::keys::PublicKeyInfo]) -> api::AuditKeys {
                 crv: "Ed25519".into(),
                 alg: "EdDSA".into(),
                 x: k.public_key.clone(),
-                role: k.role.as_str().into(),
+                role: if k.role == KeyRole::Legacy { api::AuditKeyRole::Legacy } else { api::AuditKeyRole::Checkpoint },
                 created_at: k.created_at,
                 retired_at: k.retired_at,
             })

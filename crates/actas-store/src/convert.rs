@@ -52,8 +52,11 @@ pub(crate) fn approvers_from(s: &str) -> Result<Vec<Approver>, Error> {
     Ok(pairs.into_iter().map(|[id, name]| Approver { id, name }).collect())
 }
 
-pub(crate) fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, Error> {
-    s.parse().map_err(corrupt)
+/// A stored name read back as its enum.
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
+    s.parse().map_err(|_| {
+        corrupt(format!("unknown {} \"{s}\"", std::any::type_name::<T>().rsplit("::").next().unwrap_or("name")))
+    })
 }
 
 pub(crate) fn minutes(v: i64) -> Result<u32, Error> {

@@ -9,12 +9,10 @@
 pub mod data;
 mod text;
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 pub use text::*;
 
@@ -30,28 +28,16 @@ pub const NOT_STORED: &str = "(value not stored)";
 macro_rules! events {
     ($($variant:ident($payload:ty) => $name:literal, $doc:literal;)*) => {
         /// The kinds of audit event. The names are part of the contract.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
         pub enum EventType {
-            $(#[doc = $doc] $variant,)*
+            $(#[doc = $doc] #[serde(rename = $name)] #[strum(serialize = $name)] $variant,)*
         }
 
         impl EventType {
-            /// Every event type.
-            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
-
             /// The dotted name, as stored and sent.
             pub fn as_str(self) -> &'static str {
-                match self { $(EventType::$variant => $name,)* }
-            }
-        }
-
-        impl FromStr for EventType {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($name => Ok(EventType::$variant),)*
-                    _ => Err(format!("unknown event type \"{s}\"")),
-                }
+                self.into()
             }
         }
 
@@ -112,14 +98,13 @@ events! {
     SessionEntered(data::SessionEntered) => "session.entered", "The host app exchanged a one-time entry code for the session's token.";
 }
 
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What kind of party did something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum ActorKind {
     /// A person on the support team.
     Staff,
@@ -134,30 +119,12 @@ pub enum ActorKind {
 impl ActorKind {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Staff => "staff",
-            ActorKind::App => "app",
-            ActorKind::Policy => "policy",
-            ActorKind::System => "system",
-        }
-    }
-}
-
-impl FromStr for ActorKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "staff" => Ok(ActorKind::Staff),
-            "app" => Ok(ActorKind::App),
-            "policy" => Ok(ActorKind::Policy),
-            "system" => Ok(ActorKind::System),
-            _ => Err(format!("unknown actor kind \"{s}\"")),
-        }
+        self.into()
     }
 }
 
 /// Who did it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// Staff, app, policy or system.
     pub kind: ActorKind,
@@ -187,14 +154,13 @@ impl Actor {
 
     /// The actor as JSON, the form stored in the `actor` column.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({"kind": self.kind.as_str(), "id": self.id, "name": self.name})
+        // Three strings always serialize.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// Reads the stored JSON form back.
     pub fn from_json(v: &Value) -> Result<Actor, String> {
-        let s =
-            |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("actor.{k} missing"));
-        Ok(Actor { kind: s("kind")?.parse()?, id: s("id")?, name: s("name")? })
+        Actor::deserialize(v).map_err(|e| format!("actor: {e}"))
     }
 }
 
@@ -544,8 +510,8 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::ALL.len(), 26);
-        for t in EventType::ALL {
+        assert_eq!(EventType::VARIANTS.len(), 26);
+        for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
     }

@@ -60,9 +60,11 @@ pub fn filter(q: AuditQuery) -> Result<(EventFilter, String), ApiError> {
     let types = match q.kind {
         Some(t) => t
             .split(',')
-            .map(|s| s.trim().parse::<EventType>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::BadQuery)?,
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<EventType>().map_err(|_| ApiError::BadQuery(format!("unknown event type \"{s}\"")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
     let after_seq = q

@@ -21,7 +21,10 @@ const WRITE_CHECK: Duration = Duration::from_secs(5);
 /// while reads work, because every answer of `authorize` is a write.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = api::Health), (status = 503, body = api::Health)))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    let database = st.ctx.store.backend_name().to_string();
+    let database = match st.ctx.store.backend_name() {
+        "postgres" => api::Database::Postgres,
+        _ => api::Database::Sqlite,
+    };
     let failure = match st.ctx.store.ping().await {
         Err(e) => Some(("database unreachable", causes(&e))),
         Ok(()) if !st.ctx.store.writer_alive() => Some(("writer stopped", "the writer task has ended".into())),
@@ -32,10 +35,10 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         },
     };
     match failure {
-        None => Json(api::Health { status: "ok".into(), database, reason: None }).into_response(),
+        None => Json(api::Health { status: api::HealthStatus::Ok, database, reason: None }).into_response(),
         Some((reason, detail)) => {
             tracing::warn!(reason, %detail, "unhealthy");
-            let body = api::Health { status: "unavailable".into(), database, reason: Some(reason.into()) };
+            let body = api::Health { status: api::HealthStatus::Unavailable, database, reason: Some(reason.into()) };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }

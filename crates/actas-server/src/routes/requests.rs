@@ -42,8 +42,8 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `pending`, `approved`, `denied`, `withdrawn`, `expired` or `started`.
-    status: Option<String>,
+    /// Only requests in this state.
+    status: Option<RequestStatus>,
     /// Only this ticket.
     ticket: Option<String>,
     /// Only this requester.
@@ -62,9 +62,8 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<api::RequestList>, ApiError> {
     let staff = caller.staff()?;
-    let status = q.status.map(|s| s.parse::<RequestStatus>()).transpose().map_err(ApiError::BadQuery)?;
     let f = RequestFilter {
-        status,
+        status: q.status,
         requester: q.requester,
         ticket: q.ticket,
         session_id: None,

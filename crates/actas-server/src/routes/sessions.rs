@@ -153,7 +153,7 @@ pub async fn feed(
     let backlog: Vec<api::SessionChange> = backlog.into_iter().filter(|c| backlog_visible(c)).collect();
     let stream = tokio_stream::iter(backlog).chain(live).filter_map(|change| {
         let data = serde_json::to_string(&change).ok()?;
-        Some(Ok(Event::default().event(change.kind.clone()).id(change.seq.to_string()).data(data)))
+        Some(Ok(Event::default().event(change.kind.as_str()).id(change.seq.to_string()).data(data)))
     });
     let mut closing = st.closing.clone();
     let closed = async move {

@@ -67,7 +67,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
 fn answer(refusal: Option<Refusal>, event_id: String) -> api::AuthorizeResponse {
     api::AuthorizeResponse {
         allowed: refusal.is_none(),
-        reason: refusal.map_or("ok", Refusal::as_str).to_string(),
+        reason: refusal.map_or(api::AuthorizeReason::Ok, api::AuthorizeReason::Refused),
         event_id: Some(event_id),
     }
 }

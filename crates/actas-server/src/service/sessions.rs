@@ -308,8 +308,8 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
                         changes,
                         started_at: s.started_at,
                         ended_at: s.ended_at.unwrap_or(s.ends_at),
-                        state: s.state.as_str().into(),
-                        end_reason: s.end_reason.map(|r| r.as_str().into()),
+                        state: s.state,
+                        end_reason: s.end_reason,
                     });
                 }
                 Ok(out)

@@ -257,7 +257,7 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     seen.sort();
     seen.dedup();
-    let all: Vec<&str> = actas_core::audit::EventType::ALL
+    let all: Vec<&str> = <actas_core::audit::EventType as strum::VariantArray>::VARIANTS
         .iter()
         .map(|t| t.as_str())
         .collect();

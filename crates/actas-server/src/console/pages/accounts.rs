@@ -2,7 +2,7 @@
 //! `GET /accounts/{id}/access-log`: who from support entered a customer's
 //! account, why, and what they changed, newest first.
 use actas_core::limits::one_line;
-use actas_core::model::Role;
+use actas_core::model::{Role, SessionState};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -66,11 +66,11 @@ pub async fn access_log(State(state): State<AppState>, who: SignedIn, Path(id): 
             article.card.access {
                 h2 { (e.agent_name) ", ticket " (e.ticket) }
                 p {
-                    @if e.state == "live" {
+                    @if e.state == SessionState::Live {
                         "From " (when(e.started_at)) ", " strong { "in progress" } " (until " (when(e.ended_at)) " at the latest)."
                     } @else {
                         "From " (when(e.started_at)) " to " (when(e.ended_at))
-                        @if let Some(r) = &e.end_reason { " (" (r.replace('_', " ")) ")" } "."
+                        @if let Some(r) = &e.end_reason { " (" (r.as_str().replace('_', " ")) ")" } "."
                     }
                 }
                 p { (capitalized(&e.approved_by)) "." }

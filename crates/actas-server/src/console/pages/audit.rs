@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use maud::{html, Markup};
 use serde::Deserialize;
+use strum::VariantArray;
 
 use super::{field_error, Answer, FieldError};
 use crate::authz::Act;
@@ -172,7 +173,7 @@ fn search_form(f: &AuditForm, err: Option<&FieldError>) -> Markup {
             (field_error("f-type-error", type_err))
             select #f-type name="type" aria-describedby=[type_err.map(|_| "f-type-error")] {
                 option value="" { "Any type" }
-                @for t in EventType::ALL {
+                @for t in EventType::VARIANTS {
                     option value=(t.as_str()) selected[f.kind.trim() == t.as_str()] { (t.as_str()) }
                 }
             }
