@@ -111,7 +111,7 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let ring = rt.block_on(async {
             let url = format!("sqlite://{}", dir.path().join("keys.db").display());
-            let store = Store::open(&Options { url, migrate: true }).await.expect("store");
+            let store = Store::open(&Options::new(url)).await.expect("store");
             for k in records(now) {
                 store
                     .write(tx_fn(move |tx| Box::pin(async move { tx.insert_key(&k).await })))
@@ -132,8 +132,8 @@ fn fixture() -> &'static Fixture {
         // Fetch the keys now; from here on an unknown kid never reaches the
         // network.
         let s = session("acct_1\nsam\nSam\nSUP-1\naccount.view\nses_1");
-        let t = fixture.ring.issue(&fixture.issuer, AUDIENCE, &s, SystemClock.now()).expect("issue");
-        fixture.rt.block_on(fixture.verifier.verify(&t)).expect("the client verifies an issued token");
+        let t = fixture.ring.issue(&fixture.issuer, AUDIENCE, &s, SystemClock.now(), "jti_1".into()).expect("issue");
+        fixture.rt.block_on(fixture.verifier.verify(t.expose())).expect("the client verifies an issued token");
         assert_eq!(fixture.verifier.cached_keys(), 2);
         fixture
     })
@@ -186,20 +186,21 @@ fuzz_target!(|data: &[u8]| {
     let _ = f.ring.knows_kid_of(&text);
     let client = f.rt.block_on(f.verifier.verify(&text));
     if let Ok(who) = &client {
-        assert_eq!(who.token, text);
+        assert_eq!(who.token.expose(), text);
     }
 
     // The input as a session: what is issued verifies as it was issued.
     let s = session(&text);
-    let token = f.ring.issue(&f.issuer, AUDIENCE, &s, SystemClock.now()).expect("issue");
-    let claims = f.ring.verify(&token).expect("the server verifies the token it issued");
+    let token = f.ring.issue(&f.issuer, AUDIENCE, &s, SystemClock.now(), "jti_1".into()).expect("issue");
+    let token = token.expose();
+    let claims = f.ring.verify(token).expect("the server verifies the token it issued");
     assert_eq!(
         (&claims.sub, &claims.act.sub, &claims.act.name, &claims.sid, &claims.ticket, &claims.aud),
         (&s.account_id, &s.agent, &s.agent_name, &s.id, &s.ticket, &AUDIENCE.to_string())
     );
     assert_eq!(claims.scope, s.scope.join(" "));
     assert_eq!(claims.exp, s.ends_at.timestamp());
-    let who = f.rt.block_on(f.verifier.verify(&token)).expect("the client verifies the token the server issued");
+    let who = f.rt.block_on(f.verifier.verify(token)).expect("the client verifies the token the server issued");
     assert_eq!(
         (&who.account_id, &who.agent, &who.agent_name, &who.session_id, &who.ticket, &who.scope),
         (&s.account_id, &s.agent, &s.agent_name, &s.id, &s.ticket, &s.scope)

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 pub use actas_core::audit::{ActorKind, EventType};
 pub use actas_core::authorize::Refusal;
+pub use actas_core::id::Secret;
 pub use actas_core::model::{DecisionKind, EndReason, RequestKind, RequestStatus, Role, SessionState};
 
 /// An RFC 9457 problem document.
@@ -291,7 +292,8 @@ pub struct Approver {
 pub struct EntryCode {
     /// The code; it works once, until `expires_at`, and a newer code of
     /// the same session voids it.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Secret,
     /// The host app's entry address with the code, when the app has one.
     pub url: Option<String>,
     /// When the code stops working.
@@ -303,8 +305,8 @@ pub struct EntryCode {
 #[serde(deny_unknown_fields)]
 pub struct EntryExchange {
     /// The code the browser brought.
-    #[schema(max_length = 100)]
-    pub code: String,
+    #[schema(value_type = String, max_length = 100)]
+    pub code: Secret,
 }
 
 /// `POST /requests/{id}/start` answer (and `POST /entry`'s).
@@ -313,7 +315,8 @@ pub struct Started {
     /// The new session.
     pub session: Session,
     /// The signed impersonation token for the host app.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: Secret,
 }
 
 /// `POST /sessions/{id}/scope`
@@ -370,7 +373,8 @@ pub struct Change {
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The impersonation token.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: Secret,
     /// The action's dotted name.
     #[schema(max_length = 100)]
     pub action: String,

@@ -346,7 +346,7 @@ impl SupportRoutes {
                 return refused("unavailable");
             }
         };
-        let who = match guard.verifier().verify(&started.token).await {
+        let who = match guard.verifier().verify(started.token.expose()).await {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(error = %e, "actas answered an entry code with a token this app refuses");
@@ -356,7 +356,7 @@ impl SupportRoutes {
         let now = chrono_free_now();
         let max_age = (who.expires_at - now).max(1);
         let mut res = Redirect::to(&(self.landing)(&who)).into_response();
-        res.headers_mut().append(header::SET_COOKIE, self.cookie(cookie, &started.token, max_age));
+        res.headers_mut().append(header::SET_COOKIE, self.cookie(cookie, started.token.expose(), max_age));
         res
     }
 }

@@ -191,7 +191,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn enter(&self, code: &str) -> Result<api::Started, ClientError> {
-        self.post("/entry", &api::EntryExchange { code: code.to_string() }).await
+        self.post("/entry", &api::EntryExchange { code: code.into() }).await
     }
 
     /// Records a ticket (the app needs the `tickets` permission).

@@ -55,7 +55,7 @@ pub struct Impersonation {
     /// Expiry, seconds since the epoch (the session's end).
     pub expires_at: i64,
     /// The token itself, to pass on to [`crate::Client::authorize`].
-    pub token: String,
+    pub token: actas_api::Secret,
 }
 
 impl Impersonation {
@@ -234,7 +234,7 @@ impl Verifier {
             scope: c.scope.split_whitespace().map(str::to_string).collect(),
             ticket: c.ticket,
             expires_at: c.exp,
-            token: token.to_string(),
+            token: token.into(),
         })
     }
 }

@@ -80,7 +80,7 @@ impl Actas {
             ctx,
             db,
             app_id: app.id,
-            app_key,
+            app_key: app_key.expose().to_string(),
             maria,
             stop: None,
             done: None,
@@ -125,7 +125,7 @@ impl Actas {
         .await
         .unwrap();
         let (s, token) = service::start(&self.ctx, &self.maria, &r.id, None).await.unwrap();
-        (s.id, token)
+        (s.id, token.expose().to_string())
     }
 
     fn client(&self) -> Client {

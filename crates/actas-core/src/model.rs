@@ -262,10 +262,10 @@ pub struct NewRequest {
 }
 
 impl Request {
-    /// A new pending request by `requester`, made at `now`.
-    pub fn pending(new: NewRequest, requester: &Staff, now: Timestamp) -> Request {
+    /// A new pending request `id` by `requester`, made at `now`.
+    pub fn pending(id: String, new: NewRequest, requester: &Staff, now: Timestamp) -> Request {
         Request {
-            id: crate::id::new_id("req"),
+            id,
             kind: new.kind,
             ticket: new.ticket,
             account_id: new.account_id,

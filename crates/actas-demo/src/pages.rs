@@ -67,7 +67,7 @@ fn layout(demo: &Demo, title: &str, who: Option<&Impersonation>, account: Option
                 title { (title) " · Acme Billing" }
                 style { (maud::PreEscaped(CSS)) }
                 @if let Some(w) = who {
-                    script src=(format!("{}/banner.js", demo.actas_public)) data-token=(w.token) data-leave-url="/support/leave" defer {}
+                    script src=(format!("{}/banner.js", demo.actas_public)) data-token=(w.token.expose()) data-leave-url="/support/leave" defer {}
                 }
             }
             body {

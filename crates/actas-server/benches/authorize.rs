@@ -260,12 +260,12 @@ async fn start(database_url: String) -> anyhow::Result<Fixture> {
     let served = tokio::spawn(server.run_until(async {
         let _ = stopped.await;
     }));
-    Ok(Fixture { url, app_key, token, keys, stop, served })
+    Ok(Fixture { url, app_key: app_key.expose().to_string(), token: token.expose().to_string(), keys, stop, served })
 }
 
 fn bodies(token: &str) -> anyhow::Result<Bodies> {
     let allowed = AuthorizeRequest {
-        token: token.to_string(),
+        token: token.into(),
         action: "invoice_email.update".into(),
         target: None,
         changes: Some(vec![Change {
@@ -274,8 +274,7 @@ fn bodies(token: &str) -> anyhow::Result<Bodies> {
             new: Some("new@acme.test".into()),
         }]),
     };
-    let denied =
-        AuthorizeRequest { token: token.to_string(), action: "billing.update".into(), target: None, changes: None };
+    let denied = AuthorizeRequest { token: token.into(), action: "billing.update".into(), target: None, changes: None };
     Ok(Bodies { allowed: serde_json::to_string(&allowed)?, denied: serde_json::to_string(&denied)? })
 }
 

@@ -7,9 +7,6 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// Prefix of a staff member's personal API token.
@@ -43,13 +40,6 @@ pub fn bearer_kind(token: &str) -> BearerKind {
     } else {
         BearerKind::Unknown
     }
-}
-
-/// A new random secret with the given prefix.
-pub fn new_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token or key.
@@ -121,14 +111,15 @@ pub fn check_password(password: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actas_core::id::{Ids, RandomIds};
 
     #[test]
     fn secrets_are_told_apart_by_shape() {
-        assert_eq!(bearer_kind(&new_secret(PERSONAL_PREFIX)), BearerKind::Personal);
-        assert_eq!(bearer_kind(&new_secret(APP_PREFIX)), BearerKind::AppKey);
+        assert_eq!(bearer_kind(RandomIds.secret(PERSONAL_PREFIX).expose()), BearerKind::Personal);
+        assert_eq!(bearer_kind(RandomIds.secret(APP_PREFIX).expose()), BearerKind::AppKey);
         assert_eq!(bearer_kind("eyJhbGciOiJFZERTQSJ9.e30.sig"), BearerKind::Impersonation);
         assert_eq!(bearer_kind("hunter2"), BearerKind::Unknown);
-        assert_ne!(new_secret(APP_PREFIX), new_secret(APP_PREFIX));
+        assert_ne!(RandomIds.secret(APP_PREFIX), RandomIds.secret(APP_PREFIX));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use actas_core::audit::Actor;
+use actas_core::id::Ids;
 use actas_core::model::Staff;
 use actas_core::policy::Policy;
 use actas_core::Clock;
@@ -24,6 +25,8 @@ pub struct Ctx {
     pub keys: Arc<KeyRing>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// New ids and secrets.
+    pub ids: Arc<dyn Ids>,
     /// Session changes for subscribers.
     pub feed: Feed,
     /// This server's base URL (the tokens' `iss`).

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actas_core::id::{Ids, RandomIds};
 use actas_core::policy::Policy;
 use actas_core::{Clock, SystemClock};
 use actas_store::Store;
@@ -46,6 +47,8 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// New ids and secrets (random; tests may seed them).
+    pub ids: Arc<dyn Ids>,
     /// How often the reaper looks for ended sessions; `None` turns it off.
     pub reap_every: Option<Duration>,
     /// How the private signing keys are reached. A server signs, so
@@ -73,6 +76,7 @@ impl Config {
             policy: Policy::shipped(),
             base_url: None,
             clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
             reap_every: Some(Duration::from_secs(1)),
             keys: KeyAccess::PublicOnly,
             witness: None,
@@ -105,12 +109,24 @@ pub async fn open_ctx(
     base_url: String,
     access: KeyAccess,
 ) -> anyhow::Result<Ctx> {
-    let store = Store::open(&actas_store::Options { url: database_url.to_string(), migrate: true }).await?;
+    open_ctx_with_ids(database_url, policy, clock, Arc::new(RandomIds), base_url, access).await
+}
+
+/// [`open_ctx`] taking new ids and secrets from `ids`.
+pub async fn open_ctx_with_ids(
+    database_url: &str,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn Ids>,
+    base_url: String,
+    access: KeyAccess,
+) -> anyhow::Result<Ctx> {
+    let store = Store::open(&actas_store::Options::new(database_url).with_ids(ids.clone())).await?;
     let keys = Arc::new(
         keys::KeyRing::load(&store, policy.session.max_minutes, access).await.context("cannot load signing keys")?,
     );
     store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone(), witness: None }));
-    Ok(Ctx { store, policy: Arc::new(policy), keys, clock, feed: feed::Feed::default(), base_url })
+    Ok(Ctx { store, policy: Arc::new(policy), keys, clock, ids, feed: feed::Feed::default(), base_url })
 }
 
 /// A server, bound and ready to run.
@@ -132,7 +148,9 @@ impl Server {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let ctx = open_ctx(&config.database_url, config.policy, config.clock, base_url, config.keys).await?;
+        let ctx =
+            open_ctx_with_ids(&config.database_url, config.policy, config.clock, config.ids, base_url, config.keys)
+                .await?;
         ctx.keys.make_missing(&ctx.store, ctx.clock.now()).await.context("cannot load signing keys")?;
         let witness = match &config.witness {
             Some(path) => Some(Arc::new(witness::Witness::open(path, &ctx.store).await?)),

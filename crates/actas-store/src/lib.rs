@@ -34,6 +34,7 @@ mod writer;
 use std::sync::Arc;
 
 use actas_core::audit::{Checkpoint, Event, EventType, NewEvent};
+use actas_core::id::{Ids, RandomIds};
 use actas_core::model::{App, Decision, Notice, Request, RequestStatus, Session, Staff, Ticket};
 use actas_core::{Error, Result, Timestamp};
 use async_trait::async_trait;
@@ -192,6 +193,10 @@ pub struct EventFilter {
 /// [`Error::Unavailable`].
 #[async_trait]
 pub trait Tx: Send {
+    /// A new id for something this transaction makes (`dec`, `ses`, ...),
+    /// from the store's [`Ids`].
+    fn new_id(&self, prefix: &str) -> String;
+
     /// Records a ticket. Conflict `ticket-exists` when the ref is taken.
     async fn insert_ticket(&mut self, t: &Ticket) -> Result<()>;
     /// One ticket.
@@ -278,7 +283,8 @@ pub trait Tx: Send {
     /// Every key, oldest first.
     async fn list_keys(&mut self) -> Result<Vec<KeyRecord>>;
 
-    /// Appends an event to the chain. Only inside [`Store::write`].
+    /// Appends an event to the chain, naming it (`evt_...`). Only inside
+    /// [`Store::write`].
     async fn append_event(&mut self, e: NewEvent) -> Result<Event>;
     /// Events matching the filter, oldest first.
     async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>>;
@@ -337,6 +343,28 @@ pub struct Options {
     pub url: String,
     /// Apply migrations on open.
     pub migrate: bool,
+    /// Where new ids come from (events' and those made in a transaction).
+    pub ids: Arc<dyn Ids>,
+}
+
+impl Options {
+    /// The database at `url`, migrated on open, with random ids.
+    pub fn new(url: impl Into<String>) -> Options {
+        Options { url: url.into(), migrate: true, ids: Arc::new(RandomIds) }
+    }
+
+    /// Leaves the schema as it is: opening refuses one this build does not
+    /// match.
+    pub fn without_migrations(mut self) -> Options {
+        self.migrate = false;
+        self
+    }
+
+    /// Takes new ids from `ids`.
+    pub fn with_ids(mut self, ids: Arc<dyn Ids>) -> Options {
+        self.ids = ids;
+        self
+    }
 }
 
 impl Store {

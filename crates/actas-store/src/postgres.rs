@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actas_core::id::Ids;
 use anyhow::Context;
 use async_trait::async_trait;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ mod imp {
 
 struct Postgres {
     pool: PgPool,
+    ids: Arc<dyn Ids>,
 }
 
 #[async_trait]
@@ -33,7 +35,7 @@ impl Backend for Postgres {
         &self,
         f: TxFn<Box<dyn std::any::Any + Send>>,
     ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
-        imp::read_in(&self.pool, f).await
+        imp::read_in(&self.pool, &self.ids, f).await
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
@@ -50,7 +52,7 @@ impl Backend for Postgres {
 impl BatchSource for Postgres {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
         let conn = self.pool.acquire().await.map_err(crate::convert::db_err)?;
-        Ok(Box::new(imp::SqlTx::new(conn)))
+        Ok(Box::new(imp::SqlTx::new(conn, self.ids.clone())))
     }
 }
 
@@ -80,7 +82,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .await
         .unwrap_or_default();
     crate::check_schema(&migrator, &applied)?;
-    let backend = Arc::new(Postgres { pool });
+    let backend = Arc::new(Postgres { pool, ids: opts.ids.clone() });
     let writer = WriterHandle::spawn(backend.clone());
     Ok(Store { backend, writer })
 }

@@ -27,6 +27,7 @@ macro_rules! sql_tx {
             pub(crate) conn: PoolConnection<$Db>,
             pub(crate) head: Option<(i64, String)>,
             pub(crate) appended: bool,
+            ids: std::sync::Arc<dyn actas_core::id::Ids>,
             /// A transaction is open on `conn`.
             open: bool,
             /// `conn` must not be used again.
@@ -34,8 +35,8 @@ macro_rules! sql_tx {
         }
 
         impl SqlTx {
-            pub(crate) fn new(conn: PoolConnection<$Db>) -> Self {
-                SqlTx { conn, head: None, appended: false, open: false, discard: false }
+            pub(crate) fn new(conn: PoolConnection<$Db>, ids: std::sync::Arc<dyn actas_core::id::Ids>) -> Self {
+                SqlTx { conn, head: None, appended: false, ids, open: false, discard: false }
             }
 
             /// Runs a statement that opens, keeps or ends the transaction,
@@ -727,7 +728,12 @@ macro_rules! sql_tx {
                 .await
             }
 
-            async fn append_event(&mut self, e: NewEvent) -> Result<Event> {
+            fn new_id(&self, prefix: &str) -> String {
+                self.ids.id(prefix)
+            }
+
+            async fn append_event(&mut self, mut e: NewEvent) -> Result<Event> {
+                e.id = self.ids.id("evt");
                 let head = match self.head.clone() {
                     Some(h) => Some(h),
                     None => self.get_event_head().await?,
@@ -916,9 +922,13 @@ macro_rules! sql_tx {
 
         /// Runs a read closure in a read-only transaction. Cancelled at any
         /// await, the connection is closed rather than pooled (see [`SqlTx`]).
-        pub(crate) async fn read_in<T>(pool: &sqlx::Pool<$Db>, f: crate::TxFn<T>) -> Result<T> {
+        pub(crate) async fn read_in<T>(
+            pool: &sqlx::Pool<$Db>,
+            ids: &std::sync::Arc<dyn actas_core::id::Ids>,
+            f: crate::TxFn<T>,
+        ) -> Result<T> {
             let conn = pool.acquire().await.map_err(db_err)?;
-            let mut tx = SqlTx::new(conn);
+            let mut tx = SqlTx::new(conn, ids.clone());
             tx.control(BEGIN_READ).await?;
             let out = f(&mut tx).await;
             if let Err(e) = tx.control("ROLLBACK").await {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use actas_core::id::Ids;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -29,6 +30,7 @@ struct Sqlite {
     /// one.
     writer: SqlitePool,
     options: SqliteConnectOptions,
+    ids: Arc<dyn Ids>,
 }
 
 impl Sqlite {
@@ -48,7 +50,7 @@ impl Backend for Sqlite {
         &self,
         f: TxFn<Box<dyn std::any::Any + Send>>,
     ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
-        imp::read_in(&self.readers(), f).await
+        imp::read_in(&self.readers(), &self.ids, f).await
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
@@ -65,7 +67,7 @@ impl Backend for Sqlite {
 impl BatchSource for Sqlite {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
         let conn = self.writer.acquire().await.map_err(crate::convert::db_err)?;
-        Ok(Box::new(imp::SqlTx::new(conn)))
+        Ok(Box::new(imp::SqlTx::new(conn, self.ids.clone())))
     }
 
     /// After a failed batch, the readers start over on fresh connections
@@ -111,7 +113,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         .await
         .unwrap_or_default();
     crate::check_schema(&migrator, &applied)?;
-    let backend = Arc::new(Sqlite { readers: RwLock::new(pool), writer, options });
+    let backend = Arc::new(Sqlite { readers: RwLock::new(pool), writer, options, ids: opts.ids.clone() });
     let writer = WriterHandle::spawn(backend.clone());
     Ok(Store { backend, writer })
 }
@@ -137,13 +139,19 @@ mod tests {
         pool
     }
 
+    fn ids() -> Arc<dyn Ids> {
+        Arc::new(actas_core::id::RandomIds)
+    }
+
     #[tokio::test]
     async fn a_read_dropped_mid_way_closes_its_connection_instead_of_pooling_it_in_a_transaction() {
         let dir = tempfile::tempdir().expect("a folder");
         let pool = pool(&dir).await;
+        let ids = ids();
         for _ in 0..5 {
             let read = imp::read_in(
                 &pool,
+                &ids,
                 Box::new(|tx| {
                     Box::pin(async move {
                         tx.list_events(&EventFilter { limit: 10, ..Default::default() }).await?;
@@ -156,7 +164,7 @@ mod tests {
             assert!(tokio::time::timeout(Duration::from_millis(20), read).await.is_err());
         }
         // The pool's one connection starts a transaction again.
-        let head = imp::read_in(&pool, Box::new(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
+        let head = imp::read_in(&pool, &ids, Box::new(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
         assert_eq!(head.expect("a read after the dropped ones"), None);
         let mut conn = pool.acquire().await.expect("a connection");
         sqlx::query("BEGIN").execute(&mut *conn).await.expect("no transaction was left open");
@@ -173,7 +181,7 @@ mod tests {
     async fn a_batch_dropped_inside_its_transaction_releases_the_write_lock() {
         let dir = tempfile::tempdir().expect("a folder");
         let pool = pool(&dir).await;
-        let mut batch = imp::SqlTx::new(pool.acquire().await.expect("a connection"));
+        let mut batch = imp::SqlTx::new(pool.acquire().await.expect("a connection"), ids());
         batch.begin().await.expect("BEGIN IMMEDIATE");
         drop(batch);
         // Another connection takes the write lock at once.

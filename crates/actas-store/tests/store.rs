@@ -25,13 +25,13 @@ struct Db {
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("t.db").to_string_lossy().to_string();
-    Db { store: Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap(), url, _dir: dir, _pg: None }
+    Db { store: Store::open(&Options::new(url.clone())).await.unwrap(), url, _dir: dir, _pg: None }
 }
 
 async fn postgres() -> Option<Db> {
     let db = PgDatabase::create(&pg_base_url()?).await;
     let url = db.url.clone();
-    let store = Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap();
+    let store = Store::open(&Options::new(url.clone())).await.unwrap();
     Some(Db { store, url, _dir: tempfile::tempdir().unwrap(), _pg: Some(db) })
 }
 
@@ -239,7 +239,7 @@ async fn append_only(store: Store, url: &str) {
 async fn a_database_with_an_unknown_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("t.db").to_string_lossy().to_string();
-    drop(Store::open(&Options { url: url.clone(), migrate: true }).await.unwrap());
+    drop(Store::open(&Options::new(url.clone())).await.unwrap());
     {
         use sqlx::ConnectOptions;
         let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(&url).connect().await.unwrap();
@@ -248,7 +248,7 @@ async fn a_database_with_an_unknown_schema_version_is_refused() {
             .await
             .unwrap();
     }
-    let err = Store::open(&Options { url, migrate: false }).await.unwrap_err();
+    let err = Store::open(&Options::new(url).without_migrations()).await.unwrap_err();
     assert!(err.to_string().contains("9999"), "{err}");
 }
 
@@ -256,7 +256,7 @@ async fn a_database_with_an_unknown_schema_version_is_refused() {
 async fn an_unmigrated_database_is_refused_without_migrate() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("t.db").to_string_lossy().to_string();
-    let err = Store::open(&Options { url, migrate: false }).await.unwrap_err();
+    let err = Store::open(&Options::new(url).without_migrations()).await.unwrap_err();
     assert!(err.to_string().contains("actas migrate"), "{err}");
 }
 

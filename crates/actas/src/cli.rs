@@ -357,7 +357,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,
         Command::Migrate => {
-            actas_store::Store::open(&actas_store::Options { url: db, migrate: true }).await?;
+            actas_store::Store::open(&actas_store::Options::new(db)).await?;
             println!("The database is at the current schema.");
         }
         Command::Staff { command } => staff(&db, access()?, command).await?,
@@ -370,7 +370,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .await?;
             println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
-            println!("{key}");
+            println!("{}", key.expose());
         }
         Command::Key { command } => key(&db, &access, command).await?,
         Command::Policy { command: PolicyCommand::Check { file } } => {
@@ -420,7 +420,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn key(db: &str, access: &dyn Fn() -> anyhow::Result<KeyAccess>, command: KeyCommand) -> anyhow::Result<()> {
-    let options = actas_store::Options { url: db.to_string(), migrate: true };
+    let options = actas_store::Options::new(db);
     let open = || actas_store::Store::open(&options);
     match command {
         KeyCommand::Rotate { role } => {
@@ -512,7 +512,7 @@ async fn staff(db: &str, access: KeyAccess, command: StaffCommand) -> anyhow::Re
                 s.id,
                 roles.join(", ")
             );
-            println!("{token}");
+            println!("{}", token.expose());
         }
         StaffCommand::Password { login } => {
             let password = read_password()?;

@@ -62,21 +62,22 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     let base = format!("http://{}", server.addr());
     let billing = actas_demo::DemoApp::on(
         host_listener,
-        actas_demo::Settings { actas: base.clone(), app_id: app.id.clone(), app_key: key.clone() },
+        actas_demo::Settings { actas: base.clone(), app_id: app.id.clone(), app_key: key.expose().to_string() },
     );
     println!("actas demo is running at {base} (database {}, removed on exit)", db.display());
     println!("Acme Billing, the demo host app, is at {host}\n");
     println!("Staff (console password for all: {PASSWORD}):");
     for (s, token) in &tokens {
         let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-        println!("  {:<7} {:<12} {:<14} {token}", s.id, s.name, roles.join(","));
+        println!("  {:<7} {:<12} {:<14} {}", s.id, s.name, roles.join(","), token.expose());
     }
-    println!("\nApp \"{}\" ({}), key: {key}", app.name, app.id);
+    println!("\nApp \"{}\" ({}), key: {}", app.name, app.id, key.expose());
     println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).\n");
     println!("Console: {base}/login");
     println!("  sign in as maria or jon (agent), sam (lead), audrey (auditor) or ada (admin), password {PASSWORD}\n");
-    let maria = &tokens[0].1;
-    let sam = &tokens[2].1;
+    let maria = tokens[0].1.expose();
+    let sam = tokens[2].1.expose();
+    let key = key.expose();
     println!("Try the flow:");
     println!("  export MARIA={maria} SAM={sam} APP={key}");
     println!("  # Maria asks to view settings and change the invoice email under ticket 48192");

@@ -328,10 +328,9 @@ fn verify_without_kek(env: &Env, db: &Path, extra: &[&str]) -> std::process::Out
 /// real one, and signs every checkpoint again with theirs.
 async fn rewrite_and_sign_again(db: &Path, k: i64) -> String {
     use ring::signature::KeyPair;
-    let store =
-        actas_store::Store::open(&actas_store::Options { url: db.to_string_lossy().to_string(), migrate: false })
-            .await
-            .expect("opening the copy");
+    let store = actas_store::Store::open(&actas_store::Options::new(db.to_string_lossy()).without_migrations())
+        .await
+        .expect("opening the copy");
     let f = actas_store::EventFilter { limit: 100_000, ..Default::default() };
     let mut events = store
         .read(actas_store::tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await })))

@@ -167,7 +167,7 @@ impl Actor {
 /// An event about to be appended: everything but its place in the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    /// `evt_...`
+    /// `evt_...`, given by the store when it appends the event.
     pub id: String,
     /// When it happened (milliseconds).
     pub at: Timestamp,
@@ -195,7 +195,7 @@ impl NewEvent {
     /// A new event with no subject fields; chain the `with_*` setters.
     pub fn new(at: Timestamp, actor: Actor, text: String, data: EventData) -> NewEvent {
         NewEvent {
-            id: crate::id::new_id("evt"),
+            id: String::new(),
             at: crate::clock::millis(at),
             kind: data.kind(),
             actor,

@@ -18,6 +18,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 
+use actas_core::id::{Ids, RandomIds};
 use actas_core::model::Staff;
 use actas_core::Error;
 use actas_store::{tx_fn, ConsoleSession};
@@ -210,7 +211,8 @@ struct LoginView<'a> {
 }
 
 fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
-    let token = credentials::new_secret("");
+    let secret = state.ctx.ids.secret("");
+    let token = secret.expose();
     let body = html! {
         form method="post" action="/login" {
             @if let Some(m) = v.message {
@@ -226,7 +228,7 @@ fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
         }
     };
     let mut res = page(v.status, layout("Sign in", None, body));
-    set_cookie(&mut res, &login_cookie(&token, secure(state), false));
+    set_cookie(&mut res, &login_cookie(token, secure(state), false));
     res
 }
 
@@ -241,7 +243,7 @@ pub async fn login_page(State(state): State<AppState>, who: Result<SignedIn, Con
 /// An argon2id hash of a random password, checked when a login has no
 /// password, so that an unknown login takes as long as a wrong password.
 static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| credentials::hash_password(&credentials::new_secret("")).unwrap_or_default());
+    LazyLock::new(|| credentials::hash_password(RandomIds.secret("").expose()).unwrap_or_default());
 
 /// `POST /login`.
 pub async fn login(
@@ -301,11 +303,11 @@ pub async fn login(
         return refuse(StatusCode::FORBIDDEN, "This account is disabled. Ask an admin if that is a mistake.");
     }
     attempt.succeeded(now);
-    let id = credentials::new_secret("");
+    let id = state.ctx.ids.secret("");
     let cs = ConsoleSession {
-        id_hash: credentials::secret_hash(&id),
+        id_hash: credentials::secret_hash(id.expose()),
         staff_id: staff.id.clone(),
-        csrf: credentials::new_secret(""),
+        csrf: state.ctx.ids.secret("").expose().to_string(),
         created_at: now,
         last_seen_at: now,
     };
@@ -316,7 +318,7 @@ pub async fn login(
     }
     tracing::info!(staff = %staff.id, "signed in to the console");
     let mut res = Redirect::to("/").into_response();
-    set_cookie(&mut res, &session_cookie(&id, secure(&state), false));
+    set_cookie(&mut res, &session_cookie(id.expose(), secure(&state), false));
     set_cookie(&mut res, &login_cookie("", secure(&state), true));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

@@ -23,6 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use actas_core::audit::data::KeyRotated;
 use actas_core::audit::{self, Actor, Checkpoint, EventData, NewEvent};
+use actas_core::id::Secret;
 use actas_core::model::Session;
 use actas_core::{Clock, Error, Result, Timestamp};
 use actas_store::{tx_fn, KeyRecord, KeyRole, Store, Tx};
@@ -559,8 +560,8 @@ impl KeyRing {
             .collect()
     }
 
-    /// Issues the impersonation token for a session.
-    pub fn issue(&self, base_url: &str, audience: &str, s: &Session, now: Timestamp) -> Result<String> {
+    /// Issues the impersonation token `jti` for a session.
+    pub fn issue(&self, base_url: &str, audience: &str, s: &Session, now: Timestamp, jti: String) -> Result<Secret> {
         let set = self.set();
         let signer = set.token.as_ref().ok_or_else(|| internal(why_locked(&set.records)))?;
         let mut header = Header::new(Algorithm::EdDSA);
@@ -575,9 +576,10 @@ impl KeyRing {
             ticket: s.ticket.clone(),
             iat: now.timestamp(),
             exp: s.ends_at.timestamp(),
-            jti: actas_core::id::new_id("jti"),
+            jti,
         };
         jsonwebtoken::encode(&header, &claims, &signer.encoding)
+            .map(Secret::from)
             .map_err(|e| Error::Internal(anyhow::anyhow!("cannot sign: {e}")))
     }
 

@@ -2,6 +2,7 @@
 
 use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
+use actas_core::id::Secret;
 use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
 use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::{Error, Result};
@@ -69,7 +70,7 @@ pub async fn add_staff(
     name: &str,
     roles: Vec<Role>,
     password: Option<String>,
-) -> Result<(Staff, String)> {
+) -> Result<(Staff, Secret)> {
     check_login(login)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
@@ -91,8 +92,8 @@ pub async fn add_staff(
     };
     let now = ctx.clock.now();
     let staff = Staff { id: login.to_string(), name: name.to_string(), roles, disabled: false, created_at: now };
-    let token = credentials::new_secret(credentials::PERSONAL_PREFIX);
-    let token_hash = credentials::secret_hash(&token);
+    let token = ctx.ids.secret(credentials::PERSONAL_PREFIX);
+    let token_hash = credentials::secret_hash(token.expose());
     let s = staff.clone();
     ctx.store
         .write(tx_fn(move |tx| {
@@ -246,7 +247,7 @@ pub fn check_entry_url(u: &str) -> Result<String> {
 }
 
 /// Registers a host app (or ticket system); answers its key (shown once).
-pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)> {
+pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
         return Err(Error::refused(
@@ -260,15 +261,15 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, String)>
     let entry_url = new.entry_url.as_deref().map(check_entry_url).transpose()?;
     let now = ctx.clock.now();
     let app = App {
-        id: actas_core::id::new_id("app"),
+        id: ctx.ids.id("app"),
         name: name.to_string(),
         tickets: new.tickets,
         origins,
         entry_url,
         created_at: now,
     };
-    let key = credentials::new_secret(credentials::APP_PREFIX);
-    let key_hash = credentials::secret_hash(&key);
+    let key = ctx.ids.secret(credentials::APP_PREFIX);
+    let key_hash = credentials::secret_hash(key.expose());
     let a = app.clone();
     ctx.store
         .write(tx_fn(move |tx| {

@@ -22,9 +22,9 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
     let now = ctx.clock.now();
     authz::allow(app, Act::Authorize, now)?;
     req.validate()?;
-    let mut claims = ctx.keys.verify(&req.token).ok();
-    if claims.is_none() && ctx.keys.refresh_for(&ctx.store, &req.token).await {
-        claims = ctx.keys.verify(&req.token).ok();
+    let mut claims = ctx.keys.verify(req.token.expose()).ok();
+    if claims.is_none() && ctx.keys.refresh_for(&ctx.store, req.token.expose()).await {
+        claims = ctx.keys.verify(req.token.expose()).ok();
     }
     let ask = Ask {
         app_id: app.id.clone(),

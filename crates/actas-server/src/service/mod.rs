@@ -132,7 +132,7 @@ async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()>
     let changes = session_changes(tx, &s.id).await?;
     let note = text::customer_note(s, &changes, at);
     let n = Notice {
-        id: actas_core::id::new_id("ntc"),
+        id: tx.new_id("ntc"),
         seq: 0,
         session_id: s.id.clone(),
         account_id: s.account_id.clone(),

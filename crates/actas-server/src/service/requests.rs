@@ -5,6 +5,7 @@ use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::clock::minutes;
 use actas_core::flow::{self, Grant, RequestInput};
+use actas_core::id::Secret;
 use actas_core::model::{
     Approver, Decision, DecisionKind, EndReason, NewRequest, Request, RequestKind, RequestStatus, Role, Session,
     SessionState, Staff, Ticket,
@@ -146,7 +147,7 @@ async fn record_approval(
         None => ("policy".to_string(), "Policy".to_string(), DecisionKind::Policy),
     };
     tx.insert_decision(&Decision {
-        id: actas_core::id::new_id("dec"),
+        id: tx.new_id("dec"),
         request_id: r.id.clone(),
         kind,
         decider: decider.clone(),
@@ -236,6 +237,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
             };
             let Some(t) = ticket else { return Err(Error::not_found("ticket")) };
             let mut r = Request::pending(
+                tx.new_id("req"),
                 NewRequest {
                     kind: RequestKind::Access,
                     ticket: t.reference.clone(),
@@ -415,7 +417,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 authz::allow(&approver, Act::Decide(&r), now)?;
                 let note = flow::check_denial(&r, &approver, note.as_deref())?;
                 tx.insert_decision(&Decision {
-                    id: actas_core::id::new_id("dec"),
+                    id: tx.new_id("dec"),
                     request_id: r.id.clone(),
                     kind: DecisionKind::Deny,
                     decider: approver.id.clone(),
@@ -505,7 +507,7 @@ pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestam
 
 /// Starts the session of an approved request (`POST /requests/{id}/start`).
 /// Answers the session and its token for the host app `audience`.
-pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>) -> Result<(Session, String)> {
+pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>) -> Result<(Session, Secret)> {
     input::app(audience.as_deref())?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
@@ -549,7 +551,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                 };
                 approvers.push(Approver { id: approver.clone(), name: approver_name.clone() });
                 let s = Session {
-                    id: actas_core::id::new_id("ses"),
+                    id: tx.new_id("ses"),
                     request_id: r.id.clone(),
                     ticket: r.ticket.clone(),
                     account_id: r.account_id.clone(),
@@ -595,7 +597,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
             })
         }))
         .await?;
-    let token = ctx.keys.issue(&ctx.base_url, &aud, &s, now)?;
+    let token = ctx.keys.issue(&ctx.base_url, &aud, &s, now, ctx.ids.id("jti"))?;
     Ok((s, token))
 }
 
@@ -676,6 +678,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
             };
             let needs_person = flow::needs_person(&policy, &actions);
             let mut r = Request::pending(
+                tx.new_id("req"),
                 NewRequest {
                     kind: RequestKind::Scope,
                     ticket: s.ticket.clone(),

@@ -3,6 +3,7 @@
 
 use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, Event, EventData, NewEvent};
+use actas_core::id::Secret;
 use actas_core::model::{App, EndReason, Session, Staff};
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
@@ -64,8 +65,8 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
     let policy = ctx.policy.clone();
     let agent = agent.clone();
     let id = id.to_string();
-    let code = credentials::new_secret(credentials::ENTRY_PREFIX);
-    let hash = credentials::secret_hash(&code);
+    let code = ctx.ids.secret(credentials::ENTRY_PREFIX);
+    let hash = credentials::secret_hash(code.expose());
     let address = ctx
         .commit(tx_fn(move |tx| {
             Box::pin(async move {
@@ -88,18 +89,18 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
             })
         }))
         .await?;
-    Ok(api::EntryCode { url: address.map(|a| format!("{a}?code={code}")), code, expires_at })
+    Ok(api::EntryCode { url: address.map(|a| format!("{a}?code={}", code.expose())), code, expires_at })
 }
 
 /// The host app exchanges a one-time entry code for the session's token
 /// (`POST /entry`). A used, expired, replaced or unknown code is refused
 /// and changes nothing.
-pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session, String)> {
-    super::input::entry_code(code)?;
+pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &Secret) -> Result<(Session, Secret)> {
+    super::input::entry_code(code.expose())?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let app = app.clone();
-    let hash = credentials::secret_hash(code.trim());
+    let hash = credentials::secret_hash(code.expose().trim());
     let s = ctx
         .commit(tx_fn(move |tx| {
             Box::pin(async move {
@@ -163,7 +164,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &str) -> Result<(Session
             })
         }))
         .await?;
-    let token = ctx.keys.issue(&ctx.base_url, &s.app_id, &s, now)?;
+    let token = ctx.keys.issue(&ctx.base_url, &s.app_id, &s, now, ctx.ids.id("jti"))?;
     Ok((s, token))
 }
 

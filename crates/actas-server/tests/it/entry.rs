@@ -93,7 +93,7 @@ backend_test!(async fn only_the_app_of_the_session_exchanges_its_code(app) {
     .await
     .unwrap();
     // Another app's code reads as unknown: that app learns nothing of the session.
-    refused_exchange(&app, &other, &code, 422, "entry-code-unknown").await;
+    refused_exchange(&app, other.expose(), &code, 422, "entry-code-unknown").await;
     // Staff and tokens cannot exchange codes at all.
     refused_exchange(&app, &app.maria, &code, 403, "app-only").await;
     // Not consumed by the refusals: the session's own app still enters.

@@ -38,8 +38,12 @@ fn assert_no_layout_chars(what: &str, s: &str) {
 /// with a reason that forges a line, a lead approves and revokes with notes
 /// that do too, and the host app records values full of escape sequences.
 async fn hostile_trail(app: &TestApp) -> (String, String) {
-    let eve =
-        service::add_staff(&app.ctx, Actor::system(), "eve", "=Eve Formula", vec![Role::Agent], None).await.unwrap().1;
+    let eve = service::add_staff(&app.ctx, Actor::system(), "eve", "=Eve Formula", vec![Role::Agent], None)
+        .await
+        .unwrap()
+        .1
+        .expose()
+        .to_string();
     let (s, v) = app
         .post(
             "/api/v1/tickets",

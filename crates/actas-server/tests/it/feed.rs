@@ -134,7 +134,8 @@ backend_test!(async fn a_key_rotated_by_another_process_is_picked_up(app) {
     )
     .await
     .unwrap();
-    assert_eq!(header(&started)["kid"], new_kid);
-    let (_, v) = app.authorize(&started, "settings.view", json!({})).await;
+    let started = started.expose();
+    assert_eq!(header(started)["kid"], new_kid);
+    let (_, v) = app.authorize(started, "settings.view", json!({})).await;
     assert_eq!(v["allowed"], true, "{v}");
 });

@@ -135,7 +135,14 @@ impl TestApp {
         }));
         let add = |login: &'static str, name: &'static str, roles: Vec<Role>| {
             let ctx = ctx.clone();
-            async move { service::add_staff(&ctx, Actor::system(), login, name, roles, None).await.unwrap().1 }
+            async move {
+                service::add_staff(&ctx, Actor::system(), login, name, roles, None)
+                    .await
+                    .unwrap()
+                    .1
+                    .expose()
+                    .to_string()
+            }
         };
         let maria = add("maria", "Maria Lopez", vec![Role::Agent]).await;
         let jon = add("jon", "Jon Park", vec![Role::Agent]).await;
@@ -177,7 +184,7 @@ impl TestApp {
             lena,
             audrey,
             ada,
-            app: key,
+            app: key.expose().to_string(),
             app_id: app.id,
             throttle,
             _dir: dir,

@@ -16,6 +16,7 @@ mod entry;
 mod exports;
 mod feed;
 mod flow;
+mod ids;
 
 mod refusals;
 mod security;

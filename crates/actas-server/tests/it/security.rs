@@ -157,7 +157,7 @@ backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited
     let (_, v) = app
         .post(
             "/api/v1/authorize",
-            &other_key,
+            other_key.expose(),
             json!({"token": token, "action": "settings.view"}),
         )
         .await;
@@ -231,7 +231,7 @@ backend_test!(async fn callers_are_held_to_their_kind_and_roles(app) {
     assert_problem(
         &app.post(
             "/api/v1/tickets",
-            &quiet_key,
+            quiet_key.expose(),
             json!({"ref": "1", "account_id": "acct_1", "subject": "x"}),
         )
         .await,

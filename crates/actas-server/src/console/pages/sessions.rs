@@ -167,7 +167,7 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
                 div.ok role="status" #entry-code {
                     p { "This host app has no entry address. Give it this one-time code before "
                         (when(c.expires_at)) "; it works once:" }
-                    p { code { (c.code) } }
+                    p { code { (c.code.expose()) } }
                 }
             }
             form #open-host method="post" action=(format!("/sessions/{}/open", s.id)) {
