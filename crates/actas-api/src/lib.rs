@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 pub use actas_core::audit::{ActorKind, EventType};
 pub use actas_core::authorize::Refusal;
 pub use actas_core::id::Secret;
-pub use actas_core::model::{DecisionKind, EndReason, RequestKind, RequestStatus, Role, SessionState};
+pub use actas_core::model::{DecisionKind, EndReason, NoticeData, RequestKind, RequestStatus, Role, SessionState};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -518,8 +518,7 @@ pub struct Notice {
     /// The note, in plain words.
     pub text: String,
     /// Who, when, why, what changed.
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: NoticeData,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When the host app delivered it.

@@ -76,6 +76,27 @@ pub fn minutes(m: u32) -> Duration {
     Duration::minutes(i64::from(m))
 }
 
+/// A time as `YYYY-MM-DDTHH:MM:SS.mmmZ` in JSON, like every time in the
+/// trail (`#[serde(with = "crate::clock::millis_text")]`).
+pub mod millis_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::Timestamp;
+
+    /// Writes the time.
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::clock::format_ms(*t))
+    }
+
+    /// Reads it back.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(d)?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

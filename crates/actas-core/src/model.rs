@@ -407,6 +407,32 @@ impl EndReason {
     }
 }
 
+/// What a customer note says, field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct NoticeData {
+    /// Who from support.
+    pub agent_name: String,
+    /// Who approved (`Policy` for access the policy grants).
+    pub approver_name: String,
+    /// What the agent changed, in plain words.
+    pub changes: Vec<String>,
+    /// Why the session ended.
+    pub end_reason: Option<EndReason>,
+    /// When it ended.
+    #[serde(with = "crate::clock::millis_text")]
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
+    pub ended_at: Timestamp,
+    /// Why support went in.
+    pub reason: String,
+    /// When it started.
+    #[serde(with = "crate::clock::millis_text")]
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
+    pub started_at: Timestamp,
+    /// The ticket.
+    pub ticket: String,
+}
+
 /// A support session: one agent acting as one customer account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -502,7 +528,7 @@ pub struct Notice {
     /// The plain note.
     pub text: String,
     /// Structured detail: who, when, why, what changed.
-    pub data: serde_json::Value,
+    pub data: NoticeData,
     /// When it was queued.
     pub created_at: Timestamp,
     /// When the host app said it delivered it.

@@ -208,7 +208,7 @@ macro_rules! sql_tx {
             })
         }
 
-        fn json(s: &str) -> Result<serde_json::Value> {
+        fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
             serde_json::from_str(s).map_err(|e| corrupt(format!("json: {e}")))
         }
 
@@ -842,7 +842,7 @@ macro_rules! sql_tx {
                 .bind(&n.session_id)
                 .bind(&n.account_id)
                 .bind(&n.text)
-                .bind(n.data.to_string())
+                .bind(serde_json::to_string(&n.data).map_err(|e| actas_core::Error::Internal(e.into()))?)
                 .bind(micros(n.created_at))
                 .fetch_one(&mut *self.conn)
                 .await

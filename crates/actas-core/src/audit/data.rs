@@ -122,7 +122,7 @@ pub struct SessionStarted {
     /// The allowed actions.
     pub scope: Vec<String>,
     /// When it ends at the latest.
-    #[serde(with = "millis_text")]
+    #[serde(with = "crate::clock::millis_text")]
     pub ends_at: Timestamp,
     /// Who approved it (`policy` or a login).
     pub approver: String,
@@ -139,7 +139,7 @@ pub struct SessionEnd {
     /// The note of whoever ended it.
     pub note: Option<String>,
     /// When it started.
-    #[serde(with = "millis_text")]
+    #[serde(with = "crate::clock::millis_text")]
     pub started_at: Timestamp,
 }
 
@@ -351,25 +351,6 @@ pub struct CustomerNotified {
 pub struct SessionEntered {
     /// The host app that exchanged the code.
     pub app: String,
-}
-
-/// Times in `data` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, like every time in the
-/// trail.
-mod millis_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::Timestamp;
-
-    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::clock::format_ms(*t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let text = String::deserialize(d)?;
-        chrono::DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ mod requests;
 mod sessions;
 
 use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEvent};
-use actas_core::model::{EndReason, Notice, Session, SessionState};
+use actas_core::model::{EndReason, Notice, NoticeData, Session, SessionState};
 use actas_core::policy::Policy;
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{EventFilter, Tx, TxFn};
@@ -137,16 +137,16 @@ async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()>
         session_id: s.id.clone(),
         account_id: s.account_id.clone(),
         text: note,
-        data: serde_json::json!({
-            "agent_name": s.agent_name,
-            "approver_name": s.approver_name,
-            "ticket": s.ticket,
-            "reason": s.reason,
-            "started_at": actas_core::clock::format_ms(s.started_at),
-            "ended_at": actas_core::clock::format_ms(at),
-            "end_reason": s.end_reason.map(|r| r.as_str()),
-            "changes": changes,
-        }),
+        data: NoticeData {
+            agent_name: s.agent_name.clone(),
+            approver_name: s.approver_name.clone(),
+            changes,
+            end_reason: s.end_reason,
+            ended_at: at,
+            reason: s.reason.clone(),
+            started_at: s.started_at,
+            ticket: s.ticket.clone(),
+        },
         created_at: at,
         delivered_at: None,
     };
