@@ -1,7 +1,80 @@
 //! The one error type of the domain and the stores.
 //!
 //! Each variant maps to one HTTP status and a stable problem `type` at the
-//! edge; `code` fields are the stable slugs of those types.
+//! edge; `code` fields are the stable slugs of those types ([`Code`]).
+
+use strum::{Display, IntoStaticStr, VariantArray};
+
+/// The stable slug of a refusal: the problem document's type is
+/// `urn:actas:problem:<slug>`. Every slug the domain and the stores answer
+/// is here, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, Display, VariantArray)]
+#[strum(serialize_all = "kebab-case")]
+#[allow(missing_docs)] // each slug says what it refuses
+pub enum Code {
+    ActionsRequired,
+    AlreadyDecided,
+    AlreadyDelivered,
+    AlreadyDisabled,
+    AlreadyStarted,
+    AppExists,
+    AppOnly,
+    AppRequired,
+    ApprovalExpired,
+    ApproverLacksRole,
+    DurationInvalid,
+    DurationLongerThanAsked,
+    DurationTooLong,
+    EntryCodeExpired,
+    EntryCodeUnknown,
+    EntryCodeUsed,
+    EntryUrlInvalid,
+    FieldRequired,
+    ForbiddenAction,
+    InvalidBody,
+    InvalidCharacters,
+    LiveSessionExists,
+    LoginInvalid,
+    NameInvalid,
+    NoHostApp,
+    NotAHostApp,
+    NotAnApprover,
+    NotApproved,
+    NotRequester,
+    NotSessionAgent,
+    NotWithdrawable,
+    NotYours,
+    NoteRequired,
+    NothingNew,
+    OriginInvalid,
+    OtherSession,
+    PasswordWeak,
+    PermissionRequired,
+    ReasonRequired,
+    ReasonTooLong,
+    ReasonTooShort,
+    ReasonVague,
+    RoleRequired,
+    RolesRequired,
+    SelfApproval,
+    SessionEnded,
+    StaffExists,
+    StaffOnly,
+    TicketExists,
+    TooLong,
+    TooMany,
+    UnknownAction,
+    UnknownApp,
+    UnknownTicket,
+    WrongAccount,
+}
+
+impl Code {
+    /// The slug.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
 
 /// A domain error.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +89,7 @@ pub enum Error {
     #[error("{detail}")]
     Forbidden {
         /// Stable slug.
-        code: &'static str,
+        code: Code,
         /// Human sentence.
         detail: String,
     },
@@ -27,7 +100,7 @@ pub enum Error {
     BadRequest {
         /// Stable slug (`invalid-body`, `too-long`, `too-many`,
         /// `invalid-characters`).
-        code: &'static str,
+        code: Code,
         /// The offending field.
         field: String,
         /// Human sentence.
@@ -37,7 +110,7 @@ pub enum Error {
     #[error("{detail}")]
     Conflict {
         /// Stable slug.
-        code: &'static str,
+        code: Code,
         /// Human sentence.
         detail: String,
     },
@@ -45,7 +118,7 @@ pub enum Error {
     #[error("{detail}")]
     Refused {
         /// Stable slug.
-        code: &'static str,
+        code: Code,
         /// The field the rule concerns, when there is one.
         field: Option<&'static str>,
         /// Human sentence.
@@ -64,17 +137,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A rule refusal (`422`).
-    pub fn refused(code: &'static str, field: Option<&'static str>, detail: impl Into<String>) -> Self {
+    pub fn refused(code: Code, field: Option<&'static str>, detail: impl Into<String>) -> Self {
         Error::Refused { code, field, detail: detail.into() }
     }
 
     /// A state conflict (`409`).
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, detail: impl Into<String>) -> Self {
         Error::Conflict { code, detail: detail.into() }
     }
 
     /// A permission refusal (`403`).
-    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn forbidden(code: Code, detail: impl Into<String>) -> Self {
         Error::Forbidden { code, detail: detail.into() }
     }
 
@@ -83,17 +156,37 @@ impl Error {
     pub fn bad_request(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let field = field.into();
         let detail = format!("{field}: {}", reason.into());
-        Error::BadRequest { code: "invalid-body", field, detail }
+        Error::BadRequest { code: Code::InvalidBody, field, detail }
     }
 
     /// A field that breaks a bound of the wire contract (`400`), with its
     /// own slug.
-    pub fn bad_input(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn bad_input(code: Code, field: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::BadRequest { code, field: field.into(), detail: detail.into() }
     }
 
     /// Something that does not exist (`404`).
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound(what.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_a_distinct_lowercase_slug() {
+        let slugs: Vec<&str> = Code::VARIANTS.iter().map(|c| c.as_str()).collect();
+        for s in &slugs {
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{s}");
+            assert!(!s.starts_with('-') && !s.ends_with('-') && !s.contains("--"), "{s}");
+        }
+        let mut unique = slugs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), slugs.len());
+        assert_eq!(Code::LiveSessionExists.as_str(), "live-session-exists");
+        assert_eq!(Code::NotAHostApp.to_string(), "not-a-host-app");
     }
 }

@@ -8,6 +8,7 @@ use crate::audit::{FieldChange, NOT_STORED};
 use crate::model::{EndReason, Request, RequestKind, RequestStatus, Role, Session, Staff, Ticket};
 use crate::policy::{Action, ActionKind, Approval, Policy};
 use crate::reason::Reason;
+use crate::Code;
 use crate::{Error, Result, Timestamp};
 
 /// What an agent asked for, before checking.
@@ -39,20 +40,20 @@ pub struct CheckedRequest {
 /// Checks the actions asked for: at least one, all known, none forbidden.
 pub fn check_actions(policy: &Policy, actions: &[String]) -> Result<Vec<String>> {
     if actions.is_empty() {
-        return Err(Error::refused("actions-required", Some("actions"), "Name at least one action."));
+        return Err(Error::refused(Code::ActionsRequired, Some("actions"), "Name at least one action."));
     }
     for name in actions {
         match policy.action(name) {
             None => {
                 return Err(Error::refused(
-                    "unknown-action",
+                    Code::UnknownAction,
                     Some("actions"),
                     format!("\"{name}\" is not an action of the policy."),
                 ))
             }
             Some(a) if a.approval == Approval::Forbidden => {
                 return Err(Error::refused(
-                    "forbidden-action",
+                    Code::ForbiddenAction,
                     Some("actions"),
                     format!("\"{}\" ({name}) is never allowed by the policy.", a.label),
                 ))
@@ -67,11 +68,11 @@ pub fn check_actions(policy: &Policy, actions: &[String]) -> Result<Vec<String>>
 pub fn check_minutes(policy: &Policy, minutes: Option<u32>) -> Result<u32> {
     let m = minutes.unwrap_or(policy.session.default_minutes);
     if m == 0 {
-        return Err(Error::refused("duration-invalid", Some("minutes"), "The duration must be at least 1 minute."));
+        return Err(Error::refused(Code::DurationInvalid, Some("minutes"), "The duration must be at least 1 minute."));
     }
     if m > policy.session.max_minutes {
         return Err(Error::refused(
-            "duration-too-long",
+            Code::DurationTooLong,
             Some("minutes"),
             format!("{m} minutes is more than the policy's maximum of {} minutes.", policy.session.max_minutes),
         ));
@@ -89,7 +90,7 @@ pub fn check_request(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> 
     if let Some(acct) = &input.account_id {
         if acct != &ticket.account_id {
             return Err(Error::refused(
-                "wrong-account",
+                Code::WrongAccount,
                 Some("account_id"),
                 format!("Ticket {} is about account {}, not {acct}.", ticket.reference, ticket.account_id),
             ));
@@ -120,15 +121,15 @@ pub struct Grant {
 pub fn check_decider(request: &Request, approver: &Staff) -> Result<()> {
     if request.status != RequestStatus::Pending {
         return Err(Error::conflict(
-            "already-decided",
+            Code::AlreadyDecided,
             format!("The request is {}, not pending.", request.status.as_str()),
         ));
     }
     if approver.id == request.requester {
-        return Err(Error::forbidden("self-approval", "Nobody may decide their own request."));
+        return Err(Error::forbidden(Code::SelfApproval, "Nobody may decide their own request."));
     }
     if !approver.has(Role::Lead) {
-        return Err(Error::forbidden("not-an-approver", "Only leads decide requests."));
+        return Err(Error::forbidden(Code::NotAnApprover, "Only leads decide requests."));
     }
     Ok(())
 }
@@ -150,11 +151,15 @@ pub fn check_approval(
     let minutes = match minutes {
         None => request.minutes,
         Some(0) => {
-            return Err(Error::refused("duration-invalid", Some("minutes"), "The duration must be at least 1 minute."))
+            return Err(Error::refused(
+                Code::DurationInvalid,
+                Some("minutes"),
+                "The duration must be at least 1 minute.",
+            ))
         }
         Some(m) if m > request.minutes => {
             return Err(Error::refused(
-                "duration-longer-than-asked",
+                Code::DurationLongerThanAsked,
                 Some("minutes"),
                 format!(
                     "An approval may shorten the duration, not lengthen it: {m} minutes is more than the {} asked for.",
@@ -169,7 +174,7 @@ pub fn check_approval(
             if a.approval == Approval::Required && !a.approvers.iter().any(|r| approver.has(*r)) {
                 let roles: Vec<&str> = a.approvers.iter().map(|r| r.as_str()).collect();
                 return Err(Error::forbidden(
-                    "approver-lacks-role",
+                    Code::ApproverLacksRole,
                     format!(
                         "\"{}\" must be approved by a {}; {} does not hold that role.",
                         a.label,
@@ -190,7 +195,7 @@ pub fn check_denial(request: &Request, approver: &Staff, note: Option<&str>) -> 
     check_decider(request, approver)?;
     match note.map(str::trim) {
         Some(n) if !n.is_empty() => Ok(n.to_string()),
-        _ => Err(Error::refused("note-required", Some("note"), "A denial needs a note that says why.")),
+        _ => Err(Error::refused(Code::NoteRequired, Some("note"), "A denial needs a note that says why.")),
     }
 }
 
@@ -206,26 +211,26 @@ pub fn approval_lapsed(request: &Request, now: Timestamp) -> Option<Timestamp> {
 /// Checks that `who` may start `request` now.
 pub fn check_start(request: &Request, who: &str, now: Timestamp) -> Result<()> {
     if request.requester != who {
-        return Err(Error::forbidden("not-requester", "Only the person who asked may start the session."));
+        return Err(Error::forbidden(Code::NotRequester, "Only the person who asked may start the session."));
     }
     if request.kind == RequestKind::Scope && request.status == RequestStatus::Started {
-        return Err(Error::conflict("already-started", "This scope change was applied to the live session."));
+        return Err(Error::conflict(Code::AlreadyStarted, "This scope change was applied to the live session."));
     }
     match request.status {
         RequestStatus::Approved => {}
         RequestStatus::Pending => {
-            return Err(Error::conflict("not-approved", "The request is still waiting for a decision."))
+            return Err(Error::conflict(Code::NotApproved, "The request is still waiting for a decision."))
         }
         other => {
             return Err(Error::conflict(
-                "not-approved",
+                Code::NotApproved,
                 format!("The request is {}; it cannot be started.", other.as_str()),
             ))
         }
     }
     if approval_lapsed(request, now).is_some() {
         return Err(Error::conflict(
-            "approval-expired",
+            Code::ApprovalExpired,
             "The approval ran out before the session was started; ask again.",
         ));
     }
@@ -305,7 +310,9 @@ mod tests {
 
     fn code<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
         match r {
-            Err(Error::Refused { code, .. } | Error::Forbidden { code, .. } | Error::Conflict { code, .. }) => code,
+            Err(Error::Refused { code, .. } | Error::Forbidden { code, .. } | Error::Conflict { code, .. }) => {
+                code.as_str()
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

@@ -19,6 +19,6 @@ pub mod reason;
 pub mod redaction;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use error::{Error, Result};
+pub use error::{Code, Error, Result};
 /// Every variant of an enum that travels on the wire (`EventType::VARIANTS`).
 pub use strum::VariantArray;

@@ -14,6 +14,7 @@
 //! look like several, or reorder what a reader sees; exports escape them
 //! ([`one_line`]) and one-line fields refuse them.
 
+use crate::Code;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -87,7 +88,7 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
 }
 
 fn too_long(field: &str, n: usize, max: usize) -> Error {
-    Error::bad_input("too-long", field, format!("{field} is {n} characters long; at most {max} are accepted."))
+    Error::bad_input(Code::TooLong, field, format!("{field} is {n} characters long; at most {max} are accepted."))
 }
 
 fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
@@ -105,7 +106,7 @@ pub fn check_line(field: &str, v: &str, max: usize) -> Result<()> {
     check_len(field, v, max)?;
     if v.chars().any(is_layout_char) {
         return Err(Error::bad_input(
-            "invalid-characters",
+            Code::InvalidCharacters,
             field,
             format!(
                 "{field} must be one line of plain text, without control characters, line breaks or direction marks."
@@ -122,7 +123,7 @@ pub fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
     check_len(field, v, max)?;
     if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
         return Err(Error::bad_input(
-            "invalid-characters",
+            Code::InvalidCharacters,
             field,
             format!("{field} may hold line breaks and tabs, but no other control characters."),
         ));
@@ -136,7 +137,11 @@ pub fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
 pub fn check_value(field: &str, v: &str, max: usize) -> Result<()> {
     check_len(field, v, max)?;
     if v.contains('\0') {
-        return Err(Error::bad_input("invalid-characters", field, format!("{field} may not contain NUL characters.")));
+        return Err(Error::bad_input(
+            Code::InvalidCharacters,
+            field,
+            format!("{field} may not contain NUL characters."),
+        ));
     }
     Ok(())
 }
@@ -145,7 +150,7 @@ pub fn check_value(field: &str, v: &str, max: usize) -> Result<()> {
 pub fn check_count(field: &str, n: usize, max: usize) -> Result<()> {
     if n > max {
         return Err(Error::bad_input(
-            "too-many",
+            Code::TooMany,
             field,
             format!("{field} has {n} entries; at most {max} are accepted."),
         ));
@@ -173,7 +178,7 @@ mod tests {
 
     fn code(r: Result<()>) -> &'static str {
         match r {
-            Err(Error::BadRequest { code, .. }) => code,
+            Err(Error::BadRequest { code, .. }) => code.as_str(),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::limits::REASON_CHARS;
 use crate::policy::ReasonRules;
+use crate::Code;
 use crate::{Error, Result};
 
 /// A reason that passed the policy's rules.
@@ -17,7 +18,7 @@ impl Reason {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(Error::refused(
-                "reason-required",
+                Code::ReasonRequired,
                 Some("reason"),
                 "A reason is required: say what the customer's problem is.",
             ));
@@ -26,7 +27,7 @@ impl Reason {
         // audited); this keeps the rule whole for other callers of core.
         if trimmed.chars().count() > REASON_CHARS {
             return Err(Error::refused(
-                "reason-too-long",
+                Code::ReasonTooLong,
                 Some("reason"),
                 format!("The reason is longer than {REASON_CHARS} characters."),
             ));
@@ -34,7 +35,7 @@ impl Reason {
         let folded = fold(trimmed);
         if rules.vague.iter().any(|v| fold(v) == folded) {
             return Err(Error::refused(
-                "reason-vague",
+                Code::ReasonVague,
                 Some("reason"),
                 format!("\"{trimmed}\" is too vague: name the customer's problem, for example \"Customer can't update tax settings after plan change\"."),
             ));
@@ -42,7 +43,7 @@ impl Reason {
         let n = trimmed.chars().count();
         if n < rules.min_chars {
             return Err(Error::refused(
-                "reason-too-short",
+                Code::ReasonTooShort,
                 Some("reason"),
                 format!("The reason has {n} characters; at least {} are required.", rules.min_chars),
             ));
@@ -88,7 +89,7 @@ mod tests {
 
     fn code(r: Result<Reason>) -> &'static str {
         match r {
-            Err(Error::Refused { code, .. }) => code,
+            Err(Error::Refused { code, .. }) => code.as_str(),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

@@ -21,6 +21,7 @@
 //!   ends its own session, nothing else.
 
 use actas_core::model::{App, Request, Role, Session, Staff};
+use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
 
 use crate::keys::Claims;
@@ -130,7 +131,7 @@ fn role(s: &Staff, roles: &[Role]) -> Result<()> {
         return Ok(());
     }
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    Err(Error::forbidden("role-required", format!("This needs one of the roles: {}.", names.join(", "))))
+    Err(Error::forbidden(Code::RoleRequired, format!("This needs one of the roles: {}.", names.join(", "))))
 }
 
 fn own_or(s: &Staff, owner: &str, roles: &[Role], what: &str) -> Result<()> {
@@ -139,7 +140,7 @@ fn own_or(s: &Staff, owner: &str, roles: &[Role], what: &str) -> Result<()> {
     }
     role(s, roles).map_err(|_| {
         Error::forbidden(
-            "not-yours",
+            Code::NotYours,
             format!("This {what} belongs to another agent; only they, leads and auditors see it."),
         )
     })
@@ -150,7 +151,7 @@ fn only_agent(s: &Staff, owner: &str, what: &str) -> Result<()> {
     if s.id == owner {
         Ok(())
     } else {
-        Err(Error::forbidden("not-session-agent", format!("Only the session's agent {what}.")))
+        Err(Error::forbidden(Code::NotSessionAgent, format!("Only the session's agent {what}.")))
     }
 }
 
@@ -159,7 +160,7 @@ fn only_requester(s: &Staff, r: &Request, what: &str) -> Result<()> {
     if s.id == r.requester {
         Ok(())
     } else {
-        Err(Error::forbidden("not-requester", format!("Only the requester {what}.")))
+        Err(Error::forbidden(Code::NotRequester, format!("Only the requester {what}.")))
     }
 }
 
@@ -177,7 +178,7 @@ fn token_of(c: &Claims, s: &Session, now: Timestamp) -> Result<()> {
     if c.sid == s.id {
         Ok(())
     } else {
-        Err(Error::forbidden("other-session", "This token is for another session."))
+        Err(Error::forbidden(Code::OtherSession, "This token is for another session."))
     }
 }
 
@@ -190,11 +191,11 @@ fn token_live(c: &Claims, now: Timestamp) -> Result<()> {
 }
 
 fn staff_only() -> Error {
-    Error::forbidden("staff-only", "This call is for staff, not apps.")
+    Error::forbidden(Code::StaffOnly, "This call is for staff, not apps.")
 }
 
 fn app_only() -> Error {
-    Error::forbidden("app-only", "This call is for host apps, with an app key.")
+    Error::forbidden(Code::AppOnly, "This call is for host apps, with an app key.")
 }
 
 fn token_refused() -> Error {
@@ -214,7 +215,7 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::Decide(r)) => {
             role(s, &[Lead])?;
             if s.id == r.requester {
-                return Err(Error::forbidden("self-approval", "Nobody may decide their own request."));
+                return Err(Error::forbidden(Code::SelfApproval, "Nobody may decide their own request."));
             }
             Ok(())
         }
@@ -224,7 +225,7 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::EndSession(x)) => {
             only_agent(s, &x.agent, "ends it; a lead revokes it").map_err(|e| match (&e, s.has(Lead)) {
                 (Error::Forbidden { .. }, true) => {
-                    Error::forbidden("not-session-agent", "Only the session's agent ends it; a lead revokes it.")
+                    Error::forbidden(Code::NotSessionAgent, "Only the session's agent ends it; a lead revokes it.")
                 }
                 _ => e,
             })
@@ -243,12 +244,12 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         // Apps.
         (Who::App(a), Act::CreateTicket) if a.tickets => Ok(()),
         (Who::App(_), Act::CreateTicket) => {
-            Err(Error::forbidden("permission-required", "This app may not push tickets."))
+            Err(Error::forbidden(Code::PermissionRequired, "This app may not push tickets."))
         }
         (Who::App(a), Act::ReadSession(x) | Act::Heartbeat(x) | Act::ExchangeEntry(x)) => app_of(a, x),
         (Who::App(a), Act::Authorize | Act::Feed | Act::ReadNotices | Act::ReadAccessLog) => {
             if is_ticket_only(a) {
-                Err(Error::forbidden("not-a-host-app", "This app only pushes tickets; it sees no sessions."))
+                Err(Error::forbidden(Code::NotAHostApp, "This app only pushes tickets; it sees no sessions."))
             } else {
                 Ok(())
             }

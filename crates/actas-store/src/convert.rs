@@ -73,7 +73,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
     Error::Unavailable(anyhow::Error::new(e).context("database"))
 }
 
-pub(crate) fn unique_or(e: sqlx::Error, code: &'static str, detail: &str) -> Error {
+pub(crate) fn unique_or(e: sqlx::Error, code: actas_core::Code, detail: &str) -> Error {
     match e.as_database_error() {
         Some(d) if d.is_unique_violation() => Error::conflict(code, detail),
         _ => db_err(e),

@@ -294,7 +294,7 @@ macro_rules! sql_tx {
                 .bind(micros(t.created_at))
                 .execute(&mut *self.conn)
                 .await
-                .map_err(|e| unique_or(e, "ticket-exists", "A ticket with this reference exists already."))?;
+                .map_err(|e| unique_or(e, actas_core::Code::TicketExists, "A ticket with this reference exists already."))?;
                 Ok(())
             }
 
@@ -312,7 +312,7 @@ macro_rules! sql_tx {
                     .bind(micros(s.created_at))
                     .execute(&mut *self.conn)
                     .await
-                    .map_err(|e| unique_or(e, "staff-exists", "A staff member with this login exists already."))?;
+                    .map_err(|e| unique_or(e, actas_core::Code::StaffExists, "A staff member with this login exists already."))?;
                 Ok(())
             }
 
@@ -433,7 +433,7 @@ macro_rules! sql_tx {
                     .bind(micros(a.created_at))
                     .execute(&mut *self.conn)
                     .await
-                    .map_err(|e| unique_or(e, "app-exists", "An app with this name exists already."))?;
+                    .map_err(|e| unique_or(e, actas_core::Code::AppExists, "An app with this name exists already."))?;
                 Ok(())
             }
 
@@ -582,7 +582,7 @@ macro_rules! sql_tx {
                 .bind(micros(d.at))
                 .execute(&mut *self.conn)
                 .await
-                .map_err(|e| unique_or(e, "already-decided", "The request was decided already."))?;
+                .map_err(|e| unique_or(e, actas_core::Code::AlreadyDecided, "The request was decided already."))?;
                 Ok(())
             }
 
@@ -619,7 +619,7 @@ macro_rules! sql_tx {
                 .bind(approvers_json(&s.approvers))
                 .execute(&mut *self.conn)
                 .await
-                .map_err(|e| unique_or(e, "live-session-exists", "The agent has a live session already; end it first."))?;
+                .map_err(|e| unique_or(e, actas_core::Code::LiveSessionExists, "The agent has a live session already; end it first."))?;
                 Ok(())
             }
 

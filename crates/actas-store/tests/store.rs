@@ -103,7 +103,7 @@ async fn failed_write_alone(store: Store, _url: &str) {
                     Box::pin(async move {
                         tx.append_event(event(n)).await?;
                         if n % 4 == 0 {
-                            return Err(Error::conflict("test", "this one changes its mind"));
+                            return Err(Error::conflict(actas_core::Code::NothingNew, "this one changes its mind"));
                         }
                         Ok(())
                     })
@@ -200,7 +200,7 @@ async fn one_live_session(store: Store, _url: &str) {
     );
     let errors: Vec<_> = [a, b].into_iter().filter_map(Result::err).collect();
     assert_eq!(errors.len(), 1);
-    assert!(matches!(errors[0], Error::Conflict { code: "live-session-exists", .. }), "{:?}", errors[0]);
+    assert!(matches!(errors[0], Error::Conflict { code: actas_core::Code::LiveSessionExists, .. }), "{:?}", errors[0]);
     // Another agent, or the same agent once the first has ended, is fine.
     store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_c", "jon")).await }))).await.unwrap();
 }
@@ -212,7 +212,7 @@ async fn unique_staff(store: Store, _url: &str) {
     let s2 = s.clone();
     store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s).await }))).await.unwrap();
     let err = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s2).await }))).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: "staff-exists", .. }), "{err:?}");
+    assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "{err:?}");
 }
 
 both!(the_audit_table_refuses_updates_and_deletes, append_only);

@@ -59,13 +59,15 @@ impl ApiError {
             ApiError::Domain(e) => match e {
                 Error::NotFound(d) => (StatusCode::NOT_FOUND, "not-found".into(), d.clone(), None),
                 Error::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized".into(), d.clone(), None),
-                Error::Forbidden { code, detail } => (StatusCode::FORBIDDEN, (*code).into(), detail.clone(), None),
-                Error::BadRequest { code, field, detail } => {
-                    (StatusCode::BAD_REQUEST, (*code).into(), detail.clone(), Some(field.clone()))
+                Error::Forbidden { code, detail } => {
+                    (StatusCode::FORBIDDEN, code.as_str().into(), detail.clone(), None)
                 }
-                Error::Conflict { code, detail } => (StatusCode::CONFLICT, (*code).into(), detail.clone(), None),
+                Error::BadRequest { code, field, detail } => {
+                    (StatusCode::BAD_REQUEST, code.as_str().into(), detail.clone(), Some(field.clone()))
+                }
+                Error::Conflict { code, detail } => (StatusCode::CONFLICT, code.as_str().into(), detail.clone(), None),
                 Error::Refused { code, field, detail } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, (*code).into(), detail.clone(), field.map(str::to_string))
+                    (StatusCode::UNPROCESSABLE_ENTITY, code.as_str().into(), detail.clone(), field.map(str::to_string))
                 }
                 Error::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -135,17 +137,18 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actas_core::Code;
 
     #[test]
     fn every_error_kind_maps_to_one_status_and_type() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (Error::not_found("x").into(), 404, "not-found"),
             (Error::Unauthorized("x".into()).into(), 401, "unauthorized"),
-            (Error::forbidden("self-approval", "x").into(), 403, "self-approval"),
+            (Error::forbidden(Code::SelfApproval, "x").into(), 403, "self-approval"),
             (Error::bad_request("action", "x").into(), 400, "invalid-body"),
-            (Error::bad_input("too-long", "reason", "x").into(), 400, "too-long"),
-            (Error::conflict("already-decided", "x").into(), 409, "already-decided"),
-            (Error::refused("reason-vague", Some("reason"), "x").into(), 422, "reason-vague"),
+            (Error::bad_input(Code::TooLong, "reason", "x").into(), 400, "too-long"),
+            (Error::conflict(Code::AlreadyDecided, "x").into(), 409, "already-decided"),
+            (Error::refused(Code::ReasonVague, Some("reason"), "x").into(), 422, "reason-vague"),
             (Error::Unavailable(anyhow::anyhow!("disk")).into(), 503, "unavailable"),
             (Error::Internal(anyhow::anyhow!("secret detail")).into(), 500, "internal"),
             (ApiError::TooLarge, 413, "body-too-large"),

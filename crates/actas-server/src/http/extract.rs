@@ -2,6 +2,7 @@
 //! failures are problem documents.
 
 use actas_core::model::{App, Staff};
+use actas_core::Code;
 use actas_core::Error;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -23,7 +24,7 @@ impl Caller {
     pub fn staff(self) -> Result<Staff, ApiError> {
         match self.0 {
             Principal::Staff(s) => Ok(s),
-            Principal::App(_) => Err(Error::forbidden("staff-only", "This call is for staff, not apps.").into()),
+            Principal::App(_) => Err(Error::forbidden(Code::StaffOnly, "This call is for staff, not apps.").into()),
             Principal::Token(_) => Err(token_refused()),
         }
     }
@@ -33,7 +34,7 @@ impl Caller {
         match self.0 {
             Principal::App(a) => Ok(a),
             Principal::Staff(_) => {
-                Err(Error::forbidden("app-only", "This call is for host apps, with an app key.").into())
+                Err(Error::forbidden(Code::AppOnly, "This call is for host apps, with an app key.").into())
             }
             Principal::Token(_) => Err(token_refused()),
         }

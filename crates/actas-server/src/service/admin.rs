@@ -5,6 +5,7 @@ use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::id::Secret;
 use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
 use actas_core::model::{App, Notice, Role, Staff};
+use actas_core::Code;
 use actas_core::{Error, Result};
 use actas_store::tx_fn;
 
@@ -55,7 +56,7 @@ pub fn check_login(login: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::refused(
-            "login-invalid",
+            Code::LoginInvalid,
             Some("login"),
             "A login is 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter.",
         ))
@@ -75,17 +76,17 @@ pub async fn add_staff(
     let name = name.trim();
     if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
         return Err(Error::refused(
-            "name-invalid",
+            Code::NameInvalid,
             Some("name"),
             format!("A name is 1 to {DISPLAY_NAME_CHARS} characters of plain text on one line."),
         ));
     }
     if roles.is_empty() {
-        return Err(Error::refused("roles-required", Some("roles"), "Give at least one role."));
+        return Err(Error::refused(Code::RolesRequired, Some("roles"), "Give at least one role."));
     }
     let hash = match password {
         Some(p) => {
-            credentials::check_password(&p).map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+            credentials::check_password(&p).map_err(|m| Error::refused(Code::PasswordWeak, Some("password"), m))?;
             Some(credentials::hash_password(&p)?)
         }
         None => None,
@@ -125,7 +126,7 @@ pub async fn add_staff(
 
 /// Sets a staff member's console password.
 pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> {
-    credentials::check_password(password).map_err(|m| Error::refused("password-weak", Some("password"), m))?;
+    credentials::check_password(password).map_err(|m| Error::refused(Code::PasswordWeak, Some("password"), m))?;
     let hash = credentials::hash_password(password)?;
     let login = login.to_string();
     ctx.store
@@ -164,7 +165,7 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
             let mut s =
                 tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
             if s.disabled {
-                return Err(Error::conflict("already-disabled", format!("{} is disabled already.", s.name)));
+                return Err(Error::conflict(Code::AlreadyDisabled, format!("{} is disabled already.", s.name)));
             }
             let ended = super::sessions::end_for_disabled(tx, &policy, &s.id, &by, now).await?;
             s.disabled = true;
@@ -192,7 +193,7 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
 pub fn check_origin(o: &str) -> Result<String> {
     let bad = || {
         Error::refused(
-            "origin-invalid",
+            Code::OriginInvalid,
             Some("origin"),
             format!("\"{o}\" is not a web origin like https://app.example.com"),
         )
@@ -233,7 +234,7 @@ impl NewApp {
 pub fn check_entry_url(u: &str) -> Result<String> {
     let bad = || {
         Error::refused(
-            "entry-url-invalid",
+            Code::EntryUrlInvalid,
             Some("entry_url"),
             format!("\"{u}\" is not an address like https://app.example.com/support/enter"),
         )
@@ -251,7 +252,7 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
         return Err(Error::refused(
-            "name-invalid",
+            Code::NameInvalid,
             Some("name"),
             format!("An app name is 1 to {DISPLAY_NAME_CHARS} characters of plain text on one line."),
         ));
@@ -348,7 +349,7 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
                 authz::allow(&app, Act::DeliverNotice { app_id: &s.app_id }, now)
                     .map_err(|_| Error::not_found(format!("No notice {id}.")))?;
                 if n.delivered_at.is_some() {
-                    return Err(Error::conflict("already-delivered", "This notice was marked delivered already."));
+                    return Err(Error::conflict(Code::AlreadyDelivered, "This notice was marked delivered already."));
                 }
                 tx.set_notice_delivered(&n.id, now).await?;
                 n.delivered_at = Some(now);

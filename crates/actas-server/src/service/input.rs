@@ -12,6 +12,7 @@
 
 use actas_api as api;
 use actas_core::limits::{self, check_count, check_line, check_text, check_value};
+use actas_core::Code;
 use actas_core::{Error, Result};
 
 /// Checks the bounds of one input.
@@ -127,7 +128,7 @@ impl Validate for api::AuthorizeRequest {
             }
             if total > limits::VALUES_PER_CALL_CHARS {
                 return Err(Error::bad_input(
-                    "too-long",
+                    Code::TooLong,
                     "changes",
                     format!(
                         "The changes' values are {total} characters long together; at most {} are accepted in one call.",
@@ -146,7 +147,7 @@ mod tests {
 
     fn code(r: Result<()>) -> (&'static str, String) {
         match r {
-            Err(Error::BadRequest { code, field, .. }) => (code, field),
+            Err(Error::BadRequest { code, field, .. }) => (code.as_str(), field),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

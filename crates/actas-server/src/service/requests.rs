@@ -11,6 +11,7 @@ use actas_core::model::{
     SessionState, Staff, Ticket,
 };
 use actas_core::policy::{Policy, ScopeChange};
+use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
 
@@ -22,7 +23,7 @@ use crate::authz::{self, Act};
 fn required(field: &'static str, v: &str) -> Result<String> {
     let v = v.trim();
     if v.is_empty() {
-        return Err(Error::refused("field-required", Some(field), format!("{field} is required.")));
+        return Err(Error::refused(Code::FieldRequired, Some(field), format!("{field} is required.")));
     }
     Ok(v.to_string())
 }
@@ -50,7 +51,7 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
                         return Ok((existing, false));
                     }
                     return Err(Error::conflict(
-                        "ticket-exists",
+                        Code::TicketExists,
                         format!("Ticket {} exists already, for account {}.", existing.reference, existing.account_id),
                     ));
                 }
@@ -108,7 +109,7 @@ fn refused_event(
 ) -> NewEvent {
     let detail = err.to_string();
     let code = match err {
-        Error::Refused { code, .. } => *code,
+        Error::Refused { code, .. } => code.as_str(),
         _ => "refused",
     };
     let line =
@@ -212,7 +213,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
             let ticket = tx.get_ticket(&input.ticket).await?;
             let checked = match &ticket {
                 None => Err(Error::refused(
-                    "unknown-ticket",
+                    Code::UnknownTicket,
                     Some("ticket"),
                     format!("There is no ticket {}; record it first.", input.ticket),
                 )),
@@ -330,7 +331,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
                 let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
                 let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
                 if !s.is_live() {
-                    let over = Error::conflict("session-ended", "The session this scope change is for has ended.");
+                    let over = Error::conflict(Code::SessionEnded, "The session this scope change is for has ended.");
                     return Ok(Committed::refusal(over).sessions_changed(ended));
                 }
                 record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
@@ -469,7 +470,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
                     || (r.kind == RequestKind::Scope && r.status == RequestStatus::Started)
                 {
                     return Err(Error::conflict(
-                        "not-withdrawable",
+                        Code::NotWithdrawable,
                         format!("The request is {}; it cannot be withdrawn.", r.status.as_str()),
                     ));
                 }
@@ -522,7 +523,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     if let Some(at) = flow::approval_lapsed(&r, now) {
                         expire_request(tx, r, at).await?;
                         return Ok(Committed::refusal(Error::conflict(
-                            "approval-expired",
+                            Code::ApprovalExpired,
                             "The approval ran out before the session was started; ask again.",
                         )));
                     }
@@ -533,7 +534,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     let (live, _) = super::end_if_due(tx, &policy, live, now).await?;
                     if live.is_live() {
                         return Err(Error::conflict(
-                            "live-session-exists",
+                            Code::LiveSessionExists,
                             format!("You have a live session ({}); end it first.", live.id),
                         ));
                     }
@@ -608,10 +609,10 @@ async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> 
         let app = apps
             .iter()
             .find(|a| a.id == n || a.name == n)
-            .ok_or_else(|| Error::refused("unknown-app", Some("app"), format!("There is no app {n}.")))?;
+            .ok_or_else(|| Error::refused(Code::UnknownApp, Some("app"), format!("There is no app {n}.")))?;
         if authz::is_ticket_only(app) {
             return Err(Error::refused(
-                "not-a-host-app",
+                Code::NotAHostApp,
                 Some("app"),
                 format!("{} only pushes tickets; a session is for a host app.", app.name),
             ));
@@ -622,9 +623,9 @@ async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> 
     match (hosts.as_slice(), apps.as_slice()) {
         ([one], _) => Ok(one.id.clone()),
         (_, [one]) => Ok(one.id.clone()),
-        (_, []) => Err(Error::conflict("no-host-app", "No host app is registered; add one with `actas app add`.")),
+        (_, []) => Err(Error::conflict(Code::NoHostApp, "No host app is registered; add one with `actas app add`.")),
         _ => Err(Error::refused(
-            "app-required",
+            Code::AppRequired,
             Some("app"),
             "Several apps are registered: name the host app to start the session in.",
         )),
@@ -644,7 +645,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
             authz::allow(&agent, Act::AskScope(&s), now)?;
             let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
             if !s.is_live() {
-                let over = Error::conflict("session-ended", "The session has ended.");
+                let over = Error::conflict(Code::SessionEnded, "The session has ended.");
                 return Ok(Committed::refusal(over).sessions_changed(ended));
             }
             let ticket = tx.get_ticket(&s.ticket).await?;
@@ -657,7 +658,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                 let new: Vec<String> = a.into_iter().filter(|x| !s.scope.contains(x)).collect();
                 if new.is_empty() {
                     return Err(Error::refused(
-                        "nothing-new",
+                        Code::NothingNew,
                         Some("actions"),
                         "The session allows these actions already.",
                     ));

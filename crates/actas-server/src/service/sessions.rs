@@ -5,6 +5,7 @@ use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, Event, EventData, NewEvent};
 use actas_core::id::Secret;
 use actas_core::model::{App, EndReason, Session, Staff};
+use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
 
@@ -107,21 +108,21 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &Secret) -> Result<(Sess
                 let again = "open the host app again from the staff console";
                 let Some(c) = tx.get_entry_code(&hash).await? else {
                     return Err(Error::refused(
-                        "entry-code-unknown",
+                        Code::EntryCodeUnknown,
                         Some("code"),
                         format!("This entry code is unknown or a newer one replaced it; {again}."),
                     ));
                 };
                 if c.used_at.is_some() {
                     return Err(Error::refused(
-                        "entry-code-used",
+                        Code::EntryCodeUsed,
                         Some("code"),
                         format!("This entry code was used already; {again}."),
                     ));
                 }
                 if now >= c.expires_at {
                     return Err(Error::refused(
-                        "entry-code-expired",
+                        Code::EntryCodeExpired,
                         Some("code"),
                         format!("This entry code has expired; {again}."),
                     ));
@@ -133,7 +134,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &Secret) -> Result<(Sess
                 // Another app's code reads as unknown: it learns nothing of the session.
                 if authz::allow(&app, Act::ExchangeEntry(&s), now).is_err() {
                     return Err(Error::refused(
-                        "entry-code-unknown",
+                        Code::EntryCodeUnknown,
                         Some("code"),
                         format!("This entry code is unknown or a newer one replaced it; {again}."),
                     ));
@@ -144,7 +145,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &Secret) -> Result<(Sess
                 }
                 if !tx.use_entry_code(&hash, now).await? {
                     return Err(Error::refused(
-                        "entry-code-used",
+                        Code::EntryCodeUsed,
                         Some("code"),
                         format!("This entry code was used already; {again}."),
                     ));
@@ -188,7 +189,7 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
             }
             let (s, ended) = end_if_due(tx, &policy, s, now).await?;
             if !s.is_live() {
-                let already = Error::conflict("session-ended", "The session had already ended.");
+                let already = Error::conflict(Code::SessionEnded, "The session had already ended.");
                 return Ok(Committed::refusal(already).sessions_changed(ended));
             }
             let actor = who.actor();
@@ -214,7 +215,7 @@ pub async fn revoke(ctx: &Ctx, lead: &actas_core::model::Staff, id: &str, note: 
     super::input::note(note.as_deref())?;
     let note = match note.map(|n| n.trim().to_string()) {
         Some(n) if !n.is_empty() => n,
-        _ => return Err(Error::refused("note-required", Some("note"), "A revocation needs a note that says why.")),
+        _ => return Err(Error::refused(Code::NoteRequired, Some("note"), "A revocation needs a note that says why.")),
     };
     end_by(ctx, &Principal::Staff(lead.clone()), id, Ending::Revoke(note)).await
 }
@@ -386,5 +387,5 @@ pub(crate) async fn end_for_disabled(
 
 /// The refusal for a session that is over.
 fn session_ended() -> Error {
-    Error::conflict("session-ended", "The session has ended.")
+    Error::conflict(Code::SessionEnded, "The session has ended.")
 }

@@ -6,6 +6,7 @@ use actas_api as api;
 use actas_core::limits::{self, one_line};
 use actas_core::model::Ticket;
 use actas_core::policy::{Approval, Policy};
+use actas_core::Code;
 use actas_core::Error;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -146,7 +147,7 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
         minutes: minutes.unwrap_or(policy.session.default_minutes),
     };
     let outcome = match minutes {
-        None => Err(Error::refused("duration-invalid", Some("minutes"), "Pick a duration from the list.")),
+        None => Err(Error::refused(Code::DurationInvalid, Some("minutes"), "Pick a duration from the list.")),
         Some(m) => {
             let input = api::NewRequest {
                 ticket: reference.clone(),

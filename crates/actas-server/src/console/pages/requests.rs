@@ -3,6 +3,7 @@
 //! (`POST /requests/{id}/start`) once it is approved.
 use actas_core::limits::one_line;
 use actas_core::model::{RequestKind, RequestStatus};
+use actas_core::Code;
 use actas_core::Error;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -96,7 +97,7 @@ pub async fn start(State(state): State<AppState>, who: SignedIn, Path(id): Path<
     permit(&state, &who, Act::CreateRequest, "Starting a session")?;
     let ctx = &state.ctx;
     let (s, _token) = match service::start(ctx, &who.staff, &id, None).await {
-        Err(Error::Conflict { code: "live-session-exists", detail }) => {
+        Err(Error::Conflict { code: Code::LiveSessionExists, detail }) => {
             return Err(match service::live_session_of(ctx, &who.staff).await? {
                 Some(live) => ConsoleError::Linked(
                     StatusCode::CONFLICT,
