@@ -31,7 +31,8 @@
 //!   [`actas_store::testing::pg_base_url`], which says loudly when it is
 //!   skipped.
 //! - [`wait_until`] and [`wait_for`]: poll a condition with a deadline
-//!   instead of sleeping.
+//!   instead of sleeping (from [`actas_store::testing`], with [`t0`], where
+//!   every test server's manual clock starts).
 
 #![warn(missing_docs)]
 
@@ -39,28 +40,20 @@ mod api;
 mod cast;
 pub mod http;
 mod server;
-mod wait;
 
 use serde_json::Value;
 
 pub use actas_core::policy::Policy;
 pub use actas_core::{Clock, ManualClock, Timestamp};
-pub use actas_store::testing::{pg_base_url, PgDatabase};
+pub use actas_store::testing::{pg_base_url, t0, wait_for, wait_until, PgDatabase};
 pub use api::{Api, LiveSession, RequestBuilder, Requested, SessionBuilder, TicketBuilder};
 pub use cast::{Counts, TestApp};
 pub use server::{test_keys, AppBuilder, Backend, HostApp, Node, StaffBuilder, TestServer, TestServerBuilder};
-pub use wait::{wait_for, wait_until};
 
 pub use crate::backend_test;
 
 /// A reason long and specific enough for the shipped policy.
 pub const REASON: &str = "Customer can't update tax settings after plan change";
-
-/// Where every test server's manual clock starts: 2026-11-25 14:00 UTC.
-pub fn t0() -> Timestamp {
-    use chrono::TimeZone;
-    chrono::Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).single().expect("a valid time")
-}
 
 /// `m` minutes.
 pub fn mins(m: i64) -> chrono::Duration {
