@@ -25,6 +25,12 @@ impl Api {
         Api { base: base.into(), http: reqwest::Client::new(), approver: None, tickets_key: None }
     }
 
+    /// Calls go through `http` (say, one with a timeout).
+    pub fn with_http(mut self, http: reqwest::Client) -> Api {
+        self.http = http;
+        self
+    }
+
     /// Sessions that need a lead's approval are approved by `lead` (a
     /// personal token) unless a builder says otherwise.
     pub fn with_approver(mut self, lead: &str) -> Api {
@@ -282,6 +288,12 @@ impl SessionBuilder<'_> {
     /// Under this ticket.
     pub fn ticket(mut self, reference: &str) -> Self {
         self.request = self.request.ticket(reference);
+        self
+    }
+
+    /// With this reason.
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.request = self.request.reason(reason);
         self
     }
 
