@@ -149,8 +149,7 @@ backend_test!(async fn only_leads_and_auditors_read_the_trail(app) {
 
 backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_verifies(app) {
     // A session with a scope change, actions, a refusal, a denial and an end.
-    let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await.id;
     app.approve(&app.sam, id, json!({})).await;
     let (_, started) = app.start(&app.maria, id).await;
     let sid = started["session"]["id"].as_str().unwrap();
@@ -176,14 +175,14 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     .await;
     let w = app.request(&app.maria).actions(&["refund.issue"]).send().await;
     app.post(
-        &format!("/api/v1/requests/{}/withdraw", w["id"].as_str().unwrap()),
+        &format!("/api/v1/requests/{}/withdraw", w.id),
         &app.maria,
         json!({}),
     )
     .await;
     let d = app.request(&app.maria).actions(&["refund.issue"]).send().await;
     app.post(
-        &format!("/api/v1/requests/{}/deny", d["id"].as_str().unwrap()),
+        &format!("/api/v1/requests/{}/deny", d.id),
         &app.sam,
         json!({"note": "no"}),
     )
@@ -270,9 +269,8 @@ backend_test!(async fn a_redacted_value_is_stored_nowhere(app) {
             "{format}"
         );
     }
-    let (_, log) = app
-        .get("/api/v1/accounts/acct_42/access-log", &app.app)
-        .await;
+    // The whole answer as sent, not what the client reads of it.
+    let (_, log) = app.get("/api/v1/accounts/acct_42/access-log", &app.app).await;
     assert!(!log.to_string().contains(secret));
     // Not in the database (the SQLite file and its log, or any PostgreSQL table).
     assert!(!app.stored_anywhere(secret).await);
@@ -320,8 +318,7 @@ backend_test!(async fn when_the_audit_cannot_be_written_the_answer_is_no(app) {
 });
 
 backend_test!(async fn the_plain_lines_read_as_sentences(app) {
-    let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await.id;
     app.approve(
         &app.sam,
         id,

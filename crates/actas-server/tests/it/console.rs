@@ -529,7 +529,7 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
 
 backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).minutes(20).send().await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let id = r.id.clone();
     let (mut sam, _) = Browser::signed_in(&app, "sam").await;
     let q = sam.get("/queue").await;
     assert_eq!(q.status, StatusCode::OK);
@@ -548,7 +548,7 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
 
     // Deny needs a note: the sentence is shown at the request, nothing changes.
     let r = app.request(&app.jon).actions(&["billing.update"]).send().await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let id = r.id.clone();
     let p = sam.post(&format!("/requests/{id}/deny"), &[("csrf", &csrf), ("note", "  ")]).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.html.contains(&format!(r#"id="e-{id}">A denial needs a note that says why."#)), "{}", p.html);
@@ -564,7 +564,7 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     let own = app.request(&app.sam).actions(&["billing.update"]).send().await;
     let q = sam.get("/queue").await;
     assert!(q.html.contains("You asked for this; another lead decides it."));
-    assert!(!q.html.contains(&format!("/requests/{}/approve", own["id"].as_str().unwrap())));
+    assert!(!q.html.contains(&format!("/requests/{}/approve", own.id)));
 });
 
 backend_test!(async fn names_and_ticket_text_from_people_are_escaped(app) {
@@ -735,7 +735,7 @@ backend_test!(async fn the_access_log_lists_a_session_with_its_change(app) {
 
 backend_test!(async fn the_requester_withdraws_a_pending_request_from_its_page(app) {
     let r = app.request(&app.maria).actions(&["billing.update"]).send().await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let id = r.id.clone();
     let path = format!("/requests/{id}");
     let (mut sam, _) = Browser::signed_in(&app, "sam").await;
     assert!(!sam.get(&path).await.html.contains("Withdraw the request"), "only the requester withdraws");
@@ -958,7 +958,7 @@ backend_test!(async fn starting_with_a_live_session_links_to_it_in_words(app) {
     let r = app.request(&app.maria).actions(&["plan.view"]).send().await;
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     let csrf = maria.get("/").await.csrf();
-    let p = maria.post(&format!("/requests/{}/start", r["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+    let p = maria.post(&format!("/requests/{}/start", r.id), &[("csrf", &csrf)]).await;
     assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.html);
     assert!(
         p.html.contains("You have a live session on Acme Corp (acct_42) under ticket 48192; end it before starting another."),

@@ -24,7 +24,7 @@ backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note
     // Maria asks; the request waits for a lead.
     let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).minutes(20).send().await;
     assert_eq!(r["status"], "pending");
-    let id = r["id"].as_str().unwrap();
+    let id = r.id.as_str();
     let (_, queue) = app.get("/api/v1/requests?status=pending", &app.sam).await;
     assert_eq!(queue["requests"][0]["id"], id);
 
@@ -122,8 +122,7 @@ backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note
 });
 
 backend_test!(async fn a_denial_needs_a_note_and_is_recorded(app) {
-    let r = app.request(&app.maria).actions(&["refund.issue"]).send().await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["refund.issue"]).send().await.id;
     let (s, v) = app
         .post(
             &format!("/api/v1/requests/{id}/deny"),
