@@ -20,9 +20,10 @@
 //!   process on the same database, and direct SQL for what only an attacker
 //!   or a broken disk would do. Its [`TestServer::staff`] and
 //!   [`TestServer::host_app`] builders add people and apps.
-//! - [`TestApp`]: a server with the people, app and ticket of the examples
-//!   (SPEC §2), the audit reads that need them, and an [`actas_client::Client`]
-//!   for the host app's calls.
+//! - [`TestApp`]: a server with the people, app and ticket of the SPEC's
+//!   examples (Maria asks under ticket 48192, Sam approves), the audit reads
+//!   that need them, and an [`actas_client::Client`] for the host app's
+//!   calls.
 //! - [`Api`]: any running actas over HTTP (also the binary the command line
 //!   tests spawn): raw calls for tests about the wire, and the request,
 //!   session and ticket builders.
@@ -65,11 +66,14 @@ pub fn mins(m: i64) -> chrono::Duration {
 /// it the variant says it is skipped). The body sees a [`TestApp`] under
 /// the name given, on the shipped policy or the one after `=`.
 ///
-/// ```ignore
+/// ```no_run
+/// use actas_server::testing::*;
+///
 /// backend_test!(async fn a_view_only_request_is_approved_by_policy(app) {
 ///     let r = app.request(&app.maria).actions(&["settings.view"]).send().await;
 ///     assert_eq!(r["status"], "approved");
 /// });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! backend_test {
