@@ -1,140 +1,31 @@
 //! The client crate against a real actas server.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actas_client::layer::{Acting, Guard, ImpersonationLayer, MaybeActing, TokenSource};
 use actas_client::{Client, TokenError, Verifier};
 use actas_core::audit::Actor;
-use actas_core::model::{Role, Staff};
-use actas_core::{Clock, ManualClock, SystemClock};
-use actas_server::service::{self, Principal};
-use actas_server::{Config, Ctx, Server};
+use actas_server::service;
+use actas_server::testing::*;
 use base64::Engine;
 use futures::StreamExt;
 
-struct Actas {
-    base: String,
-    addr: SocketAddr,
-    ctx: Ctx,
-    db: String,
-    app_id: String,
-    app_key: String,
-    maria: Staff,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: Arc<tempfile::TempDir>,
+/// A server on the system clock (the host app checks tokens against real
+/// time) with the cast of the examples.
+async fn serve() -> TestApp {
+    TestApp::around(TestServer::builder().real_clock().spawn().await).await
 }
 
-/// The key-encryption key of every test server, so a restart or another
-/// process opens the same keys.
-fn test_keys() -> actas_server::KeyAccess {
-    static KEK: std::sync::OnceLock<Arc<actas_server::Kek>> = std::sync::OnceLock::new();
-    actas_server::KeyAccess::Sealed(KEK.get_or_init(|| Arc::new(actas_server::Kek::generate())).clone())
+/// A started view-only session of Maria's: (session id, token).
+async fn session(actas: &TestApp) -> (String, String) {
+    let s = actas.session(&actas.maria).actions(&["settings.view"]).start().await;
+    (s.id, s.token)
 }
 
-async fn serve(db: &str, listen: SocketAddr, clock: Arc<dyn Clock>) -> (Server, SocketAddr) {
-    let mut config = Config::new(db.to_string());
-    config.keys = test_keys();
-    config.listen = listen;
-    config.clock = clock;
-    config.reap_every = None;
-    let server = Server::build(config).await.unwrap();
-    let addr = server.addr();
-    (server, addr)
-}
-
-impl Actas {
-    async fn start(clock: Arc<dyn Clock>) -> Actas {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let db = dir.path().join("actas.db").to_string_lossy().to_string();
-        let (server, addr) = serve(&db, "127.0.0.1:0".parse().unwrap(), clock).await;
-        let ctx = server.ctx().clone();
-        let (maria, _) =
-            service::add_staff(&ctx, Actor::system(), "maria", "Maria Lopez", vec![Role::Agent], None).await.unwrap();
-        let (app, app_key) = service::add_app(
-            &ctx,
-            Actor::system(),
-            service::NewApp::new("Acme Billing", true, vec!["http://localhost:3000".into()]),
-        )
-        .await
-        .unwrap();
-        service::create_ticket(
-            &ctx,
-            &Principal::App(app.clone()),
-            actas_api::NewTicket {
-                reference: "48192".into(),
-                account_id: "acct_42".into(),
-                account_name: Some("Acme Corp".into()),
-                subject: "Tax settings".into(),
-                url: None,
-            },
-        )
-        .await
-        .unwrap();
-        let mut a = Actas {
-            base: format!("http://{addr}"),
-            addr,
-            ctx,
-            db,
-            app_id: app.id,
-            app_key: app_key.expose().to_string(),
-            maria,
-            stop: None,
-            done: None,
-            _dir: dir,
-        };
-        a.run(server);
-        a
-    }
-
-    fn run(&mut self, server: Server) {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.stop = Some(stop);
-        self.done = Some(tokio::spawn(server.run_until(async move {
-            let _ = stopped.await;
-        })));
-    }
-
-    async fn restart(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(d) = self.done.take() {
-            let _ = d.await;
-        }
-        let (server, _) = serve(&self.db, self.addr, Arc::new(SystemClock)).await;
-        self.ctx = server.ctx().clone();
-        self.run(server);
-    }
-
-    /// A started view-only session of Maria: (session id, token).
-    async fn session(&self) -> (String, String) {
-        let r = service::create_request(
-            &self.ctx,
-            &self.maria,
-            actas_api::NewRequest {
-                ticket: "48192".into(),
-                reason: "Customer can't update tax settings after plan change".into(),
-                actions: vec!["settings.view".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        let (s, token) = service::start(&self.ctx, &self.maria, &r.id, None).await.unwrap();
-        (s.id, token.expose().to_string())
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.base, &self.app_key)
-    }
-
-    fn verifier(&self) -> Verifier {
-        Verifier::new(&self.base, &self.app_id)
-    }
+fn verifier(actas: &TestApp) -> Verifier {
+    Verifier::new(&actas.base, &actas.app_id)
 }
 
 fn reencode(
@@ -157,9 +48,9 @@ fn part(token: &str, i: usize) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_valid_token_verifies_offline_into_the_impersonation_context() {
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (sid, token) = actas.session().await;
-    let v = actas.verifier();
+    let actas = serve().await;
+    let (sid, token) = session(&actas).await;
+    let v = verifier(&actas);
     let who = v.verify(&token).await.unwrap();
     assert_eq!(who.account_id, "acct_42");
     assert_eq!((who.agent.as_str(), who.agent_name.as_str()), ("maria", "Maria Lopez"));
@@ -174,7 +65,7 @@ async fn a_valid_token_verifies_offline_into_the_impersonation_context() {
 
 /// A token with `claims`, signed by the checkpoint key (opened with the
 /// test KEK, as only a holder of the KEK could), with `kid` in its header.
-async fn signed_by_the_checkpoint_key(actas: &Actas, claims: &serde_json::Value, kid: &str) -> String {
+async fn signed_by_the_checkpoint_key(actas: &TestApp, claims: &serde_json::Value, kid: &str) -> String {
     use actas_server::keys::sealed;
     let keys =
         actas.ctx.store.read(actas_store::tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await.unwrap();
@@ -189,19 +80,16 @@ async fn signed_by_the_checkpoint_key(actas: &Actas, claims: &serde_json::Value,
 
 #[tokio::test]
 async fn a_token_signed_by_the_checkpoint_key_is_refused_offline_and_by_authorize() {
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (_, token) = actas.session().await;
-    let v = actas.verifier();
+    let actas = serve().await;
+    let (_, token) = session(&actas).await;
+    let v = verifier(&actas);
     v.verify(&token).await.unwrap();
     let token_kid = part(&token, 0)["kid"].as_str().unwrap().to_string();
     let checkpoint_kid = actas.ctx.keys.current_checkpoint_kid();
     assert!(!checkpoint_kid.is_empty() && checkpoint_kid != token_kid);
 
     // The JWKS publishes the token key only; auditors find the checkpoint key elsewhere.
-    let jwks: serde_json::Value =
-        reqwest::get(format!("{}/.well-known/jwks.json", actas.base)).await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().filter_map(|k| k["kid"].as_str()).collect();
-    assert_eq!(kids, vec![token_kid.as_str()], "{jwks}");
+    assert_eq!(actas.jwks_kids().await, vec![token_kid.clone()]);
     let audit = actas_server::views::audit_keys(&actas.ctx.keys.public_keys());
     let audit_kids: Vec<&str> = audit.keys.iter().map(|k| k.kid.as_str()).collect();
     assert_eq!(audit_kids, vec![checkpoint_kid.as_str()]);
@@ -214,7 +102,7 @@ async fn a_token_signed_by_the_checkpoint_key_is_refused_offline_and_by_authoriz
     let token_kid_header = signed_by_the_checkpoint_key(&actas, &claims, &token_kid).await;
     assert_eq!(v.verify(&token_kid_header).await.unwrap_err(), TokenError::BadSignature);
 
-    let client = actas.client();
+    let client = &actas.client;
     for forged in [&own_kid, &token_kid_header] {
         let answer = client.authorize(forged, "settings.view").await.unwrap();
         assert!(!answer.allowed, "{answer:?}");
@@ -227,15 +115,14 @@ async fn a_token_signed_by_the_checkpoint_key_is_refused_offline_and_by_authoriz
 #[tokio::test]
 async fn expired_foreign_forged_and_unsigned_tokens_are_refused() {
     // A clock far in the past issues tokens that expired long ago.
-    let past =
-        Arc::new(ManualClock::new(chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z").unwrap().to_utc()));
-    let actas = Actas::start(past).await;
-    let (_, old) = actas.session().await;
-    assert_eq!(actas.verifier().verify(&old).await.unwrap_err(), TokenError::Expired);
+    let past = chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z").unwrap().to_utc();
+    let actas = TestApp::around(TestServer::builder().starting_at(past).spawn().await).await;
+    let (_, old) = session(&actas).await;
+    assert_eq!(verifier(&actas).verify(&old).await.unwrap_err(), TokenError::Expired);
 
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (_, token) = actas.session().await;
-    let v = actas.verifier();
+    let actas = serve().await;
+    let (_, token) = session(&actas).await;
+    let v = verifier(&actas);
     assert_eq!(Verifier::new(&actas.base, "app_other").verify(&token).await.unwrap_err(), TokenError::WrongAudience);
     let unreachable = Verifier::new("http://127.0.0.1:1", &actas.app_id).verify(&token).await.unwrap_err();
     assert!(matches!(unreachable, TokenError::Unavailable(_)), "{unreachable:?}");
@@ -257,9 +144,9 @@ async fn expired_foreign_forged_and_unsigned_tokens_are_refused() {
 
 #[tokio::test]
 async fn a_flood_of_unknown_keys_does_not_hammer_actas_and_rotation_is_followed() {
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (_, token) = actas.session().await;
-    let v = actas.verifier().refetch_every(Duration::from_millis(500));
+    let actas = serve().await;
+    let (_, token) = session(&actas).await;
+    let v = verifier(&actas).refetch_every(Duration::from_millis(500));
     v.verify(&token).await.unwrap();
     let mut header = part(&token, 0);
     header["kid"] = "k_unknown".into();
@@ -269,14 +156,14 @@ async fn a_flood_of_unknown_keys_does_not_hammer_actas_and_rotation_is_followed(
     }
     assert!(v.fetches() <= 2, "{} fetches for 200 bad tokens", v.fetches());
 
-    // A new key on the server: the next token with it triggers one refetch.
+    // A new key on the server: the next token with it triggers one refetch,
+    // once the refetch interval is over (the interval is what is tested).
     tokio::time::sleep(Duration::from_millis(600)).await;
     let now = actas.ctx.clock.now();
     actas.ctx.keys.rotate(&actas.ctx.store, now, Actor::system(), actas_store::KeyRole::Token).await.unwrap();
-    service::end(&actas.ctx, &Principal::Staff(actas.maria.clone()), &v.verify(&token).await.unwrap().session_id)
-        .await
-        .unwrap();
-    let (_, fresh) = actas.session().await;
+    let (s, ended) = actas.end(&actas.maria, &v.verify(&token).await.unwrap().session_id).await;
+    assert!(s.is_success(), "{ended}");
+    let (_, fresh) = session(&actas).await;
     assert_ne!(part(&fresh, 0)["kid"], part(&token, 0)["kid"]);
     let who = v.verify(&fresh).await.unwrap();
     assert_eq!(who.agent, "maria");
@@ -284,9 +171,9 @@ async fn a_flood_of_unknown_keys_does_not_hammer_actas_and_rotation_is_followed(
 
 #[tokio::test]
 async fn authorize_answers_through_the_client() {
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (_, token) = actas.session().await;
-    let c = actas.client();
+    let actas = serve().await;
+    let (_, token) = session(&actas).await;
+    let c = &actas.client;
     let yes = c.authorize(&token, "settings.view").await.unwrap();
     assert!(yes.allowed);
     let no = c.authorize(&token, "billing.update").await.unwrap();
@@ -304,28 +191,21 @@ async fn authorize_answers_through_the_client() {
 
 #[tokio::test]
 async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
-    let mut actas = Actas::start(Arc::new(SystemClock)).await;
-    let mut feed = actas.client().follow();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (sid, _) = actas.session().await;
+    let mut actas = serve().await;
+    let mut feed = actas.client.follow();
+    actas.wait_for_followers(1).await;
+    let (sid, _) = session(&actas).await;
     let first = tokio::time::timeout(Duration::from_secs(2), feed.next()).await.unwrap().unwrap();
     assert_eq!((first.kind.as_str(), first.session.id.as_str()), ("session.started", sid.as_str()));
 
     // The server goes away; meanwhile the command line ends the session.
-    actas
-        .restart_after(|db| async move {
-            let other = actas_server::open_ctx(
-                &db,
-                actas_core::policy::Policy::shipped(),
-                Arc::new(SystemClock),
-                "http://x".into(),
-                test_keys(),
-            )
-            .await
-            .unwrap();
-            service::disable_staff(&other, Actor::system(), "maria").await.unwrap();
-        })
-        .await;
+    actas.stop().await;
+    let cli = actas.other_process().await;
+    service::disable_staff(&cli, Actor::system(), "maria").await.unwrap();
+    drop(cli);
+    // Down for a while, so that the feed's reconnects find nobody first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    actas.start_again().await;
     let next =
         tokio::time::timeout(Duration::from_secs(10), feed.next()).await.expect("no change after the restart").unwrap();
     assert_eq!((next.kind.as_str(), next.session.id.as_str()), ("session.ended", sid.as_str()));
@@ -333,33 +213,13 @@ async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
     assert!(next.seq > first.seq);
 }
 
-impl Actas {
-    /// Stops the server, runs `meanwhile` on the database, starts it again
-    /// on the same address.
-    async fn restart_after<F, Fut>(&mut self, meanwhile: F)
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(d) = self.done.take() {
-            let _ = d.await;
-        }
-        meanwhile(self.db.clone()).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        self.restart().await;
-    }
-}
-
 #[tokio::test]
 async fn the_layer_gives_handlers_the_context_and_refuses_ended_sessions() {
     use axum::routing::get;
-    let actas = Actas::start(Arc::new(SystemClock)).await;
-    let (sid, token) = actas.session().await;
-    let guard = Arc::new(Guard::new(actas.verifier(), TokenSource::Cookie("actas_token".into())));
-    let _following = guard.clone().follow(&actas.client());
+    let actas = serve().await;
+    let (sid, token) = session(&actas).await;
+    let guard = Arc::new(Guard::new(verifier(&actas), TokenSource::Cookie("actas_token".into())));
+    let _following = guard.clone().follow(&actas.client);
     let app =
         axum::Router::new()
             .route(
@@ -394,13 +254,10 @@ async fn the_layer_gives_handlers_the_context_and_refuses_ended_sessions() {
     assert_eq!(get("/support", None).await.0, 401);
     assert_eq!(get("/page", Some("actas_token=forged.token.here".into())).await.0, 401);
     // The session ends at actas; the feed tells the guard.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    service::end(&actas.ctx, &Principal::Staff(actas.maria.clone()), &sid).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !guard.has_ended(&sid) {
-        assert!(tokio::time::Instant::now() < deadline, "the guard never heard the session ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    actas.wait_for_followers(1).await;
+    let (s, ended) = actas.end(&actas.maria, &sid).await;
+    assert!(s.is_success(), "{ended}");
+    wait_until(Duration::from_secs(2), "the guard to hear the session ended", || async { guard.has_ended(&sid) }).await;
     let (status, body) = get("/page", cookie).await;
     assert_eq!(status, 401);
     assert!(body.contains("ended"), "{body}");

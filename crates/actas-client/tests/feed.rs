@@ -69,9 +69,11 @@ async fn serve_in_pieces(body: Vec<u8>, cuts: Vec<usize>) -> String {
             conn.write_all(piece).await.unwrap();
             conn.write_all(b"\r\n").await.unwrap();
             conn.flush().await.unwrap();
+            // Apart in time, so that each piece reaches the client on its own.
             tokio::time::sleep(Duration::from_millis(100)).await;
             from = to;
         }
+        // The stream stays open, as a feed does, until the test is over.
         tokio::time::sleep(Duration::from_secs(30)).await;
     });
     format!("http://{addr}")

@@ -54,6 +54,11 @@ impl Feed {
     pub fn subscribe(&self) -> broadcast::Receiver<SessionChange> {
         self.tx.subscribe()
     }
+
+    /// How many subscriptions are open on this node.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 /// Tails the audit trail of `store` for session changes and broadcasts

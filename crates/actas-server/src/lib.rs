@@ -16,6 +16,8 @@ pub mod http;
 pub mod keys;
 pub mod routes;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod views;
 pub mod witness;
 

@@ -1,10 +1,19 @@
 //! For tests of every crate (the `testing` feature): the PostgreSQL server
-//! tests run against, and throw-away databases on it.
+//! tests run against and throw-away databases on it, a store on either
+//! backend with rows to put in it, and waiting for a condition instead of
+//! sleeping. The server's test kit (`actas_server::testing`) builds on it.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::io::Write;
 use std::sync::Once;
+use std::time::Duration;
 
+use actas_core::model::{Approver, Request, RequestKind, RequestStatus, Role, Session, SessionState, Staff, Ticket};
+use actas_core::Timestamp;
 use sqlx::Connection;
+
+use crate::{Options, Store};
 
 /// The variable naming the PostgreSQL server for tests: a URL whose last
 /// path segment names a database the tests may connect to.
@@ -86,4 +95,168 @@ pub fn exec_blocking(url: &str, sql: &str) -> Result<(), String> {
     })
     .join()
     .unwrap_or_else(|_| Err("the thread running the statement panicked".into()))
+}
+
+/// A migrated store on a temporary SQLite file or a fresh PostgreSQL
+/// database, gone when dropped.
+#[derive(Debug)]
+pub struct TestStore {
+    /// The store.
+    pub store: Store,
+    /// Its database URL (a file path on SQLite).
+    pub url: String,
+    _dir: tempfile::TempDir,
+    /// Dropped after the store: the PostgreSQL database, if on one.
+    _pg: Option<PgDatabase>,
+}
+
+impl TestStore {
+    /// On a temporary SQLite file.
+    pub async fn sqlite() -> TestStore {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = dir.path().join("t.db").to_string_lossy().to_string();
+        let store = Store::open(&Options::new(url.clone())).await.expect("the SQLite store opens");
+        TestStore { store, url, _dir: dir, _pg: None }
+    }
+
+    /// On a fresh database of the PostgreSQL test server; `None`, said
+    /// loudly, when there is none (see [`pg_base_url`]).
+    pub async fn postgres() -> Option<TestStore> {
+        let db = PgDatabase::create(&pg_base_url()?).await;
+        let url = db.url.clone();
+        let store = Store::open(&Options::new(url.clone())).await.expect("the PostgreSQL store opens");
+        Some(TestStore { store, url, _dir: tempfile::tempdir().expect("a temporary folder"), _pg: Some(db) })
+    }
+}
+
+/// Where the tests' time starts: 2026-11-25 14:00 UTC.
+pub fn t0() -> Timestamp {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).single().expect("a valid time")
+}
+
+/// An agent, added at [`t0`].
+pub fn agent(login: &str, name: &str) -> Staff {
+    Staff { id: login.into(), name: name.into(), roles: vec![Role::Agent], disabled: false, created_at: t0() }
+}
+
+/// A ticket on `account`, created at [`t0`].
+pub fn ticket(reference: &str, account: &str) -> Ticket {
+    Ticket {
+        reference: reference.into(),
+        account_id: account.into(),
+        account_name: None,
+        subject: "s".into(),
+        url: None,
+        created_by: "x".into(),
+        created_at: t0(),
+    }
+}
+
+/// `requester`'s request `id` for `settings.view` under `ticket`,
+/// approved by the policy at [`t0`] and not started.
+pub fn approved_request(id: &str, ticket: &Ticket, requester: &str) -> Request {
+    Request {
+        id: id.into(),
+        kind: RequestKind::Access,
+        ticket: ticket.reference.clone(),
+        account_id: ticket.account_id.clone(),
+        account_name: None,
+        requester: requester.into(),
+        requester_name: requester.into(),
+        reason: "r".into(),
+        actions: vec!["settings.view".into()],
+        minutes: 15,
+        status: RequestStatus::Approved,
+        session_id: None,
+        granted_actions: None,
+        granted_minutes: None,
+        decided_by: None,
+        decided_by_name: None,
+        decided_at: None,
+        decision_note: None,
+        start_by: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+/// `agent`'s live session `id`, started at [`t0`] from `request`.
+pub fn live_session(id: &str, request: &Request, agent: &str) -> Session {
+    let policy = Approver { id: "policy".into(), name: "Policy".into() };
+    Session {
+        id: id.into(),
+        request_id: request.id.clone(),
+        ticket: request.ticket.clone(),
+        account_id: request.account_id.clone(),
+        account_name: None,
+        agent: agent.into(),
+        agent_name: agent.into(),
+        approver: policy.id.clone(),
+        approver_name: policy.name.clone(),
+        approvers: vec![policy],
+        app_id: "app_1".into(),
+        scope: request.actions.clone(),
+        reason: request.reason.clone(),
+        started_at: t0(),
+        ends_at: t0(),
+        last_activity_at: t0(),
+        state: SessionState::Live,
+        end_reason: None,
+        ended_at: None,
+        ended_by: None,
+        end_note: None,
+    }
+}
+
+/// How often a condition is asked again.
+const EVERY: Duration = Duration::from_millis(50);
+
+/// Asks `condition` until it holds; fails the test, naming `what` it waited
+/// for, when `within` passes first.
+///
+/// ```no_run
+/// # async fn run(store: actas_store::Store) {
+/// use std::time::Duration;
+/// use actas_store::testing::wait_until;
+/// wait_until(Duration::from_secs(2), "the writer to run", || async { store.writer_alive() }).await;
+/// # }
+/// ```
+pub async fn wait_until<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(within, what, || {
+        let holds = condition();
+        async move {
+            if holds.await {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        }
+    })
+    .await
+}
+
+/// Asks `probe` until it answers `Ok`, and answers that; fails the test
+/// when `within` passes first, naming `what` it waited for and the last
+/// `Err` (say, what it saw instead).
+pub async fn wait_for<T, E, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                panic!("waited {within:?} for {what}; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(EVERY).await,
+        }
+    }
 }

@@ -4,50 +4,26 @@
 
 use actas_core::audit::data::PolicyLoaded;
 use actas_core::audit::{Actor, ChainVerifier, EventData, NewEvent};
-use actas_core::model::{Role, Session, SessionState, Staff};
-use actas_core::{Error, Timestamp};
-use actas_store::testing::{pg_base_url, PgDatabase};
+use actas_core::Error;
+use actas_store::testing::{agent, approved_request, live_session, t0, ticket, wait_for};
 use actas_store::{tx_fn, EventFilter, Options, Store};
-use chrono::{TimeZone, Utc};
 
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap()
-}
-
-struct Db {
-    store: Store,
-    url: String,
-    _dir: tempfile::TempDir,
-    /// Dropped after the store: the PostgreSQL database, if on one.
-    _pg: Option<PgDatabase>,
-}
-
-async fn sqlite() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("t.db").to_string_lossy().to_string();
-    Db { store: Store::open(&Options::new(url.clone())).await.unwrap(), url, _dir: dir, _pg: None }
-}
-
-async fn postgres() -> Option<Db> {
-    let db = PgDatabase::create(&pg_base_url()?).await;
-    let url = db.url.clone();
-    let store = Store::open(&Options::new(url.clone())).await.unwrap();
-    Some(Db { store, url, _dir: tempfile::tempdir().unwrap(), _pg: Some(db) })
-}
-
+/// One case, run on SQLite and on PostgreSQL (skipped, and said so, without
+/// `ACTAS_TEST_PG_URL`).
 macro_rules! both {
     ($name:ident, $case:ident) => {
         mod $name {
+            use actas_store::testing::TestStore;
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                let db = super::sqlite().await;
+                let db = TestStore::sqlite().await;
                 super::$case(db.store.clone(), &db.url).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                if let Some(db) = super::postgres().await {
-                    super::$case(db.store.clone(), &db.url).await;
-                }
+                let Some(db) = TestStore::postgres().await else { return };
+                super::$case(db.store.clone(), &db.url).await;
             }
         }
     };
@@ -126,89 +102,42 @@ async fn failed_write_alone(store: Store, _url: &str) {
     }
 }
 
-fn session(id: &str, agent: &str) -> Session {
-    Session {
-        id: id.into(),
-        request_id: "req_1".into(),
-        ticket: "1".into(),
-        account_id: "acct_1".into(),
-        account_name: None,
-        agent: agent.into(),
-        agent_name: agent.into(),
-        approver: "policy".into(),
-        approver_name: "Policy".into(),
-        approvers: vec![actas_core::model::Approver { id: "policy".into(), name: "Policy".into() }],
-        app_id: "app_1".into(),
-        scope: vec!["settings.view".into()],
-        reason: "r".into(),
-        started_at: t0(),
-        ends_at: t0(),
-        last_activity_at: t0(),
-        state: SessionState::Live,
-        end_reason: None,
-        ended_at: None,
-        ended_by: None,
-        end_note: None,
-    }
-}
-
 both!(the_database_holds_one_live_session_per_agent, one_live_session);
 async fn one_live_session(store: Store, _url: &str) {
     // Foreign keys need the request and ticket; a raw insert shows the rule itself.
-    let setup = tx_fn(|tx| {
-        Box::pin(async move {
-            tx.insert_ticket(&actas_core::model::Ticket {
-                reference: "1".into(),
-                account_id: "acct_1".into(),
-                account_name: None,
-                subject: "s".into(),
-                url: None,
-                created_by: "x".into(),
-                created_at: t0(),
+    let t = ticket("1", "acct_1");
+    let r = approved_request("req_1", &t, "maria");
+    let (ra, rb, rc) = (r.clone(), r.clone(), r.clone());
+    store
+        .write(tx_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_ticket(&t).await?;
+                tx.insert_request(&r).await
             })
-            .await?;
-            tx.insert_request(&actas_core::model::Request {
-                id: "req_1".into(),
-                kind: actas_core::model::RequestKind::Access,
-                ticket: "1".into(),
-                account_id: "acct_1".into(),
-                account_name: None,
-                requester: "maria".into(),
-                requester_name: "Maria".into(),
-                reason: "r".into(),
-                actions: vec!["settings.view".into()],
-                minutes: 15,
-                status: actas_core::model::RequestStatus::Approved,
-                session_id: None,
-                granted_actions: None,
-                granted_minutes: None,
-                decided_by: None,
-                decided_by_name: None,
-                decided_at: None,
-                decision_note: None,
-                start_by: None,
-                created_at: t0(),
-                updated_at: t0(),
-            })
-            .await
-        })
-    });
-    store.write(setup).await.unwrap();
+        }))
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
-        store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_a", "maria")).await }))),
-        store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_b", "maria")).await }))),
+        store.write(tx_fn(move |tx| Box::pin(
+            async move { tx.insert_session(&live_session("ses_a", &ra, "maria")).await }
+        ))),
+        store.write(tx_fn(move |tx| Box::pin(
+            async move { tx.insert_session(&live_session("ses_b", &rb, "maria")).await }
+        ))),
     );
     let errors: Vec<_> = [a, b].into_iter().filter_map(Result::err).collect();
     assert_eq!(errors.len(), 1);
     assert!(matches!(errors[0], Error::Conflict { code: actas_core::Code::LiveSessionExists, .. }), "{:?}", errors[0]);
     // Another agent, or the same agent once the first has ended, is fine.
-    store.write(tx_fn(|tx| Box::pin(async move { tx.insert_session(&session("ses_c", "jon")).await }))).await.unwrap();
+    store
+        .write(tx_fn(move |tx| Box::pin(async move { tx.insert_session(&live_session("ses_c", &rc, "jon")).await })))
+        .await
+        .unwrap();
 }
 
 both!(a_staff_login_is_unique, unique_staff);
 async fn unique_staff(store: Store, _url: &str) {
-    let s =
-        Staff { id: "maria".into(), name: "Maria".into(), roles: vec![Role::Agent], disabled: false, created_at: t0() };
+    let s = agent("maria", "Maria");
     let s2 = s.clone();
     store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s).await }))).await.unwrap();
     let err = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s2).await }))).await.unwrap_err();
@@ -262,13 +191,7 @@ async fn an_unmigrated_database_is_refused_without_migrate() {
 
 both!(console_sessions_are_stored_touched_forward_and_deleted, console_sessions);
 async fn console_sessions(store: Store, _url: &str) {
-    let staff = Staff {
-        id: "maria".into(),
-        name: "Maria Lopez".into(),
-        roles: vec![Role::Agent],
-        disabled: false,
-        created_at: t0(),
-    };
+    let staff = agent("maria", "Maria Lopez");
     let cs = actas_store::ConsoleSession {
         id_hash: "ab".repeat(32),
         staff_id: "maria".into(),
@@ -409,11 +332,17 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
         });
         cut.push((task, Duration::from_micros(100 + (n * 397) % 3000)));
     }
+    let mut aborted = Vec::new();
     for (task, after) in cut {
+        // When each is cut is what is tested.
         tokio::time::sleep(after / 10).await;
         task.abort();
+        aborted.push(task);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every cut call has stopped (its future dropped) before the next ones.
+    for task in aborted {
+        let _ = task.await;
+    }
     // Every later call succeeds: many reads at once, each holding its
     // connection for a moment, so every pooled connection is used.
     let mut later = Vec::new();
@@ -424,6 +353,7 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
                 .read(tx_fn(|tx| {
                     Box::pin(async move {
                         let head = tx.get_event_head().await?;
+                        // Held a moment on purpose, so that the reads overlap.
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         Ok(head)
                     })
@@ -441,13 +371,11 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
     }
     // Nothing is left inside a transaction: on SQLite the WAL can be
     // checkpointed down to nothing.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (pinned, detail) = left_in_transaction(url).await;
-        if !pinned && (url.starts_with("postgres") || detail == 0) {
-            break;
+    wait_for(Duration::from_secs(5), "no connection left inside a transaction", || async {
+        match left_in_transaction(url).await {
+            (false, detail) if url.starts_with("postgres") || detail == 0 => Ok(()),
+            (_, detail) => Err(detail),
         }
-        assert!(std::time::Instant::now() < deadline, "a connection stayed inside a transaction ({detail})");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }

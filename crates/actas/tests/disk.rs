@@ -86,18 +86,19 @@ async fn health_says_writes_fail(c: &reqwest::Client, server: &Server) {
 /// again; answers how long it took.
 async fn comes_back(c: &reqwest::Client, server: &Server, live: &Live, acknowledged: &mut Vec<String>) -> Duration {
     let since = Instant::now();
-    loop {
-        if let Some((StatusCode::OK, _)) = health(c, server).await {
-            let (status, body) = authorize(c, server, live, "settings.view").await;
-            if status == StatusCode::OK {
-                assert_eq!(body["allowed"], true, "{body}");
-                acknowledged.push(body["event_id"].as_str().expect("an event id").to_string());
-                return since.elapsed();
-            }
+    let body = wait_for(Duration::from_secs(10), "the server to come back", || async {
+        match health(c, server).await {
+            Some((StatusCode::OK, _)) => match authorize(c, server, live, "settings.view").await {
+                (StatusCode::OK, body) => Ok(body),
+                (status, body) => Err(format!("authorize: {status} {body}")),
+            },
+            other => Err(format!("healthz: {other:?}")),
         }
-        assert!(since.elapsed() < Duration::from_secs(10), "the server did not come back within 10 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(body["allowed"], true, "{body}");
+    acknowledged.push(body["event_id"].as_str().expect("an event id").to_string());
+    since.elapsed()
 }
 
 /// Every acknowledged event is in the trail, and the chain verifies.

@@ -138,7 +138,7 @@ async fn no_private_key_bytes_are_in_the_sqlite_files_while_the_server_signs() {
     )
     .await;
     assert!(checkpoints > 0, "the checkpoint key signed");
-    assert_eq!(jwt_header(&live.token)["kid"], token_kid.as_str(), "the token key signed the token");
+    assert_eq!(jws_header(&live.token)["kid"], token_kid.as_str(), "the token key signed the token");
 
     let files = sqlite_files(&env.db);
     assert!(files.len() > 10_000, "the files were read");
@@ -306,7 +306,7 @@ async fn keys_from_before_sealing_are_sealed_and_replaced_by_key_encrypt() {
     let live = live_session(&env, &server).await;
     let legacy = sqlite_keys(&env.db).await;
     assert_eq!(legacy.len(), 1);
-    assert_eq!(jwt_header(&live.token)["kid"], legacy[0].kid.as_str());
+    assert_eq!(jws_header(&live.token)["kid"], legacy[0].kid.as_str());
     server.stop();
     assert!(scalar_sqlite(&env.db, "SELECT COUNT(*) FROM audit_checkpoints").await > 0, "the legacy key signed heads");
 
@@ -345,7 +345,7 @@ async fn key_rotation_and_a_kek_rewrap_keep_old_tokens_and_the_trail_verifiable(
     let server = Server::start(&env, &env.db, &["--witness", &w]);
     let live = live_session(&env, &server).await;
     let c = http();
-    let first = jwt_header(&live.token)["kid"].as_str().unwrap().to_string();
+    let first = jws_header(&live.token)["kid"].as_str().unwrap().to_string();
     let live_base = server.base.clone();
 
     // Both keys rotated and the KEK replaced while the server runs.

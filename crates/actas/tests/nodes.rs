@@ -13,6 +13,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,48 +73,35 @@ async fn open_ticket(c: &reqwest::Client, node: &Server, app_key: &str) {
 
 /// `POST /requests` by `agent` under [`TICKET`]; answers the request.
 async fn ask(c: &reqwest::Client, node: &Server, agent: &str, actions: &[&str], reason: &str) -> Value {
-    let (status, request) =
-        post(c, &node.api("/requests"), agent, &json!({"ticket": TICKET, "reason": reason, "actions": actions})).await;
-    assert_eq!(status, StatusCode::CREATED, "{request}");
-    request
-}
-
-/// `POST /requests/{id}/start` by `agent`; answers the status and body.
-async fn start(c: &reqwest::Client, node: &Server, agent: &str, request_id: &str) -> (StatusCode, Value) {
-    post(c, &node.api(&format!("/requests/{request_id}/start")), agent, &json!({"app": APP})).await
+    node.http_api(c).request(agent).ticket(TICKET).actions(actions).reason(reason).send().await.answer
 }
 
 /// A view-only request approved by policy and its session, started on
 /// `node`; answers the session id and the token.
 async fn session_on(c: &reqwest::Client, node: &Server, agent: &str, action: &str) -> (String, String) {
-    let request = ask(c, node, agent, &[action], REASON).await;
-    assert_eq!(request["status"], "approved", "{request}");
-    let id = request["id"].as_str().expect("a request id");
-    let (status, started) = start(c, node, agent, id).await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
-    let session = started["session"]["id"].as_str().expect("a session id").to_string();
-    let token = started["token"].as_str().expect("a token").to_string();
-    (session, token)
+    let s = node.http_api(c).session(agent).actions(&[action]).ticket(TICKET).reason(REASON).app(APP).start().await;
+    assert_eq!(s.request["status"], "approved", "{}", s.request.answer);
+    (s.id, s.token)
 }
 
-/// `POST /authorize` on `node` for `token`; answers the status and body.
-async fn ask_node(c: &reqwest::Client, node: &Server, app_key: &str, token: &str, action: &str) -> (StatusCode, Value) {
-    post(c, &node.api("/authorize"), app_key, &json!({"token": token, "action": action})).await
+/// What `node` answers the host app (through its client) asking whether
+/// `token` may do `settings.view`.
+async fn ask_node(node: &Server, app_key: &str, token: &str) -> actas_client::api::AuthorizeResponse {
+    let answer = actas_client::Client::new(&node.base, app_key).authorize(token, "settings.view").await;
+    answer.unwrap_or_else(|e| panic!("{} did not answer authorize: {e}", node.base))
 }
 
 /// Asserts that `node` refuses `token` with `reason`.
-async fn assert_refused(c: &reqwest::Client, node: &Server, app_key: &str, token: &str, reason: &str) {
-    let (status, answer) = ask_node(c, node, app_key, token, "settings.view").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["allowed"], false, "{} allowed a token of an ended session: {answer}", node.base);
-    assert_eq!(answer["reason"], reason, "{answer}");
+async fn assert_refused(node: &Server, app_key: &str, token: &str, reason: &str) {
+    let answer = ask_node(node, app_key, token).await;
+    assert!(!answer.allowed, "{} allowed a token of an ended session: {answer:?}", node.base);
+    assert_eq!(answer.reason.as_str(), reason, "{answer:?}");
 }
 
 /// Asserts that `node` allows `token` for `settings.view`.
-async fn assert_allowed(c: &reqwest::Client, node: &Server, app_key: &str, token: &str) {
-    let (status, answer) = ask_node(c, node, app_key, token, "settings.view").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["allowed"], true, "{} refused the token: {answer}", node.base);
+async fn assert_allowed(node: &Server, app_key: &str, token: &str) {
+    let answer = ask_node(node, app_key, token).await;
+    assert!(answer.allowed, "{} refused the token: {answer:?}", node.base);
 }
 
 /// `GET /audit/verify` on `node`: the chain checks out; answers its event count.
@@ -391,11 +379,11 @@ async fn a_session_ended_on_one_node_is_refused_by_the_other_within_two_seconds(
     let (session, token) = session_on(&c, &k.a, &agent, "settings.view").await;
     let seen = feed_b.next_where(Instant::now() + PROPAGATION, is("session.started", session.clone())).await;
     assert!(seen.is_some(), "node B's feed announced the session started on node A");
-    assert_allowed(&c, &k.b, &app_key, &token).await;
+    assert_allowed(&k.b, &app_key, &token).await;
     let sent = Instant::now();
     let (status, ended) = post(&c, &k.a.api(&format!("/sessions/{session}/end")), &agent, &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{ended}");
-    assert_refused(&c, &k.b, &app_key, &token, "session_ended").await;
+    assert_refused(&k.b, &app_key, &token, "session_ended").await;
     let (at, frame) = feed_b
         .next_where(sent + PROPAGATION, is("session.ended", session.clone()))
         .await
@@ -415,7 +403,7 @@ async fn a_session_ended_on_one_node_is_refused_by_the_other_within_two_seconds(
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
-    assert_refused(&c, &k.b, &app_key, &token, "session_revoked").await;
+    assert_refused(&k.b, &app_key, &token, "session_revoked").await;
     let (at, frame) = feed_b
         .next_where(sent + PROPAGATION, is("session.revoked", session.clone()))
         .await
@@ -428,12 +416,12 @@ async fn a_session_ended_on_one_node_is_refused_by_the_other_within_two_seconds(
     // command line (neither node made the change); node A's feed announces it.
     let mut feed_a = FeedSubscription::open(&k.a, &app_key).await;
     let (session, token) = session_on(&c, &k.b, &agent, "settings.view").await;
-    assert_allowed(&c, &k.a, &app_key, &token).await;
+    assert_allowed(&k.a, &app_key, &token).await;
     let sent = Instant::now();
     k.env.ok(&["staff", "disable", "maria"]);
     let done = Instant::now();
     for node in [&k.a, &k.b] {
-        assert_refused(&c, node, &app_key, &token, "staff_disabled").await;
+        assert_refused(node, &app_key, &token, "staff_disabled").await;
     }
     let (at, frame) = feed_a
         .next_where(done + PROPAGATION, |f| {
@@ -472,37 +460,39 @@ async fn a_token_issued_by_one_node_verifies_on_the_other_and_rotation_reaches_b
     open_ticket(&c, &k.a, &app_key).await;
 
     let (_, before) = session_on(&c, &k.a, &maria, "settings.view").await;
-    let old_kid = jwt_header(&before)["kid"].as_str().expect("a kid in the token header").to_string();
+    let old_kid = jws_header(&before)["kid"].as_str().expect("a kid in the token header").to_string();
     for node in [&k.a, &k.b] {
         assert!(jwks_kids(&c, node).await.contains(&old_kid), "{} publishes {old_kid}", node.base);
-        assert_allowed(&c, node, &app_key, &before).await;
+        assert_allowed(node, &app_key, &before).await;
     }
 
     let out = k.env.ok(&["key", "rotate"]);
     let rotated = Instant::now();
     let new_kid = rotated_kid(&out);
     assert!(new_kid.starts_with("k_") && new_kid != old_kid, "{out}");
-    let deadline = rotated + Duration::from_secs(3);
     for node in [&k.a, &k.b] {
-        loop {
+        let within = (rotated + Duration::from_secs(3)).saturating_duration_since(Instant::now());
+        let what = format!("{} to publish {new_kid} within 3 s of the rotation", node.base);
+        let kids = wait_for(within, &what, || async {
             let kids = jwks_kids(&c, node).await;
             if kids.contains(&new_kid) {
-                assert!(kids.contains(&old_kid), "{} still publishes the previous key: {kids:?}", node.base);
-                eprintln!("{} published the new key {:?} after the rotation", node.base, rotated.elapsed());
-                break;
+                Ok(kids)
+            } else {
+                Err(format!("{kids:?}"))
             }
-            assert!(Instant::now() < deadline, "{} did not publish {new_kid} within 3 s: {kids:?}", node.base);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        assert!(kids.contains(&old_kid), "{} still publishes the previous key: {kids:?}", node.base);
+        eprintln!("{} published the new key {:?} after the rotation", node.base, rotated.elapsed());
     }
 
     // A session started on node B now carries the new key, and node A accepts it.
     let (_, after) = session_on(&c, &k.b, &jon, "settings.view").await;
-    assert_eq!(jwt_header(&after)["kid"], new_kid.as_str(), "node B signs with the new key");
+    assert_eq!(jws_header(&after)["kid"], new_kid.as_str(), "node B signs with the new key");
     for node in [&k.a, &k.b] {
-        assert_allowed(&c, node, &app_key, &after).await;
+        assert_allowed(node, &app_key, &after).await;
         // The token signed before the rotation keeps working until its session ends.
-        assert_allowed(&c, node, &app_key, &before).await;
+        assert_allowed(node, &app_key, &before).await;
     }
 
     for node in [&k.a, &k.b] {
@@ -520,10 +510,10 @@ async fn a_node_killed_with_sigkill_loses_no_acknowledged_event() {
     let url = Arc::new(k.a.api("/authorize"));
     let c = http();
 
-    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut callers = Vec::new();
     for _ in 0..CALLERS {
-        let (c, live, url) = (c.clone(), live.clone(), url.clone());
+        let (c, live, url, answered) = (c.clone(), live.clone(), url.clone(), answered.clone());
         callers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             let body = json!({"token": live.token, "action": "settings.view"});
@@ -543,13 +533,14 @@ async fn a_node_killed_with_sigkill_loses_no_acknowledged_event() {
                 let Ok(answer) = r.json::<Value>().await else { break };
                 assert_eq!(answer["allowed"], true, "{answer}");
                 acknowledged.push(answer["event_id"].as_str().expect("an event id").to_string());
+                answered.fetch_add(1, Ordering::Relaxed);
             }
             acknowledged
         }));
     }
-    while Instant::now() < stop_at {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The kill comes once the traffic is in full flow: twenty answers a caller.
+    let what = format!("{} acknowledged calls", CALLERS * 20);
+    wait_until(Duration::from_secs(60), &what, || async { answered.load(Ordering::Relaxed) >= CALLERS * 20 }).await;
     assert!(callers.iter().all(|t| !t.is_finished()), "every caller was still calling when node A was killed");
     k.a.kill();
 

@@ -241,9 +241,8 @@ async fn whole_flow_then_search(env: &Env) -> Vec<String> {
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let code = entry["code"].as_str().expect("an entry code").to_string();
     secrets.add("the entry code", &code);
-    let (status, entered) = post(&c, &server.api("/entry"), &app_key, &json!({"code": code})).await;
-    assert_eq!(status, StatusCode::OK, "{entered}");
-    let entered_token = entered["token"].as_str().expect("a token").to_string();
+    let host = actas_client::Client::new(&server.base, &app_key);
+    let entered_token = host.enter(&code).await.expect("the app enters with the code").token.expose().to_string();
     secrets.add("the entered token", &entered_token);
 
     // The customer's secrets, sent as changed values: under the names a
@@ -269,28 +268,23 @@ async fn whole_flow_then_search(env: &Env) -> Vec<String> {
     ]);
     for (action, bearer) in [("settings.update", &token), ("sync.reset", &entered_token)] {
         let body = json!({"token": bearer, "action": action, "target": {"account_id": "acct_42"}, "changes": changes});
-        let (status, answer) = post(&c, &server.api("/authorize"), &app_key, &body).await;
-        assert_eq!((status, answer["allowed"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+        let asked = serde_json::from_value(body).expect("an authorize request");
+        let answer = host.authorize_with(&asked).await.expect("an answer");
+        assert!(answer.allowed, "{answer:?}");
     }
     // Refusals are recorded too: a forged token carrying a secret, and a
     // view the session may do, for the timeline.
     let forged = format!("{}.{}", token.rsplit_once('.').expect("a JWS").0, URL_SAFE_NO_PAD.encode(customer_password));
-    let (status, answer) =
-        post(&c, &server.api("/authorize"), &app_key, &json!({"token": forged, "action": "settings.view"})).await;
-    assert_eq!((status, answer["reason"].as_str()), (StatusCode::OK, Some("bad_token")), "{answer}");
-    let (status, answer) =
-        post(&c, &server.api("/authorize"), &app_key, &json!({"token": token, "action": "settings.view"})).await;
-    assert_eq!((status, answer["allowed"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+    let answer = host.authorize(&forged, "settings.view").await.expect("an answer");
+    assert_eq!(answer.reason.as_str(), "bad_token", "{answer:?}");
+    let answer = host.authorize(&token, "settings.view").await.expect("an answer");
+    assert!(answer.allowed, "{answer:?}");
 
     // The session ends; the customer's note is delivered.
     let (status, body) = post(&c, &server.api(&format!("/sessions/{session_id}/end")), &agent, &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, notices) = get(&c, &server.api("/notices"), &app_key).await;
-    assert_eq!(status, StatusCode::OK, "{notices}");
-    for n in notices["notices"].as_array().expect("a notices list") {
-        let id = n["id"].as_str().expect("a notice id");
-        let (status, body) = post(&c, &server.api(&format!("/notices/{id}/delivered")), &app_key, &json!({})).await;
-        assert!(status.is_success(), "{body}");
+    for n in host.notices(0).await.expect("the notices") {
+        host.notice_delivered(&n.id).await.expect("delivered");
     }
 
     // Every way the trail leaves actas.

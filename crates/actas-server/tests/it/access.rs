@@ -5,13 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use actas_core::audit::Actor;
-use actas_core::model::Role;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 /// The kinds of caller, in the order of every row's statuses.
 const CALLERS: [&str; 19] = [
@@ -54,43 +52,26 @@ struct Fx {
 }
 
 async fn fixture(backend: &Backend) -> Fx {
-    let app = TestApp::spawn_on(backend.clone(), actas_core::policy::Policy::shipped()).await;
-    let ctx = app.ctx.clone();
-    let (_, dina) =
-        actas_server::service::add_staff(&ctx, Actor::system(), "dina", "Dina Shah", vec![Role::Agent], None)
-            .await
-            .unwrap();
-    actas_server::service::disable_staff(&ctx, Actor::system(), "dina").await.unwrap();
+    let app = TestApp::on(backend.clone(), Policy::shipped()).await;
+    let dina = app.staff("dina").name("Dina Shah").disabled().add().await;
 
     // maria: an ended session (with its customer note), then a live one.
-    let (s0, tok_ended) = app.live_session(&["plan.view"], None).await;
-    app.post(&format!("/api/v1/sessions/{s0}/end"), &app.maria, json!({})).await;
-    let r = app.request(&app.maria, &["settings.view", "invoice_email.update"], None).await;
-    let rid = r["id"].as_str().unwrap();
-    assert_eq!(app.approve(&app.lena, rid, json!({})).await.0, StatusCode::OK);
-    let (_, started) = app.start(&app.maria, rid).await;
-    let s1 = started["session"]["id"].as_str().unwrap().to_string();
-    let tok_this = started["token"].as_str().unwrap().to_string();
-    let pending = app.request(&app.maria, &["billing.update"], None).await["id"].as_str().unwrap().to_string();
-    let approved = app.request(&app.maria, &["plan.view"], None).await["id"].as_str().unwrap().to_string();
+    let LiveSession { id: s0, token: tok_ended, .. } = app.session(&app.maria).actions(&["plan.view"]).start().await;
+    app.end(&app.maria, &s0).await;
+    let LiveSession { id: s1, token: tok_this, .. } = app
+        .session(&app.maria)
+        .actions(&["settings.view", "invoice_email.update"])
+        .approved_by(&app.lena)
+        .start()
+        .await;
+    let pending = app.request(&app.maria).actions(&["billing.update"]).send().await.id;
+    let approved = app.request(&app.maria).actions(&["plan.view"]).send().await.id;
     // jon: another live session.
-    let r = app.request(&app.jon, &["plan.view"], None).await;
-    let (_, started) = app.start(&app.jon, r["id"].as_str().unwrap()).await;
-    let tok_other = started["token"].as_str().unwrap().to_string();
+    let tok_other = app.session(&app.jon).actions(&["plan.view"]).start().await.token;
     let (_, code) = app.post(&format!("/api/v1/sessions/{s1}/entry"), &app.maria, json!({})).await;
-    let (_, other_app) = actas_server::service::add_app(
-        &ctx,
-        Actor::system(),
-        actas_server::service::NewApp::new("Other App", false, vec!["https://other.test".into()]),
-    )
-    .await
-    .unwrap();
-    let (_, tickets_app) =
-        actas_server::service::add_app(&ctx, Actor::system(), actas_server::service::NewApp::new("Desk", true, vec![]))
-            .await
-            .unwrap();
-    let (_, notes) = app.get("/api/v1/notices", &app.app).await;
-    let notice = notes["notices"][0]["id"].as_str().unwrap().to_string();
+    let other_app = app.host_app("Other App").origin("https://other.test").add().await.key;
+    let tickets_app = app.host_app("Desk").tickets().add().await.key;
+    let notice = app.client.notices(0).await.unwrap()[0].id.clone();
 
     let forged = forgeries(&app, &tok_this);
     let bearer = vec![
@@ -102,10 +83,10 @@ async fn fixture(backend: &Backend) -> Fx {
         Some(app.lena.clone()),
         Some(app.audrey.clone()),
         Some(app.ada.clone()),
-        Some(dina.expose().to_string()),
+        Some(dina),
         Some(app.app.clone()),
-        Some(other_app.expose().to_string()),
-        Some(tickets_app.expose().to_string()),
+        Some(other_app),
+        Some(tickets_app),
         Some(tok_this),
         Some(tok_other),
         Some(tok_ended),
@@ -123,7 +104,7 @@ async fn fixture(backend: &Backend) -> Fx {
 fn forgeries(app: &TestApp, token: &str) -> [String; 4] {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = token.split('.').collect();
-    let kid = header(token)["kid"].as_str().unwrap().to_string();
+    let kid = jws_header(token)["kid"].as_str().unwrap().to_string();
     let mut claims_v = claims(token);
     let foreign = {
         let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
@@ -441,6 +422,6 @@ async fn every_endpoint_answers_every_kind_of_caller_as_the_table_says_sqlite() 
 
 #[tokio::test]
 async fn every_endpoint_answers_every_kind_of_caller_as_the_table_says_postgres() {
-    let Some(url) = pg_url() else { return };
-    run_table(Backend::Postgres(url)).await;
+    let Some(backend) = Backend::postgres() else { return };
+    run_table(backend).await;
 }

@@ -4,15 +4,15 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 backend_test!(async fn audit_search_filters_pages_and_exports(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     for _ in 0..5 {
-        app.authorize(&token, "settings.view", json!({})).await;
+        app.authorize(&token, "settings.view").await;
     }
     app.clock.advance(mins(1));
-    app.authorize(&token, "billing.update", json!({})).await;
+    app.authorize(&token, "billing.update").await;
 
     let (_, v) = app
         .get(&format!("/api/v1/audit?session={sid}"), &app.audrey)
@@ -149,22 +149,14 @@ backend_test!(async fn only_leads_and_auditors_read_the_trail(app) {
 
 backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_verifies(app) {
     // A session with a scope change, actions, a refusal, a denial and an end.
-    let r = app
-        .request(&app.maria, &["settings.view", "settings.update"], None)
-        .await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await.id;
     app.approve(&app.sam, id, json!({})).await;
     let (_, started) = app.start(&app.maria, id).await;
     let sid = started["session"]["id"].as_str().unwrap();
     let token = started["token"].as_str().unwrap();
-    app.authorize(
-        token,
-        "settings.update",
-        json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}]}),
-    )
-    .await;
-    app.authorize(token, "billing.update", json!({})).await;
-    app.authorize(token, "settings.view", json!({})).await;
+    app.authorize_with(token, "settings.update", json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}]})).await;
+    app.authorize(token, "billing.update").await;
+    app.authorize(token, "settings.view").await;
     let (_, sr) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["billing.update"], "reason": "Customer asked us to fix the card on file"})).await;
     app.approve(&app.sam, sr["id"].as_str().unwrap(), json!({}))
         .await;
@@ -181,47 +173,33 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
         json!({"ticket": "48192", "reason": "debug", "actions": ["settings.view"]}),
     )
     .await;
-    let w = app.request(&app.maria, &["refund.issue"], None).await;
+    let w = app.request(&app.maria).actions(&["refund.issue"]).send().await;
     app.post(
-        &format!("/api/v1/requests/{}/withdraw", w["id"].as_str().unwrap()),
+        &format!("/api/v1/requests/{}/withdraw", w.id),
         &app.maria,
         json!({}),
     )
     .await;
-    let d = app.request(&app.maria, &["refund.issue"], None).await;
+    let d = app.request(&app.maria).actions(&["refund.issue"]).send().await;
     app.post(
-        &format!("/api/v1/requests/{}/deny", d["id"].as_str().unwrap()),
+        &format!("/api/v1/requests/{}/deny", d.id),
         &app.sam,
         json!({"note": "no"}),
     )
     .await;
-    app.post(
-        &format!("/api/v1/sessions/{sid}/end"),
-        &app.maria,
-        json!({}),
-    )
-    .await;
-    let (_, n) = app.get("/api/v1/notices", &app.app).await;
-    app.post(
-        &format!(
-            "/api/v1/notices/{}/delivered",
-            n["notices"][0]["id"].as_str().unwrap()
-        ),
-        &app.app,
-        json!({}),
-    )
-    .await;
+    app.end(&app.maria, sid).await;
+    let notices = app.client.notices(0).await.unwrap();
+    app.client.notice_delivered(&notices[0].id).await.unwrap();
     // Expiry, idle timeout and revoke.
-    let (s2, _) = app.live_session(&["plan.view"], Some(5)).await;
+    let s2 = app.session(&app.maria).actions(&["plan.view"]).minutes(5).start().await.id;
     app.clock.advance(mins(6));
     actas_server::service::reap(&app.ctx).await.unwrap();
-    let (s3, _) = app.live_session(&["plan.view"], Some(30)).await;
+    let s3 = app.session(&app.maria).actions(&["plan.view"]).minutes(30).start().await.id;
     app.clock.advance(mins(11));
     actas_server::service::reap(&app.ctx).await.unwrap();
-    let (s4, _) = app.live_session(&["plan.view"], None).await;
+    let s4 = app.session(&app.maria).actions(&["plan.view"]).start().await.id;
     let (_, code) = app.post(&format!("/api/v1/sessions/{s4}/entry"), &app.maria, json!({})).await;
-    let (st, _) = app.post("/api/v1/entry", &app.app, json!({"code": code["code"]})).await;
-    assert_eq!(st, StatusCode::OK);
+    app.client.enter(code["code"].as_str().unwrap()).await.unwrap();
     app.post(
         &format!("/api/v1/sessions/{s4}/revoke"),
         &app.sam,
@@ -229,15 +207,10 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     )
     .await;
     let _ = (s2, s3);
-    let unstarted = app.request(&app.maria, &["plan.view"], None).await;
+    let unstarted = app.request(&app.maria).actions(&["plan.view"]).send().await;
     app.clock.advance(mins(11));
     actas_server::service::reap(&app.ctx).await.unwrap();
-    let (_, u) = app
-        .get(
-            &format!("/api/v1/requests/{}", unstarted["id"].as_str().unwrap()),
-            &app.sam,
-        )
-        .await;
+    let (_, u) = app.get(&format!("/api/v1/requests/{}", unstarted.id), &app.sam).await;
     assert_eq!(u["status"], "expired");
     app.ctx
         .keys
@@ -276,26 +249,13 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
 
 backend_test!(async fn a_redacted_value_is_stored_nowhere(app) {
     let secret = "Sup3r-Secret-Passw0rd-value";
-    let (_, token) = app
-        .live_session(&["password.reset", "settings.update"], None)
-        .await;
-    let (_, v) = app
-        .authorize(
-            &token,
-            "password.reset",
-            json!({"changes": [{"field": "password", "old": "old-Passw0rd-value", "new": secret}]}),
-        )
-        .await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let token = app.session(&app.maria).actions(&["password.reset", "settings.update"]).start().await.token;
+    let change = json!({"changes": [{"field": "password", "old": "old-Passw0rd-value", "new": secret}]});
+    let v = app.authorize_with(&token, "password.reset", change).await;
+    assert!(v.allowed, "{v:?}");
     // A secret-looking field is redacted even under an action that is not.
-    let (_, v) = app
-        .authorize(
-            &token,
-            "settings.update",
-            json!({"changes": [{"field": "api_key", "new": secret}]}),
-        )
-        .await;
-    assert_eq!(v["allowed"], true);
+    let v = app.authorize_with(&token, "settings.update", json!({"changes": [{"field": "api_key", "new": secret}]})).await;
+    assert!(v.allowed, "{v:?}");
     let performed = app.events_of_type("action.performed").await;
     assert_eq!(performed[0]["text"].as_str().unwrap(), "Maria Lopez changed password (value not stored) on Acme Corp (acct_42) at 14:00 UTC under ticket 48192, acting as the customer.");
     assert_eq!(
@@ -303,27 +263,14 @@ backend_test!(async fn a_redacted_value_is_stored_nowhere(app) {
         "(value not stored)"
     );
     for format in ["json", "jsonl", "csv", "text"] {
-        let body = app
-            .http
-            .get(format!(
-                "{}/api/v1/audit?format={format}&limit=1000",
-                app.base
-            ))
-            .bearer_auth(&app.audrey)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = app.text(&format!("/api/v1/audit?format={format}&limit=1000"), &app.audrey).await;
         assert!(
             !body.contains(secret) && !body.contains("old-Passw0rd"),
             "{format}"
         );
     }
-    let (_, log) = app
-        .get("/api/v1/accounts/acct_42/access-log", &app.app)
-        .await;
+    // The whole answer as sent, not what the client reads of it.
+    let (_, log) = app.get("/api/v1/accounts/acct_42/access-log", &app.app).await;
     assert!(!log.to_string().contains(secret));
     // Not in the database (the SQLite file and its log, or any PostgreSQL table).
     assert!(!app.stored_anywhere(secret).await);
@@ -332,20 +279,14 @@ backend_test!(async fn a_redacted_value_is_stored_nowhere(app) {
 });
 
 backend_test!(async fn when_the_audit_cannot_be_written_the_answer_is_no(app) {
-    let (sid, token) = app
-        .live_session(&["settings.view", "settings.update"], None)
-        .await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view", "settings.update"]).start().await;
     let (_, before) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     let events_before = app.events().await.len();
     app.break_audit().await;
     app.clock.advance(mins(2));
-    let got = app
-        .authorize(
-            &token,
-            "settings.update",
-            json!({"changes": [{"field": "timezone", "new": "CET"}]}),
-        )
-        .await;
+    // The host app is answered with a problem, not a yes.
+    let asked = json!({"token": token, "action": "settings.update", "changes": [{"field": "timezone", "new": "CET"}]});
+    let got = app.post("/api/v1/authorize", &app.app, asked).await;
     assert_problem(&got, 503, "unavailable");
     assert!(
         !got.1["detail"].as_str().unwrap().contains("disk on fire"),
@@ -362,16 +303,7 @@ backend_test!(async fn when_the_audit_cannot_be_written_the_answer_is_no(app) {
         503,
         "unavailable",
     );
-    assert_problem(
-        &app.post(
-            &format!("/api/v1/sessions/{sid}/end"),
-            &app.maria,
-            json!({}),
-        )
-        .await,
-        503,
-        "unavailable",
-    );
+    assert_problem(&app.end(&app.maria, &sid).await, 503, "unavailable");
     app.repair_audit().await;
     let (_, after) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(
@@ -380,16 +312,13 @@ backend_test!(async fn when_the_audit_cannot_be_written_the_answer_is_no(app) {
     );
     assert_eq!(after["state"], "live");
     assert_eq!(app.events().await.len(), events_before);
-    let (_, v) = app.authorize(&token, "settings.update", json!({})).await;
-    assert_eq!(v["allowed"], true, "recovers by itself");
+    let v = app.authorize(&token, "settings.update").await;
+    assert!(v.allowed, "recovers by itself");
     assert_eq!(app.verify().await["ok"], true);
 });
 
 backend_test!(async fn the_plain_lines_read_as_sentences(app) {
-    let r = app
-        .request(&app.maria, &["settings.view", "settings.update"], None)
-        .await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await.id;
     app.approve(
         &app.sam,
         id,
@@ -400,21 +329,11 @@ backend_test!(async fn the_plain_lines_read_as_sentences(app) {
     let (_, started) = app.start(&app.maria, id).await;
     let token = started["token"].as_str().unwrap();
     app.clock.advance(mins(1));
-    app.authorize(token, "invoice_email.update", json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]})).await;
-    app.authorize(
-        token,
-        "settings.view",
-        json!({"target": {"type": "settings page", "id": "tax"}}),
-    )
-    .await;
-    app.authorize(
-        token,
-        "settings.view",
-        json!({"target": {"account_id": "acct_7"}}),
-    )
-    .await;
+    app.authorize_with(token, "invoice_email.update", json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]})).await;
+    app.authorize_with(token, "settings.view", json!({"target": {"type": "settings page", "id": "tax"}})).await;
+    app.authorize_with(token, "settings.view", json!({"target": {"account_id": "acct_7"}})).await;
     app.clock.advance(mins(11));
-    app.authorize(token, "settings.view", json!({})).await;
+    app.authorize(token, "settings.view").await;
     // Setup lines carry random ids; the story is everything under the ticket.
     let lines: Vec<String> = app
         .events()
@@ -427,7 +346,7 @@ backend_test!(async fn the_plain_lines_read_as_sentences(app) {
 });
 
 backend_test!(async fn secret_looking_and_unlisted_values_are_stored_nowhere(app) {
-    let (_, token) = app.live_session(&["settings.update", "bulk.edit"], None).await;
+    let token = app.session(&app.maria).actions(&["settings.update", "bulk.edit"]).start().await.token;
     let secret_fields =
         ["newPassword", "x-api-key", "stripe_webhook_secret", "user.pin", "TOTPSeed", "cardCVC", "2fa_code", "session_cookie", "Authorization"];
     let value = |i: usize| format!("Leaked-Value-{i}-9f3c");
@@ -435,17 +354,12 @@ backend_test!(async fn secret_looking_and_unlisted_values_are_stored_nowhere(app
     let mut changes: Vec<serde_json::Value> =
         secret_fields.iter().enumerate().map(|(i, f)| json!({"field": f, "old": value(i), "new": value(i + 100)})).collect();
     changes.push(json!({"field": "passenger_count", "old": "1", "new": "2"}));
-    let (_, v) = app.authorize(&token, "bulk.edit", json!({"changes": changes})).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let v = app.authorize_with(&token, "bulk.edit", json!({"changes": changes})).await;
+    assert!(v.allowed, "{v:?}");
     // settings.update lists its fields: an ordinary but unlisted field is not stored either.
-    let (_, v) = app
-        .authorize(
-            &token,
-            "settings.update",
-            json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}, {"field": "nickname", "old": value(200), "new": value(201)}]}),
-        )
-        .await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let changes = json!({"changes": [{"field": "timezone", "old": "UTC", "new": "CET"}, {"field": "nickname", "old": value(200), "new": value(201)}]});
+    let v = app.authorize_with(&token, "settings.update", changes).await;
+    assert!(v.allowed, "{v:?}");
 
     let performed = app.events_of_type("action.performed").await;
     let bulk = &performed[0]["data"]["changes"];
@@ -467,7 +381,7 @@ backend_test!(async fn secret_looking_and_unlisted_values_are_stored_nowhere(app
 backend_test!(async fn a_checkpoint_key_put_in_behind_the_servers_back_is_not_taken_on(app) {
     // Someone with write access to the database but not the KEK adds a
     // checkpoint key of their own and a checkpoint signed with it.
-    let (_, token) = app.live_session(&["settings.view"], None).await;
+    let token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
     let v = app.verify().await;
     assert_eq!(v["ok"], true, "{v}");
     let head = v["events"].as_u64().unwrap();
@@ -490,6 +404,6 @@ backend_test!(async fn a_checkpoint_key_put_in_behind_the_servers_back_is_not_ta
     assert_eq!(status, StatusCode::OK, "{keys}");
     assert!(keys["keys"].as_array().unwrap().iter().all(|k| k["kid"] != "k_put_in"), "{keys}");
     // Tokens still work: the loaded keys were not replaced.
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let v = app.authorize(&token, "settings.view").await;
+    assert!(v.allowed, "{v:?}");
 });

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::console::Browser;
-use crate::helpers::*;
+use actas_server::testing::*;
 
 /// Text that is found in the database only if an oversized payload got in.
 const MARK: &str = "OVERSIZE-PAYLOAD-";
@@ -21,14 +21,7 @@ fn over(n: usize) -> String {
 
 /// The whole trail as JSON lines: its size in bytes.
 async fn trail_bytes(app: &TestApp) -> usize {
-    let res = app
-        .http
-        .get(format!("{}/api/v1/audit?format=jsonl&limit=1000", app.base))
-        .bearer_auth(&app.audrey)
-        .send()
-        .await
-        .unwrap();
-    res.text().await.unwrap().len()
+    app.text("/api/v1/audit?format=jsonl&limit=1000", &app.audrey).await.len()
 }
 
 /// Sends `body` to `path` as `token`; asserts the problem, its field, and
@@ -44,8 +37,8 @@ async fn refused(app: &TestApp, path: &str, token: &str, body: Value, slug: &str
 }
 
 backend_test!(async fn every_bounded_field_one_over_its_limit_is_refused_and_changes_nothing(app) {
-    let (sid, token) = app.live_session(&["settings.view", "settings.update"], None).await;
-    let pending = app.request(&app.maria, &["billing.update"], None).await["id"].as_str().unwrap().to_string();
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view", "settings.update"]).start().await;
+    let pending = app.request(&app.maria).actions(&["billing.update"]).send().await.id;
 
     // Tickets (a ticket system's app key).
     let ticket = |k: &str, v: Value| {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::helpers::*;
+use actas_server::testing::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -54,7 +54,7 @@ async fn call(
 }
 
 async fn cut_off_mid_flight(app: TestApp) {
-    let (session, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: session, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     let authorize = format!("{}/api/v1/authorize", app.base);
     let asked = json!({"token": token, "action": "settings.view"});
     // A trail long enough that verifying or searching it takes a while.
@@ -173,11 +173,13 @@ async fn cut_off_mid_flight(app: TestApp) {
 
 /// Within two seconds, no connection is inside a transaction.
 async fn no_connection_left_in_transaction(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while let Some(why) = connection_left_in_transaction(app).await {
-        assert!(Instant::now() < deadline, "a connection stayed inside a transaction: {why}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(Duration::from_secs(2), "no connection left inside a transaction", || async {
+        match connection_left_in_transaction(app).await {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    })
+    .await;
 }
 
 mod requests_cut_off_mid_flight_leave_no_connection_in_a_transaction {
@@ -185,13 +187,12 @@ mod requests_cut_off_mid_flight_leave_no_connection_in_a_transaction {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite() {
-        cut_off_mid_flight(TestApp::spawn_on(Backend::Sqlite, actas_core::policy::Policy::shipped()).await).await;
+        cut_off_mid_flight(TestApp::spawn().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn postgres() {
-        let Some(url) = pg_url() else { return };
-        cut_off_mid_flight(TestApp::spawn_on(Backend::Postgres(url), actas_core::policy::Policy::shipped()).await)
-            .await;
+        let Some(backend) = Backend::postgres() else { return };
+        cut_off_mid_flight(TestApp::on(backend, Policy::shipped()).await).await;
     }
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -98,6 +98,7 @@ async fn past_the_limit_with_every_connection_busy_a_newcomer_waits_for_one_to_f
         let res = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
         (res.map(|r| r.status().as_u16()), start.elapsed())
     });
+    // The wait is what is tested: half a second on, the newcomer still waits.
     tokio::time::sleep(ms(500)).await;
     assert!(!waiting.is_finished(), "two feeds hold both places");
     drop(second);
@@ -174,9 +175,9 @@ async fn the_session_feed_stays_open_past_the_idle_timeout() {
     let res = app.http.get(format!("{}/api/v1/sessions/feed", app.base)).bearer_auth(&app.app).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut body = res.bytes_stream();
-    // Three idle timeouts without a byte on the wire.
+    // Three idle timeouts without a byte on the wire: the time is the test.
     tokio::time::sleep(ms(1800)).await;
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     app.post(&format!("/api/v1/sessions/{sid}/revoke"), &app.sam, json!({"note": "Wrong account"})).await;
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
+use actas_client::ClientError;
 use actas_core::audit::Actor;
-use actas_core::model::Role;
 use actas_server::service;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
@@ -508,11 +508,9 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     let url = open.location().to_string();
     let code = url.strip_prefix("http://localhost:3000/support/enter?code=").expect(&url).to_string();
     assert!(code.starts_with("actas_entry_"), "{code}");
-    let (st, entered) = app.post("/api/v1/entry", &app.app, json!({"code": code})).await;
-    assert_eq!(st, StatusCode::OK, "{entered}");
-    let token = entered["token"].as_str().unwrap().to_string();
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let token = app.client.enter(&code).await.unwrap().token.expose().to_string();
+    let v = app.authorize(&token, "settings.view").await;
+    assert!(v.allowed, "{v:?}");
 
     let home = b.get("/").await;
     assert!(home.html.contains("Acting as <strong>Acme Corp (acct_42)</strong>"), "{}", home.html);
@@ -524,14 +522,14 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     assert!(!page.html.contains("End the session"));
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "ended");
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_ended");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_ended");
     assert!(b.get("/").await.html.contains("You have no live session."));
 });
 
 backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
-    let r = app.request(&app.maria, &["settings.view", "settings.update"], Some(20)).await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).minutes(20).send().await;
+    let id = r.id.clone();
     let (mut sam, _) = Browser::signed_in(&app, "sam").await;
     let q = sam.get("/queue").await;
     assert_eq!(q.status, StatusCode::OK);
@@ -549,8 +547,8 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     assert_eq!(got["decisions"][0]["removed"], json!(["settings.update"]));
 
     // Deny needs a note: the sentence is shown at the request, nothing changes.
-    let r = app.request(&app.jon, &["billing.update"], None).await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let r = app.request(&app.jon).actions(&["billing.update"]).send().await;
+    let id = r.id.clone();
     let p = sam.post(&format!("/requests/{id}/deny"), &[("csrf", &csrf), ("note", "  ")]).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.html.contains(&format!(r#"id="e-{id}">A denial needs a note that says why."#)), "{}", p.html);
@@ -563,22 +561,19 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     assert!(sam.get("/queue").await.html.contains("No request waits for a decision."));
 
     // Sam's own request is shown without buttons.
-    let own = app.request(&app.sam, &["billing.update"], None).await;
+    let own = app.request(&app.sam).actions(&["billing.update"]).send().await;
     let q = sam.get("/queue").await;
     assert!(q.html.contains("You asked for this; another lead decides it."));
-    assert!(!q.html.contains(&format!("/requests/{}/approve", own["id"].as_str().unwrap())));
+    assert!(!q.html.contains(&format!("/requests/{}/approve", own.id)));
 });
 
 backend_test!(async fn names_and_ticket_text_from_people_are_escaped(app) {
-    service::add_staff(&app.ctx, Actor::system(), "mallory", "<script>alert('name')</script>", vec![Role::Agent], Some(PASSWORD.into()))
-        .await
-        .unwrap();
-    let (_, _) = app
-        .post(
-            "/api/v1/tickets",
-            &app.app,
-            json!({"ref": "666", "account_id": "acct_<b>", "account_name": "<img src=x onerror=alert(1)>", "subject": "<script>alert('subject')</script>"}),
-        )
+    app.staff("mallory").name("<script>alert('name')</script>").password(PASSWORD).add().await;
+    app.ticket("666")
+        .account("acct_<b>")
+        .account_name("<img src=x onerror=alert(1)>")
+        .subject("<script>alert('subject')</script>")
+        .create()
         .await;
     let mut b = Browser::new(&app);
     let p = b.sign_in("mallory", PASSWORD).await;
@@ -619,7 +614,7 @@ fn rows(html: &str) -> usize {
 }
 
 backend_test!(async fn the_audit_page_filters_and_pages_with_a_cursor(app) {
-    app.live_session(&["settings.view"], None).await;
+    app.session(&app.maria).actions(&["settings.view"]).start().await;
     let (mut b, home) = Browser::signed_in(&app, "audrey").await;
     assert!(home.html.contains(r#"href="/audit""#), "{}", home.html);
     let p = b.get("/audit").await;
@@ -664,7 +659,7 @@ backend_test!(async fn the_audit_page_filters_and_pages_with_a_cursor(app) {
 });
 
 backend_test!(async fn each_audit_export_has_the_apis_content_type_and_one_line_per_event(app) {
-    app.live_session(&["settings.view"], None).await;
+    app.session(&app.maria).actions(&["settings.view"]).start().await;
     let n = app.events().await.iter().filter(|e| e["ticket"] == "48192").count();
     assert!(n >= 3);
     let (mut b, _) = Browser::signed_in(&app, "sam").await;
@@ -710,10 +705,10 @@ backend_test!(async fn an_invalid_audit_filter_is_a_sentence_next_to_its_field(a
 });
 
 backend_test!(async fn the_access_log_lists_a_session_with_its_change(app) {
-    let (_, token) = app.live_session(&["settings.view", "invoice_email.update"], None).await;
+    let token = app.session(&app.maria).actions(&["settings.view", "invoice_email.update"]).start().await.token;
     let change = json!({"changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]});
-    let (_, v) = app.authorize(&token, "invoice_email.update", change).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let v = app.authorize_with(&token, "invoice_email.update", change).await;
+    assert!(v.allowed, "{v:?}");
     // Another agent has no need to know who entered the account.
     let (mut jon, home) = Browser::signed_in(&app, "jon").await;
     assert_eq!(jon.get("/accounts/acct_42/access-log").await.status, StatusCode::FORBIDDEN);
@@ -739,8 +734,8 @@ backend_test!(async fn the_access_log_lists_a_session_with_its_change(app) {
 });
 
 backend_test!(async fn the_requester_withdraws_a_pending_request_from_its_page(app) {
-    let r = app.request(&app.maria, &["billing.update"], None).await;
-    let id = r["id"].as_str().unwrap().to_string();
+    let r = app.request(&app.maria).actions(&["billing.update"]).send().await;
+    let id = r.id.clone();
     let path = format!("/requests/{id}");
     let (mut sam, _) = Browser::signed_in(&app, "sam").await;
     assert!(!sam.get(&path).await.html.contains("Withdraw the request"), "only the requester withdraws");
@@ -762,7 +757,7 @@ backend_test!(async fn the_requester_withdraws_a_pending_request_from_its_page(a
 });
 
 backend_test!(async fn the_agent_asks_for_more_actions_from_the_session_page(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let path = format!("/sessions/{sid}");
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     let p = maria.get(&path).await;
@@ -791,7 +786,7 @@ backend_test!(async fn the_agent_asks_for_more_actions_from_the_session_page(app
 });
 
 backend_test!(async fn a_lead_revokes_a_session_only_with_a_note(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     let path = format!("/sessions/{sid}");
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     assert!(!maria.get(&path).await.html.contains("revoke-form"), "agents do not revoke");
@@ -803,8 +798,8 @@ backend_test!(async fn a_lead_revokes_a_session_only_with_a_note(app) {
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
     let at = p.html.find(r#"id="revoke-note-error" role="alert">A revocation needs a note that says why."#).expect(&p.html);
     assert!(at < p.html.find(r#"<textarea id="revoke-note""#).unwrap());
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["allowed"], true, "still live");
+    let v = app.authorize(&token, "settings.view").await;
+    assert!(v.allowed, "still live");
     let p = lena.post(&format!("{path}/revoke"), &[("csrf", &csrf), ("note", "Customer withdrew consent")]).await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, path.as_str()), "{}", p.html);
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
@@ -844,7 +839,7 @@ backend_test!(async fn admin_pages_are_for_admins_and_forbidden_to_the_others(ap
 });
 
 backend_test!(async fn the_verify_page_says_the_trail_checks_out(app) {
-    app.live_session(&["settings.view"], None).await;
+    app.session(&app.maria).actions(&["settings.view"]).start().await;
     let events = app.events().await.len();
     for login in ["audrey", "ada"] {
         let (mut b, _) = Browser::signed_in(&app, login).await;
@@ -860,7 +855,7 @@ backend_test!(async fn the_verify_page_says_the_trail_checks_out(app) {
 });
 
 backend_test!(async fn live_boxes_refresh_from_a_fragment_that_holds_only_the_list(app) {
-    app.request(&app.maria, &["billing.update"], None).await;
+    app.request(&app.maria).actions(&["billing.update"]).send().await;
     let (mut sam, _) = Browser::signed_in(&app, "sam").await;
     let q = sam.get("/queue").await;
     assert!(q.html.contains(r#"<div id="queue-list" data-live="/queue?fragment=1" data-version=""#), "{}", q.html);
@@ -874,7 +869,7 @@ backend_test!(async fn live_boxes_refresh_from_a_fragment_that_holds_only_the_li
     }
     let v = f.headers["x-fragment-version"].to_str().unwrap().to_string();
     assert!(q.html.contains(&format!(r#"data-version="{v}""#)), "the page and its fragment agree");
-    app.request(&app.jon, &["billing.update"], None).await;
+    app.request(&app.jon).actions(&["billing.update"]).send().await;
     let f = sam.get("/queue?fragment=1").await;
     assert_ne!(f.headers["x-fragment-version"].to_str().unwrap(), v, "a new request changes the version");
     assert!(f.html.contains("Jon Park, ticket 48192"));
@@ -893,13 +888,13 @@ backend_test!(async fn live_boxes_refresh_from_a_fragment_that_holds_only_the_li
 });
 
 backend_test!(async fn the_session_page_state_refreshes_from_its_fragment(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     let p = maria.get(&format!("/sessions/{sid}")).await;
     assert!(p.html.contains(&format!(r#"data-live="/sessions/{sid}?fragment=1""#)), "{}", p.html);
     let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
     assert!(f.html.contains(r#"<span class="status" id="state">Live until"#), "{}", f.html);
-    app.post(&format!("/api/v1/sessions/{sid}/end"), &app.maria, json!({})).await;
+    app.end(&app.maria, &sid).await;
     let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
     assert!(f.html.contains(r#"id="state">Ended at "#), "{}", f.html);
     assert!(f.html.contains("the agent ended it"), "{}", f.html);
@@ -924,7 +919,7 @@ backend_test!(async fn an_unknown_console_path_is_an_html_page_and_the_api_keeps
 });
 
 backend_test!(async fn the_session_page_offers_entry_while_live_and_every_click_makes_a_new_code(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     // A reload of the page never loses the way in.
     for _ in 0..2 {
@@ -943,28 +938,27 @@ backend_test!(async fn the_session_page_offers_entry_while_live_and_every_click_
     let two = maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.location().to_string();
     assert_ne!(one, two);
     let code = |url: &str| url.rsplit("code=").next().unwrap().to_string();
-    let (s, _) = app.post("/api/v1/entry", &app.app, json!({"code": code(&one)})).await;
-    assert_eq!(s.as_u16(), 422, "the older code was voided");
-    let (s, _) = app.post("/api/v1/entry", &app.app, json!({"code": code(&two)})).await;
-    assert_eq!(s.as_u16(), 200);
+    let voided = app.client.enter(&code(&one)).await;
+    assert!(matches!(&voided, Err(ClientError::Api(p)) if p.status == 422), "the older code was voided: {voided:?}");
+    app.client.enter(&code(&two)).await.unwrap();
     // Another agent, a lead and a form without CSRF get no code.
     let (mut jon, _) = Browser::signed_in(&app, "jon").await;
     let jc = jon.get("/").await.csrf();
     assert_eq!(jon.post(&format!("/sessions/{sid}/open"), &[("csrf", &jc)]).await.status, StatusCode::FORBIDDEN);
     assert_eq!(maria.post(&format!("/sessions/{sid}/open"), &[]).await.status, StatusCode::FORBIDDEN);
     // Ended: no entry offered, none given.
-    app.post(&format!("/api/v1/sessions/{sid}/end"), &app.maria, json!({})).await;
+    app.end(&app.maria, &sid).await;
     let p = maria.get(&format!("/sessions/{sid}")).await;
     assert!(!p.html.contains(r#"id="open-host""#), "{}", p.html);
     assert_eq!(maria.post(&format!("/sessions/{sid}/open"), &[("csrf", &csrf)]).await.status, StatusCode::CONFLICT);
 });
 
 backend_test!(async fn starting_with_a_live_session_links_to_it_in_words(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
-    let r = app.request(&app.maria, &["plan.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
+    let r = app.request(&app.maria).actions(&["plan.view"]).send().await;
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     let csrf = maria.get("/").await.csrf();
-    let p = maria.post(&format!("/requests/{}/start", r["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+    let p = maria.post(&format!("/requests/{}/start", r.id), &[("csrf", &csrf)]).await;
     assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.html);
     assert!(
         p.html.contains("You have a live session on Acme Corp (acct_42) under ticket 48192; end it before starting another."),

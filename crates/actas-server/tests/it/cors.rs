@@ -1,12 +1,11 @@
 //! CORS: browsers may call the API only from the web origins registered for
-//! an app (`TestApp` registers `http://localhost:3000`).
+//! an app (`TestApp` registers `http://localhost:3000` for Acme Billing).
 
 use std::time::Duration;
 
-use actas_core::audit::Actor;
 use reqwest::{Method, Response, StatusCode};
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 const REGISTERED: &str = "http://localhost:3000";
 
@@ -26,7 +25,7 @@ async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> Res
 }
 
 backend_test!(async fn a_preflight_from_a_registered_origin_is_allowed(app) {
-    let (sid, _token) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let res = preflight(&app, &format!("/api/v1/sessions/{sid}"), REGISTERED, "GET").await;
     assert!(res.status().is_success(), "{}", res.status());
     assert_eq!(header(&res, "access-control-allow-origin"), Some(REGISTERED));
@@ -47,7 +46,7 @@ backend_test!(async fn a_preflight_from_a_registered_origin_is_allowed(app) {
 });
 
 backend_test!(async fn a_preflight_from_another_origin_gets_no_allow_origin(app) {
-    let (sid, _token) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     for origin in ["http://evil.test", "http://localhost:3001", "https://localhost:3000", "null"] {
         let res = preflight(&app, &format!("/api/v1/sessions/{sid}"), origin, "GET").await;
         assert_eq!(header(&res, "access-control-allow-origin"), None, "{origin}");
@@ -56,7 +55,7 @@ backend_test!(async fn a_preflight_from_another_origin_gets_no_allow_origin(app)
 });
 
 backend_test!(async fn a_call_from_a_registered_origin_carries_the_headers(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     let res = app
         .http
         .get(format!("{}/api/v1/sessions/{sid}", app.base))
@@ -87,16 +86,10 @@ backend_test!(async fn a_newly_registered_origin_is_honoured_within_seconds(app)
     let origin = "https://billing.example.test";
     let res = preflight(&app, "/api/v1/sessions/ses_x", origin, "GET").await;
     assert_eq!(header(&res, "access-control-allow-origin"), None);
-    actas_server::service::add_app(&app.ctx, Actor::system(), actas_server::service::NewApp::new("Billing web", false, vec![origin.to_string()]))
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    loop {
+    app.host_app("Billing web").origin(origin).add().await;
+    wait_until(Duration::from_secs(3), "the new origin to be honoured", || async {
         let res = preflight(&app, "/api/v1/sessions/ses_x", origin, "GET").await;
-        if header(&res, "access-control-allow-origin") == Some(origin) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the new origin was not honoured within 3 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        header(&res, "access-control-allow-origin") == Some(origin)
+    })
+    .await;
 });

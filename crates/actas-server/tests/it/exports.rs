@@ -3,15 +3,12 @@
 //! character reaches an export raw, CSV cells never start a formula, and the
 //! trail itself keeps what was sent, verbatim.
 
-use actas_core::audit::Actor;
 use actas_core::limits::is_layout_char;
-use actas_core::model::Role;
-use actas_server::service;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::console::Browser;
-use crate::helpers::*;
+use actas_server::testing::*;
 
 /// A second, made-up event line an agent might try to slip in.
 const FORGED: &str =
@@ -19,12 +16,6 @@ const FORGED: &str =
 /// How the forged line reads once escaped.
 const FORGED_ESCAPED: &str = "\\n2026-11-25T14:00:00.000Z  Sam Lee approved Maria Lopez";
 const TICKET: &str = "=HYPERLINK(\"http://evil.test\",\"open\")";
-
-async fn body(app: &TestApp, path: &str, token: &str) -> String {
-    let res = app.http.get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.text().await.unwrap()
-}
 
 /// Every character that is not a line ending of the format itself.
 #[track_caller]
@@ -38,12 +29,7 @@ fn assert_no_layout_chars(what: &str, s: &str) {
 /// with a reason that forges a line, a lead approves and revokes with notes
 /// that do too, and the host app records values full of escape sequences.
 async fn hostile_trail(app: &TestApp) -> (String, String) {
-    let eve = service::add_staff(&app.ctx, Actor::system(), "eve", "=Eve Formula", vec![Role::Agent], None)
-        .await
-        .unwrap()
-        .1
-        .expose()
-        .to_string();
+    let eve = app.staff("eve").name("=Eve Formula").add().await;
     let (s, v) = app
         .post(
             "/api/v1/tickets",
@@ -85,8 +71,8 @@ async fn hostile_trail(app: &TestApp) -> (String, String) {
         {"field": "timezone", "old": "+1+1", "new": "@SUM(A1)\u{1b}[31m\u{9b}2J\u{85}\u{2029}\u{1b}]0;pwned\u{7}"},
         {"field": "tax_id", "old": format!("\r{FORGED}"), "new": "-1\u{7f}\u{2066}x\u{2069}\u{200f}"},
     ]});
-    let (_, v) = app.authorize(token, "settings.update", changes).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let v = app.authorize_with(token, "settings.update", changes).await;
+    assert!(v.allowed, "{v:?}");
     let (s, v) = app
         .post(
             &format!("/api/v1/sessions/{sid}/revoke"),
@@ -110,7 +96,7 @@ backend_test!(async fn typed_text_cannot_forge_lines_or_formulas_in_any_export(a
     assert_eq!(app.verify().await["ok"], true);
 
     // Plain text: exactly one line per event, each starting with its time.
-    let text = body(&app, "/api/v1/audit?format=text&limit=1000", &app.audrey).await;
+    let text = app.text("/api/v1/audit?format=text&limit=1000", &app.audrey).await;
     let lines: Vec<&str> = text.split_terminator('\n').collect();
     assert_eq!(lines.len(), n, "{text}");
     for (line, e) in lines.iter().zip(&events) {
@@ -124,7 +110,7 @@ backend_test!(async fn typed_text_cannot_forge_lines_or_formulas_in_any_export(a
     assert!(text.contains("Done\\u{2028}2026-11-25T14:05:00.000Z  forged line\\r\\nsecond line"), "{text}");
 
     // JSON lines: one per event, the same values as the JSON answer.
-    let jsonl = body(&app, "/api/v1/audit?format=jsonl&limit=1000", &app.audrey).await;
+    let jsonl = app.text("/api/v1/audit?format=jsonl&limit=1000", &app.audrey).await;
     let lines: Vec<&str> = jsonl.split_terminator('\n').collect();
     assert_eq!(lines.len(), n);
     for (line, e) in lines.iter().zip(&events) {
@@ -133,7 +119,7 @@ backend_test!(async fn typed_text_cannot_forge_lines_or_formulas_in_any_export(a
     }
 
     // CSV, read as a spreadsheet would: no cell is a formula or holds a control.
-    let csv_body = body(&app, "/api/v1/audit?format=csv&limit=1000", &app.audrey).await;
+    let csv_body = app.text("/api/v1/audit?format=csv&limit=1000", &app.audrey).await;
     let mut reader = csv::Reader::from_reader(csv_body.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();

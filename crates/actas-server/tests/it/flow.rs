@@ -3,12 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 backend_test!(async fn a_view_only_request_is_approved_by_policy_and_recorded_as_such(app) {
-    let r = app
-        .request(&app.maria, &["settings.view", "plan.view"], None)
-        .await;
+    let r = app.request(&app.maria).actions(&["settings.view", "plan.view"]).send().await;
     assert_eq!(r["status"], "approved");
     assert_eq!(r["needs_approval"], false);
     assert_eq!(r["decided_by"], "policy");
@@ -24,11 +22,9 @@ backend_test!(async fn a_view_only_request_is_approved_by_policy_and_recorded_as
 
 backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note(app) {
     // Maria asks; the request waits for a lead.
-    let r = app
-        .request(&app.maria, &["settings.view", "settings.update"], Some(20))
-        .await;
+    let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).minutes(20).send().await;
     assert_eq!(r["status"], "pending");
-    let id = r["id"].as_str().unwrap();
+    let id = r.id.as_str();
     let (_, queue) = app.get("/api/v1/requests?status=pending", &app.sam).await;
     assert_eq!(queue["requests"][0]["id"], id);
 
@@ -73,36 +69,26 @@ backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note
             .timestamp()
     );
     assert!(c["jti"].is_string() && c["iat"].is_i64());
-    assert_eq!(header(token)["alg"], "EdDSA");
-    assert!(header(token)["kid"].is_string());
+    assert_eq!(jws_header(token)["alg"], "EdDSA");
+    assert!(jws_header(token)["kid"].is_string());
 
     // The host app asks before each change.
     app.clock.advance(mins(1));
-    let (s, v) = app
-        .authorize(token, "invoice_email.update", json!({"target": {"account_id": "acct_42"}, "changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]}))
+    let v = app
+        .authorize_with(token, "invoice_email.update", json!({"target": {"account_id": "acct_42"}, "changes": [{"field": "invoice_email", "old": "old@acme.test", "new": "new@acme.test"}]}))
         .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["allowed"], true, "{v}");
-    assert_eq!(v["reason"], "ok");
-    let (_, v) = app.authorize(token, "billing.update", json!({})).await;
-    assert_eq!(
-        (v["allowed"].clone(), v["reason"].clone()),
-        (json!(false), json!("not_in_scope"))
-    );
+    assert!(v.allowed, "{v:?}");
+    assert_eq!(v.reason.as_str(), "ok");
+    let v = app.authorize(token, "billing.update").await;
+    assert_eq!((v.allowed, v.reason.as_str()), (false, "not_in_scope"));
 
     // Maria ends it; the token is refused from then on.
     app.clock.advance(mins(1));
-    let (s, ended) = app
-        .post(
-            &format!("/api/v1/sessions/{sid}/end"),
-            &app.maria,
-            json!({}),
-        )
-        .await;
+    let (s, ended) = app.end(&app.maria, sid).await;
     assert_eq!(s, StatusCode::OK, "{ended}");
     assert_eq!(ended["end_reason"], "ended");
-    let (_, v) = app.authorize(token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_ended");
+    let v = app.authorize(token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_ended");
 
     // The story in plain words.
     let (_, tl) = app
@@ -117,42 +103,18 @@ backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note
     insta::assert_snapshot!("simple_case_timeline", lines.join("\n"));
 
     // The customer sees it, and a note is queued for the host app.
-    let (_, log) = app
-        .get("/api/v1/accounts/acct_42/access-log", &app.app)
-        .await;
-    let entry = &log["entries"][0];
-    assert_eq!(entry["agent_name"], "Maria Lopez");
-    assert_eq!(entry["approver_name"], "Sam Lee");
-    assert_eq!(
-        entry["changes"],
-        json!(["changed invoice email from old@acme.test to new@acme.test"])
-    );
-    let (_, notices) = app.get("/api/v1/notices?after=0", &app.app).await;
-    let n = &notices["notices"][0];
-    assert_eq!(n["session_id"], sid);
-    assert!(
-        n["text"]
-            .as_str()
-            .unwrap()
-            .contains("Maria Lopez from support accessed your account"),
-        "{n}"
-    );
-    let (s, _) = app
-        .post(
-            &format!("/api/v1/notices/{}/delivered", n["id"].as_str().unwrap()),
-            &app.app,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .post(
-            &format!("/api/v1/notices/{}/delivered", n["id"].as_str().unwrap()),
-            &app.app,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT);
+    let log = app.client.access_log("acct_42").await.unwrap();
+    let entry = &log.entries[0];
+    assert_eq!(entry.agent_name, "Maria Lopez");
+    assert_eq!(entry.approver_name, "Sam Lee");
+    assert_eq!(entry.changes, ["changed invoice email from old@acme.test to new@acme.test"]);
+    let notices = app.client.notices(0).await.unwrap();
+    let n = &notices[0];
+    assert_eq!(n.session_id, sid);
+    assert!(n.text.contains("Maria Lopez from support accessed your account"), "{n:?}");
+    app.client.notice_delivered(&n.id).await.unwrap();
+    let again = app.client.notice_delivered(&n.id).await;
+    assert!(matches!(&again, Err(actas_client::ClientError::Api(p)) if p.status == 409), "{again:?}");
     assert_eq!(app.events_of_type("customer.notified").await.len(), 1);
 
     let v = app.verify().await;
@@ -160,8 +122,7 @@ backend_test!(async fn the_simple_support_case_runs_from_ticket_to_customer_note
 });
 
 backend_test!(async fn a_denial_needs_a_note_and_is_recorded(app) {
-    let r = app.request(&app.maria, &["refund.issue"], None).await;
-    let id = r["id"].as_str().unwrap();
+    let id = &app.request(&app.maria).actions(&["refund.issue"]).send().await.id;
     let (s, v) = app
         .post(
             &format!("/api/v1/requests/{id}/deny"),
@@ -180,10 +141,7 @@ backend_test!(async fn a_denial_needs_a_note_and_is_recorded(app) {
 });
 
 backend_test!(async fn the_requester_may_withdraw_a_pending_request(app) {
-    let id = app.request(&app.maria, &["refund.issue"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.request(&app.maria).actions(&["refund.issue"]).send().await.id;
     assert_problem(
         &app.post(
             &format!("/api/v1/requests/{id}/withdraw"),
@@ -215,10 +173,7 @@ backend_test!(async fn the_requester_may_withdraw_a_pending_request(app) {
 
 backend_test!(async fn concurrent_decisions_on_one_request_have_exactly_one_winner(app) {
     for round in 0..10 {
-        let id = app.request(&app.maria, &["settings.update"], None).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = app.request(&app.maria).actions(&["settings.update"]).send().await.id;
         let mut tasks = Vec::new();
         for i in 0..8 {
             let (http, base, token, id) = (
@@ -280,14 +235,8 @@ backend_test!(async fn concurrent_decisions_on_one_request_have_exactly_one_winn
 });
 
 backend_test!(async fn an_agent_holds_at_most_one_live_session_even_when_starting_twice_at_once(app) {
-    let a = app.request(&app.maria, &["settings.view"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let b = app.request(&app.maria, &["plan.view"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = app.request(&app.maria).actions(&["settings.view"]).send().await.id;
+    let b = app.request(&app.maria).actions(&["plan.view"]).send().await.id;
     let (x, y) = tokio::join!(app.start(&app.maria, &a), app.start(&app.maria, &b));
     let mut statuses = [x.0, y.0];
     statuses.sort();
@@ -304,9 +253,9 @@ backend_test!(async fn an_agent_holds_at_most_one_live_session_even_when_startin
 });
 
 backend_test!(async fn a_scope_change_is_approved_and_grows_the_live_session(app) {
-    let (sid, token) = app.live_session(&["settings.view"], Some(20)).await;
-    let (_, v) = app.authorize(&token, "billing.update", json!({})).await;
-    assert_eq!(v["reason"], "not_in_scope");
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).minutes(20).start().await;
+    let v = app.authorize(&token, "billing.update").await;
+    assert_eq!(v.reason.as_str(), "not_in_scope");
     let (s, r) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["billing.update"], "reason": "Card on file expired, customer asked us to update it"})).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(
@@ -321,8 +270,8 @@ backend_test!(async fn a_scope_change_is_approved_and_grows_the_live_session(app
     );
     let (s, v) = app.approve(&app.sam, rid, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (_, v) = app.authorize(&token, "billing.update", json!({})).await;
-    assert_eq!(v["allowed"], true, "{v}");
+    let v = app.authorize(&token, "billing.update").await;
+    assert!(v.allowed, "{v:?}");
     let changed = app.events_of_type("scope.changed").await;
     assert_eq!(changed[0]["data"]["old"], json!(["settings.view"]));
     assert_eq!(
@@ -342,7 +291,7 @@ backend_test!(async fn a_scope_change_in_new_session_mode_ends_the_old_session(a
     );
     actas_core::policy::Policy::parse(&src).unwrap()
 }) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     let (_, r) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["billing.update"], "reason": "Card on file expired, customer asked us to update it"})).await;
     let rid = r["id"].as_str().unwrap();
     let (s, _) = app.approve(&app.sam, rid, json!({})).await;
@@ -352,8 +301,8 @@ backend_test!(async fn a_scope_change_in_new_session_mode_ends_the_old_session(a
         (old["state"].clone(), old["end_reason"].clone()),
         (json!("ended"), json!("superseded"))
     );
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_ended");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_ended");
     let (s, started) = app.start(&app.maria, rid).await;
     assert_eq!(s, StatusCode::CREATED, "{started}");
     let scope: Vec<&str> = started["session"]["scope"]
@@ -363,18 +312,12 @@ backend_test!(async fn a_scope_change_in_new_session_mode_ends_the_old_session(a
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(scope, ["settings.view", "billing.update"]);
-    let (_, v) = app
-        .authorize(
-            started["token"].as_str().unwrap(),
-            "billing.update",
-            json!({}),
-        )
-        .await;
-    assert_eq!(v["allowed"], true);
+    let v = app.authorize(started["token"].as_str().unwrap(), "billing.update").await;
+    assert!(v.allowed, "{v:?}");
 });
 
 backend_test!(async fn a_lead_revokes_a_session_with_a_note(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     assert_problem(
         &app.post(
             &format!("/api/v1/sessions/{sid}/revoke"),
@@ -404,8 +347,8 @@ backend_test!(async fn a_lead_revokes_a_session_with_a_note(app) {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["end_reason"], "revoked");
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_revoked");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_revoked");
     assert_problem(
         &app.post(
             &format!("/api/v1/sessions/{sid}/revoke"),
@@ -421,7 +364,7 @@ backend_test!(async fn a_lead_revokes_a_session_with_a_note(app) {
 });
 
 backend_test!(async fn disabling_an_agent_ends_their_session_and_their_credentials(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     actas_server::service::disable_staff(
         &app.ctx,
         actas_core::audit::Actor::staff("ada", "Ada Quinn"),
@@ -431,8 +374,8 @@ backend_test!(async fn disabling_an_agent_ends_their_session_and_their_credentia
     .unwrap();
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "staff_disabled");
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "staff_disabled");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "staff_disabled");
     assert_problem(
         &app.get("/api/v1/requests", &app.maria).await,
         401,
@@ -442,8 +385,8 @@ backend_test!(async fn disabling_an_agent_ends_their_session_and_their_credentia
 });
 
 backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_verify(app) {
-    let (_, old_token) = app.live_session(&["settings.view"], None).await;
-    let old_kid = header(&old_token)["kid"].as_str().unwrap().to_string();
+    let old_token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
+    let old_kid = jws_header(&old_token)["kid"].as_str().unwrap().to_string();
     let now = app.clock.now();
     let new_kid = app
         .ctx
@@ -467,11 +410,8 @@ backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_ve
     );
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
     assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
-    let (_, v) = app.authorize(&old_token, "settings.view", json!({})).await;
-    assert_eq!(
-        v["allowed"], true,
-        "a token of the old key still works while its session lives"
-    );
+    let v = app.authorize(&old_token, "settings.view").await;
+    assert!(v.allowed, "a token of the old key still works while its session lives");
     // Long after every session of the old key has ended, it is no longer published.
     app.clock.advance(mins(60));
     let (_, jwks) = app

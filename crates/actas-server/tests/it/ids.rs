@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use actas_core::id::SeededIds;
 
-use crate::helpers::TestApp;
+use actas_server::testing::*;
 
 /// The names one short story gives: the session, Maria's personal token,
 /// and every event's id, in order.
 async fn story(seed: u64) -> (String, String, Vec<String>) {
-    let app = TestApp::configured(|c| c.ids = Arc::new(SeededIds::new(seed))).await;
-    let (session, _token) = app.live_session(&["settings.view"], None).await;
+    let app = TestApp::configured(move |c| c.ids = Arc::new(SeededIds::new(seed))).await;
+    let session = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let events = app.events().await.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
     (session, app.maria.clone(), events)
 }

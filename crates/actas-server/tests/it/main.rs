@@ -1,9 +1,7 @@
 //! Integration tests: the real server on an ephemeral port, a real SQLite
-//! file, time on a manual clock. One binary for all of them.
+//! file (or PostgreSQL database), time on a manual clock, all from the test
+//! kit (`actas_server::testing`). One binary for all of them.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-#[macro_use]
-mod helpers;
 
 mod access;
 mod audit;
@@ -17,7 +15,6 @@ mod exports;
 mod feed;
 mod flow;
 mod ids;
-
 mod refusals;
 mod security;
 mod time;

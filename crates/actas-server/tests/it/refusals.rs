@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 async fn refused_request(app: &TestApp, body: Value, slug: &str) {
     let before = app.counts().await;
@@ -101,10 +101,7 @@ backend_test!(async fn an_account_other_than_the_tickets_is_refused_and_audited(
 
 backend_test!(async fn self_approval_and_approval_beyond_ones_roles_are_refused(app) {
     // Sam is a lead and an agent: he may ask, but not approve his own request.
-    let id = app.request(&app.sam, &["settings.update"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.request(&app.sam).actions(&["settings.update"]).send().await.id;
     let before = app.counts().await;
     assert_problem(
         &app.approve(&app.sam, &id, json!({})).await,
@@ -156,10 +153,7 @@ backend_test!(async fn self_approval_and_approval_beyond_ones_roles_are_refused(
 });
 
 backend_test!(async fn a_denial_without_a_note_and_a_second_decision_are_refused(app) {
-    let id = app.request(&app.maria, &["settings.update"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.request(&app.maria).actions(&["settings.update"]).send().await.id;
     let before = app.counts().await;
     assert_problem(
         &app.post(&format!("/api/v1/requests/{id}/deny"), &app.sam, json!({}))
@@ -202,17 +196,11 @@ backend_test!(async fn a_denial_without_a_note_and_a_second_decision_are_refused
 });
 
 backend_test!(async fn only_the_requester_starts_and_only_once_approved(app) {
-    let pending = app.request(&app.maria, &["settings.update"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pending = app.request(&app.maria).actions(&["settings.update"]).send().await.id;
     let before = app.counts().await;
     assert_problem(&app.start(&app.maria, &pending).await, 409, "not-approved");
     assert_eq!(app.counts().await, before);
-    let approved = app.request(&app.maria, &["settings.view"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let approved = app.request(&app.maria).actions(&["settings.view"]).send().await.id;
     let before2 = app.counts().await;
     assert_problem(&app.start(&app.jon, &approved).await, 403, "not-requester");
     assert_problem(&app.start(&app.maria, "req_nope").await, 404, "not-found");
@@ -220,10 +208,7 @@ backend_test!(async fn only_the_requester_starts_and_only_once_approved(app) {
 });
 
 backend_test!(async fn an_approval_not_started_in_time_expires(app) {
-    let id = app.request(&app.maria, &["settings.view"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.request(&app.maria).actions(&["settings.view"]).send().await.id;
     app.clock.advance(mins(10));
     assert_problem(&app.start(&app.maria, &id).await, 409, "approval-expired");
     let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
@@ -238,7 +223,7 @@ backend_test!(async fn an_approval_not_started_in_time_expires(app) {
 });
 
 backend_test!(async fn ending_is_for_the_sessions_agent_and_happens_once(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let before = app.counts().await;
     assert_problem(
         &app.post(&format!("/api/v1/sessions/{sid}/end"), &app.jon, json!({}))
@@ -294,7 +279,7 @@ backend_test!(async fn ending_is_for_the_sessions_agent_and_happens_once(app) {
 });
 
 backend_test!(async fn scope_requests_follow_the_same_rules(app) {
-    let (sid, _) = app.live_session(&["settings.view"], None).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let before = app.counts().await;
     assert_problem(
         &app.post(
@@ -410,21 +395,14 @@ backend_test!(async fn malformed_bodies_are_refused_before_anything_happens(app)
 });
 
 backend_test!(async fn an_oversized_authorize_call_is_refused_without_an_answer(app) {
-    let (_, token) = app.live_session(&["settings.view"], None).await;
+    let token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
     let before = app.counts().await;
     let changes: Vec<Value> = (0..101)
         .map(|i| json!({"field": format!("f{i}"), "new": "x"}))
         .collect();
-    assert_problem(
-        &app.authorize(&token, "settings.view", json!({"changes": changes}))
-            .await,
-        400,
-        "too-many",
-    );
-    assert_problem(
-        &app.authorize(&token, "", json!({})).await,
-        400,
-        "invalid-body",
-    );
+    let asked = json!({"token": token, "action": "settings.view", "changes": changes});
+    assert_problem(&app.post("/api/v1/authorize", &app.app, asked).await, 400, "too-many");
+    let asked = json!({"token": token, "action": ""});
+    assert_problem(&app.post("/api/v1/authorize", &app.app, asked).await, 400, "invalid-body");
     assert_eq!(app.counts().await, before);
 });

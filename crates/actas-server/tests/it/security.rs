@@ -3,10 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 backend_test!(async fn an_impersonation_token_is_not_staff_or_app_credentials(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     for path in [
         "/api/v1/requests",
         "/api/v1/audit",
@@ -75,10 +75,8 @@ backend_test!(async fn an_impersonation_token_is_not_staff_or_app_credentials(ap
 });
 
 backend_test!(async fn an_impersonation_token_cannot_touch_another_session(app) {
-    let (sid_maria, token_maria) = app.live_session(&["settings.view"], None).await;
-    let r = app.request(&app.jon, &["settings.view"], None).await;
-    let (_, started) = app.start(&app.jon, r["id"].as_str().unwrap()).await;
-    let sid_jon = started["session"]["id"].as_str().unwrap();
+    let token_maria = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
+    let sid_jon = app.session(&app.jon).actions(&["settings.view"]).start().await.id;
     assert_problem(
         &app.get(&format!("/api/v1/sessions/{sid_jon}"), &token_maria)
             .await,
@@ -109,11 +107,10 @@ backend_test!(async fn an_impersonation_token_cannot_touch_another_session(app) 
         .get(&format!("/api/v1/sessions/{sid_jon}"), &app.sam)
         .await;
     assert_eq!(s["state"], "live");
-    let _ = sid_maria;
 });
 
 backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited(app) {
-    let (_, token) = app.live_session(&["settings.view"], None).await;
+    let token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = token.split('.').collect();
@@ -137,13 +134,8 @@ backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited
         (forged.as_str(), "settings.view"),
         ("garbage", "settings.view"),
     ] {
-        let (s, v) = app.authorize(bad, action, json!({})).await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(
-            (v["allowed"].clone(), v["reason"].clone()),
-            (json!(false), json!("bad_token")),
-            "{bad}"
-        );
+        let v = app.authorize(bad, action).await;
+        assert_eq!((v.allowed, v.reason.as_str()), (false, "bad_token"), "{bad}");
     }
     assert_eq!(
         app.events_of_type("action.denied").await.len(),
@@ -151,26 +143,12 @@ backend_test!(async fn forged_altered_and_foreign_tokens_are_refused_and_audited
         "every refused attempt is audited"
     );
     // A token for one app is refused to another.
-    let (_, other_key) = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), actas_server::service::NewApp::new("Other App", false, vec![]))
-    .await
-    .unwrap();
-    let (_, v) = app
-        .post(
-            "/api/v1/authorize",
-            other_key.expose(),
-            json!({"token": token, "action": "settings.view"}),
-        )
-        .await;
-    assert_eq!(v["reason"], "wrong_app");
+    let other = app.host_app("Other App").add().await;
+    let v = app.client_for(&other.key).authorize(&token, "settings.view").await.unwrap();
+    assert_eq!(v.reason.as_str(), "wrong_app");
     // One account per session: another account's records are refused.
-    let (_, v) = app
-        .authorize(
-            &token,
-            "settings.view",
-            json!({"target": {"account_id": "acct_7"}}),
-        )
-        .await;
-    assert_eq!(v["reason"], "wrong_account");
+    let v = app.authorize_with(&token, "settings.view", json!({"target": {"account_id": "acct_7"}})).await;
+    assert_eq!(v.reason.as_str(), "wrong_account");
 });
 
 backend_test!(async fn callers_are_held_to_their_kind_and_roles(app) {
@@ -225,13 +203,11 @@ backend_test!(async fn callers_are_held_to_their_kind_and_roles(app) {
         403,
         "role-required",
     );
-    let (_, quiet_key) = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), actas_server::service::NewApp::new("Quiet App", false, vec![]))
-    .await
-    .unwrap();
+    let quiet_key = app.host_app("Quiet App").add().await.key;
     assert_problem(
         &app.post(
             "/api/v1/tickets",
-            quiet_key.expose(),
+            &quiet_key,
             json!({"ref": "1", "account_id": "acct_1", "subject": "x"}),
         )
         .await,

@@ -3,18 +3,18 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use actas_server::testing::*;
 
 backend_test!(async fn a_session_expires_at_its_end_and_every_call_after_is_refused(app) {
-    let (sid, token) = app.live_session(&["settings.view"], Some(15)).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).minutes(15).start().await;
     for _ in 0..3 {
         app.clock.advance(mins(5) - chrono::Duration::seconds(1));
-        let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-        assert_eq!(v["allowed"], true, "activity keeps it from idling out: {v}");
+        let v = app.authorize(&token, "settings.view").await;
+        assert!(v.allowed, "activity keeps it from idling out: {v:?}");
     }
     app.clock.advance(mins(1));
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_expired");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_expired");
     let expired = app.events_of_type("session.expired").await;
     assert_eq!(expired.len(), 1);
     assert_eq!(
@@ -27,8 +27,8 @@ backend_test!(async fn a_session_expires_at_its_end_and_every_call_after_is_refu
         (s["state"].clone(), s["end_reason"].clone()),
         (json!("ended"), json!("expired"))
     );
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "session_expired");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "session_expired");
     assert_eq!(
         app.events_of_type("session.expired").await.len(),
         1,
@@ -37,13 +37,13 @@ backend_test!(async fn a_session_expires_at_its_end_and_every_call_after_is_refu
 });
 
 backend_test!(async fn a_session_without_activity_idles_out_at_its_idle_deadline(app) {
-    let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).minutes(30).start().await;
     app.clock.advance(mins(3));
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["allowed"], true);
+    let v = app.authorize(&token, "settings.view").await;
+    assert!(v.allowed, "{v:?}");
     app.clock.advance(mins(10));
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(v["reason"], "idle_timeout");
+    let v = app.authorize(&token, "settings.view").await;
+    assert_eq!(v.reason.as_str(), "idle_timeout");
     let idle = app.events_of_type("session.idle_timeout").await;
     assert_eq!(idle[0]["at"], "2026-11-25T14:13:00.000Z");
     assert_eq!(idle[0]["text"], "Maria Lopez's session on Acme Corp (acct_42) ended by idle timeout at 14:13 UTC after 10 minutes without activity.");
@@ -52,7 +52,7 @@ backend_test!(async fn a_session_without_activity_idles_out_at_its_idle_deadline
 });
 
 backend_test!(async fn heartbeats_from_the_banner_keep_a_session_from_idling_out(app) {
-    let (sid, token) = app.live_session(&["settings.view"], Some(30)).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).minutes(30).start().await;
     for _ in 0..3 {
         app.clock.advance(mins(9));
         let (s, v) = app
@@ -73,15 +73,12 @@ backend_test!(async fn heartbeats_from_the_banner_keep_a_session_from_idling_out
             (app.clock.now() + mins(10)).min(at("ends_at"))
         );
     }
-    let (_, v) = app.authorize(&token, "settings.view", json!({})).await;
-    assert_eq!(
-        v["allowed"], true,
-        "27 minutes in, kept alive by heartbeats"
-    );
+    let v = app.authorize(&token, "settings.view").await;
+    assert!(v.allowed, "27 minutes in, kept alive by heartbeats");
 });
 
 backend_test!(async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadline(app) {
-    let (sid, _) = app.live_session(&["settings.view"], Some(20)).await;
+    let sid = app.session(&app.maria).actions(&["settings.view"]).minutes(20).start().await.id;
     app.clock.advance(mins(9));
     assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 0);
     app.clock.advance(mins(25));
@@ -97,15 +94,11 @@ backend_test!(async fn the_reaper_ends_sessions_whose_time_is_up_at_their_deadli
     assert_eq!(idle[0]["session_id"], sid);
     assert_eq!(idle[0]["actor"]["kind"], "system");
     // And the customer note was queued.
-    let (_, n) = app.get("/api/v1/notices", &app.app).await;
-    assert_eq!(n["notices"].as_array().unwrap().len(), 1);
+    assert_eq!(app.client.notices(0).await.unwrap().len(), 1);
 });
 
 backend_test!(async fn the_reaper_expires_approvals_that_were_never_started(app) {
-    let id = app.request(&app.maria, &["settings.view"], None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.request(&app.maria).actions(&["settings.view"]).send().await.id;
     app.clock.advance(mins(11));
     assert_eq!(actas_server::service::reap(&app.ctx).await.unwrap(), 1);
     let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
@@ -117,7 +110,7 @@ backend_test!(async fn the_reaper_expires_approvals_that_were_never_started(app)
 });
 
 backend_test!(async fn reading_a_session_past_its_deadline_records_its_end(app) {
-    let (sid, token) = app.live_session(&["settings.view"], None).await;
+    let LiveSession { id: sid, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     app.clock.advance(mins(16));
     // Past its `exp`, the token is nobody's credentials.
     let (st, _) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
@@ -132,9 +125,7 @@ backend_test!(async fn reapers_on_two_nodes_end_each_session_once(app) {
     let node = app.second_node().await;
     let mut sessions = Vec::new();
     for (agent, actions) in [(&app.maria, ["settings.view"]), (&app.jon, ["plan.view"]), (&app.sam, ["activity.view"])] {
-        let r = app.request(agent, &actions, None).await;
-        let (_, started) = app.start(agent, r["id"].as_str().unwrap()).await;
-        sessions.push(started["session"]["id"].as_str().unwrap().to_string());
+        sessions.push(app.session(agent).actions(&actions).start().await.id);
     }
     app.clock.advance(mins(20));
     for _ in 0..5 {

@@ -1,7 +1,8 @@
 //! Shared helpers of the `actas` binary's integration tests: a fresh
 //! folder with its own SQLite file (or a fresh PostgreSQL database),
 //! running CLI verbs against it, and a server process that is stopped when
-//! the test ends.
+//! the test ends. What is said over HTTP comes from the test kit
+//! (`actas_server::testing`), as for every crate's tests.
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod tmpfs;
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+#[allow(unused_imports)] // each test file uses a different part
+pub use actas_server::testing::{http::get, http::post, jws_header, wait_for, wait_until, Api};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
@@ -324,8 +328,9 @@ impl Server {
                 }
             }
             if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                // Give the reader thread a moment to collect the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // The reader thread collects the last lines, then hangs up.
+                let until = Instant::now() + Duration::from_secs(5);
+                while port_rx.recv_timeout(until.saturating_duration_since(Instant::now())).is_ok() {}
                 panic!("actas serve ended before listening ({status}):\n{}", server.log());
             }
             assert!(Instant::now() < deadline, "actas serve did not say where it listens:\n{}", server.log());
@@ -373,6 +378,11 @@ impl Server {
     /// `BASE/api/v1PATH`.
     pub fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Its API as the test kit calls it, over `c`.
+    pub fn http_api(&self, c: &reqwest::Client) -> Api {
+        Api::new(&self.base).with_http(c.clone())
     }
 
     /// What the server logged so far.
@@ -435,66 +445,20 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client")
 }
 
-async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let text = r.text().await.expect("an answer body");
-    let body =
-        if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    (status, body)
-}
-
-/// `GET url` with a bearer credential.
-pub async fn get(c: &reqwest::Client, url: &str, bearer: &str) -> (StatusCode, Value) {
-    let r = c.get(url).bearer_auth(bearer).send().await.expect("the server answers");
-    answer(r).await
-}
-
-/// `POST url` with a JSON body and a bearer credential.
-pub async fn post(c: &reqwest::Client, url: &str, bearer: &str, body: &Value) -> (StatusCode, Value) {
-    let r = c.post(url).bearer_auth(bearer).json(body).send().await.expect("the server answers");
-    answer(r).await
-}
-
 /// Every event matching `query` (e.g. `session=ID`), following `next_cursor`.
 pub async fn audit_events(c: &reqwest::Client, server: &Server, bearer: &str, query: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = server.api(&format!("/audit?limit=1000&{query}"));
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let (status, page) = get(c, &url, bearer).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        events.extend(page["events"].as_array().expect("an events array").iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => return events,
-        }
-    }
+    server.http_api(c).audit(bearer, query).await
 }
 
 /// Events after `after_seq` (the audit cursor), oldest first, following
 /// `next_cursor`.
 pub async fn audit_events_after(c: &reqwest::Client, server: &Server, bearer: &str, after_seq: i64) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut cursor = after_seq.to_string();
-    loop {
-        let (status, page) = get(c, &server.api(&format!("/audit?limit=1000&cursor={cursor}")), bearer).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        events.extend(page["events"].as_array().expect("an events array").iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_string(),
-            None => return events,
-        }
-    }
+    server.http_api(c).audit_after(bearer, after_seq).await
 }
 
 /// `GET /healthz`: its status and body; `None` when the server did not answer.
 pub async fn health(c: &reqwest::Client, server: &Server) -> Option<(StatusCode, Value)> {
-    let r = c.get(format!("{}/healthz", server.base)).send().await.ok()?;
-    let status = r.status();
-    Some((status, r.json::<Value>().await.unwrap_or(Value::Null)))
+    server.http_api(c).health().await
 }
 
 /// Everything a live session needs, made through the CLI and the API.
@@ -532,23 +496,16 @@ pub async fn live_session(env: &Env, server: &Server) -> Live {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
 
-    let (status, request) = post(
-        &c,
-        &server.api("/requests"),
-        &agent,
-        &json!({"ticket": "48192", "reason": REASON, "actions": ["settings.view"]}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{request}");
-    assert_eq!(request["status"], "approved", "{request}");
-    let request_id = request["id"].as_str().expect("a request id").to_string();
-
-    let (status, started) =
-        post(&c, &server.api(&format!("/requests/{request_id}/start")), &agent, &json!({"app": "Acme Billing"})).await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
-    let session_id = started["session"]["id"].as_str().expect("a session id").to_string();
-    let token = started["token"].as_str().expect("a token").to_string();
-    Live { agent, lead, auditor, app_key, request_id, session_id, token }
+    let s = server
+        .http_api(&c)
+        .session(&agent)
+        .actions(&["settings.view"])
+        .reason(REASON)
+        .app("Acme Billing")
+        .start()
+        .await;
+    assert_eq!(s.request["status"], "approved", "{}", s.request.answer);
+    Live { agent, lead, auditor, app_key, request_id: s.request.id, session_id: s.id, token: s.token }
 }
 
 /// `POST /authorize` for `action`; answers the status and body.
@@ -593,49 +550,9 @@ pub async fn pg_everything(url: &str) -> Vec<u8> {
     all
 }
 
-/// Decodes unpadded base64url.
-pub fn base64url(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for ch in s.bytes() {
-        let v = match ch {
-            b'A'..=b'Z' => ch - b'A',
-            b'a'..=b'z' => ch - b'a' + 26,
-            b'0'..=b'9' => ch - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            b'=' => continue,
-            _ => panic!("not base64url: {s}"),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// The JOSE header of a compact JWS.
-pub fn jwt_header(token: &str) -> Value {
-    let first = token.split('.').next().expect("a compact JWS");
-    serde_json::from_slice(&base64url(first)).expect("a JSON header")
-}
-
 /// The `kid`s a server's `/.well-known/jwks.json` lists.
 pub async fn jwks_kids(c: &reqwest::Client, server: &Server) -> Vec<String> {
-    let url = format!("{}/.well-known/jwks.json", server.base);
-    let r = c.get(&url).send().await.expect("the server answers");
-    assert_eq!(r.status(), StatusCode::OK, "{url}");
-    let jwks: Value = r.json().await.expect("a JWK set");
-    jwks["keys"]
-        .as_array()
-        .expect("a keys array")
-        .iter()
-        .filter_map(|k| k["kid"].as_str().map(str::to_string))
-        .collect()
+    server.http_api(c).jwks_kids().await
 }
 
 /// A subscription to `GET /api/v1/sessions/feed`: its `data:` frames,
