@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 pub use actas_core::audit::{ActorKind, EventType};
 pub use actas_core::authorize::Refusal;
-pub use actas_core::id::Secret;
+pub use actas_core::id::{DecisionId, EventId, NoticeId, RequestId, Secret, SessionId};
 pub use actas_core::model::{DecisionKind, EndReason, NoticeData, RequestKind, RequestStatus, Role, SessionState};
 
 /// An RFC 9457 problem document.
@@ -123,7 +123,7 @@ pub struct NewRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Decision {
     /// `dec_...`
-    pub id: String,
+    pub id: DecisionId,
     /// By policy, or a person's approval or denial.
     pub kind: DecisionKind,
     /// `policy` or the decider's login.
@@ -148,7 +148,7 @@ pub struct Decision {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Request {
     /// `req_...`
-    pub id: String,
+    pub id: RequestId,
     /// Access to an account, or more actions for a live session.
     pub kind: RequestKind,
     /// Where it stands.
@@ -185,7 +185,7 @@ pub struct Request {
     pub start_by: Option<DateTime<Utc>>,
     /// For scope requests: the session extended; for started requests: the
     /// session started.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// The decision (on `GET /requests/{id}`).
@@ -228,9 +228,9 @@ pub struct Note {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Session {
     /// `ses_...`
-    pub id: String,
+    pub id: SessionId,
     /// The request it came from.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// Ticket reference.
     pub ticket: String,
     /// The customer account.
@@ -397,7 +397,7 @@ pub struct AuthorizeResponse {
     pub reason: AuthorizeReason,
     /// The audit event recording the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
+    pub event_id: Option<EventId>,
 }
 
 /// Who did it.
@@ -417,7 +417,7 @@ pub struct AuditEvent {
     /// Position in the chain.
     pub seq: i64,
     /// `evt_...`
-    pub id: String,
+    pub id: EventId,
     /// When (UTC, milliseconds).
     pub at: String,
     /// Event type.
@@ -430,9 +430,9 @@ pub struct AuditEvent {
     /// Ticket.
     pub ticket: Option<String>,
     /// Request.
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     /// Session.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The staff member whose access the event is about.
     pub agent: Option<String>,
     /// Type-specific detail.
@@ -508,11 +508,11 @@ pub struct AuditKeys {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Notice {
     /// `ntc_...`
-    pub id: String,
+    pub id: NoticeId,
     /// Queue position; pass the last one seen as `after`.
     pub seq: i64,
     /// Session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Customer account.
     pub account_id: String,
     /// The note, in plain words.
@@ -529,7 +529,7 @@ pub struct Notice {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AccessLogEntry {
     /// Session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Who from support.
     pub agent_name: String,
     /// Who approved (`Policy` for view-only access).
@@ -602,7 +602,7 @@ pub struct RequestList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Timeline {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its events and its request's, oldest first. Each `text` is one line:
     /// line breaks, tabs, other control characters, line separators and
     /// bidirectional controls appear as escapes (`\n`, `\u{1b}`,

@@ -142,7 +142,7 @@ impl Guard {
         tokio::spawn(async move {
             while let Some(change) = feed.next().await {
                 if change.session.state == actas_api::SessionState::Ended {
-                    self.mark_ended(&change.session.id);
+                    self.mark_ended(change.session.id.as_str());
                 }
             }
         })

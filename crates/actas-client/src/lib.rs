@@ -238,11 +238,12 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
-    /// actas.notice_delivered("ntc_...").await?;
+    /// # let notice: actas_client::api::Notice = todo!();
+    /// actas.notice_delivered(&notice.id).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn notice_delivered(&self, id: &str) -> Result<api::Notice, ClientError> {
-        self.post(&format!("/notices/{}/delivered", segment(id)), &serde_json::json!({})).await
+    pub async fn notice_delivered(&self, id: &api::NoticeId) -> Result<api::Notice, ClientError> {
+        self.post(&format!("/notices/{}/delivered", segment(id.as_str())), &serde_json::json!({})).await
     }
 
     /// Follows `GET /sessions/feed`: every session change, reconnecting

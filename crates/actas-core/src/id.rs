@@ -98,6 +98,81 @@ fn secret_from(rng: &mut impl RngCore, prefix: &str) -> Secret {
     s
 }
 
+macro_rules! ids {
+    ($($name:ident => $prefix:literal, $what:literal;)*) => {$(
+        #[doc = concat!("The id of ", $what, ": `", $prefix, "_` and 20 base32 characters.")]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(value_type = String))]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix of every such id.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> $name {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> $name {
+                $name(s.to_string())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    )*};
+}
+
+ids! {
+    SessionId => "ses", "a support session";
+    RequestId => "req", "an access or scope request";
+    DecisionId => "dec", "a decision on a request";
+    EventId => "evt", "an audit event";
+    NoticeId => "ntc", "a customer note";
+}
+
 /// A bearer secret: a token, key, code or password. Its `Debug` never
 /// prints it, it has no `Display`, and its memory is wiped when dropped;
 /// [`Secret::expose`] is the one way to read it. On the wire it is a plain

@@ -230,7 +230,7 @@ async fn ended(State(demo): St, page: EndedPage) -> Response {
                     "You left " (account_words(s)) ". The support session is still live until " (s.ends_at.format("%H:%M UTC"))
                     "; end it in the staff console when you are done."
                 }
-                p { a #to-console href=(console(Some(&s.id))) { "Back to the staff console" } }
+                p { a #to-console href=(console(Some(s.id.as_str()))) { "Back to the staff console" } }
             },
         ),
         (Some(s), None) => (
@@ -243,7 +243,7 @@ async fn ended(State(demo): St, page: EndedPage) -> Response {
                     "."
                 }
                 p { "Nothing more can be done in this account under that session. To continue, ask for a new session from the ticket." }
-                p { a #to-console href=(console(Some(&s.id))) { "Back to the staff console" } }
+                p { a #to-console href=(console(Some(s.id.as_str()))) { "Back to the staff console" } }
             },
         ),
         (None, None) => (

@@ -30,7 +30,7 @@ pub fn ticket(t: &Ticket) -> api::Ticket {
 /// A request.
 pub fn request(p: &Policy, r: &Request) -> api::Request {
     api::Request {
-        id: r.id.clone(),
+        id: r.id.clone().into(),
         kind: r.kind,
         status: r.status,
         ticket: r.ticket.clone(),
@@ -48,7 +48,7 @@ pub fn request(p: &Policy, r: &Request) -> api::Request {
         decided_at: r.decided_at,
         decision_note: r.decision_note.clone(),
         start_by: r.start_by,
-        session_id: r.session_id.clone(),
+        session_id: r.session_id.clone().map(Into::into),
         created_at: r.created_at,
         decisions: Vec::new(),
         sessions: Vec::new(),
@@ -58,7 +58,7 @@ pub fn request(p: &Policy, r: &Request) -> api::Request {
 /// A decision.
 pub fn decision(p: &Policy, d: &Decision) -> api::Decision {
     api::Decision {
-        id: d.id.clone(),
+        id: d.id.clone().into(),
         kind: d.kind,
         decider: d.decider.clone(),
         decider_name: d.decider_name.clone(),
@@ -74,8 +74,8 @@ pub fn decision(p: &Policy, d: &Decision) -> api::Decision {
 /// A session.
 pub fn session(p: &Policy, s: &Session) -> api::Session {
     api::Session {
-        id: s.id.clone(),
-        request_id: s.request_id.clone(),
+        id: s.id.clone().into(),
+        request_id: s.request_id.clone().into(),
         ticket: s.ticket.clone(),
         account_id: s.account_id.clone(),
         account_name: s.account_name.clone(),
@@ -104,14 +104,14 @@ pub fn session(p: &Policy, s: &Session) -> api::Session {
 pub fn event(e: &Event) -> api::AuditEvent {
     api::AuditEvent {
         seq: e.seq,
-        id: e.id.clone(),
+        id: e.id.clone().into(),
         at: format_ms(e.at),
         kind: e.kind,
         actor: api::Actor { kind: e.actor.kind, id: e.actor.id.clone(), name: e.actor.name.clone() },
         account_id: e.account_id.clone(),
         ticket: e.ticket.clone(),
-        request_id: e.request_id.clone(),
-        session_id: e.session_id.clone(),
+        request_id: e.request_id.clone().map(Into::into),
+        session_id: e.session_id.clone().map(Into::into),
         agent: e.agent.clone(),
         data: e.data.clone(),
         text: e.text.clone(),

@@ -375,9 +375,9 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
 /// A notice on the wire.
 pub fn notice_view(n: &Notice) -> api::Notice {
     api::Notice {
-        id: n.id.clone(),
+        id: n.id.clone().into(),
         seq: n.seq,
-        session_id: n.session_id.clone(),
+        session_id: n.session_id.clone().into(),
         account_id: n.account_id.clone(),
         text: n.text.clone(),
         data: n.data.clone(),

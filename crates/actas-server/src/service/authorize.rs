@@ -68,6 +68,6 @@ fn answer(refusal: Option<Refusal>, event_id: String) -> api::AuthorizeResponse 
     api::AuthorizeResponse {
         allowed: refusal.is_none(),
         reason: refusal.map_or(api::AuthorizeReason::Ok, api::AuthorizeReason::Refused),
-        event_id: Some(event_id),
+        event_id: Some(event_id.into()),
     }
 }

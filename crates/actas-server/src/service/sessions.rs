@@ -300,7 +300,7 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
                 for s in sessions {
                     let changes = super::session_changes(tx, &s.id).await?;
                     out.push(api::AccessLogEntry {
-                        session_id: s.id.clone(),
+                        session_id: s.id.clone().into(),
                         agent_name: s.agent_name.clone(),
                         approver_name: s.approver_name.clone(),
                         approved_by: text::approved_by(&s.approvers),

@@ -96,7 +96,15 @@ async fn fixture(backend: &Backend) -> Fx {
         Some(forged[3].clone()),
     ];
     assert_eq!(bearer.len(), CALLERS.len());
-    Fx { app, bearer, s1, pending, approved, code: code["code"].as_str().unwrap().to_string(), notice }
+    Fx {
+        app,
+        bearer,
+        s1,
+        pending,
+        approved,
+        code: code["code"].as_str().unwrap().to_string(),
+        notice: notice.into_string(),
+    }
 }
 
 /// Four forgeries of `token`: a foreign key under the real `kid`, `alg:
