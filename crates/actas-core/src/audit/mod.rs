@@ -29,7 +29,6 @@ macro_rules! events {
     ($($variant:ident($payload:ty) => $name:literal, $doc:literal;)*) => {
         /// The kinds of audit event. The names are part of the contract.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray)]
-        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
         pub enum EventType {
             $(#[doc = $doc] #[serde(rename = $name)] #[strum(serialize = $name)] $variant,)*
         }
@@ -40,6 +39,22 @@ macro_rules! events {
                 self.into()
             }
         }
+
+        // The schema is written out: utoipa's derive does not read a
+        // variant's name from inside this macro.
+        #[cfg(feature = "schema")]
+        impl utoipa::PartialSchema for EventType {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some("The kind of audit event."))
+                    .enum_values(Some(EventType::VARIANTS.iter().map(|t| t.as_str())))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "schema")]
+        impl utoipa::ToSchema for EventType {}
 
         /// An event's type with its typed `data`: the one way to say what
         /// happened.

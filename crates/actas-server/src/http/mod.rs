@@ -182,6 +182,35 @@ pub fn router(state: AppState) -> Router {
 #[cfg(test)]
 mod tests {
     use actas_core::limits::*;
+    use actas_core::VariantArray;
+    use serde_json::Value;
+
+    fn names<T: VariantArray + serde::Serialize>() -> Vec<Value> {
+        T::VARIANTS.iter().map(|v| serde_json::to_value(v).unwrap()).collect()
+    }
+
+    /// Each enum's schema lists exactly the names serde sends for it.
+    #[test]
+    fn every_enum_schema_lists_the_names_that_are_sent() {
+        use actas_api::*;
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let mut reasons = vec![Value::from("ok")];
+        reasons.extend(names::<Refusal>());
+        let cases = [
+            ("EventType", names::<EventType>()),
+            ("ActorKind", names::<ActorKind>()),
+            ("EndReason", names::<EndReason>()),
+            ("RequestStatus", names::<RequestStatus>()),
+            ("RequestKind", names::<RequestKind>()),
+            ("SessionState", names::<SessionState>()),
+            ("DecisionKind", names::<DecisionKind>()),
+            ("AuthorizeReason", reasons),
+        ];
+        for (schema, sent) in cases {
+            assert_eq!(schemas[schema]["enum"], Value::Array(sent), "{schema}");
+        }
+    }
 
     /// The bounds the OpenAPI document states are the ones the server
     /// enforces (`actas_core::limits`).
