@@ -26,18 +26,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
     if claims.is_none() && ctx.keys.refresh_for(&ctx.store, req.token.expose()).await {
         claims = ctx.keys.verify(req.token.expose()).ok();
     }
-    let ask = Ask {
-        app_id: app.id.clone(),
-        app_name: app.name.clone(),
-        action: req.action,
-        target: req.target.map(|t| Target { account_id: t.account_id, kind: t.kind, id: t.id }),
-        changes: req
-            .changes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| FieldChange { field: c.field, old: c.old, new: c.new })
-            .collect(),
-    };
+    let ask = ask(app, req.action, req.target, req.changes);
     let policy = ctx.policy.clone();
     ctx.commit(tx_fn(move |tx| {
         Box::pin(async move {
@@ -61,6 +50,21 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
         })
     }))
     .await
+}
+
+/// What the host app asked, in the domain's words.
+fn ask(app: &App, action: String, target: Option<api::Target>, changes: Option<Vec<api::Change>>) -> Ask {
+    Ask {
+        app_id: app.id.clone(),
+        app_name: app.name.clone(),
+        action,
+        target: target.map(|t| Target { account_id: t.account_id, kind: t.kind, id: t.id }),
+        changes: changes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| FieldChange { field: c.field, old: c.old, new: c.new })
+            .collect(),
+    }
 }
 
 /// The answer: allowed, or why not, and the event that records it.
