@@ -722,3 +722,19 @@ pub enum Database {
     /// PostgreSQL, shared by every node.
     Postgres,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_reason_reads_back_what_it_writes_and_refuses_unknown_codes() {
+        for reason in [AuthorizeReason::Ok, AuthorizeReason::Refused(Refusal::NotInScope)] {
+            let json = serde_json::to_value(reason).expect("a string");
+            assert_eq!(json, reason.as_str());
+            assert_eq!(serde_json::from_value::<AuthorizeReason>(json).expect("known"), reason);
+        }
+        let err = serde_json::from_value::<AuthorizeReason>("maybe".into()).expect_err("unknown");
+        assert!(err.to_string().contains("unknown reason \"maybe\""), "{err}");
+    }
+}

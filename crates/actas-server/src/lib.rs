@@ -220,7 +220,7 @@ impl Server {
             console: self.throttle.clone(),
             proxies: self.proxies.clone(),
         });
-        tracing::info!(addr = %self.addr, database = self.ctx.store.backend_name(), "actas is listening");
+        tracing::info!(addr = %self.addr, database = self.ctx.store.engine().as_str(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a
         // graceful shutdown would wait for them forever.
         let shutdown = async move {

@@ -320,7 +320,7 @@ where
 trait Backend: Send + Sync {
     async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
     async fn ping(&self) -> Result<()>;
-    fn name(&self) -> &'static str;
+    fn engine(&self) -> Engine;
 }
 
 /// A handle on the database. Cheap to clone.
@@ -332,7 +332,26 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend.name()).finish()
+        f.debug_struct("Store").field("backend", &self.backend.engine()).finish()
+    }
+}
+
+/// The database behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL, shared by every node.
+    Postgres,
+}
+
+impl Engine {
+    /// Its name in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
     }
 }
 
@@ -445,8 +464,8 @@ impl Store {
     }
 
     /// `sqlite` or `postgres`.
-    pub fn backend_name(&self) -> &'static str {
-        self.backend.name()
+    pub fn engine(&self) -> Engine {
+        self.backend.engine()
     }
 }
 

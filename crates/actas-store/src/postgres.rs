@@ -43,8 +43,8 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "postgres"
+    fn engine(&self) -> crate::Engine {
+        crate::Engine::Postgres
     }
 }
 

@@ -58,8 +58,8 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "sqlite"
+    fn engine(&self) -> crate::Engine {
+        crate::Engine::Sqlite
     }
 }
 

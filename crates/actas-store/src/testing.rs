@@ -9,7 +9,9 @@ use std::io::Write;
 use std::sync::Once;
 use std::time::Duration;
 
-use actas_core::model::{Approver, Request, RequestKind, RequestStatus, Role, Session, SessionState, Staff, Ticket};
+use actas_core::model::{
+    Approver, NewRequest, Request, RequestKind, RequestStatus, Role, Session, SessionState, Staff, Ticket,
+};
 use actas_core::Timestamp;
 use sqlx::Connection;
 
@@ -156,29 +158,19 @@ pub fn ticket(reference: &str, account: &str) -> Ticket {
 /// `requester`'s request `id` for `settings.view` under `ticket`,
 /// approved by the policy at [`t0`] and not started.
 pub fn approved_request(id: &str, ticket: &Ticket, requester: &str) -> Request {
-    Request {
-        id: id.into(),
+    let new = NewRequest {
         kind: RequestKind::Access,
         ticket: ticket.reference.clone(),
         account_id: ticket.account_id.clone(),
         account_name: None,
-        requester: requester.into(),
-        requester_name: requester.into(),
         reason: "r".into(),
         actions: vec!["settings.view".into()],
         minutes: 15,
-        status: RequestStatus::Approved,
         session_id: None,
-        granted_actions: None,
-        granted_minutes: None,
-        decided_by: None,
-        decided_by_name: None,
-        decided_at: None,
-        decision_note: None,
-        start_by: None,
-        created_at: t0(),
-        updated_at: t0(),
-    }
+    };
+    let mut r = Request::pending(id.into(), new, &agent(requester, requester), t0());
+    r.status = RequestStatus::Approved;
+    r
 }
 
 /// `agent`'s live session `id`, started at [`t0`] from `request`.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actas_api as api;
+use actas_store::Engine;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,9 +22,9 @@ const WRITE_CHECK: Duration = Duration::from_secs(5);
 /// while reads work, because every answer of `authorize` is a write.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = api::Health), (status = 503, body = api::Health)))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    let database = match st.ctx.store.backend_name() {
-        "postgres" => api::Database::Postgres,
-        _ => api::Database::Sqlite,
+    let database = match st.ctx.store.engine() {
+        Engine::Postgres => api::Database::Postgres,
+        Engine::Sqlite => api::Database::Sqlite,
     };
     let failure = match st.ctx.store.ping().await {
         Err(e) => Some(("database unreachable", causes(&e))),

@@ -421,3 +421,14 @@ backend_test!(async fn a_rotated_key_is_published_beside_the_old_one_and_both_ve
     // The first token key, the first checkpoint key, then the rotation.
     assert_eq!(app.events_of_type("key.rotated").await.len(), 3);
 });
+
+backend_test!(async fn health_names_the_database_the_server_runs_on(app) {
+    let (s, v) = app.get("/healthz", "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "ok");
+    let want = match app.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    assert_eq!(v["database"], want, "{v}");
+});
