@@ -26,7 +26,7 @@ use actas_core::model::{Approver, Session, SessionState};
 use actas_core::{Clock, SystemClock};
 use actas_server::keys::KeyRing;
 use actas_server::KeyAccess;
-use actas_store::{tx_fn, KeyRecord, KeyRole, Options, Store};
+use actas_store::{read_fn, write_fn, KeyRecord, KeyRole, Options, Store};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -114,7 +114,7 @@ fn fixture() -> &'static Fixture {
             let store = Store::open(&Options::new(url)).await.expect("store");
             for k in records(now) {
                 store
-                    .write(tx_fn(move |tx| Box::pin(async move { tx.insert_key(&k).await })))
+                    .write(write_fn(move |tx| Box::pin(async move { tx.insert_key(&k).await })))
                     .await
                     .expect("insert key");
             }

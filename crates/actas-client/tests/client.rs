@@ -68,7 +68,7 @@ async fn a_valid_token_verifies_offline_into_the_impersonation_context() {
 async fn signed_by_the_checkpoint_key(actas: &TestApp, claims: &serde_json::Value, kid: &str) -> String {
     use actas_server::keys::sealed;
     let keys =
-        actas.ctx.store.read(actas_store::tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await.unwrap();
+        actas.ctx.store.read(actas_store::read_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await.unwrap();
     let cp = keys.iter().find(|k| k.role == actas_store::KeyRole::Checkpoint).expect("a checkpoint key");
     let actas_server::KeyAccess::Sealed(kek) = test_keys() else { unreachable!() };
     let binding = sealed::Binding { role: cp.role.as_str(), kid: &cp.kid, public_key: &cp.public_key };

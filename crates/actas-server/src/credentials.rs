@@ -29,6 +29,48 @@ pub enum BearerKind {
     Unknown,
 }
 
+/// App keys recently found in the database, by the key's hash: a host app
+/// sends its key with every `authorize`, and looking it up is a read
+/// transaction of its own. An entry is trusted for [`APP_KEY_FRESH`] only,
+/// so a key removed on any node stops working everywhere within it.
+#[derive(Debug, Default)]
+pub struct KnownAppKeys {
+    apps: std::sync::Mutex<std::collections::HashMap<String, (actas_core::model::App, std::time::Instant)>>,
+}
+
+/// How long a found app key is trusted without asking the database again.
+pub const APP_KEY_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most app keys remembered; past it the memory starts over.
+const APP_KEYS: usize = 1_000;
+
+impl KnownAppKeys {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (actas_core::model::App, std::time::Instant)>>
+    {
+        self.apps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The app whose key hashes to `hash`, if it was found less than
+    /// [`APP_KEY_FRESH`] ago.
+    pub fn get(&self, hash: &str) -> Option<actas_core::model::App> {
+        self.lock().get(hash).filter(|(_, found)| found.elapsed() < APP_KEY_FRESH).map(|(app, _)| app.clone())
+    }
+
+    /// Remembers that the key hashing to `hash` is `app`'s, as of now.
+    pub fn found(&self, hash: String, app: actas_core::model::App) {
+        let mut apps = self.lock();
+        if apps.len() >= APP_KEYS {
+            apps.retain(|_, (_, found)| found.elapsed() < APP_KEY_FRESH);
+            if apps.len() >= APP_KEYS {
+                apps.clear();
+            }
+        }
+        apps.insert(hash, (app, std::time::Instant::now()));
+    }
+}
+
 /// Tells the kind of a bearer credential by its shape.
 pub fn bearer_kind(token: &str) -> BearerKind {
     if token.starts_with(PERSONAL_PREFIX) {

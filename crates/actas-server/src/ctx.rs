@@ -11,6 +11,7 @@ use actas_core::policy::Policy;
 use actas_core::Clock;
 use actas_store::Store;
 
+use crate::credentials::KnownAppKeys;
 use crate::feed::Feed;
 use crate::keys::{Claims, KeyRing};
 
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub feed: Feed,
     /// This server's base URL (the tokens' `iss`).
     pub base_url: String,
+    /// App keys found lately (see [`KnownAppKeys`]).
+    pub app_keys: Arc<KnownAppKeys>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actas_api::SessionChange;
 use actas_core::audit::EventType;
-use actas_store::{tx_fn, EventFilter};
+use actas_store::{read_fn, EventFilter};
 use tokio::sync::{broadcast, Notify};
 
 use actas_core::policy::Policy;
@@ -66,7 +66,7 @@ impl Feed {
 /// current head: no history replay.
 pub async fn tail(store: Store, policy: Arc<Policy>, feed: Feed) {
     let mut last = loop {
-        match store.read(tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
+        match store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
             Ok(head) => break head.map(|h| h.0).unwrap_or(0),
             Err(e) => {
                 tracing::warn!(error = %e, "session feed cannot read the trail yet");
@@ -94,7 +94,7 @@ pub async fn changes_after(
     after: i64,
 ) -> actas_core::Result<(Vec<SessionChange>, i64)> {
     let found = store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let events = tx
                     .list_events(&EventFilter {

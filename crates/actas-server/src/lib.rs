@@ -128,7 +128,16 @@ pub async fn open_ctx_with_ids(
         keys::KeyRing::load(&store, policy.session.max_minutes, access).await.context("cannot load signing keys")?,
     );
     store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone(), witness: None }));
-    Ok(Ctx { store, policy: Arc::new(policy), keys, clock, ids, feed: feed::Feed::default(), base_url })
+    Ok(Ctx {
+        store,
+        policy: Arc::new(policy),
+        keys,
+        clock,
+        ids,
+        feed: feed::Feed::default(),
+        base_url,
+        app_keys: Arc::default(),
+    })
 }
 
 /// A server, bound and ready to run.
@@ -267,7 +276,7 @@ async fn head_log_loop(ctx: Ctx) {
     let mut last = None;
     loop {
         tick.tick().await;
-        let head = ctx.store.read(actas_store::tx_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
+        let head = ctx.store.read(actas_store::read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
         if let Ok(Some((seq, hash))) = head {
             if last != Some(seq) {
                 tracing::info!(seq, %hash, "audit head");

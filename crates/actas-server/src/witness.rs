@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actas_core::audit::Checkpoint;
-use actas_store::{tx_fn, EventFilter, Store};
+use actas_store::{read_fn, EventFilter, Store};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +74,7 @@ impl Witness {
         if let Some(last) = last_line(path)? {
             let seq = last.seq;
             let held = store
-                .read(tx_fn(move |tx| {
+                .read(read_fn(move |tx| {
                     Box::pin(async move {
                         let f = EventFilter { after_seq: Some(seq - 1), limit: 1, ..Default::default() };
                         Ok(tx.list_events(&f).await?.into_iter().find(|e| e.seq == seq).map(|e| e.hash))

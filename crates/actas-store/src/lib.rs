@@ -1,16 +1,18 @@
 //! Storage for actas.
 //!
-//! One interface, [`Tx`], with two implementations: SQLite (the embedded
-//! default) and PostgreSQL (several nodes on one database). Work happens in
-//! closures handed to [`Store::write`] or [`Store::read`]:
+//! What is kept is described by small ports, one per aggregate, split into
+//! reads and writes ([`ports`]); two backends implement them: SQLite (the
+//! embedded default) and PostgreSQL (several nodes on one database). Work
+//! happens in closures handed to [`Store::write`] or [`Store::read`]:
 //!
 //! - `write` runs the closure inside the node's single writer, which commits
 //!   the closures waiting at that moment as one transaction (group commit),
 //!   each inside its own savepoint so that a refusal rolls back alone. The
 //!   writer holds the audit chain's lock for the whole transaction, so every
-//!   write sees the state the previous one left, on every node.
+//!   write sees the state the previous one left, on every node. The closure
+//!   is given a [`WriteTx`]: only here can anything be changed.
 //! - `read` runs the closure in a read-only transaction on a pooled
-//!   connection.
+//!   connection, given a [`ReadTx`].
 //!
 //! A closure's answer is delivered only after its transaction committed;
 //! when the commit fails every answer of the batch becomes
@@ -24,6 +26,8 @@
 #![warn(missing_docs)]
 
 mod convert;
+mod plan;
+pub mod ports;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -33,13 +37,14 @@ mod writer;
 
 use std::sync::Arc;
 
-use actas_core::audit::{Checkpoint, Event, EventType, NewEvent};
+use actas_core::audit::EventType;
 use actas_core::id::{Ids, RandomIds};
-use actas_core::model::{App, Decision, Notice, Request, RequestStatus, Session, Staff, Ticket};
+use actas_core::model::RequestStatus;
 use actas_core::{Error, Result, Timestamp};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
+pub use ports::{ReadTx, WriteTx};
 pub use writer::HeadSigner;
 
 /// What a signing key signs. A key has one role: a token key never
@@ -186,139 +191,31 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
-/// A transaction: every read and write of actas state.
-///
-/// Method names are verb + noun. Inserts that break a uniqueness rule answer
-/// [`Error::Conflict`] with the rule's code; other database failures answer
-/// [`Error::Unavailable`].
-#[async_trait]
-pub trait Tx: Send {
-    /// A new id for something this transaction makes (`dec`, `ses`, ...),
-    /// from the store's [`Ids`].
-    fn new_id(&self, prefix: &str) -> String;
+/// The body of a [`Store::read`].
+pub type ReadFn<T> = Box<dyn for<'t> FnOnce(&'t mut dyn ReadTx) -> BoxFuture<'t, Result<T>> + Send>;
 
-    /// Records a ticket. Conflict `ticket-exists` when the ref is taken.
-    async fn insert_ticket(&mut self, t: &Ticket) -> Result<()>;
-    /// One ticket.
-    async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>>;
+/// The body of a [`Store::write`].
+pub type WriteFn<T> = Box<dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<T>> + Send>;
 
-    /// Adds a staff member. Conflict `staff-exists` when the login is taken.
-    async fn insert_staff(&mut self, s: &Staff) -> Result<()>;
-    /// One staff member.
-    async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>>;
-    /// Everyone, by login.
-    async fn list_staff(&mut self) -> Result<Vec<Staff>>;
-    /// Stores name, roles and disabled flag.
-    async fn update_staff(&mut self, s: &Staff) -> Result<()>;
-    /// Sets (or clears) a staff member's password hash.
-    async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()>;
-    /// A staff member's password hash.
-    async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
-
-    /// Stores a new console session.
-    async fn insert_console_session(&mut self, s: &ConsoleSession) -> Result<()>;
-    /// One console session, by the hash of its id.
-    async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>>;
-    /// Records activity: moves `last_seen_at` forward (never back).
-    async fn touch_console_session(&mut self, id_hash: &str, at: Timestamp) -> Result<()>;
-    /// Ends a console session (sign-out, timeout).
-    async fn delete_console_session(&mut self, id_hash: &str) -> Result<()>;
-
-    /// Stores the hash of a credential (personal token or app key).
-    async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()>;
-    /// Who a credential hash belongs to: `(owner_kind, owner_id)`.
-    async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>>;
-
-    /// Registers an app. Conflict `app-exists` when the name is taken.
-    async fn insert_app(&mut self, a: &App) -> Result<()>;
-    /// One app.
-    async fn get_app(&mut self, id: &str) -> Result<Option<App>>;
-
-    /// Stores a new entry code and voids the session's unused ones.
-    async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()>;
-    /// One entry code, by the hash of the code.
-    async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>>;
-    /// Marks an entry code used; `false` when it was used already.
-    async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool>;
-    /// Every app, by name.
-    async fn list_apps(&mut self) -> Result<Vec<App>>;
-
-    /// Stores a new request.
-    async fn insert_request(&mut self, r: &Request) -> Result<()>;
-    /// Stores a request's new state.
-    async fn update_request(&mut self, r: &Request) -> Result<()>;
-    /// One request.
-    async fn get_request(&mut self, id: &str) -> Result<Option<Request>>;
-    /// Requests, oldest first.
-    async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>>;
-    /// Approved requests whose `start_by` is at or before `now`.
-    async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>>;
-
-    /// Stores the decision. Conflict `already-decided` when one exists.
-    async fn insert_decision(&mut self, d: &Decision) -> Result<()>;
-    /// A request's decisions (zero or one).
-    async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>>;
-
-    /// Stores a new session. Conflict `live-session-exists` when the agent
-    /// already has a live one.
-    async fn insert_session(&mut self, s: &Session) -> Result<()>;
-    /// Stores a session's new state.
-    async fn update_session(&mut self, s: &Session) -> Result<()>;
-    /// Records activity: moves `last_activity_at` forward (never back).
-    async fn touch_session(&mut self, id: &str, at: Timestamp) -> Result<()>;
-    /// One session.
-    async fn get_session(&mut self, id: &str) -> Result<Option<Session>>;
-    /// The agent's live session.
-    async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>>;
-    /// Sessions, newest first.
-    async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>>;
-
-    /// Stores a signing key.
-    async fn insert_key(&mut self, k: &KeyRecord) -> Result<()>;
-    /// Marks a key retired.
-    async fn retire_key(&mut self, kid: &str, at: Timestamp) -> Result<()>;
-    /// Replaces a key's stored private part (sealing it, or sealing it again
-    /// under another key-encryption key).
-    async fn update_key_secret(&mut self, kid: &str, private_key: &str) -> Result<()>;
-    /// Every key, oldest first.
-    async fn list_keys(&mut self) -> Result<Vec<KeyRecord>>;
-
-    /// Appends an event to the chain, naming it (`evt_...`). Only inside
-    /// [`Store::write`].
-    async fn append_event(&mut self, e: NewEvent) -> Result<Event>;
-    /// Events matching the filter, oldest first.
-    async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>>;
-    /// The chain's head: `(seq, hash)`.
-    async fn get_event_head(&mut self) -> Result<Option<(i64, String)>>;
-    /// Stores a checkpoint.
-    async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()>;
-    /// Every checkpoint, oldest first.
-    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>>;
-
-    /// Queues a customer note. Its `seq` is assigned by the store.
-    async fn insert_notice(&mut self, n: &Notice) -> Result<Notice>;
-    /// Notices of the sessions issued for `app_id` after `seq`, oldest first.
-    async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>>;
-    /// One notice.
-    async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>>;
-    /// Marks a notice delivered.
-    async fn set_notice_delivered(&mut self, id: &str, at: Timestamp) -> Result<()>;
+/// Builds a [`ReadFn`] from a closure: `read_fn(move |tx| Box::pin(async move { ... }))`.
+pub fn read_fn<T, F>(f: F) -> ReadFn<T>
+where
+    F: for<'t> FnOnce(&'t mut dyn ReadTx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    Box::new(f)
 }
 
-/// The body of a [`Store::write`] or [`Store::read`].
-pub type TxFn<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send>;
-
-/// Builds a [`TxFn`] from a closure: `tx_fn(move |tx| Box::pin(async move { ... }))`.
-pub fn tx_fn<T, F>(f: F) -> TxFn<T>
+/// Builds a [`WriteFn`] from a closure: `write_fn(move |tx| Box::pin(async move { ... }))`.
+pub fn write_fn<T, F>(f: F) -> WriteFn<T>
 where
-    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> BoxFuture<'t, Result<T>> + Send + 'static,
 {
     Box::new(f)
 }
 
 #[async_trait]
 trait Backend: Send + Sync {
-    async fn read_boxed(&self, f: TxFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
+    async fn read_boxed(&self, f: ReadFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
     async fn ping(&self) -> Result<()>;
     fn engine(&self) -> Engine;
 }
@@ -399,15 +296,15 @@ impl Store {
 
     /// Runs `f` in the writer; it commits with the others waiting (group
     /// commit). Its answer arrives only after the commit succeeded.
-    pub async fn write<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
+    pub async fn write<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
         self.writer.submit(f).await
     }
 
     /// Runs `f` in a read-only transaction. Dropped before it ends (a
     /// client that hung up), the read closes its connection, which ends
     /// the transaction in the database, instead of pooling it.
-    pub async fn read<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
-        let boxed: TxFn<Box<dyn std::any::Any + Send>> = Box::new(move |tx| {
+    pub async fn read<T: Send + 'static>(&self, f: ReadFn<T>) -> Result<T> {
+        let boxed: ReadFn<Box<dyn std::any::Any + Send>> = Box::new(move |tx| {
             Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn std::any::Any + Send>) })
         });
         let any = self.backend.read_boxed(boxed).await?;
@@ -423,7 +320,7 @@ impl Store {
     /// is refused until it does. The server records the policy it runs
     /// with this way, so that no event precedes it even when it starts on
     /// a database it cannot write yet.
-    pub async fn write_first(&self, make: Arc<dyn Fn() -> TxFn<()> + Send + Sync>) -> Result<()> {
+    pub async fn write_first(&self, make: Arc<dyn Fn() -> WriteFn<()> + Send + Sync>) -> Result<()> {
         self.writer.write_first(make).await
     }
 

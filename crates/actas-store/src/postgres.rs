@@ -15,13 +15,13 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
-use crate::{Backend, Options, Store, TxFn};
+use crate::{Backend, Options, ReadFn, Store};
 
 mod imp {
     /// The advisory lock that serializes writers across nodes ("actas" in ASCII).
     const BEGIN_BATCH: &[&str] = &["BEGIN", "SELECT pg_advisory_xact_lock(6386449766077811)"];
     const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    crate::sql::sql_tx!(sqlx::Postgres, sqlx::postgres::PgRow);
+    crate::sql::sql_tx!(sqlx::Postgres, sqlx::postgres::PgRow, |_| String::new());
 }
 
 struct Postgres {
@@ -33,7 +33,7 @@ struct Postgres {
 impl Backend for Postgres {
     async fn read_boxed(
         &self,
-        f: TxFn<Box<dyn std::any::Any + Send>>,
+        f: ReadFn<Box<dyn std::any::Any + Send>>,
     ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
         imp::read_in(&self.pool, &self.ids, f).await
     }

@@ -1,11 +1,11 @@
-//! The SQL behind [`Tx`], written once for both backends.
+//! The SQL behind the store's ports, written once for both backends.
 //!
 //! Both schemas use the same column types (BIGINT times, TEXT lists and
 //! JSON), and SQLite accepts PostgreSQL's `$1` placeholders, so one SQL text
 //! serves both; the macro stamps the implementation out per backend.
 
 macro_rules! sql_tx {
-    ($Db:ty, $Row:ty) => {
+    ($Db:ty, $Row:ty, $indexed_by:expr) => {
         use actas_core::audit::{Actor, Checkpoint, Event, NewEvent};
         use actas_core::model::{App, Decision, Notice, Request, Session, SessionState, Staff, Ticket};
         use actas_core::{Result, Timestamp};
@@ -14,7 +14,8 @@ macro_rules! sql_tx {
         use sqlx::{QueryBuilder, Row};
 
         use crate::convert::*;
-        use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, KeyRole, RequestFilter, SessionFilter, Tx};
+        use crate::ports::*;
+        use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, KeyRole, RequestFilter, SessionFilter};
 
         /// A transaction on one pooled connection.
         ///
@@ -27,6 +28,9 @@ macro_rules! sql_tx {
             pub(crate) conn: PoolConnection<$Db>,
             pub(crate) head: Option<(i64, String)>,
             pub(crate) appended: bool,
+            /// Blocks of `audit_time_index` this batch's events fall in,
+            /// with their earliest and latest `at`, stored before commit.
+            times: Vec<(i64, String, String)>,
             ids: std::sync::Arc<dyn actas_core::id::Ids>,
             /// A transaction is open on `conn`.
             open: bool,
@@ -36,7 +40,7 @@ macro_rules! sql_tx {
 
         impl SqlTx {
             pub(crate) fn new(conn: PoolConnection<$Db>, ids: std::sync::Arc<dyn actas_core::id::Ids>) -> Self {
-                SqlTx { conn, head: None, appended: false, ids, open: false, discard: false }
+                SqlTx { conn, head: None, appended: false, times: Vec::new(), ids, open: false, discard: false }
             }
 
             /// Runs a statement that opens, keeps or ends the transaction,
@@ -277,10 +281,127 @@ macro_rules! sql_tx {
                 let rows = qb.build().fetch_all(&mut *self.conn).await.map_err(db_err)?;
                 rows.iter().map(f).collect()
             }
+
+            /// The seqs `f` can match, `[from, to)`: after its cursor, and
+            /// inside the blocks whose times meet its time range. `None`
+            /// when no event can match.
+            async fn seq_window(&mut self, f: &EventFilter) -> Result<Option<(i64, i64)>> {
+                let mut from = f.after_seq.map_or(0, |s| s.saturating_add(1));
+                let mut to = i64::MAX;
+                if let Some(since) = f.since {
+                    let since = audit_at(since);
+                    let stored: Option<i64> =
+                        sqlx::query_scalar("SELECT min(block) FROM audit_time_index WHERE last_at >= $1")
+                            .bind(&since)
+                            .fetch_one(&mut *self.conn)
+                            .await
+                            .map_err(db_err)?;
+                    let pending = self.times.iter().filter(|(_, _, last)| *last >= since).map(|t| t.0).min();
+                    let Some(block) = stored.into_iter().chain(pending).min() else { return Ok(None) };
+                    from = from.max(block.saturating_mul(crate::plan::TIME_BLOCK));
+                }
+                if let Some(until) = f.until {
+                    let until = audit_at(until);
+                    let stored: Option<i64> =
+                        sqlx::query_scalar("SELECT max(block) FROM audit_time_index WHERE first_at < $1")
+                            .bind(&until)
+                            .fetch_one(&mut *self.conn)
+                            .await
+                            .map_err(db_err)?;
+                    let pending = self.times.iter().filter(|(_, first, _)| *first < until).map(|t| t.0).max();
+                    let Some(block) = stored.into_iter().chain(pending).max() else { return Ok(None) };
+                    to = block.saturating_add(1).saturating_mul(crate::plan::TIME_BLOCK);
+                }
+                Ok((from < to).then_some((from, to)))
+            }
+
+            /// Events matching `f` with seqs in `window`, oldest first: one
+            /// walk of one index (see [`crate::plan::driver`]) in seq order.
+            async fn events_in(&mut self, f: &EventFilter, (from, to): (i64, i64)) -> Result<Vec<Event>> {
+                let hint: fn(&str) -> String = $indexed_by;
+                let indexed = crate::plan::driver(f).map(hint).unwrap_or_default();
+                let mut qb = QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM audit_events{indexed} WHERE seq >= "));
+                qb.push_bind(from);
+                if to < i64::MAX {
+                    qb.push(" AND seq < ").push_bind(to);
+                }
+                if let Some(v) = &f.session_id {
+                    qb.push(" AND session_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.account_id {
+                    qb.push(" AND account_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.agent {
+                    qb.push(" AND agent = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.request_id {
+                    qb.push(" AND request_id = ").push_bind(v.clone());
+                }
+                if !f.types.is_empty() {
+                    qb.push(" AND type IN (");
+                    let mut sep = qb.separated(", ");
+                    for t in &f.types {
+                        sep.push_bind(t.as_str());
+                    }
+                    qb.push(")");
+                }
+                if let Some(v) = f.since {
+                    qb.push(" AND at >= ").push_bind(audit_at(v));
+                }
+                if let Some(v) = f.until {
+                    qb.push(" AND at < ").push_bind(audit_at(v));
+                }
+                qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
+                self.many(qb, event_from).await
+            }
+
+            /// Stores the time blocks of this batch's events.
+            pub(crate) async fn store_times(&mut self) -> Result<()> {
+                for (block, first, last) in std::mem::take(&mut self.times) {
+                    sqlx::query(
+                        "INSERT INTO audit_time_index (block, first_at, last_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (block) DO UPDATE SET \
+                         first_at = CASE WHEN excluded.first_at < audit_time_index.first_at THEN excluded.first_at ELSE audit_time_index.first_at END, \
+                         last_at = CASE WHEN excluded.last_at > audit_time_index.last_at THEN excluded.last_at ELSE audit_time_index.last_at END",
+                    )
+                    .bind(block)
+                    .bind(first)
+                    .bind(last)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                }
+                Ok(())
+            }
+
+            /// Notes an appended event's time in its block.
+            fn note_time(&mut self, seq: i64, at: String) {
+                let block = seq / crate::plan::TIME_BLOCK;
+                match self.times.last_mut() {
+                    Some((b, first, last)) if *b == block => {
+                        if at < *first {
+                            *first = at;
+                        } else if at > *last {
+                            *last = at;
+                        }
+                    }
+                    _ => self.times.push((block, at.clone(), at)),
+                }
+            }
         }
 
         #[async_trait]
-        impl Tx for SqlTx {
+        impl crate::ports::TicketReads for SqlTx {
+            async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>> {
+                self.one(&format!("SELECT {TICKET_COLS} FROM tickets WHERE ref = $1"), reference, ticket_from).await
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::TicketWrites for SqlTx {
             async fn insert_ticket(&mut self, t: &Ticket) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO tickets (ref, account_id, account_name, subject, url, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -297,11 +418,33 @@ macro_rules! sql_tx {
                 .map_err(|e| unique_or(e, actas_core::Code::TicketExists, "A ticket with this reference exists already."))?;
                 Ok(())
             }
+        }
 
-            async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>> {
-                self.one(&format!("SELECT {TICKET_COLS} FROM tickets WHERE ref = $1"), reference, ticket_from).await
+        #[async_trait]
+        impl crate::ports::StaffReads for SqlTx {
+            async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>> {
+                self.one(&format!("SELECT {STAFF_COLS} FROM staff WHERE id = $1"), id, staff_from).await
             }
 
+            async fn list_staff(&mut self) -> Result<Vec<Staff>> {
+                self.many(QueryBuilder::new(format!("SELECT {STAFF_COLS} FROM staff ORDER BY id")), staff_from).await
+            }
+
+            async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
+                let row = sqlx::query("SELECT password_hash FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                match row {
+                    Some(r) => get(&r, "password_hash"),
+                    None => Ok(None),
+                }
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::StaffWrites for SqlTx {
             async fn insert_staff(&mut self, s: &Staff) -> Result<()> {
                 let roles: Vec<String> = s.roles.iter().map(|r| r.as_str().to_string()).collect();
                 sqlx::query("INSERT INTO staff (id, name, roles, disabled, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -314,14 +457,6 @@ macro_rules! sql_tx {
                     .await
                     .map_err(|e| unique_or(e, actas_core::Code::StaffExists, "A staff member with this login exists already."))?;
                 Ok(())
-            }
-
-            async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>> {
-                self.one(&format!("SELECT {STAFF_COLS} FROM staff WHERE id = $1"), id, staff_from).await
-            }
-
-            async fn list_staff(&mut self) -> Result<Vec<Staff>> {
-                self.many(QueryBuilder::new(format!("SELECT {STAFF_COLS} FROM staff ORDER BY id")), staff_from).await
             }
 
             async fn update_staff(&mut self, s: &Staff) -> Result<()> {
@@ -346,19 +481,22 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(())
             }
+        }
 
-            async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
-                let row = sqlx::query("SELECT password_hash FROM staff WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *self.conn)
-                    .await
-                    .map_err(db_err)?;
-                match row {
-                    Some(r) => get(&r, "password_hash"),
-                    None => Ok(None),
-                }
+        #[async_trait]
+        impl crate::ports::ConsoleReads for SqlTx {
+            async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>> {
+                self.one(
+                    "SELECT id_hash, staff_id, csrf, created_at, last_seen_at FROM console_sessions WHERE id_hash = $1",
+                    id_hash,
+                    console_session_from,
+                )
+                .await
             }
+        }
 
+        #[async_trait]
+        impl crate::ports::ConsoleWrites for SqlTx {
             async fn insert_console_session(&mut self, s: &ConsoleSession) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO console_sessions (id_hash, staff_id, csrf, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
@@ -372,15 +510,6 @@ macro_rules! sql_tx {
                 .await
                 .map_err(db_err)?;
                 Ok(())
-            }
-
-            async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>> {
-                self.one(
-                    "SELECT id_hash, staff_id, csrf, created_at, last_seen_at FROM console_sessions WHERE id_hash = $1",
-                    id_hash,
-                    console_session_from,
-                )
-                .await
             }
 
             async fn touch_console_session(&mut self, id_hash: &str, at: Timestamp) -> Result<()> {
@@ -401,7 +530,22 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(())
             }
+        }
 
+        #[async_trait]
+        impl crate::ports::CredentialReads for SqlTx {
+            async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
+                let row = sqlx::query("SELECT owner_kind, owner_id FROM credentials WHERE hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| Ok((get(&r, "owner_kind")?, get(&r, "owner_id")?))).transpose()
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::CredentialWrites for SqlTx {
             async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()> {
                 sqlx::query("INSERT INTO credentials (hash, owner_kind, owner_id, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(hash)
@@ -413,16 +557,30 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(())
             }
+        }
 
-            async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
-                let row = sqlx::query("SELECT owner_kind, owner_id FROM credentials WHERE hash = $1")
-                    .bind(hash)
-                    .fetch_optional(&mut *self.conn)
-                    .await
-                    .map_err(db_err)?;
-                row.map(|r| Ok((get(&r, "owner_kind")?, get(&r, "owner_id")?))).transpose()
+        #[async_trait]
+        impl crate::ports::AppReads for SqlTx {
+            async fn get_app(&mut self, id: &str) -> Result<Option<App>> {
+                self.one(&format!("SELECT {APP_COLS} FROM apps WHERE id = $1"), id, app_from).await
             }
 
+            async fn list_apps(&mut self) -> Result<Vec<App>> {
+                self.many(QueryBuilder::new(format!("SELECT {APP_COLS} FROM apps ORDER BY name")), app_from).await
+            }
+
+            async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
+                self.one(
+                    "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = $1",
+                    hash,
+                    entry_code_from,
+                )
+                .await
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::AppWrites for SqlTx {
             async fn insert_app(&mut self, a: &App) -> Result<()> {
                 sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
                     .bind(&a.id)
@@ -456,15 +614,6 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
-            async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
-                self.one(
-                    "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = $1",
-                    hash,
-                    entry_code_from,
-                )
-                .await
-            }
-
             async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool> {
                 let done = sqlx::query("UPDATE entry_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
                     .bind(hash)
@@ -474,15 +623,49 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
             }
+        }
 
-            async fn get_app(&mut self, id: &str) -> Result<Option<App>> {
-                self.one(&format!("SELECT {APP_COLS} FROM apps WHERE id = $1"), id, app_from).await
+        #[async_trait]
+        impl crate::ports::RequestReads for SqlTx {
+            async fn get_request(&mut self, id: &str) -> Result<Option<Request>> {
+                self.one(&format!("SELECT {REQUEST_COLS} FROM requests WHERE id = $1"), id, request_from).await
             }
 
-            async fn list_apps(&mut self) -> Result<Vec<App>> {
-                self.many(QueryBuilder::new(format!("SELECT {APP_COLS} FROM apps ORDER BY name")), app_from).await
+            async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {REQUEST_COLS} FROM requests WHERE 1 = 1"));
+                if let Some(s) = f.status {
+                    qb.push(" AND status = ").push_bind(s.as_str());
+                }
+                if let Some(v) = &f.requester {
+                    qb.push(" AND requester = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.session_id {
+                    qb.push(" AND session_id = ").push_bind(v.clone());
+                }
+                qb.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+                self.many(qb, request_from).await
             }
 
+            async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>> {
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {REQUEST_COLS} FROM requests WHERE status = 'approved' AND start_by <= "
+                ));
+                qb.push_bind(micros(now)).push(" ORDER BY start_by LIMIT 500");
+                self.many(qb, request_from).await
+            }
+
+            async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {DECISION_COLS} FROM decisions WHERE request_id = "));
+                qb.push_bind(request_id.to_string()).push(" ORDER BY at");
+                self.many(qb, decision_from).await
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::RequestWrites for SqlTx {
             async fn insert_request(&mut self, r: &Request) -> Result<()> {
                 sqlx::query(&format!(
                     "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
@@ -535,36 +718,6 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
-            async fn get_request(&mut self, id: &str) -> Result<Option<Request>> {
-                self.one(&format!("SELECT {REQUEST_COLS} FROM requests WHERE id = $1"), id, request_from).await
-            }
-
-            async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>> {
-                let mut qb = QueryBuilder::new(format!("SELECT {REQUEST_COLS} FROM requests WHERE 1 = 1"));
-                if let Some(s) = f.status {
-                    qb.push(" AND status = ").push_bind(s.as_str());
-                }
-                if let Some(v) = &f.requester {
-                    qb.push(" AND requester = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.ticket {
-                    qb.push(" AND ticket = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.session_id {
-                    qb.push(" AND session_id = ").push_bind(v.clone());
-                }
-                qb.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
-                self.many(qb, request_from).await
-            }
-
-            async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>> {
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT {REQUEST_COLS} FROM requests WHERE status = 'approved' AND start_by <= "
-                ));
-                qb.push_bind(micros(now)).push(" ORDER BY start_by LIMIT 500");
-                self.many(qb, request_from).await
-            }
-
             async fn insert_decision(&mut self, d: &Decision) -> Result<()> {
                 sqlx::query(&format!(
                     "INSERT INTO decisions ({DECISION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -585,13 +738,63 @@ macro_rules! sql_tx {
                 .map_err(|e| unique_or(e, actas_core::Code::AlreadyDecided, "The request was decided already."))?;
                 Ok(())
             }
+        }
 
-            async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>> {
-                let mut qb = QueryBuilder::new(format!("SELECT {DECISION_COLS} FROM decisions WHERE request_id = "));
-                qb.push_bind(request_id.to_string()).push(" ORDER BY at");
-                self.many(qb, decision_from).await
+        #[async_trait]
+        impl crate::ports::SessionReads for SqlTx {
+            async fn get_session(&mut self, id: &str) -> Result<Option<Session>> {
+                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"), id, session_from).await
             }
 
+            async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>> {
+                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE agent = $1 AND state = 'live'"), agent, session_from)
+                    .await
+            }
+
+            async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {SESSION_COLS} FROM sessions WHERE 1 = 1"));
+                if let Some(v) = &f.account_id {
+                    qb.push(" AND account_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.ticket {
+                    qb.push(" AND ticket = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.agent {
+                    qb.push(" AND agent = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.request_id {
+                    qb.push(" AND request_id = ").push_bind(v.clone());
+                }
+                if let Some(v) = &f.app_id {
+                    qb.push(" AND app_id = ").push_bind(v.clone());
+                }
+                if f.live_only {
+                    qb.push(" AND state = 'live'");
+                }
+                qb.push(" ORDER BY started_at DESC, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+                self.many(qb, session_from).await
+            }
+
+            async fn list_due_sessions(&mut self, ends_by: Timestamp, idle_since: Timestamp, limit: i64) -> Result<Vec<Session>> {
+                let mut due = Vec::new();
+                for (sql, at) in [
+                    (format!("SELECT {SESSION_COLS} FROM sessions WHERE state = 'live' AND ends_at <= $1 ORDER BY ends_at LIMIT $2"), ends_by),
+                    (format!("SELECT {SESSION_COLS} FROM sessions WHERE state = 'live' AND last_activity_at <= $1 ORDER BY last_activity_at LIMIT $2"), idle_since),
+                ] {
+                    let rows = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(&mut *self.conn).await.map_err(db_err)?;
+                    for r in &rows {
+                        let s = session_from(r)?;
+                        if !due.iter().any(|d: &Session| d.id == s.id) {
+                            due.push(s);
+                        }
+                    }
+                }
+                Ok(due)
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::SessionWrites for SqlTx {
             async fn insert_session(&mut self, s: &Session) -> Result<()> {
                 sqlx::query(&format!(
                     "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
@@ -652,40 +855,21 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(())
             }
+        }
 
-            async fn get_session(&mut self, id: &str) -> Result<Option<Session>> {
-                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"), id, session_from).await
+        #[async_trait]
+        impl crate::ports::KeyReads for SqlTx {
+            async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
+                self.many(
+                    QueryBuilder::new("SELECT kid, role, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid"),
+                    key_from,
+                )
+                .await
             }
+        }
 
-            async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>> {
-                self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE agent = $1 AND state = 'live'"), agent, session_from)
-                    .await
-            }
-
-            async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>> {
-                let mut qb = QueryBuilder::new(format!("SELECT {SESSION_COLS} FROM sessions WHERE 1 = 1"));
-                if let Some(v) = &f.account_id {
-                    qb.push(" AND account_id = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.ticket {
-                    qb.push(" AND ticket = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.agent {
-                    qb.push(" AND agent = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.request_id {
-                    qb.push(" AND request_id = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.app_id {
-                    qb.push(" AND app_id = ").push_bind(v.clone());
-                }
-                if f.live_only {
-                    qb.push(" AND state = 'live'");
-                }
-                qb.push(" ORDER BY started_at DESC, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
-                self.many(qb, session_from).await
-            }
-
+        #[async_trait]
+        impl crate::ports::KeyWrites for SqlTx {
             async fn insert_key(&mut self, k: &KeyRecord) -> Result<()> {
                 sqlx::query("INSERT INTO signing_keys (kid, role, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&k.kid)
@@ -719,19 +903,43 @@ macro_rules! sql_tx {
                     .map_err(db_err)?;
                 Ok(())
             }
+        }
 
-            async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
-                self.many(
-                    QueryBuilder::new("SELECT kid, role, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at, kid"),
-                    key_from,
-                )
-                .await
+        #[async_trait]
+        impl crate::ports::AuditReads for SqlTx {
+            async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
+                let Some(window) = self.seq_window(f).await? else { return Ok(Vec::new()) };
+                if f.types.len() > 1 && crate::plan::driver(f).is_none() {
+                    // Several types and nothing narrower: one walk of the type
+                    // index per type, each in seq order, merged here.
+                    let mut all = Vec::new();
+                    for t in &f.types {
+                        let one = EventFilter { types: vec![*t], ..f.clone() };
+                        all.extend(self.events_in(&one, window).await?);
+                    }
+                    all.sort_by_key(|e| e.seq);
+                    all.truncate(usize::try_from(f.limit).unwrap_or(0));
+                    return Ok(all);
+                }
+                self.events_in(f, window).await
             }
 
-            fn new_id(&self, prefix: &str) -> String {
-                self.ids.id(prefix)
+            async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
+                let row = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)")
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| Ok((get(&r, "seq")?, get(&r, "hash")?))).transpose()
             }
 
+            async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
+                self.many(QueryBuilder::new("SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq"), checkpoint_from)
+                    .await
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::AuditWrites for SqlTx {
             async fn append_event(&mut self, mut e: NewEvent) -> Result<Event> {
                 e.id = self.ids.id("evt");
                 let head = match self.head.clone() {
@@ -743,12 +951,13 @@ macro_rules! sql_tx {
                     None => (1, actas_core::audit::GENESIS.to_string()),
                 };
                 let ev = e.seal(seq, &prev);
+                let at = audit_at(ev.at);
                 sqlx::query(&format!(
                     "INSERT INTO audit_events ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ))
                 .bind(ev.seq)
                 .bind(&ev.id)
-                .bind(audit_at(ev.at))
+                .bind(&at)
                 .bind(ev.kind.as_str())
                 .bind(ev.actor.to_json().to_string())
                 .bind(&ev.account_id)
@@ -765,53 +974,8 @@ macro_rules! sql_tx {
                 .map_err(db_err)?;
                 self.head = Some((ev.seq, ev.hash.clone()));
                 self.appended = true;
+                self.note_time(ev.seq, at);
                 Ok(ev)
-            }
-
-            async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
-                let mut qb = QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM audit_events WHERE 1 = 1"));
-                if let Some(v) = &f.account_id {
-                    qb.push(" AND account_id = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.agent {
-                    qb.push(" AND agent = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.ticket {
-                    qb.push(" AND ticket = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.session_id {
-                    qb.push(" AND session_id = ").push_bind(v.clone());
-                }
-                if let Some(v) = &f.request_id {
-                    qb.push(" AND request_id = ").push_bind(v.clone());
-                }
-                if !f.types.is_empty() {
-                    qb.push(" AND type IN (");
-                    let mut sep = qb.separated(", ");
-                    for t in &f.types {
-                        sep.push_bind(t.as_str());
-                    }
-                    qb.push(")");
-                }
-                if let Some(v) = f.since {
-                    qb.push(" AND at >= ").push_bind(audit_at(v));
-                }
-                if let Some(v) = f.until {
-                    qb.push(" AND at < ").push_bind(audit_at(v));
-                }
-                if let Some(v) = f.after_seq {
-                    qb.push(" AND seq > ").push_bind(v);
-                }
-                qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
-                self.many(qb, event_from).await
-            }
-
-            async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
-                let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut *self.conn)
-                    .await
-                    .map_err(db_err)?;
-                row.map(|r| Ok((get(&r, "seq")?, get(&r, "hash")?))).transpose()
             }
 
             async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()> {
@@ -828,12 +992,26 @@ macro_rules! sql_tx {
                 .map_err(db_err)?;
                 Ok(())
             }
+        }
 
-            async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
-                self.many(QueryBuilder::new("SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq"), checkpoint_from)
-                    .await
+        #[async_trait]
+        impl crate::ports::NoticeReads for SqlTx {
+            async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>> {
+                let cols = NOTICE_COLS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {cols} FROM notices n JOIN sessions s ON s.id = n.session_id WHERE s.app_id = "
+                ));
+                qb.push_bind(app_id.to_string()).push(" AND n.seq > ").push_bind(after).push(" ORDER BY n.seq LIMIT ").push_bind(limit);
+                self.many(qb, notice_from).await
             }
 
+            async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>> {
+                self.one(&format!("SELECT {NOTICE_COLS} FROM notices WHERE id = $1"), id, notice_from).await
+            }
+        }
+
+        #[async_trait]
+        impl crate::ports::NoticeWrites for SqlTx {
             async fn insert_notice(&mut self, n: &Notice) -> Result<Notice> {
                 let row = sqlx::query(
                     "INSERT INTO notices (id, session_id, account_id, text, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -850,19 +1028,6 @@ macro_rules! sql_tx {
                 Ok(Notice { seq: get(&row, "seq")?, ..n.clone() })
             }
 
-            async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>> {
-                let cols = NOTICE_COLS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT {cols} FROM notices n JOIN sessions s ON s.id = n.session_id WHERE s.app_id = "
-                ));
-                qb.push_bind(app_id.to_string()).push(" AND n.seq > ").push_bind(after).push(" ORDER BY n.seq LIMIT ").push_bind(limit);
-                self.many(qb, notice_from).await
-            }
-
-            async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>> {
-                self.one(&format!("SELECT {NOTICE_COLS} FROM notices WHERE id = $1"), id, notice_from).await
-            }
-
             async fn set_notice_delivered(&mut self, id: &str, at: Timestamp) -> Result<()> {
                 sqlx::query("UPDATE notices SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL")
                     .bind(id)
@@ -874,11 +1039,18 @@ macro_rules! sql_tx {
             }
         }
 
+        impl crate::ports::WriteTx for SqlTx {
+            fn new_id(&self, prefix: &str) -> String {
+                self.ids.id(prefix)
+            }
+        }
+
         #[async_trait]
         impl crate::writer::BatchConn for SqlTx {
             async fn begin(&mut self) -> Result<()> {
                 self.head = None;
                 self.appended = false;
+                self.times.clear();
                 for stmt in BEGIN_BATCH {
                     self.control(stmt).await?;
                 }
@@ -903,7 +1075,7 @@ macro_rules! sql_tx {
                 self.discard = true;
             }
 
-            fn tx(&mut self) -> &mut dyn Tx {
+            fn tx(&mut self) -> &mut dyn WriteTx {
                 self
             }
 
@@ -918,6 +1090,10 @@ macro_rules! sql_tx {
             fn appended(&self) -> bool {
                 self.appended
             }
+
+            async fn finish(&mut self) -> Result<()> {
+                self.store_times().await
+            }
         }
 
         /// Runs a read closure in a read-only transaction. Cancelled at any
@@ -925,7 +1101,7 @@ macro_rules! sql_tx {
         pub(crate) async fn read_in<T>(
             pool: &sqlx::Pool<$Db>,
             ids: &std::sync::Arc<dyn actas_core::id::Ids>,
-            f: crate::TxFn<T>,
+            f: crate::ReadFn<T>,
         ) -> Result<T> {
             let conn = pool.acquire().await.map_err(db_err)?;
             let mut tx = SqlTx::new(conn, ids.clone());

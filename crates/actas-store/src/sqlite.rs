@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
-use crate::{Backend, Options, Store, TxFn};
+use crate::{Backend, Options, ReadFn, Store};
 
 mod imp {
     const BEGIN_BATCH: &[&str] = &["BEGIN IMMEDIATE"];
     const BEGIN_READ: &str = "BEGIN";
-    crate::sql::sql_tx!(sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+    crate::sql::sql_tx!(sqlx::Sqlite, sqlx::sqlite::SqliteRow, |index| format!(" INDEXED BY {index}"));
 }
 
 struct Sqlite {
@@ -48,7 +48,7 @@ fn reader_pool() -> SqlitePoolOptions {
 impl Backend for Sqlite {
     async fn read_boxed(
         &self,
-        f: TxFn<Box<dyn std::any::Any + Send>>,
+        f: ReadFn<Box<dyn std::any::Any + Send>>,
     ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
         imp::read_in(&self.readers(), &self.ids, f).await
     }

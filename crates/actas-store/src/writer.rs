@@ -28,7 +28,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Tx, TxFn};
+use crate::ports::WriteTx;
+use crate::WriteFn;
 
 /// Most closures in one transaction.
 const MAX_BATCH: usize = 256;
@@ -49,7 +50,7 @@ pub trait HeadSigner: Send + Sync {
 
 type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 /// Makes the write that must commit before any other (see [`WriterHandle::write_first`]).
-pub(crate) type Opening = Arc<dyn Fn() -> TxFn<()> + Send + Sync>;
+pub(crate) type Opening = Arc<dyn Fn() -> WriteFn<()> + Send + Sync>;
 type Work = Box<dyn for<'t> FnOnce(&'t mut dyn BatchConn) -> BoxFuture<'t, (bool, Deliver)> + Send>;
 
 /// A closure waiting for the writer, and how to tell its caller that it
@@ -104,14 +105,17 @@ pub(crate) trait BatchConn: Send {
     async fn probe(&mut self) -> Result<()>;
     /// Closes the connection when dropped instead of pooling it.
     fn discard(&mut self);
-    /// The transaction as a [`Tx`].
-    fn tx(&mut self) -> &mut dyn Tx;
+    /// The transaction, for the closures.
+    fn tx(&mut self) -> &mut dyn WriteTx;
     /// Cached chain head, to restore after a rolled-back closure.
     fn cached_head(&self) -> Option<(i64, String)>;
     /// Restores the cached head.
     fn set_cached_head(&mut self, head: Option<(i64, String)>);
     /// Whether an event was appended in this batch.
     fn appended(&self) -> bool;
+    /// Stores what the batch's writes left to store once, at its end
+    /// (the time index of the events appended).
+    async fn finish(&mut self) -> Result<()>;
 }
 
 /// Opens batch connections (again, after a failure).
@@ -202,7 +206,7 @@ impl WriterHandle {
         *self.signer.write().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 
-    pub(crate) async fn submit<T: Send + 'static>(&self, f: TxFn<T>) -> Result<T> {
+    pub(crate) async fn submit<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
         let (answer, wait) = oneshot::channel::<Result<T>>();
         let job = Job::new(answer, move |c, answer| {
             Box::pin(async move {
@@ -400,7 +404,7 @@ async fn run(
 
 async fn run_batch(
     c: &mut dyn BatchConn,
-    first: Option<TxFn<()>>,
+    first: Option<WriteFn<()>>,
     jobs: Vec<Job>,
     signer: Option<&dyn HeadSigner>,
 ) -> Result<()> {
@@ -447,6 +451,11 @@ async fn run_batch(
             broken.get_or_insert(chain(&e));
         }
         delivers.push(deliver);
+    }
+    if broken.is_none() {
+        if let Err(e) = c.finish().await {
+            broken = Some(chain(&e));
+        }
     }
     let mut signed = None;
     if broken.is_none() && c.appended() {

@@ -6,7 +6,7 @@ use actas_core::audit::data::PolicyLoaded;
 use actas_core::audit::{Actor, ChainVerifier, EventData, NewEvent};
 use actas_core::Error;
 use actas_store::testing::{agent, approved_request, live_session, t0, ticket, wait_for};
-use actas_store::{tx_fn, EventFilter, Options, Store};
+use actas_store::{read_fn, write_fn, EventFilter, Options, Store};
 
 /// One case, run on SQLite and on PostgreSQL (skipped, and said so, without
 /// `ACTAS_TEST_PG_URL`).
@@ -36,7 +36,7 @@ fn event(n: usize) -> NewEvent {
 
 async fn all_events(store: &Store) -> Vec<actas_core::audit::Event> {
     store
-        .read(tx_fn(|tx| {
+        .read(read_fn(|tx| {
             Box::pin(async move { tx.list_events(&EventFilter { limit: 100_000, ..Default::default() }).await })
         }))
         .await
@@ -49,7 +49,7 @@ async fn concurrent_writes(store: Store, _url: &str) {
     for n in 0..300 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap()
+            store.write(write_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap()
         }));
     }
     let mut seqs = Vec::new();
@@ -75,7 +75,7 @@ async fn failed_write_alone(store: Store, _url: &str) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .write(tx_fn(move |tx| {
+                .write(write_fn(move |tx| {
                     Box::pin(async move {
                         tx.append_event(event(n)).await?;
                         if n % 4 == 0 {
@@ -109,7 +109,7 @@ async fn one_live_session(store: Store, _url: &str) {
     let r = approved_request("req_1", &t, "maria");
     let (ra, rb, rc) = (r.clone(), r.clone(), r.clone());
     store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.insert_ticket(&t).await?;
                 tx.insert_request(&r).await
@@ -118,19 +118,19 @@ async fn one_live_session(store: Store, _url: &str) {
         .await
         .unwrap();
     let (a, b) = tokio::join!(
-        store.write(tx_fn(move |tx| Box::pin(
-            async move { tx.insert_session(&live_session("ses_a", &ra, "maria")).await }
-        ))),
-        store.write(tx_fn(move |tx| Box::pin(
-            async move { tx.insert_session(&live_session("ses_b", &rb, "maria")).await }
-        ))),
+        store.write(write_fn(move |tx| Box::pin(async move {
+            tx.insert_session(&live_session("ses_a", &ra, "maria")).await
+        }))),
+        store.write(write_fn(move |tx| Box::pin(async move {
+            tx.insert_session(&live_session("ses_b", &rb, "maria")).await
+        }))),
     );
     let errors: Vec<_> = [a, b].into_iter().filter_map(Result::err).collect();
     assert_eq!(errors.len(), 1);
     assert!(matches!(errors[0], Error::Conflict { code: actas_core::Code::LiveSessionExists, .. }), "{:?}", errors[0]);
     // Another agent, or the same agent once the first has ended, is fine.
     store
-        .write(tx_fn(move |tx| Box::pin(async move { tx.insert_session(&live_session("ses_c", &rc, "jon")).await })))
+        .write(write_fn(move |tx| Box::pin(async move { tx.insert_session(&live_session("ses_c", &rc, "jon")).await })))
         .await
         .unwrap();
 }
@@ -139,14 +139,14 @@ both!(a_staff_login_is_unique, unique_staff);
 async fn unique_staff(store: Store, _url: &str) {
     let s = agent("maria", "Maria");
     let s2 = s.clone();
-    store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s).await }))).await.unwrap();
-    let err = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_staff(&s2).await }))).await.unwrap_err();
+    store.write(write_fn(move |tx| Box::pin(async move { tx.insert_staff(&s).await }))).await.unwrap();
+    let err = store.write(write_fn(move |tx| Box::pin(async move { tx.insert_staff(&s2).await }))).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "{err:?}");
 }
 
 both!(the_audit_table_refuses_updates_and_deletes, append_only);
 async fn append_only(store: Store, url: &str) {
-    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(1)).await }))).await.unwrap();
+    store.write(write_fn(|tx| Box::pin(async move { tx.append_event(event(1)).await }))).await.unwrap();
     for statement in ["UPDATE audit_events SET text = 'nothing happened'", "DELETE FROM audit_events"] {
         let refused = if url.starts_with("postgres") {
             use sqlx::Connection;
@@ -201,7 +201,7 @@ async fn console_sessions(store: Store, _url: &str) {
     };
     let (s, c) = (staff.clone(), cs.clone());
     store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.insert_staff(&s).await?;
                 tx.insert_console_session(&c).await
@@ -212,7 +212,7 @@ async fn console_sessions(store: Store, _url: &str) {
     let later = t0() + chrono::Duration::minutes(5);
     let h = cs.id_hash.clone();
     store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.touch_console_session(&h, later).await?;
                 // Never backwards.
@@ -222,16 +222,17 @@ async fn console_sessions(store: Store, _url: &str) {
         .await
         .unwrap();
     let h = cs.id_hash.clone();
-    let got = store.read(tx_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
+    let got = store.read(read_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
     assert_eq!(got, Some(actas_store::ConsoleSession { last_seen_at: later, ..cs.clone() }));
     let h = cs.id_hash.clone();
-    store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await.unwrap();
+    store.write(write_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await.unwrap();
     let h = cs.id_hash.clone();
-    let got = store.read(tx_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
+    let got = store.read(read_fn(move |tx| Box::pin(async move { tx.get_console_session(&h).await }))).await.unwrap();
     assert_eq!(got, None);
     // A session for nobody is refused by the foreign key.
     let orphan = actas_store::ConsoleSession { id_hash: "cd".repeat(32), staff_id: "nobody".into(), ..cs };
-    let refused = store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_console_session(&orphan).await }))).await;
+    let refused =
+        store.write(write_fn(move |tx| Box::pin(async move { tx.insert_console_session(&orphan).await }))).await;
     assert!(refused.is_err());
 }
 
@@ -242,7 +243,7 @@ async fn panicking_write(store: Store, _url: &str) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .write(tx_fn(move |tx| {
+                .write(write_fn(move |tx| {
                     Box::pin(async move {
                         tx.append_event(event(n)).await?;
                         assert!(n != 7, "a bug in one write");
@@ -264,7 +265,7 @@ async fn panicking_write(store: Store, _url: &str) {
     assert_eq!(store.writer_panics(), 0, "the panic was caught in its batch, not by a restart");
     assert!(store.writer_alive());
     // The writer carries on: later writes commit and the chain is whole.
-    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(100)).await }))).await.unwrap();
+    store.write(write_fn(|tx| Box::pin(async move { tx.append_event(event(100)).await }))).await.unwrap();
     store.check_writes().await.unwrap();
     let events = all_events(&store).await;
     assert_eq!(events.len(), 20 - unavailable + 1, "refused writes left nothing");
@@ -305,7 +306,7 @@ both!(reads_and_writes_cut_off_mid_flight_leave_no_connection_in_a_transaction, 
 async fn cut_off_mid_flight(store: Store, url: &str) {
     use std::time::Duration;
     for n in 0..200 {
-        store.write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap();
+        store.write(write_fn(move |tx| Box::pin(async move { tx.append_event(event(n)).await }))).await.unwrap();
     }
     // Reads and writes whose callers give up after a few hundred
     // microseconds: some before they start, most in the middle.
@@ -315,11 +316,11 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
         let task = tokio::spawn(async move {
             if n % 3 == 0 {
                 let _ = store
-                    .write(tx_fn(move |tx| Box::pin(async move { tx.append_event(event(1000 + n as usize)).await })))
+                    .write(write_fn(move |tx| Box::pin(async move { tx.append_event(event(1000 + n as usize)).await })))
                     .await;
             } else {
                 let _ = store
-                    .read(tx_fn(|tx| {
+                    .read(read_fn(|tx| {
                         Box::pin(async move {
                             for _ in 0..3 {
                                 tx.list_events(&EventFilter { limit: 1000, ..Default::default() }).await?;
@@ -350,7 +351,7 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
         let store = store.clone();
         later.push(tokio::spawn(async move {
             store
-                .read(tx_fn(|tx| {
+                .read(read_fn(|tx| {
                     Box::pin(async move {
                         let head = tx.get_event_head().await?;
                         // Held a moment on purpose, so that the reads overlap.
@@ -364,7 +365,7 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
     for t in later {
         t.await.unwrap().unwrap();
     }
-    store.write(tx_fn(|tx| Box::pin(async move { tx.append_event(event(5000)).await }))).await.unwrap();
+    store.write(write_fn(|tx| Box::pin(async move { tx.append_event(event(5000)).await }))).await.unwrap();
     let mut chain = ChainVerifier::default();
     for e in all_events(&store).await {
         chain.push(&e).unwrap();
@@ -378,4 +379,81 @@ async fn cut_off_mid_flight(store: Store, url: &str) {
         }
     })
     .await;
+}
+
+both!(a_time_range_search_finds_exactly_the_events_in_the_range, time_range_search);
+async fn time_range_search(store: Store, _url: &str) {
+    // 10,000 events over three blocks of the time index, one a second, with
+    // every 97th written late (its time an hour before its neighbours'), as
+    // the reaper writes an end at its deadline; the last batch's own search
+    // runs before its times are stored.
+    fn at(n: usize) -> actas_core::Timestamp {
+        let late = if n % 97 == 0 { 3600 } else { 0 };
+        t0() + chrono::Duration::seconds(n as i64 - late)
+    }
+    fn stamped(n: usize) -> NewEvent {
+        let mut e = event(n);
+        e.at = at(n);
+        e
+    }
+    for chunk in 0..4 {
+        store
+            .write(write_fn(move |tx| {
+                Box::pin(async move {
+                    for n in chunk * 2500..(chunk + 1) * 2500 {
+                        tx.append_event(stamped(n)).await?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await
+            .unwrap();
+    }
+    let all = all_events(&store).await;
+    assert_eq!(all.len(), 10_000);
+    let ranges = [
+        (Some(0), Some(10)),
+        (Some(4000), Some(4200)),
+        (Some(8000), None),
+        (None, Some(100)),
+        (Some(9990), Some(20_000)),
+        (Some(-5000), Some(-3000)),
+        (Some(20_000), None),
+        (None, Some(-4000)),
+    ];
+    for (since, until) in ranges {
+        let since = since.map(|s| t0() + chrono::Duration::seconds(s));
+        let until = until.map(|u| t0() + chrono::Duration::seconds(u));
+        let want: Vec<i64> = all
+            .iter()
+            .filter(|e| since.is_none_or(|s| e.at >= s) && until.is_none_or(|u| e.at < u))
+            .map(|e| e.seq)
+            .collect();
+        // Page through in pages of 50, as a client does.
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let f = EventFilter { since, until, after_seq: after, limit: 50, ..Default::default() };
+            let page = store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await.unwrap();
+            got.extend(page.iter().map(|e| e.seq));
+            match page.last() {
+                Some(last) if page.len() == 50 => after = Some(last.seq),
+                _ => break,
+            }
+        }
+        assert_eq!(got, want, "events from {since:?} until {until:?}");
+    }
+    // Inside a write, before the batch stores its times, a search sees the
+    // batch's own events.
+    let found = store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                tx.append_event(stamped(50_000)).await?;
+                let f = EventFilter { since: Some(at(49_999)), limit: 10, ..Default::default() };
+                tx.list_events(&f).await
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|e| e.body.text.as_str()).collect::<Vec<_>>(), ["event 50000"]);
 }

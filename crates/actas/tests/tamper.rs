@@ -333,7 +333,7 @@ async fn rewrite_and_sign_again(db: &Path, k: i64) -> String {
         .expect("opening the copy");
     let f = actas_store::EventFilter { limit: 100_000, ..Default::default() };
     let mut events = store
-        .read(actas_store::tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await })))
+        .read(actas_store::read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await })))
         .await
         .expect("reading the events");
     drop(store);

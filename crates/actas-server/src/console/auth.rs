@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use actas_core::id::{Ids, RandomIds};
 use actas_core::model::Staff;
 use actas_core::Error;
-use actas_store::{tx_fn, ConsoleSession};
+use actas_store::{read_fn, write_fn, ConsoleSession};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -173,7 +173,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let h = id_hash.clone();
         let found = ctx
             .store
-            .read(tx_fn(move |tx| {
+            .read(read_fn(move |tx| {
                 Box::pin(async move {
                     let Some(cs) = tx.get_console_session(&h).await? else { return Ok(None) };
                     let staff = tx.get_staff(&cs.staff_id).await?;
@@ -188,7 +188,9 @@ impl FromRequestParts<AppState> for SignedIn {
             Some(s) if !s.disabled && !over => s,
             _ => {
                 let h = id_hash.clone();
-                ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await?;
+                ctx.store
+                    .write(write_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await })))
+                    .await?;
                 return Err(ConsoleError::SignIn { clear: true, secure });
             }
         };
@@ -197,7 +199,9 @@ impl FromRequestParts<AppState> for SignedIn {
             parts.uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "fragment"));
         if !polling && now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
             let h = id_hash.clone();
-            ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await }))).await?;
+            ctx.store
+                .write(write_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await })))
+                .await?;
         }
         Ok(SignedIn { staff, csrf: cs.csrf, id_hash })
     }
@@ -274,7 +278,7 @@ pub async fn login(
     let l = login.clone();
     let found = ctx
         .store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let Some(staff) = tx.get_staff(&l).await? else { return Ok(None) };
                 let hash = tx.get_staff_password(&l).await?;
@@ -312,7 +316,7 @@ pub async fn login(
         last_seen_at: now,
     };
     if let Err(e) =
-        ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await
+        ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await
     {
         return ConsoleError::from(e).into_response();
     }
@@ -328,7 +332,7 @@ pub async fn login(
 pub async fn logout(State(state): State<AppState>, who: SignedIn, form: Fields) -> Result<Response, ConsoleError> {
     who.check_csrf(&form)?;
     let h = who.id_hash.clone();
-    state.ctx.store.write(tx_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await?;
+    state.ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.delete_console_session(&h).await }))).await?;
     Err(ConsoleError::SignIn { clear: true, secure: secure(&state) })
 }
 

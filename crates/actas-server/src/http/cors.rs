@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actas_store::tx_fn;
+use actas_store::read_fn;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, DATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -71,7 +71,7 @@ impl Origins {
                 return Some(set.clone());
             }
         }
-        let read = self.ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await;
+        let read = self.ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await;
         match read {
             Ok(apps) => {
                 let set: OriginSet = Arc::new(

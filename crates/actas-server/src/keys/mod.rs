@@ -26,7 +26,7 @@ use actas_core::audit::{self, Actor, Checkpoint, EventData, NewEvent};
 use actas_core::id::Secret;
 use actas_core::model::Session;
 use actas_core::{Clock, Error, Result, Timestamp};
-use actas_store::{tx_fn, KeyRecord, KeyRole, Store, Tx};
+use actas_store::{read_fn, write_fn, KeyRecord, KeyRole, Store, WriteTx};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -180,7 +180,17 @@ struct KeySet {
     checkpoint: Option<HeadKey>,
     public: HashMap<String, PublicKey>,
     records: Vec<KeyRecord>,
+    /// Tokens whose signature these keys checked, by the token's SHA-256:
+    /// a host app sends the same token on every call, and checking an
+    /// Ed25519 signature costs more than the rest of `authorize`. It
+    /// vouches for the signature only: every call still reads the
+    /// session's state, and callers check `exp`. A new key set (reload,
+    /// rotation) starts empty, so a removed key vouches for nothing.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
+
+/// Most verified tokens remembered; past it the memory starts over.
+const VERIFIED_TOKENS: usize = 10_000;
 
 /// A key's public facts, for auditors and the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,7 +352,7 @@ fn build(records: Vec<KeyRecord>, access: &KeyAccess) -> std::result::Result<Key
             checkpoint = Some(HeadKey { kid: k.kid.clone(), pair: pair_of(k, &ders[&k.kid])? });
         }
     }
-    Ok(KeySet { token, checkpoint, public, records })
+    Ok(KeySet { token, checkpoint, public, records, verified: Default::default() })
 }
 
 /// Whether two key lists hold the same keys (a KEK rewrap changes only the
@@ -359,7 +369,7 @@ fn same_keys(a: &[KeyRecord], b: &[KeyRecord]) -> bool {
 /// `retired` names the keys just retired, for the events' text. Answers
 /// the new keys' ids.
 async fn make_missing(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     keys: &mut Vec<KeyRecord>,
     access: &KeyAccess,
     now: Timestamp,
@@ -393,7 +403,7 @@ async fn make_missing(
 
 /// Retires every live key that signs for one of `roles`; answers them.
 async fn retire_serving(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     keys: &mut [KeyRecord],
     roles: &[KeyRole],
     now: Timestamp,
@@ -408,7 +418,7 @@ async fn retire_serving(
 }
 
 async fn list_keys(store: &Store) -> Result<Vec<KeyRecord>> {
-    store.read(tx_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await
+    store.read(read_fn(|tx| Box::pin(async move { tx.list_keys().await }))).await
 }
 
 /// Why a token was refused before its session was looked at.
@@ -443,7 +453,7 @@ impl KeyRing {
         if self.access.can_sign() && missing {
             let access = self.access.clone();
             store
-                .write(tx_fn(move |tx| {
+                .write(write_fn(move |tx| {
                     Box::pin(async move {
                         let mut keys = tx.list_keys().await?;
                         check_access(&keys, &access).map_err(internal)?;
@@ -518,7 +528,7 @@ impl KeyRing {
         }
         let access = self.access.clone();
         let made = store
-            .write(tx_fn(move |tx| {
+            .write(write_fn(move |tx| {
                 Box::pin(async move {
                     let mut keys = tx.list_keys().await?;
                     check_access(&keys, &access).map_err(internal)?;
@@ -587,12 +597,27 @@ impl KeyRing {
     /// is left to the caller, which names the precise reason from the
     /// session's state.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let set = self.set();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let lock = || set.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(claims) = lock().get(&digest) {
+            return Ok(claims.clone());
+        }
+        let claims = Self::check_signature(&set, token)?;
+        let mut verified = lock();
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn check_signature(set: &KeySet, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Bad)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Bad);
         }
         let kid = header.kid.ok_or(TokenError::Bad)?;
-        let set = self.set();
         let key = set.public.get(&kid).filter(|k| k.role.serves(KeyRole::Token)).ok_or(TokenError::Bad)?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.validate_exp = false;
@@ -675,7 +700,7 @@ pub async fn encrypt_plain(store: &Store, kek: Arc<Kek>, now: Timestamp, by: Act
         return Ok(Encrypted::default());
     }
     let done = store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 let mut keys = tx.list_keys().await?;
                 let mut done = Encrypted::default();
@@ -709,7 +734,7 @@ pub async fn rewrap(store: &Store, old: Arc<Kek>, new: Arc<Kek>, now: Timestamp,
         private_der(k, &access)?;
     }
     let n = store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 let keys = tx.list_keys().await?;
                 check_access(&keys, &access).map_err(internal)?;

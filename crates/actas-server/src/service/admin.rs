@@ -7,7 +7,7 @@ use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGIN
 use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::Code;
 use actas_core::{Error, Result};
-use actas_store::tx_fn;
+use actas_store::{read_fn, write_fn};
 
 use super::{Committed, Ctx, Principal};
 use crate::authz::{self, Act};
@@ -24,11 +24,17 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
             authz::token_current(&claims, ctx.clock.now())?;
             Ok(Principal::Token(claims))
         }
-        BearerKind::Personal | BearerKind::AppKey => {
+        kind @ (BearerKind::Personal | BearerKind::AppKey) => {
             let hash = credentials::secret_hash(bearer);
+            if kind == BearerKind::AppKey {
+                if let Some(app) = ctx.app_keys.get(&hash) {
+                    return Ok(Principal::App(app));
+                }
+            }
+            let key = hash.clone();
             let found = ctx
                 .store
-                .read(tx_fn(move |tx| {
+                .read(read_fn(move |tx| {
                     Box::pin(async move {
                         let Some((kind, owner)) = tx.find_credential(&hash).await? else {
                             return Ok(None);
@@ -41,6 +47,9 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
                     })
                 }))
                 .await?;
+            if let Some(Principal::App(app)) = &found {
+                ctx.app_keys.found(key, app.clone());
+            }
             found.ok_or_else(unauthorized)
         }
         BearerKind::Unknown => Err(unauthorized()),
@@ -97,7 +106,7 @@ pub async fn add_staff(
     let token_hash = credentials::secret_hash(token.expose());
     let s = staff.clone();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.insert_staff(&s).await?;
                 tx.set_staff_password(&s.id, hash.as_deref()).await?;
@@ -130,7 +139,7 @@ pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> 
     let hash = credentials::hash_password(password)?;
     let login = login.to_string();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
                 tx.set_staff_password(&login, Some(&hash)).await
@@ -142,7 +151,7 @@ pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> 
 /// Every staff member, by login; for admins.
 pub async fn list_staff(ctx: &Ctx, who: &Staff) -> Result<Vec<Staff>> {
     authz::allow(who, Act::Administer, ctx.clock.now())?;
-    let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_staff().await }))).await?;
+    let mut v = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_staff().await }))).await?;
     v.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(v)
 }
@@ -150,7 +159,7 @@ pub async fn list_staff(ctx: &Ctx, who: &Staff) -> Result<Vec<Staff>> {
 /// Every registered app, by name; for admins.
 pub async fn list_apps(ctx: &Ctx, who: &Staff) -> Result<Vec<App>> {
     authz::allow(who, Act::Administer, ctx.clock.now())?;
-    let mut v = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await?;
+    let mut v = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_apps().await }))).await?;
     v.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(v)
 }
@@ -160,7 +169,7 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let login = login.to_string();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let mut s =
                 tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
@@ -273,7 +282,7 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
     let key_hash = credentials::secret_hash(key.expose());
     let a = app.clone();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.insert_app(&a).await?;
                 tx.insert_credential(&key_hash, "app", &a.id, now).await?;
@@ -302,12 +311,12 @@ pub async fn record_policy_loaded(ctx: &Ctx) -> Result<()> {
 }
 
 /// Makes the write of `policy.loaded` (again, for each attempt).
-pub fn policy_loaded(ctx: &Ctx) -> std::sync::Arc<dyn Fn() -> actas_store::TxFn<()> + Send + Sync> {
+pub fn policy_loaded(ctx: &Ctx) -> std::sync::Arc<dyn Fn() -> actas_store::WriteFn<()> + Send + Sync> {
     let (clock, policy) = (ctx.clock.clone(), ctx.policy.clone());
     std::sync::Arc::new(move || {
         let now = clock.now();
         let policy = policy.clone();
-        tx_fn(move |tx| {
+        write_fn(move |tx| {
             Box::pin(async move {
                 tx.append_event(NewEvent::new(
                     now,
@@ -332,7 +341,7 @@ pub async fn list_notices(ctx: &Ctx, app: &App, after: i64, limit: i64) -> Resul
     authz::allow(app, Act::ReadNotices, ctx.clock.now())?;
     let limit = limit.clamp(1, 1000);
     let app_id = app.id.clone();
-    ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_notices(&app_id, after, limit).await }))).await
+    ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_notices(&app_id, after, limit).await }))).await
 }
 
 /// The host app delivered a note: `customer.notified`.
@@ -341,7 +350,7 @@ pub async fn notice_delivered(ctx: &Ctx, app: &App, id: &str) -> Result<Notice> 
     let app = app.clone();
     let id = id.to_string();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 let mut n = tx.get_notice(&id).await?.ok_or_else(|| Error::not_found(format!("No notice {id}.")))?;
                 let s = tx.get_session(&n.session_id).await?.ok_or_else(|| Error::not_found("session"))?;

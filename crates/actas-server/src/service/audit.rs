@@ -6,7 +6,7 @@ use actas_api as api;
 use actas_core::audit::{ChainVerifier, Event};
 use actas_core::model::Staff;
 use actas_core::Result;
-use actas_store::{tx_fn, EventFilter};
+use actas_store::{read_fn, EventFilter};
 
 use super::Ctx;
 
@@ -18,7 +18,7 @@ pub async fn list_events(ctx: &Ctx, who: &Staff, mut f: EventFilter) -> Result<(
     crate::authz::allow(who, crate::authz::Act::ReadAudit, ctx.clock.now())?;
     f.limit = f.limit.clamp(1, MAX_PAGE) + 1;
     let want = f.limit;
-    let mut events = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?;
+    let mut events = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?;
     let more = events.len() as i64 == want;
     if more {
         events.pop();
@@ -34,7 +34,7 @@ pub async fn all_events(ctx: &Ctx, mut f: EventFilter, mut each: impl FnMut(&Eve
         f.limit = MAX_PAGE;
         let page = {
             let f = f.clone();
-            ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
+            ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
         };
         for e in &page {
             each(e)?;
@@ -97,7 +97,7 @@ pub async fn verify_against(
     if let Err(e) = ctx.keys.refresh(&ctx.store).await {
         tracing::warn!(error = %e, "verifying with the keys loaded before: the stored keys cannot be loaded");
     }
-    let checkpoints = ctx.store.read(tx_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
+    let checkpoints = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
     let mut bad: Option<(i64, String)> = None;
     let mut vouched: BTreeMap<i64, (String, Vouch)> = BTreeMap::new();
     for cp in &checkpoints {
@@ -128,7 +128,7 @@ pub async fn verify_against(
     'pages: loop {
         let page = {
             let f = f.clone();
-            ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
+            ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
         };
         for e in &page {
             if let Err(b) = chain.push(e) {

@@ -11,7 +11,7 @@ use actas_core::audit::FieldChange;
 use actas_core::authorize::{answer_event, verdict, Ask, Refusal, TokenSays};
 use actas_core::model::App;
 use actas_core::Result;
-use actas_store::tx_fn;
+use actas_store::write_fn;
 
 use super::input::Validate;
 use super::{end_if_due, Committed, Ctx};
@@ -28,7 +28,7 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
     }
     let ask = ask(app, req.action, req.target, req.changes);
     let policy = ctx.policy.clone();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let session = match &claims {
                 Some(c) => tx.get_session(&c.sid).await?,

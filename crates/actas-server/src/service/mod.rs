@@ -19,7 +19,7 @@ use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEven
 use actas_core::model::{EndReason, Notice, NoticeData, Session, SessionState};
 use actas_core::policy::Policy;
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{EventFilter, Tx, TxFn};
+use actas_store::{EventFilter, WriteFn, WriteTx};
 
 pub use admin::*;
 pub use audit::*;
@@ -64,7 +64,7 @@ impl<T> Committed<T> {
 impl Ctx {
     /// Runs `job` in one write transaction and answers its answer, waking
     /// the session feed when the job changed a session.
-    pub(crate) async fn commit<T: Send + 'static>(&self, job: TxFn<Committed<T>>) -> Result<T> {
+    pub(crate) async fn commit<T: Send + 'static>(&self, job: WriteFn<Committed<T>>) -> Result<T> {
         let done = self.store.write(job).await?;
         if done.sessions_changed {
             self.publish();
@@ -86,7 +86,7 @@ pub fn end_event(reason: EndReason, end: data::SessionEnd) -> EventData {
 /// Ends a live session inside `tx`: stores the end, appends its event and
 /// queues the customer note. `by` is the person who ended it, if a person did.
 pub(crate) async fn end_session(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     mut s: Session,
     reason: EndReason,
@@ -110,7 +110,7 @@ pub(crate) async fn end_session(
 }
 
 /// What an agent changed in a session, in plain words, from its events.
-pub(crate) async fn session_changes(tx: &mut dyn Tx, session_id: &str) -> Result<Vec<String>> {
+pub(crate) async fn session_changes(tx: &mut dyn actas_store::ReadTx, session_id: &str) -> Result<Vec<String>> {
     let events = tx
         .list_events(&EventFilter {
             session_id: Some(session_id.to_string()),
@@ -128,7 +128,7 @@ pub(crate) async fn session_changes(tx: &mut dyn Tx, session_id: &str) -> Result
         .collect())
 }
 
-async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()> {
+async fn queue_notice(tx: &mut dyn WriteTx, s: &Session, at: Timestamp) -> Result<()> {
     let changes = session_changes(tx, &s.id).await?;
     let note = text::customer_note(s, &changes, at);
     let n = Notice {
@@ -157,7 +157,7 @@ async fn queue_notice(tx: &mut dyn Tx, s: &Session, at: Timestamp) -> Result<()>
 /// Ends the session in `tx` if its time is up at `now`; answers the
 /// session and whether this call ended it.
 pub(crate) async fn end_if_due(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     s: Session,
     now: Timestamp,

@@ -13,7 +13,7 @@ use actas_core::model::{
 use actas_core::policy::{Policy, ScopeChange};
 use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{tx_fn, RequestFilter, SessionFilter, Tx};
+use actas_store::{read_fn, write_fn, RequestFilter, SessionFilter, WriteTx};
 
 use super::input::{self, Validate};
 use super::{end_session, Committed, Ctx, Principal};
@@ -44,7 +44,7 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
     };
     let actor = by.actor();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 if let Some(existing) = tx.get_ticket(&t.reference).await? {
                     if existing.account_id == t.account_id {
@@ -85,7 +85,7 @@ pub async fn get_ticket(ctx: &Ctx, who: &Principal, reference: &str) -> Result<(
     let r = reference.to_string();
     let (t, mut reqs, mut sess) = ctx
         .store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let t = tx.get_ticket(&r).await?.ok_or_else(|| Error::not_found(format!("No ticket {r}.")))?;
                 let reqs = tx.list_requests(&RequestFilter { ticket: Some(r.clone()), ..Default::default() }).await?;
@@ -128,14 +128,14 @@ fn refused_event(
 }
 
 /// Applies a decision by policy: approves, records the decision and event.
-async fn approve_by_policy(tx: &mut dyn Tx, policy: &Policy, r: &mut Request, now: Timestamp) -> Result<()> {
+async fn approve_by_policy(tx: &mut dyn WriteTx, policy: &Policy, r: &mut Request, now: Timestamp) -> Result<()> {
     let grant = Grant { actions: r.actions.clone(), minutes: r.minutes, removed: vec![], added: vec![] };
     record_approval(tx, policy, r, &grant, None, None, now).await
 }
 
 /// Records an approval (by a person when `approver` is set, else by policy).
 async fn record_approval(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     r: &mut Request,
     grant: &Grant,
@@ -201,7 +201,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
     let agent = agent.clone();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let asked = data::Asked::Access {
                 ticket: input.ticket.clone(),
@@ -284,7 +284,7 @@ pub async fn list_requests(ctx: &Ctx, who: &Staff, mut f: RequestFilter) -> Resu
     if !who.has(Role::Lead) && !who.has(Role::Auditor) {
         f.requester = Some(who.id.clone());
     }
-    let mut list = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
+    let mut list = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
     list.retain(|r| authz::sees_request(who, r, now));
     Ok(list)
 }
@@ -295,7 +295,7 @@ pub async fn get_request(ctx: &Ctx, who: &Principal, id: &str) -> Result<(Reques
     let id = id.to_string();
     let (r, d, s) = ctx
         .store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let r = tx.get_request(&id).await?.ok_or_else(|| Error::not_found(format!("No request {id}.")))?;
                 let d = tx.list_decisions(&id).await?;
@@ -308,7 +308,7 @@ pub async fn get_request(ctx: &Ctx, who: &Principal, id: &str) -> Result<(Reques
     Ok((r, d, s))
 }
 
-async fn load_request(tx: &mut dyn Tx, id: &str) -> Result<Request> {
+async fn load_request(tx: &mut dyn WriteTx, id: &str) -> Result<Request> {
     tx.get_request(id).await?.ok_or_else(|| Error::not_found(format!("No request {id}.")))
 }
 
@@ -320,7 +320,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
     let policy = ctx.policy.clone();
     let approver = approver.clone();
     let id = id.to_string();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let mut r = load_request(tx, &id).await?;
             authz::allow(&approver, Act::Decide(&r), now)?;
@@ -348,7 +348,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
 /// Applies an approved scope change to its live session (which changes
 /// it, or ends it for a new one).
 async fn apply_scope(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     r: &mut Request,
     mut s: Session,
@@ -412,7 +412,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
     let approver = approver.clone();
     let id = id.to_string();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 authz::allow(&approver, Act::Decide(&r), now)?;
@@ -462,7 +462,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
     let who = who.clone();
     let id = id.to_string();
     ctx.store
-        .write(tx_fn(move |tx| {
+        .write(write_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 authz::allow(&who, Act::Withdraw(&r), now)?;
@@ -494,7 +494,7 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
 }
 
 /// Marks an approved request expired (its approval ran out unstarted).
-pub(crate) async fn expire_request(tx: &mut dyn Tx, mut r: Request, at: Timestamp) -> Result<Request> {
+pub(crate) async fn expire_request(tx: &mut dyn WriteTx, mut r: Request, at: Timestamp) -> Result<Request> {
     r.status = RequestStatus::Expired;
     r.updated_at = at;
     tx.update_request(&r).await?;
@@ -515,7 +515,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
     let agent = agent.clone();
     let id = id.to_string();
     let (s, aud) = ctx
-        .commit(tx_fn(move |tx| {
+        .commit(write_fn(move |tx| {
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 authz::allow(&agent, Act::Start(&r), now)?;
@@ -603,7 +603,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
 }
 
 /// The host app a token is for: the one named, or the only host app.
-async fn audience_for(tx: &mut dyn Tx, named: Option<String>) -> Result<String> {
+async fn audience_for(tx: &mut dyn WriteTx, named: Option<String>) -> Result<String> {
     let apps = tx.list_apps().await?;
     if let Some(n) = named {
         let app = apps
@@ -639,7 +639,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
     let policy = ctx.policy.clone();
     let agent = agent.clone();
     let sid = session_id.to_string();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found(format!("No session {sid}.")))?;
             authz::allow(&agent, Act::AskScope(&s), now)?;

@@ -7,7 +7,7 @@ use actas_core::id::Secret;
 use actas_core::model::{App, EndReason, Session, Staff};
 use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{tx_fn, EntryCode, EventFilter, SessionFilter};
+use actas_store::{read_fn, write_fn, EntryCode, EventFilter, SessionFilter};
 
 use crate::credentials;
 
@@ -23,7 +23,7 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         .store
         .read({
             let id = id.clone();
-            tx_fn(move |tx| Box::pin(async move { tx.get_session(&id).await }))
+            read_fn(move |tx| Box::pin(async move { tx.get_session(&id).await }))
         })
         .await?
         .ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
@@ -32,7 +32,7 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
         return Ok(s);
     }
     // Its time is up but nobody recorded it yet: record it now.
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found("session"))?;
             let (s, ended) = end_if_due(tx, &policy, s, now).await?;
@@ -45,7 +45,7 @@ pub async fn get_session(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session
 /// The agent's live session, if any, ended first if its time is up.
 pub async fn live_session_of(ctx: &Ctx, agent: &actas_core::model::Staff) -> Result<Option<Session>> {
     let id = agent.id.clone();
-    let found = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.find_live_session(&id).await }))).await?;
+    let found = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.find_live_session(&id).await }))).await?;
     match found {
         None => Ok(None),
         Some(s) => {
@@ -69,7 +69,7 @@ pub async fn open_entry(ctx: &Ctx, agent: &Staff, id: &str) -> Result<api::Entry
     let code = ctx.ids.secret(credentials::ENTRY_PREFIX);
     let hash = credentials::secret_hash(code.expose());
     let address = ctx
-        .commit(tx_fn(move |tx| {
+        .commit(write_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 authz::allow(&agent, Act::OpenEntry(&s), now)?;
@@ -103,7 +103,7 @@ pub async fn exchange_entry(ctx: &Ctx, app: &App, code: &Secret) -> Result<(Sess
     let app = app.clone();
     let hash = credentials::secret_hash(code.expose().trim());
     let s = ctx
-        .commit(tx_fn(move |tx| {
+        .commit(write_fn(move |tx| {
             Box::pin(async move {
                 let again = "open the host app again from the staff console";
                 let Some(c) = tx.get_entry_code(&hash).await? else {
@@ -180,7 +180,7 @@ async fn end_by(ctx: &Ctx, who: &Principal, id: &str, how: Ending) -> Result<Ses
     let policy = ctx.policy.clone();
     let who = who.clone();
     let id = id.to_string();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
             match &how {
@@ -226,7 +226,7 @@ pub async fn heartbeat(ctx: &Ctx, who: &Principal, id: &str) -> Result<Session> 
     let policy = ctx.policy.clone();
     let who = who.clone();
     let id = id.to_string();
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
             authz::allow(&who, Act::Heartbeat(&s), now)?;
@@ -248,12 +248,15 @@ pub async fn timeline(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Re
     let who = who.clone();
     let id = id.to_string();
     ctx.store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let s = tx.get_session(&id).await?.ok_or_else(|| Error::not_found(format!("No session {id}.")))?;
                 authz::allow(&who, Act::ReadTimeline(&s), now)?;
                 let mut events = tx
                     .list_events(&EventFilter {
+                        // The request's events carry its ticket: the ticket's
+                        // index finds them.
+                        ticket: Some(s.ticket.clone()),
                         request_id: Some(s.request_id.clone()),
                         limit: 10_000,
                         ..Default::default()
@@ -286,7 +289,7 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
     let policy = ctx.policy.clone();
     let account = account_id.to_string();
     ctx.store
-        .read(tx_fn(move |tx| {
+        .read(read_fn(move |tx| {
             Box::pin(async move {
                 let sessions = tx
                     .list_sessions(&SessionFilter {
@@ -320,29 +323,32 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
         .await
 }
 
-/// Ends every live session whose time is up and expires lapsed approvals,
+/// Most sessions one round of the reaper ends of each kind (expired, idle):
+/// one write holds the lock for them all, so a backlog is worked off over
+/// a few rounds instead of stalling every other write.
+const REAP_AT_ONCE: i64 = 64;
+
+/// Ends the live sessions whose time is up (at most [`REAP_AT_ONCE`] of
+/// each kind a round) and expires lapsed approvals,
 /// each event at its deadline. Safe to run on every node at once: each end
 /// re-reads its session inside the writer's lock.
 pub async fn reap(ctx: &Ctx) -> Result<usize> {
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
+    let idle_since = now - actas_core::clock::minutes(policy.session.idle_minutes);
     let due: Vec<String> = ctx
         .store
-        .read(tx_fn(|tx| {
-            Box::pin(async move {
-                tx.list_sessions(&SessionFilter { live_only: true, limit: Some(10_000), ..Default::default() }).await
-            })
-        }))
+        .read(read_fn(move |tx| Box::pin(async move { tx.list_due_sessions(now, idle_since, REAP_AT_ONCE).await })))
         .await?
         .into_iter()
         .filter(|s| actas_core::flow::due_end(s, policy.session.idle_minutes, now).is_some())
         .map(|s| s.id)
         .collect();
-    let lapsed = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_lapsed_requests(now).await }))).await?;
+    let lapsed = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_lapsed_requests(now).await }))).await?;
     if due.is_empty() && lapsed.is_empty() {
         return Ok(0);
     }
-    ctx.commit(tx_fn(move |tx| {
+    ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let mut ended = 0;
             for id in due {
@@ -367,7 +373,7 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
 
 /// Ends a session because its agent was disabled (inside a larger write).
 pub(crate) async fn end_for_disabled(
-    tx: &mut dyn actas_store::Tx,
+    tx: &mut dyn actas_store::WriteTx,
     policy: &actas_core::policy::Policy,
     agent: &str,
     by: &Actor,

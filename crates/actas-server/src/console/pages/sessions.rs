@@ -9,7 +9,7 @@ use actas_core::limits::{self, one_line};
 use actas_core::model::{Request, RequestKind, Role, Session};
 use actas_core::policy::Approval;
 use actas_core::Error;
-use actas_store::{tx_fn, RequestFilter};
+use actas_store::{read_fn, RequestFilter};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -194,7 +194,7 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
 /// The scope requests of a session, oldest first.
 async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, ConsoleError> {
     let f = RequestFilter { session_id: Some(sid.to_string()), ..Default::default() };
-    let all = state.ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
+    let all = state.ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
     Ok(all.into_iter().filter(|r| r.kind == RequestKind::Scope).collect())
 }
 
@@ -230,7 +230,7 @@ async fn session_page_with(
     // The agent's "Open in the host app" leads to the app's entry address.
     let entry_origin = if s.is_live() && s.agent == who.staff.id {
         let app_id = s.app_id.clone();
-        let app = ctx.store.read(tx_fn(move |tx| Box::pin(async move { tx.get_app(&app_id).await }))).await?;
+        let app = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.get_app(&app_id).await }))).await?;
         app.and_then(|a| a.entry_address()).and_then(|u| origin_of(&u))
     } else {
         None

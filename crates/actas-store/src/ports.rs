@@ -1,0 +1,273 @@
+//! What the store keeps, one port per aggregate, each split into what a
+//! read may do and what only a write may do.
+//!
+//! A read transaction ([`ReadTx`]) has every `...Reads` port; a write
+//! transaction ([`WriteTx`]) has those and every `...Writes` port, so an event
+//! can be appended, a session ended or a key retired only inside
+//! [`Store::write`](crate::Store::write), which the compiler checks. Both
+//! backends implement every port; the server's operations see only these
+//! traits.
+//!
+//! Method names are verb + noun. Inserts that break a uniqueness rule answer
+//! [`Error::Conflict`](actas_core::Error::Conflict) with the rule's code;
+//! other database failures answer
+//! [`Error::Unavailable`](actas_core::Error::Unavailable).
+
+use actas_core::audit::{Checkpoint, Event, NewEvent};
+use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::{Result, Timestamp};
+use async_trait::async_trait;
+
+use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter};
+
+/// Tickets, read.
+#[async_trait]
+pub trait TicketReads: Send {
+    /// One ticket.
+    async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>>;
+}
+
+/// Tickets, written.
+#[async_trait]
+pub trait TicketWrites: Send {
+    /// Records a ticket. Conflict `ticket-exists` when the ref is taken.
+    async fn insert_ticket(&mut self, t: &Ticket) -> Result<()>;
+}
+
+/// Staff, their passwords, read.
+#[async_trait]
+pub trait StaffReads: Send {
+    /// One staff member.
+    async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>>;
+    /// Everyone, by login.
+    async fn list_staff(&mut self) -> Result<Vec<Staff>>;
+    /// A staff member's password hash.
+    async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
+}
+
+/// Staff, written.
+#[async_trait]
+pub trait StaffWrites: Send {
+    /// Adds a staff member. Conflict `staff-exists` when the login is taken.
+    async fn insert_staff(&mut self, s: &Staff) -> Result<()>;
+    /// Stores name, roles and disabled flag.
+    async fn update_staff(&mut self, s: &Staff) -> Result<()>;
+    /// Sets (or clears) a staff member's password hash.
+    async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()>;
+}
+
+/// Console sign-ins, read.
+#[async_trait]
+pub trait ConsoleReads: Send {
+    /// One console session, by the hash of its id.
+    async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>>;
+}
+
+/// Console sign-ins, written.
+#[async_trait]
+pub trait ConsoleWrites: Send {
+    /// Stores a new console session.
+    async fn insert_console_session(&mut self, s: &ConsoleSession) -> Result<()>;
+    /// Records activity: moves `last_seen_at` forward (never back).
+    async fn touch_console_session(&mut self, id_hash: &str, at: Timestamp) -> Result<()>;
+    /// Ends a console session (sign-out, timeout).
+    async fn delete_console_session(&mut self, id_hash: &str) -> Result<()>;
+}
+
+/// Personal tokens and app keys (their hashes), read.
+#[async_trait]
+pub trait CredentialReads: Send {
+    /// Who a credential hash belongs to: `(owner_kind, owner_id)`.
+    async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>>;
+}
+
+/// Personal tokens and app keys (their hashes), written.
+#[async_trait]
+pub trait CredentialWrites: Send {
+    /// Stores the hash of a credential (personal token or app key).
+    async fn insert_credential(&mut self, hash: &str, owner_kind: &str, owner_id: &str, at: Timestamp) -> Result<()>;
+}
+
+/// Host apps and the entry codes that carry a session to one, read.
+#[async_trait]
+pub trait AppReads: Send {
+    /// One app.
+    async fn get_app(&mut self, id: &str) -> Result<Option<App>>;
+    /// Every app, by name.
+    async fn list_apps(&mut self) -> Result<Vec<App>>;
+    /// One entry code, by the hash of the code.
+    async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>>;
+}
+
+/// Host apps and entry codes, written.
+#[async_trait]
+pub trait AppWrites: Send {
+    /// Registers an app. Conflict `app-exists` when the name is taken.
+    async fn insert_app(&mut self, a: &App) -> Result<()>;
+    /// Stores a new entry code and voids the session's unused ones.
+    async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()>;
+    /// Marks an entry code used; `false` when it was used already.
+    async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool>;
+}
+
+/// Requests and their decisions, read.
+#[async_trait]
+pub trait RequestReads: Send {
+    /// One request.
+    async fn get_request(&mut self, id: &str) -> Result<Option<Request>>;
+    /// Requests, oldest first.
+    async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>>;
+    /// Approved requests whose `start_by` is at or before `now`.
+    async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>>;
+    /// A request's decisions (zero or one).
+    async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>>;
+}
+
+/// Requests and their decisions, written.
+#[async_trait]
+pub trait RequestWrites: Send {
+    /// Stores a new request.
+    async fn insert_request(&mut self, r: &Request) -> Result<()>;
+    /// Stores a request's new state.
+    async fn update_request(&mut self, r: &Request) -> Result<()>;
+    /// Stores the decision. Conflict `already-decided` when one exists.
+    async fn insert_decision(&mut self, d: &Decision) -> Result<()>;
+}
+
+/// Impersonation sessions, read.
+#[async_trait]
+pub trait SessionReads: Send {
+    /// One session.
+    async fn get_session(&mut self, id: &str) -> Result<Option<Session>>;
+    /// The agent's live session.
+    async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>>;
+    /// Sessions, newest first.
+    async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>>;
+    /// Live sessions whose time is up: `ends_at` at or before `ends_by`, or
+    /// last activity at or before `idle_since`; at most `limit` of each.
+    async fn list_due_sessions(
+        &mut self,
+        ends_by: Timestamp,
+        idle_since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Session>>;
+}
+
+/// Impersonation sessions, written.
+#[async_trait]
+pub trait SessionWrites: Send {
+    /// Stores a new session. Conflict `live-session-exists` when the agent
+    /// already has a live one.
+    async fn insert_session(&mut self, s: &Session) -> Result<()>;
+    /// Stores a session's new state.
+    async fn update_session(&mut self, s: &Session) -> Result<()>;
+    /// Records activity: moves `last_activity_at` forward (never back).
+    async fn touch_session(&mut self, id: &str, at: Timestamp) -> Result<()>;
+}
+
+/// Signing keys, read.
+#[async_trait]
+pub trait KeyReads: Send {
+    /// Every key, oldest first.
+    async fn list_keys(&mut self) -> Result<Vec<KeyRecord>>;
+}
+
+/// Signing keys, written.
+#[async_trait]
+pub trait KeyWrites: Send {
+    /// Stores a signing key.
+    async fn insert_key(&mut self, k: &KeyRecord) -> Result<()>;
+    /// Marks a key retired.
+    async fn retire_key(&mut self, kid: &str, at: Timestamp) -> Result<()>;
+    /// Replaces a key's stored private part (sealing it, or sealing it again
+    /// under another key-encryption key).
+    async fn update_key_secret(&mut self, kid: &str, private_key: &str) -> Result<()>;
+}
+
+/// The audit trail and its signed checkpoints, read.
+#[async_trait]
+pub trait AuditReads: Send {
+    /// Events matching the filter, oldest first. Its cost follows what it
+    /// returns, not the trail's length (see `plan`).
+    async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>>;
+    /// The chain's head: `(seq, hash)`.
+    async fn get_event_head(&mut self) -> Result<Option<(i64, String)>>;
+    /// Every checkpoint, oldest first.
+    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>>;
+}
+
+/// The audit trail, appended to.
+#[async_trait]
+pub trait AuditWrites: Send {
+    /// Appends an event to the chain, naming it (`evt_...`).
+    async fn append_event(&mut self, e: NewEvent) -> Result<Event>;
+    /// Stores a checkpoint.
+    async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()>;
+}
+
+/// Customer notes, read.
+#[async_trait]
+pub trait NoticeReads: Send {
+    /// Notices of the sessions issued for `app_id` after `seq`, oldest first.
+    async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>>;
+    /// One notice.
+    async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>>;
+}
+
+/// Customer notes, written.
+#[async_trait]
+pub trait NoticeWrites: Send {
+    /// Queues a customer note. Its `seq` is assigned by the store.
+    async fn insert_notice(&mut self, n: &Notice) -> Result<Notice>;
+    /// Marks a notice delivered.
+    async fn set_notice_delivered(&mut self, id: &str, at: Timestamp) -> Result<()>;
+}
+
+/// A read transaction: every `...Reads` port, on one consistent snapshot.
+pub trait ReadTx:
+    TicketReads
+    + StaffReads
+    + ConsoleReads
+    + CredentialReads
+    + AppReads
+    + RequestReads
+    + SessionReads
+    + KeyReads
+    + AuditReads
+    + NoticeReads
+{
+}
+
+impl<T> ReadTx for T where
+    T: TicketReads
+        + StaffReads
+        + ConsoleReads
+        + CredentialReads
+        + AppReads
+        + RequestReads
+        + SessionReads
+        + KeyReads
+        + AuditReads
+        + NoticeReads
+{
+}
+
+/// A write transaction: every port, read and written, inside the node's
+/// writer (see [`Store::write`](crate::Store::write)).
+pub trait WriteTx:
+    ReadTx
+    + TicketWrites
+    + StaffWrites
+    + ConsoleWrites
+    + CredentialWrites
+    + AppWrites
+    + RequestWrites
+    + SessionWrites
+    + KeyWrites
+    + AuditWrites
+    + NoticeWrites
+{
+    /// A new id for something this transaction makes (`dec`, `ses`, ...),
+    /// from the store's [`Ids`](actas_core::id::Ids).
+    fn new_id(&self, prefix: &str) -> String;
+}
