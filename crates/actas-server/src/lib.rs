@@ -65,6 +65,8 @@ pub struct Config {
     pub connections: http::connections::Limits,
     /// Console password checks (argon2id, ~19 MiB each) run at once.
     pub password_checks: usize,
+    /// How often the audit trail's head is signed.
+    pub checkpoints: actas_store::CheckpointSchedule,
 }
 
 impl Config {
@@ -85,6 +87,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             connections: http::connections::Limits::default(),
             password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            checkpoints: actas_store::CheckpointSchedule::default(),
         }
     }
 }
@@ -128,6 +131,9 @@ pub async fn open_ctx_with_ids(
         keys::KeyRing::load(&store, policy.session.max_minutes, access).await.context("cannot load signing keys")?,
     );
     store.set_head_signer(Arc::new(keys::HeadSigner { keys: keys.clone(), clock: clock.clone(), witness: None }));
+    // A command-line process writes little and may exit at once: it signs
+    // every head it leaves. A server sets its own schedule.
+    store.set_checkpoint_schedule(actas_store::CheckpointSchedule::every_batch());
     Ok(Ctx {
         store,
         policy: Arc::new(policy),
@@ -163,6 +169,7 @@ impl Server {
             open_ctx_with_ids(&config.database_url, config.policy, config.clock, config.ids, base_url, config.keys)
                 .await?;
         ctx.keys.make_missing(&ctx.store, ctx.clock.now()).await.context("cannot load signing keys")?;
+        ctx.store.set_checkpoint_schedule(config.checkpoints);
         let witness = match &config.witness {
             Some(path) => Some(Arc::new(witness::Witness::open(path, &ctx.store).await?)),
             None => None,
@@ -243,6 +250,11 @@ impl Server {
         tail.abort();
         keys.abort();
         heads.abort();
+        // The last writes' head is signed before the process ends, so a
+        // cut of them is found too.
+        if let Err(e) = self.ctx.store.sign_head().await {
+            tracing::warn!(error = %e, "could not sign the audit head before stopping");
+        }
         if let Some(w) = &self.witness {
             w.flush(Duration::from_secs(5));
         }

@@ -29,6 +29,7 @@ mod convert;
 mod plan;
 pub mod ports;
 mod postgres;
+mod rows;
 mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
@@ -45,7 +46,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 pub use ports::{ReadTx, WriteTx};
-pub use writer::HeadSigner;
+pub use writer::{CheckpointSchedule, HeadSigner};
 
 /// What a signing key signs. A key has one role: a token key never
 /// vouches for the audit trail's head, and a checkpoint key never signs a
@@ -327,6 +328,17 @@ impl Store {
     /// Sets who signs the chain's head after each committed batch.
     pub fn set_head_signer(&self, signer: Arc<dyn HeadSigner>) {
         self.writer.set_signer(signer);
+    }
+
+    /// Sets how often the head is signed (default: [`CheckpointSchedule::default`]).
+    pub fn set_checkpoint_schedule(&self, schedule: CheckpointSchedule) {
+        self.writer.set_schedule(schedule);
+    }
+
+    /// Signs the chain's head now unless it is signed already (before a
+    /// graceful shutdown), and answers once that checkpoint committed.
+    pub async fn sign_head(&self) -> Result<()> {
+        self.writer.sign_head().await
     }
 
     /// Committed write transactions and the writes they held, since open:

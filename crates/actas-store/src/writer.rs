@@ -48,6 +48,64 @@ pub trait HeadSigner: Send + Sync {
     fn committed(&self, _checkpoint: &Checkpoint) {}
 }
 
+/// When the writer signs the chain's head: at most this often, so the
+/// cost of a signature (and of a witness line) does not grow with the
+/// number of writes. A head is signed by the first batch that commits once
+/// `every` has passed since the last signature, or `events` events after
+/// it; a head left unsigned when writes stop is signed by itself within
+/// `every`; [`crate::Store::sign_head`] signs at once (graceful shutdown).
+/// Events after the last signed head are the tail a cut could remove
+/// unnoticed: at most `every` of them (see THREATS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointSchedule {
+    /// Sign at the latest this many events after the last signed head.
+    pub events: i64,
+    /// Sign at the latest this long after the first unsigned commit.
+    pub every: Duration,
+}
+
+impl Default for CheckpointSchedule {
+    /// 10,000 events or one second.
+    fn default() -> Self {
+        CheckpointSchedule { events: 10_000, every: Duration::from_secs(1) }
+    }
+}
+
+impl CheckpointSchedule {
+    /// Every batch signs its head (tests that look at each head).
+    pub fn every_batch() -> Self {
+        CheckpointSchedule { events: 0, every: Duration::ZERO }
+    }
+}
+
+/// The last head this writer signed.
+#[derive(Debug, Clone, Copy)]
+struct Signed {
+    seq: i64,
+    at: Instant,
+}
+
+/// Whether a batch signs its head.
+#[derive(Debug, Clone, Copy)]
+struct SignPlan {
+    /// Sign whatever the schedule says (a timer, or `sign_head`).
+    force: bool,
+    schedule: CheckpointSchedule,
+    last: Option<Signed>,
+}
+
+impl SignPlan {
+    /// Whether the head at `seq` is to be signed now.
+    fn due(&self, seq: i64) -> bool {
+        match self.last {
+            None => true,
+            Some(l) if seq <= l.seq => false,
+            Some(_) if self.force => true,
+            Some(l) => seq - l.seq >= self.schedule.events || l.at.elapsed() >= self.schedule.every,
+        }
+    }
+}
+
 type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 /// Makes the write that must commit before any other (see [`WriterHandle::write_first`]).
 pub(crate) type Opening = Arc<dyn Fn() -> WriteFn<()> + Send + Sync>;
@@ -58,6 +116,8 @@ type Work = Box<dyn for<'t> FnOnce(&'t mut dyn BatchConn) -> BoxFuture<'t, (bool
 struct Job {
     work: Work,
     refuse: Box<dyn FnOnce(&str) + Send>,
+    /// Sign the head when this job's batch commits, whatever the schedule.
+    sign: bool,
 }
 
 impl Job {
@@ -82,6 +142,7 @@ impl Job {
                     let _ = answer.send(Err(Error::Unavailable(anyhow::anyhow!("write refused: {why}"))));
                 }
             }),
+            sign: false,
         }
     }
 }
@@ -132,6 +193,7 @@ pub(crate) trait BatchSource: Send + Sync {
 pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
+    schedule: Arc<RwLock<CheckpointSchedule>>,
     stats: Arc<Stats>,
     health: Arc<WriterHealth>,
     opening: Arc<Mutex<Option<Opening>>>,
@@ -194,8 +256,16 @@ impl WriterHandle {
         let health = Arc::new(WriterHealth::default());
         health.alive.store(true, Ordering::SeqCst);
         let opening: Arc<Mutex<Option<Opening>>> = Arc::default();
-        tokio::spawn(supervise(rx, source, signer.clone(), stats.clone(), health.clone(), opening.clone()));
-        WriterHandle { jobs, signer, stats, health, opening }
+        let schedule: Arc<RwLock<CheckpointSchedule>> = Arc::default();
+        let shared = Shared {
+            signer: signer.clone(),
+            schedule: schedule.clone(),
+            stats: stats.clone(),
+            health: health.clone(),
+            opening: opening.clone(),
+        };
+        tokio::spawn(supervise(rx, source, shared));
+        WriterHandle { jobs, signer, schedule, stats, health, opening }
     }
 
     pub(crate) fn stats(&self) -> (u64, u64) {
@@ -204,6 +274,18 @@ impl WriterHandle {
 
     pub(crate) fn set_signer(&self, s: Arc<dyn HeadSigner>) {
         *self.signer.write().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
+
+    pub(crate) fn set_schedule(&self, schedule: CheckpointSchedule) {
+        *self.schedule.write().unwrap_or_else(|e| e.into_inner()) = schedule;
+    }
+
+    /// Commits a batch that signs the head now, if it is not signed yet.
+    pub(crate) async fn sign_head(&self) -> Result<()> {
+        let (answer, wait) = oneshot::channel::<Result<()>>();
+        let mut job = Job::new(answer, move |_, answer| Box::pin(async move { (true, deliver(answer, Ok(()))) }));
+        job.sign = true;
+        self.send(job, wait).await
     }
 
     pub(crate) async fn submit<T: Send + 'static>(&self, f: WriteFn<T>) -> Result<T> {
@@ -284,17 +366,20 @@ fn deliver<T: Send + 'static>(answer: oneshot::Sender<Result<T>>, result: Result
 
 /// Runs the writer loop, and runs it again after a panic: the queue lives
 /// here, outside the loop, so no waiting write is lost to a restart.
-async fn supervise(
-    mut rx: mpsc::Receiver<Job>,
-    source: Arc<dyn BatchSource>,
+/// What the writer's task shares with its handles.
+struct Shared {
     signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>>,
+    schedule: Arc<RwLock<CheckpointSchedule>>,
     stats: Arc<Stats>,
     health: Arc<WriterHealth>,
     opening: Arc<Mutex<Option<Opening>>>,
-) {
+}
+
+async fn supervise(mut rx: mpsc::Receiver<Job>, source: Arc<dyn BatchSource>, shared: Shared) {
+    let health = shared.health.clone();
     let _alive = Alive(health.clone());
     loop {
-        let run = run(&mut rx, source.as_ref(), &signer, &stats, &health, &opening);
+        let run = run(&mut rx, source.as_ref(), &shared);
         match AssertUnwindSafe(run).catch_unwind().await {
             // Every handle is gone: the store was dropped.
             Ok(()) => return,
@@ -337,20 +422,35 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
-async fn run(
-    rx: &mut mpsc::Receiver<Job>,
-    source: &dyn BatchSource,
-    signer: &RwLock<Option<Arc<dyn HeadSigner>>>,
-    stats: &Stats,
-    health: &WriterHealth,
-    opening: &Mutex<Option<Opening>>,
-) {
+async fn run(rx: &mut mpsc::Receiver<Job>, source: &dyn BatchSource, shared: &Shared) {
+    let Shared { signer, schedule, stats, health, opening } = shared;
     // Dropped with an open transaction (a panic unwinding through here),
     // the connection is closed, not pooled: see `SqlTx`.
     let mut conn: Option<Box<dyn BatchConn>> = None;
     // The last batch (or connection) failed.
     let mut failed = false;
-    while let Some(first) = rx.recv().await {
+    // The last head signed, and since when a committed head waits for one.
+    let mut signed: Option<Signed> = None;
+    let mut unsigned_since: Option<Instant> = None;
+    loop {
+        let schedule = *schedule.read().unwrap_or_else(|e| e.into_inner());
+        // A head waiting for its signature is signed by a batch of its own
+        // once its time comes, if no write comes first.
+        let next = match unsigned_since {
+            Some(since) => {
+                match tokio::time::timeout(schedule.every.saturating_sub(since.elapsed()), rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let (answer, _) = oneshot::channel::<Result<()>>();
+                        let mut job = Job::new(answer, |_, _| Box::pin(async { (true, Box::new(|_| {}) as Deliver) }));
+                        job.sign = true;
+                        Some(job)
+                    }
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some(first) = next else { return };
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -376,13 +476,27 @@ async fn run(
         let signer = signer.read().unwrap_or_else(|e| e.into_inner()).clone();
         let n = jobs.len() as u64;
         let first = opening.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref()).await {
-            Ok(()) => {
+        let plan = SignPlan { force: jobs.iter().any(|j| j.sign), schedule, last: signed };
+        match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref(), plan).await {
+            Ok(outcome) => {
                 if let Some(done) = first {
                     let mut pending = opening.lock().unwrap_or_else(|e| e.into_inner());
                     if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, &done)) {
                         *pending = None;
                     }
+                }
+                match outcome {
+                    Head::Signed(seq) => {
+                        signed = Some(Signed { seq, at: Instant::now() });
+                        unsigned_since = None;
+                    }
+                    Head::Unsigned => {
+                        unsigned_since.get_or_insert_with(Instant::now);
+                    }
+                    // A timer's batch found nothing to sign (no signer yet,
+                    // or the head was signed already): stop waiting on it.
+                    Head::Unchanged if plan.force => unsigned_since = None,
+                    Head::Unchanged => {}
                 }
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.writes.fetch_add(n, Ordering::Relaxed);
@@ -402,12 +516,23 @@ async fn run(
     }
 }
 
+/// What a committed batch left of the chain's head.
+enum Head {
+    /// Signed, at this seq.
+    Signed(i64),
+    /// Moved (or was never signed here) and waits for a signature.
+    Unsigned,
+    /// Nothing to sign: no signer, or no event yet, or signed already.
+    Unchanged,
+}
+
 async fn run_batch(
     c: &mut dyn BatchConn,
     first: Option<WriteFn<()>>,
     jobs: Vec<Job>,
     signer: Option<&dyn HeadSigner>,
-) -> Result<()> {
+    plan: SignPlan,
+) -> Result<Head> {
     if let Err(e) = c.begin().await {
         let _ = c.exec("ROLLBACK").await;
         let why = format!("cannot begin: {}", chain(&e));
@@ -458,9 +583,15 @@ async fn run_batch(
         }
     }
     let mut signed = None;
-    if broken.is_none() && c.appended() {
-        match checkpoint(c, signer).await {
-            Ok(cp) => signed = cp,
+    let mut head = Head::Unchanged;
+    if broken.is_none() {
+        match checkpoint(c, signer, plan).await {
+            Ok(Some(cp)) => {
+                head = Head::Signed(cp.seq);
+                signed = Some(cp);
+            }
+            Ok(None) if c.appended() && signer.is_some() => head = Head::Unsigned,
+            Ok(None) => {}
             Err(e) => broken = Some(chain(&e)),
         }
     }
@@ -476,7 +607,7 @@ async fn run_batch(
         signer.committed(cp);
     }
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(head),
         Err(msg) => {
             let _ = c.exec("ROLLBACK").await;
             Err(Error::Unavailable(anyhow::anyhow!(msg)))
@@ -489,13 +620,25 @@ async fn rollback_to(c: &mut dyn BatchConn) -> Result<()> {
     c.exec("RELEASE SAVEPOINT job").await
 }
 
-async fn checkpoint(c: &mut dyn BatchConn, signer: Option<&dyn HeadSigner>) -> Result<Option<Checkpoint>> {
+/// Signs the batch's head when `plan` says it is due, and stores the
+/// checkpoint in the batch.
+async fn checkpoint(
+    c: &mut dyn BatchConn,
+    signer: Option<&dyn HeadSigner>,
+    plan: SignPlan,
+) -> Result<Option<Checkpoint>> {
     let Some(signer) = signer else { return Ok(None) };
+    if !c.appended() && !plan.force {
+        return Ok(None);
+    }
     let head = match c.cached_head() {
         Some(h) => Some(h),
         None => c.tx().get_event_head().await?,
     };
     let Some((seq, hash)) = head else { return Ok(None) };
+    if !plan.due(seq) {
+        return Ok(None);
+    }
     let Some(cp) = signer.sign_head(seq, &hash) else { return Ok(None) };
     c.tx().insert_checkpoint(&cp).await?;
     Ok(Some(cp))

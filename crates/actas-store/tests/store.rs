@@ -102,6 +102,53 @@ async fn failed_write_alone(store: Store, _url: &str) {
     }
 }
 
+both!(a_write_that_reads_the_trail_and_then_fails_keeps_the_rest_of_its_batch, read_then_fail);
+async fn read_then_fail(store: Store, _url: &str) {
+    // Each write appends, some read the trail (which stores what the batch
+    // appended so far), and some of those then fail: only their own events
+    // go, the events of the writes before them in the batch stay.
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(write_fn(move |tx| {
+                    Box::pin(async move {
+                        tx.append_event(event(n)).await?;
+                        if n % 3 == 0 {
+                            let seen = tx.list_events(&EventFilter { limit: 100_000, ..Default::default() }).await?;
+                            assert!(seen.iter().any(|e| e.text == format!("event {n}")), "a write sees its own event");
+                            tx.append_event(event(1000 + n)).await?;
+                        }
+                        if n % 6 == 0 {
+                            return Err(Error::conflict(actas_core::Code::NothingNew, "this one changes its mind"));
+                        }
+                        Ok(())
+                    })
+                }))
+                .await
+        }));
+    }
+    let mut kept = Vec::new();
+    for (n, t) in tasks.into_iter().enumerate() {
+        if t.await.unwrap().is_ok() {
+            kept.push(format!("event {n}"));
+            if n % 3 == 0 {
+                kept.push(format!("event {}", 1000 + n));
+            }
+        }
+    }
+    let events = all_events(&store).await;
+    let mut texts: Vec<String> = events.iter().map(|e| e.text.clone()).collect();
+    texts.sort();
+    kept.sort();
+    assert_eq!(texts, kept, "exactly the events of the writes that succeeded");
+    let mut chain = ChainVerifier::default();
+    for e in &events {
+        chain.push(e).unwrap();
+    }
+}
+
 both!(the_database_holds_one_live_session_per_agent, one_live_session);
 async fn one_live_session(store: Store, _url: &str) {
     // Foreign keys need the request and ticket; a raw insert shows the rule itself.

@@ -407,3 +407,70 @@ backend_test!(async fn a_checkpoint_key_put_in_behind_the_servers_back_is_not_ta
     let v = app.authorize(&token, "settings.view").await;
     assert!(v.allowed, "{v:?}");
 });
+
+/// The checkpoints stored, by seq.
+async fn checkpoint_seqs(app: &TestApp) -> Vec<i64> {
+    let cps = app
+        .ctx
+        .store
+        .read(actas_store::read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await })))
+        .await
+        .unwrap();
+    cps.into_iter().map(|c| c.seq).collect()
+}
+
+async fn head_seq(app: &TestApp) -> i64 {
+    let head = app
+        .ctx
+        .store
+        .read(actas_store::read_fn(|tx| Box::pin(async move { tx.get_event_head().await })))
+        .await
+        .unwrap();
+    head.map_or(0, |h| h.0)
+}
+
+#[tokio::test]
+async fn the_head_is_signed_every_n_events_not_for_every_write() {
+    let schedule = actas_store::CheckpointSchedule { events: 8, every: std::time::Duration::from_secs(3600) };
+    let app = TestApp::configured(move |c| c.checkpoints = schedule).await;
+    let token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
+    let before = checkpoint_seqs(&app).await;
+    let from = head_seq(&app).await;
+    // One after the other: each its own write batch.
+    for _ in 0..40 {
+        assert!(app.authorize(&token, "settings.view").await.allowed);
+    }
+    let signed: Vec<i64> = checkpoint_seqs(&app).await.into_iter().filter(|s| !before.contains(s)).collect();
+    assert!((4..=6).contains(&signed.len()), "40 events, a signature every 8: {signed:?} after {from}");
+    for pair in signed.windows(2) {
+        assert!(pair[1] - pair[0] >= 8, "signed closer than 8 events apart: {signed:?}");
+    }
+    // Before stopping, the server signs the head it leaves.
+    let head = head_seq(&app).await;
+    assert!(!checkpoint_seqs(&app).await.contains(&head), "the last events wait for their signature");
+    app.ctx.store.sign_head().await.unwrap();
+    assert!(checkpoint_seqs(&app).await.contains(&head));
+    let v = app.verify().await;
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+#[tokio::test]
+async fn a_head_left_unsigned_is_signed_by_itself_within_the_interval() {
+    let schedule = actas_store::CheckpointSchedule { events: 1_000_000, every: std::time::Duration::from_millis(300) };
+    let app = TestApp::configured(move |c| c.checkpoints = schedule).await;
+    let token = app.session(&app.maria).actions(&["settings.view"]).start().await.token;
+    let before = checkpoint_seqs(&app).await.len();
+    let started = std::time::Instant::now();
+    for _ in 0..30 {
+        assert!(app.authorize(&token, "settings.view").await.allowed);
+    }
+    let took = started.elapsed().as_millis() as usize;
+    let head = head_seq(&app).await;
+    // No write comes after the last one; the writer signs its head anyway.
+    wait_until(std::time::Duration::from_secs(3), "the last head to be signed", || async {
+        checkpoint_seqs(&app).await.contains(&head)
+    })
+    .await;
+    let added = checkpoint_seqs(&app).await.len() - before;
+    assert!(added <= took / 300 + 2, "{added} signatures for 30 writes in {took} ms, at most one per 300 ms");
+}

@@ -17,12 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
 use crate::{Backend, Options, ReadFn, Store};
 
-mod imp {
-    /// The advisory lock that serializes writers across nodes ("actas" in ASCII).
-    const BEGIN_BATCH: &[&str] = &["BEGIN", "SELECT pg_advisory_xact_lock(6386449766077811)"];
-    const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    crate::sql::sql_tx!(sqlx::Postgres, sqlx::postgres::PgRow, |_| String::new());
-}
+mod tx;
 
 struct Postgres {
     pool: PgPool,
@@ -35,7 +30,7 @@ impl Backend for Postgres {
         &self,
         f: ReadFn<Box<dyn std::any::Any + Send>>,
     ) -> actas_core::Result<Box<dyn std::any::Any + Send>> {
-        imp::read_in(&self.pool, &self.ids, f).await
+        tx::read_in(&self.pool, &self.ids, f).await
     }
 
     async fn ping(&self) -> actas_core::Result<()> {
@@ -52,7 +47,7 @@ impl Backend for Postgres {
 impl BatchSource for Postgres {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
         let conn = self.pool.acquire().await.map_err(crate::convert::db_err)?;
-        Ok(Box::new(imp::SqlTx::new(conn, self.ids.clone())))
+        Ok(Box::new(tx::SqlTx::new(conn, self.ids.clone())))
     }
 }
 
