@@ -16,5 +16,6 @@ mod feed;
 mod flow;
 mod ids;
 mod refusals;
+mod revocation;
 mod security;
 mod time;
