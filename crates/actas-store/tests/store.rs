@@ -504,3 +504,58 @@ async fn time_range_search(store: Store, _url: &str) {
         .unwrap();
     assert_eq!(found.iter().map(|e| e.body.text.as_str()).collect::<Vec<_>>(), ["event 50000"]);
 }
+
+both!(the_reaper_reads_exactly_the_sessions_that_are_due, due_sessions);
+async fn due_sessions(store: Store, _url: &str) {
+    // 60 sessions of 60 agents: some ended, the live ones with ends and
+    // last activities spread around "now" (t0 + 60 min, idle after 10).
+    let t = ticket("1", "acct_1");
+    let r = approved_request("req_1", &t, "a0");
+    let now = t0() + chrono::Duration::minutes(60);
+    let idle_since = now - chrono::Duration::minutes(10);
+    let mut sessions = Vec::new();
+    for n in 0..60i64 {
+        let mut s = live_session(&format!("ses_{n}"), &r, &format!("a{n}"));
+        s.ends_at = t0() + chrono::Duration::minutes(40 + n % 40);
+        s.last_activity_at = t0() + chrono::Duration::minutes(35 + (n * 7) % 30);
+        if n % 9 == 0 {
+            s.state = actas_core::model::SessionState::Ended;
+        }
+        sessions.push(s);
+    }
+    let want: Vec<String> = sessions
+        .iter()
+        .filter(|s| s.is_live() && (s.ends_at <= now || s.last_activity_at <= idle_since))
+        .map(|s| s.id.clone())
+        .collect();
+    let rows = sessions.clone();
+    store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_ticket(&t).await?;
+                tx.insert_request(&r).await?;
+                for s in &rows {
+                    tx.insert_session(s).await?;
+                }
+                Ok(())
+            })
+        }))
+        .await
+        .unwrap();
+    let due = store
+        .read(read_fn(move |tx| Box::pin(async move { tx.list_due_sessions(now, idle_since, 1000).await })))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = due.into_iter().map(|s| s.id).collect();
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert!(!want.is_empty() && want.len() < 50, "a mix of due and not due: {want:?}");
+    assert_eq!(got, want);
+    // At most `limit` of each kind: a backlog is worked off over rounds.
+    let few = store
+        .read(read_fn(move |tx| Box::pin(async move { tx.list_due_sessions(now, idle_since, 3).await })))
+        .await
+        .unwrap();
+    assert!((3..=6).contains(&few.len()), "{}", few.len());
+}
