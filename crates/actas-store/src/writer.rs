@@ -1,5 +1,10 @@
 //! The writer: one task per node that commits writes in batches.
 //!
+//! The loop is the same for both backends; where it runs is the backend's
+//! choice: a task on the server's runtime (PostgreSQL, whose driver is
+//! asynchronous) or a thread of its own (SQLite, whose calls block:
+//! [`WriterHandle::spawn_thread`]).
+//!
 //! Callers hand it closures; it takes every closure waiting, opens one
 //! transaction (taking the audit chain's lock), runs each closure inside a
 //! savepoint, signs the new head, commits once, and only then answers each
@@ -249,7 +254,8 @@ impl Drop for Alive {
 }
 
 impl WriterHandle {
-    pub(crate) fn spawn(source: Arc<dyn BatchSource>) -> WriterHandle {
+    /// A handle, and the loop it feeds, not yet running.
+    fn new(source: Arc<dyn BatchSource>) -> (WriterHandle, impl std::future::Future<Output = ()> + Send) {
         let (jobs, rx) = mpsc::channel(4096);
         let signer: Arc<RwLock<Option<Arc<dyn HeadSigner>>>> = Arc::default();
         let stats = Arc::new(Stats::default());
@@ -264,8 +270,32 @@ impl WriterHandle {
             health: health.clone(),
             opening: opening.clone(),
         };
-        tokio::spawn(supervise(rx, source, shared));
-        WriterHandle { jobs, signer, schedule, stats, health, opening }
+        (WriterHandle { jobs, signer, schedule, stats, health, opening }, supervise(rx, source, shared))
+    }
+
+    /// Runs the writer as a task on the current tokio runtime: for a backend
+    /// whose driver is asynchronous, so that waiting on the database blocks
+    /// no thread.
+    pub(crate) fn spawn(source: Arc<dyn BatchSource>) -> WriterHandle {
+        let (handle, writer) = WriterHandle::new(source);
+        tokio::spawn(writer);
+        handle
+    }
+
+    /// Runs the writer on an OS thread of its own, named `name`, with a
+    /// current-thread runtime: for a backend whose calls block (SQLite
+    /// waiting on `fsync` at COMMIT), so that they block this thread only,
+    /// never a worker of the runtime serving requests. The thread ends when
+    /// the last handle is dropped.
+    pub(crate) fn spawn_thread(source: Arc<dyn BatchSource>, name: &str) -> std::io::Result<WriterHandle> {
+        let (handle, writer) = WriterHandle::new(source);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || runtime.block_on(writer));
+        if let Err(e) = spawned {
+            handle.health.alive.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(handle)
     }
 
     pub(crate) fn stats(&self) -> (u64, u64) {
