@@ -30,7 +30,6 @@ mod plan;
 pub mod ports;
 mod postgres;
 mod rows;
-mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -131,6 +131,15 @@ impl TestStore {
     }
 }
 
+/// Calls `observer` with the text of each statement that the SQLite
+/// stores opened after this call run (as prepared, with placeholders, once
+/// per run), through SQLite's profile hook: how a test sees every statement
+/// the store sends. One observer for the whole process; a later call
+/// replaces it. Stores opened before the first call are not observed.
+pub fn observe_sqlite_statements(observer: impl Fn(&str) + Send + Sync + 'static) {
+    crate::sqlite::observe::set(std::sync::Arc::new(observer));
+}
+
 /// Where the tests' time starts: 2026-11-25 14:00 UTC.
 pub fn t0() -> Timestamp {
     use chrono::TimeZone;

@@ -5,8 +5,9 @@
 //!
 //! The statements are the ones the store really sends: this test calls
 //! every method of the store's transaction, with every search the server
-//! makes, and records each statement from sqlx's query log; then it asks
-//! SQLite for the plan of each.
+//! makes, and records each statement its connections run (SQLite's profile
+//! hook, `observe_sqlite_statements`); then it asks SQLite for the plan of
+//! each.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeSet;
@@ -21,44 +22,10 @@ use actas_store::{
     read_fn, write_fn, ConsoleSession, EntryCode, EventFilter, KeyRecord, KeyRole, RequestFilter, SessionFilter,
 };
 use sqlx::Connection;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
 
-/// Statements read off sqlx's query log.
+/// Statements the store ran, as SQLite's profile hook reports them.
 #[derive(Clone, Default)]
 struct Statements(Arc<Mutex<BTreeSet<String>>>);
-
-struct Fields {
-    summary: String,
-    statement: String,
-}
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "summary" => self.summary = value.to_string(),
-            "db.statement" => self.statement = value.to_string(),
-            _ => {}
-        }
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, format!("{value:?}").trim_matches('"'));
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Statements {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
-        }
-        let mut f = Fields { summary: String::new(), statement: String::new() };
-        event.record(&mut f);
-        // sqlx logs short statements whole as the summary, longer ones in full beside it.
-        let sql = if f.statement.trim().is_empty() { f.summary } else { f.statement };
-        self.0.lock().unwrap().insert(sql.trim().to_string());
-    }
-}
 
 fn minutes(m: i64) -> chrono::Duration {
     chrono::Duration::minutes(m)
@@ -123,11 +90,10 @@ fn scans_growing(line: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_query_scans_the_trail_or_sorts_it() {
     let seen = Statements::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(seen.clone().with_filter(tracing_subscriber::filter::filter_fn(|m| m.target() == "sqlx::query"))),
-    )
-    .unwrap();
+    let log = seen.clone();
+    actas_store::testing::observe_sqlite_statements(move |sql| {
+        log.0.lock().unwrap().insert(sql.trim().to_string());
+    });
 
     let db = TestStore::sqlite().await;
     let store = db.store.clone();
@@ -389,7 +355,7 @@ async fn no_query_scans_the_trail_or_sorts_it() {
 
     // Each statement's plan, on the seeded file.
     let statements: Vec<String> = seen.0.lock().unwrap().iter().cloned().collect();
-    assert!(statements.len() > 40, "the query log was not captured: {statements:?}");
+    assert!(statements.len() > 40, "the statements were not captured: {statements:?}");
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url)).await.unwrap();
     let mut bad = Vec::new();
     for sql in &statements {

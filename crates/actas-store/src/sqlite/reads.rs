@@ -1,0 +1,329 @@
+//! The read ports, once for every connection ([`HasConn`]): the readers'
+//! and, inside a batch, the writer's.
+//!
+//! Each method runs its statements to the end without awaiting anything:
+//! the calls block, which is why reads run on tokio's blocking pool and the
+//! writer on a thread of its own.
+
+use actas_core::audit::{Checkpoint, Event};
+use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::{Result, Timestamp};
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::conn::{db_err, many, one, HasConn, Query, TimeBlock};
+use super::rows::*;
+use crate::convert::{audit_at, micros};
+use crate::ports::*;
+use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter};
+
+#[async_trait]
+impl<C: HasConn> TicketReads for C {
+    async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>> {
+        let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE ref = ?1");
+        one(self.conn(), sql, [reference], ticket_from)
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> StaffReads for C {
+    async fn get_staff(&mut self, id: &str) -> Result<Option<Staff>> {
+        one(self.conn(), concat!("SELECT ", staff_cols!(), " FROM staff WHERE id = ?1"), [id], staff_from)
+    }
+
+    async fn list_staff(&mut self) -> Result<Vec<Staff>> {
+        many(self.conn(), concat!("SELECT ", staff_cols!(), " FROM staff ORDER BY id"), [], staff_from)
+    }
+
+    async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
+        let hash = one(self.conn(), "SELECT password_hash FROM staff WHERE id = ?1", [id], |r| {
+            get::<Option<String>>(r, "password_hash")
+        })?;
+        Ok(hash.flatten())
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> ConsoleReads for C {
+    async fn get_console_session(&mut self, id_hash: &str) -> Result<Option<ConsoleSession>> {
+        one(
+            self.conn(),
+            "SELECT id_hash, staff_id, csrf, created_at, last_seen_at FROM console_sessions WHERE id_hash = ?1",
+            [id_hash],
+            console_session_from,
+        )
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> CredentialReads for C {
+    async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
+        one(self.conn(), "SELECT owner_kind, owner_id FROM credentials WHERE hash = ?1", [hash], |r| {
+            Ok((get(r, "owner_kind")?, get(r, "owner_id")?))
+        })
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> AppReads for C {
+    async fn get_app(&mut self, id: &str) -> Result<Option<App>> {
+        one(self.conn(), concat!("SELECT ", app_cols!(), " FROM apps WHERE id = ?1"), [id], app_from)
+    }
+
+    async fn list_apps(&mut self) -> Result<Vec<App>> {
+        many(self.conn(), concat!("SELECT ", app_cols!(), " FROM apps ORDER BY name"), [], app_from)
+    }
+
+    async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
+        one(
+            self.conn(),
+            "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = ?1",
+            [hash],
+            entry_code_from,
+        )
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> RequestReads for C {
+    async fn get_request(&mut self, id: &str) -> Result<Option<Request>> {
+        one(self.conn(), concat!("SELECT ", request_cols!(), " FROM requests WHERE id = ?1"), [id], request_from)
+    }
+
+    async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>> {
+        let mut q = Query::new(concat!("SELECT ", request_cols!(), " FROM requests WHERE 1 = 1"));
+        if let Some(s) = f.status {
+            q.push(" AND status = ").bind(s.as_str().to_string());
+        }
+        if let Some(v) = &f.requester {
+            q.push(" AND requester = ").bind(v.clone());
+        }
+        if let Some(v) = &f.ticket {
+            q.push(" AND ticket = ").bind(v.clone());
+        }
+        if let Some(v) = &f.session_id {
+            q.push(" AND session_id = ").bind(v.clone());
+        }
+        q.push(" ORDER BY created_at, id LIMIT ").bind(f.limit.unwrap_or(1000));
+        q.many(self.conn(), request_from)
+    }
+
+    async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>> {
+        let sql = concat!(
+            "SELECT ",
+            request_cols!(),
+            " FROM requests WHERE status = 'approved' AND start_by <= ?1 ORDER BY start_by LIMIT 500"
+        );
+        many(self.conn(), sql, [micros(now)], request_from)
+    }
+
+    async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>> {
+        let sql = concat!("SELECT ", decision_cols!(), " FROM decisions WHERE request_id = ?1 ORDER BY at");
+        many(self.conn(), sql, [request_id], decision_from)
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> SessionReads for C {
+    async fn get_session(&mut self, id: &str) -> Result<Option<Session>> {
+        one(self.conn(), concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = ?1"), [id], session_from)
+    }
+
+    async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>> {
+        let sql = concat!("SELECT ", session_cols!(), " FROM sessions WHERE agent = ?1 AND state = 'live'");
+        one(self.conn(), sql, [agent], session_from)
+    }
+
+    async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>> {
+        let mut q = Query::new(concat!("SELECT ", session_cols!(), " FROM sessions WHERE 1 = 1"));
+        if let Some(v) = &f.account_id {
+            q.push(" AND account_id = ").bind(v.clone());
+        }
+        if let Some(v) = &f.ticket {
+            q.push(" AND ticket = ").bind(v.clone());
+        }
+        if let Some(v) = &f.agent {
+            q.push(" AND agent = ").bind(v.clone());
+        }
+        if let Some(v) = &f.request_id {
+            q.push(" AND request_id = ").bind(v.clone());
+        }
+        if let Some(v) = &f.app_id {
+            q.push(" AND app_id = ").bind(v.clone());
+        }
+        if f.live_only {
+            q.push(" AND state = 'live'");
+        }
+        q.push(" ORDER BY started_at DESC, id LIMIT ").bind(f.limit.unwrap_or(1000));
+        q.many(self.conn(), session_from)
+    }
+
+    async fn list_due_sessions(
+        &mut self,
+        ends_by: Timestamp,
+        idle_since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Session>> {
+        let mut due: Vec<Session> = Vec::new();
+        for (sql, at) in [
+            (
+                concat!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE state = 'live' AND ends_at <= ?1 ORDER BY ends_at LIMIT ?2"
+                ),
+                ends_by,
+            ),
+            (
+                concat!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE state = 'live' AND last_activity_at <= ?1 ORDER BY last_activity_at LIMIT ?2"
+                ),
+                idle_since,
+            ),
+        ] {
+            for s in many(self.conn(), sql, [micros(at), limit], session_from)? {
+                if !due.iter().any(|d| d.id == s.id) {
+                    due.push(s);
+                }
+            }
+        }
+        Ok(due)
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> KeyReads for C {
+    async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
+        many(self.conn(), concat!("SELECT ", key_cols!(), " FROM signing_keys ORDER BY created_at, kid"), [], key_from)
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> AuditReads for C {
+    async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
+        let Some(window) = seq_window(self.conn(), self.pending_times(), f)? else { return Ok(Vec::new()) };
+        if f.types.len() > 1 && crate::plan::driver(f).is_none() {
+            // Several types and nothing narrower: one walk of the type
+            // index per type, each in seq order, merged here.
+            let mut all = Vec::new();
+            for t in &f.types {
+                let one = EventFilter { types: vec![*t], ..f.clone() };
+                all.extend(events_in(self.conn(), &one, window)?);
+            }
+            all.sort_by_key(|e| e.seq);
+            all.truncate(usize::try_from(f.limit).unwrap_or(0));
+            return Ok(all);
+        }
+        events_in(self.conn(), f, window)
+    }
+
+    async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
+        event_head(self.conn())
+    }
+
+    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
+        many(
+            self.conn(),
+            "SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq",
+            [],
+            checkpoint_from,
+        )
+    }
+}
+
+#[async_trait]
+impl<C: HasConn> NoticeReads for C {
+    async fn list_notices(&mut self, app_id: &str, after: i64, limit: i64) -> Result<Vec<Notice>> {
+        let sql = "SELECT n.seq, n.id, n.session_id, n.account_id, n.text, n.data, n.created_at, n.delivered_at \
+                   FROM notices n JOIN sessions s ON s.id = n.session_id \
+                   WHERE s.app_id = ?1 AND n.seq > ?2 ORDER BY n.seq LIMIT ?3";
+        many(self.conn(), sql, rusqlite::params![app_id, after, limit], notice_from)
+    }
+
+    async fn get_notice(&mut self, id: &str) -> Result<Option<Notice>> {
+        one(self.conn(), concat!("SELECT ", notice_cols!(), " FROM notices WHERE id = ?1"), [id], notice_from)
+    }
+}
+
+/// The chain's head as stored: `(seq, hash)`.
+pub(super) fn event_head(c: &Connection) -> Result<Option<(i64, String)>> {
+    one(c, "SELECT seq, hash FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)", [], |r| {
+        Ok((get(r, "seq")?, get(r, "hash")?))
+    })
+}
+
+/// The seqs `f` can match, `[from, to)`: after its cursor, and inside the
+/// blocks whose times meet its time range, stored or `pending` in this
+/// transaction. `None` when no event can match.
+fn seq_window(c: &Connection, pending: &[TimeBlock], f: &EventFilter) -> Result<Option<(i64, i64)>> {
+    let mut from = f.after_seq.map_or(0, |s| s.saturating_add(1));
+    let mut to = i64::MAX;
+    if let Some(since) = f.since {
+        let since = audit_at(since);
+        let stored = block(c, "SELECT min(block) FROM audit_time_index WHERE last_at >= ?1", &since)?;
+        let pending = pending.iter().filter(|t| t.last >= since).map(|t| t.block).min();
+        let Some(block) = stored.into_iter().chain(pending).min() else { return Ok(None) };
+        from = from.max(block.saturating_mul(crate::plan::TIME_BLOCK));
+    }
+    if let Some(until) = f.until {
+        let until = audit_at(until);
+        let stored = block(c, "SELECT max(block) FROM audit_time_index WHERE first_at < ?1", &until)?;
+        let pending = pending.iter().filter(|t| t.first < until).map(|t| t.block).max();
+        let Some(block) = stored.into_iter().chain(pending).max() else { return Ok(None) };
+        to = block.saturating_add(1).saturating_mul(crate::plan::TIME_BLOCK);
+    }
+    Ok((from < to).then_some((from, to)))
+}
+
+/// The one block an aggregate over `audit_time_index` answers, if any.
+fn block(c: &Connection, sql: &str, at: &str) -> Result<Option<i64>> {
+    let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
+    stmt.query_row([at], |r| r.get(0)).map_err(db_err)
+}
+
+/// Events matching `f` with seqs in `window`, oldest first: one walk of one
+/// index (see [`crate::plan::driver`], named to SQLite with `INDEXED BY`,
+/// since its planner has no statistics to choose by) in seq order.
+fn events_in(c: &Connection, f: &EventFilter, (from, to): (i64, i64)) -> Result<Vec<Event>> {
+    let indexed = crate::plan::driver(f).map(|i| format!(" INDEXED BY {i}")).unwrap_or_default();
+    let mut q = Query::new(format!(concat!("SELECT ", event_cols!(), " FROM audit_events{} WHERE seq >= "), indexed));
+    q.bind(from);
+    if to < i64::MAX {
+        q.push(" AND seq < ").bind(to);
+    }
+    if let Some(v) = &f.session_id {
+        q.push(" AND session_id = ").bind(v.clone());
+    }
+    if let Some(v) = &f.ticket {
+        q.push(" AND ticket = ").bind(v.clone());
+    }
+    if let Some(v) = &f.account_id {
+        q.push(" AND account_id = ").bind(v.clone());
+    }
+    if let Some(v) = &f.agent {
+        q.push(" AND agent = ").bind(v.clone());
+    }
+    if let Some(v) = &f.request_id {
+        q.push(" AND request_id = ").bind(v.clone());
+    }
+    if !f.types.is_empty() {
+        q.push(" AND type IN (");
+        for (n, t) in f.types.iter().enumerate() {
+            if n > 0 {
+                q.push(", ");
+            }
+            q.bind(t.as_str().to_string());
+        }
+        q.push(")");
+    }
+    if let Some(v) = f.since {
+        q.push(" AND at >= ").bind(audit_at(v));
+    }
+    if let Some(v) = f.until {
+        q.push(" AND at < ").bind(audit_at(v));
+    }
+    q.push(" ORDER BY seq LIMIT ").bind(f.limit);
+    q.many(c, event_from)
+}

@@ -1,0 +1,118 @@
+//! Rows read off SQLite into the structs of [`crate::rows`], column by
+//! name; `TryFrom` there turns each into the domain's value, the one place
+//! each conversion is written.
+//!
+//! The column lists are macros so that `concat!` builds each statement's
+//! text at compile time: the hot statements cost no formatting, and their
+//! text, the key of the statement cache, is the same on every call.
+
+use actas_core::audit::{Checkpoint, Event};
+use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::Result;
+use rusqlite::types::FromSql;
+use rusqlite::Row;
+
+use crate::convert::corrupt;
+use crate::rows::*;
+use crate::{ConsoleSession, EntryCode, KeyRecord};
+
+macro_rules! ticket_cols {
+    () => {
+        "ref, account_id, account_name, subject, url, created_by, created_at"
+    };
+}
+macro_rules! staff_cols {
+    () => {
+        "id, name, roles, disabled, created_at"
+    };
+}
+macro_rules! app_cols {
+    () => {
+        "id, name, tickets, origins, entry_url, created_at"
+    };
+}
+macro_rules! request_cols {
+    () => {
+        "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, \
+         session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, \
+         start_by, created_at, updated_at"
+    };
+}
+macro_rules! decision_cols {
+    () => {
+        "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at"
+    };
+}
+macro_rules! session_cols {
+    () => {
+        "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, \
+         reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, \
+         approvers"
+    };
+}
+macro_rules! event_cols {
+    () => {
+        "seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash"
+    };
+}
+macro_rules! key_cols {
+    () => {
+        "kid, role, private_key, public_key, created_at, retired_at"
+    };
+}
+macro_rules! notice_cols {
+    () => {
+        "seq, id, session_id, account_id, text, data, created_at, delivered_at"
+    };
+}
+pub(super) use {
+    app_cols, decision_cols, event_cols, key_cols, notice_cols, request_cols, session_cols, staff_cols, ticket_cols,
+};
+
+/// One column of a row; a value of the wrong type is stored data this
+/// build cannot read.
+pub(super) fn get<T: FromSql>(r: &Row, col: &str) -> Result<T> {
+    r.get(col).map_err(|e| corrupt(format!("{col}: {e}")))
+}
+
+/// Reads the row struct `$row` field by field (each field's column named as
+/// the field, or as given) and turns it into the model's value.
+macro_rules! read_rows {
+    ($($f:ident: $row:ident => $model:ty { $($field:ident $(= $col:literal)?),* $(,)? })*) => {$(
+        pub(super) fn $f(r: &Row) -> Result<$model> {
+            <$model>::try_from($row { $($field: get(r, read_rows!(@col $field $($col)?))?),* })
+        }
+    )*};
+    (@col $field:ident $col:literal) => { $col };
+    (@col $field:ident) => { stringify!($field) };
+}
+
+read_rows! {
+    ticket_from: TicketRow => Ticket {
+        reference = "ref", account_id, account_name, subject, url, created_by, created_at,
+    }
+    staff_from: StaffRow => Staff { id, name, roles, disabled, created_at }
+    app_from: AppRow => App { id, name, tickets, origins, entry_url, created_at }
+    request_from: RequestRow => Request {
+        id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status,
+        session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note,
+        start_by, created_at, updated_at,
+    }
+    decision_from: DecisionRow => Decision {
+        id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at,
+    }
+    session_from: SessionRow => Session {
+        id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope,
+        reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id,
+        approvers,
+    }
+    entry_code_from: EntryCodeRow => EntryCode { hash, session_id, created_at, expires_at, used_at }
+    key_from: KeyRow => KeyRecord { kid, role, private_key, public_key, created_at, retired_at }
+    event_from: EventRow => Event {
+        seq, id, at, kind = "type", actor, account_id, ticket, request_id, session_id, agent, data, text,
+        prev_hash, hash,
+    }
+    checkpoint_from: CheckpointRow => Checkpoint { seq, hash, kid, signature, at }
+    console_session_from: ConsoleSessionRow => ConsoleSession { id_hash, staff_id, csrf, created_at, last_seen_at }
+    notice_from: NoticeRow => Notice { seq, id, session_id, account_id, text, data, created_at, delivered_at }
+}
