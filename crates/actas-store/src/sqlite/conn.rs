@@ -53,7 +53,7 @@ pub(crate) struct TimeBlock {
 /// store made it). A file the process may not write is opened read-only,
 /// and every write on it fails.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
-    #[allow(unused_mut)] // the tests' statement observer needs it mutable
+    #[cfg_attr(not(feature = "testing"), allow(unused_mut))] // the tests' statement observer needs it mutable
     let mut conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(BUSY)?;
@@ -152,10 +152,16 @@ impl BatchTx {
         params: impl Params,
         failed: impl FnOnce(rusqlite::Error) -> Error,
     ) -> Result<usize> {
+        self.in_batch()?;
+        exec(&self.conn, sql, params).map_err(failed)
+    }
+
+    /// `Ok` while the batch's transaction is open.
+    pub(super) fn in_batch(&self) -> Result<()> {
         if self.conn.is_autocommit() {
             return Err(Error::Unavailable(anyhow::anyhow!("the batch's transaction has ended")));
         }
-        exec(&self.conn, sql, params).map_err(failed)
+        Ok(())
     }
 
     /// Notes an appended event's time in its block.

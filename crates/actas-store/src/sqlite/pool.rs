@@ -72,9 +72,11 @@ impl Readers {
         Ok(Lease { conn, generation })
     }
 
+    /// Pools a connection again, or drops it (which closes it, ending any
+    /// transaction left on it) when it is not reusable or the pool was
+    /// renewed since it was taken.
     fn give_back(&self, lease: Lease) {
         if !lease.conn.reusable() {
-            tracing::warn!("a reader's connection was left in a transaction or failed to end one; closing it");
             return;
         }
         let mut idle = self.idle();

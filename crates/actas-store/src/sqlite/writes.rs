@@ -356,9 +356,7 @@ impl AuditWrites for BatchTx {
 #[async_trait]
 impl NoticeWrites for BatchTx {
     async fn insert_notice(&mut self, n: &Notice) -> Result<Notice> {
-        if self.conn.is_autocommit() {
-            return Err(Error::Unavailable(anyhow::anyhow!("the batch's transaction has ended")));
-        }
+        self.in_batch()?;
         let data = serde_json::to_string(&n.data).map_err(|e| Error::Internal(e.into()))?;
         let mut stmt = self
             .conn
