@@ -1,6 +1,7 @@
 //! Reading and verifying the audit trail.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actas_api as api;
 use actas_core::audit::{ChainVerifier, Checkpoint, Event};
@@ -10,6 +11,7 @@ use actas_store::{read_fn, EventFilter};
 use futures::StreamExt;
 
 use super::Ctx;
+use crate::keys::KeyRing;
 
 /// Most events in one page.
 pub const MAX_PAGE: i64 = 1000;
@@ -98,9 +100,9 @@ impl Vouch {
 /// checkpoints were signed again with a key the rewriter made.
 ///
 /// The trail is walked a page at a time and nothing of an event is kept
-/// past its page: the next pages are read while one is checked, and each
-/// page is hashed and linked on a blocking thread, together with the
-/// checkpoints up to its last event.
+/// past its page: the next pages are read while one is checked, each page
+/// is hashed and linked on a blocking thread, and the signatures of the
+/// checkpoints up to its last event are checked on others meanwhile.
 pub async fn verify_against(
     ctx: &Ctx,
     known_heads: &[(i64, String)],
@@ -123,23 +125,26 @@ pub async fn verify_against(
         while let Some(page) = received.recv().await {
             let events: Vec<Event> = page?;
             let full = events.len() as i64 == VERIFY_PAGE;
-            let through = checkpoints.through(events.last().map_or(i64::MIN, |e| e.seq));
+            let through: Arc<[Checkpoint]> = checkpoints.through(events.last().map_or(i64::MIN, |e| e.seq)).into();
+            let linked = blocking({
+                let through = through.clone();
+                move || {
+                    let going = walk.page(&events, &through);
+                    (walk, going)
+                }
+            });
+            let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, through));
             let going;
-            (walk, going) = blocking(move || {
-                let going = walk.page(&events, through);
-                (walk, going)
-            })
-            .await?;
+            (walk, going) = linked?;
+            walk.unsigned(unsigned?);
             if !going || !full {
                 break;
             }
         }
-        let rest = checkpoints.rest();
-        blocking(move || {
-            walk.end(rest);
-            walk
-        })
-        .await
+        let rest: Arc<[Checkpoint]> = checkpoints.rest().into();
+        walk.unsigned(unsigned(&ctx.keys, rest.clone()).await?);
+        walk.end(&rest);
+        Ok::<_, actas_core::Error>(walk)
     });
     // The reads stop with the check: a broken chain needs no further page.
     let walk = match futures::future::select(checking, reading).await {
@@ -173,6 +178,23 @@ async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Vec<Event
             return;
         }
     }
+}
+
+/// The seqs of the checkpoints whose signatures do not verify, checked on
+/// as many blocking threads as there are cores: a quiet server signs the
+/// head of nearly every write (more than a second apart), and a signature
+/// costs more to check than an event's hash.
+async fn unsigned(keys: &Arc<KeyRing>, checkpoints: Arc<[Checkpoint]>) -> Result<Vec<i64>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = checkpoints.len().div_ceil(threads).max(32);
+    let checks = (0..checkpoints.len()).step_by(per_thread).map(|from| {
+        let (keys, checkpoints) = (keys.clone(), checkpoints.clone());
+        blocking(move || {
+            let to = (from + per_thread).min(checkpoints.len());
+            checkpoints[from..to].iter().filter(|cp| !keys.verify_checkpoint(cp)).map(|cp| cp.seq).collect::<Vec<_>>()
+        })
+    });
+    Ok(futures::future::try_join_all(checks).await?.concat())
 }
 
 /// Runs `f` on a thread where blocking is fine.
@@ -228,7 +250,6 @@ enum Rank {
 /// What a verification has found so far.
 struct Walk {
     chain: ChainVerifier,
-    keys: std::sync::Arc<crate::keys::KeyRing>,
     /// Heads vouched for outside the database (given and witnessed); a
     /// witness line wins a seq both name.
     outside: BTreeMap<i64, (String, Vouch)>,
@@ -240,13 +261,7 @@ struct Walk {
 
 impl Walk {
     fn new(ctx: &Ctx, known_heads: &[(i64, String)], witnessed: &[crate::witness::Line]) -> Walk {
-        let mut walk = Walk {
-            chain: ChainVerifier::default(),
-            keys: ctx.keys.clone(),
-            outside: BTreeMap::new(),
-            first: None,
-            checkpoints: 0,
-        };
+        let mut walk = Walk { chain: ChainVerifier::default(), outside: BTreeMap::new(), first: None, checkpoints: 0 };
         for (seq, hash) in known_heads {
             walk.outside.insert(*seq, (hash.clone(), Vouch::Head));
         }
@@ -270,37 +285,35 @@ impl Walk {
         }
     }
 
-    fn checkpoint(&mut self, cp: &Checkpoint) {
-        self.checkpoints += 1;
-        if !self.keys.verify_checkpoint(cp) {
-            self.found(cp.seq, Rank::CheckpointSignature, || {
-                format!("the checkpoint for event {} has no valid signature", cp.seq)
+    /// Notes the checkpoints whose signatures do not verify (see
+    /// [`unsigned`]).
+    fn unsigned(&mut self, seqs: Vec<i64>) {
+        for seq in seqs {
+            self.found(seq, Rank::CheckpointSignature, || {
+                format!("the checkpoint for event {seq} has no valid signature")
             });
         }
     }
 
-    /// Checks the next page of events and the checkpoints up to its last
-    /// event; `false` once the chain broke.
-    fn page(&mut self, events: &[Event], checkpoints: Vec<Checkpoint>) -> bool {
-        let mut checkpoints = checkpoints.into_iter().peekable();
+    /// Checks the next page of events against the checkpoints up to its
+    /// last event (all of which it counts); `false` once the chain broke.
+    fn page(&mut self, events: &[Event], checkpoints: &[Checkpoint]) -> bool {
+        self.checkpoints += checkpoints.len() as u64;
+        let mut checkpoints = checkpoints.iter().peekable();
         for e in events {
             let mut signed = None;
             while let Some(cp) = checkpoints.next_if(|cp| cp.seq <= e.seq) {
-                self.checkpoint(&cp);
                 if cp.seq == e.seq {
-                    signed = Some(cp.hash);
+                    signed = Some(cp.hash.as_str());
                 }
             }
             if let Err(b) = self.chain.push(e) {
                 self.found(b.seq, Rank::Chain, || b.problem);
-                for cp in checkpoints {
-                    self.checkpoint(&cp);
-                }
                 return false;
             }
             let vouched = match self.outside.get(&e.seq) {
                 Some((hash, by)) => Some((hash.as_str(), by)),
-                None => signed.as_deref().map(|hash| (hash, &Vouch::Checkpoint)),
+                None => signed.map(|hash| (hash, &Vouch::Checkpoint)),
             };
             if let Some((hash, by)) = vouched {
                 if hash != e.hash {
@@ -309,23 +322,15 @@ impl Walk {
                 }
             }
         }
-        for cp in checkpoints {
-            self.checkpoint(&cp);
-        }
         true
     }
 
-    /// Checks the checkpoints the walk did not reach, then whether anything
-    /// vouches for a seq beyond the chain's end.
-    fn end(&mut self, rest: Vec<Checkpoint>) {
+    /// Counts the checkpoints the walk did not reach, then checks whether
+    /// anything vouches for a seq beyond the chain's end.
+    fn end(&mut self, rest: &[Checkpoint]) {
+        self.checkpoints += rest.len() as u64;
         let head = self.chain.head().0;
-        let mut beyond = None;
-        for cp in &rest {
-            self.checkpoint(cp);
-            if cp.seq > head && beyond.is_none_or(|seq| cp.seq < seq) {
-                beyond = Some(cp.seq);
-            }
-        }
+        let beyond = rest.iter().map(|cp| cp.seq).filter(|seq| *seq > head).min();
         if self.first.is_some() {
             return;
         }
