@@ -2,8 +2,9 @@
 //! Throughput and memory of verifying the audit trail.
 //!
 //! Seeds `ACTAS_BENCH_EVENTS` events (default 100,000) into a SQLite file
-//! through the store, in write batches of 5,000 (each batch signs a
-//! checkpoint, as the server's writer does), then times `service::verify`
+//! through the store, in write batches of `ACTAS_BENCH_BATCH` (default
+//! 5,000; each batch signs a checkpoint, as a quiet server's do, so a small
+//! batch makes a trail with many checkpoints), then times `service::verify`
 //! and prints events per second and the process's peak resident memory
 //! (`VmHWM`). The events are a mix of every kind an ordinary day writes,
 //! mostly authorize answers.
@@ -26,15 +27,10 @@ use actas_store::write_fn;
 use anyhow::Context;
 use chrono::{Duration, TimeZone, Utc};
 
-/// Events per write batch while seeding.
-const BATCH: u64 = 5_000;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: u64 = match std::env::var("ACTAS_BENCH_EVENTS") {
-        Ok(v) => v.trim().replace('_', "").parse().with_context(|| format!("ACTAS_BENCH_EVENTS={v:?}"))?,
-        Err(_) => 100_000,
-    };
+    let n = number("ACTAS_BENCH_EVENTS", 100_000)?;
+    let batch = number("ACTAS_BENCH_BATCH", 5_000)?.max(1);
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
     let db = match std::env::var("ACTAS_BENCH_DB") {
         Ok(path) => std::path::PathBuf::from(path),
@@ -51,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut done = 0;
         while done < n {
-            let to = (done + BATCH).min(n);
+            let to = (done + batch).min(n);
             let from = done;
             ctx.store
                 .write(write_fn(move |tx| {
@@ -82,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
         before / 1024
     );
     Ok(())
+}
+
+/// A count from the environment (`_` allowed between digits), or `default`.
+fn number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v.trim().replace('_', "").parse().with_context(|| format!("{name}={v:?}")),
+        Err(_) => Ok(default),
+    }
 }
 
 /// `VmHWM` of this process, in KiB (0 where `/proc` does not say).
