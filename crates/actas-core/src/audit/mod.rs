@@ -298,10 +298,7 @@ impl Event {
 
     /// The hash this event should have, from its fields and `prev_hash`.
     pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(canonical_bytes(self));
-        hex::encode(h.finalize())
+        hex::encode(EventHasher::default().hash(self))
     }
 }
 
@@ -321,53 +318,160 @@ impl Event {
 /// differ in number formatting and key order (UTF-16 code units); our data
 /// holds only integers and ASCII keys, where the two agree.
 pub fn canonical_bytes(e: &Event) -> Vec<u8> {
-    let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
-    let v = serde_json::json!({
-        "seq": e.seq,
-        "id": e.id,
-        "at": format_ms(e.at),
-        "type": e.kind.as_str(),
-        "actor": e.actor.to_json(),
-        "account_id": opt(&e.account_id),
-        "ticket": opt(&e.ticket),
-        "request_id": opt(&e.request_id),
-        "session_id": opt(&e.session_id),
-        "agent": opt(&e.agent),
-        "data": e.data,
-        "text": e.text,
-    });
-    let mut out = String::with_capacity(512);
-    write_canonical(&v, &mut out);
-    out.into_bytes()
+    let mut out = Vec::with_capacity(512);
+    write_canonical_event(e, &mut out);
+    out
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// Appends an event's canonical bytes ([`canonical_bytes`]) to `out`.
+///
+/// The event's own keys are few and fixed, so they are written in their
+/// sorted order as they stand (`account_id`, `actor`, `agent`, `at`,
+/// `data`, `id`, `request_id`, `seq`, `session_id`, `text`, `ticket`,
+/// `type`; the actor's `id`, `kind`, `name`); only `data` has keys to sort.
+pub fn write_canonical_event(e: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"account_id\":");
+    write_opt(&e.account_id, out);
+    out.extend_from_slice(b",\"actor\":{\"id\":");
+    write_str(&e.actor.id, out);
+    out.extend_from_slice(b",\"kind\":");
+    write_str(e.actor.kind.as_str(), out);
+    out.extend_from_slice(b",\"name\":");
+    write_str(&e.actor.name, out);
+    out.extend_from_slice(b"},\"agent\":");
+    write_opt(&e.agent, out);
+    out.extend_from_slice(b",\"at\":");
+    write_at(e.at, out);
+    out.extend_from_slice(b",\"data\":");
+    write_value(&e.data, out);
+    out.extend_from_slice(b",\"id\":");
+    write_str(&e.id, out);
+    out.extend_from_slice(b",\"request_id\":");
+    write_opt(&e.request_id, out);
+    out.extend_from_slice(b",\"seq\":");
+    write_json(&e.seq, out);
+    out.extend_from_slice(b",\"session_id\":");
+    write_opt(&e.session_id, out);
+    out.extend_from_slice(b",\"text\":");
+    write_str(&e.text, out);
+    out.extend_from_slice(b",\"ticket\":");
+    write_opt(&e.ticket, out);
+    out.extend_from_slice(b",\"type\":");
+    write_str(e.kind.as_str(), out);
+    out.push(b'}');
+}
+
+/// A scalar (string, number, boolean, null) as `serde_json` writes it.
+fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a scalar into a Vec cannot fail: no I/O, no map keys to refuse.
+    let _ = serde_json::to_writer(out, v);
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    write_json(s, out);
+}
+
+fn write_opt(s: &Option<String>, out: &mut Vec<u8>) {
+    match s {
+        Some(s) => write_str(s, out),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A time as [`format_ms`] writes it, quoted. Years 0 to 9999 outside a
+/// leap second are written digit by digit; any other time by `format_ms`.
+fn write_at(t: Timestamp, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
+        return write_str(&format_ms(t), out);
+    };
+    if nanos >= 1_000_000_000 {
+        return write_str(&format_ms(t), out);
+    }
+    let mut b = *b"\"0000-00-00T00:00:00.000Z\"";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            // A digit: `v % 10` is below 10.
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, year);
+    put(6, 2, t.month());
+    put(9, 2, t.day());
+    put(12, 2, t.hour());
+    put(15, 2, t.minute());
+    put(18, 2, t.second());
+    put(21, 3, nanos / 1_000_000);
+    out.extend_from_slice(&b);
+}
+
+/// Any JSON value, object keys sorted at every level.
+fn write_value(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            out.push(b'{');
+            let mut first = true;
+            let mut member = |k: &String, v: &Value, out: &mut Vec<u8>| {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
                 }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                write_canonical(&map[*k], out);
+                write_str(k, out);
+                out.push(b':');
+                write_value(v, out);
+            };
+            // The map iterates in key order unless serde_json was built to
+            // keep insertion order; only then is a sorted list made.
+            if map.keys().is_sorted() {
+                for (k, v) in map {
+                    member(k, v, out);
+                }
+            } else {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|a, b| a.0.cmp(b.0));
+                for (k, v) in members {
+                    member(k, v, out);
+                }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_canonical(item, out);
+                write_value(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        scalar => write_json(scalar, out),
+    }
+}
+
+/// Hashes events, reusing one buffer for their canonical bytes.
+#[derive(Debug, Clone, Default)]
+pub struct EventHasher {
+    buf: Vec<u8>,
+}
+
+impl EventHasher {
+    /// SHA-256(prev_hash ‖ canonical bytes) of `e`.
+    pub fn hash(&mut self, e: &Event) -> [u8; 32] {
+        self.buf.clear();
+        write_canonical_event(e, &mut self.buf);
+        let mut h = Sha256::new();
+        h.update(e.prev_hash.as_bytes());
+        h.update(&self.buf);
+        h.finalize().into()
+    }
+
+    /// Whether `e.hash` is the hash its fields and `prev_hash` give, as
+    /// [`Event::compute_hash`] writes it (lowercase hex).
+    pub fn matches(&mut self, e: &Event) -> bool {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.hash(e), &mut hex).is_ok() && hex.as_slice() == e.hash.as_bytes()
     }
 }
 
@@ -408,11 +512,12 @@ pub struct ChainVerifier {
     expected_seq: i64,
     prev_hash: String,
     count: u64,
+    hasher: EventHasher,
 }
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev_hash: GENESIS.to_string(), count: 0 }
+        ChainVerifier { expected_seq: 1, prev_hash: GENESIS.to_string(), count: 0, hasher: EventHasher::default() }
     }
 }
 
@@ -434,11 +539,11 @@ impl ChainVerifier {
                 e.seq - 1
             )));
         }
-        if e.compute_hash() != e.hash {
+        if !self.hasher.matches(e) {
             return Err(bad(format!("event {} was altered: its content does not match its hash", e.seq)));
         }
         self.expected_seq += 1;
-        self.prev_hash = e.hash.clone();
+        self.prev_hash.clone_from(&e.hash);
         self.count += 1;
         Ok(())
     }
@@ -457,7 +562,9 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     fn ev(n: i64, prev: &str) -> Event {
         let mut e = NewEvent::new(
@@ -529,5 +636,384 @@ mod tests {
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
+    }
+
+    /// The encoding as it was first written: a `serde_json` tree of the
+    /// event, walked with its keys sorted. Kept as the reference that
+    /// [`canonical_bytes`] must match byte for byte.
+    fn canonical_bytes_by_tree(e: &Event) -> Vec<u8> {
+        let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
+        let v = serde_json::json!({
+            "seq": e.seq,
+            "id": e.id,
+            "at": format_ms(e.at),
+            "type": e.kind.as_str(),
+            "actor": e.actor.to_json(),
+            "account_id": opt(&e.account_id),
+            "ticket": opt(&e.ticket),
+            "request_id": opt(&e.request_id),
+            "session_id": opt(&e.session_id),
+            "agent": opt(&e.agent),
+            "data": e.data,
+            "text": e.text,
+        });
+        let mut out = String::with_capacity(512);
+        write_canonical_tree(&v, &mut out);
+        out.into_bytes()
+    }
+
+    fn write_canonical_tree(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write_canonical_tree(&map[*k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_canonical_tree(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    /// A string of up to `max` characters: plain text, JSON's special
+    /// characters, every control character, line and paragraph separators,
+    /// bidi controls, accents, other scripts and characters outside the BMP.
+    fn text(rng: &mut StdRng, max: usize) -> String {
+        const ODD: &str = "\"\\/\u{7f}\u{80}\u{a0}éßø中文😀\u{1F3F3}\u{200B}\u{200E}\u{2028}\u{2029}\u{202A}\u{202E}\u{2066}\u{2069}\u{FEFF}\u{FFFD}\u{FFFF}\u{10FFFF}";
+        let odd: Vec<char> = ODD.chars().collect();
+        let len = rng.gen_range(0..=max);
+        (0..len)
+            .map(|_| match rng.gen_range(0..10) {
+                0 => char::from(rng.gen_range(0u8..0x20)),
+                1 | 2 => odd[rng.gen_range(0..odd.len())],
+                _ => char::from(rng.gen_range(0x20u8..0x7f)),
+            })
+            .collect()
+    }
+
+    fn maybe(rng: &mut StdRng, max: usize) -> Option<String> {
+        rng.gen_bool(0.5).then(|| text(rng, max))
+    }
+
+    fn texts(rng: &mut StdRng) -> Vec<String> {
+        let n = rng.gen_range(0..4);
+        (0..n).map(|_| text(rng, 12)).collect()
+    }
+
+    /// Any time from about year -3000 to 12000, to the nanosecond, or one
+    /// of the edges: the first and last instants of four-digit years, and
+    /// leap seconds (nanoseconds past one billion).
+    fn time(rng: &mut StdRng) -> Timestamp {
+        let edge = |y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32, nano: u32| {
+            NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_nano_opt(h, mi, s, nano)).unwrap().and_utc()
+        };
+        match rng.gen_range(0..12) {
+            0 => edge(0, 1, 1, 0, 0, 0, 0),
+            1 => edge(-1, 12, 31, 23, 59, 59, 999_999_999),
+            2 => edge(9999, 12, 31, 23, 59, 59, 999_999_999),
+            3 => edge(10000, 1, 1, 0, 0, 0, 0),
+            4 => edge(2016, 12, 31, 23, 59, 59, rng.gen_range(1_000_000_000..2_000_000_000)),
+            5 => edge(rng.gen_range(0..10000), 6, 30, 23, 59, 59, 1_000_000_000),
+            _ => {
+                let (from, to) = (-156_000_000_000_000i64, 316_000_000_000_000i64);
+                let ms = rng.gen_range(from..to);
+                let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+                if rng.gen_bool(0.5) {
+                    crate::clock::millis(t)
+                } else {
+                    t + chrono::Duration::nanoseconds(rng.gen_range(0..1_000_000))
+                }
+            }
+        }
+    }
+
+    /// A typed payload of `kind` with random words in every field.
+    fn payload(kind: EventType, rng: &mut StdRng) -> EventData {
+        use data::*;
+        let grant = |rng: &mut StdRng| Grant { actions: texts(rng), minutes: rng.gen() };
+        let approval = |rng: &mut StdRng| Approval {
+            asked: grant(rng),
+            granted: grant(rng),
+            removed: texts(rng),
+            added: texts(rng),
+            note: maybe(rng, 30),
+            by_policy: rng.gen(),
+        };
+        let end =
+            |rng: &mut StdRng| SessionEnd { end_reason: text(rng, 10), note: maybe(rng, 30), started_at: time(rng) };
+        let target = |rng: &mut StdRng| {
+            rng.gen_bool(0.7).then(|| Target { account_id: maybe(rng, 10), kind: maybe(rng, 10), id: maybe(rng, 10) })
+        };
+        match kind {
+            EventType::TicketCreated => EventData::TicketCreated(TicketCreated {
+                subject: text(rng, 40),
+                account_name: maybe(rng, 20),
+                url: maybe(rng, 40),
+            }),
+            EventType::RequestCreated => EventData::RequestCreated(RequestCreated {
+                reason: text(rng, 60),
+                actions: texts(rng),
+                minutes: rng.gen(),
+                needs_approval: rng.gen(),
+            }),
+            EventType::RequestRefused => EventData::RequestRefused(RequestRefused {
+                code: text(rng, 10),
+                detail: text(rng, 40),
+                asked: if rng.gen() {
+                    Asked::Access {
+                        ticket: text(rng, 10),
+                        account_id: maybe(rng, 10),
+                        actions: texts(rng),
+                        minutes: rng.gen_bool(0.5).then(|| rng.gen()),
+                        reason: text(rng, 40),
+                    }
+                } else {
+                    Asked::Scope { session_id: text(rng, 10), actions: texts(rng), reason: text(rng, 40) }
+                },
+            }),
+            EventType::RequestApproved => EventData::RequestApproved(approval(rng)),
+            EventType::RequestDenied => EventData::RequestDenied(Denial { note: text(rng, 30) }),
+            EventType::RequestWithdrawn => EventData::RequestWithdrawn(Nothing {}),
+            EventType::RequestExpired => EventData::RequestExpired(Nothing {}),
+            EventType::SessionStarted => EventData::SessionStarted(SessionStarted {
+                scope: texts(rng),
+                ends_at: time(rng),
+                approver: text(rng, 10),
+                audience: text(rng, 10),
+            }),
+            EventType::SessionEnded => EventData::SessionEnded(end(rng)),
+            EventType::SessionExpired => EventData::SessionExpired(end(rng)),
+            EventType::SessionIdleTimeout => EventData::SessionIdleTimeout(end(rng)),
+            EventType::SessionRevoked => EventData::SessionRevoked(end(rng)),
+            EventType::ScopeRequested => EventData::ScopeRequested(ScopeRequested {
+                reason: text(rng, 40),
+                actions: texts(rng),
+                current: texts(rng),
+                needs_approval: rng.gen(),
+            }),
+            EventType::ScopeApproved => EventData::ScopeApproved(approval(rng)),
+            EventType::ScopeDenied => EventData::ScopeDenied(Denial { note: text(rng, 30) }),
+            EventType::ScopeChanged => EventData::ScopeChanged(ScopeChanged {
+                old: texts(rng),
+                new: texts(rng),
+                added: texts(rng),
+                scope_request: text(rng, 10),
+            }),
+            EventType::ActionPerformed => EventData::ActionPerformed(ActionPerformed {
+                action: text(rng, 20),
+                label: text(rng, 20),
+                allowed: rng.gen(),
+                reason: text(rng, 5),
+                target: target(rng),
+                changes: (0..rng.gen_range(0..3))
+                    .map(|_| StoredChange { field: text(rng, 10), old: maybe(rng, 20), new: maybe(rng, 20) })
+                    .collect(),
+                summary: text(rng, 60),
+                app: text(rng, 10),
+            }),
+            EventType::ActionDenied => EventData::ActionDenied(ActionDenied {
+                action: text(rng, 20),
+                label: maybe(rng, 20),
+                allowed: rng.gen(),
+                reason: text(rng, 10),
+                target: target(rng),
+                app: maybe(rng, 10),
+            }),
+            EventType::RecordViewed => EventData::RecordViewed(RecordViewed {
+                action: text(rng, 20),
+                label: text(rng, 20),
+                allowed: rng.gen(),
+                reason: text(rng, 5),
+                target: target(rng),
+                sensitive: rng.gen(),
+                app: text(rng, 10),
+            }),
+            EventType::StaffCreated => {
+                EventData::StaffCreated(StaffCreated { login: text(rng, 10), name: text(rng, 20), roles: texts(rng) })
+            }
+            EventType::StaffDisabled => {
+                EventData::StaffDisabled(StaffDisabled { login: text(rng, 10), sessions_ended: texts(rng) })
+            }
+            EventType::AppCreated => EventData::AppCreated(AppCreated {
+                app: text(rng, 10),
+                name: text(rng, 20),
+                tickets: rng.gen(),
+                origins: texts(rng),
+            }),
+            EventType::PolicyLoaded => EventData::PolicyLoaded(PolicyLoaded {
+                sha256: text(rng, 64),
+                actions: rng.gen(),
+                scope_change: text(rng, 10),
+            }),
+            EventType::KeyRotated => EventData::KeyRotated(if rng.gen() {
+                KeyRotated::SigningKey { kid: text(rng, 10), role: text(rng, 10), retired: texts(rng) }
+            } else {
+                KeyRotated::KeyEncryptionKey {
+                    key_encryption_key: text(rng, 10),
+                    retired: text(rng, 10),
+                    kids: texts(rng),
+                }
+            }),
+            EventType::CustomerNotified => {
+                EventData::CustomerNotified(CustomerNotified { notice: text(rng, 10), text: text(rng, 80) })
+            }
+            EventType::SessionEntered => EventData::SessionEntered(SessionEntered { app: text(rng, 10) }),
+        }
+    }
+
+    /// Any JSON at all, as a tampered or future row may hold: nested
+    /// objects and lists, keys that need escaping, every kind of number.
+    fn any_json(rng: &mut StdRng, depth: u32) -> Value {
+        match rng.gen_range(0..if depth == 0 { 6 } else { 8 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.gen()),
+            2 => Value::from(rng.gen::<i64>()),
+            3 => Value::from(rng.gen::<u64>()),
+            4 => {
+                const FLOATS: &[f64] = &[0.0, -0.0, 1.5, -2.25, 1e21, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE];
+                let f = if rng.gen() { FLOATS[rng.gen_range(0..FLOATS.len())] } else { rng.gen::<f64>() * 1e6 };
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+            5 => Value::String(text(rng, 20)),
+            6 => Value::Array((0..rng.gen_range(0..4)).map(|_| any_json(rng, depth - 1)).collect()),
+            _ => Value::Object((0..rng.gen_range(0..5)).map(|_| (text(rng, 8), any_json(rng, depth - 1))).collect()),
+        }
+    }
+
+    fn random_event(rng: &mut StdRng) -> Event {
+        let kind = EventType::VARIANTS[rng.gen_range(0..EventType::VARIANTS.len())];
+        let actor = Actor {
+            kind: ActorKind::VARIANTS[rng.gen_range(0..ActorKind::VARIANTS.len())],
+            id: text(rng, 12),
+            name: text(rng, 24),
+        };
+        let mut e = NewEvent::new(time(rng), actor, text(rng, 120), payload(kind, rng));
+        e.id = text(rng, 16);
+        e.account_id = maybe(rng, 12);
+        e.ticket = maybe(rng, 12);
+        e.request_id = maybe(rng, 12);
+        e.session_id = maybe(rng, 12);
+        e.agent = maybe(rng, 12);
+        // A row's time is what its text says, which need not be whole
+        // milliseconds; its data any JSON the column may hold.
+        e.at = time(rng);
+        if rng.gen_bool(0.2) {
+            e.data = any_json(rng, 3);
+        }
+        let seq = match rng.gen_range(0..10) {
+            0 => rng.gen(),
+            1 => -rng.gen_range(0..1000),
+            _ => rng.gen_range(1..10_000_000),
+        };
+        e.seal(seq, &hex::encode(rng.gen::<[u8; 32]>()))
+    }
+
+    #[test]
+    fn canonical_bytes_are_those_of_the_tree_they_replaced() {
+        let mut rng = StdRng::seed_from_u64(20261125);
+        let mut kinds = std::collections::HashSet::new();
+        let mut hasher = EventHasher::default();
+        for _ in 0..20_000 {
+            let e = random_event(&mut rng);
+            kinds.insert(e.kind);
+            let old = canonical_bytes_by_tree(&e);
+            assert_eq!(
+                canonical_bytes(&e),
+                old,
+                "{}\n{}",
+                String::from_utf8_lossy(&canonical_bytes(&e)),
+                String::from_utf8_lossy(&old)
+            );
+            let mut h = Sha256::new();
+            h.update(e.prev_hash.as_bytes());
+            h.update(&old);
+            assert_eq!(e.hash, hex::encode(h.finalize()));
+            assert!(hasher.matches(&e));
+        }
+        assert_eq!(kinds.len(), EventType::VARIANTS.len());
+        // The golden sample of each type, as in `data.rs`, with and without subjects.
+        for kind in EventType::VARIANTS {
+            let e = NewEvent::new(
+                Utc.with_ymd_and_hms(2026, 11, 25, 14, 3, 0).unwrap(),
+                Actor::staff("maria", "Maria López"),
+                "Maria \"López\" did\u{2028}it".into(),
+                payload(*kind, &mut StdRng::seed_from_u64(7)),
+            );
+            let bare = e.clone().seal(1, GENESIS);
+            assert_eq!(canonical_bytes(&bare), canonical_bytes_by_tree(&bare), "{kind}");
+            let full =
+                e.account("acct_42").ticket("48192").request("req_1").session("ses_1").agent("maria").seal(2, GENESIS);
+            assert_eq!(canonical_bytes(&full), canonical_bytes_by_tree(&full), "{kind}");
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_format_ms_writes_them() {
+        let mut rng = StdRng::seed_from_u64(42);
+        for _ in 0..100_000 {
+            let t = time(&mut rng);
+            let mut out = Vec::new();
+            write_at(t, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{}\"", format_ms(t)), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_event_has_the_bytes_and_hash_it_always_had() {
+        let mut e = NewEvent::new(
+            Utc.with_ymd_and_hms(2026, 11, 25, 14, 3, 0).unwrap() + chrono::Duration::milliseconds(42),
+            Actor::staff("maria", "Maria López"),
+            "Maria López viewed \"invoice\" inv_7\u{2028}(line two)\u{1}.".into(),
+            EventData::RecordViewed(data::RecordViewed {
+                action: "settings.view".into(),
+                label: "View account settings".into(),
+                allowed: true,
+                reason: "ok".into(),
+                target: Some(data::Target {
+                    account_id: Some("acct_42".into()),
+                    kind: Some("invoice".into()),
+                    id: None,
+                }),
+                sensitive: false,
+                app: "app_1".into(),
+            }),
+        )
+        .account("acct_42")
+        .ticket("48192")
+        .request("req_1")
+        .session("ses_1")
+        .agent("maria");
+        e.id = "evt_1".into();
+        let e = e.seal(7, GENESIS);
+        // Checked outside Rust too: Python's json.dumps(sort_keys=True,
+        // separators=(",", ":"), ensure_ascii=False) gives the same bytes.
+        assert_eq!(
+            String::from_utf8(canonical_bytes(&e)).unwrap(),
+            "{\"account_id\":\"acct_42\",\"actor\":{\"id\":\"maria\",\"kind\":\"staff\",\"name\":\"Maria López\"},\
+             \"agent\":\"maria\",\"at\":\"2026-11-25T14:03:00.042Z\",\"data\":{\"action\":\"settings.view\",\
+             \"allowed\":true,\"app\":\"app_1\",\"label\":\"View account settings\",\"reason\":\"ok\",\
+             \"sensitive\":false,\"target\":{\"account_id\":\"acct_42\",\"id\":null,\"type\":\"invoice\"}},\
+             \"id\":\"evt_1\",\"request_id\":\"req_1\",\"seq\":7,\"session_id\":\"ses_1\",\
+             \"text\":\"Maria López viewed \\\"invoice\\\" inv_7\u{2028}(line two)\\u0001.\",\
+             \"ticket\":\"48192\",\"type\":\"record.viewed\"}"
+        );
+        assert_eq!(e.hash, "1902e1eaa80811af48eeccdadd5403a0913c82e8e602dbae822c6942e150ff8b");
     }
 }

@@ -1,14 +1,17 @@
 //! Reading and verifying the audit trail.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actas_api as api;
-use actas_core::audit::{ChainVerifier, Event};
+use actas_core::audit::{ChainVerifier, Checkpoint, Event};
 use actas_core::model::Staff;
 use actas_core::Result;
 use actas_store::{read_fn, EventFilter};
+use futures::StreamExt;
 
 use super::Ctx;
+use crate::keys::KeyRing;
 
 /// Most events in one page.
 pub const MAX_PAGE: i64 = 1000;
@@ -52,6 +55,15 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
     verify_against(ctx, &[], &[]).await
 }
 
+/// Events in one page of verification: the listing's page, so that pages
+/// begin where they always did (a row the store cannot read fails the same
+/// verification as before).
+const VERIFY_PAGE: i64 = MAX_PAGE;
+
+/// Pages read at once, each in a read transaction of its own, while the
+/// page before them is checked.
+const READ_AHEAD: usize = 2;
+
 /// Who vouches for a head the chain must still hold.
 #[derive(Debug, Clone)]
 enum Vouch {
@@ -86,6 +98,11 @@ impl Vouch {
 /// signatures must verify with the database's checkpoint keys. A tail cut
 /// together with its checkpoints shows here, and so does a rewrite whose
 /// checkpoints were signed again with a key the rewriter made.
+///
+/// The trail is walked a page at a time and nothing of an event is kept
+/// past its page: the next pages are read while one is checked, each page
+/// is hashed and linked on a blocking thread, and the signatures of the
+/// checkpoints up to its last event are checked on others meanwhile.
 pub async fn verify_against(
     ctx: &Ctx,
     known_heads: &[(i64, String)],
@@ -97,79 +114,250 @@ pub async fn verify_against(
     if let Err(e) = ctx.keys.refresh(&ctx.store).await {
         tracing::warn!(error = %e, "verifying with the keys loaded before: the stored keys cannot be loaded");
     }
-    let checkpoints = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
-    let mut bad: Option<(i64, String)> = None;
-    let mut vouched: BTreeMap<i64, (String, Vouch)> = BTreeMap::new();
-    for cp in &checkpoints {
-        if !ctx.keys.verify_checkpoint(cp) {
-            bad.get_or_insert((cp.seq, format!("the checkpoint for event {} has no valid signature", cp.seq)));
+    // Before any event is read, so that every checkpoint read names an
+    // event that a later read finds.
+    let mut checkpoints = Checkpoints::read(ctx).await?;
+    let mut walk = Walk::new(ctx, known_heads, witnessed);
+
+    let (pages, mut received) = tokio::sync::mpsc::channel(1);
+    let reading = std::pin::pin!(read_pages(ctx, pages));
+    let checking = std::pin::pin!(async {
+        while let Some(page) = received.recv().await {
+            let events: Vec<Event> = page?;
+            let full = events.len() as i64 == VERIFY_PAGE;
+            let through: Arc<[Checkpoint]> = checkpoints.through(events.last().map_or(i64::MIN, |e| e.seq)).into();
+            let linked = blocking({
+                let through = through.clone();
+                move || {
+                    let going = walk.page(&events, &through);
+                    (walk, going)
+                }
+            });
+            let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, through));
+            let going;
+            (walk, going) = linked?;
+            walk.unsigned(unsigned?);
+            if !going || !full {
+                break;
+            }
         }
-        vouched.insert(cp.seq, (cp.hash.clone(), Vouch::Checkpoint));
+        let rest: Arc<[Checkpoint]> = checkpoints.rest().into();
+        walk.unsigned(unsigned(&ctx.keys, rest.clone()).await?);
+        walk.end(&rest);
+        Ok::<_, actas_core::Error>(walk)
+    });
+    // The reads stop with the check: a broken chain needs no further page.
+    let walk = match futures::future::select(checking, reading).await {
+        futures::future::Either::Left((walked, _)) => walked?,
+        futures::future::Either::Right(((), checking)) => checking.await?,
+    };
+    Ok(walk.verdict())
+}
+
+/// Reads the trail in pages of [`VERIFY_PAGE`], [`READ_AHEAD`] at a time,
+/// and sends them in order; stops after a short page or a failed read, or
+/// when nobody takes them any more.
+///
+/// Page `k` is the first events after seq `k × VERIFY_PAGE`: where the
+/// chain is whole up to there, that is exactly the page that follows page
+/// `k - 1`, and where it is not, the check stops before page `k`.
+async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Vec<Event>>>) {
+    let reads = futures::stream::iter(0i64..).map(|k| {
+        let store = ctx.store.clone();
+        let f = EventFilter {
+            after_seq: (k > 0).then(|| k.saturating_mul(VERIFY_PAGE)),
+            limit: VERIFY_PAGE,
+            ..Default::default()
+        };
+        async move { store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await }
+    });
+    let mut reads = std::pin::pin!(reads.buffered(READ_AHEAD));
+    while let Some(page) = reads.next().await {
+        let last = !matches!(&page, Ok(events) if events.len() as i64 == VERIFY_PAGE);
+        if pages.send(page).await.is_err() || last {
+            return;
+        }
     }
-    for (seq, hash) in known_heads {
-        vouched.insert(*seq, (hash.clone(), Vouch::Head));
+}
+
+/// The seqs of the checkpoints whose signatures do not verify, checked on
+/// as many blocking threads as there are cores: a quiet server signs the
+/// head of nearly every write (more than a second apart), and a signature
+/// costs more to check than an event's hash.
+async fn unsigned(keys: &Arc<KeyRing>, checkpoints: Arc<[Checkpoint]>) -> Result<Vec<i64>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = checkpoints.len().div_ceil(threads).max(32);
+    let checks = (0..checkpoints.len()).step_by(per_thread).map(|from| {
+        let (keys, checkpoints) = (keys.clone(), checkpoints.clone());
+        blocking(move || {
+            let to = (from + per_thread).min(checkpoints.len());
+            checkpoints[from..to].iter().filter(|cp| !keys.verify_checkpoint(cp)).map(|cp| cp.seq).collect::<Vec<_>>()
+        })
+    });
+    Ok(futures::future::try_join_all(checks).await?.concat())
+}
+
+/// Runs `f` on a thread where blocking is fine.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| actas_core::Error::Internal(anyhow::anyhow!("verifying the audit trail failed: {e}")))
+}
+
+/// The signed checkpoints, in seq order, handed out as the walk reaches
+/// them.
+///
+/// The store lists checkpoints only all at once, so they are read in one
+/// go before the first page of events. A port listing the checkpoints
+/// after a seq would let [`Checkpoints::through`] read them a page at a
+/// time, in the same read transaction as the page of events they follow
+/// (so that none names an event that page's snapshot lacks).
+struct Checkpoints {
+    left: std::iter::Peekable<std::vec::IntoIter<Checkpoint>>,
+}
+
+impl Checkpoints {
+    async fn read(ctx: &Ctx) -> Result<Checkpoints> {
+        let all = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
+        Ok(Checkpoints { left: all.into_iter().peekable() })
     }
-    // The witness is trusted over the database: its entry wins a seq both name.
-    for w in witnessed {
-        if !ctx.keys.verify_head(&w.kid, w.seq, &w.hash, &w.signature) {
-            let problem = format!(
-                "the witness line for event {} (recorded at {}) does not verify with checkpoint key {} of this database: its checkpoint keys were replaced",
-                w.seq, w.at, w.kid
-            );
-            bad = Some(match bad {
-                Some(prev) if prev.0 <= w.seq => prev,
-                _ => (w.seq, problem),
+
+    /// The next checkpoints, up to and including `seq`.
+    fn through(&mut self, seq: i64) -> Vec<Checkpoint> {
+        std::iter::from_fn(|| self.left.next_if(|cp| cp.seq <= seq)).collect()
+    }
+
+    /// Every checkpoint not handed out yet.
+    fn rest(self) -> Vec<Checkpoint> {
+        self.left.collect()
+    }
+}
+
+/// Where a problem ranks among those found at the same seq: the first
+/// listed wins, as it always did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    /// The chain breaks (missing, unlinked or altered event).
+    Chain,
+    /// A stored checkpoint's signature does not verify.
+    CheckpointSignature,
+    /// A witness line's signature does not verify.
+    WitnessSignature,
+    /// An event differs from a head vouched for.
+    Mismatch,
+}
+
+/// What a verification has found so far.
+struct Walk {
+    chain: ChainVerifier,
+    /// Heads vouched for outside the database (given and witnessed); a
+    /// witness line wins a seq both name.
+    outside: BTreeMap<i64, (String, Vouch)>,
+    /// The first problem: the lowest seq, then the lowest [`Rank`], then
+    /// the first found.
+    first: Option<(i64, Rank, String)>,
+    checkpoints: u64,
+}
+
+impl Walk {
+    fn new(ctx: &Ctx, known_heads: &[(i64, String)], witnessed: &[crate::witness::Line]) -> Walk {
+        let mut walk = Walk { chain: ChainVerifier::default(), outside: BTreeMap::new(), first: None, checkpoints: 0 };
+        for (seq, hash) in known_heads {
+            walk.outside.insert(*seq, (hash.clone(), Vouch::Head));
+        }
+        for w in witnessed {
+            if !ctx.keys.verify_head(&w.kid, w.seq, &w.hash, &w.signature) {
+                walk.found(w.seq, Rank::WitnessSignature, || {
+                    format!(
+                        "the witness line for event {} (recorded at {}) does not verify with checkpoint key {} of this database: its checkpoint keys were replaced",
+                        w.seq, w.at, w.kid
+                    )
+                });
+            }
+            walk.outside.insert(w.seq, (w.hash.clone(), Vouch::Witness { at: w.at.clone() }));
+        }
+        walk
+    }
+
+    fn found(&mut self, seq: i64, rank: Rank, problem: impl FnOnce() -> String) {
+        if self.first.as_ref().is_none_or(|(s, r, _)| (seq, rank) < (*s, *r)) {
+            self.first = Some((seq, rank, problem()));
+        }
+    }
+
+    /// Notes the checkpoints whose signatures do not verify (see
+    /// [`unsigned`]).
+    fn unsigned(&mut self, seqs: Vec<i64>) {
+        for seq in seqs {
+            self.found(seq, Rank::CheckpointSignature, || {
+                format!("the checkpoint for event {seq} has no valid signature")
             });
         }
-        vouched.insert(w.seq, (w.hash.clone(), Vouch::Witness { at: w.at.clone() }));
     }
-    let mut chain = ChainVerifier::default();
-    let mut f = EventFilter { limit: MAX_PAGE, ..Default::default() };
-    'pages: loop {
-        let page = {
-            let f = f.clone();
-            ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
-        };
-        for e in &page {
-            if let Err(b) = chain.push(e) {
-                bad = Some(match bad {
-                    Some(prev) if prev.0 < b.seq => prev,
-                    _ => (b.seq, b.problem),
-                });
-                break 'pages;
+
+    /// Checks the next page of events against the checkpoints up to its
+    /// last event (all of which it counts); `false` once the chain broke.
+    fn page(&mut self, events: &[Event], checkpoints: &[Checkpoint]) -> bool {
+        self.checkpoints += checkpoints.len() as u64;
+        let mut checkpoints = checkpoints.iter().peekable();
+        for e in events {
+            let mut signed = None;
+            while let Some(cp) = checkpoints.next_if(|cp| cp.seq <= e.seq) {
+                if cp.seq == e.seq {
+                    signed = Some(cp.hash.as_str());
+                }
             }
-            if let Some((h, by)) = vouched.get(&e.seq) {
-                if *h != e.hash {
-                    bad = Some(match bad {
-                        Some(prev) if prev.0 <= e.seq => prev,
-                        _ => (e.seq, by.mismatch(e.seq)),
-                    });
+            if let Err(b) = self.chain.push(e) {
+                self.found(b.seq, Rank::Chain, || b.problem);
+                return false;
+            }
+            let vouched = match self.outside.get(&e.seq) {
+                Some((hash, by)) => Some((hash.as_str(), by)),
+                None => signed.map(|hash| (hash, &Vouch::Checkpoint)),
+            };
+            if let Some((hash, by)) = vouched {
+                if hash != e.hash {
+                    let problem = by.mismatch(e.seq);
+                    self.found(e.seq, Rank::Mismatch, || problem);
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() as i64 == MAX_PAGE => f.after_seq = Some(last.seq),
-            _ => break,
+        true
+    }
+
+    /// Counts the checkpoints the walk did not reach, then checks whether
+    /// anything vouches for a seq beyond the chain's end.
+    fn end(&mut self, rest: &[Checkpoint]) {
+        self.checkpoints += rest.len() as u64;
+        let head = self.chain.head().0;
+        let beyond = rest.iter().map(|cp| cp.seq).filter(|seq| *seq > head).min();
+        if self.first.is_some() {
+            return;
+        }
+        let outside = self.outside.range(head + 1..).next().map(|(seq, (_, by))| (*seq, by));
+        let next = match (outside, beyond) {
+            (Some((seq, _)), Some(cp)) if cp < seq => Some((cp, &Vouch::Checkpoint)),
+            (Some(o), _) => Some(o),
+            (None, cp) => cp.map(|seq| (seq, &Vouch::Checkpoint)),
+        };
+        if let Some((seq, by)) = next {
+            let problem = format!(
+                "the chain ends at event {head}, but {} event {seq}: events after {head} were removed",
+                by.says()
+            );
+            self.first = Some((head + 1, Rank::Chain, problem));
         }
     }
-    let (head_seq, head_hash) = chain.head();
-    if let Some((&seq, (_, by))) = vouched.range(head_seq + 1..).next() {
-        if bad.is_none() {
-            bad = Some((
-                head_seq + 1,
-                format!(
-                    "the chain ends at event {head_seq}, but {} event {seq}: events after {head_seq} were removed",
-                    by.says()
-                ),
-            ));
+
+    fn verdict(self) -> api::Verification {
+        let (head_seq, head_hash) = self.chain.head();
+        api::Verification {
+            ok: self.first.is_none(),
+            events: self.chain.count(),
+            head: (head_seq > 0).then(|| head_hash.to_string()),
+            first_bad: self.first.as_ref().map(|b| b.0),
+            problem: self.first.map(|b| b.2),
+            checkpoints: self.checkpoints,
         }
     }
-    Ok(api::Verification {
-        ok: bad.is_none(),
-        events: chain.count(),
-        head: (head_seq > 0).then(|| head_hash.to_string()),
-        first_bad: bad.as_ref().map(|b| b.0),
-        problem: bad.map(|b| b.1),
-        checkpoints: checkpoints.len() as u64,
-    })
 }

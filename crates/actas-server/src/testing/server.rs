@@ -305,6 +305,19 @@ impl TestServer {
         done.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
+    /// Drops the triggers that keep the audit trail append-only, as someone
+    /// with write access to the database could, so that [`TestServer::sql`]
+    /// can edit and delete events.
+    pub async fn unlock_trail(&self) {
+        match self.backend {
+            Backend::Sqlite => {
+                self.sql("DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete")
+                    .await
+            }
+            Backend::Postgres(_) => self.sql("DROP TRIGGER audit_events_append_only ON audit_events").await,
+        }
+    }
+
     /// Makes every insert into the audit trail fail.
     pub async fn break_audit(&self) {
         match self.backend {

@@ -474,3 +474,223 @@ async fn a_head_left_unsigned_is_signed_by_itself_within_the_interval() {
     let added = checkpoint_seqs(&app).await.len() - before;
     assert!(added <= took / 300 + 2, "{added} signatures for 30 writes in {took} ms, at most one per 300 ms");
 }
+
+/// The verification as it was before it read ahead and streamed the
+/// checkpoints: every checkpoint first, into one map with the heads and
+/// witness lines, then one page of events after the other. Kept as the
+/// reference whose verdicts and words the service must repeat.
+async fn verify_as_before(
+    ctx: &actas_server::Ctx,
+    known_heads: &[(i64, String)],
+    witnessed: &[actas_server::witness::Line],
+) -> actas_core::Result<actas_api::Verification> {
+    use std::collections::BTreeMap;
+
+    use actas_core::audit::ChainVerifier;
+    use actas_store::{read_fn, EventFilter};
+
+    #[derive(Debug, Clone)]
+    enum Vouch {
+        Checkpoint,
+        Head,
+        Witness { at: String },
+    }
+    impl Vouch {
+        fn says(&self) -> String {
+            match self {
+                Vouch::Checkpoint => "a signed checkpoint vouches for".into(),
+                Vouch::Head => "the head given to check is".into(),
+                Vouch::Witness { at } => format!("the witness recorded, at {at}, a head at"),
+            }
+        }
+        fn mismatch(&self, seq: i64) -> String {
+            match self {
+                Vouch::Checkpoint => format!("event {seq} does not match its signed checkpoint"),
+                Vouch::Head => format!("event {seq} does not match the head given to check"),
+                Vouch::Witness { at } => format!(
+                    "event {seq} does not match the head the witness recorded at {at}: the trail was rewritten at or before event {seq}"
+                ),
+            }
+        }
+    }
+
+    let _ = ctx.keys.refresh(&ctx.store).await;
+    let checkpoints = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
+    let mut bad: Option<(i64, String)> = None;
+    let mut vouched: BTreeMap<i64, (String, Vouch)> = BTreeMap::new();
+    for cp in &checkpoints {
+        if !ctx.keys.verify_checkpoint(cp) {
+            bad.get_or_insert((cp.seq, format!("the checkpoint for event {} has no valid signature", cp.seq)));
+        }
+        vouched.insert(cp.seq, (cp.hash.clone(), Vouch::Checkpoint));
+    }
+    for (seq, hash) in known_heads {
+        vouched.insert(*seq, (hash.clone(), Vouch::Head));
+    }
+    for w in witnessed {
+        if !ctx.keys.verify_head(&w.kid, w.seq, &w.hash, &w.signature) {
+            let problem = format!(
+                "the witness line for event {} (recorded at {}) does not verify with checkpoint key {} of this database: its checkpoint keys were replaced",
+                w.seq, w.at, w.kid
+            );
+            bad = Some(match bad {
+                Some(prev) if prev.0 <= w.seq => prev,
+                _ => (w.seq, problem),
+            });
+        }
+        vouched.insert(w.seq, (w.hash.clone(), Vouch::Witness { at: w.at.clone() }));
+    }
+    let mut chain = ChainVerifier::default();
+    let mut f = EventFilter { limit: 1000, ..Default::default() };
+    'pages: loop {
+        let page = {
+            let f = f.clone();
+            ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await?
+        };
+        for e in &page {
+            if let Err(b) = chain.push(e) {
+                bad = Some(match bad {
+                    Some(prev) if prev.0 < b.seq => prev,
+                    _ => (b.seq, b.problem),
+                });
+                break 'pages;
+            }
+            if let Some((h, by)) = vouched.get(&e.seq) {
+                if *h != e.hash {
+                    bad = Some(match bad {
+                        Some(prev) if prev.0 <= e.seq => prev,
+                        _ => (e.seq, by.mismatch(e.seq)),
+                    });
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => f.after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    let (head_seq, head_hash) = chain.head();
+    if let Some((&seq, (_, by))) = vouched.range(head_seq + 1..).next() {
+        if bad.is_none() {
+            bad = Some((
+                head_seq + 1,
+                format!(
+                    "the chain ends at event {head_seq}, but {} event {seq}: events after {head_seq} were removed",
+                    by.says()
+                ),
+            ));
+        }
+    }
+    Ok(actas_api::Verification {
+        ok: bad.is_none(),
+        events: chain.count(),
+        head: (head_seq > 0).then(|| head_hash.to_string()),
+        first_bad: bad.as_ref().map(|b| b.0),
+        problem: bad.map(|b| b.1),
+        checkpoints: checkpoints.len() as u64,
+    })
+}
+
+backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_found(app) {
+    use actas_core::audit::{data::Nothing, Actor, Checkpoint, EventData, NewEvent};
+    use actas_server::witness::Line;
+    use actas_store::{read_fn, write_fn, HeadSigner};
+
+    // Write batches of many sizes, each signing a checkpoint of its head,
+    // so that checkpoints fall on, just before and just after the pages'
+    // ends (every 1000 events).
+    app.ctx.store.set_checkpoint_schedule(actas_store::CheckpointSchedule::every_batch());
+    for (b, n) in [1usize, 3, 990, 5, 1, 999, 2, 1, 500, 497, 1, 250, 249, 3, 700].into_iter().enumerate() {
+        let at = app.clock.now();
+        app.ctx
+            .store
+            .write(write_fn(move |tx| {
+                Box::pin(async move {
+                    for i in 0..n {
+                        let e = NewEvent::new(at, Actor::system(), format!("batch {b}, event {i}"), EventData::RequestWithdrawn(Nothing {}));
+                        tx.append_event(e).await?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await
+            .unwrap();
+    }
+    let head = app.verify().await["events"].as_i64().unwrap();
+    assert!(head > 4200, "{head} events");
+    let signer = actas_server::keys::HeadSigner { keys: app.ctx.keys.clone(), clock: app.clock.clone(), witness: None };
+    let sign = |seq: i64, hash: &str| signer.sign_head(seq, hash).unwrap();
+    let line = |cp: &Checkpoint| Line {
+        seq: cp.seq,
+        hash: cp.hash.clone(),
+        at: format!("{}", cp.at),
+        kid: cp.kid.clone(),
+        signature: cp.signature.clone(),
+    };
+    let checkpoints = app.ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await.unwrap();
+    assert!(checkpoints.len() > 12);
+    let hash_of = |seq: i64| checkpoints.iter().find(|cp| cp.seq == seq).map(|cp| cp.hash.clone());
+    let mid = &checkpoints[checkpoints.len() / 2];
+    let late = &checkpoints[checkpoints.len() - 3];
+    let f64s = "f".repeat(64);
+    // What the caller brings: nothing; heads and witness lines that hold
+    // (and one head beyond the end); lines that do not verify or name
+    // another hash, on either side of the damage below.
+    type Heads = Vec<(i64, String)>;
+    let asks: Vec<(Heads, Vec<Line>)> = vec![
+        (vec![], vec![]),
+        (vec![(mid.seq, mid.hash.clone()), (head + 7, f64s.clone())], vec![line(mid), line(late)]),
+        (vec![(1000, f64s.clone())], vec![line(&sign(late.seq, &f64s)), Line { signature: "AAAA".into(), ..line(mid) }]),
+        (vec![], vec![line(&sign(head + 2, &f64s)), line(&sign(1500, &f64s))]),
+        (vec![(2500, f64s.clone())], vec![Line { signature: "AAAA".into(), ..line(&sign(2500, &f64s)) }]),
+        (vec![(head + 3, f64s.clone())], vec![]),
+        (vec![(3999, f64s.clone())], vec![]),
+    ];
+    let insert = |cp: Checkpoint| {
+        format!(
+            "DELETE FROM audit_checkpoints WHERE seq = {seq}; INSERT INTO audit_checkpoints (seq, hash, kid, signature, at) VALUES ({seq}, '{}', '{}', '{}', 0)",
+            cp.hash,
+            cp.kid,
+            cp.signature,
+            seq = cp.seq
+        )
+    };
+    // Each damage lands before the ones made earlier, so the first problem
+    // moves forward through the pages; the last two make rows the store
+    // cannot read, after the chain's break (the old walk never read that
+    // page) and before it (both fail).
+    let damages = vec![
+        String::new(),
+        insert(sign(head + 3, &f64s)),
+        format!("DELETE FROM audit_events WHERE seq > {}", head - 5),
+        insert(sign(4100, &f64s)),
+        insert(Checkpoint { signature: "AAAA".into(), ..sign(3999, &hash_of(3999).unwrap_or_else(|| f64s.clone())) }),
+        insert(Checkpoint { signature: "AAAA".into(), ..sign(3001, &f64s) }),
+        "UPDATE audit_events SET text = text || '!' WHERE seq = 3001".into(),
+        "DELETE FROM audit_events WHERE seq = 2001".into(),
+        format!("UPDATE audit_events SET prev_hash = '{f64s}' WHERE seq = 1000"),
+        "UPDATE audit_events SET type = 'no.such_type' WHERE seq = 1500".into(),
+        "UPDATE audit_events SET type = 'no.such_type' WHERE seq = 600".into(),
+    ];
+    app.unlock_trail().await;
+    let mut failed_reads = 0;
+    for damage in damages {
+        if !damage.is_empty() {
+            app.sql(&damage).await;
+        }
+        for (heads, lines) in &asks {
+            let now = actas_server::service::verify_against(&app.ctx, heads, lines).await;
+            let before = verify_as_before(&app.ctx, heads, lines).await;
+            match (now, before) {
+                (Ok(now), Ok(before)) => assert_eq!(
+                    serde_json::to_value(&now).unwrap(),
+                    serde_json::to_value(&before).unwrap(),
+                    "after {damage:?}, given {heads:?}"
+                ),
+                (Err(_), Err(_)) => failed_reads += 1,
+                (now, before) => panic!("after {damage:?}, given {heads:?}: {now:?} but before {before:?}"),
+            }
+        }
+    }
+    assert_eq!(failed_reads, asks.len(), "only a row in a page the walk reads fails it");
+});
