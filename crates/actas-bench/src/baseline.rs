@@ -70,6 +70,10 @@ pub async fn measure(plan: &Plan, dir: &Path, targets: &[Target], report: &mut R
     }
     for t in targets {
         if let Target::Postgres(_) = t {
+            if !on_path("pgbench") {
+                eprintln!("bench: pgbench is not on PATH; the pgbench ceiling is not measured");
+                continue;
+            }
             eprintln!("bench: pgbench ceiling, {PGBENCH_CLIENTS} clients");
             let tps = pgbench(plan, dir, t).await?;
             report.push(Row::new(
@@ -81,6 +85,11 @@ pub async fn measure(plan: &Plan, dir: &Path, targets: &[Target], report: &mut R
         }
     }
     Ok(b)
+}
+
+/// Whether `program` is found on PATH.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// A rate as the table shows it.
