@@ -73,7 +73,7 @@ impl Plan {
             ceiling_for: Duration::from_secs(1),
             pgbench_secs: 2,
             trail_sizes: &[0, 100_000],
-            reads: 100,
+            reads: 200,
             read_budget: Duration::from_secs(3),
             ends: 5,
             live_sessions: 1_000,
