@@ -1,0 +1,141 @@
+//! `POST /api/v1/authorize` on a fresh database: closed-loop at 1, 16 and
+//! 64 clients beside the same server's no-op floor at the same
+//! concurrency, against the insert ceilings; open-loop at a fixed rate
+//! beside the floor at that rate; on PostgreSQL, two server processes on
+//! one database against one.
+
+use std::path::Path;
+
+use crate::baseline::{self, rate, Baselines};
+use crate::cast::{self, Cast};
+use crate::db::{Db, Target};
+use crate::load::{self, Endpoint, Figures};
+use crate::plan::{Plan, BUSY, CLIENTS, OPEN_CONNECTIONS};
+use crate::report::{self, ms, Report, Row};
+use crate::server::Node;
+
+/// Runs the part on a database of its own, removed afterwards.
+pub async fn run(plan: &Plan, dir: &Path, target: &Target, b: &Baselines, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!("bench: {}: authorize", target.label());
+    let db = Db::fresh(target, dir, &format!("{}-authorize", target.label())).await?;
+    let measured = measure(plan, dir, target, &db, b, report).await;
+    db.remove().await?;
+    measured
+}
+
+/// "1 client", "16 clients".
+pub fn clients(n: usize) -> String {
+    if n == 1 {
+        "1 client".into()
+    } else {
+        format!("{n} clients")
+    }
+}
+
+/// "4,624 req/s; p50 12.7, p99 27.6, p99.9 45.2 ms".
+pub fn closed_value(f: &Figures) -> String {
+    format!("{}; p50 {}, p99 {}, p99.9 {} ms", rate(f.rate(), "req/s"), ms(f.ms(0.5)), ms(f.ms(0.99)), ms(f.ms(0.999)))
+}
+
+/// "p50 1.20, p99 5.30, p99.9 9.00, max 12.0 ms (1,998/s)".
+pub fn open_value(f: &Figures) -> String {
+    format!(
+        "p50 {}, p99 {}, p99.9 {}, max {} ms ({})",
+        ms(f.ms(0.5)),
+        ms(f.ms(0.99)),
+        ms(f.ms(0.999)),
+        ms(f.max_ms()),
+        rate(f.rate(), "calls/s answered")
+    )
+}
+
+async fn measure(
+    plan: &Plan,
+    dir: &Path,
+    target: &Target,
+    db: &Db,
+    b: &Baselines,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let label = target.label();
+    let stage = {
+        let ctx = cast::open(db).await?;
+        let mut cast = Cast::create(&ctx, 0).await?;
+        let stage = cast.stage(&ctx).await?;
+        (cast.app_key.clone(), stage)
+    };
+    let (app_key, stage) = stage;
+    let node = Node::start(db, dir, &format!("{label}-authorize-1")).await?;
+    let client = load::client()?;
+    let nodes = vec![node.url.clone()];
+    let authz = Endpoint::authorize(&client, &nodes, &app_key, &stage.token)?;
+    let floor = baseline::floor(&client, &nodes);
+    load::closed(&floor, 16, plan.warm_up).await?;
+    load::closed(&authz, 16, plan.warm_up).await?;
+
+    let mut one_node = Vec::new();
+    for c in CLIENTS {
+        let f = load::closed(&floor, c, plan.level).await?;
+        let a = load::closed(&authz, c, plan.level).await?;
+        report.push(Row::new(
+            label,
+            &format!("no-op floor (GET /.well-known/jwks.json), {}", clients(c)),
+            closed_value(&f),
+        ));
+        report.push(Row::new(label, &format!("authorize, {}", clients(c)), closed_value(&a)).against(
+            &format!("no-op floor, {}", clients(c)),
+            rate(f.rate(), "req/s"),
+            a.rate() / f.rate(),
+        ));
+        one_node.push((c, a.rate()));
+    }
+    let busy = one_node.iter().find(|(c, _)| *c == BUSY).map_or(0.0, |(_, r)| *r);
+    if let Target::Sqlite = target {
+        for (batch, rows) in &b.sqlite {
+            report.push(Row::new(label, &format!("authorize, {BUSY} clients"), rate(busy, "req/s")).against(
+                &format!("SQLite insert ceiling, {batch} rows per commit"),
+                rate(*rows, "rows/s"),
+                busy / rows,
+            ));
+        }
+        if let Some((_, rows)) = b.sqlite_best() {
+            report.at_least("sqlite authorize ÷ insert ceiling", busy / rows, report::MIN_AUTHORIZE_VS_CEILING);
+        }
+    }
+    if let Some(tps) = b.pgbench.filter(|_| matches!(target, Target::Postgres(_))) {
+        report.push(Row::new(label, &format!("authorize, {BUSY} clients"), rate(busy, "req/s")).against(
+            "pgbench ceiling",
+            rate(tps, "inserts/s"),
+            busy / tps,
+        ));
+        report.at_least("postgres authorize ÷ pgbench ceiling", busy / tps, report::MIN_AUTHORIZE_VS_CEILING);
+    }
+
+    let r = plan.open_rate;
+    eprintln!("bench: {label}: open loop at {r}/s");
+    let fo = load::open(&floor, r, plan.open_for, OPEN_CONNECTIONS).await?;
+    let ao = load::open(&authz, r, plan.open_for, OPEN_CONNECTIONS).await?;
+    report.push(Row::new(label, &format!("no-op floor, open loop at {r}/s"), open_value(&fo)));
+    report.push(Row::new(label, &format!("authorize, open loop at {r}/s"), open_value(&ao)).against(
+        &format!("no-op floor at {r}/s, p99"),
+        format!("{} ms", ms(fo.ms(0.99))),
+        ao.ms(0.99) / fo.ms(0.99),
+    ));
+
+    if let Target::Postgres(_) = target {
+        eprintln!("bench: {label}: two server processes on one database");
+        let second = Node::start(db, dir, &format!("{label}-authorize-2")).await?;
+        let both = vec![node.url.clone(), second.url.clone()];
+        let authz2 = Endpoint::authorize(&client, &both, &app_key, &stage.token)?;
+        load::closed(&authz2, 16, plan.warm_up).await?;
+        for (c, one) in &one_node {
+            let a = load::closed(&authz2, *c, plan.level).await?;
+            report.push(
+                Row::new(label, &format!("authorize, 2 nodes, {} split over both", clients(*c)), closed_value(&a))
+                    .against(&format!("1 node, {}", clients(*c)), rate(*one, "req/s"), a.rate() / one),
+            );
+        }
+        second.stop().await?;
+    }
+    node.stop().await
+}
