@@ -4,7 +4,7 @@
 //! the session is revoked, expires or idles out; every call sent after
 //! that moment is refused, on both nodes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,19 +15,37 @@ use actas_server::testing::*;
 /// What one call saw: when it was sent, and whether it was allowed.
 type Seen = Vec<(Instant, bool, String)>;
 
-/// Calls `authorize` with `token` from `clients` tasks on each of `bases`
-/// until `stop`, and answers what every call saw.
-fn hammer(bases: &[String], key: &str, token: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Seen> {
+/// The moment the session was over, once it is, and how many calls were
+/// sent after it.
+#[derive(Default)]
+struct Over {
+    at: std::sync::OnceLock<Instant>,
+    calls_after: AtomicUsize,
+}
+
+/// Calls `authorize` with `token` from four tasks on each of `bases` until
+/// `stop`, and answers what every call saw.
+fn hammer(
+    bases: &[String],
+    key: &str,
+    token: &str,
+    stop: Arc<AtomicBool>,
+    over: Arc<Over>,
+) -> tokio::task::JoinHandle<Seen> {
     let mut tasks = Vec::new();
     for base in bases {
         for _ in 0..4 {
             let client = actas_client::Client::new(base.clone(), key.to_string());
             let token = token.to_string();
             let stop = stop.clone();
+            let over = over.clone();
             tasks.push(tokio::spawn(async move {
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     let sent = Instant::now();
+                    if over.at.get().is_some_and(|at| sent > *at) {
+                        over.calls_after.fetch_add(1, Ordering::SeqCst);
+                    }
                     let v = client.authorize(&token, "settings.view").await.expect("an answer");
                     seen.push((sent, v.allowed, v.reason.as_str().to_string()));
                 }
@@ -56,18 +74,24 @@ async fn refused_after<F: std::future::Future<Output = ()>>(
     let node = app.second_node().await;
     let LiveSession { id, token, .. } = app.session(&app.maria).actions(&["settings.view"]).start().await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = hammer(&[app.base.clone(), node.base.clone()], &app.app, &token, stop.clone());
+    let ended = Arc::new(Over::default());
+    let load = hammer(&[app.base.clone(), node.base.clone()], &app.app, &token, stop.clone(), ended.clone());
     // Calls are allowed on both nodes first (and the caches are warm).
     tokio::time::sleep(Duration::from_millis(300)).await;
     end(id).await;
     let over = Instant::now();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = ended.at.set(over);
+    // The load goes on until enough calls were sent after the end.
+    wait_until(Duration::from_secs(20), "calls sent after the end", || async {
+        ended.calls_after.load(Ordering::SeqCst) >= 40
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     let seen = load.await.unwrap();
     let before = seen.iter().filter(|(sent, allowed, _)| *sent < over && *allowed).count();
     let after: Vec<&(Instant, bool, String)> = seen.iter().filter(|(sent, _, _)| *sent > over).collect();
     assert!(before > 0, "calls were allowed before the end");
-    assert!(after.len() > 10, "calls kept coming after the end: {}", after.len());
+    assert!(after.len() >= 40, "calls kept coming after the end: {}", after.len());
     let let_through: Vec<_> = after.iter().filter(|(_, allowed, _)| *allowed).collect();
     assert!(let_through.is_empty(), "{} calls sent after the end were allowed", let_through.len());
     let other: Vec<&str> = after.iter().map(|(_, _, r)| r.as_str()).filter(|r| *r != reason).collect();
