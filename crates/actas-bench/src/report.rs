@@ -24,8 +24,10 @@ pub const END: &str = "<!-- bench:end -->";
 /// commit): the server's audited write against the disk's own rate.
 pub const MIN_AUTHORIZE_VS_CEILING: f64 = 0.02;
 /// authorize at 64 clients with the largest quick trail ÷ with none: a
-/// lookup that scans the trail would fall far below this.
-pub const MIN_AUTHORIZE_AT_TRAIL: f64 = 0.5;
+/// lookup that scans the trail would fall below 0.1. One-second levels on
+/// the busy machine measured from 0.47 to 1.55 at the same commit, so the
+/// limit is a third rather than a half.
+pub const MIN_AUTHORIZE_AT_TRAIL: f64 = 0.33;
 /// Each audit search's p99 with the largest quick trail ÷ with none: an
 /// unindexed filter would rise far above this.
 pub const MAX_SEARCH_P99_AT_TRAIL: f64 = 5.0;
