@@ -47,9 +47,9 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Everything, full length (about an hour with PostgreSQL: 10 million
-    /// events are seeded on each backend); writes the table into
-    /// BENCHMARKS.md.
+    /// Everything, full length (one to two hours: 10 million events are
+    /// seeded on each backend); writes the table into BENCHMARKS.md, after
+    /// each part as it goes.
     All {
         #[command(flatten)]
         common: Common,
@@ -111,6 +111,27 @@ enum Parts {
     Memory,
 }
 
+impl Parts {
+    /// The command line that measures these parts (no URL: it may hold a
+    /// password).
+    fn command(self, plan: &Plan) -> String {
+        let name = match self {
+            Parts::All if plan.quick => return "quick".into(),
+            Parts::All => return "all".into(),
+            Parts::Baseline => "baseline",
+            Parts::Authorize => "authorize",
+            Parts::Trail => "trail",
+            Parts::Verify => "verify",
+            Parts::Memory => "memory",
+        };
+        if plan.quick {
+            format!("{name} --quick")
+        } else {
+            name.into()
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -156,28 +177,40 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         targets.push(Target::Postgres(url));
     }
 
-    let mut report = Report::new(plan);
+    let machine = machine::describe(dir.path(), &targets).await;
+    // A long run writes what it has after each part, so a run stopped
+    // half-way still leaves its figures, marked as incomplete.
+    let save = |report: &Report, after: Option<String>| -> anyhow::Result<()> {
+        match &write {
+            Some(path) => report::write_section(path, &report.markdown(&machine, started.elapsed(), after.as_deref())),
+            None => Ok(()),
+        }
+    };
+    let mut report = Report::new(plan, &parts.command(&plan));
     let baselines = baseline::measure(&plan, dir.path(), &targets, &mut report).await?;
+    save(&report, Some("the baselines".into()))?;
     for target in &targets {
+        let label = target.label();
         if matches!(parts, Parts::All | Parts::Authorize) {
             authorize::run(&plan, dir.path(), target, &baselines, &mut report).await?;
+            save(&report, Some(format!("{label} authorize")))?;
         }
         if matches!(parts, Parts::All | Parts::Trail | Parts::Verify) {
             let http = parts != Parts::Verify;
             trail::run(&plan, dir.path(), target, &baselines, http, &mut report).await?;
+            save(&report, Some(format!("{label} trail")))?;
         }
         if matches!(parts, Parts::All | Parts::Memory) {
             memory::run(&plan, dir.path(), target, &mut report).await?;
+            save(&report, Some(format!("{label} memory")))?;
         }
     }
     let took = started.elapsed();
     eprintln!("bench: done in {:.0} s", took.as_secs_f64());
 
-    let machine = machine::describe(dir.path(), &targets).await;
-    let text = report.markdown(&machine, took);
-    println!("{text}");
-    if let Some(path) = write {
-        report::write_section(&path, &text)?;
+    println!("{}", report.markdown(&machine, took, None));
+    save(&report, None)?;
+    if let Some(path) = &write {
         eprintln!("bench: wrote the table into {}", path.display());
     }
     if db::keep() {

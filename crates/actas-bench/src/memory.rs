@@ -46,7 +46,7 @@ async fn measure(plan: &Plan, dir: &Path, target: &Target, db: &Db, report: &mut
     eprintln!("bench: {label}: made them in {:.1} s", started.elapsed().as_secs_f64());
     let many = observe(plan, dir, db, &format!("{label}-memory-{n}"), &cast.app_key, &stage.token).await?;
 
-    let live = live_count(&ctx).await?;
+    let live = live_count(&ctx, n + 1).await?;
     if live < n {
         anyhow::bail!("only {live} of the {n} sessions were still live after the measurement");
     }
@@ -112,15 +112,11 @@ async fn observe(plan: &Plan, dir: &Path, db: &Db, name: &str, app_key: &str, to
     Ok(Seen { idle, idle_cpu, busy })
 }
 
-/// Live sessions in the database now.
-async fn live_count(ctx: &actas_server::Ctx) -> anyhow::Result<usize> {
-    let live = ctx
-        .store
-        .read(actas_store::read_fn(|tx| {
-            Box::pin(async move {
-                tx.list_sessions(&actas_store::SessionFilter { live_only: true, ..Default::default() }).await
-            })
-        }))
-        .await?;
+/// Live sessions in the database now, counting up to `most` (a list
+/// without a limit stops at the store's default page).
+async fn live_count(ctx: &actas_server::Ctx, most: usize) -> anyhow::Result<usize> {
+    let f = actas_store::SessionFilter { live_only: true, limit: Some(most as i64), ..Default::default() };
+    let live =
+        ctx.store.read(actas_store::read_fn(move |tx| Box::pin(async move { tx.list_sessions(&f).await }))).await?;
     Ok(live.len())
 }

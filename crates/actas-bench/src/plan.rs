@@ -66,8 +66,8 @@ impl Plan {
     pub fn quick() -> Plan {
         Plan {
             quick: true,
-            level: Duration::from_secs(1),
-            warm_up: Duration::from_millis(300),
+            level: Duration::from_millis(1500),
+            warm_up: Duration::from_millis(500),
             open_rate: 2000,
             open_for: Duration::from_secs(3),
             ceiling_for: Duration::from_secs(1),

@@ -24,8 +24,10 @@ pub const END: &str = "<!-- bench:end -->";
 /// commit): the server's audited write against the disk's own rate.
 pub const MIN_AUTHORIZE_VS_CEILING: f64 = 0.02;
 /// authorize at 64 clients with the largest quick trail ÷ with none: a
-/// lookup that scans the trail would fall far below this.
-pub const MIN_AUTHORIZE_AT_TRAIL: f64 = 0.5;
+/// lookup that scans the trail would fall below 0.1. One-second levels on
+/// the busy machine measured from 0.47 to 1.55 at the same commit, so the
+/// limit is a third rather than a half.
+pub const MIN_AUTHORIZE_AT_TRAIL: f64 = 0.33;
 /// Each audit search's p99 with the largest quick trail ÷ with none: an
 /// unindexed filter would rise far above this.
 pub const MAX_SEARCH_P99_AT_TRAIL: f64 = 5.0;
@@ -77,14 +79,16 @@ impl Check {
 #[derive(Debug)]
 pub struct Report {
     plan: Plan,
+    /// The command that measured it (`all`, `quick`, `trail --quick`, ...).
+    command: String,
     rows: Vec<Row>,
     checks: Vec<Check>,
 }
 
 impl Report {
-    /// An empty report for a run with `plan`.
-    pub fn new(plan: Plan) -> Report {
-        Report { plan, rows: Vec::new(), checks: Vec::new() }
+    /// An empty report of `command`, run with `plan`.
+    pub fn new(plan: Plan, command: &str) -> Report {
+        Report { plan, command: command.into(), rows: Vec::new(), checks: Vec::new() }
     }
 
     /// Adds a line (and says it on standard error, as progress).
@@ -120,14 +124,18 @@ impl Report {
             .collect()
     }
 
-    /// The Markdown: the machine, the table, the checks.
-    pub fn markdown(&self, machine: &[(String, String)], took: Duration) -> String {
+    /// The Markdown: the machine, the table, the checks. `after` names the
+    /// last part measured when the run has not finished.
+    pub fn markdown(&self, machine: &[(String, String)], took: Duration, after: Option<&str>) -> String {
         let mut s = String::new();
-        s.push_str(&format!(
-            "Measured by `actas-bench {}` in {:.0} minutes.\n\n",
-            if self.plan.quick { "quick" } else { "all" },
-            took.as_secs_f64() / 60.0
-        ));
+        let mode = &self.command;
+        let minutes = took.as_secs_f64() / 60.0;
+        match after {
+            None => s.push_str(&format!("Measured by `actas-bench {mode}` in {minutes:.0} minutes.\n\n")),
+            Some(part) => s.push_str(&format!(
+                "**Incomplete**: `actas-bench {mode}` wrote this after {part}, {minutes:.0} minutes in, and did not finish.\n\n"
+            )),
+        }
         s.push_str("| machine | |\n|---|---|\n");
         for (k, v) in machine {
             s.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
@@ -220,11 +228,11 @@ mod tests {
 
     #[test]
     fn checks_hold_ratios_only_in_quick_mode() {
-        let mut quick = Report::new(Plan::quick());
+        let mut quick = Report::new(Plan::quick(), "quick");
         quick.at_least("a", 0.01, MIN_AUTHORIZE_VS_CEILING);
         quick.at_most("b", 2.0, MAX_SEARCH_P99_AT_TRAIL);
         assert_eq!(quick.failed_checks().len(), 1);
-        let mut full = Report::new(Plan::full());
+        let mut full = Report::new(Plan::full(), "all");
         full.at_least("a", 0.01, MIN_AUTHORIZE_VS_CEILING);
         assert!(full.failed_checks().is_empty());
     }
