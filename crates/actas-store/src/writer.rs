@@ -504,7 +504,8 @@ async fn run(rx: &mut mpsc::Receiver<Job>, source: &dyn BatchSource, shared: &Sh
         }
         let Some(c) = conn.as_mut() else { continue };
         let signer = signer.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let n = jobs.len() as u64;
+        // A batch of its own that only signs the head is no one's write.
+        let n = jobs.iter().filter(|j| !j.sign).count() as u64;
         let first = opening.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let plan = SignPlan { force: jobs.iter().any(|j| j.sign), schedule, last: signed };
         match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref(), plan).await {
