@@ -508,7 +508,8 @@ async fn run(rx: &mut mpsc::Receiver<Job>, source: &dyn BatchSource, shared: &Sh
         let n = jobs.iter().filter(|j| !j.sign).count() as u64;
         let first = opening.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let plan = SignPlan { force: jobs.iter().any(|j| j.sign), schedule, last: signed };
-        match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref(), plan).await {
+        let committed = Committed { stats, health, writes: n };
+        match run_batch(c.as_mut(), first.as_ref().map(|make| make()), jobs, signer.as_deref(), plan, committed).await {
             Ok(outcome) => {
                 if let Some(done) = first {
                     let mut pending = opening.lock().unwrap_or_else(|e| e.into_inner());
@@ -529,9 +530,6 @@ async fn run(rx: &mut mpsc::Receiver<Job>, source: &dyn BatchSource, shared: &Sh
                     Head::Unchanged if plan.force => unsigned_since = None,
                     Head::Unchanged => {}
                 }
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.writes.fetch_add(n, Ordering::Relaxed);
-                health.committed();
                 failed = false;
             }
             Err(e) => {
@@ -557,12 +555,20 @@ enum Head {
     Unchanged,
 }
 
+/// Where a committed batch is counted, and the writes it counts for.
+struct Committed<'a> {
+    stats: &'a Stats,
+    health: &'a WriterHealth,
+    writes: u64,
+}
+
 async fn run_batch(
     c: &mut dyn BatchConn,
     first: Option<WriteFn<()>>,
     jobs: Vec<Job>,
     signer: Option<&dyn HeadSigner>,
     plan: SignPlan,
+    committed: Committed<'_>,
 ) -> Result<Head> {
     if let Err(e) = c.begin().await {
         let _ = c.exec("ROLLBACK").await;
@@ -631,6 +637,13 @@ async fn run_batch(
         None => c.exec("COMMIT").await.map_err(|e| chain(&e)),
     };
     let failed = outcome.as_ref().err().cloned();
+    if failed.is_none() {
+        // Counted before any caller hears of it: a caller holding its
+        // answer finds its commit in the statistics and the health.
+        committed.stats.batches.fetch_add(1, Ordering::Relaxed);
+        committed.stats.writes.fetch_add(committed.writes, Ordering::Relaxed);
+        committed.health.committed();
+    }
     for d in delivers {
         d(failed.clone());
     }
