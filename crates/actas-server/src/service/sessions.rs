@@ -328,7 +328,7 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
 /// a few rounds instead of stalling every other write.
 const REAP_AT_ONCE: i64 = 64;
 
-/// Ends the live sessions whose time is up (at most [`REAP_AT_ONCE`] of
+/// Ends the live sessions whose time is up (at most 64 of
 /// each kind a round) and expires lapsed approvals,
 /// each event at its deadline. Safe to run on every node at once: each end
 /// re-reads its session inside the writer's lock.
