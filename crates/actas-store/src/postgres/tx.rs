@@ -35,7 +35,7 @@ pub(crate) struct SqlTx {
     pub(crate) appended: bool,
     /// Blocks of `audit_time_index` this batch's events fall in,
     /// with their earliest and latest `at`, stored before commit.
-    times: Vec<(i64, String, String)>,
+    times: crate::plan::TimeBlocks,
     /// This batch's appended events, inserted together (see [`Pending`]).
     pending: Pending,
     /// A `RELEASE SAVEPOINT` not sent yet: it goes with the next
@@ -54,7 +54,7 @@ impl SqlTx {
             conn,
             head: None,
             appended: false,
-            times: Vec::new(),
+            times: crate::plan::TimeBlocks::default(),
             pending: Pending::default(),
             release_due: false,
             ids,
@@ -178,35 +178,21 @@ impl SqlTx {
         rows.iter().map(f).collect()
     }
 
-    /// The seqs `f` can match, `[from, to)`: after its cursor, and
-    /// inside the blocks whose times meet its time range. `None`
-    /// when no event can match.
+    /// The seqs `f` can match (see [`crate::plan::window`]).
     async fn seq_window(&mut self, f: &EventFilter) -> Result<Option<(i64, i64)>> {
-        let mut from = f.after_seq.map_or(0, |s| s.saturating_add(1));
-        let mut to = i64::MAX;
+        let mut stored = crate::plan::StoredBlocks::default();
         if let Some(since) = f.since {
-            let since = audit_at(since);
-            let stored: Option<i64> = sqlx::query_scalar("SELECT min(block) FROM audit_time_index WHERE last_at >= $1")
-                .bind(&since)
-                .fetch_one(&mut *self.conn)
-                .await
-                .map_err(db_err)?;
-            let pending = self.times.iter().filter(|(_, _, last)| *last >= since).map(|t| t.0).min();
-            let Some(block) = stored.into_iter().chain(pending).min() else { return Ok(None) };
-            from = from.max(block.saturating_mul(crate::plan::TIME_BLOCK));
+            stored.first = self.block(crate::plan::FIRST_BLOCK, audit_at(since)).await?;
         }
         if let Some(until) = f.until {
-            let until = audit_at(until);
-            let stored: Option<i64> = sqlx::query_scalar("SELECT max(block) FROM audit_time_index WHERE first_at < $1")
-                .bind(&until)
-                .fetch_one(&mut *self.conn)
-                .await
-                .map_err(db_err)?;
-            let pending = self.times.iter().filter(|(_, first, _)| *first < until).map(|t| t.0).max();
-            let Some(block) = stored.into_iter().chain(pending).max() else { return Ok(None) };
-            to = block.saturating_add(1).saturating_mul(crate::plan::TIME_BLOCK);
+            stored.last = self.block(crate::plan::LAST_BLOCK, audit_at(until)).await?;
         }
-        Ok((from < to).then_some((from, to)))
+        Ok(crate::plan::window(f, self.times.pending(), stored))
+    }
+
+    /// The one block an aggregate over `audit_time_index` answers, if any.
+    async fn block(&mut self, sql: &str, at: String) -> Result<Option<i64>> {
+        sqlx::query_scalar(sql).bind(at).fetch_one(&mut *self.conn).await.map_err(db_err)
     }
 
     /// Events matching `f` with seqs in `window`, oldest first: one
@@ -218,20 +204,8 @@ impl SqlTx {
         if to < i64::MAX {
             qb.push(" AND seq < ").push_bind(to);
         }
-        if let Some(v) = &f.session_id {
-            qb.push(" AND session_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.ticket {
-            qb.push(" AND ticket = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.account_id {
-            qb.push(" AND account_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.agent {
-            qb.push(" AND agent = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.request_id {
-            qb.push(" AND request_id = ").push_bind(v.clone());
+        for (sql, v) in crate::plan::conditions(f) {
+            qb.push(sql).push_bind(v);
         }
         if !f.types.is_empty() {
             qb.push(" AND type IN (");
@@ -241,48 +215,22 @@ impl SqlTx {
             }
             qb.push(")");
         }
-        if let Some(v) = f.since {
-            qb.push(" AND at >= ").push_bind(audit_at(v));
-        }
-        if let Some(v) = f.until {
-            qb.push(" AND at < ").push_bind(audit_at(v));
-        }
         qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
         self.many(qb, typed::<EventRow, Event>).await
     }
 
     /// Stores the time blocks of this batch's events.
     pub(crate) async fn store_times(&mut self) -> Result<()> {
-        for (block, first, last) in std::mem::take(&mut self.times) {
-            sqlx::query(
-                "INSERT INTO audit_time_index (block, first_at, last_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (block) DO UPDATE SET \
-                 first_at = CASE WHEN excluded.first_at < audit_time_index.first_at THEN excluded.first_at ELSE audit_time_index.first_at END, \
-                 last_at = CASE WHEN excluded.last_at > audit_time_index.last_at THEN excluded.last_at ELSE audit_time_index.last_at END",
-            )
-            .bind(block)
-            .bind(first)
-            .bind(last)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(db_err)?;
+        for t in self.times.take() {
+            sqlx::query(crate::plan::STORE_BLOCK)
+                .bind(t.block)
+                .bind(t.first)
+                .bind(t.last)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db_err)?;
         }
         Ok(())
-    }
-
-    /// Notes an appended event's time in its block.
-    fn note_time(&mut self, seq: i64, at: String) {
-        let block = seq / crate::plan::TIME_BLOCK;
-        match self.times.last_mut() {
-            Some((b, first, last)) if *b == block => {
-                if at < *first {
-                    *first = at;
-                } else if at > *last {
-                    *last = at;
-                }
-            }
-            _ => self.times.push((block, at.clone(), at)),
-        }
     }
 }
 
@@ -820,19 +768,16 @@ impl crate::ports::AuditReads for SqlTx {
     async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
         self.flush_events().await?;
         let Some(window) = self.seq_window(f).await? else { return Ok(Vec::new()) };
-        if f.types.len() > 1 && crate::plan::driver(f).is_none() {
-            // Several types and nothing narrower: one walk of the type
-            // index per type, each in seq order, merged here.
-            let mut all = Vec::new();
-            for t in &f.types {
-                let one = EventFilter { types: vec![*t], ..f.clone() };
-                all.extend(self.events_in(&one, window).await?);
+        match crate::plan::per_type(f) {
+            Some(searches) => {
+                let mut all = Vec::new();
+                for one in &searches {
+                    all.extend(self.events_in(one, window).await?);
+                }
+                Ok(crate::plan::merge(all, f.limit))
             }
-            all.sort_by_key(|e| e.seq);
-            all.truncate(usize::try_from(f.limit).unwrap_or(0));
-            return Ok(all);
+            None => self.events_in(f, window).await,
         }
-        self.events_in(f, window).await
     }
 
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
@@ -868,7 +813,7 @@ impl crate::ports::AuditWrites for SqlTx {
         let ev = e.seal(seq, &prev);
         self.head = Some((ev.seq, ev.hash.clone()));
         self.appended = true;
-        self.note_time(ev.seq, audit_at(ev.at));
+        self.times.note(ev.seq, audit_at(ev.at));
         self.pending.events.push(ev.clone());
         Ok(ev)
     }
@@ -949,7 +894,7 @@ impl crate::writer::BatchConn for SqlTx {
     async fn begin(&mut self) -> Result<()> {
         self.head = None;
         self.appended = false;
-        self.times.clear();
+        self.times.take();
         self.pending = Pending::default();
         self.release_due = false;
         self.control(BEGIN_BATCH).await

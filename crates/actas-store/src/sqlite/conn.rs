@@ -20,6 +20,9 @@ use actas_core::{Code, Error, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Params, Row};
 
+pub(crate) use crate::plan::TimeBlock;
+use crate::plan::TimeBlocks;
+
 /// How long a connection waits for a lock another one holds.
 const BUSY: Duration = Duration::from_secs(10);
 
@@ -38,15 +41,6 @@ pub(crate) trait HasConn: Send {
     fn pending_times(&self) -> &[TimeBlock] {
         &[]
     }
-}
-
-/// The earliest and latest `at` of the events of one block of
-/// `audit_time_index` (see [`crate::plan::TIME_BLOCK`]).
-#[derive(Debug, Clone)]
-pub(crate) struct TimeBlock {
-    pub(crate) block: i64,
-    pub(crate) first: String,
-    pub(crate) last: String,
 }
 
 /// Opens a connection to the file at `path`, which must exist (opening the
@@ -118,7 +112,7 @@ pub(crate) struct BatchTx {
     pub(super) appended: bool,
     /// Blocks of `audit_time_index` this batch's events fall in, stored
     /// before commit ([`BatchConn::finish`](crate::writer::BatchConn::finish)).
-    pub(super) times: Vec<TimeBlock>,
+    pub(super) times: TimeBlocks,
 }
 
 impl BatchTx {
@@ -133,7 +127,7 @@ impl BatchTx {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384")
             .map_err(db_err)?;
-        Ok(BatchTx { conn, ids, head: None, appended: false, times: Vec::new() })
+        Ok(BatchTx { conn, ids, head: None, appended: false, times: TimeBlocks::default() })
     }
 
     /// Runs a statement that changes rows. Only inside the batch's
@@ -163,21 +157,6 @@ impl BatchTx {
         }
         Ok(())
     }
-
-    /// Notes an appended event's time in its block.
-    pub(super) fn note_time(&mut self, seq: i64, at: String) {
-        let block = seq / crate::plan::TIME_BLOCK;
-        match self.times.last_mut() {
-            Some(b) if b.block == block => {
-                if at < b.first {
-                    b.first = at;
-                } else if at > b.last {
-                    b.last = at;
-                }
-            }
-            _ => self.times.push(TimeBlock { block, first: at.clone(), last: at }),
-        }
-    }
 }
 
 impl HasConn for BatchTx {
@@ -186,7 +165,7 @@ impl HasConn for BatchTx {
     }
 
     fn pending_times(&self) -> &[TimeBlock] {
-        &self.times
+        self.times.pending()
     }
 }
 

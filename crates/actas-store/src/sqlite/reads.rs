@@ -204,19 +204,16 @@ impl<C: HasConn> KeyReads for C {
 impl<C: HasConn> AuditReads for C {
     async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>> {
         let Some(window) = seq_window(self.conn(), self.pending_times(), f)? else { return Ok(Vec::new()) };
-        if f.types.len() > 1 && crate::plan::driver(f).is_none() {
-            // Several types and nothing narrower: one walk of the type
-            // index per type, each in seq order, merged here.
-            let mut all = Vec::new();
-            for t in &f.types {
-                let one = EventFilter { types: vec![*t], ..f.clone() };
-                all.extend(events_in(self.conn(), &one, window)?);
+        match crate::plan::per_type(f) {
+            Some(searches) => {
+                let mut all = Vec::new();
+                for one in &searches {
+                    all.extend(events_in(self.conn(), one, window)?);
+                }
+                Ok(crate::plan::merge(all, f.limit))
             }
-            all.sort_by_key(|e| e.seq);
-            all.truncate(usize::try_from(f.limit).unwrap_or(0));
-            return Ok(all);
+            None => events_in(self.conn(), f, window),
         }
-        events_in(self.conn(), f, window)
     }
 
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
@@ -254,27 +251,16 @@ pub(super) fn event_head(c: &Connection) -> Result<Option<(i64, String)>> {
     })
 }
 
-/// The seqs `f` can match, `[from, to)`: after its cursor, and inside the
-/// blocks whose times meet its time range, stored or `pending` in this
-/// transaction. `None` when no event can match.
+/// The seqs `f` can match (see [`crate::plan::window`]).
 fn seq_window(c: &Connection, pending: &[TimeBlock], f: &EventFilter) -> Result<Option<(i64, i64)>> {
-    let mut from = f.after_seq.map_or(0, |s| s.saturating_add(1));
-    let mut to = i64::MAX;
+    let mut stored = crate::plan::StoredBlocks::default();
     if let Some(since) = f.since {
-        let since = audit_at(since);
-        let stored = block(c, "SELECT min(block) FROM audit_time_index WHERE last_at >= ?1", &since)?;
-        let pending = pending.iter().filter(|t| t.last >= since).map(|t| t.block).min();
-        let Some(block) = stored.into_iter().chain(pending).min() else { return Ok(None) };
-        from = from.max(block.saturating_mul(crate::plan::TIME_BLOCK));
+        stored.first = block(c, crate::plan::FIRST_BLOCK, &audit_at(since))?;
     }
     if let Some(until) = f.until {
-        let until = audit_at(until);
-        let stored = block(c, "SELECT max(block) FROM audit_time_index WHERE first_at < ?1", &until)?;
-        let pending = pending.iter().filter(|t| t.first < until).map(|t| t.block).max();
-        let Some(block) = stored.into_iter().chain(pending).max() else { return Ok(None) };
-        to = block.saturating_add(1).saturating_mul(crate::plan::TIME_BLOCK);
+        stored.last = block(c, crate::plan::LAST_BLOCK, &audit_at(until))?;
     }
-    Ok((from < to).then_some((from, to)))
+    Ok(crate::plan::window(f, pending, stored))
 }
 
 /// The one block an aggregate over `audit_time_index` answers, if any.
@@ -293,20 +279,8 @@ fn events_in(c: &Connection, f: &EventFilter, (from, to): (i64, i64)) -> Result<
     if to < i64::MAX {
         q.push(" AND seq < ").bind(to);
     }
-    if let Some(v) = &f.session_id {
-        q.push(" AND session_id = ").bind(v.clone());
-    }
-    if let Some(v) = &f.ticket {
-        q.push(" AND ticket = ").bind(v.clone());
-    }
-    if let Some(v) = &f.account_id {
-        q.push(" AND account_id = ").bind(v.clone());
-    }
-    if let Some(v) = &f.agent {
-        q.push(" AND agent = ").bind(v.clone());
-    }
-    if let Some(v) = &f.request_id {
-        q.push(" AND request_id = ").bind(v.clone());
+    for (sql, v) in crate::plan::conditions(f) {
+        q.push(sql).bind(v);
     }
     if !f.types.is_empty() {
         q.push(" AND type IN (");
@@ -317,12 +291,6 @@ fn events_in(c: &Connection, f: &EventFilter, (from, to): (i64, i64)) -> Result<
             q.bind(t.as_str().to_string());
         }
         q.push(")");
-    }
-    if let Some(v) = f.since {
-        q.push(" AND at >= ").bind(audit_at(v));
-    }
-    if let Some(v) = f.until {
-        q.push(" AND at < ").bind(audit_at(v));
     }
     q.push(" ORDER BY seq LIMIT ").bind(f.limit);
     q.many(c, event_from)

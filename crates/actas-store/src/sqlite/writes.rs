@@ -339,7 +339,7 @@ impl AuditWrites for BatchTx {
         )?;
         self.head = Some((ev.seq, ev.hash.clone()));
         self.appended = true;
-        self.note_time(ev.seq, at);
+        self.times.note(ev.seq, at);
         Ok(ev)
     }
 
@@ -391,7 +391,7 @@ impl BatchConn for BatchTx {
     async fn begin(&mut self) -> Result<()> {
         self.head = None;
         self.appended = false;
-        self.times.clear();
+        self.times.take();
         exec(&self.conn, "BEGIN IMMEDIATE", []).map_err(db_err)?;
         Ok(())
     }
@@ -431,16 +431,8 @@ impl BatchConn for BatchTx {
 
     /// Stores the time blocks of this batch's events.
     async fn finish(&mut self) -> Result<()> {
-        for t in std::mem::take(&mut self.times) {
-            self.change(
-                "INSERT INTO audit_time_index (block, first_at, last_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (block) DO UPDATE SET \
-                 first_at = CASE WHEN excluded.first_at < audit_time_index.first_at \
-                 THEN excluded.first_at ELSE audit_time_index.first_at END, \
-                 last_at = CASE WHEN excluded.last_at > audit_time_index.last_at \
-                 THEN excluded.last_at ELSE audit_time_index.last_at END",
-                params![t.block, t.first, t.last],
-            )?;
+        for t in self.times.take() {
+            self.change(crate::plan::STORE_BLOCK, params![t.block, t.first, t.last])?;
         }
         Ok(())
     }
