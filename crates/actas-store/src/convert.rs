@@ -29,10 +29,6 @@ pub(crate) fn audit_at(t: Timestamp) -> String {
     format_ms(t)
 }
 
-pub(crate) fn parse_audit_at(s: &str) -> Result<Timestamp, Error> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| corrupt(format!("audit time {s:?}: {e}")))
-}
-
 pub(crate) fn join(list: &[String]) -> String {
     list.join(" ")
 }

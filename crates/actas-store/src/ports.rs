@@ -13,7 +13,7 @@
 //! other database failures answer
 //! [`Error::Unavailable`](actas_core::Error::Unavailable).
 
-use actas_core::audit::{Checkpoint, Event, NewEvent};
+use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
@@ -190,10 +190,19 @@ pub trait AuditReads: Send {
     /// Events matching the filter, oldest first. Its cost follows what it
     /// returns, not the trail's length (see `plan`).
     async fn list_events(&mut self, f: &EventFilter) -> Result<Vec<Event>>;
+    /// The events of type `kind` of the given sessions, ordered by session
+    /// id and then seq; at most `limit` in all. One statement, walking the
+    /// session index, for any number of sessions.
+    async fn list_session_events(&mut self, session_ids: &[String], kind: EventType, limit: i64) -> Result<Vec<Event>>;
     /// The chain's head: `(seq, hash)`.
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>>;
-    /// Every checkpoint, oldest first.
-    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>>;
+    /// Up to `limit` events after `after_seq` in seq order, as stored:
+    /// for checking the chain without reading each event in full.
+    async fn read_chain(&mut self, after_seq: i64, limit: i64) -> Result<StoredPage>;
+    /// The checkpoints with `after_seq < seq <= through_seq`, oldest first.
+    async fn list_checkpoints(&mut self, after_seq: i64, through_seq: i64) -> Result<Vec<Checkpoint>>;
+    /// How many checkpoints there are with `seq > after_seq`.
+    async fn count_checkpoints(&mut self, after_seq: i64) -> Result<i64>;
 }
 
 /// The audit trail, appended to.

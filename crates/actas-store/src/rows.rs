@@ -6,11 +6,11 @@
 //! (`sqlx::FromRow` on PostgreSQL) and [`TryFrom`] turns it into the model,
 //! naming the column when a stored value cannot be read.
 
-use actas_core::audit::{Actor, Checkpoint, Event, NewEvent};
+use actas_core::audit::{Checkpoint, Event, StoredEvent};
 use actas_core::model::{App, Decision, Notice, Request, Session, SessionState, Staff, Ticket};
 use actas_core::Error;
 
-use crate::convert::{approvers_from, corrupt, minutes, opt_time, parse, parse_audit_at, split, time};
+use crate::convert::{approvers_from, corrupt, minutes, opt_time, parse, split, time};
 use crate::{ConsoleSession, EntryCode, KeyRecord, KeyRole};
 
 fn json<T: serde::de::DeserializeOwned>(col: &str, s: &str) -> Result<T, Error> {
@@ -309,25 +309,29 @@ pub(crate) struct EventRow {
 impl TryFrom<EventRow> for Event {
     type Error = Error;
     fn try_from(r: EventRow) -> Result<Event, Error> {
-        let actor: serde_json::Value = json("actor", &r.actor)?;
-        Ok(Event {
-            seq: r.seq,
-            body: NewEvent {
-                id: r.id,
-                at: parse_audit_at(&r.at)?,
-                kind: parse(&r.kind)?,
-                actor: Actor::from_json(&actor).map_err(corrupt)?,
-                account_id: r.account_id,
-                ticket: r.ticket,
-                request_id: r.request_id,
-                session_id: r.session_id,
-                agent: r.agent,
-                data: json("data", &r.data)?,
-                text: r.text,
-            },
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        })
+        r.stored().to_event().map_err(corrupt)
+    }
+}
+
+impl EventRow {
+    /// The row's columns, borrowed.
+    pub(crate) fn stored(&self) -> StoredEvent<'_> {
+        StoredEvent {
+            seq: self.seq,
+            id: &self.id,
+            at: &self.at,
+            kind: &self.kind,
+            actor: &self.actor,
+            account_id: self.account_id.as_deref(),
+            ticket: self.ticket.as_deref(),
+            request_id: self.request_id.as_deref(),
+            session_id: self.session_id.as_deref(),
+            agent: self.agent.as_deref(),
+            data: &self.data,
+            text: &self.text,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
     }
 }
 

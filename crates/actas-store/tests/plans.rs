@@ -263,7 +263,10 @@ async fn no_query_scans_the_trail_or_sorts_it() {
                     at,
                 };
                 tx.insert_checkpoint(&cp).await?;
-                tx.list_checkpoints().await?;
+                tx.list_checkpoints(0, i64::MAX).await?;
+                tx.list_checkpoints(10_000, 14_096).await?;
+                tx.count_checkpoints(20_000).await?;
+                tx.read_chain(25_000, 4096).await?;
                 let n = Notice {
                     id: "ntc_1".into(),
                     seq: 0,
@@ -338,6 +341,7 @@ async fn no_query_scans_the_trail_or_sorts_it() {
             ..Default::default()
         },
     ];
+    let many_sessions: Vec<String> = sessions.iter().take(50).map(|(_, _, s)| s.id.clone()).collect();
     let found = store
         .read(read_fn(move |tx| {
             Box::pin(async move {
@@ -345,13 +349,15 @@ async fn no_query_scans_the_trail_or_sorts_it() {
                 for f in &searches {
                     n.push(tx.list_events(f).await?.len());
                 }
+                // The access log's changes of many sessions at once.
+                n.push(tx.list_session_events(&many_sessions, EventType::ActionPerformed, 10_000).await?.len());
                 Ok(n)
             })
         }))
         .await
         .unwrap();
     // The searches found what they look for (the plans are of real work).
-    assert!(found[0] == 100 && found[2] == 100 && found[8] == 100, "{found:?}");
+    assert!(found[0] == 100 && found[2] == 100 && found[8] == 100 && found[14] > 50, "{found:?}");
 
     // Each statement's plan, on the seeded file.
     let statements: Vec<String> = seen.0.lock().unwrap().iter().cloned().collect();

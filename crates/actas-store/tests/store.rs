@@ -559,3 +559,57 @@ async fn due_sessions(store: Store, _url: &str) {
         .unwrap();
     assert!((3..=6).contains(&few.len()), "{}", few.len());
 }
+
+both!(the_chain_read_as_stored_is_the_trail_and_its_checkpoints, chain_as_stored);
+async fn chain_as_stored(store: Store, _url: &str) {
+    for n in 0..60 {
+        let e = event(n);
+        // Some with every subject field, some with none.
+        let e = if n % 3 == 0 {
+            e.account("acct_1").ticket("T-1").request("req_1").session("ses_1").agent("dana")
+        } else {
+            e
+        };
+        store.write(write_fn(move |tx| Box::pin(async move { tx.append_event(e).await }))).await.unwrap();
+    }
+    let events = all_events(&store).await;
+    for seq in [5, 10, 11, 30, 31, 50] {
+        let cp = actas_core::audit::Checkpoint {
+            seq,
+            hash: events[seq as usize - 1].hash.clone(),
+            kid: "k".into(),
+            signature: "s".into(),
+            at: t0(),
+        };
+        store.write(write_fn(move |tx| Box::pin(async move { tx.insert_checkpoint(&cp).await }))).await.unwrap();
+    }
+    let (page, checkpoints, in_range, after) = store
+        .read(read_fn(|tx| {
+            Box::pin(async move {
+                Ok((
+                    tx.read_chain(10, 20).await?,
+                    tx.list_checkpoints(0, i64::MAX).await?,
+                    tx.list_checkpoints(10, 30).await?,
+                    tx.count_checkpoints(30).await?,
+                ))
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 20);
+    assert_eq!(page.last_seq(), Some(30));
+    let mut chain = ChainVerifier::default();
+    for e in &events[..10] {
+        chain.push(e).unwrap();
+    }
+    for (stored, e) in page.iter().zip(&events[10..30]) {
+        assert_eq!(&stored.to_event().unwrap(), e);
+        chain.push_stored(&stored).unwrap();
+    }
+    assert_eq!(chain.count(), 30);
+    assert_eq!(checkpoints.iter().map(|c| c.seq).collect::<Vec<_>>(), [5, 10, 11, 30, 31, 50]);
+    assert_eq!(in_range.iter().map(|c| c.seq).collect::<Vec<_>>(), [11, 30]);
+    assert_eq!(after, 2);
+    let rest = store.read(read_fn(|tx| Box::pin(async move { tx.read_chain(55, 100).await }))).await.unwrap();
+    assert_eq!(rest.len(), 5, "a short last page");
+}

@@ -7,6 +7,7 @@
 //! head (see [`checkpoint_message`]) make a cut tail visible too.
 
 pub mod data;
+mod stored;
 mod text;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
+pub use stored::{StoredEvent, StoredPage};
 pub use text::*;
 
 use crate::clock::format_ms;
@@ -330,34 +332,97 @@ pub fn canonical_bytes(e: &Event) -> Vec<u8> {
 /// `data`, `id`, `request_id`, `seq`, `session_id`, `text`, `ticket`,
 /// `type`; the actor's `id`, `kind`, `name`); only `data` has keys to sort.
 pub fn write_canonical_event(e: &Event, out: &mut Vec<u8>) {
+    write_canonical(
+        &Fields {
+            account_id: e.account_id.as_deref(),
+            actor: Json::Actor(&e.actor),
+            agent: e.agent.as_deref(),
+            at: At::Time(e.at),
+            data: Json::Tree(&e.data),
+            id: &e.id,
+            request_id: e.request_id.as_deref(),
+            seq: e.seq,
+            session_id: e.session_id.as_deref(),
+            text: &e.text,
+            ticket: e.ticket.as_deref(),
+            kind: e.kind.as_str(),
+        },
+        out,
+    );
+}
+
+/// An event's fields for its canonical bytes: from an [`Event`], or as
+/// stored ([`StoredEvent`]).
+struct Fields<'a> {
+    account_id: Option<&'a str>,
+    actor: Json<'a>,
+    agent: Option<&'a str>,
+    at: At<'a>,
+    data: Json<'a>,
+    id: &'a str,
+    request_id: Option<&'a str>,
+    seq: i64,
+    session_id: Option<&'a str>,
+    text: &'a str,
+    ticket: Option<&'a str>,
+    kind: &'a str,
+}
+
+/// A JSON member's value: the actor, any value (keys sorted on the way
+/// out), or stored text taken as it stands.
+enum Json<'a> {
+    Actor(&'a Actor),
+    Tree(&'a Value),
+    Raw(&'a str),
+}
+
+/// A time, or stored text taken as it stands.
+enum At<'a> {
+    Time(Timestamp),
+    Text(&'a str),
+}
+
+fn write_canonical(f: &Fields<'_>, out: &mut Vec<u8>) {
+    let json = |v: &Json<'_>, out: &mut Vec<u8>| match v {
+        Json::Actor(a) => {
+            out.extend_from_slice(b"{\"id\":");
+            write_str(&a.id, out);
+            out.extend_from_slice(b",\"kind\":");
+            write_str(a.kind.as_str(), out);
+            out.extend_from_slice(b",\"name\":");
+            write_str(&a.name, out);
+            out.push(b'}');
+        }
+        Json::Tree(v) => write_value(v, out),
+        Json::Raw(s) => out.extend_from_slice(s.as_bytes()),
+    };
     out.extend_from_slice(b"{\"account_id\":");
-    write_opt(&e.account_id, out);
-    out.extend_from_slice(b",\"actor\":{\"id\":");
-    write_str(&e.actor.id, out);
-    out.extend_from_slice(b",\"kind\":");
-    write_str(e.actor.kind.as_str(), out);
-    out.extend_from_slice(b",\"name\":");
-    write_str(&e.actor.name, out);
-    out.extend_from_slice(b"},\"agent\":");
-    write_opt(&e.agent, out);
+    write_opt(f.account_id, out);
+    out.extend_from_slice(b",\"actor\":");
+    json(&f.actor, out);
+    out.extend_from_slice(b",\"agent\":");
+    write_opt(f.agent, out);
     out.extend_from_slice(b",\"at\":");
-    write_at(e.at, out);
+    match f.at {
+        At::Time(t) => write_at(t, out),
+        At::Text(s) => write_str(s, out),
+    }
     out.extend_from_slice(b",\"data\":");
-    write_value(&e.data, out);
+    json(&f.data, out);
     out.extend_from_slice(b",\"id\":");
-    write_str(&e.id, out);
+    write_str(f.id, out);
     out.extend_from_slice(b",\"request_id\":");
-    write_opt(&e.request_id, out);
+    write_opt(f.request_id, out);
     out.extend_from_slice(b",\"seq\":");
-    write_json(&e.seq, out);
+    write_json(&f.seq, out);
     out.extend_from_slice(b",\"session_id\":");
-    write_opt(&e.session_id, out);
+    write_opt(f.session_id, out);
     out.extend_from_slice(b",\"text\":");
-    write_str(&e.text, out);
+    write_str(f.text, out);
     out.extend_from_slice(b",\"ticket\":");
-    write_opt(&e.ticket, out);
+    write_opt(f.ticket, out);
     out.extend_from_slice(b",\"type\":");
-    write_str(e.kind.as_str(), out);
+    write_str(f.kind, out);
     out.push(b'}');
 }
 
@@ -371,7 +436,7 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     write_json(s, out);
 }
 
-fn write_opt(s: &Option<String>, out: &mut Vec<u8>) {
+fn write_opt(s: Option<&str>, out: &mut Vec<u8>) {
     match s {
         Some(s) => write_str(s, out),
         None => out.extend_from_slice(b"null"),
@@ -470,9 +535,31 @@ impl EventHasher {
     /// Whether `e.hash` is the hash its fields and `prev_hash` give, as
     /// [`Event::compute_hash`] writes it (lowercase hex).
     pub fn matches(&mut self, e: &Event) -> bool {
-        let mut hex = [0u8; 64];
-        hex::encode_to_slice(self.hash(e), &mut hex).is_ok() && hex.as_slice() == e.hash.as_bytes()
+        let hash = self.hash(e);
+        same_hex(hash, &e.hash)
     }
+
+    /// [`EventHasher::matches`] for a stored row: its text as it stands
+    /// first, then, when that does not match, the event it holds; an error
+    /// says what in the row cannot be read.
+    pub fn matches_stored(&mut self, e: &StoredEvent<'_>) -> Result<bool, String> {
+        self.buf.clear();
+        if e.write_as_stored(&mut self.buf) {
+            let mut h = Sha256::new();
+            h.update(e.prev_hash.as_bytes());
+            h.update(&self.buf);
+            if same_hex(h.finalize().into(), e.hash) {
+                return Ok(true);
+            }
+        }
+        Ok(self.matches(&e.to_event()?))
+    }
+}
+
+/// Whether `hash` written in lowercase hex is `hex`.
+fn same_hex(hash: [u8; 32], hex: &str) -> bool {
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(hash, &mut out).is_ok() && out.as_slice() == hex.as_bytes()
 }
 
 /// The bytes a checkpoint signs: `actas-audit-head\n{seq}\n{hash}`.
@@ -524,26 +611,44 @@ impl Default for ChainVerifier {
 impl ChainVerifier {
     /// Checks the next event.
     pub fn push(&mut self, e: &Event) -> Result<(), BadEvent> {
-        let bad = |problem: String| BadEvent { seq: e.seq, id: Some(e.id.clone()), problem };
-        if e.seq != self.expected_seq {
+        self.link(e.seq, &e.id, &e.prev_hash, &e.hash, |h| Ok(h.matches(e)))
+    }
+
+    /// [`ChainVerifier::push`] for a stored row ([`StoredEvent`]), which
+    /// is read in full only when its text as it stands does not match.
+    pub fn push_stored(&mut self, e: &StoredEvent<'_>) -> Result<(), BadEvent> {
+        self.link(e.seq, e.id, e.prev_hash, e.hash, |h| h.matches_stored(e))
+    }
+
+    /// Checks that an event is the next, follows the head and matches its
+    /// hash (`matches`: whether it does, or what in it cannot be read).
+    fn link(
+        &mut self,
+        seq: i64,
+        id: &str,
+        prev_hash: &str,
+        hash: &str,
+        matches: impl FnOnce(&mut EventHasher) -> Result<bool, String>,
+    ) -> Result<(), BadEvent> {
+        let bad = |problem: String| BadEvent { seq, id: Some(id.to_string()), problem };
+        if seq != self.expected_seq {
             return Err(BadEvent {
                 seq: self.expected_seq,
-                id: Some(e.id.clone()),
-                problem: format!("event {} is missing (the next stored event is {})", self.expected_seq, e.seq),
+                id: Some(id.to_string()),
+                problem: format!("event {} is missing (the next stored event is {seq})", self.expected_seq),
             });
         }
-        if e.prev_hash != self.prev_hash {
-            return Err(bad(format!(
-                "event {} does not follow event {}: its prev_hash does not match",
-                e.seq,
-                e.seq - 1
-            )));
+        if prev_hash != self.prev_hash {
+            return Err(bad(format!("event {seq} does not follow event {}: its prev_hash does not match", seq - 1)));
         }
-        if !self.hasher.matches(e) {
-            return Err(bad(format!("event {} was altered: its content does not match its hash", e.seq)));
+        match matches(&mut self.hasher) {
+            Ok(true) => {}
+            Ok(false) => return Err(bad(format!("event {seq} was altered: its content does not match its hash"))),
+            Err(unreadable) => return Err(bad(format!("event {seq} was altered: it cannot be read ({unreadable})"))),
         }
         self.expected_seq += 1;
-        self.prev_hash.clone_from(&e.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         self.count += 1;
         Ok(())
     }

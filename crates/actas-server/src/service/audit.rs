@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actas_api as api;
-use actas_core::audit::{ChainVerifier, Checkpoint, Event};
+use actas_core::audit::{ChainVerifier, Checkpoint, Event, StoredPage};
 use actas_core::model::Staff;
 use actas_core::Result;
 use actas_store::{read_fn, EventFilter};
@@ -55,10 +55,8 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
     verify_against(ctx, &[], &[]).await
 }
 
-/// Events in one page of verification: the listing's page, so that pages
-/// begin where they always did (a row the store cannot read fails the same
-/// verification as before).
-const VERIFY_PAGE: i64 = MAX_PAGE;
+/// Events in one page of verification.
+const VERIFY_PAGE: i64 = 4096;
 
 /// Pages read at once, each in a read transaction of its own, while the
 /// page before them is checked.
@@ -99,10 +97,11 @@ impl Vouch {
 /// together with its checkpoints shows here, and so does a rewrite whose
 /// checkpoints were signed again with a key the rewriter made.
 ///
-/// The trail is walked a page at a time and nothing of an event is kept
+/// The trail is walked a page at a time, each page read as stored (see
+/// [`StoredPage`]) with its checkpoints, and nothing of an event is kept
 /// past its page: the next pages are read while one is checked, each page
-/// is hashed and linked on a blocking thread, and the signatures of the
-/// checkpoints up to its last event are checked on others meanwhile.
+/// is hashed and linked on a blocking thread, and the signatures of its
+/// checkpoints are checked on others meanwhile.
 pub async fn verify_against(
     ctx: &Ctx,
     known_heads: &[(i64, String)],
@@ -114,36 +113,40 @@ pub async fn verify_against(
     if let Err(e) = ctx.keys.refresh(&ctx.store).await {
         tracing::warn!(error = %e, "verifying with the keys loaded before: the stored keys cannot be loaded");
     }
-    // Before any event is read, so that every checkpoint read names an
-    // event that a later read finds.
-    let mut checkpoints = Checkpoints::read(ctx).await?;
     let mut walk = Walk::new(ctx, known_heads, witnessed);
-
     let (pages, mut received) = tokio::sync::mpsc::channel(1);
     let reading = std::pin::pin!(read_pages(ctx, pages));
     let checking = std::pin::pin!(async {
         while let Some(page) = received.recv().await {
-            let events: Vec<Event> = page?;
-            let full = events.len() as i64 == VERIFY_PAGE;
-            let through: Arc<[Checkpoint]> = checkpoints.through(events.last().map_or(i64::MIN, |e| e.seq)).into();
+            let Page { events, checkpoints, through } = page?;
+            let checkpoints: Arc<[Checkpoint]> = checkpoints.into();
             let linked = blocking({
-                let through = through.clone();
+                let checkpoints = checkpoints.clone();
                 move || {
-                    let going = walk.page(&events, &through);
+                    let going = walk.page(&events, &checkpoints);
                     (walk, going)
                 }
             });
-            let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, through));
+            let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, checkpoints));
             let going;
             (walk, going) = linked?;
             walk.unsigned(unsigned?);
-            if !going || !full {
+            if !going {
+                // The chain broke in this page: the checkpoints after it
+                // are counted, not checked.
+                let after = through;
+                let more = ctx
+                    .store
+                    .read(read_fn(move |tx| Box::pin(async move { tx.count_checkpoints(after).await })))
+                    .await?;
+                walk.checkpoints += u64::try_from(more).unwrap_or(0);
+                break;
+            }
+            if through == i64::MAX {
+                walk.end();
                 break;
             }
         }
-        let rest: Arc<[Checkpoint]> = checkpoints.rest().into();
-        walk.unsigned(unsigned(&ctx.keys, rest.clone()).await?);
-        walk.end(&rest);
         Ok::<_, actas_core::Error>(walk)
     });
     // The reads stop with the check: a broken chain needs no further page.
@@ -154,26 +157,48 @@ pub async fn verify_against(
     Ok(walk.verdict())
 }
 
+/// One page of the trail as stored, and the checkpoints with seqs after
+/// the page's start through `through`, read in the same transaction so
+/// that each checkpoint up to the page's last event names an event the
+/// page holds. The last page (shorter than [`VERIFY_PAGE`]) reaches to
+/// `i64::MAX`: its checkpoints beyond its last event vouch for events
+/// that are not there.
+struct Page {
+    events: StoredPage,
+    checkpoints: Vec<Checkpoint>,
+    through: i64,
+}
+
 /// Reads the trail in pages of [`VERIFY_PAGE`], [`READ_AHEAD`] at a time,
-/// and sends them in order; stops after a short page or a failed read, or
+/// and sends them in order; stops after the last page or a failed read, or
 /// when nobody takes them any more.
 ///
 /// Page `k` is the first events after seq `k × VERIFY_PAGE`: where the
 /// chain is whole up to there, that is exactly the page that follows page
 /// `k - 1`, and where it is not, the check stops before page `k`.
-async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Vec<Event>>>) {
+async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Page>>) {
     let reads = futures::stream::iter(0i64..).map(|k| {
         let store = ctx.store.clone();
-        let f = EventFilter {
-            after_seq: (k > 0).then(|| k.saturating_mul(VERIFY_PAGE)),
-            limit: VERIFY_PAGE,
-            ..Default::default()
-        };
-        async move { store.read(read_fn(move |tx| Box::pin(async move { tx.list_events(&f).await }))).await }
+        let after = k.saturating_mul(VERIFY_PAGE);
+        async move {
+            store
+                .read(read_fn(move |tx| {
+                    Box::pin(async move {
+                        let events = tx.read_chain(after, VERIFY_PAGE).await?;
+                        let through = match events.last_seq() {
+                            Some(last) if events.len() as i64 == VERIFY_PAGE => last,
+                            _ => i64::MAX,
+                        };
+                        let checkpoints = tx.list_checkpoints(after, through).await?;
+                        Ok(Page { events, checkpoints, through })
+                    })
+                }))
+                .await
+        }
     });
     let mut reads = std::pin::pin!(reads.buffered(READ_AHEAD));
     while let Some(page) = reads.next().await {
-        let last = !matches!(&page, Ok(events) if events.len() as i64 == VERIFY_PAGE);
+        let last = !matches!(&page, Ok(p) if p.through != i64::MAX);
         if pages.send(page).await.is_err() || last {
             return;
         }
@@ -185,6 +210,9 @@ async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Vec<Event
 /// head of nearly every write (more than a second apart), and a signature
 /// costs more to check than an event's hash.
 async fn unsigned(keys: &Arc<KeyRing>, checkpoints: Arc<[Checkpoint]>) -> Result<Vec<i64>> {
+    if checkpoints.is_empty() {
+        return Ok(Vec::new());
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = checkpoints.len().div_ceil(threads).max(32);
     let checks = (0..checkpoints.len()).step_by(per_thread).map(|from| {
@@ -202,35 +230,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| actas_core::Error::Internal(anyhow::anyhow!("verifying the audit trail failed: {e}")))
-}
-
-/// The signed checkpoints, in seq order, handed out as the walk reaches
-/// them.
-///
-/// The store lists checkpoints only all at once, so they are read in one
-/// go before the first page of events. A port listing the checkpoints
-/// after a seq would let [`Checkpoints::through`] read them a page at a
-/// time, in the same read transaction as the page of events they follow
-/// (so that none names an event that page's snapshot lacks).
-struct Checkpoints {
-    left: std::iter::Peekable<std::vec::IntoIter<Checkpoint>>,
-}
-
-impl Checkpoints {
-    async fn read(ctx: &Ctx) -> Result<Checkpoints> {
-        let all = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
-        Ok(Checkpoints { left: all.into_iter().peekable() })
-    }
-
-    /// The next checkpoints, up to and including `seq`.
-    fn through(&mut self, seq: i64) -> Vec<Checkpoint> {
-        std::iter::from_fn(|| self.left.next_if(|cp| cp.seq <= seq)).collect()
-    }
-
-    /// Every checkpoint not handed out yet.
-    fn rest(self) -> Vec<Checkpoint> {
-        self.left.collect()
-    }
 }
 
 /// Where a problem ranks among those found at the same seq: the first
@@ -257,11 +256,19 @@ struct Walk {
     /// the first found.
     first: Option<(i64, Rank, String)>,
     checkpoints: u64,
+    /// The first checkpoint after the last event of the page last walked.
+    beyond: Option<i64>,
 }
 
 impl Walk {
     fn new(ctx: &Ctx, known_heads: &[(i64, String)], witnessed: &[crate::witness::Line]) -> Walk {
-        let mut walk = Walk { chain: ChainVerifier::default(), outside: BTreeMap::new(), first: None, checkpoints: 0 };
+        let mut walk = Walk {
+            chain: ChainVerifier::default(),
+            outside: BTreeMap::new(),
+            first: None,
+            checkpoints: 0,
+            beyond: None,
+        };
         for (seq, hash) in known_heads {
             walk.outside.insert(*seq, (hash.clone(), Vouch::Head));
         }
@@ -295,19 +302,20 @@ impl Walk {
         }
     }
 
-    /// Checks the next page of events against the checkpoints up to its
-    /// last event (all of which it counts); `false` once the chain broke.
-    fn page(&mut self, events: &[Event], checkpoints: &[Checkpoint]) -> bool {
+    /// Checks the next page of events against its checkpoints (all of
+    /// which it counts); `false` once the chain broke. The checkpoints
+    /// after the page's last event are kept for [`Walk::end`].
+    fn page(&mut self, events: &StoredPage, checkpoints: &[Checkpoint]) -> bool {
         self.checkpoints += checkpoints.len() as u64;
         let mut checkpoints = checkpoints.iter().peekable();
-        for e in events {
+        for e in events.iter() {
             let mut signed = None;
             while let Some(cp) = checkpoints.next_if(|cp| cp.seq <= e.seq) {
                 if cp.seq == e.seq {
                     signed = Some(cp.hash.as_str());
                 }
             }
-            if let Err(b) = self.chain.push(e) {
+            if let Err(b) = self.chain.push_stored(&e) {
                 self.found(b.seq, Rank::Chain, || b.problem);
                 return false;
             }
@@ -322,20 +330,19 @@ impl Walk {
                 }
             }
         }
+        self.beyond = checkpoints.map(|cp| cp.seq).min();
         true
     }
 
-    /// Counts the checkpoints the walk did not reach, then checks whether
-    /// anything vouches for a seq beyond the chain's end.
-    fn end(&mut self, rest: &[Checkpoint]) {
-        self.checkpoints += rest.len() as u64;
+    /// After the last page of a whole chain: checks whether anything
+    /// vouches for a seq beyond the chain's end.
+    fn end(&mut self) {
         let head = self.chain.head().0;
-        let beyond = rest.iter().map(|cp| cp.seq).filter(|seq| *seq > head).min();
         if self.first.is_some() {
             return;
         }
         let outside = self.outside.range(head + 1..).next().map(|(seq, (_, by))| (*seq, by));
-        let next = match (outside, beyond) {
+        let next = match (outside, self.beyond) {
             (Some((seq, _)), Some(cp)) if cp < seq => Some((cp, &Vouch::Checkpoint)),
             (Some(o), _) => Some(o),
             (None, cp) => cp.map(|seq| (seq, &Vouch::Checkpoint)),

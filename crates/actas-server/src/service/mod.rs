@@ -15,11 +15,13 @@ pub mod input;
 mod requests;
 mod sessions;
 
+use std::collections::HashMap;
+
 use actas_core::audit::{self as text, data, Actor, EventData, EventType, NewEvent};
 use actas_core::model::{EndReason, Notice, NoticeData, Session, SessionState};
 use actas_core::policy::Policy;
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{EventFilter, WriteFn, WriteTx};
+use actas_store::{WriteFn, WriteTx};
 
 pub use admin::*;
 pub use audit::*;
@@ -109,24 +111,31 @@ pub(crate) async fn end_session(
     Ok(s)
 }
 
-/// What an agent changed in a session, in plain words, from its events.
-pub(crate) async fn session_changes(tx: &mut dyn actas_store::ReadTx, session_id: &str) -> Result<Vec<String>> {
-    let events = tx
-        .list_events(&EventFilter {
-            session_id: Some(session_id.to_string()),
-            types: vec![EventType::ActionPerformed],
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
-    Ok(events
-        .iter()
-        .filter_map(|e| match e.payload() {
-            Ok(EventData::ActionPerformed(done)) => Some(done.summary),
-            _ => None,
-        })
-        .collect())
+/// What was changed in each of the sessions, in plain words, oldest first:
+/// the summaries of their `action.performed` events.
+pub(crate) async fn sessions_changes(
+    tx: &mut dyn actas_store::ReadTx,
+    session_ids: &[String],
+) -> Result<HashMap<String, Vec<String>>> {
+    let limit = i64::try_from(session_ids.len()).unwrap_or(i64::MAX).saturating_mul(CHANGES_PER_SESSION);
+    let events = tx.list_session_events(session_ids, EventType::ActionPerformed, limit).await?;
+    let mut changes: HashMap<String, Vec<String>> = HashMap::with_capacity(session_ids.len());
+    for e in events {
+        if let (Some(id), Ok(EventData::ActionPerformed(done))) = (e.session_id.clone(), e.payload()) {
+            changes.entry(id).or_default().push(done.summary);
+        }
+    }
+    Ok(changes)
 }
+
+/// What was changed in a session (see [`sessions_changes`]).
+pub(crate) async fn session_changes(tx: &mut dyn actas_store::ReadTx, session_id: &str) -> Result<Vec<String>> {
+    let id = session_id.to_string();
+    Ok(sessions_changes(tx, std::slice::from_ref(&id)).await?.remove(&id).unwrap_or_default())
+}
+
+/// Most changes told per session: far above what 30 minutes of work makes.
+const CHANGES_PER_SESSION: i64 = 1000;
 
 async fn queue_notice(tx: &mut dyn WriteTx, s: &Session, at: Timestamp) -> Result<()> {
     let changes = session_changes(tx, &s.id).await?;

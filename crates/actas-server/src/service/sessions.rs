@@ -299,9 +299,11 @@ pub async fn access_log(ctx: &Ctx, who: &Principal, account_id: &str, limit: i64
                         ..Default::default()
                     })
                     .await?;
+                let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+                let mut changes = super::sessions_changes(tx, &ids).await?;
                 let mut out = Vec::with_capacity(sessions.len());
                 for s in sessions {
-                    let changes = super::session_changes(tx, &s.id).await?;
+                    let changes = changes.remove(&s.id).unwrap_or_default();
                     out.push(api::AccessLogEntry {
                         session_id: s.id.clone().into(),
                         agent_name: s.agent_name.clone(),

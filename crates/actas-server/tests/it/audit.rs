@@ -413,7 +413,7 @@ async fn checkpoint_seqs(app: &TestApp) -> Vec<i64> {
     let cps = app
         .ctx
         .store
-        .read(actas_store::read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await })))
+        .read(actas_store::read_fn(|tx| Box::pin(async move { tx.list_checkpoints(0, i64::MAX).await })))
         .await
         .unwrap();
     cps.into_iter().map(|c| c.seq).collect()
@@ -515,7 +515,8 @@ async fn verify_as_before(
     }
 
     let _ = ctx.keys.refresh(&ctx.store).await;
-    let checkpoints = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await?;
+    let checkpoints =
+        ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints(0, i64::MAX).await }))).await?;
     let mut bad: Option<(i64, String)> = None;
     let mut vouched: BTreeMap<i64, (String, Vouch)> = BTreeMap::new();
     for cp in &checkpoints {
@@ -627,7 +628,7 @@ backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_foun
         kid: cp.kid.clone(),
         signature: cp.signature.clone(),
     };
-    let checkpoints = app.ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints().await }))).await.unwrap();
+    let checkpoints = app.ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_checkpoints(0, i64::MAX).await }))).await.unwrap();
     assert!(checkpoints.len() > 12);
     let hash_of = |seq: i64| checkpoints.iter().find(|cp| cp.seq == seq).map(|cp| cp.hash.clone());
     let mid = &checkpoints[checkpoints.len() / 2];
@@ -656,9 +657,9 @@ backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_foun
         )
     };
     // Each damage lands before the ones made earlier, so the first problem
-    // moves forward through the pages; the last two make rows the store
-    // cannot read, after the chain's break (the old walk never read that
-    // page) and before it (both fail).
+    // moves forward through the pages; the last two make rows that cannot
+    // be read, after the chain's break (neither walk reads that far) and
+    // before it: the old walk failed there, the walk now names the row.
     let damages = vec![
         String::new(),
         insert(sign(head + 3, &f64s)),
@@ -673,7 +674,7 @@ backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_foun
         "UPDATE audit_events SET type = 'no.such_type' WHERE seq = 600".into(),
     ];
     app.unlock_trail().await;
-    let mut failed_reads = 0;
+    let mut unreadable = 0;
     for damage in damages {
         if !damage.is_empty() {
             app.sql(&damage).await;
@@ -687,10 +688,14 @@ backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_foun
                     serde_json::to_value(&before).unwrap(),
                     "after {damage:?}, given {heads:?}"
                 ),
-                (Err(_), Err(_)) => failed_reads += 1,
+                (Ok(now), Err(_)) => {
+                    assert_eq!(now.first_bad, Some(600), "after {damage:?}, given {heads:?}: {now:?}");
+                    assert!(now.problem.as_deref().is_some_and(|p| p.contains("cannot be read")), "{now:?}");
+                    unreadable += 1;
+                }
                 (now, before) => panic!("after {damage:?}, given {heads:?}: {now:?} but before {before:?}"),
             }
         }
     }
-    assert_eq!(failed_reads, asks.len(), "only a row in a page the walk reads fails it");
+    assert_eq!(unreadable, asks.len(), "only a row the walk reaches is named");
 });

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 /// nodes ("actas" in ASCII), in one round trip.
 const BEGIN_BATCH: &str = "BEGIN; SELECT pg_advisory_xact_lock(6386449766077811)";
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-use actas_core::audit::{Checkpoint, Event, NewEvent};
+use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredEvent, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
@@ -780,6 +780,23 @@ impl crate::ports::AuditReads for SqlTx {
         }
     }
 
+    async fn list_session_events(&mut self, session_ids: &[String], kind: EventType, limit: i64) -> Result<Vec<Event>> {
+        if session_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.flush_events().await?;
+        let mut qb = QueryBuilder::new(
+            "SELECT seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash \
+             FROM audit_events WHERE type = ",
+        );
+        qb.push_bind(kind.as_str())
+            .push(" AND session_id = ANY(")
+            .push_bind(session_ids.to_vec())
+            .push(") ORDER BY session_id, seq LIMIT ")
+            .push_bind(limit);
+        self.many(qb, typed::<EventRow, Event>).await
+    }
+
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
         self.flush_events().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)")
@@ -789,12 +806,55 @@ impl crate::ports::AuditReads for SqlTx {
         row.map(|r| Ok((get(&r, "seq")?, get(&r, "hash")?))).transpose()
     }
 
-    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
-        self.many(
-            QueryBuilder::new("SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq"),
-            typed::<CheckpointRow, Checkpoint>,
+    async fn read_chain(&mut self, after_seq: i64, limit: i64) -> Result<StoredPage> {
+        self.flush_events().await?;
+        let rows = sqlx::query(
+            "SELECT seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash \
+             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&mut *self.conn)
         .await
+        .map_err(db_err)?;
+        let mut page = StoredPage::with_capacity(rows.len(), 0);
+        for r in &rows {
+            let text = |i: usize| r.try_get::<&str, _>(i).map_err(|e| corrupt(format!("audit_events column {i}: {e}")));
+            let optional = |i: usize| {
+                r.try_get::<Option<&str>, _>(i).map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
+            };
+            page.push(&StoredEvent {
+                seq: r.try_get(0).map_err(|e| corrupt(format!("seq: {e}")))?,
+                id: text(1)?,
+                at: text(2)?,
+                kind: text(3)?,
+                actor: text(4)?,
+                account_id: optional(5)?,
+                ticket: optional(6)?,
+                request_id: optional(7)?,
+                session_id: optional(8)?,
+                agent: optional(9)?,
+                data: text(10)?,
+                text: text(11)?,
+                prev_hash: text(12)?,
+                hash: text(13)?,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn list_checkpoints(&mut self, after_seq: i64, through_seq: i64) -> Result<Vec<Checkpoint>> {
+        let mut qb = QueryBuilder::new("SELECT seq, hash, kid, signature, at FROM audit_checkpoints WHERE seq > ");
+        qb.push_bind(after_seq).push(" AND seq <= ").push_bind(through_seq).push(" ORDER BY seq");
+        self.many(qb, typed::<CheckpointRow, Checkpoint>).await
+    }
+
+    async fn count_checkpoints(&mut self, after_seq: i64) -> Result<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM audit_checkpoints WHERE seq > $1")
+            .bind(after_seq)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(db_err)
     }
 }
 

@@ -5,7 +5,7 @@
 //! the calls block, which is why reads run on tokio's blocking pool and the
 //! writer on a thread of its own.
 
-use actas_core::audit::{Checkpoint, Event};
+use actas_core::audit::{Checkpoint, Event, EventType, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
@@ -216,17 +216,54 @@ impl<C: HasConn> AuditReads for C {
         }
     }
 
+    async fn list_session_events(&mut self, session_ids: &[String], kind: EventType, limit: i64) -> Result<Vec<Event>> {
+        if session_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Query::new(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM audit_events INDEXED BY audit_by_session WHERE type = "
+        ));
+        q.bind(kind.as_str().to_string()).push(" AND session_id IN (");
+        for (n, id) in session_ids.iter().enumerate() {
+            if n > 0 {
+                q.push(", ");
+            }
+            q.bind(id.clone());
+        }
+        q.push(") ORDER BY session_id, seq LIMIT ").bind(limit);
+        q.many(self.conn(), event_from)
+    }
+
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
         event_head(self.conn())
     }
 
-    async fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>> {
+    async fn read_chain(&mut self, after_seq: i64, limit: i64) -> Result<StoredPage> {
+        let sql = concat!("SELECT ", event_cols!(), " FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        let mut stmt = self.conn().prepare_cached(sql).map_err(db_err)?;
+        let mut rows = stmt.query(rusqlite::params![after_seq, limit]).map_err(db_err)?;
+        let mut page = StoredPage::with_capacity(usize::try_from(limit).unwrap_or(0).min(4096), 0);
+        while let Some(r) = rows.next().map_err(db_err)? {
+            page.push(&stored_event(r)?);
+        }
+        Ok(page)
+    }
+
+    async fn list_checkpoints(&mut self, after_seq: i64, through_seq: i64) -> Result<Vec<Checkpoint>> {
         many(
             self.conn(),
-            "SELECT seq, hash, kid, signature, at FROM audit_checkpoints ORDER BY seq",
-            [],
+            "SELECT seq, hash, kid, signature, at FROM audit_checkpoints WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+            [after_seq, through_seq],
             checkpoint_from,
         )
+    }
+
+    async fn count_checkpoints(&mut self, after_seq: i64) -> Result<i64> {
+        let mut stmt =
+            self.conn().prepare_cached("SELECT count(*) FROM audit_checkpoints WHERE seq > ?1").map_err(db_err)?;
+        stmt.query_row([after_seq], |r| r.get(0)).map_err(db_err)
     }
 }
 

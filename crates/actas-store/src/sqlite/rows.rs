@@ -6,7 +6,7 @@
 //! text at compile time: the hot statements cost no formatting, and their
 //! text, the key of the statement cache, is the same on every call.
 
-use actas_core::audit::{Checkpoint, Event};
+use actas_core::audit::{Checkpoint, Event, StoredEvent};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::Result;
 use rusqlite::types::FromSql;
@@ -69,6 +69,42 @@ pub(super) use {
     app_cols, decision_cols, event_cols, key_cols, notice_cols, request_cols, session_cols, staff_cols, ticket_cols,
 };
 
+/// An `audit_events` row ([`event_cols`]) as it stands, borrowed from the
+/// statement: the columns by position, the text as SQLite holds it.
+pub(super) fn stored_event<'r>(r: &'r Row) -> Result<StoredEvent<'r>> {
+    let text = |i: usize| -> Result<&'r str> {
+        r.get_ref(i)
+            .and_then(|v| v.as_str().map_err(Into::into))
+            .map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
+    };
+    let optional = |i: usize| -> Result<Option<&'r str>> {
+        r.get_ref(i)
+            .and_then(|v| v.as_str_or_null().map_err(Into::into))
+            .map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
+    };
+    Ok(StoredEvent {
+        seq: r.get(0).map_err(|e| corrupt(format!("seq: {e}")))?,
+        id: text(1)?,
+        at: text(2)?,
+        kind: text(3)?,
+        actor: text(4)?,
+        account_id: optional(5)?,
+        ticket: optional(6)?,
+        request_id: optional(7)?,
+        session_id: optional(8)?,
+        agent: optional(9)?,
+        data: text(10)?,
+        text: text(11)?,
+        prev_hash: text(12)?,
+        hash: text(13)?,
+    })
+}
+
+/// An `audit_events` row ([`event_cols`]) as the model's event.
+pub(super) fn event_from(r: &Row) -> Result<Event> {
+    stored_event(r)?.to_event().map_err(corrupt)
+}
+
 /// One column of a row; a value of the wrong type is stored data this
 /// build cannot read.
 pub(super) fn get<T: FromSql>(r: &Row, col: &str) -> Result<T> {
@@ -108,10 +144,6 @@ read_rows! {
     }
     entry_code_from: EntryCodeRow => EntryCode { hash, session_id, created_at, expires_at, used_at }
     key_from: KeyRow => KeyRecord { kid, role, private_key, public_key, created_at, retired_at }
-    event_from: EventRow => Event {
-        seq, id, at, kind = "type", actor, account_id, ticket, request_id, session_id, agent, data, text,
-        prev_hash, hash,
-    }
     checkpoint_from: CheckpointRow => Checkpoint { seq, hash, kid, signature, at }
     console_session_from: ConsoleSessionRow => ConsoleSession { id_hash, staff_id, csrf, created_at, last_seen_at }
     notice_from: NoticeRow => Notice { seq, id, session_id, account_id, text, data, created_at, delivered_at }
