@@ -1,11 +1,12 @@
 //! Every query the store runs, against a seeded trail, must cost what it
-//! returns, not what the trail holds: SQLite's plan for each one may not
+//! returns, not what the trail holds (`plans_postgres.rs` checks the same
+//! on PostgreSQL): SQLite's plan for each one may not
 //! scan `audit_events` (nor another table that grows with use) and may not
 //! sort the trail in a temporary B-tree.
 //!
-//! The statements are the ones the store really sends: this test calls
-//! every method of the store's transaction, with every search the server
-//! makes, and records each statement its connections run (SQLite's profile
+//! The statements are the ones the store really sends: this test runs the
+//! workload (`workload/mod.rs`: every method of the store's transaction,
+//! with every search the server makes) and records each statement its connections run (SQLite's profile
 //! hook, `observe_sqlite_statements`); then it asks SQLite for the plan of
 //! each.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -13,67 +14,15 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use actas_core::audit::data::{ActionPerformed, PolicyLoaded};
-use actas_core::audit::{Actor, EventData, EventType, NewEvent};
-use actas_core::model::{Decision, DecisionKind, Notice, NoticeData};
-use actas_core::Timestamp;
-use actas_store::testing::{agent, approved_request, live_session, t0, ticket, TestStore};
-use actas_store::{
-    read_fn, write_fn, ConsoleSession, EntryCode, EventFilter, KeyRecord, KeyRole, RequestFilter, SessionFilter,
-};
+use actas_store::testing::TestStore;
 use sqlx::Connection;
+use workload::{BOUNDED, GROWING};
+
+mod workload;
 
 /// Statements the store ran, as SQLite's profile hook reports them.
 #[derive(Clone, Default)]
 struct Statements(Arc<Mutex<BTreeSet<String>>>);
-
-fn minutes(m: i64) -> chrono::Duration {
-    chrono::Duration::minutes(m)
-}
-
-fn event(i: usize, at: Timestamp, session: &actas_core::model::Session) -> NewEvent {
-    if i % 7 == 0 {
-        let data = PolicyLoaded { sha256: format!("{i:064x}"), actions: 1, scope_change: "reapprove".into() };
-        NewEvent::new(at, Actor::system(), format!("event {i}"), EventData::PolicyLoaded(data))
-    } else {
-        let done = ActionPerformed {
-            action: "settings.update".into(),
-            label: "Update account settings".into(),
-            allowed: true,
-            reason: "ok".into(),
-            target: None,
-            changes: Vec::new(),
-            summary: format!("changed setting {i}"),
-            app: "app_1".into(),
-        };
-        NewEvent::new(
-            at,
-            Actor::staff(&session.agent, &session.agent_name),
-            format!("event {i}"),
-            EventData::ActionPerformed(done),
-        )
-        .about_session(session)
-    }
-}
-
-/// Tables whose rows grow with use: a plan may search them, never scan them.
-const GROWING: &[&str] = &[
-    "audit_events",
-    "sessions",
-    "requests",
-    "decisions",
-    "notices",
-    "entry_codes",
-    "credentials",
-    "console_sessions",
-    "tickets",
-];
-
-/// Partial indexes that hold only what is live or waiting (live sessions,
-/// approvals not yet started): bounded by what is going on now, so walking
-/// one whole is fine.
-const BOUNDED: &[&str] =
-    &["sessions_live", "sessions_live_by_end", "sessions_live_by_activity", "requests_approved_by_start"];
 
 /// Whether a plan line reads a growing table whole.
 fn scans_growing(line: &str) -> bool {
@@ -96,268 +45,7 @@ async fn no_query_scans_the_trail_or_sorts_it() {
     });
 
     let db = TestStore::sqlite().await;
-    let store = db.store.clone();
-    // A trail of 30,000 events over 40 sessions of 10 agents on 20 accounts.
-    let mut sessions = Vec::new();
-    for n in 0..40 {
-        let t = ticket(&format!("T{n}"), &format!("acct_{}", n % 20));
-        let r = approved_request(&format!("req_{n}"), &t, &format!("agent{}", n % 10));
-        let mut s = live_session(&format!("ses_{n}"), &r, &format!("agent{}", n % 10));
-        s.state = actas_core::model::SessionState::Ended;
-        sessions.push((t, r, s));
-    }
-    let rows = sessions.clone();
-    store
-        .write(write_fn(move |tx| {
-            Box::pin(async move {
-                for n in 0..10 {
-                    tx.insert_staff(&agent(&format!("agent{n}"), "A")).await?;
-                }
-                for (t, r, s) in &rows {
-                    tx.insert_ticket(t).await?;
-                    tx.insert_request(r).await?;
-                    tx.insert_session(s).await?;
-                }
-                Ok(())
-            })
-        }))
-        .await
-        .unwrap();
-    for chunk in 0..6 {
-        let batch: Vec<NewEvent> = (0..5000)
-            .map(|i| {
-                let i = chunk * 5000 + i;
-                event(i, t0() + chrono::Duration::seconds(i as i64), &sessions[i % 40].2)
-            })
-            .collect();
-        store
-            .write(write_fn(move |tx| {
-                Box::pin(async move {
-                    for e in batch {
-                        tx.append_event(e).await?;
-                    }
-                    Ok(())
-                })
-            }))
-            .await
-            .unwrap();
-    }
-
-    // Every method of the transaction, and every search the server makes.
-    let (t, r, s) = sessions[3].clone();
-    let live = {
-        let mut l = live_session("ses_live", &r, "agent3");
-        l.ends_at = t0() + minutes(30);
-        l
-    };
-    let at = t0() + minutes(60);
-    store
-        .write(write_fn(move |tx| {
-            Box::pin(async move {
-                tx.get_ticket(&t.reference).await?;
-                tx.get_staff("agent1").await?;
-                tx.list_staff().await?;
-                tx.update_staff(&agent("agent1", "B")).await?;
-                tx.set_staff_password("agent1", Some("x")).await?;
-                tx.get_staff_password("agent1").await?;
-                let cs = ConsoleSession {
-                    id_hash: "h".into(),
-                    staff_id: "agent1".into(),
-                    csrf: "c".into(),
-                    created_at: at,
-                    last_seen_at: at,
-                };
-                tx.insert_console_session(&cs).await?;
-                tx.get_console_session("h").await?;
-                tx.touch_console_session("h", at).await?;
-                tx.delete_console_session("h").await?;
-                tx.insert_credential("ch", "staff", "agent1", at).await?;
-                tx.find_credential("ch").await?;
-                let app = actas_core::model::App {
-                    id: "app_1".into(),
-                    name: "App".into(),
-                    tickets: true,
-                    origins: vec![],
-                    entry_url: None,
-                    created_at: at,
-                };
-                tx.insert_app(&app).await?;
-                tx.get_app("app_1").await?;
-                tx.list_apps().await?;
-                tx.insert_session(&live).await?;
-                let code = EntryCode {
-                    hash: "e".into(),
-                    session_id: live.id.clone(),
-                    created_at: at,
-                    expires_at: at,
-                    used_at: None,
-                };
-                tx.insert_entry_code(&code).await?;
-                tx.get_entry_code("e").await?;
-                tx.use_entry_code("e", at).await?;
-                tx.update_request(&r).await?;
-                tx.get_request(&r.id).await?;
-                tx.list_lapsed_requests(at).await?;
-                for f in [
-                    RequestFilter { status: Some(actas_core::model::RequestStatus::Pending), ..Default::default() },
-                    RequestFilter { requester: Some("agent1".into()), ..Default::default() },
-                    RequestFilter { ticket: Some(t.reference.clone()), ..Default::default() },
-                    RequestFilter { session_id: Some(s.id.clone()), ..Default::default() },
-                ] {
-                    tx.list_requests(&f).await?;
-                }
-                let d = Decision {
-                    id: "dec_1".into(),
-                    request_id: r.id.clone(),
-                    kind: DecisionKind::Approve,
-                    decider: "lead".into(),
-                    decider_name: "Lead".into(),
-                    actions: vec![],
-                    minutes: 15,
-                    removed: vec![],
-                    added: vec![],
-                    note: None,
-                    at,
-                };
-                tx.insert_decision(&d).await?;
-                tx.list_decisions(&r.id).await?;
-                tx.update_session(&s).await?;
-                tx.touch_session(&live.id, at).await?;
-                tx.get_session(&s.id).await?;
-                tx.find_live_session("agent3").await?;
-                tx.list_due_sessions(at, at - minutes(10), 64).await?;
-                for f in [
-                    SessionFilter { account_id: Some("acct_3".into()), ..Default::default() },
-                    SessionFilter {
-                        account_id: Some("acct_3".into()),
-                        app_id: Some("app_1".into()),
-                        ..Default::default()
-                    },
-                    SessionFilter { ticket: Some(t.reference.clone()), ..Default::default() },
-                    SessionFilter { agent: Some("agent3".into()), ..Default::default() },
-                    SessionFilter { request_id: Some(r.id.clone()), ..Default::default() },
-                    SessionFilter { app_id: Some("app_1".into()), ..Default::default() },
-                    SessionFilter { live_only: true, ..Default::default() },
-                ] {
-                    tx.list_sessions(&f).await?;
-                }
-                let key = KeyRecord {
-                    kid: "k".into(),
-                    role: KeyRole::Token,
-                    private_key: "p".into(),
-                    public_key: "q".into(),
-                    created_at: at,
-                    retired_at: None,
-                };
-                tx.insert_key(&key).await?;
-                tx.update_key_secret("k", "p2").await?;
-                tx.retire_key("k", at).await?;
-                tx.list_keys().await?;
-                tx.get_event_head().await?;
-                tx.append_event(event(1, at, &s)).await?;
-                let cp = actas_core::audit::Checkpoint {
-                    seq: 1,
-                    hash: "h".into(),
-                    kid: "k".into(),
-                    signature: "s".into(),
-                    at,
-                };
-                tx.insert_checkpoint(&cp).await?;
-                tx.list_checkpoints(0, i64::MAX).await?;
-                tx.list_checkpoints(10_000, 14_096).await?;
-                tx.count_checkpoints(20_000).await?;
-                tx.read_chain(25_000, 4096).await?;
-                let n = Notice {
-                    id: "ntc_1".into(),
-                    seq: 0,
-                    session_id: s.id.clone(),
-                    account_id: s.account_id.clone(),
-                    text: "t".into(),
-                    data: NoticeData {
-                        agent_name: "a".into(),
-                        approver_name: "b".into(),
-                        changes: vec![],
-                        end_reason: None,
-                        ended_at: at,
-                        reason: "r".into(),
-                        started_at: at,
-                        ticket: "T".into(),
-                    },
-                    created_at: at,
-                    delivered_at: None,
-                };
-                tx.insert_notice(&n).await?;
-                tx.list_notices("app_1", 0, 100).await?;
-                tx.get_notice("ntc_1").await?;
-                tx.set_notice_delivered("ntc_1", at).await?;
-                Ok(())
-            })
-        }))
-        .await
-        .unwrap();
-
-    let (t, r, s) = sessions[5].clone();
-    let searches = vec![
-        EventFilter { limit: 100, ..Default::default() },
-        EventFilter { after_seq: Some(20_000), limit: 100, ..Default::default() },
-        EventFilter { account_id: Some(s.account_id.clone()), limit: 100, ..Default::default() },
-        EventFilter { agent: Some(s.agent.clone()), limit: 100, ..Default::default() },
-        EventFilter { ticket: Some(t.reference.clone()), limit: 100, ..Default::default() },
-        EventFilter { session_id: Some(s.id.clone()), limit: 100, ..Default::default() },
-        EventFilter { types: vec![EventType::PolicyLoaded], limit: 100, ..Default::default() },
-        EventFilter {
-            types: vec![EventType::SessionStarted, EventType::SessionEnded],
-            after_seq: Some(10),
-            limit: 1000,
-            ..Default::default()
-        },
-        EventFilter {
-            since: Some(t0() + minutes(100)),
-            until: Some(t0() + minutes(200)),
-            limit: 100,
-            ..Default::default()
-        },
-        EventFilter { since: Some(t0() + minutes(100)), limit: 100, ..Default::default() },
-        EventFilter { until: Some(t0() + minutes(100)), after_seq: Some(50), limit: 100, ..Default::default() },
-        EventFilter {
-            account_id: Some(s.account_id.clone()),
-            since: Some(t0() + minutes(100)),
-            until: Some(t0() + minutes(300)),
-            types: vec![EventType::ActionPerformed],
-            limit: 100,
-            ..Default::default()
-        },
-        // The customer note's changes, and a session's timeline.
-        EventFilter {
-            session_id: Some(s.id.clone()),
-            types: vec![EventType::ActionPerformed],
-            limit: 1000,
-            ..Default::default()
-        },
-        EventFilter {
-            ticket: Some(t.reference.clone()),
-            request_id: Some(r.id.clone()),
-            limit: 10_000,
-            ..Default::default()
-        },
-    ];
-    let many_sessions: Vec<String> = sessions.iter().take(50).map(|(_, _, s)| s.id.clone()).collect();
-    let found = store
-        .read(read_fn(move |tx| {
-            Box::pin(async move {
-                let mut n = Vec::new();
-                for f in &searches {
-                    n.push(tx.list_events(f).await?.len());
-                }
-                // The access log's changes of many sessions at once.
-                n.push(tx.list_session_events(&many_sessions, EventType::ActionPerformed, 10_000).await?.len());
-                Ok(n)
-            })
-        }))
-        .await
-        .unwrap();
-    // The searches found what they look for (the plans are of real work).
-    assert!(found[0] == 100 && found[2] == 100 && found[8] == 100 && found[14] > 50, "{found:?}");
+    workload::run(&db.store).await;
 
     // Each statement's plan, on the seeded file.
     let statements: Vec<String> = seen.0.lock().unwrap().iter().cloned().collect();
