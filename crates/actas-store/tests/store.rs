@@ -613,3 +613,73 @@ async fn chain_as_stored(store: Store, _url: &str) {
     let rest = store.read(read_fn(|tx| Box::pin(async move { tx.read_chain(55, 100).await }))).await.unwrap();
     assert_eq!(rest.len(), 5, "a short last page");
 }
+
+both!(session_touches_of_failed_writes_go_with_them_and_reads_see_the_rest, touches);
+async fn touches(store: Store, _url: &str) {
+    let r = approved_request("req_1", &ticket("T-1", "acct_1"), "dana");
+    let s = live_session("ses_1", &r, "dana");
+    let start = s.last_activity_at;
+    let inserted = s.clone();
+    store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_staff(&agent("dana", "Dana")).await?;
+                tx.insert_ticket(&ticket("T-1", "acct_1")).await?;
+                tx.insert_request(&r).await?;
+                tx.insert_session(&inserted).await
+            })
+        }))
+        .await
+        .unwrap();
+    // Concurrent writes fall into shared batches: each touches the session,
+    // reads it back (its own touch shows), appends, and every third fails
+    // after all that.
+    let mut tasks = Vec::new();
+    for n in 1..=60i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let at = start + chrono::Duration::seconds(n);
+            store
+                .write(write_fn(move |tx| {
+                    Box::pin(async move {
+                        tx.touch_session("ses_1", at).await?;
+                        let seen = tx.get_session("ses_1").await?.unwrap();
+                        assert!(seen.last_activity_at >= at, "a write sees its own touch");
+                        tx.append_event(event(n as usize)).await?;
+                        if n % 3 == 0 {
+                            return Err(Error::conflict(actas_core::Code::NothingNew, "this one changes its mind"));
+                        }
+                        Ok(())
+                    })
+                }))
+                .await
+                .is_ok()
+        }));
+    }
+    let mut latest = start;
+    for (n, t) in (1..=60i64).zip(tasks) {
+        if t.await.unwrap() {
+            latest = latest.max(start + chrono::Duration::seconds(n));
+        }
+    }
+    let read = |store: Store| async move {
+        store.read(read_fn(|tx| Box::pin(async move { tx.get_session("ses_1").await }))).await.unwrap().unwrap()
+    };
+    assert_eq!(read(store.clone()).await.last_activity_at, latest, "the latest touch of a write that succeeded");
+    // An ended session is not touched, in the batch or after it.
+    store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let mut s = tx.get_session("ses_1").await?.unwrap();
+                s.state = actas_core::model::SessionState::Ended;
+                tx.update_session(&s).await?;
+                tx.touch_session("ses_1", latest + chrono::Duration::hours(1)).await?;
+                let after = tx.get_session("ses_1").await?.unwrap();
+                assert_eq!(after.last_activity_at, latest, "an ended session is not touched");
+                Ok(())
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(read(store).await.last_activity_at, latest);
+}

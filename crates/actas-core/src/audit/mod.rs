@@ -432,8 +432,18 @@ fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(out, v);
 }
 
+/// A string as `serde_json` writes it: quoted, with `"`, `\\` and control
+/// characters escaped and nothing else. Most have none of those and are
+/// copied as they stand.
 fn write_str(s: &str, out: &mut Vec<u8>) {
-    write_json(s, out);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(s, out);
+    }
 }
 
 fn write_opt(s: Option<&str>, out: &mut Vec<u8>) {

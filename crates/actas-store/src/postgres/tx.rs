@@ -38,6 +38,21 @@ pub(crate) struct SqlTx {
     times: crate::plan::TimeBlocks,
     /// This batch's appended events, inserted together (see [`Pending`]).
     pending: Pending,
+    /// This batch's session touches, applied together (see [`Touches`]).
+    touches: Touches,
+    /// Sessions this batch has read, as they stand in it: the writer holds
+    /// the lock every write takes, so nothing else changes them meanwhile.
+    sessions: std::collections::HashMap<String, Session>,
+    /// The current job's `SAVEPOINT`, not sent yet: it goes with the job's
+    /// first statement, so a job that only reads what the batch holds and
+    /// appends (an authorization on a session read earlier in the batch)
+    /// costs no round trip.
+    savepoint_due: bool,
+    /// The current job's `SAVEPOINT` was sent.
+    savepoint_sent: bool,
+    /// A `SAVEPOINT` failed: the transaction may be aborted with no
+    /// savepoint to return to, so the batch must not commit.
+    poisoned: bool,
     /// A `RELEASE SAVEPOINT` not sent yet: it goes with the next
     /// `SAVEPOINT`, in one round trip, or is left to `COMMIT`.
     release_due: bool,
@@ -56,6 +71,11 @@ impl SqlTx {
             appended: false,
             times: crate::plan::TimeBlocks::default(),
             pending: Pending::default(),
+            touches: Touches::default(),
+            sessions: std::collections::HashMap::new(),
+            savepoint_due: false,
+            savepoint_sent: false,
+            poisoned: false,
             release_due: false,
             ids,
             open: false,
@@ -75,15 +95,65 @@ impl SqlTx {
             self.open = true;
         }
         // A plain string runs unprepared (simple protocol), several statements at once.
-        sqlx::Executor::execute(&mut *self.conn, sql).await.map_err(db_err)?;
+        sqlx::Executor::execute(&mut *self.conn, sql).await.map_err(db_err)?; // control: no savepoint
         if ends {
             self.open = false;
         }
         Ok(())
     }
 
+    /// The connection, for a statement of the current job: its savepoint
+    /// (and the last job's release) is sent first when it is still due.
+    async fn db(&mut self) -> Result<&mut sqlx::PgConnection> {
+        if std::mem::take(&mut self.savepoint_due) {
+            let sql = if std::mem::take(&mut self.release_due) {
+                "RELEASE SAVEPOINT job; SAVEPOINT job"
+            } else {
+                "SAVEPOINT job"
+            };
+            if let Err(e) = self.control(sql).await {
+                self.poisoned = true;
+                return Err(e);
+            }
+            self.savepoint_sent = true;
+        }
+        Ok(&mut *self.conn)
+    }
+
+    /// Applies the batch's session touches not applied yet, in one
+    /// statement.
+    async fn flush_touches(&mut self) -> Result<()> {
+        let todo = &self.touches.list[self.touches.flushed..];
+        if todo.is_empty() {
+            return Ok(());
+        }
+        // The latest time of each session, once: an UPDATE ... FROM meets
+        // each row once.
+        let mut latest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for (id, at) in todo {
+            let t = latest.entry(id.as_str()).or_insert(*at);
+            *t = (*t).max(*at);
+        }
+        let (ids, ats): (Vec<String>, Vec<i64>) = latest.into_iter().map(|(id, at)| (id.to_string(), at)).unzip();
+        sqlx::query(
+            "UPDATE sessions s SET last_activity_at = t.at FROM unnest($1::text[], $2::bigint[]) AS t (id, at) \
+             WHERE s.id = t.id AND s.state = 'live' AND s.last_activity_at < t.at",
+        )
+        .bind(ids)
+        .bind(ats)
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        self.touches.flushed = self.touches.list.len();
+        Ok(())
+    }
+
     /// Inserts the batch's events not inserted yet, in one statement.
     async fn flush_events(&mut self) -> Result<()> {
+        if self.pending.inserted == self.pending.events.len() {
+            return Ok(());
+        }
+        self.db().await?;
         let todo = &self.pending.events[self.pending.inserted..];
         for chunk in todo.chunks(EVENTS_PER_INSERT) {
             let mut qb = QueryBuilder::<sqlx::Postgres>::new(format!("INSERT INTO audit_events ({EVENT_COLS}) "));
@@ -128,6 +198,28 @@ struct Pending {
     mark: (usize, usize),
 }
 
+/// The session touches a batch made (`touch_session`), applied together at
+/// the batch's end or before a read that lists sessions; kept like
+/// [`Pending`] across a job rolled back to its savepoint.
+#[derive(Default)]
+struct Touches {
+    list: Vec<(String, i64)>,
+    /// How many of `list` are applied in the database.
+    flushed: usize,
+    /// At the current job's savepoint: `(list.len(), flushed)`.
+    mark: (usize, usize),
+}
+
+/// What a touch at `at` (microseconds) does to a session: the same as the
+/// statement that applies it.
+fn touch(s: &mut Session, at: i64) {
+    if s.state == actas_core::model::SessionState::Live && micros(s.last_activity_at) < at {
+        if let Ok(t) = time(at) {
+            s.last_activity_at = t;
+        }
+    }
+}
+
 impl Drop for SqlTx {
     fn drop(&mut self) {
         if self.open || self.discard {
@@ -165,7 +257,7 @@ where
 
 impl SqlTx {
     async fn one<T>(&mut self, sql: &str, key: &str, f: fn(&PgRow) -> Result<T>) -> Result<Option<T>> {
-        let row = sqlx::query(sql).bind(key).fetch_optional(&mut *self.conn).await.map_err(db_err)?;
+        let row = sqlx::query(sql).bind(key).fetch_optional(self.db().await?).await.map_err(db_err)?;
         row.as_ref().map(f).transpose()
     }
 
@@ -174,7 +266,7 @@ impl SqlTx {
         mut qb: QueryBuilder<'_, sqlx::Postgres>,
         f: fn(&PgRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let rows = qb.build().fetch_all(&mut *self.conn).await.map_err(db_err)?;
+        let rows = qb.build().fetch_all(self.db().await?).await.map_err(db_err)?;
         rows.iter().map(f).collect()
     }
 
@@ -192,7 +284,7 @@ impl SqlTx {
 
     /// The one block an aggregate over `audit_time_index` answers, if any.
     async fn block(&mut self, sql: &str, at: String) -> Result<Option<i64>> {
-        sqlx::query_scalar(sql).bind(at).fetch_one(&mut *self.conn).await.map_err(db_err)
+        sqlx::query_scalar(sql).bind(at).fetch_one(self.db().await?).await.map_err(db_err)
     }
 
     /// Events matching `f` with seqs in `window`, oldest first: one
@@ -226,7 +318,7 @@ impl SqlTx {
                 .bind(t.block)
                 .bind(t.first)
                 .bind(t.last)
-                .execute(&mut *self.conn)
+                .execute(self.db().await?)
                 .await
                 .map_err(db_err)?;
         }
@@ -255,7 +347,7 @@ impl crate::ports::TicketWrites for SqlTx {
         .bind(&t.url)
         .bind(&t.created_by)
         .bind(micros(t.created_at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(|e| unique_or(e, actas_core::Code::TicketExists, "A ticket with this reference exists already."))?;
         Ok(())
@@ -276,7 +368,7 @@ impl crate::ports::StaffReads for SqlTx {
     async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT password_hash FROM staff WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(db_err)?;
         match row {
@@ -296,7 +388,7 @@ impl crate::ports::StaffWrites for SqlTx {
             .bind(join(&roles))
             .bind(s.disabled)
             .bind(micros(s.created_at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(|e| {
                 unique_or(e, actas_core::Code::StaffExists, "A staff member with this login exists already.")
@@ -311,7 +403,7 @@ impl crate::ports::StaffWrites for SqlTx {
             .bind(&s.name)
             .bind(join(&roles))
             .bind(s.disabled)
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -321,7 +413,7 @@ impl crate::ports::StaffWrites for SqlTx {
         sqlx::query("UPDATE staff SET password_hash = $2 WHERE id = $1")
             .bind(id)
             .bind(hash)
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -351,7 +443,7 @@ impl crate::ports::ConsoleWrites for SqlTx {
         .bind(&s.csrf)
         .bind(micros(s.created_at))
         .bind(micros(s.last_seen_at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -361,7 +453,7 @@ impl crate::ports::ConsoleWrites for SqlTx {
         sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2")
             .bind(id_hash)
             .bind(micros(at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -370,7 +462,7 @@ impl crate::ports::ConsoleWrites for SqlTx {
     async fn delete_console_session(&mut self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -382,7 +474,7 @@ impl crate::ports::CredentialReads for SqlTx {
     async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
         let row = sqlx::query("SELECT owner_kind, owner_id FROM credentials WHERE hash = $1")
             .bind(hash)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(db_err)?;
         row.map(|r| Ok((get(&r, "owner_kind")?, get(&r, "owner_id")?))).transpose()
@@ -397,7 +489,7 @@ impl crate::ports::CredentialWrites for SqlTx {
             .bind(owner_kind)
             .bind(owner_id)
             .bind(micros(at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -434,7 +526,7 @@ impl crate::ports::AppWrites for SqlTx {
             .bind(join(&a.origins))
             .bind(&a.entry_url)
             .bind(micros(a.created_at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(|e| unique_or(e, actas_core::Code::AppExists, "An app with this name exists already."))?;
         Ok(())
@@ -444,7 +536,7 @@ impl crate::ports::AppWrites for SqlTx {
         // A new code voids the session's unused ones.
         sqlx::query("DELETE FROM entry_codes WHERE session_id = $1 AND used_at IS NULL")
             .bind(&c.session_id)
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         sqlx::query(
@@ -455,7 +547,7 @@ impl crate::ports::AppWrites for SqlTx {
         .bind(micros(c.created_at))
         .bind(micros(c.expires_at))
         .bind(opt_micros(c.used_at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -465,7 +557,7 @@ impl crate::ports::AppWrites for SqlTx {
         let done = sqlx::query("UPDATE entry_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
             .bind(hash)
             .bind(micros(at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -538,7 +630,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(opt_micros(r.start_by))
         .bind(micros(r.created_at))
         .bind(micros(r.updated_at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -559,7 +651,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(&r.decision_note)
         .bind(opt_micros(r.start_by))
         .bind(micros(r.updated_at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -580,7 +672,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(join(&d.added))
         .bind(&d.note)
         .bind(micros(d.at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(|e| unique_or(e, actas_core::Code::AlreadyDecided, "The request was decided already."))?;
         Ok(())
@@ -590,10 +682,24 @@ impl crate::ports::RequestWrites for SqlTx {
 #[async_trait]
 impl crate::ports::SessionReads for SqlTx {
     async fn get_session(&mut self, id: &str) -> Result<Option<Session>> {
-        self.one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"), id, typed::<SessionRow, Session>).await
+        if let Some(s) = self.sessions.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        let found = self
+            .one(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"), id, typed::<SessionRow, Session>)
+            .await?;
+        let Some(mut s) = found else { return Ok(None) };
+        for (_, at) in self.touches.list[self.touches.flushed..].iter().filter(|(t, _)| t == id) {
+            touch(&mut s, *at);
+        }
+        if self.open {
+            self.sessions.insert(s.id.clone(), s.clone());
+        }
+        Ok(Some(s))
     }
 
     async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>> {
+        self.flush_touches().await?;
         self.one(
             &format!("SELECT {SESSION_COLS} FROM sessions WHERE agent = $1 AND state = 'live'"),
             agent,
@@ -603,6 +709,7 @@ impl crate::ports::SessionReads for SqlTx {
     }
 
     async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>> {
+        self.flush_touches().await?;
         let mut qb = QueryBuilder::new(format!("SELECT {SESSION_COLS} FROM sessions WHERE 1 = 1"));
         if let Some(v) = &f.account_id {
             qb.push(" AND account_id = ").push_bind(v.clone());
@@ -632,12 +739,13 @@ impl crate::ports::SessionReads for SqlTx {
         idle_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<Session>> {
+        self.flush_touches().await?;
         let mut due = Vec::new();
         for (sql, at) in [
             (format!("SELECT {SESSION_COLS} FROM sessions WHERE state = 'live' AND ends_at <= $1 ORDER BY ends_at LIMIT $2"), ends_by),
             (format!("SELECT {SESSION_COLS} FROM sessions WHERE state = 'live' AND last_activity_at <= $1 ORDER BY last_activity_at LIMIT $2"), idle_since),
         ] {
-            let rows = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(&mut *self.conn).await.map_err(db_err)?;
+            let rows = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(self.db().await?).await.map_err(db_err)?;
             for r in &rows {
                 let s = typed::<SessionRow, Session>(r)?;
                 if !due.iter().any(|d: &Session| d.id == s.id) {
@@ -676,13 +784,14 @@ impl crate::ports::SessionWrites for SqlTx {
         .bind(&s.end_note)
         .bind(&s.app_id)
         .bind(approvers_json(&s.approvers))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(|e| unique_or(e, actas_core::Code::LiveSessionExists, "The agent has a live session already; end it first."))?;
         Ok(())
     }
 
     async fn update_session(&mut self, s: &Session) -> Result<()> {
+        self.sessions.remove(&s.id);
         sqlx::query(
             "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9, approvers = $10 WHERE id = $1",
         )
@@ -696,21 +805,18 @@ impl crate::ports::SessionWrites for SqlTx {
         .bind(&s.ended_by)
         .bind(&s.end_note)
         .bind(approvers_json(&s.approvers))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn touch_session(&mut self, id: &str, at: Timestamp) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET last_activity_at = $2 WHERE id = $1 AND state = 'live' AND last_activity_at < $2",
-        )
-        .bind(id)
-        .bind(micros(at))
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db_err)?;
+        let at = micros(at);
+        if let Some(s) = self.sessions.get_mut(id) {
+            touch(s, at);
+        }
+        self.touches.list.push((id.to_string(), at));
         Ok(())
     }
 }
@@ -736,7 +842,7 @@ impl crate::ports::KeyWrites for SqlTx {
             .bind(&k.public_key)
             .bind(micros(k.created_at))
             .bind(opt_micros(k.retired_at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -746,7 +852,7 @@ impl crate::ports::KeyWrites for SqlTx {
         sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL")
             .bind(kid)
             .bind(micros(at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -756,7 +862,7 @@ impl crate::ports::KeyWrites for SqlTx {
         sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
             .bind(kid)
             .bind(private_key)
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -800,7 +906,7 @@ impl crate::ports::AuditReads for SqlTx {
     async fn get_event_head(&mut self) -> Result<Option<(i64, String)>> {
         self.flush_events().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)")
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(db_err)?;
         row.map(|r| Ok((get(&r, "seq")?, get(&r, "hash")?))).transpose()
@@ -814,7 +920,7 @@ impl crate::ports::AuditReads for SqlTx {
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.db().await?)
         .await
         .map_err(db_err)?;
         let mut page = StoredPage::with_capacity(rows.len(), 0);
@@ -852,7 +958,7 @@ impl crate::ports::AuditReads for SqlTx {
     async fn count_checkpoints(&mut self, after_seq: i64) -> Result<i64> {
         sqlx::query_scalar("SELECT count(*) FROM audit_checkpoints WHERE seq > $1")
             .bind(after_seq)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.db().await?)
             .await
             .map_err(db_err)
     }
@@ -887,7 +993,7 @@ impl crate::ports::AuditWrites for SqlTx {
         .bind(&c.kid)
         .bind(&c.signature)
         .bind(micros(c.at))
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -926,7 +1032,7 @@ impl crate::ports::NoticeWrites for SqlTx {
         .bind(&n.text)
         .bind(serde_json::to_string(&n.data).map_err(|e| actas_core::Error::Internal(e.into()))?)
         .bind(micros(n.created_at))
-        .fetch_one(&mut *self.conn)
+        .fetch_one(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(Notice { seq: get(&row, "seq")?, ..n.clone() })
@@ -936,7 +1042,7 @@ impl crate::ports::NoticeWrites for SqlTx {
         sqlx::query("UPDATE notices SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL")
             .bind(id)
             .bind(micros(at))
-            .execute(&mut *self.conn)
+            .execute(self.db().await?)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -956,34 +1062,59 @@ impl crate::writer::BatchConn for SqlTx {
         self.appended = false;
         self.times.take();
         self.pending = Pending::default();
+        self.touches = Touches::default();
+        self.sessions.clear();
+        self.savepoint_due = false;
+        self.savepoint_sent = false;
+        self.poisoned = false;
         self.release_due = false;
         self.control(BEGIN_BATCH).await
     }
 
     async fn exec(&mut self, sql: &'static str) -> Result<()> {
         match sql {
+            // Sent with the job's first statement (see `db`).
             "SAVEPOINT job" => {
                 self.pending.mark = (self.pending.events.len(), self.pending.inserted);
-                if std::mem::take(&mut self.release_due) {
-                    self.control("RELEASE SAVEPOINT job; SAVEPOINT job").await
-                } else {
-                    self.control(sql).await
-                }
+                self.touches.mark = (self.touches.list.len(), self.touches.flushed);
+                self.savepoint_due = true;
+                self.savepoint_sent = false;
+                Ok(())
             }
             // Sent with the next SAVEPOINT; COMMIT releases it anyway.
             "RELEASE SAVEPOINT job" => {
-                self.release_due = true;
+                self.release_due |= std::mem::take(&mut self.savepoint_sent);
+                self.savepoint_due = false;
                 Ok(())
             }
             "ROLLBACK TO SAVEPOINT job" => {
                 let (len, inserted) = self.pending.mark;
                 self.pending.events.truncate(len);
                 self.pending.inserted = inserted.min(len);
-                self.control(sql).await
+                let (len, flushed) = self.touches.mark;
+                self.touches.list.truncate(len);
+                self.touches.flushed = flushed.min(len);
+                self.sessions.clear();
+                self.savepoint_due = false;
+                // A job that sent no statement changed nothing in the
+                // database; one whose savepoint failed cannot be undone.
+                if self.savepoint_sent {
+                    self.control(sql).await
+                } else if self.poisoned {
+                    Err(actas_core::Error::Unavailable(anyhow::anyhow!("a savepoint failed; the batch cannot commit")))
+                } else {
+                    Ok(())
+                }
+            }
+            "COMMIT" if self.poisoned => {
+                Err(actas_core::Error::Unavailable(anyhow::anyhow!("a savepoint failed; the batch cannot commit")))
             }
             _ => {
                 if sql == "COMMIT" || sql == "ROLLBACK" {
                     self.release_due = false;
+                    self.savepoint_due = false;
+                    self.savepoint_sent = false;
+                    self.sessions.clear();
                 }
                 self.control(sql).await
             }
@@ -994,7 +1125,7 @@ impl crate::writer::BatchConn for SqlTx {
         sqlx::query(
             "INSERT INTO writer_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = writer_probe.n + 1",
         )
-        .execute(&mut *self.conn)
+        .execute(self.db().await?)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -1022,6 +1153,7 @@ impl crate::writer::BatchConn for SqlTx {
 
     async fn finish(&mut self) -> Result<()> {
         self.flush_events().await?;
+        self.flush_touches().await?;
         self.store_times().await
     }
 }
