@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod authorize;
 pub mod clock;
+pub mod connector;
 pub mod error;
 pub mod flow;
 pub mod id;
