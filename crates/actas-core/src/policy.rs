@@ -156,7 +156,24 @@ pub struct Policy {
     pub reason: ReasonRules,
     actions: Vec<Action>,
     index: BTreeMap<String, usize>,
+    playbooks: Vec<Playbook>,
     digest: String,
+}
+
+/// A kind of case and the smallest access it needs: a ticket with one of
+/// its tags suggests its actions and duration (`[[playbook]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playbook {
+    /// Stable name, recorded with a request (`settings_not_saving`).
+    pub name: String,
+    /// Plain words ("Settings are not saving").
+    pub label: String,
+    /// Ticket tags that name the case, lowercase.
+    pub match_tags: Vec<String>,
+    /// The actions suggested, in policy order.
+    pub actions: Vec<String>,
+    /// The minutes suggested.
+    pub minutes: u32,
 }
 
 /// A policy file that was refused: where and why.
@@ -186,6 +203,18 @@ struct RawPolicy {
     reason: Option<RawReason>,
     #[serde(default)]
     action: Vec<Spanned<RawAction>>,
+    #[serde(default)]
+    playbook: Vec<Spanned<RawPlaybook>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlaybook {
+    name: Spanned<String>,
+    label: Spanned<String>,
+    match_tags: Spanned<Vec<String>>,
+    actions: Spanned<Vec<String>>,
+    minutes: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -382,11 +411,67 @@ impl Policy {
         if actions.is_empty() {
             return Err(PolicyError { line: None, message: "the policy defines no [[action]]".into() });
         }
+        let mut playbooks: Vec<Playbook> = Vec::with_capacity(raw.playbook.len());
+        for spanned in raw.playbook {
+            let p = spanned.into_inner();
+            let name_at = p.name.span().start;
+            let name = p.name.into_inner();
+            if !valid_playbook_name(&name) {
+                return Err(err(
+                    name_at,
+                    format!(
+                        "playbook name \"{name}\" must be lowercase words joined by _, like \"settings_not_saving\""
+                    ),
+                ));
+            }
+            if playbooks.iter().any(|q| q.name == name) {
+                return Err(err(name_at, format!("duplicate playbook name \"{name}\"")));
+            }
+            let label = p.label.get_ref().trim().to_string();
+            if label.is_empty() {
+                return Err(err(p.label.span().start, format!("playbook \"{name}\" needs a label in plain words")));
+            }
+            let tags_at = p.match_tags.span().start;
+            let match_tags: Vec<String> =
+                p.match_tags.into_inner().iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
+            if match_tags.is_empty() {
+                return Err(err(tags_at, format!("playbook \"{name}\" names no ticket tags in match_tags")));
+            }
+            let actions_at = p.actions.span().start;
+            let wanted = p.actions.into_inner();
+            if wanted.is_empty() {
+                return Err(err(actions_at, format!("playbook \"{name}\" suggests no actions")));
+            }
+            if let Some(unknown) = wanted.iter().find(|a| !index.contains_key(a.as_str())) {
+                return Err(err(actions_at, format!("playbook \"{name}\": unknown action \"{unknown}\"")));
+            }
+            let minutes = match p.minutes {
+                Some(m) if *m.get_ref() == 0 || *m.get_ref() > max_minutes => {
+                    return Err(err(
+                        m.span().start,
+                        format!(
+                            "playbook \"{name}\": minutes must be between 1 and session.max_minutes ({max_minutes})"
+                        ),
+                    ));
+                }
+                Some(m) => m.into_inner(),
+                None => default_minutes,
+            };
+            let mut ordered: Vec<String> = Vec::with_capacity(wanted.len());
+            for a in wanted {
+                if !ordered.contains(&a) {
+                    ordered.push(a);
+                }
+            }
+            ordered.sort_by_key(|n| index.get(n).copied().unwrap_or(usize::MAX));
+            playbooks.push(Playbook { name, label, match_tags, actions: ordered, minutes });
+        }
         Ok(Policy {
             session: SessionRules { default_minutes, max_minutes, idle_minutes, approval_valid_minutes, scope_change },
             reason: ReasonRules { min_chars, vague },
             actions,
             index,
+            playbooks,
             digest: hex::encode(Sha256::digest(src.as_bytes())),
         })
     }
@@ -417,6 +502,28 @@ impl Policy {
         let mut v: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
         v.sort_by_key(|n| self.index.get(n).copied().unwrap_or(usize::MAX));
         v
+    }
+
+    /// Every playbook, in file order.
+    pub fn playbooks(&self) -> &[Playbook] {
+        &self.playbooks
+    }
+
+    /// One playbook by name.
+    pub fn playbook(&self, name: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.name == name)
+    }
+
+    /// The playbook for a ticket's tags: the first, in file order, with a
+    /// tag among them (tags compared without case).
+    pub fn playbook_for(&self, tags: &[String]) -> Option<&Playbook> {
+        let tags: Vec<String> = tags.iter().map(|t| t.trim().to_lowercase()).collect();
+        self.playbooks.iter().find(|p| p.match_tags.iter().any(|m| tags.contains(m)))
+    }
+
+    /// The actions asked beyond what a playbook suggests, in policy order.
+    pub fn beyond(&self, playbook: &Playbook, asked: &[String]) -> Vec<String> {
+        self.ordered(asked).into_iter().filter(|a| !playbook.actions.contains(a)).collect()
     }
 
     /// SHA-256 of the file the policy came from, hex.
@@ -471,6 +578,13 @@ fn check_store_values(
         fields.push(field);
     }
     Ok(fields)
+}
+
+/// `settings_not_saving`: lowercase ASCII words joined by `_`.
+fn valid_playbook_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.split('_').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 fn valid_action_name(name: &str) -> bool {
@@ -647,5 +761,93 @@ mod tests {
         let p = Policy::shipped();
         let v = p.ordered(&["settings.update".into(), "settings.view".into(), "settings.update".into()]);
         assert_eq!(v, vec!["settings.view".to_string(), "settings.update".to_string()]);
+    }
+
+    #[test]
+    fn the_shipped_playbooks_cover_the_seeds_cases_with_known_actions() {
+        let p = Policy::shipped();
+        let names: Vec<&str> = p.playbooks().iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["settings_not_saving", "invoice_page_wrong", "failed_sync", "cannot_update_subscription", "login_trouble"]
+        );
+        for b in p.playbooks() {
+            assert!(b.actions.iter().all(|a| p.action(a).is_some()), "{}", b.name);
+            assert!(b.minutes <= p.session.max_minutes, "{}", b.name);
+            assert_eq!(p.ordered(&b.actions), b.actions, "{}: in policy order", b.name);
+            // The smallest access: nothing that moves money, ownership,
+            // logins or data out of the account.
+            for risky in
+                ["billing.update", "refund.issue", "owner.transfer", "password.reset", "mfa.reset", "data.export"]
+            {
+                assert!(!b.actions.iter().any(|a| a == risky), "{}: {risky}", b.name);
+            }
+        }
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            p.playbook_for(&tags(&["billing", "Settings_Not_Saving"])).map(|b| b.name.as_str()),
+            Some("settings_not_saving")
+        );
+        assert_eq!(p.playbook_for(&tags(&["invoice"])).map(|b| b.name.as_str()), Some("invoice_page_wrong"));
+        assert_eq!(p.playbook_for(&tags(&["vip"])), None);
+        let b = p.playbook("settings_not_saving").unwrap();
+        let asked = tags(&["settings.update", "billing.update", "settings.view"]);
+        assert_eq!(p.beyond(b, &asked), vec!["billing.update".to_string()]);
+    }
+
+    #[test]
+    fn a_playbook_that_breaks_a_rule_is_refused_on_its_line() {
+        let base = "[[action]]\nname = \"settings.view\"\nlabel = \"View\"\nkind = \"view\"\napproval = \"none\"\n\n";
+        let book = |body: &str| format!("{base}[[playbook]]\n{body}");
+        let cases = [
+            (
+                "name = \"Bad Name\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = [\"settings.view\"]\n",
+                8,
+                "lowercase words",
+            ),
+            ("name = \"a\"\nlabel = \" \"\nmatch_tags = [\"a\"]\nactions = [\"settings.view\"]\n", 9, "needs a label"),
+            (
+                "name = \"a\"\nlabel = \"x\"\nmatch_tags = [\" \"]\nactions = [\"settings.view\"]\n",
+                10,
+                "no ticket tags",
+            ),
+            ("name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = []\n", 11, "suggests no actions"),
+            (
+                "name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = [\"refund.issue\"]\n",
+                11,
+                "unknown action \"refund.issue\"",
+            ),
+            (
+                "name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = [\"settings.view\"]\nminutes = 31\n",
+                12,
+                "between 1 and session.max_minutes (30)",
+            ),
+            (
+                "name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = [\"settings.view\"]\ncolour = \"red\"\n",
+                12,
+                "unknown field",
+            ),
+        ];
+        for (body, line, says) in cases {
+            let e = refused(&book(body));
+            assert_eq!(e.line, Some(line), "{body}: {e}");
+            assert!(e.message.contains(says), "{body}: {e}");
+        }
+        let twice = format!(
+            "{}[[playbook]]\nname = \"a\"\nlabel = \"y\"\nmatch_tags = [\"b\"]\nactions = [\"settings.view\"]\n",
+            book("name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"a\"]\nactions = [\"settings.view\"]\n")
+        );
+        let e = refused(&twice);
+        assert!(e.message.contains("duplicate playbook name \"a\""), "{e}");
+        assert_eq!(e.line, Some(13), "{e}");
+        let ok = Policy::parse(&book(
+            "name = \"a\"\nlabel = \"x\"\nmatch_tags = [\"A\"]\nactions = [\"settings.view\", \"settings.view\"]\n",
+        ))
+        .unwrap();
+        let b = ok.playbook("a").unwrap();
+        assert_eq!(
+            (b.match_tags.clone(), b.actions.clone(), b.minutes),
+            (vec!["a".to_string()], vec!["settings.view".to_string()], 15)
+        );
     }
 }
