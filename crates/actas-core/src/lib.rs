@@ -18,6 +18,7 @@ pub mod model;
 pub mod policy;
 pub mod reason;
 pub mod redaction;
+pub mod scim;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Code, Error, Result};

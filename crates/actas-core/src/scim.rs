@@ -1,0 +1,494 @@
+//! SCIM 2.0 users (RFC 7643, RFC 7644): what an identity provider sends to
+//! `/scim/v2/Users` to provision and deprovision staff, read into plain
+//! values, and the error bodies SCIM clients expect.
+//!
+//! The requests Okta and Microsoft Entra ID send are the measure: a user
+//! created with `userName`, `name`, `displayName`, `emails`, `active` and
+//! `externalId`; deactivated by `PATCH` (Okta: `{"op": "replace", "value":
+//! {"active": false}}`; Entra: `{"op": "Replace", "path": "active", "value":
+//! "False"}`) or by `PUT` of the whole user; looked up by `filter=userName
+//! eq "..."`. Pure: the server stores and answers.
+
+use serde_json::{Map, Value};
+
+/// The User resource's schema.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// A list response's schema.
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// A PATCH request's schema.
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// An error response's schema.
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// A SCIM error (RFC 7644 §3.12): the HTTP status, the `scimType` where the
+/// RFC names one, and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct ScimError {
+    /// HTTP status.
+    pub status: u16,
+    /// `invalidFilter`, `invalidSyntax`, `invalidValue`, `uniqueness`,
+    /// `mutability`, `noTarget`, `invalidPath`, `tooMany`.
+    pub scim_type: Option<&'static str>,
+    /// What is wrong, in plain words.
+    pub detail: String,
+}
+
+impl ScimError {
+    fn bad(scim_type: &'static str, detail: impl Into<String>) -> ScimError {
+        ScimError { status: 400, scim_type: Some(scim_type), detail: detail.into() }
+    }
+
+    /// A 404 for a user that is not there.
+    pub fn not_found(id: &str) -> ScimError {
+        ScimError { status: 404, scim_type: None, detail: format!("no user {id}") }
+    }
+
+    /// A 409 for a `userName` taken already.
+    pub fn taken(user_name: &str) -> ScimError {
+        ScimError { status: 409, scim_type: Some("uniqueness"), detail: format!("the userName {user_name} is taken") }
+    }
+
+    /// The error body (`application/scim+json`); `status` is a string, as
+    /// the RFC writes it.
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("schemas".into(), Value::from(vec![ERROR_SCHEMA]));
+        m.insert("status".into(), Value::from(self.status.to_string()));
+        if let Some(t) = self.scim_type {
+            m.insert("scimType".into(), Value::from(t));
+        }
+        m.insert("detail".into(), Value::from(self.detail.clone()));
+        Value::Object(m)
+    }
+}
+
+/// The attributes of a user that actas keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimUser {
+    /// `userName`: the staff id (login or e-mail, as the provider names
+    /// staff). Unique, compared without case.
+    pub user_name: String,
+    /// The name to show: `displayName`, else `name.formatted`, else given
+    /// and family names, else `userName`.
+    pub display_name: String,
+    /// The primary (or first) e-mail address.
+    pub email: Option<String>,
+    /// `externalId`: the provider's own id.
+    pub external_id: Option<String>,
+    /// `active`: `false` disables the staff member.
+    pub active: bool,
+}
+
+impl ScimUser {
+    /// Reads a user from a `POST` or `PUT` body.
+    pub fn from_resource(body: &Value) -> Result<ScimUser, ScimError> {
+        let obj = body.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "the body is not a JSON object"))?;
+        let get = |name: &str| attribute(obj, name);
+        let user_name = match get("userName") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Some(_) => return Err(ScimError::bad("invalidValue", "userName must be a non-empty string")),
+            None => return Err(ScimError::bad("invalidValue", "userName is required")),
+        };
+        let active = match get("active") {
+            None | Some(Value::Null) => true,
+            Some(v) => boolean(v).ok_or_else(|| ScimError::bad("invalidValue", "active must be true or false"))?,
+        };
+        let mut user = ScimUser { display_name: user_name.clone(), user_name, email: None, external_id: None, active };
+        user.external_id = optional_text(get("externalId"), "externalId")?;
+        user.email = primary_email(get("emails"))?;
+        user.display_name = display_name(get("displayName"), get("name"))?.unwrap_or_else(|| user.user_name.clone());
+        Ok(user)
+    }
+
+    /// Applies a `PATCH` body (RFC 7644 §3.5.2) as Okta and Entra write it:
+    /// `replace`/`add` of `active`, `displayName`, `name...`, `externalId`,
+    /// `emails...`, with a path or with the attributes as the value's
+    /// members; ops and attribute names in any case, booleans also as the
+    /// strings "True"/"False". `userName` cannot change (the staff id is
+    /// the login), and `remove` only clears what may be empty.
+    pub fn apply_patch(&mut self, body: &Value) -> Result<(), ScimError> {
+        let obj = body.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "the body is not a JSON object"))?;
+        let schemas = attribute(obj, "schemas").and_then(Value::as_array);
+        if !schemas.is_some_and(|s| s.iter().any(|v| v.as_str() == Some(PATCH_SCHEMA))) {
+            return Err(ScimError::bad("invalidSyntax", format!("a PATCH body's schemas must include {PATCH_SCHEMA}")));
+        }
+        let ops = attribute(obj, "Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "a PATCH body needs Operations"))?;
+        let mut next = self.clone();
+        for op in ops {
+            let op_obj =
+                op.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "an operation is not an object"))?;
+            let verb = attribute(op_obj, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .ok_or_else(|| ScimError::bad("invalidSyntax", "an operation has no op"))?;
+            let path = attribute(op_obj, "path").and_then(Value::as_str).map(str::trim).filter(|p| !p.is_empty());
+            let value = attribute(op_obj, "value");
+            match (verb.as_str(), path) {
+                ("add" | "replace", Some(path)) => {
+                    let value = value
+                        .ok_or_else(|| ScimError::bad("invalidValue", format!("{verb} of {path} has no value")))?;
+                    next.set(path, value)?;
+                }
+                ("add" | "replace", None) => {
+                    let members = value.and_then(Value::as_object).ok_or_else(|| {
+                        ScimError::bad("invalidValue", format!("{verb} without a path needs an object value"))
+                    })?;
+                    for (name, v) in members {
+                        next.set(name, v)?;
+                    }
+                }
+                ("remove", Some(path)) => next.clear(path)?,
+                ("remove", None) => return Err(ScimError::bad("noTarget", "remove needs a path")),
+                (other, _) => return Err(ScimError::bad("invalidSyntax", format!("unknown op {other:?}"))),
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Sets one attribute by its path.
+    fn set(&mut self, path: &str, value: &Value) -> Result<(), ScimError> {
+        let lower = path.to_ascii_lowercase();
+        let lower = lower.strip_prefix(&format!("{}:", USER_SCHEMA.to_ascii_lowercase())).unwrap_or(&lower);
+        match lower {
+            "active" => {
+                self.active =
+                    boolean(value).ok_or_else(|| ScimError::bad("invalidValue", "active must be true or false"))?;
+            }
+            "username" => {
+                let same = value.as_str().is_some_and(|v| v.trim().eq_ignore_ascii_case(&self.user_name));
+                if !same {
+                    return Err(ScimError::bad("mutability", "userName is the staff id and cannot change"));
+                }
+            }
+            "displayname" => {
+                self.display_name =
+                    optional_text(Some(value), "displayName")?.unwrap_or_else(|| self.user_name.clone());
+            }
+            "name" => {
+                if let Some(n) = display_name(None, Some(value))? {
+                    self.display_name = n;
+                }
+            }
+            "name.formatted" => {
+                if let Some(n) = optional_text(Some(value), "name.formatted")? {
+                    self.display_name = n;
+                }
+            }
+            "externalid" => self.external_id = optional_text(Some(value), "externalId")?,
+            "emails" => self.email = primary_email(Some(value))?,
+            p if p.starts_with("emails[") => self.email = optional_text(Some(value), "emails")?.or(self.email.take()),
+            // Attributes actas does not keep (the parts of a name, title,
+            // locale, phone numbers, the enterprise extension, ...):
+            // accepted and not stored.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Clears one attribute by its path.
+    fn clear(&mut self, path: &str) -> Result<(), ScimError> {
+        match path.to_ascii_lowercase().as_str() {
+            "externalid" => self.external_id = None,
+            "emails" => self.email = None,
+            "displayname" => self.display_name = self.user_name.clone(),
+            "username" | "active" => {
+                return Err(ScimError::bad("mutability", format!("{path} is required and cannot be removed")))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The User resource for this staff member: `id` is the staff id.
+    pub fn to_resource(&self, location: &str, created: &str, last_modified: &str) -> Value {
+        let mut m = Map::new();
+        m.insert("schemas".into(), Value::from(vec![USER_SCHEMA]));
+        m.insert("id".into(), Value::from(self.user_name.clone()));
+        if let Some(e) = &self.external_id {
+            m.insert("externalId".into(), Value::from(e.clone()));
+        }
+        m.insert("userName".into(), Value::from(self.user_name.clone()));
+        m.insert("displayName".into(), Value::from(self.display_name.clone()));
+        m.insert("name".into(), serde_json::json!({ "formatted": self.display_name }));
+        if let Some(e) = &self.email {
+            m.insert("emails".into(), serde_json::json!([{ "value": e, "type": "work", "primary": true }]));
+        }
+        m.insert("active".into(), Value::from(self.active));
+        m.insert(
+            "meta".into(),
+            serde_json::json!({
+                "resourceType": "User",
+                "created": created,
+                "lastModified": last_modified,
+                "location": location,
+            }),
+        );
+        Value::Object(m)
+    }
+}
+
+/// A member of a SCIM object by name, without case (RFC 7643 §2.1).
+fn attribute<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+}
+
+/// `true`, `false`, or Entra's `"True"` / `"False"`.
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn optional_text(v: Option<&Value>, name: &str) -> Result<Option<String>, ScimError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+        Some(_) => Err(ScimError::bad("invalidValue", format!("{name} must be a string"))),
+    }
+}
+
+/// `displayName`, else the `name` complex attribute's `formatted`, else
+/// its given and family names.
+fn display_name(display: Option<&Value>, name: Option<&Value>) -> Result<Option<String>, ScimError> {
+    if let Some(d) = optional_text(display, "displayName")? {
+        return Ok(Some(d));
+    }
+    let Some(name) = name.filter(|n| !n.is_null()) else { return Ok(None) };
+    let obj = name.as_object().ok_or_else(|| ScimError::bad("invalidValue", "name must be an object"))?;
+    if let Some(f) = optional_text(attribute(obj, "formatted"), "name.formatted")? {
+        return Ok(Some(f));
+    }
+    let given = optional_text(attribute(obj, "givenName"), "name.givenName")?;
+    let family = optional_text(attribute(obj, "familyName"), "name.familyName")?;
+    let joined = [given, family].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    Ok(Some(joined).filter(|j| !j.is_empty()))
+}
+
+/// The primary e-mail of a multi-valued `emails`, else the first.
+fn primary_email(v: Option<&Value>) -> Result<Option<String>, ScimError> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ScimError::bad("invalidValue", "emails must be a list")),
+    };
+    let value_of =
+        |item: &Value| item.as_object().and_then(|o| attribute(o, "value")).and_then(Value::as_str).map(str::to_string);
+    let primary = items
+        .iter()
+        .find(|i| i.as_object().and_then(|o| attribute(o, "primary")).and_then(boolean) == Some(true))
+        .or_else(|| items.first());
+    Ok(primary.and_then(value_of))
+}
+
+/// A list's filter: the one form identity providers send to find a user
+/// before creating it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// `userName eq "..."` (compared without case, as `userName` is).
+    UserName(String),
+    /// `externalId eq "..."` (compared exactly).
+    ExternalId(String),
+}
+
+impl Filter {
+    /// Parses `attribute eq "value"`; anything else is `invalidFilter`.
+    pub fn parse(src: &str) -> Result<Filter, ScimError> {
+        let invalid = || {
+            ScimError::bad(
+                "invalidFilter",
+                format!("only userName eq \"...\" and externalId eq \"...\" are supported, not {src:?}"),
+            )
+        };
+        let s = src.trim();
+        let (attr, rest) = s.split_once(char::is_whitespace).ok_or_else(invalid)?;
+        let (op, value) = rest.trim_start().split_once(char::is_whitespace).ok_or_else(invalid)?;
+        if !op.eq_ignore_ascii_case("eq") {
+            return Err(invalid());
+        }
+        let value: String = serde_json::from_str(value.trim()).map_err(|_| invalid())?;
+        let attr = attr.to_ascii_lowercase();
+        let attr = attr.strip_prefix(&format!("{}:", USER_SCHEMA.to_ascii_lowercase())).unwrap_or(&attr);
+        match attr {
+            "username" => Ok(Filter::UserName(value)),
+            "externalid" => Ok(Filter::ExternalId(value)),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// Whether a user passes.
+    pub fn matches(&self, u: &ScimUser) -> bool {
+        match self {
+            Filter::UserName(v) => u.user_name.eq_ignore_ascii_case(v),
+            Filter::ExternalId(v) => u.external_id.as_deref() == Some(v.as_str()),
+        }
+    }
+}
+
+/// A list response (RFC 7644 §3.4.2): one page of `resources` out of
+/// `total`, from the 1-based `start_index`.
+pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) -> Value {
+    serde_json::json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Okta's create request, as its SCIM 2.0 guide shows it.
+    fn okta_create() -> Value {
+        json!({
+            "schemas": [USER_SCHEMA],
+            "userName": "maria@support.example",
+            "name": {"givenName": "Maria", "familyName": "Lopez"},
+            "emails": [{"primary": true, "value": "maria@support.example", "type": "work"}],
+            "displayName": "Maria Lopez",
+            "locale": "en-US",
+            "externalId": "00ujl29u0le5T6Aj10h7",
+            "groups": [],
+            "password": "1mz050nq",
+            "active": true
+        })
+    }
+
+    /// Entra ID's create request, as its provisioning docs show it.
+    fn entra_create() -> Value {
+        json!({
+            "schemas": [USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+            "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1@testuser.com",
+            "active": true,
+            "emails": [{"primary": true, "type": "work", "value": "Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com"}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+            "roles": []
+        })
+    }
+
+    #[test]
+    fn the_users_okta_and_entra_create_are_read() {
+        let u = ScimUser::from_resource(&okta_create()).unwrap();
+        assert_eq!(
+            u,
+            ScimUser {
+                user_name: "maria@support.example".into(),
+                display_name: "Maria Lopez".into(),
+                email: Some("maria@support.example".into()),
+                external_id: Some("00ujl29u0le5T6Aj10h7".into()),
+                active: true,
+            }
+        );
+        let u = ScimUser::from_resource(&entra_create()).unwrap();
+        assert_eq!(u.display_name, "givenName familyName");
+        assert_eq!(u.external_id.as_deref(), Some("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"));
+        let r = u.to_resource("https://actas.example/scim/v2/Users/x", "2026-11-25T14:00:00Z", "2026-11-25T14:00:00Z");
+        assert_eq!(r["userName"], u.user_name.as_str());
+        assert_eq!(r["id"], u.user_name.as_str());
+        assert_eq!(r["meta"]["resourceType"], "User");
+        assert_eq!(r["active"], true);
+        assert_eq!(ScimUser::from_resource(&r).unwrap(), u, "what is served reads back as itself");
+    }
+
+    #[test]
+    fn okta_and_entra_deactivate_by_patch_each_in_their_own_form() {
+        let mut u = ScimUser::from_resource(&okta_create()).unwrap();
+        let okta = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": {"active": false}}]});
+        u.apply_patch(&okta).unwrap();
+        assert!(!u.active);
+        let entra =
+            json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]});
+        u.apply_patch(&entra).unwrap();
+        assert!(u.active);
+        let entra_rename = json!({"schemas": [PATCH_SCHEMA], "Operations": [
+            {"op": "Add", "path": "displayName", "value": "Maria L."},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "m.lopez@support.example"},
+            {"op": "Replace", "path": "name.familyName", "value": "Lopez"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Support"},
+        ]});
+        u.apply_patch(&entra_rename).unwrap();
+        assert_eq!(u.email.as_deref(), Some("m.lopez@support.example"));
+        assert_eq!(u.display_name, "Maria L.", "a part of the name alone does not replace the name shown");
+    }
+
+    #[test]
+    fn bad_patches_are_refused_whole_with_scim_errors() {
+        let mut u = ScimUser::from_resource(&okta_create()).unwrap();
+        let before = u.clone();
+        let cases = [
+            (json!({"Operations": []}), "invalidSyntax"),
+            (json!({"schemas": [PATCH_SCHEMA]}), "invalidSyntax"),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "move", "path": "active"}]}), "invalidSyntax"),
+            (
+                json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": "maybe"}]}),
+                "invalidValue",
+            ),
+            (
+                json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "userName", "value": "someone@else"}]}),
+                "mutability",
+            ),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove"}]}), "noTarget"),
+            (
+                json!({"schemas": [PATCH_SCHEMA], "Operations": [
+                    {"op": "replace", "path": "active", "value": false},
+                    {"op": "replace", "path": "active", "value": 7}
+                ]}),
+                "invalidValue",
+            ),
+        ];
+        for (body, scim_type) in cases {
+            let e = u.apply_patch(&body).unwrap_err();
+            assert_eq!((e.status, e.scim_type), (400, Some(scim_type)), "{body}");
+            assert_eq!(u, before, "nothing of a refused patch applies: {body}");
+            let b = e.body();
+            assert_eq!(b["schemas"][0], ERROR_SCHEMA);
+            assert_eq!(b["status"], "400");
+            assert_eq!(b["scimType"], scim_type);
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_user_name_or_with_a_bad_active_is_refused() {
+        for (body, says) in [
+            (json!({"schemas": [USER_SCHEMA]}), "userName is required"),
+            (json!({"userName": "  "}), "userName must be"),
+            (json!({"userName": "a", "active": "sometimes"}), "active must be"),
+            (json!({"userName": "a", "emails": "a@b"}), "emails must be a list"),
+            (json!(["not", "an", "object"]), "not a JSON object"),
+        ] {
+            let e = ScimUser::from_resource(&body).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.detail.contains(says), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_filters_providers_send_are_read_and_others_refused() {
+        let u = ScimUser::from_resource(&okta_create()).unwrap();
+        let f = Filter::parse("userName eq \"MARIA@support.example\"").unwrap();
+        assert!(f.matches(&u), "userName compares without case");
+        assert!(Filter::parse("username EQ \"maria@support.example\"").unwrap().matches(&u));
+        assert!(Filter::parse("externalId eq \"00ujl29u0le5T6Aj10h7\"").unwrap().matches(&u));
+        assert!(!Filter::parse("externalId eq \"00UJL29U0LE5T6AJ10H7\"").unwrap().matches(&u));
+        for bad in ["userName sw \"m\"", "emails eq \"x\"", "userName eq maria", "userName eq", ""] {
+            let e = Filter::parse(bad).unwrap_err();
+            assert_eq!(e.scim_type, Some("invalidFilter"), "{bad}");
+        }
+        let list = list_response(vec![json!({"id": "a"})], 3, 1);
+        assert_eq!(list["totalResults"], 3);
+        assert_eq!(list["itemsPerPage"], 1);
+        assert_eq!(list["Resources"][0]["id"], "a");
+    }
+}
