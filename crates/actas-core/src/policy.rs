@@ -157,6 +157,9 @@ pub struct Policy {
     actions: Vec<Action>,
     index: BTreeMap<String, usize>,
     playbooks: Vec<Playbook>,
+    /// `[oidc.roles]`: the identity provider's groups and the roles each
+    /// gives.
+    oidc_roles: BTreeMap<String, Vec<Role>>,
     digest: String,
 }
 
@@ -205,6 +208,22 @@ struct RawPolicy {
     action: Vec<Spanned<RawAction>>,
     #[serde(default)]
     playbook: Vec<Spanned<RawPlaybook>>,
+    oidc: Option<RawOidc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    #[serde(default)]
+    roles: BTreeMap<String, Spanned<RoleList>>,
+}
+
+/// A group's roles: one name or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RoleList {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -466,12 +485,35 @@ impl Policy {
             ordered.sort_by_key(|n| index.get(n).copied().unwrap_or(usize::MAX));
             playbooks.push(Playbook { name, label, match_tags, actions: ordered, minutes });
         }
+        let mut oidc_roles = BTreeMap::new();
+        for (group, list) in raw.oidc.map(|o| o.roles).unwrap_or_default() {
+            let list_at = list.span().start;
+            let names = match list.into_inner() {
+                RoleList::One(r) => vec![r],
+                RoleList::Many(rs) => rs,
+            };
+            if group.trim().is_empty() {
+                return Err(err(list_at, "oidc.roles: a group name is empty".into()));
+            }
+            if names.is_empty() {
+                return Err(err(list_at, format!("oidc.roles: group \"{group}\" gives no role")));
+            }
+            let mut roles = Vec::new();
+            for r in names {
+                let role: Role = r.parse().map_err(|m| err(list_at, format!("oidc.roles: group \"{group}\": {m}")))?;
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+            oidc_roles.insert(group, roles);
+        }
         Ok(Policy {
             session: SessionRules { default_minutes, max_minutes, idle_minutes, approval_valid_minutes, scope_change },
             reason: ReasonRules { min_chars, vague },
             actions,
             index,
             playbooks,
+            oidc_roles,
             digest: hex::encode(Sha256::digest(src.as_bytes())),
         })
     }
@@ -524,6 +566,21 @@ impl Policy {
     /// The actions asked beyond what a playbook suggests, in policy order.
     pub fn beyond(&self, playbook: &Playbook, asked: &[String]) -> Vec<String> {
         self.ordered(asked).into_iter().filter(|a| !playbook.actions.contains(a)).collect()
+    }
+
+    /// The roles the identity provider's groups give, in the order of
+    /// [`Role`]: none when no group is mapped (`[oidc.roles]`; group names
+    /// compared exactly, as providers send them).
+    pub fn roles_for_groups(&self, groups: &[String]) -> Vec<Role> {
+        let mut roles: Vec<Role> = groups.iter().filter_map(|g| self.oidc_roles.get(g)).flatten().copied().collect();
+        roles.sort_by_key(|r| *r as u8);
+        roles.dedup();
+        roles
+    }
+
+    /// Whether `[oidc.roles]` maps any group.
+    pub fn maps_groups(&self) -> bool {
+        !self.oidc_roles.is_empty()
     }
 
     /// SHA-256 of the file the policy came from, hex.
@@ -849,5 +906,36 @@ mod tests {
             (b.match_tags.clone(), b.actions.clone(), b.minutes),
             (vec!["a".to_string()], vec!["settings.view".to_string()], 15)
         );
+    }
+
+    #[test]
+    fn the_providers_groups_give_the_roles_the_policy_maps() {
+        let base = "[[action]]\nname = \"settings.view\"\nlabel = \"View\"\nkind = \"view\"\napproval = \"none\"\n\n";
+        let p = Policy::parse(&format!(
+            "{base}[oidc.roles]\n\"support-agents\" = \"agent\"\n\"support-leads\" = [\"lead\", \"agent\"]\nauditors = \"auditor\"\n"
+        ))
+        .unwrap();
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            p.roles_for_groups(&groups(&["support-leads", "support-agents", "everyone"])),
+            vec![Role::Agent, Role::Lead]
+        );
+        assert_eq!(p.roles_for_groups(&groups(&["auditors"])), vec![Role::Auditor]);
+        assert_eq!(
+            p.roles_for_groups(&groups(&["Support-Agents", "everyone"])),
+            Vec::<Role>::new(),
+            "exact group names"
+        );
+        assert!(p.maps_groups() && !Policy::shipped().maps_groups());
+        for (body, line, says) in [
+            ("[oidc.roles]\nx = \"wizard\"\n", 8, "group \"x\""),
+            ("[oidc.roles]\nx = []\n", 8, "gives no role"),
+            ("[oidc.roles]\n\"\" = \"agent\"\n", 8, "group name is empty"),
+            ("[oidc]\nclaim = \"groups\"\n", 8, "unknown field"),
+        ] {
+            let e = refused(&format!("{base}{body}"));
+            assert_eq!(e.line, Some(line), "{body}: {e}");
+            assert!(e.message.contains(says), "{body}: {e}");
+        }
     }
 }
