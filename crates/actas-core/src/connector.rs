@@ -454,6 +454,11 @@ mod tests {
                 Refused::Stale(Utc.with_ymd_and_hms(2026, 11, 25, 14, 8, 1).unwrap()),
             ),
             (signed("yesterday", SECRET, &body), body.clone(), Refused::NoTime),
+            (
+                vec![("x-zendesk-webhook-signature", zendesk_signature(SECRET, stamp, &body))],
+                body.clone(),
+                Refused::MissingHeader("x-zendesk-webhook-signature-timestamp"),
+            ),
         ];
         for (h, b, refused) in cases {
             assert_eq!(authenticate(Connector::Zendesk, SECRET, &headers(&h), &b, now()), Err(refused));
@@ -493,6 +498,11 @@ mod tests {
                 Refused::Stale(now() - Duration::minutes(6)),
             ),
             (vec![("x-hub-signature", jira_signature(SECRET, b"{}"))], b"{}".to_vec(), Refused::NoTime),
+            (
+                vec![("x-hub-signature", jira_signature(SECRET, b"not json"))],
+                b"not json".to_vec(),
+                Refused::Body("expected ident at line 1 column 2".into()),
+            ),
         ];
         for (h, b, refused) in cases {
             assert_eq!(authenticate(Connector::Jira, SECRET, &headers(&h), &b, now()), Err(refused));

@@ -476,14 +476,8 @@ impl Policy {
                 Some(m) => m.into_inner(),
                 None => default_minutes,
             };
-            let mut ordered: Vec<String> = Vec::with_capacity(wanted.len());
-            for a in wanted {
-                if !ordered.contains(&a) {
-                    ordered.push(a);
-                }
-            }
-            ordered.sort_by_key(|n| index.get(n).copied().unwrap_or(usize::MAX));
-            playbooks.push(Playbook { name, label, match_tags, actions: ordered, minutes });
+            let actions = in_policy_order(&index, &wanted);
+            playbooks.push(Playbook { name, label, match_tags, actions, minutes });
         }
         let mut oidc_roles = BTreeMap::new();
         for (group, list) in raw.oidc.map(|o| o.roles).unwrap_or_default() {
@@ -540,10 +534,7 @@ impl Policy {
 
     /// Sorts action names into policy order and removes duplicates.
     pub fn ordered(&self, names: &[String]) -> Vec<String> {
-        let mut seen = HashSet::new();
-        let mut v: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
-        v.sort_by_key(|n| self.index.get(n).copied().unwrap_or(usize::MAX));
-        v
+        in_policy_order(&self.index, names)
     }
 
     /// Every playbook, in file order.
@@ -635,6 +626,15 @@ fn check_store_values(
         fields.push(field);
     }
     Ok(fields)
+}
+
+/// `names` without duplicates, in the order of the actions in `index`
+/// (unknown names last).
+fn in_policy_order(index: &BTreeMap<String, usize>, names: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut v: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
+    v.sort_by_key(|n| index.get(n).copied().unwrap_or(usize::MAX));
+    v
 }
 
 /// `settings_not_saving`: lowercase ASCII words joined by `_`.

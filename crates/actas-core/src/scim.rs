@@ -39,16 +39,6 @@ impl ScimError {
         ScimError { status: 400, scim_type: Some(scim_type), detail: detail.into() }
     }
 
-    /// A 404 for a user that is not there.
-    pub fn not_found(id: &str) -> ScimError {
-        ScimError { status: 404, scim_type: None, detail: format!("no user {id}") }
-    }
-
-    /// A 409 for a `userName` taken already.
-    pub fn taken(user_name: &str) -> ScimError {
-        ScimError { status: 409, scim_type: Some("uniqueness"), detail: format!("the userName {user_name} is taken") }
-    }
-
     /// The error body (`application/scim+json`); `status` is a string, as
     /// the RFC writes it.
     pub fn body(&self) -> Value {
@@ -440,6 +430,9 @@ mod tests {
                 "mutability",
             ),
             (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove"}]}), "noTarget"),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": "active"}]}), "mutability"),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "displayName"}]}), "invalidValue"),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": "x"}]}), "invalidValue"),
             (
                 json!({"schemas": [PATCH_SCHEMA], "Operations": [
                     {"op": "replace", "path": "active", "value": false},

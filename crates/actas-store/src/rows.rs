@@ -313,6 +313,33 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
+/// An `audit_events` row read by position, its columns in the order of
+/// the store's event column lists (`seq, id, at, type, actor, account_id,
+/// ticket, request_id, session_id, agent, data, text, prev_hash, hash`):
+/// `text(i)` and `optional(i)` borrow column `i` from the backend's row.
+pub(crate) fn stored_event<'r>(
+    seq: i64,
+    text: impl Fn(usize) -> Result<&'r str, Error>,
+    optional: impl Fn(usize) -> Result<Option<&'r str>, Error>,
+) -> Result<StoredEvent<'r>, Error> {
+    Ok(StoredEvent {
+        seq,
+        id: text(1)?,
+        at: text(2)?,
+        kind: text(3)?,
+        actor: text(4)?,
+        account_id: optional(5)?,
+        ticket: optional(6)?,
+        request_id: optional(7)?,
+        session_id: optional(8)?,
+        agent: optional(9)?,
+        data: text(10)?,
+        text: text(11)?,
+        prev_hash: text(12)?,
+        hash: text(13)?,
+    })
+}
+
 impl EventRow {
     /// The row's columns, borrowed.
     pub(crate) fn stored(&self) -> StoredEvent<'_> {

@@ -119,17 +119,15 @@ fn one_json_value(s: &str) -> bool {
 /// The columns of `audit_events` a [`StoredEvent`] borrows, in their order
 /// in a [`StoredPage`].
 const FIELDS: usize = 13;
-/// Which of them may be NULL: account_id, ticket, request_id, session_id,
-/// agent.
-const OPTIONAL: [usize; 5] = [4, 5, 6, 7, 8];
 
-/// Where one row's columns end in the page's text, and which are NULL.
+/// Where one row's columns end in the page's text, and which are NULL (bit
+/// `i` for column `i`).
 #[derive(Debug, Clone)]
 struct Row {
     seq: i64,
     start: usize,
     ends: [u32; FIELDS],
-    nulls: u8,
+    nulls: u16,
 }
 
 /// Rows of `audit_events` in seq order, their text in one buffer: what a
@@ -167,11 +165,11 @@ impl StoredPage {
             Some(e.hash),
         ];
         let mut ends = [0u32; FIELDS];
-        let mut nulls = 0u8;
+        let mut nulls = 0u16;
         for (i, column) in columns.into_iter().enumerate() {
             match column {
                 Some(s) => self.text.push_str(s),
-                None => nulls |= OPTIONAL.iter().position(|o| *o == i).map_or(0, |bit| 1 << bit),
+                None => nulls |= 1 << i,
             }
             // Offsets within the row: a row's text is far below 4 GiB.
             ends[i] = u32::try_from(self.text.len() - start).unwrap_or(u32::MAX);
@@ -202,10 +200,7 @@ impl StoredPage {
                 let from = if i == 0 { 0 } else { r.ends[i - 1] as usize };
                 text.get(from..r.ends[i] as usize).unwrap_or("")
             };
-            let optional = |i: usize| {
-                let bit = OPTIONAL.iter().position(|o| *o == i).unwrap_or(0);
-                (r.nulls & (1 << bit) == 0).then(|| column(i))
-            };
+            let optional = |i: usize| (r.nulls & (1 << i) == 0).then(|| column(i));
             StoredEvent {
                 seq: r.seq,
                 id: column(0),

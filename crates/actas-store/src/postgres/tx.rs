@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 /// nodes ("actas" in ASCII), in one round trip.
 const BEGIN_BATCH: &str = "BEGIN; SELECT pg_advisory_xact_lock(6386449766077811)";
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredEvent, StoredPage};
+use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
@@ -891,10 +891,7 @@ impl crate::ports::AuditReads for SqlTx {
             return Ok(Vec::new());
         }
         self.flush_events().await?;
-        let mut qb = QueryBuilder::new(
-            "SELECT seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash \
-             FROM audit_events WHERE type = ",
-        );
+        let mut qb = QueryBuilder::new(format!("SELECT {EVENT_COLS} FROM audit_events WHERE type = "));
         qb.push_bind(kind.as_str())
             .push(" AND session_id = ANY(")
             .push_bind(session_ids.to_vec())
@@ -914,37 +911,20 @@ impl crate::ports::AuditReads for SqlTx {
 
     async fn read_chain(&mut self, after_seq: i64, limit: i64) -> Result<StoredPage> {
         self.flush_events().await?;
-        let rows = sqlx::query(
-            "SELECT seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash \
-             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.db().await?)
-        .await
-        .map_err(db_err)?;
+        let rows = sqlx::query(&format!("SELECT {EVENT_COLS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(self.db().await?)
+            .await
+            .map_err(db_err)?;
         let mut page = StoredPage::with_capacity(rows.len(), 0);
         for r in &rows {
-            let text = |i: usize| r.try_get::<&str, _>(i).map_err(|e| corrupt(format!("audit_events column {i}: {e}")));
-            let optional = |i: usize| {
-                r.try_get::<Option<&str>, _>(i).map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
-            };
-            page.push(&StoredEvent {
-                seq: r.try_get(0).map_err(|e| corrupt(format!("seq: {e}")))?,
-                id: text(1)?,
-                at: text(2)?,
-                kind: text(3)?,
-                actor: text(4)?,
-                account_id: optional(5)?,
-                ticket: optional(6)?,
-                request_id: optional(7)?,
-                session_id: optional(8)?,
-                agent: optional(9)?,
-                data: text(10)?,
-                text: text(11)?,
-                prev_hash: text(12)?,
-                hash: text(13)?,
-            });
+            let column = |i: usize, e: sqlx::Error| corrupt(format!("audit_events column {i}: {e}"));
+            page.push(&crate::rows::stored_event(
+                r.try_get(0).map_err(|e| column(0, e))?,
+                |i| r.try_get::<&str, _>(i).map_err(|e| column(i, e)),
+                |i| r.try_get::<Option<&str>, _>(i).map_err(|e| column(i, e)),
+            )?);
         }
         Ok(page)
     }

@@ -72,32 +72,12 @@ pub(super) use {
 /// An `audit_events` row ([`event_cols`]) as it stands, borrowed from the
 /// statement: the columns by position, the text as SQLite holds it.
 pub(super) fn stored_event<'r>(r: &'r Row) -> Result<StoredEvent<'r>> {
-    let text = |i: usize| -> Result<&'r str> {
-        r.get_ref(i)
-            .and_then(|v| v.as_str().map_err(Into::into))
-            .map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
-    };
-    let optional = |i: usize| -> Result<Option<&'r str>> {
-        r.get_ref(i)
-            .and_then(|v| v.as_str_or_null().map_err(Into::into))
-            .map_err(|e| corrupt(format!("audit_events column {i}: {e}")))
-    };
-    Ok(StoredEvent {
-        seq: r.get(0).map_err(|e| corrupt(format!("seq: {e}")))?,
-        id: text(1)?,
-        at: text(2)?,
-        kind: text(3)?,
-        actor: text(4)?,
-        account_id: optional(5)?,
-        ticket: optional(6)?,
-        request_id: optional(7)?,
-        session_id: optional(8)?,
-        agent: optional(9)?,
-        data: text(10)?,
-        text: text(11)?,
-        prev_hash: text(12)?,
-        hash: text(13)?,
-    })
+    let column = |i: usize, e: rusqlite::Error| corrupt(format!("audit_events column {i}: {e}"));
+    crate::rows::stored_event(
+        r.get(0).map_err(|e| column(0, e))?,
+        |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| column(i, e)),
+        |i| r.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into)).map_err(|e| column(i, e)),
+    )
 }
 
 /// An `audit_events` row ([`event_cols`]) as the model's event.
