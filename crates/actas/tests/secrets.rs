@@ -382,14 +382,17 @@ async fn whole_flow_then_search(env: &Env) -> Vec<String> {
         }
     }
     assert!(scanned > 100_000, "the database, its log and the witness were read: {scanned} bytes");
-    assert!(std::fs::metadata(&witness).map(|m| m.len()).unwrap_or(0) > 0, "the witness was written");
     assert!(std::fs::read_to_string(&log).unwrap_or_default().contains("DEBUG"), "the log is at debug level");
     for (what, bytes) in &exports {
         for name in found(bytes, &needles) {
             leaks.push(format!("{name} in {what}"));
         }
     }
+    // A stopping server signs its last head and flushes the witness (while
+    // serving, heads are signed on a schedule, so the file may still be
+    // empty when a quick flow ends).
     server.stop();
+    assert!(std::fs::metadata(&witness).map(|m| m.len()).unwrap_or(0) > 0, "the witness was written");
     scan_files("after stopping", &mut leaks);
     leaks
 }
