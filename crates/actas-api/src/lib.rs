@@ -18,7 +18,9 @@ use utoipa::ToSchema;
 pub use actas_core::audit::{ActorKind, EventType};
 pub use actas_core::authorize::Refusal;
 pub use actas_core::id::{DecisionId, EventId, NoticeId, RequestId, Secret, SessionId};
-pub use actas_core::model::{DecisionKind, EndReason, NoticeData, RequestKind, RequestStatus, Role, SessionState};
+pub use actas_core::model::{
+    DecisionKind, EndReason, NoticeData, RequestKind, RequestStatus, Role, SessionState, TicketSource, TicketStatus,
+};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -79,12 +81,49 @@ pub struct Ticket {
     pub created_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// Where it stands in its ticket system; only `open` and `pending`
+    /// tickets take requests.
+    pub status: TicketStatus,
+    /// The staff member it is assigned to.
+    pub assignee: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Where it came from: `hand` when a staff member typed it in.
+    pub source: TicketSource,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The policy's playbook for its tags, when one matches.
+    pub playbook: Option<Playbook>,
     /// Its requests (on `GET /tickets/{ref}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<Request>,
     /// Its sessions (on `GET /tickets/{ref}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<Session>,
+}
+
+/// A kind of case and the smallest access the policy suggests for it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Playbook {
+    /// Stable name.
+    pub name: String,
+    /// Plain words.
+    pub label: String,
+    /// The actions suggested.
+    pub actions: Vec<ActionRef>,
+    /// The minutes suggested.
+    pub minutes: u32,
+}
+
+/// What a ticket system's webhook did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    /// The ticket as it stands now.
+    pub ticket: Ticket,
+    /// `created`, `updated` or `unchanged`.
+    pub outcome: String,
+    /// The live sessions the change ended (a solved or closed ticket).
+    pub sessions_ended: Vec<SessionId>,
 }
 
 /// An action with its plain label.
@@ -188,6 +227,8 @@ pub struct Request {
     pub session_id: Option<SessionId>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// The playbook of the ticket's kind of case, when its tags named one.
+    pub playbook: Option<String>,
     /// The decision (on `GET /requests/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<Decision>,

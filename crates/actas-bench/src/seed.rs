@@ -200,12 +200,21 @@ impl Seeder {
                 url: Some(format!("https://tickets.example.test/{reference}")),
                 created_by: APP_ID.into(),
                 created_at: at,
+                status: actas_core::model::TicketStatus::Open,
+                assignee: None,
+                tags: Vec::new(),
+                source: actas_core::model::TicketSource::App,
+                updated_at: at,
             };
             let line = text::ticket_created(APP_NAME, &t);
             let d = data::TicketCreated {
                 subject: t.subject.clone(),
                 account_name: t.account_name.clone(),
                 url: t.url.clone(),
+                source: Some(t.source.as_str().into()),
+                status: Some(t.status.as_str().into()),
+                assignee: None,
+                tags: Vec::new(),
             };
             self.queue.push_back(
                 NewEvent::new(at, app.clone(), line, EventData::TicketCreated(d)).account(&account).ticket(&reference),
@@ -254,6 +263,7 @@ impl Seeder {
                 actions: actions.clone(),
                 minutes,
                 session_id: None,
+                playbook: None,
             },
             &agent,
             at,

@@ -43,6 +43,8 @@ pub enum Refusal {
     SessionRevoked,
     /// The agent's account was disabled.
     StaffDisabled,
+    /// The session's ticket was solved or closed.
+    TicketClosed,
 }
 
 impl Refusal {
@@ -60,6 +62,7 @@ impl Refusal {
             Refusal::IdleTimeout => "the session had idled out",
             Refusal::SessionRevoked => "the session had been revoked",
             Refusal::StaffDisabled => "the agent's account is disabled",
+            Refusal::TicketClosed => "the session's ticket was solved or closed",
             Refusal::WrongAccount => "it targets another customer account",
             Refusal::UnknownAction => "the policy has no such action",
             Refusal::WrongApp => "the token was issued for another app",
@@ -82,6 +85,7 @@ impl Refusal {
                 | Refusal::IdleTimeout
                 | Refusal::SessionRevoked
                 | Refusal::StaffDisabled
+                | Refusal::TicketClosed
         )
     }
 
@@ -93,6 +97,7 @@ impl Refusal {
             EndReason::IdleTimeout => Refusal::IdleTimeout,
             EndReason::Revoked => Refusal::SessionRevoked,
             EndReason::StaffDisabled => Refusal::StaffDisabled,
+            EndReason::TicketClosed => Refusal::TicketClosed,
         }
     }
 }

@@ -14,9 +14,10 @@
 
 use chrono::{DateTime, Duration};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use strum::{Display, EnumString, IntoStaticStr};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use crate::Timestamp;
 
@@ -43,16 +44,20 @@ impl Connector {
 }
 
 /// A ticket's state in its own system, as actas keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum TicketStatus {
     /// Being worked on (Zendesk new or open; Jira to do).
     Open,
     /// Waiting on someone (Zendesk pending or on hold; Jira in progress).
     Pending,
-    /// Answered (Zendesk solved; Jira done).
+    /// Answered (Zendesk solved; Jira resolved).
     Solved,
-    /// Closed for good.
+    /// Closed for good (Zendesk closed; Jira done, closed or canceled).
     Closed,
 }
 
@@ -162,14 +167,32 @@ pub fn authenticate(
     Ok(Delivery { id, sent_at })
 }
 
+/// Zendesk's signature of a delivery: base64 HMAC-SHA256 of the
+/// timestamp header's value followed by the body (what a test or a demo
+/// sends in `X-Zendesk-Webhook-Signature`).
+pub fn zendesk_signature(secret: &[u8], stamp: &str, body: &[u8]) -> String {
+    let mut mac = hmac(secret);
+    mac.update(stamp.as_bytes());
+    mac.update(body);
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac.finalize().into_bytes())
+}
+
+/// Jira's signature of a delivery: `sha256=` and the hex HMAC-SHA256 of
+/// the body (what a test or a demo sends in `X-Hub-Signature`).
+pub fn jira_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac(secret);
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 fn hmac(secret: &[u8]) -> Hmac<Sha256> {
     // HMAC takes a key of any length.
     <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
 }
 
 /// Where each field of a ticket sits in a system's body (RFC 6901 JSON
-/// pointers).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// pointers). Stored as JSON with the connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
     /// The ticket's reference.
     pub reference: String,
@@ -194,6 +217,41 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The fields [`Mapping::set`] takes.
+    pub const FIELDS: [&'static str; 9] =
+        ["reference", "account", "account_name", "subject", "status", "tags", "assignee", "url", "url_base"];
+
+    /// Points `field` elsewhere: a JSON pointer (`/detail/organization_id`),
+    /// or for `url_base` the address the reference is appended to. An
+    /// optional field set to the empty string is not read at all.
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        if field == "url_base" {
+            if !(value.is_empty() || value.starts_with("https://") || value.starts_with("http://")) {
+                return Err(format!("url_base must be an http(s) address, not {value:?}"));
+            }
+            self.url_base = (!value.is_empty()).then(|| value.to_string());
+            return Ok(());
+        }
+        let optional = matches!(field, "account_name" | "assignee" | "url");
+        if !(value.starts_with('/') || (optional && value.is_empty())) {
+            return Err(format!("{field} must be a JSON pointer such as /detail/id, not {value:?}"));
+        }
+        let v = value.to_string();
+        match field {
+            "reference" => self.reference = v,
+            "account" => self.account = v,
+            "subject" => self.subject = v,
+            "status" => self.status = v,
+            "tags" => self.tags = v,
+            "account_name" => self.account_name = (!v.is_empty()).then_some(v),
+            "assignee" => self.assignee = (!v.is_empty()).then_some(v),
+            "url" => self.url = (!v.is_empty()).then_some(v),
+            other => return Err(format!("no field {other:?}; the fields are {}", Mapping::FIELDS.join(", "))),
+        }
+        Ok(())
+    }
+
     /// The defaults for a system: Zendesk's ticket event (`detail`), with
     /// the organization as the account; Jira's `jira:issue_*` event
     /// (`issue`), with the first Service Management organization.
@@ -316,6 +374,23 @@ fn jira_browse_url(connector: Connector, v: &Value, key: &str) -> Option<String>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_mapping_points_each_field_elsewhere_and_refuses_what_is_not_a_pointer() {
+        let mut m = Mapping::default_for(Connector::Zendesk);
+        m.set("account", "/detail/custom_fields/0/value").unwrap();
+        m.set("url_base", "https://acme.zendesk.com/agent/tickets/").unwrap();
+        m.set("assignee", "").unwrap();
+        assert_eq!(m.account, "/detail/custom_fields/0/value");
+        assert_eq!(m.url_base.as_deref(), Some("https://acme.zendesk.com/agent/tickets/"));
+        assert_eq!(m.assignee, None);
+        assert!(m.set("account", "detail.org").is_err());
+        assert!(m.set("reference", "").is_err());
+        assert!(m.set("url_base", "ftp://x").is_err());
+        assert!(m.set("colour", "/x").is_err());
+        let round: Mapping = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(round, m);
+    }
+
     use super::*;
     use chrono::{TimeZone, Utc};
     use std::collections::HashMap;
@@ -393,19 +468,6 @@ mod tests {
     fn headers(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         move |name: &str| map.get(name).cloned()
-    }
-
-    fn zendesk_signature(secret: &[u8], stamp: &str, body: &[u8]) -> String {
-        let mut mac = hmac(secret);
-        mac.update(stamp.as_bytes());
-        mac.update(body);
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac.finalize().into_bytes())
-    }
-
-    fn jira_signature(secret: &[u8], body: &[u8]) -> String {
-        let mut mac = hmac(secret);
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
 
     #[test]

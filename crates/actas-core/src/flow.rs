@@ -6,7 +6,7 @@
 
 use crate::audit::{FieldChange, NOT_STORED};
 use crate::model::{EndReason, Request, RequestKind, RequestStatus, Role, Session, Staff, Ticket};
-use crate::policy::{Action, ActionKind, Approval, Policy};
+use crate::policy::{Action, ActionKind, Approval, Policy, RequireSystem};
 use crate::reason::Reason;
 use crate::Code;
 use crate::{Error, Result, Timestamp};
@@ -96,7 +96,37 @@ pub fn check_request(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> 
             ));
         }
     }
+    if !ticket.status.takes_requests() {
+        return Err(Error::refused(
+            Code::TicketClosed,
+            Some("ticket"),
+            format!(
+                "Ticket {} is {}; requests need an open or pending ticket.",
+                ticket.reference,
+                ticket.status.as_str()
+            ),
+        ));
+    }
     let actions = check_actions(policy, &input.actions)?;
+    if ticket.by_hand() {
+        let changes = actions.iter().any(|a| policy.action(a).is_some_and(|a| a.kind == ActionKind::Change));
+        let refused = match policy.tickets.require_system {
+            RequireSystem::Never => None,
+            RequireSystem::Changes if changes => Some("a request with a change action"),
+            RequireSystem::Changes => None,
+            RequireSystem::Always => Some("every request"),
+        };
+        if let Some(what) = refused {
+            return Err(Error::refused(
+                Code::TicketByHand,
+                Some("ticket"),
+                format!(
+                    "Ticket {} was typed in by hand; the policy needs a ticket from the ticket system for {what}.",
+                    ticket.reference
+                ),
+            ));
+        }
+    }
     let minutes = check_minutes(policy, input.minutes)?;
     let reason = Reason::parse(&input.reason, &policy.reason)?;
     let needs_person = needs_person(policy, &actions);
@@ -292,6 +322,11 @@ mod tests {
             url: None,
             created_by: "zendesk".into(),
             created_at: t(13, 0),
+            status: crate::model::TicketStatus::Open,
+            assignee: None,
+            tags: vec![],
+            source: crate::model::TicketSource::Zendesk,
+            updated_at: t(13, 0),
         }
     }
 
@@ -340,6 +375,7 @@ mod tests {
             start_by: None,
             created_at: t(14, 0),
             updated_at: t(14, 0),
+            playbook: None,
         }
     }
 
@@ -375,6 +411,47 @@ mod tests {
             Policy::parse("[[action]]\nname = \"a.view\"\nlabel = \"A\"\nkind = \"view\"\napproval = \"forbidden\"\n")
                 .unwrap();
         assert_eq!(code(check_request(&forbidding, &ticket(), &input(&["a.view"]))), "forbidden-action");
+    }
+
+    #[test]
+    fn requests_need_an_open_or_pending_ticket() {
+        use crate::model::TicketStatus;
+        let p = Policy::shipped();
+        for status in [TicketStatus::Open, TicketStatus::Pending] {
+            let t = Ticket { status, ..ticket() };
+            assert!(check_request(&p, &t, &input(&["settings.view"])).is_ok(), "{status:?}");
+        }
+        for status in [TicketStatus::Solved, TicketStatus::Closed] {
+            let t = Ticket { status, ..ticket() };
+            let e = check_request(&p, &t, &input(&["settings.view"])).unwrap_err();
+            assert_eq!(code(Err::<CheckedRequest, _>(e)), "ticket-closed", "{status:?}");
+        }
+    }
+
+    #[test]
+    fn the_policy_may_refuse_tickets_typed_in_by_hand() {
+        use crate::model::TicketSource;
+        let by_hand = Ticket { source: TicketSource::Hand, ..ticket() };
+        let policy = |rule: &str| {
+            let src = crate::policy::DEFAULT_POLICY_TOML
+                .replace("require_system = \"never\"", &format!("require_system = \"{rule}\""));
+            Policy::parse(&src).unwrap()
+        };
+        let view = input(&["settings.view"]);
+        let change = input(&["settings.update"]);
+        // never: hand-typed tickets are taken.
+        assert!(check_request(&policy("never"), &by_hand, &change).is_ok());
+        // changes: a view passes, a change does not.
+        assert!(check_request(&policy("changes"), &by_hand, &view).is_ok());
+        assert_eq!(code(check_request(&policy("changes"), &by_hand, &change)), "ticket-by-hand");
+        // always: nothing passes on a hand-typed ticket...
+        assert_eq!(code(check_request(&policy("always"), &by_hand, &view)), "ticket-by-hand");
+        // ...and everything on one the ticket system sent.
+        for source in [TicketSource::App, TicketSource::Zendesk, TicketSource::Jira] {
+            let t = Ticket { source, ..ticket() };
+            assert!(check_request(&policy("always"), &t, &change).is_ok(), "{source:?}");
+        }
+        assert!(Policy::parse("[tickets]\nrequire_system = \"sometimes\"\n").is_err());
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub const CHANGES_PER_CALL: usize = 50;
 pub const VALUES_PER_CALL_CHARS: usize = 10_000;
 /// Web origins of one app.
 pub const ORIGINS_PER_APP: usize = 50;
+/// A staff member's e-mail address, as an identity provider sends it.
+pub const EMAIL_CHARS: usize = 254;
 
 /// Whether `c` lays text out rather than showing as itself: the C0 and C1
 /// controls (line feed, carriage return, tab, escape, NUL, NEL, CSI...),

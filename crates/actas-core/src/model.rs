@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
+pub use crate::connector::TicketStatus;
 use crate::Timestamp;
 
 /// A role a staff member may hold.
@@ -89,6 +90,8 @@ pub struct App {
     pub name: String,
     /// May push tickets.
     pub tickets: bool,
+    /// May provision staff through SCIM (`/scim/v2`).
+    pub scim: bool,
     /// Web origins the API answers CORS requests from.
     pub origins: Vec<String>,
     /// Where the host app takes one-time entry codes (`...?code=`); when
@@ -125,12 +128,63 @@ pub struct Ticket {
     pub created_by: String,
     /// When.
     pub created_at: Timestamp,
+    /// Where it stands in its own system.
+    pub status: TicketStatus,
+    /// The staff member it is assigned to, when the ticket system says.
+    pub assignee: Option<String>,
+    /// Its tags, as the ticket system sent them (playbooks match them).
+    pub tags: Vec<String>,
+    /// Where it came from.
+    pub source: TicketSource,
+    /// When it last changed.
+    pub updated_at: Timestamp,
 }
 
 impl Ticket {
     /// "Acme Corp (acct_42)" or "acct_42".
     pub fn account_label(&self) -> String {
         account_label(&self.account_id, self.account_name.as_deref())
+    }
+
+    /// Whether a person typed it in rather than a ticket system sending it.
+    pub fn by_hand(&self) -> bool {
+        self.source == TicketSource::Hand
+    }
+}
+
+/// Where a ticket came from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum TicketSource {
+    /// Entered by a staff member (console or API), not confirmed by any
+    /// ticket system.
+    Hand,
+    /// Pushed by an app with the `tickets` permission through
+    /// `POST /api/v1/tickets`.
+    App,
+    /// Zendesk's webhook.
+    Zendesk,
+    /// Jira Service Management's webhook.
+    Jira,
+}
+
+impl TicketSource {
+    /// Wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl From<crate::connector::Connector> for TicketSource {
+    fn from(c: crate::connector::Connector) -> TicketSource {
+        match c {
+            crate::connector::Connector::Zendesk => TicketSource::Zendesk,
+            crate::connector::Connector::Jira => TicketSource::Jira,
+        }
     }
 }
 
@@ -238,6 +292,9 @@ pub struct Request {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// The policy's playbook for the ticket's kind of case, when its tags
+    /// named one.
+    pub playbook: Option<String>,
 }
 
 /// What a new request is about: the fields that differ between requests.
@@ -259,6 +316,8 @@ pub struct NewRequest {
     pub minutes: u32,
     /// For scope requests: the session it extends.
     pub session_id: Option<String>,
+    /// The playbook the ticket's tags named.
+    pub playbook: Option<String>,
 }
 
 impl Request {
@@ -286,6 +345,7 @@ impl Request {
             start_by: None,
             created_at: now,
             updated_at: now,
+            playbook: new.playbook,
         }
     }
 
@@ -386,6 +446,8 @@ pub enum EndReason {
     StaffDisabled,
     /// A scope change in `new_session` mode replaced it.
     Superseded,
+    /// Its ticket was solved or closed in the ticket system.
+    TicketClosed,
 }
 
 impl EndReason {
@@ -403,6 +465,7 @@ impl EndReason {
             EndReason::Revoked => "a lead revoked it",
             EndReason::StaffDisabled => "the agent's account was disabled",
             EndReason::Superseded => "a new session replaced it after a scope change",
+            EndReason::TicketClosed => "its ticket was solved or closed",
         }
     }
 }

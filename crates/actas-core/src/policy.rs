@@ -84,6 +84,49 @@ impl ScopeChange {
     }
 }
 
+/// Which requests need a ticket that a ticket system sent (`[tickets]
+/// require_system`), rather than one a staff member typed in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    Display,
+    VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RequireSystem {
+    /// Tickets typed in by hand are taken (and marked as such).
+    #[default]
+    Never,
+    /// Requests with a change action need a ticket system's ticket.
+    Changes,
+    /// Every request needs a ticket system's ticket.
+    Always,
+}
+
+impl RequireSystem {
+    /// Name as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Rules about tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TicketRules {
+    /// Which requests need a ticket from a ticket system.
+    pub require_system: RequireSystem,
+}
+
 /// One action the host app may ask about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
@@ -154,6 +197,8 @@ pub struct Policy {
     pub session: SessionRules,
     /// Reason rules.
     pub reason: ReasonRules,
+    /// Ticket rules.
+    pub tickets: TicketRules,
     actions: Vec<Action>,
     index: BTreeMap<String, usize>,
     playbooks: Vec<Playbook>,
@@ -209,6 +254,14 @@ struct RawPolicy {
     #[serde(default)]
     playbook: Vec<Spanned<RawPlaybook>>,
     oidc: Option<RawOidc>,
+    tickets: Option<RawTickets>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTickets {
+    #[serde(default)]
+    require_system: RequireSystem,
 }
 
 #[derive(Deserialize)]
@@ -504,6 +557,7 @@ impl Policy {
         Ok(Policy {
             session: SessionRules { default_minutes, max_minutes, idle_minutes, approval_valid_minutes, scope_change },
             reason: ReasonRules { min_chars, vague },
+            tickets: TicketRules { require_system: raw.tickets.map(|t| t.require_system).unwrap_or_default() },
             actions,
             index,
             playbooks,

@@ -35,6 +35,11 @@ pub struct ScimError {
 }
 
 impl ScimError {
+    /// An error of this status, `scimType` and sentence.
+    pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> ScimError {
+        ScimError { status, scim_type, detail: detail.into() }
+    }
+
     fn bad(scim_type: &'static str, detail: impl Into<String>) -> ScimError {
         ScimError { status: 400, scim_type: Some(scim_type), detail: detail.into() }
     }
@@ -333,6 +338,120 @@ pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) ->
     })
 }
 
+/// The service provider configuration's schema.
+pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+/// A resource type's schema.
+pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+/// A schema's own schema.
+pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+/// The most users one list answers (`filter.maxResults`).
+pub const MAX_RESULTS: usize = 200;
+
+/// What this service provider supports (RFC 7643 §5), `base` being the
+/// address of `/scim/v2`: `PATCH` and the `eq` filters, no bulk, sort,
+/// ETags or password changes; a bearer token (an app key) authenticates.
+pub fn service_provider_config(base: &str) -> Value {
+    serde_json::json!({
+        "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": MAX_RESULTS},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": false},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "The key of an actas app with the scim permission, sent as Authorization: Bearer <key>.",
+            "primary": true,
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
+    })
+}
+
+/// The resource types served (RFC 7643 §6), as a list response: `User`.
+pub fn resource_types(base: &str) -> Value {
+    let user = serde_json::json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A staff member of actas; the id is their login.",
+        "schema": USER_SCHEMA,
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")},
+    });
+    list_response(vec![user], 1, 1)
+}
+
+/// The schemas served (RFC 7643 §7), as a list response: the attributes
+/// of `User` that actas keeps. Others are accepted and not stored.
+pub fn schemas(base: &str) -> Value {
+    fn attr(name: &str, kind: &str, description: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("name".into(), Value::from(name));
+        m.insert("type".into(), Value::from(kind));
+        m.insert("multiValued".into(), Value::from(false));
+        m.insert("description".into(), Value::from(description));
+        m.insert("required".into(), Value::from(false));
+        m.insert("caseExact".into(), Value::from(false));
+        m.insert("mutability".into(), Value::from("readWrite"));
+        m.insert("returned".into(), Value::from("default"));
+        m.insert("uniqueness".into(), Value::from("none"));
+        m
+    }
+    let with = |mut m: Map<String, Value>, changes: &[(&str, Value)]| {
+        for (k, v) in changes {
+            m.insert((*k).into(), v.clone());
+        }
+        Value::Object(m)
+    };
+    let user_name = with(
+        attr("userName", "string", "The staff member's login, their id in actas; lowercased when stored."),
+        &[("required", true.into()), ("mutability", "immutable".into()), ("uniqueness", "server".into())],
+    );
+    let name = with(
+        attr("name", "complex", "Their name; actas keeps the name shown (formatted, or given and family names)."),
+        &[(
+            "subAttributes",
+            Value::from(vec![
+                Value::Object(attr("formatted", "string", "The full name shown.")),
+                Value::Object(attr("givenName", "string", "Given name.")),
+                Value::Object(attr("familyName", "string", "Family name.")),
+            ]),
+        )],
+    );
+    let display_name = Value::Object(attr("displayName", "string", "The name shown in the console and the trail."));
+    let emails = with(
+        attr("emails", "complex", "E-mail addresses; actas keeps the primary one."),
+        &[
+            ("multiValued", true.into()),
+            (
+                "subAttributes",
+                Value::from(vec![
+                    Value::Object(attr("value", "string", "The address.")),
+                    Value::Object(attr("type", "string", "work, home or other.")),
+                    with(attr("primary", "boolean", "The address to use."), &[]),
+                ]),
+            ),
+        ],
+    );
+    let active =
+        Value::Object(attr("active", "boolean", "false disables the staff member and ends their live session."));
+    let external_id = with(
+        attr("externalId", "string", "The identity provider's own id for the staff member."),
+        &[("caseExact", true.into())],
+    );
+    let user = serde_json::json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": USER_SCHEMA,
+        "name": "User",
+        "description": "A staff member of actas.",
+        "attributes": [user_name, name, display_name, emails, active, external_id],
+        "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{USER_SCHEMA}")},
+    });
+    list_response(vec![user], 1, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,6 +583,42 @@ mod tests {
             let e = ScimUser::from_resource(&body).unwrap_err();
             assert_eq!(e.status, 400);
             assert!(e.detail.contains(says), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_discovery_documents_say_what_is_served() {
+        let base = "https://actas.example/scim/v2";
+        let c = service_provider_config(base);
+        assert_eq!(c["schemas"][0], SERVICE_PROVIDER_CONFIG_SCHEMA);
+        assert_eq!((&c["patch"]["supported"], &c["filter"]["supported"]), (&json!(true), &json!(true)));
+        assert_eq!(c["filter"]["maxResults"], MAX_RESULTS);
+        for off in ["bulk", "sort", "etag", "changePassword"] {
+            assert_eq!(c[off]["supported"], false, "{off}");
+        }
+        assert_eq!(c["authenticationSchemes"][0]["type"], "oauthbearertoken");
+        assert_eq!(c["meta"]["location"], format!("{base}/ServiceProviderConfig"));
+
+        let t = resource_types(base);
+        assert_eq!((&t["schemas"][0], &t["totalResults"]), (&json!(LIST_SCHEMA), &json!(1)));
+        let user = &t["Resources"][0];
+        assert_eq!(
+            (&user["id"], &user["endpoint"], &user["schema"]),
+            (&json!("User"), &json!("/Users"), &json!(USER_SCHEMA))
+        );
+
+        let s = schemas(base);
+        let user = &s["Resources"][0];
+        assert_eq!((&user["schemas"][0], &user["id"]), (&json!(SCHEMA_SCHEMA), &json!(USER_SCHEMA)));
+        let names: Vec<&str> =
+            user["attributes"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+        assert_eq!(names, ["userName", "name", "displayName", "emails", "active", "externalId"]);
+        let user_name = &user["attributes"][0];
+        assert_eq!((&user_name["required"], &user_name["uniqueness"]), (&json!(true), &json!("server")));
+        for a in user["attributes"].as_array().unwrap() {
+            for key in ["type", "multiValued", "required", "caseExact", "mutability", "returned", "uniqueness"] {
+                assert!(a.get(key).is_some(), "{} has no {key}", a["name"]);
+            }
         }
     }
 

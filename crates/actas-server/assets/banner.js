@@ -80,6 +80,7 @@
     revoked: 'revoked by a lead',
     staff_disabled: "the agent's account was disabled",
     superseded: 'replaced by a new session',
+    ticket_closed: 'the ticket was solved or closed',
     token_refused: 'its token is no longer accepted',
     not_found: 'the session no longer exists'
   };

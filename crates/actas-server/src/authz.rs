@@ -16,7 +16,11 @@
 //!   no requests.
 //! - An **app** sees only the sessions issued for it (the token's `aud`),
 //!   their notes and access-log entries; an app with only the `tickets`
-//!   permission pushes tickets and sees none.
+//!   permission pushes tickets and sees none. Only an app with the `scim`
+//!   permission reads and provisions staff through `/scim/v2`; staff and
+//!   impersonation tokens never do.
+//! - A **ticket system's webhook** is the connector app whose secret signed
+//!   it: an app with the `tickets` permission.
 //! - An **impersonation token**, until its `exp`, reads, heartbeats and
 //!   ends its own session, nothing else.
 
@@ -85,6 +89,17 @@ pub enum Act<'a> {
     ReadAuditKeys,
     /// Staff, apps and policy pages.
     Administer,
+    /// `GET /scim/v2/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`.
+    ScimDiscover,
+    /// `GET /scim/v2/Users` and `GET /scim/v2/Users/{id}`.
+    ScimReadUsers,
+    /// `POST`, `PUT`, `PATCH` and `DELETE` of `/scim/v2/Users`.
+    ScimWriteUsers,
+    /// `POST /connectors/{system}/{app_id}`: a ticket system's webhook,
+    /// signed with the connector app's secret.
+    ReceiveTickets,
+    /// The agent's inbox: open tickets, theirs and unassigned.
+    ReadInbox,
 }
 
 /// Who asks, borrowed.
@@ -120,10 +135,11 @@ impl<'a> From<&'a App> for Who<'a> {
     }
 }
 
-/// Whether an app only pushes tickets: the `tickets` permission and no web
-/// origin or entry address. Sessions are never issued for it.
+/// Whether an app is no host app: it only pushes tickets or provisions
+/// staff (the `tickets` or `scim` permission) and has no web origin or entry
+/// address. Sessions are never issued for it.
 pub fn is_ticket_only(app: &App) -> bool {
-    app.tickets && app.origins.is_empty() && app.entry_url.is_none()
+    (app.tickets || app.scim) && app.origins.is_empty() && app.entry_url.is_none()
 }
 
 fn role(s: &Staff, roles: &[Role]) -> Result<()> {
@@ -237,21 +253,44 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::Feed | Act::ReadAccessLog | Act::ReadAudit) => role(s, &[Lead, Auditor]),
         (Who::Staff(s), Act::VerifyAudit | Act::ReadAuditKeys) => role(s, &[Auditor, Admin]),
         (Who::Staff(s), Act::Administer) => role(s, &[Admin]),
-        (Who::Staff(_), Act::ExchangeEntry(_) | Act::Authorize | Act::ReadNotices | Act::DeliverNotice { .. }) => {
-            Err(app_only())
-        }
+        (Who::Staff(s), Act::ReadInbox) => role(s, &[Agent]),
+        (
+            Who::Staff(_),
+            Act::ExchangeEntry(_)
+            | Act::Authorize
+            | Act::ReadNotices
+            | Act::DeliverNotice { .. }
+            | Act::ScimDiscover
+            | Act::ScimReadUsers
+            | Act::ScimWriteUsers
+            | Act::ReceiveTickets,
+        ) => Err(app_only()),
 
         // Apps.
         (Who::App(a), Act::CreateTicket) if a.tickets => Ok(()),
         (Who::App(_), Act::CreateTicket) => {
             Err(Error::forbidden(Code::PermissionRequired, "This app may not push tickets."))
         }
+        (Who::App(a), Act::ReceiveTickets) if a.tickets => Ok(()),
+        (Who::App(_), Act::ReceiveTickets) => {
+            Err(Error::forbidden(Code::PermissionRequired, "This app may not push tickets."))
+        }
         (Who::App(a), Act::ReadSession(x) | Act::Heartbeat(x) | Act::ExchangeEntry(x)) => app_of(a, x),
         (Who::App(a), Act::Authorize | Act::Feed | Act::ReadNotices | Act::ReadAccessLog) => {
             if is_ticket_only(a) {
-                Err(Error::forbidden(Code::NotAHostApp, "This app only pushes tickets; it sees no sessions."))
+                Err(Error::forbidden(
+                    Code::NotAHostApp,
+                    "This app only pushes tickets or provisions staff; it sees no sessions.",
+                ))
             } else {
                 Ok(())
+            }
+        }
+        (Who::App(a), Act::ScimDiscover | Act::ScimReadUsers | Act::ScimWriteUsers) => {
+            if a.scim {
+                Ok(())
+            } else {
+                Err(Error::forbidden(Code::PermissionRequired, "This app may not provision staff (SCIM)."))
             }
         }
         (Who::App(a), Act::DeliverNotice { app_id }) => {

@@ -67,6 +67,10 @@ pub struct Config {
     pub password_checks: usize,
     /// How often the audit trail's head is signed.
     pub checkpoints: actas_store::CheckpointSchedule,
+    /// Console sign-in through the company's OpenID Connect provider.
+    pub oidc: Option<console::oidc::OidcConfig>,
+    /// Whether the console takes passwords; off needs [`Config::oidc`].
+    pub password_sign_in: bool,
 }
 
 impl Config {
@@ -88,6 +92,8 @@ impl Config {
             connections: http::connections::Limits::default(),
             password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
             checkpoints: actas_store::CheckpointSchedule::default(),
+            oidc: None,
+            password_sign_in: true,
         }
     }
 }
@@ -103,6 +109,10 @@ pub struct AppState {
     pub console: Arc<console::Throttle>,
     /// Whose `X-Forwarded-For` names the client.
     pub proxies: http::forwarded::TrustedProxies,
+    /// Sign-in through the identity provider, when set up.
+    pub oidc: Option<Arc<console::oidc::Oidc>>,
+    /// Whether the console takes passwords.
+    pub password_sign_in: bool,
 }
 
 /// Opens the database and loads keys: the context every surface uses.
@@ -156,15 +166,26 @@ pub struct Server {
     throttle: Arc<console::Throttle>,
     proxies: http::forwarded::TrustedProxies,
     limits: http::connections::Limits,
+    oidc: Option<Arc<console::oidc::Oidc>>,
+    password_sign_in: bool,
 }
 
 impl Server {
     /// Opens everything and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Server> {
+        if !config.password_sign_in && config.oidc.is_none() {
+            anyhow::bail!(
+                "password sign-in is off and no identity provider is set up (--oidc-issuer and --oidc-client-id), so nobody could sign in to the console"
+            );
+        }
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let oidc = match config.oidc {
+            Some(o) => Some(Arc::new(console::oidc::Oidc::new(o, &base_url, &config.keys)?)),
+            None => None,
+        };
         let ctx =
             open_ctx_with_ids(&config.database_url, config.policy, config.clock, config.ids, base_url, config.keys)
                 .await?;
@@ -202,6 +223,8 @@ impl Server {
             throttle: Arc::new(console::Throttle::new(config.password_checks)),
             proxies: http::forwarded::TrustedProxies::new(config.trusted_proxies),
             limits: config.connections,
+            oidc,
+            password_sign_in: config.password_sign_in,
         })
     }
 
@@ -235,6 +258,8 @@ impl Server {
             closing,
             console: self.throttle.clone(),
             proxies: self.proxies.clone(),
+            oidc: self.oidc.clone(),
+            password_sign_in: self.password_sign_in,
         });
         tracing::info!(addr = %self.addr, database = self.ctx.store.engine().as_str(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a

@@ -13,7 +13,7 @@ pub fn actions(p: &Policy, names: &[String]) -> Vec<api::ActionRef> {
 }
 
 /// A ticket.
-pub fn ticket(t: &Ticket) -> api::Ticket {
+pub fn ticket(p: &Policy, t: &Ticket) -> api::Ticket {
     api::Ticket {
         reference: t.reference.clone(),
         account_id: t.account_id.clone(),
@@ -22,9 +22,20 @@ pub fn ticket(t: &Ticket) -> api::Ticket {
         url: t.url.clone(),
         created_by: t.created_by.clone(),
         created_at: t.created_at,
+        status: t.status,
+        assignee: t.assignee.clone(),
+        tags: t.tags.clone(),
+        source: t.source,
+        updated_at: t.updated_at,
+        playbook: p.playbook_for(&t.tags).map(|b| playbook(p, b)),
         requests: Vec::new(),
         sessions: Vec::new(),
     }
+}
+
+/// A playbook.
+pub fn playbook(p: &Policy, b: &actas_core::policy::Playbook) -> api::Playbook {
+    api::Playbook { name: b.name.clone(), label: b.label.clone(), actions: actions(p, &b.actions), minutes: b.minutes }
 }
 
 /// A request.
@@ -50,6 +61,7 @@ pub fn request(p: &Policy, r: &Request) -> api::Request {
         start_by: r.start_by,
         session_id: r.session_id.clone().map(Into::into),
         created_at: r.created_at,
+        playbook: r.playbook.clone(),
         decisions: Vec::new(),
         sessions: Vec::new(),
     }

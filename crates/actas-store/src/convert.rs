@@ -43,6 +43,16 @@ pub(crate) fn approvers_json(list: &[Approver]) -> String {
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
+/// A ticket's tags as a JSON list.
+pub(crate) fn tags_json(tags: &[String]) -> Result<String, Error> {
+    serde_json::to_string(tags).map_err(|e| corrupt(format!("tags: {e}")))
+}
+
+/// A connector's mapping as JSON.
+pub(crate) fn mapping_json(m: &actas_core::connector::Mapping) -> Result<String, Error> {
+    serde_json::to_string(m).map_err(|e| corrupt(format!("mapping: {e}")))
+}
+
 pub(crate) fn approvers_from(s: &str) -> Result<Vec<Approver>, Error> {
     let pairs: Vec<[String; 2]> = serde_json::from_str(s).map_err(|e| corrupt(format!("approvers: {e}")))?;
     Ok(pairs.into_iter().map(|[id, name]| Approver { id, name }).collect())

@@ -116,6 +116,36 @@ pub struct ConsoleSession {
     pub last_seen_at: Timestamp,
 }
 
+/// A connector app's webhook settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorRecord {
+    /// The app whose webhook it is.
+    pub app_id: String,
+    /// Which ticket system.
+    pub kind: actas_core::connector::Connector,
+    /// The shared secret, sealed under the key-encryption key (never in
+    /// the clear).
+    pub secret: String,
+    /// Where the ticket's fields are in the system's body.
+    pub mapping: actas_core::connector::Mapping,
+    /// When it was set up.
+    pub created_at: Timestamp,
+}
+
+/// What provisioning (SCIM) keeps of a staff member beside the
+/// [`Staff`](actas_core::model::Staff) row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaffProfile {
+    /// The identity provider's own id for them (SCIM `externalId`); unique
+    /// when set.
+    pub external_id: Option<String>,
+    /// Their e-mail address, as the identity provider sent it.
+    pub email: Option<String>,
+    /// When they last changed (name, disabled, the above); `None` when
+    /// never since they were added.
+    pub updated_at: Option<Timestamp>,
+}
+
 /// A one-time entry code: the browser carries the code to the host app,
 /// which exchanges it for the session's token. Only its SHA-256 is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,13 +18,18 @@ use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
 
-use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter};
+use crate::{
+    ConnectorRecord, ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, StaffProfile,
+};
 
 /// Tickets, read.
 #[async_trait]
 pub trait TicketReads: Send {
     /// One ticket.
     async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>>;
+    /// Open and pending tickets assigned to `assignee` (or, with `None`,
+    /// to nobody), the latest changed first.
+    async fn list_open_tickets(&mut self, assignee: Option<&str>, limit: i64) -> Result<Vec<Ticket>>;
 }
 
 /// Tickets, written.
@@ -32,6 +37,9 @@ pub trait TicketReads: Send {
 pub trait TicketWrites: Send {
     /// Records a ticket. Conflict `ticket-exists` when the ref is taken.
     async fn insert_ticket(&mut self, t: &Ticket) -> Result<()>;
+    /// Stores everything of a ticket but its reference, creator and
+    /// creation time.
+    async fn update_ticket(&mut self, t: &Ticket) -> Result<()>;
 }
 
 /// Staff, their passwords, read.
@@ -43,6 +51,10 @@ pub trait StaffReads: Send {
     async fn list_staff(&mut self) -> Result<Vec<Staff>>;
     /// A staff member's password hash.
     async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>>;
+    /// One staff member with what provisioning keeps of them.
+    async fn get_staff_profile(&mut self, id: &str) -> Result<Option<(Staff, StaffProfile)>>;
+    /// Everyone with what provisioning keeps of them, by login.
+    async fn list_staff_profiles(&mut self) -> Result<Vec<(Staff, StaffProfile)>>;
 }
 
 /// Staff, written.
@@ -54,6 +66,9 @@ pub trait StaffWrites: Send {
     async fn update_staff(&mut self, s: &Staff) -> Result<()>;
     /// Sets (or clears) a staff member's password hash.
     async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()>;
+    /// Stores what provisioning keeps of a staff member. Conflict
+    /// `staff-exists` when another has the same external id.
+    async fn set_staff_profile(&mut self, id: &str, p: &StaffProfile) -> Result<()>;
 }
 
 /// Console sign-ins, read.
@@ -97,6 +112,8 @@ pub trait AppReads: Send {
     async fn list_apps(&mut self) -> Result<Vec<App>>;
     /// One entry code, by the hash of the code.
     async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>>;
+    /// An app's ticket-system webhook, when it has one.
+    async fn get_connector(&mut self, app_id: &str) -> Result<Option<ConnectorRecord>>;
 }
 
 /// Host apps and entry codes, written.
@@ -108,6 +125,13 @@ pub trait AppWrites: Send {
     async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()>;
     /// Marks an entry code used; `false` when it was used already.
     async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool>;
+    /// Sets up an app's ticket-system webhook.
+    async fn insert_connector(&mut self, c: &ConnectorRecord) -> Result<()>;
+    /// Takes note of a webhook delivery; `false` when one with this key
+    /// was taken before (a replay).
+    async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool>;
+    /// Forgets deliveries taken before `before`; answers how many.
+    async fn prune_deliveries(&mut self, before: Timestamp) -> Result<u64>;
 }
 
 /// Requests and their decisions, read.

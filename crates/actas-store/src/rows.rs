@@ -11,7 +11,7 @@ use actas_core::model::{App, Decision, Notice, Request, Session, SessionState, S
 use actas_core::Error;
 
 use crate::convert::{approvers_from, corrupt, minutes, opt_time, parse, split, time};
-use crate::{ConsoleSession, EntryCode, KeyRecord, KeyRole};
+use crate::{ConsoleSession, EntryCode, KeyRecord, KeyRole, StaffProfile};
 
 fn json<T: serde::de::DeserializeOwned>(col: &str, s: &str) -> Result<T, Error> {
     serde_json::from_str(s).map_err(|e| corrupt(format!("{col}: {e}")))
@@ -28,6 +28,11 @@ pub(crate) struct TicketRow {
     pub url: Option<String>,
     pub created_by: String,
     pub created_at: i64,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub tags: String,
+    pub source: String,
+    pub updated_at: i64,
 }
 
 impl TryFrom<TicketRow> for Ticket {
@@ -40,6 +45,34 @@ impl TryFrom<TicketRow> for Ticket {
             subject: r.subject,
             url: r.url,
             created_by: r.created_by,
+            created_at: time(r.created_at)?,
+            status: parse(&r.status)?,
+            assignee: r.assignee,
+            tags: json("tickets.tags", &r.tags)?,
+            source: parse(&r.source)?,
+            updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+/// A row of `connectors`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ConnectorRow {
+    pub app_id: String,
+    pub kind: String,
+    pub secret: Vec<u8>,
+    pub mapping: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<ConnectorRow> for crate::ConnectorRecord {
+    type Error = Error;
+    fn try_from(r: ConnectorRow) -> Result<crate::ConnectorRecord, Error> {
+        Ok(crate::ConnectorRecord {
+            app_id: r.app_id,
+            kind: parse(&r.kind)?,
+            secret: String::from_utf8(r.secret).map_err(|e| corrupt(format!("connectors.secret: {e}")))?,
+            mapping: json("connectors.mapping", &r.mapping)?,
             created_at: time(r.created_at)?,
         })
     }
@@ -68,12 +101,36 @@ impl TryFrom<StaffRow> for Staff {
     }
 }
 
+/// A row of `staff` with what provisioning keeps (without the password
+/// hash).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StaffProfileRow {
+    pub id: String,
+    pub name: String,
+    pub roles: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub updated_at: Option<i64>,
+}
+
+impl TryFrom<StaffProfileRow> for (Staff, StaffProfile) {
+    type Error = Error;
+    fn try_from(r: StaffProfileRow) -> Result<(Staff, StaffProfile), Error> {
+        let profile = StaffProfile { external_id: r.external_id, email: r.email, updated_at: opt_time(r.updated_at)? };
+        let row = StaffRow { id: r.id, name: r.name, roles: r.roles, disabled: r.disabled, created_at: r.created_at };
+        Ok((Staff::try_from(row)?, profile))
+    }
+}
+
 /// A row of `apps`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct AppRow {
     pub id: String,
     pub name: String,
     pub tickets: bool,
+    pub scim: bool,
     pub origins: String,
     pub entry_url: Option<String>,
     pub created_at: i64,
@@ -86,6 +143,7 @@ impl TryFrom<AppRow> for App {
             id: r.id,
             name: r.name,
             tickets: r.tickets,
+            scim: r.scim,
             origins: split(&r.origins),
             entry_url: r.entry_url,
             created_at: time(r.created_at)?,
@@ -117,6 +175,7 @@ pub(crate) struct RequestRow {
     pub start_by: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub playbook: Option<String>,
 }
 
 impl TryFrom<RequestRow> for Request {
@@ -144,6 +203,7 @@ impl TryFrom<RequestRow> for Request {
             start_by: opt_time(r.start_by)?,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
+            playbook: r.playbook,
         })
     }
 }

@@ -161,6 +161,11 @@ pub fn ticket(reference: &str, account: &str) -> Ticket {
         url: None,
         created_by: "x".into(),
         created_at: t0(),
+        status: actas_core::model::TicketStatus::Open,
+        assignee: None,
+        tags: Vec::new(),
+        source: actas_core::model::TicketSource::App,
+        updated_at: t0(),
     }
 }
 
@@ -176,6 +181,7 @@ pub fn approved_request(id: &str, ticket: &Ticket, requester: &str) -> Request {
         actions: vec!["settings.view".into()],
         minutes: 15,
         session_id: None,
+        playbook: None,
     };
     let mut r = Request::pending(id.into(), new, &agent(requester, requester), t0());
     r.status = RequestStatus::Approved;

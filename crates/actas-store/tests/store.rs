@@ -191,6 +191,48 @@ async fn unique_staff(store: Store, _url: &str) {
     assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "{err:?}");
 }
 
+both!(a_staff_profile_is_kept_beside_the_staff_row_and_its_external_id_is_unique, staff_profiles);
+async fn staff_profiles(store: Store, _url: &str) {
+    use actas_store::StaffProfile;
+    let later = t0() + chrono::Duration::minutes(5);
+    store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_staff(&agent("maria", "Maria")).await?;
+                tx.insert_staff(&agent("jon", "Jon")).await?;
+                let p = StaffProfile {
+                    external_id: Some("00u1".into()),
+                    email: Some("maria@support.example".into()),
+                    updated_at: Some(later),
+                };
+                tx.set_staff_profile("maria", &p).await
+            })
+        }))
+        .await
+        .unwrap();
+    let (maria, all) = store
+        .read(read_fn(|tx| {
+            Box::pin(async move { Ok((tx.get_staff_profile("maria").await?, tx.list_staff_profiles().await?)) })
+        }))
+        .await
+        .unwrap();
+    let (staff, profile) = maria.unwrap();
+    assert_eq!(staff, agent("maria", "Maria"), "the staff row reads as get_staff reads it");
+    assert_eq!(profile.external_id.as_deref(), Some("00u1"));
+    assert_eq!(profile.email.as_deref(), Some("maria@support.example"));
+    assert_eq!(profile.updated_at, Some(later));
+    let logins: Vec<_> = all.iter().map(|(s, p)| (s.id.as_str(), p.external_id.as_deref())).collect();
+    assert_eq!(logins, [("jon", None), ("maria", Some("00u1"))], "by login; none kept for jon");
+    assert_eq!(all[0].1, StaffProfile::default());
+
+    let taken = StaffProfile { external_id: Some("00u1".into()), ..StaffProfile::default() };
+    let err = store
+        .write(write_fn(move |tx| Box::pin(async move { tx.set_staff_profile("jon", &taken).await })))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "{err:?}");
+}
+
 both!(the_audit_table_refuses_updates_and_deletes, append_only);
 async fn append_only(store: Store, url: &str) {
     store.write(write_fn(|tx| Box::pin(async move { tx.append_event(event(1)).await }))).await.unwrap();

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actas_core::audit::Actor;
+use actas_core::id::Secret;
 use actas_core::model::Role;
 use actas_core::policy::Policy;
 use actas_core::SystemClock;
+use actas_server::console::oidc::OidcConfig;
 use actas_server::{export, service, Config, Ctx, Kek, KeyAccess, KeyError, Server};
 use actas_store::KeyRole;
 use anyhow::{bail, Context};
@@ -76,6 +78,24 @@ pub enum Command {
         /// Seconds a client has to send a request's body once its head is in.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         body_timeout: u64,
+        /// The company's OpenID Connect provider (its issuer URL): staff may
+        /// sign in to the console through it. A confidential client's secret
+        /// is read from ACTAS_OIDC_CLIENT_SECRET.
+        #[arg(long, value_name = "URL", requires = "oidc_client_id")]
+        oidc_issuer: Option<String>,
+        /// actas' client id at the provider.
+        #[arg(long, value_name = "ID", requires = "oidc_issuer")]
+        oidc_client_id: Option<String>,
+        /// The ID token claim that lists the person's groups, mapped to roles
+        /// by the policy's [oidc.roles].
+        #[arg(long, value_name = "NAME", default_value = "groups")]
+        oidc_roles_claim: String,
+        /// The ID token claim whose value is the staff login.
+        #[arg(long, value_name = "NAME", default_value = "preferred_username")]
+        oidc_username_claim: String,
+        /// Whether the console takes passwords; off needs --oidc-issuer.
+        #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
+        password_sign_in: OnOff,
     },
     /// Serve with demo staff, an app and tickets on a fresh SQLite file,
     /// beside the demo host app "Acme Billing".
@@ -116,6 +136,15 @@ pub enum Command {
     },
 }
 
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
     /// Add a staff member; prints their personal API token as the last line.
@@ -153,6 +182,10 @@ pub enum AppCommand {
         /// It may push tickets.
         #[arg(long)]
         tickets: bool,
+        /// It may provision staff through SCIM (`/scim/v2`, the identity
+        /// provider's bearer token is this app's key).
+        #[arg(long)]
+        scim: bool,
         /// A web origin the banner runs on (repeatable).
         #[arg(long = "origin")]
         origins: Vec<String>,
@@ -160,7 +193,32 @@ pub enum AppCommand {
         /// appended); default: /support/enter on the first origin.
         #[arg(long = "entry-url")]
         entry_url: Option<String>,
+        /// Take tickets from this system's webhook at
+        /// /api/v1/connectors/SYSTEM/APP_ID (needs --tickets and
+        /// --secret-stdin).
+        #[arg(long, value_enum, requires = "tickets", requires = "secret_stdin")]
+        connector: Option<ConnectorKind>,
+        /// Read the connector's webhook secret (the one the ticket system
+        /// signs with) from standard input; it is stored sealed.
+        #[arg(long, requires = "connector")]
+        secret_stdin: bool,
+        /// Where a ticket field is in the system's body, as FIELD=POINTER
+        /// (repeatable; e.g. `account=/detail/organization_id`,
+        /// `url_base=https://acme.zendesk.com/agent/tickets/`). Fields:
+        /// reference, account, account_name, subject, status, tags,
+        /// assignee, url, url_base.
+        #[arg(long = "map", requires = "connector", value_name = "FIELD=POINTER")]
+        map: Vec<String>,
     },
+}
+
+/// A ticket system with a webhook connector.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConnectorKind {
+    /// Zendesk.
+    Zendesk,
+    /// Jira Service Management.
+    Jira,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -323,6 +381,31 @@ fn read_password() -> anyhow::Result<String> {
     Ok(p)
 }
 
+/// A connector's setup from `app add`'s flags, its secret read from
+/// standard input.
+fn connector_setup(kind: ConnectorKind, secret_stdin: bool, map: &[String]) -> anyhow::Result<service::ConnectorSetup> {
+    let kind = match kind {
+        ConnectorKind::Zendesk => actas_core::connector::Connector::Zendesk,
+        ConnectorKind::Jira => actas_core::connector::Connector::Jira,
+    };
+    let mut mapping = actas_core::connector::Mapping::default_for(kind);
+    for m in map {
+        let (field, pointer) =
+            m.split_once('=').with_context(|| format!("--map {m:?}: write FIELD=POINTER, e.g. account=/detail/id"))?;
+        mapping.set(field.trim(), pointer).map_err(|e| anyhow::anyhow!("--map {m:?}: {e}"))?;
+    }
+    if !secret_stdin {
+        bail!("a connector needs its webhook secret: pass --secret-stdin and write it to standard input");
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("cannot read the secret from standard input")?;
+    let secret = s.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        bail!("no secret on standard input");
+    }
+    Ok(service::ConnectorSetup { kind, secret: secret.into(), mapping })
+}
+
 /// Runs a command; the exit code tells success.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = args.database;
@@ -338,7 +421,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             header_timeout,
             idle_timeout,
             body_timeout,
+            oidc_issuer,
+            oidc_client_id,
+            oidc_roles_claim,
+            oidc_username_claim,
+            password_sign_in,
         } => {
+            let oidc = match (oidc_issuer, oidc_client_id) {
+                (Some(issuer), Some(client_id)) => Some(OidcConfig {
+                    client_secret: std::env::var("ACTAS_OIDC_CLIENT_SECRET")
+                        .ok()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(Secret::new),
+                    roles_claim: oidc_roles_claim,
+                    username_claim: oidc_username_claim,
+                    ..OidcConfig::new(issuer, client_id)
+                }),
+                _ => None,
+            };
+            if password_sign_in == OnOff::Off && oidc.is_none() {
+                bail!(
+                    "--password-sign-in off needs --oidc-issuer and --oidc-client-id: without either, nobody could sign in to the console"
+                );
+            }
             let policy = load_policy(policy.as_ref())?;
             let mut config = Config::new(db);
             config.listen = listen;
@@ -353,6 +458,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 idle_timeout: Duration::from_secs(idle_timeout),
                 body_timeout: Duration::from_secs(body_timeout),
             };
+            config.oidc = oidc;
+            config.password_sign_in = password_sign_in == OnOff::On;
             Server::build(config).await?.run().await?;
         }
         Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,
@@ -361,15 +468,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("The database is at the current schema.");
         }
         Command::Staff { command } => staff(&db, access()?, command).await?,
-        Command::App { command: AppCommand::Add { name, tickets, origins, entry_url } } => {
+        Command::App {
+            command: AppCommand::Add { name, tickets, scim, origins, entry_url, connector, secret_stdin, map },
+        } => {
+            let connector = match connector {
+                Some(kind) => Some(connector_setup(kind, secret_stdin, &map)?),
+                None => None,
+            };
+            let system = connector.as_ref().map(|c| c.kind);
             let c = ctx(&db, access()?).await?;
             let (app, key) = service::add_app(
                 &c,
                 cli_actor(),
-                service::NewApp { entry_url, ..service::NewApp::new(&name, tickets, origins) },
+                service::NewApp { entry_url, scim, connector, ..service::NewApp::new(&name, tickets, origins) },
             )
             .await?;
-            println!("Registered {} as {}. Its key is shown once; keep it secret:", app.name, app.id);
+            println!("Registered {} as {}.", app.name, app.id);
+            if let Some(kind) = system {
+                println!(
+                    "Point the {} webhook at <actas address>/api/v1/connectors/{}/{}, signed with the secret given.",
+                    kind.as_str(),
+                    kind.as_str(),
+                    app.id
+                );
+            }
+            println!("Its key is shown once; keep it secret:");
             println!("{}", key.expose());
         }
         Command::Key { command } => key(&db, &access, command).await?,

@@ -12,6 +12,55 @@ use anyhow::Context;
 
 const PASSWORD: &str = "actas-demo-password";
 
+/// Sets up a Zendesk connector and has it deliver three tickets, signed as
+/// Zendesk signs them, with the tags of the shipped playbooks; answers the
+/// connector app's id.
+async fn zendesk_tickets(ctx: &actas_server::Ctx, setup: Actor) -> anyhow::Result<String> {
+    use actas_core::connector::{zendesk_signature, Connector, Mapping};
+    let secret = actas_core::id::Ids::secret(&actas_core::id::RandomIds, "zd");
+    let connector = service::ConnectorSetup {
+        kind: Connector::Zendesk,
+        secret: secret.clone(),
+        mapping: Mapping::default_for(Connector::Zendesk),
+    };
+    let (app, _) = service::add_app(
+        ctx,
+        setup,
+        service::NewApp { connector: Some(connector), ..service::NewApp::new("Acme Zendesk", true, Vec::new()) },
+    )
+    .await?;
+    for (n, (id, account, assignee, tags, subject)) in [
+        ("48195", "acct_42", Some("maria"), ["settings_not_saving"], "The tax settings page does not keep our changes"),
+        ("48196", "acct_7", None, ["invoice_page_wrong"], "The invoice page shows last year's plan"),
+        ("48197", "acct_42", Some("jon"), ["login_trouble"], "Our admin cannot log in since the password reset"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let now = ctx.clock.now();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "type": "zen:event-type:ticket.created",
+            "id": format!("demo-{n}"),
+            "time": now.to_rfc3339(),
+            "detail": {
+                "id": id, "organization_id": account, "assignee_id": assignee, "tags": tags,
+                "subject": subject, "status": "OPEN"
+            }
+        }))?;
+        let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let signature = zendesk_signature(secret.expose().as_bytes(), &stamp, &body);
+        let invocation = format!("demo-{n}");
+        let header = |name: &str| match name {
+            "x-zendesk-webhook-signature" => Some(signature.clone()),
+            "x-zendesk-webhook-signature-timestamp" => Some(stamp.clone()),
+            "x-zendesk-webhook-invocation-id" => Some(invocation.clone()),
+            _ => None,
+        };
+        service::receive(ctx, Connector::Zendesk, &app.id, &header, &body).await?;
+    }
+    Ok(app.id)
+}
+
 /// Runs the demo until Ctrl-C: actas on `listen`, Acme Billing on `app_listen`.
 pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot make a folder for the demo database")?;
@@ -59,6 +108,7 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
         )
         .await?;
     }
+    let zendesk = zendesk_tickets(&ctx, setup.clone()).await?;
     let base = format!("http://{}", server.addr());
     let billing = actas_demo::DemoApp::on(
         host_listener,
@@ -72,7 +122,11 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
         println!("  {:<7} {:<12} {:<14} {}", s.id, s.name, roles.join(","), token.expose());
     }
     println!("\nApp \"{}\" ({}), key: {}", app.name, app.id, key.expose());
-    println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).\n");
+    println!("Tickets: 48192 and 48194 on Acme Corp (acct_42), 48193 on Globex (acct_7).");
+    println!(
+        "Zendesk sent 48195 (assigned to maria), 48196 (unassigned) and 48197 (assigned to jon) through the \
+         connector app {zendesk}; they are in the agents' inboxes on the console's home page.\n"
+    );
     println!("Console: {base}/login");
     println!("  sign in as maria or jon (agent), sam (lead), audrey (auditor) or ada (admin), password {PASSWORD}\n");
     let maria = tokens[0].1.expose();

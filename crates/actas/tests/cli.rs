@@ -244,6 +244,23 @@ async fn app_key_pushes_tickets_to_a_running_server() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+#[tokio::test]
+async fn app_add_scim_makes_the_key_an_identity_providers_bearer_token() {
+    let env = Env::new();
+    let okta = last_line(&env.ok(&["app", "add", "Okta", "--scim"])).to_string();
+    let desk = env.add_app("Desk");
+    let server = env.serve();
+    let users = format!("{}/scim/v2/Users", server.base);
+    let c = http();
+    let res = c.get(&users).bearer_auth(&okta).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/scim+json");
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list["totalResults"], 0, "{list}");
+    let res = c.get(&users).bearer_auth(&desk).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "an app without --scim is refused");
+}
+
 #[test]
 fn app_add_refuses_a_bad_origin() {
     let env = Env::new();

@@ -185,6 +185,20 @@ async fn whole_flow_then_search(env: &Env) -> Vec<String> {
     secrets.add("the app key", &app_key);
     secrets.add("the app key without its prefix", secret_part(&app_key));
 
+    // A Zendesk connector: its webhook secret is kept only sealed.
+    let zendesk_secret = "Zendesk-Webhook-Secret-3TfQ-unguessable";
+    secrets.add("the Zendesk webhook secret", zendesk_secret);
+    let args = ["app", "add", "Acme Zendesk", "--tickets", "--connector", "zendesk", "--secret-stdin"];
+    let out = env.run_stdin(&args, &format!("{zendesk_secret}\n"));
+    assert_success(&out, &args);
+    let zendesk_key = last_line(&stdout(&out)).to_string();
+    secrets.add("the Zendesk app's key", &zendesk_key);
+    let zendesk_id = stdout(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("app_"))
+        .map(|w| w.trim_end_matches('.').to_string())
+        .expect("`app add` names the app's id");
+
     // The server logs everything it would ever log, and appends its heads
     // to a witness beside the database.
     let witness = env.path("witness.jsonl");
@@ -209,6 +223,19 @@ async fn whole_flow_then_search(env: &Env) -> Vec<String> {
             secrets.add(&format!("the console cookie {name}"), value);
         }
     }
+
+    // Zendesk sends a ticket, signed with the secret.
+    let event = actas_server::testing::webhooks::zendesk_event("70001", "OPEN");
+    let d = actas_server::testing::webhooks::zendesk_signed(
+        zendesk_secret,
+        actas_core::Clock::now(&actas_core::SystemClock),
+        "inv-1",
+        &event,
+    );
+    let base = server.api("");
+    let base = base.trim_end_matches("/api/v1");
+    let (status, body) = actas_server::testing::webhooks::deliver(base, "zendesk", &zendesk_id, &d).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // A ticket, a request for changes, a lead's approval, a session.
     let (status, body) = post(

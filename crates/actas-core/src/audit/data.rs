@@ -23,6 +23,41 @@ pub struct TicketCreated {
     pub account_name: Option<String>,
     /// The ticket's address in the ticket system.
     pub url: Option<String>,
+    /// Where it came from (`hand`, `app`, `zendesk`, `jira`); absent in
+    /// events recorded before tickets had a source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Its status in its system, when a ticket system sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Who it is assigned to, when a ticket system said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// `ticket.updated`: a ticket system sent a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketUpdated {
+    /// Where the change came from (`zendesk`, `jira`, `app`).
+    pub source: String,
+    /// The fields that changed (`status`, `assignee`, `tags`, `subject`,
+    /// `url`, `account_name`, `account_id`).
+    pub changed: Vec<String>,
+    /// The status before.
+    pub old_status: String,
+    /// The status now.
+    pub status: String,
+    /// The subject now.
+    pub subject: String,
+    /// The assignee now.
+    pub assignee: Option<String>,
+    /// The tags now.
+    pub tags: Vec<String>,
+    /// The live sessions this change ended (a solved or closed ticket).
+    pub sessions_ended: Vec<String>,
 }
 
 /// `request.created`
@@ -280,6 +315,27 @@ pub struct StaffCreated {
     pub roles: Vec<String>,
 }
 
+/// `staff.updated`: name or roles changed (at sign-in through the
+/// identity provider, or by its SCIM provisioning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffUpdated {
+    /// Their login.
+    pub login: String,
+    /// Their name now.
+    pub name: String,
+    /// Their roles now.
+    pub roles: Vec<String>,
+    /// What changed (`name`, `roles`).
+    pub changed: Vec<String>,
+}
+
+/// `staff.enabled`: a disabled staff member may sign in again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffEnabled {
+    /// Their login.
+    pub login: String,
+}
+
 /// `staff.disabled`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StaffDisabled {
@@ -381,6 +437,20 @@ mod tests {
                 subject: "Tax settings".into(),
                 account_name: Some("Acme Corp".into()),
                 url: None,
+                source: Some("zendesk".into()),
+                status: Some("open".into()),
+                assignee: Some("maria".into()),
+                tags: list(&["settings"]),
+            }),
+            EventType::TicketUpdated => EventData::TicketUpdated(TicketUpdated {
+                source: "zendesk".into(),
+                changed: list(&["status"]),
+                old_status: "open".into(),
+                status: "solved".into(),
+                subject: "Tax settings".into(),
+                assignee: Some("maria".into()),
+                tags: list(&["settings"]),
+                sessions_ended: list(&["ses_1"]),
             }),
             EventType::RequestCreated => EventData::RequestCreated(RequestCreated {
                 reason: "Customer cannot see the tax settings".into(),
@@ -413,6 +483,7 @@ mod tests {
             EventType::SessionExpired => EventData::SessionExpired(end()),
             EventType::SessionIdleTimeout => EventData::SessionIdleTimeout(end()),
             EventType::SessionRevoked => EventData::SessionRevoked(end()),
+            EventType::SessionTicketClosed => EventData::SessionTicketClosed(end()),
             EventType::ScopeRequested => EventData::ScopeRequested(ScopeRequested {
                 reason: "Needs the invoice email changed".into(),
                 actions: list(&["invoice_email.update"]),
@@ -466,6 +537,13 @@ mod tests {
             EventType::StaffDisabled => {
                 EventData::StaffDisabled(StaffDisabled { login: "maria".into(), sessions_ended: list(&["ses_1"]) })
             }
+            EventType::StaffUpdated => EventData::StaffUpdated(StaffUpdated {
+                login: "maria".into(),
+                name: "Maria Lopez".into(),
+                roles: list(&["agent", "lead"]),
+                changed: list(&["roles"]),
+            }),
+            EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: "maria".into() }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
                 app: "app_1".into(),
                 name: "Acme Billing".into(),

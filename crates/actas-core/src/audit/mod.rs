@@ -88,6 +88,7 @@ macro_rules! events {
 
 events! {
     TicketCreated(data::TicketCreated) => "ticket.created", "A ticket was recorded.";
+    TicketUpdated(data::TicketUpdated) => "ticket.updated", "A ticket system sent a change to a ticket.";
     RequestCreated(data::RequestCreated) => "request.created", "An agent asked for access.";
     RequestRefused(data::RequestRefused) => "request.refused", "A request broke a rule and was refused.";
     RequestApproved(data::Approval) => "request.approved", "A request was approved, by policy or a person.";
@@ -99,6 +100,7 @@ events! {
     SessionExpired(data::SessionEnd) => "session.expired", "A session reached its end.";
     SessionIdleTimeout(data::SessionEnd) => "session.idle_timeout", "A session idled out.";
     SessionRevoked(data::SessionEnd) => "session.revoked", "A lead revoked a session.";
+    SessionTicketClosed(data::SessionEnd) => "session.ticket_closed", "A session ended because its ticket was solved or closed.";
     ScopeRequested(data::ScopeRequested) => "scope.requested", "An agent asked for more actions mid-session.";
     ScopeApproved(data::Approval) => "scope.approved", "A scope request was approved.";
     ScopeDenied(data::Denial) => "scope.denied", "A scope request was denied.";
@@ -108,6 +110,8 @@ events! {
     RecordViewed(data::RecordViewed) => "record.viewed", "The host app was told yes for a view.";
     StaffCreated(data::StaffCreated) => "staff.created", "A staff member was added.";
     StaffDisabled(data::StaffDisabled) => "staff.disabled", "A staff member was disabled.";
+    StaffUpdated(data::StaffUpdated) => "staff.updated", "A staff member's name or roles changed.";
+    StaffEnabled(data::StaffEnabled) => "staff.enabled", "A disabled staff member was enabled again.";
     AppCreated(data::AppCreated) => "app.created", "A host app was registered.";
     PolicyLoaded(data::PolicyLoaded) => "policy.loaded", "A server loaded a policy.";
     KeyRotated(data::KeyRotated) => "key.rotated", "A new signing key was made, or the keys were sealed under a new key-encryption key.";
@@ -747,7 +751,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 26);
+        assert_eq!(EventType::VARIANTS.len(), 30);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -881,6 +885,20 @@ mod tests {
                 subject: text(rng, 40),
                 account_name: maybe(rng, 20),
                 url: maybe(rng, 40),
+                source: maybe(rng, 8),
+                status: maybe(rng, 8),
+                assignee: maybe(rng, 10),
+                tags: texts(rng),
+            }),
+            EventType::TicketUpdated => EventData::TicketUpdated(TicketUpdated {
+                source: text(rng, 8),
+                changed: texts(rng),
+                old_status: text(rng, 8),
+                status: text(rng, 8),
+                subject: text(rng, 40),
+                assignee: maybe(rng, 10),
+                tags: texts(rng),
+                sessions_ended: texts(rng),
             }),
             EventType::RequestCreated => EventData::RequestCreated(RequestCreated {
                 reason: text(rng, 60),
@@ -917,6 +935,7 @@ mod tests {
             EventType::SessionExpired => EventData::SessionExpired(end(rng)),
             EventType::SessionIdleTimeout => EventData::SessionIdleTimeout(end(rng)),
             EventType::SessionRevoked => EventData::SessionRevoked(end(rng)),
+            EventType::SessionTicketClosed => EventData::SessionTicketClosed(end(rng)),
             EventType::ScopeRequested => EventData::ScopeRequested(ScopeRequested {
                 reason: text(rng, 40),
                 actions: texts(rng),
@@ -966,6 +985,13 @@ mod tests {
             EventType::StaffDisabled => {
                 EventData::StaffDisabled(StaffDisabled { login: text(rng, 10), sessions_ended: texts(rng) })
             }
+            EventType::StaffUpdated => EventData::StaffUpdated(StaffUpdated {
+                login: text(rng, 10),
+                name: text(rng, 20),
+                roles: texts(rng),
+                changed: texts(rng),
+            }),
+            EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: text(rng, 10) }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
                 app: text(rng, 10),
                 name: text(rng, 20),

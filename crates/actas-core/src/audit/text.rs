@@ -8,7 +8,7 @@
 use chrono::Duration;
 
 use crate::authorize::Refusal;
-use crate::model::{Approver, EndReason, Request, Session, Staff, Ticket};
+use crate::model::{Approver, EndReason, Request, Session, Staff, Ticket, TicketSource};
 use crate::policy::Policy;
 use crate::Timestamp;
 
@@ -81,7 +81,51 @@ fn join_and(parts: &[String]) -> String {
 
 /// `ticket.created`
 pub fn ticket_created(by: &str, t: &Ticket) -> String {
-    format!("{by} recorded ticket {} for {}: \"{}\".", t.reference, t.account_label(), t.subject)
+    let how = match t.source {
+        TicketSource::Hand => "entered ticket {} by hand (no ticket system confirmed it)",
+        TicketSource::App => "recorded ticket {}",
+        TicketSource::Zendesk => "sent ticket {} from Zendesk",
+        TicketSource::Jira => "sent ticket {} from Jira",
+    }
+    .replace("{}", &t.reference);
+    format!("{by} {how} for {}: \"{}\".", t.account_label(), t.subject)
+}
+
+/// The name of a ticket's system in a sentence.
+pub fn ticket_system(source: TicketSource) -> &'static str {
+    match source {
+        TicketSource::Hand => "by hand",
+        TicketSource::App => "its ticket system",
+        TicketSource::Zendesk => "Zendesk",
+        TicketSource::Jira => "Jira",
+    }
+}
+
+/// `ticket.updated`: `old` is the ticket before, `new` after;
+/// `sessions_ended` how many live sessions the change ended.
+pub fn ticket_updated(old: &Ticket, new: &Ticket, changed: &[String], sessions_ended: usize) -> String {
+    let mut parts = Vec::new();
+    for field in changed {
+        parts.push(match field.as_str() {
+            "status" => format!("status {} to {}", old.status.as_str(), new.status.as_str()),
+            "assignee" => match &new.assignee {
+                Some(a) => format!("assigned to {a}"),
+                None => "unassigned".to_string(),
+            },
+            "tags" if new.tags.is_empty() => "tags removed".to_string(),
+            "tags" => format!("tags {}", new.tags.join(", ")),
+            "subject" => format!("subject \"{}\"", new.subject),
+            "account_id" => format!("account {} to {}", old.account_id, new.account_id),
+            other => format!("{} changed", other.replace('_', " ")),
+        });
+    }
+    let what = if parts.is_empty() { "no change".to_string() } else { join_and(&parts) };
+    let tail = match sessions_ended {
+        0 => String::new(),
+        1 => "; its live session ended".into(),
+        n => format!("; its {n} live sessions ended"),
+    };
+    format!("{} updated ticket {} for {}: {what}{tail}.", ticket_system(new.source), new.reference, new.account_label())
 }
 
 /// `request.created`
@@ -264,6 +308,13 @@ pub fn session_end(
             possessive(agent),
             hhmm(at)
         ),
+        EndReason::TicketClosed => format!(
+            "{} session on {acct} ended at {} because ticket {} was solved or closed in {}.",
+            possessive(agent),
+            hhmm(at),
+            s.ticket,
+            by.unwrap_or("its ticket system")
+        ),
     }
 }
 
@@ -364,6 +415,33 @@ pub fn action_denied_unknown(app: &str, action: &str, why: Refusal, at: Timestam
 pub fn staff_created(by: &str, s: &Staff) -> String {
     let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
     format!("{by} added staff member {} ({}) with roles: {}.", s.name, s.id, roles.join(", "))
+}
+
+/// `staff.updated`; `how` says through what (`at sign-in through the
+/// identity provider`, `through SCIM`).
+pub fn staff_updated(before: &Staff, after: &Staff, how: &str) -> String {
+    let mut parts = Vec::new();
+    if before.name != after.name {
+        parts.push(format!("name from {} to {}", before.name, after.name));
+    }
+    if before.roles != after.roles {
+        let words = |s: &Staff| {
+            let r: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
+            if r.is_empty() {
+                "none".to_string()
+            } else {
+                r.join(", ")
+            }
+        };
+        parts.push(format!("roles from {} to {}", words(before), words(after)));
+    }
+    let what = if parts.is_empty() { "nothing changed".to_string() } else { join_and(&parts) };
+    format!("Staff member {} ({}) updated {how}: {what}.", after.name, after.id)
+}
+
+/// `staff.enabled`
+pub fn staff_enabled(by: &str, s: &Staff) -> String {
+    format!("{by} enabled staff member {} ({}) again.", s.name, s.id)
 }
 
 /// `staff.disabled`
@@ -478,6 +556,7 @@ mod tests {
             start_by: None,
             created_at: at(14, 0),
             updated_at: at(14, 0),
+            playbook: None,
         }
     }
 
@@ -537,7 +616,20 @@ mod tests {
             url: None,
             created_by: "app_1".into(),
             created_at: at(13, 59),
+            status: crate::model::TicketStatus::Open,
+            assignee: None,
+            tags: vec![],
+            source: TicketSource::App,
+            updated_at: at(13, 59),
         };
+        let zendesk = Ticket {
+            source: TicketSource::Zendesk,
+            assignee: Some("maria".into()),
+            tags: vec!["settings".into(), "billing".into()],
+            ..ticket.clone()
+        };
+        let solved = Ticket { status: crate::model::TicketStatus::Solved, ..zendesk.clone() };
+        let by_hand = Ticket { source: TicketSource::Hand, created_by: "maria".into(), ..ticket.clone() };
         let staff = Staff {
             id: "maria".into(),
             name: "Maria Lopez".into(),
@@ -545,6 +637,7 @@ mod tests {
             disabled: false,
             created_at: at(9, 0),
         };
+        let lead = Staff { roles: vec![Role::Agent, Role::Lead], ..staff.clone() };
         let email = FieldChange {
             field: "invoice_email".into(),
             old: Some("old@acme.test".into()),
@@ -553,6 +646,10 @@ mod tests {
         let password = FieldChange { field: "password".into(), old: None, new: Some(NOT_STORED.into()) };
         let mut lines = vec![
             format!("ticket.created: {}", ticket_created("Acme Billing", &ticket)),
+            format!("ticket.created (Zendesk): {}", ticket_created("Acme Zendesk", &zendesk)),
+            format!("ticket.created (by hand): {}", ticket_created("Maria Lopez", &by_hand)),
+            format!("ticket.updated: {}", ticket_updated(&ticket, &zendesk, &["assignee".into(), "tags".into()], 0)),
+            format!("ticket.updated (solved): {}", ticket_updated(&zendesk, &solved, &["status".into()], 1)),
             format!("request.created: {}", request_created(&p, &ask)),
             format!(
                 "request.refused: {}",
@@ -607,6 +704,8 @@ mod tests {
             ),
             format!("staff.created: {}", staff_created("An operator at the command line", &staff)),
             format!("staff.disabled: {}", staff_disabled("Ada Quinn", &staff, 1)),
+            format!("staff.updated: {}", staff_updated(&staff, &lead, "at sign-in through the identity provider")),
+            format!("staff.enabled: {}", staff_enabled("The identity provider (SCIM)", &staff)),
             format!(
                 "app.created: {}",
                 app_created("actas", "Acme Billing", "app_1", true, &["https://app.acme.test".into()])
@@ -631,6 +730,7 @@ mod tests {
             (EndReason::Revoked, Some("Sam Lee"), Some("Wrong customer")),
             (EndReason::StaffDisabled, Some("Ada Quinn"), None),
             (EndReason::Superseded, None, None),
+            (EndReason::TicketClosed, Some("Zendesk"), None),
         ] {
             let end = if reason == EndReason::Expired { s.ends_at } else { at(14, 13) };
             lines.push(format!("session end ({}): {}", reason.as_str(), session_end(&s, reason, end, 10, by, note)));

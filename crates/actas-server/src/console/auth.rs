@@ -5,7 +5,10 @@
 //! in the `actas_console` cookie (HttpOnly, SameSite=Strict, Path=/, Secure
 //! when the base URL is https), kept in the database only as SHA-256, with
 //! its own CSRF token that every form carries. The sign-in form itself uses
-//! a double-submit token in a short-lived `actas_login` cookie.
+//! a double-submit token in a short-lived `actas_login` cookie. Signing in
+//! through the company's identity provider (`super::oidc`) ends in the same
+//! [`open_session`]; with password sign-in off, the page has no form and
+//! `POST /login` is refused.
 //!
 //! **Invariant:** every request re-reads the session and the staff row, so
 //! a disabled member is signed out at once; a session ends after
@@ -20,7 +23,7 @@ use std::sync::LazyLock;
 
 use actas_core::id::{Ids, RandomIds};
 use actas_core::model::Staff;
-use actas_core::Error;
+use actas_core::{Error, Timestamp};
 use actas_store::{read_fn, write_fn, ConsoleSession};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -87,7 +90,7 @@ pub(crate) fn set_cookie(res: &mut Response, c: &Cookie<'_>) {
     }
 }
 
-fn secure(state: &AppState) -> bool {
+pub(crate) fn secure(state: &AppState) -> bool {
     state.ctx.base_url.starts_with("https://")
 }
 
@@ -214,25 +217,37 @@ struct LoginView<'a> {
     status: StatusCode,
 }
 
+/// The sign-in page: the link to the identity provider when it is set up,
+/// the password form unless password sign-in is off.
 fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
     let secret = state.ctx.ids.secret("");
     let token = secret.expose();
+    let password = state.password_sign_in;
     let body = html! {
-        form method="post" action="/login" {
-            @if let Some(m) = v.message {
-                p.alert role="alert" #login-error { (m) }
+        @if state.oidc.is_some() {
+            p { a.button #oidc-sign-in href="/login/oidc" { "Sign in with your company account" } }
+        }
+        @if password {
+            form method="post" action="/login" {
+                @if let Some(m) = v.message {
+                    p.alert role="alert" #login-error { (m) }
+                }
+                input type="hidden" name="csrf" value=(token);
+                label for="login" { "Login" }
+                input type="text" id="login" name="login" value=(v.login) autocomplete="username" required
+                    autocapitalize="none" spellcheck="false" aria-describedby=[v.message.map(|_| "login-error")];
+                label for="password" { "Password" }
+                input type="password" id="password" name="password" autocomplete="current-password" required;
+                p { button type="submit" { "Sign in" } }
             }
-            input type="hidden" name="csrf" value=(token);
-            label for="login" { "Login" }
-            input type="text" id="login" name="login" value=(v.login) autocomplete="username" required
-                autocapitalize="none" spellcheck="false" aria-describedby=[v.message.map(|_| "login-error")];
-            label for="password" { "Password" }
-            input type="password" id="password" name="password" autocomplete="current-password" required;
-            p { button type="submit" { "Sign in" } }
+        } @else if let Some(m) = v.message {
+            p.alert role="alert" #login-error { (m) }
         }
     };
     let mut res = page(v.status, layout("Sign in", None, body));
-    set_cookie(&mut res, &login_cookie(token, secure(state), false));
+    if password {
+        set_cookie(&mut res, &login_cookie(token, secure(state), false));
+    }
     res
 }
 
@@ -259,6 +274,12 @@ pub async fn login(
     let login = form.get("login").trim().to_ascii_lowercase();
     let refuse =
         |status, message: &str| login_response(&state, LoginView { login: &login, message: Some(message), status });
+    if !state.password_sign_in {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is turned off on this server. Sign in with your company account.",
+        );
+    }
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_secret(form.get("csrf"), &expected) {
         return refuse(StatusCode::FORBIDDEN, "The sign-in form had expired. Please sign in again.");
@@ -307,6 +328,26 @@ pub async fn login(
         return refuse(StatusCode::FORBIDDEN, "This account is disabled. Ask an admin if that is a mistake.");
     }
     attempt.succeeded(now);
+    let session = match open_session(&state, &staff, now, "a password").await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let mut res = Redirect::to("/").into_response();
+    set_cookie(&mut res, &session);
+    set_cookie(&mut res, &login_cookie("", secure(&state), true));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Stores a new console session for `staff`, who proved who they are at
+/// `now` (with `how`, for the log), and answers its cookie. Every way of
+/// signing in ends here.
+pub(crate) async fn open_session(
+    state: &AppState,
+    staff: &Staff,
+    now: Timestamp,
+    how: &str,
+) -> Result<Cookie<'static>, ConsoleError> {
     let id = state.ctx.ids.secret("");
     let cs = ConsoleSession {
         id_hash: credentials::secret_hash(id.expose()),
@@ -315,17 +356,9 @@ pub async fn login(
         created_at: now,
         last_seen_at: now,
     };
-    if let Err(e) =
-        ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await
-    {
-        return ConsoleError::from(e).into_response();
-    }
-    tracing::info!(staff = %staff.id, "signed in to the console");
-    let mut res = Redirect::to("/").into_response();
-    set_cookie(&mut res, &session_cookie(id.expose(), secure(&state), false));
-    set_cookie(&mut res, &login_cookie("", secure(&state), true));
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    state.ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await?;
+    tracing::info!(staff = %staff.id, with = how, "signed in to the console");
+    Ok(session_cookie(id.expose(), secure(state), false))
 }
 
 /// `POST /logout`.

@@ -4,6 +4,7 @@
 //! `auth` signs people in and out (argon2id passwords, a server-side
 //! session in an HttpOnly, SameSite=Strict cookie, a CSRF token on every
 //! form, idle and absolute timeouts read from the injected clock);
+//! `oidc` signs staff in through the company's OpenID Connect provider;
 //! `throttle` slows password guessing down without locking anyone out;
 //! `pages` holds the pages, one module per URL group. Templates are maud,
 //! checked at compile time; every value from a person or the database is
@@ -14,6 +15,7 @@
 //! as a problem document.
 
 mod auth;
+pub mod oidc;
 mod pages;
 pub mod throttle;
 
@@ -40,9 +42,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home::home))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/oidc", get(oidc::start))
+        .route("/login/oidc/callback", get(oidc::callback))
         .route("/logout", post(auth::logout))
         .route("/launch", get(launch::launch))
         .route("/requests", post(launch::create_request))
+        .route("/tickets", post(launch::create_ticket))
         .route("/requests/{id}", get(requests::request))
         .route("/requests/{id}/start", post(requests::start))
         .route("/requests/{id}/approve", post(queue::approve))

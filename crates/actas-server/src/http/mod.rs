@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::routes::{accounts, audit, authorize, banner, meta, notices, requests, sessions, tickets};
+use crate::routes::{accounts, audit, authorize, banner, connectors, meta, notices, requests, scim, sessions, tickets};
 use crate::AppState;
 use error::ApiError;
 
@@ -38,6 +38,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
     paths(
         tickets::create,
         tickets::get,
+        connectors::zendesk,
+        connectors::jira,
         requests::create,
         requests::list,
         requests::get,
@@ -63,6 +65,15 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         audit::keys,
         meta::healthz,
         meta::jwks,
+        scim::service_provider_config,
+        scim::resource_types,
+        scim::schemas,
+        scim::list_users,
+        scim::get_user,
+        scim::create_user,
+        scim::replace_user,
+        scim::patch_user,
+        scim::delete_user,
     ),
     modifiers(&Problems)
 )]
@@ -96,9 +107,28 @@ impl utoipa::Modify for Problems {
             ("413", "Body too large"),
             ("503", "The database cannot be reached or written"),
         ];
-        for item in doc.paths.paths.values_mut() {
+        // SCIM answers its failures as SCIM error bodies, not problems.
+        let scim_error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(format!("{what} (a SCIM error)"))
+                    .content(
+                        crate::routes::scim::SCIM_JSON,
+                        ContentBuilder::new().schema(Some(utoipa::openapi::schema::Object::new())).build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let scim = path.starts_with("/scim/");
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
+                if scim {
+                    for &(status, what) in &common {
+                        op.responses.responses.entry(status.to_string()).or_insert_with(|| scim_error(what));
+                    }
+                    continue;
+                }
                 let public = op.operation_id.as_deref().is_some_and(|id| matches!(id, "healthz" | "jwks"));
                 for (status, r) in op.responses.responses.iter_mut() {
                     if status.starts_with(['4', '5']) {
@@ -130,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(move || meta::openapi(doc.clone())))
         .route("/tickets", post(tickets::create))
         .route("/tickets/{ref}", get(tickets::get))
+        .route("/connectors/zendesk/{app_id}", post(connectors::zendesk))
+        .route("/connectors/jira/{app_id}", post(connectors::jira))
         .route("/requests", post(requests::create).get(requests::list))
         .route("/requests/{id}", get(requests::get))
         .route("/requests/{id}/approve", post(requests::approve))
@@ -169,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/banner.js", get(banner::script))
         .nest("/api/v1", api)
+        .nest("/scim/v2", scim::router())
         .merge(crate::console::router())
         .fallback(crate::console::not_found)
         .method_not_allowed_fallback(|| async { ApiError::BadMethod })

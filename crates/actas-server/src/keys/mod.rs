@@ -429,6 +429,15 @@ pub enum TokenError {
 }
 
 impl KeyRing {
+    /// The key-encryption key, when this process holds one: other secrets
+    /// actas keeps (connectors' webhook secrets) are sealed under it too.
+    pub fn kek(&self) -> Option<&Arc<Kek>> {
+        match &self.access {
+            KeyAccess::Sealed(kek) => Some(kek),
+            KeyAccess::Plaintext | KeyAccess::PublicOnly => None,
+        }
+    }
+
     /// Loads the keys. With a way to sign (`Sealed` or `Plaintext`), every
     /// stored key is opened (a key row actas did not make is refused);
     /// `PublicOnly` loads public keys only. Makes no key: see

@@ -117,6 +117,16 @@ impl Kek {
         &self.id
     }
 
+    /// A key for another purpose, named by `label`: HMAC-SHA256 of the
+    /// label under the KEK. Every process with the same KEK derives the
+    /// same key, and no derived key tells anything of the KEK or of another.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.secret.expose_secret());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(ring::hmac::sign(&key, label.as_bytes()).as_ref());
+        out
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(Key::from_slice(self.secret.expose_secret()))
     }
@@ -200,11 +210,41 @@ pub fn open(kek: &Kek, binding: Binding<'_>, stored: &str) -> Result<Zeroizing<V
         .map_err(|_| broken())
 }
 
+/// Seals a secret actas must use again (a connector's webhook secret) for
+/// storage, in the same format as a private key, bound to what it is for
+/// (`purpose`) and whose it is (`owner`): copied into another row, it does
+/// not open.
+pub fn seal_secret(kek: &Kek, purpose: &str, owner: &str, secret: &[u8]) -> Result<String, KeyError> {
+    seal(kek, secret_binding(purpose, owner), secret)
+}
+
+/// Opens a secret sealed by [`seal_secret`] for the same purpose and owner.
+pub fn open_secret(kek: &Kek, purpose: &str, owner: &str, stored: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    open(kek, secret_binding(purpose, owner), stored)
+}
+
+fn secret_binding<'a>(purpose: &'a str, owner: &'a str) -> Binding<'a> {
+    // Signing keys' roles are `token`, `checkpoint` and `legacy` and their
+    // public keys are never empty, so a secret's binding is never a key's.
+    Binding { role: purpose, kid: owner, public_key: "" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const B: Binding<'static> = Binding { role: "token", kid: "k_1", public_key: "pub" };
+
+    #[test]
+    fn a_sealed_secret_opens_for_its_purpose_and_owner_only() {
+        let kek = Kek::generate();
+        let stored = seal_secret(&kek, "connector", "app_1", b"shared-secret").unwrap();
+        assert!(!stored.contains("shared-secret"));
+        assert_eq!(open_secret(&kek, "connector", "app_1", &stored).unwrap().as_slice(), b"shared-secret");
+        assert!(matches!(open_secret(&kek, "connector", "app_2", &stored), Err(KeyError::DoesNotOpen { .. })));
+        assert!(matches!(open_secret(&kek, "token", "app_1", &stored), Err(KeyError::DoesNotOpen { .. })));
+        assert!(matches!(open_secret(&Kek::generate(), "connector", "app_1", &stored), Err(KeyError::WrongKek { .. })));
+    }
 
     #[test]
     fn a_sealed_key_opens_with_its_kek_and_binding_only() {

@@ -4,9 +4,11 @@ pub mod accounts;
 pub mod audit;
 pub mod authorize;
 pub mod banner;
+pub mod connectors;
 pub mod meta;
 pub mod notices;
 pub mod requests;
+pub mod scim;
 pub mod sessions;
 pub mod tickets;
 

@@ -22,7 +22,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let who = caller.staff_or_app()?;
     let (t, new) = service::create_ticket(&st.ctx, &who, input).await?;
-    Ok(if new { super::created(views::ticket(&t)) } else { Json(views::ticket(&t)).into_response() })
+    let view = views::ticket(&st.ctx.policy, &t);
+    Ok(if new { super::created(view) } else { Json(view).into_response() })
 }
 
 /// A ticket with its requests and sessions.
@@ -34,7 +35,7 @@ pub async fn get(
     Path(reference): Path<String>,
 ) -> Result<Json<api::Ticket>, ApiError> {
     let (t, reqs, sess) = service::get_ticket(&st.ctx, &caller.0, &reference).await?;
-    let mut v = views::ticket(&t);
+    let mut v = views::ticket(&st.ctx.policy, &t);
     v.requests = reqs.iter().map(|r| views::request(&st.ctx.policy, r)).collect();
     v.sessions = sess.iter().map(|s| views::session(&st.ctx.policy, s)).collect();
     Ok(Json(v))

@@ -5,9 +5,10 @@ use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::id::Secret;
 use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
 use actas_core::model::{App, Notice, Role, Staff};
+use actas_core::policy::Policy;
 use actas_core::Code;
-use actas_core::{Error, Result};
-use actas_store::{read_fn, write_fn};
+use actas_core::{Error, Result, Timestamp};
+use actas_store::{read_fn, write_fn, WriteTx};
 
 use super::{Committed, Ctx, Principal};
 use crate::authz::{self, Act};
@@ -56,31 +57,30 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Principal> {
     }
 }
 
-/// Checks a login: lowercase letters, digits, `.`, `_`, `-`; 2 to 64.
+/// Checks a login: lowercase letters, digits, `.`, `_`, `-`, and at most
+/// one `@` with something after it, as identity providers name staff by
+/// e-mail address (`maria@support.example`); 2 to 64, starting with a
+/// letter.
 pub fn check_login(login: &str) -> Result<()> {
     let ok = (2..=64).contains(&login.len())
-        && login.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        && login.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        && login.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@'))
+        && login.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && login.matches('@').count() <= 1
+        && !login.ends_with('@');
     if ok {
         Ok(())
     } else {
         Err(Error::refused(
             Code::LoginInvalid,
             Some("login"),
-            "A login is 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter.",
+            "A login is 2 to 64 lowercase letters, digits, '.', '_', '-' or one '@', starting with a letter.",
         ))
     }
 }
 
-/// Adds a staff member; answers their first personal token (shown once).
-pub async fn add_staff(
-    ctx: &Ctx,
-    by: Actor,
-    login: &str,
-    name: &str,
-    roles: Vec<Role>,
-    password: Option<String>,
-) -> Result<(Staff, Secret)> {
+/// Checks what a new staff member is made of: a valid login, a name of
+/// one line (answered trimmed) and at least one role.
+pub(crate) fn check_new_staff<'a>(login: &str, name: &'a str, roles: &[Role]) -> Result<&'a str> {
     check_login(login)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > DISPLAY_NAME_CHARS || name.chars().any(is_layout_char) {
@@ -93,6 +93,34 @@ pub async fn add_staff(
     if roles.is_empty() {
         return Err(Error::refused(Code::RolesRequired, Some("roles"), "Give at least one role."));
     }
+    Ok(name)
+}
+
+/// `staff.created` for `s`, added by `by`.
+fn staff_created(now: Timestamp, by: &Actor, s: &Staff) -> NewEvent {
+    NewEvent::new(
+        now,
+        by.clone(),
+        text::staff_created(&by.name, s),
+        EventData::StaffCreated(data::StaffCreated {
+            login: s.id.clone(),
+            name: s.name.clone(),
+            roles: s.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        }),
+    )
+    .agent(&s.id)
+}
+
+/// Adds a staff member; answers their first personal token (shown once).
+pub async fn add_staff(
+    ctx: &Ctx,
+    by: Actor,
+    login: &str,
+    name: &str,
+    roles: Vec<Role>,
+    password: Option<String>,
+) -> Result<(Staff, Secret)> {
+    let name = check_new_staff(login, name, &roles)?;
     let hash = match password {
         Some(p) => {
             credentials::check_password(&p).map_err(|m| Error::refused(Code::PasswordWeak, Some("password"), m))?;
@@ -111,26 +139,99 @@ pub async fn add_staff(
                 tx.insert_staff(&s).await?;
                 tx.set_staff_password(&s.id, hash.as_deref()).await?;
                 tx.insert_credential(&token_hash, "staff", &s.id, now).await?;
-                let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        by.clone(),
-                        text::staff_created(&by.name, &s),
-                        EventData::StaffCreated(data::StaffCreated {
-                            login: s.id.clone(),
-                            name: s.name.clone(),
-                            roles: roles.iter().map(|r| r.to_string()).collect(),
-                        }),
-                    )
-                    .agent(&s.id),
-                )
-                .await?;
+                tx.append_event(staff_created(now, &by, &s)).await?;
                 Ok(())
             })
         }))
         .await?;
     Ok((staff, token))
+}
+
+/// Who signed in through the identity provider, in actas' terms: the
+/// login its username claim gives, their name, and the roles its groups
+/// give under the policy's `[oidc.roles]`.
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    /// Login (the provider's username, lowercased).
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Roles, in the order of [`Role`].
+    pub roles: Vec<Role>,
+}
+
+/// What a sign-in through the identity provider comes to.
+#[derive(Debug, Clone)]
+pub enum ProviderSignIn {
+    /// They may sign in as this staff member: added on their first sign-in,
+    /// or with the name and roles the provider gives now.
+    Staff(Staff),
+    /// They are disabled in actas; nothing was changed.
+    Disabled(Staff),
+}
+
+/// Brings the staff row of someone signing in through the identity
+/// provider in line with what it says, in one transaction. A first sign-in
+/// adds them (`staff.created`, by themselves; no password and no personal
+/// token); a later one sets their name and roles to the provider's
+/// (`staff.updated`, when either changed). No role, an invalid login or
+/// name: refused, nothing written. A disabled member stays as they are.
+pub async fn sync_staff_from_provider(ctx: &Ctx, who: ProviderIdentity) -> Result<ProviderSignIn> {
+    if who.roles.is_empty() {
+        return Err(Error::forbidden(Code::RoleRequired, "Your identity provider gives you no actas role."));
+    }
+    let name = check_new_staff(&who.login, &who.name, &who.roles)?.to_string();
+    let now = ctx.clock.now();
+    let ProviderIdentity { login, roles, .. } = who;
+    ctx.store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let by = Actor::staff(&login, &name);
+                let Some(before) = tx.get_staff(&login).await? else {
+                    let s = Staff { id: login.clone(), name, roles, disabled: false, created_at: now };
+                    insert_staff_in(tx, &by, &s, now).await?;
+                    return Ok(ProviderSignIn::Staff(s));
+                };
+                if before.disabled {
+                    return Ok(ProviderSignIn::Disabled(before));
+                }
+                let mut changed = Vec::new();
+                if before.name != name {
+                    changed.push("name".to_string());
+                }
+                if !same_roles(&before.roles, &roles) {
+                    changed.push("roles".to_string());
+                }
+                if changed.is_empty() {
+                    return Ok(ProviderSignIn::Staff(before));
+                }
+                let after = Staff { name, roles, ..before.clone() };
+                tx.update_staff(&after).await?;
+                touch_staff(tx, &after.id, now).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        now,
+                        by,
+                        text::staff_updated(&before, &after, "at sign-in through the identity provider"),
+                        EventData::StaffUpdated(data::StaffUpdated {
+                            login: after.id.clone(),
+                            name: after.name.clone(),
+                            roles: after.roles.iter().map(|r| r.as_str().to_string()).collect(),
+                            changed,
+                        }),
+                    )
+                    .agent(&after.id),
+                )
+                .await?;
+                Ok(ProviderSignIn::Staff(after))
+            })
+        }))
+        .await
+}
+
+/// Whether two lists hold the same roles, whatever their order.
+fn same_roles(a: &[Role], b: &[Role]) -> bool {
+    a.iter().all(|r| b.contains(r)) && b.iter().all(|r| a.contains(r))
 }
 
 /// Sets a staff member's console password.
@@ -171,31 +272,133 @@ pub async fn disable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
     let login = login.to_string();
     ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
-            let mut s =
-                tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
+            let s = tx.get_staff(&login).await?.ok_or_else(|| no_staff(&login))?;
             if s.disabled {
                 return Err(Error::conflict(Code::AlreadyDisabled, format!("{} is disabled already.", s.name)));
             }
-            let ended = super::sessions::end_for_disabled(tx, &policy, &s.id, &by, now).await?;
-            s.disabled = true;
-            tx.update_staff(&s).await?;
-            tx.append_event(
-                NewEvent::new(
-                    now,
-                    by.clone(),
-                    text::staff_disabled(&by.name, &s, ended.len()),
-                    EventData::StaffDisabled(data::StaffDisabled {
-                        login: s.id.clone(),
-                        sessions_ended: ended.iter().map(|s| s.id.clone()).collect(),
-                    }),
-                )
-                .agent(&s.id),
-            )
-            .await?;
-            Ok(Committed::answer(s).sessions_changed(!ended.is_empty()))
+            let (s, ended) = disable_in(tx, &policy, &by, s, now).await?;
+            Ok(Committed::answer(s).sessions_changed(ended))
         })
     }))
     .await
+}
+
+/// Enables a disabled staff member again (`staff.enabled`); their old
+/// sessions stay ended.
+pub async fn enable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
+    let now = ctx.clock.now();
+    let login = login.to_string();
+    ctx.store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx.get_staff(&login).await?.ok_or_else(|| no_staff(&login))?;
+                if !s.disabled {
+                    return Err(Error::conflict(Code::NothingNew, format!("{} is not disabled.", s.name)));
+                }
+                enable_in(tx, &by, s, now).await
+            })
+        }))
+        .await
+}
+
+fn no_staff(login: &str) -> Error {
+    Error::not_found(format!("No staff member {login}."))
+}
+
+/// In `tx`: adds `s` (already checked) with `staff.created` by `by`, with no
+/// password and no personal token.
+pub(crate) async fn insert_staff_in(tx: &mut dyn WriteTx, by: &Actor, s: &Staff, now: Timestamp) -> Result<()> {
+    tx.insert_staff(s).await?;
+    tx.append_event(staff_created(now, by, s)).await?;
+    Ok(())
+}
+
+/// In `tx`: disables `s`, ends their live session (`staff_disabled`) and
+/// appends `staff.disabled`; answers them and whether a session ended.
+pub(crate) async fn disable_in(
+    tx: &mut dyn WriteTx,
+    policy: &Policy,
+    by: &Actor,
+    mut s: Staff,
+    now: Timestamp,
+) -> Result<(Staff, bool)> {
+    let ended = super::sessions::end_for_disabled(tx, policy, &s.id, by, now).await?;
+    s.disabled = true;
+    tx.update_staff(&s).await?;
+    touch_staff(tx, &s.id, now).await?;
+    tx.append_event(
+        NewEvent::new(
+            now,
+            by.clone(),
+            text::staff_disabled(&by.name, &s, ended.len()),
+            EventData::StaffDisabled(data::StaffDisabled {
+                login: s.id.clone(),
+                sessions_ended: ended.iter().map(|s| s.id.clone()).collect(),
+            }),
+        )
+        .agent(&s.id),
+    )
+    .await?;
+    Ok((s, !ended.is_empty()))
+}
+
+/// In `tx`: enables the disabled `s` again and appends `staff.enabled`.
+pub(crate) async fn enable_in(tx: &mut dyn WriteTx, by: &Actor, mut s: Staff, now: Timestamp) -> Result<Staff> {
+    s.disabled = false;
+    tx.update_staff(&s).await?;
+    touch_staff(tx, &s.id, now).await?;
+    tx.append_event(
+        NewEvent::new(
+            now,
+            by.clone(),
+            text::staff_enabled(&by.name, &s),
+            EventData::StaffEnabled(data::StaffEnabled { login: s.id.clone() }),
+        )
+        .agent(&s.id),
+    )
+    .await?;
+    Ok(s)
+}
+
+/// In `tx`: gives `before` the name `name` and appends `staff.updated`, the
+/// change made `how` ("by Okta through SCIM").
+pub(crate) async fn rename_in(
+    tx: &mut dyn WriteTx,
+    by: &Actor,
+    before: Staff,
+    name: &str,
+    how: &str,
+    now: Timestamp,
+) -> Result<Staff> {
+    let after = Staff { name: name.to_string(), ..before.clone() };
+    tx.update_staff(&after).await?;
+    touch_staff(tx, &after.id, now).await?;
+    tx.append_event(
+        NewEvent::new(
+            now,
+            by.clone(),
+            text::staff_updated(&before, &after, how),
+            EventData::StaffUpdated(data::StaffUpdated {
+                login: after.id.clone(),
+                name: after.name.clone(),
+                roles: after.roles.iter().map(|r| r.as_str().to_string()).collect(),
+                changed: vec!["name".to_string()],
+            }),
+        )
+        .agent(&after.id),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// In `tx`: records that staff member `login` changed at `now` (SCIM's
+/// `meta.lastModified`).
+async fn touch_staff(tx: &mut dyn WriteTx, login: &str, now: Timestamp) -> Result<()> {
+    if let Some((_, mut profile)) = tx.get_staff_profile(login).await? {
+        profile.updated_at = Some(now);
+        tx.set_staff_profile(login, &profile).await?;
+    }
+    Ok(())
 }
 
 /// Checks a web origin: `scheme://host[:port]`, nothing more.
@@ -225,16 +428,20 @@ pub struct NewApp {
     pub name: String,
     /// May push tickets.
     pub tickets: bool,
+    /// May provision staff through SCIM.
+    pub scim: bool,
     /// Web origins for CORS (the banner).
     pub origins: Vec<String>,
     /// Where the host app takes one-time entry codes.
     pub entry_url: Option<String>,
+    /// A ticket system's webhook to take tickets from (needs `tickets`).
+    pub connector: Option<super::ConnectorSetup>,
 }
 
 impl NewApp {
     /// An app with these basics and no entry address of its own.
     pub fn new(name: &str, tickets: bool, origins: Vec<String>) -> NewApp {
-        NewApp { name: name.to_string(), tickets, origins, entry_url: None }
+        NewApp { name: name.to_string(), tickets, origins, ..NewApp::default() }
     }
 }
 
@@ -274,9 +481,21 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
         id: ctx.ids.id("app"),
         name: name.to_string(),
         tickets: new.tickets,
+        scim: new.scim,
         origins,
         entry_url,
         created_at: now,
+    };
+    let connector = match &new.connector {
+        Some(_) if !app.tickets => {
+            return Err(Error::refused(
+                Code::PermissionRequired,
+                Some("connector"),
+                "A connector pushes tickets: the app needs the tickets permission (--tickets).",
+            ))
+        }
+        Some(setup) => Some(super::connectors::seal_setup(ctx, &app.id, setup, now)?),
+        None => None,
     };
     let key = ctx.ids.secret(credentials::APP_PREFIX);
     let key_hash = credentials::secret_hash(key.expose());
@@ -285,6 +504,9 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
         .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.insert_app(&a).await?;
+                if let Some(c) = &connector {
+                    tx.insert_connector(c).await?;
+                }
                 tx.insert_credential(&key_hash, "app", &a.id, now).await?;
                 tx.append_event(NewEvent::new(
                     now,

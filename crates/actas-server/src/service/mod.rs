@@ -11,8 +11,10 @@
 mod admin;
 mod audit;
 mod authorize;
+mod connectors;
 pub mod input;
 mod requests;
+mod scim;
 mod sessions;
 
 use std::collections::HashMap;
@@ -26,7 +28,9 @@ use actas_store::{WriteFn, WriteTx};
 pub use admin::*;
 pub use audit::*;
 pub use authorize::*;
+pub use connectors::*;
 pub use requests::*;
+pub use scim::*;
 pub use sessions::*;
 
 pub use crate::ctx::{Ctx, Principal};
@@ -82,6 +86,7 @@ pub fn end_event(reason: EndReason, end: data::SessionEnd) -> EventData {
         EndReason::Expired => EventData::SessionExpired(end),
         EndReason::IdleTimeout => EventData::SessionIdleTimeout(end),
         EndReason::Revoked => EventData::SessionRevoked(end),
+        EndReason::TicketClosed => EventData::SessionTicketClosed(end),
     }
 }
 

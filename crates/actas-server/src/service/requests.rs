@@ -8,7 +8,7 @@ use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::id::Secret;
 use actas_core::model::{
     Approver, Decision, DecisionKind, EndReason, NewRequest, Request, RequestKind, RequestStatus, Role, Session,
-    SessionState, Staff, Ticket,
+    SessionState, Staff, Ticket, TicketSource, TicketStatus,
 };
 use actas_core::policy::{Policy, ScopeChange};
 use actas_core::Code;
@@ -29,10 +29,16 @@ fn required(field: &'static str, v: &str) -> Result<String> {
 }
 
 /// Records a ticket (`POST /tickets`). Apps need the `tickets` permission;
-/// staff need the agent role. The same ticket sent again is answered as is.
+/// staff need the agent role, and a ticket a staff member types in is
+/// marked as typed in by hand. The same ticket sent again is answered as is.
 pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> Result<(Ticket, bool)> {
     authz::allow(by, Act::CreateTicket, ctx.clock.now())?;
     input.validate()?;
+    let now = ctx.clock.now();
+    let source = match by {
+        Principal::App(_) => TicketSource::App,
+        Principal::Staff(_) | Principal::Token(_) => TicketSource::Hand,
+    };
     let t = Ticket {
         reference: required("ref", &input.reference)?,
         account_id: required("account_id", &input.account_id)?,
@@ -40,7 +46,12 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
         subject: required("subject", &input.subject)?,
         url: input.url.map(|u| required("url", &u)).transpose()?,
         created_by: by.actor().id,
-        created_at: ctx.clock.now(),
+        created_at: now,
+        status: TicketStatus::Open,
+        assignee: None,
+        tags: Vec::new(),
+        source,
+        updated_at: now,
     };
     let actor = by.actor();
     ctx.store
@@ -61,11 +72,7 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
                         t.created_at,
                         actor.clone(),
                         text::ticket_created(&actor.name, &t),
-                        EventData::TicketCreated(data::TicketCreated {
-                            subject: t.subject.clone(),
-                            account_name: t.account_name.clone(),
-                            url: t.url.clone(),
-                        }),
+                        EventData::TicketCreated(ticket_created_data(&t)),
                     )
                     .account(&t.account_id)
                     .ticket(&t.reference),
@@ -75,6 +82,19 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
             })
         }))
         .await
+}
+
+/// The `ticket.created` payload of a new ticket.
+pub(crate) fn ticket_created_data(t: &Ticket) -> data::TicketCreated {
+    data::TicketCreated {
+        subject: t.subject.clone(),
+        account_name: t.account_name.clone(),
+        url: t.url.clone(),
+        source: Some(t.source.as_str().to_string()),
+        status: (t.source != TicketSource::Hand).then(|| t.status.as_str().to_string()),
+        assignee: t.assignee.clone(),
+        tags: t.tags.clone(),
+    }
 }
 
 /// A ticket with the requests and sessions on it that `who` may see (an
@@ -98,6 +118,27 @@ pub async fn get_ticket(ctx: &Ctx, who: &Principal, reference: &str) -> Result<(
     sess.retain(|s| authz::sees_session(who, s, now));
     Ok((t, reqs, sess))
 }
+
+/// An agent's open tickets: those assigned to them, then recent ones
+/// assigned to nobody, each list the latest changed first.
+pub async fn inbox(ctx: &Ctx, who: &Staff) -> Result<(Vec<Ticket>, Vec<Ticket>)> {
+    authz::allow(who, Act::ReadInbox, ctx.clock.now())?;
+    let me = who.id.clone();
+    ctx.store
+        .read(read_fn(move |tx| {
+            Box::pin(async move {
+                let mine = tx.list_open_tickets(Some(&me), INBOX_MINE).await?;
+                let free = tx.list_open_tickets(None, INBOX_UNASSIGNED).await?;
+                Ok((mine, free))
+            })
+        }))
+        .await
+}
+
+/// Most tickets an inbox lists as the agent's own.
+const INBOX_MINE: i64 = 50;
+/// Most unassigned tickets an inbox lists.
+const INBOX_UNASSIGNED: i64 = 20;
 
 fn refused_event(
     who: &Staff,
@@ -248,6 +289,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                     actions: checked.actions,
                     minutes: checked.minutes,
                     session_id: None,
+                    playbook: policy.playbook_for(&t.tags).map(|b| b.name.clone()),
                 },
                 &agent,
                 now,
@@ -529,6 +571,15 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     }
                 }
                 flow::check_start(&r, &agent.id, now)?;
+                // A ticket solved or closed since the approval starts nothing.
+                if let Some(t) = tx.get_ticket(&r.ticket).await? {
+                    if !t.status.takes_requests() {
+                        return Err(Error::conflict(
+                            Code::TicketClosed,
+                            format!("Ticket {} is {}; no session starts on it.", t.reference, t.status.as_str()),
+                        ));
+                    }
+                }
                 let aud = audience_for(tx, audience).await?;
                 if let Some(live) = tx.find_live_session(&agent.id).await? {
                     let (live, _) = super::end_if_due(tx, &policy, live, now).await?;
@@ -689,6 +740,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                     actions,
                     minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
                     session_id: Some(s.id.clone()),
+                    playbook: ticket.as_ref().and_then(|t| policy.playbook_for(&t.tags)).map(|b| b.name.clone()),
                 },
                 &agent,
                 now,

@@ -31,6 +31,7 @@
 //!   on PostgreSQL. Every PostgreSQL variant finds its server through
 //!   [`actas_store::testing::pg_base_url`], which says loudly when it is
 //!   skipped.
+//! - [`webhooks`]: deliveries signed as Zendesk and Jira sign them.
 //! - [`wait_until`] and [`wait_for`]: poll a condition with a deadline
 //!   instead of sleeping (from [`actas_store::testing`], with [`t0`], where
 //!   every test server's manual clock starts).
@@ -41,6 +42,7 @@ mod api;
 mod cast;
 pub mod http;
 mod server;
+pub mod webhooks;
 
 use serde_json::Value;
 

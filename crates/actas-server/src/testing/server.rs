@@ -462,6 +462,24 @@ impl AppBuilder<'_> {
         self
     }
 
+    /// It may provision staff through SCIM.
+    pub fn scim(mut self) -> Self {
+        self.app.scim = true;
+        self
+    }
+
+    /// It takes tickets from `kind`'s webhook, signed with `secret` (and
+    /// may push tickets).
+    pub fn connector(mut self, kind: actas_core::connector::Connector, secret: &str) -> Self {
+        self.app.tickets = true;
+        self.app.connector = Some(service::ConnectorSetup {
+            kind,
+            secret: secret.into(),
+            mapping: actas_core::connector::Mapping::default_for(kind),
+        });
+        self
+    }
+
     /// A web origin of it (for CORS and the banner).
     pub fn origin(mut self, origin: &str) -> Self {
         self.app.origins.push(origin.to_string());

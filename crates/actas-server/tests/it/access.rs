@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use actas_core::connector::Connector;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use actas_server::testing::*;
 
 /// The kinds of caller, in the order of every row's statuses.
-const CALLERS: [&str; 19] = [
+const CALLERS: [&str; 20] = [
     "none",        // no Authorization header
     "garbage",     // a bearer that is nothing
     "unissued",    // a personal token of the right shape that was never issued
@@ -32,6 +33,7 @@ const CALLERS: [&str; 19] = [
     "alg_none",    // alg: none
     "hs256",       // HS256 keyed with the public key
     "edited",      // payload edited, signature kept
+    "scim_app",    // an app that only provisions staff (SCIM)
 ];
 
 /// Everything a row needs: a server with two apps more, and live, ended
@@ -49,6 +51,10 @@ struct Fx {
     code: String,
     /// A customer note of maria's ended session.
     notice: String,
+    /// The ticket-only app Desk, which takes Zendesk's webhook.
+    zendesk: String,
+    /// An app that takes Jira's webhook.
+    jira: String,
 }
 
 async fn fixture(backend: &Backend) -> Fx {
@@ -70,7 +76,10 @@ async fn fixture(backend: &Backend) -> Fx {
     let tok_other = app.session(&app.jon).actions(&["plan.view"]).start().await.token;
     let (_, code) = app.post(&format!("/api/v1/sessions/{s1}/entry"), &app.maria, json!({})).await;
     let other_app = app.host_app("Other App").origin("https://other.test").add().await.key;
-    let tickets_app = app.host_app("Desk").tickets().add().await.key;
+    let desk = app.host_app("Desk").connector(Connector::Zendesk, "zendesk-secret-of-the-desk-app").add().await;
+    let (tickets_app, zendesk) = (desk.key, desk.id);
+    let jira = app.host_app("Desk Jira").connector(Connector::Jira, "jira-secret-of-the-desk-app").add().await.id;
+    let scim_app = app.host_app("Okta").scim().add().await.key;
     let notice = app.client.notices(0).await.unwrap()[0].id.clone();
 
     let forged = forgeries(&app, &tok_this);
@@ -94,6 +103,7 @@ async fn fixture(backend: &Backend) -> Fx {
         Some(forged[1].clone()),
         Some(forged[2].clone()),
         Some(forged[3].clone()),
+        Some(scim_app),
     ];
     assert_eq!(bearer.len(), CALLERS.len());
     Fx {
@@ -104,6 +114,8 @@ async fn fixture(backend: &Backend) -> Fx {
         approved,
         code: code["code"].as_str().unwrap().to_string(),
         notice: notice.into_string(),
+        zendesk,
+        jira,
     }
 }
 
@@ -141,19 +153,19 @@ type Call = fn(&Fx) -> (Method, String, Option<Value>);
 struct Row {
     endpoint: &'static str,
     call: Call,
-    want: [u16; 19],
+    want: [u16; 20],
 }
 
 const U: u16 = 401;
 const F: u16 = 403;
 const N: u16 = 404;
 
-//                 none gar uni own agt lead aud adm dis  app oth tkt tokT tokO tokE fKey none hs  edit
-const STAFF_ONLY: [u16; 19] = [U, U, U, 0, 0, 0, 0, 0, U, F, F, F, U, U, U, U, U, U, U];
+//                 none gar uni own agt lead aud adm dis  app oth tkt tokT tokO tokE fKey none hs  edit scim
+const STAFF_ONLY: [u16; 20] = [U, U, U, 0, 0, 0, 0, 0, U, F, F, F, U, U, U, U, U, U, U, F];
 
 /// A staff-only row: `staff` gives the statuses of owner, agent, lead,
 /// auditor and admin; apps get 403, tokens and bad credentials 401.
-const fn staff(s: [u16; 5]) -> [u16; 19] {
+const fn staff(s: [u16; 5]) -> [u16; 20] {
     let mut w = STAFF_ONLY;
     w[3] = s[0];
     w[4] = s[1];
@@ -161,6 +173,12 @@ const fn staff(s: [u16; 5]) -> [u16; 19] {
     w[6] = s[3];
     w[7] = s[4];
     w
+}
+
+/// A SCIM row: only the app with the `scim` permission gets `ok`; staff and
+/// other apps 403, tokens and bad credentials 401.
+const fn scim(ok: u16) -> [u16; 20] {
+    [U, U, U, F, F, F, F, F, U, F, F, F, U, U, U, U, U, U, U, ok]
 }
 
 fn rows() -> Vec<Row> {
@@ -181,7 +199,20 @@ fn rows() -> Vec<Row> {
                 )
             },
             //     none gar uni own  agt  lead aud adm dis  app  oth tkt  tokT tokO tokE fk an hs ed
-            want: [U, U, U, 201, 201, F, F, F, U, 201, F, 201, U, U, U, U, U, U, U],
+            want: [U, U, U, 201, 201, F, F, F, U, 201, F, 201, U, U, U, U, U, U, U, F],
+        },
+        // The ticket systems' webhooks take no credentials but their own
+        // signature: whoever calls without one is refused, whatever bearer
+        // they hold.
+        Row {
+            endpoint: "POST /api/v1/connectors/zendesk/{app_id}",
+            call: |f| post(format!("/api/v1/connectors/zendesk/{}", f.zendesk), json!({"detail": {"id": "T-2"}})),
+            want: [U; 20],
+        },
+        Row {
+            endpoint: "POST /api/v1/connectors/jira/{app_id}",
+            call: |f| post(format!("/api/v1/connectors/jira/{}", f.jira), json!({"issue": {"key": "T-3"}})),
+            want: [U; 20],
         },
         Row {
             endpoint: "GET /api/v1/tickets/{ref}",
@@ -233,12 +264,12 @@ fn rows() -> Vec<Row> {
             endpoint: "GET /api/v1/sessions/{id}",
             call: |f| get(format!("/api/v1/sessions/{}", f.s1)),
             //     none gar uni own  agt lead aud  adm dis app  oth tkt tokT tokO tokE fk an hs ed
-            want: [U, U, U, 200, F, 200, 200, F, U, 200, N, N, 200, F, F, U, U, U, U],
+            want: [U, U, U, 200, F, 200, 200, F, U, 200, N, N, 200, F, F, U, U, U, U, N],
         },
         Row {
             endpoint: "POST /api/v1/sessions/{id}/end",
             call: |f| post(format!("/api/v1/sessions/{}/end", f.s1), json!({})),
-            want: [U, U, U, 200, F, F, F, F, U, F, F, F, 200, F, F, U, U, U, U],
+            want: [U, U, U, 200, F, F, F, F, U, F, F, F, 200, F, F, U, U, U, U, F],
         },
         Row {
             endpoint: "POST /api/v1/sessions/{id}/revoke",
@@ -255,7 +286,7 @@ fn rows() -> Vec<Row> {
         Row {
             endpoint: "POST /api/v1/sessions/{id}/heartbeat",
             call: |f| post(format!("/api/v1/sessions/{}/heartbeat", f.s1), json!({})),
-            want: [U, U, U, 200, F, F, F, F, U, 200, N, N, 200, F, F, U, U, U, U],
+            want: [U, U, U, 200, F, F, F, F, U, 200, N, N, 200, F, F, U, U, U, U, N],
         },
         Row {
             endpoint: "GET /api/v1/sessions/{id}/timeline",
@@ -270,7 +301,7 @@ fn rows() -> Vec<Row> {
         Row {
             endpoint: "POST /api/v1/entry",
             call: |f| post("/api/v1/entry".into(), json!({"code": f.code})),
-            want: [U, U, U, F, F, F, F, F, U, 200, 422, 422, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, F, F, F, U, 200, 422, 422, U, U, U, U, U, U, U, 422],
         },
         Row {
             // Another app is answered (allowed: false, wrong_app) and the attempt audited.
@@ -279,27 +310,27 @@ fn rows() -> Vec<Row> {
                 let token = f.bearer[12].clone().unwrap();
                 post("/api/v1/authorize".into(), json!({"token": token, "action": "settings.view"}))
             },
-            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
         },
         Row {
             endpoint: "GET /api/v1/sessions/feed",
             call: |_| get("/api/v1/sessions/feed".into()),
-            want: [U, U, U, F, F, 200, 200, F, U, 200, 200, F, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, 200, 200, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
         },
         Row {
             endpoint: "GET /api/v1/notices",
             call: |_| get("/api/v1/notices".into()),
-            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
         },
         Row {
             endpoint: "POST /api/v1/notices/{id}/delivered",
             call: |f| post(format!("/api/v1/notices/{}/delivered", f.notice), json!({})),
-            want: [U, U, U, F, F, F, F, F, U, 200, N, N, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, F, F, F, U, 200, N, N, U, U, U, U, U, U, U, N],
         },
         Row {
             endpoint: "GET /api/v1/accounts/{id}/access-log",
             call: |_| get("/api/v1/accounts/acct_42/access-log".into()),
-            want: [U, U, U, F, F, 200, 200, F, U, 200, 200, F, U, U, U, U, U, U, U],
+            want: [U, U, U, F, F, 200, 200, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
         },
         Row { endpoint: "GET /api/v1/audit", call: |_| get("/api/v1/audit".into()), want: staff([F, F, 200, 200, F]) },
         Row {
@@ -312,8 +343,53 @@ fn rows() -> Vec<Row> {
             call: |_| get("/api/v1/audit/keys".into()),
             want: staff([F, F, F, 200, 200]),
         },
-        Row { endpoint: "GET /healthz", call: |_| get("/healthz".into()), want: [200; 19] },
-        Row { endpoint: "GET /.well-known/jwks.json", call: |_| get("/.well-known/jwks.json".into()), want: [200; 19] },
+        Row { endpoint: "GET /healthz", call: |_| get("/healthz".into()), want: [200; 20] },
+        Row { endpoint: "GET /.well-known/jwks.json", call: |_| get("/.well-known/jwks.json".into()), want: [200; 20] },
+        Row {
+            endpoint: "GET /scim/v2/ServiceProviderConfig",
+            call: |_| get("/scim/v2/ServiceProviderConfig".into()),
+            want: scim(200),
+        },
+        Row { endpoint: "GET /scim/v2/ResourceTypes", call: |_| get("/scim/v2/ResourceTypes".into()), want: scim(200) },
+        Row { endpoint: "GET /scim/v2/Schemas", call: |_| get("/scim/v2/Schemas".into()), want: scim(200) },
+        Row {
+            endpoint: "GET /scim/v2/Users",
+            call: |_| get("/scim/v2/Users?filter=userName%20eq%20%22maria%22".into()),
+            want: scim(200),
+        },
+        Row { endpoint: "GET /scim/v2/Users/{id}", call: |_| get("/scim/v2/Users/maria".into()), want: scim(200) },
+        Row {
+            endpoint: "POST /scim/v2/Users",
+            call: |_| {
+                post("/scim/v2/Users".into(), json!({"userName": "nina@support.example", "displayName": "Nina Ross"}))
+            },
+            want: scim(201),
+        },
+        Row {
+            endpoint: "PUT /scim/v2/Users/{id}",
+            call: |_| {
+                (
+                    Method::PUT,
+                    "/scim/v2/Users/maria".into(),
+                    Some(json!({"userName": "maria", "displayName": "Maria L."})),
+                )
+            },
+            want: scim(200),
+        },
+        Row {
+            endpoint: "PATCH /scim/v2/Users/{id}",
+            call: |_| {
+                let patch = json!({"schemas": [actas_core::scim::PATCH_SCHEMA],
+                    "Operations": [{"op": "replace", "value": {"active": false}}]});
+                (Method::PATCH, "/scim/v2/Users/maria".into(), Some(patch))
+            },
+            want: scim(200),
+        },
+        Row {
+            endpoint: "DELETE /scim/v2/Users/{id}",
+            call: |_| (Method::DELETE, "/scim/v2/Users/maria".into(), None),
+            want: scim(204),
+        },
     ]
 }
 
@@ -371,6 +447,11 @@ fn every_endpoint_of_the_api_has_a_row() {
     assert!(stale.is_empty(), "rows for endpoints that do not exist: {stale:?}");
 }
 
+/// Whether the answers of an endpoint must say `Cache-Control: no-store`.
+fn never_cached(endpoint: &str) -> bool {
+    endpoint.contains(" /api/v1/") || endpoint.contains(" /scim/v2/")
+}
+
 async fn run_table(backend: Backend) {
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -389,11 +470,15 @@ async fn run_table(backend: Backend) {
                 failures.push(format!("{} as {}: want {want}, got {got} {body}", row.endpoint, CALLERS[who]));
                 continue;
             }
-            if row.endpoint.contains(" /api/v1/") && cache != Some("no-store".to_string()) {
+            if never_cached(row.endpoint) && cache != Some("no-store".to_string()) {
                 failures.push(format!("{} as {}: Cache-Control {cache:?}", row.endpoint, CALLERS[who]));
             }
             if let Some(before) = before {
-                if !success && got.as_u16() != 409 {
+                if row.endpoint.contains(" /scim/v2/") {
+                    if body["schemas"][0] != actas_core::scim::ERROR_SCHEMA || body["status"] != got.as_str() {
+                        failures.push(format!("{} as {}: no SCIM error: {body}", row.endpoint, CALLERS[who]));
+                    }
+                } else if !success && got.as_u16() != 409 {
                     let t = body["type"].as_str().unwrap_or_default();
                     if !t.starts_with("urn:actas:problem:") {
                         failures.push(format!("{} as {}: no problem document: {body}", row.endpoint, CALLERS[who]));
@@ -409,7 +494,7 @@ async fn run_table(backend: Backend) {
             if (200..300).contains(want) && !read_only {
                 let own = fixture(&backend).await;
                 let (got, body, cache) = send(&own, who, row.call).await;
-                if row.endpoint.contains(" /api/v1/") && cache != Some("no-store".to_string()) {
+                if never_cached(row.endpoint) && cache != Some("no-store".to_string()) {
                     failures.push(format!("{} as {}: Cache-Control {cache:?}", row.endpoint, CALLERS[who]));
                 }
                 checked += 1;

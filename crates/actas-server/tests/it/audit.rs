@@ -225,6 +225,30 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     actas_server::service::disable_staff(&app.ctx, actas_core::audit::Actor::system(), "jon")
         .await
         .unwrap();
+    actas_server::service::enable_staff(&app.ctx, actas_core::audit::Actor::system(), "jon").await.unwrap();
+    // Lena signs in through the identity provider, which now makes her an auditor too.
+    let lena = actas_server::service::ProviderIdentity {
+        login: "lena".into(),
+        name: "Lena Ortiz".into(),
+        roles: vec![actas_core::model::Role::Lead, actas_core::model::Role::Auditor],
+    };
+    actas_server::service::sync_staff_from_provider(&app.ctx, lena).await.unwrap();
+    // A Zendesk ticket with a live session, then solved.
+    use actas_server::testing::webhooks::{deliver, zendesk_event, zendesk_signed};
+    let desk = app
+        .host_app("Acme Zendesk")
+        .connector(actas_core::connector::Connector::Zendesk, "zendesk-secret-of-the-flow-test")
+        .add()
+        .await;
+    let base = app.url("");
+    for (n, status) in ["OPEN", "SOLVED"].into_iter().enumerate() {
+        if status == "SOLVED" {
+            app.session(&app.maria).ticket("70001").actions(&["settings.view"]).start().await;
+        }
+        let d = zendesk_signed("zendesk-secret-of-the-flow-test", app.clock.now(), &format!("inv-{n}"), &zendesk_event("70001", status));
+        let (s, v) = deliver(&base, "zendesk", &desk.id, &d).await;
+        assert!(s.is_success(), "{v}");
+    }
 
     let events = app.events().await;
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();

@@ -967,3 +967,126 @@ backend_test!(async fn starting_with_a_live_session_links_to_it_in_words(app) {
     );
     assert!(p.html.contains(&format!(r#"<a id="fix-link" href="/sessions/{sid}">Go to your live session</a>"#)), "{}", p.html);
 });
+
+/// A server whose console also signs in through an identity provider that
+/// is down (nothing listens on port 9 of the loopback address).
+async fn with_provider_down(password_sign_in: bool) -> TestApp {
+    TestApp::configured(move |c| {
+        c.oidc = Some(actas_server::console::oidc::OidcConfig::new("http://127.0.0.1:9", "actas-console"));
+        c.password_sign_in = password_sign_in;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_password_sign_in_off_the_form_is_gone_and_a_posted_password_is_refused() {
+    let app = with_provider_down(false).await;
+    app.set_password("maria", PASSWORD).await;
+    let mut b = Browser::new(&app);
+    let page = b.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(r#"href="/login/oidc""#), "{}", page.html);
+    assert!(!page.html.contains(r#"type="password""#) && !page.html.contains(r#"action="/login""#), "{}", page.html);
+    assert!(!b.jar.contains_key("actas_login"), "no form token is handed out");
+    // The right password with a matching double-submit token, as the form
+    // would have sent it.
+    b.jar.insert("actas_login".into(), "t0ken".into());
+    let p = b.post("/login", &[("csrf", "t0ken"), ("login", "maria"), ("password", PASSWORD)]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.html);
+    assert!(p.html.contains("Password sign-in is turned off"), "{}", p.html);
+    assert!(!b.jar.contains_key("actas_console"));
+    assert_eq!(b.get("/").await.location(), "/login");
+}
+
+#[tokio::test]
+async fn password_sign_in_off_without_a_provider_is_refused_at_start() {
+    let config = actas_server::Config { password_sign_in: false, ..actas_server::Config::new("unused.db") };
+    let e = actas_server::Server::build(config).await.err().expect("refused");
+    assert!(e.to_string().contains("nobody could sign in"), "{e}");
+}
+
+#[tokio::test]
+async fn the_provider_down_is_a_page_that_says_so_and_the_password_still_works() {
+    let app = with_provider_down(true).await;
+    let mut b = Browser::new(&app);
+    let login = b.get("/login").await;
+    assert!(login.html.contains("Sign in with your company account") && login.html.contains(r#"type="password""#));
+    let p = b.get("/login/oidc").await;
+    assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE, "{}", p.html);
+    assert!(p.html.contains("The identity provider cannot be reached"), "{}", p.html);
+    assert!(!b.jar.contains_key("actas_oidc"));
+    Browser::signed_in(&app, "maria").await;
+}
+
+#[tokio::test]
+async fn a_callback_without_its_sign_in_or_with_a_forged_one_is_refused_and_signs_nobody_in() {
+    let app = with_provider_down(true).await;
+    let mut b = Browser::new(&app);
+    let p = b.get("/login/oidc/callback?code=c&state=s").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.html);
+    assert!(p.html.contains("not begun in this browser"), "{}", p.html);
+    b.jar.insert("actas_oidc".into(), "Zm9yZ2Vk".into());
+    let p = b.get("/login/oidc/callback?code=c&state=s").await;
+    assert!(p.html.contains("not begun by this server"), "{}", p.html);
+    assert!(!b.jar.contains_key("actas_oidc"), "the pending sign-in is used up whatever happens");
+    let p = b.get("/login/oidc/callback?error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E").await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.html);
+    assert!(p.html.contains("did not sign you in (access_denied: &lt;b&gt;no&lt;/b&gt;)"), "{}", p.html);
+    assert!(!b.jar.contains_key("actas_console"));
+    assert_eq!(b.get("/").await.location(), "/login");
+}
+
+backend_test!(async fn a_provider_sign_in_adds_then_keeps_the_staff_row_in_step_with_the_provider(app) {
+    use actas_core::model::Role;
+    use service::{ProviderIdentity, ProviderSignIn};
+    let who = |login: &str, name: &str, roles: Vec<Role>| ProviderIdentity {
+        login: login.into(),
+        name: name.into(),
+        roles,
+    };
+    let row = || async {
+        let read = actas_store::read_fn(|tx| Box::pin(async move { tx.get_staff("nina").await }));
+        app.ctx.store.read(read).await.unwrap().expect("a staff row")
+    };
+    // No role: refused before anything is written.
+    let e = service::sync_staff_from_provider(&app.ctx, who("nina", "Nina", vec![])).await.unwrap_err();
+    assert!(e.to_string().contains("no actas role"), "{e}");
+    // A login actas cannot take: refused, nothing written.
+    assert!(service::sync_staff_from_provider(&app.ctx, who("Nina Q", "Nina", vec![Role::Agent])).await.is_err());
+    assert!(app.events_of_type("staff.created").await.iter().all(|e| e["data"]["login"] != "nina"));
+
+    // First sign-in: added by themselves, with no password.
+    let ProviderSignIn::Staff(s) =
+        service::sync_staff_from_provider(&app.ctx, who("nina", "Nina Park", vec![Role::Agent])).await.unwrap()
+    else {
+        panic!("signed in")
+    };
+    assert_eq!((s.id.as_str(), s.roles.as_slice()), ("nina", [Role::Agent].as_slice()));
+    let created: Vec<_> =
+        app.events_of_type("staff.created").await.into_iter().filter(|e| e["data"]["login"] == "nina").collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["actor"]["id"], "nina");
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("nina", PASSWORD).await.status, StatusCode::UNAUTHORIZED, "no password was set");
+
+    // The same again: nothing changes, nothing is written.
+    service::sync_staff_from_provider(&app.ctx, who("nina", "Nina Park", vec![Role::Agent])).await.unwrap();
+    assert!(app.events_of_type("staff.updated").await.is_empty());
+
+    // New roles and a new name from the provider: one staff.updated.
+    service::sync_staff_from_provider(&app.ctx, who("nina", "Nina Park-Lee", vec![Role::Agent, Role::Lead]))
+        .await
+        .unwrap();
+    let updated = app.events_of_type("staff.updated").await;
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0]["data"]["changed"], json!(["name", "roles"]));
+    assert_eq!(updated[0]["data"]["roles"], json!(["agent", "lead"]));
+    let nina = row().await;
+    assert_eq!((nina.name.as_str(), nina.roles.len()), ("Nina Park-Lee", 2));
+
+    // Disabled in actas: nothing changes, whatever the provider says.
+    service::disable_staff(&app.ctx, Actor::system(), "nina").await.unwrap();
+    let answer = service::sync_staff_from_provider(&app.ctx, who("nina", "Nina", vec![Role::Admin])).await.unwrap();
+    assert!(matches!(answer, ProviderSignIn::Disabled(_)));
+    assert_eq!(app.events_of_type("staff.updated").await.len(), 1);
+});

@@ -20,7 +20,7 @@ use sqlx::{QueryBuilder, Row};
 use crate::convert::*;
 use crate::ports::*;
 use crate::rows::*;
-use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter};
+use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, StaffProfile};
 
 /// A transaction on one pooled connection.
 ///
@@ -228,10 +228,12 @@ impl Drop for SqlTx {
     }
 }
 
-const TICKET_COLS: &str = "ref, account_id, account_name, subject, url, created_by, created_at";
+const TICKET_COLS: &str =
+    "ref, account_id, account_name, subject, url, created_by, created_at, status, assignee, tags, source, updated_at";
 const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
-const APP_COLS: &str = "id, name, tickets, origins, entry_url, created_at";
-const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at";
+const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, external_id, email, updated_at";
+const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at";
+const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook";
 const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
 const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers";
 const EVENT_COLS: &str =
@@ -332,14 +334,25 @@ impl crate::ports::TicketReads for SqlTx {
         self.one(&format!("SELECT {TICKET_COLS} FROM tickets WHERE ref = $1"), reference, typed::<TicketRow, Ticket>)
             .await
     }
+
+    async fn list_open_tickets(&mut self, assignee: Option<&str>, limit: i64) -> Result<Vec<Ticket>> {
+        // The WHERE repeats the partial index's condition.
+        let mut qb = QueryBuilder::new(format!("SELECT {TICKET_COLS} FROM tickets WHERE "));
+        match assignee {
+            Some(who) => qb.push("assignee = ").push_bind(who.to_string()),
+            None => qb.push("assignee IS NULL"),
+        };
+        qb.push(" AND status IN ('open', 'pending') ORDER BY updated_at DESC LIMIT ").push_bind(limit);
+        self.many(qb, typed::<TicketRow, Ticket>).await
+    }
 }
 
 #[async_trait]
 impl crate::ports::TicketWrites for SqlTx {
     async fn insert_ticket(&mut self, t: &Ticket) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tickets (ref, account_id, account_name, subject, url, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO tickets ({TICKET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
         .bind(&t.reference)
         .bind(&t.account_id)
         .bind(&t.account_name)
@@ -347,9 +360,35 @@ impl crate::ports::TicketWrites for SqlTx {
         .bind(&t.url)
         .bind(&t.created_by)
         .bind(micros(t.created_at))
+        .bind(t.status.as_str())
+        .bind(&t.assignee)
+        .bind(tags_json(&t.tags)?)
+        .bind(t.source.as_str())
+        .bind(micros(t.updated_at))
         .execute(self.db().await?)
         .await
         .map_err(|e| unique_or(e, actas_core::Code::TicketExists, "A ticket with this reference exists already."))?;
+        Ok(())
+    }
+
+    async fn update_ticket(&mut self, t: &Ticket) -> Result<()> {
+        sqlx::query(
+            "UPDATE tickets SET account_id = $2, account_name = $3, subject = $4, url = $5, status = $6, \
+             assignee = $7, tags = $8, source = $9, updated_at = $10 WHERE ref = $1",
+        )
+        .bind(&t.reference)
+        .bind(&t.account_id)
+        .bind(&t.account_name)
+        .bind(&t.subject)
+        .bind(&t.url)
+        .bind(t.status.as_str())
+        .bind(&t.assignee)
+        .bind(tags_json(&t.tags)?)
+        .bind(t.source.as_str())
+        .bind(micros(t.updated_at))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 }
@@ -375,6 +414,16 @@ impl crate::ports::StaffReads for SqlTx {
             Some(r) => get(&r, "password_hash"),
             None => Ok(None),
         }
+    }
+
+    async fn get_staff_profile(&mut self, id: &str) -> Result<Option<(Staff, StaffProfile)>> {
+        let sql = format!("SELECT {STAFF_PROFILE_COLS} FROM staff WHERE id = $1");
+        self.one(&sql, id, typed::<StaffProfileRow, (Staff, StaffProfile)>).await
+    }
+
+    async fn list_staff_profiles(&mut self) -> Result<Vec<(Staff, StaffProfile)>> {
+        let sql = format!("SELECT {STAFF_PROFILE_COLS} FROM staff ORDER BY id");
+        self.many(QueryBuilder::new(sql), typed::<StaffProfileRow, (Staff, StaffProfile)>).await
     }
 }
 
@@ -416,6 +465,18 @@ impl crate::ports::StaffWrites for SqlTx {
             .execute(self.db().await?)
             .await
             .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_staff_profile(&mut self, id: &str, p: &StaffProfile) -> Result<()> {
+        sqlx::query("UPDATE staff SET external_id = $2, email = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(&p.external_id)
+            .bind(&p.email)
+            .bind(opt_micros(p.updated_at))
+            .execute(self.db().await?)
+            .await
+            .map_err(|e| unique_or(e, actas_core::Code::StaffExists, "Another staff member has this external id."))?;
         Ok(())
     }
 }
@@ -514,15 +575,25 @@ impl crate::ports::AppReads for SqlTx {
         )
         .await
     }
+
+    async fn get_connector(&mut self, app_id: &str) -> Result<Option<crate::ConnectorRecord>> {
+        self.one(
+            "SELECT app_id, kind, secret, mapping, created_at FROM connectors WHERE app_id = $1",
+            app_id,
+            typed::<ConnectorRow, crate::ConnectorRecord>,
+        )
+        .await
+    }
 }
 
 #[async_trait]
 impl crate::ports::AppWrites for SqlTx {
     async fn insert_app(&mut self, a: &App) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+        sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(&a.id)
             .bind(&a.name)
             .bind(a.tickets)
+            .bind(a.scim)
             .bind(join(&a.origins))
             .bind(&a.entry_url)
             .bind(micros(a.created_at))
@@ -561,6 +632,40 @@ impl crate::ports::AppWrites for SqlTx {
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_connector(&mut self, c: &crate::ConnectorRecord) -> Result<()> {
+        sqlx::query("INSERT INTO connectors (app_id, kind, secret, mapping, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&c.app_id)
+            .bind(c.kind.as_str())
+            .bind(c.secret.as_bytes())
+            .bind(mapping_json(&c.mapping)?)
+            .bind(micros(c.created_at))
+            .execute(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO connector_deliveries (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(micros(at))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_deliveries(&mut self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM connector_deliveries WHERE received_at < $1")
+            .bind(micros(before))
+            .execute(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -607,7 +712,7 @@ impl crate::ports::RequestReads for SqlTx {
 impl crate::ports::RequestWrites for SqlTx {
     async fn insert_request(&mut self, r: &Request) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&r.id)
         .bind(r.kind.as_str())
@@ -630,6 +735,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(opt_micros(r.start_by))
         .bind(micros(r.created_at))
         .bind(micros(r.updated_at))
+        .bind(&r.playbook)
         .execute(self.db().await?)
         .await
         .map_err(db_err)?;

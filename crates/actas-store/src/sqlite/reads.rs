@@ -15,13 +15,42 @@ use super::conn::{db_err, many, one, HasConn, Query, TimeBlock};
 use super::rows::*;
 use crate::convert::{audit_at, micros};
 use crate::ports::*;
-use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter};
+use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, StaffProfile};
 
 #[async_trait]
 impl<C: HasConn> TicketReads for C {
     async fn get_ticket(&mut self, reference: &str) -> Result<Option<Ticket>> {
         let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE ref = ?1");
         one(self.conn(), sql, [reference], ticket_from)
+    }
+
+    async fn list_open_tickets(&mut self, assignee: Option<&str>, limit: i64) -> Result<Vec<Ticket>> {
+        // The WHERE repeats the partial index's condition, so SQLite walks
+        // `tickets_open_by_assignee` backwards and stops at `limit`.
+        match assignee {
+            Some(who) => many(
+                self.conn(),
+                concat!(
+                    "SELECT ",
+                    ticket_cols!(),
+                    " FROM tickets WHERE assignee = ?1 AND status IN ('open', 'pending') \
+                     ORDER BY updated_at DESC LIMIT ?2"
+                ),
+                rusqlite::params![who, limit],
+                ticket_from,
+            ),
+            None => many(
+                self.conn(),
+                concat!(
+                    "SELECT ",
+                    ticket_cols!(),
+                    " FROM tickets WHERE assignee IS NULL AND status IN ('open', 'pending') \
+                     ORDER BY updated_at DESC LIMIT ?1"
+                ),
+                [limit],
+                ticket_from,
+            ),
+        }
     }
 }
 
@@ -40,6 +69,15 @@ impl<C: HasConn> StaffReads for C {
             get::<Option<String>>(r, "password_hash")
         })?;
         Ok(hash.flatten())
+    }
+
+    async fn get_staff_profile(&mut self, id: &str) -> Result<Option<(Staff, StaffProfile)>> {
+        let sql = concat!("SELECT ", staff_profile_cols!(), " FROM staff WHERE id = ?1");
+        one(self.conn(), sql, [id], staff_profile_from)
+    }
+
+    async fn list_staff_profiles(&mut self) -> Result<Vec<(Staff, StaffProfile)>> {
+        many(self.conn(), concat!("SELECT ", staff_profile_cols!(), " FROM staff ORDER BY id"), [], staff_profile_from)
     }
 }
 
@@ -80,6 +118,15 @@ impl<C: HasConn> AppReads for C {
             "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = ?1",
             [hash],
             entry_code_from,
+        )
+    }
+
+    async fn get_connector(&mut self, app_id: &str) -> Result<Option<crate::ConnectorRecord>> {
+        one(
+            self.conn(),
+            "SELECT app_id, kind, secret, mapping, created_at FROM connectors WHERE app_id = ?1",
+            [app_id],
+            connector_from,
         )
     }
 }

@@ -14,11 +14,11 @@ use rusqlite::Row;
 
 use crate::convert::corrupt;
 use crate::rows::*;
-use crate::{ConsoleSession, EntryCode, KeyRecord};
+use crate::{ConsoleSession, EntryCode, KeyRecord, StaffProfile};
 
 macro_rules! ticket_cols {
     () => {
-        "ref, account_id, account_name, subject, url, created_by, created_at"
+        "ref, account_id, account_name, subject, url, created_by, created_at, status, assignee, tags, source, updated_at"
     };
 }
 macro_rules! staff_cols {
@@ -26,16 +26,22 @@ macro_rules! staff_cols {
         "id, name, roles, disabled, created_at"
     };
 }
-macro_rules! app_cols {
+macro_rules! staff_profile_cols {
     () => {
-        "id, name, tickets, origins, entry_url, created_at"
+        "id, name, roles, disabled, created_at, external_id, email, updated_at"
     };
 }
+macro_rules! app_cols {
+    () => {
+        "id, name, tickets, scim, origins, entry_url, created_at"
+    };
+}
+pub(super) use staff_profile_cols;
 macro_rules! request_cols {
     () => {
         "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, \
          session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, \
-         start_by, created_at, updated_at"
+         start_by, created_at, updated_at, playbook"
     };
 }
 macro_rules! decision_cols {
@@ -105,14 +111,19 @@ macro_rules! read_rows {
 
 read_rows! {
     ticket_from: TicketRow => Ticket {
-        reference = "ref", account_id, account_name, subject, url, created_by, created_at,
+        reference = "ref", account_id, account_name, subject, url, created_by, created_at, status, assignee, tags,
+        source, updated_at,
     }
+    connector_from: ConnectorRow => crate::ConnectorRecord { app_id, kind, secret, mapping, created_at }
     staff_from: StaffRow => Staff { id, name, roles, disabled, created_at }
-    app_from: AppRow => App { id, name, tickets, origins, entry_url, created_at }
+    staff_profile_from: StaffProfileRow => (Staff, StaffProfile) {
+        id, name, roles, disabled, created_at, external_id, email, updated_at,
+    }
+    app_from: AppRow => App { id, name, tickets, scim, origins, entry_url, created_at }
     request_from: RequestRow => Request {
         id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status,
         session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note,
-        start_by, created_at, updated_at,
+        start_by, created_at, updated_at, playbook,
     }
     decision_from: DecisionRow => Decision {
         id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at,

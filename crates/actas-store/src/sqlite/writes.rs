@@ -10,18 +10,55 @@ use rusqlite::params;
 use super::conn::{db_err, exec, unique_or, BatchTx};
 use super::reads::event_head;
 use super::rows::*;
-use crate::convert::{approvers_json, audit_at, join, micros, opt_micros};
+use crate::convert::{approvers_json, audit_at, join, mapping_json, micros, opt_micros, tags_json};
 use crate::ports::*;
 use crate::writer::BatchConn;
-use crate::{ConsoleSession, EntryCode, KeyRecord};
+use crate::{ConsoleSession, EntryCode, KeyRecord, StaffProfile};
 
 #[async_trait]
 impl TicketWrites for BatchTx {
     async fn insert_ticket(&mut self, t: &Ticket) -> Result<()> {
         self.change_or(
-            concat!("INSERT INTO tickets (", ticket_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![t.reference, t.account_id, t.account_name, t.subject, t.url, t.created_by, micros(t.created_at)],
+            concat!(
+                "INSERT INTO tickets (",
+                ticket_cols!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                t.reference,
+                t.account_id,
+                t.account_name,
+                t.subject,
+                t.url,
+                t.created_by,
+                micros(t.created_at),
+                t.status.as_str(),
+                t.assignee,
+                tags_json(&t.tags)?,
+                t.source.as_str(),
+                micros(t.updated_at)
+            ],
             |e| unique_or(e, Code::TicketExists, "A ticket with this reference exists already."),
+        )?;
+        Ok(())
+    }
+
+    async fn update_ticket(&mut self, t: &Ticket) -> Result<()> {
+        self.change(
+            "UPDATE tickets SET account_id = ?2, account_name = ?3, subject = ?4, url = ?5, status = ?6, \
+             assignee = ?7, tags = ?8, source = ?9, updated_at = ?10 WHERE ref = ?1",
+            params![
+                t.reference,
+                t.account_id,
+                t.account_name,
+                t.subject,
+                t.url,
+                t.status.as_str(),
+                t.assignee,
+                tags_json(&t.tags)?,
+                t.source.as_str(),
+                micros(t.updated_at)
+            ],
         )?;
         Ok(())
     }
@@ -50,6 +87,15 @@ impl StaffWrites for BatchTx {
 
     async fn set_staff_password(&mut self, id: &str, hash: Option<&str>) -> Result<()> {
         self.change("UPDATE staff SET password_hash = ?2 WHERE id = ?1", params![id, hash])?;
+        Ok(())
+    }
+
+    async fn set_staff_profile(&mut self, id: &str, p: &StaffProfile) -> Result<()> {
+        self.change_or(
+            "UPDATE staff SET external_id = ?2, email = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, p.external_id, p.email, opt_micros(p.updated_at)],
+            |e| unique_or(e, Code::StaffExists, "Another staff member has this external id."),
+        )?;
         Ok(())
     }
 }
@@ -93,8 +139,8 @@ impl CredentialWrites for BatchTx {
 impl AppWrites for BatchTx {
     async fn insert_app(&mut self, a: &App) -> Result<()> {
         self.change_or(
-            concat!("INSERT INTO apps (", app_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-            params![a.id, a.name, a.tickets, join(&a.origins), a.entry_url, micros(a.created_at)],
+            concat!("INSERT INTO apps (", app_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![a.id, a.name, a.tickets, a.scim, join(&a.origins), a.entry_url, micros(a.created_at)],
             |e| unique_or(e, Code::AppExists, "An app with this name exists already."),
         )?;
         Ok(())
@@ -117,6 +163,27 @@ impl AppWrites for BatchTx {
         )?;
         Ok(done == 1)
     }
+
+    async fn insert_connector(&mut self, c: &crate::ConnectorRecord) -> Result<()> {
+        self.change(
+            "INSERT INTO connectors (app_id, kind, secret, mapping, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.app_id, c.kind.as_str(), c.secret.as_bytes(), mapping_json(&c.mapping)?, micros(c.created_at)],
+        )?;
+        Ok(())
+    }
+
+    async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool> {
+        let done = self.change(
+            "INSERT INTO connector_deliveries (key, received_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, micros(at)],
+        )?;
+        Ok(done == 1)
+    }
+
+    async fn prune_deliveries(&mut self, before: Timestamp) -> Result<u64> {
+        let done = self.change("DELETE FROM connector_deliveries WHERE received_at < ?1", [micros(before)])?;
+        Ok(done as u64)
+    }
 }
 
 #[async_trait]
@@ -126,7 +193,7 @@ impl RequestWrites for BatchTx {
             concat!(
                 "INSERT INTO requests (",
                 request_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
             ),
             params![
                 r.id,
@@ -150,6 +217,7 @@ impl RequestWrites for BatchTx {
                 opt_micros(r.start_by),
                 micros(r.created_at),
                 micros(r.updated_at),
+                r.playbook,
             ],
         )?;
         Ok(())

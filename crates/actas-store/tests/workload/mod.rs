@@ -51,6 +51,7 @@ pub const GROWING: &[&str] = &[
     "credentials",
     "console_sessions",
     "tickets",
+    "connector_deliveries",
 ];
 
 /// Partial indexes that hold only what is live or waiting (live sessions,
@@ -120,11 +121,22 @@ pub async fn run(store: &Store) {
         .write(write_fn(move |tx| {
             Box::pin(async move {
                 tx.get_ticket(&t.reference).await?;
+                tx.update_ticket(&actas_core::model::Ticket { assignee: Some("agent1".into()), ..t.clone() }).await?;
+                assert_eq!(tx.list_open_tickets(Some("agent1"), 50).await?.len(), 1, "the inbox finds the ticket");
+                assert_eq!(tx.list_open_tickets(None, 20).await?.len(), 20, "and the unassigned ones, to the limit");
                 tx.get_staff("agent1").await?;
                 tx.list_staff().await?;
                 tx.update_staff(&agent("agent1", "B")).await?;
                 tx.set_staff_password("agent1", Some("x")).await?;
                 tx.get_staff_password("agent1").await?;
+                let profile = actas_store::StaffProfile {
+                    external_id: Some("ext-1".into()),
+                    email: Some("agent1@example.test".into()),
+                    updated_at: Some(at),
+                };
+                tx.set_staff_profile("agent1", &profile).await?;
+                tx.get_staff_profile("agent1").await?;
+                tx.list_staff_profiles().await?;
                 let cs = ConsoleSession {
                     id_hash: "h".into(),
                     staff_id: "agent1".into(),
@@ -142,6 +154,7 @@ pub async fn run(store: &Store) {
                     id: "app_1".into(),
                     name: "App".into(),
                     tickets: true,
+                    scim: false,
                     origins: vec![],
                     entry_url: None,
                     created_at: at,
@@ -149,6 +162,18 @@ pub async fn run(store: &Store) {
                 tx.insert_app(&app).await?;
                 tx.get_app("app_1").await?;
                 tx.list_apps().await?;
+                let connector = actas_store::ConnectorRecord {
+                    app_id: "app_1".into(),
+                    kind: actas_core::connector::Connector::Zendesk,
+                    secret: "v1:sealed".into(),
+                    mapping: actas_core::connector::Mapping::default_for(actas_core::connector::Connector::Zendesk),
+                    created_at: at,
+                };
+                tx.insert_connector(&connector).await?;
+                assert_eq!(tx.get_connector("app_1").await?, Some(connector));
+                assert!(tx.record_delivery("d1", at).await?);
+                assert!(!tx.record_delivery("d1", at).await?, "a replay is seen");
+                tx.prune_deliveries(at - minutes(10)).await?;
                 tx.insert_session(&live).await?;
                 let code = EntryCode {
                     hash: "e".into(),
@@ -199,6 +224,7 @@ pub async fn run(store: &Store) {
                         ..Default::default()
                     },
                     SessionFilter { ticket: Some(t.reference.clone()), ..Default::default() },
+                    SessionFilter { ticket: Some(t.reference.clone()), live_only: true, ..Default::default() },
                     SessionFilter { agent: Some("agent3".into()), ..Default::default() },
                     SessionFilter { request_id: Some(r.id.clone()), ..Default::default() },
                     SessionFilter { app_id: Some("app_1".into()), ..Default::default() },

@@ -1,7 +1,9 @@
 //! `GET /`: who is signed in, the agent's live session and requests, the
 //! lead's waiting count (the live box, also at `?fragment=1`), and the
 //! forms and links a person's roles open.
-use actas_core::model::{RequestStatus, Role};
+use actas_core::limits::one_line;
+use actas_core::model::{RequestStatus, Role, Ticket};
+use actas_core::policy::Policy;
 use actas_store::RequestFilter;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -21,20 +23,62 @@ fn signed_in_line(who: &SignedIn) -> Markup {
     html! { p { "Signed in as " strong { (who.staff.name) } " (" (who.staff.id) "; " (roles.join(", ")) ")." } }
 }
 
+/// Open tickets with their customer, subject, kind of case, a link back to
+/// their system and a Launch button to the request form.
+fn ticket_table(policy: &Policy, caption: &str, id: &str, tickets: &[Ticket]) -> Markup {
+    html! {
+        div.wide {
+            table id=(id) {
+                caption { (caption) }
+                thead { tr { th scope="col" { "Ticket" } th scope="col" { "Customer" } th scope="col" { "Subject" } th scope="col" { "Kind of case" } th scope="col" { span.visually-hidden { "Launch" } } } }
+                tbody {
+                    @for t in tickets {
+                        tr {
+                            td {
+                                @match &t.url {
+                                    Some(url) => { a href=(url) rel="noopener noreferrer" target="_blank" { (t.reference) } }
+                                    None => { (t.reference) }
+                                }
+                                br; span.hint { (t.status.as_str()) }
+                            }
+                            td { (t.account_label()) }
+                            td { (one_line(&t.subject)) }
+                            td {
+                                @match policy.playbook_for(&t.tags) {
+                                    Some(b) => { (b.label) }
+                                    None => { span.hint { "none named" } }
+                                }
+                            }
+                            td {
+                                a.button href=(format!("/launch?ticket={}", urlencode(&t.reference)))
+                                    aria-label=(format!("Launch a request for ticket {}", t.reference)) { "Launch" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 /// The part of the home page that refreshes itself.
 async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleError> {
     let ctx = &state.ctx;
     let agent = who.staff.has(Role::Agent);
     let lead = who.staff.has(Role::Lead);
-    let (live, mine) = if agent {
+    let (live, mine, inbox) = if agent {
         let live = service::live_session_of(ctx, &who.staff).await?;
         let f = RequestFilter { requester: Some(who.staff.id.clone()), ..Default::default() };
         let mut mine = service::list_requests(ctx, &who.staff, f).await?;
         mine.reverse();
         mine.truncate(20);
-        (live, mine)
+        (live, mine, Some(service::inbox(ctx, &who.staff).await?))
     } else {
-        (None, Vec::new())
+        (None, Vec::new(), None)
     };
     let pending = if lead {
         let f = RequestFilter { status: Some(RequestStatus::Pending), ..Default::default() };
@@ -43,6 +87,18 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
         0
     };
     Ok(html! {
+        @if let Some((assigned, unassigned)) = &inbox {
+            section #inbox {
+                h2 { "Your tickets" }
+                @if assigned.is_empty() && unassigned.is_empty() {
+                    p { "No open ticket is assigned to you or waiting for someone." }
+                }
+                @if !assigned.is_empty() { (ticket_table(&state.ctx.policy, "Assigned to you", "assigned", assigned)) }
+                @if !unassigned.is_empty() {
+                    (ticket_table(&state.ctx.policy, "Not assigned yet, newest first", "unassigned", unassigned))
+                }
+            }
+        }
         @if agent {
             section {
                 h2 { "Your live session" }

@@ -1,9 +1,10 @@
 //! `GET /launch?ticket=REF`, the request form for a ticket (the actions
 //! with the allowed / not-allowed lists, the reason and the duration), and
 //! `POST /requests`, which opens the request or shows the form again with
-//! the refusal next to its field.
+//! the refusal next to its field; `POST /tickets`, a ticket typed in by
+//! hand where no ticket system sends it.
 use actas_api as api;
-use actas_core::limits::{self, one_line};
+use actas_core::limits;
 use actas_core::model::Ticket;
 use actas_core::policy::{Approval, Policy};
 use actas_core::Code;
@@ -14,7 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{approval_words, field_error, lists, minute_choices, refusal, Answer, FieldError};
+use super::{
+    approval_words, field_error, lists, minute_choices, playbook_note, refusal, ticket_card, Answer, FieldError,
+};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
 use crate::console::{layout, page, ConsoleError};
@@ -55,11 +58,14 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
     let needs = service_needs_person(policy, &d.actions);
     let needs_text = "A lead must approve this request before you can start the session.";
     let none_text = "Approved by policy at once: every action ticked needs no approval.";
+    let playbook = policy.playbook_for(&t.tags);
     html! {
-        section.card {
-            h2 { "Ticket " (t.reference) }
-            p { "Customer account: " strong { (t.account_label()) } }
-            p { "Subject: " (one_line(&t.subject)) }
+        (ticket_card(policy, t))
+        @if let Some(b) = playbook {
+            p.playbook {
+                "Suggested for this kind of case: " (policy.labels(&b.actions)) " for " (b.minutes)
+                " minutes. Ask for more only when the case needs it; a lead sees anything beyond the suggestion."
+            }
         }
         form #request-form method="post" action="/requests" {
             @if let Some(e) = general { p.alert role="alert" { (e.detail) } }
@@ -75,6 +81,9 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
                             disabled[a.approval == Approval::Forbidden];
                         " " (a.label) " "
                         span.hint { "(" (approval_words(policy, &a.name)) ")" }
+                        @if playbook.is_some_and(|b| b.actions.contains(&a.name)) {
+                            " " span.suggested { "suggested for this kind of case" }
+                        }
                     }
                 }
             }
@@ -91,6 +100,7 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
                 }
             }
             (lists(policy, &d.actions, true))
+            (playbook_note(policy, playbook.map(|b| b.name.as_str()), &d.actions))
             p #approval data-needs=(needs_text) data-none=(none_text) {
                 @if d.actions.is_empty() { "Tick at least one action." } @else if needs { (needs_text) } @else { (none_text) }
             }
@@ -111,12 +121,76 @@ async fn find_ticket_as(state: &AppState, who: &SignedIn, reference: &str) -> Re
     }
 }
 
-fn no_ticket(who: &SignedIn, reference: &str) -> Response {
+fn no_ticket(state: &AppState, who: &SignedIn, reference: &str) -> Response {
     let body = html! {
         p.alert role="alert" { "There is no ticket " (reference) ". Check the reference, or ask for the ticket to be sent to actas first." }
         (ticket_form(reference))
+        (by_hand_form(state, who, reference, "", "", None))
     };
     page(StatusCode::NOT_FOUND, layout("No such ticket", Some(who), body))
+}
+
+/// Typing a ticket in by hand, where no ticket system sends it: the ticket
+/// is marked as such everywhere, and the policy may refuse requests on it.
+fn by_hand_form(
+    state: &AppState,
+    who: &SignedIn,
+    reference: &str,
+    account: &str,
+    subject: &str,
+    err: Option<&FieldError>,
+) -> Markup {
+    use actas_core::policy::RequireSystem;
+    let rule = state.ctx.policy.tickets.require_system;
+    html! {
+        form #by-hand method="post" action="/tickets" {
+            h2 { "Type the ticket in by hand" }
+            p.hint {
+                "Only where no ticket system sends its tickets to actas. The ticket is marked as typed in by hand in the trail and here."
+                @match rule {
+                    RequireSystem::Never => {},
+                    RequireSystem::Changes => { " The policy allows only view actions on such tickets." },
+                    RequireSystem::Always => { " The policy takes no request on such tickets." },
+                }
+            }
+            @if let Some(e) = err { p.alert role="alert" { (e.detail) } }
+            input type="hidden" name="csrf" value=(who.csrf);
+            label for="h-ref" { "Ticket reference" }
+            input type="text" id="h-ref" name="ref" value=(reference) required maxlength="100";
+            label for="h-account" { "Customer account id" }
+            input type="text" id="h-account" name="account_id" value=(account) required maxlength="100";
+            label for="h-subject" { "Subject" }
+            input type="text" id="h-subject" name="subject" value=(subject) required maxlength="500";
+            p { button type="submit" { "Record the ticket" } }
+        }
+    }
+}
+
+/// `POST /tickets`: records a ticket typed in by hand, then opens its
+/// request form; a refusal shows the form again.
+pub async fn create_ticket(State(state): State<AppState>, who: SignedIn, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::CreateTicket, "Recording a ticket")?;
+    let input = api::NewTicket {
+        reference: form.get("ref").trim().to_string(),
+        account_id: form.get("account_id").trim().to_string(),
+        account_name: None,
+        subject: form.get("subject").trim().to_string(),
+        url: None,
+    };
+    match service::create_ticket(&state.ctx, &Principal::Staff(who.staff.clone()), input.clone()).await {
+        Ok((t, _)) => Ok(Redirect::to(&format!("/launch?ticket={}", urlencode(&t.reference))).into_response()),
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
+            let (status, err) = refusal(e);
+            let body = by_hand_form(&state, &who, &input.reference, &input.account_id, &input.subject, Some(&err));
+            Ok(page(status, layout("Type a ticket in by hand", Some(&who), body)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `GET /launch?ticket=REF`: the request form for a ticket.
@@ -127,9 +201,13 @@ pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Quer
         let body = ticket_form("");
         return Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)));
     }
-    let Some(t) = find_ticket_as(&state, &who, reference).await? else { return Ok(no_ticket(&who, reference)) };
+    let Some(t) = find_ticket_as(&state, &who, reference).await? else { return Ok(no_ticket(&state, &who, reference)) };
     let policy = &state.ctx.policy;
-    let draft = Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes };
+    // A ticket whose tags name a playbook opens with its scope ticked.
+    let draft = match policy.playbook_for(&t.tags) {
+        Some(b) => Draft { reason: String::new(), actions: b.actions.clone(), minutes: b.minutes },
+        None => Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes },
+    };
     let body = request_form(policy, &who, &t, &draft, None);
     Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)))
 }
@@ -163,7 +241,7 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
         Err(e @ (Error::Refused { .. } | Error::BadRequest { .. })) => {
             let Some(t) = find_ticket_as(&state, &who, &reference).await? else {
-                return Ok(no_ticket(&who, &reference));
+                return Ok(no_ticket(&state, &who, &reference));
             };
             let (status, err) = refusal(e);
             let body = request_form(&policy, &who, &t, &draft, Some(&err));

@@ -24,7 +24,8 @@ pub mod queue;
 pub mod requests;
 pub mod sessions;
 
-use actas_core::model::{Request, RequestStatus};
+use actas_core::limits::one_line;
+use actas_core::model::{Request, RequestStatus, Ticket, TicketSource};
 use actas_core::policy::{Approval, Policy};
 use actas_core::{Error, Timestamp};
 use axum::http::StatusCode;
@@ -41,6 +42,61 @@ type Answer = Result<Response, ConsoleError>;
 /// A time as pages show it, to the minute.
 fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The system a ticket came from, in words ("Zendesk").
+fn system_name(t: &Ticket) -> &'static str {
+    match t.source {
+        TicketSource::Zendesk => "Zendesk",
+        TicketSource::Jira => "Jira",
+        TicketSource::App => "the ticket system",
+        TicketSource::Hand => "by hand",
+    }
+}
+
+/// A ticket at a glance: its account, subject, status, where it came from
+/// (a ticket typed in by hand says so), its link back to its system, and
+/// the playbook its tags name.
+fn ticket_card(policy: &Policy, t: &Ticket) -> Markup {
+    let playbook = policy.playbook_for(&t.tags);
+    html! {
+        section.card {
+            h2 { "Ticket " (t.reference) }
+            p { "Customer account: " strong { (t.account_label()) } }
+            p { "Subject: " (one_line(&t.subject)) }
+            p {
+                "Status: " span.status { (t.status.as_str()) }
+                @if let Some(a) = &t.assignee { ". Assigned to " (a) }
+                "."
+            }
+            @if t.by_hand() {
+                p.badge.hand { "Typed in by hand: no ticket system confirmed this ticket." }
+            } @else if let Some(url) = &t.url {
+                p { a href=(url) rel="noopener noreferrer" target="_blank" { "Open the ticket in " (system_name(t)) } }
+            }
+            @if !t.status.takes_requests() {
+                p.alert role="alert" { "This ticket is " (t.status.as_str()) ": requests need an open or pending ticket." }
+            }
+            @if let Some(b) = playbook {
+                p { "Kind of case: " strong { (b.label) } " (playbook " code { (b.name) } ")." }
+            }
+        }
+    }
+}
+
+/// A request's actions against the playbook of its ticket's kind of case:
+/// what it suggests, and what was asked beyond it.
+fn playbook_note(policy: &Policy, playbook: Option<&str>, asked: &[String]) -> Markup {
+    let Some(b) = playbook.and_then(|n| policy.playbook(n)) else { return html! {} };
+    let beyond = policy.beyond(b, asked);
+    html! {
+        p.playbook {
+            "Suggested for this kind of case (" (b.label) "): " (policy.labels(&b.actions)) ", " (b.minutes) " minutes."
+        }
+        @if !beyond.is_empty() {
+            p.beyond { strong { "Beyond the suggestion: " } (policy.labels(&beyond)) "." }
+        }
+    }
 }
 
 /// Where a request stands, in words.

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
 
-use super::{minute_choices, refusal, when, Answer, FieldError, FragmentQuery};
+use super::{minute_choices, playbook_note, refusal, when, Answer, FieldError, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
 use crate::console::{fragment, layout, live_box, page, version, ConsoleError};
@@ -27,6 +27,7 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
         @for r in reqs {
             @let rid = &r.id;
             @let e = err.filter(|(id, _)| *id == rid.as_str()).map(|(_, e)| e);
+            @let playbook = r.playbook.as_deref().and_then(|n| policy.playbook(n));
             article.card aria-labelledby=(format!("h-{rid}")) {
                 h2 id=(format!("h-{rid}")) {
                     (r.requester_name) ", ticket " (r.ticket)
@@ -35,6 +36,7 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
                 p { "Customer account " strong { (r.account_label()) } ". Asked " (when(r.created_at)) " for " (r.minutes) " minutes." }
                 p { "Reason: " q { (one_line(&r.reason)) } }
                 p { "Asked for: " (policy.labels(&r.actions)) "." }
+                (playbook_note(policy, r.playbook.as_deref(), &r.actions))
                 @if r.requester == who.staff.id {
                     @if let Some(e) = e { p.alert role="alert" id=(format!("e-{rid}")) { (e.detail) } }
                     p { "You asked for this; another lead decides it." }
@@ -49,6 +51,9 @@ fn queue_view(policy: &Policy, who: &SignedIn, reqs: &[Request], err: Option<(&s
                                     label {
                                         input type="checkbox" name="actions" value=(a.name) checked[r.actions.contains(&a.name)];
                                         " " (a.label)
+                                        @if r.actions.contains(&a.name) && playbook.is_some_and(|b| !b.actions.contains(&a.name)) {
+                                            " " span.suggested.beyond-mark { "beyond the suggestion" }
+                                        }
                                     }
                                 }
                             }

@@ -1,0 +1,114 @@
+//! `actas app add NAME --tickets --connector zendesk|jira --secret-stdin`:
+//! the webhook secret is stored only sealed, the served endpoint checks
+//! deliveries with it, and a bad setup registers nothing.
+
+mod common;
+
+use actas_core::Clock;
+use actas_server::testing::webhooks::{deliver, jira_event, jira_signed, zendesk_event, zendesk_signed};
+use common::*;
+use reqwest::StatusCode;
+
+const SECRET: &str = "a-zendesk-webhook-secret-for-the-cli-test";
+
+/// The app id `app add` names.
+fn app_id(out: &std::process::Output) -> String {
+    stdout(out)
+        .split_whitespace()
+        .find(|w| w.starts_with("app_"))
+        .map(|w| w.trim_end_matches('.').to_string())
+        .expect("`app add` names the app's id")
+}
+
+async fn sqlite(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new().filename(path).connect().await.expect("the SQLite file")
+}
+
+#[tokio::test]
+async fn a_zendesk_connector_is_set_up_from_the_command_line_and_checks_deliveries_with_its_sealed_secret() {
+    let env = Env::new();
+    let args = [
+        "app",
+        "add",
+        "Acme Zendesk",
+        "--tickets",
+        "--connector",
+        "zendesk",
+        "--secret-stdin",
+        "--map",
+        "url_base=https://acme.zendesk.com/agent/tickets/",
+    ];
+    let out = env.run_stdin(&args, &format!("{SECRET}\n"));
+    assert_success(&out, &args);
+    let id = app_id(&out);
+    assert!(stdout(&out).contains(&format!("/api/v1/connectors/zendesk/{id}")), "{}", stdout(&out));
+
+    let mut db = sqlite(&env.db).await;
+    let (kind, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT kind, secret FROM connectors WHERE app_id = ?1")
+        .bind(&id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let sealed = String::from_utf8(sealed).unwrap();
+    assert_eq!(kind, "zendesk");
+    assert!(sealed.starts_with("v1:kek_"), "sealed under the KEK: {sealed}");
+    assert!(!sealed.contains(SECRET));
+    drop(db);
+
+    let server = env.serve();
+    let base = server.api("");
+    let base = base.trim_end_matches("/api/v1");
+    let now = actas_core::SystemClock.now();
+    let good = zendesk_signed(SECRET, now, "inv-1", &zendesk_event("70001", "OPEN"));
+    let (s, v) = deliver(base, "zendesk", &id, &good).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["ticket"]["url"], "https://acme.zendesk.com/agent/tickets/70001");
+    let forged = zendesk_signed("not-the-secret-that-was-set-up", now, "inv-2", &zendesk_event("70002", "OPEN"));
+    assert_eq!(deliver(base, "zendesk", &id, &forged).await.0, StatusCode::UNAUTHORIZED);
+    let jira = jira_signed(SECRET, "wh-1", &jira_event("SUP-1", "new", now));
+    assert_eq!(
+        deliver(base, "jira", &id, &jira).await.0,
+        StatusCode::NOT_FOUND,
+        "a Zendesk app takes no Jira delivery"
+    );
+}
+
+#[test]
+fn a_bad_connector_setup_registers_nothing() {
+    let env = Env::new();
+    for (args, input, says) in [
+        (vec!["app", "add", "Desk", "--connector", "zendesk", "--secret-stdin"], SECRET, "--tickets"),
+        (vec!["app", "add", "Desk", "--tickets", "--connector", "zendesk"], SECRET, "--secret-stdin"),
+        (vec!["app", "add", "Desk", "--tickets", "--connector", "freshdesk", "--secret-stdin"], SECRET, "freshdesk"),
+        (vec!["app", "add", "Desk", "--tickets", "--connector", "jira", "--secret-stdin"], "", "no secret"),
+        (vec!["app", "add", "Desk", "--tickets", "--connector", "jira", "--secret-stdin"], "short", "16 to 512 bytes"),
+        (
+            vec![
+                "app",
+                "add",
+                "Desk",
+                "--tickets",
+                "--connector",
+                "jira",
+                "--secret-stdin",
+                "--map",
+                "account=issue.org",
+            ],
+            SECRET,
+            "JSON pointer",
+        ),
+        (
+            vec!["app", "add", "Desk", "--tickets", "--connector", "jira", "--secret-stdin", "--map", "colour=/x"],
+            SECRET,
+            "no field",
+        ),
+    ] {
+        let out = env.run_stdin(&args, &format!("{input}\n"));
+        assert_failure(&out, &args);
+        assert!(both(&out).contains(says), "{args:?}: {}", both(&out));
+    }
+    // Nothing was registered: the name is still free.
+    let args = ["app", "add", "Desk", "--tickets", "--connector", "jira", "--secret-stdin"];
+    assert_success(&env.run_stdin(&args, &format!("{SECRET}\n")), &args);
+}
