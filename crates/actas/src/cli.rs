@@ -171,6 +171,11 @@ pub enum StaffCommand {
         /// Login.
         login: String,
     },
+    /// Enable a disabled staff member again; their ended sessions stay ended.
+    Enable {
+        /// Login.
+        login: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -647,6 +652,11 @@ async fn staff(db: &str, access: KeyAccess, command: StaffCommand) -> anyhow::Re
             let c = ctx(db, access).await?;
             let s = service::disable_staff(&c, cli_actor(), &login).await?;
             println!("{} ({}) is disabled; any live session of theirs has ended.", s.name, s.id);
+        }
+        StaffCommand::Enable { login } => {
+            let c = ctx(db, access).await?;
+            let s = service::enable_staff(&c, cli_actor(), &login).await?;
+            println!("{} ({}) is enabled again.", s.name, s.id);
         }
     }
     Ok(())

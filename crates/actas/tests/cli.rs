@@ -178,6 +178,16 @@ async fn staff_disable_makes_the_token_refused_and_ends_the_live_session() {
     assert_failure(&env.run(&args), &args);
     let args = ["staff", "disable", "nobody"];
     assert_failure(&env.run(&args), &args);
+
+    // Enabled again: their personal token works, the ended session stays ended.
+    let out = env.ok(&["staff", "enable", "maria"]);
+    assert!(out.contains("enabled again"), "{out}");
+    let (status, body) = get(&c, &server.api("/requests"), &live.agent).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = authorize(&c, &server, &live, "settings.view").await;
+    assert_eq!(body["allowed"], false, "{body}");
+    let args = ["staff", "enable", "maria"];
+    assert_failure(&env.run(&args), &args);
 }
 
 #[test]

@@ -356,6 +356,13 @@ pub struct AppCreated {
     pub tickets: bool,
     /// The web origins the banner runs on.
     pub origins: Vec<String>,
+    /// Whether it provisions staff through SCIM; absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scim: bool,
+    /// The ticket system whose webhook it takes (`zendesk`, `jira`); absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 /// `policy.loaded`
@@ -545,6 +552,8 @@ mod tests {
             }),
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: "maria".into() }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
+                scim: false,
+                connector: Some("zendesk".into()),
                 app: "app_1".into(),
                 name: "Acme Billing".into(),
                 tickets: true,

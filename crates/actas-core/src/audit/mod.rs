@@ -993,6 +993,8 @@ mod tests {
             }),
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: text(rng, 10) }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
+                scim: rng.gen(),
+                connector: maybe(rng, 8),
                 app: text(rng, 10),
                 name: text(rng, 20),
                 tickets: rng.gen(),

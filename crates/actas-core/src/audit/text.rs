@@ -455,11 +455,21 @@ pub fn staff_disabled(by: &str, s: &Staff, sessions_ended: usize) -> String {
 }
 
 /// `app.created`
-pub fn app_created(by: &str, name: &str, id: &str, tickets: bool, origins: &[String]) -> String {
-    let origins =
-        if origins.is_empty() { "no web origins".to_string() } else { format!("web origins {}", origins.join(", ")) };
-    let tickets = if tickets { "may push tickets" } else { "may not push tickets" };
-    format!("{by} registered the app \"{name}\" ({id}); it {tickets}, {origins}.")
+pub fn app_created(by: &str, app: &crate::model::App, connector: Option<&str>) -> String {
+    let origins = if app.origins.is_empty() {
+        "no web origins".to_string()
+    } else {
+        format!("web origins {}", app.origins.join(", "))
+    };
+    let tickets = if app.tickets { "may push tickets" } else { "may not push tickets" };
+    let mut more = String::new();
+    if let Some(c) = connector {
+        more.push_str(&format!("; it takes tickets from {c}'s webhook, whose secret is stored sealed"));
+    }
+    if app.scim {
+        more.push_str("; it provisions staff through SCIM");
+    }
+    format!("{by} registered the app \"{}\" ({}); it {tickets}, {origins}{more}.", app.name, app.id)
 }
 
 /// `policy.loaded`
@@ -638,6 +648,15 @@ mod tests {
             created_at: at(9, 0),
         };
         let lead = Staff { roles: vec![Role::Agent, Role::Lead], ..staff.clone() };
+        let billing_app = crate::model::App {
+            id: "app_1".into(),
+            name: "Acme Billing".into(),
+            tickets: true,
+            scim: false,
+            origins: vec!["https://app.acme.test".into()],
+            entry_url: None,
+            created_at: at(9, 0),
+        };
         let email = FieldChange {
             field: "invoice_email".into(),
             old: Some("old@acme.test".into()),
@@ -706,9 +725,20 @@ mod tests {
             format!("staff.disabled: {}", staff_disabled("Ada Quinn", &staff, 1)),
             format!("staff.updated: {}", staff_updated(&staff, &lead, "at sign-in through the identity provider")),
             format!("staff.enabled: {}", staff_enabled("The identity provider (SCIM)", &staff)),
+            format!("app.created: {}", app_created("actas", &billing_app, None)),
             format!(
-                "app.created: {}",
-                app_created("actas", "Acme Billing", "app_1", true, &["https://app.acme.test".into()])
+                "app.created (connector, SCIM): {}",
+                app_created(
+                    "Ada Quinn",
+                    &crate::model::App {
+                        name: "Acme Zendesk".into(),
+                        id: "app_2".into(),
+                        scim: true,
+                        origins: vec![],
+                        ..billing_app.clone()
+                    },
+                    Some("Zendesk")
+                )
             ),
             format!("policy.loaded: {}", policy_loaded(&p).split(" (sha256").next().unwrap_or_default()),
             format!("key.rotated: {}", key_rotated("actas", true, "k_new", Some("k_old"))),

@@ -421,6 +421,14 @@ pub fn check_origin(o: &str) -> Result<String> {
     Ok(o.to_ascii_lowercase())
 }
 
+/// A ticket system's name in a sentence.
+fn system_name(c: actas_core::connector::Connector) -> &'static str {
+    match c {
+        actas_core::connector::Connector::Zendesk => "Zendesk",
+        actas_core::connector::Connector::Jira => "Jira",
+    }
+}
+
 /// What registering an app takes.
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -511,12 +519,14 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
                 tx.append_event(NewEvent::new(
                     now,
                     by.clone(),
-                    text::app_created(&by.name, &a.name, &a.id, a.tickets, &a.origins),
+                    text::app_created(&by.name, &a, connector.as_ref().map(|c| system_name(c.kind))),
                     EventData::AppCreated(data::AppCreated {
                         app: a.id.clone(),
                         name: a.name.clone(),
                         tickets: a.tickets,
                         origins: a.origins.clone(),
+                        scim: a.scim,
+                        connector: connector.as_ref().map(|c| c.kind.as_str().to_string()),
                     }),
                 ))
                 .await?;

@@ -59,19 +59,21 @@ pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
     let body = html! {
         p.hint #read-only {
             "This page is read-only. Apps are registered on the command line: "
-            code { "actas app add NAME [--tickets] [--origin URL]" } ", which prints the app key once."
+            code { "actas app add NAME [--tickets [--connector zendesk|jira --secret-stdin]] [--scim] [--origin URL]" }
+            ", which prints the app key once."
         }
         @if all.is_empty() { p { "No app is registered yet." } }
         @else {
             div.wide {
                 table #apps {
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Web origins" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Provisions staff (SCIM)" } th scope="col" { "Web origins" } } }
                     tbody {
                         @for a in &all {
                             tr {
                                 td { (a.name) }
                                 td { code { (a.id) } }
                                 td { (yes_no(a.tickets)) }
+                                td { (yes_no(a.scim)) }
                                 td {
                                     @if a.origins.is_empty() { "none" }
                                     @else { ul { @for o in &a.origins { li { (o) } } } }
