@@ -268,8 +268,14 @@ impl Seeder {
             &agent,
             at,
         );
-        let d =
-            data::RequestCreated { reason: reason.clone(), actions: actions.clone(), minutes, needs_approval: changes };
+        let d = data::RequestCreated {
+            reason: reason.clone(),
+            actions: actions.clone(),
+            minutes,
+            needs_approval: changes,
+            playbook: None,
+            beyond_playbook: Vec::new(),
+        };
         let line = text::request_created(p, &r);
         self.queue.push_back(
             NewEvent::new(at, Actor::staff(&agent.id, &agent.name), line, EventData::RequestCreated(d))

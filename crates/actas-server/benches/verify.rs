@@ -121,6 +121,8 @@ fn event(i: u64) -> NewEvent {
                 actions: list(&["settings.view", "invoice_email.update"]),
                 minutes: 15,
                 needs_approval: false,
+                playbook: None,
+                beyond_playbook: Vec::new(),
             }),
         ),
         1 => (

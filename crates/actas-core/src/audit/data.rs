@@ -71,6 +71,12 @@ pub struct RequestCreated {
     pub minutes: u32,
     /// Whether a person must approve.
     pub needs_approval: bool,
+    /// The playbook of the ticket's kind of case; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// The actions asked beyond the playbook's suggestion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beyond_playbook: Vec<String>,
 }
 
 /// What a refused request asked for.
@@ -464,6 +470,8 @@ mod tests {
                 actions: list(&["settings.view"]),
                 minutes: 15,
                 needs_approval: false,
+                playbook: Some("settings_not_saving".into()),
+                beyond_playbook: list(&["billing.update"]),
             }),
             EventType::RequestRefused => EventData::RequestRefused(RequestRefused {
                 code: "reason-too-short".into(),

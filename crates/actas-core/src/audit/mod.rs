@@ -905,6 +905,8 @@ mod tests {
                 actions: texts(rng),
                 minutes: rng.gen(),
                 needs_approval: rng.gen(),
+                playbook: maybe(rng, 12),
+                beyond_playbook: texts(rng),
             }),
             EventType::RequestRefused => EventData::RequestRefused(RequestRefused {
                 code: text(rng, 10),

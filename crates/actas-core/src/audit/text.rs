@@ -130,7 +130,7 @@ pub fn ticket_updated(old: &Ticket, new: &Ticket, changed: &[String], sessions_e
 
 /// `request.created`
 pub fn request_created(p: &Policy, r: &Request) -> String {
-    format!(
+    let mut line = format!(
         "{} asked to act as {} under ticket {} for {}: \"{}\". Actions: {}.",
         r.requester_name,
         r.account_label(),
@@ -138,7 +138,17 @@ pub fn request_created(p: &Policy, r: &Request) -> String {
         minutes_words(r.minutes),
         r.reason,
         p.labels(&r.actions)
-    )
+    );
+    if let Some(b) = r.playbook.as_deref().and_then(|n| p.playbook(n)) {
+        let beyond = p.beyond(b, &r.actions);
+        line.push_str(&format!(" Kind of case: {}", b.label));
+        if beyond.is_empty() {
+            line.push_str(", within its suggested actions.");
+        } else {
+            line.push_str(&format!("; beyond its suggestion: {}.", p.labels(&beyond)));
+        }
+    }
+    line
 }
 
 /// `request.refused`; `account` is the label when known, `detail` the refusal sentence.
@@ -670,6 +680,21 @@ mod tests {
             format!("ticket.updated: {}", ticket_updated(&ticket, &zendesk, &["assignee".into(), "tags".into()], 0)),
             format!("ticket.updated (solved): {}", ticket_updated(&zendesk, &solved, &["status".into()], 1)),
             format!("request.created: {}", request_created(&p, &ask)),
+            format!(
+                "request.created (playbook): {}",
+                request_created(&p, &Request { playbook: Some("settings_not_saving".into()), ..ask.clone() })
+            ),
+            format!(
+                "request.created (beyond the playbook): {}",
+                request_created(
+                    &p,
+                    &Request {
+                        playbook: Some("settings_not_saving".into()),
+                        actions: vec!["settings.view".into(), "billing.update".into()],
+                        ..ask.clone()
+                    }
+                )
+            ),
             format!(
                 "request.refused: {}",
                 request_refused(

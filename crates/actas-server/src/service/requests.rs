@@ -119,15 +119,23 @@ pub async fn get_ticket(ctx: &Ctx, who: &Principal, reference: &str) -> Result<(
     Ok((t, reqs, sess))
 }
 
-/// An agent's open tickets: those assigned to them, then recent ones
-/// assigned to nobody, each list the latest changed first.
+/// An agent's open tickets: those assigned to them (by login, or by the
+/// e-mail address their identity provider gave, for tickets that arrived
+/// before they did), then recent ones assigned to nobody, each list the
+/// latest changed first.
 pub async fn inbox(ctx: &Ctx, who: &Staff) -> Result<(Vec<Ticket>, Vec<Ticket>)> {
     authz::allow(who, Act::ReadInbox, ctx.clock.now())?;
     let me = who.id.clone();
     ctx.store
         .read(read_fn(move |tx| {
             Box::pin(async move {
-                let mine = tx.list_open_tickets(Some(&me), INBOX_MINE).await?;
+                let mut mine = tx.list_open_tickets(Some(&me), INBOX_MINE).await?;
+                let email = tx.get_staff_profile(&me).await?.and_then(|(_, p)| p.email);
+                if let Some(email) = email.filter(|e| *e != me) {
+                    mine.extend(tx.list_open_tickets(Some(&email), INBOX_MINE).await?);
+                    mine.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+                    mine.truncate(INBOX_MINE as usize);
+                }
                 let free = tx.list_open_tickets(None, INBOX_UNASSIGNED).await?;
                 Ok((mine, free))
             })
@@ -305,6 +313,13 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                         actions: r.actions.clone(),
                         minutes: r.minutes,
                         needs_approval: checked.needs_person,
+                        playbook: r.playbook.clone(),
+                        beyond_playbook: r
+                            .playbook
+                            .as_deref()
+                            .and_then(|n| policy.playbook(n))
+                            .map(|b| policy.beyond(b, &r.actions))
+                            .unwrap_or_default(),
                     }),
                 )
                 .about_request(&r),

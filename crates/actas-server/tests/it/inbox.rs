@@ -48,6 +48,20 @@ backend_test!(async fn an_agents_home_lists_their_open_tickets_then_unassigned_o
     assert!(free.contains("70002") && free.contains("The customer cannot log in"), "{free}");
     assert!(!free.contains("70001") && !free.contains("70003"), "{free}");
 
+    // A ticket assigned to an e-mail address that is no login reaches the
+    // agent whose identity provider gave that address.
+    zendesk_ticket(&app, &desk, "70005", Some("jon.park@corp.example"), &[]).await;
+    let profile = actas_store::StaffProfile { email: Some("jon.park@corp.example".into()), ..Default::default() };
+    app.ctx
+        .store
+        .write(actas_store::write_fn(move |tx| Box::pin(async move { tx.set_staff_profile("jon", &profile).await })))
+        .await
+        .unwrap();
+    let (_, jon) = Browser::signed_in(&app, "jon").await;
+    let his = &jon.html[jon.html.find(r#"id="assigned""#).expect("Jon's tickets")..];
+    let his = &his[..his.find("</table>").unwrap()];
+    assert!(his.contains("70005") && his.contains("70003"), "{his}");
+
     // Leads without the agent role have no inbox.
     let (_, lena) = Browser::signed_in(&app, "lena").await;
     assert!(!lena.html.contains(r#"id="inbox""#));
@@ -88,6 +102,12 @@ backend_test!(async fn the_request_form_suggests_the_playbook_and_the_queue_mark
     let card = &queue.html[queue.html.find(&format!(r#"id="h-{id}""#)).unwrap()..];
     assert!(card.contains("Suggested for this kind of case (Settings are not saving)"), "{card}");
     assert!(card.contains("<strong>Beyond the suggestion: </strong>Change billing details."), "{card}");
+    // The trail says it too.
+    let created = app.events_of_type("request.created").await;
+    let e = created.last().unwrap();
+    assert_eq!(e["data"]["playbook"], "settings_not_saving");
+    assert_eq!(e["data"]["beyond_playbook"], json!(["billing.update"]));
+    assert!(e["text"].as_str().unwrap().ends_with("beyond its suggestion: Change billing details."), "{e}");
 });
 
 backend_test!(async fn a_ticket_typed_in_by_hand_in_the_console_is_marked(app) {
