@@ -133,7 +133,7 @@ pub async fn inbox(ctx: &Ctx, who: &Staff) -> Result<(Vec<Ticket>, Vec<Ticket>)>
                 let email = tx.get_staff_profile(&me).await?.and_then(|(_, p)| p.email);
                 if let Some(email) = email.filter(|e| *e != me) {
                     mine.extend(tx.list_open_tickets(Some(&email), INBOX_MINE).await?);
-                    mine.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+                    mine.sort_by_key(|t| std::cmp::Reverse(t.updated_at));
                     mine.truncate(INBOX_MINE as usize);
                 }
                 let free = tx.list_open_tickets(None, INBOX_UNASSIGNED).await?;
