@@ -494,3 +494,51 @@ export function launchBrowserWithFonts(conf) {
     ],
   });
 }
+
+/** A fresh database file in `dir` with its own key-encryption key: `{db, kek}`. */
+export function newDatabase(dir, name) {
+  const db = path.join(dir, `${name}.db`);
+  const kek = path.join(dir, `${name}.kek`);
+  execFileSync(BIN, ['key', 'new-kek', kek], { stdio: 'ignore' });
+  return { db, kek };
+}
+
+/** Runs the CLI on the database `d` (see `newDatabase`); answers its standard output. */
+export function cliOn(d, args, input) {
+  return execFileSync(BIN, ['--database', d.db, ...args], {
+    env: { ...process.env, NO_COLOR: '1', ACTAS_KEY_ENCRYPTION_KEY_FILE: d.kek },
+    encoding: 'utf8',
+    input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+}
+
+/**
+ * `actas serve` on the database `d` with `args` and `env`; resolves with
+ * `{child, base, log()}` once it listens, rejects with the log (and the
+ * exit `code`) if it exits first.
+ */
+export function serveOn(d, args, env = {}) {
+  const child = spawn(BIN, ['--database', d.db, 'serve', '--listen', '127.0.0.1:0', ...args], {
+    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info', ACTAS_KEY_ENCRYPTION_KEY_FILE: d.kek, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`actas did not start:\n${log}`)), 20000);
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      // eslint-disable-next-line no-control-regex
+      const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/actas is listening.*addr=(127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, base: `http://${m[1]}`, log: () => log });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`actas exited with ${code}:\n${log}`), { code, log }));
+    });
+  });
+}

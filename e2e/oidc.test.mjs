@@ -10,14 +10,20 @@
 // sign-in off the form is gone and `POST /login` is refused.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { BIN, launchBrowser, screenshots, shot } from './lib.mjs';
+import {
+  cliOn,
+  launchBrowser,
+  newDatabase as newActasDatabase,
+  screenshots,
+  serveOn,
+  shot,
+} from './lib.mjs';
 import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_ID, startProvider } from './oidc/provider.mjs';
 
 const ADMIN_PASSWORD = 'an admin password for the oidc tests';
@@ -40,49 +46,16 @@ let main; // actas with the provider: { base, child, log() }
 const servers = [];
 
 /** A fresh database with its key-encryption key: `{db, kek}`. */
-function newDatabase(name) {
-  const db = path.join(dir, `${name}.db`);
-  const kek = path.join(dir, `${name}.kek`);
-  execFileSync(BIN, ['key', 'new-kek', kek], { stdio: 'ignore' });
-  return { db, kek };
-}
+const newDatabase = (name) => newActasDatabase(dir, name);
 
 /** Runs the CLI on `d`; answers its standard output. */
-function cli(d, args, input) {
-  return execFileSync(BIN, ['--database', d.db, ...args], {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_KEY_ENCRYPTION_KEY_FILE: d.kek },
-    encoding: 'utf8',
-    input,
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-}
+const cli = cliOn;
 
 /** `actas serve` on `d` with `args`; resolves once it listens. */
-function serve(d, args, env = {}) {
-  const child = spawn(BIN, ['--database', d.db, 'serve', '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info', ACTAS_KEY_ENCRYPTION_KEY_FILE: d.kek, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr.setEncoding('utf8');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`actas did not start:\n${log}`)), 20000);
-    child.stderr.on('data', (chunk) => {
-      log += chunk;
-      // eslint-disable-next-line no-control-regex
-      const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/actas is listening.*addr=(127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        const s = { child, base: `http://${m[1]}`, log: () => log };
-        servers.push(s);
-        resolve(s);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(Object.assign(new Error(`actas exited with ${code}:\n${log}`), { code, log }));
-    });
-  });
+async function serve(d, args, env = {}) {
+  const s = await serveOn(d, args, env);
+  servers.push(s);
+  return s;
 }
 
 /** A port nothing listens on. */

@@ -10,7 +10,6 @@
 // target/screenshots/story-*.png.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -18,7 +17,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { BIN, launchBrowser, root, screenshots, shot, waitForState } from './lib.mjs';
+import {
+  cliOn,
+  launchBrowser,
+  newDatabase,
+  root,
+  screenshots,
+  serveOn,
+  shot,
+  sidewaysScroll,
+  waitForState,
+} from './lib.mjs';
 import { CLIENT_ID, CLIENT_SECRET, startProvider } from './oidc/provider.mjs';
 
 const TICKET = '90001';
@@ -41,39 +50,7 @@ let host; // the host app: { origin, server }
 let appKey; // the host app's key
 let zendeskId; // the Zendesk connector app
 
-function cli(args, input) {
-  return execFileSync(BIN, ['--database', db.db, ...args], {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_KEY_ENCRYPTION_KEY_FILE: db.kek },
-    encoding: 'utf8',
-    input,
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-}
-
-function serve(args, env) {
-  const child = spawn(BIN, ['--database', db.db, 'serve', '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info', ACTAS_KEY_ENCRYPTION_KEY_FILE: db.kek, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr.setEncoding('utf8');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`actas did not start:\n${log}`)), 20000);
-    child.stderr.on('data', (chunk) => {
-      log += chunk;
-      // eslint-disable-next-line no-control-regex
-      const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/actas is listening.*addr=(127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: `http://${m[1]}` });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`actas exited with ${code}:\n${log}`));
-    });
-  });
-}
+const cli = (args, input) => cliOn(db, args, input);
 
 /**
  * The host app: `/support/enter?code=...` exchanges the one-time code for
@@ -149,8 +126,7 @@ async function deliver(d) {
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'actas-story-'));
   mkdirSync(screenshots, { recursive: true });
-  db = { db: path.join(dir, 'story.db'), kek: path.join(dir, 'story.kek') };
-  execFileSync(BIN, ['key', 'new-kek', db.kek], { stdio: 'ignore' });
+  db = newDatabase(dir, 'story');
   const policy = path.join(dir, 'policy.toml');
   writeFileSync(policy, POLICY);
   provider = await startProvider();
@@ -158,7 +134,7 @@ before(async () => {
   appKey = cli(['app', 'add', 'Acme Billing', '--origin', host.origin]).trim().split('\n').pop().trim();
   const added = cli(['app', 'add', 'Acme Zendesk', '--tickets', '--connector', 'zendesk', '--secret-stdin'], `${ZENDESK_SECRET}\n`);
   zendeskId = added.match(/app_[a-z0-9]+/)[0];
-  actas = await serve(['--policy', policy, '--oidc-issuer', provider.issuer, '--oidc-client-id', CLIENT_ID], {
+  actas = await serveOn(db, ['--policy', policy, '--oidc-issuer', provider.issuer, '--oidc-client-id', CLIENT_ID], {
     ACTAS_OIDC_CLIENT_SECRET: CLIENT_SECRET,
   });
   provider.register(`${actas.base}/login/oidc/callback`);
@@ -208,6 +184,11 @@ test('from a Zendesk ticket to a session that ends when the ticket is solved', a
   assert.match(await row.textContent(), /The customer cannot log in/);
   assert.match(await row.textContent(), new RegExp(SUBJECT));
   await shot(page, 'story-inbox');
+  // On a phone the inbox fits: only its table scrolls sideways.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await shot(page, 'story-inbox-phone');
+  assert.equal(await sidewaysScroll(page), 0, 'the home page scrolls sideways at 375 px');
+  await page.setViewportSize({ width: 1280, height: 720 });
   await row.getByRole('link', { name: `Launch a request for ticket ${TICKET}` }).click();
   await page.waitForURL((u) => u.pathname === '/launch');
 

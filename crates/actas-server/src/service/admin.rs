@@ -421,14 +421,6 @@ pub fn check_origin(o: &str) -> Result<String> {
     Ok(o.to_ascii_lowercase())
 }
 
-/// A ticket system's name in a sentence.
-fn system_name(c: actas_core::connector::Connector) -> &'static str {
-    match c {
-        actas_core::connector::Connector::Zendesk => "Zendesk",
-        actas_core::connector::Connector::Jira => "Jira",
-    }
-}
-
 /// What registering an app takes.
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -519,7 +511,7 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
                 tx.append_event(NewEvent::new(
                     now,
                     by.clone(),
-                    text::app_created(&by.name, &a, connector.as_ref().map(|c| system_name(c.kind))),
+                    text::app_created(&by.name, &a, connector.as_ref().map(|c| text::ticket_system(c.kind.into()))),
                     EventData::AppCreated(data::AppCreated {
                         app: a.id.clone(),
                         name: a.name.clone(),

@@ -147,7 +147,7 @@ async fn apply(
             tx.prune_deliveries(now - MAX_AGE - MAX_AGE).await?;
             let actor = Actor::app(&app.id, &app.name);
             let assignee = match &change.assignee {
-                Some(a) => staff_for(tx, a).await?,
+                Some(a) => Some(staff_for(tx, a).await?),
                 None => None,
             };
             let received = match tx.get_ticket(&change.reference).await? {
@@ -273,14 +273,11 @@ async fn update(
 /// The staff login a ticket system's assignee names: the login itself, or
 /// an e-mail address whose local part is a login. Anyone else is kept as
 /// the system wrote them.
-async fn staff_for(tx: &mut dyn WriteTx, assignee: &str) -> Result<Option<String>> {
-    if tx.get_staff(assignee).await?.is_some() {
-        return Ok(Some(assignee.to_string()));
-    }
+async fn staff_for(tx: &mut dyn WriteTx, assignee: &str) -> Result<String> {
     if let Some((local, _)) = assignee.split_once('@') {
-        if tx.get_staff(local).await?.is_some() {
-            return Ok(Some(local.to_string()));
+        if tx.get_staff(assignee).await?.is_none() && tx.get_staff(local).await?.is_some() {
+            return Ok(local.to_string());
         }
     }
-    Ok(Some(assignee.to_string()))
+    Ok(assignee.to_string())
 }

@@ -251,3 +251,21 @@ backend_test!(async fn a_ticket_typed_in_by_hand_is_marked_and_the_policy_may_re
     assert_problem(&change, 422, "ticket-by-hand");
     assert_eq!(app.audit(&app.audrey, "type=request.created").await.len(), before);
 });
+
+backend_test!(async fn an_approved_request_does_not_start_once_its_ticket_is_closed(app) {
+    let zendesk = app.host_app("Acme Zendesk").connector(Connector::Zendesk, ZENDESK_SECRET).add().await;
+    let base = app.url("");
+    let d = zendesk_signed(ZENDESK_SECRET, now(&app), "inv-1", &zendesk_event("70004", "OPEN"));
+    assert_eq!(deliver(&base, "zendesk", &zendesk.id, &d).await.0, StatusCode::CREATED);
+    let r = app.request(&app.maria).ticket("70004").actions(&["settings.view"]).send().await;
+    assert_eq!(r["status"], "approved");
+    let d = zendesk_signed(ZENDESK_SECRET, now(&app), "inv-2", &zendesk_event("70004", "CLOSED"));
+    assert_eq!(deliver(&base, "zendesk", &zendesk.id, &d).await.0, StatusCode::OK);
+
+    let before = app.audit(&app.audrey, "").await.len();
+    let started = app.start(&app.maria, &r.id).await;
+    assert_problem(&started, 409, "ticket-closed");
+    let (_, req) = app.get(&format!("/api/v1/requests/{}", r.id), &app.maria).await;
+    assert_eq!(req["status"], "approved", "nothing changed: {req}");
+    assert_eq!(app.audit(&app.audrey, "").await.len(), before);
+});

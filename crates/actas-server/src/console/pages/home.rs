@@ -11,7 +11,7 @@ use maud::{html, Markup};
 
 use super::accounts::account_form;
 use super::launch::ticket_form;
-use super::{status_words, when, Answer, FragmentQuery};
+use super::{status_words, urlencode, when, Answer, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::SignedIn;
 use crate::console::{fragment, layout, links, live_box, page, version, ConsoleError};
@@ -28,7 +28,7 @@ fn signed_in_line(who: &SignedIn) -> Markup {
 fn ticket_table(policy: &Policy, caption: &str, id: &str, tickets: &[Ticket]) -> Markup {
     html! {
         div.wide {
-            table id=(id) {
+            table.tickets id=(id) {
                 caption { (caption) }
                 thead { tr { th scope="col" { "Ticket" } th scope="col" { "Customer" } th scope="col" { "Subject" } th scope="col" { "Kind of case" } th scope="col" { span.visually-hidden { "Launch" } } } }
                 tbody {
@@ -59,10 +59,6 @@ fn ticket_table(policy: &Policy, caption: &str, id: &str, tickets: &[Ticket]) ->
             }
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The part of the home page that refreshes itself.

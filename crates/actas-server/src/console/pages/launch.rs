@@ -16,7 +16,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    approval_words, field_error, lists, minute_choices, playbook_note, refusal, ticket_card, Answer, FieldError,
+    approval_words, field_error, lists, minute_choices, playbook_note, refusal, ticket_card, urlencode, Answer,
+    FieldError,
 };
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
@@ -187,10 +188,6 @@ pub async fn create_ticket(State(state): State<AppState>, who: SignedIn, form: F
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `GET /launch?ticket=REF`: the request form for a ticket.

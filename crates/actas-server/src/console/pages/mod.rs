@@ -25,7 +25,7 @@ pub mod requests;
 pub mod sessions;
 
 use actas_core::limits::one_line;
-use actas_core::model::{Request, RequestStatus, Ticket, TicketSource};
+use actas_core::model::{Request, RequestStatus, Ticket};
 use actas_core::policy::{Approval, Policy};
 use actas_core::{Error, Timestamp};
 use axum::http::StatusCode;
@@ -44,14 +44,9 @@ fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// The system a ticket came from, in words ("Zendesk").
-fn system_name(t: &Ticket) -> &'static str {
-    match t.source {
-        TicketSource::Zendesk => "Zendesk",
-        TicketSource::Jira => "Jira",
-        TicketSource::App => "the ticket system",
-        TicketSource::Hand => "by hand",
-    }
+/// A ticket reference (or any text) as a query value.
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A ticket at a glance: its account, subject, status, where it came from
@@ -72,7 +67,7 @@ fn ticket_card(policy: &Policy, t: &Ticket) -> Markup {
             @if t.by_hand() {
                 p.badge.hand { "Typed in by hand: no ticket system confirmed this ticket." }
             } @else if let Some(url) = &t.url {
-                p { a href=(url) rel="noopener noreferrer" target="_blank" { "Open the ticket in " (system_name(t)) } }
+                p { a href=(url) rel="noopener noreferrer" target="_blank" { "Open the ticket in " (actas_core::audit::ticket_system(t.source)) } }
             }
             @if !t.status.takes_requests() {
                 p.alert role="alert" { "This ticket is " (t.status.as_str()) ": requests need an open or pending ticket." }
