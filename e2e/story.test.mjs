@@ -91,7 +91,8 @@ function zendeskDelivery(status, invocation) {
   const body = JSON.stringify({
     account_id: 9242270,
     detail: {
-      assignee_id: 'maria@support.example',
+      // Her address at the identity provider, not her login.
+      assignee_id: 'm.lopez@support.example',
       id: TICKET,
       organization_id: 'acct_42',
       status,

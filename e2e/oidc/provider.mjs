@@ -21,10 +21,18 @@ export const OTHER_CLIENT_ID = 'other-app';
  * The accounts, by login: the claims the provider gives each. `maria` is
  * in a group the test policy maps to `agent`; `sam` in one mapped to `lead`
  * and `agent`; `pat` only in groups that give no role; `nodir` has a
- * mapped group given as one string rather than a list.
+ * mapped group given as one string rather than a list. Maria's e-mail
+ * address is not her username: tickets assigned to it reach her inbox
+ * because the provider gave it.
  */
 export const ACCOUNTS = {
-  maria: { preferred_username: 'Maria', name: 'Maria Lopez', groups: ['everyone', 'support-agents'] },
+  maria: {
+    preferred_username: 'Maria',
+    name: 'Maria Lopez',
+    groups: ['everyone', 'support-agents'],
+    email: 'm.lopez@support.example',
+    email_verified: true,
+  },
   sam: { preferred_username: 'sam', name: 'Sam Lee', groups: ['everyone', 'support-leads'] },
   pat: { preferred_username: 'pat', name: 'Pat Doe', groups: ['everyone', 'marketing'] },
   nodir: { preferred_username: 'nodir', name: 'Nodir Karimov', groups: 'support-agents' },
@@ -60,7 +68,11 @@ export async function startProvider() {
       clients: [client(CLIENT_ID, CLIENT_SECRET), client(OTHER_CLIENT_ID, 'other-app-secret-of-its-own')],
       // Every client must use PKCE, with S256.
       pkce: { methods: ['S256'], required: () => true },
-      claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'groups'] },
+      claims: {
+        openid: ['sub'],
+        profile: ['name', 'preferred_username', 'groups'],
+        email: ['email', 'email_verified'],
+      },
       // The profile claims go into the ID token itself, as company
       // providers are set up to do for a groups claim.
       conformIdTokenClaims: false,

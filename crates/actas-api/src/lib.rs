@@ -40,7 +40,17 @@ pub struct Problem {
 }
 
 /// `POST /tickets`
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+///
+/// `ref`, `account_id`, `account_name`, `subject` and `url` are the
+/// ticket's; `status`, `assignee` and `tags` tell its life in its ticket
+/// system. A ticket system (an app with the `tickets` permission) sends
+/// the ticket again whenever it changes: the same `ref` on the same
+/// account updates it (`200`, `ticket.updated` when anything differs), and
+/// a `solved` or `closed` status ends its live sessions (`ticket_closed`).
+/// A field left out of such an update stays as it was. A staff member
+/// typing a ticket in by hand may give `tags` (and `status` `open`) only;
+/// a by-hand ticket sent again is answered as it stands.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// The ticket system's reference.
@@ -61,6 +71,24 @@ pub struct NewTicket {
     #[schema(max_length = 2000)]
     #[serde(default)]
     pub url: Option<String>,
+    /// Where it stands in its ticket system: `open` (the default for a new
+    /// ticket), `pending`, `solved` or `closed`. Only a ticket system (an
+    /// app key) may send another status than `open`; a `solved` or
+    /// `closed` ticket takes no new request and ends its live sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TicketStatus>,
+    /// Who works it, as the ticket system names them: a staff login, or
+    /// an e-mail address whose local part is one (stored as the login).
+    /// An empty string assigns it to nobody. Only from a ticket system (an
+    /// app key).
+    #[schema(max_length = 254)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Its tags (each at most 100 characters), matched against the
+    /// policy's playbooks to suggest a scope; `[]` removes them.
+    #[schema(max_items = 50)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 /// A ticket.

@@ -121,6 +121,7 @@ impl Cast {
                 account_name: Some("Acme Corp".into()),
                 subject: "Invoice emails bounce since the domain move".into(),
                 url: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -160,6 +161,7 @@ impl Cast {
                     account_name: None,
                     subject: "Check the invoice settings".into(),
                     url: None,
+                    ..Default::default()
                 },
             )
             .await?;

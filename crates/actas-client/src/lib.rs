@@ -199,7 +199,7 @@ impl Client {
     /// ```no_run
     /// # async fn run(actas: actas_client::Client) -> Result<(), actas_client::ClientError> {
     /// use actas_client::api::NewTicket;
-    /// actas.create_ticket(&NewTicket { reference: "48192".into(), account_id: "acct_42".into(), account_name: Some("Acme Corp".into()), subject: "Tax settings".into(), url: None }).await?;
+    /// actas.create_ticket(&NewTicket { reference: "48192".into(), account_id: "acct_42".into(), account_name: Some("Acme Corp".into()), subject: "Tax settings".into(), url: None, ..Default::default() }).await?;
     /// # Ok(()) }
     /// ```
     pub async fn create_ticket(&self, t: &api::NewTicket) -> Result<api::Ticket, ClientError> {

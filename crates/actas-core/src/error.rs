@@ -64,6 +64,7 @@ pub enum Code {
     TicketByHand,
     TicketClosed,
     TicketExists,
+    TicketSystemOnly,
     TooLong,
     TooMany,
     UnknownAction,

@@ -52,6 +52,13 @@ pub const VALUES_PER_CALL_CHARS: usize = 10_000;
 pub const ORIGINS_PER_APP: usize = 50;
 /// A staff member's e-mail address, as an identity provider sends it.
 pub const EMAIL_CHARS: usize = 254;
+/// A ticket's assignee, as a ticket system names them: a staff login or
+/// an e-mail address.
+pub const ASSIGNEE_CHARS: usize = EMAIL_CHARS;
+/// One tag of a ticket.
+pub const TAG_CHARS: usize = 100;
+/// Tags of one ticket.
+pub const TAGS_PER_TICKET: usize = 50;
 
 /// Whether `c` lays text out rather than showing as itself: the C0 and C1
 /// controls (line feed, carriage return, tab, escape, NUL, NEL, CSI...),

@@ -61,8 +61,10 @@ impl ScimError {
 /// The attributes of a user that actas keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimUser {
-    /// `userName`: the staff id (login or e-mail, as the provider names
-    /// staff). Unique, compared without case.
+    /// `userName`: what the provider names the staff member by (a login or
+    /// an e-mail address). Unique, compared without case; it may change,
+    /// while the resource's `id` (the staff login, the `userName` it was
+    /// created with) never does.
     pub user_name: String,
     /// The name to show: `displayName`, else `name.formatted`, else given
     /// and family names, else `userName`.
@@ -100,8 +102,7 @@ impl ScimUser {
     /// `replace`/`add` of `active`, `displayName`, `name...`, `externalId`,
     /// `emails...`, with a path or with the attributes as the value's
     /// members; ops and attribute names in any case, booleans also as the
-    /// strings "True"/"False". `userName` cannot change (the staff id is
-    /// the login), and `remove` only clears what may be empty.
+    /// strings "True"/"False"; `remove` only clears what may be empty.
     pub fn apply_patch(&mut self, body: &Value) -> Result<(), ScimError> {
         let obj = body.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "the body is not a JSON object"))?;
         let schemas = attribute(obj, "schemas").and_then(Value::as_array);
@@ -153,12 +154,10 @@ impl ScimUser {
                 self.active =
                     boolean(value).ok_or_else(|| ScimError::bad("invalidValue", "active must be true or false"))?;
             }
-            "username" => {
-                let same = value.as_str().is_some_and(|v| v.trim().eq_ignore_ascii_case(&self.user_name));
-                if !same {
-                    return Err(ScimError::bad("mutability", "userName is the staff id and cannot change"));
-                }
-            }
+            "username" => match value.as_str().map(str::trim) {
+                Some(v) if !v.is_empty() => self.user_name = v.to_string(),
+                _ => return Err(ScimError::bad("invalidValue", "userName must be a non-empty string")),
+            },
             "displayname" => {
                 self.display_name =
                     optional_text(Some(value), "displayName")?.unwrap_or_else(|| self.user_name.clone());
@@ -198,11 +197,11 @@ impl ScimUser {
         Ok(())
     }
 
-    /// The User resource for this staff member: `id` is the staff id.
-    pub fn to_resource(&self, location: &str, created: &str, last_modified: &str) -> Value {
+    /// The User resource for the staff member whose login is `id`.
+    pub fn to_resource(&self, id: &str, location: &str, created: &str, last_modified: &str) -> Value {
         let mut m = Map::new();
         m.insert("schemas".into(), Value::from(vec![USER_SCHEMA]));
-        m.insert("id".into(), Value::from(self.user_name.clone()));
+        m.insert("id".into(), Value::from(id));
         if let Some(e) = &self.external_id {
             m.insert("externalId".into(), Value::from(e.clone()));
         }
@@ -406,8 +405,13 @@ pub fn schemas(base: &str) -> Value {
         Value::Object(m)
     };
     let user_name = with(
-        attr("userName", "string", "The staff member's login, their id in actas; lowercased when stored."),
-        &[("required", true.into()), ("mutability", "immutable".into()), ("uniqueness", "server".into())],
+        attr(
+            "userName",
+            "string",
+            "The name the identity provider knows the staff member by; lowercased when stored. The one they were \
+             created with is their login, the resource's id, which stays when userName changes.",
+        ),
+        &[("required", true.into()), ("uniqueness", "server".into())],
     );
     let name = with(
         attr("name", "complex", "Their name; actas keeps the name shown (formatted, or given and family names)."),
@@ -503,9 +507,14 @@ mod tests {
         let u = ScimUser::from_resource(&entra_create()).unwrap();
         assert_eq!(u.display_name, "givenName familyName");
         assert_eq!(u.external_id.as_deref(), Some("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"));
-        let r = u.to_resource("https://actas.example/scim/v2/Users/x", "2026-11-25T14:00:00Z", "2026-11-25T14:00:00Z");
+        let r = u.to_resource(
+            "test_user",
+            "https://actas.example/scim/v2/Users/test_user",
+            "2026-11-25T14:00:00Z",
+            "2026-11-25T14:00:00Z",
+        );
         assert_eq!(r["userName"], u.user_name.as_str());
-        assert_eq!(r["id"], u.user_name.as_str());
+        assert_eq!(r["id"], "test_user");
         assert_eq!(r["meta"]["resourceType"], "User");
         assert_eq!(r["active"], true);
         assert_eq!(ScimUser::from_resource(&r).unwrap(), u, "what is served reads back as itself");
@@ -529,6 +538,11 @@ mod tests {
         ]});
         u.apply_patch(&entra_rename).unwrap();
         assert_eq!(u.email.as_deref(), Some("m.lopez@support.example"));
+        let entra_user_name = json!({"schemas": [PATCH_SCHEMA], "Operations": [
+            {"op": "Replace", "path": "userName", "value": " m.lopez@support.example "},
+        ]});
+        u.apply_patch(&entra_user_name).unwrap();
+        assert_eq!(u.user_name, "m.lopez@support.example", "userName may change, trimmed");
         assert_eq!(u.display_name, "Maria L.", "a part of the name alone does not replace the name shown");
     }
 
@@ -545,9 +559,10 @@ mod tests {
                 "invalidValue",
             ),
             (
-                json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "userName", "value": "someone@else"}]}),
-                "mutability",
+                json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "userName", "value": " "}]}),
+                "invalidValue",
             ),
+            (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": "userName"}]}), "mutability"),
             (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove"}]}), "noTarget"),
             (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": "active"}]}), "mutability"),
             (json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "displayName"}]}), "invalidValue"),

@@ -22,12 +22,13 @@ use actas_store::Store;
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// The event types that change a session's state.
-pub const SESSION_CHANGES: [EventType; 6] = [
+pub const SESSION_CHANGES: [EventType; 7] = [
     EventType::SessionStarted,
     EventType::SessionEnded,
     EventType::SessionExpired,
     EventType::SessionIdleTimeout,
     EventType::SessionRevoked,
+    EventType::SessionTicketClosed,
     EventType::ScopeChanged,
 ];
 
@@ -130,4 +131,27 @@ async fn poll(store: &Store, policy: &Policy, feed: &Feed, after: i64) -> actas_
         let _ = feed.tx.send(c);
     }
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use actas_core::audit::data::SessionEnd;
+    use actas_core::model::EndReason;
+    use actas_core::VariantArray;
+
+    use super::SESSION_CHANGES;
+
+    /// However a session ends, its event is one the feed sends.
+    #[test]
+    fn every_way_a_session_ends_is_a_change_the_feed_sends() {
+        for reason in EndReason::VARIANTS {
+            let end = SessionEnd {
+                end_reason: reason.as_str().to_string(),
+                note: None,
+                started_at: chrono::DateTime::UNIX_EPOCH,
+            };
+            let kind = crate::service::end_event(*reason, end).kind();
+            assert!(SESSION_CHANGES.contains(&kind), "{reason:?}: {kind:?}");
+        }
+    }
 }

@@ -141,6 +141,10 @@ pub struct StaffProfile {
     pub external_id: Option<String>,
     /// Their e-mail address, as the identity provider sent it.
     pub email: Option<String>,
+    /// The name the identity provider knows them by (SCIM `userName`, the
+    /// OpenID username claim), lowercased, when it is no longer their
+    /// login; unique. `None`: their login.
+    pub username: Option<String>,
     /// When they last changed (name, disabled, the above); `None` when
     /// never since they were added.
     pub updated_at: Option<Timestamp>,

@@ -55,6 +55,10 @@ pub trait StaffReads: Send {
     async fn get_staff_profile(&mut self, id: &str) -> Result<Option<(Staff, StaffProfile)>>;
     /// Everyone with what provisioning keeps of them, by login.
     async fn list_staff_profiles(&mut self) -> Result<Vec<(Staff, StaffProfile)>>;
+    /// The staff member the identity provider knows by `username`
+    /// (lowercased): the one renamed to it, else the one whose login it is
+    /// and who was never renamed.
+    async fn find_staff_by_username(&mut self, username: &str) -> Result<Option<(Staff, StaffProfile)>>;
 }
 
 /// Staff, written.

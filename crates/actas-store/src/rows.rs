@@ -113,12 +113,18 @@ pub(crate) struct StaffProfileRow {
     pub external_id: Option<String>,
     pub email: Option<String>,
     pub updated_at: Option<i64>,
+    pub username: Option<String>,
 }
 
 impl TryFrom<StaffProfileRow> for (Staff, StaffProfile) {
     type Error = Error;
     fn try_from(r: StaffProfileRow) -> Result<(Staff, StaffProfile), Error> {
-        let profile = StaffProfile { external_id: r.external_id, email: r.email, updated_at: opt_time(r.updated_at)? };
+        let profile = StaffProfile {
+            external_id: r.external_id,
+            email: r.email,
+            updated_at: opt_time(r.updated_at)?,
+            username: r.username,
+        };
         let row = StaffRow { id: r.id, name: r.name, roles: r.roles, disabled: r.disabled, created_at: r.created_at };
         Ok((Staff::try_from(row)?, profile))
     }

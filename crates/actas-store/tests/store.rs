@@ -204,6 +204,7 @@ async fn staff_profiles(store: Store, _url: &str) {
                     external_id: Some("00u1".into()),
                     email: Some("maria@support.example".into()),
                     updated_at: Some(later),
+                    username: Some("maria.lopez@support.example".into()),
                 };
                 tx.set_staff_profile("maria", &p).await
             })
@@ -221,6 +222,7 @@ async fn staff_profiles(store: Store, _url: &str) {
     assert_eq!(profile.external_id.as_deref(), Some("00u1"));
     assert_eq!(profile.email.as_deref(), Some("maria@support.example"));
     assert_eq!(profile.updated_at, Some(later));
+    assert_eq!(profile.username.as_deref(), Some("maria.lopez@support.example"));
     let logins: Vec<_> = all.iter().map(|(s, p)| (s.id.as_str(), p.external_id.as_deref())).collect();
     assert_eq!(logins, [("jon", None), ("maria", Some("00u1"))], "by login; none kept for jon");
     assert_eq!(all[0].1, StaffProfile::default());
@@ -231,6 +233,30 @@ async fn staff_profiles(store: Store, _url: &str) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "{err:?}");
+    let taken = StaffProfile { username: Some("maria.lopez@support.example".into()), ..StaffProfile::default() };
+    let err = store
+        .write(write_fn(move |tx| Box::pin(async move { tx.set_staff_profile("jon", &taken).await })))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: actas_core::Code::StaffExists, .. }), "a username is one person's");
+
+    // Found by the name given, and by a login never renamed; not by the
+    // login of someone renamed.
+    let (by_name, by_login, renamed) = store
+        .read(read_fn(|tx| {
+            Box::pin(async move {
+                Ok((
+                    tx.find_staff_by_username("maria.lopez@support.example").await?,
+                    tx.find_staff_by_username("jon").await?,
+                    tx.find_staff_by_username("maria").await?,
+                ))
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(by_name.map(|(s, _)| s.id).as_deref(), Some("maria"));
+    assert_eq!(by_login.map(|(s, _)| s.id).as_deref(), Some("jon"));
+    assert!(renamed.is_none());
 }
 
 both!(the_audit_table_refuses_updates_and_deletes, append_only);

@@ -476,12 +476,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::App {
             command: AppCommand::Add { name, tickets, scim, origins, entry_url, connector, secret_stdin, map },
         } => {
+            let keys = access()?;
+            if connector.is_some() && !matches!(keys, KeyAccess::Sealed(_)) {
+                // Checked before the secret is read: nothing is stored
+                // and the secret is not asked for in vain.
+                bail!(
+                    "a connector's webhook secret is stored only sealed under the key-encryption key, and none was \
+                     given, so nothing was registered: pass the server's key-encryption key with \
+                     --key-encryption-key-file FILE (or set ACTAS_KEY_ENCRYPTION_KEY_FILE, or ACTAS_KEY_ENCRYPTION_KEY \
+                     to its base64; `actas key new-kek FILE` makes one); --allow-plaintext-keys does not cover \
+                     connector secrets"
+                );
+            }
             let connector = match connector {
                 Some(kind) => Some(connector_setup(kind, secret_stdin, &map)?),
                 None => None,
             };
             let system = connector.as_ref().map(|c| c.kind);
-            let c = ctx(&db, access()?).await?;
+            let c = ctx(&db, keys).await?;
             let (app, key) = service::add_app(
                 &c,
                 cli_actor(),

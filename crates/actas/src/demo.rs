@@ -104,6 +104,7 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
                 account_name: Some(name.into()),
                 subject: subject.into(),
                 url: Some(format!("https://tickets.example.test/{reference}")),
+                ..Default::default()
             },
         )
         .await?;

@@ -112,3 +112,34 @@ fn a_bad_connector_setup_registers_nothing() {
     let args = ["app", "add", "Desk", "--tickets", "--connector", "jira", "--secret-stdin"];
     assert_success(&env.run_stdin(&args, &format!("{SECRET}\n")), &args);
 }
+
+#[tokio::test]
+async fn a_connector_without_a_key_encryption_key_is_refused_and_registers_nothing() {
+    let env = Env { kek: None, ..Env::new() };
+    env.ok(&["migrate"]);
+    let args = ["app", "add", "Desk", "--tickets", "--connector", "zendesk", "--secret-stdin"];
+    let plaintext =
+        ["--allow-plaintext-keys", "app", "add", "Desk", "--tickets", "--connector", "zendesk", "--secret-stdin"];
+    for args in [&args[..], &plaintext[..]] {
+        let out = env.run_stdin(args, &format!("{SECRET}\n"));
+        assert_failure(&out, args);
+        let said = both(&out);
+        assert!(said.contains("sealed under the key-encryption key"), "{args:?}: {said}");
+        assert!(said.contains("--key-encryption-key-file"), "{args:?}: says how to give one: {said}");
+        assert!(said.contains("nothing was registered"), "{args:?}: {said}");
+        assert!(!said.contains(SECRET), "{args:?}: the secret is not echoed: {said}");
+    }
+    // Nothing was stored: no app, no connector, no event, no key.
+    let mut db = sqlite(&env.db).await;
+    for table in ["apps", "connectors", "credentials", "audit_events", "signing_keys"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut db).await.unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    drop(db);
+    // With the key-encryption key, the same name is free and registers.
+    let env = Env { kek: Some(env.path("kek")), ..env };
+    write_kek(env.kek());
+    let out = env.run_stdin(&args, &format!("{SECRET}\n"));
+    assert_success(&out, &args);
+    assert!(stdout(&out).contains("Registered Desk as app_"), "{}", stdout(&out));
+}

@@ -331,8 +331,11 @@ pub struct StaffUpdated {
     pub name: String,
     /// Their roles now.
     pub roles: Vec<String>,
-    /// What changed (`name`, `roles`).
+    /// What changed (`name`, `roles`, `username`).
     pub changed: Vec<String>,
+    /// The name the identity provider knows them by now, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 /// `staff.enabled`: a disabled staff member may sign in again.
@@ -557,6 +560,7 @@ mod tests {
                 name: "Maria Lopez".into(),
                 roles: list(&["agent", "lead"]),
                 changed: list(&["roles"]),
+                username: None,
             }),
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: "maria".into() }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {

@@ -992,6 +992,7 @@ mod tests {
                 name: text(rng, 20),
                 roles: texts(rng),
                 changed: texts(rng),
+                username: rng.gen_bool(0.5).then(|| text(rng, 12)),
             }),
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: text(rng, 10) }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {

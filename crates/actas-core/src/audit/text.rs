@@ -101,9 +101,11 @@ pub fn ticket_system(source: TicketSource) -> &'static str {
     }
 }
 
-/// `ticket.updated`: `old` is the ticket before, `new` after;
-/// `sessions_ended` how many live sessions the change ended.
-pub fn ticket_updated(old: &Ticket, new: &Ticket, changed: &[String], sessions_ended: usize) -> String {
+/// `ticket.updated`: `by` sent the change (the app, for a ticket pushed
+/// through the API; Zendesk and Jira are named as such), `old` is the
+/// ticket before, `new` after; `sessions_ended` how many live sessions the
+/// change ended.
+pub fn ticket_updated(by: &str, old: &Ticket, new: &Ticket, changed: &[String], sessions_ended: usize) -> String {
     let mut parts = Vec::new();
     for field in changed {
         parts.push(match field.as_str() {
@@ -125,7 +127,11 @@ pub fn ticket_updated(old: &Ticket, new: &Ticket, changed: &[String], sessions_e
         1 => "; its live session ended".into(),
         n => format!("; its {n} live sessions ended"),
     };
-    format!("{} updated ticket {} for {}: {what}{tail}.", ticket_system(new.source), new.reference, new.account_label())
+    let who = match new.source {
+        TicketSource::Zendesk | TicketSource::Jira => ticket_system(new.source),
+        TicketSource::App | TicketSource::Hand => by,
+    };
+    format!("{who} updated ticket {} for {}: {what}{tail}.", new.reference, new.account_label())
 }
 
 /// `request.created`
@@ -429,8 +435,13 @@ pub fn staff_created(by: &str, s: &Staff) -> String {
 
 /// `staff.updated`; `how` says through what (`at sign-in through the
 /// identity provider`, `through SCIM`).
-pub fn staff_updated(before: &Staff, after: &Staff, how: &str) -> String {
+/// `username`: their name at the identity provider, before and after,
+/// when it changed.
+pub fn staff_updated(before: &Staff, after: &Staff, username: Option<(&str, &str)>, how: &str) -> String {
     let mut parts = Vec::new();
+    if let Some((old, new)) = username {
+        parts.push(format!("username at the identity provider from {old} to {new}"));
+    }
     if before.name != after.name {
         parts.push(format!("name from {} to {}", before.name, after.name));
     }
@@ -677,8 +688,24 @@ mod tests {
             format!("ticket.created: {}", ticket_created("Acme Billing", &ticket)),
             format!("ticket.created (Zendesk): {}", ticket_created("Acme Zendesk", &zendesk)),
             format!("ticket.created (by hand): {}", ticket_created("Maria Lopez", &by_hand)),
-            format!("ticket.updated: {}", ticket_updated(&ticket, &zendesk, &["assignee".into(), "tags".into()], 0)),
-            format!("ticket.updated (solved): {}", ticket_updated(&zendesk, &solved, &["status".into()], 1)),
+            format!(
+                "ticket.updated: {}",
+                ticket_updated("Acme Zendesk", &ticket, &zendesk, &["assignee".into(), "tags".into()], 0)
+            ),
+            format!(
+                "ticket.updated (solved): {}",
+                ticket_updated("Acme Zendesk", &zendesk, &solved, &["status".into()], 1)
+            ),
+            format!(
+                "ticket.updated (through the API): {}",
+                ticket_updated(
+                    "Acme Helpdesk",
+                    &ticket,
+                    &Ticket { status: crate::model::TicketStatus::Closed, tags: Vec::new(), ..ticket.clone() },
+                    &["status".into(), "tags".into()],
+                    2
+                )
+            ),
             format!("request.created: {}", request_created(&p, &ask)),
             format!(
                 "request.created (playbook): {}",
@@ -748,7 +775,19 @@ mod tests {
             ),
             format!("staff.created: {}", staff_created("An operator at the command line", &staff)),
             format!("staff.disabled: {}", staff_disabled("Ada Quinn", &staff, 1)),
-            format!("staff.updated: {}", staff_updated(&staff, &lead, "at sign-in through the identity provider")),
+            format!(
+                "staff.updated: {}",
+                staff_updated(&staff, &lead, None, "at sign-in through the identity provider")
+            ),
+            format!(
+                "staff.updated (renamed at the identity provider): {}",
+                staff_updated(
+                    &staff,
+                    &staff,
+                    Some(("maria@support.example", "m.lopez@support.example")),
+                    "by Okta through SCIM"
+                )
+            ),
             format!("staff.enabled: {}", staff_enabled("The identity provider (SCIM)", &staff)),
             format!("app.created: {}", app_created("actas", &billing_app, None)),
             format!(

@@ -144,6 +144,9 @@ struct Provider {
     /// The signature algorithms accepted on ID tokens: the provider's,
     /// without the symmetric ones (a token is verified by its public keys).
     algs: Vec<CoreJwsSigningAlgorithm>,
+    /// The scopes asked for: `openid`, `profile`, and `email` where the
+    /// provider offers it (or does not say what it offers).
+    scopes: Vec<Scope>,
     fetched: Instant,
 }
 
@@ -270,11 +273,14 @@ impl Oidc {
             })
             .cloned()
             .collect();
+        let offers_email = meta.scopes_supported().is_none_or(|s| s.iter().any(|s| s.as_str() == "email"));
+        let scopes =
+            ["profile"].iter().chain(offers_email.then_some(&"email")).map(|s| Scope::new(s.to_string())).collect();
         let secret = self.config.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_string()));
         let client = OidcClient::from_provider_metadata(meta, ClientId::new(self.config.client_id.clone()), secret)
             .set_redirect_uri(self.redirect.clone());
         tracing::info!(issuer = %self.config.issuer, "discovered the identity provider");
-        Ok(Provider { client, algs, fetched: Instant::now() })
+        Ok(Provider { client, algs, scopes, fetched: Instant::now() })
     }
 }
 
@@ -386,7 +392,7 @@ pub async fn start(State(state): State<AppState>, who: Result<SignedIn, ConsoleE
     let (url, _, _) = provider
         .client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(s), move || Nonce::new(n))
-        .add_scope(Scope::new("profile".into()))
+        .add_scopes(provider.scopes.iter().cloned())
         .set_pkce_challenge(challenge)
         .url();
     let sealed = match oidc.cookie_key.seal(&pending) {
@@ -583,7 +589,11 @@ fn identity(state: &AppState, config: &OidcConfig, claims: &IdClaims) -> Result<
         ));
     }
     let name = all.get("name").and_then(|v| v.as_str()).map(str::trim).filter(|n| plain_name(n)).unwrap_or(&login);
-    Ok(ProviderIdentity { name: name.to_string(), login, roles })
+    // An address the provider says it has not verified is not taken: the
+    // inbox matches tickets to staff by it.
+    let verified = all.get("email_verified").and_then(|v| v.as_bool()) != Some(false);
+    let email = all.get("email").and_then(|v| v.as_str()).map(str::trim).filter(|e| verified && e.contains('@'));
+    Ok(ProviderIdentity { name: name.to_string(), login, email: email.map(str::to_lowercase), roles })
 }
 
 /// The groups of a claim's value: an array of strings (other entries

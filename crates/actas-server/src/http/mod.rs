@@ -238,6 +238,7 @@ mod tests {
             ("RequestKind", names::<RequestKind>()),
             ("SessionState", names::<SessionState>()),
             ("DecisionKind", names::<DecisionKind>()),
+            ("TicketStatus", names::<TicketStatus>()),
             ("AuthorizeReason", reasons),
         ];
         for (schema, sent) in cases {
@@ -257,6 +258,8 @@ mod tests {
             ("NewTicket", "account_name", "maxLength", ACCOUNT_NAME_CHARS),
             ("NewTicket", "subject", "maxLength", SUBJECT_CHARS),
             ("NewTicket", "url", "maxLength", URL_CHARS),
+            ("NewTicket", "assignee", "maxLength", ASSIGNEE_CHARS),
+            ("NewTicket", "tags", "maxItems", TAGS_PER_TICKET),
             ("NewRequest", "ticket", "maxLength", ID_CHARS),
             ("NewRequest", "account_id", "maxLength", ID_CHARS),
             ("NewRequest", "reason", "maxLength", REASON_CHARS),

@@ -11,9 +11,18 @@ use crate::service;
 use crate::views;
 use crate::AppState;
 
-/// Records a ticket.
+/// Records a ticket, or updates it as its ticket system tells it.
+///
+/// A new reference is created (`201`). A known reference on the same
+/// account answers `200`: sent by an app (a ticket system), the ticket is
+/// updated with what was sent (`ticket.updated` when anything differs; a
+/// `solved` or `closed` status ends its live sessions as `ticket_closed`);
+/// typed in by a staff member, it is answered as it stands. Staff may not
+/// send a `status` other than `open` nor an `assignee`
+/// (`ticket-system-only`, `422`).
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = api::NewTicket,
-    responses((status = 201, body = api::Ticket), (status = 200, description = "The same ticket was recorded before", body = api::Ticket),
+    responses((status = 201, description = "A new ticket", body = api::Ticket),
+              (status = 200, description = "A known ticket: updated from its ticket system (an app), or as it stands (staff)", body = api::Ticket),
               (status = 401, body = api::Problem), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
 pub async fn create(
     State(st): State<AppState>,

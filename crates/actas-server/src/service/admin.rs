@@ -3,12 +3,14 @@
 use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::id::Secret;
-use actas_core::limits::{check_count, is_layout_char, DISPLAY_NAME_CHARS, ORIGINS_PER_APP, URL_CHARS};
+use actas_core::limits::{
+    check_count, check_line, is_layout_char, DISPLAY_NAME_CHARS, EMAIL_CHARS, ORIGINS_PER_APP, URL_CHARS,
+};
 use actas_core::model::{App, Notice, Role, Staff};
 use actas_core::policy::Policy;
 use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
-use actas_store::{read_fn, write_fn, WriteTx};
+use actas_store::{read_fn, write_fn, StaffProfile, WriteTx};
 
 use super::{Committed, Ctx, Principal};
 use crate::authz::{self, Act};
@@ -148,14 +150,18 @@ pub async fn add_staff(
 }
 
 /// Who signed in through the identity provider, in actas' terms: the
-/// login its username claim gives, their name, and the roles its groups
-/// give under the policy's `[oidc.roles]`.
+/// username its username claim gives, their name, their e-mail address,
+/// and the roles its groups give under the policy's `[oidc.roles]`.
 #[derive(Debug, Clone)]
 pub struct ProviderIdentity {
-    /// Login (the provider's username, lowercased).
+    /// The provider's username, lowercased: the login of a staff member
+    /// it adds, and how an existing one is found (see
+    /// `find_staff_by_username`).
     pub login: String,
     /// Display name.
     pub name: String,
+    /// Their e-mail address, when the provider gave a verified one.
+    pub email: Option<String>,
     /// Roles, in the order of [`Role`].
     pub roles: Vec<Role>,
 }
@@ -171,58 +177,54 @@ pub enum ProviderSignIn {
 }
 
 /// Brings the staff row of someone signing in through the identity
-/// provider in line with what it says, in one transaction. A first sign-in
-/// adds them (`staff.created`, by themselves; no password and no personal
-/// token); a later one sets their name and roles to the provider's
-/// (`staff.updated`, when either changed). No role, an invalid login or
-/// name: refused, nothing written. A disabled member stays as they are.
+/// provider in line with what it says, in one transaction. They are found
+/// by the name the provider knows them by (a staff member it renamed
+/// through SCIM keeps their login). A first sign-in adds them
+/// (`staff.created`, by themselves; no password and no personal token); a
+/// later one sets their name and roles to the provider's (`staff.updated`,
+/// when either changed) and keeps the e-mail address it gives. No role, an
+/// invalid login or name, a username that is the login of someone the
+/// provider has since renamed: refused, nothing written. A disabled member
+/// stays as they are.
 pub async fn sync_staff_from_provider(ctx: &Ctx, who: ProviderIdentity) -> Result<ProviderSignIn> {
     if who.roles.is_empty() {
         return Err(Error::forbidden(Code::RoleRequired, "Your identity provider gives you no actas role."));
     }
     let name = check_new_staff(&who.login, &who.name, &who.roles)?.to_string();
+    let email = who.email.filter(|e| check_line("email", e, EMAIL_CHARS).is_ok());
     let now = ctx.clock.now();
     let ProviderIdentity { login, roles, .. } = who;
     ctx.store
         .write(write_fn(move |tx| {
             Box::pin(async move {
-                let by = Actor::staff(&login, &name);
-                let Some(before) = tx.get_staff(&login).await? else {
-                    let s = Staff { id: login.clone(), name, roles, disabled: false, created_at: now };
-                    insert_staff_in(tx, &by, &s, now).await?;
+                let Some((before, mut profile)) = tx.find_staff_by_username(&login).await? else {
+                    if tx.get_staff(&login).await?.is_some() {
+                        return Err(Error::conflict(
+                            Code::StaffExists,
+                            format!(
+                                "The login {login} belongs to a staff member your identity provider now knows by \
+                                 another name, so you are not signed in. Ask an admin."
+                            ),
+                        ));
+                    }
+                    let s = Staff { id: login.clone(), name: name.clone(), roles, disabled: false, created_at: now };
+                    insert_staff_in(tx, &Actor::staff(&login, &name), &s, now).await?;
+                    if email.is_some() {
+                        tx.set_staff_profile(&login, &StaffProfile { email, ..StaffProfile::default() }).await?;
+                    }
                     return Ok(ProviderSignIn::Staff(s));
                 };
                 if before.disabled {
                     return Ok(ProviderSignIn::Disabled(before));
                 }
-                let mut changed = Vec::new();
-                if before.name != name {
-                    changed.push("name".to_string());
+                if email.is_some() && email != profile.email {
+                    profile.email = email;
+                    tx.set_staff_profile(&before.id, &profile).await?;
                 }
-                if !same_roles(&before.roles, &roles) {
-                    changed.push("roles".to_string());
-                }
-                if changed.is_empty() {
-                    return Ok(ProviderSignIn::Staff(before));
-                }
+                let by = Actor::staff(&before.id, &name);
                 let after = Staff { name, roles, ..before.clone() };
-                tx.update_staff(&after).await?;
-                touch_staff(tx, &after.id, now).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        by,
-                        text::staff_updated(&before, &after, "at sign-in through the identity provider"),
-                        EventData::StaffUpdated(data::StaffUpdated {
-                            login: after.id.clone(),
-                            name: after.name.clone(),
-                            roles: after.roles.iter().map(|r| r.as_str().to_string()).collect(),
-                            changed,
-                        }),
-                    )
-                    .agent(&after.id),
-                )
-                .await?;
+                let how = "at sign-in through the identity provider";
+                let after = update_staff_in(tx, &by, &before, after, None, how, now).await?;
                 Ok(ProviderSignIn::Staff(after))
             })
         }))
@@ -360,29 +362,49 @@ pub(crate) async fn enable_in(tx: &mut dyn WriteTx, by: &Actor, mut s: Staff, no
     Ok(s)
 }
 
-/// In `tx`: gives `before` the name `name` and appends `staff.updated`, the
-/// change made `how` ("by Okta through SCIM").
-pub(crate) async fn rename_in(
+/// In `tx`: stores `after`, staff member `before` with another name or
+/// roles, and appends `staff.updated` naming what changed, with their
+/// username at the identity provider (old, new) when it changed (the caller
+/// stores that), the change made `how` ("by Okta through SCIM"). Nothing
+/// changed: nothing written.
+pub(crate) async fn update_staff_in(
     tx: &mut dyn WriteTx,
     by: &Actor,
-    before: Staff,
-    name: &str,
+    before: &Staff,
+    after: Staff,
+    username: Option<(&str, &str)>,
     how: &str,
     now: Timestamp,
 ) -> Result<Staff> {
-    let after = Staff { name: name.to_string(), ..before.clone() };
-    tx.update_staff(&after).await?;
+    let mut changed = Vec::new();
+    if username.is_some() {
+        changed.push("username".to_string());
+    }
+    let row_changed = before.name != after.name || !same_roles(&before.roles, &after.roles);
+    if before.name != after.name {
+        changed.push("name".to_string());
+    }
+    if !same_roles(&before.roles, &after.roles) {
+        changed.push("roles".to_string());
+    }
+    if changed.is_empty() {
+        return Ok(after);
+    }
+    if row_changed {
+        tx.update_staff(&after).await?;
+    }
     touch_staff(tx, &after.id, now).await?;
     tx.append_event(
         NewEvent::new(
             now,
             by.clone(),
-            text::staff_updated(&before, &after, how),
+            text::staff_updated(before, &after, username, how),
             EventData::StaffUpdated(data::StaffUpdated {
                 login: after.id.clone(),
                 name: after.name.clone(),
                 roles: after.roles.iter().map(|r| r.as_str().to_string()).collect(),
-                changed: vec!["name".to_string()],
+                changed,
+                username: username.map(|(_, new)| new.to_string()),
             }),
         )
         .agent(&after.id),

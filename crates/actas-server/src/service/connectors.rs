@@ -10,7 +10,7 @@
 use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::connector::{self, Connector, Delivery, Mapping, Refused, TicketChange, MAX_AGE};
 use actas_core::id::Secret;
-use actas_core::model::{App, EndReason, Session, Ticket};
+use actas_core::model::{App, EndReason, Session, Ticket, TicketSource};
 use actas_core::Code;
 use actas_core::{Error, Result, Timestamp};
 use actas_store::{read_fn, write_fn, ConnectorRecord, SessionFilter, WriteTx};
@@ -52,7 +52,8 @@ pub(crate) fn seal_setup(ctx: &Ctx, app_id: &str, setup: &ConnectorSetup, now: T
         Error::refused(
             Code::FieldRequired,
             Some("secret"),
-            "A connector's secret is stored only sealed under the key-encryption key, and none was given.",
+            "A connector's secret is stored only sealed under the key-encryption key, and none was given: \
+             nothing was registered. Give the key-encryption key (--key-encryption-key-file) and try again.",
         )
     })?;
     let sealed = sealed::seal_secret(kek, SECRET_PURPOSE, app_id, secret.as_bytes())
@@ -180,7 +181,7 @@ async fn apply(
                     .await?;
                     Received { ticket: t, outcome: "created", sessions_ended: Vec::new() }
                 }
-                Some(old) => update(tx, &policy, &actor, kind, old, change, assignee, now).await?,
+                Some(old) => update(tx, &policy, &actor, kind.into(), old, change, assignee, now).await?,
             };
             let ended = !received.sessions_ended.is_empty();
             Ok(Committed::answer(received).sessions_changed(ended))
@@ -189,12 +190,18 @@ async fn apply(
     .await
 }
 
+/// Updates a known ticket as its ticket system (`source`) now tells it:
+/// records `ticket.updated` with the fields that changed and, for a solved
+/// or closed ticket, ends its live sessions (`ticket_closed`). Answers
+/// `unchanged` and writes nothing when no field differs. The caller marks
+/// its commit `sessions_changed` when `sessions_ended` is not empty.
+/// `assignee` is the one to store, already mapped by [`staff_for`].
 #[allow(clippy::too_many_arguments)]
-async fn update(
+pub(crate) async fn update(
     tx: &mut dyn WriteTx,
     policy: &actas_core::policy::Policy,
     actor: &Actor,
-    kind: Connector,
+    source: TicketSource,
     old: Ticket,
     change: TicketChange,
     assignee: Option<String>,
@@ -218,7 +225,7 @@ async fn update(
         status: change.status,
         assignee,
         tags: change.tags,
-        source: kind.into(),
+        source,
         updated_at: now,
         ..old.clone()
     };
@@ -251,9 +258,9 @@ async fn update(
         NewEvent::new(
             now,
             actor.clone(),
-            text::ticket_updated(&old, &new, &changed, sessions_ended.len()),
+            text::ticket_updated(&actor.name, &old, &new, &changed, sessions_ended.len()),
             EventData::TicketUpdated(data::TicketUpdated {
-                source: kind.as_str().to_string(),
+                source: source.as_str().to_string(),
                 changed,
                 old_status: old.status.as_str().to_string(),
                 status: new.status.as_str().to_string(),
@@ -273,7 +280,7 @@ async fn update(
 /// The staff login a ticket system's assignee names: the login itself, or
 /// an e-mail address whose local part is a login. Anyone else is kept as
 /// the system wrote them.
-async fn staff_for(tx: &mut dyn WriteTx, assignee: &str) -> Result<String> {
+pub(crate) async fn staff_for(tx: &mut dyn WriteTx, assignee: &str) -> Result<String> {
     if let Some((local, _)) = assignee.split_once('@') {
         if tx.get_staff(assignee).await?.is_none() && tx.get_staff(local).await?.is_some() {
             return Ok(local.to_string());

@@ -48,6 +48,15 @@ impl Validate for api::NewTicket {
         if let Some(u) = &self.url {
             check_line("url", u, limits::URL_CHARS)?;
         }
+        if let Some(a) = &self.assignee {
+            check_line("assignee", a, limits::ASSIGNEE_CHARS)?;
+        }
+        if let Some(tags) = &self.tags {
+            check_count("tags", tags.len(), limits::TAGS_PER_TICKET)?;
+            for t in tags {
+                check_line("tags", t, limits::TAG_CHARS)?;
+            }
+        }
         Ok(())
     }
 }
@@ -163,6 +172,9 @@ mod tests {
             account_name: Some("Acme Corp".into()),
             subject: "Tax settings".into(),
             url: Some("https://desk.example/48192".into()),
+            status: None,
+            assignee: Some("maria@support.example".into()),
+            tags: Some(vec!["billing".into()]),
         };
         ticket().validate().unwrap();
         let mut t = ticket();
@@ -171,14 +183,18 @@ mod tests {
         t.account_name = Some(at(limits::ACCOUNT_NAME_CHARS));
         t.subject = at(limits::SUBJECT_CHARS);
         t.url = Some(at(limits::URL_CHARS));
+        t.assignee = Some(at(limits::ASSIGNEE_CHARS));
+        t.tags = Some(vec![at(limits::TAG_CHARS); limits::TAGS_PER_TICKET]);
         t.validate().unwrap();
         type Edit = fn(&mut api::NewTicket);
-        let cases: [(&str, Edit); 5] = [
+        let cases: [(&str, Edit); 7] = [
             ("ref", |t| t.reference = at(limits::ID_CHARS + 1)),
             ("account_id", |t| t.account_id = at(limits::ID_CHARS + 1)),
             ("account_name", |t| t.account_name = Some(at(limits::ACCOUNT_NAME_CHARS + 1))),
             ("subject", |t| t.subject = at(limits::SUBJECT_CHARS + 1)),
             ("url", |t| t.url = Some(at(limits::URL_CHARS + 1))),
+            ("assignee", |t| t.assignee = Some(at(limits::ASSIGNEE_CHARS + 1))),
+            ("tags", |t| t.tags = Some(vec![at(limits::TAG_CHARS + 1)])),
         ];
         for (field, change) in cases {
             let mut t = ticket();
@@ -188,6 +204,12 @@ mod tests {
         let mut t = ticket();
         t.subject = "Tax\n2026-11-25T14:00:00.000Z  Sam Lee approved".into();
         assert_eq!(code(t.validate()), ("invalid-characters", "subject".to_string()));
+        let mut t = ticket();
+        t.tags = Some(vec!["billing\nforged".into()]);
+        assert_eq!(code(t.validate()), ("invalid-characters", "tags".to_string()));
+        let mut t = ticket();
+        t.tags = Some(vec!["billing".into(); limits::TAGS_PER_TICKET + 1]);
+        assert_eq!(code(t.validate()), ("too-many", "tags".to_string()));
 
         let many = vec!["settings.view".to_string(); limits::ACTIONS_PER_LIST + 1];
         let r =

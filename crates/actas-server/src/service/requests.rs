@@ -4,6 +4,7 @@
 use actas_api as api;
 use actas_core::audit::{self as text, data, Actor, EventData, NewEvent};
 use actas_core::clock::minutes;
+use actas_core::connector::TicketChange;
 use actas_core::flow::{self, Grant, RequestInput};
 use actas_core::id::Secret;
 use actas_core::model::{
@@ -28,9 +29,17 @@ fn required(field: &'static str, v: &str) -> Result<String> {
     Ok(v.to_string())
 }
 
-/// Records a ticket (`POST /tickets`). Apps need the `tickets` permission;
-/// staff need the agent role, and a ticket a staff member types in is
-/// marked as typed in by hand. The same ticket sent again is answered as is.
+/// Records a ticket (`POST /tickets`); answers it and whether it is new.
+///
+/// Apps need the `tickets` permission: they are the ticket systems without
+/// a connector of their own, so a ticket they send again (same reference,
+/// same account) is updated as a connector's would be (`ticket.updated`,
+/// and a solved or closed ticket ends its live sessions as
+/// `ticket_closed`); a field they leave out stays as it was. Staff need
+/// the agent role, and a ticket a staff member types in is marked as typed
+/// in by hand: it may carry tags, but its status and assignee come only
+/// from a ticket system, and the same ticket typed in again is answered as
+/// it stands.
 pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> Result<(Ticket, bool)> {
     authz::allow(by, Act::CreateTicket, ctx.clock.now())?;
     input.validate()?;
@@ -39,6 +48,16 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
         Principal::App(_) => TicketSource::App,
         Principal::Staff(_) | Principal::Token(_) => TicketSource::Hand,
     };
+    if source == TicketSource::Hand {
+        by_hand_fields(&input)?;
+    }
+    let tags = match input.tags {
+        Some(tags) => Some(tags.iter().map(|t| required("tags", t)).collect::<Result<Vec<_>>>()?),
+        None => None,
+    };
+    let status = input.status;
+    // An empty assignee says "nobody".
+    let assignee = input.assignee.map(|a| a.trim().to_string()).map(|a| (!a.is_empty()).then_some(a));
     let t = Ticket {
         reference: required("ref", &input.reference)?,
         account_id: required("account_id", &input.account_id)?,
@@ -47,41 +66,88 @@ pub async fn create_ticket(ctx: &Ctx, by: &Principal, input: api::NewTicket) -> 
         url: input.url.map(|u| required("url", &u)).transpose()?,
         created_by: by.actor().id,
         created_at: now,
-        status: TicketStatus::Open,
+        status: status.unwrap_or(TicketStatus::Open),
         assignee: None,
-        tags: Vec::new(),
+        tags: tags.clone().unwrap_or_default(),
         source,
         updated_at: now,
     };
     let actor = by.actor();
-    ctx.store
-        .write(write_fn(move |tx| {
-            Box::pin(async move {
-                if let Some(existing) = tx.get_ticket(&t.reference).await? {
-                    if existing.account_id == t.account_id {
-                        return Ok((existing, false));
-                    }
+    let policy = ctx.policy.clone();
+    ctx.commit(write_fn(move |tx| {
+        Box::pin(async move {
+            let existing = tx.get_ticket(&t.reference).await?;
+            if let Some(existing) = &existing {
+                if existing.account_id != t.account_id {
                     return Err(Error::conflict(
                         Code::TicketExists,
                         format!("Ticket {} exists already, for account {}.", existing.reference, existing.account_id),
                     ));
                 }
-                tx.insert_ticket(&t).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        t.created_at,
-                        actor.clone(),
-                        text::ticket_created(&actor.name, &t),
-                        EventData::TicketCreated(ticket_created_data(&t)),
+            }
+            let assignee = match assignee {
+                Some(Some(a)) => Some(Some(super::connectors::staff_for(tx, &a).await?)),
+                other => other,
+            };
+            match existing {
+                Some(old) if source == TicketSource::Hand => Ok(Committed::answer((old, false))),
+                Some(old) => {
+                    let change = TicketChange {
+                        reference: t.reference,
+                        account_id: t.account_id,
+                        account_name: t.account_name,
+                        subject: t.subject,
+                        url: t.url,
+                        tags: tags.unwrap_or_else(|| old.tags.clone()),
+                        status: status.unwrap_or(old.status),
+                        assignee: None,
+                    };
+                    let assignee = assignee.unwrap_or_else(|| old.assignee.clone());
+                    let received =
+                        super::connectors::update(tx, &policy, &actor, source, old, change, assignee, now).await?;
+                    let ended = !received.sessions_ended.is_empty();
+                    Ok(Committed::answer((received.ticket, false)).sessions_changed(ended))
+                }
+                None => {
+                    let t = Ticket { assignee: assignee.flatten(), ..t };
+                    tx.insert_ticket(&t).await?;
+                    tx.append_event(
+                        NewEvent::new(
+                            t.created_at,
+                            actor.clone(),
+                            text::ticket_created(&actor.name, &t),
+                            EventData::TicketCreated(ticket_created_data(&t)),
+                        )
+                        .account(&t.account_id)
+                        .ticket(&t.reference),
                     )
-                    .account(&t.account_id)
-                    .ticket(&t.reference),
-                )
-                .await?;
-                Ok((t, true))
-            })
-        }))
-        .await
+                    .await?;
+                    Ok(Committed::answer((t, true)))
+                }
+            }
+        })
+    }))
+    .await
+}
+
+/// What a staff member may say of a ticket they type in by hand: not where
+/// it stands in a ticket system, nor who works it there.
+fn by_hand_fields(input: &api::NewTicket) -> Result<()> {
+    if input.status.is_some_and(|s| s != TicketStatus::Open) {
+        return Err(Error::refused(
+            Code::TicketSystemOnly,
+            Some("status"),
+            "A ticket typed in by hand is open; only its ticket system (with an app key) may say it is pending, solved or closed.",
+        ));
+    }
+    if input.assignee.is_some() {
+        return Err(Error::refused(
+            Code::TicketSystemOnly,
+            Some("assignee"),
+            "A ticket typed in by hand has no assignee; only its ticket system (with an app key) may assign it.",
+        ));
+    }
+    Ok(())
 }
 
 /// The `ticket.created` payload of a new ticket.

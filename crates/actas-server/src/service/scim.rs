@@ -1,14 +1,16 @@
 //! SCIM 2.0 provisioning (`/scim/v2`): an identity provider, through an app
 //! with the `scim` permission, lists, creates, changes and disables staff.
 //!
-//! A SCIM user is a staff member: `id` and `userName` are the login
-//! (`userName` lowercased), `displayName` the name, `active: false` a
+//! A SCIM user is a staff member: `id` is the login, the `userName` they
+//! were created with (lowercased), which never changes; `userName` may
+//! change later (a new e-mail address) and is kept beside the login, which
+//! the trail goes on naming; `displayName` is the name, `active: false` a
 //! disabled account. Staff created this way hold the role `agent`, have no
 //! password and no personal token (they sign in through the identity
 //! provider, or an admin sets a password). Deleting a user disables them:
 //! the trail names them, so they are never removed. The writes are the
 //! ones of [`super::admin`] with their events (`staff.created`,
-//! `staff.updated` for a new name, `staff.disabled`, which ends a live
+//! `staff.updated` for a new name or userName, `staff.disabled`, which ends a live
 //! session as `staff_disabled`, `staff.enabled`); the identity provider's
 //! id for them and their e-mail address are kept beside the staff row
 //! ([`StaffProfile`]) without an event, as a password is.
@@ -21,7 +23,7 @@ use actas_core::{Code, Error, Timestamp};
 use actas_store::{read_fn, write_fn, StaffProfile, WriteTx};
 use serde_json::Value;
 
-use super::admin::{check_new_staff, disable_in, enable_in, insert_staff_in, rename_in};
+use super::admin::{check_new_staff, disable_in, enable_in, insert_staff_in, update_staff_in};
 use super::{Committed, Ctx, Principal};
 use crate::authz::{self, Act};
 
@@ -112,7 +114,7 @@ fn base(ctx: &Ctx) -> String {
 /// A staff member as SCIM sees them.
 fn user_of(staff: &Staff, profile: &StaffProfile) -> ScimUser {
     ScimUser {
-        user_name: staff.id.clone(),
+        user_name: profile.username.clone().unwrap_or_else(|| staff.id.clone()),
         display_name: staff.name.clone(),
         email: profile.email.clone(),
         external_id: profile.external_id.clone(),
@@ -128,7 +130,7 @@ fn rfc3339(t: Timestamp) -> String {
 fn resource(base: &str, staff: &Staff, profile: &StaffProfile) -> Value {
     let location = format!("{base}/Users/{}", staff.id);
     let modified = profile.updated_at.unwrap_or(staff.created_at);
-    user_of(staff, profile).to_resource(&location, &rfc3339(staff.created_at), &rfc3339(modified))
+    user_of(staff, profile).to_resource(&staff.id, &location, &rfc3339(staff.created_at), &rfc3339(modified))
 }
 
 fn actor_of(app: &App) -> Actor {
@@ -191,9 +193,9 @@ pub async fn scim_get_user(ctx: &Ctx, who: &Principal, id: &str) -> ScimResult<V
     Ok(resource(&base(ctx), &s, &p))
 }
 
-/// Checks what a user may hold: a login and a name actas accepts, an
-/// external id and an e-mail address within their bounds. Answers the
-/// login.
+/// Checks what a user may hold: a `userName` that is a login actas
+/// accepts, a name, an external id and an e-mail address within their
+/// bounds. Answers the `userName`, lowercased.
 fn check_user(u: &ScimUser) -> ScimResult<String> {
     let login = u.user_name.to_ascii_lowercase();
     check_new_staff(&login, &u.display_name, &[Role::Agent]).map_err(invalid_value)?;
@@ -241,7 +243,7 @@ pub async fn scim_create_user(ctx: &Ctx, who: &Principal, body: &[u8]) -> ScimRe
     ctx.commit(write_fn(move |tx| {
         Box::pin(async move {
             let by = actor_of(&app);
-            if tx.get_staff(&login).await?.is_some() {
+            if tx.get_staff(&login).await?.is_some() || tx.find_staff_by_username(&login).await?.is_some() {
                 let e = ScimError::new(409, Some("uniqueness"), format!("A user with the userName {login} exists."));
                 return Ok(Committed::answer(Err(e.into())));
             }
@@ -256,8 +258,11 @@ pub async fn scim_create_user(ctx: &Ctx, who: &Principal, body: &[u8]) -> ScimRe
                 created_at: now,
             };
             insert_staff_in(tx, &by, &staff, now).await?;
-            let profile =
-                StaffProfile { external_id: user.external_id.clone(), email: user.email.clone(), updated_at: None };
+            let profile = StaffProfile {
+                external_id: user.external_id.clone(),
+                email: user.email.clone(),
+                ..StaffProfile::default()
+            };
             tx.set_staff_profile(&login, &profile).await?;
             let staff = if user.active { staff } else { disable_in(tx, &policy, &by, staff, now).await?.0 };
             let profile = tx.get_staff_profile(&login).await?.map(|(_, p)| p).unwrap_or(profile);
@@ -267,16 +272,12 @@ pub async fn scim_create_user(ctx: &Ctx, who: &Principal, body: &[u8]) -> ScimRe
     .await?
 }
 
-/// `PUT /Users/{id}`: the user as sent replaces the one kept (`userName`
-/// cannot change).
+/// `PUT /Users/{id}`: the user as sent replaces the one kept.
 pub async fn scim_replace_user(ctx: &Ctx, who: &Principal, id: &str, body: &[u8]) -> ScimResult<Value> {
     let app = scim_app(who, Act::ScimWriteUsers, ctx.clock.now())?;
     let sent = ScimUser::from_resource(&json_body(body)?)?;
     change_user(ctx, app, id, move |u| {
-        if !sent.user_name.eq_ignore_ascii_case(&u.user_name) {
-            return Err(ScimError::new(400, Some("mutability"), "userName is the staff id and cannot change"));
-        }
-        *u = ScimUser { user_name: u.user_name.clone(), ..sent };
+        *u = sent;
         Ok(())
     })
     .await
@@ -302,8 +303,9 @@ pub async fn scim_delete_user(ctx: &Ctx, who: &Principal, id: &str) -> ScimResul
     .map(|_| ())
 }
 
-/// Changes user `id` as `edit` says, in one transaction: a new name
-/// (`staff.updated`), the external id and e-mail address, then disabling
+/// Changes user `id` as `edit` says, in one transaction: a new name or
+/// userName (`staff.updated`; a userName another staff member goes by is
+/// refused), the external id and e-mail address, then disabling
 /// (`staff.disabled`, ending a live session) or enabling
 /// (`staff.enabled`). Nothing is written when nothing changed, or when
 /// `edit` or a check refuses. Answers the user as it is now.
@@ -324,28 +326,42 @@ async fn change_user(
             let before = user_of(&staff, &profile);
             let mut after = before.clone();
             let checked = edit(&mut after).map_err(ScimFailure::from).and_then(|()| check_user(&after));
-            if let Err(e) = checked {
-                return Ok(Committed::answer(Err(e)));
-            }
+            let username = match checked {
+                Ok(u) => u,
+                Err(e) => return Ok(Committed::answer(Err(e))),
+            };
             if after.external_id != before.external_id {
                 if let Err(e) = external_id_free(tx, &login, after.external_id.as_deref()).await {
                     return Ok(Committed::answer(Err(e)));
                 }
             }
-            let by = actor_of(&app);
-            let mut staff = staff;
-            let name = after.display_name.trim();
-            if name != staff.name {
-                staff = rename_in(tx, &by, staff, name, &how(&app), now).await?;
+            let renamed = username != before.user_name;
+            if renamed {
+                if let Some((other, _)) = tx.find_staff_by_username(&username).await? {
+                    if other.id != login {
+                        let e = ScimError::new(
+                            409,
+                            Some("uniqueness"),
+                            format!("Another user has the userName {username}."),
+                        );
+                        return Ok(Committed::answer(Err(e.into())));
+                    }
+                }
             }
-            if after.external_id != before.external_id || after.email != before.email {
+            if renamed || after.external_id != before.external_id || after.email != before.email {
                 let p = StaffProfile {
                     external_id: after.external_id.clone(),
                     email: after.email.clone(),
                     updated_at: Some(now),
+                    username: (username != login).then(|| username.clone()),
                 };
                 tx.set_staff_profile(&login, &p).await?;
             }
+            let by = actor_of(&app);
+            let name = after.display_name.trim().to_string();
+            let usernames = renamed.then_some((before.user_name.as_str(), username.as_str()));
+            let changed = Staff { name, ..staff.clone() };
+            let mut staff = update_staff_in(tx, &by, &staff, changed, usernames, &how(&app), now).await?;
             let mut ended = false;
             if after.active != before.active {
                 if after.active {

@@ -137,6 +137,7 @@ impl Api {
                 account_name: None,
                 subject: "Tax settings broken after plan change".into(),
                 url: None,
+                ..Default::default()
             },
         }
     }

@@ -230,6 +230,7 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     let lena = actas_server::service::ProviderIdentity {
         login: "lena".into(),
         name: "Lena Ortiz".into(),
+        email: None,
         roles: vec![actas_core::model::Role::Lead, actas_core::model::Role::Auditor],
     };
     actas_server::service::sync_staff_from_provider(&app.ctx, lena).await.unwrap();

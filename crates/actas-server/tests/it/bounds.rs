@@ -51,6 +51,9 @@ backend_test!(async fn every_bounded_field_one_over_its_limit_is_refused_and_cha
     }
     refused(&app, "/api/v1/tickets", &app.app, ticket("subject", json!("Invoices\n2026-11-25T14:00:00.000Z  forged")), "invalid-characters", "subject").await;
     refused(&app, "/api/v1/tickets", &app.app, ticket("ref", json!("48\u{202e}200")), "invalid-characters", "ref").await;
+    refused(&app, "/api/v1/tickets", &app.app, ticket("assignee", json!(over(ASSIGNEE_CHARS + 1))), "too-long", "assignee").await;
+    refused(&app, "/api/v1/tickets", &app.app, ticket("tags", json!([over(TAG_CHARS + 1)])), "too-long", "tags").await;
+    refused(&app, "/api/v1/tickets", &app.app, ticket("tags", json!(vec!["billing"; TAGS_PER_TICKET + 1])), "too-many", "tags").await;
     // At the limit is fine.
     let (s, v) = app.post("/api/v1/tickets", &app.app, ticket("subject", json!("s".repeat(SUBJECT_CHARS)))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");

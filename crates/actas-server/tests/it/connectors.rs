@@ -269,3 +269,28 @@ backend_test!(async fn an_approved_request_does_not_start_once_its_ticket_is_clo
     assert_eq!(req["status"], "approved", "nothing changed: {req}");
     assert_eq!(app.audit(&app.audrey, "").await.len(), before);
 });
+
+#[tokio::test]
+async fn without_a_key_encryption_key_a_connector_is_refused_and_nothing_is_stored() {
+    let app = TestApp::configured(|c| c.keys = actas_server::KeyAccess::Plaintext).await;
+    let before = app.events().await.len();
+    let kind = Connector::Zendesk;
+    let new = actas_server::service::NewApp {
+        connector: Some(actas_server::service::ConnectorSetup {
+            kind,
+            secret: ZENDESK_SECRET.into(),
+            mapping: actas_core::connector::Mapping::default_for(kind),
+        }),
+        ..actas_server::service::NewApp::new("Acme Zendesk", true, vec![])
+    };
+    let refused = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), new).await;
+    match &refused {
+        Err(e @ actas_core::Error::Refused { .. }) => {
+            assert!(e.to_string().contains("sealed under the key-encryption key"), "{e}")
+        }
+        other => panic!("a refusal, not {other:?}"),
+    }
+    assert_eq!(app.events().await.len(), before, "no event");
+    assert!(!app.stored_anywhere(ZENDESK_SECRET).await, "the secret is nowhere");
+    assert!(!app.stored_anywhere("Acme Zendesk").await, "no app");
+}

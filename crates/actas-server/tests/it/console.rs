@@ -1042,7 +1042,12 @@ backend_test!(async fn a_provider_sign_in_adds_then_keeps_the_staff_row_in_step_
     let who = |login: &str, name: &str, roles: Vec<Role>| ProviderIdentity {
         login: login.into(),
         name: name.into(),
+        email: None,
         roles,
+    };
+    let profile = || async {
+        let read = actas_store::read_fn(|tx| Box::pin(async move { tx.get_staff_profile("nina").await }));
+        app.ctx.store.read(read).await.unwrap().expect("a staff row").1
     };
     let row = || async {
         let read = actas_store::read_fn(|tx| Box::pin(async move { tx.get_staff("nina").await }));
@@ -1084,9 +1089,33 @@ backend_test!(async fn a_provider_sign_in_adds_then_keeps_the_staff_row_in_step_
     let nina = row().await;
     assert_eq!((nina.name.as_str(), nina.roles.len()), ("Nina Park-Lee", 2));
 
+    // The e-mail address the provider gives is kept (the inbox matches
+    // ticket assignees by it), without an event.
+    let with_email = ProviderIdentity {
+        email: Some("nina.park@support.example".into()),
+        ..who("nina", "Nina Park-Lee", vec![Role::Agent, Role::Lead])
+    };
+    service::sync_staff_from_provider(&app.ctx, with_email).await.unwrap();
+    assert_eq!(profile().await.email.as_deref(), Some("nina.park@support.example"));
+    assert_eq!(app.events_of_type("staff.updated").await.len(), 1);
+
+    // Renamed at the provider (through SCIM): found by the new name, and
+    // the old one, still her login, no longer signs anyone in.
+    let renamed = actas_store::StaffProfile { username: Some("nina.lee".into()), ..profile().await };
+    let write = actas_store::write_fn(move |tx| Box::pin(async move { tx.set_staff_profile("nina", &renamed).await }));
+    app.ctx.store.write(write).await.unwrap();
+    let answer = service::sync_staff_from_provider(&app.ctx, who("nina.lee", "Nina Park-Lee", vec![Role::Agent, Role::Lead]))
+        .await
+        .unwrap();
+    assert!(matches!(answer, ProviderSignIn::Staff(s) if s.id == "nina"));
+    let e = service::sync_staff_from_provider(&app.ctx, who("nina", "Someone Else", vec![Role::Agent])).await.unwrap_err();
+    assert!(e.to_string().contains("now knows by another name"), "{e}");
+    assert_eq!(row().await.name, "Nina Park-Lee", "nothing changed");
+    assert_eq!(app.events_of_type("staff.updated").await.len(), 1);
+
     // Disabled in actas: nothing changes, whatever the provider says.
     service::disable_staff(&app.ctx, Actor::system(), "nina").await.unwrap();
-    let answer = service::sync_staff_from_provider(&app.ctx, who("nina", "Nina", vec![Role::Admin])).await.unwrap();
+    let answer = service::sync_staff_from_provider(&app.ctx, who("nina.lee", "Nina", vec![Role::Admin])).await.unwrap();
     assert!(matches!(answer, ProviderSignIn::Disabled(_)));
     assert_eq!(app.events_of_type("staff.updated").await.len(), 1);
 });

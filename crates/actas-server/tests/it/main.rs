@@ -21,4 +21,5 @@ mod refusals;
 mod revocation;
 mod scim;
 mod security;
+mod tickets_api;
 mod time;

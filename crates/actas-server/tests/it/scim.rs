@@ -254,10 +254,48 @@ backend_test!(async fn entra_id_provisions_updates_and_deprovisions_a_staff_memb
     assert_eq!(updated[0]["data"]["name"], "Updated Name");
     assert_eq!(updated[0]["actor"]["name"], "Microsoft Entra ID");
 
+    // Entra renames the user (a new e-mail address): the userName changes,
+    // the id (the login the trail names) does not.
+    let new_name = "Updated_User_7f3c@testuser.com";
+    let rename = patch(json!([{"op": "Replace", "path": "userName", "value": new_name}]));
+    let r = scim(&app, k, Method::PATCH, &id, Some(&rename)).await;
+    let renamed = r.assert_ok(200).clone();
+    assert_eq!(renamed["id"], login.as_str(), "{renamed}");
+    assert_eq!(renamed["userName"], new_name.to_ascii_lowercase(), "{renamed}");
+    assert_eq!(renamed["meta"]["location"], format!("{}/scim/v2/Users/{login}", app.base));
+    assert_eq!(scim(&app, k, Method::GET, &id, None).await.assert_ok(200), &renamed);
+    let by_new = format!("/Users?filter=userName+eq+%22{}%22", new_name.replace('@', "%40"));
+    assert_eq!(scim(&app, k, Method::GET, &by_new, None).await.assert_ok(200)["Resources"][0], renamed);
+    assert_eq!(scim(&app, k, Method::GET, &query, None).await.assert_ok(200)["totalResults"], 0, "not by the old name");
+    let updated = app.events_of_type("staff.updated").await;
+    assert_eq!(updated.len(), 2);
+    assert_eq!(updated[1]["data"]["login"], login.as_str());
+    assert_eq!(updated[1]["data"]["changed"], json!(["username"]));
+    assert_eq!(updated[1]["data"]["username"], new_name.to_ascii_lowercase());
+    assert_eq!(
+        updated[1]["text"],
+        format!(
+            "Staff member Updated Name ({login}) updated by Microsoft Entra ID through SCIM: username at the identity \
+             provider from {login} to {}.",
+            new_name.to_ascii_lowercase()
+        )
+    );
+    // The old name is free for someone else, and a PUT that repeats the
+    // user as it is changes nothing.
+    let events = app.events().await.len();
+    let again = json!({"userName": new_name, "displayName": "Updated Name", "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "emails": [{"value": "updatedEmail@testuser.com", "primary": true}]});
+    assert_eq!(scim(&app, k, Method::PUT, &id, Some(&again)).await.assert_ok(200)["userName"], renamed["userName"]);
+    assert_eq!(app.events().await.len(), events, "nothing changed, nothing recorded");
+    let someone = json!({"userName": "somebody.else@testuser.com"});
+    scim(&app, k, Method::POST, "/Users", Some(&someone)).await.assert_ok(201);
+    let taken = scim(&app, k, Method::POST, "/Users", Some(&json!({"userName": new_name}))).await;
+    taken.assert_error(409, Some("uniqueness"));
+
     // Disabled with a string boolean.
     let off = patch(json!([{"op": "Replace", "path": "active", "value": "False"}]));
     let r = scim(&app, k, Method::PATCH, &id, Some(&off)).await;
-    assert_user(r.assert_ok(200), &app, &login, false);
+    assert_eq!(r.assert_ok(200)["active"], false);
     assert!(staff_member(&app, &login).await.disabled);
     assert_eq!(app.events_of_type("staff.disabled").await.len(), 1);
 
@@ -440,15 +478,24 @@ backend_test!(async fn bad_requests_are_refused_with_their_scim_type_and_change_
             409,
             Some("uniqueness"),
         ),
-        // The login cannot change.
+        // A userName someone else goes by, in any case; one actas does
+        // not take as a login; none at all.
         (
             Method::PATCH,
             "/Users/maria",
-            Some(patch(json!([{"op": "Replace", "path": "userName", "value": "maria.lopez"}]))),
-            400,
-            Some("mutability"),
+            Some(patch(json!([{"op": "Replace", "path": "userName", "value": "Dana"}]))),
+            409,
+            Some("uniqueness"),
         ),
-        (Method::PUT, "/Users/maria", Some(json!({"userName": "maria.lopez"})), 400, Some("mutability")),
+        (Method::PUT, "/Users/maria", Some(json!({"userName": "jon"})), 409, Some("uniqueness")),
+        (
+            Method::PATCH,
+            "/Users/maria",
+            Some(patch(json!([{"op": "Replace", "path": "userName", "value": "maría"}]))),
+            400,
+            Some("invalidValue"),
+        ),
+        (Method::PATCH, "/Users/maria", Some(patch(json!([{"op": "remove", "path": "userName"}]))), 400, Some("mutability")),
         // Values actas does not take.
         (Method::POST, "/Users", Some(json!({"displayName": "No Name"})), 400, Some("invalidValue")),
         (Method::POST, "/Users", Some(json!({"userName": "María"})), 400, Some("invalidValue")),

@@ -231,7 +231,7 @@ impl Drop for SqlTx {
 const TICKET_COLS: &str =
     "ref, account_id, account_name, subject, url, created_by, created_at, status, assignee, tags, source, updated_at";
 const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
-const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, external_id, email, updated_at";
+const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, external_id, email, updated_at, username";
 const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at";
 const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook";
 const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
@@ -425,6 +425,14 @@ impl crate::ports::StaffReads for SqlTx {
         let sql = format!("SELECT {STAFF_PROFILE_COLS} FROM staff ORDER BY id");
         self.many(QueryBuilder::new(sql), typed::<StaffProfileRow, (Staff, StaffProfile)>).await
     }
+
+    async fn find_staff_by_username(&mut self, username: &str) -> Result<Option<(Staff, StaffProfile)>> {
+        let sql = format!(
+            "SELECT {STAFF_PROFILE_COLS} FROM staff WHERE username = $1 \
+             UNION ALL SELECT {STAFF_PROFILE_COLS} FROM staff WHERE id = $1 AND username IS NULL LIMIT 1"
+        );
+        self.one(&sql, username, typed::<StaffProfileRow, (Staff, StaffProfile)>).await
+    }
 }
 
 #[async_trait]
@@ -469,14 +477,17 @@ impl crate::ports::StaffWrites for SqlTx {
     }
 
     async fn set_staff_profile(&mut self, id: &str, p: &StaffProfile) -> Result<()> {
-        sqlx::query("UPDATE staff SET external_id = $2, email = $3, updated_at = $4 WHERE id = $1")
+        sqlx::query("UPDATE staff SET external_id = $2, email = $3, updated_at = $4, username = $5 WHERE id = $1")
             .bind(id)
             .bind(&p.external_id)
             .bind(&p.email)
             .bind(opt_micros(p.updated_at))
+            .bind(&p.username)
             .execute(self.db().await?)
             .await
-            .map_err(|e| unique_or(e, actas_core::Code::StaffExists, "Another staff member has this external id."))?;
+            .map_err(|e| {
+                unique_or(e, actas_core::Code::StaffExists, "Another staff member has this external id or username.")
+            })?;
         Ok(())
     }
 }

@@ -79,6 +79,17 @@ impl<C: HasConn> StaffReads for C {
     async fn list_staff_profiles(&mut self) -> Result<Vec<(Staff, StaffProfile)>> {
         many(self.conn(), concat!("SELECT ", staff_profile_cols!(), " FROM staff ORDER BY id"), [], staff_profile_from)
     }
+
+    async fn find_staff_by_username(&mut self, username: &str) -> Result<Option<(Staff, StaffProfile)>> {
+        let sql = concat!(
+            "SELECT ",
+            staff_profile_cols!(),
+            " FROM staff WHERE username = ?1 UNION ALL SELECT ",
+            staff_profile_cols!(),
+            " FROM staff WHERE id = ?1 AND username IS NULL LIMIT 1"
+        );
+        one(self.conn(), sql, [username], staff_profile_from)
+    }
 }
 
 #[async_trait]

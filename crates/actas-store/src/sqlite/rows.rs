@@ -28,7 +28,7 @@ macro_rules! staff_cols {
 }
 macro_rules! staff_profile_cols {
     () => {
-        "id, name, roles, disabled, created_at, external_id, email, updated_at"
+        "id, name, roles, disabled, created_at, external_id, email, updated_at, username"
     };
 }
 macro_rules! app_cols {
@@ -117,7 +117,7 @@ read_rows! {
     connector_from: ConnectorRow => crate::ConnectorRecord { app_id, kind, secret, mapping, created_at }
     staff_from: StaffRow => Staff { id, name, roles, disabled, created_at }
     staff_profile_from: StaffProfileRow => (Staff, StaffProfile) {
-        id, name, roles, disabled, created_at, external_id, email, updated_at,
+        id, name, roles, disabled, created_at, external_id, email, updated_at, username,
     }
     app_from: AppRow => App { id, name, tickets, scim, origins, entry_url, created_at }
     request_from: RequestRow => Request {

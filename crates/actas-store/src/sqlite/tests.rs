@@ -104,7 +104,7 @@ async fn renewed_readers_close_the_connections_in_use_when_they_come_back() {
 async fn a_batch_dropped_inside_its_transaction_releases_the_write_lock() {
     let dir = tempfile::tempdir().expect("a folder");
     let path = migrated(&dir).await;
-    let mut batch = BatchTx::open(&path, ids()).expect("the writer's connection");
+    let mut batch = BatchTx::open(&path, ids(), None).expect("the writer's connection");
     batch.begin().await.expect("BEGIN IMMEDIATE");
     drop(batch);
     // Another connection takes the write lock at once.
@@ -118,7 +118,7 @@ async fn a_batch_dropped_inside_its_transaction_releases_the_write_lock() {
 async fn the_writer_changes_nothing_outside_its_batch_transaction() {
     let dir = tempfile::tempdir().expect("a folder");
     let path = migrated(&dir).await;
-    let mut batch = BatchTx::open(&path, ids()).expect("the writer's connection");
+    let mut batch = BatchTx::open(&path, ids(), None).expect("the writer's connection");
     let refused = batch.probe().await;
     assert!(matches!(refused, Err(actas_core::Error::Unavailable(_))), "{refused:?}");
     batch.begin().await.expect("BEGIN IMMEDIATE");
@@ -136,4 +136,41 @@ async fn writes_run_on_the_writers_own_thread() {
         .await
         .expect("a write");
     assert_eq!(name.as_deref(), Some(WRITER_THREAD));
+}
+
+#[tokio::test]
+async fn commits_are_copied_back_by_the_checkpointing_thread_not_inside_the_commit() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = migrated(&dir).await;
+    let checkpoints = checkpoint::Checkpoints::spawn(path.clone(), "test-checkpoints").expect("the thread");
+    let mut batch = BatchTx::open(&path, ids(), Some(checkpoints)).expect("the writer's connection");
+    let auto: i64 = batch.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).expect("a pragma");
+    assert_eq!(auto, 0, "the writer's commits never checkpoint");
+    let file = || std::fs::metadata(&path).map(|m| m.len()).expect("the database file");
+    let before = file();
+    // About 4 MiB over 8 commits, well past SQLite's own threshold.
+    batch.begin().await.expect("BEGIN IMMEDIATE");
+    batch.change("CREATE TABLE filler (b BLOB)", []).expect("a table");
+    batch.exec("COMMIT").await.expect("COMMIT");
+    for _ in 0..8 {
+        batch.begin().await.expect("BEGIN IMMEDIATE");
+        for _ in 0..5 {
+            batch.change("INSERT INTO filler (b) VALUES (zeroblob(100000))", []).expect("a row");
+        }
+        batch.exec("COMMIT").await.expect("COMMIT");
+    }
+    // The thread copies the pages into the database file shortly after.
+    let mut grown = file();
+    for _ in 0..100 {
+        if grown > before + 4_000_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        grown = file();
+    }
+    assert!(grown > before + 4_000_000, "the database file went from {before} to {grown} bytes");
+    // Nothing is left to copy.
+    let other = rusqlite::Connection::open(&path).expect("a connection");
+    let (log, copied) = checkpoint::checkpoint(&other).expect("a checkpoint");
+    assert_eq!(log, copied, "the WAL is all in the database file");
 }

@@ -92,9 +92,9 @@ impl StaffWrites for BatchTx {
 
     async fn set_staff_profile(&mut self, id: &str, p: &StaffProfile) -> Result<()> {
         self.change_or(
-            "UPDATE staff SET external_id = ?2, email = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, p.external_id, p.email, opt_micros(p.updated_at)],
-            |e| unique_or(e, Code::StaffExists, "Another staff member has this external id."),
+            "UPDATE staff SET external_id = ?2, email = ?3, updated_at = ?4, username = ?5 WHERE id = ?1",
+            params![id, p.external_id, p.email, opt_micros(p.updated_at), p.username],
+            |e| unique_or(e, Code::StaffExists, "Another staff member has this external id or username."),
         )?;
         Ok(())
     }
@@ -466,6 +466,11 @@ impl BatchConn for BatchTx {
 
     async fn exec(&mut self, sql: &'static str) -> Result<()> {
         exec(&self.conn, sql, []).map_err(db_err)?;
+        if sql == "COMMIT" {
+            if let Some(c) = &self.checkpoints {
+                c.committed();
+            }
+        }
         Ok(())
     }
 

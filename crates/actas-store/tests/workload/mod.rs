@@ -133,10 +133,15 @@ pub async fn run(store: &Store) {
                     external_id: Some("ext-1".into()),
                     email: Some("agent1@example.test".into()),
                     updated_at: Some(at),
+                    username: Some("agent.one@example.test".into()),
                 };
                 tx.set_staff_profile("agent1", &profile).await?;
                 tx.get_staff_profile("agent1").await?;
                 tx.list_staff_profiles().await?;
+                let found = tx.find_staff_by_username("agent.one@example.test").await?;
+                assert_eq!(found.map(|(s, _)| s.id).as_deref(), Some("agent1"), "found by the name it was given");
+                assert!(tx.find_staff_by_username("agent1").await?.is_none(), "not by its login once renamed");
+                assert!(tx.find_staff_by_username("agent2").await?.is_some(), "a login never renamed is its name");
                 let cs = ConsoleSession {
                     id_hash: "h".into(),
                     staff_id: "agent1".into(),

@@ -178,6 +178,7 @@ pub async fn create_ticket(State(state): State<AppState>, who: SignedIn, form: F
         account_name: None,
         subject: form.get("subject").trim().to_string(),
         url: None,
+        ..Default::default()
     };
     match service::create_ticket(&state.ctx, &Principal::Staff(who.staff.clone()), input.clone()).await {
         Ok((t, _)) => Ok(Redirect::to(&format!("/launch?ticket={}", urlencode(&t.reference))).into_response()),
