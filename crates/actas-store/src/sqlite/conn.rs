@@ -20,7 +20,6 @@ use actas_core::{Code, Error, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Params, Row};
 
-use super::checkpoint::Checkpoints;
 pub(crate) use crate::plan::TimeBlock;
 use crate::plan::TimeBlocks;
 
@@ -47,7 +46,7 @@ pub(crate) trait HasConn: Send {
 /// Opens a connection to the file at `path`, which must exist (opening the
 /// store made it). A file the process may not write is opened read-only,
 /// and every write on it fails.
-pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
+fn open(path: &Path) -> rusqlite::Result<Connection> {
     #[cfg_attr(not(feature = "testing"), allow(unused_mut))] // the tests' statement observer needs it mutable
     let mut conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
@@ -114,17 +113,13 @@ pub(crate) struct BatchTx {
     /// Blocks of `audit_time_index` this batch's events fall in, stored
     /// before commit ([`BatchConn::finish`](crate::writer::BatchConn::finish)).
     pub(super) times: TimeBlocks,
-    /// Told of each commit, when checkpoints run off the write path.
-    pub(super) checkpoints: Option<Checkpoints>,
 }
 
 impl BatchTx {
     /// The writer's connection: WAL, `synchronous = FULL` (a commit is on
     /// the disk before its answer goes out), foreign keys checked, a page
-    /// cache of 16 MiB so that the trail's indexes stay in memory. With
-    /// `checkpoints`, SQLite's automatic checkpoint is off and each commit
-    /// tells that thread instead ([`super::checkpoint`]).
-    pub(crate) fn open(path: &Path, ids: Arc<dyn Ids>, checkpoints: Option<Checkpoints>) -> Result<BatchTx> {
+    /// cache of 16 MiB so that the trail's indexes stay in memory.
+    pub(crate) fn open(path: &Path, ids: Arc<dyn Ids>) -> Result<BatchTx> {
         let conn = open(path).map_err(db_err)?;
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(db_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -132,12 +127,7 @@ impl BatchTx {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384")
             .map_err(db_err)?;
-        if checkpoints.is_some() {
-            // The WAL is cut back to 64 MiB when it starts over.
-            conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864")
-                .map_err(db_err)?;
-        }
-        Ok(BatchTx { conn, ids, head: None, appended: false, times: TimeBlocks::default(), checkpoints })
+        Ok(BatchTx { conn, ids, head: None, appended: false, times: TimeBlocks::default() })
     }
 
     /// Runs a statement that changes rows. Only inside the batch's

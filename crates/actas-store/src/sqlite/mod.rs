@@ -13,8 +13,6 @@
 //!   thread only, never a worker of the runtime serving requests.
 //! - Reads run on tokio's blocking pool, on a few connections of their own
 //!   ([`pool`]), beside the writer thanks to WAL.
-//! - Checkpoints run on a thread of their own ([`checkpoint`]), never
-//!   inside a commit.
 //!
 //! An async driver (sqlx) would hand every statement to a worker thread
 //! and back; on the write path those hand-offs, not the disk, were most of
@@ -27,7 +25,6 @@
 //! connections, and while one opened when the file was read-only lives,
 //! every connection of the process stays read-only.
 
-mod checkpoint;
 mod conn;
 mod pool;
 mod reads;
@@ -45,7 +42,6 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 
-use self::checkpoint::Checkpoints;
 use self::conn::BatchTx;
 use self::pool::Readers;
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
@@ -57,14 +53,10 @@ const READERS: usize = 8;
 /// The name of the writer's thread.
 const WRITER_THREAD: &str = "actas-sqlite-writer";
 
-/// The name of the checkpointing thread.
-const CHECKPOINT_THREAD: &str = "actas-sqlite-checkpoints";
-
 struct Sqlite {
     readers: Arc<Readers>,
     path: PathBuf,
     ids: Arc<dyn Ids>,
-    checkpoints: Checkpoints,
 }
 
 #[async_trait]
@@ -89,7 +81,7 @@ impl Backend for Sqlite {
 #[async_trait]
 impl BatchSource for Sqlite {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
-        Ok(Box::new(BatchTx::open(&self.path, self.ids.clone(), Some(self.checkpoints.clone()))?))
+        Ok(Box::new(BatchTx::open(&self.path, self.ids.clone())?))
     }
 
     /// After a failed batch, the readers start over on fresh connections
@@ -148,9 +140,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
     prepare(&opts.url, &options, opts.migrate).await?;
     let readers = Readers::new(path.clone(), READERS);
     readers.with(|c| c.ping()).await.with_context(|| format!("cannot open the SQLite database {}", opts.url))?;
-    let checkpoints =
-        Checkpoints::spawn(path.clone(), CHECKPOINT_THREAD).context("cannot start the checkpointing thread")?;
-    let backend = Arc::new(Sqlite { readers, path, ids: opts.ids.clone(), checkpoints });
+    let backend = Arc::new(Sqlite { readers, path, ids: opts.ids.clone() });
     let writer =
         WriterHandle::spawn_thread(backend.clone(), WRITER_THREAD).context("cannot start the writer's thread")?;
     Ok(Store { backend, writer })

@@ -466,11 +466,6 @@ impl BatchConn for BatchTx {
 
     async fn exec(&mut self, sql: &'static str) -> Result<()> {
         exec(&self.conn, sql, []).map_err(db_err)?;
-        if sql == "COMMIT" {
-            if let Some(c) = &self.checkpoints {
-                c.committed();
-            }
-        }
         Ok(())
     }
 
