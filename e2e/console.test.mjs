@@ -1,9 +1,13 @@
 // The staff console (SPEC §3, §7) in a real browser, playing the simple
 // support case from start to finish in one `actas demo`: Maria signs in,
-// opens the request form from ticket 48192, sees what she will and will not
-// be able to do as she ticks, is refused a vague reason, then asks with a
-// specific one; Sam, whose queue is open, narrows the request and approves
-// it, and cannot approve a request of his own; Maria starts the session,
+// opens the request form from ticket 48192, sees the actions grouped (view,
+// needs a lead's approval, sensitive), what she will and will not be able to
+// do as she ticks and the planned start and end as the duration changes, is
+// refused a vague reason, then asks with a specific one; Sam, whose queue is
+// open, reads the request in one card, narrows it through "Change before
+// approving" and approves it, sees the confirmation, and cannot approve a
+// request of his own; on a phone he approves Jon's request with one click
+// and denies another with a reason; Maria starts the session,
 // enters Acme Billing under the banner, changes the invoice email, is
 // refused the plan change and ends the session in the console. The session
 // page, the account's access log, the customer's page in Acme Billing and
@@ -158,8 +162,54 @@ test('Maria signs in and opens the request form from ticket 48192', async () => 
   assert.ok(text.includes(`Customer account: ${ACCOUNT_LABEL}`), text);
   assert.ok(text.includes("Subject: Customer can't update tax settings after plan change"), text);
   assert.deepEqual(await items(page, '#will'), ['Nothing yet: tick at least one action.']);
+  // The planned start and end, as the server wrote them and as the script keeps them.
+  const served = await page.context().request.get(consoleUrl(`/launch?ticket=${TICKET}`));
+  const html = await served.text();
+  const start = html.match(/id="plan-start">([^<]*)</)[1];
+  const end = html.match(/id="plan-end">([^<]*)</)[1];
+  assert.equal(start, 'now, when you start it');
+  assert.match(end, /^\d\d:\d\d UTC if you start it now \(15 minutes\)$/);
+  assert.equal(await page.locator('#plan-start').innerText(), start);
+  assert.match(await page.locator('#plan-end').innerText(), /^\d\d:\d\d UTC if you start it now \(15 minutes\)$/);
   await snap(page, 'launch');
+  await shot(page, 'console-request-form');
   mariaPage = page;
+});
+
+test('the request form groups the actions, flags the risky ones and gives every row a large target', async () => {
+  const page = mariaPage;
+  const headings = await page
+    .locator('#request-form .choices h3')
+    .evaluateAll((hs) => hs.map((h) => h.firstChild.textContent.trim()));
+  assert.deepEqual(headings, ['View', "Needs a lead's approval", 'Sensitive']);
+  const group = (name) => page.getByRole('group', { name: new RegExp(`^${esc(name)}\\b`) });
+  assert.equal(await box(group("Needs a lead's approval"), ASKED[1]).count(), 1, 'a risky change is not under "Needs a lead"');
+  assert.equal(await box(group('View'), ASKED[1]).count(), 0, 'an action is in two groups');
+  assert.equal(await box(group('Sensitive'), 'View sensitive records').count(), 1);
+  assert.match(await box(page, ASKED[1]).getAttribute('data-approval'), /^required$/);
+  assert.match(
+    await page.locator('label.choice', { has: page.locator(`input[value="settings.update"]`) }).innerText(),
+    /needs a lead's approval/,
+  );
+  // Every row: a box of at least 20 px, a row of at least 24 px, and the
+  // row's words tick the box.
+  const sizes = await page.locator('#request-form label.choice').evaluateAll((ls) =>
+    ls.map((l) => {
+      const b = l.querySelector('input').getBoundingClientRect();
+      const r = l.getBoundingClientRect();
+      return { box: Math.min(b.width, b.height), row: r.height, name: l.innerText };
+    }),
+  );
+  assert.equal(sizes.length, 22);
+  for (const s of sizes) {
+    assert.ok(s.box >= 20 && s.row >= 24, JSON.stringify(s));
+  }
+  const row = page.locator('label.choice', { has: page.locator('input[value="plan.view"]') });
+  await row.locator('.choice-label').click();
+  assert.ok(await box(page, 'View the plan').isChecked(), 'clicking the words did not tick the box');
+  await row.locator('.choice-label').click();
+  assert.ok(!(await box(page, 'View the plan').isChecked()));
+  await shot(page, 'console-request-form-groups');
 });
 
 test('Sam opens the approval queue before Maria asks', async () => {
@@ -189,8 +239,21 @@ test('the lists of what Maria will and will not be able to do follow her ticks b
     (await page.locator('#approval').innerText()).trim(),
     'A lead must approve this request before you can start the session.',
   );
-  assert.equal(new URL(page.url()).pathname, '/launch', 'the lists changed by a page load');
+  // The planned start and end follow: a lead decides first; the end moves with the duration.
+  assert.equal(await page.locator('#plan-start').innerText(), 'as soon as a lead approves');
+  const at15 = await page.locator('#plan-end').innerText();
+  assert.match(at15, /^15 minutes after you start it: \d\d:\d\d UTC at the earliest$/);
+  await page.getByLabel('For how long').selectOption('25');
+  const at25 = await page.locator('#plan-end').innerText();
+  assert.match(at25, /^25 minutes after you start it: \d\d:\d\d UTC at the earliest$/);
+  const minutesOf = (t) => {
+    const [h, m] = t.match(/(\d\d):(\d\d) UTC/).slice(1).map(Number);
+    return h * 60 + m;
+  };
+  assert.ok([10, 11].includes((minutesOf(at25) - minutesOf(at15) + 1440) % 1440), `${at15} → ${at25}`);
   await snap(page, 'launch-ticked');
+  await page.getByLabel('For how long').selectOption('15');
+  assert.equal(new URL(page.url()).pathname, '/launch', 'the lists changed by a page load');
 });
 
 test('a vague reason is refused next to the reason field, the form is kept and no request is made', async () => {
@@ -257,10 +320,21 @@ test("Maria's request appears in Sam's open queue without a reload", async () =>
     page.off('framenavigated', record);
   }
   assert.deepEqual(navigations, [], 'the queue was loaded again to show the request');
-  const text = await card(page, 'Maria Lopez', TICKET).innerText();
+  const c = card(page, 'Maria Lopez', TICKET);
+  const text = await c.innerText();
   assert.ok(text.includes(REASON), text);
-  assert.ok(text.includes(`Asked for: ${ASKED.join(', ')}.`), text);
+  assert.ok(text.includes(ACCOUNT_LABEL), text);
+  assert.ok(text.includes(`Ticket ${TICKET}: Customer can't update tax settings after plan change`), text);
+  assert.match(text, /15 minutes · starts when Maria Lopez starts it, at the latest \d\d:\d\d UTC · ends at the latest \d\d:\d\d UTC/);
+  assert.deepEqual(await c.locator('ul.asked').first().locator('li').allInnerTexts(), [
+    `View ${ASKED[0]}`,
+    `Needs a lead ${ASKED[1]}`,
+  ]);
+  // One glance, one click: no checkbox shows until Sam asks to change the request.
+  assert.equal(await c.getByRole('checkbox').count(), 0, 'the card shows checkboxes before "Change before approving"');
+  assert.ok(await c.getByRole('button', { name: 'Approve', exact: true }).isVisible());
   await snap(page, 'queue-live');
+  await shot(page, 'console-queue-card');
 });
 
 test('Sam narrows the request to viewing settings and the invoice email, and approves it', async () => {
@@ -269,6 +343,10 @@ test('Sam narrows the request to viewing settings and the invoice email, and app
   if ((await c.count()) === 0) {
     await page.reload(); // stand alone when the queue did not refresh itself
   }
+  await c.getByText('Change before approving').click();
+  // The boxes are grouped like the request form's, the risky one under its heading.
+  const lead = c.getByRole('group', { name: /^Needs a lead's approval\b/ });
+  assert.equal(await box(lead, ASKED[1]).count(), 1);
   assert.ok(await box(c, ASKED[0]).isChecked());
   assert.ok(await box(c, ASKED[1]).isChecked());
   await box(c, ASKED[1]).uncheck();
@@ -281,13 +359,22 @@ test('Sam narrows the request to viewing settings and the invoice email, and app
   await snap(page, 'queue-narrowed');
 
   await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith(`/requests/${requestId}/approve`) && r.request().method() === 'POST'),
-    c.getByRole('button', { name: 'Approve' }).click(),
+    page.waitForURL((u) => u.pathname === '/queue' && u.searchParams.get('decided') === requestId),
+    c.getByRole('button', { name: 'Approve with these changes' }).click(),
   ]);
-  await page.waitForLoadState();
   assert.equal(new URL(page.url()).pathname, '/queue');
+  const done = page.locator('p.ok[role="status"]');
+  assert.ok(await done.isVisible(), 'no confirmation after the approval');
+  assert.match(
+    (await done.innerText()).trim(),
+    new RegExp(
+      `^Approved Maria Lopez's request for ticket ${TICKET}: it can be started until \\d\\d:\\d\\d UTC ` +
+        `and ends at the latest \\d\\d:\\d\\d UTC\\. As changed: ${GRANTED.join(', ')}; 15 minutes\\.$`,
+    ),
+  );
   assert.equal(await card(page, 'Maria Lopez', TICKET).count(), 0, 'the approved request is still in the queue');
   await snap(page, 'queue-approved');
+  await shot(page, 'console-queue-approved');
 
   const r = await must(200, 'GET', `/requests/${requestId}`, 'sam');
   assert.equal(r.status, 'approved');
@@ -669,9 +756,9 @@ test('Maria, an agent, reaches no audit, staff or policy page and sees no link t
   }
 });
 
-test('the request form and the queue fit a 375 px wide phone', async () => {
+test('the request form and the queue fit a 375 px wide phone; Sam approves with one click and denies with a reason', async () => {
   // Jon asks too, so that Sam's queue shows a card he can decide.
-  await must(201, 'POST', '/requests', 'jon', {
+  const jons = await must(201, 'POST', '/requests', 'jon', {
     ticket: '48193',
     reason: 'Invoice emails bounce since the customer moved to a new domain',
     actions: ['settings.view', 'invoice_email.update'],
@@ -688,10 +775,56 @@ test('the request form and the queue fit a 375 px wide phone', async () => {
     await lead.page.goto(consoleUrl('/queue'));
     await card(lead.page, 'Jon Park', '48193').waitFor();
     assert.equal(await sidewaysScroll(lead.page), 0, '/queue scrolls sideways at 375 px');
-    const approve = card(lead.page, 'Jon Park', '48193').getByRole('button', { name: 'Approve' });
+    const jonCard = card(lead.page, 'Jon Park', '48193');
+    const approve = jonCard.getByRole('button', { name: 'Approve', exact: true });
     const b = await approve.boundingBox();
     assert.ok(b && b.x >= 0 && b.x + b.width <= phone.width, `the Approve button is at ${JSON.stringify(b)}`);
+    assert.ok(b.height >= 24, `the Approve button is ${b.height} px tall`);
     await snap(lead.page, 'queue-375px');
+
+    // "Change before approving", once opened, stays open while the queue refreshes itself.
+    await jonCard.getByText('Change before approving').click();
+    await lead.page.evaluate(() => document.activeElement?.blur()); // focus leaves the box
+    const more = await must(201, 'POST', '/requests', 'maria', {
+      ticket: '48194',
+      reason: 'Customer was charged twice in October and asks why',
+      actions: ['invoices.view', 'refund.issue'],
+    });
+    await card(lead.page, 'Maria Lopez', '48194').waitFor({ timeout: QUEUE_REFRESH_MS * 2 + 2000 });
+    assert.ok(await jonCard.locator('details.change').evaluate((d) => d.open), 'a refresh closed "Change before approving"');
+    assert.equal(await sidewaysScroll(lead.page), 0, '/queue with the change form open scrolls sideways at 375 px');
+    await shot(lead.page, 'console-queue-375px-change');
+
+    // One click approves Jon's request as asked; the queue says so.
+    await Promise.all([
+      lead.page.waitForURL((u) => u.searchParams.get('decided') === jons.id),
+      jonCard.getByRole('button', { name: 'Approve', exact: true }).click(),
+    ]);
+    const done = lead.page.locator('p.ok[role="status"]');
+    assert.ok(await done.isVisible());
+    assert.match(
+      (await done.innerText()).trim(),
+      /^Approved Jon Park's request for ticket 48193: it can be started until \d\d:\d\d UTC and ends at the latest \d\d:\d\d UTC\.$/,
+    );
+    const approved = await must(200, 'GET', `/requests/${jons.id}`, 'sam');
+    assert.equal(approved.status, 'approved');
+    assert.deepEqual(approved.granted_actions.map((a) => a.name), ['settings.view', 'invoice_email.update']);
+    await shot(lead.page, 'console-queue-375px-approved');
+
+    // Deny needs a reason; Maria reads it on her request.
+    const mariaCard = card(lead.page, 'Maria Lopez', '48194');
+    await mariaCard.getByText('Deny…').click();
+    await mariaCard.getByLabel(/^Why deny it/).fill('Refunds go through the finance team, not support');
+    await Promise.all([
+      lead.page.waitForURL((u) => u.searchParams.get('decided') === more.id),
+      mariaCard.getByRole('button', { name: 'Deny', exact: true }).click(),
+    ]);
+    assert.equal(
+      (await lead.page.locator('p.ok[role="status"]').innerText()).trim(),
+      "Denied Maria Lopez's request for ticket 48194. Your reason is on the request: “Refunds go through the finance team, not support”",
+    );
+    assert.equal((await must(200, 'GET', `/requests/${more.id}`, 'maria')).status, 'denied');
+    await shot(lead.page, 'console-queue-375px-denied');
 
     for (const p of ['/', `/requests/${requestId}`, `/sessions/${sessionId}`]) {
       await agent.page.goto(consoleUrl(p));

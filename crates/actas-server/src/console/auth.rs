@@ -228,7 +228,7 @@ fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
             p { a.button #oidc-sign-in href="/login/oidc" { "Sign in with your company account" } }
         }
         @if password {
-            form method="post" action="/login" {
+            form.narrow method="post" action="/login" {
                 @if let Some(m) = v.message {
                     p.alert role="alert" #login-error { (m) }
                 }
@@ -238,7 +238,7 @@ fn login_response(state: &AppState, v: LoginView<'_>) -> Response {
                     autocapitalize="none" spellcheck="false" aria-describedby=[v.message.map(|_| "login-error")];
                 label for="password" { "Password" }
                 input type="password" id="password" name="password" autocomplete="current-password" required;
-                p { button type="submit" { "Sign in" } }
+                p { button.primary type="submit" { "Sign in" } }
             }
         } @else if let Some(m) = v.message {
             p.alert role="alert" #login-error { (m) }

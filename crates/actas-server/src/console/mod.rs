@@ -6,7 +6,9 @@
 //! form, idle and absolute timeouts read from the injected clock);
 //! `oidc` signs staff in through the company's OpenID Connect provider;
 //! `throttle` slows password guessing down without locking anyone out;
-//! `pages` holds the pages, one module per URL group. Templates are maud,
+//! `ui` holds the small shared pieces of markup (a moment in time, the
+//! badges of a request, a session, an action or an event); `pages` holds
+//! the pages, one module per URL group. Templates are maud,
 //! checked at compile time; every value from a person or the database is
 //! spliced with maud's escaping, and only the two constant assets
 //! (`assets/console.css` and `assets/console.js`, inlined, their hashes in
@@ -18,12 +20,14 @@ mod auth;
 pub mod oidc;
 mod pages;
 pub mod throttle;
+pub(crate) mod ui;
 
 use std::sync::LazyLock;
 
 use actas_core::model::Role;
-use axum::extract::OriginalUri;
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -58,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}/open", post(sessions::open))
         .route("/sessions/{id}/scope", post(sessions::scope))
         .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/sessions/{id}/story", get(sessions::story))
         .route("/queue", get(queue::queue))
         .route("/accounts", get(accounts::find_account))
         .route("/accounts/{id}/access-log", get(accounts::access_log))
@@ -67,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff", get(admin::staff))
         .route("/apps", get(admin::apps))
         .route("/policy", get(admin::policy))
+        .layer(middleware::from_fn(remember_path))
 }
 
 /// Paths that belong to the API and its assets: an unknown one there is a
@@ -146,6 +152,7 @@ pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
 
 /// The frame of every page: a nav whose links depend on the person's roles.
 pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+    let here = current_path();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -161,13 +168,13 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
                     @if let Some(w) = who {
                         nav aria-label="Console" {
                             ul {
-                                li { a href="/" { "Home" } }
+                                li { a href="/" aria-current=[current_link("/", here.as_deref())] { "Home" } }
                                 @for (href, text) in links(&w.staff) {
-                                    li { a href=(href) { (text) } }
+                                    li { a href=(href) aria-current=[current_link(href, here.as_deref())] { (text) } }
                                 }
                             }
                         }
-                        span { (w.staff.name) }
+                        span.who { (w.staff.name) }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(w.csrf);
                             button type="submit" { "Sign out" }
@@ -182,6 +189,28 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// The path of the console request being answered, for the nav's
+    /// `aria-current` (set by [`remember_path`] around every console route).
+    static CURRENT_PATH: String;
+}
+
+/// Runs the rest of the request with its path remembered for [`layout`].
+async fn remember_path(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    CURRENT_PATH.scope(path, next.run(req)).await
+}
+
+/// The path of the request being answered, when known.
+fn current_path() -> Option<String> {
+    CURRENT_PATH.try_with(Clone::clone).ok()
+}
+
+/// `aria-current="page"` for the nav link to the page being shown.
+fn current_link(href: &str, here: Option<&str>) -> Option<&'static str> {
+    (here == Some(href)).then_some("page")
 }
 
 /// The pages a person's roles open, as (address, link text).

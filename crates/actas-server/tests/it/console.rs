@@ -445,6 +445,9 @@ backend_test!(async fn a_vague_reason_is_shown_next_to_the_reason_field_and_crea
     assert!(p.html.contains(">Need access!</textarea>"), "the input is kept");
     assert!(p.html.contains(r#"value="settings.update" data-label="Update account settings" data-approval="required" checked"#), "{}", p.html);
     assert!(p.html.contains(r#"<option value="20" selected>"#));
+    // The planned start and end follow what was asked: a lead decides, 20 minutes.
+    assert!(p.html.contains(r#"id="plan-start">as soon as a lead approves</strong>"#), "{}", p.html);
+    assert!(p.html.contains(r#"id="plan-end">20 minutes after you start it: 14:20 UTC at the earliest</strong>"#), "{}", p.html);
     assert!(!p.html.contains("urn:actas:problem"), "never a problem document");
     let after = app.counts().await;
     assert_eq!(after.requests, before.requests);
@@ -467,8 +470,24 @@ backend_test!(async fn the_request_form_lists_what_will_and_will_not_be_allowed(
     assert!(p.html.contains("You will be able to…") && p.html.contains("You will not be able to…"));
     assert!(p.html.contains(r#"<label for="reason">Reason</label>"#));
     assert!(p.html.contains(r#"<label for="minutes">For how long</label>"#));
-    assert!(p.html.contains("View account settings <span class=\"hint\">(no approval needed)</span>"), "{}", p.html);
-    assert!(p.html.contains("Update account settings <span class=\"hint\">(needs approval by a lead)</span>"));
+    // The actions in their groups, each action in one group only, with its badges.
+    let view = group(&p.html, "g-view");
+    assert!(view.contains(r#"<h3 id="g-view">View <span class="hint">no approval needed</span></h3>"#), "{view}");
+    assert!(view.contains(r#"value="settings.view""#) && !view.contains(r#"value="settings.update""#), "{view}");
+    assert!(!view.contains(r#"value="sensitive.view""#), "a sensitive view is in Sensitive: {view}");
+    let lead = group(&p.html, "g-lead");
+    assert!(lead.contains(r#"<h3 id="g-lead">Needs a lead's approval "#), "{lead}");
+    for risky in ["settings.update", "billing.update", "password.reset", "data.export"] {
+        assert!(lead.contains(&format!(r#"value="{risky}""#)), "{risky} needs a lead: {lead}");
+    }
+    assert!(lead.contains(r#"<span class="badge risky">needs a lead's approval</span>"#), "{lead}");
+    let sensitive = group(&p.html, "g-sensitive");
+    assert!(sensitive.contains(r#"value="sensitive.view""#) && sensitive.contains(r#"<span class="badge sensitive">"#), "{sensitive}");
+    assert!(!p.html.contains(r#"id="g-change""#), "no change of the shipped policy goes without a lead");
+    assert_eq!(p.html.matches(r#"name="actions""#).count(), 22, "every action once");
+    // The planned start and end beside the duration, as clock times.
+    assert!(p.html.contains(r#"id="plan-start">now, when you start it</strong>"#), "{}", p.html);
+    assert!(p.html.contains(r#"id="plan-end">14:15 UTC if you start it now (15 minutes)</strong>"#), "{}", p.html);
     let max = p.html.matches("<option ").count();
     assert_eq!(max, 6, "5 to 30 minutes");
     let p = b.get("/launch?ticket=99999").await;
@@ -527,6 +546,156 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     assert!(b.get("/").await.html.contains("You have no live session."));
 });
 
+/// The part of a page from the group of actions `id` to the next group.
+fn group<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!(r#"<h3 id="{id}">"#)).unwrap_or_else(|| panic!("no group {id}: {html}"));
+    let rest = &html[start..];
+    let end = rest[4..].find("<h3 ").map(|e| e + 4).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The queue card of request `id`.
+fn queue_card<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!(r#"id="r-{id}""#)).unwrap_or_else(|| panic!("no card of {id}: {html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</article>").unwrap()]
+}
+
+/// The fields the card's one-click Approve posts (its hidden inputs).
+fn one_click_fields(card: &str) -> Vec<(String, String)> {
+    let form = &card[card.find(r#"<form class="approve""#).expect(card)..];
+    let form = &form[..form.find("</form>").unwrap()];
+    form.split("<input ")
+        .skip(1)
+        .map(|i| {
+            let attr = |n: &str| {
+                let at = i.find(&format!(r#"{n}=""#)).unwrap() + n.len() + 2;
+                i[at..].split('"').next().unwrap().to_string()
+            };
+            assert_eq!(attr("type"), "hidden", "{form}");
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// The sentence that confirms a decision on the queue page, if any.
+fn confirmation(html: &str) -> Option<&str> {
+    let at = html.find(r#"id="decided""#)?;
+    let p = &html[html[..at].rfind("<p ").unwrap()..];
+    assert!(p.starts_with("<p ") && p[..p.find('>').unwrap()].contains(r#"role="status""#), "{p}");
+    assert!(p[..p.find('>').unwrap()].contains(r#"class="ok""#), "{p}");
+    Some(&p[p.find('>').unwrap() + 1..p.find("</p>").unwrap()])
+}
+
+backend_test!(async fn one_click_approves_as_asked_and_the_queue_confirms_it_in_a_sentence(app) {
+    let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).send().await;
+    let id = r.id.clone();
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    let q = sam.get("/queue").await;
+    let card = queue_card(&q.html, &id);
+    // One glance: who, which ticket and its subject, the account, why, how long and until when.
+    assert!(card.contains("Maria Lopez, ticket 48192"), "{card}");
+    assert!(card.contains(r#"Ticket 48192: <span class="subject">Tax settings broken after plan change</span>"#), "{card}");
+    assert!(card.contains("<strong>Acme Corp (acct_42)</strong>"), "{card}");
+    assert!(card.contains(&format!("<q>{REASON}</q>")), "{card}");
+    assert!(card.contains("<strong>15 minutes</strong> · starts when Maria Lopez starts it, at the latest"), "{card}");
+    assert!(card.contains(r#"<time datetime="2026-11-25T14:10:00Z">14:10 UTC</time> · ends at the latest <time datetime="2026-11-25T14:25:00Z">14:25 UTC</time>"#), "{card}");
+    // No checkbox to read before the one click: they wait in "Change before approving".
+    let change = card.find(&format!(r#"id="c-{id}""#)).expect(card);
+    assert!(!card[..change].contains(r#"type="checkbox""#), "{card}");
+    assert!(card[..change].contains(r#"<button class="primary" type="submit">Approve</button>"#), "{card}");
+    assert!(card.contains("<summary>Change before approving</summary>"), "{card}");
+    let fields = one_click_fields(card);
+    let names: Vec<&str> = fields.iter().filter(|(k, _)| k == "actions").map(|(_, v)| v.as_str()).collect();
+    assert_eq!(names, vec!["settings.view", "settings.update"]);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let p = sam.post(&format!("/requests/{id}/approve"), &fields).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/queue?decided={id}").as_str()), "{}", p.html);
+    let (_, got) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
+    assert_eq!(got["status"], "approved");
+    assert_eq!(got["granted_minutes"], 15);
+    assert_eq!(got["decisions"][0]["removed"], json!([]));
+    assert_eq!(got["decisions"][0]["added"], json!([]));
+    let done = sam.get(p.location()).await;
+    assert_eq!(
+        confirmation(&done.html),
+        Some("Approved Maria Lopez's request for ticket 48192: it can be started until 14:10 UTC and ends at the latest 14:25 UTC."),
+        "{}",
+        done.html
+    );
+    assert!(!done.html.contains(&format!(r#"id="r-{id}""#)), "the card left the queue");
+    // The confirmation is Sam's: another lead reading the address sees none.
+    let (mut lena, _) = Browser::signed_in(&app, "lena").await;
+    assert_eq!(confirmation(&lena.get(&format!("/queue?decided={id}")).await.html), None);
+    // A stale card: deciding again is refused in words, and nothing changes.
+    let again = sam.post(&format!("/requests/{id}/approve"), &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+    let alert = again.html.find(r#"<p class="alert" role="alert">"#).expect(&again.html);
+    assert!(alert < again.html.find(r#"id="queue-list""#).unwrap(), "the sentence is above the queue");
+    assert_eq!(app.events_of_type("request.approved").await.len(), 1);
+});
+
+backend_test!(async fn the_queue_groups_what_is_asked_and_a_risky_action_needs_a_lead(app) {
+    let r = app.request(&app.maria).actions(&["settings.view", "settings.update", "sensitive.view"]).send().await;
+    let id = r.id.clone();
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    let q = sam.get("/queue").await;
+    let card = queue_card(&q.html, &id);
+    let asked = &card[card.find(r#"<ul class="asked">"#).expect(card)..];
+    let asked = &asked[..asked.find("</ul>").unwrap()];
+    assert!(asked.contains(r#"<li class="g-view"><span class="group-name">View</span> View account settings</li>"#), "{asked}");
+    assert!(asked.contains(r#"<li class="g-lead"><span class="badge risky">Needs a lead</span> Update account settings</li>"#), "{asked}");
+    assert!(asked.contains(r#"<li class="g-sensitive"><span class="badge sensitive">Sensitive</span> View sensitive records</li>"#), "{asked}");
+    // In "Change before approving" the boxes are grouped too: the risky one under its heading, flagged.
+    let lead = group(card, &format!("g-{id}-lead"));
+    assert!(lead.contains("Needs a lead's approval"), "{lead}");
+    assert!(lead.contains(r#"value="settings.update""#) && lead.contains("badge risky"), "{lead}");
+    assert!(lead.contains(r#"value="billing.update""#), "expanding is offered too: {lead}");
+    assert!(!group(card, &format!("g-{id}-view")).contains(r#"value="settings.update""#));
+    assert!(group(card, &format!("g-{id}-sensitive")).contains(r#"value="sensitive.view""#));
+    // What was asked is ticked, the rest not.
+    let change = &card[card.find(&format!(r#"id="c-{id}""#)).unwrap()..];
+    let at = change.find(r#"value="settings.update""#).unwrap();
+    assert!(change[at..at + change[at..].find('>').unwrap()].contains(" checked"), "{change}");
+    let at = change.find(r#"value="billing.update""#).unwrap();
+    assert!(!change[at..at + change[at..].find('>').unwrap()].contains(" checked"), "{change}");
+});
+
+backend_test!(async fn a_scope_request_shows_the_sessions_scope_and_reason_and_only_what_it_adds(app) {
+    let sid = app.session(&app.maria).actions(&["settings.view", "activity.view"]).start().await.id;
+    let more = "Customer now asks us to correct the tax id on the settings page";
+    let (s, r) = app.post(&format!("/api/v1/sessions/{sid}/scope"), &app.maria, json!({"actions": ["settings.view", "settings.update"], "reason": more})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (mut sam, _) = Browser::signed_in(&app, "sam").await;
+    let q = sam.get("/queue").await;
+    let card = queue_card(&q.html, &id);
+    assert!(card.contains("Maria Lopez, ticket 48192 (more actions for a live session)"), "{card}");
+    let now = &card[card.find(r#"class="scope-now""#).expect(card)..];
+    let now = &now[..now.find("</ul>").unwrap()];
+    assert!(now.contains("View account settings, View recent activity"), "the session's scope: {now}");
+    let add = &card[card.find(r#"class="scope-add""#).expect(card)..];
+    let add = &add[..add.find("</ul>").unwrap()];
+    assert!(add.contains("Update account settings") && !add.contains("View account settings"), "only what it adds: {add}");
+    assert!(card.contains("Why the session was opened") && card.contains("Customer can"), "{card}");
+    assert!(card.contains(&format!("<q>{more}</q>")), "{card}");
+    assert!(!card.contains(r#"name="minutes""#), "no minutes to choose for a live session: {card}");
+    let change = &card[card.find(&format!(r#"id="c-{id}""#)).unwrap()..];
+    assert!(!change.contains(r#"value="settings.view""#) && !change.contains(r#"value="activity.view""#), "what it allows is not offered again");
+    assert!(change.contains(r#"value="settings.update""#), "{change}");
+    let fields = one_click_fields(card);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(fields.iter().filter(|(k, _)| *k == "actions").count(), 1, "{fields:?}");
+    let p = sam.post(&format!("/requests/{id}/approve"), &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let done = sam.get(p.location()).await;
+    let line = confirmation(&done.html).expect(&done.html);
+    assert!(line.ends_with("for more actions under ticket 48192: the live session now also allows Update account settings."), "{line}");
+    let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
+    let scope: Vec<&str> = s["scope"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap_or_else(|| a.as_str().unwrap())).collect();
+    assert!(scope.contains(&"settings.update"), "{s}");
+});
+
 backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     let r = app.request(&app.maria).actions(&["settings.view", "settings.update"]).minutes(20).send().await;
     let id = r.id.clone();
@@ -534,11 +703,15 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     let q = sam.get("/queue").await;
     assert_eq!(q.status, StatusCode::OK);
     assert!(q.html.contains("Maria Lopez, ticket 48192"), "{}", q.html);
-    assert!(q.html.contains(r#"name="actions" value="settings.update" checked"#), "pre-ticked with what was asked");
+    let change = &q.html[q.html.find(&format!(r#"id="c-{id}""#)).expect(&q.html)..];
+    assert!(change.contains(r#"name="actions" value="settings.update" data-label="Update account settings" data-approval="required" checked"#), "pre-ticked with what was asked");
     assert!(!q.html.contains(r#"<option value="25""#), "minutes only up to what was asked");
     let csrf = q.csrf();
     let p = sam.post(&format!("/requests/{id}/approve"), &[("csrf", &csrf), ("actions", "settings.view"), ("actions", "invoices.view"), ("minutes", "10"), ("note", "views only")]).await;
-    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/queue"), "{}", p.html);
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/queue?decided={id}").as_str()), "{}", p.html);
+    let done = sam.get(p.location()).await;
+    let line = confirmation(&done.html).expect(&done.html);
+    assert!(line.ends_with("ticket 48192: it can be started until 14:10 UTC and ends at the latest 14:20 UTC. As changed: View account settings, View invoices; 10 minutes."), "{line}");
     let (_, got) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
     assert_eq!(got["status"], "approved");
     assert_eq!(got["granted_minutes"], 10);
@@ -551,20 +724,31 @@ backend_test!(async fn a_lead_narrows_shortens_and_denies_from_the_queue(app) {
     let id = r.id.clone();
     let p = sam.post(&format!("/requests/{id}/deny"), &[("csrf", &csrf), ("note", "  ")]).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p.html.contains(&format!(r#"id="e-{id}">A denial needs a note that says why."#)), "{}", p.html);
+    let card = queue_card(&p.html, &id);
+    assert!(card.contains(&format!(r#"id="e-{id}">A denial needs a note that says why."#)), "next to the request: {card}");
+    assert!(card.contains(&format!(r#"<details class="deny" id="d-{id}" open>"#)), "the deny form is open again: {card}");
+    assert_eq!(confirmation(&p.html), None);
     let (_, got) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
     assert_eq!(got["status"], "pending");
     let p = sam.post(&format!("/requests/{id}/deny"), &[("csrf", &csrf), ("note", "Billing changes go through finance")]).await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/queue?decided={id}").as_str()));
     let (_, got) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
     assert_eq!(got["status"], "denied");
-    assert!(sam.get("/queue").await.html.contains("No request waits for a decision."));
+    let done = sam.get(p.location()).await;
+    assert!(done.html.contains("No request waits for a decision."));
+    let line = confirmation(&done.html).expect(&done.html);
+    assert!(line.starts_with("Denied Jon Park"), "{line}");
+    assert!(line.ends_with("s request for ticket 48192. Your reason is on the request: \u{201c}Billing changes go through finance\u{201d}"), "{line}");
 
-    // Sam's own request is shown without buttons.
+    // Sam's own request is shown without buttons, and posting a decision is refused next to it.
     let own = app.request(&app.sam).actions(&["billing.update"]).send().await;
     let q = sam.get("/queue").await;
     assert!(q.html.contains("You asked for this; another lead decides it."));
     assert!(!q.html.contains(&format!("/requests/{}/approve", own.id)));
+    let p = sam.post(&format!("/requests/{}/approve", own.id), &[("csrf", &csrf), ("actions", "billing.update")]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.html);
+    let card = queue_card(&p.html, &own.id);
+    assert!(card.contains(&format!(r#"id="e-{}">Nobody may decide their own request."#, own.id)), "{card}");
 });
 
 backend_test!(async fn names_and_ticket_text_from_people_are_escaped(app) {
@@ -610,7 +794,7 @@ fn link(html: &str, text: &str) -> String {
 
 /// The rows of the events table.
 fn rows(html: &str) -> usize {
-    html.matches("<tr><td>").count()
+    html.matches(r#"<td class="when""#).count()
 }
 
 backend_test!(async fn the_audit_page_filters_and_pages_with_a_cursor(app) {
@@ -817,14 +1001,14 @@ backend_test!(async fn admin_pages_are_for_admins_and_forbidden_to_the_others(ap
     }
     let p = ada.get("/staff").await;
     assert_eq!(p.status, StatusCode::OK);
-    assert!(p.html.contains("<td><code>maria</code></td><td>Maria Lopez</td><td>agent</td><td>active</td>"), "{}", p.html);
-    assert!(p.html.contains("<td>lead, agent</td>"));
+    assert!(p.html.contains(r#"<td data-label="Login"><code>maria</code></td><td data-label="Name">Maria Lopez</td><td data-label="Roles">agent</td><td data-label="State"><span class="badge live">active</span></td>"#), "{}", p.html);
+    assert!(p.html.contains(r#"<td data-label="Roles">lead, agent</td>"#));
     assert!(p.html.contains("read-only"));
     let p = ada.get("/apps").await;
-    assert!(p.html.contains("<td>Acme Billing</td>") && p.html.contains(&app.app_id) && p.html.contains("http://localhost:3000"), "{}", p.html);
+    assert!(p.html.contains(r#"<td data-label="Name">Acme Billing</td>"#) && p.html.contains(&app.app_id) && p.html.contains("http://localhost:3000"), "{}", p.html);
     let p = ada.get("/policy").await;
-    assert!(p.html.contains("<td><code>password.reset</code></td>"), "{}", p.html);
-    assert!(p.html.contains("<td>change</td><td>required</td><td>lead</td><td>no</td><td>yes</td>"), "redacted: {}", p.html);
+    assert!(p.html.contains(r#"<td data-label="Name"><code>password.reset</code></td>"#), "{}", p.html);
+    assert!(p.html.contains(r#"<td data-label="Kind">change</td><td data-label="Approval">required</td><td data-label="Approvers">lead</td><td data-label="Sensitive">no</td><td data-label="Values redacted">yes</td>"#), "redacted: {}", p.html);
     assert!(p.html.contains("30 minutes") && p.html.contains("look around"));
     assert_eq!(ada.get("/audit").await.status, StatusCode::FORBIDDEN, "admins do not read the trail");
     for login in ["maria", "lena", "audrey"] {
@@ -901,6 +1085,39 @@ backend_test!(async fn the_session_page_state_refreshes_from_its_fragment(app) {
     assert!(!f.html.contains("<html"));
     let t = maria.get(&format!("/sessions/{sid}?fragment=timeline")).await;
     assert!(t.html.starts_with("<ol>") && t.html.contains("session on Acme Corp"), "{}", t.html);
+});
+
+backend_test!(async fn a_sessions_printable_story_is_for_whoever_may_read_the_session(app) {
+    let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
+    app.end(&app.maria, &sid).await;
+    let path = format!("/sessions/{sid}/story");
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let p = maria.get(&format!("/sessions/{sid}")).await;
+    assert_eq!(link(&p.html, "Print this session's story"), path, "the session page links to its story");
+    // The agent of the session, a lead and an auditor read it, as they read the session page.
+    for login in ["maria", "sam", "audrey"] {
+        let (mut b, _) = Browser::signed_in(&app, login).await;
+        assert_eq!(b.get(&format!("/sessions/{sid}")).await.status, StatusCode::OK, "{login}");
+        let p = b.get(&path).await;
+        assert_eq!(p.status, StatusCode::OK, "{login}: {}", p.html);
+        assert!(p.html.contains(r#"id="story""#), "{login}: {}", p.html);
+        assert!(p.html.contains("asked to act as Acme Corp (acct_42)"), "{login}: {}", p.html);
+        assert!(p.html.contains("the agent ended it"), "{login}: {}", p.html);
+        assert!(p.html.contains("@media print"), "the page has its print style");
+        assert_eq!(p.headers["cache-control"], "no-store");
+        assert!(p.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    }
+    // Another agent and an admin may not read the session, nor its story.
+    for login in ["jon", "ada"] {
+        let (mut b, _) = Browser::signed_in(&app, login).await;
+        assert_eq!(b.get(&format!("/sessions/{sid}")).await.status, StatusCode::FORBIDDEN, "{login}");
+        let p = b.get(&path).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{login}: {}", p.html);
+        assert!(!p.html.contains("asked to act as"), "{login}: {}", p.html);
+    }
+    // Nobody signed in is sent to the sign-in page; an unknown session is not found.
+    assert_eq!(Browser::new(&app).get(&path).await.location(), "/login");
+    assert_eq!(maria.get("/sessions/ses_nosuchsession/story").await.status, StatusCode::NOT_FOUND);
 });
 
 backend_test!(async fn an_unknown_console_path_is_an_html_page_and_the_api_keeps_its_problem(app) {

@@ -102,6 +102,9 @@ backend_test!(async fn the_request_form_suggests_the_playbook_and_the_queue_mark
     let card = &queue.html[queue.html.find(&format!(r#"id="h-{id}""#)).unwrap()..];
     assert!(card.contains("Suggested for this kind of case (Settings are not saving)"), "{card}");
     assert!(card.contains("<strong>Beyond the suggestion: </strong>Change billing details."), "{card}");
+    // In the list of what is asked, what goes beyond is highlighted where it stands.
+    assert!(card.contains(r#"<mark class="beyond-mark">Change billing details</mark>"#), "{card}");
+    assert!(card.contains(r#"Ticket 70001: <span class="subject">Subject of 70001</span>"#), "{card}");
     // The trail says it too.
     let created = app.events_of_type("request.created").await;
     let e = created.last().unwrap();

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{field_error, when, Answer};
+use super::{field_error, Answer};
 use crate::authz::Act;
 use crate::console::auth::{permit, SignedIn};
+use crate::console::ui::{moment, session_badge};
 use crate::console::{encode, layout, page};
 use crate::service::{self, Principal};
 use crate::AppState;
@@ -25,7 +26,7 @@ pub(super) fn account_form(value: &str, err: Option<&str>) -> Markup {
             div.row {
                 input type="text" id="account-id" name="id" value=(value) required
                     aria-describedby=[err.map(|_| "account-id-error")];
-                button type="submit" { "Show who accessed it" }
+                button.primary type="submit" { "Show who accessed it" }
             }
         }
     }
@@ -58,18 +59,22 @@ pub struct AccountQuery {
 pub async fn access_log(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
     let entries = service::access_log(&state.ctx, &Principal::Staff(who.staff.clone()), &id, 200).await?;
     let reviewer = who.staff.has(Role::Lead) || who.staff.has(Role::Auditor) || who.staff.has(Role::Admin);
+    let now = state.ctx.clock.now();
     let body = html! {
         p { "Support sessions on account " strong { (id) } ", newest first, as the customer is told about them." }
         (account_form(&id, None))
         @if entries.is_empty() { p #no-sessions { "No one from support has entered this account." } }
         @for e in &entries {
             article.card.access {
-                h2 { (e.agent_name) ", ticket " (e.ticket) }
+                div.card-head {
+                    h2 { (e.agent_name) ", ticket " (e.ticket) }
+                    (session_badge(e.state, e.end_reason))
+                }
                 p {
                     @if e.state == SessionState::Live {
-                        "From " (when(e.started_at)) ", " strong { "in progress" } " (until " (when(e.ended_at)) " at the latest)."
+                        "From " (moment(now, e.started_at)) ", " strong { "in progress" } " (until " (moment(now, e.ended_at)) " at the latest)."
                     } @else {
-                        "From " (when(e.started_at)) " to " (when(e.ended_at))
+                        "From " (moment(now, e.started_at)) " to " (moment(now, e.ended_at))
                         @if let Some(r) = &e.end_reason { " (" (r.as_str().replace('_', " ")) ")" } "."
                     }
                 }

@@ -10,6 +10,7 @@ use maud::{html, Markup};
 use super::Answer;
 use crate::authz::Act;
 use crate::console::auth::{permit, SignedIn};
+use crate::console::ui::{action_badges, badge};
 use crate::console::{layout, page};
 use crate::service;
 use crate::AppState;
@@ -33,16 +34,16 @@ pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
             code { "actas staff password LOGIN" } ", " code { "actas staff disable LOGIN" } "."
         }
         div.wide {
-            table #staff {
+            table.data #staff {
                 thead { tr { th scope="col" { "Login" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } } }
                 tbody {
                     @for s in &all {
                         @let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
                         tr {
-                            td { code { (s.id) } }
-                            td { (s.name) }
-                            td { (roles.join(", ")) }
-                            td { @if s.disabled { strong { "disabled" } } @else { "active" } }
+                            td data-label="Login" { code { (s.id) } }
+                            td data-label="Name" { (s.name) }
+                            td data-label="Roles" { (roles.join(", ")) }
+                            td data-label="State" { @if s.disabled { (badge("denied", "disabled")) } @else { (badge("live", "active")) } }
                         }
                     }
                 }
@@ -65,16 +66,16 @@ pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
         @if all.is_empty() { p { "No app is registered yet." } }
         @else {
             div.wide {
-                table #apps {
+                table.data #apps {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Provisions staff (SCIM)" } th scope="col" { "Web origins" } } }
                     tbody {
                         @for a in &all {
                             tr {
-                                td { (a.name) }
-                                td { code { (a.id) } }
-                                td { (yes_no(a.tickets)) }
-                                td { (yes_no(a.scim)) }
-                                td {
+                                td data-label="Name" { (a.name) }
+                                td data-label="Id" { code { (a.id) } }
+                                td data-label="May push tickets" { (yes_no(a.tickets)) }
+                                td data-label="Provisions staff (SCIM)" { (yes_no(a.scim)) }
+                                td data-label="Web origins" {
                                     @if a.origins.is_empty() { "none" }
                                     @else { ul { @for o in &a.origins { li { (o) } } } }
                                 }
@@ -111,7 +112,7 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
         }
         p { "Policy digest: " code { (p.digest()) } }
         h2 { "Sessions" }
-        table #session-rules {
+        table.data #session-rules {
             tbody {
                 tr { th scope="row" { "Default length" } td { (p.session.default_minutes) " minutes" } }
                 tr { th scope="row" { "Longest allowed" } td { (p.session.max_minutes) " minutes" } }
@@ -125,7 +126,7 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
         ul #vague { @for v in &p.reason.vague { li { q { (v) } } } }
         h2 { "Actions" }
         div.wide {
-            table #actions {
+            table.data #actions {
                 thead {
                     tr {
                         th scope="col" { "Name" } th scope="col" { "Label" } th scope="col" { "Kind" }
@@ -137,14 +138,14 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
                     @for a in p.actions() {
                         @let approvers: Vec<&str> = a.approvers.iter().map(|r| r.as_str()).collect();
                         tr {
-                            td { code { (a.name) } }
-                            td { (a.label) }
-                            td { (a.kind.as_str()) }
-                            td { (a.approval.as_str()) }
-                            td { @if a.approval == Approval::Required { (approvers.join(", ")) } @else { "—" } }
-                            td { (yes_no(a.sensitive)) }
-                            td { (yes_no(a.redact)) }
-                            td { (stored_values(a)) }
+                            td data-label="Name" { code { (a.name) } }
+                            td data-label="Label" { (a.label) @if a.approval != Approval::None || a.sensitive { br; (action_badges(a)) } }
+                            td data-label="Kind" { (a.kind.as_str()) }
+                            td data-label="Approval" { (a.approval.as_str()) }
+                            td data-label="Approvers" { @if a.approval == Approval::Required { (approvers.join(", ")) } @else { "—" } }
+                            td data-label="Sensitive" { (yes_no(a.sensitive)) }
+                            td data-label="Values redacted" { (yes_no(a.redact)) }
+                            td data-label="Values stored" { (stored_values(a)) }
                         }
                     }
                 }

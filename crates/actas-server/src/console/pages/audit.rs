@@ -22,7 +22,8 @@ use strum::VariantArray;
 use super::{field_error, Answer, FieldError};
 use crate::authz::Act;
 use crate::console::auth::{permit, SignedIn};
-use crate::console::{layout, page, query_string, ConsoleError};
+use crate::console::ui::{event_badge, event_class, event_words, moment};
+use crate::console::{encode, layout, page, query_string, ConsoleError};
 use crate::export::render;
 use crate::http::error::ApiError;
 use crate::routes::audit::{filter, AuditQuery};
@@ -150,9 +151,11 @@ fn text_input(id: &str, name: &str, label: &str, value: &str, err: Option<&Field
     let e = FieldError::at(err, name);
     let eid = format!("{id}-error");
     html! {
-        label for=(id) { (label) }
-        (field_error(&eid, e))
-        input type="text" id=(id) name=(name) value=(value) aria-describedby=[e.map(|_| eid.as_str())];
+        div {
+            label for=(id) { (label) }
+            (field_error(&eid, e))
+            input type="text" id=(id) name=(name) value=(value) aria-describedby=[e.map(|_| eid.as_str())];
+        }
     }
 }
 
@@ -165,19 +168,23 @@ fn search_form(f: &AuditForm, err: Option<&FieldError>) -> Markup {
     html! {
         form #audit-search method="get" action="/audit" {
             @if let Some(e) = general { p.alert role="alert" #audit-error { (e.detail) } }
-            (text_input("f-account", "account", "Customer account id", &f.account, err))
-            (text_input("f-agent", "agent", "Staff login (their access, or what they did)", &f.agent, err))
-            (text_input("f-ticket", "ticket", "Ticket reference", &f.ticket, err))
-            (text_input("f-session", "session", "Session id", &f.session, err))
-            label for="f-type" { "Event type" }
-            (field_error("f-type-error", type_err))
-            select #f-type name="type" aria-describedby=[type_err.map(|_| "f-type-error")] {
-                option value="" { "Any type" }
-                @for t in EventType::VARIANTS {
-                    option value=(t.as_str()) selected[f.kind.trim() == t.as_str()] { (t.as_str()) }
+            div.filters {
+                (text_input("f-account", "account", "Customer account id", &f.account, err))
+                (text_input("f-agent", "agent", "Staff login (their access, or what they did)", &f.agent, err))
+                (text_input("f-ticket", "ticket", "Ticket reference", &f.ticket, err))
+                (text_input("f-session", "session", "Session id", &f.session, err))
+                div {
+                    label for="f-type" { "Event type" }
+                    (field_error("f-type-error", type_err))
+                    select #f-type name="type" aria-describedby=[type_err.map(|_| "f-type-error")] {
+                        option value="" { "Any type" }
+                        @for t in EventType::VARIANTS {
+                            option value=(t.as_str()) selected[f.kind.trim() == t.as_str()] { (event_words(*t)) " (" (t.as_str()) ")" }
+                        }
+                    }
                 }
             }
-            div.row {
+            div.filters {
                 div {
                     label for="f-since" { "From (UTC, included)" }
                     (field_error("f-since-error", since_err))
@@ -197,16 +204,53 @@ fn search_form(f: &AuditForm, err: Option<&FieldError>) -> Markup {
                         value=(f.limit) aria-describedby=[limit_err.map(|_| "f-limit-error")];
                 }
             }
-            p { button type="submit" { "Search" } " " a href="/audit" { "Clear the filters" } }
+            div.actions { button.primary type="submit" { "Search" } a.button href="/audit" { "Clear the filters" } }
         }
     }
 }
 
-fn when(t: Timestamp) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+/// One event as a row: when, who, what (its kind in words and its
+/// sentence), its session and its ticket. Denials and break-glass access
+/// are marked on the row and by their badge.
+fn event_row(now: Timestamp, e: &Event) -> Markup {
+    html! {
+        tr class=[event_class(e.kind)] {
+            td.when data-label="Time" { (moment(now, e.at)) }
+            td data-label="Who" { (one_line(&e.actor.name)) }
+            td data-label="What" {
+                (event_badge(e.kind))
+                br;
+                (one_line(&e.text))
+            }
+            td data-label="Session" {
+                @match &e.session_id {
+                    Some(sid) => {
+                        a href=(format!("/sessions/{}", encode(sid))) title=(one_line(sid)) {
+                            span.visually-hidden { "Session " } (one_line(&short_id(sid)))
+                        }
+                    }
+                    None => { span.hint { "—" } }
+                }
+            }
+            td data-label="Ticket" {
+                @match &e.ticket {
+                    Some(t) => { (one_line(t)) }
+                    None => { span.hint { "—" } }
+                }
+            }
+        }
+    }
 }
 
-fn results(f: &AuditForm, events: &[Event], next: Option<i64>) -> Markup {
+/// An id short enough for a table cell: its prefix and first characters.
+fn short_id(id: &str) -> String {
+    match id.char_indices().nth(10) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_string(),
+    }
+}
+
+fn results(now: Timestamp, f: &AuditForm, events: &[Event], next: Option<i64>) -> Markup {
     let filters = f.filters();
     let with = |extra: &[(&'static str, &str)]| {
         let mut pairs = filters.clone();
@@ -218,30 +262,32 @@ fn results(f: &AuditForm, events: &[Event], next: Option<i64>) -> Markup {
     html! {
         section aria-labelledby="results-h" {
             h2 #results-h { "Events" }
-            p.hint { "Oldest first; times in UTC." }
+            p.hint { "Oldest first; times in UTC (hover a time for the full date). Denials and break-glass access are marked in red." }
             @if events.is_empty() {
                 p #no-events { "No event matches these filters." }
             } @else {
                 div.wide {
-                    table #events {
-                        thead { tr { th scope="col" { "Time" } th scope="col" { "What happened" } } }
-                        tbody {
-                            @for e in events {
-                                tr { td { (when(e.at)) } td { (one_line(&e.text)) } }
+                    table.data #events {
+                        caption.visually-hidden { "Audit events" }
+                        thead {
+                            tr {
+                                th scope="col" { "Time" } th scope="col" { "Who" } th scope="col" { "What happened" }
+                                th scope="col" { "Session" } th scope="col" { "Ticket" }
                             }
                         }
+                        tbody { @for e in events { (event_row(now, e)) } }
                     }
                 }
             }
             @if next.is_some() {
-                p { a #next-page rel="next" href=(format!("/audit?{}", with(&[("limit", limit), ("cursor", &next_cursor)]))) { "Next page" } }
+                div.actions { a.button #next-page rel="next" href=(format!("/audit?{}", with(&[("limit", limit), ("cursor", &next_cursor)]))) { "Next page" } }
             }
             h2 { "Download" }
             p { "Every event matching these filters, not only this page:" }
-            ul {
-                li { a href=(format!("/audit/export?{}", with(&[("format", "jsonl")]))) download { "JSON lines (.jsonl)" } }
-                li { a href=(format!("/audit/export?{}", with(&[("format", "csv")]))) download { "CSV (.csv)" } }
-                li { a href=(format!("/audit/export?{}", with(&[("format", "text")]))) download { "Plain text (.txt)" } }
+            ul.actions.downloads {
+                li { a.button href=(format!("/audit/export?{}", with(&[("format", "jsonl")]))) download { "JSON lines (.jsonl)" } }
+                li { a.button href=(format!("/audit/export?{}", with(&[("format", "csv")]))) download { "CSV (.csv)" } }
+                li { a.button href=(format!("/audit/export?{}", with(&[("format", "text")]))) download { "Plain text (.txt)" } }
             }
         }
     }
@@ -267,7 +313,8 @@ pub async fn search(State(state): State<AppState>, who: SignedIn, RawQuery(raw):
         Err(e) => return Ok(refused(&who, &f, &api_sentence(e))),
     };
     let (events, next) = service::list_events(&state.ctx, &who.staff, ef).await?;
-    let body = html! { (search_form(&f, None)) (results(&f, &events, next)) };
+    let now = state.ctx.clock.now();
+    let body = html! { (search_form(&f, None)) (results(now, &f, &events, next)) };
     Ok(page(StatusCode::OK, layout("Audit trail", Some(&who), body)))
 }
 
@@ -341,9 +388,12 @@ pub async fn verify(State(state): State<AppState>, who: SignedIn) -> Answer {
                 }
             }
         }
-        p #counts { (v.events) " events and " (v.checkpoints) " signed checkpoints checked." }
-        @if let Some(h) = &v.head { p { "Head of the chain: " code { (h) } } }
-        p.hint { "The same check runs with " code { "actas audit verify" } " on the command line." }
+        div.card {
+            p #counts { (v.events) " events and " (v.checkpoints) " signed checkpoints checked." }
+            @if let Some(h) = &v.head { p { "Head of the chain: " code { (h) } } }
+            p.hint { "The same check runs with " code { "actas audit verify" } " on the command line." }
+            div.actions { a.button.primary href="/audit/verify" { "Verify again" } }
+        }
     };
     Ok(page(StatusCode::OK, layout("Audit trail verification", Some(&who), body)))
 }

@@ -11,9 +11,10 @@ use maud::{html, Markup};
 
 use super::accounts::account_form;
 use super::launch::ticket_form;
-use super::{status_words, urlencode, when, Answer, FragmentQuery};
+use super::{status_words, urlencode, Answer, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::SignedIn;
+use crate::console::ui::{moment, request_badge, session_badge};
 use crate::console::{fragment, layout, links, live_box, page, version, ConsoleError};
 use crate::service;
 use crate::AppState;
@@ -23,27 +24,40 @@ fn signed_in_line(who: &SignedIn) -> Markup {
     html! { p { "Signed in as " strong { (who.staff.name) } " (" (who.staff.id) "; " (roles.join(", ")) ")." } }
 }
 
+/// What a page of the nav is for, in a sentence.
+fn page_purpose(href: &str) -> &'static str {
+    match href {
+        "/queue" => "Requests waiting for a lead's decision: approve, narrow or deny them.",
+        "/audit" => "Search every event; download what you find as JSON lines, CSV or plain text.",
+        "/audit/verify" => "Check that no event of the trail was changed, removed or reordered.",
+        "/staff" => "Who may sign in, with which roles, and who is disabled.",
+        "/apps" => "The host apps and ticket systems that talk to actas.",
+        "/policy" => "What each action needs before it is granted, and how long sessions last.",
+        _ => "",
+    }
+}
+
 /// Open tickets with their customer, subject, kind of case, a link back to
 /// their system and a Launch button to the request form.
 fn ticket_table(policy: &Policy, caption: &str, id: &str, tickets: &[Ticket]) -> Markup {
     html! {
         div.wide {
-            table.tickets id=(id) {
+            table.tickets.data id=(id) {
                 caption { (caption) }
                 thead { tr { th scope="col" { "Ticket" } th scope="col" { "Customer" } th scope="col" { "Subject" } th scope="col" { "Kind of case" } th scope="col" { span.visually-hidden { "Launch" } } } }
                 tbody {
                     @for t in tickets {
                         tr {
-                            td {
+                            td data-label="Ticket" {
                                 @match &t.url {
                                     Some(url) => { a href=(url) rel="noopener noreferrer" target="_blank" { (t.reference) } }
                                     None => { (t.reference) }
                                 }
                                 br; span.hint { (t.status.as_str()) }
                             }
-                            td { (t.account_label()) }
-                            td { (one_line(&t.subject)) }
-                            td {
+                            td data-label="Customer" { (t.account_label()) }
+                            td data-label="Subject" { (one_line(&t.subject)) }
+                            td data-label="Kind of case" {
                                 @match policy.playbook_for(&t.tags) {
                                     Some(b) => { (b.label) }
                                     None => { span.hint { "none named" } }
@@ -64,6 +78,7 @@ fn ticket_table(policy: &Policy, caption: &str, id: &str, tickets: &[Ticket]) ->
 /// The part of the home page that refreshes itself.
 async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleError> {
     let ctx = &state.ctx;
+    let now = ctx.clock.now();
     let agent = who.staff.has(Role::Agent);
     let lead = who.staff.has(Role::Lead);
     let (live, mine, inbox) = if agent {
@@ -101,11 +116,18 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
                 @match &live {
                     Some(s) => {
                         div.card {
-                            p { "Acting as " strong { (s.account_label()) } " under ticket " (s.ticket) ", until " (when(s.ends_at)) "." }
-                            p { a href=(format!("/sessions/{}", s.id)) { "Open the session and its timeline" } }
-                            form method="post" action=(format!("/sessions/{}/end", s.id)) {
-                                input type="hidden" name="csrf" value=(who.csrf);
-                                button type="submit" { "End the session" }
+                            div.card-head {
+                                h3 { "Ticket " (s.ticket) }
+                                (session_badge(s.state, s.end_reason))
+                            }
+                            p { "Acting as " strong { (s.account_label()) } " under ticket " (s.ticket) "." }
+                            p.meta { "Ends " (moment(now, s.ends_at)) " at the latest." }
+                            div.actions {
+                                a.button.primary href=(format!("/sessions/{}", s.id)) { "Open the session and its timeline" }
+                                form method="post" action=(format!("/sessions/{}/end", s.id)) {
+                                    input type="hidden" name="csrf" value=(who.csrf);
+                                    button.danger type="submit" { "End the session" }
+                                }
                             }
                         }
                     }
@@ -115,11 +137,13 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
             section {
                 h2 { "My requests" }
                 @if mine.is_empty() { p { "You have not asked for access yet." } }
-                ul #my-requests {
+                ul #my-requests .boxed {
                     @for r in &mine {
                         li {
+                            (request_badge(r.status)) " "
                             a href=(format!("/requests/{}", r.id)) { "Ticket " (r.ticket) ", " (r.account_label()) }
-                            " — " span.status { (status_words(r)) } " (asked " (when(r.created_at)) ")"
+                            br;
+                            span.meta { span.status { (status_words(r)) } " · asked " (moment(now, r.created_at)) }
                         }
                     }
                 }
@@ -128,7 +152,8 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
         @if lead {
             section {
                 h2 { "Approval queue" }
-                p { (pending) @if pending == 1 { " request waits" } @else { " requests wait" } " for your decision. " a href="/queue" { "Open the approval queue" } }
+                p { (pending) @if pending == 1 { " request waits" } @else { " requests wait" } " for your decision." }
+                div.actions { a.button.primary href="/queue" { "Open the approval queue" } }
             }
         }
     })
@@ -164,7 +189,11 @@ pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<
         @if !others.is_empty() {
             section {
                 h2 { "Your pages" }
-                ul { @for (href, text) in &others { li { a href=(href) { (text) } } } }
+                ul.boxed {
+                    @for (href, text) in &others {
+                        li { a href=(href) { (text) } br; span.meta { (page_purpose(href)) } }
+                    }
+                }
             }
         }
     };

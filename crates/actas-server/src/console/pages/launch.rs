@@ -6,9 +6,9 @@
 use actas_api as api;
 use actas_core::limits;
 use actas_core::model::Ticket;
-use actas_core::policy::{Approval, Policy};
+use actas_core::policy::Policy;
 use actas_core::Code;
-use actas_core::Error;
+use actas_core::{Error, Timestamp};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,8 +16,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    approval_words, field_error, lists, minute_choices, playbook_note, refusal, ticket_card, urlencode, Answer,
-    FieldError,
+    action_choices, clock_words, field_error, lists, minute_choices, playbook_note, refusal, ticket_card, urlencode,
+    Answer, FieldError,
 };
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
@@ -51,7 +51,14 @@ struct Draft {
     minutes: u32,
 }
 
-fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Option<&FieldError>) -> Markup {
+fn request_form(
+    policy: &Policy,
+    who: &SignedIn,
+    t: &Ticket,
+    d: &Draft,
+    now: Timestamp,
+    err: Option<&FieldError>,
+) -> Markup {
     let general = err.filter(|e| !matches!(e.field.as_str(), "reason" | "actions" | "minutes"));
     let actions_err = FieldError::at(err, "actions");
     let reason_err = FieldError::at(err, "reason");
@@ -60,6 +67,7 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
     let needs_text = "A lead must approve this request before you can start the session.";
     let none_text = "Approved by policy at once: every action ticked needs no approval.";
     let playbook = policy.playbook_for(&t.tags);
+    let (start, end) = plan_words(needs, d.minutes, now);
     html! {
         (ticket_card(policy, t))
         @if let Some(b) = playbook {
@@ -75,18 +83,11 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
             fieldset aria-describedby=[actions_err.map(|_| "actions-error")] {
                 legend { "What do you need to do?" }
                 (field_error("actions-error", actions_err))
-                @for a in policy.actions() {
-                    label {
-                        input type="checkbox" name="actions" value=(a.name) data-label=(a.label)
-                            data-approval=(a.approval.as_str()) checked[d.actions.contains(&a.name)]
-                            disabled[a.approval == Approval::Forbidden];
-                        " " (a.label) " "
-                        span.hint { "(" (approval_words(policy, &a.name)) ")" }
-                        @if playbook.is_some_and(|b| b.actions.contains(&a.name)) {
-                            " " span.suggested { "suggested for this kind of case" }
-                        }
-                    }
-                }
+                (action_choices(policy, "g", |_| true, &d.actions, |a| {
+                    playbook
+                        .is_some_and(|b| b.actions.contains(&a.name))
+                        .then(|| html! { span.suggested { "suggested for this kind of case" } })
+                }))
             }
             label for="reason" { "Reason" }
             p.hint #reason-hint { "At least " (policy.reason.min_chars) " characters: say what the customer's problem is." }
@@ -95,9 +96,15 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
                 aria-describedby=(if reason_err.is_some() { "reason-hint reason-error" } else { "reason-hint" }) { (d.reason) }
             label for="minutes" { "For how long" }
             (field_error("minutes-error", minutes_err))
-            select #minutes name="minutes" aria-describedby=[minutes_err.map(|_| "minutes-error")] {
-                @for m in minute_choices(policy.session.max_minutes, policy.session.default_minutes) {
-                    option value=(m) selected[m == d.minutes] { (m) " minutes" }
+            div.duration {
+                select #minutes name="minutes" aria-describedby=(if minutes_err.is_some() { "plan minutes-error" } else { "plan" }) {
+                    @for m in minute_choices(policy.session.max_minutes, policy.session.default_minutes) {
+                        option value=(m) selected[m == d.minutes] { (m) " minutes" }
+                    }
+                }
+                p.plan #plan aria-live="polite" data-now=(now.timestamp_millis()) {
+                    "Planned start: " strong #plan-start { (start) }
+                    " · Planned end: " strong #plan-end { (end) }
                 }
             }
             (lists(policy, &d.actions, true))
@@ -105,8 +112,21 @@ fn request_form(policy: &Policy, who: &SignedIn, t: &Ticket, d: &Draft, err: Opt
             p #approval data-needs=(needs_text) data-none=(none_text) {
                 @if d.actions.is_empty() { "Tick at least one action." } @else if needs { (needs_text) } @else { (none_text) }
             }
-            p { button type="submit" { "Ask for access" } }
+            p { button.primary type="submit" { "Ask for access" } }
         }
+    }
+}
+
+/// The planned start and end beside the duration, in the words
+/// `assets/console.js` writes as the boxes and the duration change: a
+/// request approved by policy starts when the agent starts it; one a lead
+/// must approve, once a lead approves.
+fn plan_words(needs: bool, minutes: u32, now: Timestamp) -> (&'static str, String) {
+    let end = clock_words(now + actas_core::clock::minutes(minutes));
+    if needs {
+        ("as soon as a lead approves", format!("{minutes} minutes after you start it: {end} at the earliest"))
+    } else {
+        ("now, when you start it", format!("{end} if you start it now ({minutes} minutes)"))
     }
 }
 
@@ -206,7 +226,7 @@ pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Quer
         Some(b) => Draft { reason: String::new(), actions: b.actions.clone(), minutes: b.minutes },
         None => Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes },
     };
-    let body = request_form(policy, &who, &t, &draft, None);
+    let body = request_form(policy, &who, &t, &draft, state.ctx.clock.now(), None);
     Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)))
 }
 
@@ -242,9 +262,27 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
                 return Ok(no_ticket(&state, &who, &reference));
             };
             let (status, err) = refusal(e);
-            let body = request_form(&policy, &who, &t, &draft, Some(&err));
+            let body = request_form(&policy, &who, &t, &draft, state.ctx.clock.now(), Some(&err));
             Ok(page(status, layout("Ask for access", Some(&who), body)))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_says_when_it_starts_and_ends_in_clock_times() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 14, 0, 30).single().unwrap();
+        assert_eq!(
+            plan_words(false, 15, now),
+            ("now, when you start it", "14:15 UTC if you start it now (15 minutes)".into())
+        );
+        assert_eq!(
+            plan_words(true, 20, now),
+            ("as soon as a lead approves", "20 minutes after you start it: 14:20 UTC at the earliest".into())
+        );
     }
 }

@@ -26,7 +26,7 @@ pub mod sessions;
 
 use actas_core::limits::one_line;
 use actas_core::model::{Request, RequestStatus, Ticket};
-use actas_core::policy::{Approval, Policy};
+use actas_core::policy::{Action, ActionKind, Approval, Policy};
 use actas_core::{Error, Timestamp};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -42,6 +42,17 @@ type Answer = Result<Response, ConsoleError>;
 /// A time as pages show it, to the minute.
 fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A time as a clock reading, "14:03 UTC", in a `<time>` with the full
+/// moment in its `datetime`.
+fn clock(t: Timestamp) -> Markup {
+    html! { time datetime=(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()) { (clock_words(t)) } }
+}
+
+/// The words of [`clock`]: "14:03 UTC".
+fn clock_words(t: Timestamp) -> String {
+    t.format("%H:%M UTC").to_string()
 }
 
 /// A ticket reference (or any text) as a query value.
@@ -168,6 +179,141 @@ fn lists(policy: &Policy, chosen: &[String], live: bool) -> Markup {
     }
 }
 
+/// The four groups the console shows actions in, so that a person sees at
+/// a glance what only looks, what changes, what needs a lead and what
+/// shows sensitive data. Every action is in exactly one group: a sensitive
+/// view in Sensitive, then anything a lead must approve in "Needs a lead's
+/// approval", then by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Group {
+    View,
+    Change,
+    Lead,
+    Sensitive,
+}
+
+impl Group {
+    /// In the order pages show them.
+    pub(super) const ALL: [Group; 4] = [Group::View, Group::Change, Group::Lead, Group::Sensitive];
+
+    pub(super) fn of(a: &Action) -> Group {
+        if a.sensitive {
+            Group::Sensitive
+        } else if a.approval == Approval::Required {
+            Group::Lead
+        } else if a.kind == ActionKind::Change {
+            Group::Change
+        } else {
+            Group::View
+        }
+    }
+
+    /// The group's heading.
+    pub(super) fn heading(self) -> &'static str {
+        match self {
+            Group::View => "View",
+            Group::Change => "Change",
+            Group::Lead => "Needs a lead's approval",
+            Group::Sensitive => "Sensitive",
+        }
+    }
+
+    /// What the actions of the group need, beside its heading.
+    pub(super) fn hint(self) -> &'static str {
+        match self {
+            Group::View | Group::Change => "no approval needed",
+            Group::Lead => "a lead approves them first",
+            Group::Sensitive => "shows sensitive data; every view is recorded",
+        }
+    }
+
+    /// The group's short name, for ids and classes.
+    pub(super) fn key(self) -> &'static str {
+        match self {
+            Group::View => "view",
+            Group::Change => "change",
+            Group::Lead => "lead",
+            Group::Sensitive => "sensitive",
+        }
+    }
+}
+
+/// The policy's actions that `keep` keeps, in their groups (each in policy
+/// order), empty groups left out.
+pub(super) fn grouped(policy: &Policy, keep: impl Fn(&Action) -> bool) -> Vec<(Group, Vec<&Action>)> {
+    Group::ALL
+        .into_iter()
+        .map(|g| (g, policy.actions().iter().filter(|a| Group::of(a) == g && keep(a)).collect::<Vec<&Action>>()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// Checkboxes named `actions`, grouped under headings (`View`, `Change`,
+/// `Needs a lead's approval`, `Sensitive`), each with its badges and the
+/// `note` a page adds to it (suggested, beyond the suggestion, …); the
+/// whole row is the label, so the whole row ticks the box. `prefix` keeps
+/// the headings' ids apart when a page has several such lists.
+pub(super) fn action_choices(
+    policy: &Policy,
+    prefix: &str,
+    offer: impl Fn(&Action) -> bool,
+    checked: &[String],
+    note: impl Fn(&Action) -> Option<Markup>,
+) -> Markup {
+    html! {
+        div.choices {
+            @for (g, actions) in grouped(policy, offer) {
+                @let hid = format!("{prefix}-{}", g.key());
+                div class={ "group g-" (g.key()) } role="group" aria-labelledby=(hid) {
+                    h3 id=(hid) { (g.heading()) " " span.hint { (g.hint()) } }
+                    @for a in actions {
+                        label.choice {
+                            input type="checkbox" name="actions" value=(a.name) data-label=(a.label)
+                                data-approval=(a.approval.as_str()) checked[checked.contains(&a.name)]
+                                disabled[a.approval == Approval::Forbidden];
+                            span.choice-text {
+                                span.choice-label { (a.label) }
+                                (crate::console::ui::action_badges(a))
+                                @if let Some(n) = note(a) { " " (n) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The labels of `names` in their groups, compactly: one line per group,
+/// the groups that need a lead or show sensitive data flagged by a badge;
+/// `beyond` (what goes past a playbook's suggestion) is highlighted.
+/// Names the policy no longer knows are listed as they are.
+pub(super) fn grouped_labels(policy: &Policy, names: &[String], beyond: &[String]) -> Markup {
+    use crate::console::ui::badge;
+    let unknown: Vec<&String> = names.iter().filter(|n| policy.action(n).is_none()).collect();
+    html! {
+        ul.asked {
+            @for (g, actions) in grouped(policy, |a| names.contains(&a.name)) {
+                li class={ "g-" (g.key()) } {
+                    @match g {
+                        Group::Lead => { (badge("risky", "Needs a lead")) }
+                        Group::Sensitive => { (badge("sensitive", "Sensitive")) }
+                        _ => { span.group-name { (g.heading()) } }
+                    }
+                    " "
+                    @for (i, a) in actions.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        @if beyond.contains(&a.name) { mark.beyond-mark { (a.label) } } @else { (a.label) }
+                    }
+                }
+            }
+            @if !unknown.is_empty() {
+                li { span.group-name { "Not in the policy" } " " @for (i, n) in unknown.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
+            }
+        }
+    }
+}
+
 /// An error for one field of a form (or the form as a whole).
 #[derive(Debug, Clone)]
 pub(super) struct FieldError {
@@ -212,6 +358,25 @@ mod tests {
         assert_eq!(minute_choices(30, 15), vec![5, 10, 15, 20, 25, 30]);
         assert_eq!(minute_choices(12, 7), vec![5, 7, 10, 12]);
         assert_eq!(minute_choices(3, 3), vec![3]);
+    }
+
+    #[test]
+    fn every_action_is_in_exactly_one_group_sensitive_views_and_risky_changes_apart() {
+        let p = Policy::shipped();
+        let groups = grouped(&p, |_| true);
+        let count: usize = groups.iter().map(|(_, v)| v.len()).sum();
+        assert_eq!(count, p.actions().len());
+        let of = |name: &str| Group::of(p.action(name).unwrap());
+        assert_eq!(of("settings.view"), Group::View);
+        assert_eq!(of("settings.update"), Group::Lead);
+        assert_eq!(of("password.reset"), Group::Lead);
+        assert_eq!(of("sensitive.view"), Group::Sensitive);
+        let order: Vec<Group> = groups.iter().map(|(g, _)| *g).collect();
+        assert_eq!(
+            order,
+            vec![Group::View, Group::Lead, Group::Sensitive],
+            "no change needs no lead in the shipped policy"
+        );
     }
 
     #[test]

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 
-use super::{approval_words, field_error, lists, status_words, when, Answer};
+use super::{approval_words, field_error, lists, status_words, Answer};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
+use crate::console::ui::{action_badges, moment, request_badge, session_badge};
 use crate::console::{layout, page, ConsoleError};
 use crate::http::error::ApiError;
 use crate::service::{self, Principal};
@@ -39,15 +40,20 @@ pub async fn withdraw(State(state): State<AppState>, who: SignedIn, Path(id): Pa
 async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, err: Option<&str>) -> Answer {
     let (r, decisions, sessions) = service::get_request(&state.ctx, &Principal::Staff(who.staff.clone()), id).await?;
     let policy = &state.ctx.policy;
+    let now = state.ctx.clock.now();
     let allowed = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
     let decided = matches!(r.status, RequestStatus::Approved | RequestStatus::Started | RequestStatus::Expired);
     let withdrawable =
         r.requester == who.staff.id && matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
     let body = html! {
         div.card {
+            div.card-head {
+                h2 { (r.account_label()) }
+                (request_badge(r.status))
+            }
             p { "Status: " span.status #status { (status_words(&r)) } }
             p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
-            p { "Asked by " (r.requester_name) " at " (when(r.created_at)) " for " (r.minutes) " minutes." }
+            p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) ", for " (r.minutes) " minutes." }
             p { "Reason: " q { (one_line(&r.reason)) } }
             @if r.kind == RequestKind::Scope { p { "More actions for a live session." } }
         }
@@ -57,17 +63,24 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
             p { "For " (r.granted_minutes.unwrap_or(r.minutes)) " minutes." }
         } @else {
             h2 { "Asked for" }
-            ul { @for a in &r.actions { li { (policy.label(a)) " (" (approval_words(policy, a)) ")" } } }
+            ul {
+                @for a in &r.actions {
+                    li {
+                        (policy.label(a)) " " span.hint { "(" (approval_words(policy, a)) ")" }
+                        @if let Some(action) = policy.action(a) { (action_badges(action)) }
+                    }
+                }
+            }
         }
         @for d in &decisions {
-            p { "Decided by " (d.decider_name) " at " (when(d.at)) "."
+            p { "Decided by " (d.decider_name) ", " (moment(now, d.at)) "."
                 @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
         }
         @if r.requester == who.staff.id && r.status == RequestStatus::Approved {
             form method="post" action=(format!("/requests/{}/start", r.id)) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 p.hint { "Starting gives you a link into the host app; the session is recorded from that moment." }
-                button type="submit" { "Start the session" }
+                button.primary type="submit" { "Start the session" }
             }
         }
         @if withdrawable {
@@ -75,14 +88,21 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
                 input type="hidden" name="csrf" value=(who.csrf);
                 (field_error("withdraw-error", err))
                 p.hint #withdraw-hint { "Withdrawing cancels the request for good; ask again if you need access later." }
-                button type="submit" aria-describedby="withdraw-hint" { "Withdraw the request" }
+                button.danger type="submit" aria-describedby="withdraw-hint" { "Withdraw the request" }
             }
         } @else if let Some(e) = err {
             p.alert role="alert" #withdraw-error { (e) }
         }
         @if !sessions.is_empty() {
             h2 { "Sessions" }
-            ul { @for s in &sessions { li { a href=(format!("/sessions/{}", s.id)) { "Session started " (when(s.started_at)) } " — " (s.state.as_str()) } } }
+            ul {
+                @for s in &sessions {
+                    li {
+                        a href=(format!("/sessions/{}", s.id)) { "Session started " (moment(now, s.started_at)) }
+                        " " (session_badge(s.state, s.end_reason))
+                    }
+                }
+            }
         }
     };
     Ok(page(status, layout("Access request", Some(who), body)))

@@ -2,7 +2,8 @@
 //! `?fragment=1`) and its timeline (`?fragment=timeline`), with End, Open
 //! in the host app (a one-time entry code), Ask for more actions and, for a
 //! lead, Revoke with a note; a refused form comes back with its sentence
-//! next to its field.
+//! next to its field. `GET /sessions/{id}/story` tells the same session's
+//! story on a page made for printing, to whoever may read the session.
 use actas_api as api;
 use actas_core::audit::Event;
 use actas_core::limits::{self, one_line};
@@ -18,7 +19,8 @@ use maud::{html, Markup};
 use super::{approval_words, field_error, refusal, status_words, when, Answer, FieldError, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
-use crate::console::{encode, fragment, layout, live_box, origin_of, page_with_form_to, version, ConsoleError};
+use crate::console::ui::{event_class, moment, session_badge};
+use crate::console::{encode, fragment, layout, live_box, origin_of, page, page_with_form_to, version, ConsoleError};
 use crate::service::{self, Principal};
 use crate::AppState;
 
@@ -27,6 +29,12 @@ fn end_words(s: &Session) -> String {
         (Some(r), Some(at)) => format!("Ended at {}: {}", when(at), r.words()),
         _ => "Ended".into(),
     }
+}
+
+/// `s` with its first letter in capitals.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// What a refused session form sends back: which form, the sentence, and
@@ -61,11 +69,20 @@ impl SessionForm {
 fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup {
     let policy = &state.ctx.policy;
     let idle = s.idle_deadline(policy.session.idle_minutes).min(s.ends_at);
+    let now = state.ctx.clock.now();
     html! {
         div.card {
+            div.card-head {
+                h2 { (s.account_label()) }
+                (session_badge(s.state, s.end_reason))
+            }
             p { "State: " span.status #state {
                 @if s.is_live() { "Live until " (when(s.ends_at)) ", or " (when(idle)) " without activity" } @else { (end_words(s)) }
             } }
+            p.meta {
+                "Started " (moment(now, s.started_at))
+                @if s.is_live() { "; ends " (moment(now, s.ends_at)) } @else if let Some(at) = s.ended_at { "; ended " (moment(now, at)) }
+            }
             @if let Some(n) = &s.end_note { p { "Note: " q { (one_line(n)) } } }
             p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
             p { "Agent: " (s.agent_name) ", " (actas_core::audit::approved_by(&s.approvers)) "." }
@@ -79,7 +96,7 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
                 @for r in scope_reqs {
                     li {
                         a href=(format!("/requests/{}", r.id)) { (policy.labels(&r.actions)) }
-                        " — " span.status { (status_words(r)) } " (asked " (when(r.created_at)) ")"
+                        " — " span.status { (status_words(r)) } " (asked " (moment(now, r.created_at)) ")"
                     }
                 }
             }
@@ -88,7 +105,7 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
 }
 
 fn timeline_list(events: &[Event]) -> Markup {
-    html! { ol { @for e in events { li { span.hint { (when(e.at)) } " " (one_line(&e.text)) } } } }
+    html! { ol { @for e in events { li class=[event_class(e.kind)] { span.hint { (when(e.at)) } " " (one_line(&e.text)) } } } }
 }
 
 fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
@@ -137,7 +154,7 @@ fn revoke_form(who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
             textarea #revoke-note name="note" required maxlength=(limits::NOTE_CHARS) aria-describedby=[note_err.map(|_| "revoke-note-error")] {
                 @if f.which == "revoke" { (f.reason) }
             }
-            p { button type="submit" { "Revoke the session" } }
+            p { button.danger type="submit" { "Revoke the session" } }
         }
     }
 }
@@ -170,15 +187,19 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
                     p { code { (c.code.expose()) } }
                 }
             }
-            form #open-host method="post" action=(format!("/sessions/{}/open", s.id)) {
-                input type="hidden" name="csrf" value=(who.csrf);
-                button type="submit" { "Open in the host app" }
-                p.hint { "Each click makes a new one-time link that works once, for "
+            div.card #controls {
+                div.actions {
+                    form #open-host method="post" action=(format!("/sessions/{}/open", s.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        button.primary type="submit" aria-describedby="open-host-hint" { "Open in the host app" }
+                    }
+                    form method="post" action=(format!("/sessions/{}/end", s.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        button.danger type="submit" { "End the session" }
+                    }
+                }
+                p.hint #open-host-hint { "Each click makes a new one-time link that works once, for "
                     (service::ENTRY_CODE_MINUTES) " minutes; the token itself never appears in an address." }
-            }
-            form method="post" action=(format!("/sessions/{}/end", s.id)) {
-                input type="hidden" name="csrf" value=(who.csrf);
-                button type="submit" { "End the session" }
             }
             (scope_form(state, who, s, f))
         }
@@ -186,7 +207,10 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
             h2 { "Revoke" }
             (revoke_form(who, s, f))
         }
-        h2 { "Timeline" }
+        div.card-head {
+            h2 { "Timeline" }
+            a.button href=(format!("/sessions/{}/story", s.id)) { "Print this session's story" }
+        }
         (live_box("timeline", &format!("/sessions/{}?fragment=timeline", s.id), &v_timeline, timeline))
     }
 }
@@ -259,6 +283,60 @@ pub async fn session(
     }
     let scope_reqs = scope_requests(&state, &s.id).await?;
     Ok(fragment(session_live(&state, &s, &scope_reqs)))
+}
+
+/// `GET /sessions/{id}/story`: the session's story in plain sentences, on a
+/// page made for printing (the console's `@media print` style leaves out
+/// the frame and the forms). Whoever may read the session page may read it,
+/// through the same service calls.
+pub async fn story(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
+    let ctx = &state.ctx;
+    let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), &id).await?;
+    let events = service::timeline(ctx, &who.staff, &s.id).await?;
+    let policy = &ctx.policy;
+    let now = ctx.clock.now();
+    let full = |t: actas_core::Timestamp| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let body = html! {
+        div.actions.no-print {
+            a.button href=(format!("/sessions/{}", s.id)) { "Back to the session" }
+        }
+        p.hint.no-print { "Print this page with your browser's Print command (Ctrl+P or ⌘P); the console's frame and buttons are left out of the print." }
+        div.card #story-summary {
+            div.card-head {
+                h2 { (s.account_label()) }
+                (session_badge(s.state, s.end_reason))
+            }
+            dl.facts {
+                dt { "Ticket" } dd { (s.ticket) }
+                dt { "Agent" } dd { (s.agent_name) " (" (s.agent) ")" }
+                dt { "Approval" } dd { (capitalized(&actas_core::audit::approved_by(&s.approvers))) }
+                dt { "Reason" } dd { q { (one_line(&s.reason)) } }
+                dt { "Allowed" } dd { (policy.labels(&s.scope)) }
+                dt { "Started" } dd { (full(s.started_at)) }
+                @if s.is_live() {
+                    dt { "Ends" } dd { (full(s.ends_at)) " at the latest (still live)" }
+                } @else {
+                    dt { "Ended" } dd { (end_words(&s)) }
+                }
+                @if let Some(n) = &s.end_note { dt { "Note" } dd { q { (one_line(n)) } } }
+            }
+        }
+        h2 { "What happened, in order" }
+        @if events.is_empty() { p { "Nothing is recorded for this session yet." } }
+        ol.story #story {
+            @for e in &events {
+                li class=[event_class(e.kind)] {
+                    span.when { (full(e.at)) }
+                    (one_line(&e.text))
+                }
+            }
+        }
+        p.meta {
+            "Session " code { (s.id) } ". Told from the audit trail on " (full(now))
+            "; the trail's chain can be checked with " code { "actas audit verify" } "."
+        }
+    };
+    Ok(page(StatusCode::OK, layout("The story of a support session", Some(&who), body)))
 }
 
 /// The session page again with a refused form's sentence next to its field.

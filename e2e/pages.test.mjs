@@ -1,0 +1,266 @@
+// Every console page, as the people who use it see it, on a desktop
+// (1280 px) and a phone (375 px): an agent, a lead, an auditor and an admin
+// sign in to a fresh actas with a small story behind it (tickets, a live
+// session with a change and a refusal, a request waiting, a denial, a
+// refused request), and each page is shown at both widths. Each leaves a
+// screenshot (target/screenshots/pages-NAME-WIDTH.png); at 375 px no page
+// scrolls sideways; and axe-core finds nothing serious or critical on any
+// of them (every violation found is printed).
+//
+// The console's Content-Security-Policy lets only its own script run, so
+// axe cannot be injected into a page under it: axe runs in a second
+// context of the same person that bypasses the policy, while the
+// screenshots and the scroll checks run under the real policy.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { cliOn, launchBrowser, newDatabase, screenshots, serveOn, sidewaysScroll, signIn } from './lib.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const PASSWORD = 'the console password of the pages test';
+const WIDTHS = [1280, 375];
+const ACCOUNT = { id: 'acct_42', name: 'Acme Corp' };
+const REASON = 'Customer cannot change the invoice email after the plan change';
+const STAFF = [
+  ['maria', 'Maria Lopez', ['agent']],
+  ['jon', 'Jon Park', ['agent']],
+  ['sam', 'Sam Lee', ['lead', 'agent']],
+  ['audrey', 'Audrey Kim', ['auditor']],
+  ['ada', 'Ada Quinn', ['admin']],
+];
+
+let dir;
+let db;
+let actas; // { base, child }
+let browser;
+let appKey;
+const tokens = {};
+const ids = {}; // request: Maria's waiting request; session: her live session
+const people = new Map(); // login -> { plain, axe } browser contexts, signed in
+
+/** Calls the actas API with `token` (a staff token or the app key). */
+async function api(method, p, token, body) {
+  const res = await fetch(`${actas.base}/api/v1${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function must(want, method, p, token, body) {
+  const r = await api(method, p, token, body);
+  assert.equal(r.status, want, `${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'actas-pages-'));
+  mkdirSync(screenshots, { recursive: true });
+  db = newDatabase(dir, 'pages');
+  for (const [login, name, roles] of STAFF) {
+    const out = cliOn(db, ['staff', 'add', login, '--name', name, '--role', ...roles, '--password-stdin'], `${PASSWORD}\n`);
+    tokens[login] = out.trim().split('\n').pop().trim();
+  }
+  appKey = cliOn(db, ['app', 'add', 'Acme Billing', '--tickets', '--origin', 'http://127.0.0.1:9'])
+    .trim()
+    .split('\n')
+    .pop()
+    .trim();
+  actas = await serveOn(db, []);
+
+  const ticket = (ref, subject, extra = {}) =>
+    must(201, 'POST', '/tickets', appKey, {
+      ref,
+      account_id: ACCOUNT.id,
+      account_name: ACCOUNT.name,
+      subject,
+      url: `https://tickets.example.test/${ref}`,
+      ...extra,
+    });
+  await ticket('48192', 'Invoice email cannot be changed after the plan change', { assignee: 'maria', tags: ['invoice'] });
+  await ticket('48193', 'Settings are not saved since yesterday', { assignee: 'maria', tags: ['settings'] });
+  await ticket('48194', 'A data sync failed overnight', { tags: ['sync'] });
+
+  // Maria's session: asked, approved by Sam, started; one change made and one action refused.
+  const asked = await must(201, 'POST', '/requests', tokens.maria, {
+    ticket: '48192',
+    reason: REASON,
+    actions: ['settings.view', 'invoices.view', 'invoice_email.update'],
+  });
+  await must(200, 'POST', `/requests/${asked.id}/approve`, tokens.sam, {});
+  const started = await must(201, 'POST', `/requests/${asked.id}/start`, tokens.maria, {});
+  ids.session = started.session.id;
+  const token = started.token;
+  await must(200, 'POST', '/authorize', appKey, {
+    token,
+    action: 'invoice_email.update',
+    changes: [{ field: 'invoice_email', old: 'billing@acme.test', new: 'invoices@acme.test' }],
+  });
+  const refused = await must(200, 'POST', '/authorize', appKey, { token, action: 'billing.update' });
+  assert.equal(refused.allowed, false);
+
+  // A request of Maria's that waits for a lead, one of Jon's too, one of Jon's denied, and a refused one.
+  const waiting = await must(201, 'POST', '/requests', tokens.maria, {
+    ticket: '48193',
+    reason: 'Settings are not saved since yesterday; checking the settings page and its history',
+    actions: ['settings.view', 'activity.view', 'settings.update'],
+  });
+  ids.request = waiting.id;
+  await must(201, 'POST', '/requests', tokens.jon, {
+    ticket: '48194',
+    reason: 'The overnight sync failed; resetting it once the logs are read',
+    actions: ['activity.view', 'sync.reset'],
+  });
+  const denied = await must(201, 'POST', '/requests', tokens.jon, {
+    ticket: '48194',
+    reason: 'Changing the billing details the customer sent by e-mail',
+    actions: ['billing.update'],
+  });
+  await must(200, 'POST', `/requests/${denied.id}/deny`, tokens.sam, { note: 'The customer changes billing details themselves.' });
+  await must(422, 'POST', '/requests', tokens.jon, { ticket: '48194', reason: 'need access', actions: ['settings.view'] });
+
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  for (const p of people.values()) {
+    await p.plain.close().catch(() => {});
+    await p.axe.close().catch(() => {});
+  }
+  await browser?.close().catch(() => {});
+  actas?.child.kill('SIGTERM');
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** `login`'s two contexts (`null`: nobody signed in): one under the CSP, one for axe. */
+async function contexts(login) {
+  const key = login ?? '';
+  if (!people.has(key)) {
+    const plain = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const axe = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+    if (login) {
+      for (const c of [plain, axe]) {
+        const page = await c.newPage();
+        await signIn(page, actas.base, login, PASSWORD);
+        await page.close();
+      }
+    }
+    people.set(key, { plain, axe });
+  }
+  return people.get(key);
+}
+
+/** The serious and critical violations axe-core finds on `page`. */
+async function axeViolations(page) {
+  await page.addScriptTag({ content: AXE });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\s+/g, ' ')}`),
+      }));
+  });
+}
+
+const PAGES = [
+  { name: 'login', who: null, path: () => '/login' },
+  { name: 'home-agent', who: 'maria', path: () => '/' },
+  { name: 'launch', who: 'maria', path: () => '/launch?ticket=48193' },
+  { name: 'request', who: 'maria', path: () => `/requests/${ids.request}` },
+  { name: 'session', who: 'maria', path: () => `/sessions/${ids.session}` },
+  { name: 'story', who: 'maria', path: () => `/sessions/${ids.session}/story` },
+  { name: 'home-lead', who: 'sam', path: () => '/' },
+  { name: 'queue', who: 'sam', path: () => '/queue' },
+  { name: 'session-lead', who: 'sam', path: () => `/sessions/${ids.session}` },
+  { name: 'accounts', who: 'sam', path: () => '/accounts?id=', status: 400 },
+  { name: 'access-log', who: 'sam', path: () => `/accounts/${ACCOUNT.id}/access-log` },
+  { name: 'home-auditor', who: 'audrey', path: () => '/' },
+  { name: 'audit', who: 'audrey', path: () => '/audit' },
+  { name: 'audit-verify', who: 'audrey', path: () => '/audit/verify' },
+  { name: 'home-admin', who: 'ada', path: () => '/' },
+  { name: 'staff', who: 'ada', path: () => '/staff' },
+  { name: 'apps', who: 'ada', path: () => '/apps' },
+  { name: 'policy', who: 'ada', path: () => '/policy' },
+];
+
+for (const p of PAGES) {
+  test(`${p.name}: ${p.who ?? 'nobody signed in'} sees it at ${WIDTHS.join(' and ')} px, with no sideways scroll on a phone and no serious axe finding`, async () => {
+    const { plain, axe } = await contexts(p.who);
+    const want = p.status ?? 200;
+    const found = [];
+    for (const width of WIDTHS) {
+      const viewport = { width, height: width < 600 ? 800 : 900 };
+      const page = await plain.newPage();
+      await page.setViewportSize(viewport);
+      try {
+        const res = await page.goto(`${actas.base}${p.path()}`);
+        assert.equal(res.status(), want, `${p.name} at ${width} px: ${res.status()} ${page.url()}`);
+        await page.screenshot({ path: path.join(screenshots, `pages-${p.name}-${width}.png`), fullPage: true });
+        if (width < 600) {
+          const wider = await page.evaluate(() =>
+            [...document.querySelectorAll('body *')]
+              .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+              .slice(0, 5)
+              .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${[...el.classList].join('.')} (${Math.round(el.getBoundingClientRect().right)} px)`),
+          );
+          assert.equal(await sidewaysScroll(page), 0, `${p.path()} scrolls sideways at ${width} px: ${wider.join(', ')}`);
+        }
+      } finally {
+        await page.close();
+      }
+      const checked = await axe.newPage();
+      await checked.setViewportSize(viewport);
+      try {
+        await checked.goto(`${actas.base}${p.path()}`);
+        for (const v of await axeViolations(checked)) {
+          found.push({ width, ...v });
+        }
+      } finally {
+        await checked.close();
+      }
+    }
+    if (found.length) {
+      console.log(`axe on ${p.name} (${p.path()}):\n${JSON.stringify(found, null, 2)}`);
+    }
+    assert.deepEqual(
+      found.map((v) => `${v.width} px: ${v.impact} ${v.id}: ${v.help}`),
+      [],
+      `axe finds serious or critical problems on ${p.name}`,
+    );
+  });
+}
+
+test('the nav marks the page being shown, and the story page prints without the frame', async () => {
+  const { plain } = await contexts('audrey');
+  const page = await plain.newPage();
+  try {
+    await page.goto(`${actas.base}/audit/verify`);
+    const current = page.getByRole('navigation').locator('a[aria-current="page"]');
+    assert.deepEqual(await current.allInnerTexts(), ['Verify the trail']);
+    await page.goto(`${actas.base}/sessions/${ids.session}/story`);
+    const lines = await page.locator('#story li').allInnerTexts();
+    assert.ok(lines.some((l) => /asked to act as Acme Corp \(acct_42\) under ticket 48192/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /was refused "Change billing details"/.test(l)), lines.join('\n'));
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('header.top').isVisible(), false, 'the frame is printed');
+    assert.ok(await page.locator('#story').isVisible());
+    await page.screenshot({ path: path.join(screenshots, 'pages-story-print.png'), fullPage: true });
+  } finally {
+    await page.close();
+  }
+});
