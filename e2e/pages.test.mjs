@@ -194,6 +194,7 @@ const PAGES = [
   { name: 'audit-verify', who: 'audrey', path: () => '/audit/verify' },
   { name: 'home-admin', who: 'ada', path: () => '/' },
   { name: 'staff', who: 'ada', path: () => '/staff' },
+  { name: 'staff-member', who: 'ada', path: () => '/staff/maria' },
   { name: 'apps', who: 'ada', path: () => '/apps' },
   { name: 'policy', who: 'ada', path: () => '/policy' },
 ];
@@ -241,6 +242,120 @@ for (const p of PAGES) {
       found.map((v) => `${v.width} px: ${v.impact} ${v.id}: ${v.help}`),
       [],
       `axe finds serious or critical problems on ${p.name}`,
+    );
+  });
+}
+
+// The admin forms and the pages they answer: each is filled in and sent
+// in the context under the CSP (once per width, so what it adds is named
+// after the width); axe then reads the very page answered, served again to
+// its own context at a path of the same origin.
+const FORMS = [
+  {
+    name: 'staff-added',
+    path: '/staff',
+    fill: async (page, width) => {
+      await page.getByLabel('Login', { exact: true }).fill(`nora${width}`);
+      await page.getByLabel('Name', { exact: true }).fill(`Nora Diaz ${width}`);
+      await page.getByRole('checkbox', { name: /auditor/ }).check();
+      await page.getByLabel('Console password (optional)').fill('a long enough console password');
+      await page.getByRole('button', { name: 'Add the staff member' }).click();
+    },
+    status: 200,
+    shows: '#token',
+  },
+  {
+    name: 'staff-refused',
+    path: '/staff',
+    fill: async (page) => {
+      await page.getByLabel('Login', { exact: true }).fill('nina');
+      await page.getByLabel('Name', { exact: true }).fill('Nina Park');
+      await page.getByRole('checkbox', { name: /agent/ }).check();
+      await page.getByLabel('Console password (optional)').fill('short');
+      await page.getByRole('button', { name: 'Add the staff member' }).click();
+    },
+    status: 422,
+    shows: '#password-error',
+  },
+  {
+    name: 'staff-roles-saved',
+    path: '/staff/jon',
+    fill: async (page) => {
+      await page.getByRole('checkbox', { name: /lead/ }).check();
+      await page.getByRole('button', { name: 'Save the roles' }).click();
+    },
+    status: 200,
+    shows: '.ok',
+  },
+  {
+    name: 'app-registered',
+    path: '/apps',
+    fill: async (page, width) => {
+      await page.getByLabel('Name', { exact: true }).fill(`Support Desk ${width}`);
+      await page.getByRole('checkbox', { name: 'May push tickets' }).check();
+      await page.getByLabel('Web origins').fill('https://desk.example.test\nhttps://admin.desk.example.test');
+      await page.getByLabel('Ticket system', { exact: true }).selectOption('zendesk');
+      await page.getByLabel('Webhook secret').fill('zendesk-signing-secret-0123456789');
+      await page.getByRole('button', { name: 'Register the app' }).click();
+    },
+    status: 200,
+    shows: '#key',
+  },
+  {
+    name: 'app-refused',
+    path: '/apps',
+    fill: async (page) => {
+      await page.getByLabel('Name', { exact: true }).fill('Broken Desk');
+      await page.getByLabel('Web origins').fill('https://desk.example.test/with/a/path');
+      await page.getByRole('button', { name: 'Register the app' }).click();
+    },
+    status: 422,
+    shows: '#origins-error',
+  },
+];
+
+for (const f of FORMS) {
+  test(`${f.name}: an admin sends the form on ${f.path} at ${WIDTHS.join(' and ')} px; the page answered has no sideways scroll and no serious axe finding`, async () => {
+    const { plain, axe } = await contexts('ada');
+    const found = [];
+    for (const width of WIDTHS) {
+      const viewport = { width, height: width < 600 ? 800 : 900 };
+      const page = await plain.newPage();
+      await page.setViewportSize(viewport);
+      let html;
+      try {
+        await page.goto(`${actas.base}${f.path}`);
+        const [res] = await Promise.all([page.waitForNavigation(), f.fill(page, width)]);
+        assert.equal(res.status(), f.status, `${f.name} at ${width} px: ${res.status()} ${page.url()}`);
+        assert.ok(await page.locator(f.shows).first().isVisible(), `${f.name}: ${f.shows} is shown`);
+        await page.screenshot({ path: path.join(screenshots, `pages-${f.name}-${width}.png`), fullPage: true });
+        if (width < 600) {
+          assert.equal(await sidewaysScroll(page), 0, `${f.name} scrolls sideways at ${width} px`);
+        }
+        html = await page.content();
+      } finally {
+        await page.close();
+      }
+      const checked = await axe.newPage();
+      await checked.setViewportSize(viewport);
+      const again = `${actas.base}/__answered/${f.name}`;
+      await checked.route(again, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+      try {
+        await checked.goto(again);
+        for (const v of await axeViolations(checked)) {
+          found.push({ width, ...v });
+        }
+      } finally {
+        await checked.close();
+      }
+    }
+    if (found.length) {
+      console.log(`axe on ${f.name}:\n${JSON.stringify(found, null, 2)}`);
+    }
+    assert.deepEqual(
+      found.map((v) => `${v.width} px: ${v.impact} ${v.id}: ${v.help}`),
+      [],
+      `axe finds serious or critical problems on ${f.name}`,
     );
   });
 }

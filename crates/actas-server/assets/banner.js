@@ -28,7 +28,8 @@
  *   so its height does not depend on the fonts: the agent, the customer,
  *   the time left, a disclosure button (aria-expanded, aria-controls) for
  *   the approver and the allowed actions, and Exit. Exit is the banner's
- *   first tab stop.
+ *   first tab stop, and the banner is the page's first (the element is the
+ *   first child of <html>, or of the open modal dialog).
  * - Pushes the page down by exactly its own height (padding-top on <body>,
  *   scroll-padding-top on <html>): synchronously after every change that
  *   may change the height (session read, scope, warnings, disclosure, Exit
@@ -669,7 +670,9 @@
   }
 
   // Everything outside the topmost modal dialog is inert, so while one is
-  // open the banner lives inside it; otherwise directly under <html>.
+  // open the banner lives inside it; otherwise directly under <html>. It is
+  // the first child of either, so that Tab from the top of the page reaches
+  // its Exit before anything of the page.
   function place() {
     modals = modals.filter(isModal);
     var open = document.querySelectorAll('dialog[open]');
@@ -680,7 +683,7 @@
     }
     var parent = modals.length ? modals[modals.length - 1] : document.documentElement;
     if (host.parentNode !== parent) {
-      parent.appendChild(host);
+      parent.insertBefore(host, parent.firstChild);
     }
   }
 
@@ -763,7 +766,7 @@
   // --- start -------------------------------------------------------------
 
   function start() {
-    document.documentElement.appendChild(host);
+    document.documentElement.insertBefore(host, document.documentElement.firstChild);
     showClaims();
     place();
     raise();

@@ -6,8 +6,14 @@
 //! made it (a CLI `staff disable`, another server on the same PostgreSQL).
 //! Writers on this node nudge the tail right after their commit so local
 //! changes go out at once; changes from elsewhere arrive within one poll.
+//!
+//! While a console stream (`GET /live`, `console/live.rs`) is open on this
+//! node, the tail also reads every new event and tells the streams whose
+//! requests or sessions they concern ([`ConsoleChange`]), and every commit
+//! here nudges it (`Ctx::commit`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actas_api::SessionChange;
@@ -21,6 +27,11 @@ use actas_store::Store;
 /// How often the tail looks for changes made elsewhere.
 pub const POLL: Duration = Duration::from_millis(250);
 
+/// The least time between two looks: nudges that come faster (every
+/// authorize call nudges while a console stream is open) are taken
+/// together, so the tail's reads stay bounded however busy the node is.
+const MIN_GAP: Duration = Duration::from_millis(50);
+
 /// The event types that change a session's state.
 pub const SESSION_CHANGES: [EventType; 7] = [
     EventType::SessionStarted,
@@ -32,16 +43,53 @@ pub const SESSION_CHANGES: [EventType; 7] = [
     EventType::ScopeChanged,
 ];
 
+/// Something the console shows may have changed: whose access the new
+/// events concern. The console's live stream (`GET /live`) tells a person
+/// only "changed", and only when they may see one of these.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleChange {
+    /// The staff members whose requests or sessions the events are about.
+    pub agents: Vec<String>,
+    /// Whether an event concerned nobody in particular.
+    pub unowned: bool,
+}
+
 /// Fan-out of session changes to every subscriber on this node.
 #[derive(Debug, Clone)]
 pub struct Feed {
     tx: broadcast::Sender<SessionChange>,
+    console: broadcast::Sender<ConsoleChange>,
+    streams: Arc<Mutex<HashMap<String, usize>>>,
     nudge: Arc<Notify>,
 }
 
 impl Default for Feed {
     fn default() -> Self {
-        Feed { tx: broadcast::channel(1024).0, nudge: Arc::new(Notify::new()) }
+        Feed {
+            tx: broadcast::channel(1024).0,
+            console: broadcast::channel(64).0,
+            streams: Arc::default(),
+            nudge: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// One of a person's open console streams; gives its place back when dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: Arc<Mutex<HashMap<String, usize>>>,
+    staff_id: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut m = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.staff_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.staff_id);
+            }
+        }
     }
 }
 
@@ -60,6 +108,28 @@ impl Feed {
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }
+
+    /// A new subscription to console changes.
+    pub fn watch_console(&self) -> broadcast::Receiver<ConsoleChange> {
+        self.console.subscribe()
+    }
+
+    /// How many console streams are open on this node.
+    pub fn console_watchers(&self) -> usize {
+        self.console.receiver_count()
+    }
+
+    /// A place for one more console stream of `staff_id`, unless they
+    /// already hold `max` on this node.
+    pub fn open_stream(&self, staff_id: &str, max: usize) -> Option<StreamSlot> {
+        let mut m = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(staff_id.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot { streams: self.streams.clone(), staff_id: staff_id.to_string() })
+    }
 }
 
 /// Tails the audit trail of `store` for session changes and broadcasts
@@ -75,15 +145,26 @@ pub async fn tail(store: Store, policy: Arc<Policy>, feed: Feed) {
             }
         }
     };
+    // Where the console's changes were read up to. While no console stream
+    // is open only the head is read, so that a stream opened later hears of
+    // every event committed after it subscribed.
+    let mut console_last: Option<i64> = None;
     loop {
+        let began = tokio::time::Instant::now();
         match poll(&store, &policy, &feed, last).await {
             Ok(seq) => last = seq,
             Err(e) => tracing::warn!(error = %e, "session feed could not read the trail"),
+        }
+        let watched = feed.console_watchers() > 0;
+        match poll_console(&store, &feed, console_last.filter(|_| watched)).await {
+            Ok(seq) => console_last = Some(seq),
+            Err(e) => tracing::warn!(error = %e, "console changes could not be read from the trail"),
         }
         tokio::select! {
             _ = feed.nudge.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
+        tokio::time::sleep_until(began + MIN_GAP).await;
     }
 }
 
@@ -130,6 +211,38 @@ async fn poll(store: &Store, policy: &Policy, feed: &Feed, after: i64) -> actas_
     for c in changes {
         let _ = feed.tx.send(c);
     }
+    Ok(last)
+}
+
+/// Tells the console streams whose access the events after `after` concern
+/// (one message per poll, however many events), and answers the last seq
+/// looked at. Without `after` (no stream open, or the first poll), answers
+/// the head.
+async fn poll_console(store: &Store, feed: &Feed, after: Option<i64>) -> actas_core::Result<i64> {
+    let Some(after) = after else {
+        return Ok(store
+            .read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await })))
+            .await?
+            .map(|h| h.0)
+            .unwrap_or(0));
+    };
+    let events = store
+        .read(read_fn(move |tx| {
+            Box::pin(async move {
+                tx.list_events(&EventFilter { after_seq: Some(after), limit: 1000, ..Default::default() }).await
+            })
+        }))
+        .await?;
+    let Some(last) = events.last().map(|e| e.seq) else { return Ok(after) };
+    let mut change = ConsoleChange::default();
+    for e in events {
+        match e.body.agent {
+            Some(a) if !change.agents.contains(&a) => change.agents.push(a),
+            Some(_) => {}
+            None => change.unowned = true,
+        }
+    }
+    let _ = feed.console.send(change);
     Ok(last)
 }
 

@@ -17,6 +17,7 @@
 //! as a problem document.
 
 mod auth;
+mod live;
 pub mod oidc;
 mod pages;
 pub mod throttle;
@@ -64,13 +65,18 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}/revoke", post(sessions::revoke))
         .route("/sessions/{id}/story", get(sessions::story))
         .route("/queue", get(queue::queue))
+        .route("/live", get(live::live))
         .route("/accounts", get(accounts::find_account))
         .route("/accounts/{id}/access-log", get(accounts::access_log))
         .route("/audit", get(audit::search))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))
-        .route("/staff", get(admin::staff))
-        .route("/apps", get(admin::apps))
+        .route("/staff", get(admin::staff).post(admin::add_staff))
+        .route("/staff/{login}", get(admin::member))
+        .route("/staff/{login}/roles", post(admin::set_roles))
+        .route("/staff/{login}/disable", post(admin::disable))
+        .route("/staff/{login}/enable", post(admin::enable))
+        .route("/apps", get(admin::apps).post(admin::add_app))
         .route("/policy", get(admin::policy))
         .layer(middleware::from_fn(remember_path))
 }

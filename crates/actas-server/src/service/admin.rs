@@ -303,6 +303,41 @@ pub async fn enable_staff(ctx: &Ctx, by: Actor, login: &str) -> Result<Staff> {
         .await
 }
 
+/// Gives a staff member these roles (`staff.updated`, naming `roles`); the
+/// same roles again change nothing. No role, or taking the admin role from
+/// the last enabled admin: refused, nothing written.
+pub async fn set_staff_roles(ctx: &Ctx, by: Actor, login: &str, roles: Vec<Role>) -> Result<Staff> {
+    if roles.is_empty() {
+        return Err(Error::refused(Code::RolesRequired, Some("roles"), "Give at least one role."));
+    }
+    let now = ctx.clock.now();
+    let login = login.to_string();
+    ctx.store
+        .write(write_fn(move |tx| {
+            let roles = roles.clone();
+            Box::pin(async move {
+                let before = tx.get_staff(&login).await?.ok_or_else(|| no_staff(&login))?;
+                if before.roles.contains(&Role::Admin) && !roles.contains(&Role::Admin) && !before.disabled {
+                    let admins =
+                        tx.list_staff().await?.iter().filter(|s| !s.disabled && s.roles.contains(&Role::Admin)).count();
+                    if admins <= 1 {
+                        return Err(Error::refused(
+                            Code::RolesRequired,
+                            Some("roles"),
+                            format!(
+                                "{} is the last admin: keep their admin role, or make someone else an admin first.",
+                                before.name
+                            ),
+                        ));
+                    }
+                }
+                let after = Staff { roles, ..before.clone() };
+                update_staff_in(tx, &by, &before, after, None, "in the console", now).await
+            })
+        }))
+        .await
+}
+
 fn no_staff(login: &str) -> Error {
     Error::not_found(format!("No staff member {login}."))
 }

@@ -69,10 +69,12 @@ impl<T> Committed<T> {
 
 impl Ctx {
     /// Runs `job` in one write transaction and answers its answer, waking
-    /// the session feed when the job changed a session.
+    /// the session feed when the job changed a session, or after any
+    /// commit while a console stream is open on this node (the console
+    /// shows requests too).
     pub(crate) async fn commit<T: Send + 'static>(&self, job: WriteFn<Committed<T>>) -> Result<T> {
         let done = self.store.write(job).await?;
-        if done.sessions_changed {
+        if done.sessions_changed || self.feed.console_watchers() > 0 {
             self.publish();
         }
         done.answer

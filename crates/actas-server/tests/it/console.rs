@@ -88,6 +88,11 @@ impl Browser {
         Page { status, headers, html: res.text().await.unwrap() }
     }
 
+    /// The `Cookie` header this browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
     pub(crate) async fn get(&mut self, path: &str) -> Page {
         let req = self.http.get(format!("{}{path}", self.base));
         self.send(req).await
@@ -1003,7 +1008,7 @@ backend_test!(async fn admin_pages_are_for_admins_and_forbidden_to_the_others(ap
     assert_eq!(p.status, StatusCode::OK);
     assert!(p.html.contains(r#"<td data-label="Login"><code>maria</code></td><td data-label="Name">Maria Lopez</td><td data-label="Roles">agent</td><td data-label="State"><span class="badge live">active</span></td>"#), "{}", p.html);
     assert!(p.html.contains(r#"<td data-label="Roles">lead, agent</td>"#));
-    assert!(p.html.contains("read-only"));
+    assert!(p.html.contains(r#"<form method="post" action="/staff">"#), "the add form: {}", p.html);
     let p = ada.get("/apps").await;
     assert!(p.html.contains(r#"<td data-label="Name">Acme Billing</td>"#) && p.html.contains(&app.app_id) && p.html.contains("http://localhost:3000"), "{}", p.html);
     let p = ada.get("/policy").await;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod access;
+mod admin_pages;
 mod audit;
 mod bounds;
 mod cancel;
@@ -17,6 +18,7 @@ mod feed;
 mod flow;
 mod ids;
 mod inbox;
+mod live;
 mod refusals;
 mod revocation;
 mod scim;

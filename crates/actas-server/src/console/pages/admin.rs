@@ -1,15 +1,21 @@
-//! Administration views: staff, apps and the loaded policy, for admins.
-//! They are read-only; staff and apps are added with the `actas` command
-//! and the policy is a file read at start.
+//! Administration views: staff and apps, which admins add and change here
+//! (each change through the same service call, and audited the same way,
+//! as from the `actas` command), and the loaded policy, read-only.
 
+use actas_core::connector::{Connector, Mapping};
+use actas_core::model::{App, Role, Staff};
 use actas_core::policy::{Action, ActionKind, Approval};
-use axum::extract::State;
+use actas_core::{Code, Error};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
+use serde::Deserialize;
+use strum::VariantArray;
 
-use super::Answer;
+use super::{field_error, refusal, urlencode, Answer, FieldError};
 use crate::authz::Act;
-use crate::console::auth::{permit, SignedIn};
+use crate::console::auth::{permit, Fields, SignedIn};
 use crate::console::ui::{action_badges, badge};
 use crate::console::{layout, page};
 use crate::service;
@@ -23,46 +29,425 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// `GET /staff`.
-pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
-    permit(&state, &who, Act::Administer, "The staff list")?;
+/// The signed-in admin as the trail names them.
+fn actor(who: &SignedIn) -> actas_core::audit::Actor {
+    actas_core::audit::Actor::staff(&who.staff.id, &who.staff.name)
+}
+
+/// The roles as words, "agent, lead".
+fn role_words(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// What a role lets its holder do, under its checkbox.
+fn role_hint(r: Role) -> &'static str {
+    match r {
+        Role::Agent => "asks for access and works in sessions",
+        Role::Lead => "decides requests and ends sessions",
+        Role::Admin => "manages staff and apps",
+        Role::Auditor => "reads the audit trail",
+    }
+}
+
+/// The roles ticked in a form, in the order of [`Role`]; unknown names ignored.
+fn roles_of(form: &Fields) -> Vec<Role> {
+    let asked = form.all("roles");
+    Role::VARIANTS.iter().copied().filter(|r| asked.iter().any(|a| a == r.as_str())).collect()
+}
+
+/// The role checkboxes, `ticked` ticked, with the error of the `roles` field.
+fn role_choices(id: &str, ticked: &[Role], err: Option<&str>) -> Markup {
+    let err_id = format!("{id}-error");
+    html! {
+        fieldset #(id) aria-describedby=[err.map(|_| err_id.as_str())] {
+            legend { "Roles" }
+            (field_error(&err_id, err))
+            @for r in Role::VARIANTS {
+                label {
+                    input type="checkbox" name="roles" value=(r.as_str()) checked[ticked.contains(r)];
+                    " " strong { (r.as_str()) } " " span.hint { "(" (role_hint(*r)) ")" }
+                }
+            }
+        }
+    }
+}
+
+/// A text input with its label, hint and error; `describe` is the hint's id.
+#[allow(clippy::too_many_arguments)]
+fn text_field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    hint: Option<&str>,
+    err: Option<&str>,
+    required: bool,
+    autocomplete: &str,
+) -> Markup {
+    let hint_id = format!("{id}-hint");
+    let err_id = format!("{id}-error");
+    let described: Vec<&str> =
+        [hint.map(|_| hint_id.as_str()), err.map(|_| err_id.as_str())].into_iter().flatten().collect();
+    html! {
+        label for=(id) { (label) }
+        @if let Some(h) = hint { p.hint id=(hint_id) { (h) } }
+        (field_error(&err_id, err))
+        input type=(kind) id=(id) name=(id) value=(value) required[required] autocomplete=(autocomplete)
+            aria-invalid=[err.map(|_| "true")]
+            aria-describedby=[(!described.is_empty()).then(|| described.join(" "))];
+    }
+}
+
+/// `detail` as a sentence: a capital first letter and a full stop.
+fn sentence(detail: &str) -> String {
+    let mut c = detail.chars();
+    let first = c.next().map(|f| f.to_uppercase().collect::<String>()).unwrap_or_default();
+    let rest: String = c.collect();
+    let end = if rest.ends_with('.') { "" } else { "." };
+    format!("{first}{rest}{end}")
+}
+
+/// At the top of a long page refused at one field: what happened, linked
+/// to the field (`(error field, input id)` pairs name the inputs).
+fn refused_summary(err: Option<&FieldError>, inputs: &[(&str, &str)]) -> Markup {
+    let Some((e, input)) = err.and_then(|e| inputs.iter().find(|(f, _)| *f == e.field).map(|(_, i)| (e, *i))) else {
+        return html! {};
+    };
+    html! {
+        p.alert #refused-summary { "Nothing was changed. " a href={ "#" (input) } { (e.detail) } }
+    }
+}
+
+/// The general refusal of a form, when it concerns none of `fields`.
+fn general<'a>(err: Option<&'a FieldError>, fields: &[&str]) -> Option<&'a str> {
+    err.filter(|e| !fields.contains(&e.field.as_str())).map(|e| e.detail.as_str())
+}
+
+/// What the add-staff form holds.
+#[derive(Default)]
+struct StaffDraft {
+    login: String,
+    name: String,
+    roles: Vec<Role>,
+}
+
+fn add_staff_form(who: &SignedIn, d: &StaffDraft, err: Option<&FieldError>) -> Markup {
+    let at = |f| FieldError::at(err, f);
+    html! {
+        section.card #add-staff aria-labelledby="add-staff-title" {
+            div.card-head { h2 #add-staff-title { "Add a staff member" } }
+            form method="post" action="/staff" {
+                @if let Some(e) = general(err, &["login", "name", "roles", "password"]) { p.alert role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(who.csrf);
+                (text_field("login", "Login", "text", &d.login,
+                    Some("Lowercase letters, digits, '.', '_', '-' or one '@', starting with a letter; it never changes."),
+                    at("login"), true, "off"))
+                (text_field("name", "Name", "text", &d.name, None, at("name"), true, "off"))
+                (role_choices("new-roles", &d.roles, at("roles")))
+                (text_field("password", "Console password (optional)", "password", "",
+                    Some("Leave empty when they sign in through the identity provider. A password is at least 12 characters; it is not shown again."),
+                    at("password"), false, "new-password"))
+                p { button.primary type="submit" { "Add the staff member" } }
+            }
+        }
+    }
+}
+
+async fn staff_page(state: &AppState, who: &SignedIn, d: &StaffDraft, err: Option<&FieldError>) -> Answer {
     let all = service::list_staff(&state.ctx, &who.staff).await?;
+    let status = if err.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
-        p.hint #read-only {
-            "This page is read-only. Staff are added, given a password or disabled on the command line: "
-            code { "actas staff add LOGIN --name NAME --role ROLE" } ", "
-            code { "actas staff password LOGIN" } ", " code { "actas staff disable LOGIN" } "."
+        (refused_summary(err, &[("login", "login"), ("name", "name"), ("roles", "new-roles"), ("password", "password")]))
+        p.hint {
+            "Open a staff member to change their roles or disable them. A password is changed on the command line: "
+            code { "actas staff password LOGIN" } "."
         }
         div.wide {
             table.data #staff {
-                thead { tr { th scope="col" { "Login" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } } }
+                thead { tr { th scope="col" { "Login" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } th scope="col" { "Change" } } }
                 tbody {
                     @for s in &all {
-                        @let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
                         tr {
                             td data-label="Login" { code { (s.id) } }
                             td data-label="Name" { (s.name) }
-                            td data-label="Roles" { (roles.join(", ")) }
+                            td data-label="Roles" { (role_words(&s.roles)) }
                             td data-label="State" { @if s.disabled { (badge("denied", "disabled")) } @else { (badge("live", "active")) } }
+                            td data-label="Change" { a href={ "/staff/" (urlencode(&s.id)) } { "Manage " span.visually-hidden { (s.name) } } }
                         }
                     }
                 }
             }
         }
+        (add_staff_form(who, d, err))
     };
-    Ok(page(StatusCode::OK, layout("Staff", Some(&who), body)))
+    Ok(page(status, layout("Staff", Some(who), body)))
 }
 
-/// `GET /apps`.
-pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
-    permit(&state, &who, Act::Administer, "The list of apps")?;
-    let all = service::list_apps(&state.ctx, &who.staff).await?;
-    let body = html! {
-        p.hint #read-only {
-            "This page is read-only. Apps are registered on the command line: "
-            code { "actas app add NAME [--tickets [--connector zendesk|jira --secret-stdin]] [--scim] [--origin URL]" }
-            ", which prints the app key once."
+/// `GET /staff`.
+pub async fn staff(State(state): State<AppState>, who: SignedIn) -> Answer {
+    permit(&state, &who, Act::Administer, "The staff list")?;
+    staff_page(&state, &who, &StaffDraft::default(), None).await
+}
+
+/// `POST /staff`: adds a staff member and shows their first personal token
+/// once; a refusal shows the form again with what was typed.
+pub async fn add_staff(State(state): State<AppState>, who: SignedIn, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Adding staff")?;
+    let d = StaffDraft {
+        login: form.get("login").trim().to_string(),
+        name: form.get("name").to_string(),
+        roles: roles_of(&form),
+    };
+    let password = Some(form.get("password").to_string()).filter(|p| !p.is_empty());
+    match service::add_staff(&state.ctx, actor(&who), &d.login, &d.name, d.roles.clone(), password).await {
+        Ok((s, token)) => {
+            let body = html! {
+                p.ok role="status" { "Added " (s.name) " (" code { (s.id) } ") as " (role_words(&s.roles)) "." }
+                section.card #token-card aria-labelledby="token-title" {
+                    div.card-head { h2 #token-title { "Their personal token" } }
+                    p.alert #shown-once {
+                        strong { "Copy it now: it is shown only this once and never again." }
+                        " Give it to " (s.name) " by a safe way; it lets them call the API as themselves. "
+                        "Lost, it cannot be shown again."
+                    }
+                    p { code.shown-once #token { (token.expose()) } }
+                }
+                p { a href="/staff" { "Back to the staff list" } }
+            };
+            Ok(page(StatusCode::OK, layout("Staff member added", Some(&who), body)))
         }
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
+            let (status, mut err) = refusal(e);
+            if err.field == "form" && status == StatusCode::CONFLICT {
+                err.field = "login".into();
+            }
+            if err.field == "password" {
+                err.detail = sentence(&err.detail);
+            }
+            let mut res = staff_page(&state, &who, &d, Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /staff/{login}?done=` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn find_staff(state: &AppState, who: &SignedIn, login: &str) -> Result<Staff, crate::console::ConsoleError> {
+    let all = service::list_staff(&state.ctx, &who.staff).await?;
+    all.into_iter().find(|s| s.id == login).ok_or_else(|| Error::not_found(format!("No staff member {login}.")).into())
+}
+
+async fn member_page(
+    state: &AppState,
+    who: &SignedIn,
+    login: &str,
+    done: Option<&str>,
+    roles: Option<&[Role]>,
+    err: Option<&FieldError>,
+) -> Answer {
+    let s = find_staff(state, who, login).await?;
+    let ticked = roles.unwrap_or(&s.roles);
+    let action = format!("/staff/{}", urlencode(&s.id));
+    let done_words = match done {
+        Some("roles") => Some(format!("{} now has the roles {}.", s.name, role_words(&s.roles))),
+        Some("disabled") => {
+            Some(format!("{} is disabled: they are signed out and any live session of theirs has ended.", s.name))
+        }
+        Some("enabled") => Some(format!("{} is enabled again and may sign in.", s.name)),
+        _ => None,
+    };
+    let status = err.map(|_| StatusCode::UNPROCESSABLE_ENTITY).unwrap_or(StatusCode::OK);
+    let body = html! {
+        @if let Some(w) = done_words { p.ok role="status" { (w) } }
+        p { "Login " code { (s.id) } ", roles " (role_words(&s.roles)) ", "
+            @if s.disabled { (badge("denied", "disabled")) } @else { (badge("live", "active")) } }
+        section.card #roles-card aria-labelledby="roles-title" {
+            div.card-head { h2 #roles-title { "Roles" } }
+            form method="post" action={ (action) "/roles" } {
+                @if let Some(e) = general(err, &["roles"]) { p.alert role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(who.csrf);
+                (role_choices("roles", ticked, FieldError::at(err, "roles")))
+                p { button.primary type="submit" { "Save the roles" } }
+            }
+        }
+        @if s.disabled {
+            section.card #enable-card aria-labelledby="enable-title" {
+                div.card-head { h2 #enable-title { "Enable again" } }
+                p { (s.name) " may sign in again; their ended sessions stay ended." }
+                form method="post" action={ (action) "/enable" } {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    button.primary type="submit" { "Enable " (s.name) }
+                }
+            }
+        } @else {
+            section.card #disable-card aria-labelledby="disable-title" {
+                div.card-head { h2 #disable-title { "Disable" } }
+                p #disable-effect {
+                    "Disabling " (s.name) " signs them out of the console at once, "
+                    strong { "ends their live impersonation session" } " if they have one, and stops their personal token. "
+                    "It is recorded in the audit trail; you can enable them again later."
+                }
+                form method="post" action={ (action) "/disable" } {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    button.danger type="submit" aria-describedby="disable-effect" { "Disable " (s.name) " now" }
+                }
+            }
+        }
+        p { a href="/staff" { "Back to the staff list" } }
+    };
+    Ok(page(status, layout(&format!("Staff member {}", s.name), Some(who), body)))
+}
+
+/// `GET /staff/{login}`: one staff member, their roles and state to change.
+pub async fn member(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(login): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Answer {
+    permit(&state, &who, Act::Administer, "Managing staff")?;
+    member_page(&state, &who, &login, q.done.as_deref(), None, None).await
+}
+
+fn done(login: &str, what: &str) -> Answer {
+    Ok(Redirect::to(&format!("/staff/{}?done={what}", urlencode(login))).into_response())
+}
+
+/// `POST /staff/{login}/roles`.
+pub async fn set_roles(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(login): Path<String>,
+    form: Fields,
+) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Changing roles")?;
+    let roles = roles_of(&form);
+    match service::set_staff_roles(&state.ctx, actor(&who), &login, roles.clone()).await {
+        Ok(_) => done(&login, "roles"),
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
+            let (status, err) = refusal(e);
+            let mut res = member_page(&state, &who, &login, None, Some(&roles), Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /staff/{login}/disable`: disables them and ends their live session.
+pub async fn disable(State(state): State<AppState>, who: SignedIn, Path(login): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Disabling staff")?;
+    if login == who.staff.id {
+        let err = FieldError { field: "form".into(), detail: "You cannot disable yourself; ask another admin.".into() };
+        let mut res = member_page(&state, &who, &login, None, None, Some(&err)).await?;
+        *res.status_mut() = StatusCode::CONFLICT;
+        return Ok(res);
+    }
+    match service::disable_staff(&state.ctx, actor(&who), &login).await {
+        Ok(_) => done(&login, "disabled"),
+        Err(e @ Error::Conflict { .. }) => {
+            let (status, err) = refusal(e);
+            let mut res = member_page(&state, &who, &login, None, None, Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /staff/{login}/enable`.
+pub async fn enable(State(state): State<AppState>, who: SignedIn, Path(login): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Enabling staff")?;
+    match service::enable_staff(&state.ctx, actor(&who), &login).await {
+        Ok(_) => done(&login, "enabled"),
+        Err(e @ Error::Conflict { .. }) => {
+            let (status, err) = refusal(e);
+            let mut res = member_page(&state, &who, &login, None, None, Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the register-app form holds (never the secret).
+#[derive(Default)]
+struct AppDraft {
+    name: String,
+    tickets: bool,
+    scim: bool,
+    origins: String,
+    entry_url: String,
+    connector: String,
+}
+
+fn add_app_form(state: &AppState, who: &SignedIn, d: &AppDraft, err: Option<&FieldError>) -> Markup {
+    let at = |f| FieldError::at(err, f);
+    let origins_err = at("origins").or(at("origin"));
+    let connector_err = at("connector");
+    let has_kek = state.ctx.keys.kek().is_some();
+    html! {
+        section.card #add-app aria-labelledby="add-app-title" {
+            div.card-head { h2 #add-app-title { "Register an app" } }
+            form method="post" action="/apps" {
+                @if let Some(e) = general(err, &["name", "origins", "origin", "entry_url", "connector", "secret"]) { p.alert role="alert" { (e) } }
+                input type="hidden" name="csrf" value=(who.csrf);
+                (text_field("name", "Name", "text", &d.name, None, at("name"), true, "off"))
+                fieldset #permissions {
+                    legend { "Permissions" }
+                    label { input type="checkbox" name="tickets" value="on" checked[d.tickets]; " May push tickets" }
+                    label { input type="checkbox" name="scim" value="on" checked[d.scim]; " Provisions staff (SCIM)" }
+                }
+                label for="origins" { "Web origins" }
+                p.hint #origins-hint { "One per line, like https://app.example.com: where the banner runs." }
+                (field_error("origins-error", origins_err))
+                textarea #origins name="origins" rows="3" aria-invalid=[origins_err.map(|_| "true")]
+                    aria-describedby=(if origins_err.is_some() { "origins-hint origins-error" } else { "origins-hint" }) { (d.origins) }
+                (text_field("entry_url", "Entry address (optional)", "text", &d.entry_url,
+                    Some("Where the app takes one-time entry codes, like https://app.example.com/support/enter."),
+                    at("entry_url"), false, "off"))
+                fieldset #connector-fields aria-describedby="connector-hint" {
+                    legend { "Ticket system connector (optional)" }
+                    p.hint #connector-hint {
+                        "A Zendesk or Jira webhook that tells actas about tickets; it needs “May push tickets”. "
+                        "Its secret is stored sealed under the server's key-encryption key."
+                        @if !has_kek { " " strong { "This server has no key-encryption key, so it cannot take a connector." } }
+                    }
+                    label for="connector" { "Ticket system" }
+                    (field_error("connector-error", connector_err))
+                    select #connector name="connector" aria-describedby=[connector_err.map(|_| "connector-error")] {
+                        option value="" selected[d.connector.is_empty()] { "None" }
+                        option value="zendesk" selected[d.connector == "zendesk"] { "Zendesk" }
+                        option value="jira" selected[d.connector == "jira"] { "Jira Service Management" }
+                    }
+                    (text_field("secret", "Webhook secret", "password", "",
+                        Some("The signing secret the ticket system shows, 16 to 512 characters; it is not shown again."),
+                        at("secret"), false, "off"))
+                }
+                p { button.primary type="submit" { "Register the app" } }
+            }
+        }
+    }
+}
+
+async fn apps_page(state: &AppState, who: &SignedIn, d: &AppDraft, err: Option<&FieldError>) -> Answer {
+    let all: Vec<App> = service::list_apps(&state.ctx, &who.staff).await?;
+    let body = html! {
+        (refused_summary(err, &[
+            ("name", "name"), ("origins", "origins"), ("origin", "origins"), ("entry_url", "entry_url"),
+            ("connector", "connector"), ("secret", "secret"),
+        ]))
         @if all.is_empty() { p { "No app is registered yet." } }
         @else {
             div.wide {
@@ -85,8 +470,98 @@ pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
                 }
             }
         }
+        (add_app_form(state, who, d, err))
     };
-    Ok(page(StatusCode::OK, layout("Apps", Some(&who), body)))
+    let status = if err.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(page(status, layout("Apps", Some(who), body)))
+}
+
+/// `GET /apps`.
+pub async fn apps(State(state): State<AppState>, who: SignedIn) -> Answer {
+    permit(&state, &who, Act::Administer, "The list of apps")?;
+    apps_page(&state, &who, &AppDraft::default(), None).await
+}
+
+/// `POST /apps`: registers an app (with a connector, when one is chosen)
+/// and shows its key once; a refusal shows the form again.
+pub async fn add_app(State(state): State<AppState>, who: SignedIn, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Registering apps")?;
+    let d = AppDraft {
+        name: form.get("name").to_string(),
+        tickets: form.get("tickets") == "on",
+        scim: form.get("scim") == "on",
+        origins: form.get("origins").to_string(),
+        entry_url: form.get("entry_url").trim().to_string(),
+        connector: form.get("connector").to_string(),
+    };
+    let connector = match d.connector.as_str() {
+        "" => Ok(None),
+        "zendesk" => Ok(Some(Connector::Zendesk)),
+        "jira" => Ok(Some(Connector::Jira)),
+        _ => Err(Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk, Jira or none.")),
+    };
+    let system = connector.as_ref().ok().and_then(|c| *c);
+    let outcome = match connector {
+        Err(e) => Err(e),
+        Ok(Some(_)) if state.ctx.keys.kek().is_none() => Err(Error::refused(
+            Code::FieldRequired,
+            Some("connector"),
+            "This server has no key-encryption key, so it cannot store a connector's secret sealed: nothing was \
+             registered. Start the server with --key-encryption-key-file to add a connector, or register the app \
+             without one.",
+        )),
+        Ok(kind) => {
+            let setup = kind.map(|kind| service::ConnectorSetup {
+                kind,
+                secret: form.get("secret").to_string().into(),
+                mapping: Mapping::default_for(kind),
+            });
+            let origins: Vec<String> =
+                d.origins.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+            let new = service::NewApp {
+                entry_url: Some(d.entry_url.clone()).filter(|u| !u.is_empty()),
+                scim: d.scim,
+                connector: setup,
+                ..service::NewApp::new(&d.name, d.tickets, origins)
+            };
+            service::add_app(&state.ctx, actor(&who), new).await
+        }
+    };
+    match outcome {
+        Ok((app, key)) => {
+            let body = html! {
+                p.ok role="status" { "Registered " (app.name) " as " code { (app.id) } "." }
+                @if let Some(kind) = system {
+                    p #webhook {
+                        "Point the " (match kind { Connector::Zendesk => "Zendesk", Connector::Jira => "Jira" }) " webhook at this server's "
+                        code { "/api/v1/connectors/" (kind.as_str()) "/" (app.id) } ", signed with the secret given."
+                    }
+                }
+                section.card #key-card aria-labelledby="key-title" {
+                    div.card-head { h2 #key-title { "Its app key" } }
+                    p.alert #shown-once {
+                        strong { "Copy it now: it is shown only this once and never again." }
+                        " Put it in the app's configuration; it is the app's password to actas. "
+                        "Lost, it cannot be shown again."
+                    }
+                    p { code.shown-once #key { (key.expose()) } }
+                }
+                p { a href="/apps" { "Back to the apps" } }
+            };
+            Ok(page(StatusCode::OK, layout("App registered", Some(&who), body)))
+        }
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
+            let (status, mut err) = refusal(e);
+            if err.field == "form" && status == StatusCode::CONFLICT {
+                err.field = "name".into();
+            }
+            let mut res = apps_page(&state, &who, &d, Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Which values a change action keeps, in words.

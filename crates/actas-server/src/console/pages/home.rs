@@ -11,6 +11,7 @@ use maud::{html, Markup};
 
 use super::accounts::account_form;
 use super::launch::ticket_form;
+use super::requests::{decision_key, decision_words};
 use super::{status_words, urlencode, Answer, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::SignedIn;
@@ -139,7 +140,7 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
                 @if mine.is_empty() { p { "You have not asked for access yet." } }
                 ul #my-requests .boxed {
                     @for r in &mine {
-                        li {
+                        li data-notify-key=[decision_key(r)] data-notify=[decision_words(r)] {
                             (request_badge(r.status)) " "
                             a href=(format!("/requests/{}", r.id)) { "Ticket " (r.ticket) ", " (r.account_label()) }
                             br;

@@ -67,6 +67,13 @@ fn queue_view(policy: &Policy, who: &SignedIn, now: Timestamp, items: &[Item], e
     }
 }
 
+/// The browser notification of a request new in the queue (`console.js`
+/// shows it when the card first appears after a refresh).
+fn new_request_words(r: &Request) -> String {
+    let what = if r.kind == RequestKind::Scope { "More actions asked by" } else { "New request from" };
+    format!("{what} {} for ticket {}", one_line(&r.requester_name), one_line(&r.ticket))
+}
+
 /// One request's card.
 fn card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err: Option<&Refusal>) -> Markup {
     let r = &item.request;
@@ -79,7 +86,9 @@ fn card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err: Optio
     let beyond = playbook.map(|b| policy.beyond(b, &asked)).unwrap_or_default();
     let own = r.requester == who.staff.id;
     html! {
-        article.card.decision id=(format!("r-{rid}")) aria-labelledby=(format!("h-{rid}")) {
+        article.card.decision id=(format!("r-{rid}")) aria-labelledby=(format!("h-{rid}"))
+            data-notify-key=[(!own).then(|| format!("new-{rid}"))]
+            data-notify=[(!own).then(|| new_request_words(r))] {
             div.card-head {
                 h2 id=(format!("h-{rid}")) {
                     (r.requester_name) ", ticket " (r.ticket)

@@ -2,25 +2,38 @@
 //! Withdraw (`POST /requests/{id}/withdraw`) for its requester and Start
 //! (`POST /requests/{id}/start`) once it is approved.
 use actas_core::limits::one_line;
-use actas_core::model::{RequestKind, RequestStatus};
+use actas_core::model::{Decision, Request, RequestKind, RequestStatus, Session};
+use actas_core::policy::Policy;
 use actas_core::Code;
 use actas_core::Error;
-use axum::extract::{Path, State};
+use actas_core::Timestamp;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use maud::html;
+use maud::{html, Markup};
 
-use super::{approval_words, field_error, lists, status_words, Answer};
+use super::{approval_words, field_error, lists, status_words, Answer, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
 use crate::console::ui::{action_badges, moment, request_badge, session_badge};
-use crate::console::{layout, page, ConsoleError};
+use crate::console::{encode, fragment, layout, live_box, page, version, ConsoleError};
 use crate::http::error::ApiError;
 use crate::service::{self, Principal};
 use crate::AppState;
 
-/// `GET /requests/{id}`.
-pub async fn request(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Answer {
+/// `GET /requests/{id}` (`?fragment=1`: only the live box).
+pub async fn request(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<FragmentQuery>,
+) -> Answer {
+    if q.fragment.is_some() {
+        let (r, decisions, sessions) =
+            service::get_request(&state.ctx, &Principal::Staff(who.staff.clone()), &id).await?;
+        let now = state.ctx.clock.now();
+        return Ok(fragment(request_view(&state.ctx.policy, &who, now, &r, &decisions, &sessions, None)));
+    }
     request_page(&state, &who, &id, StatusCode::OK, None).await
 }
 
@@ -37,21 +50,63 @@ pub async fn withdraw(State(state): State<AppState>, who: SignedIn, Path(id): Pa
     }
 }
 
+/// The key of a decision's browser notification (`console.js` shows it when
+/// the key first appears after a refresh): only for the requester.
+pub(super) fn decision_key(r: &Request) -> Option<String> {
+    decision_verb(r).map(|v| format!("decided-{}-{v}", r.id))
+}
+
+/// The sentence of that notification.
+pub(super) fn decision_words(r: &Request) -> Option<String> {
+    decision_verb(r).map(|v| format!("Your request for ticket {} was {v}", one_line(&r.ticket)))
+}
+
+fn decision_verb(r: &Request) -> Option<&'static str> {
+    match r.status {
+        RequestStatus::Approved => Some("approved"),
+        RequestStatus::Denied => Some("denied"),
+        _ => None,
+    }
+}
+
 async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: StatusCode, err: Option<&str>) -> Answer {
     let (r, decisions, sessions) = service::get_request(&state.ctx, &Principal::Staff(who.staff.clone()), id).await?;
     let policy = &state.ctx.policy;
     let now = state.ctx.clock.now();
+    // The error stays until the request itself changes.
+    let v = version(&request_view(policy, who, now, &r, &decisions, &sessions, None));
+    let body = live_box(
+        "request-live",
+        &format!("/requests/{}?fragment=1", encode(&r.id)),
+        &v,
+        request_view(policy, who, now, &r, &decisions, &sessions, err),
+    );
+    Ok(page(status, layout("Access request", Some(who), body)))
+}
+
+/// The request's page, all of it in the live box.
+fn request_view(
+    policy: &Policy,
+    who: &SignedIn,
+    now: Timestamp,
+    r: &Request,
+    decisions: &[Decision],
+    sessions: &[Session],
+    err: Option<&str>,
+) -> Markup {
     let allowed = r.granted_actions.clone().unwrap_or_else(|| r.actions.clone());
     let decided = matches!(r.status, RequestStatus::Approved | RequestStatus::Started | RequestStatus::Expired);
     let withdrawable =
         r.requester == who.staff.id && matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
-    let body = html! {
+    let own = r.requester == who.staff.id;
+    html! {
         div.card {
             div.card-head {
                 h2 { (r.account_label()) }
                 (request_badge(r.status))
             }
-            p { "Status: " span.status #status { (status_words(&r)) } }
+            p { "Status: " span.status #status data-notify-key=[own.then(|| decision_key(r)).flatten()]
+                data-notify=[own.then(|| decision_words(r)).flatten()] { (status_words(r)) } }
             p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
             p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) ", for " (r.minutes) " minutes." }
             p { "Reason: " q { (one_line(&r.reason)) } }
@@ -72,11 +127,11 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
                 }
             }
         }
-        @for d in &decisions {
+        @for d in decisions {
             p { "Decided by " (d.decider_name) ", " (moment(now, d.at)) "."
                 @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
         }
-        @if r.requester == who.staff.id && r.status == RequestStatus::Approved {
+        @if own && r.status == RequestStatus::Approved {
             form method="post" action=(format!("/requests/{}/start", r.id)) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 p.hint { "Starting gives you a link into the host app; the session is recorded from that moment." }
@@ -96,7 +151,7 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
         @if !sessions.is_empty() {
             h2 { "Sessions" }
             ul {
-                @for s in &sessions {
+                @for s in sessions {
                     li {
                         a href=(format!("/sessions/{}", s.id)) { "Session started " (moment(now, s.started_at)) }
                         " " (session_badge(s.state, s.end_reason))
@@ -104,8 +159,7 @@ async fn request_page(state: &AppState, who: &SignedIn, id: &str, status: Status
                 }
             }
         }
-    };
-    Ok(page(status, layout("Access request", Some(who), body)))
+    }
 }
 
 /// `POST /requests/{id}/start`: starts the session and sends the browser to

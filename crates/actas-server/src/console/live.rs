@@ -1,0 +1,120 @@
+//! `GET /live`: a Server-Sent Events stream that tells a signed-in person's
+//! open console pages that something they show may have changed, so their
+//! live boxes refresh at once instead of at their next poll.
+//!
+//! Fed by the session feed's tail (`crate::feed`), which reads every new
+//! event of the trail, whichever node committed it, while a console stream
+//! is open on this node. An event is only the word `changed`: the boxes
+//! fetch their own fragments, which are checked as every page is. A person
+//! hears only of events about their own requests and sessions, unless they
+//! are a lead or auditor (who see everyone's). A person holds at most
+//! [`MAX_STREAMS`] streams on a node; a stream ends when the server stops
+//! or when a check of the sign-in ([`RECHECK`]) finds it ended (signed out,
+//! timed out, disabled).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use actas_core::model::Role;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::SignedIn;
+use crate::feed::ConsoleChange;
+use crate::AppState;
+
+/// Streams one person may hold open on one node (tabs and windows). Low
+/// on purpose: a browser opens at most six HTTP/1.1 connections to a host,
+/// so tabs past this poll instead and leave connections for fetches.
+pub const MAX_STREAMS: usize = 4;
+
+/// How often an open stream checks that its sign-in still holds.
+pub const RECHECK: Duration = Duration::from_secs(10);
+
+/// How often a comment keeps an idle stream open through proxies.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /live`: `event: changed` whenever something the person may see changed.
+pub async fn live(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(who) = signed_in(&st, &headers).await else {
+        return refused(StatusCode::UNAUTHORIZED, "Sign in to the console first.");
+    };
+    let Some(slot) = st.ctx.feed.open_stream(&who.staff.id, MAX_STREAMS) else {
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many console pages are following changes; close some tabs. The others still refresh themselves.",
+        );
+    };
+    let rx = st.ctx.feed.watch_console();
+    let sees_all = who.staff.has(Role::Lead) || who.staff.has(Role::Auditor);
+    let me = who.staff.id.clone();
+    let concerns = move |c: &ConsoleChange| sees_all || c.agents.contains(&me);
+    let state = Watch { st, headers, rx, slot, next_check: tokio::time::Instant::now() + RECHECK };
+    let stream = futures::stream::unfold(Some(state), move |w| {
+        let concerns = concerns.clone();
+        async move { next(w?, concerns).await }
+    });
+    let mut res = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    res
+}
+
+struct Watch {
+    st: AppState,
+    headers: HeaderMap,
+    rx: tokio::sync::broadcast::Receiver<ConsoleChange>,
+    #[allow(dead_code)] // held for its `Drop`
+    slot: crate::feed::StreamSlot,
+    next_check: tokio::time::Instant,
+}
+
+/// The next event of the stream, or its end.
+async fn next(
+    mut w: Watch,
+    concerns: impl Fn(&ConsoleChange) -> bool,
+) -> Option<(Result<Event, Infallible>, Option<Watch>)> {
+    let mut closing = w.st.closing.clone();
+    loop {
+        if *closing.borrow() {
+            return None;
+        }
+        tokio::select! {
+            got = w.rx.recv() => match got {
+                Ok(c) if concerns(&c) => return Some((Ok(changed()), Some(w))),
+                Ok(_) => {}
+                // Missed some: say "changed", the boxes will look.
+                Err(RecvError::Lagged(_)) => return Some((Ok(changed()), Some(w))),
+                Err(RecvError::Closed) => return None,
+            },
+            _ = tokio::time::sleep_until(w.next_check) => {
+                signed_in(&w.st, &w.headers).await?;
+                w.next_check = tokio::time::Instant::now() + RECHECK;
+            }
+            _ = closing.changed() => return None,
+        }
+    }
+}
+
+fn changed() -> Event {
+    Event::default().event("changed").data("changed")
+}
+
+/// The person of the console cookie in `headers`, while their sign-in
+/// holds. Asked as a fragment request, so that it is not activity.
+async fn signed_in(st: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
+    let mut req = Request::builder().uri("/live?fragment=stream");
+    if let Some(c) = headers.get(header::COOKIE) {
+        req = req.header(header::COOKIE, c);
+    }
+    let (mut parts, ()) = req.body(()).ok()?.into_parts();
+    SignedIn::from_request_parts(&mut parts, st).await.ok()
+}
+
+fn refused(status: StatusCode, sentence: &'static str) -> Response {
+    let mut res = (status, sentence).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    res
+}
