@@ -50,14 +50,8 @@ after(async () => {
 });
 
 /** Calls the actas API as `login` (a demo staff member). */
-async function api(method, p, login, body) {
-  const res = await fetch(`${demo.actas}/api/v1${p}`, {
-    method,
-    headers: { authorization: `Bearer ${demo.tokens[login]}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+function api(method, p, login, body) {
+  return demo.api(method, p, login, body);
 }
 
 async function must(want, method, p, login, body) {

@@ -345,7 +345,9 @@ export function sidewaysScroll(page) {
 /**
  * Starts `actas demo` (actas and Acme Billing on free ports) and reads what
  * it prints: `{actas, billing, password, tokens: {maria, jon, sam, audrey,
- * ada}, appKey, output(), stop()}` (`password`: the staff's console password).
+ * ada}, appKey, api(), output(), stop()}` (`password`: the staff's console
+ * password; `api(method, path, login, body)` calls `/api/v1{path}` as that
+ * demo staff member and answers `{status, body}`).
  */
 export function startDemo() {
   mkdirSync(screenshots, { recursive: true });
@@ -407,6 +409,15 @@ export function startDemo() {
         return;
       }
       const password = out.match(/password[^:\n]*:\s*([^\s)]+)/i);
+      const api = async (method, p, login, body) => {
+        const res = await fetch(`${actas[1]}/api/v1${p}`, {
+          method,
+          headers: { authorization: `Bearer ${tokens[login]}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null };
+      };
       resolve({
         child,
         actas: actas[1],
@@ -414,6 +425,7 @@ export function startDemo() {
         password: password ? password[1] : DEMO_PASSWORD,
         tokens,
         appKey: key[1],
+        api,
         output,
         stop,
       });

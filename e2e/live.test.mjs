@@ -43,14 +43,9 @@ after(async () => {
 
 /** Calls the actas API as `login` (a demo staff member); answers the body. */
 async function api(method, p, login, body) {
-  const res = await fetch(`${demo.actas}/api/v1${p}`, {
-    method,
-    headers: { authorization: `Bearer ${demo.tokens[login]}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
+  const r = await demo.api(method, p, login, body);
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 /** Maria asks for something a lead must approve under `ticket`. */
