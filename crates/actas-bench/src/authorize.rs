@@ -101,6 +101,14 @@ async fn measure(
         if let Some((_, rows)) = b.sqlite_best() {
             report.at_least("sqlite authorize ÷ insert ceiling", busy / rows, report::MIN_AUTHORIZE_VS_CEILING);
         }
+        if let Some(f) = b.fsync {
+            let limit = f.closed_loop_limit(BUSY);
+            report.push(Row::new(label, &format!("authorize, {BUSY} clients"), rate(busy, "req/s")).against(
+                &format!("{BUSY} clients ÷ fdatasync p50 (each answer waits for its commit)"),
+                rate(limit, "req/s"),
+                busy / limit,
+            ));
+        }
     }
     if let Some(tps) = b.pgbench.filter(|_| matches!(target, Target::Postgres(_))) {
         report.push(Row::new(label, &format!("authorize, {BUSY} clients"), rate(busy, "req/s")).against(
@@ -121,6 +129,15 @@ async fn measure(
         format!("{} ms", ms(fo.ms(0.99))),
         ao.ms(0.99) / fo.ms(0.99),
     ));
+    if let (Target::Sqlite, Some(f)) = (target, b.fsync) {
+        report.push(
+            Row::new(label, &format!("authorize, open loop at {r}/s"), format!("p99 {} ms", ms(ao.ms(0.99)))).against(
+                "fdatasync p99 (no durable answer comes sooner)",
+                format!("{:.2} ms", f.p99_ms),
+                ao.ms(0.99) / f.p99_ms,
+            ),
+        );
+    }
 
     if let Target::Postgres(_) = target {
         eprintln!("bench: {label}: two server processes on one database");

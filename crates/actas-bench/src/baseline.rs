@@ -5,21 +5,25 @@
 //!   `GET /.well-known/jwks.json`, which reads the key set from memory and
 //!   touches no database ([`floor`], measured beside authorize);
 //! - the SQLite insert ceiling: rows like `audit_events` rows inserted
-//!   with a plain connection (WAL, `synchronous = FULL`) into a table made
-//!   by the store's own migrations, 64 and 256 rows per commit;
+//!   by one prepared statement on a plain connection (WAL, `synchronous =
+//!   FULL`) into a table made by the store's own migrations, 64 and 256
+//!   rows per commit;
 //! - the pgbench ceiling: 64 pgbench clients on the same PostgreSQL server,
 //!   each inserting one row like an `audit_events` row per transaction into
-//!   a copy of the table (same columns and indexes).
+//!   a copy of the table (same columns and indexes);
+//! - the durable write floor: 4 KiB appended to a file in the same folder
+//!   and `fdatasync`ed, one after another. A commit that is on the disk
+//!   before its answer goes out waits at least this long, so no answer of
+//!   authorize can come sooner, and `N` clients that each wait for their
+//!   commit cannot get more than `N` answers per `fdatasync`.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use actas_core::audit::{Event, GENESIS};
 use actas_core::clock::format_ms;
 use anyhow::{bail, Context};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{Connection, Executor};
 
 use crate::db::{Db, Target};
 use crate::load::{Check, Endpoint};
@@ -41,6 +45,25 @@ pub struct Baselines {
     pub sqlite: Vec<(usize, f64)>,
     /// pgbench inserts per second, when PostgreSQL is measured.
     pub pgbench: Option<f64>,
+    /// The durable write floor on the SQLite folder's disk.
+    pub fsync: Option<Fsync>,
+}
+
+/// How long one durable write takes on the disk ([`durable_write_floor`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fsync {
+    /// Median, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+}
+
+impl Fsync {
+    /// Answers per second `clients` can get at most when each answer waits
+    /// for a durable write of its own batch: every client in every batch.
+    pub fn closed_loop_limit(&self, clients: usize) -> f64 {
+        clients as f64 * 1000.0 / self.p50_ms
+    }
 }
 
 impl Baselines {
@@ -58,6 +81,14 @@ pub fn floor(client: &reqwest::Client, nodes: &[String]) -> Endpoint {
 /// Measures the ceilings (pgbench only when PostgreSQL is a target).
 pub async fn measure(plan: &Plan, dir: &Path, targets: &[Target], report: &mut Report) -> anyhow::Result<Baselines> {
     let mut b = Baselines::default();
+    eprintln!("bench: durable write floor (4 KiB + fdatasync)");
+    let f = durable_write_floor(dir, plan.ceiling_for).await?;
+    report.push(Row::new(
+        "sqlite",
+        "durable write floor: 4 KiB appended and fdatasync'ed, one at a time",
+        format!("p50 {:.2}, p99 {:.2} ms ({})", f.p50_ms, f.p99_ms, rate(1000.0 / f.p50_ms, "writes/s")),
+    ));
+    b.fsync = Some(f);
     for batch in BATCHES {
         eprintln!("bench: SQLite insert ceiling, {batch} rows per commit");
         let rows = sqlite_ceiling(dir, batch, plan.ceiling_for).await?;
@@ -158,55 +189,85 @@ fn sample_rows() -> Vec<Columns> {
         .collect()
 }
 
+/// Appends 4 KiB to a file in `dir` and waits for `fdatasync`, one write
+/// after another for `length` (at least 20 writes).
+async fn durable_write_floor(dir: &Path, length: Duration) -> anyhow::Result<Fsync> {
+    use std::io::Write;
+    let path = dir.join("durable-write-floor");
+    let mut times = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f64>> {
+        let mut file = std::fs::File::create(&path).context("cannot create the durable write floor's file")?;
+        let block = [0x5au8; 4096];
+        let mut times = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < length || times.len() < 20 {
+            let t = Instant::now();
+            file.write_all(&block)?;
+            file.sync_data()?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        drop(file);
+        std::fs::remove_file(&path).ok();
+        Ok(times)
+    })
+    .await??;
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Ok(Fsync { p50_ms: at(0.5), p99_ms: at(0.99) })
+}
+
 /// Rows per second into `audit_events` of a fresh SQLite file made by the
-/// store's migrations, `batch` rows per commit, for `length`.
+/// store's migrations, `batch` rows per commit, for `length`: SQLite at its
+/// fastest, one connection on one thread (WAL, `synchronous = FULL`, the
+/// writer's page cache) running one prepared statement, with nothing
+/// between the rows but binding their values.
 async fn sqlite_ceiling(dir: &Path, batch: usize, length: Duration) -> anyhow::Result<f64> {
     let path = dir.join(format!("ceiling-{batch}.db"));
     let url = path.to_string_lossy().into_owned();
     drop(actas_store::Store::open(&actas_store::Options::new(url.clone())).await?);
-    let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{url}"))?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .context("cannot open the ceiling's SQLite file")?;
     let rows = sample_rows();
-    let insert = "INSERT INTO audit_events (seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let started = Instant::now();
-    let mut seq: i64 = 0;
-    while started.elapsed() < length {
-        let mut tx = conn.begin().await?;
-        for _ in 0..batch {
-            seq += 1;
-            let r = &rows[seq as usize % rows.len()];
-            sqlx::query(insert)
-                .bind(seq)
-                .bind(format!("evt_ceiling{seq:012}"))
-                .bind(&r.at)
-                .bind(r.kind)
-                .bind(&r.actor)
-                .bind(&r.account_id)
-                .bind(&r.ticket)
-                .bind(&r.request_id)
-                .bind(&r.session_id)
-                .bind(&r.agent)
-                .bind(&r.data)
-                .bind(&r.text)
-                .bind(&r.prev_hash)
-                .bind(&r.hash)
-                .execute(&mut *tx)
-                .await
-                .context("a ceiling insert failed")?;
+    let inserted = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let mut conn = rusqlite::Connection::open(&path).context("cannot open the ceiling's SQLite file")?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA busy_timeout = 10000",
+        )?;
+        let insert = "INSERT INTO audit_events (seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+        let started = Instant::now();
+        let mut seq: i64 = 0;
+        while started.elapsed() < length {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(insert)?;
+                for _ in 0..batch {
+                    seq += 1;
+                    let r = &rows[seq as usize % rows.len()];
+                    stmt.execute(rusqlite::params![
+                        seq,
+                        format!("evt_{seq:010}ceiling000"),
+                        r.at,
+                        r.kind,
+                        r.actor,
+                        r.account_id,
+                        r.ticket,
+                        r.request_id,
+                        r.session_id,
+                        r.agent,
+                        r.data,
+                        r.text,
+                        r.prev_hash,
+                        r.hash,
+                    ])
+                    .context("a ceiling insert failed")?;
+                }
+            }
+            tx.commit()?;
         }
-        tx.commit().await?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    conn.close().await.ok();
+        Ok(seq as f64 / started.elapsed().as_secs_f64())
+    })
+    .await??;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{url}{suffix}"));
     }
-    Ok(seq as f64 / secs)
+    Ok(inserted)
 }
 
 /// SQL text literal.

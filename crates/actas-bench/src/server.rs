@@ -78,6 +78,15 @@ pub struct Node {
     log: PathBuf,
 }
 
+/// What a process has moved to and from the disk ([`Node::disk`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Disk {
+    /// Bytes written.
+    pub written: u64,
+    /// Bytes read.
+    pub read: u64,
+}
+
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy)]
 pub struct Memory {
@@ -130,6 +139,19 @@ impl Node {
     /// Its memory now.
     pub fn memory(&self) -> anyhow::Result<Memory> {
         memory_of(&format!("/proc/{}/status", self.pid))
+    }
+
+    /// Bytes it has caused to be written to and read from the disk so far
+    /// (`write_bytes`, `read_bytes` of /proc/PID/io): unlike times, the
+    /// same on a busy machine as on an idle one.
+    pub fn disk(&self) -> anyhow::Result<Disk> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.pid)).context("cannot read /proc/PID/io")?;
+        let field = |name: &str| {
+            io.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/PID/io"))
+        };
+        Ok(Disk { written: field("write_bytes")?, read: field("read_bytes")? })
     }
 
     /// CPU time it has used (user + system), from /proc/PID/stat.

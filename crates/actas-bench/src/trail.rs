@@ -1,7 +1,8 @@
 //! The same figures as the trail grows: one database, seeded from 0 to
 //! each size in turn (server stopped), then at each size a server started
-//! on it and measured: authorize (64 clients, and the open loop), ending
-//! sessions, the customer access log and each kind of audit search; then
+//! on it and measured: authorize (64 clients, with the bytes the server
+//! wrote and read per call, and the open loop), ending sessions, the
+//! customer access log and each kind of audit search; then
 //! `audit verify` on it in a process of its own. Each figure at a size is
 //! divided by the same figure at 0 seeded events.
 //!
@@ -35,6 +36,8 @@ const BYTES_PER_EVENT: u64 = 2_000;
 /// What one size measured.
 struct Level {
     authorize: Figures,
+    /// Bytes the server wrote and read per authorize call at 64 clients.
+    disk: (f64, f64),
     open: Figures,
     ends: Figures,
     access_log: Figures,
@@ -167,7 +170,11 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
     let nodes = vec![node.url.clone()];
     let authz = Endpoint::authorize(&client, &nodes, &cast.app_key, &stage.token)?;
     load::closed(&authz, 16, plan.warm_up).await?;
+    let before = node.disk()?;
     let authorize = load::closed(&authz, BUSY, plan.level).await?;
+    let after = node.disk()?;
+    let per_call = |b: u64, a: u64| a.saturating_sub(b) as f64 / authorize.calls.max(1) as f64;
+    let disk = (per_call(before.written, after.written), per_call(before.read, after.read));
     let open = load::open(&authz, plan.open_rate, plan.open_for, OPEN_CONNECTIONS).await?;
     let ends: Vec<(String, String)> = stage
         .to_end
@@ -197,7 +204,7 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
         let ep = Endpoint::get(&client, &nodes, &format!("/api/v1/audit?{q}"), Some(&cast.auditor), Check::AuditPage);
         searches.push((name, load::sequential(&ep, plan.reads, plan.read_budget).await?));
     }
-    Ok(Level { authorize, open, ends, access_log, searches })
+    Ok(Level { authorize, disk, open, ends, access_log, searches })
 }
 
 /// The rows of one size, each against its figure at 0 events.
@@ -216,6 +223,11 @@ fn rows(report: &mut Report, label: &str, open_rate: u32, size: u64, l: &Level, 
         format!("authorize, {BUSY} clients, trail {at}"),
         closed_value(&l.authorize),
         zero.map(|z| (rate(z.authorize.rate(), "req/s"), l.authorize.rate() / z.authorize.rate())),
+    );
+    push(
+        format!("disk written per authorize call, {BUSY} clients, trail {at}"),
+        format!("{} bytes (read {} bytes)", thousands(l.disk.0), thousands(l.disk.1)),
+        zero.map(|z| (format!("{} bytes", thousands(z.disk.0)), l.disk.0 / z.disk.0.max(1.0))),
     );
     push(
         format!("authorize, open loop at {open_rate}/s, trail {at}"),

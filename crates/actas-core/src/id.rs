@@ -2,6 +2,11 @@
 //!
 //! Ids are a short type prefix and 20 random base32 characters
 //! (`ses_7k2m...`): readable in a log line, unguessable, sortable by nothing.
+//! An audit event's id is the exception: its first 10 characters are its
+//! seq, so that ids grow with the trail and the index that finds an event
+//! by id only ever appends, as the trail itself does; a random index key
+//! per event would touch a random page of an ever-larger index on every
+//! write.
 //! Secrets (personal tokens, app keys, entry codes, console sessions) are a
 //! prefix and 32 random bytes in base64url, held in a [`Secret`] that never
 //! prints itself.
@@ -27,6 +32,23 @@ pub trait Ids: Send + Sync + fmt::Debug {
     fn id(&self, prefix: &str) -> String;
     /// A new secret: `prefix` then 32 random bytes in base64url.
     fn secret(&self, prefix: &str) -> Secret;
+
+    /// A new id that sorts by `order`: `prefix`, then `order` in 10 base32
+    /// characters, then 10 random ones (50 bits); as long as [`Ids::id`]'s.
+    /// For ids that are not secrets and grow in order, such as an event's
+    /// (ordered by its seq).
+    fn ordered_id(&self, prefix: &str, order: u64) -> String {
+        let random = self.id(prefix);
+        let mut s = String::with_capacity(random.len());
+        s.push_str(prefix);
+        s.push('_');
+        for shift in (0..10).rev() {
+            // 10 characters of 5 bits: orders up to 2^50, far past any trail.
+            s.push(char::from(ALPHABET[((order >> (shift * 5)) & 31) as usize]));
+        }
+        s.push_str(&random[prefix.len() + 11..]);
+        s
+    }
 }
 
 /// Ids and secrets from the operating system's generator.
@@ -238,6 +260,17 @@ mod tests {
         assert!(a.starts_with("ses_"));
         assert_eq!(a.len(), 24);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ordered_ids_sort_by_their_order_and_keep_the_length() {
+        let ids: Vec<String> =
+            [0u64, 1, 31, 32, 4095, 1 << 40, (1 << 50) - 1].iter().map(|&n| RandomIds.ordered_id("evt", n)).collect();
+        assert!(ids.iter().all(|id| id.starts_with("evt_") && id.len() == 24));
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(&ids[2][4..14], "000000000z");
+        assert_ne!(RandomIds.ordered_id("evt", 7), RandomIds.ordered_id("evt", 7), "the tail is random");
+        assert_eq!(SeededIds::new(3).ordered_id("evt", 9), SeededIds::new(3).ordered_id("evt", 9));
     }
 
     #[test]

@@ -1064,7 +1064,6 @@ impl crate::ports::AuditReads for SqlTx {
 #[async_trait]
 impl crate::ports::AuditWrites for SqlTx {
     async fn append_event(&mut self, mut e: NewEvent) -> Result<Event> {
-        e.id = self.ids.id("evt");
         let head = match self.head.clone() {
             Some(h) => Some(h),
             None => self.get_event_head().await?,
@@ -1073,6 +1072,7 @@ impl crate::ports::AuditWrites for SqlTx {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, actas_core::audit::GENESIS.to_string()),
         };
+        e.id = self.ids.ordered_id("evt", u64::try_from(seq).unwrap_or_default());
         let ev = e.seal(seq, &prev);
         self.head = Some((ev.seq, ev.hash.clone()));
         self.appended = true;

@@ -371,7 +371,6 @@ impl KeyWrites for BatchTx {
 #[async_trait]
 impl AuditWrites for BatchTx {
     async fn append_event(&mut self, mut e: NewEvent) -> Result<Event> {
-        e.id = self.ids.id("evt");
         let head = match self.head.clone() {
             Some(h) => Some(h),
             None => event_head(&self.conn)?,
@@ -380,6 +379,7 @@ impl AuditWrites for BatchTx {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, actas_core::audit::GENESIS.to_string()),
         };
+        e.id = self.ids.ordered_id("evt", u64::try_from(seq).unwrap_or_default());
         let ev = e.seal(seq, &prev);
         let at = audit_at(ev.at);
         self.change(
