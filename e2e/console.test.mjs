@@ -424,7 +424,10 @@ test('the console tells Sam why it refused to approve his own request', async ()
 test('Maria sees the approval, starts the session and gets the link into the host app', async () => {
   const page = mariaPage;
   await page.reload();
-  assert.match(await page.locator('#status').innerText(), /^Approved: start it before \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+  // When the approval runs out, relative to the server's clock; the exact
+  // moment is in the <time>'s datetime.
+  assert.match(await page.locator('#status').innerText(), /^Approved: start it; the approval runs out in \d+ min · \d\d:\d\d UTC$/);
+  assert.match(await page.locator('#status time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.deepEqual(await items(page, '#will'), GRANTED);
   const text = await page.locator('main').innerText();
   assert.ok(text.includes('Decided by Sam Lee'), text);
@@ -440,7 +443,8 @@ test('Maria sees the approval, starts the session and gets the link into the hos
   const open = page.getByRole('button', { name: 'Open in the host app' });
   assert.ok(await open.isVisible());
   assert.ok(!(await page.content()).includes('eyJ'), 'the console page holds no token');
-  assert.match(await page.locator('#state').innerText(), /^Live until /);
+  assert.match(await page.locator('#state').innerText(), /^Live: ends in \d+ min · \d\d:\d\d UTC, or in \d+ min · \d\d:\d\d UTC without activity$/);
+  assert.equal(await page.locator('#state time[datetime]').count(), 2);
   await snap(page, 'session-started');
 
   // A reload keeps the way in: the page offers entry while the session is live.
@@ -556,7 +560,8 @@ test('back in the console Maria ends the session', async () => {
     page.getByRole('button', { name: 'End the session' }).click(),
   ]);
   await page.waitForURL((u) => u.pathname === `/sessions/${sessionId}`);
-  assert.match(await page.locator('#state').innerText(), /^Ended at \d{4}-\d\d-\d\d \d\d:\d\d UTC: the agent ended it$/);
+  assert.match(await page.locator('#state').innerText(), /^Ended (just now|\d+ min ago) · \d\d:\d\d UTC: the agent ended it$/);
+  assert.match(await page.locator('#state time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(await page.getByRole('button', { name: 'End the session' }).count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Open in the host app' }).count(), 0, 'no way in once ended');
   await snap(page, 'session-ended');
@@ -606,7 +611,12 @@ test('the session page tells the story in plain sentences', async () => {
   }
   has(/Maria Lopez ended the session on Acme Corp \(acct_42\) at \d\d:\d\d UTC after /);
   // Each line has its time, and nothing technical shows.
-  assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d UTC /.test(l)), all);
+  // Each line has its time, relative to the server's clock, with the exact
+  // moment in its <time datetime>; and nothing technical shows.
+  assert.ok(lines.every((l) => /^(just now|\d+ min ago) · \d\d:\d\d UTC /.test(l)), all);
+  const stamps = await page.locator('#timeline li time').evaluateAll((ts) => ts.map((t) => t.getAttribute('datetime')));
+  assert.equal(stamps.length, lines.length, all);
+  assert.ok(stamps.every((d) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(d)), stamps.join('\n'));
   assert.ok(!/[{}]|urn:|_id|\bnull\b/.test(all), all);
   await snap(page, 'session-timeline');
 });

@@ -6,7 +6,8 @@
 // card appears in under 3 s. Both asked for browser notifications with the
 // "Notify me" button, and each is notified in a sentence. Then Maria
 // starts the session and enters Acme Billing: the first Tab from the top of
-// its page focuses the banner's Exit.
+// its page focuses the banner's Exit. A ticket the ticket system assigns to
+// Maria appears in her open inbox the same way.
 //
 // How the push is proven: an init script replaces `window.setInterval`
 // with a counter before the console's script runs, so the page has no
@@ -173,6 +174,29 @@ test("a new request appears in Sam's open queue in under 3 s, pushed, with a not
   assert.deepEqual(notes, ['New request from Maria Lopez for ticket 48194']);
   console.log(`# the new card was in Sam's queue ${took} ms after Maria asked, with no poll armed`);
   await sam.context.close();
+});
+
+test("a ticket the ticket system assigns to Maria appears in her open inbox in under 3 s, pushed", async () => {
+  const maria = await open('maria', '/');
+  assert.equal(await maria.page.locator('#inbox', { hasText: '48290' }).count(), 0);
+  const t0 = Date.now();
+  const res = await fetch(`${demo.actas}/api/v1/tickets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${demo.appKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      ref: '48290',
+      account_id: 'acct_42',
+      subject: 'Invoice e-mails bounce since the plan change',
+      assignee: 'maria',
+    }),
+  });
+  assert.ok(res.ok, `POST /tickets: ${res.status} ${await res.text()}`);
+  await maria.page.locator('#assigned', { hasText: '48290' }).waitFor({ timeout: PUSH_WITHIN_MS });
+  const took = Date.now() - t0;
+  assert.ok(await maria.page.evaluate(() => window.__sameDocument), 'no reload');
+  assert.ok(took < PUSH_WITHIN_MS, `the ticket was in Maria's inbox ${took} ms after it was pushed`);
+  console.log(`# the new ticket was in Maria's inbox ${took} ms after it was pushed, with no poll armed`);
+  await maria.context.close();
 });
 
 test("on the demo host app, the first Tab from the top reaches the banner's Exit", async (t) => {

@@ -42,7 +42,7 @@ let actas; // { base, child }
 let browser;
 let appKey;
 const tokens = {};
-const ids = {}; // request: Maria's waiting request; session: her live session
+const ids = {}; // request: Maria's waiting request; session: her live session; app: Acme Billing
 const people = new Map(); // login -> { plain, axe } browser contexts, signed in
 
 /** Calls the actas API with `token` (a staff token or the app key). */
@@ -70,11 +70,9 @@ before(async () => {
     const out = cliOn(db, ['staff', 'add', login, '--name', name, '--role', ...roles, '--password-stdin'], `${PASSWORD}\n`);
     tokens[login] = out.trim().split('\n').pop().trim();
   }
-  appKey = cliOn(db, ['app', 'add', 'Acme Billing', '--tickets', '--origin', 'http://127.0.0.1:9'])
-    .trim()
-    .split('\n')
-    .pop()
-    .trim();
+  const added = cliOn(db, ['app', 'add', 'Acme Billing', '--tickets', '--origin', 'http://127.0.0.1:9']).trim().split('\n');
+  appKey = added.pop().trim();
+  ids.app = added.join('\n').match(/ as (app_[A-Za-z0-9_]+)\./)[1];
   actas = await serveOn(db, []);
 
   const ticket = (ref, subject, extra = {}) =>
@@ -196,6 +194,7 @@ const PAGES = [
   { name: 'staff', who: 'ada', path: () => '/staff' },
   { name: 'staff-member', who: 'ada', path: () => '/staff/maria' },
   { name: 'apps', who: 'ada', path: () => '/apps' },
+  { name: 'app', who: 'ada', path: () => `/apps/${ids.app}` },
   { name: 'policy', who: 'ada', path: () => '/policy' },
 ];
 
@@ -288,6 +287,56 @@ const FORMS = [
     shows: '.ok',
   },
   {
+    name: 'staff-password-refused',
+    path: '/staff/jon',
+    fill: async (page) => {
+      await page.getByLabel('New console password').fill('too short');
+      await page.getByRole('button', { name: 'Set the password' }).click();
+    },
+    status: 422,
+    shows: '#password-error',
+  },
+  {
+    name: 'staff-password-set',
+    path: '/staff/jon',
+    fill: async (page) => {
+      await page.getByLabel('New console password').fill('a new console password for Jon');
+      await page.getByRole('button', { name: 'Set the password' }).click();
+    },
+    status: 200,
+    shows: '.ok',
+  },
+  {
+    name: 'app-connector-refused',
+    title: '/apps/{id}',
+    get path() {
+      return `/apps/${ids.app}`;
+    },
+    fill: async (page) => {
+      await page.getByLabel('Ticket system', { exact: true }).selectOption('jira');
+      await page.locator('#secret').fill('too short');
+      await page.getByRole('button', { name: 'Add the connector' }).click();
+    },
+    status: 422,
+    shows: '#secret-error',
+  },
+  {
+    // The first width adds the connector, the second replaces its secret.
+    name: 'app-connector-set',
+    title: '/apps/{id}',
+    get path() {
+      return `/apps/${ids.app}`;
+    },
+    fill: async (page) => {
+      const add = (await page.getByLabel('Ticket system', { exact: true }).count()) > 0;
+      if (add) await page.getByLabel('Ticket system', { exact: true }).selectOption('zendesk');
+      await page.locator('#secret').fill('zendesk-signing-secret-0123456789');
+      await page.getByRole('button', { name: add ? 'Add the connector' : 'Replace the secret' }).click();
+    },
+    status: 200,
+    shows: '.ok',
+  },
+  {
     name: 'app-registered',
     path: '/apps',
     fill: async (page, width) => {
@@ -315,7 +364,7 @@ const FORMS = [
 ];
 
 for (const f of FORMS) {
-  test(`${f.name}: an admin sends the form on ${f.path} at ${WIDTHS.join(' and ')} px; the page answered has no sideways scroll and no serious axe finding`, async () => {
+  test(`${f.name}: an admin sends the form on ${f.title ?? f.path} at ${WIDTHS.join(' and ')} px; the page answered has no sideways scroll and no serious axe finding`, async () => {
     const { plain, axe } = await contexts('ada');
     const found = [];
     for (const width of WIDTHS) {

@@ -20,6 +20,7 @@ pub enum Code {
     AppExists,
     AppOnly,
     AppRequired,
+    ConnectorExists,
     DeliveryReplayed,
     ApprovalExpired,
     ApproverLacksRole,

@@ -50,8 +50,33 @@ pub const SESSION_CHANGES: [EventType; 7] = [
 pub struct ConsoleChange {
     /// The staff members whose requests or sessions the events are about.
     pub agents: Vec<String>,
-    /// Whether an event concerned nobody in particular.
-    pub unowned: bool,
+    /// Whom the tickets the events created or changed are assigned to, or
+    /// were until the change: logins, or the e-mail addresses a ticket
+    /// system named (their inboxes list those tickets).
+    pub assignees: Vec<String>,
+}
+
+impl ConsoleChange {
+    /// Takes note of what `e` is about.
+    fn add(&mut self, e: actas_core::audit::Event) {
+        use actas_core::audit::EventData;
+        fn note(list: &mut Vec<String>, who: Option<String>) {
+            if let Some(w) = who.filter(|w| !list.contains(w)) {
+                list.push(w);
+            }
+        }
+        if matches!(e.kind, EventType::TicketCreated | EventType::TicketUpdated) {
+            match e.payload() {
+                Ok(EventData::TicketCreated(t)) => note(&mut self.assignees, t.assignee),
+                Ok(EventData::TicketUpdated(t)) => {
+                    note(&mut self.assignees, t.assignee);
+                    note(&mut self.assignees, t.old_assignee);
+                }
+                _ => {}
+            }
+        }
+        note(&mut self.agents, e.body.agent);
+    }
 }
 
 /// Fan-out of session changes to every subscriber on this node.
@@ -236,11 +261,7 @@ async fn poll_console(store: &Store, feed: &Feed, after: Option<i64>) -> actas_c
     let Some(last) = events.last().map(|e| e.seq) else { return Ok(after) };
     let mut change = ConsoleChange::default();
     for e in events {
-        match e.body.agent {
-            Some(a) if !change.agents.contains(&a) => change.agents.push(a),
-            Some(_) => {}
-            None => change.unowned = true,
-        }
+        change.add(e);
     }
     let _ = feed.console.send(change);
     Ok(last)

@@ -131,6 +131,9 @@ pub trait AppWrites: Send {
     async fn use_entry_code(&mut self, hash: &str, at: Timestamp) -> Result<bool>;
     /// Sets up an app's ticket-system webhook.
     async fn insert_connector(&mut self, c: &ConnectorRecord) -> Result<()>;
+    /// Replaces the secret and mapping of the webhook `c.app_id` has
+    /// (its kind and creation time stay); `false` when it has none.
+    async fn replace_connector(&mut self, c: &ConnectorRecord) -> Result<bool>;
     /// Takes note of a webhook delivery; `false` when one with this key
     /// was taken before (a replay).
     async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool>;

@@ -215,6 +215,24 @@ pub enum AppCommand {
         #[arg(long = "map", requires = "connector", value_name = "FIELD=POINTER")]
         map: Vec<String>,
     },
+    /// Give a registered app (with --tickets) a ticket system's webhook
+    /// connector, or replace the secret of the one it has.
+    Connector {
+        /// The app's id (app_...).
+        app: String,
+        /// The ticket system.
+        #[arg(long, value_enum)]
+        connector: ConnectorKind,
+        /// Read the webhook secret from standard input; it is stored sealed.
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Where a ticket field is in the system's body, as FIELD=POINTER
+        /// (repeatable, as for `app add`); without it, a new connector
+        /// takes the system's defaults and a replaced secret keeps the
+        /// connector's mapping.
+        #[arg(long = "map", value_name = "FIELD=POINTER")]
+        map: Vec<String>,
+    },
 }
 
 /// A ticket system with a webhook connector.
@@ -512,6 +530,38 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("Its key is shown once; keep it secret:");
             println!("{}", key.expose());
         }
+        Command::App { command: AppCommand::Connector { app, connector, secret_stdin, map } } => {
+            let keys = access()?;
+            if !matches!(keys, KeyAccess::Sealed(_)) {
+                bail!(
+                    "a connector's webhook secret is stored only sealed under the key-encryption key, and none was \
+                     given, so nothing was changed: pass the server's key-encryption key with \
+                     --key-encryption-key-file FILE (or set ACTAS_KEY_ENCRYPTION_KEY_FILE, or ACTAS_KEY_ENCRYPTION_KEY \
+                     to its base64)"
+                );
+            }
+            let setup = connector_setup(connector, secret_stdin, &map)?;
+            let kind = setup.kind;
+            let c = ctx(&db, keys).await?;
+            let (app, change) = service::set_connector(&c, cli_actor(), &app, setup, map.is_empty()).await?;
+            match change {
+                service::ConnectorChange::Added => println!(
+                    "{} ({}) now takes tickets from {}: point its webhook at <actas address>/api/v1/connectors/{}/{}, \
+                     signed with the secret given.",
+                    app.name,
+                    app.id,
+                    kind.as_str(),
+                    kind.as_str(),
+                    app.id
+                ),
+                service::ConnectorChange::SecretReplaced => println!(
+                    "The {} connector of {} ({}) has its new secret; deliveries signed with the old one are refused.",
+                    kind.as_str(),
+                    app.name,
+                    app.id
+                ),
+            }
+        }
         Command::Key { command } => key(&db, &access, command).await?,
         Command::Policy { command: PolicyCommand::Check { file } } => {
             let p = load_policy(Some(&file))?;
@@ -657,7 +707,7 @@ async fn staff(db: &str, access: KeyAccess, command: StaffCommand) -> anyhow::Re
         StaffCommand::Password { login } => {
             let password = read_password()?;
             let c = ctx(db, access).await?;
-            service::set_password(&c, &login, &password).await?;
+            service::set_password(&c, cli_actor(), &login, &password).await?;
             println!("Password set for {login}.");
         }
         StaffCommand::Disable { login } => {

@@ -131,6 +131,16 @@ async fn staff_password_reads_the_new_password_from_stdin() {
         sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'").fetch_one(&mut db).await.unwrap();
     let first = first.expect("a password hash after staff password");
     assert!(first.starts_with("$argon2id$"), "{first}");
+    // Recorded as the console records it: staff.updated naming the password, never its value.
+    let updated: Vec<(String, String)> =
+        sqlx::query_as("SELECT data, text FROM audit_events WHERE type = 'staff.updated'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert!(updated[0].0.contains(r#""changed":["password"]"#), "{updated:?}");
+    assert!(updated[0].1.contains("set a new console password for staff member Maria Lopez"), "{updated:?}");
+    assert!(!updated[0].0.contains("brand new") && !updated[0].1.contains("brand new"), "{updated:?}");
 
     // A short one is refused and the stored hash stays.
     let out = env.run_stdin(&args, "too-short\n");
@@ -139,6 +149,11 @@ async fn staff_password_reads_the_new_password_from_stdin() {
     let after: Option<String> =
         sqlx::query_scalar("SELECT password_hash FROM staff WHERE id = 'maria'").fetch_one(&mut db).await.unwrap();
     assert_eq!(after.as_deref(), Some(first.as_str()));
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE type = 'staff.updated'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "a refused password records nothing");
 
     // An unknown login is refused.
     let args = ["staff", "password", "nobody"];

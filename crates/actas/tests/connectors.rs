@@ -143,3 +143,54 @@ async fn a_connector_without_a_key_encryption_key_is_refused_and_registers_nothi
     assert_success(&out, &args);
     assert!(stdout(&out).contains("Registered Desk as app_"), "{}", stdout(&out));
 }
+
+#[tokio::test]
+async fn an_existing_app_gets_a_connector_then_a_new_secret_from_the_command_line() {
+    const NEW_SECRET: &str = "the-replaced-zendesk-webhook-secret";
+    let env = Env::new();
+    let args = ["app", "add", "Acme Desk", "--tickets"];
+    let out = env.run(&args);
+    assert_success(&out, &args);
+    let id = app_id(&out);
+    let add = ["app", "connector", id.as_str(), "--connector", "zendesk", "--secret-stdin"];
+    let out = env.run_stdin(&add, &format!("{SECRET}\n"));
+    assert_success(&out, &add);
+    assert!(stdout(&out).contains(&format!("/api/v1/connectors/zendesk/{id}")), "{}", stdout(&out));
+    // Another system while it has one: refused, nothing changed.
+    let other = ["app", "connector", id.as_str(), "--connector", "jira", "--secret-stdin"];
+    let out = env.run_stdin(&other, &format!("{SECRET}\n"));
+    assert_failure(&out, &other);
+    assert!(both(&out).contains("takes tickets from Zendesk already"), "{}", both(&out));
+    let out = env.run_stdin(&add, &format!("{NEW_SECRET}\n"));
+    assert_success(&out, &add);
+    assert!(stdout(&out).contains("has its new secret"), "{}", stdout(&out));
+
+    let mut db = sqlite(&env.db).await;
+    let (kind, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT kind, secret FROM connectors WHERE app_id = ?1")
+        .bind(&id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let sealed = String::from_utf8(sealed).unwrap();
+    assert_eq!(kind, "zendesk");
+    assert!(sealed.starts_with("v1:kek_") && !sealed.contains(NEW_SECRET), "{sealed}");
+    let events: Vec<(String, String)> =
+        sqlx::query_as("SELECT data, text FROM audit_events WHERE type = 'app.updated' ORDER BY seq")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].0.contains(r#""changed":["connector"]"#), "{events:?}");
+    assert!(events[1].0.contains(r#""changed":["connector_secret"]"#), "{events:?}");
+    assert!(events.iter().all(|(d, t)| !d.contains(SECRET) && !t.contains(NEW_SECRET)), "{events:?}");
+    drop(db);
+
+    let server = env.serve();
+    let base = server.api("");
+    let base = base.trim_end_matches("/api/v1");
+    let now = actas_core::SystemClock.now();
+    let old = zendesk_signed(SECRET, now, "inv-1", &zendesk_event("70001", "OPEN"));
+    assert_eq!(deliver(base, "zendesk", &id, &old).await.0, StatusCode::UNAUTHORIZED, "the old secret is refused");
+    let new = zendesk_signed(NEW_SECRET, now, "inv-2", &zendesk_event("70001", "OPEN"));
+    assert_eq!(deliver(base, "zendesk", &id, &new).await.0, StatusCode::CREATED);
+}

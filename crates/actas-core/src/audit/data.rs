@@ -54,6 +54,9 @@ pub struct TicketUpdated {
     pub subject: String,
     /// The assignee now.
     pub assignee: Option<String>,
+    /// The assignee before, when this change took the ticket from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_assignee: Option<String>,
     /// The tags now.
     pub tags: Vec<String>,
     /// The live sessions this change ended (a solved or closed ticket).
@@ -322,7 +325,8 @@ pub struct StaffCreated {
 }
 
 /// `staff.updated`: name or roles changed (at sign-in through the
-/// identity provider, or by its SCIM provisioning).
+/// identity provider, by its SCIM provisioning, or by an admin), or an
+/// admin set a new console password.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StaffUpdated {
     /// Their login.
@@ -331,7 +335,8 @@ pub struct StaffUpdated {
     pub name: String,
     /// Their roles now.
     pub roles: Vec<String>,
-    /// What changed (`name`, `roles`, `username`).
+    /// What changed (`name`, `roles`, `username`, `password`: a new
+    /// console password was set, never stored here).
     pub changed: Vec<String>,
     /// The name the identity provider knows them by now, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -372,6 +377,21 @@ pub struct AppCreated {
     /// when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<String>,
+}
+
+/// `app.updated`: an app's ticket-system connector was added, or its
+/// secret replaced (the secret itself is never in the trail).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppUpdated {
+    /// The app's id.
+    pub app: String,
+    /// Its name.
+    pub name: String,
+    /// What changed: `connector` (one was added) or `connector_secret`
+    /// (its secret was replaced).
+    pub changed: Vec<String>,
+    /// The ticket system whose webhook it takes (`zendesk`, `jira`).
+    pub connector: String,
 }
 
 /// `policy.loaded`
@@ -465,6 +485,7 @@ mod tests {
                 status: "solved".into(),
                 subject: "Tax settings".into(),
                 assignee: Some("maria".into()),
+                old_assignee: None,
                 tags: list(&["settings"]),
                 sessions_ended: list(&["ses_1"]),
             }),
@@ -570,6 +591,12 @@ mod tests {
                 name: "Acme Billing".into(),
                 tickets: true,
                 origins: list(&["https://app.acme.test"]),
+            }),
+            EventType::AppUpdated => EventData::AppUpdated(AppUpdated {
+                app: "app_1".into(),
+                name: "Acme Billing".into(),
+                changed: list(&["connector"]),
+                connector: "zendesk".into(),
             }),
             EventType::PolicyLoaded => EventData::PolicyLoaded(PolicyLoaded {
                 sha256: "53888ab9b18c".into(),

@@ -110,9 +110,10 @@ events! {
     RecordViewed(data::RecordViewed) => "record.viewed", "The host app was told yes for a view.";
     StaffCreated(data::StaffCreated) => "staff.created", "A staff member was added.";
     StaffDisabled(data::StaffDisabled) => "staff.disabled", "A staff member was disabled.";
-    StaffUpdated(data::StaffUpdated) => "staff.updated", "A staff member's name or roles changed.";
+    StaffUpdated(data::StaffUpdated) => "staff.updated", "A staff member's name, roles or console password changed.";
     StaffEnabled(data::StaffEnabled) => "staff.enabled", "A disabled staff member was enabled again.";
     AppCreated(data::AppCreated) => "app.created", "A host app was registered.";
+    AppUpdated(data::AppUpdated) => "app.updated", "A host app's ticket-system connector was added, or its secret replaced.";
     PolicyLoaded(data::PolicyLoaded) => "policy.loaded", "A server loaded a policy.";
     KeyRotated(data::KeyRotated) => "key.rotated", "A new signing key was made, or the keys were sealed under a new key-encryption key.";
     CustomerNotified(data::CustomerNotified) => "customer.notified", "The host app delivered a customer note.";
@@ -751,7 +752,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 30);
+        assert_eq!(EventType::VARIANTS.len(), 31);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -897,6 +898,7 @@ mod tests {
                 status: text(rng, 8),
                 subject: text(rng, 40),
                 assignee: maybe(rng, 10),
+                old_assignee: None,
                 tags: texts(rng),
                 sessions_ended: texts(rng),
             }),
@@ -1002,6 +1004,12 @@ mod tests {
                 name: text(rng, 20),
                 tickets: rng.gen(),
                 origins: texts(rng),
+            }),
+            EventType::AppUpdated => EventData::AppUpdated(AppUpdated {
+                app: text(rng, 10),
+                name: text(rng, 20),
+                changed: texts(rng),
+                connector: text(rng, 8),
             }),
             EventType::PolicyLoaded => EventData::PolicyLoaded(PolicyLoaded {
                 sha256: text(rng, 64),

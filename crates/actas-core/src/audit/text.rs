@@ -493,6 +493,28 @@ pub fn app_created(by: &str, app: &crate::model::App, connector: Option<&str>) -
     format!("{by} registered the app \"{}\" ({}); it {tickets}, {origins}{more}.", app.name, app.id)
 }
 
+/// `app.updated`: a connector to `system` (its words, "Zendesk") added to
+/// `app`, or (`replaced`) the secret of its connector replaced.
+pub fn app_connector_set(by: &str, app: &crate::model::App, system: &str, replaced: bool) -> String {
+    if replaced {
+        format!(
+            "{by} replaced the webhook secret of the {system} connector of the app \"{}\" ({}); the new secret is stored sealed.",
+            app.name, app.id
+        )
+    } else {
+        format!(
+            "{by} added a {system} connector to the app \"{}\" ({}): it takes tickets from {system}'s webhook, whose secret is stored sealed.",
+            app.name, app.id
+        )
+    }
+}
+
+/// `staff.updated`: `by` set the console password of `s` (only its hash
+/// is kept, never in the trail).
+pub fn staff_password_set(by: &str, s: &Staff) -> String {
+    format!("{by} set a new console password for staff member {} ({}).", s.name, s.id)
+}
+
 /// `policy.loaded`
 pub fn policy_loaded(p: &Policy) -> String {
     format!(
@@ -804,6 +826,12 @@ mod tests {
                     Some("Zendesk")
                 )
             ),
+            format!(
+                "app.updated (connector added): {}",
+                app_connector_set("Ada Quinn", &billing_app, "Zendesk", false)
+            ),
+            format!("app.updated (secret replaced): {}", app_connector_set("Ada Quinn", &billing_app, "Jira", true)),
+            format!("staff.updated (password): {}", staff_password_set("Ada Quinn", &staff)),
             format!("policy.loaded: {}", policy_loaded(&p).split(" (sha256").next().unwrap_or_default()),
             format!("key.rotated: {}", key_rotated("actas", true, "k_new", Some("k_old"))),
             format!("key.rotated: {}", key_rotated("actas", false, "k_new", Some("k_old"))),

@@ -148,6 +148,8 @@ pub struct SignedIn {
     pub staff: Staff,
     /// The CSRF token of this session, for forms.
     pub csrf: String,
+    /// The path of the request being answered (the nav marks its page).
+    pub path: String,
     id_hash: String,
 }
 
@@ -168,8 +170,25 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ConsoleError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A live box refreshing itself is not the person being active.
+        let polling =
+            parts.uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "fragment"));
+        SignedIn::from_cookie(&parts.headers, parts.uri.path(), state, !polling).await
+    }
+}
+
+impl SignedIn {
+    /// The person whose console cookie is in `headers`, asking for `path`,
+    /// while their sign-in holds (an ended one is deleted); `active`: this
+    /// counts as their activity, which keeps the idle limit away.
+    pub(crate) async fn from_cookie(
+        headers: &axum::http::HeaderMap,
+        path: &str,
+        state: &AppState,
+        active: bool,
+    ) -> Result<SignedIn, ConsoleError> {
         let secure = secure(state);
-        let id = cookie(&parts.headers, COOKIE).ok_or(ConsoleError::SignIn { clear: false, secure })?;
+        let id = cookie(headers, COOKIE).ok_or(ConsoleError::SignIn { clear: false, secure })?;
         let id_hash = credentials::secret_hash(&id);
         let ctx = &state.ctx;
         let now = ctx.clock.now();
@@ -197,16 +216,13 @@ impl FromRequestParts<AppState> for SignedIn {
                 return Err(ConsoleError::SignIn { clear: true, secure });
             }
         };
-        // A live box refreshing itself is not the person being active.
-        let polling =
-            parts.uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "fragment"));
-        if !polling && now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
+        if active && now - cs.last_seen_at >= chrono::Duration::seconds(TOUCH_SECONDS) {
             let h = id_hash.clone();
             ctx.store
                 .write(write_fn(move |tx| Box::pin(async move { tx.touch_console_session(&h, now).await })))
                 .await?;
         }
-        Ok(SignedIn { staff, csrf: cs.csrf, id_hash })
+        Ok(SignedIn { staff, csrf: cs.csrf, path: path.to_string(), id_hash })
     }
 }
 

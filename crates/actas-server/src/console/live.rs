@@ -6,8 +6,9 @@
 //! event of the trail, whichever node committed it, while a console stream
 //! is open on this node. An event is only the word `changed`: the boxes
 //! fetch their own fragments, which are checked as every page is. A person
-//! hears only of events about their own requests and sessions, unless they
-//! are a lead or auditor (who see everyone's). A person holds at most
+//! hears only of events about their own requests and sessions and about
+//! tickets assigned to them (their inbox), unless they are a lead or
+//! auditor (who see everyone's). A person holds at most
 //! [`MAX_STREAMS`] streams on a node; a stream ends when the server stops
 //! or when a check of the sign-in ([`RECHECK`]) finds it ended (signed out,
 //! timed out, disabled).
@@ -16,8 +17,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use actas_core::model::Role;
-use axum::extract::{FromRequestParts, State};
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
@@ -31,8 +32,12 @@ use crate::AppState;
 /// so tabs past this poll instead and leave connections for fetches.
 pub const MAX_STREAMS: usize = 4;
 
-/// How often an open stream checks that its sign-in still holds.
-pub const RECHECK: Duration = Duration::from_secs(10);
+/// How often an open stream checks that its sign-in still holds, so that
+/// a stream ends within about a second of its console session being signed
+/// out, timing out or its person being disabled, on whichever node that
+/// happened (a sign-out is no event of the trail, so the stream asks the
+/// database: one small read per open stream per interval).
+pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// How often a comment keeps an idle stream open through proxies.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -51,8 +56,13 @@ pub async fn live(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let rx = st.ctx.feed.watch_console();
     let sees_all = who.staff.has(Role::Lead) || who.staff.has(Role::Auditor);
     let me = who.staff.id.clone();
-    let concerns = move |c: &ConsoleChange| sees_all || c.agents.contains(&me);
-    let state = Watch { st, headers, rx, slot, next_check: tokio::time::Instant::now() + RECHECK };
+    // A ticket system may name an agent by the e-mail address their
+    // identity provider gave; their inbox lists those tickets too.
+    let email = if who.staff.has(Role::Agent) { email_of(&st, &me).await } else { None };
+    let concerns = move |c: &ConsoleChange| {
+        sees_all || c.agents.contains(&me) || c.assignees.iter().any(|a| *a == me || email.as_ref() == Some(a))
+    };
+    let state = Watch { st, headers, rx, _slot: slot, next_check: tokio::time::Instant::now() + RECHECK };
     let stream = futures::stream::unfold(Some(state), move |w| {
         let concerns = concerns.clone();
         async move { next(w?, concerns).await }
@@ -66,8 +76,8 @@ struct Watch {
     st: AppState,
     headers: HeaderMap,
     rx: tokio::sync::broadcast::Receiver<ConsoleChange>,
-    #[allow(dead_code)] // held for its `Drop`
-    slot: crate::feed::StreamSlot,
+    /// Gives the person's place back when the stream ends.
+    _slot: crate::feed::StreamSlot,
     next_check: tokio::time::Instant,
 }
 
@@ -98,19 +108,27 @@ async fn next(
     }
 }
 
+/// The e-mail address kept for staff member `login`, when there is one
+/// (and none when it cannot be read: the stream then hears of tickets
+/// assigned to the login only).
+async fn email_of(st: &AppState, login: &str) -> Option<String> {
+    let login = login.to_string();
+    let profile = st
+        .ctx
+        .store
+        .read(actas_store::read_fn(move |tx| Box::pin(async move { tx.get_staff_profile(&login).await })))
+        .await;
+    profile.ok().flatten().and_then(|(_, p)| p.email)
+}
+
 fn changed() -> Event {
     Event::default().event("changed").data("changed")
 }
 
 /// The person of the console cookie in `headers`, while their sign-in
-/// holds. Asked as a fragment request, so that it is not activity.
+/// holds; a stream is not activity.
 async fn signed_in(st: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
-    let mut req = Request::builder().uri("/live?fragment=stream");
-    if let Some(c) = headers.get(header::COOKIE) {
-        req = req.header(header::COOKIE, c);
-    }
-    let (mut parts, ()) = req.body(()).ok()?.into_parts();
-    SignedIn::from_request_parts(&mut parts, st).await.ok()
+    SignedIn::from_cookie(headers, "/live", st, false).await.ok()
 }
 
 fn refused(status: StatusCode, sentence: &'static str) -> Response {

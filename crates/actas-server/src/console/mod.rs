@@ -26,9 +26,8 @@ pub(crate) mod ui;
 use std::sync::LazyLock;
 
 use actas_core::model::Role;
-use axum::extract::{OriginalUri, Request};
+use axum::extract::OriginalUri;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -76,9 +75,11 @@ pub fn router() -> Router<AppState> {
         .route("/staff/{login}/roles", post(admin::set_roles))
         .route("/staff/{login}/disable", post(admin::disable))
         .route("/staff/{login}/enable", post(admin::enable))
+        .route("/staff/{login}/password", post(admin::set_password))
         .route("/apps", get(admin::apps).post(admin::add_app))
+        .route("/apps/{id}", get(admin::app))
+        .route("/apps/{id}/connector", post(admin::set_connector))
         .route("/policy", get(admin::policy))
-        .layer(middleware::from_fn(remember_path))
 }
 
 /// Paths that belong to the API and its assets: an unknown one there is a
@@ -158,7 +159,6 @@ pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
 
 /// The frame of every page: a nav whose links depend on the person's roles.
 pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
-    let here = current_path();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -174,9 +174,9 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
                     @if let Some(w) = who {
                         nav aria-label="Console" {
                             ul {
-                                li { a href="/" aria-current=[current_link("/", here.as_deref())] { "Home" } }
+                                li { a href="/" aria-current=[current_link("/", &w.path)] { "Home" } }
                                 @for (href, text) in links(&w.staff) {
-                                    li { a href=(href) aria-current=[current_link(href, here.as_deref())] { (text) } }
+                                    li { a href=(href) aria-current=[current_link(href, &w.path)] { (text) } }
                                 }
                             }
                         }
@@ -197,26 +197,9 @@ pub(crate) fn layout(title: &str, who: Option<&SignedIn>, body: Markup) -> Marku
     }
 }
 
-tokio::task_local! {
-    /// The path of the console request being answered, for the nav's
-    /// `aria-current` (set by [`remember_path`] around every console route).
-    static CURRENT_PATH: String;
-}
-
-/// Runs the rest of the request with its path remembered for [`layout`].
-async fn remember_path(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    CURRENT_PATH.scope(path, next.run(req)).await
-}
-
-/// The path of the request being answered, when known.
-fn current_path() -> Option<String> {
-    CURRENT_PATH.try_with(Clone::clone).ok()
-}
-
 /// `aria-current="page"` for the nav link to the page being shown.
-fn current_link(href: &str, here: Option<&str>) -> Option<&'static str> {
-    (here == Some(href)).then_some("page")
+fn current_link(href: &str, here: &str) -> Option<&'static str> {
+    (here == href).then_some("page")
 }
 
 /// The pages a person's roles open, as (address, link text).

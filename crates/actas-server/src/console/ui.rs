@@ -99,11 +99,8 @@ pub(crate) fn action_badges(action: &Action) -> Markup {
 }
 
 /// Whether an event stands out in the trail: `denial` for a refusal or a
-/// denial, `breakglass` for break-glass access.
+/// denial.
 pub(crate) fn event_class(kind: EventType) -> Option<&'static str> {
-    if kind.as_str().starts_with("breakglass") {
-        return Some("breakglass");
-    }
     matches!(
         kind,
         EventType::ActionDenied | EventType::RequestDenied | EventType::RequestRefused | EventType::ScopeDenied
@@ -141,6 +138,7 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
         T::StaffUpdated => "staff changed",
         T::StaffEnabled => "staff enabled",
         T::AppCreated => "app registered",
+        T::AppUpdated => "app changed",
         T::PolicyLoaded => "policy loaded",
         T::KeyRotated => "keys rotated",
         T::CustomerNotified => "customer told",
@@ -151,7 +149,6 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
 /// An event's kind as a badge: words, and the colour of what it means.
 pub(crate) fn event_badge(kind: EventType) -> Markup {
     let class = match (event_class(kind), kind) {
-        (Some("breakglass"), _) => "breakglass",
         (Some(_), _) => "denied",
         (None, EventType::SessionStarted | EventType::SessionEntered) => "live",
         (None, EventType::RequestApproved | EventType::ScopeApproved) => "approved",

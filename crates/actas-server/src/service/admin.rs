@@ -236,16 +236,38 @@ fn same_roles(a: &[Role], b: &[Role]) -> bool {
     a.iter().all(|r| b.contains(r)) && b.iter().all(|r| a.contains(r))
 }
 
-/// Sets a staff member's console password.
-pub async fn set_password(ctx: &Ctx, login: &str, password: &str) -> Result<()> {
+/// Sets a staff member's console password (argon2id; only the hash is
+/// kept) and records `staff.updated` naming `password`, by `by`; the
+/// password is in neither the trail nor the answer. A weak password or an
+/// unknown login: refused, nothing written.
+pub async fn set_password(ctx: &Ctx, by: Actor, login: &str, password: &str) -> Result<Staff> {
     credentials::check_password(password).map_err(|m| Error::refused(Code::PasswordWeak, Some("password"), m))?;
     let hash = credentials::hash_password(password)?;
+    let now = ctx.clock.now();
     let login = login.to_string();
     ctx.store
         .write(write_fn(move |tx| {
             Box::pin(async move {
-                tx.get_staff(&login).await?.ok_or_else(|| Error::not_found(format!("No staff member {login}.")))?;
-                tx.set_staff_password(&login, Some(&hash)).await
+                let s = tx.get_staff(&login).await?.ok_or_else(|| no_staff(&login))?;
+                tx.set_staff_password(&login, Some(&hash)).await?;
+                touch_staff(tx, &s.id, now).await?;
+                tx.append_event(
+                    NewEvent::new(
+                        now,
+                        by.clone(),
+                        text::staff_password_set(&by.name, &s),
+                        EventData::StaffUpdated(data::StaffUpdated {
+                            login: s.id.clone(),
+                            name: s.name.clone(),
+                            roles: s.roles.iter().map(|r| r.as_str().to_string()).collect(),
+                            changed: vec!["password".to_string()],
+                            username: None,
+                        }),
+                    )
+                    .agent(&s.id),
+                )
+                .await?;
+                Ok(s)
             })
         }))
         .await
@@ -584,6 +606,119 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
         }))
         .await?;
     Ok((app, key))
+}
+
+/// One app and the ticket system whose webhook it takes, if any; for admins.
+pub async fn get_app(ctx: &Ctx, who: &Staff, id: &str) -> Result<(App, Option<actas_core::connector::Connector>)> {
+    authz::allow(who, Act::Administer, ctx.clock.now())?;
+    let id = id.to_string();
+    ctx.store
+        .read(read_fn(move |tx| {
+            Box::pin(async move {
+                let app = tx.get_app(&id).await?.ok_or_else(|| Error::not_found(format!("No app {id}.")))?;
+                let connector = tx.get_connector(&id).await?.map(|c| c.kind);
+                Ok((app, connector))
+            })
+        }))
+        .await
+}
+
+/// What [`set_connector`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorChange {
+    /// The app had no connector; it has this one now.
+    Added,
+    /// The app's connector to the same system has a new secret.
+    SecretReplaced,
+}
+
+/// Gives the existing app `app_id` a connector to a ticket system
+/// (`actas app connector`, and the console's app page), or replaces the
+/// secret of the one it has: the secret sealed under the key-encryption
+/// key, as `add_app` seals it, and `app.updated` recorded by `by`. The
+/// mapping is `setup.mapping` for a new connector; a replaced secret keeps
+/// the connector's mapping unless `keep_mapping` is false. Refused, with
+/// nothing written: an unknown app, an app without the tickets
+/// permission, a connector to another system than the one it has, a
+/// secret out of bounds, no key-encryption key.
+pub async fn set_connector(
+    ctx: &Ctx,
+    by: Actor,
+    app_id: &str,
+    setup: super::ConnectorSetup,
+    keep_mapping: bool,
+) -> Result<(App, ConnectorChange)> {
+    let now = ctx.clock.now();
+    let id = app_id.to_string();
+    let app = ctx
+        .store
+        .read(read_fn(move |tx| Box::pin(async move { tx.get_app(&id).await })))
+        .await?
+        .ok_or_else(|| Error::not_found(format!("No app {app_id}.")))?;
+    if !app.tickets {
+        return Err(Error::refused(
+            Code::PermissionRequired,
+            Some("connector"),
+            format!(
+                "A connector pushes tickets, and \"{}\" may not push tickets: register an app with the tickets \
+                 permission for it.",
+                app.name
+            ),
+        ));
+    }
+    let sealed = super::connectors::seal_setup(ctx, &app.id, &setup, now)?;
+    let a = app.clone();
+    let change = ctx
+        .store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let change = match tx.get_connector(&a.id).await? {
+                    None => {
+                        tx.insert_connector(&sealed).await?;
+                        ConnectorChange::Added
+                    }
+                    Some(old) if old.kind != sealed.kind => {
+                        return Err(Error::conflict(
+                            Code::ConnectorExists,
+                            format!(
+                                "\"{}\" takes tickets from {} already; it has one connector. Replace that one's \
+                                 secret, or register another app for {}.",
+                                a.name,
+                                text::ticket_system(old.kind.into()),
+                                text::ticket_system(sealed.kind.into()),
+                            ),
+                        ));
+                    }
+                    Some(old) => {
+                        let mapping = if keep_mapping { old.mapping } else { sealed.mapping.clone() };
+                        tx.replace_connector(&actas_store::ConnectorRecord {
+                            mapping,
+                            created_at: old.created_at,
+                            ..sealed.clone()
+                        })
+                        .await?;
+                        ConnectorChange::SecretReplaced
+                    }
+                };
+                let system = text::ticket_system(sealed.kind.into());
+                let replaced = change == ConnectorChange::SecretReplaced;
+                tx.append_event(NewEvent::new(
+                    now,
+                    by.clone(),
+                    text::app_connector_set(&by.name, &a, system, replaced),
+                    EventData::AppUpdated(data::AppUpdated {
+                        app: a.id.clone(),
+                        name: a.name.clone(),
+                        changed: vec![if replaced { "connector_secret" } else { "connector" }.to_string()],
+                        connector: sealed.kind.as_str().to_string(),
+                    }),
+                ))
+                .await?;
+                Ok(change)
+            })
+        }))
+        .await?;
+    Ok((app, change))
 }
 
 /// Records that this node loaded its policy.

@@ -266,6 +266,7 @@ pub(crate) async fn update(
                 status: new.status.as_str().to_string(),
                 subject: new.subject.clone(),
                 assignee: new.assignee.clone(),
+                old_assignee: old.assignee.clone().filter(|_| old.assignee != new.assignee),
                 tags: new.tags.clone(),
                 sessions_ended: sessions_ended.clone(),
             }),

@@ -379,6 +379,13 @@ impl TicketBuilder<'_> {
         self
     }
 
+    /// Assigned to this staff login or e-mail address, as a ticket system
+    /// names them (`""`: to nobody).
+    pub fn assignee(mut self, who: &str) -> Self {
+        self.ticket.assignee = Some(who.to_string());
+        self
+    }
+
     /// Recorded with this app key.
     pub fn by(mut self, key: &str) -> Self {
         self.by = Some(key.to_string());
@@ -394,4 +401,23 @@ impl TicketBuilder<'_> {
             .await
             .unwrap_or_else(|e| panic!("ticket {}: {e}", self.ticket.reference))
     }
+}
+
+/// Waits until every node (one client each) refuses `action` with `token`,
+/// and fails the test unless all of them do within `within` of the call: a
+/// session ended on one node is refused on all (SPEC §3.7).
+pub async fn refused_everywhere(
+    nodes: &[&actas_client::Client],
+    token: &str,
+    action: &str,
+    within: std::time::Duration,
+) {
+    let started = std::time::Instant::now();
+    for client in nodes {
+        super::wait_until(within, "the session refused", || async move {
+            client.authorize(token, action).await.is_ok_and(|a| !a.allowed)
+        })
+        .await;
+    }
+    assert!(started.elapsed() < within, "refused everywhere only after {:?}", started.elapsed());
 }

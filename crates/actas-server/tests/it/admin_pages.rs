@@ -224,52 +224,233 @@ async fn without_a_key_encryption_key_a_connector_is_refused_in_a_sentence() {
     assert_eq!(app.events().await.len(), before, "nothing was registered");
 }
 
-/// Every admin form, as (path, fields).
-fn admin_forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+/// Every admin form, as (path, fields): the console's side of the
+/// endpoint × caller table (only an admin, with this session's CSRF token).
+fn admin_forms(app: &TestApp) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
     vec![
-        ("/staff", vec![("login", "nora"), ("name", "Nora Diaz"), ("roles", "admin")]),
-        ("/staff/maria/roles", vec![("roles", "admin")]),
-        ("/staff/maria/disable", vec![]),
-        ("/staff/ada/disable", vec![]),
-        ("/staff/audrey/enable", vec![]),
-        ("/apps", vec![("name", "Desk"), ("tickets", "on"), ("scim", "on")]),
+        ("/staff".into(), vec![("login", "nora"), ("name", "Nora Diaz"), ("roles", "admin")]),
+        ("/staff/maria/roles".into(), vec![("roles", "admin")]),
+        ("/staff/maria/disable".into(), vec![]),
+        ("/staff/ada/disable".into(), vec![]),
+        ("/staff/audrey/enable".into(), vec![]),
+        ("/staff/maria/password".into(), vec![("password", NEW_PASSWORD)]),
+        ("/apps".into(), vec![("name", "Desk"), ("tickets", "on"), ("scim", "on")]),
+        (format!("/apps/{}/connector", app.app_id), vec![("connector", "zendesk"), ("secret", SECRET)]),
     ]
 }
 
-async fn refused_all(b: &mut Browser, csrf: Option<&str>) -> Vec<Page> {
+async fn refused_all(app: &TestApp, b: &mut Browser, csrf: Option<&str>) -> Vec<Page> {
     let mut pages = Vec::new();
-    for (path, fields) in admin_forms() {
+    for (path, fields) in admin_forms(app) {
         let mut f: Vec<(&str, &str)> = csrf.map(|c| vec![("csrf", c)]).unwrap_or_default();
         f.extend(fields);
-        pages.push(b.post(path, &f).await);
+        pages.push(b.post(&path, &f).await);
     }
     pages
 }
 
+/// What the forms of [`admin_forms`] would change beyond the trail: the
+/// password hash of Maria, and the connector of Acme Billing.
+async fn untouched_state(app: &TestApp) -> (Option<String>, Option<actas_store::ConnectorRecord>) {
+    let id = app.app_id.clone();
+    app.ctx
+        .store
+        .read(actas_store::read_fn(move |tx| {
+            Box::pin(async move { Ok((tx.get_staff_password("maria").await?, tx.get_connector(&id).await?)) })
+        }))
+        .await
+        .unwrap()
+}
+
 backend_test!(async fn only_admins_may_post_the_forms(app) {
     let before = app.events().await.len();
+    let state = untouched_state(&app).await;
     for login in ["maria", "lena", "audrey", "sam"] {
         let (mut b, home) = Browser::signed_in(&app, login).await;
         let csrf = home.csrf();
-        for p in refused_all(&mut b, Some(&csrf)).await {
+        for p in refused_all(&app, &mut b, Some(&csrf)).await {
             assert_eq!(p.status, StatusCode::FORBIDDEN, "{login}: {}", p.html);
             assert!(p.html.contains("is not for you"), "{}", p.html);
         }
-        for path in ["/staff", "/staff/maria", "/apps"] {
-            assert_eq!(b.get(path).await.status, StatusCode::FORBIDDEN, "{login} {path}");
+        for path in ["/staff".to_string(), "/staff/maria".into(), "/apps".into(), format!("/apps/{}", app.app_id)] {
+            assert_eq!(b.get(&path).await.status, StatusCode::FORBIDDEN, "{login} {path}");
         }
     }
     assert_eq!(app.events().await.len(), before, "nothing was written");
+    // Signing in set Maria's password above; the forms did not.
+    assert_eq!(untouched_state(&app).await.1, state.1, "no connector was added");
+    let mut maria = Browser::new(&app);
+    assert_eq!(maria.sign_in("maria", NEW_PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(maria.sign_in("maria", crate::console::PASSWORD).await.status, StatusCode::SEE_OTHER);
 });
 
 backend_test!(async fn an_admin_form_without_the_csrf_token_is_refused(app) {
     let (mut b, _) = admin(&app).await;
+    app.set_password("maria", crate::console::PASSWORD).await;
     let before = app.events().await.len();
+    let state = untouched_state(&app).await;
     for csrf in [None, Some("forged")] {
-        for p in refused_all(&mut b, csrf).await {
+        for p in refused_all(&app, &mut b, csrf).await {
             assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.html);
             assert!(p.html.contains("did not come from the console"), "{}", p.html);
         }
     }
     assert_eq!(app.events().await.len(), before, "nothing was written");
+    assert_eq!(untouched_state(&app).await, state, "neither the password nor the connector changed");
 });
+
+backend_test!(async fn an_admin_sets_a_password_that_signs_them_in_and_is_never_shown(app) {
+    app.set_password("maria", crate::console::PASSWORD).await;
+    let (mut b, _) = admin(&app).await;
+    let p = b.get("/staff/maria").await;
+    assert!(p.html.contains(r#"action="/staff/maria/password""#), "{}", p.html);
+    assert!(p.html.contains(r#"type="password" id="password" name="password" value="" required autocomplete="new-password""#), "{}", p.html);
+    let csrf = p.csrf();
+    let p = b.post("/staff/maria/password", &with(&csrf, &[("password", NEW_PASSWORD)])).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, "/staff/maria?done=password"), "{}", p.html);
+    let p = b.get("/staff/maria?done=password").await;
+    assert!(p.html.contains("A new console password is set for Maria Lopez"), "{}", p.html);
+    assert!(!p.html.contains(NEW_PASSWORD), "the password is never shown");
+
+    // The command line's event: staff.updated naming the password, never its value.
+    let updated = app.events_of_type("staff.updated").await;
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["actor"]["id"], "ada");
+    assert_eq!(updated[0]["data"]["login"], "maria");
+    assert_eq!(updated[0]["data"]["changed"], serde_json::json!(["password"]));
+    assert_eq!(updated[0]["text"], "Ada Quinn set a new console password for staff member Maria Lopez (maria).");
+    assert!(!app.events().await.iter().any(|e| e.to_string().contains(NEW_PASSWORD)), "the trail has no password");
+    // Stored as an argon2id hash; the new password signs her in, the old one no more.
+    let (hash, _) = untouched_state(&app).await;
+    let hash = hash.expect("a password hash");
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(NEW_PASSWORD), "{hash}");
+    let mut maria = Browser::new(&app);
+    assert_eq!(maria.sign_in("maria", crate::console::PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    let mut maria = Browser::new(&app);
+    assert_eq!(maria.sign_in("maria", NEW_PASSWORD).await.status, StatusCode::SEE_OTHER);
+});
+
+backend_test!(async fn a_refused_password_changes_nothing_and_is_not_sent_back(app) {
+    app.set_password("maria", crate::console::PASSWORD).await;
+    let (mut b, _) = admin(&app).await;
+    let csrf = b.get("/staff/maria").await.csrf();
+    let before = app.events().await.len();
+    let state = untouched_state(&app).await;
+    for weak in ["", "short-pw-11"] {
+        let p = b.post("/staff/maria/password", &with(&csrf, &[("password", weak)])).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+        assert!(shown(&p.html, "password-error").contains("at least 12 characters"), "{}", p.html);
+        assert!(p.html.contains(r#"id="password" name="password" value="""#), "the input is empty again");
+        assert!(weak.is_empty() || !p.html.contains(weak), "the refused password is not sent back");
+        assert!(p.html.contains(r##"href="#password""##), "the summary leads to the field: {}", p.html);
+    }
+    let p = b.post("/staff/nobody/password", &with(&csrf, &[("password", NEW_PASSWORD)])).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.html);
+    assert_eq!(app.events().await.len(), before, "nothing was written");
+    assert_eq!(untouched_state(&app).await, state, "the hash stayed");
+    let mut maria = Browser::new(&app);
+    assert_eq!(maria.sign_in("maria", crate::console::PASSWORD).await.status, StatusCode::SEE_OTHER);
+});
+
+/// The connector row of app `id`.
+async fn connector_of(app: &TestApp, id: &str) -> Option<actas_store::ConnectorRecord> {
+    let id = id.to_string();
+    app.ctx
+        .store
+        .read(actas_store::read_fn(move |tx| Box::pin(async move { tx.get_connector(&id).await })))
+        .await
+        .unwrap()
+}
+
+backend_test!(async fn an_admin_adds_a_connector_to_an_existing_app_then_replaces_its_secret(app) {
+    use actas_server::testing::webhooks::{deliver, zendesk_event, zendesk_signed};
+    const NEW_SECRET: &str = "zendesk-signing-secret-rotated-9876";
+    let (mut b, _) = admin(&app).await;
+    let path = format!("/apps/{}", app.app_id);
+    assert!(b.get("/apps").await.html.contains(&format!(r#"href="{path}""#)), "the list leads to the app's page");
+    let p = b.get(&path).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert!(p.html.contains("Add the connector") && !p.html.contains(r#"id="no-kek""#), "{}", p.html);
+    let csrf = p.csrf();
+    let p = b.post(&format!("{path}/connector"), &with(&csrf, &[("connector", "zendesk"), ("secret", SECRET)])).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("{path}?done=connector").as_str()), "{}", p.html);
+    let updated = app.events_of_type("app.updated").await;
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["actor"]["id"], "ada");
+    assert_eq!(updated[0]["data"]["app"], app.app_id.as_str());
+    assert_eq!(updated[0]["data"]["changed"], serde_json::json!(["connector"]));
+    assert_eq!(updated[0]["data"]["connector"], "zendesk");
+    let p = b.get(&format!("{path}?done=connector")).await;
+    assert!(p.html.contains("Acme Billing now takes tickets from Zendesk"), "{}", p.html);
+    assert!(p.html.contains(&format!("/api/v1/connectors/zendesk/{}", app.app_id)), "{}", p.html);
+    assert!(p.html.contains("Replace the secret") && !p.html.contains(SECRET), "{}", p.html);
+    // Sealed under the key-encryption key, as the command line seals it.
+    let first = connector_of(&app, &app.app_id).await.expect("a connector");
+    assert!(first.secret.starts_with("v1:") && !first.secret.contains(SECRET), "{}", first.secret);
+    let d = zendesk_signed(SECRET, app.clock.now(), "inv-a1", &zendesk_event("80001", "OPEN"));
+    assert!(deliver(&app.base, "zendesk", &app.app_id, &d).await.0.is_success(), "a delivery signed with it is taken");
+
+    // Its secret replaced: the old one is refused, the new one taken.
+    let p = b.post(&format!("{path}/connector"), &with(&csrf, &[("connector", "zendesk"), ("secret", NEW_SECRET)])).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("{path}?done=secret").as_str()), "{}", p.html);
+    let updated = app.events_of_type("app.updated").await;
+    assert_eq!(updated.len(), 2);
+    assert_eq!(updated[1]["data"]["changed"], serde_json::json!(["connector_secret"]));
+    assert!(!app.events().await.iter().any(|e| e.to_string().contains(SECRET) || e.to_string().contains(NEW_SECRET)));
+    let now = connector_of(&app, &app.app_id).await.expect("a connector");
+    assert_ne!(now.secret, first.secret);
+    assert_eq!((now.kind, &now.mapping, now.created_at), (first.kind, &first.mapping, first.created_at));
+    let d = zendesk_signed(SECRET, app.clock.now(), "inv-a2", &zendesk_event("80001", "PENDING"));
+    assert_eq!(deliver(&app.base, "zendesk", &app.app_id, &d).await.0, StatusCode::UNAUTHORIZED);
+    let d = zendesk_signed(NEW_SECRET, app.clock.now(), "inv-a3", &zendesk_event("80001", "PENDING"));
+    assert!(deliver(&app.base, "zendesk", &app.app_id, &d).await.0.is_success());
+    assert!(b.get(&format!("{path}?done=secret")).await.html.contains("has its new secret"));
+});
+
+backend_test!(async fn a_refused_connector_is_shown_at_the_field_and_changes_nothing(app) {
+    let shop = app.host_app("Acme Shop").add().await.id;
+    let desk = app.host_app("Acme Desk").tickets().connector(actas_core::connector::Connector::Zendesk, SECRET).add().await.id;
+    let (mut b, _) = admin(&app).await;
+    let csrf = b.get("/apps").await.csrf();
+    let before = app.events().await.len();
+    let desk_before = connector_of(&app, &desk).await;
+    let cases: [(&str, Case); 5] = [
+        (&app.app_id, (&[("connector", "servicenow"), ("secret", SECRET)], "connector-error", "Pick Zendesk or Jira")),
+        (&app.app_id, (&[("connector", "jira"), ("secret", "too short")], "secret-error", "16 to 512")),
+        (&app.app_id, (&[("connector", "jira")], "secret-error", "16 to 512")),
+        (&shop, (&[("connector", "jira"), ("secret", SECRET)], "connector-error", "may not push tickets")),
+        (&desk, (&[("connector", "jira"), ("secret", "jira-secret-that-is-long-enough")], "connector-error", "takes tickets from Zendesk already")),
+    ];
+    for (id, (fields, error_id, words)) in cases {
+        let p = b.post(&format!("/apps/{id}/connector"), &with(&csrf, fields)).await;
+        assert!(p.status.is_client_error(), "{}: {}", p.status, p.html);
+        assert!(shown(&p.html, error_id).contains(words), "{error_id}: {}", p.html);
+        assert!(p.html.contains("Nothing was changed."), "{}", p.html);
+        assert!(!p.html.contains(SECRET) && !p.html.contains("jira-secret-that"), "the secret is not sent back");
+    }
+    let p = b.post("/apps/app_nope/connector", &with(&csrf, &[("connector", "jira"), ("secret", SECRET)])).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.html);
+    assert_eq!(b.get("/apps/app_nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.events().await.len(), before, "nothing was written");
+    assert_eq!(connector_of(&app, &app.app_id).await, None);
+    assert_eq!(connector_of(&app, &shop).await, None);
+    assert_eq!(connector_of(&app, &desk).await, desk_before);
+});
+
+#[tokio::test]
+async fn without_a_key_encryption_key_an_existing_app_gets_no_connector_and_says_why() {
+    let app = TestApp::configured(|c| c.keys = actas_server::KeyAccess::Plaintext).await;
+    let (mut b, _) = admin(&app).await;
+    let path = format!("/apps/{}", app.app_id);
+    let p = b.get(&path).await;
+    assert!(shown(&p.html, "no-kek").contains("no key-encryption key"), "{}", p.html);
+    let before = app.events().await.len();
+    let p =
+        b.post(&format!("{path}/connector"), &with(&p.csrf(), &[("connector", "zendesk"), ("secret", SECRET)])).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+    let error = shown(&p.html, "secret-error");
+    assert!(error.contains("no key-encryption key") && error.contains("nothing was changed"), "{error}");
+    assert!(!p.html.contains(SECRET));
+    assert_eq!(app.events().await.len(), before, "nothing was written");
+    assert_eq!(connector_of(&app, &app.app_id).await, None);
+}

@@ -250,6 +250,15 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
         let (s, v) = deliver(&base, "zendesk", &desk.id, &d).await;
         assert!(s.is_success(), "{v}");
     }
+    // An app registered without a connector gets one.
+    let setup = actas_server::service::ConnectorSetup {
+        kind: actas_core::connector::Connector::Jira,
+        secret: "jira-secret-of-the-flow-test".to_string().into(),
+        mapping: actas_core::connector::Mapping::default_for(actas_core::connector::Connector::Jira),
+    };
+    actas_server::service::set_connector(&app.ctx, actas_core::audit::Actor::system(), &app.app_id, setup, true)
+        .await
+        .unwrap();
 
     let events = app.events().await;
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();

@@ -153,16 +153,7 @@ async fn a_closed_ticket_ends_its_session_on_every_node_within_two_seconds() {
     // Closed through the other node: refused on both within 2 s.
     let d = zendesk_signed(ZENDESK_SECRET, now(&app), "inv-2", &zendesk_event("70002", "CLOSED"));
     assert_eq!(deliver(&other.base, "zendesk", &zendesk.id, &d).await.0, StatusCode::OK);
-    let started = std::time::Instant::now();
-    for client in [&there, &app.client] {
-        let token = live.token.clone();
-        wait_until(Duration::from_secs(2), "the session refused", || {
-            let token = token.clone();
-            async move { client.authorize(&token, "settings.view").await.is_ok_and(|a| !a.allowed) }
-        })
-        .await;
-    }
-    assert!(started.elapsed() < Duration::from_secs(2));
+    refused_everywhere(&[&there, &app.client], &live.token, "settings.view", Duration::from_secs(2)).await;
 }
 
 backend_test!(async fn deliveries_not_genuine_fresh_and_new_are_refused_with_nothing_stored(app) {

@@ -509,7 +509,11 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     let req_path = p.location().to_string();
     assert!(req_path.starts_with("/requests/"));
     let req = b.get(&req_path).await;
-    assert!(req.html.contains("Approved: start it before 2026-11-25 14:10 UTC"), "{}", req.html);
+    assert!(
+        req.html.contains(r#"Approved: start it; the approval runs out <time datetime="2026-11-25T14:10:00Z" title="2026-11-25 14:10:00 UTC">in 10 min · 14:10 UTC</time>"#),
+        "{}",
+        req.html
+    );
     assert!(req.html.contains("<li>View account settings</li>"));
     assert!(req.html.contains("Decided by Policy"));
 
@@ -542,7 +546,11 @@ backend_test!(async fn a_view_request_from_launch_is_approved_by_policy_then_sta
     let p = b.post(&format!("/sessions/{sid}/end"), &[("csrf", &csrf)]).await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/sessions/{sid}").as_str()));
     let page = b.get(&format!("/sessions/{sid}")).await;
-    assert!(page.html.contains("Ended at 2026-11-25 14:00 UTC: the agent ended it"), "{}", page.html);
+    assert!(
+        page.html.contains(r#"Ended <time datetime="2026-11-25T14:00:00Z" title="2026-11-25 14:00:00 UTC">just now · 14:00 UTC</time>: the agent ended it"#),
+        "{}",
+        page.html
+    );
     assert!(!page.html.contains("End the session"));
     let (_, s) = app.get(&format!("/api/v1/sessions/{sid}"), &app.sam).await;
     assert_eq!(s["end_reason"], "ended");
@@ -945,20 +953,45 @@ backend_test!(async fn the_requester_withdraws_a_pending_request_from_its_page(a
     assert!(p.html.contains("The request is withdrawn; it cannot be withdrawn."), "{}", p.html);
 });
 
+/// The markup of one group (`view`, `lead`, `sensitive`) of the session
+/// page's "Ask for more actions" form.
+fn scope_group<'a>(form: &'a str, key: &str) -> &'a str {
+    let group = &form
+        [form.find(&format!(r#"<div class="group g-{key}""#)).unwrap_or_else(|| panic!("no {key} group: {form}"))..];
+    &group[..group.find("</div>").unwrap()]
+}
+
 backend_test!(async fn the_agent_asks_for_more_actions_from_the_session_page(app) {
     let sid = app.session(&app.maria).actions(&["settings.view"]).start().await.id;
     let path = format!("/sessions/{sid}");
     let (mut maria, _) = Browser::signed_in(&app, "maria").await;
     let p = maria.get(&path).await;
     let form = &p.html[p.html.find(r#"<form id="scope-form""#).expect(&p.html)..];
-    assert!(form.contains(r#"value="settings.update""#));
     assert!(!form.contains(r#"value="settings.view""#), "actions in scope are not offered");
     assert!(form.contains(r#"<label for="scope-reason">"#));
+    // Grouped as on the request form: what only looks, what needs a lead
+    // (marked so), what shows sensitive data; nothing ticked yet.
+    let view = scope_group(form, "view");
+    assert!(view.contains(r#"id="scope-view">View <span class="hint">no approval needed</span>"#), "{view}");
+    assert!(view.contains(r#"value="account.view" data-label="View the account overview" data-approval="none">"#), "{view}");
+    let lead = scope_group(form, "lead");
+    assert!(lead.contains("Needs a lead's approval"), "{lead}");
+    assert!(lead.contains(r#"value="settings.update" data-label="Update account settings" data-approval="required">"#), "{lead}");
+    assert!(lead.contains(r#"<span class="badge risky">needs a lead's approval</span>"#), "{lead}");
+    let sensitive = scope_group(form, "sensitive");
+    assert!(sensitive.contains(r#"value="sensitive.view""#) && sensitive.contains(r#"<span class="badge sensitive">sensitive</span>"#), "{sensitive}");
+    assert!(!form.contains(" checked"), "nothing is ticked before the agent ticks it");
     let csrf = p.csrf();
     let p = maria.post(&format!("{path}/scope"), &[("csrf", &csrf), ("actions", "settings.update"), ("reason", "debug")]).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
     assert!(p.html.contains(r#"id="scope-reason-error" role="alert">"#), "{}", p.html);
-    assert!(p.html.contains(r#"value="settings.update" checked"#), "the input is kept");
+    let form = &p.html[p.html.find(r#"<form id="scope-form""#).expect(&p.html)..];
+    let lead = scope_group(form, "lead");
+    assert!(
+        lead.contains(r#"value="settings.update" data-label="Update account settings" data-approval="required" checked>"#),
+        "the input is kept, in its group: {lead}"
+    );
+    assert_eq!(form.matches(" checked>").count(), 1, "only what was ticked is ticked again");
     let p = maria.post(&format!("{path}/scope"), &[("csrf", &csrf), ("actions", "settings.update"), ("reason", REASON)]).await;
     assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, path.as_str()), "{}", p.html);
     let p = maria.get(&path).await;
@@ -1082,14 +1115,58 @@ backend_test!(async fn the_session_page_state_refreshes_from_its_fragment(app) {
     let p = maria.get(&format!("/sessions/{sid}")).await;
     assert!(p.html.contains(&format!(r#"data-live="/sessions/{sid}?fragment=1""#)), "{}", p.html);
     let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
-    assert!(f.html.contains(r#"<span class="status" id="state">Live until"#), "{}", f.html);
+    assert!(f.html.contains(r#"<span class="status" id="state">Live: ends <time"#), "{}", f.html);
     app.end(&app.maria, &sid).await;
     let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
-    assert!(f.html.contains(r#"id="state">Ended at "#), "{}", f.html);
+    assert!(f.html.contains(r#"id="state">Ended <time datetime=""#), "{}", f.html);
     assert!(f.html.contains("the agent ended it"), "{}", f.html);
     assert!(!f.html.contains("<html"));
     let t = maria.get(&format!("/sessions/{sid}?fragment=timeline")).await;
     assert!(t.html.starts_with("<ol>") && t.html.contains("session on Acme Corp"), "{}", t.html);
+});
+
+backend_test!(async fn the_session_page_and_an_approved_request_say_their_times_relative_to_the_clock(app) {
+    // Approved at 14:00, to be started within 10 minutes; three minutes
+    // later the page says how long is left, the exact time in `datetime`.
+    let r = app.request(&app.maria).actions(&["settings.view"]).send().await;
+    app.clock.advance(mins(3));
+    let (mut maria, _) = Browser::signed_in(&app, "maria").await;
+    let p = maria.get(&format!("/requests/{}", r.id)).await;
+    let start_by = r#"Approved: start it; the approval runs out <time datetime="2026-11-25T14:10:00Z" title="2026-11-25 14:10:00 UTC">in 7 min · 14:10 UTC</time>"#;
+    assert!(p.html.contains(start_by), "{}", p.html);
+    assert!(maria.get("/?fragment=1").await.html.contains(start_by), "the home page says it the same way");
+
+    // A session started at 14:03 for 15 minutes, idle after 10; at 14:08
+    // its state line and timeline count from the clock.
+    let (status, started) = app.start(&app.maria, &r.id).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let sid = started["session"]["id"].as_str().unwrap().to_string();
+    app.clock.advance(mins(5));
+    let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
+    let state = &f.html[f.html.find(r#"id="state">"#).expect(&f.html)..];
+    let state = &state[..state.find("</span>").unwrap()];
+    assert_eq!(
+        state,
+        r#"id="state">Live: ends <time datetime="2026-11-25T14:18:00Z" title="2026-11-25 14:18:00 UTC">in 10 min · 14:18 UTC</time>, or <time datetime="2026-11-25T14:13:00Z" title="2026-11-25 14:13:00 UTC">in 5 min · 14:13 UTC</time> without activity"#
+    );
+    let t = maria.get(&format!("/sessions/{sid}?fragment=timeline")).await;
+    assert!(
+        t.html.contains(r#"<span class="hint"><time datetime="2026-11-25T14:03:00Z" title="2026-11-25 14:03:00 UTC">5 min ago · 14:03 UTC</time></span> Maria Lopez started"#),
+        "{}",
+        t.html
+    );
+    assert!(!t.html.contains("2026-11-25 14:03 UTC<"), "no bare absolute time left: {}", t.html);
+
+    // Ended: when, relative, and why.
+    app.clock.advance(mins(2));
+    app.end(&app.maria, &sid).await;
+    app.clock.advance(mins(1));
+    let f = maria.get(&format!("/sessions/{sid}?fragment=1")).await;
+    assert!(
+        f.html.contains(r#"id="state">Ended <time datetime="2026-11-25T14:10:00Z" title="2026-11-25 14:10:00 UTC">1 min ago · 14:10 UTC</time>: the agent ended it</span>"#),
+        "{}",
+        f.html
+    );
 });
 
 backend_test!(async fn a_sessions_printable_story_is_for_whoever_may_read_the_session(app) {

@@ -96,3 +96,101 @@ backend_test!(async fn a_person_holds_a_bounded_number_of_streams(app) {
     })
     .await;
 });
+
+/// How long `body` takes to end (the server closing the stream), skipping
+/// whatever it sends meanwhile; `None` when it is still open after `within`.
+async fn ends_within<B: AsRef<[u8]>>(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    within: Duration,
+) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => return None,
+            Ok(None | Some(Err(_))) => return Some(started.elapsed()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+backend_test!(async fn a_stream_ends_within_two_seconds_of_its_sign_out_and_only_that_one(app) {
+    let (mut b, home) = Browser::signed_in(&app, "maria").await;
+    let (other, _) = Browser::signed_in(&app, "maria").await;
+    let (status, _, mut live) = open(&app, &b).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, mut other_live) = open(&app, &other).await;
+    let out = b.post("/logout", &[("csrf", &home.csrf())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.html);
+    let took = ends_within(&mut live, Duration::from_secs(2)).await;
+    assert!(took.is_some(), "the signed-out stream still runs after 2 s");
+    // Her other sign-in still holds: its stream goes on and hears of her request.
+    app.request(&app.maria).actions(&["settings.update"]).send().await;
+    next_changed(&mut other_live, Duration::from_secs(2)).await.expect("the other sign-in's stream goes on");
+});
+
+backend_test!(async fn a_stream_ends_within_two_seconds_of_its_person_being_disabled_or_timing_out(app) {
+    let (maria, _) = Browser::signed_in(&app, "maria").await;
+    let (_, _, mut live) = open(&app, &maria).await;
+    let (jon, _) = Browser::signed_in(&app, "jon").await;
+    let (_, _, mut jon_live) = open(&app, &jon).await;
+    // An admin disables Maria from the console: her sign-in is revoked.
+    let (mut ada, _) = Browser::signed_in(&app, "ada").await;
+    let csrf = ada.get("/staff/maria").await.csrf();
+    let p = ada.post("/staff/maria/disable", &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(ends_within(&mut live, Duration::from_secs(2)).await.is_some(), "Maria's stream still runs after 2 s");
+    // Jon's console session idles out on the clock (nothing he did for 30
+    // minutes: streams are not activity): his stream ends too.
+    app.clock.advance(mins(31));
+    assert!(ends_within(&mut jon_live, Duration::from_secs(2)).await.is_some(), "Jon's stream still runs after 2 s");
+});
+
+backend_test!(async fn an_agent_hears_of_tickets_assigned_to_them_and_not_of_others(app) {
+    let (maria, _) = Browser::signed_in(&app, "maria").await;
+    let (jon, _) = Browser::signed_in(&app, "jon").await;
+    let (_, _, mut maria_live) = open(&app, &maria).await;
+    let (_, _, mut jon_live) = open(&app, &jon).await;
+    // A ticket system pushes a ticket for Maria through POST /api/v1/tickets.
+    app.ticket("61001").subject("Invoices show the wrong tax rate").assignee("maria").create().await;
+    next_changed(&mut maria_live, Duration::from_secs(2)).await.expect("Maria hears of her new ticket");
+    // The absence of an event is what is tested: the ticket is not Jon's
+    // (1 s is four polls of the tail).
+    assert_eq!(next_changed(&mut jon_live, Duration::from_secs(1)).await, None, "Jon hears nothing of Maria's ticket");
+    let f = maria_fragment(&app).await;
+    assert!(f.contains("61001"), "and her inbox lists it: {f}");
+    // Given to Jon: both hear of it (it leaves her inbox, enters his).
+    app.ticket("61001").subject("Invoices show the wrong tax rate").assignee("jon").create().await;
+    next_changed(&mut jon_live, Duration::from_secs(2)).await.expect("Jon hears of the ticket given to him");
+    next_changed(&mut maria_live, Duration::from_secs(2)).await.expect("Maria hears of the ticket taken from her");
+    assert!(!maria_fragment(&app).await.contains("61001"));
+});
+
+backend_test!(async fn an_agent_hears_of_a_connectors_ticket_assigned_to_their_email_address(app) {
+    use actas_server::testing::webhooks::{deliver, zendesk_event, zendesk_signed};
+    const SECRET: &str = "zendesk-secret-of-the-live-tests";
+    let desk = app.host_app("Acme Zendesk").connector(actas_core::connector::Connector::Zendesk, SECRET).add().await.id;
+    let profile = actas_store::StaffProfile { email: Some("jon.park@corp.example".into()), ..Default::default() };
+    app.ctx
+        .store
+        .write(actas_store::write_fn(move |tx| Box::pin(async move { tx.set_staff_profile("jon", &profile).await })))
+        .await
+        .unwrap();
+    let (jon, _) = Browser::signed_in(&app, "jon").await;
+    let (maria, _) = Browser::signed_in(&app, "maria").await;
+    let (_, _, mut jon_live) = open(&app, &jon).await;
+    let (_, _, mut maria_live) = open(&app, &maria).await;
+    let mut event = zendesk_event("70011", "OPEN");
+    event["detail"]["assignee_id"] = serde_json::json!("jon.park@corp.example");
+    let d = zendesk_signed(SECRET, app.clock.now(), "inv-70011", &event);
+    let (s, v) = deliver(&app.base, "zendesk", &desk, &d).await;
+    assert!(s.is_success(), "{v}");
+    next_changed(&mut jon_live, Duration::from_secs(2)).await.expect("Jon hears of the ticket for his address");
+    assert_eq!(next_changed(&mut maria_live, Duration::from_secs(1)).await, None, "not Maria");
+});
+
+/// Maria's home page live box, as her console fetches it.
+async fn maria_fragment(app: &TestApp) -> String {
+    let (mut b, _) = Browser::signed_in(app, "maria").await;
+    b.get("/?fragment=1").await.html
+}

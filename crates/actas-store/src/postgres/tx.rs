@@ -658,6 +658,17 @@ impl crate::ports::AppWrites for SqlTx {
         Ok(())
     }
 
+    async fn replace_connector(&mut self, c: &crate::ConnectorRecord) -> Result<bool> {
+        let done = sqlx::query("UPDATE connectors SET secret = $2, mapping = $3 WHERE app_id = $1")
+            .bind(&c.app_id)
+            .bind(c.secret.as_bytes())
+            .bind(mapping_json(&c.mapping)?)
+            .execute(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO connector_deliveries (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",

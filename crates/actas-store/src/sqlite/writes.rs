@@ -172,6 +172,14 @@ impl AppWrites for BatchTx {
         Ok(())
     }
 
+    async fn replace_connector(&mut self, c: &crate::ConnectorRecord) -> Result<bool> {
+        let done = self.change(
+            "UPDATE connectors SET secret = ?2, mapping = ?3 WHERE app_id = ?1",
+            params![c.app_id, c.secret.as_bytes(), mapping_json(&c.mapping)?],
+        )?;
+        Ok(done == 1)
+    }
+
     async fn record_delivery(&mut self, key: &str, at: Timestamp) -> Result<bool> {
         let done = self.change(
             "INSERT INTO connector_deliveries (key, received_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",

@@ -175,7 +175,12 @@ pub async fn run(store: &Store) {
                     created_at: at,
                 };
                 tx.insert_connector(&connector).await?;
-                assert_eq!(tx.get_connector("app_1").await?, Some(connector));
+                assert_eq!(tx.get_connector("app_1").await?, Some(connector.clone()));
+                let replaced = actas_store::ConnectorRecord { secret: "v1:sealed-again".into(), ..connector };
+                assert!(tx.replace_connector(&replaced).await?);
+                assert_eq!(tx.get_connector("app_1").await?, Some(replaced.clone()));
+                let none = actas_store::ConnectorRecord { app_id: "app_none".into(), ..replaced };
+                assert!(!tx.replace_connector(&none).await?, "no connector to replace");
                 assert!(tx.record_delivery("d1", at).await?);
                 assert!(!tx.record_delivery("d1", at).await?, "a replay is seen");
                 tx.prune_deliveries(at - minutes(10)).await?;

@@ -158,10 +158,7 @@ async fn staff_page(state: &AppState, who: &SignedIn, d: &StaffDraft, err: Optio
     let status = if err.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = html! {
         (refused_summary(err, &[("login", "login"), ("name", "name"), ("roles", "new-roles"), ("password", "password")]))
-        p.hint {
-            "Open a staff member to change their roles or disable them. A password is changed on the command line: "
-            code { "actas staff password LOGIN" } "."
-        }
+        p.hint { "Open a staff member to change their roles, set their console password, or disable them." }
         div.wide {
             table.data #staff {
                 thead { tr { th scope="col" { "Login" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "State" } th scope="col" { "Change" } } }
@@ -262,20 +259,35 @@ async fn member_page(
             Some(format!("{} is disabled: they are signed out and any live session of theirs has ended.", s.name))
         }
         Some("enabled") => Some(format!("{} is enabled again and may sign in.", s.name)),
+        Some("password") => Some(format!(
+            "A new console password is set for {}; tell them by a safe way. It is not shown again.",
+            s.name
+        )),
         _ => None,
     };
     let status = err.map(|_| StatusCode::UNPROCESSABLE_ENTITY).unwrap_or(StatusCode::OK);
     let body = html! {
+        (refused_summary(err, &[("roles", "roles"), ("password", "password")]))
         @if let Some(w) = done_words { p.ok role="status" { (w) } }
         p { "Login " code { (s.id) } ", roles " (role_words(&s.roles)) ", "
             @if s.disabled { (badge("denied", "disabled")) } @else { (badge("live", "active")) } }
         section.card #roles-card aria-labelledby="roles-title" {
             div.card-head { h2 #roles-title { "Roles" } }
             form method="post" action={ (action) "/roles" } {
-                @if let Some(e) = general(err, &["roles"]) { p.alert role="alert" { (e) } }
+                @if let Some(e) = general(err, &["roles", "password"]) { p.alert role="alert" { (e) } }
                 input type="hidden" name="csrf" value=(who.csrf);
                 (role_choices("roles", ticked, FieldError::at(err, "roles")))
                 p { button.primary type="submit" { "Save the roles" } }
+            }
+        }
+        section.card #password-card aria-labelledby="password-title" {
+            div.card-head { h2 #password-title { "Console password" } }
+            form method="post" action={ (action) "/password" } {
+                input type="hidden" name="csrf" value=(who.csrf);
+                (text_field("password", "New console password", "password", "",
+                    Some("At least 12 characters. It replaces the password they sign in with; only its hash is kept, and it is not shown again."),
+                    FieldError::at(err, "password"), true, "new-password"))
+                p { button.primary type="submit" { "Set the password" } }
             }
         }
         @if s.disabled {
@@ -336,6 +348,32 @@ pub async fn set_roles(
         Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
             let (status, err) = refusal(e);
             let mut res = member_page(&state, &who, &login, None, Some(&roles), Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /staff/{login}/password`: sets their console password through the
+/// command line's service call (`staff.updated`, naming `password`); the
+/// password is never sent back, not even when it is refused.
+pub async fn set_password(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(login): Path<String>,
+    form: Fields,
+) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Setting passwords")?;
+    match service::set_password(&state.ctx, actor(&who), &login, form.get("password")).await {
+        Ok(_) => done(&login, "password"),
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. })) => {
+            let (status, mut err) = refusal(e);
+            if err.field == "password" {
+                err.detail = sentence(&err.detail);
+            }
+            let mut res = member_page(&state, &who, &login, None, None, Some(&err)).await?;
             *res.status_mut() = status;
             Ok(res)
         }
@@ -452,7 +490,7 @@ async fn apps_page(state: &AppState, who: &SignedIn, d: &AppDraft, err: Option<&
         @else {
             div.wide {
                 table.data #apps {
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Provisions staff (SCIM)" } th scope="col" { "Web origins" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "May push tickets" } th scope="col" { "Provisions staff (SCIM)" } th scope="col" { "Web origins" } th scope="col" { "Change" } } }
                     tbody {
                         @for a in &all {
                             tr {
@@ -464,6 +502,7 @@ async fn apps_page(state: &AppState, who: &SignedIn, d: &AppDraft, err: Option<&
                                     @if a.origins.is_empty() { "none" }
                                     @else { ul { @for o in &a.origins { li { (o) } } } }
                                 }
+                                td data-label="Change" { a href={ "/apps/" (urlencode(&a.id)) } { "Manage " span.visually-hidden { (a.name) } } }
                             }
                         }
                     }
@@ -557,6 +596,176 @@ pub async fn add_app(State(state): State<AppState>, who: SignedIn, form: Fields)
                 err.field = "name".into();
             }
             let mut res = apps_page(&state, &who, &d, Some(&err)).await?;
+            *res.status_mut() = status;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A ticket system's name in words.
+fn system_words(kind: Connector) -> &'static str {
+    match kind {
+        Connector::Zendesk => "Zendesk",
+        Connector::Jira => "Jira Service Management",
+    }
+}
+
+/// The sentence of a connector refused for want of a key-encryption key.
+const NO_KEK: &str = "This server has no key-encryption key, so it cannot store a connector's secret sealed: nothing \
+     was changed. Start the server with --key-encryption-key-file to add a connector or replace its secret.";
+
+/// The page of app `id`: its facts and its connector card; `done` says
+/// what was just changed, `err` what was refused.
+async fn app_page(
+    state: &AppState,
+    who: &SignedIn,
+    id: &str,
+    done: Option<&str>,
+    chosen: &str,
+    err: Option<&FieldError>,
+) -> Answer {
+    let (app, connector) = service::get_app(&state.ctx, &who.staff, id).await?;
+    let has_kek = state.ctx.keys.kek().is_some();
+    let action = format!("/apps/{}/connector", urlencode(&app.id));
+    let at = |f| FieldError::at(err, f);
+    let secret_hint =
+        "The signing secret the ticket system shows, 16 to 512 characters. It is stored sealed under the \
+         server's key-encryption key and never shown again.";
+    let done_words = match (done, connector) {
+        (Some("connector"), Some(kind)) => Some(format!(
+            "{} now takes tickets from {}. Point its webhook at this server's address below, signed with the secret given.",
+            app.name,
+            system_words(kind)
+        )),
+        (Some("secret"), Some(kind)) => Some(format!(
+            "The {} connector of {} has its new secret; deliveries signed with the old one are refused.",
+            system_words(kind),
+            app.name
+        )),
+        _ => None,
+    };
+    let body = html! {
+        (refused_summary(err, &[("connector", if connector.is_none() && app.tickets { "connector" } else { "connector-card" }), ("secret", "secret")]))
+        @if let Some(w) = done_words { p.ok role="status" { (w) } }
+        table.data #app-facts {
+            tbody {
+                tr { th scope="row" { "Id" } td { code { (app.id) } } }
+                tr { th scope="row" { "May push tickets" } td { (yes_no(app.tickets)) } }
+                tr { th scope="row" { "Provisions staff (SCIM)" } td { (yes_no(app.scim)) } }
+                tr { th scope="row" { "Web origins" } td {
+                    @if app.origins.is_empty() { "none" } @else { ul { @for o in &app.origins { li { (o) } } } }
+                } }
+                tr { th scope="row" { "Entry address" } td { @match &app.entry_url { Some(u) => { (u) } None => { "none" } } } }
+            }
+        }
+        section.card #connector-card aria-labelledby="connector-title" {
+            div.card-head { h2 #connector-title { "Ticket system connector" } }
+            @if !has_kek {
+                p.alert #no-kek { "This server has no key-encryption key, so it cannot store a connector's secret: "
+                    "start it with " code { "--key-encryption-key-file" } " to add a connector or replace its secret." }
+            }
+            @match connector {
+                Some(kind) => {
+                    p #connector-now {
+                        "Takes tickets from " (system_words(kind)) "'s webhook at this server's "
+                        code { "/api/v1/connectors/" (kind.as_str()) "/" (app.id) } ". Its secret is stored sealed and is never shown."
+                    }
+                    form method="post" action=(action) {
+                        @if let Some(e) = general(err, &["connector", "secret"]) { p.alert role="alert" { (e) } }
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        input type="hidden" name="connector" value=(kind.as_str());
+                        (field_error("connector-error", at("connector")))
+                        (text_field("secret", "New webhook secret", "password", "", Some(secret_hint), at("secret"), true, "off"))
+                        p { button.primary type="submit" { "Replace the secret" } }
+                    }
+                }
+                None if !app.tickets => {
+                    (field_error("connector-error", at("connector")))
+                    p #connector-now {
+                        "None. This app may not push tickets, so it cannot take a connector: register an app with "
+                        "“May push tickets” for a ticket system."
+                    }
+                }
+                None => {
+                    p #connector-now { "None yet: tickets reach actas from this app only through " code { "POST /api/v1/tickets" } "." }
+                    form method="post" action=(action) {
+                        @if let Some(e) = general(err, &["connector", "secret"]) { p.alert role="alert" { (e) } }
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="connector" { "Ticket system" }
+                        (field_error("connector-error", at("connector")))
+                        select #connector name="connector" required
+                            aria-invalid=[at("connector").map(|_| "true")]
+                            aria-describedby=[at("connector").map(|_| "connector-error")] {
+                            option value="zendesk" selected[chosen == "zendesk"] { "Zendesk" }
+                            option value="jira" selected[chosen == "jira"] { "Jira Service Management" }
+                        }
+                        (text_field("secret", "Webhook secret", "password", "", Some(secret_hint), at("secret"), true, "off"))
+                        p { button.primary type="submit" { "Add the connector" } }
+                    }
+                }
+            }
+        }
+        p { a href="/apps" { "Back to the apps" } }
+    };
+    let status = if err.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(page(status, layout(&format!("App {}", app.name), Some(who), body)))
+}
+
+/// `GET /apps/{id}`: one app, and its ticket-system connector to add or
+/// whose secret to replace.
+pub async fn app(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Answer {
+    permit(&state, &who, Act::Administer, "Managing apps")?;
+    app_page(&state, &who, &id, q.done.as_deref(), "", None).await
+}
+
+/// `POST /apps/{id}/connector`: adds a connector to the app, or replaces
+/// the secret of the one it has, through the command line's service call
+/// (`app.updated`); the secret is taken once and never sent back.
+pub async fn set_connector(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    form: Fields,
+) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Changing apps")?;
+    let kind = match form.get("connector") {
+        "zendesk" => Ok(Connector::Zendesk),
+        "jira" => Ok(Connector::Jira),
+        _ => Err(Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk or Jira.")),
+    };
+    let outcome = match kind {
+        Err(e) => Err(e),
+        Ok(_) if state.ctx.keys.kek().is_none() => Err(Error::refused(Code::FieldRequired, Some("secret"), NO_KEK)),
+        Ok(kind) => {
+            let setup = service::ConnectorSetup {
+                kind,
+                secret: form.get("secret").to_string().into(),
+                mapping: Mapping::default_for(kind),
+            };
+            service::set_connector(&state.ctx, actor(&who), &id, setup, true).await
+        }
+    };
+    match outcome {
+        Ok((app, change)) => {
+            let what = match change {
+                service::ConnectorChange::Added => "connector",
+                service::ConnectorChange::SecretReplaced => "secret",
+            };
+            Ok(Redirect::to(&format!("/apps/{}?done={what}", urlencode(&app.id))).into_response())
+        }
+        Err(e @ (Error::Refused { .. } | Error::BadRequest { .. } | Error::Conflict { .. })) => {
+            let (status, mut err) = refusal(e);
+            if err.field == "form" {
+                err.field = "connector".into();
+            }
+            let mut res = app_page(&state, &who, &id, None, form.get("connector"), Some(&err)).await?;
             *res.status_mut() = status;
             Ok(res)
         }

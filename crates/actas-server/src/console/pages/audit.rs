@@ -210,8 +210,8 @@ fn search_form(f: &AuditForm, err: Option<&FieldError>) -> Markup {
 }
 
 /// One event as a row: when, who, what (its kind in words and its
-/// sentence), its session and its ticket. Denials and break-glass access
-/// are marked on the row and by their badge.
+/// sentence), its session and its ticket. Denials are marked on the row
+/// and by their badge.
 fn event_row(now: Timestamp, e: &Event) -> Markup {
     html! {
         tr class=[event_class(e.kind)] {
@@ -262,7 +262,7 @@ fn results(now: Timestamp, f: &AuditForm, events: &[Event], next: Option<i64>) -
     html! {
         section aria-labelledby="results-h" {
             h2 #results-h { "Events" }
-            p.hint { "Oldest first; times in UTC (hover a time for the full date). Denials and break-glass access are marked in red." }
+            p.hint { "Oldest first; times in UTC (hover a time for the full date). Denials are marked in red." }
             @if events.is_empty() {
                 p #no-events { "No event matches these filters." }
             } @else {

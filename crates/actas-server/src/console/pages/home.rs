@@ -144,7 +144,7 @@ async fn home_live(state: &AppState, who: &SignedIn) -> Result<Markup, ConsoleEr
                             (request_badge(r.status)) " "
                             a href=(format!("/requests/{}", r.id)) { "Ticket " (r.ticket) ", " (r.account_label()) }
                             br;
-                            span.meta { span.status { (status_words(r)) } " · asked " (moment(now, r.created_at)) }
+                            span.meta { span.status { (status_words(now, r)) } " · asked " (moment(now, r.created_at)) }
                         }
                     }
                 }

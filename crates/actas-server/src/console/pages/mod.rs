@@ -33,6 +33,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::ui::moment;
 use super::ConsoleError;
 use crate::http::error::ApiError;
 
@@ -105,18 +106,21 @@ fn playbook_note(policy: &Policy, playbook: Option<&str>, asked: &[String]) -> M
     }
 }
 
-/// Where a request stands, in words.
-fn status_words(r: &Request) -> String {
-    match r.status {
-        RequestStatus::Pending => "Waiting for a lead's decision".into(),
-        RequestStatus::Approved => match r.start_by {
-            Some(t) => format!("Approved: start it before {}", when(t)),
-            None => "Approved".into(),
-        },
-        RequestStatus::Denied => "Denied".into(),
-        RequestStatus::Withdrawn => "Withdrawn".into(),
-        RequestStatus::Expired => "Expired: the approval ran out before a session was started".into(),
-        RequestStatus::Started => "Started".into(),
+/// Where a request stands, in words; the time an approval runs out is said
+/// relative to `now` ("in 8 min · 14:10 UTC").
+fn status_words(now: Timestamp, r: &Request) -> Markup {
+    html! {
+        @match r.status {
+            RequestStatus::Pending => "Waiting for a lead's decision",
+            RequestStatus::Approved => @match r.start_by {
+                Some(t) => { "Approved: start it; the approval runs out " (moment(now, t)) }
+                None => "Approved",
+            },
+            RequestStatus::Denied => "Denied",
+            RequestStatus::Withdrawn => "Withdrawn",
+            RequestStatus::Expired => "Expired: the approval ran out before a session was started",
+            RequestStatus::Started => "Started",
+        }
     }
 }
 

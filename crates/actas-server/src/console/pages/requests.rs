@@ -106,7 +106,7 @@ fn request_view(
                 (request_badge(r.status))
             }
             p { "Status: " span.status #status data-notify-key=[own.then(|| decision_key(r)).flatten()]
-                data-notify=[own.then(|| decision_words(r)).flatten()] { (status_words(r)) } }
+                data-notify=[own.then(|| decision_words(r)).flatten()] { (status_words(now, r)) } }
             p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
             p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) ", for " (r.minutes) " minutes." }
             p { "Reason: " q { (one_line(&r.reason)) } }

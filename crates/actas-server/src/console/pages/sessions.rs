@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
 
-use super::{approval_words, field_error, refusal, status_words, when, Answer, FieldError, FragmentQuery};
+use super::{action_choices, field_error, refusal, status_words, when, Answer, FieldError, FragmentQuery};
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
 use crate::console::ui::{event_class, moment, session_badge};
@@ -28,6 +28,17 @@ fn end_words(s: &Session) -> String {
     match (s.end_reason, s.ended_at) {
         (Some(r), Some(at)) => format!("Ended at {}: {}", when(at), r.words()),
         _ => "Ended".into(),
+    }
+}
+
+/// How a session ended, its time relative to `now`:
+/// "Ended 3 min ago · 14:00 UTC: the agent ended it".
+fn end_line(now: actas_core::Timestamp, s: &Session) -> Markup {
+    html! {
+        @match (s.end_reason, s.ended_at) {
+            (Some(r), Some(at)) => { "Ended " (moment(now, at)) ": " (r.words()) }
+            _ => "Ended",
+        }
     }
 }
 
@@ -77,7 +88,9 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
                 (session_badge(s.state, s.end_reason))
             }
             p { "State: " span.status #state {
-                @if s.is_live() { "Live until " (when(s.ends_at)) ", or " (when(idle)) " without activity" } @else { (end_words(s)) }
+                @if s.is_live() {
+                    "Live: ends " (moment(now, s.ends_at)) ", or " (moment(now, idle)) " without activity"
+                } @else { (end_line(now, s)) }
             } }
             p.meta {
                 "Started " (moment(now, s.started_at))
@@ -96,7 +109,7 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
                 @for r in scope_reqs {
                     li {
                         a href=(format!("/requests/{}", r.id)) { (policy.labels(&r.actions)) }
-                        " — " span.status { (status_words(r)) } " (asked " (moment(now, r.created_at)) ")"
+                        " — " span.status { (status_words(now, r)) } " (asked " (moment(now, r.created_at)) ")"
                     }
                 }
             }
@@ -104,14 +117,16 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
     }
 }
 
-fn timeline_list(events: &[Event]) -> Markup {
-    html! { ol { @for e in events { li class=[event_class(e.kind)] { span.hint { (when(e.at)) } " " (one_line(&e.text)) } } } }
+fn timeline_list(now: actas_core::Timestamp, events: &[Event]) -> Markup {
+    html! { ol { @for e in events { li class=[event_class(e.kind)] { span.hint { (moment(now, e.at)) } " " (one_line(&e.text)) } } } }
 }
 
 fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
     let policy = &state.ctx.policy;
     let more: Vec<_> =
         policy.actions().iter().filter(|a| a.approval != Approval::Forbidden && !s.scope.contains(&a.name)).collect();
+    // Ticked again only when the form comes back refused.
+    let checked: &[String] = if f.which == "scope" { &f.actions } else { &[] };
     let actions_err = f.error("scope", "actions");
     let reason_err = f.error("scope", "reason");
     html! {
@@ -125,12 +140,7 @@ fn scope_form(state: &AppState, who: &SignedIn, s: &Session, f: &SessionForm) ->
                 fieldset aria-describedby=[actions_err.map(|_| "scope-actions-error")] {
                     legend { "Actions to add" }
                     (field_error("scope-actions-error", actions_err))
-                    @for a in &more {
-                        label {
-                            input type="checkbox" name="actions" value=(a.name) checked[f.actions.contains(&a.name)];
-                            " " (a.label) " " span.hint { "(" (approval_words(policy, &a.name)) ")" }
-                        }
-                    }
+                    (action_choices(policy, "scope", |a| more.iter().any(|m| m.name == a.name), checked, |_| None))
                 }
                 label for="scope-reason" { "Why you need them" }
                 (field_error("scope-reason-error", reason_err))
@@ -172,7 +182,7 @@ struct SessionData<'a> {
 fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &SessionForm) -> Markup {
     let s = d.s;
     let live = session_live(state, s, d.scope_reqs);
-    let timeline = timeline_list(d.events);
+    let timeline = timeline_list(state.ctx.clock.now(), d.events);
     let (v_live, v_timeline) = (version(&live), version(&timeline));
     html! {
         @if d.started {
@@ -183,7 +193,7 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
             @if let Some(c) = d.code {
                 div.ok role="status" #entry-code {
                     p { "This host app has no entry address. Give it this one-time code before "
-                        (when(c.expires_at)) "; it works once:" }
+                        (moment(state.ctx.clock.now(), c.expires_at)) "; it works once:" }
                     p { code { (c.code.expose()) } }
                 }
             }
@@ -279,7 +289,7 @@ pub async fn session(
     let s = service::get_session(ctx, &Principal::Staff(who.staff.clone()), &id).await?;
     if which == "timeline" {
         let events = service::timeline(ctx, &who.staff, &s.id).await?;
-        return Ok(fragment(timeline_list(&events)));
+        return Ok(fragment(timeline_list(ctx.clock.now(), &events)));
     }
     let scope_reqs = scope_requests(&state, &s.id).await?;
     Ok(fragment(session_live(&state, &s, &scope_reqs)))
