@@ -1,0 +1,75 @@
+"""The host app's side of actas: what a SaaS product adds so that support
+can act as a customer safely.
+
+- :class:`Verifier` checks impersonation tokens offline against actas's JWKS.
+- :class:`Client` / :class:`AsyncClient` ask ``authorize`` before every
+  change and every view of sensitive data, read access logs and customer
+  notes, exchange entry codes, and follow the session feed.
+- :class:`Guard` decides per request; :mod:`actas_host.fastapi` and
+  :mod:`actas_host.django` build on it.
+- :class:`SupportRoutes` owns the way in (one-time entry codes) and out.
+- :func:`banner_tag` renders the banner's script tag.
+"""
+
+import logging
+
+from .banner import BannerTag, banner_tag
+from .client import AsyncClient, AsyncFeed, Client, Feed
+from .errors import ActasError, ActasProblem, ActasUnavailable, TokenError, TokenRefusal
+from .guard import ENDED_REASONS, Follower, Guard, Refused
+from .models import (
+    AccessLog,
+    AccessLogEntry,
+    ActionRef,
+    AuthorizeAnswer,
+    Change,
+    Notice,
+    Session,
+    SessionChange,
+    Started,
+    Target,
+    Ticket,
+)
+from .sse import SseEvent, SseParser
+from .support import EndedPage, SupportRoutes, ended_page
+from .verify import Impersonation, Verifier
+
+__version__ = "0.1.0"
+
+logging.getLogger("actas_host").addHandler(logging.NullHandler())
+
+__all__ = [
+    "AccessLog",
+    "AccessLogEntry",
+    "ActasError",
+    "ActasProblem",
+    "ActasUnavailable",
+    "ActionRef",
+    "AsyncClient",
+    "AsyncFeed",
+    "AuthorizeAnswer",
+    "BannerTag",
+    "Change",
+    "EndedPage",
+    "Client",
+    "ENDED_REASONS",
+    "Feed",
+    "Follower",
+    "Guard",
+    "Impersonation",
+    "Notice",
+    "Refused",
+    "Session",
+    "SessionChange",
+    "SseEvent",
+    "SseParser",
+    "SupportRoutes",
+    "Started",
+    "Target",
+    "Ticket",
+    "TokenError",
+    "TokenRefusal",
+    "Verifier",
+    "banner_tag",
+    "ended_page",
+]

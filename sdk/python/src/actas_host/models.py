@@ -1,0 +1,296 @@
+"""The wire types of the host-app calls (SPEC §5), as typed dataclasses.
+
+Every answer keeps the JSON it was read from in ``raw``, so fields a newer
+actas adds are reachable before this package names them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, TypeVar
+
+from .errors import ActasUnavailable
+
+JSON = Mapping[str, Any]
+T = TypeVar("T")
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 timestamp as an aware ``datetime`` (Python 3.10 safe)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # fromisoformat before 3.11 takes 3 or 6 fraction digits only.
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _opt_time(value: Any) -> datetime | None:
+    return parse_time(value) if isinstance(value, str) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action is done to; ``account_id``, when given, must be the token's ``sub``."""
+
+    account_id: str | None = None
+    type: str | None = None
+    id: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in (("account_id", self.account_id), ("type", self.type), ("id", self.id)) if v is not None}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed field, old and new value (redacted actions never store them)."""
+
+    field: str
+    old: str | None = None
+    new: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"field": self.field}
+        if self.old is not None:
+            out["old"] = self.old
+        if self.new is not None:
+            out["new"] = self.new
+        return out
+
+
+@dataclass(frozen=True)
+class AuthorizeAnswer:
+    """``POST /authorize``: ``allowed``, and ``reason`` (``ok`` or why not)."""
+
+    allowed: bool
+    reason: str
+    event_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    @classmethod
+    def from_json(cls, j: JSON) -> AuthorizeAnswer:
+        return cls(allowed=bool(j["allowed"]), reason=str(j["reason"]), event_id=_opt_str(j.get("event_id")))
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """An action's stable name and its plain label."""
+
+    name: str
+    label: str
+
+    @classmethod
+    def from_json(cls, j: JSON) -> ActionRef:
+        return cls(name=str(j["name"]), label=str(j["label"]))
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session as actas describes it (``GET /sessions/{id}``)."""
+
+    id: str
+    request_id: str
+    ticket: str
+    account_id: str
+    account_name: str | None
+    agent: str
+    agent_name: str
+    approver: str
+    approver_name: str
+    approved_by: str
+    app_id: str
+    scope: tuple[ActionRef, ...]
+    reason: str
+    started_at: datetime
+    ends_at: datetime
+    idle_deadline: datetime
+    last_activity_at: datetime | None
+    state: str
+    end_reason: str | None
+    ended_at: datetime | None
+    ended_by: str | None
+    end_note: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @property
+    def live(self) -> bool:
+        return self.state == "live"
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Session:
+        return cls(
+            id=str(j["id"]),
+            request_id=str(j["request_id"]),
+            ticket=str(j["ticket"]),
+            account_id=str(j["account_id"]),
+            account_name=_opt_str(j.get("account_name")),
+            agent=str(j["agent"]),
+            agent_name=str(j["agent_name"]),
+            approver=str(j.get("approver", "")),
+            approver_name=str(j.get("approver_name", "")),
+            approved_by=str(j.get("approved_by", "")),
+            app_id=str(j["app_id"]),
+            scope=tuple(ActionRef.from_json(a) for a in j.get("scope", [])),
+            reason=str(j.get("reason", "")),
+            started_at=parse_time(j["started_at"]),
+            ends_at=parse_time(j["ends_at"]),
+            idle_deadline=parse_time(j["idle_deadline"]),
+            last_activity_at=_opt_time(j.get("last_activity_at")),
+            state=str(j["state"]),
+            end_reason=_opt_str(j.get("end_reason")),
+            ended_at=_opt_time(j.get("ended_at")),
+            ended_by=_opt_str(j.get("ended_by")),
+            end_note=_opt_str(j.get("end_note")),
+            raw=j,
+        )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A session and its token (``POST /entry``)."""
+
+    session: Session
+    token: str = field(repr=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Started:
+        return cls(session=Session.from_json(j["session"]), token=str(j["token"]))
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket (``POST /tickets``)."""
+
+    ref: str
+    account_id: str
+    account_name: str | None
+    subject: str
+    url: str | None
+    status: str
+    created_at: datetime
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Ticket:
+        return cls(
+            ref=str(j["ref"]),
+            account_id=str(j["account_id"]),
+            account_name=_opt_str(j.get("account_name")),
+            subject=str(j["subject"]),
+            url=_opt_str(j.get("url")),
+            status=str(j.get("status", "open")),
+            created_at=parse_time(j["created_at"]),
+            raw=j,
+        )
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    """One session on an account, as the customer may see it."""
+
+    session_id: str
+    agent_name: str
+    approver_name: str
+    approved_by: str
+    ticket: str
+    reason: str
+    allowed: tuple[str, ...]
+    changes: tuple[str, ...]
+    started_at: datetime
+    ended_at: datetime
+    state: str
+    end_reason: str | None
+
+    @classmethod
+    def from_json(cls, j: JSON) -> AccessLogEntry:
+        return cls(
+            session_id=str(j["session_id"]),
+            agent_name=str(j["agent_name"]),
+            approver_name=str(j.get("approver_name", "")),
+            approved_by=str(j.get("approved_by", "")),
+            ticket=str(j["ticket"]),
+            reason=str(j["reason"]),
+            allowed=tuple(str(a) for a in j.get("allowed", [])),
+            changes=tuple(str(c) for c in j.get("changes", [])),
+            started_at=parse_time(j["started_at"]),
+            ended_at=parse_time(j["ended_at"]),
+            state=str(j["state"]),
+            end_reason=_opt_str(j.get("end_reason")),
+        )
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """``GET /accounts/{id}/access-log``: sessions on an account, newest first."""
+
+    account_id: str
+    entries: tuple[AccessLogEntry, ...]
+
+    @classmethod
+    def from_json(cls, j: JSON) -> AccessLog:
+        return cls(account_id=str(j["account_id"]), entries=tuple(AccessLogEntry.from_json(e) for e in j["entries"]))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A customer note about an ended session, for the host app to deliver."""
+
+    id: str
+    seq: int
+    session_id: str
+    account_id: str
+    text: str
+    data: JSON
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Notice:
+        return cls(
+            id=str(j["id"]),
+            seq=int(j["seq"]),
+            session_id=str(j["session_id"]),
+            account_id=str(j["account_id"]),
+            text=str(j["text"]),
+            data=j.get("data") or {},
+            created_at=parse_time(j["created_at"]),
+            delivered_at=_opt_time(j.get("delivered_at")),
+        )
+
+
+@dataclass(frozen=True)
+class SessionChange:
+    """One event of the session feed: its type, the session after it, its seq."""
+
+    type: str
+    session: Session
+    seq: int
+
+    @property
+    def ended(self) -> bool:
+        return self.session.state == "ended"
+
+    @classmethod
+    def from_json(cls, j: JSON) -> SessionChange:
+        return cls(type=str(j["type"]), session=Session.from_json(j["session"]), seq=int(j["seq"]))
+
+
+def read(parse: Callable[[JSON], T], body: object, what: str) -> T:
+    """Reads an answer, naming what was unreadable."""
+    if not isinstance(body, Mapping):
+        raise ActasUnavailable(f"actas answered an unreadable {what}: not a JSON object")
+    try:
+        return parse(body)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ActasUnavailable(f"actas answered an unreadable {what}: {e!r}") from e

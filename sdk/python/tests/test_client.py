@@ -1,0 +1,177 @@
+"""The client against the real server: authorize, sessions, tickets, the
+access log, notices, entry codes, typed problems, timeouts and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from actas_host import (
+    ActasProblem,
+    ActasUnavailable,
+    AsyncClient,
+    Change,
+    Client,
+    Guard,
+    Target,
+    Verifier,
+)
+from conftest import ACCOUNT, ACCOUNT_NAME, AGENT_NAME, TICKET, Actas
+from faults import Listener, drop_after_reading, free_port, stall
+
+
+def test_authorize_allows_and_records_the_change_old_to_new(actas: Actas, session: tuple[str, str]) -> None:
+    sid, token = session
+    with actas.client() as client:
+        answer = client.authorize(
+            token,
+            "invoice_email.update",
+            target=Target(account_id=ACCOUNT, type="invoice_email", id="primary"),
+            changes=[Change("invoice_email", old="old@acme.test", new="new@acme.test")],
+        )
+        assert answer.allowed and answer and answer.reason == "ok"
+        assert answer.event_id and answer.event_id.startswith("evt_")
+        log = client.access_log(ACCOUNT)
+    assert log.account_id == ACCOUNT
+    entry = next(e for e in log.entries if e.session_id == sid)
+    assert entry.state == "live" and entry.ticket == TICKET and entry.agent_name == AGENT_NAME
+    assert "Update invoice email" in entry.allowed
+    assert any("old@acme.test" in c and "new@acme.test" in c for c in entry.changes), entry.changes
+    # The audit trail holds the same change, in a sentence.
+    timeline = actas.staff("GET", f"/sessions/{sid}/timeline", actas.sam, want=200)
+    performed = [e for e in timeline["events"] if e["type"] == "action.performed"]
+    assert performed and "from old@acme.test to new@acme.test" in performed[-1]["text"], performed[-1]["text"]
+
+
+def test_authorize_refuses_with_a_reason(actas: Actas, session: tuple[str, str]) -> None:
+    _, token = session
+    with actas.client() as client:
+        out_of_scope = client.authorize(token, "refund.issue")
+        assert not out_of_scope.allowed and out_of_scope.reason == "not_in_scope"
+        assert out_of_scope.event_id  # denied attempts are audited too
+        other = client.authorize(token, "settings.view", target=Target(account_id="acct_other"))
+        assert not other.allowed and other.reason == "wrong_account"
+        assert client.authorize("not-a-token", "settings.view").reason == "bad_token"
+
+
+def test_an_ended_session_is_refused_and_the_guard_takes_note(actas: Actas, session: tuple[str, str]) -> None:
+    sid, token = session
+    guard = Guard(Verifier(actas.base, actas.app_id), header="x-actas-token")
+    with actas.client() as client:
+        assert client.session(sid).live
+        actas.end(sid)
+        s = client.session(sid)
+        assert s.state == "ended" and s.end_reason == "ended" and s.ended_at is not None
+        answer = guard.observe(sid, client.authorize(token, "settings.view"))
+        assert not answer.allowed and answer.reason == "session_ended"
+    assert guard.has_ended(sid)
+
+
+def test_the_async_client_speaks_the_same_calls(actas: Actas, session: tuple[str, str]) -> None:
+    sid, token = session
+
+    async def run() -> None:
+        async with AsyncClient(actas.base, actas.app_key) as client:
+            answer = await client.authorize(token, "invoice_email.update", changes=[Change("invoice_email", "a@x.test", "b@x.test")])
+            assert answer.allowed
+            assert (await client.session(sid)).agent == "maria"
+            log = await client.access_log(ACCOUNT)
+            assert any(e.session_id == sid for e in log.entries)
+            with pytest.raises(ActasProblem) as e:
+                await client.enter("actas_entry_unknown")
+            assert e.value.status == 422
+
+    asyncio.run(run())
+
+
+def test_problems_are_typed(actas: Actas, session: tuple[str, str]) -> None:
+    _, token = session
+    with Client(actas.base, "actas_app_wrong") as wrong:
+        with pytest.raises(ActasProblem) as e:
+            wrong.authorize(token, "settings.view")
+    assert e.value.status == 401 and e.value.type == "urn:actas:problem:unauthorized"
+    assert e.value.title and e.value.detail and e.value.slug == "unauthorized"
+    with actas.client() as client:
+        with pytest.raises(ActasProblem) as e:
+            client.enter("actas_entry_unknown")
+        assert e.value.status == 422 and e.value.slug == "entry-code-unknown" and e.value.field == "code"
+        with pytest.raises(ActasProblem) as e:
+            client.session("ses_does_not_exist")
+        assert e.value.status == 404
+        with pytest.raises(ActasProblem) as e:
+            client.create_ticket("", ACCOUNT, "no reference")
+        assert e.value.status in (400, 422) and e.value.type.startswith("urn:actas:problem:")
+        # An id with reserved characters stays one path segment.
+        odd = client.access_log("acct/../../healthz?x#y")
+        assert odd.account_id == "acct/../../healthz?x#y" and odd.entries == ()
+
+
+def test_an_entry_code_is_exchanged_once(actas: Actas, session: tuple[str, str]) -> None:
+    sid, _ = session
+    code = actas.staff("POST", f"/sessions/{sid}/entry", actas.maria, {}, want=201)["code"]
+    with actas.client() as client:
+        started = client.enter(code)
+        assert started.session.id == sid and started.session.account_name == ACCOUNT_NAME
+        assert started.token not in repr(started)
+        assert Verifier(actas.base, actas.app_id).verify(started.token).session_id == sid
+        with pytest.raises(ActasProblem) as e:
+            client.enter(code)
+    assert e.value.slug == "entry-code-used"
+
+
+def test_notices_of_ended_sessions_are_delivered(actas: Actas) -> None:
+    sid, token = actas.new_session()
+    with actas.client() as client:
+        client.authorize(token, "invoice_email.update", changes=[Change("invoice_email", "n1@x.test", "n2@x.test")])
+        actas.end(sid)
+        notice = next(n for n in client.notices(0) if n.session_id == sid)
+        assert notice.account_id == ACCOUNT and "n2@x.test" in notice.text and notice.delivered_at is None
+        assert notice.data["agent_name"] == AGENT_NAME
+        delivered = client.notice_delivered(notice.id)
+        assert delivered.id == notice.id and delivered.delivered_at is not None
+        assert all(n.seq > notice.seq for n in client.notices(notice.seq))
+
+
+def test_a_heartbeat_answers_the_session(actas: Actas, session: tuple[str, str]) -> None:
+    sid, _ = session
+    with actas.client() as client:
+        assert client.heartbeat(sid).id == sid
+
+
+def test_gets_are_retried_but_a_post_that_may_have_arrived_is_not() -> None:
+    server = Listener(drop_after_reading)
+    try:
+        with Client(server.base, "k", retries=2) as client:
+            with pytest.raises(ActasUnavailable):
+                client.session("ses_1")
+            assert server.accepted == 3
+            with pytest.raises(ActasUnavailable):
+                client.authorize("t", "settings.view")
+            assert server.accepted == 4, "a POST that reached the server is never sent again"
+    finally:
+        server.close()
+
+
+def test_a_post_is_retried_when_it_never_left() -> None:
+    attempts: list[str] = []
+    with httpx.Client(event_hooks={"request": [lambda r: attempts.append(r.method)]}) as http:
+        with Client(f"http://127.0.0.1:{free_port()}", "k", retries=2, http=http) as client:
+            with pytest.raises(ActasUnavailable):
+                client.authorize("t", "settings.view")
+    assert attempts == ["POST"] * 3
+
+
+def test_every_call_has_a_timeout() -> None:
+    server = Listener(stall)
+    try:
+        with Client(server.base, "k", timeout=0.3, retries=0) as client:
+            started = time.monotonic()
+            with pytest.raises(ActasUnavailable):
+                client.authorize("t", "settings.view")
+            assert time.monotonic() - started < 3
+        assert server.accepted == 1
+    finally:
+        server.close()

@@ -1,0 +1,29 @@
+"""The README's FastAPI integration runs as written, against the real server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from conftest import ACCOUNT, AGENT_NAME, PACKAGE, Actas, wait_for
+
+
+def test_the_readme_fastapi_snippet_works(actas: Actas) -> None:
+    readme = (PACKAGE / "README.md").read_text()
+    snippet = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
+    code = (
+        snippet.replace("https://actas.example.com", actas.base)
+        .replace('"app_123"', repr(actas.app_id))
+        .replace('"actas_app_..."', repr(actas.app_key))
+    )
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    http = TestClient(scope["app"])
+    sid, token = actas.new_session()
+    http.cookies.set("actas_token", token)
+    assert http.get("/settings").json() == f"{AGENT_NAME} from support is acting as {ACCOUNT}"
+    actas.end(sid)
+    wait_for(lambda: scope["guard"].has_ended(sid), what="the feed to report the end")
+    assert http.get("/settings").status_code == 401

@@ -1,0 +1,102 @@
+// The kit's wire types and paths against the OpenAPI document the real
+// actas serves, so that a change on either side shows here.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { END_REASONS, REFUSALS, SESSION_STATES, TICKET_SOURCES, TICKET_STATUSES } from '../dist/esm/index.js';
+import { startActas } from './harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The properties of `interface name` in the published type declarations: `{prop: optional}`. */
+function declared(name) {
+  const dts = readFileSync(path.join(root, 'dist', 'esm', 'types.d.ts'), 'utf8');
+  const m = dts.match(new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`));
+  assert.ok(m, `interface ${name} is declared`);
+  const props = {};
+  for (const p of m[1].matchAll(/^ {4}(\w+)(\??):/gm)) {
+    props[p[1]] = p[2] === '?';
+  }
+  return props;
+}
+
+describe('the OpenAPI document', () => {
+  let actas;
+  let doc;
+  before(async () => {
+    actas = await startActas();
+    doc = await (await fetch(`${actas.base}/api/v1/openapi.json`)).json();
+  });
+  after(() => actas.close());
+
+  test('lists the same enum values as the kit', () => {
+    const s = doc.components.schemas;
+    assert.deepEqual(s.EndReason.enum, [...END_REASONS]);
+    assert.deepEqual(s.AuthorizeReason.enum, ['ok', ...REFUSALS]);
+    assert.deepEqual(s.SessionState.enum, [...SESSION_STATES]);
+    assert.deepEqual(s.TicketStatus.enum, [...TICKET_STATUSES]);
+    assert.deepEqual(s.TicketSource.enum, [...TICKET_SOURCES]);
+  });
+
+  test('has every field of the kit types, and the kit requires what it requires', () => {
+    const pairs = {
+      Session: 'Session',
+      Approver: 'Approver',
+      ActionRef: 'ActionRef',
+      Started: 'Started',
+      Target: 'Target',
+      Change: 'Change',
+      AuthorizeRequest: 'AuthorizeRequest',
+      AuthorizeResponse: 'AuthorizeResponse',
+      NewTicket: 'NewTicket',
+      Playbook: 'Playbook',
+      AccessLogEntry: 'AccessLogEntry',
+      AccessLog: 'AccessLog',
+      NoticeData: 'NoticeData',
+      Notice: 'Notice',
+      SessionChange: 'SessionChange',
+      Problem: 'ProblemDocument',
+    };
+    for (const [schema, iface] of Object.entries(pairs)) {
+      const s = doc.components.schemas[schema];
+      assert.ok(s, `schema ${schema}`);
+      const ours = declared(iface);
+      const theirs = Object.keys(s.properties);
+      assert.deepEqual(Object.keys(ours).sort(), [...theirs].sort(), `${iface} has the fields of ${schema}`);
+      for (const r of s.required ?? []) {
+        assert.equal(ours[r], false, `${iface}.${r} is required`);
+      }
+    }
+    // A ticket as the API answers it (requests and sessions only on GET /tickets/{ref}, for staff).
+    const ticket = doc.components.schemas.Ticket;
+    const ours = declared('Ticket');
+    for (const p of Object.keys(ticket.properties).filter((p) => !['requests', 'sessions'].includes(p))) {
+      assert.ok(p in ours, `Ticket.${p}`);
+    }
+  });
+
+  test('has every path and method the client calls', () => {
+    const calls = [
+      ['post', '/api/v1/authorize'],
+      ['get', '/api/v1/sessions/{id}'],
+      ['post', '/api/v1/sessions/{id}/end'],
+      ['post', '/api/v1/sessions/{id}/heartbeat'],
+      ['post', '/api/v1/entry'],
+      ['post', '/api/v1/tickets'],
+      ['get', '/api/v1/accounts/{id}/access-log'],
+      ['get', '/api/v1/notices'],
+      ['post', '/api/v1/notices/{id}/delivered'],
+      ['get', '/api/v1/sessions/feed'],
+      ['get', '/.well-known/jwks.json'],
+    ];
+    for (const [method, p] of calls) {
+      assert.ok(doc.paths[p]?.[method], `${method.toUpperCase()} ${p}`);
+    }
+    const params = doc.paths['/api/v1/notices'].get.parameters.map((x) => x.name).sort();
+    assert.deepEqual(params, ['after', 'limit']);
+  });
+});
