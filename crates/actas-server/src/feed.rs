@@ -157,19 +157,25 @@ impl Feed {
     }
 }
 
-/// Tails the audit trail of `store` for session changes and broadcasts
-/// them to `feed`'s subscribers, until the task is dropped. Starts at the
-/// current head: no history replay.
-pub async fn tail(store: Store, policy: Arc<Policy>, feed: Feed) {
-    let mut last = loop {
+/// The trail's head seq, once the store answers: where [`tail`] starts.
+/// Read before the server takes its first request, so that every change a
+/// request makes is after it and reaches the feed.
+pub async fn head(store: &Store) -> i64 {
+    loop {
         match store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
-            Ok(head) => break head.map(|h| h.0).unwrap_or(0),
+            Ok(head) => return head.map(|h| h.0).unwrap_or(0),
             Err(e) => {
                 tracing::warn!(error = %e, "session feed cannot read the trail yet");
                 tokio::time::sleep(POLL).await;
             }
         }
-    };
+    }
+}
+
+/// Tails the audit trail of `store` after seq `last` (see [`head`]) for
+/// session changes and broadcasts them to `feed`'s subscribers, until the
+/// task is dropped.
+pub async fn tail(store: Store, policy: Arc<Policy>, feed: Feed, mut last: i64) {
     // Where the console's changes were read up to. While no console stream
     // is open only the head is read, so that a stream opened later hears of
     // every event committed after it subscribed.

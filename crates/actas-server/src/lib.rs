@@ -249,7 +249,9 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let reaper = self.reap_every.map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
-        let tail = tokio::spawn(feed::tail(self.ctx.store.clone(), self.ctx.policy.clone(), self.ctx.feed.clone()));
+        let head = feed::head(&self.ctx.store).await;
+        let tail =
+            tokio::spawn(feed::tail(self.ctx.store.clone(), self.ctx.policy.clone(), self.ctx.feed.clone(), head));
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
         let heads = tokio::spawn(head_log_loop(self.ctx.clone()));
         let (close, closing) = tokio::sync::watch::channel(false);
