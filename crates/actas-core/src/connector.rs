@@ -25,7 +25,7 @@ use crate::Timestamp;
 pub const MAX_AGE: Duration = Duration::minutes(5);
 
 /// The ticket systems actas reads webhooks from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, Display)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, Display, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Connector {
     /// Zendesk: `X-Zendesk-Webhook-Signature` = base64 HMAC-SHA256 of the
@@ -40,6 +40,14 @@ impl Connector {
     /// The name in paths, the command line and the store.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// The system's name as its maker sells it, for the console's forms.
+    pub fn product_name(self) -> &'static str {
+        match self {
+            Connector::Zendesk => "Zendesk",
+            Connector::Jira => "Jira Service Management",
+        }
     }
 }
 

@@ -40,6 +40,14 @@ pub struct ConnectorSetup {
 /// Checks a setup and seals its secret for `app_id`; answers the record to
 /// store with the app.
 pub(crate) fn seal_setup(ctx: &Ctx, app_id: &str, setup: &ConnectorSetup, now: Timestamp) -> Result<ConnectorRecord> {
+    let kek = ctx.keys.kek().ok_or_else(|| {
+        Error::refused(
+            Code::FieldRequired,
+            Some("secret"),
+            "This server has no key-encryption key, so it cannot store a connector's secret sealed: nothing was \
+             changed. Start it with --key-encryption-key-file and try again.",
+        )
+    })?;
     let secret = setup.secret.expose().trim_end_matches(['\r', '\n']);
     if secret.len() < 16 || secret.len() > SECRET_BYTES {
         return Err(Error::refused(
@@ -48,14 +56,6 @@ pub(crate) fn seal_setup(ctx: &Ctx, app_id: &str, setup: &ConnectorSetup, now: T
             format!("A connector's secret is 16 to {SECRET_BYTES} bytes (the ticket system shows it)."),
         ));
     }
-    let kek = ctx.keys.kek().ok_or_else(|| {
-        Error::refused(
-            Code::FieldRequired,
-            Some("secret"),
-            "A connector's secret is stored only sealed under the key-encryption key, and none was given: \
-             nothing was registered. Give the key-encryption key (--key-encryption-key-file) and try again.",
-        )
-    })?;
     let sealed = sealed::seal_secret(kek, SECRET_PURPOSE, app_id, secret.as_bytes())
         .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
     Ok(ConnectorRecord {

@@ -277,7 +277,9 @@ async fn without_a_key_encryption_key_a_connector_is_refused_and_nothing_is_stor
     let refused = actas_server::service::add_app(&app.ctx, actas_core::audit::Actor::system(), new).await;
     match &refused {
         Err(e @ actas_core::Error::Refused { .. }) => {
-            assert!(e.to_string().contains("sealed under the key-encryption key"), "{e}")
+            let said = e.to_string();
+            assert!(said.contains("no key-encryption key") && said.contains("nothing was changed"), "{said}");
+            assert!(said.contains("--key-encryption-key-file"), "says how to give one: {said}");
         }
         other => panic!("a refusal, not {other:?}"),
     }

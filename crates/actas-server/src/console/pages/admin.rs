@@ -466,8 +466,9 @@ fn add_app_form(state: &AppState, who: &SignedIn, d: &AppDraft, err: Option<&Fie
                     (field_error("connector-error", connector_err))
                     select #connector name="connector" aria-describedby=[connector_err.map(|_| "connector-error")] {
                         option value="" selected[d.connector.is_empty()] { "None" }
-                        option value="zendesk" selected[d.connector == "zendesk"] { "Zendesk" }
-                        option value="jira" selected[d.connector == "jira"] { "Jira Service Management" }
+                        @for kind in Connector::VARIANTS {
+                            option value=(kind.as_str()) selected[d.connector == kind.as_str()] { (kind.product_name()) }
+                        }
                     }
                     (text_field("secret", "Webhook secret", "password", "",
                         Some("The signing secret the ticket system shows, 16 to 512 characters; it is not shown again."),
@@ -536,9 +537,10 @@ pub async fn add_app(State(state): State<AppState>, who: SignedIn, form: Fields)
     };
     let connector = match d.connector.as_str() {
         "" => Ok(None),
-        "zendesk" => Ok(Some(Connector::Zendesk)),
-        "jira" => Ok(Some(Connector::Jira)),
-        _ => Err(Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk, Jira or none.")),
+        kind => kind
+            .parse::<Connector>()
+            .map(Some)
+            .map_err(|_| Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk, Jira or none.")),
     };
     let system = connector.as_ref().ok().and_then(|c| *c);
     let outcome = match connector {
@@ -603,18 +605,6 @@ pub async fn add_app(State(state): State<AppState>, who: SignedIn, form: Fields)
     }
 }
 
-/// A ticket system's name in words.
-fn system_words(kind: Connector) -> &'static str {
-    match kind {
-        Connector::Zendesk => "Zendesk",
-        Connector::Jira => "Jira Service Management",
-    }
-}
-
-/// The sentence of a connector refused for want of a key-encryption key.
-const NO_KEK: &str = "This server has no key-encryption key, so it cannot store a connector's secret sealed: nothing \
-     was changed. Start the server with --key-encryption-key-file to add a connector or replace its secret.";
-
 /// The page of app `id`: its facts and its connector card; `done` says
 /// what was just changed, `err` what was refused.
 async fn app_page(
@@ -636,11 +626,11 @@ async fn app_page(
         (Some("connector"), Some(kind)) => Some(format!(
             "{} now takes tickets from {}. Point its webhook at this server's address below, signed with the secret given.",
             app.name,
-            system_words(kind)
+            kind.product_name()
         )),
         (Some("secret"), Some(kind)) => Some(format!(
             "The {} connector of {} has its new secret; deliveries signed with the old one are refused.",
-            system_words(kind),
+            kind.product_name(),
             app.name
         )),
         _ => None,
@@ -668,7 +658,7 @@ async fn app_page(
             @match connector {
                 Some(kind) => {
                     p #connector-now {
-                        "Takes tickets from " (system_words(kind)) "'s webhook at this server's "
+                        "Takes tickets from " (kind.product_name()) "'s webhook at this server's "
                         code { "/api/v1/connectors/" (kind.as_str()) "/" (app.id) } ". Its secret is stored sealed and is never shown."
                     }
                     form method="post" action=(action) {
@@ -697,8 +687,9 @@ async fn app_page(
                         select #connector name="connector" required
                             aria-invalid=[at("connector").map(|_| "true")]
                             aria-describedby=[at("connector").map(|_| "connector-error")] {
-                            option value="zendesk" selected[chosen == "zendesk"] { "Zendesk" }
-                            option value="jira" selected[chosen == "jira"] { "Jira Service Management" }
+                            @for kind in Connector::VARIANTS {
+                                option value=(kind.as_str()) selected[chosen == kind.as_str()] { (kind.product_name()) }
+                            }
                         }
                         (text_field("secret", "Webhook secret", "password", "", Some(secret_hint), at("secret"), true, "off"))
                         p { button.primary type="submit" { "Add the connector" } }
@@ -735,14 +726,12 @@ pub async fn set_connector(
 ) -> Answer {
     who.check_csrf(&form)?;
     permit(&state, &who, Act::Administer, "Changing apps")?;
-    let kind = match form.get("connector") {
-        "zendesk" => Ok(Connector::Zendesk),
-        "jira" => Ok(Connector::Jira),
-        _ => Err(Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk or Jira.")),
-    };
+    let kind = form
+        .get("connector")
+        .parse::<Connector>()
+        .map_err(|_| Error::refused(Code::FieldRequired, Some("connector"), "Pick Zendesk or Jira."));
     let outcome = match kind {
         Err(e) => Err(e),
-        Ok(_) if state.ctx.keys.kek().is_none() => Err(Error::refused(Code::FieldRequired, Some("secret"), NO_KEK)),
         Ok(kind) => {
             let setup = service::ConnectorSetup {
                 kind,
