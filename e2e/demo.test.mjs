@@ -7,6 +7,12 @@
 // words; Exit and a lead's revoke end the session everywhere; the customer
 // sees who was in the account and gets a note. Each step leaves a
 // screenshot in target/screenshots/demo-*.png.
+//
+// The same test holds every Acme Billing to the same behaviour: by default
+// the demo's own (Rust, crates/actas-demo); ACTAS_HOST_APP=express or
+// ACTAS_HOST_APP=fastapi runs it against the TypeScript or Python kit's demo
+// (sdk/typescript/demo, sdk/python/demo) beside `actas demo --host-app`,
+// with screenshots named express-demo-*.png or fastapi-demo-*.png.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -16,7 +22,7 @@ import {
   exitButtonCentre,
   launchBrowser,
   shadowContent,
-  shot,
+  shot as screenshot,
   startDemo,
   topElementAtBanner,
   waitForState,
@@ -32,6 +38,9 @@ const NEW_EMAIL = 'accounts-payable@acme.test';
 const REVOKE_NOTE = 'The customer asked on the call to stop the session';
 const NOT_APPROVED = 'this action is not among those approved for the support session';
 
+const HOST_APP = process.env.ACTAS_HOST_APP || 'rust';
+const shot = (page, name) => screenshot(page, HOST_APP === 'rust' ? name : `${HOST_APP}-${name}`);
+
 let demo; // the running `actas demo`
 let browser;
 let support; // Maria's browser context in the first session (carries the token cookie)
@@ -39,7 +48,7 @@ let first; // the first session: { sid, token }
 let second; // the second session: { sid, token }
 
 before(async () => {
-  demo = await startDemo();
+  demo = await startDemo(HOST_APP);
   browser = await launchBrowser();
   support = await browser.newContext({ viewport: { width: 1280, height: 720 } });
 });

@@ -343,36 +343,83 @@ export function sidewaysScroll(page) {
 }
 
 /**
- * Starts `actas demo` (actas and Acme Billing on free ports) and reads what
- * it prints: `{actas, billing, password, tokens: {maria, jon, sam, audrey,
- * ada}, appKey, api(), output(), stop()}` (`password`: the staff's console
- * password; `api(method, path, login, body)` calls `/api/v1{path}` as that
- * demo staff member and answers `{status, body}`).
+ * How each Acme Billing is started beside `actas demo --host-app URL`: the
+ * command (run from the repository root) and its arguments. Each takes
+ * ACTAS_URL, ACTAS_APP_ID, ACTAS_APP_KEY, HOST and PORT from its
+ * environment. "rust" is the one `actas demo` runs itself.
  */
-export function startDemo() {
+export const HOST_APPS = {
+  rust: null,
+  express: () => [process.execPath, ['sdk/typescript/demo/server.mjs']],
+  fastapi: () => [
+    process.env.ACTAS_HOST_PYTHON || path.join(root, 'target', 'python-sdk-venv', 'bin', 'python'),
+    ['sdk/python/demo/app.py'],
+  ],
+};
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Ends `child` with SIGTERM, then SIGKILL after 5 s. */
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts `actas demo` (actas and Acme Billing on free ports) and reads what
+ * it prints: `{actas, billing, hostApp, password, tokens: {maria, jon, sam,
+ * audrey, ada}, appKey, api(), output(), stop()}` (`password`: the staff's
+ * console password; `api(method, path, login, body)` calls `/api/v1{path}`
+ * as that demo staff member and answers `{status, body}`).
+ *
+ * `hostApp` names the Acme Billing to run (a key of HOST_APPS): "rust" is
+ * the demo's own; the others are started here beside
+ * `actas demo --host-app`, with the app id and key it printed, and the
+ * demo is ready once the host app answers its home page.
+ */
+export async function startDemo(hostApp = 'rust') {
+  if (!(hostApp in HOST_APPS)) {
+    throw new Error(`no host app "${hostApp}"; one of ${Object.keys(HOST_APPS).join(', ')}`);
+  }
   mkdirSync(screenshots, { recursive: true });
-  const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', '--app-listen', '127.0.0.1:0'], {
+  const command = HOST_APPS[hostApp];
+  const where = command ? ['--host-app', `http://127.0.0.1:${await freePort()}`] : ['--app-listen', '127.0.0.1:0'];
+  const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', ...where], {
     env: { ...process.env, NO_COLOR: '1', ACTAS_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
+  let host = null; // the host app's process, when it is not the demo's own
+  let hostOut = '';
   let started = false;
-  const output = () => `stdout:\n${out}\nstderr:\n${err}`;
-  const stop = () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        resolve();
-        return;
-      }
-      const force = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(force);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
+  const output = () =>
+    `stdout:\n${out}\nstderr:\n${err}` + (host ? `\n${hostApp} host app output:\n${hostOut}` : '');
+  const stop = async () => {
+    await stopChild(host);
+    await stopChild(child);
+  };
+  const demo = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stop();
       reject(new Error(`actas demo did not start:\n${output()}`));
@@ -388,8 +435,8 @@ export function startDemo() {
         return;
       }
       const actas = out.match(/^actas demo is running at (http:\/\/\S+)/m);
-      const billing = out.match(/^Acme Billing, the demo host app, is at (http:\/\/\S+)/m);
-      const key = out.match(/key: (actas_app_\S+)/);
+      const billing = out.match(/^Acme Billing, the demo host app, is (?:at|expected at) (http:\/\/[^\s:]+:\d+)/m);
+      const key = out.match(/\((app_\S+)\), key: (actas_app_\S+)/);
       if (!actas || !billing || !key) {
         return;
       }
@@ -422,9 +469,11 @@ export function startDemo() {
         child,
         actas: actas[1],
         billing: billing[1],
+        hostApp,
         password: password ? password[1] : DEMO_PASSWORD,
         tokens,
-        appKey: key[1],
+        appId: key[1],
+        appKey: key[2],
         api,
         output,
         stop,
@@ -432,9 +481,50 @@ export function startDemo() {
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`actas demo exited with ${code}:\n${output()}`));
+      if (!started) {
+        reject(new Error(`actas demo exited with ${code}:\n${output()}`));
+      }
     });
   });
+  if (!command) {
+    return demo;
+  }
+  const [program, args] = command();
+  const { hostname, port } = new URL(demo.billing);
+  host = spawn(program, args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      ACTAS_URL: demo.actas,
+      ACTAS_APP_ID: demo.appId,
+      ACTAS_APP_KEY: demo.appKey,
+      HOST: hostname,
+      PORT: port,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [host.stdout, host.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      hostOut += chunk;
+    });
+  }
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (host.exitCode !== null || host.signalCode !== null) {
+      await stop();
+      throw new Error(`the ${hostApp} host app exited:\n${output()}`);
+    }
+    const res = await fetch(`${demo.billing}/`).catch(() => null);
+    if (res?.status === 200) {
+      return demo;
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the ${hostApp} host app did not answer ${demo.billing}/ within 30 s:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**

@@ -3,8 +3,11 @@
 # actas, installs what is missing (Debian's Chromium and the fonts of the
 # banner's layout tests through apt-get, playwright-core through npm ci; no
 # browser is ever downloaded by npm),
-# then runs `node --test e2e/`.
+# then runs `node --test e2e/` (or the test files named as arguments).
 # Screenshots land in target/screenshots/.
+#
+#   e2e/run.sh                                          # every browser test
+#   ACTAS_HOST_APP=express e2e/run.sh e2e/demo.test.mjs # the demo's test on another Acme Billing
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,4 +78,4 @@ if [ ! -f "$stamp" ] || [ e2e/package-lock.json -nt "$stamp" ]; then
 fi
 
 mkdir -p target/screenshots
-exec node --test e2e/
+exec node --test "${@:-e2e/}"

@@ -106,6 +106,11 @@ pub enum Command {
         /// Address for the demo host app.
         #[arg(long, default_value = "127.0.0.1:7879")]
         app_listen: SocketAddr,
+        /// Leave the host app to another program at this origin (the
+        /// Express or FastAPI Acme Billing of the SDKs): actas registers
+        /// it and prints its app id and key, and starts no host app itself.
+        #[arg(long, value_name = "URL", conflicts_with = "app_listen")]
+        host_app: Option<String>,
     },
     /// Bring the database to the current schema.
     Migrate,
@@ -485,7 +490,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.password_sign_in = password_sign_in == OnOff::On;
             Server::build(config).await?.run().await?;
         }
-        Command::Demo { listen, app_listen } => crate::demo::run(listen, app_listen).await?,
+        Command::Demo { listen, app_listen, host_app } => {
+            let host = match host_app {
+                Some(origin) => crate::demo::HostApp::Elsewhere(origin),
+                None => crate::demo::HostApp::Here(app_listen),
+            };
+            crate::demo::run(listen, host).await?
+        }
         Command::Migrate => {
             actas_store::Store::open(&actas_store::Options::new(db)).await?;
             println!("The database is at the current schema.");

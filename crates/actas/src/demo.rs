@@ -61,8 +61,18 @@ async fn zendesk_tickets(ctx: &actas_server::Ctx, setup: Actor) -> anyhow::Resul
     Ok(app.id)
 }
 
-/// Runs the demo until Ctrl-C: actas on `listen`, Acme Billing on `app_listen`.
-pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<()> {
+/// Where the demo's host app runs.
+#[derive(Debug, Clone)]
+pub enum HostApp {
+    /// Acme Billing in this process, listening here.
+    Here(SocketAddr),
+    /// Another program at this origin, started by whoever runs the demo
+    /// with the app id and key printed at start.
+    Elsewhere(String),
+}
+
+/// Runs the demo until Ctrl-C: actas on `listen`, beside the host app.
+pub async fn run(listen: SocketAddr, host_app: HostApp) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot make a folder for the demo database")?;
     let db = dir.path().join("actas-demo.db");
     // The demo's own key-encryption key, beside its database and gone with it.
@@ -84,9 +94,16 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
         let (s, token) = service::add_staff(&ctx, setup.clone(), login, name, roles, Some(PASSWORD.into())).await?;
         tokens.push((s, token));
     }
-    let host_listener =
-        tokio::net::TcpListener::bind(app_listen).await.with_context(|| format!("cannot listen on {app_listen}"))?;
-    let host = format!("http://{}", host_listener.local_addr()?);
+    let (host_listener, host) = match host_app {
+        HostApp::Here(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let host = format!("http://{}", listener.local_addr()?);
+            (Some(listener), host)
+        }
+        // add_app below refuses what is not a web origin.
+        HostApp::Elsewhere(origin) => (None, origin.trim_end_matches('/').to_string()),
+    };
     let (app, key) =
         service::add_app(&ctx, setup.clone(), service::NewApp::new("Acme Billing", true, vec![host.clone()])).await?;
     let principal = Principal::App(app.clone());
@@ -111,12 +128,19 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     }
     let zendesk = zendesk_tickets(&ctx, setup.clone()).await?;
     let base = format!("http://{}", server.addr());
-    let billing = actas_demo::DemoApp::on(
-        host_listener,
-        actas_demo::Settings { actas: base.clone(), app_id: app.id.clone(), app_key: key.expose().to_string() },
-    );
+    let billing = host_listener.map(|listener| {
+        actas_demo::DemoApp::on(
+            listener,
+            actas_demo::Settings { actas: base.clone(), app_id: app.id.clone(), app_key: key.expose().to_string() },
+        )
+    });
     println!("actas demo is running at {base} (database {}, removed on exit)", db.display());
-    println!("Acme Billing, the demo host app, is at {host}\n");
+    if billing.is_some() {
+        println!("Acme Billing, the demo host app, is at {host}\n");
+    } else {
+        println!("Acme Billing, the demo host app, is expected at {host}: start it there with");
+        println!("  ACTAS_URL={base} ACTAS_APP_ID={} ACTAS_APP_KEY={}\n", app.id, key.expose());
+    }
     println!("Staff (console password for all: {PASSWORD}):");
     for (s, token) in &tokens {
         let roles: Vec<&str> = s.roles.iter().map(|r| r.as_str()).collect();
@@ -156,13 +180,18 @@ pub async fn run(listen: SocketAddr, app_listen: SocketAddr) -> anyhow::Result<(
     println!("  curl -s '{base}/api/v1/audit?ticket=48192&format=text' -H \"Authorization: Bearer $SAM\"");
     println!("  # The customer's side: {host}/accounts/acct_42/access");
     println!("\nPress Ctrl-C to stop.");
-    let (stop_billing, billing_stopped) = tokio::sync::oneshot::channel::<()>();
-    let billing = tokio::spawn(billing.run_until(async move {
-        let _ = billing_stopped.await;
-    }));
-    server.run().await?;
-    let _ = stop_billing.send(());
-    let _ = billing.await;
+    match billing {
+        Some(billing) => {
+            let (stop_billing, billing_stopped) = tokio::sync::oneshot::channel::<()>();
+            let billing = tokio::spawn(billing.run_until(async move {
+                let _ = billing_stopped.await;
+            }));
+            server.run().await?;
+            let _ = stop_billing.send(());
+            let _ = billing.await;
+        }
+        None => server.run().await?,
+    }
     drop(dir);
     Ok(())
 }
