@@ -87,6 +87,23 @@ impl Client {
         Client { http, base: base.into().trim_end_matches('/').to_string(), app_key: app_key.into() }
     }
 
+    /// A client that makes its calls with `http`: the host app's own
+    /// reqwest client, e.g. one that trusts a company root certificate or
+    /// goes through a proxy. Give it a timeout; [`Client::new`]'s is 10 s.
+    ///
+    /// ```
+    /// # fn run(company_root_pem: &[u8]) -> Result<(), reqwest::Error> {
+    /// let http = reqwest::Client::builder()
+    ///     .add_root_certificate(reqwest::Certificate::from_pem(company_root_pem)?)
+    ///     .timeout(std::time::Duration::from_secs(10))
+    ///     .build()?;
+    /// let actas = actas_client::Client::with_http("https://actas.internal", "actas_app_...", http);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_http(base: impl Into<String>, app_key: impl Into<String>, http: reqwest::Client) -> Client {
+        Client { http, base: base.into().trim_end_matches('/').to_string(), app_key: app_key.into() }
+    }
+
     /// The actas base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -107,9 +107,18 @@ impl Verifier {
     /// let v = actas_client::Verifier::new("http://127.0.0.1:7878", "app_123");
     /// ```
     pub fn new(base: impl Into<String>, audience: impl Into<String>) -> Verifier {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Verifier::with_http(base, audience, http)
+    }
+
+    /// A verifier that fetches the keys with `http`: the host app's own
+    /// reqwest client (a company root certificate, a proxy; see
+    /// [`Client::with_http`](crate::Client::with_http)). Give it a timeout;
+    /// [`Verifier::new`]'s is 5 s.
+    pub fn with_http(base: impl Into<String>, audience: impl Into<String>, http: reqwest::Client) -> Verifier {
         let issuer = base.into().trim_end_matches('/').to_string();
         Verifier {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+            http,
             jwks_url: format!("{issuer}/.well-known/jwks.json"),
             issuer,
             audience: audience.into(),
