@@ -36,6 +36,7 @@ export {
   SupportRoutes,
   readEndedPage,
   refusalWords,
+  endReasonWords,
   type SupportRoutesOptions,
   type EndedPage,
   type RouteAnswer,

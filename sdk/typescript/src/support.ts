@@ -18,6 +18,7 @@
 import type { Client } from './client.js';
 import { ActasProblem } from './errors.js';
 import { type Guard, type HeaderBag, type Refusal, unverifiedSession } from './guard.js';
+import type { EndReason } from './types.js';
 import type { Impersonation } from './verify.js';
 
 /** Options of `SupportRoutes`. */
@@ -91,6 +92,29 @@ export function refusalWords(slug: string): string {
       return 'actas could not be reached to check this entry link.';
     default:
       return 'actas refused this entry link.';
+  }
+}
+
+/**
+ * Why a session ended, in plain words that follow "ended:" ("a lead revoked
+ * it"), for the end page. A reason a newer actas sends is told as ended.
+ */
+export function endReasonWords(reason: EndReason | null | undefined): string {
+  switch (reason) {
+    case 'expired':
+      return 'its time was up';
+    case 'idle_timeout':
+      return 'nothing happened in it for too long';
+    case 'revoked':
+      return 'a lead revoked it';
+    case 'staff_disabled':
+      return "the agent's account was disabled";
+    case 'superseded':
+      return 'a new session replaced it after a scope change';
+    case 'ticket_closed':
+      return 'its ticket was solved or closed';
+    default:
+      return 'the agent ended it';
   }
 }
 

@@ -1,0 +1,476 @@
+// The pages of Acme Billing.
+
+import express from 'express';
+import { endReasonWords, readEndedPage, refusalWords } from '@actas/host';
+
+import { html, raw } from './html.mjs';
+
+/** A refusal of `authorize`, in the words this app shows its users. */
+const REFUSALS = new Map([
+  ['not_in_scope', 'this action is not among those approved for the support session'],
+  ['session_ended', 'the support session has ended'],
+  ['session_expired', 'the support session has expired'],
+  ['idle_timeout', 'the support session ended after a period without activity'],
+  ['session_revoked', 'a lead revoked the support session'],
+  ['staff_disabled', "the support agent's account was disabled"],
+  ['ticket_closed', 'the support ticket was solved or closed'],
+  ['wrong_account', 'the support session is for another customer account'],
+  ['unknown_action', 'actas does not know this action'],
+  ['bad_token', 'the support session token is not valid'],
+  ['wrong_app', 'the support session token is not valid'],
+]);
+
+const CSS =
+  'body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}' +
+  'header.top{background:#0b3d91;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}' +
+  'header.top a{color:#fff}.brand{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.8rem}' +
+  'main{padding:1rem;max-width:52rem}form{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}' +
+  'label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}' +
+  '.support{color:#8a4b00;font-weight:600}.refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}' +
+  '.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}';
+
+/** `today 14:05 UTC`: when something happened, for the activity feed. */
+function nowText() {
+  return `today ${new Date().toISOString().slice(11, 16)} UTC`;
+}
+
+/** `14:05 UTC` of an RFC 3339 time. */
+function clock(time) {
+  return `${new Date(time).toISOString().slice(11, 16)} UTC`;
+}
+
+/** `2026-11-30 14:05` of an RFC 3339 time. */
+function dayAndClock(time) {
+  return new Date(time).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** A whole page, with the banner's script tag in `banner` during a support session. */
+function layout(title, banner, account, body) {
+  return html`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · Acme Billing</title><style>${raw(CSS)}</style>${banner}</head><body><header class="top"><a class="brand" href="/">Acme Billing</a>${account ? accountNav(account) : ''}</header><main><h1>${title}</h1>${body}</main></body></html>`;
+}
+
+function accountNav(a) {
+  const at = `/accounts/${encodeURIComponent(a.id)}`;
+  return html`<nav aria-label="Account"><a href="${at}">Overview</a><a href="${at}/settings">Settings</a><a href="${at}/plan">Plan</a><a href="${at}/invoices">Invoices</a><a href="${at}/bank">Bank details</a><a href="${at}/activity">Activity</a><a href="${at}/access">Who accessed my account</a></nav>`;
+}
+
+function send(res, status, page) {
+  res.status(status).type('html').send(String(page));
+}
+
+/**
+ * The last handler of the app: a form the body parser refuses (too large,
+ * badly encoded) is the sender's fault (4xx); anything else is this app's
+ * (500). Either way the page says that nothing was changed.
+ */
+// eslint-disable-next-line no-unused-vars
+export function errorPage(err, req, res, next) {
+  const status = err.status >= 400 && err.status < 500 ? err.status : 500;
+  if (status === 500) {
+    console.error(`Acme Billing: ${req.method} ${req.path} failed: ${err.stack ?? err}`);
+  }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const [title, words] =
+    status === 500
+      ? ['Something went wrong', 'Something went wrong; nothing was changed.']
+      : ['Bad request', 'This request could not be read; nothing was changed.'];
+  send(res, status, layout(title, '', null, html`<p>${words}</p>`));
+}
+
+/** Where support lands: the first page its session may see. */
+export function landing(who) {
+  const page =
+    [
+      ['account.view', ''],
+      ['settings.view', '/settings'],
+      ['invoices.view', '/invoices'],
+      ['plan.view', '/plan'],
+      ['activity.view', '/activity'],
+    ].find(([action]) => who.grants(action))?.[1] ?? '';
+  return `/accounts/${encodeURIComponent(who.accountId)}${page}`;
+}
+
+/** The routes of the demo: an Express router over the state in `demo`. */
+export function pages(demo) {
+  const actasUrl = demo.actas.client.base;
+
+  /** A whole page; `who` is the support session, when it is one (it adds the banner). */
+  function page(title, who, account, body) {
+    return layout(title, who ? raw(demo.actas.bannerTag(who)) : '', account, body);
+  }
+
+  /** The page that says actas refused something (403). */
+  function refusal(res, who, account, why) {
+    const body = html`<p class="refusal" id="refusal" role="alert">actas refused this, so nothing was done: ${why}.</p>${
+      account ? html`<p><a href="/accounts/${encodeURIComponent(account.id)}">Back to the account</a></p>` : ''
+    }`;
+    send(res, 403, page('Not allowed', who, account, body));
+  }
+
+  /**
+   * Asks actas when support is acting (customers act for themselves):
+   * `null` when the action may go ahead, else why not, in plain words.
+   * `target` is `[type, id]`.
+   */
+  async function ask(who, accountId, action, target = null, changes = []) {
+    if (!who) {
+      return null;
+    }
+    const options = { target: { account_id: accountId } };
+    if (target) {
+      options.target.type = target[0];
+      options.target.id = target[1];
+    }
+    if (changes.length > 0) {
+      options.changes = changes;
+    }
+    try {
+      // The kit's authorize also makes an answer that the session is over
+      // refuse the session's token from the next request on.
+      const answer = await demo.actas.authorize(who, action, options);
+      return answer.allowed ? null : (REFUSALS.get(answer.reason) ?? `actas did not allow it (${answer.reason})`);
+    } catch (e) {
+      console.warn(`actas did not answer: ${e.message}`);
+      return 'actas could not be asked right now';
+    }
+  }
+
+  /**
+   * A view: allowed offline when the token grants it, else asked of actas
+   * (the scope may have grown, and a refusal is audited).
+   */
+  function view(who, accountId, action) {
+    if (who && who.accountId === accountId && who.grants(action)) {
+      return null;
+    }
+    return ask(who, accountId, action);
+  }
+
+  /** Adds a line to the account's activity feed. */
+  function record(account, who, what) {
+    const text = who ? `${who.agentName} from support, acting for you under ticket ${who.ticket}, ${what}` : `You ${what}`;
+    account.activity.push({ at: nowText(), text, bySupport: Boolean(who) });
+  }
+
+  /**
+   * The fields `names` of a posted form, each given once; `null` when one is
+   * missing or the body is no form.
+   */
+  function formFields(req, names) {
+    const fields = {};
+    for (const name of names) {
+      const value = req.body?.[name];
+      if (typeof value !== 'string') {
+        return null;
+      }
+      fields[name] = value;
+    }
+    return fields;
+  }
+
+  function badForm(res, who, account) {
+    const body = html`<p class="refusal" role="alert">The form was not filled in as this page expects. Nothing was changed.</p>`;
+    send(res, 400, page('Bad request', who, account, body));
+  }
+
+  /** Wraps a handler of `/accounts/:id/...`: it gets the account, or a 404 page is sent. */
+  function withAccount(handler) {
+    return async (req, res) => {
+      const account = demo.accounts.get(req.params.id);
+      if (!account) {
+        const body = html`<p>There is no account ${req.params.id}.</p>`;
+        send(res, 404, page('No such account', req.actas, null, body));
+        return;
+      }
+      await handler(req, res, account, req.actas ?? null);
+    };
+  }
+
+  function methodNotAllowed(req, res) {
+    send(res, 405, page('Not allowed here', null, null, html`<p>This page does not take ${req.method} requests.</p>`));
+  }
+
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  router.get('/', (req, res) => {
+    if (req.actas) {
+      res.redirect(303, landing(req.actas));
+      return;
+    }
+    const accounts = [...demo.accounts.values()];
+    const body = html`<p>Sign in as a customer:</p><ul>${accounts.map(
+      (a) => html`<li><a href="/accounts/${encodeURIComponent(a.id)}">${a.name} (${a.id})</a></li>`,
+    )}</ul><p>Support enters an account from the actas staff console (<em>Open in the host app</em>), with a one-time code.</p>`;
+    send(res, 200, page('Welcome', null, null, body));
+  });
+
+  // Where the kit sends an agent whose session ended, who left, or whose
+  // entry link was refused: what happened, why, and the way back.
+  router.get('/support/ended', async (req, res) => {
+    const ended = readEndedPage(req.originalUrl);
+    const consoleUrl = (sid) => (sid ? `${actasUrl}/sessions/${encodeURIComponent(sid)}` : `${actasUrl}/`);
+    const back = (sid) => html`<p><a id="to-console" href="${consoleUrl(sid)}">Back to the staff console</a></p>`;
+    const session = ended.session ? await demo.actas.client.session(ended.session).catch(() => null) : null;
+    let title;
+    let body;
+    if (ended.refused) {
+      title = 'Support entry refused';
+      body = html`<p id="ended-why" role="alert">${refusalWords(ended.refused)}</p><p>Open the customer's account again from the staff console: each <em>Open in the host app</em> makes a new link.</p>${back(null)}`;
+    } else if (session && session.state === 'live') {
+      title = "You left the customer's account";
+      body = html`<p id="ended-why" role="status">You left ${accountWords(session)}. The support session is still live until ${clock(session.ends_at)}; end it in the staff console when you are done.</p>${back(session.id)}`;
+    } else if (session) {
+      title = 'Support session ended';
+      const note = session.end_note ? ` (\u201c${session.end_note}\u201d)` : '';
+      body = html`<p id="ended-why" role="status">The support session on ${accountWords(session)} ended: ${endReasonWords(session.end_reason)}${note}.</p><p>Nothing more can be done in this account under that session. To continue, ask for a new session from the ticket.</p>${back(session.id)}`;
+    } else {
+      title = 'Support session ended';
+      body = html`<p id="ended-why" role="status">The support session has ended.</p>${back(null)}`;
+    }
+    send(res, 200, page(title, null, null, body));
+  });
+
+  router
+    .route('/accounts/:id')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        const why = await view(who, a.id, 'account.view');
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        const body = html`<p>Plan: <strong>${a.plan}</strong></p><p>Invoices go to ${a.invoiceEmail}</p>${
+          a.inbox.length > 0
+            ? html`<section id="inbox" aria-label="Messages"><h2>Messages</h2>${a.inbox.map((n) => html`<p class="ok">${n}</p>`)}</section>`
+            : ''
+        }${who ? html`<p><a href="/support/leave">Leave the account</a></p>` : ''}`;
+        send(res, 200, page(a.name, who, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  function settingsPage(res, who, a, notice) {
+    const at = `/accounts/${encodeURIComponent(a.id)}`;
+    const body = html`${notice ? html`<p class="ok" id="saved" role="status">${notice}</p>` : ''}<form method="post" action="${at}/settings"><h2>Account settings</h2><label>Time zone <input name="timezone" value="${a.timezone}"></label><label>Tax id <input name="tax_id" value="${a.taxId}"></label><button type="submit">Save settings</button></form><form method="post" action="${at}/invoice-email"><h2>Invoice email</h2><label>Send invoices to <input name="invoice_email" type="email" value="${a.invoiceEmail}"></label><button type="submit">Save invoice email</button></form><form method="post" action="${at}/password-reset"><h2>Password</h2><p>Send the account owner a password reset link.</p><button type="submit">Reset password</button></form><form method="post" action="${at}/export"><h2>Export</h2><button type="submit">Export all account data</button></form><button id="open-help" type="button" onclick="document.getElementById('help').showModal()">Open help</button><dialog id="help" aria-label="Help"><p>Settings apply to every user of the account.</p><form method="dialog"><button>Close</button></form></dialog>`;
+    send(res, 200, page('Settings', who, a, body));
+  }
+
+  router
+    .route('/accounts/:id/settings')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        const why = await view(who, a.id, 'settings.view');
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        settingsPage(res, who, a, null);
+      }),
+    )
+    .post(
+      form,
+      withAccount(async (req, res, a, who) => {
+        const f = formFields(req, ['timezone', 'tax_id']);
+        if (!f) {
+          return badForm(res, who, a);
+        }
+        const changes = [];
+        if (f.timezone !== a.timezone) {
+          changes.push({ field: 'timezone', old: a.timezone, new: f.timezone });
+        }
+        if (f.tax_id !== a.taxId) {
+          changes.push({ field: 'tax_id', old: a.taxId, new: f.tax_id });
+        }
+        const why = await ask(who, a.id, 'settings.update', ['settings', 'account'], changes);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        a.timezone = f.timezone;
+        a.taxId = f.tax_id;
+        record(a, who, 'changed the account settings');
+        settingsPage(res, who, a, 'Settings saved.');
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/invoice-email')
+    .post(
+      form,
+      withAccount(async (req, res, a, who) => {
+        const f = formFields(req, ['invoice_email']);
+        if (!f) {
+          return badForm(res, who, a);
+        }
+        const change = { field: 'invoice_email', old: a.invoiceEmail, new: f.invoice_email };
+        const why = await ask(who, a.id, 'invoice_email.update', ['settings', 'invoice_email'], [change]);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        a.invoiceEmail = f.invoice_email;
+        record(a, who, `changed the invoice email to ${f.invoice_email}`);
+        settingsPage(res, who, a, 'Invoice email saved.');
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/plan')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        const why = await view(who, a.id, 'plan.view');
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        const options = ['Starter', 'Business', 'Enterprise'].map(
+          (p) => html`<option${p === a.plan ? raw(' selected') : ''}>${p}</option>`,
+        );
+        const body = html`<p>Current plan: <strong id="plan">${a.plan}</strong></p><form method="post" action="/accounts/${encodeURIComponent(a.id)}/plan"><label>Change to <select name="plan">${options}</select></label><button type="submit">Change plan</button></form>`;
+        send(res, 200, page('Plan', who, a, body));
+      }),
+    )
+    .post(
+      form,
+      withAccount(async (req, res, a, who) => {
+        const f = formFields(req, ['plan']);
+        if (!f) {
+          return badForm(res, who, a);
+        }
+        const change = { field: 'plan', old: a.plan, new: f.plan };
+        const why = await ask(who, a.id, 'billing.update', ['plan', a.plan], [change]);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        a.plan = f.plan;
+        record(a, who, `changed the plan to ${f.plan}`);
+        res.redirect(303, `/accounts/${encodeURIComponent(a.id)}/plan`);
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/invoices')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        const why = await view(who, a.id, 'invoices.view');
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        const rows = a.invoices.map((i) => html`<tr><td>${i.number}</td><td>${i.amount}</td><td>${i.status}</td></tr>`);
+        const body = html`<table><thead><tr><th>Invoice</th><th>Amount</th><th>Status</th></tr></thead><tbody>${rows}</tbody></table>`;
+        send(res, 200, page('Invoices', who, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/bank')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        // Sensitive: always asked, so the view is recorded.
+        const why = await ask(who, a.id, 'sensitive.view', ['bank account', 'primary']);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        send(res, 200, page('Bank details', who, a, html`<p>IBAN: <code>${a.bankAccount}</code></p>`));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/export')
+    .post(
+      withAccount(async (req, res, a, who) => {
+        const why = await ask(who, a.id, 'data.export', ['export', 'all data']);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        record(a, who, 'exported the account data');
+        const body = html`<p class="ok" id="saved" role="status">The export is being prepared and will be emailed to the account owner.</p>`;
+        send(res, 200, page('Export', who, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/password-reset')
+    .post(
+      withAccount(async (req, res, a, who) => {
+        // The reset link and any new password stay here: actas hears only that it happened.
+        const why = await ask(who, a.id, 'password.reset', ['user', 'owner'], [{ field: 'password' }]);
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        record(a, who, 'sent a password reset link to the account owner');
+        const body = html`<p class="ok" id="saved" role="status">A password reset link was sent to the account owner.</p>`;
+        send(res, 200, page('Password reset', who, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/activity')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        const why = await view(who, a.id, 'activity.view');
+        if (why) {
+          return refusal(res, who, a, why);
+        }
+        const lines = a.activity
+          .toReversed()
+          .map((e) => html`<li${e.bySupport ? raw(' class="support"') : ''}>${e.at}: ${e.text}</li>`);
+        const body = html`<ul id="activity">${lines}</ul>${
+          a.inbox.length > 0 ? html`<h2>Messages from support</h2>${a.inbox.map((n) => html`<p class="ok note">${n}</p>`)}` : ''
+        }`;
+        send(res, 200, page('Activity', who, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  router
+    .route('/accounts/:id/access')
+    .get(
+      withAccount(async (req, res, a, who) => {
+        if (who) {
+          return refusal(res, who, a, 'this page is for the customer');
+        }
+        let body;
+        try {
+          const log = await demo.actas.client.accessLog(a.id);
+          body = log.entries.length === 0 ? html`<p>Nobody from support has accessed this account.</p>` : accessTable(log.entries);
+        } catch {
+          body = html`<p class="refusal">The access log cannot be read right now.</p>`;
+        }
+        send(res, 200, page('Who accessed my account', null, a, body));
+      }),
+    )
+    .all(methodNotAllowed);
+
+  // Any other address.
+  router.use((req, res) => {
+    send(res, 404, page('Not found', req.actas, null, html`<p>There is no such page.</p>`));
+  });
+
+  return router;
+}
+
+/** The account's access log, as the customer reads it. */
+function accessTable(entries) {
+  const rows = entries.map(
+    (e) =>
+      html`<tr><td>${e.agent_name} (${e.approved_by})</td><td>${dayAndClock(e.started_at)}${
+        e.state === 'live' ? ' UTC, in progress' : `\u2013${clock(e.ended_at)}`
+      }</td><td>Ticket ${e.ticket}: ${e.reason}</td><td>${e.allowed.join(', ')}</td><td>${
+        e.changes.length === 0 ? 'nothing' : e.changes.join('; ')
+      }</td></tr>`,
+  );
+  return html`<table id="access-log"><thead><tr><th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** `Acme Corp (acct_42)`, or the id alone when the session has no other name for the account. */
+function accountWords(session) {
+  const name = session.account_name;
+  return name && name !== session.account_id ? `${name} (${session.account_id})` : session.account_id;
+}
