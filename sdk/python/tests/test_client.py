@@ -18,6 +18,7 @@ from actas_host import (
     Guard,
     Target,
     Verifier,
+    end_reason_words,
 )
 from conftest import ACCOUNT, ACCOUNT_NAME, AGENT_NAME, TICKET, Actas
 from faults import Listener, drop_after_reading, free_port, stall
@@ -61,10 +62,12 @@ def test_an_ended_session_is_refused_and_the_guard_takes_note(actas: Actas, sess
     sid, token = session
     guard = Guard(Verifier(actas.base, actas.app_id), header="x-actas-token")
     with actas.client() as client:
-        assert client.session(sid).live
+        live = client.session(sid)
+        assert live.live and live.end_words is None
         actas.end(sid)
         s = client.session(sid)
         assert s.state == "ended" and s.end_reason == "ended" and s.ended_at is not None
+        assert s.end_words == "the agent ended it"
         answer = guard.observe(sid, client.authorize(token, "settings.view"))
         assert not answer.allowed and answer.reason == "session_ended"
     assert guard.has_ended(sid)
@@ -107,6 +110,13 @@ def test_problems_are_typed(actas: Actas, session: tuple[str, str]) -> None:
         # An id with reserved characters stays one path segment.
         odd = client.access_log("acct/../../healthz?x#y")
         assert odd.account_id == "acct/../../healthz?x#y" and odd.entries == ()
+
+
+def test_why_a_session_ended_reads_as_plain_words() -> None:
+    assert end_reason_words("revoked") == "a lead revoked it"
+    assert end_reason_words("idle_timeout") == "nothing happened in it for too long"
+    assert end_reason_words(None) == "the agent ended it"
+    assert end_reason_words("moon_phase") == "it ended (moon phase)"
 
 
 def test_an_entry_code_is_exchanged_once(actas: Actas, session: tuple[str, str]) -> None:

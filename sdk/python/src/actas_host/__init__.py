@@ -23,12 +23,14 @@ from .models import (
     ActionRef,
     AuthorizeAnswer,
     Change,
+    END_REASON_WORDS,
     Notice,
     Session,
     SessionChange,
     Started,
     Target,
     Ticket,
+    end_reason_words,
 )
 from .sse import SseEvent, SseParser
 from .support import EndedPage, SupportRoutes, ended_page
@@ -52,6 +54,7 @@ __all__ = [
     "Change",
     "EndedPage",
     "Client",
+    "END_REASON_WORDS",
     "ENDED_REASONS",
     "Feed",
     "Follower",
@@ -71,5 +74,6 @@ __all__ = [
     "TokenRefusal",
     "Verifier",
     "banner_tag",
+    "end_reason_words",
     "ended_page",
 ]

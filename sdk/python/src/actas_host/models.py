@@ -95,6 +95,26 @@ class ActionRef:
         return cls(name=str(j["name"]), label=str(j["label"]))
 
 
+END_REASON_WORDS: Mapping[str, str] = {
+    "ended": "the agent ended it",
+    "expired": "its time was up",
+    "idle_timeout": "nothing happened in it for too long",
+    "revoked": "a lead revoked it",
+    "staff_disabled": "the agent's account was disabled",
+    "superseded": "a new session replaced it after a scope change",
+    "ticket_closed": "its ticket was solved or closed",
+}
+"""Why a session ended, in plain words, by ``end_reason``."""
+
+
+def end_reason_words(reason: str | None) -> str:
+    """Why a session ended, in plain words ("a lead revoked it"), as the
+    Rust kit words it; no reason reads as ended by the agent."""
+    if reason is None:
+        return END_REASON_WORDS["ended"]
+    return END_REASON_WORDS.get(reason, f"it ended ({reason.replace('_', ' ')})")
+
+
 @dataclass(frozen=True)
 class Session:
     """A session as actas describes it (``GET /sessions/{id}``)."""
@@ -126,6 +146,11 @@ class Session:
     @property
     def live(self) -> bool:
         return self.state == "live"
+
+    @property
+    def end_words(self) -> str | None:
+        """Why the session ended, in plain words; ``None`` while it is live."""
+        return None if self.live else end_reason_words(self.end_reason)
 
     @classmethod
     def from_json(cls, j: JSON) -> Session:

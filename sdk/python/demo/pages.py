@@ -1,0 +1,233 @@
+"""The HTML of Acme Billing's pages, built with the standard library.
+
+Every value that goes into the markup passes through :func:`esc`; the only
+markup taken as it is comes from these functions themselves and from the
+kit's banner tag (which escapes its own attributes).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from typing import Iterable
+
+from actas_host import AccessLog, Session
+
+from accounts import PLANS, Account, Activity
+
+CSS = (
+    "body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}"
+    "header.top{background:#0b3d91;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}"
+    "header.top a{color:#fff}.brand{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.8rem}"
+    "main{padding:1rem;max-width:52rem}"
+    "form{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}"
+    "label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}"
+    ".support{color:#8a4b00;font-weight:600}"
+    ".refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}"
+    ".ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}"
+    "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}"
+)
+
+
+def esc(value: object) -> str:
+    """A value as HTML text or as a quoted attribute value."""
+    return html.escape(str(value), quote=True)
+
+
+def utc(moment: datetime, fmt: str) -> str:
+    return moment.astimezone(timezone.utc).strftime(fmt)
+
+
+def _nav(account: Account) -> str:
+    base = f"/accounts/{account.id}"
+    links = [
+        (base, "Overview"),
+        (f"{base}/settings", "Settings"),
+        (f"{base}/plan", "Plan"),
+        (f"{base}/invoices", "Invoices"),
+        (f"{base}/bank", "Bank details"),
+        (f"{base}/activity", "Activity"),
+        (f"{base}/access", "Who accessed my account"),
+    ]
+    items = "".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in links)
+    return f'<nav aria-label="Account">{items}</nav>'
+
+
+def layout(title: str, body: str, *, banner: str | None = None, account: Account | None = None) -> str:
+    """A whole page: the header (with the account's pages when there is an
+    account), the title as ``h1``, and ``body``. ``banner`` is the kit's
+    banner tag, given while support is acting."""
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · Acme Billing</title><style>{CSS}</style>{banner or ''}</head>"
+        '<body><header class="top"><a class="brand" href="/">Acme Billing</a>'
+        f"{_nav(account) if account else ''}</header>"
+        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
+    )
+
+
+def paragraph(text: str) -> str:
+    return f"<p>{esc(text)}</p>"
+
+
+def refusal(why: str, account: Account | None) -> str:
+    back = f'<p><a href="/accounts/{esc(account.id)}">Back to the account</a></p>' if account else ""
+    return (
+        '<p class="refusal" id="refusal" role="alert">'
+        f"actas refused this, so nothing was done: {esc(why)}.</p>{back}"
+    )
+
+
+def saved(text: str) -> str:
+    return f'<p class="ok" id="saved" role="status">{esc(text)}</p>'
+
+
+def home(accounts: Iterable[Account]) -> str:
+    items = "".join(f'<li><a href="/accounts/{esc(a.id)}">{esc(a.name)} ({esc(a.id)})</a></li>' for a in accounts)
+    return (
+        f"<p>Sign in as a customer:</p><ul>{items}</ul>"
+        "<p>Support enters an account from the actas staff console (<em>Open in the host app</em>), "
+        "with a one-time code.</p>"
+    )
+
+
+def _to_console(href: str) -> str:
+    return f'<p><a id="to-console" href="{esc(href)}">Back to the staff console</a></p>'
+
+
+def entry_refused(words: str, console: str) -> str:
+    return (
+        f'<p id="ended-why" role="alert">{esc(words)}</p>'
+        "<p>Open the customer's account again from the staff console: each "
+        "<em>Open in the host app</em> makes a new link.</p>"
+        f"{_to_console(console)}"
+    )
+
+
+def account_words(session: Session) -> str:
+    """``Acme Corp (acct_42)``, or the id alone when actas knows no other name."""
+    name = session.account_name
+    return f"{name} ({session.account_id})" if name and name != session.account_id else session.account_id
+
+
+def left(session: Session, console: str) -> str:
+    return (
+        f'<p id="ended-why" role="status">You left {esc(account_words(session))}. '
+        f"The support session is still live until {esc(utc(session.ends_at, '%H:%M UTC'))}; "
+        "end it in the staff console when you are done.</p>"
+        f"{_to_console(console)}"
+    )
+
+
+def session_ended(session: Session, console: str) -> str:
+    note = f" (\u201c{esc(session.end_note)}\u201d)" if session.end_note else ""
+    return (
+        f'<p id="ended-why" role="status">The support session on {esc(account_words(session))} ended: '
+        f"{esc(session.end_words or '')}{note}.</p>"
+        "<p>Nothing more can be done in this account under that session. "
+        "To continue, ask for a new session from the ticket.</p>"
+        f"{_to_console(console)}"
+    )
+
+
+def ended(console: str) -> str:
+    return f'<p id="ended-why" role="status">The support session has ended.</p>{_to_console(console)}'
+
+
+def overview(account: Account, acting: bool) -> str:
+    inbox = ""
+    if account.inbox:
+        notes = "".join(f'<p class="ok">{esc(n)}</p>' for n in account.inbox)
+        inbox = f'<section id="inbox" aria-label="Messages"><h2>Messages</h2>{notes}</section>'
+    leave = '<p><a href="/support/leave">Leave the account</a></p>' if acting else ""
+    return (
+        f"<p>Plan: <strong>{esc(account.plan)}</strong></p>"
+        f"<p>Invoices go to {esc(account.invoice_email)}</p>{inbox}{leave}"
+    )
+
+
+def settings(account: Account, notice: str | None) -> str:
+    base = f"/accounts/{esc(account.id)}"
+    return (
+        (saved(notice) if notice else "")
+        + f'<form method="post" action="{base}/settings"><h2>Account settings</h2>'
+        f'<label>Time zone <input name="timezone" value="{esc(account.timezone)}"></label>'
+        f'<label>Tax id <input name="tax_id" value="{esc(account.tax_id)}"></label>'
+        '<button type="submit">Save settings</button></form>'
+        f'<form method="post" action="{base}/invoice-email"><h2>Invoice email</h2>'
+        '<label>Send invoices to '
+        f'<input name="invoice_email" type="email" value="{esc(account.invoice_email)}"></label>'
+        '<button type="submit">Save invoice email</button></form>'
+        f'<form method="post" action="{base}/password-reset"><h2>Password</h2>'
+        "<p>Send the account owner a password reset link.</p>"
+        '<button type="submit">Reset password</button></form>'
+        f'<form method="post" action="{base}/export"><h2>Export</h2>'
+        '<button type="submit">Export all account data</button></form>'
+        '<button id="open-help" type="button" onclick="document.getElementById(\'help\').showModal()">'
+        "Open help</button>"
+        '<dialog id="help" aria-label="Help"><p>Settings apply to every user of the account.</p>'
+        '<form method="dialog"><button>Close</button></form></dialog>'
+    )
+
+
+def plan(account: Account) -> str:
+    options = "".join(
+        f"<option{' selected' if p == account.plan else ''}>{esc(p)}</option>" for p in PLANS
+    )
+    return (
+        f'<p>Current plan: <strong id="plan">{esc(account.plan)}</strong></p>'
+        f'<form method="post" action="/accounts/{esc(account.id)}/plan">'
+        f'<label>Change to <select name="plan">{options}</select></label>'
+        '<button type="submit">Change plan</button></form>'
+    )
+
+
+def invoices(account: Account) -> str:
+    rows = "".join(
+        f"<tr><td>{esc(i.number)}</td><td>{esc(i.amount)}</td><td>{esc(i.status)}</td></tr>" for i in account.invoices
+    )
+    return (
+        "<table><thead><tr><th>Invoice</th><th>Amount</th><th>Status</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def bank(account: Account) -> str:
+    return f"<p>IBAN: <code>{esc(account.bank_account)}</code></p>"
+
+
+def _activity_line(line: Activity) -> str:
+    label = ' class="support"' if line.by_support else ""
+    return f"<li{label}>{esc(line.at)}: {esc(line.text)}</li>"
+
+
+def activity(account: Account) -> str:
+    lines = "".join(_activity_line(line) for line in reversed(account.activity))
+    notes = ""
+    if account.inbox:
+        notes = "<h2>Messages from support</h2>" + "".join(f'<p class="ok note">{esc(n)}</p>' for n in account.inbox)
+    return f'<ul id="activity">{lines}</ul>{notes}'
+
+
+def access_log(log: AccessLog) -> str:
+    if not log.entries:
+        return "<p>Nobody from support has accessed this account.</p>"
+    rows = []
+    for e in log.entries:
+        when = utc(e.started_at, "%Y-%m-%d %H:%M")
+        when += " UTC, in progress" if e.state == "live" else "\u2013" + utc(e.ended_at, "%H:%M UTC")
+        changed = "; ".join(e.changes) if e.changes else "nothing"
+        rows.append(
+            f"<tr><td>{esc(e.agent_name)} ({esc(e.approved_by)})</td><td>{esc(when)}</td>"
+            f"<td>Ticket {esc(e.ticket)}: {esc(e.reason)}</td><td>{esc(', '.join(e.allowed))}</td>"
+            f"<td>{esc(changed)}</td></tr>"
+        )
+    return (
+        '<table id="access-log"><thead><tr><th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def access_log_unavailable() -> str:
+    return '<p class="refusal">The access log cannot be read right now.</p>'
