@@ -64,6 +64,7 @@ def test_an_ended_session_is_refused_and_the_guard_takes_note(actas: Actas, sess
     with actas.client() as client:
         live = client.session(sid)
         assert live.live and live.end_words is None
+        assert [a.name for a in live.approvers] == [live.approver_name] and live.last_activity_at >= live.started_at
         actas.end(sid)
         s = client.session(sid)
         assert s.state == "ended" and s.end_reason == "ended" and s.ended_at is not None
@@ -112,6 +113,14 @@ def test_problems_are_typed(actas: Actas, session: tuple[str, str]) -> None:
         assert odd.account_id == "acct/../../healthz?x#y" and odd.entries == ()
 
 
+def test_a_ticket_is_read_with_every_field(actas: Actas) -> None:
+    with actas.client() as client:
+        ticket = client.create_ticket("PY-TAGS", ACCOUNT, "Tax settings", assignee="maria", tags=["billing", "tax"])
+    assert ticket.ref == "PY-TAGS" and ticket.tags == ("billing", "tax") and ticket.assignee == "maria"
+    assert ticket.status == "open" and ticket.source == "app" and ticket.created_by
+    assert ticket.updated_at >= ticket.created_at and ticket.raw["subject"] == "Tax settings"
+
+
 def test_why_a_session_ended_reads_as_plain_words() -> None:
     assert end_reason_words("revoked") == "a lead revoked it"
     assert end_reason_words("idle_timeout") == "nothing happened in it for too long"
@@ -139,7 +148,8 @@ def test_notices_of_ended_sessions_are_delivered(actas: Actas) -> None:
         actas.end(sid)
         notice = next(n for n in client.notices(0) if n.session_id == sid)
         assert notice.account_id == ACCOUNT and "n2@x.test" in notice.text and notice.delivered_at is None
-        assert notice.data["agent_name"] == AGENT_NAME
+        assert notice.data.agent_name == AGENT_NAME and notice.data.ticket == TICKET
+        assert notice.data.end_reason == "ended" and any("n2@x.test" in c for c in notice.data.changes)
         delivered = client.notice_delivered(notice.id)
         assert delivered.id == notice.id and delivered.delivered_at is not None
         assert all(n.seq > notice.seq for n in client.notices(notice.seq))

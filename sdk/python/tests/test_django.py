@@ -1,8 +1,12 @@
-"""The Django middleware, with a minimal settings module, against the real server."""
+"""The Django middleware, with a minimal settings module, against the real
+server, in sync Django (the test client) and async Django (the async test
+client, through the ASGI handler)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -82,3 +86,85 @@ def test_the_middleware_owns_the_way_in_and_out_with_routes(actas: Actas, django
         assert browser.cookies["actas_token"].value == ""
         r = browser.get("/support/ended", {"session": sid})
         assert r.status_code == 200 and r.json() == {"session": sid, "words": "The support session has ended."}
+
+
+def blocking(*args: Any) -> Any:
+    raise AssertionError("the async middleware called a blocking check")
+
+
+async def until(predicate: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_the_middleware_serves_async_django(actas: Actas, django_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgiref.sync import iscoroutinefunction
+    from django.test import AsyncClient
+
+    from actas_host.django import ActasMiddleware, get_guard
+
+    async def view(request: Any) -> Any:
+        return None
+
+    assert iscoroutinefunction(ActasMiddleware(view))
+    guard = get_guard()
+    monkeypatch.setattr(guard, "check", blocking)
+    monkeypatch.setattr(guard.verifier, "verify", blocking)
+
+    async def run() -> None:
+        browser = AsyncClient()
+        assert (await browser.get("/home")).json() == {"who": "customer"}
+        assert (await browser.get("/async-settings")).status_code == 401
+
+        sid, token = await asyncio.to_thread(actas.new_session)
+        browser.cookies["actas_token"] = token
+        for path in ("/settings", "/async-settings"):
+            r = await browser.get(path)
+            assert r.status_code == 200, r.content
+            assert r.json() == {"agent_name": AGENT_NAME, "account": ACCOUNT, "session": sid}
+
+        await asyncio.to_thread(actas.end, sid)
+        await until(lambda: guard.has_ended(sid), "the feed to report the end")
+        for path in ("/async-settings", "/home"):
+            r = await browser.get(path)
+            assert r.status_code == 401 and b"The support session has ended." in r.content
+        browser.cookies["actas_token"] = "not.a.token"
+        assert (await browser.get("/home")).status_code == 401
+
+    asyncio.run(run())
+
+
+def test_the_async_middleware_owns_the_way_in_and_out(actas: Actas, django_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.conf import settings
+    from django.test import AsyncClient, override_settings
+
+    from actas_host.django import get_guard
+
+    conf = {**settings.ACTAS, "ROUTES": {"LANDING": "/home"}}
+
+    async def run() -> None:
+        browser = AsyncClient()
+        guard = get_guard()
+        monkeypatch.setattr(guard, "check", blocking)
+        sid, token = await asyncio.to_thread(actas.new_session)
+        entry = await asyncio.to_thread(actas.staff, "POST", f"/sessions/{sid}/entry", actas.maria, {}, 201)
+        r = await browser.get("/support/enter", {"code": entry["code"]})
+        assert r.status_code == 303 and r["Location"] == "/home"
+        assert (await browser.get("/home")).json() == {"who": "maria"}
+
+        await asyncio.to_thread(actas.end, sid)
+        await until(lambda: guard.has_ended(sid), "the feed to report the end")
+        r = await browser.get("/async-settings")
+        assert r.status_code == 303 and r["Location"] == f"/support/ended?session={sid}"
+        assert browser.cookies["actas_token"].value == ""
+        r = await browser.get("/support/ended", {"session": sid})
+        assert r.status_code == 200 and r.json() == {"session": sid, "words": "The support session has ended."}
+
+        browser.cookies["actas_token"] = token
+        r = await browser.get("/support/leave")
+        assert r["Location"] == f"/support/ended?session={sid}&left=1" and browser.cookies["actas_token"].value == ""
+
+    with override_settings(ACTAS=conf):
+        asyncio.run(run())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 import time
 from typing import Any, AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -449,11 +450,24 @@ class _FeedState:
         return delay
 
 
+def _interrupt(response: httpx.Response) -> None:
+    """Wakes a thread blocked reading ``response``: shutting the socket down
+    ends its read (closing the socket from another thread would not)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if not isinstance(sock, socket.socket):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class Feed(_FeedState, Iterator[SessionChange]):
     """The session feed as an endless iterator that reconnects by itself
     (backoff from 0.2 s to 5 s) and resumes with ``Last-Event-ID``.
 
-    :meth:`close` stops it (from any thread); iteration then ends.
+    :meth:`close` stops it from any thread, at once: iteration then ends.
     """
 
     def __init__(self, client: Client, after: int | None = None) -> None:
@@ -469,13 +483,12 @@ class Feed(_FeedState, Iterator[SessionChange]):
         return next(self._gen)
 
     def close(self) -> None:
+        """Stops the feed at once: a read blocked on another thread fails
+        now, and the iteration ends without reconnecting."""
         self._closed.set()
         response = self._response
         if response is not None:
-            try:
-                response.close()
-            except Exception:  # closing from another thread is best effort
-                pass
+            _interrupt(response)
 
     def __enter__(self) -> Feed:
         return self
@@ -490,6 +503,8 @@ class Feed(_FeedState, Iterator[SessionChange]):
             try:
                 with http.stream("GET", url, headers=self._headers(), timeout=_feed_timeout()) as response:
                     self._response = response
+                    if self.closed:
+                        return
                     if not response.is_success:
                         response.read()
                         raise _problem(response)
@@ -503,6 +518,8 @@ class Feed(_FeedState, Iterator[SessionChange]):
                                 yield change
                         if self.closed:
                             return
+                if self.closed:
+                    return
                 log.info("session feed closed; reconnecting")
             except (httpx.HTTPError, ActasProblem) as e:
                 if self.closed:

@@ -13,7 +13,8 @@ Settings::
 
 ``request.actas`` is the :class:`~actas_host.Impersonation` of a live
 session, or ``None`` for the customer's own requests. A request whose token
-is refused, or whose session ended, is answered 401 with a plain page.
+is refused, or whose session ended, is answered 401 with a plain page. The
+middleware serves sync (WSGI) and async (ASGI) Django alike.
 
 With ``ROUTES`` (and an ``APP_KEY``), the middleware also owns the way in
 and out, as :mod:`actas_host.support` describes: ``/support/enter?code=``
@@ -30,8 +31,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar, cast
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
@@ -134,12 +136,23 @@ def shutdown() -> None:
 
 
 class ActasMiddleware:
-    """Sets ``request.actas``; refuses refused tokens and ended sessions (401)."""
+    """Sets ``request.actas``; refuses refused tokens and ended sessions (401).
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Runs in sync and async Django alike: under ASGI it verifies tokens with
+    :meth:`~actas_host.Guard.acheck` and exchanges entry codes on a worker
+    thread, so the event loop never waits on actas.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
         self.get_response = get_response
         self.guard = get_guard()
         self.routes = _support_routes()
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def _redirect(self, outcome: Outcome) -> HttpResponse:
         assert self.routes is not None and self.guard.cookie is not None
@@ -158,39 +171,95 @@ class ActasMiddleware:
         )
         return response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        guard, routes = self.guard, self.routes
-        token = guard.token_from(dict(request.headers), request.COOKIES if guard.cookie else None)
+    def _token(self, request: HttpRequest) -> str | None:
+        return self.guard.token_from(dict(request.headers), request.COOKIES if self.guard.cookie else None)
+
+    def _entering(self, request: HttpRequest) -> SupportRoutes | None:
+        """The routes, when the request exchanges an entry code."""
+        routes = self.routes
+        return routes if routes is not None and request.path == routes.enter and request.method == "GET" else None
+
+    def _leaving(self, request: HttpRequest, token: str | None) -> HttpResponse | None:
+        """The way out, when the request leaves the session."""
+        if self.routes is not None and request.path == self.routes.leave:
+            return self._redirect(self.routes.away(token, left=True))
+        return None
+
+    def _on_ended_page(self, request: HttpRequest) -> bool:
+        """The end page is served without a session."""
+        return self.routes is not None and request.path == self.routes.ended
+
+    def _refused(self, refused: Refused, token: str | None) -> HttpResponse:
+        if self.routes is not None:
+            return self._redirect(self.routes.away(token))
+        response = HttpResponse(refusal_page(refused), status=401, content_type="text/html; charset=utf-8")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.async_mode:
+            return self._acall(request)
+        token = self._token(request)
+        routes = self._entering(request)
         if routes is not None:
-            if request.path == routes.enter and request.method == "GET":
-                return self._redirect(routes.do_enter(guard, request.GET.get("code")))
-            if request.path == routes.leave:
-                return self._redirect(routes.away(token, left=True))
-            if request.path == routes.ended:
-                setattr(request, "actas", None)
-                return self.get_response(request)
-        try:
-            who = guard.check(token)
-        except Refused as e:
-            if routes is not None:
-                return self._redirect(routes.away(token))
-            response = HttpResponse(refusal_page(e), status=401, content_type="text/html; charset=utf-8")
-            response["Cache-Control"] = "no-store"
-            return response
+            return self._redirect(routes.do_enter(self.guard, request.GET.get("code")))
+        way_out = self._leaving(request, token)
+        if way_out is not None:
+            return way_out
+        who = None
+        if not self._on_ended_page(request):
+            try:
+                who = self.guard.check(token)
+            except Refused as e:
+                return self._refused(e, token)
         setattr(request, "actas", who)
         return self.get_response(request)
 
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        token = self._token(request)
+        routes = self._entering(request)
+        if routes is not None:
+            enter = sync_to_async(routes.do_enter, thread_sensitive=False)
+            return self._redirect(await enter(self.guard, request.GET.get("code")))
+        way_out = self._leaving(request, token)
+        if way_out is not None:
+            return way_out
+        who = None
+        if not self._on_ended_page(request):
+            try:
+                who = await self.guard.acheck(token)
+            except Refused as e:
+                return self._refused(e, token)
+        setattr(request, "actas", who)
+        return await cast("Awaitable[HttpResponse]", self.get_response(request))
 
-V = TypeVar("V", bound=Callable[..., HttpResponse])
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+def _not_acting() -> HttpResponse:
+    return HttpResponse("This page is for a support session.", status=401, content_type="text/plain")
 
 
 def acting_required(view: V) -> V:
-    """A view decorator: only requests of a live support session reach the view (401 otherwise)."""
+    """A view decorator, for sync and async views: only requests of a live
+    support session reach the view (401 otherwise)."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if getattr(request, "actas", None) is None:
+                return _not_acting()
+            response: HttpResponse = await view(request, *args, **kwargs)
+            return response
+
+        return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if getattr(request, "actas", None) is None:
-            return HttpResponse("This page is for a support session.", status=401, content_type="text/plain")
-        return view(request, *args, **kwargs)
+            return _not_acting()
+        response: HttpResponse = view(request, *args, **kwargs)
+        return response
 
     return wrapper  # type: ignore[return-value]

@@ -38,6 +38,35 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or ())
+
+
+SESSION_STATES = ("live", "ended")
+"""A session's ``state``."""
+
+AUTHORIZE_REFUSALS = (
+    "bad_token",
+    "wrong_app",
+    "wrong_account",
+    "unknown_action",
+    "not_in_scope",
+    "session_ended",
+    "session_expired",
+    "idle_timeout",
+    "session_revoked",
+    "staff_disabled",
+    "ticket_closed",
+)
+"""The ``reason`` of a refusing ``authorize`` answer (``ok`` when allowed)."""
+
+TICKET_STATUSES = ("open", "pending", "solved", "closed")
+"""A ticket's ``status`` in its own system."""
+
+TICKET_SOURCES = ("hand", "app", "zendesk", "jira")
+"""Where a ticket came from (``source``)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What an action is done to; ``account_id``, when given, must be the token's ``sub``."""
@@ -95,6 +124,18 @@ class ActionRef:
         return cls(name=str(j["name"]), label=str(j["label"]))
 
 
+@dataclass(frozen=True)
+class Approver:
+    """One approval of a session's scope: ``policy`` or the approver's login, and a name."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Approver:
+        return cls(id=str(j["id"]), name=str(j["name"]))
+
+
 END_REASON_WORDS: Mapping[str, str] = {
     "ended": "the agent ended it",
     "expired": "its time was up",
@@ -105,6 +146,9 @@ END_REASON_WORDS: Mapping[str, str] = {
     "ticket_closed": "its ticket was solved or closed",
 }
 """Why a session ended, in plain words, by ``end_reason``."""
+
+END_REASONS = tuple(END_REASON_WORDS)
+"""The ``end_reason`` values this package knows (a newer actas may send others)."""
 
 
 def end_reason_words(reason: str | None) -> str:
@@ -128,6 +172,7 @@ class Session:
     agent_name: str
     approver: str
     approver_name: str
+    approvers: tuple[Approver, ...]
     approved_by: str
     app_id: str
     scope: tuple[ActionRef, ...]
@@ -135,7 +180,7 @@ class Session:
     started_at: datetime
     ends_at: datetime
     idle_deadline: datetime
-    last_activity_at: datetime | None
+    last_activity_at: datetime
     state: str
     end_reason: str | None
     ended_at: datetime | None
@@ -164,6 +209,7 @@ class Session:
             agent_name=str(j["agent_name"]),
             approver=str(j.get("approver", "")),
             approver_name=str(j.get("approver_name", "")),
+            approvers=tuple(Approver.from_json(a) for a in j.get("approvers", [])),
             approved_by=str(j.get("approved_by", "")),
             app_id=str(j["app_id"]),
             scope=tuple(ActionRef.from_json(a) for a in j.get("scope", [])),
@@ -171,7 +217,7 @@ class Session:
             started_at=parse_time(j["started_at"]),
             ends_at=parse_time(j["ends_at"]),
             idle_deadline=parse_time(j["idle_deadline"]),
-            last_activity_at=_opt_time(j.get("last_activity_at")),
+            last_activity_at=parse_time(j["last_activity_at"]),
             state=str(j["state"]),
             end_reason=_opt_str(j.get("end_reason")),
             ended_at=_opt_time(j.get("ended_at")),
@@ -194,6 +240,25 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Playbook:
+    """A kind of case and the smallest access the policy suggests for it."""
+
+    name: str
+    label: str
+    actions: tuple[ActionRef, ...]
+    minutes: int
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Playbook:
+        return cls(
+            name=str(j["name"]),
+            label=str(j["label"]),
+            actions=tuple(ActionRef.from_json(a) for a in j.get("actions", [])),
+            minutes=int(j["minutes"]),
+        )
+
+
+@dataclass(frozen=True)
 class Ticket:
     """A ticket (``POST /tickets``)."""
 
@@ -202,20 +267,34 @@ class Ticket:
     account_name: str | None
     subject: str
     url: str | None
-    status: str
+    created_by: str
     created_at: datetime
+    status: str
+    assignee: str | None
+    tags: tuple[str, ...]
+    source: str
+    updated_at: datetime
+    playbook: Playbook | None
     raw: JSON = field(repr=False, compare=False)
 
     @classmethod
     def from_json(cls, j: JSON) -> Ticket:
+        created_at = parse_time(j["created_at"])
+        playbook = j.get("playbook")
         return cls(
             ref=str(j["ref"]),
             account_id=str(j["account_id"]),
             account_name=_opt_str(j.get("account_name")),
             subject=str(j["subject"]),
             url=_opt_str(j.get("url")),
+            created_by=str(j.get("created_by", "")),
+            created_at=created_at,
             status=str(j.get("status", "open")),
-            created_at=parse_time(j["created_at"]),
+            assignee=_opt_str(j.get("assignee")),
+            tags=_strs(j.get("tags")),
+            source=str(j.get("source", "app")),
+            updated_at=_opt_time(j.get("updated_at")) or created_at,
+            playbook=Playbook.from_json(playbook) if isinstance(playbook, Mapping) else None,
             raw=j,
         )
 
@@ -246,8 +325,8 @@ class AccessLogEntry:
             approved_by=str(j.get("approved_by", "")),
             ticket=str(j["ticket"]),
             reason=str(j["reason"]),
-            allowed=tuple(str(a) for a in j.get("allowed", [])),
-            changes=tuple(str(c) for c in j.get("changes", [])),
+            allowed=_strs(j.get("allowed")),
+            changes=_strs(j.get("changes")),
             started_at=parse_time(j["started_at"]),
             ended_at=parse_time(j["ended_at"]),
             state=str(j["state"]),
@@ -268,6 +347,35 @@ class AccessLog:
 
 
 @dataclass(frozen=True)
+class NoticeData:
+    """What a customer note says, field by field."""
+
+    agent_name: str
+    approver_name: str
+    changes: tuple[str, ...]
+    end_reason: str | None
+    ended_at: datetime
+    reason: str
+    started_at: datetime
+    ticket: str
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> NoticeData:
+        return cls(
+            agent_name=str(j["agent_name"]),
+            approver_name=str(j.get("approver_name", "")),
+            changes=_strs(j.get("changes")),
+            end_reason=_opt_str(j.get("end_reason")),
+            ended_at=parse_time(j["ended_at"]),
+            reason=str(j["reason"]),
+            started_at=parse_time(j["started_at"]),
+            ticket=str(j["ticket"]),
+            raw=j,
+        )
+
+
+@dataclass(frozen=True)
 class Notice:
     """A customer note about an ended session, for the host app to deliver."""
 
@@ -276,7 +384,7 @@ class Notice:
     session_id: str
     account_id: str
     text: str
-    data: JSON
+    data: NoticeData
     created_at: datetime
     delivered_at: datetime | None
 
@@ -288,7 +396,7 @@ class Notice:
             session_id=str(j["session_id"]),
             account_id=str(j["account_id"]),
             text=str(j["text"]),
-            data=j.get("data") or {},
+            data=NoticeData.from_json(j["data"]),
             created_at=parse_time(j["created_at"]),
             delivered_at=_opt_time(j.get("delivered_at")),
         )

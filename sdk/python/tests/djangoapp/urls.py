@@ -16,9 +16,15 @@ def settings(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"agent_name": who.agent_name, "account": who.account_id, "session": who.session_id})
 
 
+@acting_required
+async def async_settings(request: HttpRequest) -> JsonResponse:
+    who = request.actas  # type: ignore[attr-defined]
+    return JsonResponse({"agent_name": who.agent_name, "account": who.account_id, "session": who.session_id})
+
+
 def support_ended(request: HttpRequest) -> JsonResponse:
     page = ended_page(request.GET)
     return JsonResponse({"session": page.session, "words": page.words})
 
 
-urlpatterns = [path("home", home), path("settings", settings), path("support/ended", support_ended)]
+urlpatterns = [path("home", home), path("settings", settings), path("async-settings", async_settings), path("support/ended", support_ended)]
