@@ -7,6 +7,9 @@
 //! - [`Client`] asks `authorize` before every change and every view of
 //!   sensitive data, reads access logs and customer notes, and follows the
 //!   session feed ([`Client::follow`]) with automatic reconnect and resume.
+//!   A read is asked again after a failed connection, a cut answer or a
+//!   502/503/504; a change (a POST) only when the connection failed before
+//!   the request was sent, so actas never acts on one twice.
 //! - [`layer::ImpersonationLayer`] gives an axum handler the
 //!   [`Impersonation`] context and refuses requests whose session has ended.
 //!
@@ -50,6 +53,18 @@ pub enum ClientError {
     /// An impersonation token was refused.
     #[error("the impersonation token was refused: {0}")]
     Token(#[from] TokenError),
+}
+
+/// How many more times a call is sent after a failure that allows it.
+const RETRIES: u32 = 2;
+
+/// 100 ms, 200 ms, 400 ms, ... at most 2 s, the second half of each
+/// drawn from the clock so that many host apps do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(5)).min(2000);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
 }
 
 /// Every byte but the unreserved ones (RFC 3986: letters, digits, `-._~`).
@@ -128,16 +143,53 @@ impl Client {
         })))
     }
 
+    /// A POST: sent again only when the connection failed before the
+    /// request was written (actas cannot have acted on it), never after.
     async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        Self::answer(self.http.post(self.url(path)).bearer_auth(&self.app_key).json(body).send().await?).await
+        let url = self.url(path);
+        self.call(|| self.http.post(&url).bearer_auth(&self.app_key).json(body), false).await
     }
 
+    /// A GET: sent again after a failed connection, a cut answer or a
+    /// 502/503/504 (a proxy or actas briefly unable to answer).
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        Self::answer(self.http.get(self.url(path)).bearer_auth(&self.app_key).send().await?).await
+        let url = self.url(path);
+        self.call(|| self.http.get(&url).bearer_auth(&self.app_key), true).await
+    }
+
+    /// Sends the request `make` builds, at most [`RETRIES`] more times
+    /// when a failure allows it (see [`Client::get`], [`Client::post`]),
+    /// waiting a little longer each time.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        idempotent: bool,
+    ) -> Result<T, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let last = attempt >= RETRIES;
+            match make().send().await {
+                Err(e) if !last && (idempotent || e.is_connect()) => {
+                    tracing::debug!(error = %e, "actas call failed; sending it again")
+                }
+                Err(e) => return Err(e.into()),
+                Ok(res) if !last && idempotent && matches!(res.status().as_u16(), 502..=504) => {
+                    tracing::debug!(status = %res.status(), "actas could not answer; asking again");
+                }
+                Ok(res) => match Self::answer(res).await {
+                    Err(ClientError::Http(e)) if !last && idempotent => {
+                        tracing::debug!(error = %e, "actas's answer was cut; asking again");
+                    }
+                    answer => return answer,
+                },
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
     }
 
     /// Asks whether the agent holding `token` may do `action` now.
