@@ -59,12 +59,13 @@ pub enum ClientError {
 const RETRIES: u32 = 2;
 
 /// 100 ms, 200 ms, 400 ms, ... at most 2 s, the second half of each
-/// drawn from the clock so that many host apps do not retry in step.
+/// drawn at random (the standard library's randomly keyed hasher) so that
+/// many host apps do not retry in step.
 fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
     let base = 100u64.saturating_mul(1 << attempt.min(5)).min(2000);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    Duration::from_millis(base / 2 + random % (base / 2 + 1))
 }
 
 /// Every byte but the unreserved ones (RFC 3986: letters, digits, `-._~`).
