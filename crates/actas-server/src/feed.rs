@@ -46,25 +46,34 @@ pub const SESSION_CHANGES: [EventType; 7] = [
 /// Something the console shows may have changed: whose access the new
 /// events concern. The console's live stream (`GET /live`) tells a person
 /// only "changed", and only when they may see one of these.
+///
+/// Each name comes with the seq of the last event that named it, so that a
+/// stream opened after that event hears nothing of it (the tail may read
+/// events late, together with newer ones, when no stream was open).
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleChange {
     /// The staff members whose requests or sessions the events are about.
-    pub agents: Vec<String>,
+    pub agents: Vec<(String, i64)>,
     /// Whom the tickets the events created or changed are assigned to, or
     /// were until the change: logins, or the e-mail addresses a ticket
     /// system named (their inboxes list those tickets).
-    pub assignees: Vec<String>,
+    pub assignees: Vec<(String, i64)>,
+    /// The seq of the last of the events.
+    pub last: i64,
 }
 
 impl ConsoleChange {
     /// Takes note of what `e` is about.
     fn add(&mut self, e: actas_core::audit::Event) {
         use actas_core::audit::EventData;
-        fn note(list: &mut Vec<String>, who: Option<String>) {
-            if let Some(w) = who.filter(|w| !list.contains(w)) {
-                list.push(w);
+        let seq = e.seq;
+        let note = |list: &mut Vec<(String, i64)>, who: Option<String>| {
+            let Some(who) = who else { return };
+            match list.iter_mut().find(|(w, _)| *w == who) {
+                Some(seen) => seen.1 = seen.1.max(seq),
+                None => list.push((who, seq)),
             }
-        }
+        };
         if matches!(e.kind, EventType::TicketCreated | EventType::TicketUpdated) {
             match e.payload() {
                 Ok(EventData::TicketCreated(t)) => note(&mut self.assignees, t.assignee),
@@ -76,6 +85,12 @@ impl ConsoleChange {
             }
         }
         note(&mut self.agents, e.body.agent);
+        self.last = self.last.max(seq);
+    }
+
+    /// Whether an event after seq `after` names someone `who` accepts.
+    pub fn names(&self, after: i64, who: impl Fn(&str) -> bool) -> bool {
+        self.agents.iter().chain(&self.assignees).any(|(w, seq)| *seq > after && who(w))
     }
 }
 

@@ -54,13 +54,21 @@ pub async fn live(State(st): State<AppState>, headers: HeaderMap) -> Response {
         );
     };
     let rx = st.ctx.feed.watch_console();
+    // Subscribed first, then the head read: whatever is committed after it
+    // comes in a change with seqs past it; events at or before it are from
+    // before this stream (the tail may read them late when no stream was
+    // open) and not this stream's to hear of.
+    let opened_at = trail_head(&st).await;
     let sees_all = who.staff.has(Role::Lead) || who.staff.has(Role::Auditor);
     let me = who.staff.id.clone();
     // A ticket system may name an agent by the e-mail address their
     // identity provider gave; their inbox lists those tickets too.
     let email = if who.staff.has(Role::Agent) { email_of(&st, &me).await } else { None };
     let concerns = move |c: &ConsoleChange| {
-        sees_all || c.agents.contains(&me) || c.assignees.iter().any(|a| *a == me || email.as_ref() == Some(a))
+        if sees_all {
+            return c.last > opened_at;
+        }
+        c.names(opened_at, |who| who == me || email.as_deref() == Some(who))
     };
     let state = Watch { st, headers, rx, _slot: slot, next_check: tokio::time::Instant::now() + RECHECK };
     let stream = futures::stream::unfold(Some(state), move |w| {
@@ -104,6 +112,19 @@ async fn next(
                 w.next_check = tokio::time::Instant::now() + RECHECK;
             }
             _ = closing.changed() => return None,
+        }
+    }
+}
+
+/// The seq of the trail's head; 0 when it cannot be read (the stream
+/// then hears of every change it is told of).
+async fn trail_head(st: &AppState) -> i64 {
+    let head = st.ctx.store.read(actas_store::read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
+    match head {
+        Ok(h) => h.map(|h| h.0).unwrap_or(0),
+        Err(e) => {
+            tracing::warn!(error = %e, "a console stream cannot read the trail's head");
+            0
         }
     }
 }
