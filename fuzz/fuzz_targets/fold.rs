@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(!folded.starts_with(' ') && !folded.ends_with(' ') && !folded.contains("  "), "{folded:?}");
     assert!(folded.chars().all(|c| c == ' ' || c.is_alphanumeric()), "{folded:?}");
     let policy = shipped();
-    if let Ok(r) = Reason::parse(&text, &policy.reason) {
+    if let Ok(r) = Reason::parse(&text, &policy.reason, None) {
         assert_eq!(r.as_str(), text.trim());
     }
 

@@ -72,6 +72,6 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for v in &policy.reason.vague {
-        assert!(Reason::parse(v, &policy.reason).is_err(), "the vague phrase {v:?} is accepted as a reason");
+        assert!(Reason::parse(v, &policy.reason, None).is_err(), "the vague phrase {v:?} is accepted as a reason");
     }
 });

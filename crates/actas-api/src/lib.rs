@@ -9,11 +9,14 @@
 //! (`invalid-characters`); the bounds are `actas_core::limits`.
 #![warn(missing_docs)]
 
+mod metrics;
 pub mod token;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
+
+pub use metrics::*;
 
 pub use actas_core::audit::{ActorKind, EventType};
 pub use actas_core::authorize::Refusal;
@@ -174,8 +177,10 @@ pub struct NewRequest {
     #[schema(max_length = 100)]
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Why: at least the policy's `min_chars`, not a vague phrase. Line
-    /// breaks and tabs are kept; other control characters are refused.
+    /// Why: at least the policy's `min_chars`, not a vague phrase, and
+    /// naming the problem (two specific words, or one from the ticket's
+    /// subject; `reason-vague` otherwise). Line breaks and tabs are kept;
+    /// other control characters are refused.
     #[schema(max_length = 2000)]
     pub reason: String,
     /// Action names (each at most 100 characters).

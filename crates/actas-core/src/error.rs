@@ -62,6 +62,7 @@ pub enum Code {
     SessionEnded,
     StaffExists,
     StaffOnly,
+    TeamsUndefined,
     TicketByHand,
     TicketClosed,
     TicketExists,
@@ -71,6 +72,7 @@ pub enum Code {
     UnknownAction,
     UnknownApp,
     UnknownTicket,
+    WindowInvalid,
     WrongAccount,
 }
 

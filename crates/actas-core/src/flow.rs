@@ -128,7 +128,7 @@ pub fn check_request(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> 
         }
     }
     let minutes = check_minutes(policy, input.minutes)?;
-    let reason = Reason::parse(&input.reason, &policy.reason)?;
+    let reason = Reason::parse(&input.reason, &policy.reason, Some(&ticket.subject))?;
     let needs_person = needs_person(policy, &actions);
     Ok(CheckedRequest { reason, actions, minutes, needs_person })
 }

@@ -8,12 +8,16 @@
 //!
 //! - An **agent** sees and acts on their own requests and sessions.
 //! - A **lead** decides requests (never their own), revokes sessions, reads
-//!   the queue, sessions, timelines, access logs and the trail.
+//!   the queue, sessions, timelines, access logs, the trail and the support
+//!   metrics.
 //! - An **auditor** reads requests, sessions, timelines, access logs and
-//!   the trail, and verifies it (with the checkpoint keys); nothing else.
+//!   the trail, and verifies it (with the checkpoint keys); reads the
+//!   support metrics and the server's figures (`GET /metrics`); nothing
+//!   else.
 //! - An **admin** manages staff, apps and policy, verifies the trail (and
-//!   reads its checkpoint keys), and reads no customer data; admins decide
-//!   no requests.
+//!   reads its checkpoint keys), reads the server's figures
+//!   (`GET /metrics`: counts, no customer data), and reads no customer
+//!   data; admins decide no requests.
 //! - An **app** sees only the sessions issued for it (the token's `aud`),
 //!   their notes and access-log entries; an app with only the `tickets`
 //!   permission pushes tickets and sees none. Only an app with the `scim`
@@ -100,6 +104,10 @@ pub enum Act<'a> {
     ReceiveTickets,
     /// The agent's inbox: open tickets, theirs and unassigned.
     ReadInbox,
+    /// `GET /metrics/support`: the measures of success of support access.
+    ReadSupportMetrics,
+    /// `GET /metrics`: the server's figures for Prometheus.
+    ScrapeMetrics,
 }
 
 /// Who asks, borrowed.
@@ -254,6 +262,8 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::VerifyAudit | Act::ReadAuditKeys) => role(s, &[Auditor, Admin]),
         (Who::Staff(s), Act::Administer) => role(s, &[Admin]),
         (Who::Staff(s), Act::ReadInbox) => role(s, &[Agent]),
+        (Who::Staff(s), Act::ReadSupportMetrics) => role(s, &[Lead, Auditor]),
+        (Who::Staff(s), Act::ScrapeMetrics) => role(s, &[Admin, Auditor]),
         (
             Who::Staff(_),
             Act::ExchangeEntry(_)

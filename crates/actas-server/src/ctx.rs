@@ -14,6 +14,7 @@ use actas_store::Store;
 use crate::credentials::KnownAppKeys;
 use crate::feed::Feed;
 use crate::keys::{Claims, KeyRing};
+use crate::telemetry::Telemetry;
 
 /// Everything an operation needs, shared by all requests.
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct Ctx {
     pub base_url: String,
     /// App keys found lately (see [`KnownAppKeys`]).
     pub app_keys: Arc<KnownAppKeys>,
+    /// What `GET /metrics` counts on this node.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -112,6 +112,41 @@ pub fn csv_record(e: &Event) -> Result<Vec<String>> {
     ])
 }
 
+/// The columns of the support metrics' per-session CSV
+/// (`GET /metrics/support?format=csv`).
+pub const SESSION_CSV_COLUMNS: [&str; 8] =
+    ["session_id", "ticket", "agent", "started_at", "ended_at", "end_reason", "explainable", "missing"];
+
+/// The sessions of a support metrics window as CSV, one row each, every
+/// cell safe for a spreadsheet: `explainable` is `yes` or `no` for an
+/// ended session and empty for a live one, and `missing` says what keeps
+/// it from being explained, separated by `; `.
+pub fn sessions_csv(lines: &[crate::service::SessionLine]) -> Result<Vec<u8>> {
+    let internal = |e: csv::Error| Error::Internal(e.into());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SESSION_CSV_COLUMNS).map_err(internal)?;
+    for l in lines {
+        let s = &l.session;
+        let explainable = match &l.missing {
+            None => "",
+            Some(m) if m.is_empty() => "yes",
+            Some(_) => "no",
+        };
+        w.write_record([
+            csv_cell(&s.id),
+            csv_cell(&s.ticket),
+            csv_cell(&s.agent),
+            csv_cell(&format_ms(s.started_at)),
+            csv_cell(&s.ended_at.map(format_ms).unwrap_or_default()),
+            csv_cell(s.end_reason.map(|r| r.as_str()).unwrap_or_default()),
+            explainable.to_string(),
+            csv_cell(&l.missing.as_deref().unwrap_or_default().join("; ")),
+        ])
+        .map_err(internal)?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))
+}
+
 /// One event as a line of plain text: its time and its sentence.
 pub fn text_line(e: &Event) -> String {
     format!("{}  {}", format_ms(e.at), one_line(&e.text))

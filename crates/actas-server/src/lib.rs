@@ -16,6 +16,7 @@ pub mod http;
 pub mod keys;
 pub mod routes;
 pub mod service;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod views;
@@ -153,6 +154,7 @@ pub async fn open_ctx_with_ids(
         feed: feed::Feed::default(),
         base_url,
         app_keys: Arc::default(),
+        telemetry: Arc::default(),
     })
 }
 

@@ -152,6 +152,9 @@ pub trait RequestReads: Send {
     async fn list_lapsed_requests(&mut self, now: Timestamp) -> Result<Vec<Request>>;
     /// A request's decisions (zero or one).
     async fn list_decisions(&mut self, request_id: &str) -> Result<Vec<Decision>>;
+    /// The requests with these ids, in no particular order; unknown ids
+    /// are left out. One statement, by the primary key, for any number.
+    async fn get_requests(&mut self, ids: &[String]) -> Result<Vec<Request>>;
 }
 
 /// Requests and their decisions, written.
@@ -174,6 +177,9 @@ pub trait SessionReads: Send {
     async fn find_live_session(&mut self, agent: &str) -> Result<Option<Session>>;
     /// Sessions, newest first.
     async fn list_sessions(&mut self, f: &SessionFilter) -> Result<Vec<Session>>;
+    /// The sessions with these ids, in no particular order; unknown ids
+    /// are left out. One statement, by the primary key, for any number.
+    async fn get_sessions(&mut self, ids: &[String]) -> Result<Vec<Session>>;
     /// Live sessions whose time is up: `ends_at` at or before `ends_by`, or
     /// last activity at or before `idle_since`; at most `limit` of each.
     async fn list_due_sessions(

@@ -755,3 +755,41 @@ async fn touches(store: Store, _url: &str) {
         .unwrap();
     assert_eq!(read(store).await.last_activity_at, latest);
 }
+
+both!(sessions_and_requests_are_read_by_any_number_of_ids, by_ids);
+async fn by_ids(store: Store, _url: &str) {
+    let t = ticket("1", "acct_1");
+    let (r1, r2) = (approved_request("req_1", &t, "maria"), approved_request("req_2", &t, "jon"));
+    let (s1, s2) = (live_session("ses_1", &r1, "maria"), live_session("ses_2", &r2, "jon"));
+    store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                tx.insert_ticket(&t).await?;
+                tx.insert_request(&r1).await?;
+                tx.insert_request(&r2).await?;
+                tx.insert_session(&s1).await?;
+                tx.insert_session(&s2).await
+            })
+        }))
+        .await
+        .unwrap();
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (sessions, requests, none) = store
+        .read(read_fn(move |tx| {
+            Box::pin(async move {
+                let s = tx.get_sessions(&ids(&["ses_2", "ses_missing", "ses_1"])).await?;
+                let r = tx.get_requests(&ids(&["req_1", "req_2", "req_missing"])).await?;
+                let none = (tx.get_sessions(&[]).await?.len(), tx.get_requests(&[]).await?.len());
+                Ok((s, r, none))
+            })
+        }))
+        .await
+        .unwrap();
+    let mut found: Vec<String> = sessions.into_iter().map(|s| s.id).collect();
+    found.sort();
+    assert_eq!(found, ["ses_1", "ses_2"]);
+    let mut found: Vec<String> = requests.into_iter().map(|r| r.id).collect();
+    found.sort();
+    assert_eq!(found, ["req_1", "req_2"]);
+    assert_eq!(none, (0, 0));
+}

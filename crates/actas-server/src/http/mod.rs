@@ -22,7 +22,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::routes::{accounts, audit, authorize, banner, connectors, meta, notices, requests, scim, sessions, tickets};
+use crate::routes::{
+    accounts, audit, authorize, banner, connectors, meta, metrics, notices, requests, scim, sessions, tickets,
+};
 use crate::AppState;
 use error::ApiError;
 
@@ -63,6 +65,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         audit::list,
         audit::verify,
         audit::keys,
+        metrics::support,
+        metrics::prometheus,
         meta::healthz,
         meta::jwks,
         scim::service_provider_config,
@@ -184,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/keys", get(audit::keys))
+        .route("/metrics/support", get(metrics::support))
         // Answers carry tokens, codes and customer data: never cached anywhere.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     // Served over HTTPS (behind a proxy that ends TLS): browsers must never
@@ -200,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/banner.js", get(banner::script))
+        .route("/metrics", get(metrics::prometheus))
         .nest("/api/v1", api)
         .nest("/scim/v2", scim::router())
         .merge(crate::console::router())

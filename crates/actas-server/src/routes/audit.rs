@@ -46,7 +46,8 @@ pub struct AuditQuery {
     pub format: Option<String>,
 }
 
-fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// An RFC 3339 time of the query, or a 400 naming `field`.
+pub(crate) fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.map(|s| {
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.to_utc())

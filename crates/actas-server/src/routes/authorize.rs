@@ -1,5 +1,7 @@
 //! `/api/v1/authorize`
 
+use std::time::Instant;
+
 use actas_api as api;
 use axum::extract::State;
 use axum::Json;
@@ -19,6 +21,12 @@ pub async fn authorize(
     caller: Caller,
     Body(input): Body<api::AuthorizeRequest>,
 ) -> Result<Json<api::AuthorizeResponse>, ApiError> {
-    let app = caller.app()?;
-    Ok(Json(service::authorize(&st.ctx, &app, input).await?))
+    let began = Instant::now();
+    let answer = match caller.app() {
+        Ok(app) => service::authorize(&st.ctx, &app, input).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let outcome = answer.as_ref().map(|a| a.reason.as_str()).map_err(|e| e.parts().0.as_u16());
+    st.ctx.telemetry.authorize_answered(outcome, began.elapsed());
+    Ok(Json(answer?))
 }

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod banner;
 pub mod connectors;
 pub mod meta;
+pub mod metrics;
 pub mod notices;
 pub mod requests;
 pub mod scim;

@@ -398,6 +398,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
         })
     }))
     .await
+    .inspect(|r| ctx.telemetry.asked(r))
 }
 
 /// Lists requests. Leads see the queue; agents see their own.
@@ -466,6 +467,7 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
         })
     }))
     .await
+    .inspect(|_| ctx.telemetry.decided(DecisionKind::Approve))
 }
 
 /// Applies an approved scope change to its live session (which changes
@@ -577,6 +579,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
             })
         }))
         .await
+        .inspect(|_| ctx.telemetry.decided(DecisionKind::Deny))
 }
 
 /// Withdraws a pending or approved request; only its requester may.
@@ -797,8 +800,10 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                 }
                 Ok(new)
             });
-            let checked =
-                checked.and_then(|a| actas_core::reason::Reason::parse(&input.reason, &policy.reason).map(|r| (a, r)));
+            let subject = ticket.as_ref().map(|t| t.subject.as_str());
+            let checked = checked.and_then(|a| {
+                actas_core::reason::Reason::parse(&input.reason, &policy.reason, subject).map(|r| (a, r))
+            });
             let (actions, reason) = match checked {
                 Ok(v) => v,
                 Err(e @ Error::Refused { .. }) => {
@@ -856,4 +861,5 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
         })
     }))
     .await
+    .inspect(|r| ctx.telemetry.asked(r))
 }

@@ -343,6 +343,12 @@ fn rows() -> Vec<Row> {
             call: |_| get("/api/v1/audit/keys".into()),
             want: staff([F, F, F, 200, 200]),
         },
+        Row {
+            endpoint: "GET /api/v1/metrics/support",
+            call: |_| get("/api/v1/metrics/support".into()),
+            want: staff([F, F, 200, 200, F]),
+        },
+        Row { endpoint: "GET /metrics", call: |_| get("/metrics".into()), want: staff([F, F, F, 200, 200]) },
         Row { endpoint: "GET /healthz", call: |_| get("/healthz".into()), want: [200; 20] },
         Row { endpoint: "GET /.well-known/jwks.json", call: |_| get("/.well-known/jwks.json".into()), want: [200; 20] },
         Row {

@@ -467,6 +467,29 @@ backend_test!(async fn a_vague_reason_is_shown_next_to_the_reason_field_and_crea
     assert_eq!(app.counts().await.requests, before.requests);
 });
 
+backend_test!(async fn a_reason_that_names_nothing_is_refused_at_the_field_with_the_ticket_as_example(app) {
+    let (mut b, _) = Browser::signed_in(&app, "maria").await;
+    let form = b.get("/launch?ticket=48192").await;
+    assert!(form.html.contains("characters that name the customer's problem: what is wrong, and where."), "{}", form.html);
+    let before = app.counts().await;
+    let csrf = form.csrf();
+    let reason = "Checking the customer account please";
+    let p = b
+        .post("/requests", &[("csrf", &csrf), ("ticket", "48192"), ("reason", reason), ("actions", "settings.view"), ("minutes", "15")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+    let at = p.html.find(r#"id="reason-error""#).expect("the sentence is next to the reason field");
+    let sentence = "&quot;Checking the customer account please&quot; does not say what is wrong: name the problem, \
+                    for example &quot;Tax settings broken after plan change&quot;.";
+    assert!(p.html[at..].starts_with(&format!(r#"id="reason-error" role="alert">{sentence}"#)), "{}", &p.html[at..at + 200]);
+    assert!(p.html.contains(&format!(">{reason}</textarea>")), "the input is kept");
+    let after = app.counts().await;
+    assert_eq!((after.requests, after.sessions), (before.requests, before.sessions), "nothing is stored");
+    assert_eq!(after.events, before.events + 1, "only request.refused");
+    let refused = app.events_of_type("request.refused").await;
+    assert_eq!(refused.last().unwrap()["data"]["code"], "reason-vague");
+});
+
 backend_test!(async fn the_request_form_lists_what_will_and_will_not_be_allowed(app) {
     let (mut b, _) = Browser::signed_in(&app, "maria").await;
     let p = b.get("/launch?ticket=48192").await;

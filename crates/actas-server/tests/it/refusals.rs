@@ -32,6 +32,26 @@ backend_test!(async fn a_vague_reason_is_refused_and_audited(app) {
     }
 });
 
+backend_test!(async fn a_reason_that_names_nothing_is_refused_and_audited(app) {
+    for reason in ["Checking the customer account please", "Need to look at ticket 48192 for the customer"] {
+        refused_request(
+            &app,
+            json!({"ticket": "48192", "reason": reason, "actions": ["settings.view"]}),
+            "reason-vague",
+        )
+        .await;
+    }
+    // One specific word is enough when the ticket's subject has it.
+    let got = app
+        .post(
+            "/api/v1/requests",
+            &app.maria,
+            json!({"ticket": "48192", "reason": "Checking the tax settings please", "actions": ["settings.view"]}),
+        )
+        .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{got:?}");
+});
+
 backend_test!(async fn a_short_or_missing_reason_is_refused_and_audited(app) {
     refused_request(
         &app,

@@ -728,6 +728,15 @@ impl crate::ports::RequestReads for SqlTx {
         qb.push_bind(request_id.to_string()).push(" ORDER BY at");
         self.many(qb, typed::<DecisionRow, Decision>).await
     }
+
+    async fn get_requests(&mut self, ids: &[String]) -> Result<Vec<Request>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(format!("SELECT {REQUEST_COLS} FROM requests WHERE id = ANY("));
+        qb.push_bind(ids.to_vec()).push(")");
+        self.many(qb, typed::<RequestRow, Request>).await
+    }
 }
 
 #[async_trait]
@@ -858,6 +867,16 @@ impl crate::ports::SessionReads for SqlTx {
             qb.push(" AND state = 'live'");
         }
         qb.push(" ORDER BY started_at DESC, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+        self.many(qb, typed::<SessionRow, Session>).await
+    }
+
+    async fn get_sessions(&mut self, ids: &[String]) -> Result<Vec<Session>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.flush_touches().await?;
+        let mut qb = QueryBuilder::new(format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ANY("));
+        qb.push_bind(ids.to_vec()).push(")");
         self.many(qb, typed::<SessionRow, Session>).await
     }
 

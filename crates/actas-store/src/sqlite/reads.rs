@@ -179,6 +179,21 @@ impl<C: HasConn> RequestReads for C {
         let sql = concat!("SELECT ", decision_cols!(), " FROM decisions WHERE request_id = ?1 ORDER BY at");
         many(self.conn(), sql, [request_id], decision_from)
     }
+
+    async fn get_requests(&mut self, ids: &[String]) -> Result<Vec<Request>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Query::new(concat!("SELECT ", request_cols!(), " FROM requests WHERE id IN ("));
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                q.push(", ");
+            }
+            q.bind(id.clone());
+        }
+        q.push(")");
+        q.many(self.conn(), request_from)
+    }
 }
 
 #[async_trait]
@@ -213,6 +228,21 @@ impl<C: HasConn> SessionReads for C {
             q.push(" AND state = 'live'");
         }
         q.push(" ORDER BY started_at DESC, id LIMIT ").bind(f.limit.unwrap_or(1000));
+        q.many(self.conn(), session_from)
+    }
+
+    async fn get_sessions(&mut self, ids: &[String]) -> Result<Vec<Session>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Query::new(concat!("SELECT ", session_cols!(), " FROM sessions WHERE id IN ("));
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                q.push(", ");
+            }
+            q.bind(id.clone());
+        }
+        q.push(")");
         q.many(self.conn(), session_from)
     }
 

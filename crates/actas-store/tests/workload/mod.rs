@@ -242,6 +242,9 @@ pub async fn run(store: &Store) {
                 ] {
                     tx.list_sessions(&f).await?;
                 }
+                // The support metrics: the sessions of a window and their requests.
+                tx.get_sessions(&[s.id.clone(), live.id.clone(), "ses_missing".into()]).await?;
+                tx.get_requests(&[r.id.clone(), "req_missing".into()]).await?;
                 let key = KeyRecord {
                     kid: "k".into(),
                     role: KeyRole::Token,
@@ -328,6 +331,28 @@ pub async fn run(store: &Store) {
             limit: 100,
             ..Default::default()
         },
+        // The support metrics: sessions started in a window, and its
+        // denials and refusals, a page at a time.
+        EventFilter {
+            types: vec![EventType::SessionStarted],
+            since: Some(t0() + minutes(100)),
+            until: Some(t0() + minutes(300)),
+            limit: 1000,
+            ..Default::default()
+        },
+        EventFilter {
+            types: vec![
+                EventType::RequestDenied,
+                EventType::ScopeDenied,
+                EventType::RequestRefused,
+                EventType::ActionDenied,
+            ],
+            since: Some(t0() + minutes(100)),
+            until: Some(t0() + minutes(300)),
+            after_seq: Some(10),
+            limit: 1000,
+            ..Default::default()
+        },
         // The customer note's changes, and a session's timeline.
         EventFilter {
             session_id: Some(s.id.clone()),
@@ -358,5 +383,5 @@ pub async fn run(store: &Store) {
         .await
         .unwrap();
     // The searches found what they look for (the plans are of real work).
-    assert!(found[0] == 100 && found[2] == 100 && found[8] == 100 && found[14] > 50, "{found:?}");
+    assert!(found[0] == 100 && found[2] == 100 && found[8] == 100 && found[16] > 50, "{found:?}");
 }

@@ -797,6 +797,10 @@ pub async fn policy(State(state): State<AppState>, who: SignedIn) -> Answer {
         h2 { "Reasons" }
         p { "A reason has at least " (p.reason.min_chars) " characters and is none of these vague phrases (case and punctuation ignored):" }
         ul #vague { @for v in &p.reason.vague { li { q { (v) } } } }
+        p {
+            "It also names the problem: two words other than common words and support words (access, account, check, "
+            "customer, help, issue, please, …), or one such word from the ticket's subject."
+        }
         h2 { "Actions" }
         div.wide {
             table.data #actions {

@@ -90,7 +90,9 @@ fn request_form(
                 }))
             }
             label for="reason" { "Reason" }
-            p.hint #reason-hint { "At least " (policy.reason.min_chars) " characters: say what the customer's problem is." }
+            p.hint #reason-hint {
+                "At least " (policy.reason.min_chars) " characters that name the customer's problem: what is wrong, and where."
+            }
             (field_error("reason-error", reason_err))
             textarea #reason name="reason" required maxlength=(limits::REASON_CHARS)
                 aria-describedby=(if reason_err.is_some() { "reason-hint reason-error" } else { "reason-hint" }) { (d.reason) }
