@@ -1,11 +1,12 @@
 // Every console page, as the people who use it see it, on a desktop
 // (1280 px) and a phone (375 px): an agent, a lead, an auditor and an admin
 // sign in to a fresh actas with a small story behind it (tickets, a live
-// session with a change and a refusal, a request waiting, a denial, a
-// refused request), and each page is shown at both widths. Each leaves a
-// screenshot (target/screenshots/pages-NAME-WIDTH.png); at 375 px no page
-// scrolls sideways; and axe-core finds nothing serious or critical on any
-// of them (every violation found is printed).
+// session with a change and a refusal, an ended session, a request
+// waiting, a denial, a refused request), and each page is shown at both
+// widths. Each leaves a screenshot
+// (target/screenshots/pages-NAME-WIDTH.png); at 375 px no page scrolls
+// sideways; and axe-core finds nothing serious or critical on any of them
+// (every violation found is printed).
 //
 // The console's Content-Security-Policy lets only its own script run, so
 // axe cannot be injected into a page under it: axe runs in a second
@@ -126,6 +127,16 @@ before(async () => {
   await must(200, 'POST', `/requests/${denied.id}/deny`, tokens.sam, { note: 'The customer changes billing details themselves.' });
   await must(422, 'POST', '/requests', tokens.jon, { ticket: '48194', reason: 'need access', actions: ['settings.view'] });
 
+  // An ended session of Jon's, approved by the policy, so the measures have every step to chart.
+  const viewed = await must(201, 'POST', '/requests', tokens.jon, {
+    ticket: '48193',
+    reason: 'Settings are not saved since yesterday; reading the settings page as the customer sees it',
+    actions: ['settings.view'],
+  });
+  const jons = await must(201, 'POST', `/requests/${viewed.id}/start`, tokens.jon, {});
+  await must(200, 'POST', '/authorize', appKey, { token: jons.token, action: 'settings.view' });
+  await must(200, 'POST', `/sessions/${jons.session.id}/end`, tokens.jon, {});
+
   browser = await launchBrowser();
 });
 
@@ -187,6 +198,7 @@ const PAGES = [
   { name: 'session-lead', who: 'sam', path: () => `/sessions/${ids.session}` },
   { name: 'accounts', who: 'sam', path: () => '/accounts?id=', status: 400 },
   { name: 'access-log', who: 'sam', path: () => `/accounts/${ACCOUNT.id}/access-log` },
+  { name: 'measures', who: 'sam', path: () => '/measures' },
   { name: 'home-auditor', who: 'audrey', path: () => '/' },
   { name: 'audit', who: 'audrey', path: () => '/audit' },
   { name: 'audit-verify', who: 'audrey', path: () => '/audit/verify' },

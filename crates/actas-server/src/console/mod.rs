@@ -42,7 +42,7 @@ pub use throttle::Throttle;
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {
-    use pages::{accounts, admin, audit, home, launch, queue, requests, sessions};
+    use pages::{accounts, admin, audit, home, launch, measures, queue, requests, sessions};
     Router::new()
         .route("/", get(home::home))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -70,6 +70,8 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::search))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))
+        .route("/measures", get(measures::measures))
+        .route("/measures.csv", get(measures::measures_csv))
         .route("/staff", get(admin::staff).post(admin::add_staff))
         .route("/staff/{login}", get(admin::member))
         .route("/staff/{login}/roles", post(admin::set_roles))
@@ -210,6 +212,7 @@ pub(crate) fn links(staff: &actas_core::model::Staff) -> Vec<(&'static str, &'st
     }
     if staff.has(Role::Lead) || staff.has(Role::Auditor) {
         v.push(("/audit", "Audit trail"));
+        v.push(("/measures", "Measures"));
     }
     if staff.has(Role::Auditor) || staff.has(Role::Admin) {
         v.push(("/audit/verify", "Verify the trail"));

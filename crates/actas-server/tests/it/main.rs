@@ -19,6 +19,7 @@ mod flow;
 mod ids;
 mod inbox;
 mod live;
+mod measures;
 mod metrics;
 mod refusals;
 mod revocation;

@@ -9,7 +9,7 @@ use actas_server::testing::*;
 
 /// A ticket whose tags name the playbook `settings_not_saving`; its ref
 /// starts like a spreadsheet formula.
-const PLAYBOOK_TICKET: &str = "=SET-1";
+pub(crate) const PLAYBOOK_TICKET: &str = "=SET-1";
 
 /// Four sessions, three under the playbook and one without, on the manual
 /// clock (t0 = 14:00 UTC), plus a denial and two refusals:
@@ -20,12 +20,12 @@ const PLAYBOOK_TICKET: &str = "=SET-1";
 /// | B | jon | 3 | 1 | 6 | settings.update | no |
 /// | C | maria | 5 | 0 | 8 | settings.view | yes |
 /// | D | jon (48192, live) | 0 (policy) | 3 | - | - | - |
-struct Story {
+pub(crate) struct Story {
     /// A, B, C, D.
-    ids: [String; 4],
+    pub(crate) ids: [String; 4],
 }
 
-async fn story(app: &TestApp) -> Story {
+pub(crate) async fn story(app: &TestApp) -> Story {
     let ticket = actas_api::NewTicket {
         reference: PLAYBOOK_TICKET.into(),
         account_id: "acct_42".into(),

@@ -3,7 +3,8 @@
 //! form), `requests` (`/requests/{id}`: withdraw and start), `sessions`
 //! (`/sessions/{id}`: end, open, more actions, revoke), `queue` (`/queue`
 //! and the decisions posted from it to `/requests/{id}/approve|deny`),
-//! `accounts` (`/accounts` and an account's access log), `audit`
+//! `accounts` (`/accounts` and an account's access log), `measures`
+//! (`/measures`, the support metrics with their charts, and its CSV), `audit`
 //! (`/audit`, its downloads and the chain's verification) and `admin`
 //! (`/staff`, `/apps`, `/policy`). This file holds what several of them
 //! share; the frame of every page (`layout`, `page`, live boxes) is in
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod audit;
 pub mod home;
 pub mod launch;
+pub mod measures;
 pub mod queue;
 pub mod requests;
 pub mod sessions;
