@@ -123,7 +123,9 @@ pub async fn timeline(
 
 /// Server-Sent Events: every session state change (`session.started`,
 /// `session.ended`, `session.expired`, `session.idle_timeout`,
-/// `session.revoked`, `scope.changed`), each with the session after it.
+/// `session.revoked`, `session.ticket_closed`, `scope.changed`), in trail
+/// order, each with the session as it stands when the change is sent (so a
+/// change read late may already show a later one's state).
 #[utoipa::path(get, path = "/api/v1/sessions/feed", tag = "sessions",
     responses((status = 200, description = "text/event-stream of SessionChange", body = api::SessionChange, content_type = "text/event-stream"), (status = 401, body = api::Problem)))]
 pub async fn feed(
