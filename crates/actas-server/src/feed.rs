@@ -172,13 +172,19 @@ impl Feed {
     }
 }
 
+/// The seq of the trail's head (0 for an empty trail).
+pub async fn head_seq(store: &Store) -> actas_core::Result<i64> {
+    let head = store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await?;
+    Ok(head.map(|h| h.0).unwrap_or(0))
+}
+
 /// The trail's head seq, once the store answers: where [`tail`] starts.
 /// Read before the server takes its first request, so that every change a
 /// request makes is after it and reaches the feed.
 pub async fn head(store: &Store) -> i64 {
     loop {
-        match store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await {
-            Ok(head) => return head.map(|h| h.0).unwrap_or(0),
+        match head_seq(store).await {
+            Ok(seq) => return seq,
             Err(e) => {
                 tracing::warn!(error = %e, "session feed cannot read the trail yet");
                 tokio::time::sleep(POLL).await;
@@ -265,13 +271,7 @@ async fn poll(store: &Store, policy: &Policy, feed: &Feed, after: i64) -> actas_
 /// looked at. Without `after` (no stream open, or the first poll), answers
 /// the head.
 async fn poll_console(store: &Store, feed: &Feed, after: Option<i64>) -> actas_core::Result<i64> {
-    let Some(after) = after else {
-        return Ok(store
-            .read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await })))
-            .await?
-            .map(|h| h.0)
-            .unwrap_or(0));
-    };
+    let Some(after) = after else { return head_seq(store).await };
     let events = store
         .read(read_fn(move |tx| {
             Box::pin(async move {

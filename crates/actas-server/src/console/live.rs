@@ -119,9 +119,8 @@ async fn next(
 /// The seq of the trail's head; 0 when it cannot be read (the stream
 /// then hears of every change it is told of).
 async fn trail_head(st: &AppState) -> i64 {
-    let head = st.ctx.store.read(actas_store::read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await;
-    match head {
-        Ok(h) => h.map(|h| h.0).unwrap_or(0),
+    match crate::feed::head_seq(&st.ctx.store).await {
+        Ok(seq) => seq,
         Err(e) => {
             tracing::warn!(error = %e, "a console stream cannot read the trail's head");
             0
