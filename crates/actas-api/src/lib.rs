@@ -158,7 +158,7 @@ pub struct Delivery {
 }
 
 /// An action with its plain label.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct ActionRef {
     /// Dotted name.
     pub name: String,
@@ -262,6 +262,9 @@ pub struct Request {
     pub created_at: DateTime<Utc>,
     /// The playbook of the ticket's kind of case, when its tags named one.
     pub playbook: Option<String>,
+    /// For a step-up (`kind = "stepup"`): the one change it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepup: Option<StepUpChange>,
     /// The decision (on `GET /requests/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<Decision>,
@@ -349,6 +352,66 @@ pub struct Session {
     pub ended_by: Option<String>,
     /// The revoke note.
     pub end_note: Option<String>,
+    /// The session's step-ups, the latest first (on `GET /sessions/{id}`
+    /// only; at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stepups: Vec<StepUp>,
+}
+
+/// `POST /sessions/{id}/stepup`: one change the session's scope lacks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewStepUp {
+    /// The action's dotted name (at most 100 characters): a change the
+    /// policy allows and the session's scope lacks.
+    #[schema(max_length = 100)]
+    pub action: String,
+    /// What it will be done to; when given, only that target matches.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// The changes it will make; when given, only the same fields with the
+    /// same new values match (old values are not compared). Their values
+    /// are kept only where the policy stores them.
+    #[schema(max_items = 50)]
+    #[serde(default)]
+    pub changes: Option<Vec<Change>>,
+    /// Why, naming what the customer asked for.
+    #[schema(max_length = 2000)]
+    pub reason: String,
+}
+
+/// What a step-up is for.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct StepUpChange {
+    /// The target named, if any.
+    pub target: Option<Target>,
+    /// The changes named, as the trail keeps them (`(value not stored)`
+    /// where the policy stores no value); empty when none were named.
+    pub changes: Vec<Change>,
+}
+
+/// A step-up of a session, as the agent's banner and the lead see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct StepUp {
+    /// The request (`req_...`), decided with `approve` and `deny`.
+    pub id: RequestId,
+    /// The one action.
+    pub action: ActionRef,
+    /// What it is for.
+    pub change: StepUpChange,
+    /// The agent's reason.
+    pub reason: String,
+    /// `pending`, `approved` (usable once until `use_by`), `used`,
+    /// `denied`, `withdrawn` or `expired`.
+    pub status: RequestStatus,
+    /// Who decided, by display name.
+    pub decided_by: Option<String>,
+    /// The decision's note (a denial's reason).
+    pub decision_note: Option<String>,
+    /// Approved: usable once until then.
+    pub use_by: Option<DateTime<Utc>>,
+    /// When it was asked.
+    pub created_at: DateTime<Utc>,
 }
 
 /// One approval of a session's scope.
@@ -406,7 +469,7 @@ pub struct ScopeChange {
 }
 
 /// The target of an action.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Must be the token's `sub` when given.
@@ -424,7 +487,7 @@ pub struct Target {
 }
 
 /// One changed field.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
     /// Field name.

@@ -264,6 +264,7 @@ impl Seeder {
                 minutes,
                 session_id: None,
                 playbook: None,
+                stepup: None,
             },
             &agent,
             at,

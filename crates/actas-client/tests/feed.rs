@@ -40,6 +40,7 @@ fn change(reason: &str) -> SessionChange {
             ended_at: None,
             ended_by: None,
             end_note: None,
+            stepups: Vec::new(),
         },
     }
 }

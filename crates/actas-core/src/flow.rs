@@ -243,6 +243,12 @@ pub fn check_start(request: &Request, who: &str, now: Timestamp) -> Result<()> {
     if request.requester != who {
         return Err(Error::forbidden(Code::NotRequester, "Only the person who asked may start the session."));
     }
+    if request.kind == RequestKind::Stepup {
+        return Err(Error::conflict(
+            Code::NotStartable,
+            "A step-up starts no session: once approved, the host app's next matching change goes through.",
+        ));
+    }
     if request.kind == RequestKind::Scope && request.status == RequestStatus::Started {
         return Err(Error::conflict(Code::AlreadyStarted, "This scope change was applied to the live session."));
     }
@@ -376,6 +382,7 @@ mod tests {
             created_at: t(14, 0),
             updated_at: t(14, 0),
             playbook: None,
+            stepup: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod reason;
 pub mod redaction;
 pub mod scim;
+pub mod stepup;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Code, Error, Result};

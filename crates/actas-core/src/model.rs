@@ -208,6 +208,8 @@ pub enum RequestKind {
     Access,
     /// More actions for a live session.
     Scope,
+    /// One change in a live session, used once (SPEC §10).
+    Stepup,
 }
 
 impl RequestKind {
@@ -237,6 +239,8 @@ pub enum RequestStatus {
     Expired,
     /// Started: a session exists (or, for scope, the scope was applied).
     Started,
+    /// A step-up's one change was made.
+    Used,
 }
 
 impl RequestStatus {
@@ -295,6 +299,8 @@ pub struct Request {
     /// The policy's playbook for the ticket's kind of case, when its tags
     /// named one.
     pub playbook: Option<String>,
+    /// For a step-up: the one change it is for.
+    pub stepup: Option<crate::stepup::StepUp>,
 }
 
 /// What a new request is about: the fields that differ between requests.
@@ -318,6 +324,8 @@ pub struct NewRequest {
     pub session_id: Option<String>,
     /// The playbook the ticket's tags named.
     pub playbook: Option<String>,
+    /// For a step-up: the one change it is for.
+    pub stepup: Option<crate::stepup::StepUp>,
 }
 
 impl Request {
@@ -346,6 +354,7 @@ impl Request {
             created_at: now,
             updated_at: now,
             playbook: new.playbook,
+            stepup: new.stepup,
         }
     }
 

@@ -26,7 +26,9 @@
 //! - A **ticket system's webhook** is the connector app whose secret signed
 //!   it: an app with the `tickets` permission.
 //! - An **impersonation token**, until its `exp`, reads, heartbeats and
-//!   ends its own session, nothing else.
+//!   ends its own session, and asks a lead for one change in it (a step-up,
+//!   in the agent's name: what the host app's "Ask a lead for this one
+//!   change" does), nothing else.
 
 use actas_core::model::{App, Request, Role, Session, Staff};
 use actas_core::Code;
@@ -64,6 +66,8 @@ pub enum Act<'a> {
     Revoke(&'a Session),
     /// `POST /sessions/{id}/scope`
     AskScope(&'a Session),
+    /// `POST /sessions/{id}/stepup`: one change, used once.
+    AskStepUp(&'a Session),
     /// `POST /sessions/{id}/heartbeat`
     Heartbeat(&'a Session),
     /// `GET /sessions/{id}/timeline`
@@ -256,6 +260,7 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         }
         (Who::Staff(s), Act::Revoke(_)) => role(s, &[Lead]),
         (Who::Staff(s), Act::AskScope(x)) => only_agent(s, &x.agent, "may ask for more scope"),
+        (Who::Staff(s), Act::AskStepUp(x)) => only_agent(s, &x.agent, "may ask for one change"),
         (Who::Staff(s), Act::Heartbeat(x)) => only_agent(s, &x.agent, "sends heartbeats"),
         (Who::Staff(s), Act::OpenEntry(x)) => only_agent(s, &x.agent, "enters the host app"),
         (Who::Staff(s), Act::Feed | Act::ReadAccessLog | Act::ReadAudit) => role(s, &[Lead, Auditor]),
@@ -313,7 +318,9 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::App(_), _) => Err(staff_only()),
 
         // Impersonation tokens: their own session only, until `exp`.
-        (Who::Token(c), Act::ReadSession(x) | Act::Heartbeat(x) | Act::EndSession(x)) => token_of(c, x, now),
+        (Who::Token(c), Act::ReadSession(x) | Act::Heartbeat(x) | Act::EndSession(x) | Act::AskStepUp(x)) => {
+            token_of(c, x, now)
+        }
         (Who::Token(_), _) => Err(token_refused()),
     }
 }

@@ -62,6 +62,7 @@ pub fn request(p: &Policy, r: &Request) -> api::Request {
         session_id: r.session_id.clone().map(Into::into),
         created_at: r.created_at,
         playbook: r.playbook.clone(),
+        stepup: r.stepup.as_ref().map(stepup_change),
         decisions: Vec::new(),
         sessions: Vec::new(),
     }
@@ -109,6 +110,41 @@ pub fn session(p: &Policy, s: &Session) -> api::Session {
         ended_at: s.ended_at,
         ended_by: s.ended_by.clone(),
         end_note: s.end_note.clone(),
+        stepups: Vec::new(),
+    }
+}
+
+/// What a step-up is for, as the trail keeps it.
+pub fn stepup_change(x: &actas_core::stepup::StepUp) -> api::StepUpChange {
+    api::StepUpChange {
+        target: x.target.as_ref().map(|t| api::Target {
+            account_id: t.account_id.clone(),
+            kind: t.kind.clone(),
+            id: t.id.clone(),
+        }),
+        changes: x
+            .changes
+            .iter()
+            .map(|c| api::Change { field: c.field.clone(), old: c.old.clone(), new: c.new.clone() })
+            .collect(),
+    }
+}
+
+/// A session's step-up, for its banner and its page.
+pub fn stepup(p: &Policy, r: &Request) -> api::StepUp {
+    api::StepUp {
+        id: r.id.clone().into(),
+        action: actions(p, &r.actions)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| api::ActionRef { name: String::new(), label: String::new() }),
+        change: r.stepup.as_ref().map(stepup_change).unwrap_or(api::StepUpChange { target: None, changes: Vec::new() }),
+        reason: r.reason.clone(),
+        status: r.status,
+        decided_by: r.decided_by_name.clone(),
+        decision_note: r.decision_note.clone(),
+        use_by: r.start_by.filter(|_| r.status == actas_core::model::RequestStatus::Approved),
+        created_at: r.created_at,
     }
 }
 

@@ -48,6 +48,11 @@ pub(crate) fn tags_json(tags: &[String]) -> Result<String, Error> {
     serde_json::to_string(tags).map_err(|e| corrupt(format!("tags: {e}")))
 }
 
+/// A step-up's change as JSON.
+pub(crate) fn stepup_json(s: Option<&actas_core::stepup::StepUp>) -> Result<Option<String>, Error> {
+    s.map(|s| serde_json::to_string(s).map_err(|e| corrupt(format!("stepup: {e}")))).transpose()
+}
+
 /// A connector's mapping as JSON.
 pub(crate) fn mapping_json(m: &actas_core::connector::Mapping) -> Result<String, Error> {
     serde_json::to_string(m).map_err(|e| corrupt(format!("mapping: {e}")))

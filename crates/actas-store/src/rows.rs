@@ -182,6 +182,7 @@ pub(crate) struct RequestRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub playbook: Option<String>,
+    pub stepup: Option<String>,
 }
 
 impl TryFrom<RequestRow> for Request {
@@ -210,6 +211,7 @@ impl TryFrom<RequestRow> for Request {
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
             playbook: r.playbook,
+            stepup: r.stepup.map(|s| json("stepup", &s)).transpose()?,
         })
     }
 }

@@ -182,6 +182,7 @@ pub fn approved_request(id: &str, ticket: &Ticket, requester: &str) -> Request {
         minutes: 15,
         session_id: None,
         playbook: None,
+        stepup: None,
     };
     let mut r = Request::pending(id.into(), new, &agent(requester, requester), t0());
     r.status = RequestStatus::Approved;

@@ -108,6 +108,16 @@ pub enum Asked {
         /// The written reason.
         reason: String,
     },
+    /// One change in a live session (`POST /sessions/{id}/stepup`); its
+    /// values are not kept.
+    Stepup {
+        /// The session.
+        session_id: String,
+        /// The action asked for.
+        action: String,
+        /// The written reason.
+        reason: String,
+    },
 }
 
 /// `request.refused`
@@ -198,6 +208,44 @@ pub struct ScopeRequested {
     pub current: Vec<String>,
     /// Whether a person must approve.
     pub needs_approval: bool,
+}
+
+/// `stepup.requested`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepupRequested {
+    /// The written reason.
+    pub reason: String,
+    /// The one action.
+    pub action: String,
+    /// Its label.
+    pub label: String,
+    /// What it is to be done to, when named.
+    pub target: Option<Target>,
+    /// The changes, redacted; empty when none were named.
+    pub changes: Vec<StoredChange>,
+    /// Whether a person must approve.
+    pub needs_approval: bool,
+}
+
+/// `stepup.approved`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepupApproved {
+    /// The approver's note.
+    pub note: Option<String>,
+    /// Whether the policy approved it (no person needed).
+    pub by_policy: bool,
+    /// It may be used once, until then.
+    #[serde(with = "crate::clock::millis_text")]
+    pub use_by: Timestamp,
+}
+
+/// `stepup.used`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepupUsed {
+    /// The action.
+    pub action: String,
+    /// The `action.performed` event of the change it let through.
+    pub performed: String,
 }
 
 /// `scope.changed`
@@ -537,6 +585,25 @@ mod tests {
                 added: list(&["invoice_email.update"]),
                 scope_request: "req_2".into(),
             }),
+            EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
+                reason: "Customer asked to move from Pro to Basic before the renewal".into(),
+                action: "billing.update".into(),
+                label: "Change billing details".into(),
+                target: target.clone(),
+                changes: vec![StoredChange {
+                    field: "plan".into(),
+                    old: Some("Pro".into()),
+                    new: Some("Basic".into()),
+                }],
+                needs_approval: true,
+            }),
+            EventType::StepupApproved => {
+                EventData::StepupApproved(StepupApproved { note: None, by_policy: false, use_by: at })
+            }
+            EventType::StepupDenied => EventData::StepupDenied(Denial { note: "Not for this ticket".into() }),
+            EventType::StepupUsed => {
+                EventData::StepupUsed(StepupUsed { action: "billing.update".into(), performed: "evt_9".into() })
+            }
             EventType::ActionPerformed => EventData::ActionPerformed(ActionPerformed {
                 action: "invoice_email.update".into(),
                 label: "Update invoice email".into(),

@@ -105,6 +105,10 @@ events! {
     ScopeApproved(data::Approval) => "scope.approved", "A scope request was approved.";
     ScopeDenied(data::Denial) => "scope.denied", "A scope request was denied.";
     ScopeChanged(data::ScopeChanged) => "scope.changed", "A live session's scope changed.";
+    StepupRequested(data::StepupRequested) => "stepup.requested", "An agent asked a lead for one change the session's scope lacks.";
+    StepupApproved(data::StepupApproved) => "stepup.approved", "A step-up was approved: its one change may be made once, within 5 minutes.";
+    StepupDenied(data::Denial) => "stepup.denied", "A step-up was denied.";
+    StepupUsed(data::StepupUsed) => "stepup.used", "A step-up's one change was made; it cannot be used again.";
     ActionPerformed(data::ActionPerformed) => "action.performed", "The host app was told yes for a change.";
     ActionDenied(data::ActionDenied) => "action.denied", "The host app was told no.";
     RecordViewed(data::RecordViewed) => "record.viewed", "The host app was told yes for a view.";
@@ -752,7 +756,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 31);
+        assert_eq!(EventType::VARIANTS.len(), 35);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -921,8 +925,10 @@ mod tests {
                         minutes: rng.gen_bool(0.5).then(|| rng.gen()),
                         reason: text(rng, 40),
                     }
-                } else {
+                } else if rng.gen() {
                     Asked::Scope { session_id: text(rng, 10), actions: texts(rng), reason: text(rng, 40) }
+                } else {
+                    Asked::Stepup { session_id: text(rng, 10), action: text(rng, 12), reason: text(rng, 40) }
                 },
             }),
             EventType::RequestApproved => EventData::RequestApproved(approval(rng)),
@@ -948,6 +954,23 @@ mod tests {
             }),
             EventType::ScopeApproved => EventData::ScopeApproved(approval(rng)),
             EventType::ScopeDenied => EventData::ScopeDenied(Denial { note: text(rng, 30) }),
+            EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
+                reason: text(rng, 40),
+                action: text(rng, 12),
+                label: text(rng, 20),
+                target: target(rng),
+                changes: Vec::new(),
+                needs_approval: rng.gen(),
+            }),
+            EventType::StepupApproved => EventData::StepupApproved(StepupApproved {
+                note: maybe(rng, 30),
+                by_policy: rng.gen(),
+                use_by: time(rng),
+            }),
+            EventType::StepupDenied => EventData::StepupDenied(Denial { note: text(rng, 30) }),
+            EventType::StepupUsed => {
+                EventData::StepupUsed(StepupUsed { action: text(rng, 12), performed: text(rng, 10) })
+            }
             EventType::ScopeChanged => EventData::ScopeChanged(ScopeChanged {
                 old: texts(rng),
                 new: texts(rng),

@@ -71,7 +71,7 @@ impl FieldChange {
     }
 }
 
-fn join_and(parts: &[String]) -> String {
+pub(crate) fn join_and(parts: &[String]) -> String {
     match parts {
         [] => String::new(),
         [one] => one.clone(),
@@ -169,9 +169,65 @@ pub fn request_refused(who: &str, account: Option<&str>, ticket: Option<&str>, d
     format!("{s} was refused: {detail}")
 }
 
+/// What a request is called in a sentence: "request", "scope change".
+fn request_noun(r: &Request) -> &'static str {
+    match r.kind {
+        crate::model::RequestKind::Access => "request",
+        crate::model::RequestKind::Scope => "scope change",
+        crate::model::RequestKind::Stepup => "request for one change",
+    }
+}
+
+/// A step-up's change in words: "Change billing details (plan from basic
+/// to pro)".
+pub fn stepup_change(p: &Policy, r: &Request) -> String {
+    let label = r.actions.first().map(|a| p.label(a)).unwrap_or_default();
+    match r.stepup.as_ref().and_then(crate::stepup::StepUp::words) {
+        Some(w) => format!("{label} ({w})"),
+        None => label.to_string(),
+    }
+}
+
+/// `stepup.requested`
+pub fn stepup_requested(p: &Policy, r: &Request) -> String {
+    format!(
+        "{} asked a lead for one change on {} under ticket {}: {}, because \"{}\".",
+        r.requester_name,
+        r.account_label(),
+        r.ticket,
+        stepup_change(p, r),
+        r.reason
+    )
+}
+
+/// `stepup.approved`
+pub fn stepup_approved(p: &Policy, approver: Option<&str>, r: &Request, use_by: Timestamp) -> String {
+    let who = approver.unwrap_or("Policy");
+    format!(
+        "{who} approved one change for {} on {} under ticket {}: {}, once, until {}. The session's allowed actions stay as they were.",
+        r.requester_name,
+        r.account_label(),
+        r.ticket,
+        stepup_change(p, r),
+        hhmm(use_by)
+    )
+}
+
+/// `stepup.used`
+pub fn stepup_used(p: &Policy, r: &Request, at: Timestamp) -> String {
+    format!(
+        "{} made the one approved change on {} at {} under ticket {}: {}. The approval is used up.",
+        r.requester_name,
+        r.account_label(),
+        hhmm(at),
+        r.ticket,
+        stepup_change(p, r)
+    )
+}
+
 /// `request.approved` / `scope.approved`. `granted` and `minutes` are the decision's.
 pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted: &[String], minutes: u32) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
+    let what = request_noun(r);
     let asked: std::collections::HashSet<&String> = r.actions.iter().collect();
     let given: std::collections::HashSet<&String> = granted.iter().collect();
     let narrowed = asked.iter().any(|a| !given.contains(a));
@@ -208,17 +264,36 @@ pub fn request_approved(p: &Policy, approver: Option<&str>, r: &Request, granted
 
 /// `request.denied` / `scope.denied`
 pub fn request_denied(approver: &str, r: &Request, note: &str) -> String {
-    let what = if r.kind == crate::model::RequestKind::Scope { "scope change" } else { "request" };
+    let what = request_noun(r);
     format!("{approver} denied {} {what} under ticket {}: \"{note}\".", possessive(&r.requester_name), r.ticket)
 }
 
 /// `request.withdrawn`
-pub fn request_withdrawn(r: &Request) -> String {
+pub fn request_withdrawn(p: &Policy, r: &Request) -> String {
+    if r.kind == crate::model::RequestKind::Stepup {
+        return format!(
+            "{} withdrew the request for one change on {} under ticket {}: {}.",
+            r.requester_name,
+            r.account_label(),
+            r.ticket,
+            stepup_change(p, r)
+        );
+    }
     format!("{} withdrew the request to act as {} under ticket {}.", r.requester_name, r.account_label(), r.ticket)
 }
 
 /// `request.expired`
-pub fn request_expired(r: &Request, at: Timestamp) -> String {
+pub fn request_expired(p: &Policy, r: &Request, at: Timestamp) -> String {
+    if r.kind == crate::model::RequestKind::Stepup {
+        return format!(
+            "{} approval for one change on {} under ticket {} lapsed unused at {}: {}.",
+            possessive(&r.requester_name),
+            r.account_label(),
+            r.ticket,
+            hhmm(at),
+            stepup_change(p, r)
+        );
+    }
     format!(
         "{} approved request to act as {} under ticket {} expired at {} without being started.",
         possessive(&r.requester_name),
@@ -610,6 +685,7 @@ mod tests {
             created_at: at(14, 0),
             updated_at: at(14, 0),
             playbook: None,
+            stepup: None,
         }
     }
 
@@ -706,6 +782,26 @@ mod tests {
             new: Some("new@acme.test".into()),
         };
         let password = FieldChange { field: "password".into(), old: None, new: Some(NOT_STORED.into()) };
+        let billing = p.action("billing.update").expect("shipped action");
+        let plan = FieldChange { field: "plan".into(), old: Some("Pro".into()), new: Some("Basic".into()) };
+        let card = FieldChange { field: "card_number".into(), old: None, new: Some("4242424242424242".into()) };
+        let stepup = Request {
+            kind: RequestKind::Stepup,
+            actions: vec!["billing.update".into()],
+            reason: "Customer asked to move from Pro to Basic before the renewal on the 1st".into(),
+            stepup: Some(crate::stepup::StepUp::new("req_9", billing, None, vec![plan, card])),
+            ..ask.clone()
+        };
+        let target_only = crate::stepup::StepUp::new(
+            "req_9",
+            billing,
+            Some(crate::audit::data::Target {
+                account_id: None,
+                kind: Some("invoice".into()),
+                id: Some("inv_7".into()),
+            }),
+            vec![],
+        );
         let mut lines = vec![
             format!("ticket.created: {}", ticket_created("Acme Billing", &ticket)),
             format!("ticket.created (Zendesk): {}", ticket_created("Acme Zendesk", &zendesk)),
@@ -765,8 +861,8 @@ mod tests {
                 )
             ),
             format!("request.denied: {}", request_denied("Sam Lee", &ask, "Refunds go through finance")),
-            format!("request.withdrawn: {}", request_withdrawn(&ask)),
-            format!("request.expired: {}", request_expired(&ask, at(14, 10))),
+            format!("request.withdrawn: {}", request_withdrawn(&p, &ask)),
+            format!("request.expired: {}", request_expired(&p, &ask, at(14, 10))),
             format!("session.started: {}", session_started(&p, &s)),
             format!("scope.requested: {}", scope_requested(&p, &scope)),
             format!(
@@ -775,6 +871,16 @@ mod tests {
             ),
             format!("scope.denied: {}", request_denied("Sam Lee", &scope, "Not for this ticket")),
             format!("scope.changed: {}", scope_changed(&p, &s, &["invoice_email.update".into()])),
+            format!("stepup.requested: {}", stepup_requested(&p, &stepup)),
+            format!(
+                "stepup.requested (target, no values): {}",
+                stepup_requested(&p, &Request { stepup: Some(target_only.clone()), ..stepup.clone() })
+            ),
+            format!("stepup.approved: {}", stepup_approved(&p, Some("Sam Lee"), &stepup, at(14, 9))),
+            format!("stepup.denied: {}", request_denied("Sam Lee", &stepup, "Downgrades wait for the customer")),
+            format!("stepup.used: {}", stepup_used(&p, &stepup, at(14, 6))),
+            format!("request.withdrawn (step-up): {}", request_withdrawn(&p, &stepup)),
+            format!("request.expired (step-up): {}", request_expired(&p, &stepup, at(14, 9))),
             format!("action.performed: {}", action_performed(&p, &s, "invoice_email.update", &[email], at(14, 3))),
             format!(
                 "action.performed (redacted): {}",

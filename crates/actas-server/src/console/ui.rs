@@ -69,6 +69,7 @@ pub(crate) fn request_badge(status: RequestStatus) -> Markup {
         RequestStatus::Withdrawn => ("withdrawn", "withdrawn"),
         RequestStatus::Expired => ("expired", "expired"),
         RequestStatus::Started => ("live", "started"),
+        RequestStatus::Used => ("ended", "used"),
     };
     badge(class, words)
 }
@@ -103,7 +104,11 @@ pub(crate) fn action_badges(action: &Action) -> Markup {
 pub(crate) fn event_class(kind: EventType) -> Option<&'static str> {
     matches!(
         kind,
-        EventType::ActionDenied | EventType::RequestDenied | EventType::RequestRefused | EventType::ScopeDenied
+        EventType::ActionDenied
+            | EventType::RequestDenied
+            | EventType::RequestRefused
+            | EventType::ScopeDenied
+            | EventType::StepupDenied
     )
     .then_some("denial")
 }
@@ -130,6 +135,10 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
         T::ScopeApproved => "more actions approved",
         T::ScopeDenied => "more actions denied",
         T::ScopeChanged => "scope changed",
+        T::StepupRequested => "one change asked for",
+        T::StepupApproved => "one change approved",
+        T::StepupDenied => "one change denied",
+        T::StepupUsed => "approved change made",
         T::ActionPerformed => "change made",
         T::ActionDenied => "action refused",
         T::RecordViewed => "record viewed",
@@ -151,8 +160,8 @@ pub(crate) fn event_badge(kind: EventType) -> Markup {
     let class = match (event_class(kind), kind) {
         (Some(_), _) => "denied",
         (None, EventType::SessionStarted | EventType::SessionEntered) => "live",
-        (None, EventType::RequestApproved | EventType::ScopeApproved) => "approved",
-        (None, EventType::RequestCreated | EventType::ScopeRequested) => "waiting",
+        (None, EventType::RequestApproved | EventType::ScopeApproved | EventType::StepupApproved) => "approved",
+        (None, EventType::RequestCreated | EventType::ScopeRequested | EventType::StepupRequested) => "waiting",
         (None, EventType::SessionRevoked) => "denied",
         (None, EventType::RecordViewed) => "sensitive",
         (None, EventType::SessionEnded | EventType::SessionExpired | EventType::SessionIdleTimeout) => "ended",

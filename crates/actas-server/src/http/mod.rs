@@ -53,6 +53,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         sessions::end,
         sessions::revoke,
         sessions::scope,
+        sessions::stepup,
         sessions::heartbeat,
         sessions::entry,
         sessions::exchange,
@@ -177,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/end", post(sessions::end))
         .route("/sessions/{id}/revoke", post(sessions::revoke))
         .route("/sessions/{id}/scope", post(sessions::scope))
+        .route("/sessions/{id}/stepup", post(sessions::stepup))
         .route("/sessions/{id}/heartbeat", post(sessions::heartbeat))
         .route("/sessions/{id}/timeline", get(sessions::timeline))
         .route("/sessions/{id}/entry", post(sessions::entry))

@@ -27,7 +27,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<api::Session>, ApiError> {
     let s = service::get_session(&st.ctx, &caller.0, &id).await?;
-    Ok(Json(views::session(&st.ctx.policy, &s)))
+    let stepups = service::stepups_of(&st.ctx, &s).await?;
+    let mut view = views::session(&st.ctx.policy, &s);
+    view.stepups = stepups.iter().map(|r| views::stepup(&st.ctx.policy, r)).collect();
+    Ok(Json(view))
 }
 
 /// The agent (or the banner with the session's token) ends the session.
@@ -67,6 +70,20 @@ pub async fn scope(
 ) -> Result<Response, ApiError> {
     let staff = caller.staff()?;
     let r = service::request_scope(&st.ctx, &staff, &id, input).await?;
+    Ok(super::created(views::request(&st.ctx.policy, &r)))
+}
+
+/// The agent, or the host app with the session's token, asks a lead for
+/// one change the scope lacks; decided like any request, used once.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/stepup", tag = "sessions", params(("id" = String, Path)), request_body = api::NewStepUp,
+    responses((status = 201, body = api::Request), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn stepup(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(input): Body<api::NewStepUp>,
+) -> Result<Response, ApiError> {
+    let r = service::request_stepup(&st.ctx, &caller.0, &id, input).await?;
     Ok(super::created(views::request(&st.ctx.policy, &r)))
 }
 

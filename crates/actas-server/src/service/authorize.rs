@@ -40,13 +40,26 @@ pub async fn authorize(ctx: &Ctx, app: &App, req: api::AuthorizeRequest) -> Resu
             };
             let (session, ended) = end_if_due(tx, &policy, session, now).await?;
             let token = TokenSays { app: &claims.aud, account: &claims.sub };
-            let decided = verdict(&policy, &session, token, &ask);
+            let mut decided = verdict(&policy, &session, token, &ask);
+            // An action the scope lacks may still be the one change a lead
+            // approved for this session (a step-up), once.
+            let mut stepup = None;
+            if decided == Err(Refusal::NotInScope) {
+                stepup = super::stepup::usable(tx, &session, &ask, now).await?;
+                if stepup.is_some() {
+                    decided = policy.action(&ask.action).ok_or(Refusal::UnknownAction);
+                }
+            }
             // Only the session's own app, with the session's own token, keeps it awake.
             if session.is_live() && decided.err().is_none_or(Refusal::from_the_session) {
                 tx.touch_session(&session.id, now).await?;
             }
             let ev = tx.append_event(answer_event(&policy, Some(&session), ask, decided, now)).await?;
-            Ok(Committed::answer(answer(decided.err(), ev.body.id)).sessions_changed(ended))
+            let used = stepup.is_some();
+            if let Some(r) = stepup {
+                super::stepup::spend(tx, &policy, &session, r, ev.body.id.clone(), now).await?;
+            }
+            Ok(Committed::answer(answer(decided.err(), ev.body.id)).sessions_changed(ended || used))
         })
     }))
     .await

@@ -113,41 +113,63 @@ impl Validate for api::AuthorizeRequest {
             return Err(Error::bad_request("action", "name the action the agent is about to do"));
         }
         check_line("action", &self.action, limits::ACTION_NAME_CHARS)?;
-        if let Some(t) = &self.target {
-            for (field, v) in [("target.account_id", &t.account_id), ("target.type", &t.kind), ("target.id", &t.id)] {
-                if let Some(v) = v {
-                    check_line(field, v, limits::ID_CHARS)?;
-                }
-            }
-        }
-        if let Some(changes) = &self.changes {
-            check_count("changes", changes.len(), limits::CHANGES_PER_CALL)?;
-            let mut total = 0;
-            for c in changes {
-                if c.field.is_empty() {
-                    return Err(Error::bad_request("changes.field", "name the field that changes"));
-                }
-                check_line("changes.field", &c.field, limits::FIELD_NAME_CHARS)?;
-                for (field, v) in [("changes.old", &c.old), ("changes.new", &c.new)] {
-                    if let Some(v) = v {
-                        check_value(field, v, limits::VALUE_CHARS)?;
-                        total += v.chars().count();
-                    }
-                }
-            }
-            if total > limits::VALUES_PER_CALL_CHARS {
-                return Err(Error::bad_input(
-                    Code::TooLong,
-                    "changes",
-                    format!(
-                        "The changes' values are {total} characters long together; at most {} are accepted in one call.",
-                        limits::VALUES_PER_CALL_CHARS
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        target(self.target.as_ref())?;
+        changes(self.changes.as_deref())
     }
+}
+
+impl Validate for api::NewStepUp {
+    fn validate(&self) -> Result<()> {
+        if self.action.is_empty() {
+            return Err(Error::bad_request("action", "name the one action the change needs"));
+        }
+        check_line("action", &self.action, limits::ACTION_NAME_CHARS)?;
+        target(self.target.as_ref())?;
+        changes(self.changes.as_deref())?;
+        check_text("reason", &self.reason, limits::REASON_CHARS)
+    }
+}
+
+/// What an action acts on (`target`).
+fn target(t: Option<&api::Target>) -> Result<()> {
+    if let Some(t) = t {
+        for (field, v) in [("target.account_id", &t.account_id), ("target.type", &t.kind), ("target.id", &t.id)] {
+            if let Some(v) = v {
+                check_line(field, v, limits::ID_CHARS)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The fields an action changes (`changes`), and their values together.
+fn changes(changes: Option<&[api::Change]>) -> Result<()> {
+    let Some(changes) = changes else { return Ok(()) };
+    check_count("changes", changes.len(), limits::CHANGES_PER_CALL)?;
+    let mut total = 0;
+    for c in changes {
+        if c.field.is_empty() {
+            return Err(Error::bad_request("changes.field", "name the field that changes"));
+        }
+        check_line("changes.field", &c.field, limits::FIELD_NAME_CHARS)?;
+        for (field, v) in [("changes.old", &c.old), ("changes.new", &c.new)] {
+            if let Some(v) = v {
+                check_value(field, v, limits::VALUE_CHARS)?;
+                total += v.chars().count();
+            }
+        }
+    }
+    if total > limits::VALUES_PER_CALL_CHARS {
+        return Err(Error::bad_input(
+            Code::TooLong,
+            "changes",
+            format!(
+                "The changes' values are {total} characters long together; at most {} are accepted in one call.",
+                limits::VALUES_PER_CALL_CHARS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod metrics;
 mod requests;
 mod scim;
 mod sessions;
+mod stepup;
 
 use std::collections::HashMap;
 
@@ -34,6 +35,7 @@ pub use metrics::*;
 pub use requests::*;
 pub use scim::*;
 pub use sessions::*;
+pub use stepup::*;
 
 pub use crate::ctx::{Ctx, Principal};
 

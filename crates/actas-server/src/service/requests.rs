@@ -214,7 +214,7 @@ const INBOX_MINE: i64 = 50;
 /// Most unassigned tickets an inbox lists.
 const INBOX_UNASSIGNED: i64 = 20;
 
-fn refused_event(
+pub(super) fn refused_event(
     who: &Staff,
     ticket: Option<&Ticket>,
     raw_ticket: &str,
@@ -243,7 +243,12 @@ fn refused_event(
 }
 
 /// Applies a decision by policy: approves, records the decision and event.
-async fn approve_by_policy(tx: &mut dyn WriteTx, policy: &Policy, r: &mut Request, now: Timestamp) -> Result<()> {
+pub(super) async fn approve_by_policy(
+    tx: &mut dyn WriteTx,
+    policy: &Policy,
+    r: &mut Request,
+    now: Timestamp,
+) -> Result<()> {
     let grant = Grant { actions: r.actions.clone(), minutes: r.minutes, removed: vec![], added: vec![] };
     record_approval(tx, policy, r, &grant, None, None, now).await
 }
@@ -276,7 +281,12 @@ async fn record_approval(
         at: now,
     })
     .await?;
-    let line = text::request_approved(policy, approver.map(|s| s.name.as_str()), r, &grant.actions, grant.minutes);
+    let line = match r.kind {
+        RequestKind::Stepup => {
+            text::stepup_approved(policy, approver.map(|s| s.name.as_str()), r, now + stepup_window())
+        }
+        _ => text::request_approved(policy, approver.map(|s| s.name.as_str()), r, &grant.actions, grant.minutes),
+    };
     r.status = RequestStatus::Approved;
     r.granted_actions = Some(grant.actions.clone());
     r.granted_minutes = Some(grant.minutes);
@@ -284,7 +294,10 @@ async fn record_approval(
     r.decided_by_name = Some(decider_name);
     r.decided_at = Some(now);
     r.decision_note = note.clone();
-    r.start_by = Some(now + minutes(policy.session.approval_valid_minutes));
+    r.start_by = Some(match r.kind {
+        RequestKind::Stepup => now + stepup_window(),
+        _ => now + minutes(policy.session.approval_valid_minutes),
+    });
     r.updated_at = now;
     tx.update_request(r).await?;
     let approval = data::Approval {
@@ -298,6 +311,11 @@ async fn record_approval(
     let data = match r.kind {
         RequestKind::Access => EventData::RequestApproved(approval),
         RequestKind::Scope => EventData::ScopeApproved(approval),
+        RequestKind::Stepup => EventData::StepupApproved(data::StepupApproved {
+            note: approval.note,
+            by_policy: approval.by_policy,
+            use_by: now + stepup_window(),
+        }),
     };
     let actor = approver.map(|s| Actor::staff(&s.id, &s.name)).unwrap_or_else(Actor::policy);
     let mut e = NewEvent::new(now, actor, line, data).about_request(r);
@@ -306,6 +324,11 @@ async fn record_approval(
     }
     tx.append_event(e).await?;
     Ok(())
+}
+
+/// How long an approved step-up may be used.
+fn stepup_window() -> chrono::Duration {
+    minutes(actas_core::stepup::USE_WITHIN_MINUTES)
 }
 
 /// Opens a request (`POST /requests`). A refusal is audited as
@@ -364,6 +387,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                     minutes: checked.minutes,
                     session_id: None,
                     playbook: policy.playbook_for(&t.tags).map(|b| b.name.clone()),
+                    stepup: None,
                 },
                 &agent,
                 now,
@@ -448,8 +472,26 @@ pub async fn approve(ctx: &Ctx, approver: &Staff, id: &str, input: api::Approve)
         Box::pin(async move {
             let mut r = load_request(tx, &id).await?;
             authz::allow(&approver, Act::Decide(&r), now)?;
+            if r.kind == RequestKind::Stepup && (input.actions.is_some() || input.minutes.is_some()) {
+                return Err(Error::refused(
+                    Code::StepupAsAsked,
+                    Some("actions"),
+                    "A step-up is approved or denied as asked: it allows its one change once, within 5 minutes.",
+                ));
+            }
             let grant = flow::check_approval(&policy, &r, &approver, input.actions.as_deref(), input.minutes)?;
             let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+            if r.kind == RequestKind::Stepup {
+                let sid = r.session_id.clone().unwrap_or_default();
+                let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
+                let (s, ended) = super::end_if_due(tx, &policy, s, now).await?;
+                if !s.is_live() {
+                    let over = Error::conflict(Code::SessionEnded, "The session this change is for has ended.");
+                    return Ok(Committed::refusal(over).sessions_changed(ended));
+                }
+                record_approval(tx, &policy, &mut r, &grant, Some(&approver), note, now).await?;
+                return Ok(Committed::answer(r).sessions_changed(true));
+            }
             if r.kind == RequestKind::Scope {
                 let sid = r.session_id.clone().unwrap_or_default();
                 let s = tx.get_session(&sid).await?.ok_or_else(|| Error::not_found("session"))?;
@@ -557,6 +599,9 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 })
                 .await?;
                 r.status = RequestStatus::Denied;
+                if let Some(x) = r.stepup.as_mut() {
+                    x.spend();
+                }
                 r.decided_by = Some(approver.id.clone());
                 r.decided_by_name = Some(approver.name.clone());
                 r.decided_at = Some(now);
@@ -568,6 +613,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 let data = match r.kind {
                     RequestKind::Access => EventData::RequestDenied(denial),
                     RequestKind::Scope => EventData::ScopeDenied(denial),
+                    RequestKind::Stepup => EventData::StepupDenied(denial),
                 };
                 let mut e =
                     NewEvent::new(now, Actor::staff(&approver.id, &approver.name), line, data).about_request(&r);
@@ -585,6 +631,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
 /// Withdraws a pending or approved request; only its requester may.
 pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
     let now = ctx.clock.now();
+    let policy = ctx.policy.clone();
     let who = who.clone();
     let id = id.to_string();
     ctx.store
@@ -601,34 +648,53 @@ pub async fn withdraw(ctx: &Ctx, who: &Staff, id: &str) -> Result<Request> {
                     ));
                 }
                 r.status = RequestStatus::Withdrawn;
+                if let Some(x) = r.stepup.as_mut() {
+                    x.spend();
+                }
                 r.updated_at = now;
                 tx.update_request(&r).await?;
-                tx.append_event(
-                    NewEvent::new(
-                        now,
-                        Actor::staff(&who.id, &who.name),
-                        text::request_withdrawn(&r),
-                        EventData::RequestWithdrawn(data::Nothing {}),
-                    )
-                    .about_request(&r),
-                )
-                .await?;
+                let e = NewEvent::new(
+                    now,
+                    Actor::staff(&who.id, &who.name),
+                    text::request_withdrawn(&policy, &r),
+                    EventData::RequestWithdrawn(data::Nothing {}),
+                );
+                tx.append_event(about_stepup(e.about_request(&r), &r)).await?;
                 Ok(r)
             })
         }))
         .await
 }
 
-/// Marks an approved request expired (its approval ran out unstarted).
-pub(crate) async fn expire_request(tx: &mut dyn WriteTx, mut r: Request, at: Timestamp) -> Result<Request> {
+/// A step-up's events are its session's too (its timeline tells them).
+fn about_stepup(e: NewEvent, r: &Request) -> NewEvent {
+    match (&r.kind, &r.session_id) {
+        (RequestKind::Stepup, Some(sid)) => e.session(sid),
+        _ => e,
+    }
+}
+
+/// Marks an approved request expired (its approval ran out unstarted, or a
+/// step-up's unused).
+pub(crate) async fn expire_request(
+    tx: &mut dyn WriteTx,
+    policy: &Policy,
+    mut r: Request,
+    at: Timestamp,
+) -> Result<Request> {
     r.status = RequestStatus::Expired;
+    if let Some(x) = r.stepup.as_mut() {
+        x.spend();
+    }
     r.updated_at = at;
     tx.update_request(&r).await?;
-    tx.append_event(
-        NewEvent::new(at, Actor::system(), text::request_expired(&r, at), EventData::RequestExpired(data::Nothing {}))
-            .about_request(&r),
-    )
-    .await?;
+    let e = NewEvent::new(
+        at,
+        Actor::system(),
+        text::request_expired(policy, &r, at),
+        EventData::RequestExpired(data::Nothing {}),
+    );
+    tx.append_event(about_stepup(e.about_request(&r), &r)).await?;
     Ok(r)
 }
 
@@ -645,9 +711,9 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
             Box::pin(async move {
                 let mut r = load_request(tx, &id).await?;
                 authz::allow(&agent, Act::Start(&r), now)?;
-                if r.requester == agent.id {
+                if r.requester == agent.id && r.kind != RequestKind::Stepup {
                     if let Some(at) = flow::approval_lapsed(&r, now) {
-                        expire_request(tx, r, at).await?;
+                        expire_request(tx, &policy, r, at).await?;
                         return Ok(Committed::refusal(Error::conflict(
                             Code::ApprovalExpired,
                             "The approval ran out before the session was started; ask again.",
@@ -827,6 +893,7 @@ pub async fn request_scope(ctx: &Ctx, agent: &Staff, session_id: &str, input: ap
                     minutes: ((s.ends_at - now).num_minutes().max(1) as u32).min(policy.session.max_minutes),
                     session_id: Some(s.id.clone()),
                     playbook: ticket.as_ref().and_then(|t| policy.playbook_for(&t.tags)).map(|b| b.name.clone()),
+                    stepup: None,
                 },
                 &agent,
                 now,

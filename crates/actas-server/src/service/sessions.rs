@@ -362,7 +362,7 @@ pub async fn reap(ctx: &Ctx) -> Result<usize> {
             for r in lapsed {
                 if let Some(r) = tx.get_request(&r.id).await? {
                     if let Some(at) = actas_core::flow::approval_lapsed(&r, now) {
-                        super::requests::expire_request(tx, r, at).await?;
+                        super::requests::expire_request(tx, &policy, r, at).await?;
                         n += 1;
                     }
                 }

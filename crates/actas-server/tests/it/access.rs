@@ -284,6 +284,18 @@ fn rows() -> Vec<Row> {
             want: staff([201, F, F, F, F]),
         },
         Row {
+            // The agent, or the host app with the session's own token.
+            endpoint: "POST /api/v1/sessions/{id}/stepup",
+            call: |f| {
+                post(
+                    format!("/api/v1/sessions/{}/stepup", f.s1),
+                    json!({"action": "billing.update", "changes": [{"field": "plan", "new": "Basic"}], "reason": REASON}),
+                )
+            },
+            //     none gar uni own  agt lead aud adm dis app oth tkt tokT tokO tokE fk an hs ed scim
+            want: [U, U, U, 201, F, F, F, F, U, F, F, F, 201, F, F, U, U, U, U, F],
+        },
+        Row {
             endpoint: "POST /api/v1/sessions/{id}/heartbeat",
             call: |f| post(format!("/api/v1/sessions/{}/heartbeat", f.s1), json!({})),
             want: [U, U, U, 200, F, F, F, F, U, 200, N, N, 200, F, F, U, U, U, U, N],

@@ -187,6 +187,13 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
         json!({"note": "no"}),
     )
     .await;
+    // Step-ups: one used, one denied.
+    let plan = json!({"action": "refund.issue", "changes": [{"field": "amount", "new": "40"}], "reason": "Customer was charged twice for the October invoice"});
+    let (_, su) = app.post(&format!("/api/v1/sessions/{sid}/stepup"), &app.maria, plan).await;
+    app.approve(&app.sam, su["id"].as_str().unwrap(), json!({})).await;
+    app.authorize_with(token, "refund.issue", json!({"changes": [{"field": "amount", "new": "40"}]})).await;
+    let (_, su2) = app.post(&format!("/api/v1/sessions/{sid}/stepup"), &app.maria, json!({"action": "credit.issue", "reason": "Customer asked for a credit for the October outage"})).await;
+    app.post(&format!("/api/v1/requests/{}/deny", su2["id"].as_str().unwrap()), &app.sam, json!({"note": "Credits go through finance"})).await;
     app.end(&app.maria, sid).await;
     let notices = app.client.notices(0).await.unwrap();
     app.client.notice_delivered(&notices[0].id).await.unwrap();

@@ -25,5 +25,6 @@ mod refusals;
 mod revocation;
 mod scim;
 mod security;
+mod stepup;
 mod tickets_api;
 mod time;

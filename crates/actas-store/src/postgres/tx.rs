@@ -233,7 +233,7 @@ const TICKET_COLS: &str =
 const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
 const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, external_id, email, updated_at, username";
 const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at";
-const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook";
+const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook, stepup";
 const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
 const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers";
 const EVENT_COLS: &str =
@@ -743,7 +743,7 @@ impl crate::ports::RequestReads for SqlTx {
 impl crate::ports::RequestWrites for SqlTx {
     async fn insert_request(&mut self, r: &Request) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+            "INSERT INTO requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         ))
         .bind(&r.id)
         .bind(r.kind.as_str())
@@ -767,6 +767,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(micros(r.created_at))
         .bind(micros(r.updated_at))
         .bind(&r.playbook)
+        .bind(stepup_json(r.stepup.as_ref())?)
         .execute(self.db().await?)
         .await
         .map_err(db_err)?;
@@ -775,7 +776,7 @@ impl crate::ports::RequestWrites for SqlTx {
 
     async fn update_request(&mut self, r: &Request) -> Result<()> {
         sqlx::query(
-            "UPDATE requests SET status = $2, session_id = $3, granted_actions = $4, granted_minutes = $5, decided_by = $6, decided_by_name = $7, decided_at = $8, decision_note = $9, start_by = $10, updated_at = $11 WHERE id = $1",
+            "UPDATE requests SET status = $2, session_id = $3, granted_actions = $4, granted_minutes = $5, decided_by = $6, decided_by_name = $7, decided_at = $8, decision_note = $9, start_by = $10, updated_at = $11, stepup = $12 WHERE id = $1",
         )
         .bind(&r.id)
         .bind(r.status.as_str())
@@ -788,6 +789,7 @@ impl crate::ports::RequestWrites for SqlTx {
         .bind(&r.decision_note)
         .bind(opt_micros(r.start_by))
         .bind(micros(r.updated_at))
+        .bind(stepup_json(r.stepup.as_ref())?)
         .execute(self.db().await?)
         .await
         .map_err(db_err)?;

@@ -41,7 +41,7 @@ macro_rules! request_cols {
     () => {
         "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, \
          session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, \
-         start_by, created_at, updated_at, playbook"
+         start_by, created_at, updated_at, playbook, stepup"
     };
 }
 macro_rules! decision_cols {
@@ -123,7 +123,7 @@ read_rows! {
     request_from: RequestRow => Request {
         id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status,
         session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note,
-        start_by, created_at, updated_at, playbook,
+        start_by, created_at, updated_at, playbook, stepup,
     }
     decision_from: DecisionRow => Decision {
         id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at,

@@ -10,7 +10,7 @@ use rusqlite::params;
 use super::conn::{db_err, exec, unique_or, BatchTx};
 use super::reads::event_head;
 use super::rows::*;
-use crate::convert::{approvers_json, audit_at, join, mapping_json, micros, opt_micros, tags_json};
+use crate::convert::{approvers_json, audit_at, join, mapping_json, micros, opt_micros, stepup_json, tags_json};
 use crate::ports::*;
 use crate::writer::BatchConn;
 use crate::{ConsoleSession, EntryCode, KeyRecord, StaffProfile};
@@ -201,7 +201,7 @@ impl RequestWrites for BatchTx {
             concat!(
                 "INSERT INTO requests (",
                 request_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
             ),
             params![
                 r.id,
@@ -226,6 +226,7 @@ impl RequestWrites for BatchTx {
                 micros(r.created_at),
                 micros(r.updated_at),
                 r.playbook,
+                stepup_json(r.stepup.as_ref())?,
             ],
         )?;
         Ok(())
@@ -235,7 +236,7 @@ impl RequestWrites for BatchTx {
         self.change(
             "UPDATE requests SET status = ?2, session_id = ?3, granted_actions = ?4, granted_minutes = ?5, \
              decided_by = ?6, decided_by_name = ?7, decided_at = ?8, decision_note = ?9, start_by = ?10, \
-             updated_at = ?11 WHERE id = ?1",
+             updated_at = ?11, stepup = ?12 WHERE id = ?1",
             params![
                 r.id,
                 r.status.as_str(),
@@ -248,6 +249,7 @@ impl RequestWrites for BatchTx {
                 r.decision_note,
                 opt_micros(r.start_by),
                 micros(r.updated_at),
+                stepup_json(r.stepup.as_ref())?,
             ],
         )?;
         Ok(())

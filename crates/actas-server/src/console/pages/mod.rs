@@ -27,7 +27,7 @@ pub mod requests;
 pub mod sessions;
 
 use actas_core::limits::one_line;
-use actas_core::model::{Request, RequestStatus, Ticket};
+use actas_core::model::{Request, RequestKind, RequestStatus, Ticket};
 use actas_core::policy::{Action, ActionKind, Approval, Policy};
 use actas_core::{Error, Timestamp};
 use axum::http::StatusCode;
@@ -114,14 +114,20 @@ fn status_words(now: Timestamp, r: &Request) -> Markup {
     html! {
         @match r.status {
             RequestStatus::Pending => "Waiting for a lead's decision",
+            RequestStatus::Approved if r.kind == RequestKind::Stepup => @match r.start_by {
+                Some(t) => { "Approved: the one change may be made once, until " (moment(now, t)) }
+                None => "Approved",
+            },
             RequestStatus::Approved => @match r.start_by {
                 Some(t) => { "Approved: start it; the approval runs out " (moment(now, t)) }
                 None => "Approved",
             },
             RequestStatus::Denied => "Denied",
             RequestStatus::Withdrawn => "Withdrawn",
+            RequestStatus::Expired if r.kind == RequestKind::Stepup => "Expired: the approval ran out unused",
             RequestStatus::Expired => "Expired: the approval ran out before a session was started",
             RequestStatus::Started => "Started",
+            RequestStatus::Used => "Used: the one change was made",
         }
     }
 }

@@ -472,6 +472,7 @@ mod tests {
                 minutes: 15,
                 session_id: None,
                 playbook: None,
+                stepup: None,
             },
             &actas_core::model::Staff {
                 id: "maria".into(),
