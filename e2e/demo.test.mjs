@@ -23,6 +23,8 @@ import {
   launchBrowser,
   shadowContent,
   shot as screenshot,
+  signIn,
+  sidewaysScroll,
   startDemo,
   topElementAtBanner,
   waitForState,
@@ -671,6 +673,84 @@ test('when a lead approves more scope, the banner and the customer name every ap
     }
   } finally {
     await context.close();
+  }
+});
+
+test('a change out of scope is asked of a lead from its refusal; the banner shows the wait and the answer; it goes through once', async () => {
+  // Viewing the plan needs nobody; changing it needs a lead.
+  const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ['plan.view'] });
+  assert.equal(req.status, 'approved');
+  const started = await must(201, 'POST', `/requests/${req.id}/start`, 'maria', {});
+  const sid = started.session.id;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const lead = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(await enterUrl(sid));
+    await waitForState(page, 'live');
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/plan`));
+    const before = (await page.locator('#plan').innerText()).trim();
+    const target = before === 'Enterprise' ? 'Business' : 'Enterprise';
+    await page.getByLabel('Change to').selectOption(target);
+    await page.getByRole('button', { name: 'Change plan' }).click();
+    await page.locator('#refusal').waitFor();
+    assert.match(await page.locator('#refusal').innerText(), new RegExp(esc(NOT_APPROVED)));
+    const what = await page.locator('#stepup-what').innerText();
+    assert.equal(what, `plan from ${before} to ${target}`);
+
+    // A vague reason is refused in the form, in actas's words.
+    await page.getByLabel('Why (name what the customer asked for)').fill('need access');
+    await page.getByRole('button', { name: 'Ask a lead for this one change' }).click();
+    await page.locator('#stepup-error').waitFor();
+    assert.match(await page.locator('#stepup-error').innerText(), /vague|specific|say/i);
+
+    const why = `The customer asked on the call to move from ${before} to ${target} before the renewal`;
+    await page.getByLabel('Why (name what the customer asked for)').fill(why);
+    await page.getByRole('button', { name: 'Ask a lead for this one change' }).click();
+    await page.locator('#stepup-asked').waitFor();
+    await page.waitForFunction(() => document.querySelector('actas-banner').getAttribute('data-stepup') === 'pending', null, { timeout: 3000 });
+    const waiting = (await shadowContent(page)).texts.join(' ');
+    assert.ok(waiting.includes(`Waiting for a lead to approve one change: Change billing details (plan from ${before} to ${target}`), waiting);
+    await shot(page, 'demo-stepup-waiting');
+
+    // Sam approves it from the console's queue, in one click, seeing old and new.
+    const console = await lead.newPage();
+    await signIn(console, demo.actas, 'sam');
+    await console.goto(`${demo.actas}/queue`);
+    const card = console.locator('article.stepup', { hasText: why.slice(0, 40) });
+    await card.waitFor();
+    const cells = await card.locator('table.changes tbody tr').first().locator('th, td').allInnerTexts();
+    assert.deepEqual(cells.map((c) => c.trim()), ['plan', before, target]);
+    await card.getByRole('button', { name: 'Approve this one change' }).click();
+    await console.getByRole('status').filter({ hasText: 'for one change' }).waitFor();
+
+    // The banner tells Maria within seconds, at desktop and phone widths.
+    await page.waitForFunction(() => document.querySelector('actas-banner').getAttribute('data-stepup') === 'approved', null, { timeout: 3000 });
+    const approved = (await shadowContent(page)).texts.join(' ');
+    assert.ok(approved.includes('Sam Lee approved one change: Change billing details'), approved);
+    await shot(page, 'demo-stepup-approved');
+    await page.setViewportSize({ width: 375, height: 720 });
+    assert.equal(await sidewaysScroll(page), 0);
+    await shot(page, 'demo-stepup-approved-375');
+    await page.setViewportSize({ width: 1280, height: 720 });
+
+    // The change goes through once; the same change again is refused.
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/plan`));
+    await page.getByLabel('Change to').selectOption(target);
+    await page.getByRole('button', { name: 'Change plan' }).click();
+    await page.waitForURL(billing(`/accounts/${ACCOUNT.id}/plan`));
+    assert.equal((await page.locator('#plan').innerText()).trim(), target);
+    await page.waitForFunction(() => document.querySelector('actas-banner').getAttribute('data-stepup') === 'used', null, { timeout: 3000 });
+    await page.getByLabel('Change to').selectOption(before);
+    await page.getByRole('button', { name: 'Change plan' }).click();
+    await page.locator('#refusal').waitFor();
+    const session = await must(200, 'GET', `/sessions/${sid}`, 'sam');
+    assert.deepEqual(session.scope.map((a) => a.name), ['plan.view'], 'the scope never grew');
+    assert.equal(session.stepups[0].status, 'used');
+  } finally {
+    await context.close();
+    await lead.close();
+    await ensureEnded(sid);
   }
 });
 

@@ -399,6 +399,9 @@ pub struct StepUp {
     pub action: ActionRef,
     /// What it is for.
     pub change: StepUpChange,
+    /// The change in words: "Change billing details (plan from Pro to
+    /// Basic on subscription sub_9)".
+    pub summary: String,
     /// The agent's reason.
     pub reason: String,
     /// `pending`, `approved` (usable once until `use_by`), `used`,

@@ -248,6 +248,40 @@ impl Client {
         self.get(&format!("/sessions/{}", segment(id))).await
     }
 
+    /// Asks a lead for one change the session's scope lacks (a step-up, SPEC
+    /// §10), in the agent's name, with the session's impersonation `token`:
+    /// what an "Ask a lead for this one change" button does after
+    /// [`Client::authorize`] answered `not_in_scope`. Name the same action,
+    /// target and changes the refused call named: once a lead approves,
+    /// exactly that call is allowed, once, within 5 minutes; the session's
+    /// scope never grows. The answer is the request (`kind = "stepup"`); the
+    /// session ([`Client::session`], and the banner) shows its decision. A
+    /// vague reason, an action the policy forbids or a view is refused with
+    /// a problem (`reason-vague`, `forbidden-action`, `not-a-change`, ...).
+    ///
+    /// ```no_run
+    /// # async fn run(actas: actas_client::Client, token: &str) -> Result<(), actas_client::ClientError> {
+    /// use actas_client::api::{Change, NewStepUp};
+    /// let ask = NewStepUp {
+    ///     action: "billing.update".into(),
+    ///     changes: Some(vec![Change { field: "plan".into(), old: Some("Pro".into()), new: Some("Basic".into()) }]),
+    ///     reason: "Customer asked to move from Pro to Basic before the renewal".into(),
+    ///     ..Default::default()
+    /// };
+    /// let asked = actas.ask_stepup(token, "ses_...", &ask).await?;
+    /// println!("{} is {}", asked.id, asked.status.as_str());
+    /// # Ok(()) }
+    /// ```
+    pub async fn ask_stepup(
+        &self,
+        token: &str,
+        session_id: &str,
+        ask: &api::NewStepUp,
+    ) -> Result<api::Request, ClientError> {
+        let url = self.url(&format!("/sessions/{}/stepup", segment(session_id)));
+        self.call(|| self.http.post(&url).bearer_auth(token).json(ask), false).await
+    }
+
     /// Exchanges a one-time entry code (brought by the agent's browser from
     /// the staff console) for the session and its token. A code works
     /// once, for a short time; a used, expired or replaced code is refused

@@ -190,6 +190,51 @@ async fn authorize_answers_through_the_client() {
 }
 
 #[tokio::test]
+async fn a_refused_change_is_asked_of_a_lead_and_then_allowed_once() {
+    use actas_client::api::{Change, NewStepUp, RequestKind, RequestStatus};
+    let actas = serve().await;
+    let (sid, token) = session(&actas).await;
+    let c = &actas.client;
+    let change = || Some(vec![Change { field: "plan".into(), old: Some("Pro".into()), new: Some("Basic".into()) }]);
+    let call = api_call(&token, change());
+    assert!(!c.authorize_with(&call).await.unwrap().allowed);
+    let ask = NewStepUp {
+        action: "billing.update".into(),
+        changes: change(),
+        reason: "Customer asked to move from Pro to Basic before the renewal".into(),
+        ..Default::default()
+    };
+    let asked = c.ask_stepup(&token, &sid, &ask).await.unwrap();
+    assert_eq!((asked.kind, asked.status), (RequestKind::Stepup, RequestStatus::Pending));
+    assert_eq!(c.session(&sid).await.unwrap().stepups[0].status, RequestStatus::Pending);
+    let vague = NewStepUp { reason: "need access".into(), ..ask.clone() };
+    match c.ask_stepup(&token, &sid, &vague).await.unwrap_err() {
+        actas_client::ClientError::Api(p) => assert_eq!(p.kind, "urn:actas:problem:reason-vague"),
+        other => panic!("{other:?}"),
+    }
+    actas.approve(&actas.sam, asked.id.as_str(), serde_json::json!({})).await;
+    let s = c.session(&sid).await.unwrap();
+    assert_eq!(s.stepups[0].status, RequestStatus::Approved);
+    assert!(
+        s.stepups[0].summary.starts_with("Change billing details (plan from Pro to Basic"),
+        "{}",
+        s.stepups[0].summary
+    );
+    assert!(c.authorize_with(&call).await.unwrap().allowed);
+    assert!(!c.authorize_with(&call).await.unwrap().allowed);
+    assert_eq!(c.session(&sid).await.unwrap().stepups[0].status, RequestStatus::Used);
+}
+
+fn api_call(token: &str, changes: Option<Vec<actas_client::api::Change>>) -> actas_client::api::AuthorizeRequest {
+    actas_client::api::AuthorizeRequest {
+        token: token.to_string().into(),
+        action: "billing.update".into(),
+        target: None,
+        changes,
+    }
+}
+
+#[tokio::test]
 async fn the_feed_reconnects_across_a_restart_and_resumes_where_it_left_off() {
     let mut actas = serve().await;
     let mut feed = actas.client.follow();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actas_client::api::{AuthorizeRequest, Change, Target};
+use actas_client::api::{AuthorizeRequest, Change, NewStepUp, Target};
 use actas_client::api::{EndReason, Refusal, SessionState};
 use actas_client::layer::{EndedPage, MaybeActing};
 use actas_client::Impersonation;
@@ -22,6 +22,7 @@ pub(crate) fn router(demo: Arc<Demo>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/support/ended", get(ended))
+        .route("/support/stepup", post(ask_stepup))
         .route("/accounts/{id}", get(overview))
         .route("/accounts/{id}/settings", get(settings).post(save_settings))
         .route("/accounts/{id}/invoice-email", post(save_invoice_email))
@@ -104,19 +105,146 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     (status, markup).into_response()
 }
 
-fn refusal(demo: &Demo, who: Option<&Impersonation>, account: Option<&Account>, why: &str) -> Response {
+/// Why actas said no, and, for a change the session's scope lacks, the one
+/// change a lead could approve.
+pub(crate) struct Refused {
+    why: String,
+    offer: Option<Offer>,
+}
+
+impl Refused {
+    fn plain(why: impl Into<String>) -> Refused {
+        Refused { why: why.into(), offer: None }
+    }
+}
+
+/// A change refused as `not_in_scope`: what "Ask a lead for this one
+/// change" sends, and the page to go back to.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct Offer {
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    changes: Vec<Change>,
+    back: String,
+}
+
+impl Offer {
+    /// "plan from Pro to Basic", for the agent.
+    fn words(&self) -> String {
+        let parts: Vec<String> = self
+            .changes
+            .iter()
+            .map(|c| {
+                let field = c.field.replace(['_', '.'], " ");
+                match (&c.old, &c.new) {
+                    (Some(o), Some(n)) => format!("{field} from {o} to {n}"),
+                    (None, Some(n)) => format!("{field} to {n}"),
+                    _ => field,
+                }
+            })
+            .collect();
+        if parts.is_empty() {
+            format!("this change ({})", self.action)
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn refusal(demo: &Demo, who: Option<&Impersonation>, account: Option<&Account>, r: &Refused) -> Response {
+    refusal_page(demo, who, account, r, None, "")
+}
+
+/// The refusal page; with an offer, the form that asks a lead for the one
+/// change (`error` is a refused ask's sentence, `reason` what was typed).
+fn refusal_page(
+    demo: &Demo,
+    who: Option<&Impersonation>,
+    account: Option<&Account>,
+    r: &Refused,
+    error: Option<&str>,
+    reason: &str,
+) -> Response {
     let body = html! {
-        p.refusal #refusal role="alert" { "actas refused this, so nothing was done: " (why) "." }
+        p.refusal #refusal role="alert" { "actas refused this, so nothing was done: " (r.why) "." }
+        @if let (Some(o), Some(_)) = (&r.offer, who) {
+            form #stepup-form method="post" action="/support/stepup" {
+                h2 { "Ask a lead for this one change" }
+                p { "A lead can allow exactly this change, once, within 5 minutes: " strong #stepup-what { (o.words()) } "." }
+                @if let Some(e) = error { p.refusal #stepup-error role="alert" { (e) } }
+                input type="hidden" name="offer" value=(serde_json::to_string(o).unwrap_or_default());
+                label for="stepup-reason" { "Why (name what the customer asked for)" }
+                textarea #stepup-reason name="reason" required rows="3" cols="60" { (reason) }
+                p { button type="submit" { "Ask a lead for this one change" } }
+            }
+        }
         @if let Some(a) = account { p { a href=(format!("/accounts/{}", a.id)) { "Back to the account" } } }
     };
-    page(StatusCode::FORBIDDEN, layout(demo, "Not allowed", who, account, body))
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::FORBIDDEN };
+    page(status, layout(demo, "Not allowed", who, account, body))
+}
+
+#[derive(Deserialize)]
+struct StepUpForm {
+    offer: String,
+    reason: String,
+}
+
+/// `POST /support/stepup`: asks a lead for the one change, with the
+/// session's token, in the agent's name.
+async fn ask_stepup(State(demo): St, MaybeActing(who): MaybeActing, Form(f): Form<StepUpForm>) -> Response {
+    let Some(w) = who else { return Redirect::to("/").into_response() };
+    let Ok(offer) = serde_json::from_str::<Offer>(&f.offer) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            layout(&demo, "Not allowed", Some(&w), None, html! { p { "That form is not one of ours." } }),
+        );
+    };
+    // Only a page of this app, never an address elsewhere.
+    let back = if offer.back.starts_with("/accounts/") { offer.back.clone() } else { landing(&w) };
+    let account = load(&demo, &w.account_id).await;
+    let ask = NewStepUp {
+        action: offer.action.clone(),
+        target: Some(Target {
+            account_id: Some(w.account_id.clone()),
+            kind: offer.target_type.clone(),
+            id: offer.target_id.clone(),
+        }),
+        changes: (!offer.changes.is_empty()).then(|| offer.changes.clone()),
+        reason: f.reason.clone(),
+    };
+    match demo.actas.ask_stepup(w.token.expose(), &w.session_id, &ask).await {
+        Ok(_) => {
+            let body = html! {
+                p.ok #stepup-asked role="status" {
+                    "Asked a lead for this one change: " strong { (offer.words()) } ". "
+                    "The support banner shows the answer. Once it is approved, make the change again within 5 minutes; it is allowed once."
+                }
+                p { a #stepup-back href=(back) { "Back to the page" } }
+            };
+            layout(&demo, "Asked a lead", Some(&w), account.as_ref(), body).into_response()
+        }
+        Err(e) => {
+            let detail = match &e {
+                actas_client::ClientError::Api(p) => p.detail.clone(),
+                other => {
+                    tracing::warn!(error = %other, "actas did not answer");
+                    "actas could not be asked right now; try again.".to_string()
+                }
+            };
+            let r = Refused { why: refusal_words(Refusal::NotInScope).to_string(), offer: Some(offer) };
+            refusal_page(&demo, Some(&w), account.as_ref(), &r, Some(&detail), &f.reason)
+        }
+    }
 }
 
 async fn load(demo: &Demo, id: &str) -> Option<Account> {
     demo.accounts.read().await.get(id).cloned()
 }
 
-/// Asks actas when support is acting; customers act for themselves.
+/// Asks actas when support is acting; customers act for themselves. A
+/// change the scope lacks comes back with the offer to ask a lead for it.
 async fn ask(
     demo: &Demo,
     who: Option<&Impersonation>,
@@ -124,8 +252,15 @@ async fn ask(
     action: &str,
     target: Option<(&str, &str)>,
     changes: Vec<Change>,
-) -> Result<(), String> {
+) -> Result<(), Refused> {
     let Some(who) = who else { return Ok(()) };
+    let offer = Offer {
+        action: action.into(),
+        target_type: target.map(|t| t.0.to_string()),
+        target_id: target.map(|t| t.1.to_string()),
+        changes: changes.clone(),
+        back: format!("/accounts/{account}"),
+    };
     let req = AuthorizeRequest {
         token: who.token.clone(),
         action: action.into(),
@@ -143,19 +278,21 @@ async fn ask(
                 if r.session_is_over() {
                     demo.guard.mark_ended(&who.session_id);
                 }
-                Err(refusal_words(r).to_string())
+                let change = !action.ends_with(".view");
+                let offer = (r == Refusal::NotInScope && change).then_some(offer);
+                Err(Refused { why: refusal_words(r).to_string(), offer })
             }
         },
         Err(e) => {
             tracing::warn!(error = %e, "actas did not answer");
-            Err("actas could not be asked right now".to_string())
+            Err(Refused::plain("actas could not be asked right now"))
         }
     }
 }
 
 /// A view: allowed offline when the token grants it, else asked of actas
 /// (the scope may have grown, and a refusal is audited).
-async fn view(demo: &Demo, who: Option<&Impersonation>, account: &str, action: &str) -> Result<(), String> {
+async fn view(demo: &Demo, who: Option<&Impersonation>, account: &str, action: &str) -> Result<(), Refused> {
     match who {
         Some(w) if w.account_id == account && w.grants(action) => Ok(()),
         _ => ask(demo, who, account, action, None, vec![]).await,
@@ -510,7 +647,7 @@ async fn activity(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path
 async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
     let a = account_or_404!(demo, who.as_ref(), id);
     if who.is_some() {
-        return refusal(&demo, who.as_ref(), Some(&a), "this page is for the customer");
+        return refusal(&demo, who.as_ref(), Some(&a), &Refused::plain("this page is for the customer"));
     }
     let body = match demo.actas.access_log(&id).await {
         Ok(log) if log.entries.is_empty() => html! { p { "Nobody from support has accessed this account." } },

@@ -43,9 +43,13 @@
  *   offset keeps its last live value under the panel.
  * - Heartbeats at most every 30 s while the agent is active on the page.
  * - Names are set with textContent only.
+ * - A step-up (one change asked of a lead, SPEC §10): the latest one of
+ *   the session, in words, below the bar: waiting, approved with the time
+ *   left to make it, denied with the lead's reason, made, or run out.
  * - State for scripts and tests, on the element: data-state (loading, live,
  *   ended), data-end-reason, data-account, data-agent, data-approver,
- *   data-allowed, data-countdown, data-warning. `actas:session-ended` is
+ *   data-allowed, data-countdown, data-warning, data-stepup (the latest
+ *   step-up's status). `actas:session-ended` is
  *   dispatched on window when the session ends.
  */
 (function () {
@@ -147,6 +151,8 @@
     '.toggle[aria-expanded="true"] .chev { margin: 4px 0 0; transform: rotate(-135deg); }',
     '.warn { margin-top: 4px; font-weight: 700; overflow-wrap: anywhere; }',
     '.warn:empty { display: none; }',
+    '.stepup { margin-top: 4px; padding-top: 4px; border-top: 1px solid rgba(0, 0, 0, 0.3); overflow-wrap: anywhere; }',
+    '.stepup:empty { display: none; }',
     // Phones: one line that never wraps; the rest behind the disclosure.
     '.account-short { display: none; }',
     '@media (max-width: 640px) {',
@@ -181,7 +187,7 @@
     '  .more > span { display: block; }',
     '}',
     ':host([data-state="ended"]) .row { display: none; }',
-    ':host([data-state="ended"]) .warn { ' + HIDDEN + ' }',
+    ':host([data-state="ended"]) .warn, :host([data-state="ended"]) .stepup { ' + HIDDEN + ' }',
     ':host([data-state="ended"]) .bar {',
     '  display: flex; min-height: 100%; box-sizing: border-box; padding: 24px 20px;',
     '}',
@@ -299,6 +305,10 @@
   var warnEl = el('div', 'warn', bar);
   warnEl.setAttribute('aria-live', 'polite');
   warnEl.setAttribute('role', 'status');
+  // A step-up (one change asked of a lead) and its answer.
+  var stepEl = el('div', 'stepup', bar);
+  stepEl.setAttribute('aria-live', 'polite');
+  stepEl.setAttribute('role', 'status');
   var leaveBtn = null;
 
   function exitLabel(long, short) {
@@ -310,6 +320,7 @@
   // --- state -------------------------------------------------------------
 
   var session = null;
+  var stepup = null;
   var ended = false;
   var skewMs = 0;
   var lastBeat = 0;
@@ -380,8 +391,40 @@
       return;
     }
     host.setAttribute('data-state', 'live');
+    stepup = Array.isArray(s.stepups) && s.stepups.length ? s.stepups[0] : null;
     renderClock();
     pushPage();
+  }
+
+  // The latest step-up in words: waiting, approved (with the time left to
+  // use it), denied (with the lead's reason), used or run out.
+  function stepupWords(x) {
+    if (!x || typeof x !== 'object') {
+      return '';
+    }
+    var what = String(x.summary || (x.action && x.action.label) || 'one change');
+    var by = x.decided_by ? String(x.decided_by) : 'A lead';
+    switch (x.status) {
+      case 'pending':
+        return 'Waiting for a lead to approve one change: ' + what + '.';
+      case 'approved': {
+        var useBy = parseTime(x.use_by);
+        if (!(useBy - now() > 0)) {
+          return 'The approval for one change ran out: ' + what + '.';
+        }
+        // A fixed time, not a countdown: this line is read out when it changes.
+        var at = new Date(useBy - skewMs).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        return by + ' approved one change: ' + what + '. Make it once, before ' + at + '.';
+      }
+      case 'denied':
+        return by + ' denied one change: ' + what + (x.decision_note ? ' (\u201c' + String(x.decision_note) + '\u201d)' : '') + '.';
+      case 'used':
+        return 'The approved change was made: ' + what + '. Another one needs a new approval.';
+      case 'expired':
+        return 'The approval for one change ran out unused: ' + what + '.';
+      default:
+        return '';
+    }
   }
 
   function parseTime(v) {
@@ -419,6 +462,11 @@
       warning = 'Cannot reach actas to check this session; retrying.';
     }
     setText(warnEl, 'data-warning', warning);
+    setText(stepEl, null, stepupWords(stepup));
+    var state = stepup && typeof stepup.status === 'string' ? stepup.status : '';
+    if (host.getAttribute('data-stepup') !== state) {
+      host.setAttribute('data-stepup', state);
+    }
     pushPage();
   }
 

@@ -139,6 +139,7 @@ pub fn stepup(p: &Policy, r: &Request) -> api::StepUp {
             .next()
             .unwrap_or_else(|| api::ActionRef { name: String::new(), label: String::new() }),
         change: r.stepup.as_ref().map(stepup_change).unwrap_or(api::StepUpChange { target: None, changes: Vec::new() }),
+        summary: actas_core::audit::stepup_change(p, r),
         reason: r.reason.clone(),
         status: r.status,
         decided_by: r.decided_by_name.clone(),

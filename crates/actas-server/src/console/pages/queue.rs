@@ -30,7 +30,7 @@ use super::{
 };
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
-use crate::console::ui::{badge, moment, request_badge};
+use crate::console::ui::{action_badges, badge, moment, request_badge};
 use crate::console::{fragment, layout, live_box, page, version, ConsoleError};
 use crate::service::{self, Principal};
 use crate::AppState;
@@ -70,7 +70,11 @@ fn queue_view(policy: &Policy, who: &SignedIn, now: Timestamp, items: &[Item], e
 /// The browser notification of a request new in the queue (`console.js`
 /// shows it when the card first appears after a refresh).
 fn new_request_words(r: &Request) -> String {
-    let what = if r.kind == RequestKind::Scope { "More actions asked by" } else { "New request from" };
+    let what = match r.kind {
+        RequestKind::Access => "New request from",
+        RequestKind::Scope => "More actions asked by",
+        RequestKind::Stepup => "One change asked by",
+    };
     format!("{what} {} for ticket {}", one_line(&r.requester_name), one_line(&r.ticket))
 }
 
@@ -85,6 +89,9 @@ fn card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err: Optio
     let playbook = r.playbook.as_deref().and_then(|n| policy.playbook(n));
     let beyond = playbook.map(|b| policy.beyond(b, &asked)).unwrap_or_default();
     let own = r.requester == who.staff.id;
+    if r.kind == RequestKind::Stepup {
+        return stepup_card(policy, who, now, item, err);
+    }
     html! {
         article.card.decision id=(format!("r-{rid}")) aria-labelledby=(format!("h-{rid}"))
             data-notify-key=[(!own).then(|| format!("new-{rid}"))]
@@ -154,6 +161,88 @@ fn card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err: Optio
                 p.hint { "You asked for this; another lead decides it." }
             } @else {
                 (decide(policy, who, r, current, &asked, err.map(|e| e.form)))
+            }
+        }
+    }
+}
+
+/// A step-up's card: the one change, old to new, and its two decisions.
+fn stepup_card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err: Option<&Refusal>) -> Markup {
+    let r = &item.request;
+    let rid = &r.id;
+    let own = r.requester == who.staff.id;
+    let change = r.stepup.clone().unwrap_or_default();
+    let action = r.actions.first().map(String::as_str).unwrap_or_default();
+    let current: &[String] = item.session.as_ref().map(|s| s.scope.as_slice()).unwrap_or(&[]);
+    html! {
+        article.card.decision.stepup id=(format!("r-{rid}")) aria-labelledby=(format!("h-{rid}"))
+            data-notify-key=[(!own).then(|| format!("new-{rid}"))]
+            data-notify=[(!own).then(|| new_request_words(r))] {
+            div.card-head {
+                h2 id=(format!("h-{rid}")) { (r.requester_name) ", ticket " (r.ticket) " (one change in a live session)" }
+                p.meta { (request_badge(r.status)) " asked " (moment(now, r.created_at)) }
+            }
+            (ticket_line(r, item.ticket.as_ref()))
+            dl.facts {
+                dt { "Customer account" }
+                dd { strong { (r.account_label()) } }
+                dt { "Why the session was opened" }
+                dd { @match &item.session { Some(s) => { q { (one_line(&s.reason)) } } None => { "—" } } }
+                dt { "Why this change" }
+                dd { q { (one_line(&r.reason)) } }
+                dt { "The session" }
+                dd { (session_line(item.session.as_ref(), now)) }
+            }
+            div.scope-add {
+                h3 { "The one change" }
+                p.change-action {
+                    strong { (policy.label(action)) }
+                    @if let Some(a) = policy.action(action) { (action_badges(a)) }
+                    @if let Some(t) = change.target.as_ref().and_then(actas_core::audit::data::Target::words) { " on " (t) }
+                }
+                @if change.changes.is_empty() {
+                    p.hint { "No values were named: any change of this kind is allowed, once." }
+                } @else {
+                    table.data.changes {
+                        thead { tr { th scope="col" { "Field" } th scope="col" { "Now" } th scope="col" { "Would become" } } }
+                        tbody {
+                            @for c in &change.changes {
+                                tr {
+                                    th scope="row" { (one_line(&c.field.replace(['_', '.'], " "))) }
+                                    td { (one_line(c.old.as_deref().unwrap_or("—"))) }
+                                    td { strong { (one_line(c.new.as_deref().unwrap_or("—"))) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.hint {
+                    "Approved, it may be made once within " (actas_core::stepup::USE_WITHIN_MINUTES)
+                    " minutes; the session keeps allowing only what it allows now"
+                    @if !current.is_empty() { " (" (policy.labels(current)) ")" }
+                    "."
+                }
+            }
+            @if let Some(e) = err { p.alert role="alert" id=(format!("e-{rid}")) { (e.err.detail) } }
+            @if own {
+                p.hint { "You asked for this; another lead decides it." }
+            } @else {
+                div.decide {
+                    form.approve method="post" action=(format!("/requests/{rid}/approve")) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        input type="hidden" name="as_asked" value="1";
+                        button.primary type="submit" { "Approve this one change" }
+                    }
+                    details.deny id=(format!("d-{rid}")) open[err.map(|e| e.form) == Some(Form::Deny)] {
+                        summary { "Deny…" }
+                        form method="post" action=(format!("/requests/{rid}/deny")) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            label for=(format!("dn-{rid}")) { "Why deny it (required; " (r.requester_name) " reads it)" }
+                            textarea id=(format!("dn-{rid}")) name="note" required maxlength=(limits::NOTE_CHARS) {}
+                            p { button.danger type="submit" { "Deny" } }
+                        }
+                    }
+                }
             }
         }
     }
@@ -280,7 +369,7 @@ async fn pending(state: &AppState, who: &SignedIn) -> Result<Vec<Item>, ConsoleE
     // sessions in one read.
     let wanted: Vec<(String, Option<String>)> = reqs
         .iter()
-        .map(|r| (r.ticket.clone(), r.session_id.clone().filter(|_| r.kind == RequestKind::Scope)))
+        .map(|r| (r.ticket.clone(), r.session_id.clone().filter(|_| r.kind != RequestKind::Access)))
         .collect();
     let found = state
         .ctx
@@ -384,6 +473,12 @@ fn confirmation_words(policy: &Policy, r: &Request) -> Option<String> {
             policy.labels(&granted),
             clock_words(r.start_by?)
         ),
+        (RequestKind::Stepup, RequestStatus::Approved) => format!(
+            "Approved {whose} for one change under ticket {}: {}, once, until {}.",
+            r.ticket,
+            actas_core::audit::stepup_change(policy, r),
+            clock_words(r.start_by?)
+        ),
         (_, RequestStatus::Denied) => format!(
             "Denied {whose} for ticket {}. Your reason is on the request: \u{201c}{}\u{201d}",
             r.ticket,
@@ -439,7 +534,9 @@ pub async fn approve(State(state): State<AppState>, who: SignedIn, Path(id): Pat
     // The one-click form sends only what was asked; the change form also
     // sends its note field (empty or not).
     let which = if form.0.iter().any(|(k, _)| k == "note") { Form::Change } else { Form::Approve };
-    let input = api::Approve { actions: Some(form.all("actions")), minutes, note };
+    // A step-up's form approves it as asked: it names no actions.
+    let actions = (form.get("as_asked") != "1").then(|| form.all("actions"));
+    let input = api::Approve { actions, minutes, note };
     let outcome = service::approve(&state.ctx, &who.staff, &id, input).await;
     decided(&state, &who, &id, which, outcome).await
 }

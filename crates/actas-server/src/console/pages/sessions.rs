@@ -103,12 +103,24 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
         }
         h2 { "Allowed" }
         ul #scope { @for a in &s.scope { li { (policy.label(a)) } } }
-        @if !scope_reqs.is_empty() {
+        @let (stepups, scopes): (Vec<&Request>, Vec<&Request>) = scope_reqs.iter().partition(|r| r.kind == RequestKind::Stepup);
+        @if !scopes.is_empty() {
             h2 { "More actions asked for" }
             ul #scope-requests {
-                @for r in scope_reqs {
+                @for r in scopes {
                     li {
                         a href=(format!("/requests/{}", r.id)) { (policy.labels(&r.actions)) }
+                        " — " span.status { (status_words(now, r)) } " (asked " (moment(now, r.created_at)) ")"
+                    }
+                }
+            }
+        }
+        @if !stepups.is_empty() {
+            h2 { "One change asked of a lead" }
+            ul #stepups {
+                @for r in stepups {
+                    li {
+                        a href=(format!("/requests/{}", r.id)) { (actas_core::audit::stepup_change(policy, r)) }
                         " — " span.status { (status_words(now, r)) } " (asked " (moment(now, r.created_at)) ")"
                     }
                 }
@@ -225,11 +237,11 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
     }
 }
 
-/// The scope requests of a session, oldest first.
+/// The scope requests and step-ups of a session, oldest first.
 async fn scope_requests(state: &AppState, sid: &str) -> Result<Vec<Request>, ConsoleError> {
     let f = RequestFilter { session_id: Some(sid.to_string()), ..Default::default() };
     let all = state.ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.list_requests(&f).await }))).await?;
-    Ok(all.into_iter().filter(|r| r.kind == RequestKind::Scope).collect())
+    Ok(all.into_iter().filter(|r| r.kind != RequestKind::Access).collect())
 }
 
 /// `POST /sessions/{id}/open`: a new one-time entry code; the browser goes
