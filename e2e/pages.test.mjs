@@ -106,6 +106,16 @@ before(async () => {
   });
   const refused = await must(200, 'POST', '/authorize', appKey, { token, action: 'billing.update' });
   assert.equal(refused.allowed, false);
+  // One change Maria asks a lead for, left waiting: the queue shows it old to new, her session page lists it.
+  await must(201, 'POST', `/sessions/${ids.session}/stepup`, token, {
+    action: 'billing.update',
+    target: { type: 'subscription', id: 'sub_42' },
+    changes: [
+      { field: 'plan', old: 'Business', new: 'Enterprise' },
+      { field: 'billing_email', old: 'billing@acme.test', new: 'accounts-payable-and-procurement-team@acme-corporation.test' },
+    ],
+    reason: 'The customer asked on the call to move from Business to Enterprise before the renewal',
+  });
 
   // A request of Maria's that waits for a lead, one of Jon's too, one of Jon's denied, and a refused one.
   const waiting = await must(201, 'POST', '/requests', tokens.maria, {

@@ -116,6 +116,14 @@ impl Refused {
     fn plain(why: impl Into<String>) -> Refused {
         Refused { why: why.into(), offer: None }
     }
+
+    /// Where "Back to the page" goes after a lead is asked.
+    fn back_to(mut self, path: String) -> Refused {
+        if let Some(o) = self.offer.as_mut() {
+            o.back = path;
+        }
+        self
+    }
 }
 
 /// A change refused as `not_in_scope`: what "Ask a lead for this one
@@ -496,7 +504,7 @@ async fn save_settings(
         changes.push(Change { field: "tax_id".into(), old: Some(a.tax_id.clone()), new: Some(f.tax_id.clone()) });
     }
     if let Err(why) = ask(&demo, who.as_ref(), &id, "settings.update", Some(("settings", "account")), changes).await {
-        return refusal(&demo, who.as_ref(), Some(&a), &why);
+        return refusal(&demo, who.as_ref(), Some(&a), &why.back_to(format!("/accounts/{id}/settings")));
     }
     let updated = {
         let mut all = demo.accounts.write().await;
@@ -529,7 +537,7 @@ async fn save_invoice_email(
     if let Err(why) =
         ask(&demo, who.as_ref(), &id, "invoice_email.update", Some(("settings", "invoice_email")), vec![change]).await
     {
-        return refusal(&demo, who.as_ref(), Some(&a), &why);
+        return refusal(&demo, who.as_ref(), Some(&a), &why.back_to(format!("/accounts/{id}/settings")));
     }
     let updated = {
         let mut all = demo.accounts.write().await;
@@ -570,7 +578,7 @@ async fn save_plan(
     let a = account_or_404!(demo, who.as_ref(), id);
     let change = Change { field: "plan".into(), old: Some(a.plan.clone()), new: Some(f.plan.clone()) };
     if let Err(why) = ask(&demo, who.as_ref(), &id, "billing.update", Some(("plan", &a.plan)), vec![change]).await {
-        return refusal(&demo, who.as_ref(), Some(&a), &why);
+        return refusal(&demo, who.as_ref(), Some(&a), &why.back_to(format!("/accounts/{id}/plan")));
     }
     if let Some(acc) = demo.accounts.write().await.get_mut(&id) {
         acc.plan = f.plan.clone();

@@ -1,7 +1,7 @@
 // The pages of Acme Billing.
 
 import express from 'express';
-import { endReasonWords, readEndedPage, refusalWords } from '@actas/host';
+import { ActasProblem, endReasonWords, readEndedPage, refusalWords } from '@actas/host';
 
 import { html, raw } from './html.mjs';
 
@@ -28,6 +28,76 @@ const CSS =
   'label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}' +
   '.support{color:#8a4b00;font-weight:600}.refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}' +
   '.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}';
+
+/**
+ * A change refused as `not_in_scope`, `{ action, target_type, target_id,
+ * changes, back }`: what "Ask a lead for this one change" sends, and the
+ * page to go back to.
+ */
+function offerFor(accountId, action, target, changes) {
+  return {
+    action,
+    target_type: target ? target[0] : null,
+    target_id: target ? target[1] : null,
+    changes,
+    back: `/accounts/${encodeURIComponent(accountId)}`,
+  };
+}
+
+/** `refused` (an answer of `ask`) with "Back to the page" going to `path` once a lead is asked. */
+function backTo(refused, path) {
+  if (refused?.offer) {
+    refused.offer.back = path;
+  }
+  return refused;
+}
+
+/** An offer read back from the form's hidden field, or `null` when it is not one of ours. */
+function readOffer(text) {
+  let o;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const isText = (v) => typeof v === 'string';
+  const maybeText = (v) => v === undefined || v === null || typeof v === 'string';
+  if (
+    !o ||
+    typeof o !== 'object' ||
+    !isText(o.action) ||
+    !maybeText(o.target_type) ||
+    !maybeText(o.target_id) ||
+    !Array.isArray(o.changes) ||
+    !isText(o.back) ||
+    !o.changes.every((c) => c && typeof c === 'object' && isText(c.field) && maybeText(c.old) && maybeText(c.new))
+  ) {
+    return null;
+  }
+  const changes = o.changes.map((c) => {
+    const change = { field: c.field };
+    if (typeof c.old === 'string') {
+      change.old = c.old;
+    }
+    if (typeof c.new === 'string') {
+      change.new = c.new;
+    }
+    return change;
+  });
+  return { action: o.action, target_type: o.target_type ?? null, target_id: o.target_id ?? null, changes, back: o.back };
+}
+
+/** "plan from Pro to Basic", for the agent. */
+function offerWords(offer) {
+  const parts = offer.changes.map((c) => {
+    const field = c.field.replace(/[_.]/g, ' ');
+    if (c.new !== undefined && c.old !== undefined) {
+      return `${field} from ${c.old} to ${c.new}`;
+    }
+    return c.new !== undefined ? `${field} to ${c.new}` : field;
+  });
+  return parts.length === 0 ? `this change (${offer.action})` : parts.join(', ');
+}
 
 /** `today 14:05 UTC`: when something happened, for the activity feed. */
 function nowText() {
@@ -102,18 +172,36 @@ export function pages(demo) {
     return layout(title, who ? raw(demo.actas.bannerTag(who)) : '', account, body);
   }
 
-  /** The page that says actas refused something (403). */
-  function refusal(res, who, account, why) {
+  /**
+   * The page that says actas refused something (403): `refused` is
+   * `{ why, offer }`, `why` in plain words and, for a change the session's
+   * scope lacks, the `offer` of asking a lead for it.
+   */
+  function refusal(res, who, account, refused) {
+    refusalPage(res, who, account, refused, null, '');
+  }
+
+  /**
+   * The refusal page; with an offer, the form that asks a lead for the one
+   * change (`error` is a refused ask's sentence, then the page is a 422;
+   * `reason` what was typed).
+   */
+  function refusalPage(res, who, account, { why, offer }, error, reason) {
     const body = html`<p class="refusal" id="refusal" role="alert">actas refused this, so nothing was done: ${why}.</p>${
-      account ? html`<p><a href="/accounts/${encodeURIComponent(account.id)}">Back to the account</a></p>` : ''
-    }`;
-    send(res, 403, page('Not allowed', who, account, body));
+      offer && who
+        ? html`<form id="stepup-form" method="post" action="/support/stepup"><h2>Ask a lead for this one change</h2><p>A lead can allow exactly this change, once, within 5 minutes: <strong id="stepup-what">${offerWords(offer)}</strong>.</p>${
+            error ? html`<p class="refusal" id="stepup-error" role="alert">${error}</p>` : ''
+          }<input type="hidden" name="offer" value="${JSON.stringify(offer)}"><label for="stepup-reason">Why (name what the customer asked for)</label><textarea id="stepup-reason" name="reason" required rows="3" cols="60">${reason}</textarea><p><button type="submit">Ask a lead for this one change</button></p></form>`
+        : ''
+    }${account ? html`<p><a href="/accounts/${encodeURIComponent(account.id)}">Back to the account</a></p>` : ''}`;
+    send(res, error ? 422 : 403, page('Not allowed', who, account, body));
   }
 
   /**
    * Asks actas when support is acting (customers act for themselves):
-   * `null` when the action may go ahead, else why not, in plain words.
-   * `target` is `[type, id]`.
+   * `null` when the action may go ahead, else `{ why, offer }`: why not, in
+   * plain words, and for a change the session's scope lacks, the offer to
+   * ask a lead for it. `target` is `[type, id]`.
    */
   async function ask(who, accountId, action, target = null, changes = []) {
     if (!who) {
@@ -131,10 +219,16 @@ export function pages(demo) {
       // The kit's authorize also makes an answer that the session is over
       // refuse the session's token from the next request on.
       const answer = await demo.actas.authorize(who, action, options);
-      return answer.allowed ? null : (REFUSALS.get(answer.reason) ?? `actas did not allow it (${answer.reason})`);
+      if (answer.allowed) {
+        return null;
+      }
+      const why = REFUSALS.get(answer.reason) ?? `actas did not allow it (${answer.reason})`;
+      const change = !action.endsWith('.view');
+      const offer = answer.reason === 'not_in_scope' && change ? offerFor(accountId, action, target, changes) : null;
+      return { why, offer };
     } catch (e) {
       console.warn(`actas did not answer: ${e.message}`);
-      return 'actas could not be asked right now';
+      return { why: 'actas could not be asked right now', offer: null };
     }
   }
 
@@ -234,13 +328,64 @@ export function pages(demo) {
     send(res, 200, page(title, null, null, body));
   });
 
+  // Asks a lead for the one change a refusal offered, with the session's
+  // token, in the agent's name.
+  router
+    .route('/support/stepup')
+    .post(form, async (req, res) => {
+      const who = req.actas ?? null;
+      if (!who) {
+        res.redirect(303, '/');
+        return;
+      }
+      const f = formFields(req, ['offer', 'reason']);
+      if (!f) {
+        return badForm(res, who, null);
+      }
+      const offer = readOffer(f.offer);
+      if (!offer) {
+        send(res, 400, page('Not allowed', who, null, html`<p>That form is not one of ours.</p>`));
+        return;
+      }
+      // Only a page of this app, never an address elsewhere.
+      const back = offer.back.startsWith('/accounts/') ? offer.back : landing(who);
+      const account = demo.accounts.get(who.accountId) ?? null;
+      const target = { account_id: who.accountId };
+      if (offer.target_type !== null) {
+        target.type = offer.target_type;
+      }
+      if (offer.target_id !== null) {
+        target.id = offer.target_id;
+      }
+      const stepUp = { action: offer.action, target, reason: f.reason };
+      if (offer.changes.length > 0) {
+        stepUp.changes = offer.changes;
+      }
+      try {
+        await demo.actas.askStepUp(who, stepUp);
+      } catch (e) {
+        let detail;
+        if (e instanceof ActasProblem) {
+          detail = e.detail;
+        } else {
+          console.warn(`actas did not answer: ${e.message}`);
+          detail = 'actas could not be asked right now; try again.';
+        }
+        const refused = { why: REFUSALS.get('not_in_scope'), offer };
+        return refusalPage(res, who, account, refused, detail, f.reason);
+      }
+      const body = html`<p class="ok" id="stepup-asked" role="status">Asked a lead for this one change: <strong>${offerWords(offer)}</strong>. The support banner shows the answer. Once it is approved, make the change again within 5 minutes; it is allowed once.</p><p><a id="stepup-back" href="${back}">Back to the page</a></p>`;
+      send(res, 200, page('Asked a lead', who, account, body));
+    })
+    .all(methodNotAllowed);
+
   router
     .route('/accounts/:id')
     .get(
       withAccount(async (req, res, a, who) => {
-        const why = await view(who, a.id, 'account.view');
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await view(who, a.id, 'account.view');
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         const body = html`<p>Plan: <strong>${a.plan}</strong></p><p>Invoices go to ${a.invoiceEmail}</p>${
           a.inbox.length > 0
@@ -262,9 +407,9 @@ export function pages(demo) {
     .route('/accounts/:id/settings')
     .get(
       withAccount(async (req, res, a, who) => {
-        const why = await view(who, a.id, 'settings.view');
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await view(who, a.id, 'settings.view');
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         settingsPage(res, who, a, null);
       }),
@@ -283,9 +428,12 @@ export function pages(demo) {
         if (f.tax_id !== a.taxId) {
           changes.push({ field: 'tax_id', old: a.taxId, new: f.tax_id });
         }
-        const why = await ask(who, a.id, 'settings.update', ['settings', 'account'], changes);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = backTo(
+          await ask(who, a.id, 'settings.update', ['settings', 'account'], changes),
+          `/accounts/${encodeURIComponent(a.id)}/settings`,
+        );
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         a.timezone = f.timezone;
         a.taxId = f.tax_id;
@@ -305,9 +453,12 @@ export function pages(demo) {
           return badForm(res, who, a);
         }
         const change = { field: 'invoice_email', old: a.invoiceEmail, new: f.invoice_email };
-        const why = await ask(who, a.id, 'invoice_email.update', ['settings', 'invoice_email'], [change]);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = backTo(
+          await ask(who, a.id, 'invoice_email.update', ['settings', 'invoice_email'], [change]),
+          `/accounts/${encodeURIComponent(a.id)}/settings`,
+        );
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         a.invoiceEmail = f.invoice_email;
         record(a, who, `changed the invoice email to ${f.invoice_email}`);
@@ -320,9 +471,9 @@ export function pages(demo) {
     .route('/accounts/:id/plan')
     .get(
       withAccount(async (req, res, a, who) => {
-        const why = await view(who, a.id, 'plan.view');
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await view(who, a.id, 'plan.view');
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         const options = ['Starter', 'Business', 'Enterprise'].map(
           (p) => html`<option${p === a.plan ? raw(' selected') : ''}>${p}</option>`,
@@ -339,9 +490,12 @@ export function pages(demo) {
           return badForm(res, who, a);
         }
         const change = { field: 'plan', old: a.plan, new: f.plan };
-        const why = await ask(who, a.id, 'billing.update', ['plan', a.plan], [change]);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = backTo(
+          await ask(who, a.id, 'billing.update', ['plan', a.plan], [change]),
+          `/accounts/${encodeURIComponent(a.id)}/plan`,
+        );
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         a.plan = f.plan;
         record(a, who, `changed the plan to ${f.plan}`);
@@ -354,9 +508,9 @@ export function pages(demo) {
     .route('/accounts/:id/invoices')
     .get(
       withAccount(async (req, res, a, who) => {
-        const why = await view(who, a.id, 'invoices.view');
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await view(who, a.id, 'invoices.view');
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         const rows = a.invoices.map((i) => html`<tr><td>${i.number}</td><td>${i.amount}</td><td>${i.status}</td></tr>`);
         const body = html`<table><thead><tr><th>Invoice</th><th>Amount</th><th>Status</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -370,9 +524,9 @@ export function pages(demo) {
     .get(
       withAccount(async (req, res, a, who) => {
         // Sensitive: always asked, so the view is recorded.
-        const why = await ask(who, a.id, 'sensitive.view', ['bank account', 'primary']);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await ask(who, a.id, 'sensitive.view', ['bank account', 'primary']);
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         send(res, 200, page('Bank details', who, a, html`<p>IBAN: <code>${a.bankAccount}</code></p>`));
       }),
@@ -383,9 +537,9 @@ export function pages(demo) {
     .route('/accounts/:id/export')
     .post(
       withAccount(async (req, res, a, who) => {
-        const why = await ask(who, a.id, 'data.export', ['export', 'all data']);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await ask(who, a.id, 'data.export', ['export', 'all data']);
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         record(a, who, 'exported the account data');
         const body = html`<p class="ok" id="saved" role="status">The export is being prepared and will be emailed to the account owner.</p>`;
@@ -399,9 +553,9 @@ export function pages(demo) {
     .post(
       withAccount(async (req, res, a, who) => {
         // The reset link and any new password stay here: actas hears only that it happened.
-        const why = await ask(who, a.id, 'password.reset', ['user', 'owner'], [{ field: 'password' }]);
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await ask(who, a.id, 'password.reset', ['user', 'owner'], [{ field: 'password' }]);
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         record(a, who, 'sent a password reset link to the account owner');
         const body = html`<p class="ok" id="saved" role="status">A password reset link was sent to the account owner.</p>`;
@@ -414,9 +568,9 @@ export function pages(demo) {
     .route('/accounts/:id/activity')
     .get(
       withAccount(async (req, res, a, who) => {
-        const why = await view(who, a.id, 'activity.view');
-        if (why) {
-          return refusal(res, who, a, why);
+        const refused = await view(who, a.id, 'activity.view');
+        if (refused) {
+          return refusal(res, who, a, refused);
         }
         const lines = a.activity
           .toReversed()
@@ -434,7 +588,7 @@ export function pages(demo) {
     .get(
       withAccount(async (req, res, a, who) => {
         if (who) {
-          return refusal(res, who, a, 'this page is for the customer');
+          return refusal(res, who, a, { why: 'this page is for the customer', offer: null });
         }
         let body;
         try {

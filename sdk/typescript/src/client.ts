@@ -7,10 +7,12 @@ import type {
   AuthorizeRequest,
   AuthorizeResponse,
   Change,
+  NewStepUp,
   NewTicket,
   Notice,
   Session,
   Started,
+  SupportRequest,
   Target,
   Ticket,
 } from './types.js';
@@ -99,6 +101,28 @@ export class Client {
       body.changes = options.changes;
     }
     return request(this.#t, { method: 'POST', path: '/authorize', body }, options);
+  }
+
+  /**
+   * Asks a lead for one change the session's scope lacks (a step-up), in
+   * the agent's name, with the session's impersonation `token`
+   * (`POST /sessions/{id}/stepup`): what an "Ask a lead for this one
+   * change" button does after `authorize` answered `not_in_scope`. Name the
+   * action, target and changes the refused call named: once a lead
+   * approves, exactly that call is allowed, once, within 5 minutes; the
+   * session's scope never grows. Resolves with the request (`kind`
+   * `stepup`, `status` `pending`, or `approved` when the policy needs
+   * nobody); `session(id).stepups` shows its decision, and so does the
+   * banner. A refusal is an `ActasProblem`: `reason-vague`, `not-a-change`,
+   * `forbidden-action`, `nothing-new`, `wrong-account`, `unknown-action`
+   * (422), `session-ended` (409). Never retried once sent.
+   */
+  askStepUp(token: string, sessionId: string, ask: NewStepUp, options?: CallOptions): Promise<SupportRequest> {
+    return request(
+      this.#t,
+      { method: 'POST', path: `/sessions/${segment(sessionId)}/stepup`, bearer: token, body: ask },
+      options,
+    );
   }
 
   /** A session's state (`GET /sessions/{id}`; only sessions issued for this app). */

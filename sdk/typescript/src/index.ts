@@ -4,7 +4,8 @@
  *
  * - `Verifier` checks impersonation tokens offline against actas's JWKS.
  * - `Client` asks `authorize` before every change and every view of
- *   sensitive data, reads access logs and customer notes, exchanges entry
+ *   sensitive data, asks a lead for one change a session lacks
+ *   (`askStepUp`), reads access logs and customer notes, exchanges entry
  *   codes, and follows the session feed (`Client.follow`).
  * - `Guard` with `actasMiddleware` (Express) or `withActas` (Web
  *   `Request`/`Response`, Next.js route handlers) gives handlers the
@@ -19,9 +20,11 @@ import { actasMiddleware, type Middleware, type MiddlewareOptions } from './expr
 import type { Feed, FollowOptions } from './feed.js';
 import { Guard, type TokenSource } from './guard.js';
 import { bannerTag } from './banner.js';
+import { ActasProblem } from './errors.js';
 import { withActas, type ActasContext, type WithActasOptions } from './next.js';
 import { SupportRoutes, type SupportRoutesOptions } from './support.js';
-import type { AuthorizeResponse } from './types.js';
+import type { CallOptions } from './http.js';
+import type { AuthorizeResponse, NewStepUp, SupportRequest } from './types.js';
 import { Verifier, type Impersonation, type VerifierOptions } from './verify.js';
 
 export * from './types.js';
@@ -85,6 +88,13 @@ export interface Actas {
    * over makes the guard refuse its token from the next request on.
    */
   authorize(who: Impersonation, action: string, options?: AuthorizeOptions): Promise<AuthorizeResponse>;
+  /**
+   * `askStepUp` for `who`'s session, with its token: asks a lead for the
+   * one change `authorize` refused as `not_in_scope`. A `session-ended`
+   * refusal makes the guard refuse the session's token from the next
+   * request on.
+   */
+  askStepUp(who: Impersonation, ask: NewStepUp, options?: CallOptions): Promise<SupportRequest>;
   /** The banner's script tag for `who`'s session. */
   bannerTag(who: Impersonation, options?: { leaveUrl?: string; nonce?: string }): string;
   /** Starts following the session feed, if it is not followed yet (the middleware does this). */
@@ -134,6 +144,16 @@ export function createActas(options: ActasOptions): Actas {
     },
     async authorize(who, action, opts) {
       return guard.note(who, await client.authorize(who.token, action, opts));
+    },
+    async askStepUp(who, ask, opts) {
+      try {
+        return await client.askStepUp(who.token, who.sessionId, ask, opts);
+      } catch (e) {
+        if (e instanceof ActasProblem && e.slug === 'session-ended') {
+          guard.markEnded(who.sessionId);
+        }
+        throw e;
+      }
     },
     bannerTag(who, opts = {}) {
       const leave = opts.leaveUrl ?? leaveUrl;

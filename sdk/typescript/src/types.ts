@@ -63,6 +63,16 @@ export const TICKET_SOURCES = ['hand', 'app', 'zendesk', 'jira'] as const;
 /** Where a ticket came from. */
 export type TicketSource = (typeof TICKET_SOURCES)[number];
 
+/** Where a request stands. */
+export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'withdrawn', 'expired', 'started', 'used'] as const;
+/** Where a request stands (`used`: a step-up whose one change was made). */
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** What a request is for. */
+export const REQUEST_KINDS = ['access', 'scope', 'stepup'] as const;
+/** What a request is for: access to an account, more actions, or one change. */
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
 /** An action with its plain label. */
 export interface ActionRef {
   /** Dotted name, e.g. `invoice_email.update`. */
@@ -121,6 +131,8 @@ export interface Session {
   ended_by?: string | null;
   /** The revoke note. */
   end_note?: string | null;
+  /** Its step-ups, the latest first (only on `GET /sessions/{id}`, at most 10; absent when none). */
+  stepups?: StepUp[];
 }
 
 /** `POST /requests/{id}/start` and `POST /entry` answer. */
@@ -163,6 +175,104 @@ export interface AuthorizeResponse {
   reason: AuthorizeReason;
   /** The audit event recording the answer. */
   event_id?: string | null;
+}
+
+/** `POST /sessions/{id}/stepup` body: one change the session's scope lacks. */
+export interface NewStepUp {
+  /** The action's dotted name: a change the policy allows and the scope lacks. */
+  action: string;
+  /** What it will be done to; when given, only that target matches. */
+  target?: Target;
+  /**
+   * The changes it will make; when given, only the same fields with the
+   * same new values match (old values are not compared).
+   */
+  changes?: Change[];
+  /** Why, naming what the customer asked for. */
+  reason: string;
+}
+
+/** What a step-up is for. */
+export interface StepUpChange {
+  /** The target named, if any. */
+  target?: Target | null;
+  /**
+   * The changes named, as the trail keeps them (`(value not stored)` where
+   * the policy stores no value); empty when none were named.
+   */
+  changes: Change[];
+}
+
+/** A step-up of a session, as the agent's banner and the lead see it. */
+export interface StepUp {
+  /** The request (`req_...`), decided with `approve` and `deny`. */
+  id: string;
+  /** The one action. */
+  action: ActionRef;
+  /** What it is for. */
+  change: StepUpChange;
+  /** The change in words: "Change billing details (plan from Pro to Basic on subscription sub_9)". */
+  summary: string;
+  /** The agent's reason. */
+  reason: string;
+  /** `pending`, `approved` (usable once until `use_by`), `used`, `denied`, `withdrawn` or `expired`. */
+  status: RequestStatus;
+  /** Who decided, by display name. */
+  decided_by?: string | null;
+  /** The decision's note (a denial's reason). */
+  decision_note?: string | null;
+  /** Approved: usable once until then. */
+  use_by?: string | null;
+  /** When it was asked. */
+  created_at: string;
+}
+
+/**
+ * A request for access, for more actions, or for one change (a step-up),
+ * as `POST /sessions/{id}/stepup` answers it.
+ */
+export interface SupportRequest {
+  /** `req_...` */
+  id: string;
+  kind: RequestKind;
+  status: RequestStatus;
+  /** Ticket reference. */
+  ticket: string;
+  /** The one account. */
+  account_id: string;
+  /** The account's display name. */
+  account_name?: string | null;
+  /** The requester's login (the agent's, when the host app asked with the session's token). */
+  requester: string;
+  /** The requester's display name. */
+  requester_name: string;
+  /** The reason. */
+  reason: string;
+  /** Actions asked for. */
+  actions: ActionRef[];
+  /** Minutes asked for. */
+  minutes: number;
+  /** Whether a person must approve. */
+  needs_approval: boolean;
+  /** Actions granted, once decided. */
+  granted_actions?: ActionRef[] | null;
+  /** Minutes granted, once decided. */
+  granted_minutes?: number | null;
+  /** Who decided. */
+  decided_by?: string | null;
+  /** When decided. */
+  decided_at?: string | null;
+  /** The decision's note. */
+  decision_note?: string | null;
+  /** Approved: started (or, for a step-up, used) before this. */
+  start_by?: string | null;
+  /** For scope requests and step-ups, the session concerned; for started requests, the session started. */
+  session_id?: string | null;
+  /** The playbook of the ticket's kind of case, when its tags named one. */
+  playbook?: string | null;
+  /** For a step-up (`kind = "stepup"`): the one change it is for. */
+  stepup?: StepUpChange | null;
+  created_at: string;
 }
 
 /** `POST /tickets` body. */

@@ -7,7 +7,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { END_REASONS, REFUSALS, SESSION_STATES, TICKET_SOURCES, TICKET_STATUSES } from '../dist/esm/index.js';
+import {
+  END_REASONS,
+  REFUSALS,
+  REQUEST_KINDS,
+  REQUEST_STATUSES,
+  SESSION_STATES,
+  TICKET_SOURCES,
+  TICKET_STATUSES,
+} from '../dist/esm/index.js';
 import { startActas } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,6 +48,8 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(s.SessionState.enum, [...SESSION_STATES]);
     assert.deepEqual(s.TicketStatus.enum, [...TICKET_STATUSES]);
     assert.deepEqual(s.TicketSource.enum, [...TICKET_SOURCES]);
+    assert.deepEqual(s.RequestStatus.enum, [...REQUEST_STATUSES]);
+    assert.deepEqual(s.RequestKind.enum, [...REQUEST_KINDS]);
   });
 
   test('has every field of the kit types, and the kit requires what it requires', () => {
@@ -59,6 +69,9 @@ describe('the OpenAPI document', () => {
       NoticeData: 'NoticeData',
       Notice: 'Notice',
       SessionChange: 'SessionChange',
+      NewStepUp: 'NewStepUp',
+      StepUpChange: 'StepUpChange',
+      StepUp: 'StepUp',
       Problem: 'ProblemDocument',
     };
     for (const [schema, iface] of Object.entries(pairs)) {
@@ -77,6 +90,14 @@ describe('the OpenAPI document', () => {
     for (const p of Object.keys(ticket.properties).filter((p) => !['requests', 'sessions'].includes(p))) {
       assert.ok(p in ours, `Ticket.${p}`);
     }
+    // A request as POST /sessions/{id}/stepup answers it (decisions and sessions only on GET /requests/{id}, for staff).
+    const request = doc.components.schemas.Request;
+    const kit = declared('SupportRequest');
+    const answered = Object.keys(request.properties).filter((p) => !['decisions', 'sessions'].includes(p));
+    assert.deepEqual(Object.keys(kit).sort(), answered.sort(), 'SupportRequest has the fields of Request');
+    for (const r of request.required) {
+      assert.equal(kit[r], false, `SupportRequest.${r} is required`);
+    }
   });
 
   test('has every path and method the client calls', () => {
@@ -85,6 +106,7 @@ describe('the OpenAPI document', () => {
       ['get', '/api/v1/sessions/{id}'],
       ['post', '/api/v1/sessions/{id}/end'],
       ['post', '/api/v1/sessions/{id}/heartbeat'],
+      ['post', '/api/v1/sessions/{id}/stepup'],
       ['post', '/api/v1/entry'],
       ['post', '/api/v1/tickets'],
       ['get', '/api/v1/accounts/{id}/access-log'],

@@ -90,7 +90,7 @@ backend_test!(async fn a_step_up_lets_exactly_one_matching_change_through_once_a
     assert!(yes.allowed, "{yes:?}");
     let again = app.authorize_with(&s.token, "billing.update", plan_change("Basic")).await;
     assert!(!again.allowed);
-    assert_eq!(serde_json::to_value(&again.reason).unwrap(), "not_in_scope");
+    assert_eq!(serde_json::to_value(again.reason).unwrap(), "not_in_scope");
 
     let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.sam).await;
     assert_eq!(r["status"], "used");
@@ -284,7 +284,7 @@ backend_test!(async fn a_session_that_ended_takes_no_step_up_and_uses_none(app) 
     // Its approved step-up is used by nothing: the session is over.
     let no = app.authorize(&s.token, "sync.reset").await;
     assert!(!no.allowed);
-    assert_eq!(serde_json::to_value(&no.reason).unwrap(), "session_ended");
+    assert_eq!(serde_json::to_value(no.reason).unwrap(), "session_ended");
     let (_, r) = app.get(&format!("/api/v1/requests/{}", approved["id"].as_str().unwrap()), &app.sam).await;
     assert_eq!(r["status"], "approved");
 });

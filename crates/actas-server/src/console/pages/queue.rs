@@ -191,7 +191,15 @@ fn stepup_card(policy: &Policy, who: &SignedIn, now: Timestamp, item: &Item, err
                 dt { "Why this change" }
                 dd { q { (one_line(&r.reason)) } }
                 dt { "The session" }
-                dd { (session_line(item.session.as_ref(), now)) }
+                dd {
+                    @match &item.session {
+                        Some(s) if s.is_live() && s.ends_at > now => {
+                            a href=(format!("/sessions/{}", urlencode(&s.id))) { "Live" } " until " (clock(s.ends_at)) "."
+                        }
+                        Some(s) => { a href=(format!("/sessions/{}", urlencode(&s.id))) { "Ended" } ": approving it changes nothing." }
+                        None => { "Not found." }
+                    }
+                }
             }
             div.scope-add {
                 h3 { "The one change" }

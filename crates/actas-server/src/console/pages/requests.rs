@@ -99,6 +99,7 @@ fn request_view(
     let withdrawable =
         r.requester == who.staff.id && matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
     let own = r.requester == who.staff.id;
+    let stepup = r.kind == RequestKind::Stepup;
     html! {
         div.card {
             div.card-head {
@@ -108,21 +109,35 @@ fn request_view(
             p { "Status: " span.status #status data-notify-key=[own.then(|| decision_key(r)).flatten()]
                 data-notify=[own.then(|| decision_words(r)).flatten()] { (status_words(now, r)) } }
             p { "Ticket " (r.ticket) ", customer account " strong { (r.account_label()) } }
-            p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) ", for " (r.minutes) " minutes." }
+            @if stepup {
+                p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) "." }
+            } @else {
+                p { "Asked by " (r.requester_name) ", " (moment(now, r.created_at)) ", for " (r.minutes) " minutes." }
+            }
             p { "Reason: " q { (one_line(&r.reason)) } }
             @if r.kind == RequestKind::Scope { p { "More actions for a live session." } }
+            @if let (true, Some(sid)) = (stepup, &r.session_id) {
+                p #stepup-change {
+                    "One change in a " a href=(format!("/sessions/{sid}")) { "live session" } ": "
+                    strong { (actas_core::audit::stepup_change(policy, r)) }
+                    ". Approved, it may be made once within " (actas_core::stepup::USE_WITHIN_MINUTES)
+                    " minutes; the session's allowed actions do not grow."
+                }
+            }
         }
-        @if decided {
-            h2 { "Allowed" }
-            (lists(policy, &allowed, false))
-            p { "For " (r.granted_minutes.unwrap_or(r.minutes)) " minutes." }
-        } @else {
-            h2 { "Asked for" }
-            ul {
-                @for a in &r.actions {
-                    li {
-                        (policy.label(a)) " " span.hint { "(" (approval_words(policy, a)) ")" }
-                        @if let Some(action) = policy.action(a) { (action_badges(action)) }
+        @if !stepup {
+            @if decided {
+                h2 { "Allowed" }
+                (lists(policy, &allowed, false))
+                p { "For " (r.granted_minutes.unwrap_or(r.minutes)) " minutes." }
+            } @else {
+                h2 { "Asked for" }
+                ul {
+                    @for a in &r.actions {
+                        li {
+                            (policy.label(a)) " " span.hint { "(" (approval_words(policy, a)) ")" }
+                            @if let Some(action) = policy.action(a) { (action_badges(action)) }
+                        }
                     }
                 }
             }
@@ -131,7 +146,7 @@ fn request_view(
             p { "Decided by " (d.decider_name) ", " (moment(now, d.at)) "."
                 @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
         }
-        @if own && r.status == RequestStatus::Approved {
+        @if own && r.status == RequestStatus::Approved && !stepup {
             form method="post" action=(format!("/requests/{}/start", r.id)) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 p.hint { "Starting gives you a link into the host app; the session is recorded from that moment." }
