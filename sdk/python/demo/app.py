@@ -6,9 +6,10 @@ Customers use it as themselves. Support enters through
 which the kit's middleware exchanges for the session's token; from then on
 every page carries the actas banner, every change and every view of
 sensitive data is asked of actas first (``authorize``), refusals are shown
-in plain words, the activity feed labels what support did, and the
-customer sees who accessed their account and the note actas queued when
-the session ended. Password reset values never leave this app.
+in plain words (a change the scope lacks with the offer to ask a lead for
+that one change, ``ask_stepup``), the activity feed labels what support
+did, and the customer sees who accessed their account and the note actas
+queued when the session ended. Password reset values never leave this app.
 
 Run it next to ``actas demo --host-app http://127.0.0.1:8000``::
 
@@ -21,6 +22,7 @@ Run it next to ``actas demo --host-app http://127.0.0.1:8000``::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -29,7 +31,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -39,10 +41,12 @@ from starlette.exceptions import HTTPException
 
 from actas_host import (
     ActasError,
+    ActasProblem,
     Change,
     Client,
     Guard,
     Impersonation,
+    NewStepUp,
     Session,
     SupportRoutes,
     Target,
@@ -147,8 +151,76 @@ class PageError(Exception):
         self.account = account
 
 
-def refused(why: str, who: Impersonation | None, account: Account) -> PageError:
-    return PageError(403, "Not allowed", pages.refusal(why, account), who, account)
+@dataclass(frozen=True)
+class Offer:
+    """A change refused as ``not_in_scope``: what "Ask a lead for this one
+    change" sends, and the page to go back to."""
+
+    action: str
+    target_type: str | None
+    target_id: str | None
+    changes: tuple[Change, ...]
+    back: str
+
+    def words(self) -> str:
+        """The change in words, for the agent: "plan from Pro to Basic"."""
+        parts = []
+        for c in self.changes:
+            name = c.field.replace("_", " ").replace(".", " ")
+            if c.old is not None and c.new is not None:
+                parts.append(f"{name} from {c.old} to {c.new}")
+            elif c.new is not None:
+                parts.append(f"{name} to {c.new}")
+            else:
+                parts.append(name)
+        return ", ".join(parts) if parts else f"this change ({self.action})"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "action": self.action,
+                "target_type": self.target_type,
+                "target_id": self.target_id,
+                "changes": [c.to_json() for c in self.changes],
+                "back": self.back,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Offer | None:
+        """The offer a form sent back; ``None`` when it is not one of ours."""
+        try:
+            j: Any = json.loads(text)
+        except ValueError:
+            return None
+
+        def opt(value: Any) -> bool:
+            return value is None or isinstance(value, str)
+
+        if not isinstance(j, dict) or not isinstance(j.get("action"), str) or not isinstance(j.get("back"), str):
+            return None
+        changes = j.get("changes", [])
+        if not opt(j.get("target_type")) or not opt(j.get("target_id")) or not isinstance(changes, list):
+            return None
+        if not all(
+            isinstance(c, dict) and isinstance(c.get("field"), str) and opt(c.get("old")) and opt(c.get("new"))
+            for c in changes
+        ):
+            return None
+        return cls(
+            action=j["action"],
+            target_type=j.get("target_type"),
+            target_id=j.get("target_id"),
+            changes=tuple(Change(c["field"], old=c.get("old"), new=c.get("new")) for c in changes),
+            back=j["back"],
+        )
+
+
+def refused(why: str, who: Impersonation | None, account: Account, offer: Offer | None = None) -> PageError:
+    """The refusal page; with an offer (and support acting), the form that
+    asks a lead for the one change."""
+    stepup = pages.stepup_form(offer.words(), offer.to_json()) if offer is not None and who is not None else ""
+    return PageError(403, "Not allowed", pages.refusal(why, account, stepup), who, account)
 
 
 def render(
@@ -212,7 +284,8 @@ def ask(
     changes: Sequence[Change] = (),
 ) -> None:
     """Asks actas when support is acting (customers act for themselves);
-    raises the refusal page when actas says no or cannot be asked."""
+    raises the refusal page when actas says no or cannot be asked. A change
+    the scope lacks comes back with the offer to ask a lead for it."""
     if who is None:
         return
     kind, target_id = target if target else (None, None)
@@ -228,7 +301,10 @@ def ask(
         raise refused("actas could not be asked right now", who, account) from e
     # observe() records a session that is over, so its next request goes to the end page.
     if not demo.guard.observe(who.session_id, answer):
-        raise refused(REFUSALS.get(answer.reason, f"actas refused it ({answer.reason})"), who, account)
+        offer = None
+        if answer.reason == "not_in_scope" and not action.endswith(".view"):
+            offer = Offer(action, kind, target_id, tuple(changes), f"/accounts/{account.id}")
+        raise refused(REFUSALS.get(answer.reason, f"actas refused it ({answer.reason})"), who, account, offer)
 
 
 def allow_view(demo: Demo, who: Impersonation | None, account: Account, action: str) -> None:
@@ -304,6 +380,38 @@ def ended(demo: DemoDep, request: Request) -> Response:
     if session.live:
         return render(demo, "You left the customer's account", pages.left(session, console))
     return render(demo, "Support session ended", pages.session_ended(session, console))
+
+
+@router.post("/support/stepup")
+def ask_stepup(demo: DemoDep, who: Who, form: Form) -> Response:
+    """Asks a lead for the one change, with the session's token, in the agent's name."""
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    offer = Offer.from_json(field(form, "offer"))
+    reason = field(form, "reason")
+    if offer is None:
+        return render(demo, "Not allowed", pages.paragraph("That form is not one of ours."), who, status=400)
+    # Only a page of this app, never an address elsewhere.
+    back = offer.back if offer.back.startswith("/accounts/") else landing(who)
+    account = demo.accounts.get(who.account_id)
+    ask_lead = NewStepUp(
+        offer.action,
+        reason=reason,
+        target=Target(account_id=who.account_id, type=offer.target_type, id=offer.target_id),
+        changes=list(offer.changes) or None,
+    )
+    try:
+        demo.actas.ask_stepup(who.token, who.session_id, ask_lead)
+    except ActasProblem as e:
+        error = e.detail
+    except ActasError as e:
+        log.warning("actas did not answer: %s", e)
+        error = "actas could not be asked right now; try again."
+    else:
+        return render(demo, "Asked a lead", pages.stepup_asked(offer.words(), back), who, account)
+    form_again = pages.stepup_form(offer.words(), offer.to_json(), error, reason)
+    body = pages.refusal(REFUSALS["not_in_scope"], account, form_again)
+    return render(demo, "Not allowed", body, who, account, status=422)
 
 
 @router.get("/accounts/{account_id}")

@@ -71,11 +71,40 @@ def paragraph(text: str) -> str:
     return f"<p>{esc(text)}</p>"
 
 
-def refusal(why: str, account: Account | None) -> str:
+def refusal(why: str, account: Account | None, stepup: str = "") -> str:
+    """Why actas said no; ``stepup`` is the form that asks a lead for the
+    one change (see :func:`stepup_form`), when there is one to ask for."""
     back = f'<p><a href="/accounts/{esc(account.id)}">Back to the account</a></p>' if account else ""
     return (
         '<p class="refusal" id="refusal" role="alert">'
-        f"actas refused this, so nothing was done: {esc(why)}.</p>{back}"
+        f"actas refused this, so nothing was done: {esc(why)}.</p>{stepup}{back}"
+    )
+
+
+def stepup_form(what: str, offer: str, error: str | None = None, reason: str = "") -> str:
+    """The form that asks a lead for one change: ``what`` is the change in
+    words, ``offer`` what the form sends back, ``error`` why actas refused a
+    previous ask, and ``reason`` what was typed."""
+    alert = f'<p class="refusal" id="stepup-error" role="alert">{esc(error)}</p>' if error is not None else ""
+    return (
+        '<form id="stepup-form" method="post" action="/support/stepup">'
+        "<h2>Ask a lead for this one change</h2>"
+        "<p>A lead can allow exactly this change, once, within 5 minutes: "
+        f'<strong id="stepup-what">{esc(what)}</strong>.</p>{alert}'
+        f'<input type="hidden" name="offer" value="{esc(offer)}">'
+        '<label for="stepup-reason">Why (name what the customer asked for)</label>'
+        f'<textarea id="stepup-reason" name="reason" required rows="3" cols="60">{esc(reason)}</textarea>'
+        '<p><button type="submit">Ask a lead for this one change</button></p></form>'
+    )
+
+
+def stepup_asked(what: str, back: str) -> str:
+    return (
+        '<p class="ok" id="stepup-asked" role="status">'
+        f"Asked a lead for this one change: <strong>{esc(what)}</strong>. "
+        "The support banner shows the answer. Once it is approved, make the change again "
+        "within 5 minutes; it is allowed once.</p>"
+        f'<p><a id="stepup-back" href="{esc(back)}">Back to the page</a></p>'
     )
 
 

@@ -25,19 +25,23 @@ MODELS: dict[type, str] = {
     models.Approver: "Approver",
     models.AuthorizeAnswer: "AuthorizeResponse",
     models.Change: "Change",
+    models.NewStepUp: "NewStepUp",
     models.Notice: "Notice",
     models.NoticeData: "NoticeData",
     models.Playbook: "Playbook",
+    models.Request: "Request",
     models.Session: "Session",
     models.SessionChange: "SessionChange",
     models.Started: "Started",
+    models.StepUp: "StepUp",
+    models.StepUpChange: "StepUpChange",
     models.Target: "Target",
     models.Ticket: "Ticket",
 }
 """Each model of models.py and the schema it reads or writes."""
 
-SERVER_ONLY: dict[str, set[str]] = {"Ticket": {"requests", "sessions"}}
-"""Fields only staff see (``GET /tickets/{ref}``), never a host app."""
+SERVER_ONLY: dict[str, set[str]] = {"Ticket": {"requests", "sessions"}, "Request": {"decisions", "sessions"}}
+"""Fields only staff see (``GET /tickets/{ref}``, ``GET /requests/{id}``), never a host app."""
 
 KIT_ONLY = {"raw"}
 """The JSON an answer was read from, kept beside its fields."""
@@ -55,12 +59,15 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "AuthorizeReason": ("ok", *models.AUTHORIZE_REFUSALS),
     "TicketStatus": models.TICKET_STATUSES,
     "TicketSource": models.TICKET_SOURCES,
+    "RequestStatus": models.REQUEST_STATUSES,
+    "RequestKind": models.REQUEST_KINDS,
 }
 
 CALLS = [
     ("post", "/api/v1/authorize"),
     ("get", "/api/v1/sessions/{id}"),
     ("post", "/api/v1/sessions/{id}/heartbeat"),
+    ("post", "/api/v1/sessions/{id}/stepup"),
     ("post", "/api/v1/entry"),
     ("post", "/api/v1/tickets"),
     ("get", "/api/v1/accounts/{id}/access-log"),
@@ -106,12 +113,21 @@ def referenced(prop: Any) -> set[str]:
     return refs
 
 
+def left_out_when_empty(prop: Any) -> bool:
+    """An array that is never null: left out, it is empty (the kit reads an empty tuple)."""
+    return prop.get("type") == "array" and not nullable(prop)
+
+
 def server_fields(doc: Any, name: str) -> dict[str, bool]:
     """A schema's properties, each with whether it may be left out or null."""
     s = schema(doc, name)
     required = set(s.get("required", []))
     skip = SERVER_ONLY.get(name, set())
-    return {k: k not in required or nullable(p) for k, p in s["properties"].items() if k not in skip}
+    return {
+        k: (k not in required and not left_out_when_empty(p)) or nullable(p)
+        for k, p in s["properties"].items()
+        if k not in skip
+    }
 
 
 def _types_in(hint: Any) -> Iterator[Any]:

@@ -1,4 +1,4 @@
-"""The README's FastAPI integration runs as written, against the real server."""
+"""The README's FastAPI integration and its step-up run as written, against the real server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from actas_host import Change, Verifier
 from conftest import ACCOUNT, AGENT_NAME, PACKAGE, Actas, wait_for
 
 
@@ -27,3 +28,20 @@ def test_the_readme_fastapi_snippet_works(actas: Actas) -> None:
     actas.end(sid)
     wait_for(lambda: scope["guard"].has_ended(sid), what="the feed to report the end")
     assert http.get("/settings").status_code == 401
+
+
+def test_the_readme_stepup_snippet_asks_a_lead(actas: Actas) -> None:
+    readme = (PACKAGE / "README.md").read_text()
+    snippet = next(s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "ask_stepup" in s)
+    sid, token = actas.new_session()
+    with actas.client() as client:
+        scope: dict[str, Any] = {
+            "actas": client,
+            "who": Verifier(actas.base, actas.app_id).verify(token),
+            "Change": Change,
+        }
+        exec(compile(snippet, "README.md", "exec"), scope)
+        assert scope["answer"].reason == "not_in_scope"
+        assert scope["asked"].kind == "stepup" and scope["asked"].status == "pending"
+        assert [u.id for u in client.session(sid).stepups] == [scope["asked"].id]
+    actas.end(sid)

@@ -3,8 +3,9 @@ can act as a customer safely.
 
 - :class:`Verifier` checks impersonation tokens offline against actas's JWKS.
 - :class:`Client` / :class:`AsyncClient` ask ``authorize`` before every
-  change and every view of sensitive data, read access logs and customer
-  notes, exchange entry codes, and follow the session feed.
+  change and every view of sensitive data, ask a lead for one change the
+  scope lacks (``ask_stepup``), read access logs and customer notes,
+  exchange entry codes, and follow the session feed.
 - :class:`Guard` decides per request; :mod:`actas_host.fastapi` and
   :mod:`actas_host.django` build on it.
 - :class:`SupportRoutes` owns the way in (one-time entry codes) and out.
@@ -21,6 +22,8 @@ from .models import (
     AUTHORIZE_REFUSALS,
     END_REASON_WORDS,
     END_REASONS,
+    REQUEST_KINDS,
+    REQUEST_STATUSES,
     SESSION_STATES,
     TICKET_SOURCES,
     TICKET_STATUSES,
@@ -30,12 +33,16 @@ from .models import (
     Approver,
     AuthorizeAnswer,
     Change,
+    NewStepUp,
     Notice,
     NoticeData,
     Playbook,
+    Request,
     Session,
     SessionChange,
     Started,
+    StepUp,
+    StepUpChange,
     Target,
     Ticket,
     end_reason_words,
@@ -71,10 +78,14 @@ __all__ = [
     "Follower",
     "Guard",
     "Impersonation",
+    "NewStepUp",
     "Notice",
     "NoticeData",
     "Playbook",
+    "REQUEST_KINDS",
+    "REQUEST_STATUSES",
     "Refused",
+    "Request",
     "SESSION_STATES",
     "Session",
     "SessionChange",
@@ -82,6 +93,8 @@ __all__ = [
     "SseParser",
     "SupportRoutes",
     "Started",
+    "StepUp",
+    "StepUpChange",
     "TICKET_SOURCES",
     "TICKET_STATUSES",
     "Target",

@@ -26,7 +26,9 @@ from .models import (
     AccessLog,
     AuthorizeAnswer,
     Change,
+    NewStepUp,
     Notice,
+    Request,
     Session,
     SessionChange,
     Started,
@@ -150,8 +152,13 @@ class _Base:
     def url(self, path: str) -> str:
         return f"{self._base}/api/v1{path}"
 
-    def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._app_key}", "accept": "application/json", "user-agent": USER_AGENT}
+    def _headers(self, bearer: str | None = None) -> dict[str, str]:
+        """The headers of a call, made with the app key or, given, another bearer token."""
+        return {
+            "authorization": f"Bearer {self._app_key if bearer is None else bearer}",
+            "accept": "application/json",
+            "user-agent": USER_AGENT,
+        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base={self._base!r}, app_key='(secret)')"
@@ -188,14 +195,21 @@ class Client(_Base):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        bearer: str | None = None,
+    ) -> Any:
         attempt = 0
         while True:
             try:
                 response = self._http.request(
                     method,
                     self.url(path),
-                    headers=self._headers(),
+                    headers=self._headers(bearer),
                     json=body,
                     params=params,
                     timeout=self._timeout,
@@ -238,6 +252,23 @@ class Client(_Base):
         """Activity from the agent's screen, seen by the host app."""
         path = f"/sessions/{segment(session_id)}/heartbeat"
         return read(Session.from_json, self._call("POST", path, {}), "session")
+
+    def ask_stepup(self, token: str, session_id: str, ask: NewStepUp) -> Request:
+        """Asks a lead for one change the session's scope lacks (a step-up,
+        SPEC §10), in the agent's name, with the session's impersonation
+        ``token``: what an "Ask a lead for this one change" button does
+        after :meth:`authorize` answered ``not_in_scope``.
+
+        Name the same action, target and changes the refused call named:
+        once a lead approves, exactly that call is allowed, once, within 5
+        minutes; the session's scope never grows. The answer is the request
+        (``kind`` ``stepup``, ``status`` ``pending`` or ``approved``);
+        :meth:`session` (and the banner) shows its decision. A vague reason,
+        an action the policy forbids or a view is refused with a problem
+        (``reason-vague``, ``forbidden-action``, ``not-a-change``, ...).
+        """
+        path = f"/sessions/{segment(session_id)}/stepup"
+        return read(Request.from_json, self._call("POST", path, ask.to_json(), bearer=token), "request")
 
     def enter(self, code: str) -> Started:
         """Exchanges a one-time entry code (brought by the agent's browser
@@ -310,14 +341,21 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _call(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        bearer: str | None = None,
+    ) -> Any:
         attempt = 0
         while True:
             try:
                 response = await self._http.request(
                     method,
                     self.url(path),
-                    headers=self._headers(),
+                    headers=self._headers(bearer),
                     json=body,
                     params=params,
                     timeout=self._timeout,
@@ -354,6 +392,11 @@ class AsyncClient(_Base):
         """See :meth:`Client.heartbeat`."""
         path = f"/sessions/{segment(session_id)}/heartbeat"
         return read(Session.from_json, await self._call("POST", path, {}), "session")
+
+    async def ask_stepup(self, token: str, session_id: str, ask: NewStepUp) -> Request:
+        """See :meth:`Client.ask_stepup`."""
+        path = f"/sessions/{segment(session_id)}/stepup"
+        return read(Request.from_json, await self._call("POST", path, ask.to_json(), bearer=token), "request")
 
     async def enter(self, code: str) -> Started:
         """See :meth:`Client.enter`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .errors import ActasUnavailable
 
@@ -66,6 +66,12 @@ TICKET_STATUSES = ("open", "pending", "solved", "closed")
 TICKET_SOURCES = ("hand", "app", "zendesk", "jira")
 """Where a ticket came from (``source``)."""
 
+REQUEST_STATUSES = ("pending", "approved", "denied", "withdrawn", "expired", "started", "used")
+"""Where a request stands (``status``); a step-up that went through is ``used``."""
+
+REQUEST_KINDS = ("access", "scope", "stepup")
+"""What a request is for (``kind``): an account, more actions, or one change."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -77,6 +83,10 @@ class Target:
 
     def to_json(self) -> dict[str, str]:
         return {k: v for k, v in (("account_id", self.account_id), ("type", self.type), ("id", self.id)) if v is not None}
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Target:
+        return cls(account_id=_opt_str(j.get("account_id")), type=_opt_str(j.get("type")), id=_opt_str(j.get("id")))
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class Change:
         if self.new is not None:
             out["new"] = self.new
         return out
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Change:
+        return cls(field=str(j["field"]), old=_opt_str(j.get("old")), new=_opt_str(j.get("new")))
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,58 @@ class Approver:
     @classmethod
     def from_json(cls, j: JSON) -> Approver:
         return cls(id=str(j["id"]), name=str(j["name"]))
+
+
+@dataclass(frozen=True)
+class StepUpChange:
+    """What a step-up is for: the target named, if any, and the changes
+    (empty when none were named), as the trail keeps them."""
+
+    target: Target | None
+    changes: tuple[Change, ...]
+
+    @classmethod
+    def from_json(cls, j: JSON) -> StepUpChange:
+        target = j.get("target")
+        return cls(
+            target=Target.from_json(target) if isinstance(target, Mapping) else None,
+            changes=tuple(Change.from_json(c) for c in j["changes"]),
+        )
+
+
+@dataclass(frozen=True)
+class StepUp:
+    """One change a session's scope lacks, asked of a lead (SPEC §10).
+
+    ``approved``: exactly one matching ``authorize`` goes through, once,
+    until ``use_by``; then it is ``used``. The session's scope never grows.
+    """
+
+    id: str
+    action: ActionRef
+    change: StepUpChange
+    summary: str
+    reason: str
+    status: str
+    decided_by: str | None
+    decision_note: str | None
+    use_by: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, j: JSON) -> StepUp:
+        return cls(
+            id=str(j["id"]),
+            action=ActionRef.from_json(j["action"]),
+            change=StepUpChange.from_json(j["change"]),
+            summary=str(j.get("summary", "")),
+            reason=str(j["reason"]),
+            status=str(j["status"]),
+            decided_by=_opt_str(j.get("decided_by")),
+            decision_note=_opt_str(j.get("decision_note")),
+            use_by=_opt_time(j.get("use_by")),
+            created_at=parse_time(j["created_at"]),
+        )
 
 
 END_REASON_WORDS: Mapping[str, str] = {
@@ -186,6 +252,8 @@ class Session:
     ended_at: datetime | None
     ended_by: str | None
     end_note: str | None
+    stepups: tuple[StepUp, ...]
+    """The session's step-ups, the latest first (``session()`` only; empty when none)."""
     raw: JSON = field(repr=False, compare=False)
 
     @property
@@ -223,6 +291,7 @@ class Session:
             ended_at=_opt_time(j.get("ended_at")),
             ended_by=_opt_str(j.get("ended_by")),
             end_note=_opt_str(j.get("end_note")),
+            stepups=tuple(StepUp.from_json(u) for u in j.get("stepups", [])),
             raw=j,
         )
 
@@ -237,6 +306,90 @@ class Started:
     @classmethod
     def from_json(cls, j: JSON) -> Started:
         return cls(session=Session.from_json(j["session"]), token=str(j["token"]))
+
+
+@dataclass(frozen=True)
+class NewStepUp:
+    """One change the session's scope lacks, to ask a lead for
+    (``POST /sessions/{id}/stepup``): the same ``action``, ``target`` and
+    ``changes`` as the refused ``authorize``, and why, naming what the
+    customer asked for. Given, the target's parts and the changes' fields
+    and new values must match the later ``authorize`` (old values are not
+    compared)."""
+
+    action: str
+    reason: str
+    target: Target | None = None
+    changes: Sequence[Change] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"action": self.action, "reason": self.reason}
+        if self.target is not None:
+            body["target"] = self.target.to_json()
+        if self.changes is not None:
+            body["changes"] = [c.to_json() for c in self.changes]
+        return body
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as actas describes it; :meth:`~actas_host.Client.ask_stepup`
+    answers one of ``kind`` ``stepup``, with ``stepup`` the change it is for."""
+
+    id: str
+    kind: str
+    status: str
+    ticket: str
+    account_id: str
+    account_name: str | None
+    requester: str
+    requester_name: str
+    reason: str
+    actions: tuple[ActionRef, ...]
+    minutes: int
+    needs_approval: bool
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+    granted_actions: tuple[ActionRef, ...] | None
+    granted_minutes: int | None
+    playbook: str | None
+    session_id: str | None
+    start_by: datetime | None
+    stepup: StepUpChange | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Request:
+        granted = j.get("granted_actions")
+        minutes = j.get("granted_minutes")
+        stepup = j.get("stepup")
+        return cls(
+            id=str(j["id"]),
+            kind=str(j["kind"]),
+            status=str(j["status"]),
+            ticket=str(j["ticket"]),
+            account_id=str(j["account_id"]),
+            account_name=_opt_str(j.get("account_name")),
+            requester=str(j["requester"]),
+            requester_name=str(j.get("requester_name", "")),
+            reason=str(j["reason"]),
+            actions=tuple(ActionRef.from_json(a) for a in j.get("actions", [])),
+            minutes=int(j["minutes"]),
+            needs_approval=bool(j["needs_approval"]),
+            created_at=parse_time(j["created_at"]),
+            decided_at=_opt_time(j.get("decided_at")),
+            decided_by=_opt_str(j.get("decided_by")),
+            decision_note=_opt_str(j.get("decision_note")),
+            granted_actions=tuple(ActionRef.from_json(a) for a in granted) if isinstance(granted, list) else None,
+            granted_minutes=int(minutes) if isinstance(minutes, int) else None,
+            playbook=_opt_str(j.get("playbook")),
+            session_id=_opt_str(j.get("session_id")),
+            start_by=_opt_time(j.get("start_by")),
+            stepup=StepUpChange.from_json(stepup) if isinstance(stepup, Mapping) else None,
+            raw=j,
+        )
 
 
 @dataclass(frozen=True)
