@@ -358,6 +358,73 @@ pub struct Session {
     pub stepups: Vec<StepUp>,
 }
 
+/// `POST /accounts/{id}/grants`: the customer allows support in.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewGrant {
+    /// For how many hours (1 to 720).
+    #[schema(minimum = 1, maximum = 720)]
+    pub hours: u32,
+    /// Who grants it, as the host app names the customer's user (an
+    /// e-mail address, a login); at most 200 characters.
+    #[schema(max_length = 200)]
+    pub granted_by: String,
+}
+
+/// `PUT /accounts/{id}/consent`: whether one account asks for its
+/// customer's grant before any support session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConsent {
+    /// Whether support needs the customer's grant.
+    pub required: bool,
+    /// Who set it, as the host app names the customer's user; at most 200
+    /// characters.
+    #[schema(max_length = 200)]
+    pub set_by: String,
+}
+
+/// A customer's grant.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Grant {
+    /// `grt_...`
+    pub id: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The host app that recorded it.
+    pub app_id: String,
+    /// Who granted it.
+    pub granted_by: String,
+    /// For how many hours.
+    pub hours: u32,
+    /// When it was granted.
+    pub created_at: DateTime<Utc>,
+    /// When it runs out.
+    pub expires_at: DateTime<Utc>,
+    /// When it was withdrawn.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who withdrew it.
+    pub revoked_by: Option<String>,
+    /// Whether support may access the account under it now.
+    pub live: bool,
+}
+
+/// `GET /accounts/{id}/grants` (and `DELETE`'s answer): an account's consent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Consent {
+    /// The customer account.
+    pub account_id: String,
+    /// Whether support needs the customer's grant for it.
+    pub required: bool,
+    /// The live grant, if any.
+    pub grant: Option<Grant>,
+    /// The latest grants, newest first (at most 20).
+    pub grants: Vec<Grant>,
+    /// On `DELETE`: how many live sessions the withdrawal ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_ended: Option<u32>,
+}
+
 /// `POST /sessions/{id}/stepup`: one change the session's scope lacks.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]

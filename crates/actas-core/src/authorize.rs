@@ -45,6 +45,8 @@ pub enum Refusal {
     StaffDisabled,
     /// The session's ticket was solved or closed.
     TicketClosed,
+    /// The customer withdrew their permission for support to access the account.
+    CustomerRevoked,
 }
 
 impl Refusal {
@@ -63,6 +65,7 @@ impl Refusal {
             Refusal::SessionRevoked => "the session had been revoked",
             Refusal::StaffDisabled => "the agent's account is disabled",
             Refusal::TicketClosed => "the session's ticket was solved or closed",
+            Refusal::CustomerRevoked => "the customer withdrew their permission",
             Refusal::WrongAccount => "it targets another customer account",
             Refusal::UnknownAction => "the policy has no such action",
             Refusal::WrongApp => "the token was issued for another app",
@@ -86,6 +89,7 @@ impl Refusal {
                 | Refusal::SessionRevoked
                 | Refusal::StaffDisabled
                 | Refusal::TicketClosed
+                | Refusal::CustomerRevoked
         )
     }
 
@@ -98,6 +102,7 @@ impl Refusal {
             EndReason::Revoked => Refusal::SessionRevoked,
             EndReason::StaffDisabled => Refusal::StaffDisabled,
             EndReason::TicketClosed => Refusal::TicketClosed,
+            EndReason::CustomerRevoked => Refusal::CustomerRevoked,
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct App {
     pub tickets: bool,
     /// May provision staff through SCIM (`/scim/v2`).
     pub scim: bool,
+    /// Support may access a customer's account only while the customer's
+    /// grant is live (`app add --consent required`).
+    pub consent: bool,
     /// Web origins the API answers CORS requests from.
     pub origins: Vec<String>,
     /// Where the host app takes one-time entry codes (`...?code=`); when
@@ -435,6 +438,37 @@ impl SessionState {
     }
 }
 
+/// A customer's permission for support to access their account, recorded
+/// by a host app, for some hours; withdrawn at any moment (the kill switch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// `grt_...`
+    pub id: String,
+    /// The customer account.
+    pub account_id: String,
+    /// The host app that recorded it.
+    pub app_id: String,
+    /// Who granted it, as the host app names the customer's user.
+    pub granted_by: String,
+    /// For how many hours.
+    pub hours: u32,
+    /// When it was granted.
+    pub created_at: Timestamp,
+    /// When it runs out.
+    pub expires_at: Timestamp,
+    /// When it was withdrawn, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// Who withdrew it.
+    pub revoked_by: Option<String>,
+}
+
+impl Grant {
+    /// Whether support may access the account under it at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
 /// Why a session ended. Each reason is its own event.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, EnumString, Display, VariantArray,
@@ -457,6 +491,9 @@ pub enum EndReason {
     Superseded,
     /// Its ticket was solved or closed in the ticket system.
     TicketClosed,
+    /// The customer withdrew their permission (their grant) for support to
+    /// access the account.
+    CustomerRevoked,
 }
 
 impl EndReason {
@@ -475,6 +512,7 @@ impl EndReason {
             EndReason::StaffDisabled => "the agent's account was disabled",
             EndReason::Superseded => "a new session replaced it after a scope change",
             EndReason::TicketClosed => "its ticket was solved or closed",
+            EndReason::CustomerRevoked => "the customer withdrew their permission",
         }
     }
 }

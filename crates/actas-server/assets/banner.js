@@ -86,6 +86,7 @@
     staff_disabled: "the agent's account was disabled",
     superseded: 'replaced by a new session',
     ticket_closed: 'the ticket was solved or closed',
+    customer_revoked: 'the customer withdrew their permission',
     token_refused: 'its token is no longer accepted',
     not_found: 'the session no longer exists'
   };

@@ -23,6 +23,9 @@
 //!   permission pushes tickets and sees none. Only an app with the `scim`
 //!   permission reads and provisions staff through `/scim/v2`; staff and
 //!   impersonation tokens never do.
+//! - A **host app** records its customers' grants (consent), withdraws
+//!   them and says which accounts ask for one; leads and auditors read
+//!   them.
 //! - A **ticket system's webhook** is the connector app whose secret signed
 //!   it: an app with the `tickets` permission.
 //! - An **impersonation token**, until its `exp`, reads, heartbeats and
@@ -112,6 +115,12 @@ pub enum Act<'a> {
     ReadSupportMetrics,
     /// `GET /metrics`: the server's figures for Prometheus.
     ScrapeMetrics,
+    /// `POST`/`DELETE /accounts/{id}/grants`, `PUT /accounts/{id}/consent`:
+    /// the host app records the customer's grant, its withdrawal, and
+    /// whether an account asks for one.
+    ManageConsent,
+    /// `GET /accounts/{id}/grants`.
+    ReadConsent,
 }
 
 /// Who asks, borrowed.
@@ -268,6 +277,7 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
         (Who::Staff(s), Act::Administer) => role(s, &[Admin]),
         (Who::Staff(s), Act::ReadInbox) => role(s, &[Agent]),
         (Who::Staff(s), Act::ReadSupportMetrics) => role(s, &[Lead, Auditor]),
+        (Who::Staff(s), Act::ReadConsent) => role(s, &[Lead, Auditor]),
         (Who::Staff(s), Act::ScrapeMetrics) => role(s, &[Admin, Auditor]),
         (
             Who::Staff(_),
@@ -278,7 +288,8 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
             | Act::ScimDiscover
             | Act::ScimReadUsers
             | Act::ScimWriteUsers
-            | Act::ReceiveTickets,
+            | Act::ReceiveTickets
+            | Act::ManageConsent,
         ) => Err(app_only()),
 
         // Apps.
@@ -291,7 +302,10 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
             Err(Error::forbidden(Code::PermissionRequired, "This app may not push tickets."))
         }
         (Who::App(a), Act::ReadSession(x) | Act::Heartbeat(x) | Act::ExchangeEntry(x)) => app_of(a, x),
-        (Who::App(a), Act::Authorize | Act::Feed | Act::ReadNotices | Act::ReadAccessLog) => {
+        (
+            Who::App(a),
+            Act::Authorize | Act::Feed | Act::ReadNotices | Act::ReadAccessLog | Act::ManageConsent | Act::ReadConsent,
+        ) => {
             if is_ticket_only(a) {
                 Err(Error::forbidden(
                     Code::NotAHostApp,

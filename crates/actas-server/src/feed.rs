@@ -33,13 +33,14 @@ pub const POLL: Duration = Duration::from_millis(250);
 const MIN_GAP: Duration = Duration::from_millis(50);
 
 /// The event types that change a session's state.
-pub const SESSION_CHANGES: [EventType; 7] = [
+pub const SESSION_CHANGES: [EventType; 8] = [
     EventType::SessionStarted,
     EventType::SessionEnded,
     EventType::SessionExpired,
     EventType::SessionIdleTimeout,
     EventType::SessionRevoked,
     EventType::SessionTicketClosed,
+    EventType::SessionCustomerRevoked,
     EventType::ScopeChanged,
 ];
 

@@ -197,3 +197,35 @@ pub fn audit_keys(keys: &[crate::keys::PublicKeyInfo]) -> api::AuditKeys {
         signed_message: "actas-audit-head\n{seq}\n{hash}".into(),
     }
 }
+
+/// A customer's grant.
+pub fn grant(g: &actas_core::model::Grant, now: actas_core::Timestamp) -> api::Grant {
+    api::Grant {
+        id: g.id.clone(),
+        account_id: g.account_id.clone(),
+        app_id: g.app_id.clone(),
+        granted_by: g.granted_by.clone(),
+        hours: g.hours,
+        created_at: g.created_at,
+        expires_at: g.expires_at,
+        revoked_at: g.revoked_at,
+        revoked_by: g.revoked_by.clone(),
+        live: g.is_live(now),
+    }
+}
+
+/// An account's consent: whether it needs a grant, the live one, the latest.
+pub fn consent(
+    account_id: &str,
+    required: bool,
+    grants: &[actas_core::model::Grant],
+    now: actas_core::Timestamp,
+) -> api::Consent {
+    api::Consent {
+        account_id: account_id.to_string(),
+        required,
+        grant: grants.iter().find(|g| g.is_live(now)).map(|g| grant(g, now)),
+        grants: grants.iter().map(|g| grant(g, now)).collect(),
+        sessions_ended: None,
+    }
+}

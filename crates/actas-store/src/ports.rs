@@ -118,6 +118,11 @@ pub trait AppReads: Send {
     async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>>;
     /// An app's ticket-system webhook, when it has one.
     async fn get_connector(&mut self, app_id: &str) -> Result<Option<ConnectorRecord>>;
+    /// A customer account's grants, the latest first.
+    async fn list_grants(&mut self, account_id: &str, limit: i64) -> Result<Vec<actas_core::model::Grant>>;
+    /// Whether one account asks for its customer's grant (`Some(true)`),
+    /// says it does not (`Some(false)`), or says nothing (`None`).
+    async fn account_consent(&mut self, account_id: &str) -> Result<Option<bool>>;
 }
 
 /// Host apps and entry codes, written.
@@ -125,6 +130,12 @@ pub trait AppReads: Send {
 pub trait AppWrites: Send {
     /// Registers an app. Conflict `app-exists` when the name is taken.
     async fn insert_app(&mut self, a: &App) -> Result<()>;
+    /// Records a customer's grant.
+    async fn insert_grant(&mut self, g: &actas_core::model::Grant) -> Result<()>;
+    /// Withdraws a grant (no change when it was withdrawn already).
+    async fn revoke_grant(&mut self, id: &str, at: Timestamp, by: &str) -> Result<()>;
+    /// Sets whether one account asks for its customer's grant.
+    async fn set_account_consent(&mut self, account_id: &str, required: bool, by: &str, at: Timestamp) -> Result<()>;
     /// Stores a new entry code and voids the session's unused ones.
     async fn insert_entry_code(&mut self, c: &EntryCode) -> Result<()>;
     /// Marks an entry code used; `false` when it was used already.

@@ -137,6 +137,7 @@ pub(crate) struct AppRow {
     pub name: String,
     pub tickets: bool,
     pub scim: bool,
+    pub consent: bool,
     pub origins: String,
     pub entry_url: Option<String>,
     pub created_at: i64,
@@ -150,6 +151,7 @@ impl TryFrom<AppRow> for App {
             name: r.name,
             tickets: r.tickets,
             scim: r.scim,
+            consent: r.consent,
             origins: split(&r.origins),
             entry_url: r.entry_url,
             created_at: time(r.created_at)?,
@@ -325,6 +327,37 @@ impl TryFrom<EntryCodeRow> for EntryCode {
             created_at: time(r.created_at)?,
             expires_at: time(r.expires_at)?,
             used_at: opt_time(r.used_at)?,
+        })
+    }
+}
+
+/// A row of `grants`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    pub id: String,
+    pub account_id: String,
+    pub app_id: String,
+    pub granted_by: String,
+    pub hours: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+impl TryFrom<GrantRow> for actas_core::model::Grant {
+    type Error = Error;
+    fn try_from(r: GrantRow) -> Result<actas_core::model::Grant, Error> {
+        Ok(actas_core::model::Grant {
+            id: r.id,
+            account_id: r.account_id,
+            app_id: r.app_id,
+            granted_by: r.granted_by,
+            hours: u32::try_from(r.hours).map_err(|_| corrupt(format!("grants.hours: {}", r.hours)))?,
+            created_at: time(r.created_at)?,
+            expires_at: time(r.expires_at)?,
+            revoked_at: opt_time(r.revoked_at)?,
+            revoked_by: r.revoked_by,
         })
     }
 }

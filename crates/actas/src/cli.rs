@@ -196,6 +196,11 @@ pub enum AppCommand {
         /// provider's bearer token is this app's key).
         #[arg(long)]
         scim: bool,
+        /// `required`: support enters a customer's account only while the
+        /// customer's grant is live (the host app records it with
+        /// POST /api/v1/accounts/{id}/grants).
+        #[arg(long, value_enum, default_value = "none")]
+        consent: Consent,
         /// A web origin the banner runs on (repeatable).
         #[arg(long = "origin")]
         origins: Vec<String>,
@@ -238,6 +243,15 @@ pub enum AppCommand {
         #[arg(long = "map", value_name = "FIELD=POINTER")]
         map: Vec<String>,
     },
+}
+
+/// Whether support needs the customer's grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Consent {
+    /// Only while the customer's grant is live.
+    Required,
+    /// Not asked (an account may still ask for it).
+    None,
 }
 
 /// A ticket system with a webhook connector.
@@ -503,7 +517,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Staff { command } => staff(&db, access()?, command).await?,
         Command::App {
-            command: AppCommand::Add { name, tickets, scim, origins, entry_url, connector, secret_stdin, map },
+            command: AppCommand::Add { name, tickets, scim, consent, origins, entry_url, connector, secret_stdin, map },
         } => {
             let keys = access()?;
             if connector.is_some() && !matches!(keys, KeyAccess::Sealed(_)) {
@@ -526,7 +540,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (app, key) = service::add_app(
                 &c,
                 cli_actor(),
-                service::NewApp { entry_url, scim, connector, ..service::NewApp::new(&name, tickets, origins) },
+                service::NewApp {
+                    entry_url,
+                    scim,
+                    connector,
+                    consent: consent == Consent::Required,
+                    ..service::NewApp::new(&name, tickets, origins)
+                },
             )
             .await?;
             println!("Registered {} as {}.", app.name, app.id);

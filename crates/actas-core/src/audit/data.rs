@@ -210,6 +210,35 @@ pub struct ScopeRequested {
     pub needs_approval: bool,
 }
 
+/// `grant.created`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantCreated {
+    /// The grant.
+    pub grant: String,
+    /// Who granted it, as the host app names the customer's user.
+    pub granted_by: String,
+    /// For how many hours.
+    pub hours: u32,
+    /// When it runs out.
+    #[serde(with = "crate::clock::millis_text")]
+    pub expires_at: Timestamp,
+    /// The host app that recorded it.
+    pub app: String,
+}
+
+/// `grant.revoked`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantRevoked {
+    /// The grants withdrawn.
+    pub grants: Vec<String>,
+    /// Who withdrew them, as the host app names the customer's user.
+    pub revoked_by: String,
+    /// The host app that recorded it.
+    pub app: String,
+    /// The live sessions it ended.
+    pub sessions_ended: Vec<String>,
+}
+
 /// `stepup.requested`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepupRequested {
@@ -425,6 +454,9 @@ pub struct AppCreated {
     /// when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<String>,
+    /// Whether support needs the customer's grant; absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consent: bool,
 }
 
 /// `app.updated`: an app's ticket-system connector was added, or its
@@ -585,6 +617,20 @@ mod tests {
                 added: list(&["invoice_email.update"]),
                 scope_request: "req_2".into(),
             }),
+            EventType::GrantCreated => EventData::GrantCreated(GrantCreated {
+                grant: "grt_1".into(),
+                granted_by: "pat@acme.test".into(),
+                hours: 24,
+                expires_at: at,
+                app: "app_1".into(),
+            }),
+            EventType::GrantRevoked => EventData::GrantRevoked(GrantRevoked {
+                grants: list(&["grt_1"]),
+                revoked_by: "pat@acme.test".into(),
+                app: "app_1".into(),
+                sessions_ended: list(&["ses_1"]),
+            }),
+            EventType::SessionCustomerRevoked => EventData::SessionCustomerRevoked(end()),
             EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
                 reason: "Customer asked to move from Pro to Basic before the renewal".into(),
                 action: "billing.update".into(),
@@ -653,6 +699,7 @@ mod tests {
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: "maria".into() }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
                 scim: false,
+                consent: false,
                 connector: Some("zendesk".into()),
                 app: "app_1".into(),
                 name: "Acme Billing".into(),

@@ -122,6 +122,9 @@ events! {
     KeyRotated(data::KeyRotated) => "key.rotated", "A new signing key was made, or the keys were sealed under a new key-encryption key.";
     CustomerNotified(data::CustomerNotified) => "customer.notified", "The host app delivered a customer note.";
     SessionEntered(data::SessionEntered) => "session.entered", "The host app exchanged a one-time entry code for the session's token.";
+    GrantCreated(data::GrantCreated) => "grant.created", "A customer allowed support to access their account for some hours.";
+    GrantRevoked(data::GrantRevoked) => "grant.revoked", "A customer withdrew their permission for support to access their account.";
+    SessionCustomerRevoked(data::SessionEnd) => "session.customer_revoked", "A session ended because the customer withdrew their permission.";
 }
 
 /// What kind of party did something.
@@ -756,7 +759,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 35);
+        assert_eq!(EventType::VARIANTS.len(), 38);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -954,6 +957,20 @@ mod tests {
             }),
             EventType::ScopeApproved => EventData::ScopeApproved(approval(rng)),
             EventType::ScopeDenied => EventData::ScopeDenied(Denial { note: text(rng, 30) }),
+            EventType::GrantCreated => EventData::GrantCreated(GrantCreated {
+                grant: text(rng, 10),
+                granted_by: text(rng, 20),
+                hours: rng.gen(),
+                expires_at: time(rng),
+                app: text(rng, 10),
+            }),
+            EventType::GrantRevoked => EventData::GrantRevoked(GrantRevoked {
+                grants: texts(rng),
+                revoked_by: text(rng, 20),
+                app: text(rng, 10),
+                sessions_ended: texts(rng),
+            }),
+            EventType::SessionCustomerRevoked => EventData::SessionCustomerRevoked(end(rng)),
             EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
                 reason: text(rng, 40),
                 action: text(rng, 12),
@@ -1022,6 +1039,7 @@ mod tests {
             EventType::StaffEnabled => EventData::StaffEnabled(StaffEnabled { login: text(rng, 10) }),
             EventType::AppCreated => EventData::AppCreated(AppCreated {
                 scim: rng.gen(),
+                consent: rng.gen(),
                 connector: maybe(rng, 8),
                 app: text(rng, 10),
                 name: text(rng, 20),

@@ -19,6 +19,11 @@ pub fn hhmm(t: Timestamp) -> String {
     t.format("%H:%M UTC").to_string()
 }
 
+/// `2026-11-25 14:03 UTC`
+pub fn day_hhmm(t: Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// `1 minute`, `15 minutes`, `less than a minute`.
 pub fn duration_words(d: Duration) -> String {
     match d.num_minutes() {
@@ -406,7 +411,34 @@ pub fn session_end(
             s.ticket,
             by.unwrap_or("its ticket system")
         ),
+        EndReason::CustomerRevoked => format!(
+            "{} session on {acct} ended at {} because the customer withdrew their permission for support to access the account{}.",
+            possessive(agent),
+            hhmm(at),
+            by.map(|b| format!(" ({b})")).unwrap_or_default()
+        ),
     }
+}
+
+/// `grant.created`
+pub fn grant_created(g: &crate::model::Grant, app: &str) -> String {
+    format!(
+        "{} allowed support to access account {} for {}, until {} (recorded by {app}).",
+        g.granted_by,
+        g.account_id,
+        if g.hours == 1 { "1 hour".to_string() } else { format!("{} hours", g.hours) },
+        day_hhmm(g.expires_at),
+    )
+}
+
+/// `grant.revoked`
+pub fn grant_revoked(account: &str, by: &str, app: &str, sessions_ended: usize) -> String {
+    let ended = match sessions_ended {
+        0 => "No support session was live.".to_string(),
+        1 => "The live support session on it ended at once.".to_string(),
+        n => format!("The {n} live support sessions on it ended at once."),
+    };
+    format!("{by} withdrew the permission for support to access account {account} (recorded by {app}). {ended}")
 }
 
 /// `scope.requested`
@@ -772,6 +804,7 @@ mod tests {
             name: "Acme Billing".into(),
             tickets: true,
             scim: false,
+            consent: false,
             origins: vec!["https://app.acme.test".into()],
             entry_url: None,
             created_at: at(9, 0),
@@ -783,6 +816,17 @@ mod tests {
         };
         let password = FieldChange { field: "password".into(), old: None, new: Some(NOT_STORED.into()) };
         let billing = p.action("billing.update").expect("shipped action");
+        let grant = crate::model::Grant {
+            id: "grt_1".into(),
+            account_id: "acct_42".into(),
+            app_id: "app_1".into(),
+            granted_by: "pat@acme.test".into(),
+            hours: 24,
+            created_at: at(9, 0),
+            expires_at: at(9, 0) + chrono::Duration::hours(24),
+            revoked_at: None,
+            revoked_by: None,
+        };
         let plan = FieldChange { field: "plan".into(), old: Some("Pro".into()), new: Some("Basic".into()) };
         let card = FieldChange { field: "card_number".into(), old: None, new: Some("4242424242424242".into()) };
         let stepup = Request {
@@ -871,6 +915,9 @@ mod tests {
             ),
             format!("scope.denied: {}", request_denied("Sam Lee", &scope, "Not for this ticket")),
             format!("scope.changed: {}", scope_changed(&p, &s, &["invoice_email.update".into()])),
+            format!("grant.created: {}", grant_created(&grant, "Acme Billing")),
+            format!("grant.revoked: {}", grant_revoked("acct_42", "pat@acme.test", "Acme Billing", 1)),
+            format!("grant.revoked (no session): {}", grant_revoked("acct_42", "pat@acme.test", "Acme Billing", 0)),
             format!("stepup.requested: {}", stepup_requested(&p, &stepup)),
             format!(
                 "stepup.requested (target, no values): {}",
@@ -959,6 +1006,7 @@ mod tests {
             (EndReason::StaffDisabled, Some("Ada Quinn"), None),
             (EndReason::Superseded, None, None),
             (EndReason::TicketClosed, Some("Zendesk"), None),
+            (EndReason::CustomerRevoked, Some("pat@acme.test"), None),
         ] {
             let end = if reason == EndReason::Expired { s.ends_at } else { at(14, 13) };
             lines.push(format!("session end ({}): {}", reason.as_str(), session_end(&s, reason, end, 10, by, note)));

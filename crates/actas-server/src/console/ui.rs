@@ -152,6 +152,9 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
         T::KeyRotated => "keys rotated",
         T::CustomerNotified => "customer told",
         T::SessionEntered => "host app entered",
+        T::GrantCreated => "customer allowed access",
+        T::GrantRevoked => "customer withdrew access",
+        T::SessionCustomerRevoked => "ended: customer withdrew",
     }
 }
 
@@ -162,7 +165,8 @@ pub(crate) fn event_badge(kind: EventType) -> Markup {
         (None, EventType::SessionStarted | EventType::SessionEntered) => "live",
         (None, EventType::RequestApproved | EventType::ScopeApproved | EventType::StepupApproved) => "approved",
         (None, EventType::RequestCreated | EventType::ScopeRequested | EventType::StepupRequested) => "waiting",
-        (None, EventType::SessionRevoked) => "denied",
+        (None, EventType::SessionRevoked | EventType::SessionCustomerRevoked | EventType::GrantRevoked) => "denied",
+        (None, EventType::GrantCreated) => "approved",
         (None, EventType::RecordViewed) => "sensitive",
         (None, EventType::SessionEnded | EventType::SessionExpired | EventType::SessionIdleTimeout) => "ended",
         (None, EventType::SessionTicketClosed | EventType::RequestWithdrawn | EventType::RequestExpired) => "ended",

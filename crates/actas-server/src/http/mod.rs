@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -63,6 +63,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         notices::list,
         notices::delivered,
         accounts::access_log,
+        accounts::grant,
+        accounts::revoke,
+        accounts::grants,
+        accounts::set_consent,
         audit::list,
         audit::verify,
         audit::keys,
@@ -187,6 +191,8 @@ pub fn router(state: AppState) -> Router {
         .route("/notices", get(notices::list))
         .route("/notices/{id}/delivered", post(notices::delivered))
         .route("/accounts/{id}/access-log", get(accounts::access_log))
+        .route("/accounts/{id}/grants", get(accounts::grants).post(accounts::grant).delete(accounts::revoke))
+        .route("/accounts/{id}/consent", put(accounts::set_consent))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/keys", get(audit::keys))

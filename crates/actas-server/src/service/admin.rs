@@ -515,6 +515,8 @@ pub struct NewApp {
     pub entry_url: Option<String>,
     /// A ticket system's webhook to take tickets from (needs `tickets`).
     pub connector: Option<super::ConnectorSetup>,
+    /// Support needs the customer's grant for every account.
+    pub consent: bool,
 }
 
 impl NewApp {
@@ -561,6 +563,7 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
         name: name.to_string(),
         tickets: new.tickets,
         scim: new.scim,
+        consent: new.consent,
         origins,
         entry_url,
         created_at: now,
@@ -598,6 +601,7 @@ pub async fn add_app(ctx: &Ctx, by: Actor, new: NewApp) -> Result<(App, Secret)>
                         origins: a.origins.clone(),
                         scim: a.scim,
                         connector: connector.as_ref().map(|c| c.kind.as_str().to_string()),
+                        consent: a.consent,
                     }),
                 ))
                 .await?;

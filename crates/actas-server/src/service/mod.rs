@@ -12,6 +12,7 @@ mod admin;
 mod audit;
 mod authorize;
 mod connectors;
+mod consent;
 pub mod input;
 mod metrics;
 mod requests;
@@ -31,6 +32,7 @@ pub use admin::*;
 pub use audit::*;
 pub use authorize::*;
 pub use connectors::*;
+pub use consent::*;
 pub use metrics::*;
 pub use requests::*;
 pub use scim::*;
@@ -93,6 +95,7 @@ pub fn end_event(reason: EndReason, end: data::SessionEnd) -> EventData {
         EndReason::IdleTimeout => EventData::SessionIdleTimeout(end),
         EndReason::Revoked => EventData::SessionRevoked(end),
         EndReason::TicketClosed => EventData::SessionTicketClosed(end),
+        EndReason::CustomerRevoked => EventData::SessionCustomerRevoked(end),
     }
 }
 

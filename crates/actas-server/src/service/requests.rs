@@ -366,6 +366,11 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                     },
                 ),
             };
+            // An account that lets support in only with its customer's grant.
+            let checked = match (checked, &ticket) {
+                (Ok(c), Some(t)) => super::consent::require_grant(tx, &t.account_id, now).await.map(|_| c),
+                (other, _) => other,
+            };
             let checked = match checked {
                 Ok(c) => c,
                 Err(e @ Error::Refused { .. }) => {
@@ -730,6 +735,9 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                         ));
                     }
                 }
+                // The customer's grant, when the account needs one: live now,
+                // and the session ends no later than it.
+                let grant = super::consent::require_grant(tx, &r.account_id, now).await?;
                 let aud = audience_for(tx, audience).await?;
                 if let Some(live) = tx.find_live_session(&agent.id).await? {
                     let (live, _) = super::end_if_due(tx, &policy, live, now).await?;
@@ -767,7 +775,7 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     scope: granted,
                     reason: r.reason.clone(),
                     started_at: now,
-                    ends_at: now + minutes(mins),
+                    ends_at: grant.map_or(now + minutes(mins), |g| (now + minutes(mins)).min(g.expires_at)),
                     last_activity_at: now,
                     state: SessionState::Live,
                     end_reason: None,

@@ -478,6 +478,12 @@ impl AppBuilder<'_> {
         self
     }
 
+    /// Support needs the customer's grant for every account.
+    pub fn consent(mut self) -> Self {
+        self.app.consent = true;
+        self
+    }
+
     /// It takes tickets from `kind`'s webhook, signed with `secret` (and
     /// may push tickets).
     pub fn connector(mut self, kind: actas_core::connector::Connector, secret: &str) -> Self {

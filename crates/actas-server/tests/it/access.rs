@@ -284,6 +284,35 @@ fn rows() -> Vec<Row> {
             want: staff([201, F, F, F, F]),
         },
         Row {
+            endpoint: "POST /api/v1/accounts/{id}/grants",
+            call: |_| {
+                post("/api/v1/accounts/acct_42/grants".into(), json!({"hours": 2, "granted_by": "pat@acme.test"}))
+            },
+            //     none gar uni own agt lead aud adm dis app  oth  tkt tokT tokO tokE fk an hs ed scim
+            want: [U, U, U, F, F, F, F, F, U, 201, 201, F, U, U, U, U, U, U, U, F],
+        },
+        Row {
+            endpoint: "DELETE /api/v1/accounts/{id}/grants",
+            call: |_| (Method::DELETE, "/api/v1/accounts/acct_42/grants?revoked_by=pat".into(), None),
+            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
+        },
+        Row {
+            endpoint: "GET /api/v1/accounts/{id}/grants",
+            call: |_| get("/api/v1/accounts/acct_42/grants".into()),
+            want: [U, U, U, F, F, 200, 200, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
+        },
+        Row {
+            endpoint: "PUT /api/v1/accounts/{id}/consent",
+            call: |_| {
+                (
+                    Method::PUT,
+                    "/api/v1/accounts/acct_42/consent".into(),
+                    Some(json!({"required": true, "set_by": "pat"})),
+                )
+            },
+            want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
+        },
+        Row {
             // The agent, or the host app with the session's own token.
             endpoint: "POST /api/v1/sessions/{id}/stepup",
             call: |f| {

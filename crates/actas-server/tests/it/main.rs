@@ -10,6 +10,7 @@ mod bounds;
 mod cancel;
 mod connections;
 mod connectors;
+mod consent;
 mod console;
 mod cors;
 mod entry;

@@ -126,3 +126,16 @@ backend_test!(async fn an_idle_session_is_refused_at_once_on_every_node_under_lo
     let clock = app.clock.clone();
     refused_after(&app, "idle_timeout", |_| async move { clock.advance(mins(11)) }).await;
 });
+
+backend_test!(async fn a_customer_who_withdraws_their_permission_is_obeyed_at_once_on_every_node_under_load(app) {
+    let api = app.api.clone();
+    let key = app.app.clone();
+    refused_after(&app, "customer_revoked", |_| async move {
+        let (st, body) = api
+            .send(reqwest::Method::DELETE, "/api/v1/accounts/acct_42/grants?revoked_by=pat%40acme.test", Some(&key), None)
+            .await;
+        assert_eq!(st.as_u16(), 200, "{body}");
+        assert_eq!(body["sessions_ended"], 1, "{body}");
+    })
+    .await;
+});

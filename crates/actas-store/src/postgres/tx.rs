@@ -232,7 +232,7 @@ const TICKET_COLS: &str =
     "ref, account_id, account_name, subject, url, created_by, created_at, status, assignee, tags, source, updated_at";
 const STAFF_COLS: &str = "id, name, roles, disabled, created_at";
 const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, external_id, email, updated_at, username";
-const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at";
+const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at, consent";
 const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook, stepup";
 const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
 const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers";
@@ -578,6 +578,25 @@ impl crate::ports::AppReads for SqlTx {
         self.many(QueryBuilder::new(format!("SELECT {APP_COLS} FROM apps ORDER BY name")), typed::<AppRow, App>).await
     }
 
+    async fn list_grants(&mut self, account_id: &str, limit: i64) -> Result<Vec<actas_core::model::Grant>> {
+        let mut q = QueryBuilder::new(
+            "SELECT id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by FROM grants WHERE account_id = ",
+        );
+        q.push_bind(account_id.to_string());
+        q.push(" ORDER BY created_at DESC LIMIT ");
+        q.push_bind(limit);
+        self.many(q, typed::<crate::rows::GrantRow, actas_core::model::Grant>).await
+    }
+
+    async fn account_consent(&mut self, account_id: &str) -> Result<Option<bool>> {
+        let row: Option<(bool,)> = sqlx::query_as("SELECT required FROM account_consent WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| r.0))
+    }
+
     async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
         self.one(
             "SELECT hash, session_id, created_at, expires_at, used_at FROM entry_codes WHERE hash = $1",
@@ -600,7 +619,7 @@ impl crate::ports::AppReads for SqlTx {
 #[async_trait]
 impl crate::ports::AppWrites for SqlTx {
     async fn insert_app(&mut self, a: &App) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(&format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(&a.id)
             .bind(&a.name)
             .bind(a.tickets)
@@ -608,6 +627,7 @@ impl crate::ports::AppWrites for SqlTx {
             .bind(join(&a.origins))
             .bind(&a.entry_url)
             .bind(micros(a.created_at))
+            .bind(a.consent)
             .execute(self.db().await?)
             .await
             .map_err(|e| unique_or(e, actas_core::Code::AppExists, "An app with this name exists already."))?;
@@ -629,6 +649,50 @@ impl crate::ports::AppWrites for SqlTx {
         .bind(micros(c.created_at))
         .bind(micros(c.expires_at))
         .bind(opt_micros(c.used_at))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_grant(&mut self, g: &actas_core::model::Grant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&g.id)
+        .bind(&g.account_id)
+        .bind(&g.app_id)
+        .bind(&g.granted_by)
+        .bind(i64::from(g.hours))
+        .bind(micros(g.created_at))
+        .bind(micros(g.expires_at))
+        .bind(opt_micros(g.revoked_at))
+        .bind(&g.revoked_by)
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_grant(&mut self, id: &str, at: Timestamp, by: &str) -> Result<()> {
+        sqlx::query("UPDATE grants SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(micros(at))
+            .bind(by)
+            .execute(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_account_consent(&mut self, account_id: &str, required: bool, by: &str, at: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_consent (account_id, required, set_by, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (account_id) DO UPDATE SET required = excluded.required, set_by = excluded.set_by, updated_at = excluded.updated_at",
+        )
+        .bind(account_id)
+        .bind(required)
+        .bind(by)
+        .bind(micros(at))
         .execute(self.db().await?)
         .await
         .map_err(db_err)?;

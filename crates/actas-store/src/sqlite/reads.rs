@@ -123,6 +123,24 @@ impl<C: HasConn> AppReads for C {
         many(self.conn(), concat!("SELECT ", app_cols!(), " FROM apps ORDER BY name"), [], app_from)
     }
 
+    async fn list_grants(&mut self, account_id: &str, limit: i64) -> Result<Vec<actas_core::model::Grant>> {
+        many(
+            self.conn(),
+            "SELECT id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by \
+             FROM grants WHERE account_id = ?1 ORDER BY created_at DESC LIMIT ?2",
+            rusqlite::params![account_id, limit],
+            grant_from,
+        )
+    }
+
+    async fn account_consent(&mut self, account_id: &str) -> Result<Option<bool>> {
+        let row: Option<bool> =
+            one(self.conn(), "SELECT required FROM account_consent WHERE account_id = ?1", [account_id], |r| {
+                r.get::<_, bool>(0).map_err(db_err)
+            })?;
+        Ok(row)
+    }
+
     async fn get_entry_code(&mut self, hash: &str) -> Result<Option<EntryCode>> {
         one(
             self.conn(),

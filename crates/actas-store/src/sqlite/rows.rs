@@ -33,7 +33,7 @@ macro_rules! staff_profile_cols {
 }
 macro_rules! app_cols {
     () => {
-        "id, name, tickets, scim, origins, entry_url, created_at"
+        "id, name, tickets, scim, origins, entry_url, created_at, consent"
     };
 }
 pub(super) use staff_profile_cols;
@@ -119,7 +119,10 @@ read_rows! {
     staff_profile_from: StaffProfileRow => (Staff, StaffProfile) {
         id, name, roles, disabled, created_at, external_id, email, updated_at, username,
     }
-    app_from: AppRow => App { id, name, tickets, scim, origins, entry_url, created_at }
+    app_from: AppRow => App { id, name, tickets, scim, origins, entry_url, created_at, consent }
+    grant_from: GrantRow => actas_core::model::Grant {
+        id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by,
+    }
     request_from: RequestRow => Request {
         id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status,
         session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note,

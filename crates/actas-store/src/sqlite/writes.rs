@@ -139,8 +139,8 @@ impl CredentialWrites for BatchTx {
 impl AppWrites for BatchTx {
     async fn insert_app(&mut self, a: &App) -> Result<()> {
         self.change_or(
-            concat!("INSERT INTO apps (", app_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![a.id, a.name, a.tickets, a.scim, join(&a.origins), a.entry_url, micros(a.created_at)],
+            concat!("INSERT INTO apps (", app_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![a.id, a.name, a.tickets, a.scim, join(&a.origins), a.entry_url, micros(a.created_at), a.consent],
             |e| unique_or(e, Code::AppExists, "An app with this name exists already."),
         )?;
         Ok(())
@@ -152,6 +152,43 @@ impl AppWrites for BatchTx {
         self.change(
             "INSERT INTO entry_codes (hash, session_id, created_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![c.hash, c.session_id, micros(c.created_at), micros(c.expires_at), opt_micros(c.used_at)],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_grant(&mut self, g: &actas_core::model::Grant) -> Result<()> {
+        self.change(
+            "INSERT INTO grants (id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                g.id,
+                g.account_id,
+                g.app_id,
+                g.granted_by,
+                i64::from(g.hours),
+                micros(g.created_at),
+                micros(g.expires_at),
+                opt_micros(g.revoked_at),
+                g.revoked_by,
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn revoke_grant(&mut self, id: &str, at: Timestamp, by: &str) -> Result<()> {
+        self.change(
+            "UPDATE grants SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, micros(at), by],
+        )?;
+        Ok(())
+    }
+
+    async fn set_account_consent(&mut self, account_id: &str, required: bool, by: &str, at: Timestamp) -> Result<()> {
+        self.change(
+            "INSERT INTO account_consent (account_id, required, set_by, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (account_id) DO UPDATE SET required = excluded.required, set_by = excluded.set_by, \
+             updated_at = excluded.updated_at",
+            params![account_id, required, by, micros(at)],
         )?;
         Ok(())
     }

@@ -160,6 +160,7 @@ pub async fn run(store: &Store) {
                     name: "App".into(),
                     tickets: true,
                     scim: false,
+                    consent: true,
                     origins: vec![],
                     entry_url: None,
                     created_at: at,
@@ -167,6 +168,25 @@ pub async fn run(store: &Store) {
                 tx.insert_app(&app).await?;
                 tx.get_app("app_1").await?;
                 tx.list_apps().await?;
+                let grant = actas_core::model::Grant {
+                    id: "grt_1".into(),
+                    account_id: "acct_1".into(),
+                    app_id: "app_1".into(),
+                    granted_by: "pat@acme.test".into(),
+                    hours: 24,
+                    created_at: at,
+                    expires_at: at + minutes(24 * 60),
+                    revoked_at: None,
+                    revoked_by: None,
+                };
+                tx.insert_grant(&grant).await?;
+                assert_eq!(tx.list_grants("acct_1", 10).await?, vec![grant.clone()]);
+                tx.revoke_grant("grt_1", at, "pat@acme.test").await?;
+                assert_eq!(tx.list_grants("acct_1", 10).await?[0].revoked_by.as_deref(), Some("pat@acme.test"));
+                assert_eq!(tx.account_consent("acct_1").await?, None);
+                tx.set_account_consent("acct_1", true, "pat@acme.test", at).await?;
+                tx.set_account_consent("acct_1", false, "pat@acme.test", at).await?;
+                assert_eq!(tx.account_consent("acct_1").await?, Some(false));
                 let connector = actas_store::ConnectorRecord {
                     app_id: "app_1".into(),
                     kind: actas_core::connector::Connector::Zendesk,
