@@ -754,6 +754,72 @@ test('a change out of scope is asked of a lead from its refusal; the banner show
   }
 });
 
+test('a customer allows support in for some hours, and withdrawing it ends the live session at once, on the agent\'s screen too', async () => {
+  // Acme Corp asks for its customer's permission before any support session (set by the host app).
+  const asApp = async (method, p, body) => {
+    const res = await fetch(`${demo.actas}/api/v1${p}`, {
+      method,
+      headers: { authorization: `Bearer ${demo.appKey}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const set = await asApp('PUT', `/accounts/${ACCOUNT.id}/consent`, { required: true, set_by: ACCOUNT.name });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const customer = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const agent = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  let sid;
+  try {
+    const refused = await api('POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ['plan.view'] });
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.type, 'urn:actas:problem:no-customer-grant');
+
+    const page = await customer.newPage();
+    await page.goto(billing(`/accounts/${ACCOUNT.id}/access`));
+    assert.equal(await page.locator('#permission-state').innerText(), 'Support cannot access your account unless you allow it.');
+    await page.getByLabel('For how long').selectOption('4');
+    await page.getByRole('button', { name: 'Allow support to access my account' }).click();
+    await page.locator('#permission-done').waitFor();
+    assert.equal(await page.locator('#permission-done').innerText(), 'You allowed support to access your account.');
+    assert.match(await page.locator('#permission-state').innerText(), new RegExp(`^Support may access your account until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC \\(allowed by ${esc(ACCOUNT.name)}\\)\\.$`));
+    await shot(page, 'demo-consent-allowed');
+    await page.setViewportSize({ width: 375, height: 720 });
+    assert.equal(await sidewaysScroll(page), 0);
+    await shot(page, 'demo-consent-allowed-375');
+    await page.setViewportSize({ width: 1280, height: 720 });
+
+    const req = await must(201, 'POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ['plan.view'] });
+    const started = await must(201, 'POST', `/requests/${req.id}/start`, 'maria', {});
+    sid = started.session.id;
+    const screen = await agent.newPage();
+    await screen.goto(await enterUrl(sid));
+    await waitForState(screen, 'live');
+
+    // The kill switch: the agent's screen shows the end within 2 s.
+    await page.getByRole('button', { name: 'Withdraw permission now' }).click();
+    const withdrawn = Date.now();
+    await page.locator('#permission-done').waitFor();
+    assert.equal(await page.locator('#permission-done').innerText(), "You withdrew support's access; any live support session ended.");
+    await waitForState(screen, 'ended', 3000);
+    assert.ok(Date.now() - withdrawn < 2500, `ended on the agent's screen after ${Date.now() - withdrawn} ms`);
+    assert.equal(await bannerAttr(screen, 'data-end-reason'), 'customer_revoked');
+    const panel = (await shadowContent(screen)).texts.join(' ');
+    assert.ok(panel.includes('the customer withdrew their permission'), panel);
+    await shot(screen, 'demo-consent-withdrawn-agent');
+    const session = await must(200, 'GET', `/sessions/${sid}`, 'sam');
+    assert.equal(session.end_reason, 'customer_revoked');
+    const again = await api('POST', '/requests', 'maria', { ticket: TICKET, reason: REASON, actions: ['plan.view'] });
+    assert.equal(again.body.type, 'urn:actas:problem:no-customer-grant');
+  } finally {
+    await customer.close();
+    await agent.close();
+    await asApp('PUT', `/accounts/${ACCOUNT.id}/consent`, { required: false, set_by: ACCOUNT.name });
+    if (sid) {
+      await ensureEnded(sid);
+    }
+  }
+});
+
 /** A string as a literal part of a regular expression. */
 function esc(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -248,6 +248,58 @@ impl Client {
         self.get(&format!("/sessions/{}", segment(id))).await
     }
 
+    /// Records the customer's grant (SPEC §10, customer consent): support
+    /// may access `account_id` for `hours` (1 to 720). What a host app's
+    /// "Allow support to access my account" does; needed before any
+    /// support session when the app was registered with `--consent
+    /// required` or the account asks for it ([`Client::require_consent`]).
+    pub async fn grant_access(
+        &self,
+        account_id: &str,
+        hours: u32,
+        granted_by: &str,
+    ) -> Result<api::Grant, ClientError> {
+        let body = api::NewGrant { hours, granted_by: granted_by.to_string() };
+        self.post(&format!("/accounts/{}/grants", segment(account_id)), &body).await
+    }
+
+    /// The customer's kill switch: withdraws every live grant of
+    /// `account_id`; every live support session on it ends at once, on
+    /// every node (`customer_revoked`). Works whether or not the account
+    /// needs a grant. `revoked_by` names who withdrew it.
+    pub async fn withdraw_access(
+        &self,
+        account_id: &str,
+        revoked_by: Option<&str>,
+    ) -> Result<api::Consent, ClientError> {
+        let mut url = self.url(&format!("/accounts/{}/grants", segment(account_id)));
+        if let Some(by) = revoked_by {
+            url.push_str("?revoked_by=");
+            url.push_str(&segment(by).to_string());
+        }
+        self.call(|| self.http.delete(&url).bearer_auth(&self.app_key), false).await
+    }
+
+    /// Whether `account_id` needs its customer's grant, the live one and
+    /// the latest ones.
+    pub async fn consent(&self, account_id: &str) -> Result<api::Consent, ClientError> {
+        self.get(&format!("/accounts/{}/grants", segment(account_id))).await
+    }
+
+    /// Makes one account ask for its customer's grant before any support
+    /// session (`required`), or stop asking (unless its app asks it of
+    /// every account).
+    pub async fn require_consent(
+        &self,
+        account_id: &str,
+        required: bool,
+        set_by: &str,
+    ) -> Result<api::Consent, ClientError> {
+        let url = self.url(&format!("/accounts/{}/consent", segment(account_id)));
+        let body = api::AccountConsent { required, set_by: set_by.to_string() };
+        self.call(|| self.http.put(&url).bearer_auth(&self.app_key).json(&body), false).await
+    }
+
     /// Asks a lead for one change the session's scope lacks (a step-up, SPEC
     /// §10), in the agent's name, with the session's impersonation `token`:
     /// what an "Ask a lead for this one change" button does after

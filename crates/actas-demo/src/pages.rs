@@ -33,6 +33,8 @@ pub(crate) fn router(demo: Arc<Demo>) -> Router {
         .route("/accounts/{id}/password-reset", post(password_reset))
         .route("/accounts/{id}/activity", get(activity))
         .route("/accounts/{id}/access", get(access))
+        .route("/accounts/{id}/permission", post(allow_support))
+        .route("/accounts/{id}/permission/withdraw", post(withdraw_support))
         .with_state(demo)
 }
 
@@ -98,9 +100,9 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;
 header.top{background:#0b3d91;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
 header.top a{color:#fff}.brand{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.8rem}\
 main{padding:1rem;max-width:52rem}form{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
-label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}\
+label{display:block;margin:.3rem 0}input,select,textarea{font:inherit;padding:.3rem;max-width:100%;box-sizing:border-box}button{font:inherit;padding:.35rem .8rem}\
 .support{color:#8a4b00;font-weight:600}.refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}\
-.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}";
+.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}.scroll{overflow-x:auto;max-width:100%}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}";
 
 fn page(status: StatusCode, markup: Markup) -> Response {
     (status, markup).into_response()
@@ -653,15 +655,26 @@ async fn activity(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path
     layout(&demo, "Activity", who.as_ref(), Some(&a), body).into_response()
 }
 
-async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct AccessQuery {
+    done: Option<String>,
+}
+
+async fn access(
+    State(demo): St,
+    MaybeActing(who): MaybeActing,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AccessQuery>,
+) -> Response {
     let a = account_or_404!(demo, who.as_ref(), id);
     if who.is_some() {
         return refusal(&demo, who.as_ref(), Some(&a), &Refused::plain("this page is for the customer"));
     }
-    let body = match demo.actas.access_log(&id).await {
+    let permission = permission_section(&demo, &a, q.done.as_deref()).await;
+    let log = match demo.actas.access_log(&id).await {
         Ok(log) if log.entries.is_empty() => html! { p { "Nobody from support has accessed this account." } },
         Ok(log) => html! {
-            table #access-log {
+            div.scroll { table #access-log {
                 thead { tr { th { "Who" } th { "When" } th { "Why" } th { "Allowed" } th { "Changed" } } }
                 tbody {
                     @for e in &log.entries {
@@ -677,9 +690,95 @@ async fn access(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<S
                         }
                     }
                 }
-            }
+            } }
         },
         Err(_) => html! { p.refusal { "The access log cannot be read right now." } },
     };
+    let body = html! { (permission) (log) };
     layout(&demo, "Who accessed my account", None, Some(&a), body).into_response()
+}
+
+/// The customer's say over support access: allow it for some hours, or
+/// withdraw it at once (the kill switch).
+async fn permission_section(demo: &Demo, a: &Account, done: Option<&str>) -> Markup {
+    let consent = demo.actas.consent(&a.id).await;
+    html! {
+        section #support-permission aria-labelledby="support-permission-h" {
+            h2 #support-permission-h { "Support access" }
+            @match done {
+                Some("allowed") => { p.ok #permission-done role="status" { "You allowed support to access your account." } }
+                Some("withdrawn") => {
+                    p.ok #permission-done role="status" { "You withdrew support's access; any live support session ended." }
+                }
+                _ => {}
+            }
+            @match &consent {
+                Ok(c) => @match &c.grant {
+                    Some(g) => {
+                        p #permission-state {
+                            "Support may access your account until " (g.expires_at.format("%Y-%m-%d %H:%M UTC"))
+                            " (allowed by " (g.granted_by) ")."
+                        }
+                        form method="post" action=(format!("/accounts/{}/permission/withdraw", a.id)) {
+                            button type="submit" { "Withdraw permission now" }
+                        }
+                    }
+                    None => {
+                        p #permission-state {
+                            @if c.required { "Support cannot access your account unless you allow it." }
+                            @else { "Support may access your account when you ask for help." }
+                        }
+                        form method="post" action=(format!("/accounts/{}/permission", a.id)) {
+                            label for="permission-hours" { "For how long" }
+                            " "
+                            select #permission-hours name="hours" {
+                                option value="1" { "1 hour" }
+                                option value="4" { "4 hours" }
+                                option value="24" { "24 hours" }
+                            }
+                            " "
+                            button type="submit" { "Allow support to access my account" }
+                        }
+                    }
+                },
+                Err(_) => { p.refusal { "Support access cannot be read right now." } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PermissionForm {
+    hours: u32,
+}
+
+/// `POST /accounts/{id}/permission`: the customer allows support in.
+async fn allow_support(
+    State(demo): St,
+    MaybeActing(who): MaybeActing,
+    Path(id): Path<String>,
+    Form(f): Form<PermissionForm>,
+) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if who.is_some() {
+        return refusal(&demo, who.as_ref(), Some(&a), &Refused::plain("this page is for the customer"));
+    }
+    match demo.actas.grant_access(&a.id, f.hours, &a.name).await {
+        Ok(_) => Redirect::to(&format!("/accounts/{}/access?done=allowed", a.id)).into_response(),
+        Err(e) => refusal(&demo, None, Some(&a), &Refused::plain(format!("support access could not be allowed ({e})"))),
+    }
+}
+
+/// `POST /accounts/{id}/permission/withdraw`: the customer's kill switch.
+async fn withdraw_support(State(demo): St, MaybeActing(who): MaybeActing, Path(id): Path<String>) -> Response {
+    let a = account_or_404!(demo, who.as_ref(), id);
+    if who.is_some() {
+        return refusal(&demo, who.as_ref(), Some(&a), &Refused::plain("this page is for the customer"));
+    }
+    match demo.actas.withdraw_access(&a.id, Some(&a.name)).await {
+        Ok(_) => Redirect::to(&format!("/accounts/{}/access?done=withdrawn", a.id)).into_response(),
+        Err(e) => {
+            refusal(&demo, None, Some(&a), &Refused::plain(format!("support access could not be withdrawn ({e})")))
+        }
+    }
 }
