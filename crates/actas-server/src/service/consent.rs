@@ -219,3 +219,26 @@ pub async fn consent(ctx: &Ctx, who: &Principal, account_id: &str) -> Result<(bo
         }))
         .await
 }
+
+/// What the request form tells an agent of `account_id`'s consent: `None`
+/// when it needs no grant, else until when the live grant lasts (`None`:
+/// there is none, and a request would be refused).
+pub async fn grant_for_request(
+    ctx: &Ctx,
+    agent: &actas_core::model::Staff,
+    account_id: &str,
+) -> Result<Option<Option<Timestamp>>> {
+    let now = ctx.clock.now();
+    authz::allow(agent, Act::CreateRequest, now)?;
+    let account_id = account_id.to_string();
+    ctx.store
+        .read(read_fn(move |tx| {
+            Box::pin(async move {
+                if !required(tx, &account_id).await? {
+                    return Ok(None);
+                }
+                Ok(Some(live_grant(tx, &account_id, now).await?.map(|g| g.expires_at)))
+            })
+        }))
+        .await
+}

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 use actas_server::testing::*;
 
+use crate::console::Browser;
+
 const REASON: &str = "Customer cannot change the invoice email after the plan change";
 
 async fn grant(app: &TestApp, key: &str, account: &str, body: Value) -> (StatusCode, Value) {
@@ -141,4 +143,17 @@ backend_test!(async fn refused_grants_change_nothing(app) {
     assert_eq!(app.get("/api/v1/accounts/acct_42/grants", &app.audrey).await.0, StatusCode::OK);
     assert_eq!(app.get("/api/v1/accounts/acct_42/grants", &app.maria).await.0, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/api/v1/accounts/acct_42/grants", &app.ada).await.0, StatusCode::FORBIDDEN);
+});
+
+backend_test!(async fn the_request_form_tells_the_agent_whether_the_customer_allowed_support_in(app) {
+    let (mut b, _) = Browser::signed_in(&app, "maria").await;
+    assert!(!b.get("/launch?ticket=48192").await.html.contains(r#"id="consent""#), "nothing to tell");
+    app.api
+        .send(Method::PUT, "/api/v1/accounts/acct_42/consent", Some(&app.app), Some(json!({"required": true, "set_by": "pat"})))
+        .await;
+    let form = b.get("/launch?ticket=48192").await;
+    assert!(form.html.contains("permission, and none is live"), "{}", form.html);
+    grant(&app, &app.app, "acct_42", json!({"hours": 4, "granted_by": "pat"})).await;
+    let form = b.get("/launch?ticket=48192").await;
+    assert!(form.html.contains("The customer allowed support in until"), "{}", form.html);
 });

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::authz::Act;
 use crate::console::auth::{permit, Fields, SignedIn};
+use crate::console::ui::moment;
 use crate::console::{layout, page, ConsoleError};
 use crate::service::{self, Principal};
 use crate::AppState;
@@ -58,6 +59,7 @@ fn request_form(
     d: &Draft,
     now: Timestamp,
     err: Option<&FieldError>,
+    grant: Option<Option<Timestamp>>,
 ) -> Markup {
     let general = err.filter(|e| !matches!(e.field.as_str(), "reason" | "actions" | "minutes"));
     let actions_err = FieldError::at(err, "actions");
@@ -70,6 +72,20 @@ fn request_form(
     let (start, end) = plan_words(needs, d.minutes, now);
     html! {
         (ticket_card(policy, t))
+        @match grant {
+            Some(None) => {
+                p.alert #consent {
+                    (t.account_label()) " lets support in only with the customer's permission, and none is live. "
+                    "Ask the customer to allow support access from their account; until then a request is refused."
+                }
+            }
+            Some(Some(until)) => {
+                p.hint #consent {
+                    "The customer allowed support in until " (moment(now, until)) "; a session ends no later than that."
+                }
+            }
+            None => {}
+        }
         @if let Some(b) = playbook {
             p.playbook {
                 "Suggested for this kind of case: " (policy.labels(&b.actions)) " for " (b.minutes)
@@ -228,7 +244,8 @@ pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Quer
         Some(b) => Draft { reason: String::new(), actions: b.actions.clone(), minutes: b.minutes },
         None => Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes },
     };
-    let body = request_form(policy, &who, &t, &draft, state.ctx.clock.now(), None);
+    let grant = service::grant_for_request(&state.ctx, &who.staff, &t.account_id).await?;
+    let body = request_form(policy, &who, &t, &draft, state.ctx.clock.now(), None, grant);
     Ok(page(StatusCode::OK, layout("Ask for access", Some(&who), body)))
 }
 
@@ -264,7 +281,8 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
                 return Ok(no_ticket(&state, &who, &reference));
             };
             let (status, err) = refusal(e);
-            let body = request_form(&policy, &who, &t, &draft, state.ctx.clock.now(), Some(&err));
+            let grant = service::grant_for_request(&state.ctx, &who.staff, &t.account_id).await?;
+            let body = request_form(&policy, &who, &t, &draft, state.ctx.clock.now(), Some(&err), grant);
             Ok(page(status, layout("Ask for access", Some(&who), body)))
         }
         Err(e) => Err(e.into()),
