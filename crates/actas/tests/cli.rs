@@ -286,6 +286,30 @@ async fn app_add_scim_makes_the_key_an_identity_providers_bearer_token() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "an app without --scim is refused");
 }
 
+#[tokio::test]
+async fn app_add_consent_required_lets_support_in_only_with_the_customers_grant() {
+    let env = Env::new();
+    let key = last_line(&env.ok(&[
+        "app",
+        "add",
+        "Acme Billing",
+        "--origin",
+        "https://app.acme.test",
+        "--consent",
+        "required",
+    ]))
+    .to_string();
+    let server = env.serve();
+    let c = http();
+    let res = c.get(format!("{}/api/v1/accounts/acct_42/grants", server.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let consent: Value = res.json().await.unwrap();
+    assert_eq!(consent["required"], true, "{consent}");
+    let out = env.run(&["app", "add", "Other", "--consent", "sometimes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+}
+
 #[test]
 fn app_add_refuses_a_bad_origin() {
     let env = Env::new();

@@ -8,7 +8,9 @@
 // sensitive data is asked of actas first (`authorize`), refusals are shown
 // in plain words, the activity feed labels what support did, and the
 // customer sees who accessed their account and the note actas queued when
-// the session ended. Password reset values never leave this app.
+// the session ended, and allows support in for some hours or withdraws
+// that permission at once (which ends any live support session). Password
+// reset values never leave this app.
 //
 // The accounts live in memory: this is a demo, not a billing system.
 

@@ -14,20 +14,28 @@ const REFUSALS = new Map([
   ['session_revoked', 'a lead revoked the support session'],
   ['staff_disabled', "the support agent's account was disabled"],
   ['ticket_closed', 'the support ticket was solved or closed'],
+  ['customer_revoked', 'the customer withdrew their permission for support to access the account'],
   ['wrong_account', 'the support session is for another customer account'],
   ['unknown_action', 'actas does not know this action'],
   ['bad_token', 'the support session token is not valid'],
   ['wrong_app', 'the support session token is not valid'],
 ]);
 
+/** How long the customer may let support in: the form's values and words. */
+const PERMISSION_HOURS = [
+  ['1', '1 hour'],
+  ['4', '4 hours'],
+  ['24', '24 hours'],
+];
+
 const CSS =
   'body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}' +
   'header.top{background:#0b3d91;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}' +
   'header.top a{color:#fff}.brand{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.8rem}' +
   'main{padding:1rem;max-width:52rem}form{margin:.8rem 0;padding:.8rem;background:#fff;border:1px solid #d0d7de;border-radius:6px}' +
-  'label{display:block;margin:.3rem 0}input,select{font:inherit;padding:.3rem}button{font:inherit;padding:.35rem .8rem}' +
+  'label{display:block;margin:.3rem 0}input,select,textarea{font:inherit;padding:.3rem;max-width:100%;box-sizing:border-box}button{font:inherit;padding:.35rem .8rem}' +
   '.support{color:#8a4b00;font-weight:600}.refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}' +
-  '.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}';
+  '.ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}table{border-collapse:collapse}.scroll{overflow-x:auto;max-width:100%}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}';
 
 /**
  * A change refused as `not_in_scope`, `{ action, target_type, target_id,
@@ -583,24 +591,133 @@ export function pages(demo) {
     )
     .all(methodNotAllowed);
 
+  /** What `?done=` on the access page says after the customer allowed or withdrew support's access. */
+  const PERMISSION_DONE = new Map([
+    ['allowed', 'You allowed support to access your account.'],
+    ['withdrawn', "You withdrew support's access; any live support session ended."],
+  ]);
+
+  /**
+   * The customer's "Support access" section: whether support may access
+   * the account now (the consent read with the app key) and the one form
+   * that changes it: allow for some hours, or withdraw at once.
+   */
+  async function permissionSection(a, done) {
+    const at = `/accounts/${encodeURIComponent(a.id)}`;
+    const doneText = PERMISSION_DONE.get(done);
+    let inner;
+    try {
+      const consent = await demo.actas.client.consent(a.id);
+      if (consent.grant) {
+        inner = html`<p id="permission-state">Support may access your account until ${dayAndClock(consent.grant.expires_at)} UTC (allowed by ${consent.grant.granted_by}).</p><form method="post" action="${at}/permission/withdraw"><button type="submit">Withdraw permission now</button></form>`;
+      } else {
+        const state = consent.required
+          ? 'Support cannot access your account unless you allow it.'
+          : 'Support may access your account when you ask for help.';
+        const options = PERMISSION_HOURS.map(([hours, words]) => html`<option value="${hours}">${words}</option>`);
+        inner = html`<p id="permission-state">${state}</p><form method="post" action="${at}/permission"><label for="permission-hours">For how long</label><select id="permission-hours" name="hours">${options}</select> <button type="submit">Allow support to access my account</button></form>`;
+      }
+    } catch (e) {
+      console.warn(`actas did not answer: ${e.message}`);
+      inner = html`<p class="refusal" id="permission-state">Whether support may access your account cannot be read right now.</p>`;
+    }
+    return html`<section id="support-permission" aria-labelledby="support-permission-title"><h2 id="support-permission-title">Support access</h2>${
+      doneText ? html`<p class="ok" id="permission-done" role="status">${doneText}</p>` : ''
+    }${inner}</section>`;
+  }
+
+  /** The refusal of the customer's own pages to a support agent. */
+  function forTheCustomer(res, who, a) {
+    refusal(res, who, a, { why: 'this page is for the customer', offer: null });
+  }
+
+  /** A permission change actas refused or could not take: the page says so; nothing changed. */
+  function permissionFailed(res, a, e) {
+    let status;
+    let words;
+    if (e instanceof ActasProblem) {
+      status = e.status >= 400 && e.status < 500 ? e.status : 502;
+      words = `actas refused this, so nothing was changed: ${e.detail}`;
+    } else {
+      console.warn(`actas did not answer: ${e.message}`);
+      status = 503;
+      words = 'actas could not be asked right now, so nothing was changed; try again.';
+    }
+    const body = html`<p class="refusal" id="refusal" role="alert">${words}</p><p><a href="/accounts/${encodeURIComponent(a.id)}/access">Back to who accessed my account</a></p>`;
+    send(res, status, page('Support access', null, a, body));
+  }
+
+  /** Only the customer changes whether support may access the account; anything but a POST is not taken. */
+  const customerOnly = withAccount(async (req, res, a, who) => {
+    if (who) {
+      return forTheCustomer(res, who, a);
+    }
+    methodNotAllowed(req, res);
+  });
+
   router
     .route('/accounts/:id/access')
     .get(
       withAccount(async (req, res, a, who) => {
         if (who) {
-          return refusal(res, who, a, { why: 'this page is for the customer', offer: null });
+          return forTheCustomer(res, who, a);
         }
-        let body;
+        let log;
         try {
-          const log = await demo.actas.client.accessLog(a.id);
-          body = log.entries.length === 0 ? html`<p>Nobody from support has accessed this account.</p>` : accessTable(log.entries);
+          const got = await demo.actas.client.accessLog(a.id);
+          log = got.entries.length === 0 ? html`<p>Nobody from support has accessed this account.</p>` : accessTable(got.entries);
         } catch {
-          body = html`<p class="refusal">The access log cannot be read right now.</p>`;
+          log = html`<p class="refusal">The access log cannot be read right now.</p>`;
         }
+        const done = typeof req.query.done === 'string' ? req.query.done : '';
+        const body = html`${await permissionSection(a, done)}${log}`;
         send(res, 200, page('Who accessed my account', null, a, body));
       }),
     )
     .all(methodNotAllowed);
+
+  // The customer allows support in for some hours ("Allow support to access
+  // my account"); actas records the grant.
+  router
+    .route('/accounts/:id/permission')
+    .post(
+      form,
+      withAccount(async (req, res, a, who) => {
+        if (who) {
+          return forTheCustomer(res, who, a);
+        }
+        const f = formFields(req, ['hours']);
+        if (!f || !PERMISSION_HOURS.some(([hours]) => hours === f.hours)) {
+          return badForm(res, null, a);
+        }
+        try {
+          await demo.actas.client.grantAccess(a.id, { hours: Number(f.hours), grantedBy: a.name });
+        } catch (e) {
+          return permissionFailed(res, a, e);
+        }
+        res.redirect(303, `/accounts/${encodeURIComponent(a.id)}/access?done=allowed`);
+      }),
+    )
+    .all(customerOnly);
+
+  // The customer's kill switch: the grant is withdrawn and every live
+  // support session on the account ends at once.
+  router
+    .route('/accounts/:id/permission/withdraw')
+    .post(
+      withAccount(async (req, res, a, who) => {
+        if (who) {
+          return forTheCustomer(res, who, a);
+        }
+        try {
+          await demo.actas.client.withdrawAccess(a.id, a.name);
+        } catch (e) {
+          return permissionFailed(res, a, e);
+        }
+        res.redirect(303, `/accounts/${encodeURIComponent(a.id)}/access?done=withdrawn`);
+      }),
+    )
+    .all(customerOnly);
 
   // Any other address.
   router.use((req, res) => {
@@ -620,7 +737,8 @@ function accessTable(entries) {
         e.changes.length === 0 ? 'nothing' : e.changes.join('; ')
       }</td></tr>`,
   );
-  return html`<table id="access-log"><thead><tr><th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th></tr></thead><tbody>${rows}</tbody></table>`;
+  // Wide: it scrolls inside its box on a narrow screen, never the page.
+  return html`<div class="scroll"><table id="access-log"><thead><tr><th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 /** `Acme Corp (acct_42)`, or the id alone when the session has no other name for the account. */

@@ -4,9 +4,13 @@ import { Feed, type FollowOptions } from './feed.js';
 import { request, segment, trimBase, type CallOptions, type Transport } from './http.js';
 import type {
   AccessLog,
+  AccountConsent,
   AuthorizeRequest,
   AuthorizeResponse,
   Change,
+  Consent,
+  Grant,
+  NewGrant,
   NewStepUp,
   NewTicket,
   Notice,
@@ -41,8 +45,32 @@ export interface NoticeOptions extends CallOptions {
   limit?: number;
 }
 
+/** What `grantAccess` records: for how long, and who allowed it. */
+export interface GrantOptions {
+  /** For how many hours support may access the account (1 to 720). */
+  hours: number;
+  /** Who allows it, as the host app names the customer's user (an e-mail address, a login). */
+  grantedBy: string;
+}
+
+/** What `requireConsent` sets: whether the account asks for its customer's grant, and who said so. */
+export interface RequireConsentOptions {
+  /** Whether support needs the customer's grant before any session on the account. */
+  required: boolean;
+  /** Who set it, as the host app names the customer's user. */
+  setBy: string;
+}
+
 /** Authorize reasons that mean the session is over for good. */
-const OVER = new Set(['session_ended', 'session_expired', 'idle_timeout', 'session_revoked', 'staff_disabled', 'ticket_closed']);
+const OVER = new Set([
+  'session_ended',
+  'session_expired',
+  'idle_timeout',
+  'session_revoked',
+  'staff_disabled',
+  'ticket_closed',
+  'customer_revoked',
+]);
 
 /**
  * Whether an `authorize` refusal means the session is over for good, so the
@@ -169,6 +197,57 @@ export class Client {
   /** Who from support entered an account, why, and what they changed (newest first). */
   accessLog(accountId: string, options?: CallOptions): Promise<AccessLog> {
     return request(this.#t, { method: 'GET', path: `/accounts/${segment(accountId)}/access-log` }, options);
+  }
+
+  /**
+   * Records the customer's permission for support to access the account
+   * for `hours` (1 to 720), as `grantedBy` allowed it
+   * (`POST /accounts/{id}/grants`, `grant.created`): what an "Allow support
+   * to access my account" button does. Where the app (`actas app add
+   * --consent required`) or the account (`requireConsent`) asks for it,
+   * support may request access only while a grant is live, and a session
+   * ends no later than its grant. Resolves with the grant. A refusal is an
+   * `ActasProblem`: `grant-hours-invalid` (422), `invalid-body` (400), or
+   * `not-a-host-app` (403: an app that only pushes tickets). Never retried once sent.
+   */
+  grantAccess(accountId: string, grant: GrantOptions, options?: CallOptions): Promise<Grant> {
+    const body: NewGrant = { hours: grant.hours, granted_by: grant.grantedBy };
+    return request(this.#t, { method: 'POST', path: `/accounts/${segment(accountId)}/grants`, body }, options);
+  }
+
+  /**
+   * The customer's kill switch (`DELETE /accounts/{id}/grants`,
+   * `grant.revoked`): withdraws every live grant on the account, and every
+   * live support session on it ends at once (`end_reason`
+   * `customer_revoked`; `authorize` then answers `customer_revoked`).
+   * `revokedBy` names the customer's user ("The customer" when not given).
+   * Resolves with the account's consent, `sessions_ended` telling how many
+   * sessions ended. Withdrawing when no grant is live still ends the live
+   * sessions. Never retried once sent.
+   */
+  withdrawAccess(accountId: string, revokedBy?: string, options?: CallOptions): Promise<Consent> {
+    const q = revokedBy === undefined ? '' : `?${new URLSearchParams({ revoked_by: revokedBy })}`;
+    return request(this.#t, { method: 'DELETE', path: `/accounts/${segment(accountId)}/grants${q}` }, options);
+  }
+
+  /**
+   * Whether the account needs its customer's grant, the live grant (or
+   * `null`) and the latest ones, newest first (`GET /accounts/{id}/grants`).
+   */
+  consent(accountId: string, options?: CallOptions): Promise<Consent> {
+    return request(this.#t, { method: 'GET', path: `/accounts/${segment(accountId)}/grants` }, options);
+  }
+
+  /**
+   * Makes one account ask for its customer's grant before any support
+   * session (`required: true`), or stop asking (`false`; an app registered
+   * with `--consent required` still asks), whatever the apps say
+   * (`PUT /accounts/{id}/consent`). Resolves with the account's consent.
+   * Never retried once sent.
+   */
+  requireConsent(accountId: string, consent: RequireConsentOptions, options?: CallOptions): Promise<Consent> {
+    const body: AccountConsent = { required: consent.required, set_by: consent.setBy };
+    return request(this.#t, { method: 'PUT', path: `/accounts/${segment(accountId)}/consent`, body }, options);
   }
 
   /**

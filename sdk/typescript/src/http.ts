@@ -84,7 +84,7 @@ export interface Transport {
 
 /** One API call. */
 export interface Call {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** The path under `/api/v1`, already escaped. */
   path: string;
   body?: unknown;
@@ -94,8 +94,8 @@ export interface Call {
 
 /**
  * Makes `call` and reads its JSON answer. A GET is retried after a
- * connection failure or a 502/503/504; a POST only when the connection
- * failed before anything was sent. Never past the deadline.
+ * connection failure or a 502/503/504; a POST, PUT or DELETE only when the
+ * connection failed before anything was sent. Never past the deadline.
  */
 export async function request<T>(t: Transport, call: Call, options: CallOptions = {}): Promise<T> {
   const deadline = AbortSignal.timeout(options.timeout ?? t.timeout);

@@ -5,8 +5,9 @@
  * - `Verifier` checks impersonation tokens offline against actas's JWKS.
  * - `Client` asks `authorize` before every change and every view of
  *   sensitive data, asks a lead for one change a session lacks
- *   (`askStepUp`), reads access logs and customer notes, exchanges entry
- *   codes, and follows the session feed (`Client.follow`).
+ *   (`askStepUp`), reads access logs and customer notes, records the
+ *   customer's permission for support (`grantAccess`, `withdrawAccess`),
+ *   exchanges entry codes, and follows the session feed (`Client.follow`).
  * - `Guard` with `actasMiddleware` (Express) or `withActas` (Web
  *   `Request`/`Response`, Next.js route handlers) gives handlers the
  *   `Impersonation` context and refuses requests whose session has ended.
@@ -30,7 +31,15 @@ import { Verifier, type Impersonation, type VerifierOptions } from './verify.js'
 export * from './types.js';
 export { ActasProblem, ActasUnavailable, TokenError, type TokenErrorCode } from './errors.js';
 export { Verifier, Impersonation, type VerifierOptions, type ImpersonationClaims, type ActClaim } from './verify.js';
-export { Client, sessionIsOver, type ClientOptions, type AuthorizeOptions, type NoticeOptions } from './client.js';
+export {
+  Client,
+  sessionIsOver,
+  type ClientOptions,
+  type AuthorizeOptions,
+  type NoticeOptions,
+  type GrantOptions,
+  type RequireConsentOptions,
+} from './client.js';
 export { type CallOptions } from './http.js';
 export { Feed, type FollowOptions } from './feed.js';
 export { SseParser, type SseEvent } from './sse.js';

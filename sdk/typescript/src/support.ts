@@ -113,6 +113,8 @@ export function endReasonWords(reason: EndReason | null | undefined): string {
       return 'a new session replaced it after a scope change';
     case 'ticket_closed':
       return 'its ticket was solved or closed';
+    case 'customer_revoked':
+      return 'the customer withdrew their permission';
     default:
       return 'the agent ended it';
   }

@@ -18,6 +18,7 @@ export const END_REASONS = [
   'staff_disabled',
   'superseded',
   'ticket_closed',
+  'customer_revoked',
 ] as const;
 /** Why a session ended (a newer actas may send reasons not listed here). */
 export type EndReason = (typeof END_REASONS)[number] | (string & {});
@@ -35,6 +36,7 @@ export const REFUSALS = [
   'session_revoked',
   'staff_disabled',
   'ticket_closed',
+  'customer_revoked',
 ] as const;
 /** Refusal codes of `POST /authorize`. */
 export type AuthorizeRefusal = (typeof REFUSALS)[number];
@@ -50,7 +52,10 @@ export type EventType =
   | 'session.idle_timeout'
   | 'session.revoked'
   | 'session.ticket_closed'
+  | 'session.customer_revoked'
   | 'scope.changed'
+  | 'grant.created'
+  | 'grant.revoked'
   | (string & {});
 
 /** A ticket's state in its own system. */
@@ -377,6 +382,63 @@ export interface SessionChange {
   session: Session;
   /** The audit event's seq; the feed resumes after it. */
   seq: number;
+}
+
+/** `POST /accounts/{id}/grants` body: the customer allows support in. */
+export interface NewGrant {
+  /** For how many hours (1 to 720). */
+  hours: number;
+  /**
+   * Who grants it, as the host app names the customer's user (an e-mail
+   * address, a login); at most 200 characters.
+   */
+  granted_by: string;
+}
+
+/** A customer's grant: support may access the account until it runs out or is withdrawn. */
+export interface Grant {
+  /** `grt_...` */
+  id: string;
+  /** The customer account. */
+  account_id: string;
+  /** The host app that recorded it. */
+  app_id: string;
+  /** Who granted it. */
+  granted_by: string;
+  /** For how many hours. */
+  hours: number;
+  /** When it was granted. */
+  created_at: string;
+  /** When it runs out. */
+  expires_at: string;
+  /** When it was withdrawn. */
+  revoked_at?: string | null;
+  /** Who withdrew it. */
+  revoked_by?: string | null;
+  /** Whether support may access the account under it now. */
+  live: boolean;
+}
+
+/** An account's consent (`GET /accounts/{id}/grants`, and `DELETE`'s answer). */
+export interface Consent {
+  /** The customer account. */
+  account_id: string;
+  /** Whether support needs the customer's grant for it (the app's or the account's setting). */
+  required: boolean;
+  /** The live grant, if any. */
+  grant?: Grant | null;
+  /** The latest grants, newest first (at most 20). */
+  grants: Grant[];
+  /** On `DELETE`: how many live sessions the withdrawal ended. */
+  sessions_ended?: number | null;
+}
+
+/** `PUT /accounts/{id}/consent` body: whether one account asks for its customer's grant. */
+export interface AccountConsent {
+  /** Whether support needs the customer's grant. */
+  required: boolean;
+  /** Who set it, as the host app names the customer's user; at most 200 characters. */
+  set_by: string;
 }
 
 /** An RFC 9457 problem document, as actas sends it. */

@@ -72,6 +72,10 @@ describe('the OpenAPI document', () => {
       NewStepUp: 'NewStepUp',
       StepUpChange: 'StepUpChange',
       StepUp: 'StepUp',
+      NewGrant: 'NewGrant',
+      Grant: 'Grant',
+      Consent: 'Consent',
+      AccountConsent: 'AccountConsent',
       Problem: 'ProblemDocument',
     };
     for (const [schema, iface] of Object.entries(pairs)) {
@@ -110,6 +114,10 @@ describe('the OpenAPI document', () => {
       ['post', '/api/v1/entry'],
       ['post', '/api/v1/tickets'],
       ['get', '/api/v1/accounts/{id}/access-log'],
+      ['post', '/api/v1/accounts/{id}/grants'],
+      ['delete', '/api/v1/accounts/{id}/grants'],
+      ['get', '/api/v1/accounts/{id}/grants'],
+      ['put', '/api/v1/accounts/{id}/consent'],
       ['get', '/api/v1/notices'],
       ['post', '/api/v1/notices/{id}/delivered'],
       ['get', '/api/v1/sessions/feed'],
@@ -120,5 +128,7 @@ describe('the OpenAPI document', () => {
     }
     const params = doc.paths['/api/v1/notices'].get.parameters.map((x) => x.name).sort();
     assert.deepEqual(params, ['after', 'limit']);
+    const withdrawal = doc.paths['/api/v1/accounts/{id}/grants'].delete.parameters.map((x) => x.name).sort();
+    assert.deepEqual(withdrawal, ['id', 'revoked_by']);
   });
 });
