@@ -55,7 +55,7 @@ fn refusal_words(r: Refusal) -> &'static str {
         Refusal::SessionRevoked => "a lead revoked the support session",
         Refusal::StaffDisabled => "the support agent's account was disabled",
         Refusal::TicketClosed => "the support ticket was solved or closed",
-        Refusal::CustomerRevoked => "the customer withdrew their permission for support to access the account",
+        Refusal::CustomerRevoked => "the customer withdrew their permission for support to access their account",
         Refusal::WrongAccount => "the support session is for another customer account",
         Refusal::UnknownAction => "actas does not know this action",
         Refusal::BadToken | Refusal::WrongApp => "the support session token is not valid",

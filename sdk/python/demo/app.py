@@ -9,7 +9,10 @@ sensitive data is asked of actas first (``authorize``), refusals are shown
 in plain words (a change the scope lacks with the offer to ask a lead for
 that one change, ``ask_stepup``), the activity feed labels what support
 did, and the customer sees who accessed their account and the note actas
-queued when the session ended. Password reset values never leave this app.
+queued when the session ended, and allows support in for some hours or
+withdraws that permission at once (``grant_access``, ``withdraw_access``),
+which ends any live support session. Password reset values never leave this
+app.
 
 Run it next to ``actas demo --host-app http://127.0.0.1:8000``::
 
@@ -44,6 +47,7 @@ from actas_host import (
     ActasProblem,
     Change,
     Client,
+    Consent,
     Guard,
     Impersonation,
     NewStepUp,
@@ -267,6 +271,7 @@ REFUSALS = {
     "session_revoked": "a lead revoked the support session",
     "staff_disabled": "the support agent's account was disabled",
     "ticket_closed": "the support ticket was solved or closed",
+    "customer_revoked": "the customer withdrew their permission for support to access their account",
     "wrong_account": "the support session is for another customer account",
     "unknown_action": "actas does not know this action",
     "bad_token": "the support session token is not valid",
@@ -525,17 +530,64 @@ def activity(demo: DemoDep, who: Who, account_id: str) -> Response:
     return render(demo, "Activity", pages.activity(account), who, account)
 
 
-@router.get("/accounts/{account_id}/access")
-def access(demo: DemoDep, who: Who, account_id: str) -> Response:
+def customer_account(demo: Demo, who: Impersonation | None, account_id: str) -> Account:
+    """The account, for its customer alone: support acting as them is refused."""
     account = find_account(demo, account_id, who)
     if who is not None:
         raise refused("this page is for the customer", who, account)
+    return account
+
+
+@router.get("/accounts/{account_id}/access")
+def access(demo: DemoDep, who: Who, account_id: str, done: str | None = None) -> Response:
+    account = customer_account(demo, who, account_id)
+    consent: Consent | None = None
     try:
-        body = pages.access_log(demo.actas.access_log(account.id))
+        consent = demo.actas.consent(account.id)
+    except ActasError as e:
+        log.warning("cannot read the customer's permission: %s", e)
+    body = pages.permission(account, consent, done)
+    try:
+        body += pages.access_log(demo.actas.access_log(account.id))
     except ActasError as e:
         log.warning("cannot read the access log: %s", e)
-        body = pages.access_log_unavailable()
+        body += pages.access_log_unavailable()
     return render(demo, "Who accessed my account", body, account=account)
+
+
+@router.post("/accounts/{account_id}/permission")
+def allow_support(demo: DemoDep, who: Who, form: Form, account_id: str) -> Response:
+    """The customer lets support in for some hours (granted by the account's name)."""
+    account = customer_account(demo, who, account_id)
+    try:
+        hours = int(field(form, "hours"))
+    except ValueError as e:
+        raise HTTPException(400, "For how long must be a number of hours.") from e
+    try:
+        demo.actas.grant_access(account.id, hours, account.name)
+    except ActasError as e:
+        log.warning("could not allow support access: %s", e)
+        raise refused(f"support access could not be allowed ({problem_words(e)})", None, account) from e
+    return RedirectResponse(f"/accounts/{account.id}/access?done=allowed", status_code=303)
+
+
+@router.post("/accounts/{account_id}/permission/withdraw")
+def withdraw_support(demo: DemoDep, who: Who, account_id: str) -> Response:
+    """The customer's kill switch: every live support session on the account ends at once."""
+    account = customer_account(demo, who, account_id)
+    try:
+        demo.actas.withdraw_access(account.id, revoked_by=account.name)
+    except ActasError as e:
+        log.warning("could not withdraw support access: %s", e)
+        raise refused(f"support access could not be withdrawn ({problem_words(e)})", None, account) from e
+    return RedirectResponse(f"/accounts/{account.id}/access?done=withdrawn", status_code=303)
+
+
+def problem_words(e: ActasError) -> str:
+    """Why actas said no, for the customer: its problem's detail, or that it could not be asked."""
+    if isinstance(e, ActasProblem) and e.detail:
+        return e.detail.rstrip(".")
+    return "actas could not be asked right now"
 
 
 # -- customer notes -----------------------------------------------------------

@@ -11,7 +11,7 @@ import html
 from datetime import datetime, timezone
 from typing import Iterable
 
-from actas_host import AccessLog, Session
+from actas_host import AccessLog, Consent, Session
 
 from accounts import PLANS, Account, Activity
 
@@ -25,7 +25,7 @@ CSS = (
     ".support{color:#8a4b00;font-weight:600}"
     ".refusal{background:#ffebe9;border:1px solid #cf222e;padding:.8rem;border-radius:6px}"
     ".ok{background:#dafbe1;border:1px solid #1a7f37;padding:.8rem;border-radius:6px}"
-    "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}"
+    "table{border-collapse:collapse}.scroll{overflow-x:auto;max-width:100%}td,th{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}"
 )
 
 
@@ -253,10 +253,61 @@ def access_log(log: AccessLog) -> str:
             f"<td>{esc(changed)}</td></tr>"
         )
     return (
-        '<table id="access-log"><thead><tr><th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th>'
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<div class="scroll"><table id="access-log"><thead><tr>'
+        "<th>Who</th><th>When</th><th>Why</th><th>Allowed</th><th>Changed</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
 def access_log_unavailable() -> str:
     return '<p class="refusal">The access log cannot be read right now.</p>'
+
+
+PERMISSION_HOURS = ((1, "1 hour"), (4, "4 hours"), (24, "24 hours"))
+"""How long the customer may let support in, from the "Support access" form."""
+
+PERMISSION_DONE = {
+    "allowed": "You allowed support to access your account.",
+    "withdrawn": "You withdrew support's access; any live support session ended.",
+}
+"""What the customer just did, by the ``done`` of the access page's address."""
+
+
+def permission(account: Account, consent: Consent | None, done: str | None) -> str:
+    """The customer's say over support access: allow it for some hours, or
+    withdraw it at once (the kill switch). ``consent`` is ``None`` when
+    actas could not be asked."""
+    base = f"/accounts/{esc(account.id)}"
+    said = PERMISSION_DONE.get(done or "")
+    parts = [
+        '<section id="support-permission" aria-labelledby="support-permission-h">',
+        '<h2 id="support-permission-h">Support access</h2>',
+    ]
+    if said is not None:
+        parts.append(f'<p class="ok" id="permission-done" role="status">{esc(said)}</p>')
+    if consent is None:
+        parts.append('<p class="refusal">Support access cannot be read right now.</p>')
+    elif consent.grant is not None:
+        until = utc(consent.grant.expires_at, "%Y-%m-%d %H:%M UTC")
+        parts.append(
+            f'<p id="permission-state">Support may access your account until {esc(until)} '
+            f"(allowed by {esc(consent.grant.granted_by)}).</p>"
+            f'<form method="post" action="{base}/permission/withdraw">'
+            '<button type="submit">Withdraw permission now</button></form>'
+        )
+    else:
+        state = (
+            "Support cannot access your account unless you allow it."
+            if consent.required
+            else "Support may access your account when you ask for help."
+        )
+        options = "".join(f'<option value="{hours}">{esc(text)}</option>' for hours, text in PERMISSION_HOURS)
+        parts.append(
+            f'<p id="permission-state">{esc(state)}</p>'
+            f'<form method="post" action="{base}/permission">'
+            '<label for="permission-hours">For how long</label> '
+            f'<select id="permission-hours" name="hours">{options}</select> '
+            '<button type="submit">Allow support to access my account</button></form>'
+        )
+    parts.append("</section>")
+    return "".join(parts)

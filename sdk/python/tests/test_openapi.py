@@ -21,10 +21,14 @@ from conftest import Actas
 MODELS: dict[type, str] = {
     models.AccessLog: "AccessLog",
     models.AccessLogEntry: "AccessLogEntry",
+    models.AccountConsent: "AccountConsent",
     models.ActionRef: "ActionRef",
     models.Approver: "Approver",
     models.AuthorizeAnswer: "AuthorizeResponse",
     models.Change: "Change",
+    models.Consent: "Consent",
+    models.Grant: "Grant",
+    models.NewGrant: "NewGrant",
     models.NewStepUp: "NewStepUp",
     models.Notice: "Notice",
     models.NoticeData: "NoticeData",
@@ -53,6 +57,12 @@ ARGUMENTS: dict[str, str] = {
 }
 """Client calls whose arguments are the fields of a request body."""
 
+ACCOUNT_ARGUMENTS: dict[str, str] = {
+    "grant_access": "NewGrant",
+    "require_consent": "AccountConsent",
+}
+"""Client calls whose arguments are an account id and the fields of a request body."""
+
 ENUMS: dict[str, tuple[str, ...]] = {
     "EndReason": models.END_REASONS,
     "SessionState": models.SESSION_STATES,
@@ -71,6 +81,10 @@ CALLS = [
     ("post", "/api/v1/entry"),
     ("post", "/api/v1/tickets"),
     ("get", "/api/v1/accounts/{id}/access-log"),
+    ("post", "/api/v1/accounts/{id}/grants"),
+    ("delete", "/api/v1/accounts/{id}/grants"),
+    ("get", "/api/v1/accounts/{id}/grants"),
+    ("put", "/api/v1/accounts/{id}/consent"),
     ("get", "/api/v1/notices"),
     ("post", "/api/v1/notices/{id}/delivered"),
     ("get", "/api/v1/sessions/feed"),
@@ -203,6 +217,17 @@ def test_a_call_takes_exactly_the_fields_of_its_request_body(doc: Any, call: str
         assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("call", list(ACCOUNT_ARGUMENTS))
+def test_an_account_call_takes_the_account_and_the_fields_of_its_request_body(doc: Any, call: str) -> None:
+    name = ACCOUNT_ARGUMENTS[call]
+    theirs = server_fields(doc, name)
+    for client in (Client, AsyncClient):
+        ours = call_fields(getattr(client, call))
+        assert ours.pop("account_id", None) is False, f"{client.__name__}.{call} should take account_id first"
+        problems = compare(f"{client.__name__}.{call} (schema {name})", ours, theirs)
+        assert not problems, "\n".join(problems)
+
+
 def test_a_problem_has_the_fields_of_the_problem_document(doc: Any) -> None:
     problems = compare("ActasProblem (schema Problem)", call_fields(ActasProblem.__init__), server_fields(doc, "Problem"))
     assert not problems, "\n".join(problems)
@@ -223,3 +248,5 @@ def test_the_document_has_every_call_the_kit_makes(doc: Any) -> None:
     assert not missing, f"the OpenAPI document lacks {missing}"
     params = {p["name"] for p in doc["paths"]["/api/v1/notices"]["get"]["parameters"]}
     assert "after" in params
+    withdrawal = {p["name"] for p in doc["paths"]["/api/v1/accounts/{id}/grants"]["delete"]["parameters"]}
+    assert "revoked_by" in withdrawal

@@ -45,3 +45,19 @@ def test_the_readme_stepup_snippet_asks_a_lead(actas: Actas) -> None:
         assert scope["asked"].kind == "stepup" and scope["asked"].status == "pending"
         assert [u.id for u in client.session(sid).stepups] == [scope["asked"].id]
     actas.end(sid)
+
+
+def test_the_readme_consent_snippet_grants_and_withdraws(actas: Actas) -> None:
+    readme = (PACKAGE / "README.md").read_text()
+    snippet = next(s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "require_consent" in s)
+    sid, token = actas.new_session()
+    with actas.client() as client:
+        try:
+            scope: dict[str, Any] = {"actas": client}
+            exec(compile(snippet, "README.md", "exec"), scope)
+            assert scope["consent"].required and scope["grant"].live and scope["grant"].hours == 4
+            assert scope["withdrawn"].sessions_ended == 1 and scope["withdrawn"].grant is None
+            assert client.authorize(token, "settings.view").reason == "customer_revoked"
+            actas.live = None
+        finally:
+            client.require_consent(ACCOUNT, False, set_by="owner@acme.test")

@@ -14,7 +14,6 @@ use actas_api as api;
 use actas_core::audit::{EventData, EventType};
 use actas_core::model::{Request, Session, Staff};
 use actas_core::policy::Policy;
-use actas_core::reason::fold;
 use actas_core::{Code, Error, Result, Timestamp};
 use actas_store::{read_fn, EventFilter, SessionFilter};
 
@@ -70,6 +69,8 @@ struct Facts {
     request: Option<Request>,
     used: BTreeSet<String>,
     notified: bool,
+    /// The ticket's subject: a reason may name the case in its words.
+    subject: Option<String>,
 }
 
 /// The support metrics of the window `q` asks for.
@@ -177,6 +178,13 @@ async fn chunk_facts(tx: &mut dyn actas_store::ReadTx, ids: Vec<String>) -> Resu
         .into_iter()
         .filter_map(|e| e.session_id.clone())
         .collect();
+    let mut subjects: HashMap<String, Option<String>> = HashMap::new();
+    for s in sessions.values() {
+        if !subjects.contains_key(&s.ticket) {
+            let subject = tx.get_ticket(&s.ticket).await?.map(|t| t.subject);
+            subjects.insert(s.ticket.clone(), subject);
+        }
+    }
     Ok(ids
         .iter()
         .filter_map(|id| sessions.remove(id))
@@ -184,6 +192,7 @@ async fn chunk_facts(tx: &mut dyn actas_store::ReadTx, ids: Vec<String>) -> Resu
             request: requests.get(&s.request_id).cloned(),
             used: used.remove(&s.id).unwrap_or_default(),
             notified: notified.contains(&s.id),
+            subject: subjects.get(&s.ticket).cloned().flatten(),
             session: s,
         })
         .collect())
@@ -365,7 +374,7 @@ fn missing(policy: &Policy, f: &Facts) -> Vec<String> {
     if s.ticket.trim().is_empty() {
         out.push("no ticket".to_string());
     }
-    if !specific(policy, &s.reason) {
+    if !specific(policy, &s.reason, f.subject.as_deref()) {
         out.push("no specific reason".to_string());
     }
     if s.approver.trim().is_empty() {
@@ -380,12 +389,12 @@ fn missing(policy: &Policy, f: &Facts) -> Vec<String> {
     out
 }
 
-/// Whether a reason says something: at least the policy's `min_chars`
-/// and not one of its vague phrases (compared folded).
-fn specific(policy: &Policy, reason: &str) -> bool {
-    let trimmed = reason.trim();
-    let folded = fold(trimmed);
-    trimmed.chars().count() >= policy.reason.min_chars && !policy.reason.vague.iter().any(|v| fold(v) == folded)
+/// Whether a reason says something, by the rule a new request is held to
+/// today ([`actas_core::reason::Reason::parse`]): it names something of the
+/// case, or a word of the ticket's subject. A session let in under an older,
+/// looser rule counts as not explainable.
+fn specific(policy: &Policy, reason: &str, subject: Option<&str>) -> bool {
+    actas_core::reason::Reason::parse(reason, &policy.reason, subject).is_ok()
 }
 
 fn explainability(lines: &[SessionLine]) -> api::Explainability {
@@ -439,6 +448,17 @@ pub async fn scrape(ctx: &Ctx, who: &Staff) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_is_specific_by_the_rule_requests_are_held_to_today() {
+        let p = Policy::shipped();
+        assert!(specific(&p, "Customer can't update tax settings after plan change", None));
+        assert!(!specific(&p, "Checking the customer account please", None));
+        assert!(!specific(&p, "need access", None));
+        // One word of the ticket's subject is enough.
+        assert!(specific(&p, "Checking the customer taxes please", Some("Taxes are wrong")));
+        assert!(!specific(&p, "Checking the customer taxes please", Some("Cannot log in")));
+    }
 
     #[test]
     fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {

@@ -4,8 +4,9 @@ can act as a customer safely.
 - :class:`Verifier` checks impersonation tokens offline against actas's JWKS.
 - :class:`Client` / :class:`AsyncClient` ask ``authorize`` before every
   change and every view of sensitive data, ask a lead for one change the
-  scope lacks (``ask_stepup``), read access logs and customer notes,
-  exchange entry codes, and follow the session feed.
+  scope lacks (``ask_stepup``), record and withdraw the customer's
+  permission (``grant_access``, ``withdraw_access``), read access logs
+  and customer notes, exchange entry codes, and follow the session feed.
 - :class:`Guard` decides per request; :mod:`actas_host.fastapi` and
   :mod:`actas_host.django` build on it.
 - :class:`SupportRoutes` owns the way in (one-time entry codes) and out.
@@ -29,10 +30,14 @@ from .models import (
     TICKET_STATUSES,
     AccessLog,
     AccessLogEntry,
+    AccountConsent,
     ActionRef,
     Approver,
     AuthorizeAnswer,
     Change,
+    Consent,
+    Grant,
+    NewGrant,
     NewStepUp,
     Notice,
     NoticeData,
@@ -59,6 +64,7 @@ __all__ = [
     "AUTHORIZE_REFUSALS",
     "AccessLog",
     "AccessLogEntry",
+    "AccountConsent",
     "ActasError",
     "ActasProblem",
     "ActasUnavailable",
@@ -69,6 +75,7 @@ __all__ = [
     "AuthorizeAnswer",
     "BannerTag",
     "Change",
+    "Consent",
     "EndedPage",
     "Client",
     "END_REASON_WORDS",
@@ -76,8 +83,10 @@ __all__ = [
     "ENDED_REASONS",
     "Feed",
     "Follower",
+    "Grant",
     "Guard",
     "Impersonation",
+    "NewGrant",
     "NewStepUp",
     "Notice",
     "NoticeData",

@@ -24,8 +24,12 @@ import httpx
 from .errors import ActasProblem, ActasUnavailable
 from .models import (
     AccessLog,
+    AccountConsent,
     AuthorizeAnswer,
     Change,
+    Consent,
+    Grant,
+    NewGrant,
     NewStepUp,
     Notice,
     Request,
@@ -128,6 +132,14 @@ def _ticket_body(
     if tags is not None:
         body["tags"] = list(tags)
     return body
+
+
+def _grants_path(account_id: str) -> str:
+    return f"/accounts/{segment(account_id)}/grants"
+
+
+def _withdrawal(revoked_by: str | None) -> dict[str, str] | None:
+    return None if revoked_by is None else {"revoked_by": revoked_by}
 
 
 def _notices(body: Any) -> list[Notice]:
@@ -298,6 +310,39 @@ class Client(_Base):
         path = f"/accounts/{segment(account_id)}/access-log"
         return read(AccessLog.from_json, self._call("GET", path), "access log")
 
+    def grant_access(self, account_id: str, hours: int, granted_by: str) -> Grant:
+        """Records the customer's permission (SPEC §10, customer consent):
+        support may access ``account_id`` for ``hours`` (1 to 720). What an
+        "Allow support to access my account" button does; needed before any
+        support session when the app was registered with ``--consent
+        required`` or the account asks for it (:meth:`require_consent`).
+        ``granted_by`` names the customer's user as this app knows them.
+        Hours out of range are refused with a problem (``grant-hours-invalid``).
+        """
+        body = NewGrant(hours=hours, granted_by=granted_by).to_json()
+        return read(Grant.from_json, self._call("POST", _grants_path(account_id), body), "grant")
+
+    def withdraw_access(self, account_id: str, revoked_by: str | None = None) -> Consent:
+        """The customer's kill switch: withdraws every live grant of
+        ``account_id``, and every live support session on it ends at once
+        (``customer_revoked``), whether or not the account needs a grant.
+        ``revoked_by`` names who withdrew it ("The customer" when not
+        given). The answer's ``sessions_ended`` counts the sessions ended."""
+        path = _grants_path(account_id)
+        return read(Consent.from_json, self._call("DELETE", path, params=_withdrawal(revoked_by)), "consent")
+
+    def consent(self, account_id: str) -> Consent:
+        """Whether ``account_id`` needs its customer's grant, the live one and the latest ones."""
+        return read(Consent.from_json, self._call("GET", _grants_path(account_id)), "consent")
+
+    def require_consent(self, account_id: str, required: bool, set_by: str) -> Consent:
+        """Makes one account ask for its customer's grant before any support
+        session (``required``), or stop asking (unless an app asks it of
+        every account). ``set_by`` names who set it."""
+        path = f"/accounts/{segment(account_id)}/consent"
+        body = AccountConsent(required=required, set_by=set_by).to_json()
+        return read(Consent.from_json, self._call("PUT", path, body), "consent")
+
     def notices(self, after: int = 0) -> list[Notice]:
         """Customer notes of ended sessions after the notice ``seq`` ``after``."""
         return _notices(self._call("GET", "/notices", params={"after": str(after)}))
@@ -422,6 +467,26 @@ class AsyncClient(_Base):
         """See :meth:`Client.access_log`."""
         path = f"/accounts/{segment(account_id)}/access-log"
         return read(AccessLog.from_json, await self._call("GET", path), "access log")
+
+    async def grant_access(self, account_id: str, hours: int, granted_by: str) -> Grant:
+        """See :meth:`Client.grant_access`."""
+        body = NewGrant(hours=hours, granted_by=granted_by).to_json()
+        return read(Grant.from_json, await self._call("POST", _grants_path(account_id), body), "grant")
+
+    async def withdraw_access(self, account_id: str, revoked_by: str | None = None) -> Consent:
+        """See :meth:`Client.withdraw_access`."""
+        path = _grants_path(account_id)
+        return read(Consent.from_json, await self._call("DELETE", path, params=_withdrawal(revoked_by)), "consent")
+
+    async def consent(self, account_id: str) -> Consent:
+        """See :meth:`Client.consent`."""
+        return read(Consent.from_json, await self._call("GET", _grants_path(account_id)), "consent")
+
+    async def require_consent(self, account_id: str, required: bool, set_by: str) -> Consent:
+        """See :meth:`Client.require_consent`."""
+        path = f"/accounts/{segment(account_id)}/consent"
+        body = AccountConsent(required=required, set_by=set_by).to_json()
+        return read(Consent.from_json, await self._call("PUT", path, body), "consent")
 
     async def notices(self, after: int = 0) -> list[Notice]:
         """See :meth:`Client.notices`."""

@@ -26,7 +26,15 @@ __all__ = ["Guard", "Refused", "Follower", "ENDED_REASONS"]
 log = logging.getLogger("actas_host")
 
 ENDED_REASONS = frozenset(
-    {"session_ended", "session_expired", "idle_timeout", "session_revoked", "staff_disabled", "ticket_closed"}
+    {
+        "session_ended",
+        "session_expired",
+        "idle_timeout",
+        "session_revoked",
+        "staff_disabled",
+        "ticket_closed",
+        "customer_revoked",
+    }
 )
 """``authorize`` reasons after which the session will never come back."""
 

@@ -57,6 +57,7 @@ AUTHORIZE_REFUSALS = (
     "session_revoked",
     "staff_disabled",
     "ticket_closed",
+    "customer_revoked",
 )
 """The ``reason`` of a refusing ``authorize`` answer (``ok`` when allowed)."""
 
@@ -210,6 +211,7 @@ END_REASON_WORDS: Mapping[str, str] = {
     "staff_disabled": "the agent's account was disabled",
     "superseded": "a new session replaced it after a scope change",
     "ticket_closed": "its ticket was solved or closed",
+    "customer_revoked": "the customer withdrew their permission",
 }
 """Why a session ended, in plain words, by ``end_reason``."""
 
@@ -570,6 +572,95 @@ class SessionChange:
     @classmethod
     def from_json(cls, j: JSON) -> SessionChange:
         return cls(type=str(j["type"]), session=Session.from_json(j["session"]), seq=int(j["seq"]))
+
+
+@dataclass(frozen=True)
+class NewGrant:
+    """The customer allows support into their account for ``hours`` (1 to
+    720), recorded by the host app (``POST /accounts/{id}/grants``);
+    ``granted_by`` names the customer's user as the host app knows them."""
+
+    hours: int
+    granted_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hours": self.hours, "granted_by": self.granted_by}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A customer's grant: support may access the account until
+    ``expires_at``, unless withdrawn first (``revoked_at``). ``live`` says
+    whether it lets support in now."""
+
+    id: str
+    account_id: str
+    app_id: str
+    granted_by: str
+    hours: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+    live: bool
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Grant:
+        return cls(
+            id=str(j["id"]),
+            account_id=str(j["account_id"]),
+            app_id=str(j["app_id"]),
+            granted_by=str(j["granted_by"]),
+            hours=int(j["hours"]),
+            created_at=parse_time(j["created_at"]),
+            expires_at=parse_time(j["expires_at"]),
+            revoked_at=_opt_time(j.get("revoked_at")),
+            revoked_by=_opt_str(j.get("revoked_by")),
+            live=bool(j["live"]),
+            raw=j,
+        )
+
+
+@dataclass(frozen=True)
+class Consent:
+    """An account's consent (``GET /accounts/{id}/grants``): whether support
+    needs the customer's grant (``required``), the live grant if any, and the
+    latest grants, newest first. After :meth:`~actas_host.Client.withdraw_access`,
+    ``sessions_ended`` is how many live support sessions the withdrawal ended
+    (``None`` otherwise)."""
+
+    account_id: str
+    required: bool
+    grant: Grant | None
+    grants: tuple[Grant, ...]
+    sessions_ended: int | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Consent:
+        grant = j.get("grant")
+        ended = j.get("sessions_ended")
+        return cls(
+            account_id=str(j["account_id"]),
+            required=bool(j["required"]),
+            grant=Grant.from_json(grant) if isinstance(grant, Mapping) else None,
+            grants=tuple(Grant.from_json(g) for g in j["grants"]),
+            sessions_ended=int(ended) if isinstance(ended, int) else None,
+            raw=j,
+        )
+
+
+@dataclass(frozen=True)
+class AccountConsent:
+    """Whether one account asks for its customer's grant before any support
+    session (``PUT /accounts/{id}/consent``); ``set_by`` names who set it."""
+
+    required: bool
+    set_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"required": self.required, "set_by": self.set_by}
 
 
 def read(parse: Callable[[JSON], T], body: object, what: str) -> T:
