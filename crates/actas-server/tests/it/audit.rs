@@ -267,6 +267,13 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
         .await
         .unwrap();
 
+    // The customer allows support in, then withdraws it while a session is live.
+    let (st, g) = app.post("/api/v1/accounts/acct_42/grants", &app.app, json!({"hours": 2, "granted_by": "pat@acme.test"})).await;
+    assert_eq!(st.as_u16(), 201, "{g}");
+    app.session(&app.maria).actions(&["plan.view"]).start().await;
+    let (_, c) = app.api.send(reqwest::Method::DELETE, "/api/v1/accounts/acct_42/grants", Some(&app.app), None).await;
+    assert_eq!(c["sessions_ended"], 1, "{c}");
+
     let events = app.events().await;
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     seen.sort();
