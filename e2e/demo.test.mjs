@@ -39,6 +39,8 @@ const OLD_EMAIL = 'billing@acme.test';
 const NEW_EMAIL = 'accounts-payable@acme.test';
 const REVOKE_NOTE = 'The customer asked on the call to stop the session';
 const NOT_APPROVED = 'this action is not among those approved for the support session';
+const GLASS_REASON = 'Sync outage: every account stuck since the 14:00 deploy and no lead answers';
+const GLASS_REVIEW = 'One sync reset during the outage; nothing else touched';
 
 const HOST_APP = process.env.ACTAS_HOST_APP || 'rust';
 const shot = (page, name) => screenshot(page, HOST_APP === 'rust' ? name : `${HOST_APP}-${name}`);
@@ -816,6 +818,74 @@ test('a customer allows support in for some hours, and withdrawing it ends the l
     await asApp('PUT', `/accounts/${ACCOUNT.id}/consent`, { required: false, set_by: ACCOUNT.name });
     if (sid) {
       await ensureEnded(sid);
+    }
+  }
+});
+
+test('break-glass: a session no lead approved is told to the leads at once, marked on the banner, and reviewed after it ends', async () => {
+  const lead = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const agent = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  let sid;
+  try {
+    const leadPage = await lead.newPage();
+    await signIn(leadPage, demo.actas, 'sam', demo.password);
+    await leadPage.goto(`${demo.actas}/queue`);
+    // Bea may break the glass; Maria may not.
+    const refused = await api('POST', '/requests', 'maria', { ticket: TICKET, reason: GLASS_REASON, actions: ['sync.reset'], breakglass: true });
+    assert.equal(refused.status, 403);
+    const req = await must(201, 'POST', '/requests', 'bea', {
+      ticket: TICKET,
+      reason: GLASS_REASON,
+      actions: ['settings.view', 'sync.reset'],
+      breakglass: true,
+    });
+    assert.equal(req.status, 'approved', 'nobody approves a break-glass request');
+    const started = await must(201, 'POST', `/requests/${req.id}/start`, 'bea', {});
+    sid = started.session.id;
+    assert.equal(started.session.breakglass, true);
+
+    // Sam's open queue shows it without a reload.
+    const card = leadPage.locator(`#g-${sid}`);
+    await card.waitFor({ timeout: 5000 });
+    assert.match(await card.innerText(), /Bea Stone in Acme Corp \(acct_42\)/);
+    await shot(leadPage, 'demo-breakglass-queue');
+
+    // The banner says so, on a desktop and on a phone.
+    const entry = await must(201, 'POST', `/sessions/${sid}/entry`, 'bea', {});
+    const screen = await agent.newPage();
+    await screen.goto(entry.url);
+    await waitForState(screen, 'live');
+    assert.match(await bannerAttr(screen, 'data-breakglass'), /^Break-glass: no lead approved this session/);
+    assert.equal(await bannerAttr(screen, 'data-approver'), "Started in an emergency without a lead's approval (break-glass)");
+    for (const width of [1280, 375]) {
+      await screen.setViewportSize({ width, height: 720 });
+      const line = await screen.evaluate(() => {
+        const el = document.querySelector('actas-banner').shadowRoot.querySelector('.glass');
+        const box = el.getBoundingClientRect();
+        return { height: box.height, right: box.right, text: el.textContent };
+      });
+      assert.ok(line.height > 0 && line.right <= width + 0.5, `the break-glass line at ${width} px: ${JSON.stringify(line)}`);
+      assert.equal(await sidewaysScroll(screen), 0);
+      await shot(screen, `demo-breakglass-banner-${width}`);
+    }
+    await must(200, 'POST', `/sessions/${sid}/end`, 'bea', {});
+
+    // Sam reviews it from the session's page; it leaves the queue.
+    await leadPage.goto(`${demo.actas}/sessions/${sid}`);
+    await leadPage.getByLabel('What you found (required)').fill(GLASS_REVIEW);
+    await shot(leadPage, 'demo-breakglass-review');
+    await leadPage.getByRole('button', { name: 'Mark as reviewed' }).click();
+    await leadPage.locator('#breakglass-mark', { hasText: 'reviewed by Sam Lee' }).waitFor();
+    const session = await must(200, 'GET', `/sessions/${sid}`, 'sam');
+    assert.equal(session.review.by, 'sam');
+    assert.equal(session.review.note, GLASS_REVIEW);
+    await leadPage.goto(`${demo.actas}/queue`);
+    assert.equal(await leadPage.locator(`#g-${sid}`).count(), 0);
+  } finally {
+    await lead.close();
+    await agent.close();
+    if (sid && (await must(200, 'GET', `/sessions/${sid}`, 'sam')).state === 'live') {
+      await must(200, 'POST', `/sessions/${sid}/end`, 'bea', {});
     }
   }
 });

@@ -317,7 +317,7 @@ export function shot(page, name) {
   return page.screenshot({ path: path.join(screenshots, `${name}.png`) });
 }
 
-export const DEMO_LOGINS = ['maria', 'jon', 'sam', 'audrey', 'ada'];
+export const DEMO_LOGINS = ['maria', 'jon', 'sam', 'audrey', 'ada', 'bea'];
 
 /** The console password of every demo staff member. */
 export const DEMO_PASSWORD = 'actas-demo-password';

@@ -35,6 +35,7 @@ const STAFF = [
   ['sam', 'Sam Lee', ['lead', 'agent']],
   ['audrey', 'Audrey Kim', ['auditor']],
   ['ada', 'Ada Quinn', ['admin']],
+  ['bea', 'Bea Stone', ['agent', 'breakglass']],
 ];
 
 let dir;
@@ -147,6 +148,17 @@ before(async () => {
   await must(200, 'POST', '/authorize', appKey, { token: jons.token, action: 'settings.view' });
   await must(200, 'POST', `/sessions/${jons.session.id}/end`, tokens.jon, {});
 
+  // Bea broke the glass in an outage; her session ended and waits for a lead's review.
+  const glass = await must(201, 'POST', '/requests', tokens.bea, {
+    ticket: '48194',
+    reason: 'Sync outage: every account stuck since the overnight deploy and no lead answers',
+    actions: ['activity.view', 'sync.reset'],
+    breakglass: true,
+  });
+  const beas = await must(201, 'POST', `/requests/${glass.id}/start`, tokens.bea, {});
+  ids.glass = beas.session.id;
+  await must(200, 'POST', `/sessions/${ids.glass}/end`, tokens.bea, {});
+
   browser = await launchBrowser();
 });
 
@@ -209,6 +221,8 @@ const PAGES = [
   { name: 'accounts', who: 'sam', path: () => '/accounts?id=', status: 400 },
   { name: 'access-log', who: 'sam', path: () => `/accounts/${ACCOUNT.id}/access-log` },
   { name: 'measures', who: 'sam', path: () => '/measures' },
+  { name: 'launch-breakglass', who: 'bea', path: () => '/launch?ticket=48194' },
+  { name: 'session-breakglass', who: 'sam', path: () => `/sessions/${ids.glass}` },
   { name: 'home-auditor', who: 'audrey', path: () => '/' },
   { name: 'audit', who: 'audrey', path: () => '/audit' },
   { name: 'audit-verify', who: 'audrey', path: () => '/audit/verify' },

@@ -186,9 +186,16 @@ pub struct NewRequest {
     /// Action names (each at most 100 characters).
     #[schema(max_items = 50)]
     pub actions: Vec<String>,
-    /// Duration in minutes; the policy default when absent.
+    /// Duration in minutes; the policy default when absent (for
+    /// break-glass, at most the policy's `[breakglass] max_minutes`).
     #[serde(default)]
     pub minutes: Option<u32>,
+    /// Break-glass: for an outage when no lead can be reached. Needs the
+    /// `breakglass` role; approved at once, by nobody, for the policy's
+    /// `[breakglass]` actions only. Every lead is told when it starts, and
+    /// a lead reviews the session after it ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub breakglass: bool,
 }
 
 /// A decision on a request.
@@ -356,6 +363,25 @@ pub struct Session {
     /// only; at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stepups: Vec<StepUp>,
+    /// Started without a lead's approval (break-glass).
+    #[serde(default)]
+    pub breakglass: bool,
+    /// A lead's review of a break-glass session, once given.
+    #[serde(default)]
+    pub review: Option<Review>,
+}
+
+/// A lead's review of a break-glass session (`POST /sessions/{id}/review`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Review {
+    /// The lead's login.
+    pub by: String,
+    /// The lead's display name.
+    pub by_name: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What the lead found.
+    pub note: String,
 }
 
 /// `POST /accounts/{id}/grants`: the customer allows support in.
@@ -651,6 +677,88 @@ pub struct AuditEvent {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+}
+
+/// The body of a webhook delivery: Standard Webhooks' envelope around one
+/// audit event. Headers: `webhook-id` (the event's id, the same on every
+/// retry), `webhook-timestamp` (Unix seconds of the attempt) and
+/// `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of
+/// `id.timestamp.body`, keyed with the secret's bytes).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct WebhookPayload {
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// When the event happened (its `at`).
+    pub timestamp: String,
+    /// The event, as `GET /audit` shows it.
+    pub data: AuditEvent,
+}
+
+/// An endpoint that receives audit events (`actas webhook add`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Webhook {
+    /// `whk_...`
+    pub id: String,
+    /// Where it sends, without its query.
+    pub url: String,
+    /// The event types it receives; `["*"]`: every one.
+    pub events: Vec<String>,
+    /// `active`, or `paused` after it kept failing.
+    pub state: String,
+    /// Every event up to this seq was delivered (or not chosen).
+    pub after_seq: i64,
+    /// Failed attempts in a row at the next event.
+    pub failures: u32,
+    /// When the next event is tried again, after a failure.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// What the last failed attempt met.
+    pub last_error: Option<String>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /webhooks`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    /// Every endpoint, the oldest first.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One attempt to deliver one event: which, when and what the receiver
+/// answered; never the payload.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct WebhookDelivery {
+    /// `whd_...`
+    pub id: String,
+    /// The event (the `webhook-id` header).
+    pub event_id: String,
+    /// The event's seq.
+    pub seq: i64,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// 1 for the first attempt at this event, then 2, ...
+    pub attempt: u32,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Whether the receiver took it (2xx).
+    pub ok: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Sent again by hand from the log.
+    pub replay: bool,
+}
+
+/// `GET /webhooks/{id}/deliveries`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDeliveries {
+    /// The endpoint.
+    pub webhook: Webhook,
+    /// Its latest attempts, the latest first.
+    pub deliveries: Vec<WebhookDelivery>,
 }
 
 /// `GET /audit` answer (format `json`).

@@ -40,6 +40,10 @@ pub struct SessionCounts {
     pub ended: u64,
     /// Of those, still live.
     pub live: u64,
+    /// Of those, started without a lead's approval (break-glass).
+    pub breakglass: u64,
+    /// Of the break-glass ones, ended and not reviewed by a lead yet.
+    pub awaiting_review: u64,
 }
 
 /// Medians in minutes; `null` when no session had the step.

@@ -198,6 +198,7 @@ impl Cast {
                 reason: REASON.into(),
                 actions: actions.iter().map(|a| a.to_string()).collect(),
                 minutes: Some(ctx.policy.session.max_minutes),
+                breakglass: false,
             },
         )
         .await?;

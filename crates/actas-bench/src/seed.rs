@@ -276,6 +276,7 @@ impl Seeder {
             needs_approval: changes,
             playbook: None,
             beyond_playbook: Vec::new(),
+            breakglass: false,
         };
         let line = text::request_created(p, &r);
         self.queue.push_back(
@@ -339,6 +340,8 @@ impl Seeder {
             ended_at: None,
             ended_by: None,
             end_note: None,
+            breakglass: false,
+            review: None,
         };
         let d = data::SessionStarted { scope: s.scope.clone(), ends_at: s.ends_at, approver, audience: APP_ID.into() };
         let line = text::session_started(p, &s);

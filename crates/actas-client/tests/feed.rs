@@ -41,6 +41,8 @@ fn change(reason: &str) -> SessionChange {
             ended_by: None,
             end_note: None,
             stepups: Vec::new(),
+            breakglass: false,
+            review: None,
         },
     }
 }

@@ -133,6 +133,41 @@ pub fn check_request(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> 
     Ok(CheckedRequest { reason, actions, minutes, needs_person })
 }
 
+/// Checks a break-glass request: every rule of [`check_request`] but
+/// approval, within the policy's `[breakglass]` actions and minutes. The
+/// requester's `breakglass` role is the authorization module's to check.
+pub fn check_breakglass(policy: &Policy, ticket: &Ticket, input: &RequestInput) -> Result<CheckedRequest> {
+    let Some(glass) = &policy.breakglass else {
+        return Err(Error::refused(
+            Code::BreakglassOff,
+            Some("breakglass"),
+            "Break-glass is turned off: the policy has no [breakglass] section. Ask a lead to approve a request.",
+        ));
+    };
+    let minutes = input.minutes.unwrap_or(policy.session.default_minutes.min(glass.max_minutes));
+    let checked = check_request(policy, ticket, &RequestInput { minutes: Some(minutes), ..input.clone() })?;
+    let outside: Vec<String> = checked.actions.iter().filter(|a| !glass.actions.contains(a)).cloned().collect();
+    if !outside.is_empty() {
+        return Err(Error::refused(
+            Code::BreakglassActions,
+            Some("actions"),
+            format!(
+                "Break-glass allows only: {}. Ask a lead to approve {}.",
+                policy.labels(&glass.actions),
+                policy.labels(&outside)
+            ),
+        ));
+    }
+    if checked.minutes > glass.max_minutes {
+        return Err(Error::refused(
+            Code::DurationTooLong,
+            Some("minutes"),
+            format!("A break-glass session lasts at most {} minutes.", glass.max_minutes),
+        ));
+    }
+    Ok(CheckedRequest { needs_person: false, ..checked })
+}
+
 /// What a decision grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -398,6 +433,29 @@ mod tests {
     }
 
     #[test]
+    fn break_glass_needs_no_person_but_stays_within_its_section() {
+        let p = Policy::shipped();
+        let glass = p.breakglass.clone().unwrap();
+        let c = check_breakglass(&p, &ticket(), &input(&["settings.view", "sync.reset"])).unwrap();
+        assert!(!c.needs_person);
+        assert_eq!(c.minutes, p.session.default_minutes.min(glass.max_minutes));
+        assert_eq!(code(check_breakglass(&p, &ticket(), &input(&["refund.issue"]))), "breakglass-actions");
+        let long = RequestInput { minutes: Some(glass.max_minutes + 1), ..input(&["settings.view"]) };
+        assert_eq!(code(check_breakglass(&p, &ticket(), &long)), "duration-too-long");
+        // Every other rule of a request still holds: the reason, the ticket.
+        let vague = RequestInput { reason: "need access".into(), ..input(&["settings.view"]) };
+        assert_eq!(code(check_breakglass(&p, &ticket(), &vague)), "reason-vague");
+        let closed = Ticket { status: crate::model::TicketStatus::Closed, ..ticket() };
+        assert_eq!(code(check_breakglass(&p, &closed, &input(&["settings.view"]))), "ticket-closed");
+        // The shipped policy without its [breakglass] section turns it off.
+        let src = crate::policy::DEFAULT_POLICY_TOML;
+        let (head, tail) = src.split_at(src.find("[breakglass]").unwrap());
+        let off = Policy::parse(&format!("{head}{}", &tail[tail.find("\n\n").unwrap()..])).unwrap();
+        assert_eq!(off.breakglass, None);
+        assert_eq!(code(check_breakglass(&off, &ticket(), &input(&["settings.view"]))), "breakglass-off");
+    }
+
+    #[test]
     fn each_request_rule_refuses_with_its_own_code() {
         let p = Policy::shipped();
         let mut i = input(&["settings.view"]);
@@ -539,6 +597,8 @@ mod tests {
             ended_at: None,
             ended_by: None,
             end_note: None,
+            breakglass: false,
+            review: None,
         };
         assert_eq!(due_end(&s, 10, t(14, 11)), None);
         assert_eq!(due_end(&s, 10, t(14, 12)), Some((EndReason::IdleTimeout, t(14, 12))));

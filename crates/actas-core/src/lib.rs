@@ -20,6 +20,7 @@ pub mod reason;
 pub mod redaction;
 pub mod scim;
 pub mod stepup;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Code, Error, Result};

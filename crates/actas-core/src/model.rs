@@ -37,6 +37,9 @@ pub enum Role {
     Admin,
     /// Reads the audit trail, nothing else.
     Auditor,
+    /// On top of `agent`: may start a session without a lead's approval,
+    /// within the policy's `[breakglass]` (SPEC §10).
+    Breakglass,
 }
 
 impl Role {
@@ -55,7 +58,7 @@ impl FromStr for Role {
             .iter()
             .copied()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role \"{s}\" (expected agent, lead, admin or auditor)"))
+            .ok_or_else(|| format!("unknown role \"{s}\" (expected agent, lead, admin, auditor or breakglass)"))
     }
 }
 
@@ -213,6 +216,8 @@ pub enum RequestKind {
     Scope,
     /// One change in a live session, used once (SPEC §10).
     Stepup,
+    /// Access without a lead's approval, for an outage (SPEC §10).
+    Breakglass,
 }
 
 impl RequestKind {
@@ -381,6 +386,8 @@ pub enum DecisionKind {
     Approve,
     /// Denied by a person.
     Deny,
+    /// Approved by nobody: the requester broke the glass.
+    Breakglass,
 }
 
 impl DecisionKind {
@@ -589,9 +596,31 @@ pub struct Session {
     pub ended_by: Option<String>,
     /// Note given on revoke.
     pub end_note: Option<String>,
+    /// Started without a lead's approval (break-glass).
+    pub breakglass: bool,
+    /// A lead's review of a break-glass session, once given.
+    pub review: Option<Review>,
+}
+
+/// A lead's review of a break-glass session, after it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// The lead's login.
+    pub by: String,
+    /// The lead's display name.
+    pub by_name: String,
+    /// When.
+    pub at: Timestamp,
+    /// What the lead found.
+    pub note: String,
 }
 
 impl Session {
+    /// A break-glass session no lead has reviewed yet.
+    pub fn awaits_review(&self) -> bool {
+        self.breakglass && self.review.is_none()
+    }
+
     /// "Acme Corp (acct_42)".
     pub fn account_label(&self) -> String {
         account_label(&self.account_id, self.account_name.as_deref())
@@ -600,6 +629,18 @@ impl Session {
     /// When the session idles out if nothing happens before.
     pub fn idle_deadline(&self, idle_minutes: u32) -> Timestamp {
         self.last_activity_at + crate::clock::minutes(idle_minutes)
+    }
+
+    /// How its access was approved, in words: "approved by Sam Lee",
+    /// "approved by policy", "started without a lead's approval".
+    pub fn approver_words(&self) -> String {
+        if self.breakglass {
+            "started without a lead's approval (break-glass)".to_string()
+        } else if self.approver == "policy" {
+            "approved by policy".to_string()
+        } else {
+            format!("approved by {}", self.approver_name)
+        }
     }
 
     /// Whether the session is live.
@@ -621,6 +662,19 @@ impl Approver {
     /// Whether the policy approved (no person was needed).
     pub fn is_policy(&self) -> bool {
         self.id == "policy"
+    }
+
+    /// Nobody approved: the agent broke the glass.
+    pub fn is_breakglass(&self) -> bool {
+        self.id == Approver::BREAKGLASS
+    }
+
+    /// The approver recorded for a break-glass session: nobody.
+    pub const BREAKGLASS: &'static str = "breakglass";
+
+    /// The approver of a break-glass session.
+    pub fn breakglass() -> Approver {
+        Approver { id: Approver::BREAKGLASS.into(), name: "No one (break-glass)".into() }
     }
 }
 

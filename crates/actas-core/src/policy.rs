@@ -202,6 +202,9 @@ pub struct Policy {
     actions: Vec<Action>,
     index: BTreeMap<String, usize>,
     playbooks: Vec<Playbook>,
+    /// `[breakglass]`: what staff with the `breakglass` role may start
+    /// without a lead's approval; `None` turns break-glass off.
+    pub breakglass: Option<BreakGlass>,
     /// `[oidc.roles]`: the identity provider's groups and the roles each
     /// gives.
     oidc_roles: BTreeMap<String, Vec<Role>>,
@@ -222,6 +225,16 @@ pub struct Playbook {
     pub actions: Vec<String>,
     /// The minutes suggested.
     pub minutes: u32,
+}
+
+/// `[breakglass]`: for an outage when no lead can be reached, the actions
+/// a session may hold without approval, and for how long at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlass {
+    /// The actions break-glass allows, in policy order.
+    pub actions: Vec<String>,
+    /// The longest a break-glass session lasts.
+    pub max_minutes: u32,
 }
 
 /// A policy file that was refused: where and why.
@@ -255,6 +268,14 @@ struct RawPolicy {
     playbook: Vec<Spanned<RawPlaybook>>,
     oidc: Option<RawOidc>,
     tickets: Option<RawTickets>,
+    breakglass: Option<Spanned<RawBreakGlass>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreakGlass {
+    actions: Spanned<Vec<String>>,
+    max_minutes: Spanned<u32>,
 }
 
 #[derive(Deserialize)]
@@ -532,6 +553,37 @@ impl Policy {
             let actions = in_policy_order(&index, &wanted);
             playbooks.push(Playbook { name, label, match_tags, actions, minutes });
         }
+        let breakglass = match raw.breakglass {
+            None => None,
+            Some(b) => {
+                let b = b.into_inner();
+                let at = b.actions.span().start;
+                let wanted = b.actions.into_inner();
+                if wanted.is_empty() {
+                    return Err(err(
+                        at,
+                        "breakglass.actions lists no action; leave [breakglass] out to turn it off".into(),
+                    ));
+                }
+                if let Some(unknown) = wanted.iter().find(|a| !index.contains_key(a.as_str())) {
+                    return Err(err(at, format!("breakglass.actions: unknown action \"{unknown}\"")));
+                }
+                if let Some(f) = wanted.iter().find(|a| actions[index[a.as_str()]].approval == Approval::Forbidden) {
+                    return Err(err(
+                        at,
+                        format!("breakglass.actions: \"{f}\" is forbidden to everyone, break-glass too"),
+                    ));
+                }
+                let m = *b.max_minutes.get_ref();
+                if m == 0 || m > max_minutes {
+                    return Err(err(
+                        b.max_minutes.span().start,
+                        format!("breakglass.max_minutes must be between 1 and session.max_minutes ({max_minutes})"),
+                    ));
+                }
+                Some(BreakGlass { actions: in_policy_order(&index, &wanted), max_minutes: m })
+            }
+        };
         let mut oidc_roles = BTreeMap::new();
         for (group, list) in raw.oidc.map(|o| o.roles).unwrap_or_default() {
             let list_at = list.span().start;
@@ -561,6 +613,7 @@ impl Policy {
             actions,
             index,
             playbooks,
+            breakglass,
             oidc_roles,
             digest: hex::encode(Sha256::digest(src.as_bytes())),
         })
@@ -960,6 +1013,32 @@ mod tests {
             (b.match_tags.clone(), b.actions.clone(), b.minutes),
             (vec!["a".to_string()], vec!["settings.view".to_string()], 15)
         );
+    }
+
+    #[test]
+    fn break_glass_is_off_without_its_section_and_checked_on_its_line() {
+        let base = "[[action]]\nname = \"settings.view\"\nlabel = \"View\"\nkind = \"view\"\napproval = \"none\"\n\n\
+                    [[action]]\nname = \"data.wipe\"\nlabel = \"Wipe\"\nkind = \"change\"\napproval = \"forbidden\"\n\n";
+        assert_eq!(Policy::parse(base).unwrap().breakglass, None);
+        let glass = |body: &str| format!("{base}[breakglass]\n{body}");
+        let cases = [
+            ("actions = []\nmax_minutes = 10\n", 14, "lists no action"),
+            ("actions = [\"refund.issue\"]\nmax_minutes = 10\n", 14, "unknown action \"refund.issue\""),
+            ("actions = [\"data.wipe\"]\nmax_minutes = 10\n", 14, "forbidden to everyone"),
+            ("actions = [\"settings.view\"]\nmax_minutes = 0\n", 15, "between 1 and session.max_minutes (30)"),
+            ("actions = [\"settings.view\"]\nmax_minutes = 31\n", 15, "between 1 and session.max_minutes (30)"),
+            ("actions = [\"settings.view\"]\n", 13, "missing field `max_minutes`"),
+        ];
+        for (body, line, says) in cases {
+            let e = refused(&glass(body));
+            assert_eq!(e.line, Some(line), "{body}: {e}");
+            assert!(e.message.contains(says), "{body}: {e}");
+        }
+        let ok = Policy::parse(&glass("actions = [\"settings.view\"]\nmax_minutes = 10\n")).unwrap();
+        assert_eq!(ok.breakglass, Some(BreakGlass { actions: vec!["settings.view".into()], max_minutes: 10 }));
+        let shipped = Policy::shipped().breakglass.unwrap();
+        assert!(shipped.max_minutes <= Policy::shipped().session.max_minutes);
+        assert!(shipped.actions.iter().all(|a| Policy::shipped().action(a).is_some()));
     }
 
     #[test]

@@ -46,10 +46,12 @@
  * - A step-up (one change asked of a lead, SPEC §10): the latest one of
  *   the session, in words, below the bar: waiting, approved with the time
  *   left to make it, denied with the lead's reason, made, or run out.
+ * - A break-glass session (started without a lead's approval, SPEC §10)
+ *   says so on a line of its own below the bar, on phones too.
  * - State for scripts and tests, on the element: data-state (loading, live,
  *   ended), data-end-reason, data-account, data-agent, data-approver,
  *   data-allowed, data-countdown, data-warning, data-stepup (the latest
- *   step-up's status). `actas:session-ended` is
+ *   step-up's status), data-breakglass. `actas:session-ended` is
  *   dispatched on window when the session ends.
  */
 (function () {
@@ -154,6 +156,8 @@
     '.warn:empty { display: none; }',
     '.stepup { margin-top: 4px; padding-top: 4px; border-top: 1px solid rgba(0, 0, 0, 0.3); overflow-wrap: anywhere; }',
     '.stepup:empty { display: none; }',
+    '.glass { margin-top: 4px; padding-top: 4px; border-top: 1px solid rgba(0, 0, 0, 0.3); font-weight: 700; overflow-wrap: anywhere; }',
+    '.glass:empty { display: none; }',
     // Phones: one line that never wraps; the rest behind the disclosure.
     '.account-short { display: none; }',
     '@media (max-width: 640px) {',
@@ -188,7 +192,7 @@
     '  .more > span { display: block; }',
     '}',
     ':host([data-state="ended"]) .row { display: none; }',
-    ':host([data-state="ended"]) .warn, :host([data-state="ended"]) .stepup { ' + HIDDEN + ' }',
+    ':host([data-state="ended"]) .warn, :host([data-state="ended"]) .stepup, :host([data-state="ended"]) .glass { ' + HIDDEN + ' }',
     ':host([data-state="ended"]) .bar {',
     '  display: flex; min-height: 100%; box-sizing: border-box; padding: 24px 20px;',
     '}',
@@ -310,6 +314,8 @@
   var stepEl = el('div', 'stepup', bar);
   stepEl.setAttribute('aria-live', 'polite');
   stepEl.setAttribute('role', 'status');
+  // Break-glass: nobody approved this session.
+  var glassEl = el('div', 'glass', bar);
   var leaveBtn = null;
 
   function exitLabel(long, short) {
@@ -386,6 +392,11 @@
       return String((a && (a.label || a.name)) || '');
     });
     setText(labelsEl, 'data-allowed', labels.join(', '));
+    setText(
+      glassEl,
+      'data-breakglass',
+      s.breakglass === true ? 'Break-glass: no lead approved this session; a lead reviews it afterwards.' : ''
+    );
     showFull();
     if (s.state === 'ended') {
       end(s.end_reason || 'ended', s.end_note, true);

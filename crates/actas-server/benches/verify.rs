@@ -123,6 +123,7 @@ fn event(i: u64) -> NewEvent {
                 needs_approval: false,
                 playbook: None,
                 beyond_playbook: Vec::new(),
+                breakglass: false,
             }),
         ),
         1 => (

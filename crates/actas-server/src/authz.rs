@@ -7,7 +7,10 @@
 //! listed for a kind of caller is refused.
 //!
 //! - An **agent** sees and acts on their own requests and sessions.
-//! - A **lead** decides requests (never their own), revokes sessions, reads
+//! - An agent with the **breakglass** role also asks for break-glass
+//!   access, which no lead approves.
+//! - A **lead** decides requests (never their own), revokes sessions,
+//!   reviews break-glass sessions (never their own), reads
 //!   the queue, sessions, timelines, access logs, the trail and the support
 //!   metrics.
 //! - An **auditor** reads requests, sessions, timelines, access logs and
@@ -49,6 +52,8 @@ pub enum Act<'a> {
     ReadTicket,
     /// `POST /requests`
     CreateRequest,
+    /// `POST /requests` with `breakglass: true`: no lead approves.
+    BreakGlass,
     /// `GET /requests` (the lead's queue; agents list their own).
     ListRequests,
     /// The approval queue and the lead's decision forms.
@@ -67,6 +72,8 @@ pub enum Act<'a> {
     EndSession(&'a Session),
     /// `POST /sessions/{id}/revoke`
     Revoke(&'a Session),
+    /// `POST /sessions/{id}/review`: a lead reviews a break-glass session.
+    Review(&'a Session),
     /// `POST /sessions/{id}/scope`
     AskScope(&'a Session),
     /// `POST /sessions/{id}/stepup`: one change, used once.
@@ -241,7 +248,7 @@ fn token_refused() -> Error {
 
 /// Decides whether `who` may `act` at `now`; `Ok` or the refusal to answer.
 pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Result<()> {
-    use Role::{Admin, Agent, Auditor, Lead};
+    use Role::{Admin, Agent, Auditor, Breakglass, Lead};
     let who = who.into();
     match (who, act) {
         // Staff.
@@ -267,7 +274,18 @@ pub fn allow<'a>(who: impl Into<Who<'a>>, act: Act<'_>, now: Timestamp) -> Resul
                 _ => e,
             })
         }
+        (Who::Staff(s), Act::BreakGlass) => {
+            role(s, &[Agent])?;
+            role(s, &[Breakglass])
+        }
         (Who::Staff(s), Act::Revoke(_)) => role(s, &[Lead]),
+        (Who::Staff(s), Act::Review(x)) => {
+            role(s, &[Lead])?;
+            if s.id == x.agent {
+                return Err(Error::forbidden(Code::SelfReview, "Nobody reviews their own break-glass session."));
+            }
+            Ok(())
+        }
         (Who::Staff(s), Act::AskScope(x)) => only_agent(s, &x.agent, "may ask for more scope"),
         (Who::Staff(s), Act::AskStepUp(x)) => only_agent(s, &x.agent, "may ask for one change"),
         (Who::Staff(s), Act::Heartbeat(x)) => only_agent(s, &x.agent, "sends heartbeats"),

@@ -52,7 +52,9 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// New ids and secrets (random; tests may seed them).
     pub ids: Arc<dyn Ids>,
-    /// How often the reaper looks for ended sessions; `None` turns it off.
+    /// How often the reaper looks for ended sessions and the webhook
+    /// sender for events to send; `None` turns both off (tests run them
+    /// step by step).
     pub reap_every: Option<Duration>,
     /// How the private signing keys are reached. A server signs, so
     /// [`KeyAccess::PublicOnly`] (the default) refuses to start, saying why.
@@ -251,6 +253,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let reaper = self.reap_every.map(|every| tokio::spawn(reap_loop(self.ctx.clone(), every)));
+        let sender = self.reap_every.map(|every| tokio::spawn(webhook_loop(self.ctx.clone(), every)));
         let head = feed::head(&self.ctx.store).await;
         let tail =
             tokio::spawn(feed::tail(self.ctx.store.clone(), self.ctx.policy.clone(), self.ctx.feed.clone(), head));
@@ -275,6 +278,9 @@ impl Server {
         let served = http::connections::serve(self.listener, app, self.limits, shutdown).await;
         if let Some(r) = reaper {
             r.abort();
+        }
+        if let Some(s) = sender {
+            s.abort();
         }
         tail.abort();
         keys.abort();
@@ -305,6 +311,18 @@ async fn reap_loop(ctx: Ctx, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(ended = n, "reaper ended sessions and approvals whose time was up"),
             Err(e) => tracing::warn!(error = %e, "reaper could not run"),
+        }
+    }
+}
+
+/// Sends the audit events webhooks chose ([`service::deliver`]).
+async fn webhook_loop(ctx: Ctx, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service::deliver(&ctx).await {
+            tracing::warn!(error = %e, "webhooks could not be sent");
         }
     }
 }

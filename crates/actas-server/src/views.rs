@@ -111,6 +111,13 @@ pub fn session(p: &Policy, s: &Session) -> api::Session {
         ended_by: s.ended_by.clone(),
         end_note: s.end_note.clone(),
         stepups: Vec::new(),
+        breakglass: s.breakglass,
+        review: s.review.as_ref().map(|r| api::Review {
+            by: r.by.clone(),
+            by_name: r.by_name.clone(),
+            at: r.at,
+            note: r.note.clone(),
+        }),
     }
 }
 
@@ -227,5 +234,36 @@ pub fn consent(
         grant: grants.iter().find(|g| g.is_live(now)).map(|g| grant(g, now)),
         grants: grants.iter().map(|g| grant(g, now)).collect(),
         sessions_ended: None,
+    }
+}
+
+/// An endpoint as admins see it.
+pub fn webhook(w: &actas_core::webhook::Webhook) -> api::Webhook {
+    api::Webhook {
+        id: w.id.clone(),
+        url: w.url.clone(),
+        events: w.events.names(),
+        state: w.state.as_str().to_string(),
+        after_seq: w.after_seq,
+        failures: w.failures,
+        next_attempt_at: w.next_attempt_at,
+        last_error: w.last_error.clone(),
+        created_at: w.created_at,
+    }
+}
+
+/// One attempt of the delivery log.
+pub fn delivery(d: &actas_core::webhook::Delivery) -> api::WebhookDelivery {
+    api::WebhookDelivery {
+        id: d.id.clone(),
+        event_id: d.event_id.clone(),
+        seq: d.seq,
+        kind: d.event_type,
+        attempt: d.attempt,
+        at: d.at,
+        status: d.status,
+        ok: d.ok,
+        error: d.error.clone(),
+        replay: d.replay,
     }
 }

@@ -196,6 +196,8 @@ pub struct SessionFilter {
     pub app_id: Option<String>,
     /// Only live sessions.
     pub live_only: bool,
+    /// Only break-glass sessions no lead has reviewed yet.
+    pub awaiting_review: bool,
     /// At most this many (newest first).
     pub limit: Option<i64>,
 }

@@ -15,6 +15,7 @@
 
 use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::webhook::{Delivery, Webhook};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
 
@@ -292,7 +293,36 @@ pub trait ReadTx:
     + KeyReads
     + AuditReads
     + NoticeReads
+    + WebhookReads
 {
+}
+
+/// Webhooks out and their delivery log, read.
+#[async_trait]
+pub trait WebhookReads: Send {
+    /// Every endpoint, the oldest first.
+    async fn list_webhooks(&mut self) -> Result<Vec<Webhook>>;
+    /// One endpoint.
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<Webhook>>;
+    /// An endpoint's attempts, the latest first.
+    async fn list_deliveries(&mut self, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>>;
+    /// One attempt.
+    async fn get_delivery(&mut self, id: &str) -> Result<Option<Delivery>>;
+}
+
+/// Webhooks out and their delivery log, written.
+#[async_trait]
+pub trait WebhookWrites: Send {
+    /// Records an endpoint.
+    async fn insert_webhook(&mut self, w: &Webhook) -> Result<()>;
+    /// Stores an endpoint's progress and state (everything but its id,
+    /// address, choice, secret and creation).
+    async fn update_webhook(&mut self, w: &Webhook) -> Result<()>;
+    /// Takes an active endpoint for this node until `until`, unless another
+    /// node holds it past `now`; whether it was taken.
+    async fn lease_webhook(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
+    /// Logs an attempt.
+    async fn insert_delivery(&mut self, d: &Delivery) -> Result<()>;
 }
 
 impl<T> ReadTx for T where
@@ -306,6 +336,7 @@ impl<T> ReadTx for T where
         + KeyReads
         + AuditReads
         + NoticeReads
+        + WebhookReads
 {
 }
 
@@ -323,6 +354,7 @@ pub trait WriteTx:
     + KeyWrites
     + AuditWrites
     + NoticeWrites
+    + WebhookWrites
 {
     /// A new id for something this transaction makes (`dec`, `ses`, ...),
     /// from the store's [`Ids`](actas_core::id::Ids).

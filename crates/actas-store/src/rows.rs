@@ -7,7 +7,7 @@
 //! naming the column when a stored value cannot be read.
 
 use actas_core::audit::{Checkpoint, Event, StoredEvent};
-use actas_core::model::{App, Decision, Notice, Request, Session, SessionState, Staff, Ticket};
+use actas_core::model::{App, Decision, Notice, Request, Review, Session, SessionState, Staff, Ticket};
 use actas_core::Error;
 
 use crate::convert::{approvers_from, corrupt, minutes, opt_time, parse, split, time};
@@ -277,6 +277,11 @@ pub(crate) struct SessionRow {
     pub end_note: Option<String>,
     pub app_id: String,
     pub approvers: String,
+    pub breakglass: bool,
+    pub reviewed_by: Option<String>,
+    pub reviewed_by_name: Option<String>,
+    pub reviewed_at: Option<i64>,
+    pub review_note: Option<String>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -304,6 +309,16 @@ impl TryFrom<SessionRow> for Session {
             end_note: r.end_note,
             app_id: r.app_id,
             approvers: approvers_from(&r.approvers)?,
+            breakglass: r.breakglass,
+            review: match (r.reviewed_by, r.reviewed_at) {
+                (Some(by), Some(at)) => Some(Review {
+                    by_name: r.reviewed_by_name.unwrap_or_else(|| by.clone()),
+                    by,
+                    at: time(at)?,
+                    note: r.review_note.unwrap_or_default(),
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -528,6 +543,83 @@ impl TryFrom<NoticeRow> for Notice {
             data: json("data", &r.data)?,
             created_at: time(r.created_at)?,
             delivered_at: opt_time(r.delivered_at)?,
+        })
+    }
+}
+
+/// A row of `webhooks`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub events: String,
+    pub secret: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub after_seq: i64,
+    pub state: String,
+    pub failures: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+impl TryFrom<WebhookRow> for actas_core::webhook::Webhook {
+    type Error = Error;
+    fn try_from(r: WebhookRow) -> Result<actas_core::webhook::Webhook, Error> {
+        use actas_core::webhook::{Selection, WebhookState};
+        Ok(actas_core::webhook::Webhook {
+            events: Selection::parse(&split(&r.events)).map_err(|e| corrupt(format!("webhooks.events: {e}")))?,
+            state: match r.state.as_str() {
+                "active" => WebhookState::Active,
+                "paused" => WebhookState::Paused,
+                other => return Err(corrupt(format!("webhooks.state: {other}"))),
+            },
+            failures: u32::try_from(r.failures).map_err(|_| corrupt("webhooks.failures"))?,
+            created_at: time(r.created_at)?,
+            next_attempt_at: opt_time(r.next_attempt_at)?,
+            lease_until: opt_time(r.lease_until)?,
+            id: r.id,
+            url: r.url,
+            secret: r.secret,
+            created_by: r.created_by,
+            after_seq: r.after_seq,
+            last_error: r.last_error,
+        })
+    }
+}
+
+/// A row of `webhook_deliveries`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub at: i64,
+    pub status: Option<i64>,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub replay: bool,
+}
+
+impl TryFrom<DeliveryRow> for actas_core::webhook::Delivery {
+    type Error = Error;
+    fn try_from(r: DeliveryRow) -> Result<actas_core::webhook::Delivery, Error> {
+        Ok(actas_core::webhook::Delivery {
+            event_type: parse(&r.event_type)?,
+            attempt: u32::try_from(r.attempt).map_err(|_| corrupt("webhook_deliveries.attempt"))?,
+            at: time(r.at)?,
+            status: r.status.map(|s| u16::try_from(s).map_err(|_| corrupt("webhook_deliveries.status"))).transpose()?,
+            id: r.id,
+            webhook_id: r.webhook_id,
+            seq: r.seq,
+            event_id: r.event_id,
+            ok: r.ok,
+            error: r.error,
+            replay: r.replay,
         })
     }
 }

@@ -214,6 +214,8 @@ pub fn live_session(id: &str, request: &Request, agent: &str) -> Session {
         ended_at: None,
         ended_by: None,
         end_note: None,
+        breakglass: false,
+        review: None,
     }
 }
 

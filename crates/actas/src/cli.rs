@@ -124,6 +124,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Send audit events to other systems (a SIEM), signed.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Manage signing keys.
     Key {
         #[command(subcommand)]
@@ -181,6 +186,23 @@ pub enum StaffCommand {
         /// Login.
         login: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint that receives audit events as signed JSON, in trail
+    /// order; prints its signing secret as the last line (shown once).
+    Add {
+        /// Where to POST: https://, or http:// to 127.0.0.1 or localhost.
+        url: String,
+        /// The event types to send (`session.started breakglass.started`),
+        /// or `*` for every one.
+        #[arg(long, required = true, num_args = 1..)]
+        events: Vec<String>,
+    },
+    /// List the endpoints, whether each is sending or paused, and how far
+    /// each got.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -591,6 +613,37 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     app.name,
                     app.id
                 ),
+            }
+        }
+        Command::Webhook { command: WebhookCommand::Add { url, events } } => {
+            let keys = access()?;
+            if !matches!(keys, KeyAccess::Sealed(_)) {
+                bail!(
+                    "a webhook's signing secret is stored only sealed under the key-encryption key, and none was \
+                     given, so nothing was added: pass the server's key-encryption key with \
+                     --key-encryption-key-file FILE (or set ACTAS_KEY_ENCRYPTION_KEY_FILE, or ACTAS_KEY_ENCRYPTION_KEY \
+                     to its base64)"
+                );
+            }
+            let c = ctx(&db, keys).await?;
+            let (w, secret) = service::add_webhook(&c, cli_actor(), &url, &events).await?;
+            println!("Added webhook {} for {} to {}.", w.id, w.events, w.url);
+            println!("Its signing secret is shown once; give it to the receiver to check the signatures:");
+            println!("{}", secret.expose());
+        }
+        Command::Webhook { command: WebhookCommand::List } => {
+            let c = ctx(&db, access()?).await?;
+            for w in service::all_webhooks(&c).await? {
+                let error = w.last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default();
+                println!(
+                    "{}  {}  {}  {}  sent through event #{}{}",
+                    w.id,
+                    w.state.as_str(),
+                    w.url,
+                    w.events.names().join(" "),
+                    w.after_seq,
+                    error
+                );
             }
         }
         Command::Key { command } => key(&db, &access, command).await?,

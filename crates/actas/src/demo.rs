@@ -90,6 +90,7 @@ pub async fn run(listen: SocketAddr, host_app: HostApp) -> anyhow::Result<()> {
         ("sam", "Sam Lee", vec![Role::Lead, Role::Agent]),
         ("audrey", "Audrey Kim", vec![Role::Auditor]),
         ("ada", "Ada Quinn", vec![Role::Admin]),
+        ("bea", "Bea Stone", vec![Role::Agent, Role::Breakglass]),
     ] {
         let (s, token) = service::add_staff(&ctx, setup.clone(), login, name, roles, Some(PASSWORD.into())).await?;
         tokens.push((s, token));
@@ -153,7 +154,10 @@ pub async fn run(listen: SocketAddr, host_app: HostApp) -> anyhow::Result<()> {
          connector app {zendesk}; they are in the agents' inboxes on the console's home page.\n"
     );
     println!("Console: {base}/login");
-    println!("  sign in as maria or jon (agent), sam (lead), audrey (auditor) or ada (admin), password {PASSWORD}\n");
+    println!(
+        "  sign in as maria or jon (agent), sam (lead), audrey (auditor), ada (admin) or bea (agent who may \
+         break the glass in an outage), password {PASSWORD}\n"
+    );
     let maria = tokens[0].1.expose();
     let sam = tokens[2].1.expose();
     let key = key.expose();

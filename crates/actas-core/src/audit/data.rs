@@ -80,6 +80,9 @@ pub struct RequestCreated {
     /// The actions asked beyond the playbook's suggestion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub beyond_playbook: Vec<String>,
+    /// Asked as break-glass: approved by nobody; absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub breakglass: bool,
 }
 
 /// What a refused request asked for.
@@ -208,6 +211,66 @@ pub struct ScopeRequested {
     pub current: Vec<String>,
     /// Whether a person must approve.
     pub needs_approval: bool,
+}
+
+/// `breakglass.started`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakglassStarted {
+    /// The request that broke the glass.
+    pub request: String,
+    /// The allowed actions.
+    pub scope: Vec<String>,
+    /// When it ends at the latest.
+    #[serde(with = "crate::clock::millis_text")]
+    pub ends_at: Timestamp,
+    /// The written reason.
+    pub reason: String,
+}
+
+/// `session.reviewed`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionReviewed {
+    /// What the lead found.
+    pub note: String,
+    /// The session's agent.
+    pub agent: String,
+}
+
+/// `webhook.created`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookCreated {
+    /// The endpoint.
+    pub webhook: String,
+    /// Where it sends, without its query or credentials.
+    pub url: String,
+    /// The event types it receives (`*`: every one).
+    pub events: Vec<String>,
+}
+
+/// `webhook.paused`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookPaused {
+    /// The endpoint.
+    pub webhook: String,
+    /// Where it sends, without its query or credentials.
+    pub url: String,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// The event it could not deliver.
+    pub seq: i64,
+    /// What the last attempt met.
+    pub last_error: String,
+}
+
+/// `webhook.resumed`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookResumed {
+    /// The endpoint.
+    pub webhook: String,
+    /// Where it sends, without its query or credentials.
+    pub url: String,
+    /// The first event it sends again.
+    pub from_seq: i64,
 }
 
 /// `grant.created`
@@ -576,6 +639,7 @@ mod tests {
                 needs_approval: false,
                 playbook: Some("settings_not_saving".into()),
                 beyond_playbook: list(&["billing.update"]),
+                breakglass: false,
             }),
             EventType::RequestRefused => EventData::RequestRefused(RequestRefused {
                 code: "reason-too-short".into(),
@@ -631,6 +695,33 @@ mod tests {
                 sessions_ended: list(&["ses_1"]),
             }),
             EventType::SessionCustomerRevoked => EventData::SessionCustomerRevoked(end()),
+            EventType::BreakglassStarted => EventData::BreakglassStarted(BreakglassStarted {
+                request: "req_1".into(),
+                scope: list(&["settings.view", "sync.reset"]),
+                ends_at: at,
+                reason: "Sync outage: every account stuck since the 14:00 deploy".into(),
+            }),
+            EventType::WebhookCreated => EventData::WebhookCreated(WebhookCreated {
+                webhook: "whk_1".into(),
+                url: "https://siem.acme.test/actas".into(),
+                events: list(&["*"]),
+            }),
+            EventType::WebhookPaused => EventData::WebhookPaused(WebhookPaused {
+                webhook: "whk_1".into(),
+                url: "https://siem.acme.test/actas".into(),
+                failures: 10,
+                seq: 1234,
+                last_error: "HTTP 503".into(),
+            }),
+            EventType::WebhookResumed => EventData::WebhookResumed(WebhookResumed {
+                webhook: "whk_1".into(),
+                url: "https://siem.acme.test/actas".into(),
+                from_seq: 1234,
+            }),
+            EventType::SessionReviewed => EventData::SessionReviewed(SessionReviewed {
+                note: "Reset one sync during the outage; nothing else touched".into(),
+                agent: "maria".into(),
+            }),
             EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
                 reason: "Customer asked to move from Pro to Basic before the renewal".into(),
                 action: "billing.update".into(),

@@ -125,6 +125,11 @@ events! {
     GrantCreated(data::GrantCreated) => "grant.created", "A customer allowed support to access their account for some hours.";
     GrantRevoked(data::GrantRevoked) => "grant.revoked", "A customer withdrew their permission for support to access their account.";
     SessionCustomerRevoked(data::SessionEnd) => "session.customer_revoked", "A session ended because the customer withdrew their permission.";
+    BreakglassStarted(data::BreakglassStarted) => "breakglass.started", "A session started without a lead's approval (break-glass); every lead is told.";
+    SessionReviewed(data::SessionReviewed) => "session.reviewed", "A lead reviewed a break-glass session after it ended.";
+    WebhookCreated(data::WebhookCreated) => "webhook.created", "An endpoint was added to receive audit events.";
+    WebhookPaused(data::WebhookPaused) => "webhook.paused", "An endpoint kept failing and was paused; an admin is told.";
+    WebhookResumed(data::WebhookResumed) => "webhook.resumed", "An admin resumed a paused endpoint.";
 }
 
 /// What kind of party did something.
@@ -759,7 +764,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 38);
+        assert_eq!(EventType::VARIANTS.len(), 43);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -916,6 +921,7 @@ mod tests {
                 needs_approval: rng.gen(),
                 playbook: maybe(rng, 12),
                 beyond_playbook: texts(rng),
+                breakglass: rng.gen(),
             }),
             EventType::RequestRefused => EventData::RequestRefused(RequestRefused {
                 code: text(rng, 10),
@@ -971,6 +977,32 @@ mod tests {
                 sessions_ended: texts(rng),
             }),
             EventType::SessionCustomerRevoked => EventData::SessionCustomerRevoked(end(rng)),
+            EventType::BreakglassStarted => EventData::BreakglassStarted(BreakglassStarted {
+                request: text(rng, 10),
+                scope: texts(rng),
+                ends_at: time(rng),
+                reason: text(rng, 40),
+            }),
+            EventType::SessionReviewed => {
+                EventData::SessionReviewed(SessionReviewed { note: text(rng, 40), agent: text(rng, 10) })
+            }
+            EventType::WebhookCreated => EventData::WebhookCreated(WebhookCreated {
+                webhook: text(rng, 10),
+                url: text(rng, 30),
+                events: texts(rng),
+            }),
+            EventType::WebhookPaused => EventData::WebhookPaused(WebhookPaused {
+                webhook: text(rng, 10),
+                url: text(rng, 30),
+                failures: rng.gen(),
+                seq: rng.gen(),
+                last_error: text(rng, 20),
+            }),
+            EventType::WebhookResumed => EventData::WebhookResumed(WebhookResumed {
+                webhook: text(rng, 10),
+                url: text(rng, 30),
+                from_seq: rng.gen(),
+            }),
             EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
                 reason: text(rng, 40),
                 action: text(rng, 12),

@@ -141,6 +141,17 @@ pub fn ticket_updated(by: &str, old: &Ticket, new: &Ticket, changed: &[String], 
 
 /// `request.created`
 pub fn request_created(p: &Policy, r: &Request) -> String {
+    if r.kind == crate::model::RequestKind::Breakglass {
+        return format!(
+            "{} broke the glass to act as {} under ticket {} for {}, without a lead's approval: \"{}\". Actions: {}.",
+            r.requester_name,
+            r.account_label(),
+            r.ticket,
+            minutes_words(r.minutes),
+            r.reason,
+            p.labels(&r.actions)
+        );
+    }
     let mut line = format!(
         "{} asked to act as {} under ticket {} for {}: \"{}\". Actions: {}.",
         r.requester_name,
@@ -180,6 +191,7 @@ fn request_noun(r: &Request) -> &'static str {
         crate::model::RequestKind::Access => "request",
         crate::model::RequestKind::Scope => "scope change",
         crate::model::RequestKind::Stepup => "request for one change",
+        crate::model::RequestKind::Breakglass => "break-glass request",
     }
 }
 
@@ -322,6 +334,12 @@ pub fn session_entered(s: &Session, app: &str, at: Timestamp) -> String {
 /// Who approved a session, in words a customer reads: "approved by Sam
 /// Lee", "approved automatically by the support policy, then by Sam Lee".
 pub fn approved_by(approvers: &[Approver]) -> String {
+    if let [first, rest @ ..] = approvers {
+        if first.is_breakglass() {
+            let glass = "started in an emergency without a lead's approval (break-glass)";
+            return if rest.is_empty() { glass.to_string() } else { format!("{glass}, then {}", approved_by(rest)) };
+        }
+    }
     let words: Vec<String> =
         approvers
             .iter()
@@ -344,6 +362,8 @@ pub fn approved_by(approvers: &[Approver]) -> String {
 pub fn session_started(p: &Policy, s: &Session) -> String {
     let approved = if s.approver == "policy" {
         "approved by policy".to_string()
+    } else if s.breakglass {
+        "with no lead's approval (break-glass)".to_string()
     } else {
         format!("approved by {}", s.approver_name)
     };
@@ -356,6 +376,50 @@ pub fn session_started(p: &Policy, s: &Session) -> String {
         hhmm(s.ends_at),
         p.labels(&s.scope)
     )
+}
+
+/// `breakglass.started`
+pub fn breakglass_started(p: &Policy, s: &Session) -> String {
+    format!(
+        "Break-glass: {} started acting as {} under ticket {} at {}, until {}, with no lead's approval. \
+         Allowed: {}. Every lead was told; a lead must review the session once it ends.",
+        s.agent_name,
+        s.account_label(),
+        s.ticket,
+        hhmm(s.started_at),
+        hhmm(s.ends_at),
+        p.labels(&s.scope)
+    )
+}
+
+/// `session.reviewed`
+pub fn session_reviewed(s: &Session, by: &str, note: &str) -> String {
+    format!(
+        "{by} reviewed {} break-glass session as {} under ticket {} ({}\u{2013}{}): \"{note}\".",
+        possessive(&s.agent_name),
+        s.account_label(),
+        s.ticket,
+        hhmm(s.started_at),
+        s.ended_at.map_or_else(|| "live".to_string(), hhmm),
+    )
+}
+
+/// `webhook.created`; `by` is who added it.
+pub fn webhook_created(by: &str, url: &str, events: &str) -> String {
+    format!("{by} added a webhook: {events} will be sent to {url}, in trail order, signed.")
+}
+
+/// `webhook.paused`
+pub fn webhook_paused(url: &str, failures: u32, seq: i64, last_error: &str) -> String {
+    format!(
+        "The webhook to {url} was paused after {failures} failed attempts in a row to send event #{seq} \
+         (last: {last_error}). Nothing is sent to it until an admin resumes it."
+    )
+}
+
+/// `webhook.resumed`; `by` is who resumed it.
+pub fn webhook_resumed(by: &str, url: &str, from_seq: i64) -> String {
+    format!("{by} resumed the webhook to {url}; it sends again from event #{from_seq}.")
 }
 
 /// `session.ended`, `session.expired`, `session.idle_timeout`, `session.revoked`.
@@ -744,6 +808,8 @@ mod tests {
             ended_at: None,
             ended_by: None,
             end_note: None,
+            breakglass: false,
+            review: None,
         }
     }
 
@@ -758,7 +824,16 @@ mod tests {
             approved_by(&[policy, sam.clone()]),
             "approved automatically by the support policy, then by Sam Lee"
         );
-        assert_eq!(approved_by(&[sam, lee]), "approved by Sam Lee, then by Lee Park");
+        assert_eq!(approved_by(&[sam.clone(), lee]), "approved by Sam Lee, then by Lee Park");
+        let glass = Approver::breakglass();
+        assert_eq!(
+            approved_by(std::slice::from_ref(&glass)),
+            "started in an emergency without a lead's approval (break-glass)"
+        );
+        assert_eq!(
+            approved_by(&[glass, sam]),
+            "started in an emergency without a lead's approval (break-glass), then approved by Sam Lee"
+        );
     }
 
     /// One sentence per event type (and per way a session ends), locked.
@@ -908,6 +983,37 @@ mod tests {
             format!("request.withdrawn: {}", request_withdrawn(&p, &ask)),
             format!("request.expired: {}", request_expired(&p, &ask, at(14, 10))),
             format!("session.started: {}", session_started(&p, &s)),
+            format!(
+                "request.created (break-glass): {}",
+                request_created(
+                    &p,
+                    &Request {
+                        kind: RequestKind::Breakglass,
+                        reason: "Sync outage: every account stuck since the 14:00 deploy".into(),
+                        actions: vec!["settings.view".into(), "sync.reset".into()],
+                        ..ask.clone()
+                    }
+                )
+            ),
+            format!(
+                "session.started (break-glass): {}",
+                session_started(&p, &Session { approver: "breakglass".into(), breakglass: true, ..s.clone() })
+            ),
+            format!(
+                "webhook.created: {}",
+                webhook_created("Ada Quinn", "https://siem.acme.test/actas", "every event type")
+            ),
+            format!("webhook.paused: {}", webhook_paused("https://siem.acme.test/actas", 10, 1234, "HTTP 503")),
+            format!("webhook.resumed: {}", webhook_resumed("Ada Quinn", "https://siem.acme.test/actas", 1234)),
+            format!("breakglass.started: {}", breakglass_started(&p, &Session { breakglass: true, ..s.clone() })),
+            format!(
+                "session.reviewed: {}",
+                session_reviewed(
+                    &Session { breakglass: true, ended_at: Some(at(14, 12)), ..s.clone() },
+                    "Sam Lee",
+                    "Reset one sync during the outage; nothing else touched"
+                )
+            ),
             format!("scope.requested: {}", scope_requested(&p, &scope)),
             format!(
                 "scope.approved: {}",

@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}/open", post(sessions::open))
         .route("/sessions/{id}/scope", post(sessions::scope))
         .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/sessions/{id}/review", post(sessions::review))
         .route("/sessions/{id}/story", get(sessions::story))
         .route("/queue", get(queue::queue))
         .route("/live", get(live::live))

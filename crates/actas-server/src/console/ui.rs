@@ -155,6 +155,11 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
         T::GrantCreated => "customer allowed access",
         T::GrantRevoked => "customer withdrew access",
         T::SessionCustomerRevoked => "ended: customer withdrew",
+        T::BreakglassStarted => "break-glass: no approval",
+        T::SessionReviewed => "break-glass reviewed",
+        T::WebhookCreated => "webhook added",
+        T::WebhookPaused => "webhook paused",
+        T::WebhookResumed => "webhook resumed",
     }
 }
 
@@ -166,7 +171,8 @@ pub(crate) fn event_badge(kind: EventType) -> Markup {
         (None, EventType::RequestApproved | EventType::ScopeApproved | EventType::StepupApproved) => "approved",
         (None, EventType::RequestCreated | EventType::ScopeRequested | EventType::StepupRequested) => "waiting",
         (None, EventType::SessionRevoked | EventType::SessionCustomerRevoked | EventType::GrantRevoked) => "denied",
-        (None, EventType::GrantCreated) => "approved",
+        (None, EventType::GrantCreated | EventType::SessionReviewed) => "approved",
+        (None, EventType::BreakglassStarted) => "denied",
         (None, EventType::RecordViewed) => "sensitive",
         (None, EventType::SessionEnded | EventType::SessionExpired | EventType::SessionIdleTimeout) => "ended",
         (None, EventType::SessionTicketClosed | EventType::RequestWithdrawn | EventType::RequestExpired) => "ended",

@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::routes::{
-    accounts, audit, authorize, banner, connectors, meta, metrics, notices, requests, scim, sessions, tickets,
+    accounts, audit, authorize, banner, connectors, meta, metrics, notices, requests, scim, sessions, tickets, webhooks,
 };
 use crate::AppState;
 use error::ApiError;
@@ -52,6 +52,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         sessions::get,
         sessions::end,
         sessions::revoke,
+        sessions::review,
         sessions::scope,
         sessions::stepup,
         sessions::heartbeat,
@@ -67,6 +68,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         accounts::revoke,
         accounts::grants,
         accounts::set_consent,
+        webhooks::list,
+        webhooks::deliveries,
+        webhooks::replay,
+        webhooks::resume,
         audit::list,
         audit::verify,
         audit::keys,
@@ -181,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", get(sessions::get))
         .route("/sessions/{id}/end", post(sessions::end))
         .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/sessions/{id}/review", post(sessions::review))
         .route("/sessions/{id}/scope", post(sessions::scope))
         .route("/sessions/{id}/stepup", post(sessions::stepup))
         .route("/sessions/{id}/heartbeat", post(sessions::heartbeat))
@@ -193,6 +199,10 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/access-log", get(accounts::access_log))
         .route("/accounts/{id}/grants", get(accounts::grants).post(accounts::grant).delete(accounts::revoke))
         .route("/accounts/{id}/consent", put(accounts::set_consent))
+        .route("/webhooks", get(webhooks::list))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{delivery_id}/replay", post(webhooks::replay))
+        .route("/webhooks/{id}/resume", post(webhooks::resume))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/keys", get(audit::keys))

@@ -12,6 +12,7 @@ pub mod requests;
 pub mod scim;
 pub mod sessions;
 pub mod tickets;
+pub mod webhooks;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

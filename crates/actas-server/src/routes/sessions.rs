@@ -59,6 +59,21 @@ pub async fn revoke(
     Ok(Json(views::session(&st.ctx.policy, &s)))
 }
 
+/// A lead reviews a break-glass session after it ended, with a note of
+/// what they found (`session.reviewed`). Never their own; once.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/review", tag = "sessions", params(("id" = String, Path)), request_body = api::Note,
+    responses((status = 200, body = api::Session), (status = 403, body = api::Problem), (status = 404, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]
+pub async fn review(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(input): Body<api::Note>,
+) -> Result<Json<api::Session>, ApiError> {
+    let staff = caller.staff()?;
+    let s = service::review(&st.ctx, &staff, &id, input).await?;
+    Ok(Json(views::session(&st.ctx.policy, &s)))
+}
+
 /// The agent asks for more actions; decided like any request.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/scope", tag = "sessions", params(("id" = String, Path)), request_body = api::ScopeChange,
     responses((status = 201, body = api::Request), (status = 403, body = api::Problem), (status = 409, body = api::Problem), (status = 422, body = api::Problem)))]

@@ -238,7 +238,10 @@ fn tally(by: BTreeMap<String, u64>) -> api::Tally {
 fn counts(facts: &[Facts]) -> api::SessionCounts {
     let ended = facts.iter().filter(|f| f.session.ended_at.is_some()).count() as u64;
     let started = facts.len() as u64;
-    api::SessionCounts { started, ended, live: started - ended }
+    let breakglass = facts.iter().filter(|f| f.session.breakglass).count() as u64;
+    let awaiting_review =
+        facts.iter().filter(|f| f.session.awaits_review() && f.session.ended_at.is_some()).count() as u64;
+    api::SessionCounts { started, ended, live: started - ended, breakglass, awaiting_review }
 }
 
 /// Minutes from `a` to `b`.
@@ -382,6 +385,9 @@ fn missing(policy: &Policy, f: &Facts) -> Vec<String> {
     }
     if s.end_reason.is_none() {
         out.push("no end reason".to_string());
+    }
+    if s.awaits_review() {
+        out.push("break-glass, not reviewed by a lead yet".to_string());
     }
     if !f.notified {
         out.push("the customer note was not delivered".to_string());

@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod authorize;
+mod breakglass;
 mod connectors;
 mod consent;
 pub mod input;
@@ -19,6 +20,7 @@ mod requests;
 mod scim;
 mod sessions;
 mod stepup;
+mod webhooks;
 
 use std::collections::HashMap;
 
@@ -31,6 +33,7 @@ use actas_store::{WriteFn, WriteTx};
 pub use admin::*;
 pub use audit::*;
 pub use authorize::*;
+pub use breakglass::*;
 pub use connectors::*;
 pub use consent::*;
 pub use metrics::*;
@@ -38,6 +41,7 @@ pub use requests::*;
 pub use scim::*;
 pub use sessions::*;
 pub use stepup::*;
+pub use webhooks::*;
 
 pub use crate::ctx::{Ctx, Principal};
 

@@ -253,6 +253,36 @@ pub(super) async fn approve_by_policy(
     record_approval(tx, policy, r, &grant, None, None, now).await
 }
 
+/// Approves a break-glass request as asked, by nobody: a decision of kind
+/// `breakglass` and no approval event (`request.created` says it all; the
+/// session's start tells every lead).
+async fn approve_as_breakglass(tx: &mut dyn WriteTx, policy: &Policy, r: &mut Request, now: Timestamp) -> Result<()> {
+    let nobody = Approver::breakglass();
+    tx.insert_decision(&Decision {
+        id: tx.new_id("dec"),
+        request_id: r.id.clone(),
+        kind: DecisionKind::Breakglass,
+        decider: nobody.id.clone(),
+        decider_name: nobody.name.clone(),
+        actions: r.actions.clone(),
+        minutes: r.minutes,
+        removed: Vec::new(),
+        added: Vec::new(),
+        note: None,
+        at: now,
+    })
+    .await?;
+    r.status = RequestStatus::Approved;
+    r.granted_actions = Some(r.actions.clone());
+    r.granted_minutes = Some(r.minutes);
+    r.decided_by = Some(nobody.id);
+    r.decided_by_name = Some(nobody.name);
+    r.decided_at = Some(now);
+    r.start_by = Some(now + minutes(policy.session.approval_valid_minutes));
+    r.updated_at = now;
+    tx.update_request(r).await
+}
+
 /// Records an approval (by a person when `approver` is set, else by policy).
 async fn record_approval(
     tx: &mut dyn WriteTx,
@@ -309,7 +339,7 @@ async fn record_approval(
         by_policy: approver.is_none(),
     };
     let data = match r.kind {
-        RequestKind::Access => EventData::RequestApproved(approval),
+        RequestKind::Access | RequestKind::Breakglass => EventData::RequestApproved(approval),
         RequestKind::Scope => EventData::ScopeApproved(approval),
         RequestKind::Stepup => EventData::StepupApproved(data::StepupApproved {
             note: approval.note,
@@ -333,8 +363,13 @@ fn stepup_window() -> chrono::Duration {
 
 /// Opens a request (`POST /requests`). A refusal is audited as
 /// `request.refused` and changes nothing else.
+///
+/// With `breakglass`, the request needs the `breakglass` role, stays within
+/// the policy's `[breakglass]`, and is approved at once by nobody; its
+/// session is marked and every lead is told when it starts.
 pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) -> Result<Request> {
-    authz::allow(agent, Act::CreateRequest, ctx.clock.now())?;
+    let breakglass = input.breakglass;
+    authz::allow(agent, if breakglass { Act::BreakGlass } else { Act::CreateRequest }, ctx.clock.now())?;
     input.validate()?;
     let now = ctx.clock.now();
     let policy = ctx.policy.clone();
@@ -355,16 +390,19 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                     Some("ticket"),
                     format!("There is no ticket {}; record it first.", input.ticket),
                 )),
-                Some(t) => flow::check_request(
-                    &policy,
-                    t,
-                    &RequestInput {
+                Some(t) => {
+                    let asked = RequestInput {
                         account_id: input.account_id.clone(),
                         reason: input.reason.clone(),
                         actions: input.actions.clone(),
                         minutes: input.minutes,
-                    },
-                ),
+                    };
+                    if breakglass {
+                        flow::check_breakglass(&policy, t, &asked)
+                    } else {
+                        flow::check_request(&policy, t, &asked)
+                    }
+                }
             };
             // An account that lets support in only with its customer's grant.
             let checked = match (checked, &ticket) {
@@ -383,7 +421,7 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
             let mut r = Request::pending(
                 tx.new_id("req"),
                 NewRequest {
-                    kind: RequestKind::Access,
+                    kind: if breakglass { RequestKind::Breakglass } else { RequestKind::Access },
                     ticket: t.reference.clone(),
                     account_id: t.account_id.clone(),
                     account_name: t.account_name.clone(),
@@ -415,12 +453,15 @@ pub async fn create_request(ctx: &Ctx, agent: &Staff, input: api::NewRequest) ->
                             .and_then(|n| policy.playbook(n))
                             .map(|b| policy.beyond(b, &r.actions))
                             .unwrap_or_default(),
+                        breakglass,
                     }),
                 )
                 .about_request(&r),
             )
             .await?;
-            if !checked.needs_person {
+            if breakglass {
+                approve_as_breakglass(tx, &policy, &mut r, now).await?;
+            } else if !checked.needs_person {
                 approve_by_policy(tx, &policy, &mut r, now).await?;
             }
             Ok(Committed::answer(r))
@@ -616,7 +657,7 @@ pub async fn deny(ctx: &Ctx, approver: &Staff, id: &str, note: Option<String>) -
                 let line = text::request_denied(&approver.name, &r, &note);
                 let denial = data::Denial { note };
                 let data = match r.kind {
-                    RequestKind::Access => EventData::RequestDenied(denial),
+                    RequestKind::Access | RequestKind::Breakglass => EventData::RequestDenied(denial),
                     RequestKind::Scope => EventData::ScopeDenied(denial),
                     RequestKind::Stepup => EventData::StepupDenied(denial),
                 };
@@ -782,6 +823,8 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     ended_at: None,
                     ended_by: None,
                     end_note: None,
+                    breakglass: r.kind == RequestKind::Breakglass,
+                    review: None,
                 };
                 tx.insert_session(&s).await?;
                 r.status = RequestStatus::Started;
@@ -803,6 +846,23 @@ pub async fn start(ctx: &Ctx, agent: &Staff, id: &str, audience: Option<String>)
                     .about_session(&s),
                 )
                 .await?;
+                if s.breakglass {
+                    tx.append_event(
+                        NewEvent::new(
+                            now,
+                            Actor::staff(&agent.id, &agent.name),
+                            text::breakglass_started(&policy, &s),
+                            EventData::BreakglassStarted(data::BreakglassStarted {
+                                request: r.id.clone(),
+                                scope: s.scope.clone(),
+                                ends_at: s.ends_at,
+                                reason: s.reason.clone(),
+                            }),
+                        )
+                        .about_session(&s),
+                    )
+                    .await?;
+                }
                 Ok(Committed::answer((s, aud)).sessions_changed(true))
             })
         }))

@@ -55,6 +55,8 @@ struct Fx {
     zendesk: String,
     /// An app that takes Jira's webhook.
     jira: String,
+    /// A webhook out (to a port nobody listens on).
+    webhook: String,
 }
 
 async fn fixture(backend: &Backend) -> Fx {
@@ -106,8 +108,20 @@ async fn fixture(backend: &Backend) -> Fx {
         Some(scim_app),
     ];
     assert_eq!(bearer.len(), CALLERS.len());
+    let events = vec!["session.started".to_string()];
+    let webhook = actas_server::service::add_webhook(
+        &app.ctx,
+        actas_core::audit::Actor::system(),
+        "http://127.0.0.1:9/actas",
+        &events,
+    )
+    .await
+    .unwrap()
+    .0
+    .id;
     Fx {
         app,
+        webhook,
         bearer,
         s1,
         pending,
@@ -277,6 +291,13 @@ fn rows() -> Vec<Row> {
             want: staff([F, F, 200, F, F]),
         },
         Row {
+            // s1 was approved by a lead: a lead gets as far as `not-breakglass`
+            // (the review itself: tests/it/breakglass.rs).
+            endpoint: "POST /api/v1/sessions/{id}/review",
+            call: |f| post(format!("/api/v1/sessions/{}/review", f.s1), json!({"note": "Looked at it"})),
+            want: staff([F, F, 409, F, F]),
+        },
+        Row {
             endpoint: "POST /api/v1/sessions/{id}/scope",
             call: |f| {
                 post(format!("/api/v1/sessions/{}/scope", f.s1), json!({"actions": ["plan.view"], "reason": REASON}))
@@ -295,6 +316,28 @@ fn rows() -> Vec<Row> {
             endpoint: "DELETE /api/v1/accounts/{id}/grants",
             call: |_| (Method::DELETE, "/api/v1/accounts/acct_42/grants?revoked_by=pat".into(), None),
             want: [U, U, U, F, F, F, F, F, U, 200, 200, F, U, U, U, U, U, U, U, F],
+        },
+        Row {
+            endpoint: "GET /api/v1/webhooks",
+            call: |_| get("/api/v1/webhooks".into()),
+            want: staff([F, F, F, F, 200]),
+        },
+        Row {
+            endpoint: "GET /api/v1/webhooks/{id}/deliveries",
+            call: |f| get(format!("/api/v1/webhooks/{}/deliveries", f.webhook)),
+            want: staff([F, F, F, F, 200]),
+        },
+        Row {
+            // No such delivery: an admin gets as far as 404.
+            endpoint: "POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+            call: |f| post(format!("/api/v1/webhooks/{}/deliveries/whd_none/replay", f.webhook), json!({})),
+            want: staff([F, F, F, F, 404]),
+        },
+        Row {
+            // It is sending: an admin gets as far as `not-paused`.
+            endpoint: "POST /api/v1/webhooks/{id}/resume",
+            call: |f| post(format!("/api/v1/webhooks/{}/resume", f.webhook), json!({})),
+            want: staff([F, F, F, F, 409]),
         },
         Row {
             endpoint: "GET /api/v1/accounts/{id}/grants",

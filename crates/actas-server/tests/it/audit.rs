@@ -274,6 +274,40 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     let (_, c) = app.api.send(reqwest::Method::DELETE, "/api/v1/accounts/acct_42/grants", Some(&app.app), None).await;
     assert_eq!(c["sessions_ended"], 1, "{c}");
 
+    // An outage: Bea breaks the glass, and a lead reviews her session.
+    let bea = app
+        .staff("bea")
+        .name("Bea Stone")
+        .roles([actas_core::model::Role::Agent, actas_core::model::Role::Breakglass])
+        .add()
+        .await;
+    let (st, bg) = app.post("/api/v1/requests", &bea, json!({"ticket": "48192", "reason": "Sync outage: every account stuck since the deploy", "actions": ["sync.reset"], "breakglass": true})).await;
+    assert_eq!(st.as_u16(), 201, "{bg}");
+    let (_, bs) = app.start(&bea, bg["id"].as_str().unwrap()).await;
+    let bsid = bs["session"]["id"].as_str().unwrap();
+    app.end(&bea, bsid).await;
+    let (st, rv) = app.post(&format!("/api/v1/sessions/{bsid}/review"), &app.sam, json!({"note": "One sync reset during the outage"})).await;
+    assert_eq!(st.as_u16(), 200, "{rv}");
+
+    // A webhook to a receiver that is not there: retried, then paused, then resumed.
+    let hook = actas_server::service::add_webhook(
+        &app.ctx,
+        actas_core::audit::Actor::system(),
+        "http://127.0.0.1:9/actas",
+        &["session.started".to_string()],
+    )
+    .await
+    .unwrap()
+    .0;
+    app.session(&app.jon).actions(&["plan.view"]).start().await;
+    actas_server::service::deliver(&app.ctx).await.unwrap();
+    for n in 1..actas_core::webhook::PAUSE_AFTER {
+        app.clock.advance(actas_core::webhook::backoff(n));
+        actas_server::service::deliver(&app.ctx).await.unwrap();
+    }
+    let (st, v) = app.post(&format!("/api/v1/webhooks/{}/resume", hook.id), &app.ada, json!({})).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+
     let events = app.events().await;
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     seen.sort();

@@ -106,7 +106,7 @@ backend_test!(async fn the_measures_of_success_of_a_known_story_are_exact(app) {
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["since"], "2026-10-26T14:23:00Z");
     assert_eq!(m["until"], "2026-11-25T14:23:00Z");
-    assert_eq!(m["sessions"], json!({"started": 4, "ended": 3, "live": 1}));
+    assert_eq!(m["sessions"], json!({"started": 4, "ended": 3, "live": 1, "breakglass": 0, "awaiting_review": 0}));
     assert_eq!(
         m["median_minutes"],
         json!({"request_to_decision": 1.5, "decision_to_start": 1.5, "start_to_end": 6.0})
@@ -159,7 +159,7 @@ backend_test!(async fn the_measures_of_success_of_a_known_story_are_exact(app) {
     assert_eq!((s, same), (StatusCode::OK, m));
     let (s, late) = app.get("/api/v1/metrics/support?since=2026-11-25T14:05:00Z&until=2026-11-25T14:20:00Z", &app.lena).await;
     assert_eq!(s, StatusCode::OK, "{late}");
-    assert_eq!(late["sessions"], json!({"started": 1, "ended": 1, "live": 0}));
+    assert_eq!(late["sessions"], json!({"started": 1, "ended": 1, "live": 0, "breakglass": 0, "awaiting_review": 0}));
     assert_eq!(late["median_minutes"], json!({"request_to_decision": 5.0, "decision_to_start": 0.0, "start_to_end": 8.0}));
     assert_eq!(late["refusals"]["authorize"]["total"], 0);
     assert_eq!(late["denials"]["total"], 1);

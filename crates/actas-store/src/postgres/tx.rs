@@ -12,6 +12,7 @@ const BEGIN_BATCH: &str = "BEGIN; SELECT pg_advisory_xact_lock(6386449766077811)
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 use actas_core::audit::{Checkpoint, Event, EventType, NewEvent, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::webhook::{Delivery, Webhook};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -235,9 +236,11 @@ const STAFF_PROFILE_COLS: &str = "id, name, roles, disabled, created_at, externa
 const APP_COLS: &str = "id, name, tickets, scim, origins, entry_url, created_at, consent";
 const REQUEST_COLS: &str = "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, session_id, granted_actions, granted_minutes, decided_by, decided_by_name, decided_at, decision_note, start_by, created_at, updated_at, playbook, stepup";
 const DECISION_COLS: &str = "id, request_id, kind, decider, decider_name, actions, minutes, removed, added, note, at";
-const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers";
+const SESSION_COLS: &str = "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, approvers, breakglass, reviewed_by, reviewed_by_name, reviewed_at, review_note";
 const EVENT_COLS: &str =
     "seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash";
+const WEBHOOK_COLS: &str = "id, url, events, secret, created_at, created_by, after_seq, state, failures, next_attempt_at, last_error, lease_until";
+const DELIVERY_COLS: &str = "id, webhook_id, seq, event_id, event_type, attempt, at, status, ok, error, replay";
 const NOTICE_COLS: &str = "seq, id, session_id, account_id, text, data, created_at, delivered_at";
 
 fn get<'r, T>(row: &'r PgRow, col: &str) -> Result<T>
@@ -932,6 +935,9 @@ impl crate::ports::SessionReads for SqlTx {
         if f.live_only {
             qb.push(" AND state = 'live'");
         }
+        if f.awaiting_review {
+            qb.push(" AND breakglass AND reviewed_at IS NULL");
+        }
         qb.push(" ORDER BY started_at DESC, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
         self.many(qb, typed::<SessionRow, Session>).await
     }
@@ -974,7 +980,7 @@ impl crate::ports::SessionReads for SqlTx {
 impl crate::ports::SessionWrites for SqlTx {
     async fn insert_session(&mut self, s: &Session) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         ))
         .bind(&s.id)
         .bind(&s.request_id)
@@ -997,6 +1003,11 @@ impl crate::ports::SessionWrites for SqlTx {
         .bind(&s.end_note)
         .bind(&s.app_id)
         .bind(approvers_json(&s.approvers))
+        .bind(s.breakglass)
+        .bind(s.review.as_ref().map(|r| &r.by))
+        .bind(s.review.as_ref().map(|r| &r.by_name))
+        .bind(s.review.as_ref().map(|r| micros(r.at)))
+        .bind(s.review.as_ref().map(|r| &r.note))
         .execute(self.db().await?)
         .await
         .map_err(|e| unique_or(e, actas_core::Code::LiveSessionExists, "The agent has a live session already; end it first."))?;
@@ -1006,7 +1017,7 @@ impl crate::ports::SessionWrites for SqlTx {
     async fn update_session(&mut self, s: &Session) -> Result<()> {
         self.sessions.remove(&s.id);
         sqlx::query(
-            "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9, approvers = $10 WHERE id = $1",
+            "UPDATE sessions SET scope = $2, ends_at = $3, last_activity_at = $4, state = $5, end_reason = $6, ended_at = $7, ended_by = $8, end_note = $9, approvers = $10, reviewed_by = $11, reviewed_by_name = $12, reviewed_at = $13, review_note = $14 WHERE id = $1",
         )
         .bind(&s.id)
         .bind(join(&s.scope))
@@ -1018,6 +1029,10 @@ impl crate::ports::SessionWrites for SqlTx {
         .bind(&s.ended_by)
         .bind(&s.end_note)
         .bind(approvers_json(&s.approvers))
+        .bind(s.review.as_ref().map(|r| &r.by))
+        .bind(s.review.as_ref().map(|r| &r.by_name))
+        .bind(s.review.as_ref().map(|r| micros(r.at)))
+        .bind(s.review.as_ref().map(|r| &r.note))
         .execute(self.db().await?)
         .await
         .map_err(db_err)?;
@@ -1366,4 +1381,112 @@ pub(crate) async fn read_in<T>(
         tracing::warn!(error = %e, "could not end a read transaction; closing its connection");
     }
     out
+}
+
+#[async_trait]
+impl crate::ports::WebhookReads for SqlTx {
+    async fn list_webhooks(&mut self) -> Result<Vec<Webhook>> {
+        self.many(
+            QueryBuilder::new(format!("SELECT {WEBHOOK_COLS} FROM webhooks ORDER BY created_at, id")),
+            typed::<WebhookRow, Webhook>,
+        )
+        .await
+    }
+
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<Webhook>> {
+        self.one(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = $1"), id, typed::<WebhookRow, Webhook>).await
+    }
+
+    async fn list_deliveries(&mut self, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>> {
+        let mut q = QueryBuilder::new(format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE webhook_id = "));
+        q.push_bind(webhook_id.to_string());
+        q.push(" ORDER BY at DESC, id DESC LIMIT ");
+        q.push_bind(limit);
+        self.many(q, typed::<DeliveryRow, Delivery>).await
+    }
+
+    async fn get_delivery(&mut self, id: &str) -> Result<Option<Delivery>> {
+        self.one(
+            &format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE id = $1"),
+            id,
+            typed::<DeliveryRow, Delivery>,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::ports::WebhookWrites for SqlTx {
+    async fn insert_webhook(&mut self, w: &Webhook) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO webhooks ({WEBHOOK_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(w.events.names().join(" "))
+        .bind(&w.secret)
+        .bind(micros(w.created_at))
+        .bind(&w.created_by)
+        .bind(w.after_seq)
+        .bind(w.state.as_str())
+        .bind(i64::from(w.failures))
+        .bind(opt_micros(w.next_attempt_at))
+        .bind(&w.last_error)
+        .bind(opt_micros(w.lease_until))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_webhook(&mut self, w: &Webhook) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhooks SET after_seq = $2, state = $3, failures = $4, next_attempt_at = $5, last_error = $6, lease_until = $7 WHERE id = $1",
+        )
+        .bind(&w.id)
+        .bind(w.after_seq)
+        .bind(w.state.as_str())
+        .bind(i64::from(w.failures))
+        .bind(opt_micros(w.next_attempt_at))
+        .bind(&w.last_error)
+        .bind(opt_micros(w.lease_until))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn lease_webhook(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET lease_until = $3 WHERE id = $1 AND state = 'active' AND (lease_until IS NULL OR lease_until < $2)",
+        )
+        .bind(id)
+        .bind(micros(now))
+        .bind(micros(until))
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO webhook_deliveries ({DELIVERY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&d.id)
+        .bind(&d.webhook_id)
+        .bind(d.seq)
+        .bind(&d.event_id)
+        .bind(d.event_type.as_str())
+        .bind(i64::from(d.attempt))
+        .bind(micros(d.at))
+        .bind(d.status.map(i64::from))
+        .bind(d.ok)
+        .bind(&d.error)
+        .bind(d.replay)
+        .execute(self.db().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 
 use actas_core::audit::{Checkpoint, Event, EventType, StoredPage};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::webhook::{Delivery, Webhook};
 use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
 use rusqlite::Connection;
@@ -245,6 +246,9 @@ impl<C: HasConn> SessionReads for C {
         if f.live_only {
             q.push(" AND state = 'live'");
         }
+        if f.awaiting_review {
+            q.push(" AND breakglass AND reviewed_at IS NULL");
+        }
         q.push(" ORDER BY started_at DESC, id LIMIT ").bind(f.limit.unwrap_or(1000));
         q.many(self.conn(), session_from)
     }
@@ -437,4 +441,42 @@ fn events_in(c: &Connection, f: &EventFilter, (from, to): (i64, i64)) -> Result<
     }
     q.push(" ORDER BY seq LIMIT ").bind(f.limit);
     q.many(c, event_from)
+}
+
+#[async_trait]
+impl<C: HasConn> WebhookReads for C {
+    async fn list_webhooks(&mut self) -> Result<Vec<Webhook>> {
+        many(
+            self.conn(),
+            concat!("SELECT ", webhook_cols!(), " FROM webhooks ORDER BY created_at, id"),
+            [],
+            webhook_from,
+        )
+    }
+
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<Webhook>> {
+        one(self.conn(), concat!("SELECT ", webhook_cols!(), " FROM webhooks WHERE id = ?1"), [id], webhook_from)
+    }
+
+    async fn list_deliveries(&mut self, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>> {
+        many(
+            self.conn(),
+            concat!(
+                "SELECT ",
+                delivery_cols!(),
+                " FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+            ),
+            rusqlite::params![webhook_id, limit],
+            delivery_from,
+        )
+    }
+
+    async fn get_delivery(&mut self, id: &str) -> Result<Option<Delivery>> {
+        one(
+            self.conn(),
+            concat!("SELECT ", delivery_cols!(), " FROM webhook_deliveries WHERE id = ?1"),
+            [id],
+            delivery_from,
+        )
+    }
 }

@@ -37,6 +37,17 @@ macro_rules! app_cols {
     };
 }
 pub(super) use staff_profile_cols;
+macro_rules! webhook_cols {
+    () => {
+        "id, url, events, secret, created_at, created_by, after_seq, state, failures, next_attempt_at, last_error, \
+         lease_until"
+    };
+}
+macro_rules! delivery_cols {
+    () => {
+        "id, webhook_id, seq, event_id, event_type, attempt, at, status, ok, error, replay"
+    };
+}
 macro_rules! request_cols {
     () => {
         "id, kind, ticket, account_id, account_name, requester, requester_name, reason, actions, minutes, status, \
@@ -53,7 +64,7 @@ macro_rules! session_cols {
     () => {
         "id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope, \
          reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id, \
-         approvers"
+         approvers, breakglass, reviewed_by, reviewed_by_name, reviewed_at, review_note"
     };
 }
 macro_rules! event_cols {
@@ -72,7 +83,8 @@ macro_rules! notice_cols {
     };
 }
 pub(super) use {
-    app_cols, decision_cols, event_cols, key_cols, notice_cols, request_cols, session_cols, staff_cols, ticket_cols,
+    app_cols, decision_cols, delivery_cols, event_cols, key_cols, notice_cols, request_cols, session_cols, staff_cols,
+    ticket_cols, webhook_cols,
 };
 
 /// An `audit_events` row ([`event_cols`]) as it stands, borrowed from the
@@ -120,6 +132,13 @@ read_rows! {
         id, name, roles, disabled, created_at, external_id, email, updated_at, username,
     }
     app_from: AppRow => App { id, name, tickets, scim, origins, entry_url, created_at, consent }
+    webhook_from: WebhookRow => actas_core::webhook::Webhook {
+        id, url, events, secret, created_at, created_by, after_seq, state, failures, next_attempt_at, last_error,
+        lease_until,
+    }
+    delivery_from: DeliveryRow => actas_core::webhook::Delivery {
+        id, webhook_id, seq, event_id, event_type, attempt, at, status, ok, error, replay,
+    }
     grant_from: GrantRow => actas_core::model::Grant {
         id, account_id, app_id, granted_by, hours, created_at, expires_at, revoked_at, revoked_by,
     }
@@ -134,7 +153,7 @@ read_rows! {
     session_from: SessionRow => Session {
         id, request_id, ticket, account_id, account_name, agent, agent_name, approver, approver_name, scope,
         reason, started_at, ends_at, last_activity_at, state, end_reason, ended_at, ended_by, end_note, app_id,
-        approvers,
+        approvers, breakglass, reviewed_by, reviewed_by_name, reviewed_at, review_note,
     }
     entry_code_from: EntryCodeRow => EntryCode { hash, session_id, created_at, expires_at, used_at }
     key_from: KeyRow => KeyRecord { kid, role, private_key, public_key, created_at, retired_at }

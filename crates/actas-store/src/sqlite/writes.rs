@@ -3,6 +3,7 @@
 
 use actas_core::audit::{Checkpoint, Event, NewEvent};
 use actas_core::model::{App, Decision, Notice, Request, Session, Staff, Ticket};
+use actas_core::webhook::{Delivery, Webhook};
 use actas_core::{Code, Error, Result, Timestamp};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -325,7 +326,7 @@ impl SessionWrites for BatchTx {
             concat!(
                 "INSERT INTO sessions (",
                 session_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
             ),
             params![
                 s.id,
@@ -349,6 +350,11 @@ impl SessionWrites for BatchTx {
                 s.end_note,
                 s.app_id,
                 approvers_json(&s.approvers),
+                s.breakglass,
+                s.review.as_ref().map(|r| &r.by),
+                s.review.as_ref().map(|r| &r.by_name),
+                s.review.as_ref().map(|r| micros(r.at)),
+                s.review.as_ref().map(|r| &r.note),
             ],
             |e| unique_or(e, Code::LiveSessionExists, "The agent has a live session already; end it first."),
         )?;
@@ -358,7 +364,8 @@ impl SessionWrites for BatchTx {
     async fn update_session(&mut self, s: &Session) -> Result<()> {
         self.change(
             "UPDATE sessions SET scope = ?2, ends_at = ?3, last_activity_at = ?4, state = ?5, end_reason = ?6, \
-             ended_at = ?7, ended_by = ?8, end_note = ?9, approvers = ?10 WHERE id = ?1",
+             ended_at = ?7, ended_by = ?8, end_note = ?9, approvers = ?10, reviewed_by = ?11, reviewed_by_name = ?12, \
+             reviewed_at = ?13, review_note = ?14 WHERE id = ?1",
             params![
                 s.id,
                 join(&s.scope),
@@ -370,6 +377,10 @@ impl SessionWrites for BatchTx {
                 s.ended_by,
                 s.end_note,
                 approvers_json(&s.approvers),
+                s.review.as_ref().map(|r| &r.by),
+                s.review.as_ref().map(|r| &r.by_name),
+                s.review.as_ref().map(|r| micros(r.at)),
+                s.review.as_ref().map(|r| &r.note),
             ],
         )?;
         Ok(())
@@ -549,6 +560,84 @@ impl BatchConn for BatchTx {
         for t in self.times.take() {
             self.change(crate::plan::STORE_BLOCK, params![t.block, t.first, t.last])?;
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WebhookWrites for BatchTx {
+    async fn insert_webhook(&mut self, w: &Webhook) -> Result<()> {
+        self.change(
+            concat!(
+                "INSERT INTO webhooks (",
+                webhook_cols!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                w.id,
+                w.url,
+                w.events.names().join(" "),
+                w.secret,
+                micros(w.created_at),
+                w.created_by,
+                w.after_seq,
+                w.state.as_str(),
+                i64::from(w.failures),
+                opt_micros(w.next_attempt_at),
+                w.last_error,
+                opt_micros(w.lease_until),
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn update_webhook(&mut self, w: &Webhook) -> Result<()> {
+        self.change(
+            "UPDATE webhooks SET after_seq = ?2, state = ?3, failures = ?4, next_attempt_at = ?5, last_error = ?6, \
+             lease_until = ?7 WHERE id = ?1",
+            params![
+                w.id,
+                w.after_seq,
+                w.state.as_str(),
+                i64::from(w.failures),
+                opt_micros(w.next_attempt_at),
+                w.last_error,
+                opt_micros(w.lease_until),
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn lease_webhook(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let n = self.change(
+            "UPDATE webhooks SET lease_until = ?3 WHERE id = ?1 AND state = 'active' \
+             AND (lease_until IS NULL OR lease_until < ?2)",
+            params![id, micros(now), micros(until)],
+        )?;
+        Ok(n == 1)
+    }
+
+    async fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
+        self.change(
+            concat!(
+                "INSERT INTO webhook_deliveries (",
+                delivery_cols!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+            params![
+                d.id,
+                d.webhook_id,
+                d.seq,
+                d.event_id,
+                d.event_type.as_str(),
+                i64::from(d.attempt),
+                micros(d.at),
+                d.status.map(i64::from),
+                d.ok,
+                d.error,
+                d.replay,
+            ],
+        )?;
         Ok(())
     }
 }

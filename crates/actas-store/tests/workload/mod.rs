@@ -52,13 +52,20 @@ pub const GROWING: &[&str] = &[
     "console_sessions",
     "tickets",
     "connector_deliveries",
+    "webhook_deliveries",
 ];
 
 /// Partial indexes that hold only what is live or waiting (live sessions,
 /// approvals not yet started): bounded by what is going on now, so walking
 /// one whole is fine.
-pub const BOUNDED: &[&str] =
-    &["sessions_live", "sessions_live_by_end", "sessions_live_by_activity", "requests_approved_by_start"];
+pub const BOUNDED: &[&str] = &[
+    "sessions_live",
+    "sessions_live_by_end",
+    "sessions_live_by_activity",
+    "requests_approved_by_start",
+    // Break-glass sessions no lead has reviewed yet: leads clear them.
+    "sessions_awaiting_review",
+];
 
 /// Seeds the trail and calls every port; fails when a search does not find
 /// what it looks for (the plans are of real work).
@@ -259,6 +266,7 @@ pub async fn run(store: &Store) {
                     SessionFilter { request_id: Some(r.id.clone()), ..Default::default() },
                     SessionFilter { app_id: Some("app_1".into()), ..Default::default() },
                     SessionFilter { live_only: true, ..Default::default() },
+                    SessionFilter { awaiting_review: true, ..Default::default() },
                 ] {
                     tx.list_sessions(&f).await?;
                 }
@@ -314,6 +322,46 @@ pub async fn run(store: &Store) {
                 tx.list_notices("app_1", 0, 100).await?;
                 tx.get_notice("ntc_1").await?;
                 tx.set_notice_delivered("ntc_1", at).await?;
+                // Webhooks out: the endpoints, a lease, an attempt, the log.
+                let hook = actas_core::webhook::Webhook {
+                    id: "whk_1".into(),
+                    url: "https://siem.test/in".into(),
+                    events: actas_core::webhook::Selection::All,
+                    secret: "sealed".into(),
+                    created_at: at,
+                    created_by: "ada".into(),
+                    after_seq: 10,
+                    state: actas_core::webhook::WebhookState::Active,
+                    failures: 0,
+                    next_attempt_at: None,
+                    last_error: None,
+                    lease_until: None,
+                };
+                tx.insert_webhook(&hook).await?;
+                assert!(tx.lease_webhook("whk_1", at, at + minutes(1)).await?);
+                assert!(!tx.lease_webhook("whk_1", at, at + minutes(1)).await?, "held by the first lease");
+                tx.update_webhook(&hook).await?;
+                for n in 0..3 {
+                    tx.insert_delivery(&actas_core::webhook::Delivery {
+                        id: format!("whd_{n}"),
+                        webhook_id: "whk_1".into(),
+                        seq: 11,
+                        event_id: "evt_11".into(),
+                        event_type: EventType::ActionPerformed,
+                        attempt: n + 1,
+                        at: at + minutes(i64::from(n)),
+                        status: Some(503),
+                        ok: false,
+                        error: None,
+                        replay: false,
+                    })
+                    .await?;
+                }
+                assert_eq!(tx.list_webhooks().await?, vec![hook.clone()]);
+                assert_eq!(tx.get_webhook("whk_1").await?, Some(hook));
+                let log = tx.list_deliveries("whk_1", 100).await?;
+                assert_eq!(log.iter().map(|d| d.attempt).collect::<Vec<_>>(), [3, 2, 1], "the latest first");
+                assert_eq!(tx.get_delivery("whd_1").await?.map(|d| d.attempt), Some(2));
                 Ok(())
             })
         }))

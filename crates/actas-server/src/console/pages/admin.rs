@@ -46,6 +46,7 @@ fn role_hint(r: Role) -> &'static str {
         Role::Lead => "decides requests and ends sessions",
         Role::Admin => "manages staff and apps",
         Role::Auditor => "reads the audit trail",
+        Role::Breakglass => "with agent: starts a session without approval in an outage",
     }
 }
 

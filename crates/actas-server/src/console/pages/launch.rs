@@ -5,7 +5,7 @@
 //! hand where no ticket system sends it.
 use actas_api as api;
 use actas_core::limits;
-use actas_core::model::Ticket;
+use actas_core::model::{Role, Ticket};
 use actas_core::policy::Policy;
 use actas_core::Code;
 use actas_core::{Error, Timestamp};
@@ -50,6 +50,7 @@ struct Draft {
     reason: String,
     actions: Vec<String>,
     minutes: u32,
+    breakglass: bool,
 }
 
 fn request_form(
@@ -127,6 +128,21 @@ fn request_form(
             }
             (lists(policy, &d.actions, true))
             (playbook_note(policy, playbook.map(|b| b.name.as_str()), &d.actions))
+            @if let (Some(g), true) = (&policy.breakglass, who.staff.has(Role::Breakglass)) {
+                fieldset #breakglass.breakglass {
+                    legend { "An outage, and no lead to reach?" }
+                    label.check {
+                        input type="checkbox" name="breakglass" value="1" checked[d.breakglass]
+                            aria-describedby="breakglass-hint";
+                        " Break glass: start without a lead's approval"
+                    }
+                    p.hint #breakglass-hint {
+                        "Only for " (policy.labels(&g.actions)) ", for at most " (g.max_minutes) " minutes. "
+                        "Every lead is told at once, the customer's screen and the trail mark the session, "
+                        "and a lead reviews it after it ends."
+                    }
+                }
+            }
             p #approval data-needs=(needs_text) data-none=(none_text) {
                 @if d.actions.is_empty() { "Tick at least one action." } @else if needs { (needs_text) } @else { (none_text) }
             }
@@ -241,8 +257,13 @@ pub async fn launch(State(state): State<AppState>, who: SignedIn, Query(q): Quer
     let policy = &state.ctx.policy;
     // A ticket whose tags name a playbook opens with its scope ticked.
     let draft = match policy.playbook_for(&t.tags) {
-        Some(b) => Draft { reason: String::new(), actions: b.actions.clone(), minutes: b.minutes },
-        None => Draft { reason: String::new(), actions: Vec::new(), minutes: policy.session.default_minutes },
+        Some(b) => Draft { reason: String::new(), actions: b.actions.clone(), minutes: b.minutes, breakglass: false },
+        None => Draft {
+            reason: String::new(),
+            actions: Vec::new(),
+            minutes: policy.session.default_minutes,
+            breakglass: false,
+        },
     };
     let grant = service::grant_for_request(&state.ctx, &who.staff, &t.account_id).await?;
     let body = request_form(policy, &who, &t, &draft, state.ctx.clock.now(), None, grant);
@@ -260,6 +281,7 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
         reason: form.get("reason").to_string(),
         actions: form.all("actions"),
         minutes: minutes.unwrap_or(policy.session.default_minutes),
+        breakglass: form.get("breakglass") == "1",
     };
     let outcome = match minutes {
         None => Err(Error::refused(Code::DurationInvalid, Some("minutes"), "Pick a duration from the list.")),
@@ -270,6 +292,7 @@ pub async fn create_request(State(state): State<AppState>, who: SignedIn, form: 
                 reason: draft.reason.clone(),
                 actions: draft.actions.clone(),
                 minutes: Some(m),
+                breakglass: draft.breakglass,
             };
             service::create_request(&state.ctx, &who.staff, input).await
         }

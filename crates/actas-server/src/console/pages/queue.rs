@@ -58,11 +58,47 @@ struct Refusal<'a> {
     err: &'a FieldError,
 }
 
-fn queue_view(policy: &Policy, who: &SignedIn, now: Timestamp, items: &[Item], err: Option<&Refusal>) -> Markup {
+fn queue_view(policy: &Policy, who: &SignedIn, now: Timestamp, q: &Queue, err: Option<&Refusal>) -> Markup {
+    let items = &q.items;
     html! {
+        @if !q.glass.is_empty() {
+            section #breakglass-review aria-labelledby="breakglass-h" {
+                h2 #breakglass-h { "Break-glass: no lead approved these sessions" }
+                @for s in &q.glass { (glass_card(policy, who, now, s)) }
+            }
+        }
         @if items.is_empty() { p.empty { "No request waits for a decision." } }
         @for item in items {
             (card(policy, who, now, item, err.filter(|e| e.id == item.request.id)))
+        }
+    }
+}
+
+/// A break-glass session a lead has not reviewed: live (revoke it) or ended
+/// (review it). Every lead is told of it once, by a browser notification.
+fn glass_card(policy: &Policy, who: &SignedIn, now: Timestamp, s: &Session) -> Markup {
+    let own = s.agent == who.staff.id;
+    let sid = &s.id;
+    html! {
+        article.card.breakglass id=(format!("g-{sid}")) aria-labelledby=(format!("gh-{sid}"))
+            data-notify-key=[(!own).then(|| format!("glass-{sid}"))]
+            data-notify=[(!own).then(|| format!(
+                "Break-glass: {} is in {} without approval", one_line(&s.agent_name), one_line(&s.account_label())
+            ))] {
+            div.card-head {
+                h3 id=(format!("gh-{sid}")) { (s.agent_name) " in " (s.account_label()) }
+                @if s.is_live() { (badge("denied", "live, no approval")) } @else { (badge("waiting", "awaits review")) }
+            }
+            p { "Ticket " (s.ticket) ", started " (moment(now, s.started_at))
+                @if s.is_live() { ", ends " (moment(now, s.ends_at)) } @else if let Some(at) = s.ended_at { ", ended " (moment(now, at)) }
+                "." }
+            p { "Reason: " q { (one_line(&s.reason)) } }
+            p { "Allowed: " (policy.labels(&s.scope)) "." }
+            p {
+                a.button href=(format!("/sessions/{sid}")) {
+                    @if s.is_live() { "Watch or revoke it" } @else if own { "Another lead reviews it" } @else { "Review it" }
+                }
+            }
         }
     }
 }
@@ -74,6 +110,7 @@ fn new_request_words(r: &Request) -> String {
         RequestKind::Access => "New request from",
         RequestKind::Scope => "More actions asked by",
         RequestKind::Stepup => "One change asked by",
+        RequestKind::Breakglass => "Break-glass by",
     };
     format!("{what} {} for ticket {}", one_line(&r.requester_name), one_line(&r.ticket))
 }
@@ -370,6 +407,17 @@ fn decide(
     }
 }
 
+/// What the queue shows: break-glass sessions to look at, then requests.
+struct Queue {
+    glass: Vec<Session>,
+    items: Vec<Item>,
+}
+
+async fn queue_of(state: &AppState, who: &SignedIn) -> Result<Queue, ConsoleError> {
+    let glass = service::awaiting_review(&state.ctx, &who.staff).await?;
+    Ok(Queue { glass, items: pending(state, who).await? })
+}
+
 async fn pending(state: &AppState, who: &SignedIn) -> Result<Vec<Item>, ConsoleError> {
     let f = RequestFilter { status: Some(RequestStatus::Pending), ..Default::default() };
     let reqs = service::list_requests(&state.ctx, &who.staff, f).await?;
@@ -402,9 +450,9 @@ async fn pending(state: &AppState, who: &SignedIn) -> Result<Vec<Item>, ConsoleE
 
 /// The queue in its live box; `err` is shown without changing the box's
 /// version, so the sentence stays until the queue itself changes.
-fn queue_box(policy: &Policy, who: &SignedIn, now: Timestamp, items: &[Item], err: Option<&Refusal>) -> Markup {
-    let v = version(&queue_view(policy, who, now, items, None));
-    live_box("queue-list", "/queue?fragment=1", &v, queue_view(policy, who, now, items, err))
+fn queue_box(policy: &Policy, who: &SignedIn, now: Timestamp, q: &Queue, err: Option<&Refusal>) -> Markup {
+    let v = version(&queue_view(policy, who, now, q, None));
+    live_box("queue-list", "/queue?fragment=1", &v, queue_view(policy, who, now, q, err))
 }
 
 /// `GET /queue` query: `?fragment=1` for the live box, `?decided=ID` right
@@ -420,7 +468,7 @@ pub struct QueueQuery {
 /// `GET /queue`: pending requests, oldest first (`?fragment=1`: the list only).
 pub async fn queue(State(state): State<AppState>, who: SignedIn, Query(q): Query<QueueQuery>) -> Answer {
     permit(&state, &who, Act::ReadQueue, "The approval queue")?;
-    let items = pending(&state, &who).await?;
+    let items = queue_of(&state, &who).await?;
     let policy = &state.ctx.policy;
     let now = state.ctx.clock.now();
     if q.fragment.is_some() {
@@ -514,7 +562,7 @@ async fn decided(
         Err(e) => return Err(e.into()),
     };
     let (status, err) = refusal(e);
-    let items = pending(state, who).await?;
+    let items = queue_of(state, who).await?;
     let now = state.ctx.clock.now();
     // A refusal of the one-click approval about the actions or minutes is
     // mended in "Change before approving".
@@ -524,7 +572,7 @@ async fn decided(
     };
     let at = Refusal { id, form, err: &err };
     let body = queue_box(&state.ctx.policy, who, now, &items, Some(&at));
-    let body = if items.iter().any(|i| i.request.id == id) {
+    let body = if items.items.iter().any(|i| i.request.id == id) {
         body
     } else {
         html! { p.alert role="alert" { (err.detail) } (body) }

@@ -2,7 +2,7 @@
 //! Withdraw (`POST /requests/{id}/withdraw`) for its requester and Start
 //! (`POST /requests/{id}/start`) once it is approved.
 use actas_core::limits::one_line;
-use actas_core::model::{Decision, Request, RequestKind, RequestStatus, Session};
+use actas_core::model::{Decision, DecisionKind, Request, RequestKind, RequestStatus, Session};
 use actas_core::policy::Policy;
 use actas_core::Code;
 use actas_core::Error;
@@ -116,6 +116,13 @@ fn request_view(
             }
             p { "Reason: " q { (one_line(&r.reason)) } }
             @if r.kind == RequestKind::Scope { p { "More actions for a live session." } }
+            @if r.kind == RequestKind::Breakglass {
+                p.alert.breakglass #breakglass-mark {
+                    strong { "Break-glass. " }
+                    "No lead approved this access. When the session starts every lead is told, "
+                    "and a lead reviews it after it ends."
+                }
+            }
             @if let (true, Some(sid)) = (stepup, &r.session_id) {
                 p #stepup-change {
                     "One change in a " a href=(format!("/sessions/{sid}")) { "live session" } ": "
@@ -142,7 +149,7 @@ fn request_view(
                 }
             }
         }
-        @for d in decisions {
+        @for d in decisions.iter().filter(|d| d.kind != DecisionKind::Breakglass) {
             p { "Decided by " (d.decider_name) ", " (moment(now, d.at)) "."
                 @if let Some(n) = &d.note { " Note: " q { (one_line(n)) } } }
         }

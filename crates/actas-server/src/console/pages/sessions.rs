@@ -100,6 +100,9 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
             p { "Customer account " strong { (s.account_label()) } ", ticket " (s.ticket) }
             p { "Agent: " (s.agent_name) ", " (actas_core::audit::approved_by(&s.approvers)) "." }
             p { "Reason: " q { (one_line(&s.reason)) } }
+            @if s.breakglass {
+                (breakglass_line(now, s))
+            }
         }
         h2 { "Allowed" }
         ul #scope { @for a in &s.scope { li { (policy.label(a)) } } }
@@ -125,6 +128,24 @@ fn session_live(state: &AppState, s: &Session, scope_reqs: &[Request]) -> Markup
                     }
                 }
             }
+        }
+    }
+}
+
+/// The break-glass mark on a session: whether a lead reviewed it.
+fn breakglass_line(now: actas_core::Timestamp, s: &Session) -> Markup {
+    html! {
+        @match &s.review {
+            Some(r) => p.breakglass #breakglass-mark {
+                strong { "Break-glass" } ", reviewed by " (r.by_name) " " (moment(now, r.at)) ": " q { (one_line(&r.note)) }
+            },
+            None if s.is_live() => p.alert.breakglass #breakglass-mark {
+                strong { "Break-glass: " } "no lead approved this session. Every lead was told; "
+                "a lead reviews it once it ends, and may revoke it now."
+            },
+            None => p.alert.breakglass #breakglass-mark {
+                strong { "Break-glass: " } "no lead approved this session, and no lead has reviewed it yet."
+            },
         }
     }
 }
@@ -181,6 +202,27 @@ fn revoke_form(who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
     }
 }
 
+fn review_form(who: &SignedIn, s: &Session, f: &SessionForm) -> Markup {
+    let note_err = f.error("review", "note");
+    html! {
+        form #review-form method="post" action=(format!("/sessions/{}/review", s.id)) {
+            @if let Some(e) = f.general("review", &["note"]) { p.alert role="alert" #review-error { (e) } }
+            input type="hidden" name="csrf" value=(who.csrf);
+            p.hint #review-hint {
+                "Read the timeline below first. Say what was done, and whether breaking the glass was warranted; "
+                "the note goes into the audit trail."
+            }
+            label for="review-note" { "What you found (required)" }
+            (field_error("review-note-error", note_err))
+            textarea #review-note name="note" required maxlength=(limits::NOTE_CHARS)
+                aria-describedby=(if note_err.is_some() { "review-hint review-note-error" } else { "review-hint" }) {
+                @if f.which == "review" { (f.reason) }
+            }
+            p { button.primary type="submit" { "Mark as reviewed" } }
+        }
+    }
+}
+
 struct SessionData<'a> {
     s: &'a Session,
     events: &'a [Event],
@@ -228,6 +270,10 @@ fn session_view(state: &AppState, who: &SignedIn, d: SessionData<'_>, f: &Sessio
         @if s.is_live() && who.staff.has(Role::Lead) {
             h2 { "Revoke" }
             (revoke_form(who, s, f))
+        }
+        @if s.awaits_review() && !s.is_live() && who.staff.has(Role::Lead) && s.agent != who.staff.id {
+            h2 { "Review this break-glass session" }
+            (review_form(who, s, f))
         }
         div.card-head {
             h2 { "Timeline" }
@@ -393,6 +439,21 @@ pub async fn revoke(State(state): State<AppState>, who: SignedIn, Path(id): Path
         Ok(s) => Ok(Redirect::to(&format!("/sessions/{}", encode(&s.id))).into_response()),
         Err(e) => {
             let f = SessionForm { which: "revoke", err: None, actions: Vec::new(), reason: note };
+            session_refused(&state, &who, &id, e, f).await
+        }
+    }
+}
+
+/// `POST /sessions/{id}/review`: a lead reviews a break-glass session that
+/// ended, with a note.
+pub async fn review(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::ReadQueue, "Reviewing a break-glass session")?;
+    let note = form.get("note").to_string();
+    match service::review(&state.ctx, &who.staff, &id, api::Note { note: Some(note.clone()) }).await {
+        Ok(s) => Ok(Redirect::to(&format!("/sessions/{}", encode(&s.id))).into_response()),
+        Err(e) => {
+            let f = SessionForm { which: "review", err: None, actions: Vec::new(), reason: note };
             session_refused(&state, &who, &id, e, f).await
         }
     }
