@@ -75,6 +75,9 @@ before(async () => {
   const added = cliOn(db, ['app', 'add', 'Acme Billing', '--tickets', '--origin', 'http://127.0.0.1:9']).trim().split('\n');
   appKey = added.pop().trim();
   ids.app = added.join('\n').match(/ as (app_[A-Za-z0-9_]+)\./)[1];
+  // A webhook to a receiver that is not there: its log shows failed attempts.
+  const hook = cliOn(db, ['webhook', 'add', 'http://127.0.0.1:9/siem?token=t', '--events', '*']);
+  assert.match(hook, /^whsec_/);
   actas = await serveOn(db, []);
 
   const ticket = (ref, subject, extra = {}) =>
@@ -159,6 +162,18 @@ before(async () => {
   ids.glass = beas.session.id;
   await must(200, 'POST', `/sessions/${ids.glass}/end`, tokens.bea, {});
 
+  // The webhook's id, and at least one failed attempt in its log.
+  for (let i = 0; i < 50 && !ids.webhook; i++) {
+    const list = await must(200, 'GET', '/webhooks', tokens.ada);
+    const w = list.webhooks[0];
+    if (w && w.failures > 0) {
+      ids.webhook = w.id;
+    } else {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  assert.ok(ids.webhook, 'the webhook was tried');
+
   browser = await launchBrowser();
 });
 
@@ -232,6 +247,8 @@ const PAGES = [
   { name: 'apps', who: 'ada', path: () => '/apps' },
   { name: 'app', who: 'ada', path: () => `/apps/${ids.app}` },
   { name: 'policy', who: 'ada', path: () => '/policy' },
+  { name: 'webhooks', who: 'ada', path: () => '/webhooks' },
+  { name: 'webhook', who: 'ada', path: () => `/webhooks/${ids.webhook}` },
 ];
 
 for (const p of PAGES) {

@@ -17,7 +17,8 @@
 //!   the trail, and verifies it (with the checkpoint keys); reads the
 //!   support metrics and the server's figures (`GET /metrics`); nothing
 //!   else.
-//! - An **admin** manages staff, apps and policy, verifies the trail (and
+//! - An **admin** manages staff, apps, webhooks (their delivery log holds
+//!   no payload) and policy, verifies the trail (and
 //!   reads its checkpoint keys), reads the server's figures
 //!   (`GET /metrics`: counts, no customer data), and reads no customer
 //!   data; admins decide no requests.

@@ -42,7 +42,7 @@ pub use throttle::Throttle;
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {
-    use pages::{accounts, admin, audit, home, launch, measures, queue, requests, sessions};
+    use pages::{accounts, admin, audit, home, launch, measures, queue, requests, sessions, webhooks};
     Router::new()
         .route("/", get(home::home))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -83,6 +83,10 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{id}", get(admin::app))
         .route("/apps/{id}/connector", post(admin::set_connector))
         .route("/policy", get(admin::policy))
+        .route("/webhooks", get(webhooks::webhooks))
+        .route("/webhooks/{id}", get(webhooks::webhook))
+        .route("/webhooks/{id}/resume", post(webhooks::resume))
+        .route("/webhooks/{id}/deliveries/{delivery}/replay", post(webhooks::replay))
 }
 
 /// Paths that belong to the API and its assets: an unknown one there is a
@@ -219,7 +223,7 @@ pub(crate) fn links(staff: &actas_core::model::Staff) -> Vec<(&'static str, &'st
         v.push(("/audit/verify", "Verify the trail"));
     }
     if staff.has(Role::Admin) {
-        v.extend([("/staff", "Staff"), ("/apps", "Apps"), ("/policy", "Policy")]);
+        v.extend([("/staff", "Staff"), ("/apps", "Apps"), ("/webhooks", "Webhooks"), ("/policy", "Policy")]);
     }
     v
 }

@@ -146,9 +146,10 @@ backend_test!(async fn chosen_events_are_sent_signed_in_trail_order_and_logged_w
         assert!(!log.to_string().contains(needle), "the log shows {needle}: {log}");
     }
     let (_, list) = app.get("/api/v1/webhooks", &app.ada).await;
-    assert_eq!(list["webhooks"].as_array().unwrap().len(), 2);
-    assert_eq!(list["webhooks"][1]["id"], b.as_str());
-    assert_eq!(list["webhooks"][1]["events"], json!(["session.started", "session.ended"]));
+    let hooks = list["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2);
+    let hook_b = hooks.iter().find(|w| w["id"] == b.as_str()).unwrap();
+    assert_eq!(hook_b["events"], json!(["session.started", "session.ended"]));
     // The secret and the receiver's token rest sealed.
     assert!(!app.stored_anywhere(&secret_a).await);
     assert!(!app.stored_anywhere("receiver-secret").await);
@@ -271,4 +272,46 @@ backend_test!(async fn two_nodes_send_each_event_once(app) {
     let trail = app.events().await;
     let first = trail.iter().position(|e| e["type"] == "webhook.created").unwrap();
     assert_eq!(all, trail.len() - first);
+});
+
+backend_test!(async fn the_console_shows_admins_each_webhook_its_log_a_pause_and_lets_them_resume_and_replay(app) {
+    let rx = Receiver::start().await;
+    let (a, _) = add(&app, &rx.url, &["*"]).await;
+    rx.answer(500);
+    deliver(&app).await;
+    for n in 1..PAUSE_AFTER {
+        app.clock.advance(webhook::backoff(n));
+        deliver(&app).await;
+    }
+    let (mut ada, home) = crate::console::Browser::signed_in(&app, "ada").await;
+    assert!(home.html.contains(r#"id="webhooks-paused""#), "an admin is told at home: {}", home.html);
+    let list = ada.get("/webhooks").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.html.contains("paused"), "{}", list.html);
+    assert!(!list.html.contains("receiver-secret"), "the address is shown without its query");
+    let page = ada.get(&format!("/webhooks/{a}")).await;
+    assert!(page.html.contains(r#"id="resume-form""#), "{}", page.html);
+    assert_eq!(page.html.matches("Send again</button>").count(), PAUSE_AFTER as usize);
+    assert!(page.html.contains("HTTP 500"));
+    let csrf = page.csrf();
+
+    rx.answer(200);
+    let p = ada.post(&format!("/webhooks/{a}/resume"), &[("csrf", &csrf)]).await;
+    assert_eq!((p.status, p.location()), (StatusCode::SEE_OTHER, format!("/webhooks/{a}?resumed=1").as_str()));
+    assert!(ada.get(p.location()).await.html.contains(r#"id="resumed""#));
+    deliver(&app).await;
+    let (_, log) = app.get(&format!("/api/v1/webhooks/{a}/deliveries"), &app.ada).await;
+    let ok = log["deliveries"].as_array().unwrap().iter().find(|d| d["ok"] == true).unwrap()["id"].as_str().unwrap().to_string();
+    let before = rx.got().len();
+    let p = ada.post(&format!("/webhooks/{a}/deliveries/{ok}/replay"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let shown = ada.get(p.location()).await;
+    assert!(shown.html.contains("the receiver took it"), "{}", shown.html);
+    assert_eq!(rx.got().len(), before + 1);
+    // Without the form's token, or for anyone but an admin: nothing is sent.
+    let p = ada.post(&format!("/webhooks/{a}/deliveries/{ok}/replay"), &[("csrf", "forged")]).await;
+    assert!(p.status.is_client_error());
+    let (mut lena, _) = crate::console::Browser::signed_in(&app, "lena").await;
+    assert_eq!(lena.get("/webhooks").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(rx.got().len(), before + 1);
 });

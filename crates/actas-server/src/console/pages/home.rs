@@ -34,6 +34,8 @@ fn page_purpose(href: &str) -> &'static str {
         "/staff" => "Who may sign in, with which roles, and who is disabled.",
         "/apps" => "The host apps and ticket systems that talk to actas.",
         "/policy" => "What each action needs before it is granted, and how long sessions last.",
+        "/webhooks" => "Where audit events are sent (a SIEM), and whether each receiver takes them.",
+        "/measures" => "Whether support solves cases fast, keeps access narrow and can explain every session.",
         _ => "",
     }
 }
@@ -171,8 +173,12 @@ pub async fn home(State(state): State<AppState>, who: SignedIn, Query(q): Query<
     let others = links(&who.staff);
     let access_logs = crate::authz::allow(&who.staff, Act::ReadAccessLog, state.ctx.clock.now()).is_ok();
     let v = version(&live);
+    // An admin is told of webhooks that kept failing and were paused.
+    let hooks =
+        if who.staff.has(Role::Admin) { service::list_webhooks(&state.ctx, &who.staff).await? } else { Vec::new() };
     let body = html! {
         (signed_in_line(&who))
+        (super::webhooks::paused_alert(&hooks))
         @if agent || lead { (live_box("home-live", "/?fragment=1", &v, live)) }
         @if agent {
             section {

@@ -25,6 +25,7 @@ pub mod measures;
 pub mod queue;
 pub mod requests;
 pub mod sessions;
+pub mod webhooks;
 
 use actas_core::limits::one_line;
 use actas_core::model::{Request, RequestKind, RequestStatus, Ticket};
