@@ -83,6 +83,13 @@ pub struct Snapshot {
     pub feed_subscribers: u64,
     /// Open console streams on this node.
     pub console_streams: u64,
+    /// Events written and not yet sent to webhooks, summed over them
+    /// (events an endpoint did not choose count until it passes them).
+    pub webhook_backlog: u64,
+    /// Webhooks paused after failing.
+    pub webhooks_paused: u64,
+    /// Break-glass sessions no lead has reviewed yet.
+    pub breakglass_awaiting_review: u64,
 }
 
 impl Telemetry {
@@ -137,6 +144,17 @@ fn snapshot_registry(now: &Snapshot) -> Registry {
         ConstGauge::new(gauge(now.feed_subscribers)),
     );
     r.register("console_streams", "Open console streams on this node", ConstGauge::new(gauge(now.console_streams)));
+    r.register(
+        "webhook_backlog",
+        "Audit events not yet sent to the webhooks, summed over them",
+        ConstGauge::new(gauge(now.webhook_backlog)),
+    );
+    r.register("webhooks_paused", "Webhooks paused after failing", ConstGauge::new(gauge(now.webhooks_paused)));
+    r.register(
+        "breakglass_awaiting_review",
+        "Break-glass sessions no lead has reviewed yet",
+        ConstGauge::new(gauge(now.breakglass_awaiting_review)),
+    );
     r
 }
 

@@ -430,15 +430,27 @@ const LIVE_COUNTED: i64 = 100_000;
 /// live sessions and the trail's length read now.
 pub async fn scrape(ctx: &Ctx, who: &Staff) -> Result<String> {
     authz::allow(who, Act::ScrapeMetrics, ctx.clock.now())?;
-    let (live, head) = ctx
+    let (live, head, hooks, glass) = ctx
         .store
         .read(read_fn(|tx| {
             Box::pin(async move {
                 let live = SessionFilter { live_only: true, limit: Some(LIVE_COUNTED), ..Default::default() };
-                Ok((tx.list_sessions(&live).await?.len(), tx.get_event_head().await?.map_or(0, |h| h.0)))
+                let glass = SessionFilter {
+                    awaiting_review: true,
+                    limit: Some(super::AWAITING_REVIEW_SHOWN),
+                    ..Default::default()
+                };
+                Ok((
+                    tx.list_sessions(&live).await?.len(),
+                    tx.get_event_head().await?.map_or(0, |h| h.0),
+                    tx.list_webhooks().await?,
+                    tx.list_sessions(&glass).await?.len(),
+                ))
             })
         }))
         .await?;
+    let backlog: i64 = hooks.iter().map(|w| (head - w.after_seq).max(0)).sum();
+    let paused = hooks.iter().filter(|w| w.state == actas_core::webhook::WebhookState::Paused).count();
     let (batches, writes) = ctx.store.write_stats();
     let now = Snapshot {
         live_sessions: live as u64,
@@ -447,6 +459,9 @@ pub async fn scrape(ctx: &Ctx, who: &Staff) -> Result<String> {
         writer_writes: writes,
         feed_subscribers: ctx.feed.subscribers() as u64,
         console_streams: ctx.feed.console_watchers() as u64,
+        webhook_backlog: u64::try_from(backlog).unwrap_or(0),
+        webhooks_paused: paused as u64,
+        breakglass_awaiting_review: glass as u64,
     };
     ctx.telemetry.render(&now).map_err(|e| Error::Internal(anyhow::anyhow!("cannot write the metrics: {e}")))
 }

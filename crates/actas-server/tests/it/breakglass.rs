@@ -92,6 +92,8 @@ backend_test!(async fn a_break_glass_session_needs_no_approval_tells_every_lead_
     let (_, m) = app.get("/api/v1/metrics/support", &app.lena).await;
     assert_eq!((m["sessions"]["breakglass"].as_u64(), m["sessions"]["awaiting_review"].as_u64()), (Some(1), Some(1)), "{m}");
 
+    let scraped = app.text("/metrics", &app.ada).await;
+    assert!(scraped.contains("actas_breakglass_awaiting_review 1\n"), "{scraped}");
     // Not without a note, and not twice.
     assert_problem(&review(&app, &app.lena, sid, json!({"note": "  "})).await, 422, "note-required");
     assert_problem(&review(&app, &app.lena, sid, json!({})).await, 422, "note-required");
@@ -250,6 +252,9 @@ backend_test!(async fn the_console_offers_the_glass_marks_the_session_and_keeps_
     assert!(!page.html.contains(r#"id="review-form""#), "no review while it is live");
 
     app.end(&bea, &sid).await;
+    app.clock.advance(mins(1));
+    let measures = lena.get("/measures").await;
+    assert!(measures.html.contains("1 session started without a lead's approval; 1 ended and still waits"), "{}", measures.html);
     let queue = lena.get("/queue?fragment=1").await;
     assert!(queue.html.contains("awaits review"), "{}", queue.html);
     let page = lena.get(&format!("/sessions/{sid}")).await;
@@ -263,4 +268,5 @@ backend_test!(async fn the_console_offers_the_glass_marks_the_session_and_keeps_
     let page = lena.get(&format!("/sessions/{sid}")).await;
     assert!(page.html.contains("reviewed by Lena Ortiz"), "{}", page.html);
     assert!(!lena.get("/queue").await.html.contains(r#"id="breakglass-review""#), "reviewed: off the queue");
+    assert!(lena.get("/measures").await.html.contains("every one was reviewed"));
 });

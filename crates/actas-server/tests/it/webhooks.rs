@@ -178,6 +178,9 @@ backend_test!(async fn a_failing_receiver_is_retried_in_order_then_paused_and_re
     assert_eq!(list["webhooks"][0]["state"], "paused");
     assert_eq!(list["webhooks"][0]["failures"], PAUSE_AFTER);
     assert_eq!(list["webhooks"][0]["last_error"], "HTTP 503");
+    let scraped = app.text("/metrics", &app.ada).await;
+    assert!(scraped.contains("actas_webhooks_paused 1\n"), "{scraped}");
+    assert!(scraped.contains("actas_webhook_backlog "), "{scraped}");
     let paused = app.events_of_type("webhook.paused").await;
     assert_eq!(paused.len(), 1);
     assert_eq!(paused[0]["data"]["failures"], PAUSE_AFTER);

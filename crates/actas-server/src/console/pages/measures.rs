@@ -141,6 +141,14 @@ fn figures(days: i64, m: &api::SupportMetrics) -> Markup {
             "From " (when(m.since)) " to " (when(m.until)) ": "
             (m.sessions.started) " sessions started, " (m.sessions.ended) " ended, " (m.sessions.live) " still live."
         }
+        @if m.sessions.breakglass > 0 {
+            p #breakglass class=[(m.sessions.awaiting_review > 0).then_some("alert")] {
+                strong { "Break-glass: " } (m.sessions.breakglass) " session" @if m.sessions.breakglass != 1 { "s" }
+                " started without a lead's approval; "
+                @if m.sessions.awaiting_review == 0 { "every one was reviewed." }
+                @else { (m.sessions.awaiting_review) " ended and still wait" @if m.sessions.awaiting_review == 1 { "s" } " for a lead's review (" a href="/queue" { "the approval queue" } " lists them)." }
+            }
+        }
         p { a #csv href=(csv) download { "Download CSV" } " (one row per session of this window)" }
         @if nothing {
             p #empty.note { "Nothing happened in the last " (days) " days: no session started and no request was denied or refused." }
