@@ -133,6 +133,28 @@ backend_test!(async fn refused_grants_change_nothing(app) {
         assert_problem(&got, status, slug);
         assert_eq!(app.counts().await, before, "{body}");
     }
+    // Bad account ids and names of the customer's user: 400, nothing stored.
+    let long = "x".repeat(300);
+    for (account, method, body) in [
+        (long.as_str(), "grant", json!({"hours": 2, "granted_by": "pat"})),
+        ("acct%0A42", "grant", json!({"hours": 2, "granted_by": "pat"})),
+        ("acct_42", "grant", json!({"hours": 2, "granted_by": long})),
+        ("acct_42", "consent", json!({"required": true, "set_by": "  "})),
+        ("acct_42", "consent", json!({"required": true, "set_by": long})),
+        (long.as_str(), "consent", json!({"required": true, "set_by": "pat"})),
+    ] {
+        let got = match method {
+            "grant" => grant(&app, &app.app, account, body.clone()).await,
+            _ => app.api.send(Method::PUT, &format!("/api/v1/accounts/{account}/consent"), Some(&app.app), Some(body.clone())).await,
+        };
+        assert_eq!(got.0, StatusCode::BAD_REQUEST, "{method} {account} {body}: {}", got.1);
+        assert_eq!(app.counts().await, before, "{method} {account} {body}");
+    }
+    for query in [format!("revoked_by={long}"), "revoked_by=%20".to_string()] {
+        let got = app.api.send(Method::DELETE, &format!("/api/v1/accounts/acct_42/grants?{query}"), Some(&app.app), None).await;
+        assert_eq!(got.0, StatusCode::BAD_REQUEST, "{query}: {}", got.1);
+    }
+    assert_eq!(app.counts().await, before);
     // Staff and ticket-only apps record no grant.
     let desk = app.host_app("Desk").tickets().add().await;
     assert_problem(&grant(&app, &app.maria, "acct_42", json!({"hours": 2, "granted_by": "pat"})).await, 403, "app-only");

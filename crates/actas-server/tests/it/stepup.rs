@@ -159,6 +159,26 @@ backend_test!(async fn a_denied_step_up_allows_nothing_and_the_banner_reads_why(
     assert_eq!(denied[0]["text"], "Sam Lee denied Maria Lopez's request for one change under ticket 48192: \"The owner must ask\".");
 });
 
+backend_test!(async fn a_withdrawn_step_up_allows_nothing_and_its_values_are_dropped(app) {
+    let s = viewing(&app).await;
+    let (_, r) = ask(&app, &app.maria, &s.id, plan_to_basic()).await;
+    let id = r["id"].as_str().unwrap();
+    assert!(stored(&app, id).await.stepup.unwrap().values.is_some(), "kept while it waits");
+    // Only the agent who asked withdraws it.
+    let (st, _) = app.post(&format!("/api/v1/requests/{id}/withdraw"), &app.jon, json!({})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = app.post(&format!("/api/v1/requests/{id}/withdraw"), &app.maria, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "withdrawn");
+    assert!(stored(&app, id).await.stepup.unwrap().values.is_none(), "the new values' digest is dropped");
+    // A lead can no longer approve it, and nothing goes through.
+    assert_problem(&app.approve(&app.sam, id, json!({})).await, 409, "already-decided");
+    assert!(!app.authorize_with(&s.token, "billing.update", plan_change("Basic")).await.allowed);
+    let withdrawn = app.events_of_type("request.withdrawn").await;
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0]["session_id"], s.id.as_str());
+});
+
 backend_test!(async fn the_host_app_asks_with_the_sessions_token_in_the_agents_name(app) {
     let s = viewing(&app).await;
     let (st, r) = ask(&app, &s.token, &s.id, plan_to_basic()).await;
