@@ -39,6 +39,10 @@ pub struct Args {
     /// database running until `actas key encrypt`.
     #[arg(long, global = true, env = "ACTAS_ALLOW_PLAINTEXT_KEYS")]
     pub allow_plaintext_keys: bool,
+    /// How the log on standard error is written: `text` (colours only on a
+    /// terminal) or `json` (one object per line, with the request id).
+    #[arg(long, global = true, env = "ACTAS_LOG_FORMAT", value_enum, default_value_t = crate::logs::LogFormat::Text)]
+    pub log_format: crate::logs::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -164,7 +168,8 @@ pub enum StaffCommand {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// Roles: agent, lead, admin, auditor.
+        /// Roles: agent, lead, admin, auditor; breakglass (with agent) starts
+        /// sessions without approval in an outage, within the policy.
         #[arg(long = "role", required = true, num_args = 1..)]
         roles: Vec<String>,
         /// Read a console password from standard input.
@@ -377,7 +382,7 @@ pub fn init_logs(args: &Args) {
         Command::Serve { .. } | Command::Demo { .. } => "info",
         _ => "warn",
     };
-    crate::logs::init(default);
+    crate::logs::init(default, args.log_format);
 }
 
 fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {

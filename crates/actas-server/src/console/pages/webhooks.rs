@@ -169,7 +169,7 @@ pub async fn webhook(
                                 td {
                                     form method="post" action=(format!("/webhooks/{}/deliveries/{}/replay", w.id, d.id)) {
                                         input type="hidden" name="csrf" value=(who.csrf);
-                                        button type="submit" aria-label=(format!("Send event #{} again", d.seq)) { "Send again" }
+                                        button type="submit" aria-label=(format!("Send again: event #{}", d.seq)) { "Send again" }
                                     }
                                 }
                             }
