@@ -40,6 +40,10 @@ pub struct Problem {
     /// The field concerned, for validation problems.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The request's id (also the `X-Request-Id` header): quote it to an
+    /// operator, who finds it on every log line of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `POST /tickets`

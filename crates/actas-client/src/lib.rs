@@ -141,6 +141,7 @@ impl Client {
             status: status.as_u16(),
             detail: String::from_utf8_lossy(&bytes).into_owned(),
             field: None,
+            request_id: None,
         })))
     }
 

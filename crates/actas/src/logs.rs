@@ -1,4 +1,5 @@
-//! The process's own log: text lines on standard error that never fail.
+//! The process's own log: lines on standard error that never fail, as text
+//! (colours only on a terminal) or as JSON objects, one per line.
 //!
 //! A log line that cannot be written (a full disk behind a redirected
 //! stderr, a closed pipe) is dropped and counted, never raised: the fmt
@@ -12,12 +13,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing_subscriber::fmt::MakeWriter;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Plain lines for people; colours only when standard error is a
+    /// terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log collector: `timestamp`, `level`,
+    /// `target`, the event's fields (`message`, ...) and the request's
+    /// (`request_id`, `method`, `path`) flattened in.
+    Json,
+}
+
 /// Installs the global subscriber: `ACTAS_LOG` (an `EnvFilter`) or
-/// `default`, written to standard error by [`Stderr`].
-pub fn init(default: &str) {
+/// `default`, written to standard error by [`Stderr`] in `format`.
+pub fn init(default: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACTAS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr::default()).log_internal_errors(false).init();
+    let fmt =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr::default()).log_internal_errors(false);
+    match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(true).init(),
+    }
 }
 
 /// Standard error as a log sink whose writes always succeed.

@@ -109,7 +109,14 @@ impl ApiError {
     /// The problem document.
     pub fn problem(&self) -> Problem {
         let (status, slug, detail, field) = self.parts();
-        Problem { kind: problem_type(&slug), title: title(status).into(), status: status.as_u16(), detail, field }
+        Problem {
+            kind: problem_type(&slug),
+            title: title(status).into(),
+            status: status.as_u16(),
+            detail,
+            field,
+            request_id: super::request_id::current(),
+        }
     }
 }
 

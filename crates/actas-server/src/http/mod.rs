@@ -11,6 +11,7 @@ mod cors;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
+pub mod request_id;
 
 use std::sync::Arc;
 
@@ -233,6 +234,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors::layer(state.ctx.clone()))
         .layer(tower::util::option_layer(hsts))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }
 

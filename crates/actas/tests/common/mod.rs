@@ -28,7 +28,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_actas");
 pub const REASON: &str = "Customer cannot see the new tax settings after the plan change";
 
 /// Environment variables of the binary that must not leak in from outside.
-const ACTAS_VARS: [&str; 9] = [
+const ACTAS_VARS: [&str; 10] = [
     "ACTAS_DATABASE_URL",
     "ACTAS_POLICY",
     "ACTAS_BASE_URL",
@@ -38,6 +38,7 @@ const ACTAS_VARS: [&str; 9] = [
     "ACTAS_KEY_ENCRYPTION_KEY_FILE",
     "ACTAS_ALLOW_PLAINTEXT_KEYS",
     "ACTAS_WITNESS_FILE",
+    "ACTAS_LOG_FORMAT",
 ];
 
 /// The variable every verb and server of an [`Env`] finds its
@@ -262,7 +263,11 @@ pub fn listening_port(line: &str) -> Option<u16> {
     if !line.contains("actas is listening") {
         return None;
     }
-    let rest = &line[line.find("addr=")? + "addr=".len()..];
+    // `addr=127.0.0.1:PORT` in text, `"addr":"127.0.0.1:PORT"` in JSON.
+    let rest = match line.find("addr=") {
+        Some(at) => &line[at + "addr=".len()..],
+        None => &line[line.find("\"addr\":\"")? + "\"addr\":\"".len()..],
+    };
     let rest = rest.strip_prefix("127.0.0.1:")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
