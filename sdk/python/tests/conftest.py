@@ -83,6 +83,10 @@ class Actas:
     def client(self, **kw: Any) -> Client:
         return Client(self.base, self.app_key, **kw)
 
+    def cli(self, *args: str) -> list[str]:
+        """Runs the actas command line on the server's database: its output's lines."""
+        return _cli(self.db, self.env, *args)
+
 
 def _cli(db: Path, env: dict[str, str], *args: str) -> list[str]:
     out = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from actas_host import (
     Change,
     Client,
     Guard,
+    Review,
+    Session,
     Target,
     Verifier,
     end_reason_words,
@@ -64,6 +67,7 @@ def test_an_ended_session_is_refused_and_the_guard_takes_note(actas: Actas, sess
     with actas.client() as client:
         live = client.session(sid)
         assert live.live and live.end_words is None
+        assert not live.breakglass and live.review is None
         assert [a.name for a in live.approvers] == [live.approver_name] and live.last_activity_at >= live.started_at
         actas.end(sid)
         s = client.session(sid)
@@ -126,6 +130,65 @@ def test_why_a_session_ended_reads_as_plain_words() -> None:
     assert end_reason_words("idle_timeout") == "nothing happened in it for too long"
     assert end_reason_words(None) == "the agent ended it"
     assert end_reason_words("moon_phase") == "it ended (moon phase)"
+
+
+def test_a_break_glass_session_and_its_review_are_read() -> None:
+    wire = {
+        "id": "ses_1",
+        "request_id": "req_1",
+        "ticket": TICKET,
+        "account_id": ACCOUNT,
+        "agent": "maria",
+        "agent_name": AGENT_NAME,
+        "approver": "breakglass",
+        "approver_name": "No one (break-glass)",
+        "approvers": [{"id": "breakglass", "name": "No one (break-glass)"}],
+        "approved_by": "started in an emergency without a lead's approval (break-glass)",
+        "app_id": "app_1",
+        "scope": [{"name": "settings.view", "label": "View settings"}],
+        "reason": "Outage: invoices cannot be sent and no lead answers",
+        "started_at": "2026-12-01T08:00:00Z",
+        "ends_at": "2026-12-01T08:30:00Z",
+        "idle_deadline": "2026-12-01T08:15:00Z",
+        "last_activity_at": "2026-12-01T08:05:00Z",
+        "state": "ended",
+        "end_reason": "ended",
+        "ended_at": "2026-12-01T08:10:00Z",
+        "breakglass": True,
+        "review": {"by": "sam", "by_name": "Sam Lee", "at": "2026-12-01T09:00:00.5Z", "note": "Needed; nothing else touched"},
+    }
+    s = Session.from_json(wire)
+    assert s.breakglass and s.approver == "breakglass" and "break-glass" in s.approved_by
+    assert s.review == Review(
+        by="sam",
+        by_name="Sam Lee",
+        at=datetime(2026, 12, 1, 9, 0, 0, 500000, tzinfo=timezone.utc),
+        note="Needed; nothing else touched",
+    )
+    # Before a lead reviews it, and from an actas that sends neither field.
+    assert Session.from_json({**wire, "review": None}).review is None
+    older = Session.from_json({k: v for k, v in wire.items() if k not in ("breakglass", "review")})
+    assert not older.breakglass and older.review is None
+
+
+def test_a_break_glass_session_reads_as_such_and_then_shows_its_review(actas: Actas) -> None:
+    bea = actas.cli("staff", "add", "bea", "--name", "Bea Stone", "--role", "agent", "breakglass")[-1]
+    reason = "Sync outage: every account stuck since the deploy, no lead reachable"
+    body = {"ticket": TICKET, "reason": reason, "actions": ["settings.view"], "breakglass": True}
+    req = actas.staff("POST", "/requests", bea, body, want=201)
+    assert (req["kind"], req["status"]) == ("breakglass", "approved"), req
+    sid = actas.staff("POST", f"/requests/{req['id']}/start", bea, {}, want=201)["session"]["id"]
+    with actas.client() as client:
+        live = client.session(sid)
+        assert live.breakglass and live.review is None and live.approver == "breakglass"
+        assert live.approved_by == "started in an emergency without a lead's approval (break-glass)"
+        actas.staff("POST", f"/sessions/{sid}/end", bea, {}, want=200)
+        note = "Reset nothing; only looked at the settings during the outage"
+        actas.staff("POST", f"/sessions/{sid}/review", actas.sam, {"note": note}, want=200)
+        reviewed = client.session(sid)
+    assert reviewed.breakglass and reviewed.review is not None
+    assert (reviewed.review.by, reviewed.review.by_name, reviewed.review.note) == ("sam", "Sam Lee", note)
+    assert reviewed.ended_at is not None and reviewed.review.at >= reviewed.ended_at
 
 
 def test_an_entry_code_is_exchanged_once(actas: Actas, session: tuple[str, str]) -> None:

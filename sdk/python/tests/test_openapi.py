@@ -34,6 +34,7 @@ MODELS: dict[type, str] = {
     models.NoticeData: "NoticeData",
     models.Playbook: "Playbook",
     models.Request: "Request",
+    models.Review: "Review",
     models.Session: "Session",
     models.SessionChange: "SessionChange",
     models.Started: "Started",
@@ -132,13 +133,18 @@ def left_out_when_empty(prop: Any) -> bool:
     return prop.get("type") == "array" and not nullable(prop)
 
 
+def left_out_when_false(prop: Any) -> bool:
+    """A boolean that is never null: left out, it is false (the kit reads ``False``)."""
+    return prop.get("type") == "boolean" and not nullable(prop)
+
+
 def server_fields(doc: Any, name: str) -> dict[str, bool]:
     """A schema's properties, each with whether it may be left out or null."""
     s = schema(doc, name)
     required = set(s.get("required", []))
     skip = SERVER_ONLY.get(name, set())
     return {
-        k: (k not in required and not left_out_when_empty(p)) or nullable(p)
+        k: (k not in required and not left_out_when_empty(p) and not left_out_when_false(p)) or nullable(p)
         for k, p in s["properties"].items()
         if k not in skip
     }

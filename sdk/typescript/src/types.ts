@@ -44,18 +44,55 @@ export type AuthorizeRefusal = (typeof REFUSALS)[number];
 /** `POST /authorize`'s `reason`: `ok`, or why not. */
 export type AuthorizeReason = 'ok' | AuthorizeRefusal | (string & {});
 
-/** Audit event types (those a host app sees on the session feed included). */
+/**
+ * Audit event types, as the server lists them. A host app meets the
+ * session changes on the feed (`session.*`, `scope.changed`); the others
+ * name events of the audit trail (a newer actas may add types).
+ */
 export type EventType =
+  | 'ticket.created'
+  | 'ticket.updated'
+  | 'request.created'
+  | 'request.refused'
+  | 'request.approved'
+  | 'request.denied'
+  | 'request.withdrawn'
+  | 'request.expired'
   | 'session.started'
   | 'session.ended'
   | 'session.expired'
   | 'session.idle_timeout'
   | 'session.revoked'
   | 'session.ticket_closed'
-  | 'session.customer_revoked'
+  | 'scope.requested'
+  | 'scope.approved'
+  | 'scope.denied'
   | 'scope.changed'
+  | 'stepup.requested'
+  | 'stepup.approved'
+  | 'stepup.denied'
+  | 'stepup.used'
+  | 'action.performed'
+  | 'action.denied'
+  | 'record.viewed'
+  | 'staff.created'
+  | 'staff.disabled'
+  | 'staff.updated'
+  | 'staff.enabled'
+  | 'app.created'
+  | 'app.updated'
+  | 'policy.loaded'
+  | 'key.rotated'
+  | 'customer.notified'
+  | 'session.entered'
   | 'grant.created'
   | 'grant.revoked'
+  | 'session.customer_revoked'
+  | 'breakglass.started'
+  | 'session.reviewed'
+  | 'webhook.created'
+  | 'webhook.paused'
+  | 'webhook.resumed'
   | (string & {});
 
 /** A ticket's state in its own system. */
@@ -74,8 +111,11 @@ export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'withdrawn', '
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** What a request is for. */
-export const REQUEST_KINDS = ['access', 'scope', 'stepup'] as const;
-/** What a request is for: access to an account, more actions, or one change. */
+export const REQUEST_KINDS = ['access', 'scope', 'stepup', 'breakglass'] as const;
+/**
+ * What a request is for: access to an account, more actions, one change,
+ * or access without a lead's approval in an emergency (`breakglass`).
+ */
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 /** An action with its plain label. */
@@ -138,6 +178,26 @@ export interface Session {
   end_note?: string | null;
   /** Its step-ups, the latest first (only on `GET /sessions/{id}`, at most 10; absent when none). */
   stepups?: StepUp[];
+  /**
+   * Started without a lead's approval, in an emergency (break-glass);
+   * `approved_by` then says so. Always sent by an actas that knows
+   * break-glass.
+   */
+  breakglass: boolean;
+  /** A lead's review of a break-glass session, once given after it ended. */
+  review?: Review | null;
+}
+
+/** A lead's review of a break-glass session after it ended. */
+export interface Review {
+  /** The lead's login. */
+  by: string;
+  /** The lead's display name. */
+  by_name: string;
+  /** When. */
+  at: string;
+  /** What the lead found. */
+  note: string;
 }
 
 /** `POST /requests/{id}/start` and `POST /entry` answer. */
@@ -450,4 +510,6 @@ export interface ProblemDocument {
   detail: string;
   /** The field concerned, for validation problems. */
   field?: string | null;
+  /** The request's id in actas's log (also the `X-Request-Id` header). */
+  request_id?: string | null;
 }

@@ -122,6 +122,34 @@ describe('Client', () => {
     assert.ok(!sessionIsOver('not_in_scope'));
   });
 
+  test('a break-glass session reads as such, then with its review once a lead gave it', async () => {
+    const bea = actas.cli(['staff', 'add', 'bea', '--name', 'Bea Stone', '--role', 'agent', 'breakglass']).trim().split('\n').pop().trim();
+    const reason = 'Sync outage: every account stuck since the deploy, no lead reachable';
+    const req = await actas.must(201, 'POST', '/requests', bea, { ticket: TICKET, reason, actions: ['settings.view'], breakglass: true });
+    assert.deepEqual([req.kind, req.status], ['breakglass', 'approved']);
+    const started = await actas.must(201, 'POST', `/requests/${req.id}/start`, bea, {});
+    const sid = started.session.id;
+
+    const live = await client.session(sid);
+    assert.equal(live.breakglass, true);
+    assert.equal(live.review, null);
+    assert.equal(live.approver, 'breakglass');
+    assert.equal(live.approved_by, "started in an emergency without a lead's approval (break-glass)");
+
+    await actas.must(200, 'POST', `/sessions/${sid}/end`, bea, {});
+    const note = 'Reset nothing; only looked at the settings during the outage';
+    await actas.must(200, 'POST', `/sessions/${sid}/review`, actas.sam, { note });
+    const reviewed = await client.session(sid);
+    assert.equal(reviewed.breakglass, true);
+    assert.deepEqual([reviewed.review?.by, reviewed.review?.by_name, reviewed.review?.note], ['sam', 'Sam Lee', note]);
+    assert.ok(Date.parse(reviewed.review.at) >= Date.parse(reviewed.ended_at));
+
+    // A session a lead approved (or the policy) is not break-glass.
+    const { sid: usual } = await actas.session(['settings.view']);
+    const s = await client.session(usual);
+    assert.deepEqual([s.breakglass, s.review], [false, null]);
+  });
+
   test('problems are typed: bad key, unknown session, unknown action, malformed body', async () => {
     const { token } = await actas.session(['settings.view']);
     const wrongKey = new Client(actas.base, 'actas_app_wrong');

@@ -20,6 +20,14 @@ import { startActas } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The string literals of `type name` in the published type declarations. */
+function literals(name) {
+  const dts = readFileSync(path.join(root, 'dist', 'esm', 'types.d.ts'), 'utf8');
+  const m = dts.match(new RegExp(`export type ${name} =([\\s\\S]*?);`));
+  assert.ok(m, `type ${name} is declared`);
+  return [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]);
+}
+
 /** The properties of `interface name` in the published type declarations: `{prop: optional}`. */
 function declared(name) {
   const dts = readFileSync(path.join(root, 'dist', 'esm', 'types.d.ts'), 'utf8');
@@ -50,11 +58,13 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(s.TicketSource.enum, [...TICKET_SOURCES]);
     assert.deepEqual(s.RequestStatus.enum, [...REQUEST_STATUSES]);
     assert.deepEqual(s.RequestKind.enum, [...REQUEST_KINDS]);
+    assert.deepEqual(literals('EventType'), s.EventType.enum);
   });
 
   test('has every field of the kit types, and the kit requires what it requires', () => {
     const pairs = {
       Session: 'Session',
+      Review: 'Review',
       Approver: 'Approver',
       ActionRef: 'ActionRef',
       Started: 'Started',

@@ -72,6 +72,7 @@ def _problem(response: httpx.Response) -> ActasProblem:
             status=int(body.get("status", response.status_code)),
             detail=str(body.get("detail", "")),
             field=body.get("field") if isinstance(body.get("field"), str) else None,
+            request_id=body.get("request_id") if isinstance(body.get("request_id"), str) else None,
         )
     return ActasProblem(
         type="about:blank",

@@ -12,16 +12,26 @@ class ActasError(Exception):
 class ActasProblem(ActasError):
     """actas answered with an RFC 9457 problem document.
 
-    ``type`` is stable (``urn:actas:problem:...``); ``detail`` is for people.
+    ``type`` is stable (``urn:actas:problem:...``); ``detail`` is for people;
+    ``request_id`` names the request in actas's log (quote it to an operator).
     """
 
-    def __init__(self, type: str, title: str, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        type: str,
+        title: str,
+        status: int,
+        detail: str,
+        field: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(f"actas refused: {detail} ({type})")
         self.type = type
         self.title = title
         self.status = status
         self.detail = detail
         self.field = field
+        self.request_id = request_id
 
     @property
     def slug(self) -> str:

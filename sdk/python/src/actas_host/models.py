@@ -70,8 +70,9 @@ TICKET_SOURCES = ("hand", "app", "zendesk", "jira")
 REQUEST_STATUSES = ("pending", "approved", "denied", "withdrawn", "expired", "started", "used")
 """Where a request stands (``status``); a step-up that went through is ``used``."""
 
-REQUEST_KINDS = ("access", "scope", "stepup")
-"""What a request is for (``kind``): an account, more actions, or one change."""
+REQUEST_KINDS = ("access", "scope", "stepup", "breakglass")
+"""What a request is for (``kind``): an account, more actions, one change,
+or an account without a lead's approval in an emergency (break-glass)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,21 @@ class StepUp:
         )
 
 
+@dataclass(frozen=True)
+class Review:
+    """A lead's review of a break-glass session after it ended: who (login
+    and display name), when, and what they found."""
+
+    by: str
+    by_name: str
+    at: datetime
+    note: str
+
+    @classmethod
+    def from_json(cls, j: JSON) -> Review:
+        return cls(by=str(j["by"]), by_name=str(j["by_name"]), at=parse_time(j["at"]), note=str(j["note"]))
+
+
 END_REASON_WORDS: Mapping[str, str] = {
     "ended": "the agent ended it",
     "expired": "its time was up",
@@ -256,6 +272,11 @@ class Session:
     end_note: str | None
     stepups: tuple[StepUp, ...]
     """The session's step-ups, the latest first (``session()`` only; empty when none)."""
+    breakglass: bool
+    """Started without a lead's approval, in an emergency (break-glass);
+    ``approved_by`` then says so."""
+    review: Review | None
+    """A lead's review of a break-glass session, once given after it ended."""
     raw: JSON = field(repr=False, compare=False)
 
     @property
@@ -269,6 +290,7 @@ class Session:
 
     @classmethod
     def from_json(cls, j: JSON) -> Session:
+        review = j.get("review")
         return cls(
             id=str(j["id"]),
             request_id=str(j["request_id"]),
@@ -294,6 +316,8 @@ class Session:
             ended_by=_opt_str(j.get("ended_by")),
             end_note=_opt_str(j.get("end_note")),
             stepups=tuple(StepUp.from_json(u) for u in j.get("stepups", [])),
+            breakglass=bool(j.get("breakglass", False)),
+            review=Review.from_json(review) if isinstance(review, Mapping) else None,
             raw=j,
         )
 
