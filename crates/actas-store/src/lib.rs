@@ -254,6 +254,7 @@ trait Backend: Send + Sync {
     async fn read_boxed(&self, f: ReadFn<Box<dyn std::any::Any + Send>>) -> Result<Box<dyn std::any::Any + Send>>;
     async fn ping(&self) -> Result<()>;
     fn engine(&self) -> Engine;
+    async fn backup_to(&self, to: &std::path::Path) -> Result<()>;
 }
 
 /// A handle on the database. Cheap to clone.
@@ -328,6 +329,13 @@ impl Store {
         } else {
             sqlite::open(opts).await
         }
+    }
+
+    /// Copies the whole database, online and consistent, to a new SQLite
+    /// file `to` (SQLite's `VACUUM INTO`: one read transaction, writers go
+    /// on). PostgreSQL is backed up with its own tools (`pg_dump`).
+    pub async fn backup_to(&self, to: &std::path::Path) -> Result<()> {
+        self.backend.backup_to(to).await
     }
 
     /// Runs `f` in the writer; it commits with the others waiting (group

@@ -138,6 +138,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Copy the database (SQLite), online, to a new FILE, and verify the
+    /// copy's audit trail. PostgreSQL: use pg_dump.
+    Backup {
+        /// The new file; an existing file is never overwritten.
+        file: PathBuf,
+    },
+    /// Put a backup in the database's place (SQLite; stop the server
+    /// first): its audit trail is verified before anything is replaced, and
+    /// the database it replaces is kept beside it as `*.before-restore`.
+    Restore {
+        /// The backup file (`actas backup FILE`).
+        file: PathBuf,
+    },
     /// Check a policy file.
     Policy {
         #[command(subcommand)]
@@ -398,6 +411,91 @@ fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {
     }
 }
 
+/// Verifying needs public keys only; with the KEK, every stored key must
+/// also open, so a key row actas did not make is refused.
+fn verify_access(access: KeyAccess) -> KeyAccess {
+    match access {
+        KeyAccess::Plaintext => KeyAccess::PublicOnly,
+        other => other,
+    }
+}
+
+/// Verifies the trail of database `db`; answers the sentence that says so.
+async fn verified(db: &str, access: KeyAccess) -> anyhow::Result<String> {
+    let c = ctx(db, verify_access(access)).await?;
+    let v = service::verify_against(&c, &[], &[]).await?;
+    if v.ok {
+        Ok(format!(
+            "Its audit trail is intact: {} events, {} signed checkpoints, head {}.",
+            v.events,
+            v.checkpoints,
+            v.head.unwrap_or_default()
+        ))
+    } else {
+        bail!("first bad event {}: {}", v.first_bad.unwrap_or_default(), v.problem.unwrap_or_default())
+    }
+}
+
+/// The SQLite file a `--database` names; `None` for PostgreSQL.
+fn sqlite_file(db: &str) -> Option<PathBuf> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        return None;
+    }
+    let path = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db);
+    Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
+/// `actas restore FILE`: copies the backup beside the database, verifies
+/// the copy's trail, keeps the database it replaces (and its WAL) as
+/// `*.before-restore`, and moves the copy into place.
+async fn restore(db: &str, backup: &Path, access: KeyAccess) -> anyhow::Result<()> {
+    let Some(target) = sqlite_file(db) else {
+        bail!(
+            "a PostgreSQL database is restored with pg_restore (from pg_dump --format=custom); then run actas audit \
+             verify on it"
+        );
+    };
+    if !backup.is_file() {
+        bail!("there is no backup file {}", backup.display());
+    }
+    let staged = target.with_extension("restoring");
+    std::fs::copy(backup, &staged).with_context(|| format!("cannot copy {} beside the database", backup.display()))?;
+    let line = match verified(&staged.to_string_lossy(), access).await {
+        Ok(line) => line,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            bail!("the backup {} was not restored: its trail does not verify: {e:#}", backup.display());
+        }
+    };
+    let kept = target.with_extension("before-restore");
+    if target.exists() {
+        if kept.exists() {
+            let _ = std::fs::remove_file(&staged);
+            bail!("{} exists from an earlier restore; move it away first", kept.display());
+        }
+        std::fs::rename(&target, &kept).with_context(|| format!("cannot move {} aside", target.display()))?;
+        for side in ["-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{side}", target.display()));
+            if from.exists() {
+                std::fs::rename(&from, format!("{}{side}", kept.display()))?;
+            }
+        }
+    }
+    std::fs::rename(&staged, &target).with_context(|| format!("cannot move the backup into {}", target.display()))?;
+    // Whatever the verifying connections left in the copy's WAL goes with it.
+    for side in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{side}", staged.display()));
+        if from.exists() {
+            std::fs::rename(&from, format!("{}{side}", target.display()))?;
+        }
+    }
+    println!("Restored {} from {}. {line}", target.display(), backup.display());
+    if kept.exists() {
+        println!("The database it replaced is kept as {}.", kept.display());
+    }
+    Ok(())
+}
+
 async fn ctx(database: &str, access: KeyAccess) -> anyhow::Result<Ctx> {
     actas_server::open_ctx(database, Policy::shipped(), Arc::new(SystemClock), "http://127.0.0.1:7878".into(), access)
         .await
@@ -652,6 +750,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Key { command } => key(&db, &access, command).await?,
+        Command::Backup { file } => {
+            if file.exists() {
+                bail!("{} exists already; a backup never overwrites a file: name a new one", file.display());
+            }
+            let c = ctx(&db, verify_access(access()?)).await?;
+            c.store.backup_to(&file).await?;
+            match verified(&file.to_string_lossy(), access()?).await {
+                Ok(line) => println!("Backed up to {}. {line}", file.display()),
+                Err(e) => bail!("the backup {} was written, but its trail does not verify: {e:#}", file.display()),
+            }
+        }
+        Command::Restore { file } => restore(&db, &file, access()?).await?,
         Command::Policy { command: PolicyCommand::Check { file } } => {
             let p = load_policy(Some(&file))?;
             println!(

@@ -41,6 +41,15 @@ impl Backend for Postgres {
     fn engine(&self) -> crate::Engine {
         crate::Engine::Postgres
     }
+
+    async fn backup_to(&self, _to: &std::path::Path) -> actas_core::Result<()> {
+        Err(actas_core::Error::refused(
+            actas_core::Code::FieldRequired,
+            Some("database"),
+            "A PostgreSQL database is backed up with PostgreSQL's own tools: pg_dump --format=custom --file FILE \
+             URL, and restored with pg_restore; then run actas audit verify on the restored database.",
+        ))
+    }
 }
 
 #[async_trait]

@@ -81,6 +81,14 @@ impl ReadConn {
     }
 
     /// Whether the database answers.
+    /// Writes a consistent copy of the database to the new file `to`.
+    pub(crate) fn vacuum_into(&self, to: &std::path::Path) -> Result<()> {
+        let to = to.to_str().ok_or_else(|| {
+            actas_core::Error::Unavailable(anyhow::anyhow!("the backup's path is not UTF-8: {}", to.display()))
+        })?;
+        self.conn.execute("VACUUM INTO ?1", [to]).map(drop).map_err(db_err)
+    }
+
     pub(crate) fn ping(&self) -> Result<()> {
         let mut stmt = self.conn.prepare_cached("SELECT 1").map_err(db_err)?;
         stmt.query_row([], |r| r.get::<_, i64>(0)).map(drop).map_err(db_err)

@@ -75,6 +75,11 @@ impl Backend for Sqlite {
     fn engine(&self) -> crate::Engine {
         crate::Engine::Sqlite
     }
+
+    async fn backup_to(&self, to: &std::path::Path) -> actas_core::Result<()> {
+        let to = to.to_path_buf();
+        self.readers.with(move |c| c.vacuum_into(&to)).await
+    }
 }
 
 /// Runs on the writer's thread, where blocking is the point.
