@@ -316,8 +316,15 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// How long a stopping server waits for the requests in flight (their
+/// writes are committed or refused by then) before it exits anyway.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// The reconnection delay a stopping server gives open event streams.
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
 /// Serves `app` on `listener` within `limits` until `shutdown` completes,
-/// then waits for the requests in flight.
+/// then waits for the requests in flight, at most [`DRAIN`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -429,7 +436,13 @@ pub async fn serve(
     drop(listener);
     let _ = closing_tx.send(true);
     // Every connection holds a permit until its task ends.
-    let _all = permits.acquire_many(max as u32).await;
+    if tokio::time::timeout(DRAIN, permits.acquire_many(max as u32)).await.is_err() {
+        let left = open.lock().unwrap_or_else(|e| e.into_inner()).len();
+        tracing::warn!(
+            connections = left,
+            "requests were still in flight when the drain time ran out; stopping anyway"
+        );
+    }
     Ok(())
 }
 

@@ -193,6 +193,11 @@ pub async fn feed(
     let closed = async move {
         let _ = closing.wait_for(|c| *c).await;
     };
-    let stream = futures::StreamExt::take_until(stream, closed);
+    // When the server stops, the stream ends with a hint to reconnect soon
+    // (to another node, or this one once it is back), from `Last-Event-ID`.
+    let goodbye = futures::stream::once(async {
+        Ok(Event::default().retry(crate::http::connections::RECONNECT_AFTER).comment("actas is stopping: reconnect"))
+    });
+    let stream = futures::StreamExt::chain(futures::StreamExt::take_until(stream, closed), goodbye);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

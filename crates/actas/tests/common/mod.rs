@@ -430,6 +430,18 @@ impl Server {
         // Drop kills whatever is left.
     }
 
+    /// Sends SIGTERM and answers how the process ended, if it did within
+    /// `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.pid();
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let status = self.wait_for_exit(within);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
     /// Kills the server at once (SIGKILL on Unix) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
