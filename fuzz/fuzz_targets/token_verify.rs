@@ -26,7 +26,7 @@ use actas_core::model::{Approver, Session, SessionState};
 use actas_core::{Clock, SystemClock};
 use actas_server::keys::KeyRing;
 use actas_server::KeyAccess;
-use actas_store::{read_fn, write_fn, KeyRecord, KeyRole, Options, Store};
+use actas_store::{write_fn, KeyRecord, KeyRole, Options, Store};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -169,6 +169,8 @@ fn session(text: &str) -> Session {
         ended_at: None,
         ended_by: None,
         end_note: None,
+        breakglass: false,
+        review: None,
     }
 }
 
