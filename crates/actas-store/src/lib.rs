@@ -421,6 +421,12 @@ impl Store {
     }
 }
 
+/// The newest schema version this build writes (its last migration), the
+/// same on both engines.
+pub fn schema_version() -> i64 {
+    sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// Refuses a schema this build does not know: one with a migration this
 /// build lacks (a newer actas wrote it) or missing one (run `actas migrate`).
 fn check_schema(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> anyhow::Result<()> {
@@ -441,6 +447,11 @@ pub fn is_postgres(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_schema_version_is_the_last_migration() {
+        assert_eq!(super::schema_version(), sqlx::migrate!("./migrations/postgres").iter().count() as i64);
+    }
+
     #[test]
     fn both_backends_have_the_same_migrations() {
         let names = |dir: &str| {

@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Support impersonation tied to tickets, approved where risky, shown by a
 /// banner, and told afterwards in a tamper-evident audit trail.
 #[derive(Debug, Parser)]
-#[command(name = "actas", version)]
+#[command(name = "actas", version = version())]
 pub struct Args {
     /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL.
     #[arg(long, global = true, env = "ACTAS_DATABASE_URL", default_value = "actas.db")]
@@ -390,6 +390,12 @@ fn parse_head(s: &str) -> Result<(i64, String), String> {
 }
 
 /// Logs go to standard error: `info` when serving, `warn` otherwise.
+/// `actas --version`: the build and the database schema it writes.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| format!("{} (database schema {})", env!("CARGO_PKG_VERSION"), actas_store::schema_version()))
+}
+
 pub fn init_logs(args: &Args) {
     let default = match args.command {
         Command::Serve { .. } | Command::Demo { .. } => "info",

@@ -30,6 +30,16 @@ async fn sqlite(db: &Path) -> sqlx::SqliteConnection {
 }
 
 #[test]
+fn the_version_names_the_database_schema_it_writes() {
+    let env = Env::new();
+    let out = env.ok(&["--version"]);
+    assert_eq!(
+        out.trim(),
+        format!("actas {} (database schema {})", env!("CARGO_PKG_VERSION"), actas_store::schema_version())
+    );
+}
+
+#[test]
 fn migrate_brings_a_fresh_database_to_the_current_schema() {
     let env = Env::new();
     let out = env.ok(&["migrate"]);
