@@ -323,6 +323,8 @@ pub trait WebhookWrites: Send {
     async fn lease_webhook(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
     /// Logs an attempt.
     async fn insert_delivery(&mut self, d: &Delivery) -> Result<()>;
+    /// Removes an endpoint and its delivery log.
+    async fn delete_webhook(&mut self, id: &str) -> Result<()>;
 }
 
 impl<T> ReadTx for T where

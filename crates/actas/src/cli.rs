@@ -221,6 +221,11 @@ pub enum WebhookCommand {
     /// List the endpoints, whether each is sending or paused, and how far
     /// each got.
     List,
+    /// Remove an endpoint and its delivery log; nothing more is sent to it.
+    Remove {
+        /// The webhook's id (`whk_...`, from `webhook list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -739,6 +744,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("Added webhook {} for {} to {}.", w.id, w.events, w.url);
             println!("Its signing secret is shown once; give it to the receiver to check the signatures:");
             println!("{}", secret.expose());
+        }
+        Command::Webhook { command: WebhookCommand::Remove { id } } => {
+            let c = ctx(&db, access()?).await?;
+            let w = service::remove_webhook(&c, cli_actor(), &id).await?;
+            println!("Removed webhook {} to {}; it had taken the events through #{}.", w.id, w.url, w.after_seq);
         }
         Command::Webhook { command: WebhookCommand::List } => {
             let c = ctx(&db, access()?).await?;

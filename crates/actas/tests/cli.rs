@@ -643,3 +643,38 @@ fn database_url_from_the_environment_replaces_the_flag() {
     assert_success(&out, &["audit", "export"]);
     assert_eq!(stdout(&out), trail);
 }
+
+#[test]
+fn a_webhook_is_added_listed_and_removed_from_the_command_line() {
+    let env = Env::new();
+    env.ok(&["migrate"]);
+    let out = env.ok(&[
+        "webhook",
+        "add",
+        "https://siem.acme.test/actas?token=receiver-token",
+        "--events",
+        "session.started",
+        "breakglass.started",
+    ]);
+    let id = out.split_whitespace().find(|w| w.starts_with("whk_")).expect("the webhook's id").to_string();
+    assert!(out.trim().lines().last().unwrap().starts_with("whsec_"), "the secret is the last line: {out}");
+    assert!(!out.contains("receiver-token"), "the address is shown without its query: {out}");
+    let list = env.ok(&["webhook", "list"]);
+    assert!(
+        list.contains(&id) && list.contains("active") && list.contains("session.started breakglass.started"),
+        "{list}"
+    );
+    // Refused: plain http to another host, an unknown event type.
+    for args in [
+        vec!["webhook", "add", "http://siem.acme.test/actas", "--events", "*"],
+        vec!["webhook", "add", "https://siem.acme.test/actas", "--events", "session.strated"],
+    ] {
+        let out = env.run(&args);
+        assert_failure(&out, &args);
+    }
+    let out = env.ok(&["webhook", "remove", &id]);
+    assert!(out.contains(&format!("Removed webhook {id}")), "{out}");
+    assert_eq!(env.ok(&["webhook", "list"]).trim(), "");
+    let out = env.run(&["webhook", "remove", &id]);
+    assert_failure(&out, &["webhook", "remove"]);
+}

@@ -93,6 +93,7 @@ export type EventType =
   | 'webhook.created'
   | 'webhook.paused'
   | 'webhook.resumed'
+  | 'webhook.removed'
   | (string & {});
 
 /** A ticket's state in its own system. */

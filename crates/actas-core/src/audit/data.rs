@@ -273,6 +273,17 @@ pub struct WebhookResumed {
     pub from_seq: i64,
 }
 
+/// `webhook.removed`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRemoved {
+    /// The endpoint.
+    pub webhook: String,
+    /// Where it sent, without its query or credentials.
+    pub url: String,
+    /// The last event it had taken.
+    pub after_seq: i64,
+}
+
 /// `grant.created`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GrantCreated {
@@ -717,6 +728,11 @@ mod tests {
                 webhook: "whk_1".into(),
                 url: "https://siem.acme.test/actas".into(),
                 from_seq: 1234,
+            }),
+            EventType::WebhookRemoved => EventData::WebhookRemoved(WebhookRemoved {
+                webhook: "whk_1".into(),
+                url: "https://siem.acme.test/actas".into(),
+                after_seq: 1240,
             }),
             EventType::SessionReviewed => EventData::SessionReviewed(SessionReviewed {
                 note: "Reset one sync during the outage; nothing else touched".into(),

@@ -130,6 +130,7 @@ events! {
     WebhookCreated(data::WebhookCreated) => "webhook.created", "An endpoint was added to receive audit events.";
     WebhookPaused(data::WebhookPaused) => "webhook.paused", "An endpoint kept failing and was paused; an admin is told.";
     WebhookResumed(data::WebhookResumed) => "webhook.resumed", "An admin resumed a paused endpoint.";
+    WebhookRemoved(data::WebhookRemoved) => "webhook.removed", "An admin removed an endpoint; nothing more is sent to it.";
 }
 
 /// What kind of party did something.
@@ -764,7 +765,7 @@ mod tests {
 
     #[test]
     fn every_event_type_round_trips() {
-        assert_eq!(EventType::VARIANTS.len(), 43);
+        assert_eq!(EventType::VARIANTS.len(), 44);
         for t in EventType::VARIANTS {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }
@@ -1002,6 +1003,11 @@ mod tests {
                 webhook: text(rng, 10),
                 url: text(rng, 30),
                 from_seq: rng.gen(),
+            }),
+            EventType::WebhookRemoved => EventData::WebhookRemoved(WebhookRemoved {
+                webhook: text(rng, 10),
+                url: text(rng, 30),
+                after_seq: rng.gen(),
             }),
             EventType::StepupRequested => EventData::StepupRequested(StepupRequested {
                 reason: text(rng, 40),

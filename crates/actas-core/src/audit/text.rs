@@ -417,6 +417,11 @@ pub fn webhook_paused(url: &str, failures: u32, seq: i64, last_error: &str) -> S
     )
 }
 
+/// `webhook.removed`; `by` is who removed it.
+pub fn webhook_removed(by: &str, url: &str, after_seq: i64) -> String {
+    format!("{by} removed the webhook to {url}, which had taken the events through #{after_seq}; nothing more is sent to it.")
+}
+
 /// `webhook.resumed`; `by` is who resumed it.
 pub fn webhook_resumed(by: &str, url: &str, from_seq: i64) -> String {
     format!("{by} resumed the webhook to {url}; it sends again from event #{from_seq}.")
@@ -1005,6 +1010,7 @@ mod tests {
             ),
             format!("webhook.paused: {}", webhook_paused("https://siem.acme.test/actas", 10, 1234, "HTTP 503")),
             format!("webhook.resumed: {}", webhook_resumed("Ada Quinn", "https://siem.acme.test/actas", 1234)),
+            format!("webhook.removed: {}", webhook_removed("Ada Quinn", "https://siem.acme.test/actas", 1240)),
             format!("breakglass.started: {}", breakglass_started(&p, &Session { breakglass: true, ..s.clone() })),
             format!(
                 "session.reviewed: {}",

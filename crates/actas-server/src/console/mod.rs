@@ -86,6 +86,7 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks", get(webhooks::webhooks))
         .route("/webhooks/{id}", get(webhooks::webhook))
         .route("/webhooks/{id}/resume", post(webhooks::resume))
+        .route("/webhooks/{id}/remove", post(webhooks::remove))
         .route("/webhooks/{id}/deliveries/{delivery}/replay", post(webhooks::replay))
 }
 

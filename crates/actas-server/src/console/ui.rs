@@ -160,6 +160,7 @@ pub(crate) fn event_words(kind: EventType) -> &'static str {
         T::WebhookCreated => "webhook added",
         T::WebhookPaused => "webhook paused",
         T::WebhookResumed => "webhook resumed",
+        T::WebhookRemoved => "webhook removed",
     }
 }
 

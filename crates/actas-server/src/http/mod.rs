@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -73,6 +73,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         webhooks::deliveries,
         webhooks::replay,
         webhooks::resume,
+        webhooks::remove,
         audit::list,
         audit::verify,
         audit::keys,
@@ -201,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/grants", get(accounts::grants).post(accounts::grant).delete(accounts::revoke))
         .route("/accounts/{id}/consent", put(accounts::set_consent))
         .route("/webhooks", get(webhooks::list))
+        .route("/webhooks/{id}", delete(webhooks::remove))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/deliveries/{delivery_id}/replay", post(webhooks::replay))
         .route("/webhooks/{id}/resume", post(webhooks::resume))

@@ -53,6 +53,19 @@ pub async fn replay(
     Ok((StatusCode::ACCEPTED, Json(views::delivery(&d))))
 }
 
+/// Removes an endpoint and its delivery log (`webhook.removed`).
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = api::Webhook), (status = 401, body = api::Problem), (status = 403, body = api::Problem), (status = 404, body = api::Problem)))]
+pub async fn remove(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Webhook>, ApiError> {
+    let staff = caller.staff()?;
+    let w = service::remove_webhook_as(&st.ctx, &staff, &id).await?;
+    Ok(Json(views::webhook(&w)))
+}
+
 /// Resumes a paused endpoint from the event it stopped at.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/resume", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 200, body = api::Webhook), (status = 401, body = api::Problem), (status = 403, body = api::Problem), (status = 404, body = api::Problem), (status = 409, body = api::Problem)))]

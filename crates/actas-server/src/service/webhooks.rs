@@ -120,7 +120,9 @@ pub async fn add_webhook(ctx: &Ctx, by: Actor, url: &str, events: &[String]) -> 
                     return Err(Error::refused(
                         Code::TooMany,
                         Some("url"),
-                        format!("There are {WEBHOOKS_MAX} webhooks already; remove one first."),
+                        format!(
+                            "There are {WEBHOOKS_MAX} webhooks already; remove one first (actas webhook remove ID)."
+                        ),
                     ));
                 }
                 w.after_seq = tx.get_event_head().await?.map_or(0, |(seq, _)| seq);
@@ -204,6 +206,39 @@ pub async fn resume_webhook(ctx: &Ctx, who: &actas_core::model::Staff, id: &str)
             })
         }))
         .await
+}
+
+/// Removes an endpoint and its delivery log; nothing more is sent to it.
+/// `by` is the admin (console, API) or the command line.
+pub async fn remove_webhook(ctx: &Ctx, by: Actor, id: &str) -> Result<Webhook> {
+    let now = ctx.clock.now();
+    let id = id.to_string();
+    ctx.store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let w = tx.get_webhook(&id).await?.ok_or_else(|| Error::not_found(format!("No webhook {id}.")))?;
+                tx.delete_webhook(&w.id).await?;
+                tx.append_event(NewEvent::new(
+                    now,
+                    by.clone(),
+                    text::webhook_removed(&by.name, &w.url, w.after_seq),
+                    EventData::WebhookRemoved(data::WebhookRemoved {
+                        webhook: w.id.clone(),
+                        url: w.url.clone(),
+                        after_seq: w.after_seq,
+                    }),
+                ))
+                .await?;
+                Ok(w)
+            })
+        }))
+        .await
+}
+
+/// An admin removes an endpoint (console, API).
+pub async fn remove_webhook_as(ctx: &Ctx, who: &actas_core::model::Staff, id: &str) -> Result<Webhook> {
+    authz::allow(who, Act::Administer, ctx.clock.now())?;
+    remove_webhook(ctx, Actor::staff(&who.id, &who.name), id).await
 }
 
 /// An admin sends one logged delivery's event again, now, whatever the

@@ -323,6 +323,11 @@ fn rows() -> Vec<Row> {
             want: staff([F, F, F, F, 200]),
         },
         Row {
+            endpoint: "DELETE /api/v1/webhooks/{id}",
+            call: |f| (Method::DELETE, format!("/api/v1/webhooks/{}", f.webhook), None),
+            want: staff([F, F, F, F, 200]),
+        },
+        Row {
             endpoint: "GET /api/v1/webhooks/{id}/deliveries",
             call: |f| get(format!("/api/v1/webhooks/{}/deliveries", f.webhook)),
             want: staff([F, F, F, F, 200]),

@@ -307,6 +307,8 @@ backend_test!(async fn every_event_type_is_written_by_the_flow_and_the_chain_ver
     }
     let (st, v) = app.post(&format!("/api/v1/webhooks/{}/resume", hook.id), &app.ada, json!({})).await;
     assert_eq!(st.as_u16(), 200, "{v}");
+    let (st, v) = app.api.send(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{}", hook.id), Some(&app.ada), None).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
 
     let events = app.events().await;
     let mut seen: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();

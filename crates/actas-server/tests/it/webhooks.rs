@@ -317,4 +317,35 @@ backend_test!(async fn the_console_shows_admins_each_webhook_its_log_a_pause_and
     let (mut lena, _) = crate::console::Browser::signed_in(&app, "lena").await;
     assert_eq!(lena.get("/webhooks").await.status, StatusCode::FORBIDDEN);
     assert_eq!(rx.got().len(), before + 1);
+    // Removed from its page.
+    let p = ada.post(&format!("/webhooks/{a}/remove"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(ada.get("/webhooks").await.html.contains("No webhook is set up."));
+});
+
+backend_test!(async fn a_removed_webhook_is_sent_nothing_more_and_its_log_goes(app) {
+    let rx = Receiver::start().await;
+    let (a, _) = add(&app, &rx.url, &["*"]).await;
+    deliver(&app).await;
+    let sent = rx.got().len();
+    assert!(sent > 0);
+    // Only an admin removes it; a refusal changes nothing.
+    for who in [&app.maria, &app.lena, &app.audrey] {
+        let (st, _) = app.api.send(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{a}"), Some(who), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(app.get("/api/v1/webhooks", &app.ada).await.1["webhooks"].as_array().unwrap().len(), 1);
+    let (st, v) = app.api.send(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{a}"), Some(&app.ada), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], a.as_str());
+    let removed = app.events_of_type("webhook.removed").await;
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["actor"]["id"], "ada");
+    assert!(removed[0]["text"].as_str().unwrap().starts_with("Ada Quinn removed the webhook to http://127.0.0.1:"), "{}", removed[0]["text"]);
+    assert_eq!(app.get("/api/v1/webhooks", &app.ada).await.1["webhooks"], json!([]));
+    assert_problem(&app.get(&format!("/api/v1/webhooks/{a}/deliveries"), &app.ada).await, 404, "not-found");
+    assert_problem(&app.api.send(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{a}"), Some(&app.ada), None).await, 404, "not-found");
+    app.session(&app.maria).actions(&["settings.view"]).start().await;
+    assert_eq!(deliver(&app).await, 0);
+    assert_eq!(rx.got().len(), sent, "nothing more is sent");
 });

@@ -1469,6 +1469,13 @@ impl crate::ports::WebhookWrites for SqlTx {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn delete_webhook(&mut self, id: &str) -> Result<()> {
+        for sql in ["DELETE FROM webhook_deliveries WHERE webhook_id = $1", "DELETE FROM webhooks WHERE id = $1"] {
+            sqlx::query(sql).bind(id).execute(self.db().await?).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     async fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO webhook_deliveries ({DELIVERY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"

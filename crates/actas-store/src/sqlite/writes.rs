@@ -617,6 +617,12 @@ impl WebhookWrites for BatchTx {
         Ok(n == 1)
     }
 
+    async fn delete_webhook(&mut self, id: &str) -> Result<()> {
+        self.change("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", [id])?;
+        self.change("DELETE FROM webhooks WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     async fn insert_delivery(&mut self, d: &Delivery) -> Result<()> {
         self.change(
             concat!(

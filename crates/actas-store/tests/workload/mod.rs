@@ -362,6 +362,9 @@ pub async fn run(store: &Store) {
                 let log = tx.list_deliveries("whk_1", 100).await?;
                 assert_eq!(log.iter().map(|d| d.attempt).collect::<Vec<_>>(), [3, 2, 1], "the latest first");
                 assert_eq!(tx.get_delivery("whd_1").await?.map(|d| d.attempt), Some(2));
+                tx.delete_webhook("whk_1").await?;
+                assert_eq!(tx.get_webhook("whk_1").await?, None);
+                assert!(tx.list_deliveries("whk_1", 100).await?.is_empty());
                 Ok(())
             })
         }))

@@ -133,6 +133,11 @@ pub async fn webhook(
             p { "Events: " (events_words(&w)) "." }
             p { "Sent through event #" (w.after_seq) ". " (trouble(now, &w)) }
             p.meta { "Added " (moment(now, w.created_at)) " by " (w.created_by) "." }
+            form #remove-form method="post" action=(format!("/webhooks/{}/remove", w.id)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                p.hint #remove-hint { "Removing it stops sending to it for good and deletes its delivery log; the events stay in the audit trail." }
+                button.danger type="submit" aria-describedby="remove-hint" { "Remove this webhook" }
+            }
             @if w.state == WebhookState::Paused {
                 form #resume-form method="post" action=(format!("/webhooks/{}/resume", w.id)) {
                     input type="hidden" name="csrf" value=(who.csrf);
@@ -188,6 +193,14 @@ pub async fn resume(State(state): State<AppState>, who: SignedIn, Path(id): Path
     permit(&state, &who, Act::Administer, "Webhooks")?;
     service::resume_webhook(&state.ctx, &who.staff, &id).await?;
     Ok(Redirect::to(&format!("/webhooks/{}?resumed=1", encode(&id))).into_response())
+}
+
+/// `POST /webhooks/{id}/remove`.
+pub async fn remove(State(state): State<AppState>, who: SignedIn, Path(id): Path<String>, form: Fields) -> Answer {
+    who.check_csrf(&form)?;
+    permit(&state, &who, Act::Administer, "Webhooks")?;
+    service::remove_webhook_as(&state.ctx, &who.staff, &id).await?;
+    Ok(Redirect::to("/webhooks?removed=1").into_response())
 }
 
 /// `POST /webhooks/{id}/deliveries/{delivery}/replay`: sends the event
