@@ -94,6 +94,10 @@ backend_test!(async fn a_break_glass_session_needs_no_approval_tells_every_lead_
 
     let scraped = app.text("/metrics", &app.ada).await;
     assert!(scraped.contains("actas_breakglass_awaiting_review 1\n"), "{scraped}");
+    // The customer is told how the session was let in.
+    let notes = app.client.notices(0).await.unwrap();
+    let note = notes.iter().find(|n| n.session_id.as_str() == sid).expect("a note for the customer");
+    assert!(note.text.contains("started in an emergency without a lead's approval (break-glass)"), "{}", note.text);
     // Not without a note, and not twice.
     assert_problem(&review(&app, &app.lena, sid, json!({"note": "  "})).await, 422, "note-required");
     assert_problem(&review(&app, &app.lena, sid, json!({})).await, 422, "note-required");
