@@ -701,7 +701,7 @@ test('Ada, an admin, reads the staff, apps and policy pages, and the trail of th
   try {
     const page = ada.page;
     const nav = await page.getByRole('navigation').getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Home', 'Verify the trail', 'Staff', 'Apps', 'Policy']);
+    assert.deepEqual(nav, ['Home', 'Verify the trail', 'Staff', 'Apps', 'Webhooks', 'Policy']);
 
     await page.getByRole('navigation').getByRole('link', { name: 'Staff' }).click();
     await page.waitForURL((u) => u.pathname === '/staff');

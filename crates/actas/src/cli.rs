@@ -794,13 +794,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             for w in &witnesses {
                 witnessed.extend(actas_server::witness::read(w)?);
             }
-            // Verifying needs public keys only; with the KEK, every stored
-            // key must also open, so a key row actas did not make is refused.
-            let access = match access()? {
-                KeyAccess::Plaintext => KeyAccess::PublicOnly,
-                other => other,
-            };
-            let c = ctx(&db, access).await?;
+            let c = ctx(&db, verify_access(access()?)).await?;
             let v = service::verify_against(&c, &heads, &witnessed).await?;
             if v.ok {
                 println!(

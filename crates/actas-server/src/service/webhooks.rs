@@ -269,20 +269,7 @@ pub async fn replay_delivery(
         .await?;
     let parts = open(ctx, &w)?;
     let outcome = send(ctx, &parts, &event).await;
-    let now = ctx.clock.now();
-    let attempt = Delivery {
-        id: ctx.ids.id("whd"),
-        webhook_id: w.id.clone(),
-        seq: d.seq,
-        event_id: d.event_id.clone(),
-        event_type: d.event_type,
-        attempt: d.attempt,
-        at: now,
-        status: outcome.status,
-        ok: outcome.ok(),
-        error: outcome.error.clone(),
-        replay: true,
-    };
+    let attempt = outcome.logged(ctx, &w.id, (d.seq, &d.event_id, d.event_type), d.attempt, true);
     let logged = attempt.clone();
     ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_delivery(&logged).await }))).await?;
     Ok(attempt)
@@ -341,20 +328,8 @@ async fn deliver_to(ctx: &Ctx, mut w: Webhook) -> Result<usize> {
             continue;
         }
         let outcome = send(ctx, &parts, &e).await;
-        let now = ctx.clock.now();
-        let attempt = Delivery {
-            id: ctx.ids.id("whd"),
-            webhook_id: w.id.clone(),
-            seq: e.seq,
-            event_id: e.id.clone(),
-            event_type: e.kind,
-            attempt: w.failures + 1,
-            at: now,
-            status: outcome.status,
-            ok: outcome.ok(),
-            error: outcome.error.clone(),
-            replay: false,
-        };
+        let attempt = outcome.logged(ctx, &w.id, (e.seq, &e.id, e.kind), w.failures + 1, false);
+        let now = attempt.at;
         let ok = attempt.ok;
         if ok {
             w.after_seq = e.seq;
@@ -429,6 +404,30 @@ struct Outcome {
 impl Outcome {
     fn ok(&self) -> bool {
         self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// The log's row of this attempt at event `(seq, id, type)`, made now.
+    fn logged(
+        &self,
+        ctx: &Ctx,
+        webhook_id: &str,
+        (seq, event_id, event_type): (i64, &str, actas_core::audit::EventType),
+        attempt: u32,
+        replay: bool,
+    ) -> Delivery {
+        Delivery {
+            id: ctx.ids.id("whd"),
+            webhook_id: webhook_id.to_string(),
+            seq,
+            event_id: event_id.to_string(),
+            event_type,
+            attempt,
+            at: ctx.clock.now(),
+            status: self.status,
+            ok: self.ok(),
+            error: self.error.clone(),
+            replay,
+        }
     }
 
     fn words(&self) -> String {

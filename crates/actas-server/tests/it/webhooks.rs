@@ -256,6 +256,19 @@ backend_test!(async fn refused_webhooks_store_nothing(app) {
     let (_, list) = app.get("/api/v1/webhooks", &app.ada).await;
     assert_eq!(list["webhooks"], json!([]));
     assert_problem(&app.get("/api/v1/webhooks/whk_none/deliveries", &app.ada).await, 404, "not-found");
+    assert_problem(&app.post("/api/v1/webhooks/whk_none/resume", &app.ada, json!({})).await, 404, "not-found");
+    // At most WEBHOOKS_MAX endpoints: one more is refused and nothing is stored.
+    for n in 0..service::WEBHOOKS_MAX {
+        add(&app, &format!("https://siem{n}.acme.test/in"), &["*"]).await;
+    }
+    let events = app.events().await.len();
+    match service::add_webhook(&app.ctx, Actor::system(), "https://one-more.acme.test/in", &["*".to_string()]).await {
+        Err(actas_core::Error::Refused { code, .. }) => assert_eq!(code.as_str(), "too-many"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.events().await.len(), events);
+    let (_, list) = app.get("/api/v1/webhooks", &app.ada).await;
+    assert_eq!(list["webhooks"].as_array().unwrap().len(), service::WEBHOOKS_MAX);
 });
 
 backend_test!(async fn two_nodes_send_each_event_once(app) {
