@@ -140,6 +140,15 @@ pub fn observe_sqlite_statements(observer: impl Fn(&str) + Send + Sync + 'static
     crate::sqlite::observe::set(std::sync::Arc::new(observer));
 }
 
+/// Calls `observer` with the text of a statement each time SQLite had to
+/// compile it again before it could run (a cached statement whose plan
+/// depends on a bound value, as when a partial index's condition is a
+/// parameter, is compiled anew on every run). For every SQLite store, opened
+/// before or after this call; one observer for the whole process.
+pub fn observe_sqlite_recompiles(observer: impl Fn(&str) + Send + Sync + 'static) {
+    crate::sqlite::observe::set_reprepared(std::sync::Arc::new(observer));
+}
+
 /// Where the tests' time starts: 2026-11-25 14:00 UTC.
 pub fn t0() -> Timestamp {
     use chrono::TimeZone;

@@ -70,3 +70,21 @@ async fn no_query_scans_the_trail_or_sorts_it() {
     }
     assert!(bad.is_empty(), "plans that grow with the tables:\n{}", bad.join("\n\n"));
 }
+
+/// A cached statement whose plan depends on a bound value (a parameter in
+/// the place of a partial index's condition) is compiled again on every run:
+/// the hot path then pays a compile per call. None of the store's may be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_statement_is_compiled_again_on_each_run() {
+    let again = Statements::default();
+    let log = again.clone();
+    actas_store::testing::observe_sqlite_recompiles(move |sql| {
+        log.0.lock().unwrap().insert(sql.trim().to_string());
+    });
+
+    let db = TestStore::sqlite().await;
+    workload::run(&db.store).await;
+
+    let again: Vec<String> = again.0.lock().unwrap().iter().cloned().collect();
+    assert!(again.is_empty(), "statements SQLite compiled again to run:\n{}", again.join("\n\n"));
+}

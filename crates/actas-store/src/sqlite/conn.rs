@@ -179,14 +179,22 @@ impl HasConn for BatchTx {
 
 /// Runs one statement that returns no rows.
 pub(super) fn exec(c: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
-    c.prepare_cached(sql)?.execute(params)
+    let mut stmt = c.prepare_cached(sql)?;
+    let changed = stmt.execute(params);
+    #[cfg(feature = "testing")]
+    super::observe::ran_again(&stmt, sql);
+    changed
 }
 
 /// The first row of a query, read with `f`.
 pub(super) fn one<T>(c: &Connection, sql: &str, params: impl Params, f: fn(&Row) -> Result<T>) -> Result<Option<T>> {
     let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
     let mut rows = stmt.query(params).map_err(db_err)?;
-    rows.next().map_err(db_err)?.map(f).transpose()
+    let first = rows.next().map_err(db_err)?.map(f).transpose();
+    drop(rows);
+    #[cfg(feature = "testing")]
+    super::observe::ran_again(&stmt, sql);
+    first
 }
 
 /// Every row of a query, read with `f`.
@@ -197,6 +205,9 @@ pub(super) fn many<T>(c: &Connection, sql: &str, params: impl Params, f: fn(&Row
     while let Some(r) = rows.next().map_err(db_err)? {
         out.push(f(r)?);
     }
+    drop(rows);
+    #[cfg(feature = "testing")]
+    super::observe::ran_again(&stmt, sql);
     Ok(out)
 }
 

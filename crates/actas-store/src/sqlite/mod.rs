@@ -183,6 +183,23 @@ pub(crate) mod observe {
             o(sql);
         }
     }
+
+    static REPREPARED: RwLock<Option<Observer>> = RwLock::new(None);
+
+    pub(crate) fn set_reprepared(o: Observer) {
+        *REPREPARED.write().unwrap_or_else(|e| e.into_inner()) = Some(o);
+    }
+
+    /// Reports `sql` when SQLite had to compile the cached `stmt` again to
+    /// run it (its plan depended on a bound value, or the schema changed).
+    pub(crate) fn ran_again(stmt: &rusqlite::Statement<'_>, sql: &str) {
+        let again = stmt.reset_status(rusqlite::StatementStatus::RePrepare);
+        if again > 0 {
+            if let Some(o) = REPREPARED.read().unwrap_or_else(|e| e.into_inner()).clone() {
+                o(sql);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

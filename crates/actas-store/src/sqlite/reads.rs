@@ -67,7 +67,7 @@ impl<C: HasConn> StaffReads for C {
 
     async fn get_staff_password(&mut self, id: &str) -> Result<Option<String>> {
         let hash = one(self.conn(), "SELECT password_hash FROM staff WHERE id = ?1", [id], |r| {
-            get::<Option<String>>(r, "password_hash")
+            get::<Option<String>>(r, 0, "password_hash")
         })?;
         Ok(hash.flatten())
     }
@@ -109,7 +109,7 @@ impl<C: HasConn> ConsoleReads for C {
 impl<C: HasConn> CredentialReads for C {
     async fn find_credential(&mut self, hash: &str) -> Result<Option<(String, String)>> {
         one(self.conn(), "SELECT owner_kind, owner_id FROM credentials WHERE hash = ?1", [hash], |r| {
-            Ok((get(r, "owner_kind")?, get(r, "owner_id")?))
+            Ok((get(r, 0, "owner_kind")?, get(r, 1, "owner_id")?))
         })
     }
 }
@@ -170,7 +170,10 @@ impl<C: HasConn> RequestReads for C {
     async fn list_requests(&mut self, f: &RequestFilter) -> Result<Vec<Request>> {
         let mut q = Query::new(concat!("SELECT ", request_cols!(), " FROM requests WHERE 1 = 1"));
         if let Some(s) = f.status {
-            q.push(" AND status = ").bind(s.as_str().to_string());
+            // A literal, not a parameter: with a bound value here SQLite
+            // compiles the statement again on every run, to see whether the
+            // partial index on approved requests applies.
+            q.push(" AND status = '").push(s.as_str()).push("'");
         }
         if let Some(v) = &f.requester {
             q.push(" AND requester = ").bind(v.clone());
@@ -394,7 +397,7 @@ impl<C: HasConn> NoticeReads for C {
 /// The chain's head as stored: `(seq, hash)`.
 pub(super) fn event_head(c: &Connection) -> Result<Option<(i64, String)>> {
     one(c, "SELECT seq, hash FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)", [], |r| {
-        Ok((get(r, "seq")?, get(r, "hash")?))
+        Ok((get(r, 0, "seq")?, get(r, 1, "hash")?))
     })
 }
 

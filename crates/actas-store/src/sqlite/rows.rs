@@ -103,18 +103,29 @@ pub(super) fn event_from(r: &Row) -> Result<Event> {
     stored_event(r)?.to_event().map_err(corrupt)
 }
 
-/// One column of a row; a value of the wrong type is stored data this
-/// build cannot read.
-pub(super) fn get<T: FromSql>(r: &Row, col: &str) -> Result<T> {
-    r.get(col).map_err(|e| corrupt(format!("{col}: {e}")))
+/// Column `col` of a row, expected at position `at`; a value of the wrong
+/// type is stored data this build cannot read.
+///
+/// Looking a column up by name compares it with every column's name, and
+/// the hot reads (a session per authorization) have 26: the position is
+/// tried first, and the name only when the statement's columns come in
+/// another order.
+pub(super) fn get<T: FromSql>(r: &Row, at: usize, col: &str) -> Result<T> {
+    let got = if r.as_ref().column_name(at).is_ok_and(|name| name == col) { r.get(at) } else { r.get(col) };
+    got.map_err(|e| corrupt(format!("{col}: {e}")))
 }
 
 /// Reads the row struct `$row` field by field (each field's column named as
-/// the field, or as given) and turns it into the model's value.
+/// the field, or as given, and expected in the order of the fields) and
+/// turns it into the model's value.
 macro_rules! read_rows {
     ($($f:ident: $row:ident => $model:ty { $($field:ident $(= $col:literal)?),* $(,)? })*) => {$(
         pub(super) fn $f(r: &Row) -> Result<$model> {
-            <$model>::try_from($row { $($field: get(r, read_rows!(@col $field $($col)?))?),* })
+            let mut at = 0..;
+            // Fields are evaluated in the order written, so `at` counts columns.
+            <$model>::try_from($row {
+                $($field: get(r, at.next().unwrap_or_default(), read_rows!(@col $field $($col)?))?),*
+            })
         }
     )*};
     (@col $field:ident $col:literal) => { $col };
