@@ -37,6 +37,10 @@ use crate::db::Target;
 use crate::plan::Plan;
 use crate::report::Report;
 
+/// mimalloc: see "Why these dependencies" in the README.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Throughput, latency and memory of actas against baselines of the same run.
 #[derive(Debug, Parser)]
 #[command(name = "actas-bench")]

@@ -74,6 +74,11 @@ pub struct Config {
     pub oidc: Option<console::oidc::OidcConfig>,
     /// Whether the console takes passwords; off needs [`Config::oidc`].
     pub password_sign_in: bool,
+    /// How long a console sign-in lasts.
+    pub console: console::Lifetimes,
+    /// Connections to PostgreSQL, or SQLite's reader connections (the
+    /// store's default when `None`).
+    pub pool_size: Option<u32>,
 }
 
 impl Config {
@@ -97,6 +102,8 @@ impl Config {
             checkpoints: actas_store::CheckpointSchedule::default(),
             oidc: None,
             password_sign_in: true,
+            console: console::Lifetimes::default(),
+            pool_size: None,
         }
     }
 }
@@ -116,6 +123,8 @@ pub struct AppState {
     pub oidc: Option<Arc<console::oidc::Oidc>>,
     /// Whether the console takes passwords.
     pub password_sign_in: bool,
+    /// How long a console sign-in lasts.
+    pub console_lifetimes: console::Lifetimes,
 }
 
 /// Opens the database and loads keys: the context every surface uses.
@@ -127,19 +136,20 @@ pub async fn open_ctx(
     base_url: String,
     access: KeyAccess,
 ) -> anyhow::Result<Ctx> {
-    open_ctx_with_ids(database_url, policy, clock, Arc::new(RandomIds), base_url, access).await
+    open_ctx_with_ids(&actas_store::Options::new(database_url), policy, clock, Arc::new(RandomIds), base_url, access)
+        .await
 }
 
 /// [`open_ctx`] taking new ids and secrets from `ids`.
 pub async fn open_ctx_with_ids(
-    database_url: &str,
+    database: &actas_store::Options,
     policy: Policy,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn Ids>,
     base_url: String,
     access: KeyAccess,
 ) -> anyhow::Result<Ctx> {
-    let store = Store::open(&actas_store::Options::new(database_url).with_ids(ids.clone())).await?;
+    let store = Store::open(&database.clone().with_ids(ids.clone())).await?;
     let keys = Arc::new(
         keys::KeyRing::load(&store, policy.session.max_minutes, access).await.context("cannot load signing keys")?,
     );
@@ -172,6 +182,7 @@ pub struct Server {
     limits: http::connections::Limits,
     oidc: Option<Arc<console::oidc::Oidc>>,
     password_sign_in: bool,
+    console_lifetimes: console::Lifetimes,
 }
 
 impl Server {
@@ -190,9 +201,9 @@ impl Server {
             Some(o) => Some(Arc::new(console::oidc::Oidc::new(o, &base_url, &config.keys)?)),
             None => None,
         };
-        let ctx =
-            open_ctx_with_ids(&config.database_url, config.policy, config.clock, config.ids, base_url, config.keys)
-                .await?;
+        let database =
+            actas_store::Options { pool_size: config.pool_size, ..actas_store::Options::new(config.database_url) };
+        let ctx = open_ctx_with_ids(&database, config.policy, config.clock, config.ids, base_url, config.keys).await?;
         ctx.keys.make_missing(&ctx.store, ctx.clock.now()).await.context("cannot load signing keys")?;
         ctx.store.set_checkpoint_schedule(config.checkpoints);
         let witness = match &config.witness {
@@ -229,6 +240,7 @@ impl Server {
             limits: config.connections,
             oidc,
             password_sign_in: config.password_sign_in,
+            console_lifetimes: config.console,
         })
     }
 
@@ -267,6 +279,7 @@ impl Server {
             proxies: self.proxies.clone(),
             oidc: self.oidc.clone(),
             password_sign_in: self.password_sign_in,
+            console_lifetimes: self.console_lifetimes,
         });
         tracing::info!(addr = %self.addr, database = self.ctx.store.engine().as_str(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a

@@ -81,6 +81,21 @@ impl KeyRole {
     }
 }
 
+/// A sealed segment of the trail as stored: events `first_seq..=last_seq`
+/// moved to files by `actas audit archive`, and the signed manifest that
+/// names them (`actas_core::audit::segment::Manifest`, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The first event's seq.
+    pub first_seq: i64,
+    /// The last event's seq.
+    pub last_seq: i64,
+    /// The manifest, JSON.
+    pub manifest: String,
+    /// When it was recorded.
+    pub sealed_at: Timestamp,
+}
+
 /// A signing key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -298,12 +313,15 @@ pub struct Options {
     pub migrate: bool,
     /// Where new ids come from (events' and those made in a transaction).
     pub ids: Arc<dyn Ids>,
+    /// Connections to PostgreSQL (16 when `None`), or SQLite's reader
+    /// connections (8 when `None`; SQLite has one writer).
+    pub pool_size: Option<u32>,
 }
 
 impl Options {
     /// The database at `url`, migrated on open, with random ids.
     pub fn new(url: impl Into<String>) -> Options {
-        Options { url: url.into(), migrate: true, ids: Arc::new(RandomIds) }
+        Options { url: url.into(), migrate: true, ids: Arc::new(RandomIds), pool_size: None }
     }
 
     /// Leaves the schema as it is: opening refuses one this build does not
@@ -427,13 +445,25 @@ pub fn schema_version() -> i64 {
     sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0)
 }
 
+/// Refuses a schema written by a newer actas: one with a migration this
+/// build lacks.
+fn check_newer(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> anyhow::Result<()> {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
+        anyhow::bail!(
+            "the database has schema version {v}, which this actas (schema {}) does not know: a newer actas \
+             migrated it; run that version instead (see docs/upgrading.md)",
+            known.iter().max().copied().unwrap_or(0)
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a schema this build does not know: one with a migration this
 /// build lacks (a newer actas wrote it) or missing one (run `actas migrate`).
 fn check_schema(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> anyhow::Result<()> {
+    check_newer(migrator, applied)?;
     let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
-    if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
-        anyhow::bail!("the database has schema version {v}, which this actas does not know; upgrade actas");
-    }
     if let Some(v) = known.iter().find(|v| !applied.contains(v)) {
         anyhow::bail!("the database lacks schema version {v}; run `actas migrate`");
     }

@@ -20,7 +20,8 @@ use actas_core::{Result, Timestamp};
 use async_trait::async_trait;
 
 use crate::{
-    ConnectorRecord, ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, SessionFilter, StaffProfile,
+    ConnectorRecord, ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, Segment, SessionFilter,
+    StaffProfile,
 };
 
 /// Tickets, read.
@@ -252,6 +253,8 @@ pub trait AuditReads: Send {
     async fn list_checkpoints(&mut self, after_seq: i64, through_seq: i64) -> Result<Vec<Checkpoint>>;
     /// How many checkpoints there are with `seq > after_seq`.
     async fn count_checkpoints(&mut self, after_seq: i64) -> Result<i64>;
+    /// The sealed segments (`audit archive`), oldest first.
+    async fn list_segments(&mut self) -> Result<Vec<Segment>>;
 }
 
 /// The audit trail, appended to.
@@ -261,6 +264,12 @@ pub trait AuditWrites: Send {
     async fn append_event(&mut self, e: NewEvent) -> Result<Event>;
     /// Stores a checkpoint.
     async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<()>;
+    /// Records a sealed segment; its events may then be removed.
+    async fn insert_segment(&mut self, s: &Segment) -> Result<()>;
+    /// Removes the oldest stored events, at most `limit` of them and none
+    /// after seq `through`, which a recorded segment must seal (the
+    /// database refuses otherwise); answers how many went.
+    async fn remove_sealed_events(&mut self, through: i64, limit: i64) -> Result<u64>;
 }
 
 /// Customer notes, read.

@@ -296,8 +296,13 @@ async fn a_database_with_an_unknown_schema_version_is_refused() {
             .await
             .unwrap();
     }
-    let err = Store::open(&Options::new(url).without_migrations()).await.unwrap_err();
+    let err = Store::open(&Options::new(url.clone()).without_migrations()).await.unwrap_err();
     assert!(err.to_string().contains("9999"), "{err}");
+    // Opening it the way every command does (migrating first) says the same,
+    // in words, and changes nothing.
+    let err = format!("{:#}", Store::open(&Options::new(url)).await.unwrap_err());
+    assert!(err.contains("schema version 9999, which this actas"), "{err}");
+    assert!(err.contains("a newer actas migrated it"), "{err}");
 }
 
 #[tokio::test]

@@ -7,100 +7,64 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actas_core::audit::Actor;
 use actas_core::id::Secret;
 use actas_core::model::Role;
 use actas_core::policy::Policy;
 use actas_core::SystemClock;
-use actas_server::console::oidc::OidcConfig;
 use actas_server::{export, service, Config, Ctx, Kek, KeyAccess, KeyError, Server};
 use actas_store::KeyRole;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Common, CommonFlags, Resolver, ServeFlags};
 
 /// Support impersonation tied to tickets, approved where risky, shown by a
 /// banner, and told afterwards in a tamper-evident audit trail.
 #[derive(Debug, Parser)]
 #[command(name = "actas", version = version())]
 pub struct Args {
-    /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL.
-    #[arg(long, global = true, env = "ACTAS_DATABASE_URL", default_value = "actas.db")]
-    pub database: String,
+    /// A config file (TOML, in sections: `[server]`, `[database]`, `[keys]`,
+    /// `[limits]`, `[console]`, `[oidc]`, `[audit]`, `[log]`); a flag or an ACTAS_* variable
+    /// overrides each of its settings. `actas config show` prints them.
+    #[arg(long, global = true, env = "ACTAS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database: a SQLite file path or sqlite:// URL, or a postgres:// URL
+    /// [env: ACTAS_DATABASE_URL] [default: actas.db].
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    /// Connections to PostgreSQL, or reader connections to SQLite
+    /// [env: ACTAS_POOL_SIZE] [default: 16 for PostgreSQL, 8 for SQLite].
+    #[arg(long, global = true)]
+    pub pool_size: Option<u32>,
     /// The key-encryption key that seals the private signing keys: a file
     /// holding 32 random bytes, raw or base64 (`actas key new-kek FILE`).
-    /// `ACTAS_KEY_ENCRYPTION_KEY` may hold the base64 instead.
-    #[arg(long, global = true, env = "ACTAS_KEY_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    /// `ACTAS_KEY_ENCRYPTION_KEY` may hold the base64 instead
+    /// [env: ACTAS_KEY_ENCRYPTION_KEY_FILE].
+    #[arg(long, global = true, value_name = "FILE")]
     pub key_encryption_key_file: Option<PathBuf>,
     /// Without a key-encryption key, use (and make) signing keys stored in
     /// the clear, as before sealing existed. Insecure: whoever reads the
     /// database can sign tokens and checkpoints. Only to keep an old
-    /// database running until `actas key encrypt`.
-    #[arg(long, global = true, env = "ACTAS_ALLOW_PLAINTEXT_KEYS")]
+    /// database running until `actas key encrypt`
+    /// [env: ACTAS_ALLOW_PLAINTEXT_KEYS].
+    #[arg(long, global = true)]
     pub allow_plaintext_keys: bool,
     /// How the log on standard error is written: `text` (colours only on a
-    /// terminal) or `json` (one object per line, with the request id).
-    #[arg(long, global = true, env = "ACTAS_LOG_FORMAT", value_enum, default_value_t = crate::logs::LogFormat::Text)]
-    pub log_format: crate::logs::LogFormat,
+    /// terminal) or `json` (one object per line, with the request id)
+    /// [env: ACTAS_LOG_FORMAT] [default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<crate::logs::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        listen: SocketAddr,
-        /// Policy file (the shipped policy when absent).
-        #[arg(long, env = "ACTAS_POLICY")]
-        policy: Option<PathBuf>,
-        /// Public base URL, used as the tokens' issuer.
-        #[arg(long, env = "ACTAS_BASE_URL")]
-        base_url: Option<String>,
-        /// Append every signed audit head to this file, outside the
-        /// database (one JSON line each; `audit verify --witness FILE`).
-        #[arg(long, env = "ACTAS_WITNESS_FILE", value_name = "FILE")]
-        witness: Option<PathBuf>,
-        /// A reverse proxy (address or network, like 10.0.0.0/8) whose
-        /// X-Forwarded-For names the client; repeat for each. Without one,
-        /// the connecting address is the client.
-        #[arg(long = "trusted-proxy", value_name = "IP_OR_CIDR", value_parser = actas_server::http::forwarded::parse_proxy)]
-        trusted_proxies: Vec<ipnet::IpNet>,
-        /// Connections open at once; past it, the longest idle one is closed
-        /// or the newcomer waits.
-        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-        max_connections: u32,
-        /// Seconds a client has to send a request's head.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-        header_timeout: u64,
-        /// Seconds a keep-alive connection may wait for its next request.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-        idle_timeout: u64,
-        /// Seconds a client has to send a request's body once its head is in.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-        body_timeout: u64,
-        /// The company's OpenID Connect provider (its issuer URL): staff may
-        /// sign in to the console through it. A confidential client's secret
-        /// is read from ACTAS_OIDC_CLIENT_SECRET.
-        #[arg(long, value_name = "URL", requires = "oidc_client_id")]
-        oidc_issuer: Option<String>,
-        /// actas' client id at the provider.
-        #[arg(long, value_name = "ID", requires = "oidc_issuer")]
-        oidc_client_id: Option<String>,
-        /// The ID token claim that lists the person's groups, mapped to roles
-        /// by the policy's [oidc.roles].
-        #[arg(long, value_name = "NAME", default_value = "groups")]
-        oidc_roles_claim: String,
-        /// The ID token claim whose value is the staff login.
-        #[arg(long, value_name = "NAME", default_value = "preferred_username")]
-        oidc_username_claim: String,
-        /// Whether the console takes passwords; off needs --oidc-issuer.
-        #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
-        password_sign_in: OnOff,
-    },
+    /// Serve the API. Each flag has a key in the config file and an
+    /// ACTAS_* variable (`actas config show` lists them).
+    Serve(ServeFlags),
     /// Serve with demo staff, an app and tickets on a fresh SQLite file,
     /// beside the demo host app "Acme Billing".
     Demo {
@@ -161,6 +125,20 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The settings in force.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the settings `actas serve` would run with, as a config file,
+    /// each value with where it came from (flag, environment, file,
+    /// default); secrets are masked. Checks the config file first, and
+    /// takes `serve`'s flags to show their effect.
+    Show(ServeFlags),
 }
 
 /// A setting that is on or off.
@@ -376,6 +354,27 @@ pub enum AuditCommand {
         /// one file per node).
         #[arg(long = "witness", value_name = "FILE")]
         witnesses: Vec<PathBuf>,
+        /// The folder of the archived segments (`audit archive --to`): the
+        /// whole trail is checked, from its first event through the
+        /// archive's files into the database. Without it, the database's
+        /// part is checked from the last sealed head.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
+    },
+    /// Move the events before a date out of the database into sealed
+    /// segments: files of JSON lines, each with a manifest signed by a
+    /// checkpoint key. The trail stays verifiable across the cut.
+    Archive {
+        /// Archive the events before this moment: a date (midnight UTC) or
+        /// an RFC 3339 time. The trail's newest event always stays.
+        #[arg(long, value_parser = parse_before)]
+        before: actas_core::Timestamp,
+        /// The archive's folder (made when missing).
+        #[arg(long = "to", value_name = "DIR")]
+        to: PathBuf,
+        /// Events per segment file.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
+        segment_events: i64,
     },
     /// Print every event.
     Export {
@@ -383,6 +382,17 @@ pub enum AuditCommand {
         #[arg(long, value_enum)]
         format: ExportFormat,
     },
+}
+
+fn parse_before(s: &str) -> Result<actas_core::Timestamp, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| "expected a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z)".to_string())
 }
 
 fn parse_head(s: &str) -> Result<(i64, String), String> {
@@ -394,19 +404,33 @@ fn parse_head(s: &str) -> Result<(i64, String), String> {
     Ok((seq, hash.to_ascii_lowercase()))
 }
 
-/// Logs go to standard error: `info` when serving, `warn` otherwise.
 /// `actas --version`: the build and the database schema it writes.
 fn version() -> &'static str {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSION.get_or_init(|| format!("{} (database schema {})", env!("CARGO_PKG_VERSION"), actas_store::schema_version()))
 }
 
-pub fn init_logs(args: &Args) {
-    let default = match args.command {
+impl Args {
+    /// The flags every command takes, apart from the command.
+    pub fn split(self) -> (CommonFlags, Command) {
+        let flags = CommonFlags {
+            database: self.database,
+            pool_size: self.pool_size,
+            kek_file: self.key_encryption_key_file,
+            allow_plaintext_keys: self.allow_plaintext_keys,
+            log_format: self.log_format,
+        };
+        (flags, self.command)
+    }
+}
+
+/// Logs go to standard error: `info` when serving, `warn` otherwise.
+pub fn init_logs(command: &Command, common: &Common) {
+    let default = match command {
         Command::Serve { .. } | Command::Demo { .. } => "info",
         _ => "warn",
     };
-    crate::logs::init(default, args.log_format);
+    crate::logs::init(common.log_filter.as_deref().unwrap_or(default), common.log_format);
 }
 
 fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {
@@ -514,8 +538,9 @@ async fn ctx(database: &str, access: KeyAccess) -> anyhow::Result<Ctx> {
 
 /// How this run reaches the private keys: the KEK from its file or from
 /// `ACTAS_KEY_ENCRYPTION_KEY`, else in the clear when allowed, else not at all.
-fn key_access(file: Option<&Path>, allow_plaintext: bool) -> anyhow::Result<KeyAccess> {
-    let from_env = std::env::var("ACTAS_KEY_ENCRYPTION_KEY").ok().filter(|v| !v.trim().is_empty());
+fn key_access(common: &Common) -> anyhow::Result<KeyAccess> {
+    let (file, from_env, allow_plaintext) =
+        (common.kek_file.as_deref(), common.kek.as_ref().map(Secret::expose), common.allow_plaintext_keys);
     Ok(match (file, from_env) {
         (Some(_), Some(_)) => {
             return Err(KeyError::BadKek(
@@ -585,60 +610,33 @@ fn connector_setup(kind: ConnectorKind, secret_stdin: bool, map: &[String]) -> a
 }
 
 /// Runs a command; the exit code tells success.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let db = args.database;
-    let access = || key_access(args.key_encryption_key_file.as_deref(), args.allow_plaintext_keys);
-    match args.command {
-        Command::Serve {
-            listen,
-            policy,
-            base_url,
-            witness,
-            trusted_proxies,
-            max_connections,
-            header_timeout,
-            idle_timeout,
-            body_timeout,
-            oidc_issuer,
-            oidc_client_id,
-            oidc_roles_claim,
-            oidc_username_claim,
-            password_sign_in,
-        } => {
-            let oidc = match (oidc_issuer, oidc_client_id) {
-                (Some(issuer), Some(client_id)) => Some(OidcConfig {
-                    client_secret: std::env::var("ACTAS_OIDC_CLIENT_SECRET")
-                        .ok()
-                        .filter(|s| !s.trim().is_empty())
-                        .map(Secret::new),
-                    roles_claim: oidc_roles_claim,
-                    username_claim: oidc_username_claim,
-                    ..OidcConfig::new(issuer, client_id)
-                }),
-                _ => None,
-            };
-            if password_sign_in == OnOff::Off && oidc.is_none() {
-                bail!(
-                    "--password-sign-in off needs --oidc-issuer and --oidc-client-id: without either, nobody could sign in to the console"
-                );
-            }
-            let policy = load_policy(policy.as_ref())?;
+pub async fn run(command: Command, mut settings: Resolver<'_>, common: Common) -> anyhow::Result<ExitCode> {
+    let access = || key_access(&common);
+    let db = common.database.clone();
+    let pool_size = common.pool_size;
+    match command {
+        Command::Serve(flags) => {
+            let serve = settings.serve(flags)?;
+            let policy = load_policy(serve.policy.as_ref())?;
             let mut config = Config::new(db);
-            config.listen = listen;
+            config.pool_size = pool_size;
+            config.listen = serve.listen;
             config.policy = policy;
-            config.base_url = base_url;
+            config.base_url = serve.base_url;
             config.keys = access()?;
-            config.witness = witness;
-            config.trusted_proxies = trusted_proxies;
-            config.connections = actas_server::http::connections::Limits {
-                max_connections: max_connections as usize,
-                header_timeout: Duration::from_secs(header_timeout),
-                idle_timeout: Duration::from_secs(idle_timeout),
-                body_timeout: Duration::from_secs(body_timeout),
-            };
-            config.oidc = oidc;
-            config.password_sign_in = password_sign_in == OnOff::On;
+            config.witness = serve.witness;
+            config.trusted_proxies = serve.trusted_proxies;
+            config.connections = serve.limits;
+            config.password_checks = serve.password_checks;
+            config.console = serve.console;
+            config.checkpoints = serve.checkpoints;
+            config.oidc = serve.oidc;
+            config.password_sign_in = serve.password_sign_in;
             Server::build(config).await?.run().await?;
+        }
+        Command::Config { command: ConfigCommand::Show(flags) } => {
+            settings.serve(flags)?;
+            print!("{}", settings.show());
         }
         Command::Demo { listen, app_listen, host_app } => {
             let host = match host_app {
@@ -789,13 +787,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 p.session.idle_minutes
             );
         }
-        Command::Audit { command: AuditCommand::Verify { heads, witnesses } } => {
+        Command::Audit { command: AuditCommand::Verify { heads, witnesses, archive } } => {
             let mut witnessed = Vec::new();
             for w in &witnesses {
                 witnessed.extend(actas_server::witness::read(w)?);
             }
             let c = ctx(&db, verify_access(access()?)).await?;
-            let v = service::verify_against(&c, &heads, &witnessed).await?;
+            let (v, sealed) = service::verify_trail(&c, &heads, &witnessed, archive.as_deref()).await?;
             if v.ok {
                 println!(
                     "The audit trail is intact: {} events, {} signed checkpoints, {} witnessed heads, head {}.",
@@ -804,6 +802,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     witnessed.len(),
                     v.head.unwrap_or_default()
                 );
+                match (sealed.sealed_through, &archive) {
+                    (Some(through), Some(dir)) => println!(
+                        "Events 1 to {through} were checked in the archive {} ({} segments, {} events); the rest in \
+                         the database.",
+                        dir.display(),
+                        sealed.segments,
+                        sealed.archived_events
+                    ),
+                    (Some(through), None) => println!(
+                        "Events 1 to {through} are archived in {} sealed segments and were not read: the database's \
+                         part was checked from the signed head of the last one. Add --archive DIR to check them too.",
+                        sealed.segments
+                    ),
+                    (None, _) => {}
+                }
             } else {
                 println!(
                     "The audit trail is NOT intact. First bad event: {}. {}",
@@ -814,6 +827,39 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { command: AuditCommand::Export { format } } => export(&db, access()?, format).await?,
+        Command::Audit { command: AuditCommand::Archive { before, to, segment_events } } => {
+            let c = ctx(&db, access()?).await?;
+            let done = service::archive(&c, before, &to, segment_events).await?;
+            for m in &done.segments {
+                println!(
+                    "Sealed events {} to {} ({} to {}) in {}.",
+                    m.first_seq,
+                    m.last_seq,
+                    m.first_at,
+                    m.last_at,
+                    to.join(&m.file).display()
+                );
+            }
+            match done.sealed_through {
+                Some(through) if done.segments.is_empty() => println!(
+                    "Nothing more to archive before {}: events 1 to {through} were archived before.{}",
+                    actas_core::clock::format_ms(before),
+                    if done.removed > 0 {
+                        format!(" {} of them left the database now.", done.removed)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Some(through) => println!(
+                    "Events 1 to {through} are archived; {} events left the database. Keep {} with the backups: \
+                     `actas audit verify --archive {}` checks it.",
+                    done.removed,
+                    to.display(),
+                    to.display()
+                ),
+                None => println!("Nothing to archive before {}.", actas_core::clock::format_ms(before)),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

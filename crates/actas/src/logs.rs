@@ -26,12 +26,31 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber: `ACTAS_LOG` (an `EnvFilter`) or
-/// `default`, written to standard error by [`Stderr`] in `format`.
-pub fn init(default: &str, format: LogFormat) {
+impl LogFormat {
+    /// The name the flag, the environment and the config file use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// Reads a name of [`LogFormat::as_str`].
+    pub fn parse(name: &str) -> Option<LogFormat> {
+        match name {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Installs the global subscriber: `filter` (an `EnvFilter`, already
+/// checked by the configuration), written to standard error by [`Stderr`]
+/// in `format`.
+pub fn init(filter: &str, format: LogFormat) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ACTAS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::new(filter);
     let fmt =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr::default()).log_internal_errors(false);
     match format {

@@ -7,6 +7,7 @@
 //! head (see [`checkpoint_message`]) make a cut tail visible too.
 
 pub mod data;
+pub mod segment;
 mod stored;
 mod text;
 
@@ -637,6 +638,13 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier whose next event is the one after seq `seq`, whose hash
+    /// was `hash`: the live part of a trail whose older part is sealed in
+    /// an archive.
+    pub fn after(seq: i64, hash: &str) -> ChainVerifier {
+        ChainVerifier { expected_seq: seq + 1, prev_hash: hash.to_string(), ..ChainVerifier::default() }
+    }
+
     /// Checks the next event.
     pub fn push(&mut self, e: &Event) -> Result<(), BadEvent> {
         self.link(e.seq, &e.id, &e.prev_hash, &e.hash, |h| Ok(h.matches(e)))

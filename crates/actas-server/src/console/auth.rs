@@ -12,7 +12,8 @@
 //!
 //! **Invariant:** every request re-reads the session and the staff row, so
 //! a disabled member is signed out at once; a session ends after
-//! [`IDLE_MINUTES`] without a request or [`ABSOLUTE_HOURS`] after sign-in,
+//! [`Lifetimes::idle`] without a request or [`Lifetimes::absolute`] after
+//! sign-in (30 minutes and 12 hours unless configured),
 //! both read from the injected clock. Every sign-in passes the throttle
 //! (`super::throttle`) before its password is checked; the client address
 //! it counts by comes from the connection, or from `X-Forwarded-For` when
@@ -43,10 +44,21 @@ use crate::AppState;
 pub const COOKIE: &str = "actas_console";
 /// The sign-in form's double-submit cookie.
 pub const LOGIN_COOKIE: &str = "actas_login";
-/// A console session ends after this long without a request.
-pub const IDLE_MINUTES: i64 = 30;
-/// A console session ends this long after sign-in, busy or not.
-pub const ABSOLUTE_HOURS: i64 = 12;
+/// How long a console sign-in lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A console session ends after this long without a request.
+    pub idle: chrono::Duration,
+    /// A console session ends this long after sign-in, busy or not.
+    pub absolute: chrono::Duration,
+}
+
+impl Default for Lifetimes {
+    /// 30 minutes idle, 12 hours in all.
+    fn default() -> Self {
+        Lifetimes { idle: chrono::Duration::minutes(30), absolute: chrono::Duration::hours(12) }
+    }
+}
 /// `last_seen_at` is written at most this often, to spare the writer.
 const TOUCH_SECONDS: i64 = 60;
 
@@ -74,9 +86,9 @@ fn strict_cookie(name: &'static str, value: &str, path: &'static str, seconds: i
         .build()
 }
 
-/// The session cookie (`clear`: remove it).
-pub(crate) fn session_cookie(value: &str, secure: bool, clear: bool) -> Cookie<'static> {
-    strict_cookie(COOKIE, value, "/", if clear { 0 } else { ABSOLUTE_HOURS * 3600 }, secure)
+/// The session cookie, kept `seconds` (0 removes it).
+pub(crate) fn session_cookie(value: &str, secure: bool, seconds: i64) -> Cookie<'static> {
+    strict_cookie(COOKIE, value, "/", seconds, secure)
 }
 
 fn login_cookie(value: &str, secure: bool, clear: bool) -> Cookie<'static> {
@@ -204,8 +216,8 @@ impl SignedIn {
             }))
             .await?;
         let Some((cs, staff)) = found else { return Err(ConsoleError::SignIn { clear: true, secure }) };
-        let over = now - cs.last_seen_at >= chrono::Duration::minutes(IDLE_MINUTES)
-            || now - cs.created_at >= chrono::Duration::hours(ABSOLUTE_HOURS);
+        let lasts = state.console_lifetimes;
+        let over = now - cs.last_seen_at >= lasts.idle || now - cs.created_at >= lasts.absolute;
         let staff = match staff {
             Some(s) if !s.disabled && !over => s,
             _ => {
@@ -374,7 +386,7 @@ pub(crate) async fn open_session(
     };
     state.ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_console_session(&cs).await }))).await?;
     tracing::info!(staff = %staff.id, with = how, "signed in to the console");
-    Ok(session_cookie(id.expose(), secure(state), false))
+    Ok(session_cookie(id.expose(), secure(state), state.console_lifetimes.absolute.num_seconds()))
 }
 
 /// `POST /logout`.
@@ -404,9 +416,9 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("x_actas_console=no; actas_console=yes; other=1"));
         assert_eq!(cookie(&h, COOKIE).as_deref(), Some("yes"));
         assert_eq!(cookie(&h, LOGIN_COOKIE), None);
-        assert!(session_cookie("v", true, false).to_string().contains("; Secure"));
-        let plain = session_cookie("v", false, false).to_string();
+        assert!(session_cookie("v", true, 60).to_string().contains("; Secure"));
+        let plain = session_cookie("v", false, 60).to_string();
         assert!(plain.contains("HttpOnly; SameSite=Strict; Path=/;") && !plain.contains("Secure"), "{plain}");
-        assert!(session_cookie("", false, true).to_string().ends_with("; Max-Age=0"));
+        assert!(session_cookie("", false, 0).to_string().ends_with("; Max-Age=0"));
     }
 }

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::error::ApiError;
 use crate::AppState;
-pub use auth::SignedIn;
+pub use auth::{Lifetimes, SignedIn};
 pub use throttle::Throttle;
 
 /// The console's routes.
@@ -312,7 +312,7 @@ impl IntoResponse for ConsoleError {
             ConsoleError::SignIn { clear, secure } => {
                 let mut res = Redirect::to("/login").into_response();
                 if clear {
-                    auth::set_cookie(&mut res, &auth::session_cookie("", secure, true));
+                    auth::set_cookie(&mut res, &auth::session_cookie("", secure, 0));
                 }
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res

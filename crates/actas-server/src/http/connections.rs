@@ -59,16 +59,21 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The time to send a request's body once its head is in.
     pub body_timeout: Duration,
+    /// How long a stopping server waits for the requests in flight (their
+    /// writes are committed or refused by then) before it exits anyway.
+    pub drain: Duration,
 }
 
 impl Default for Limits {
-    /// 1,024 connections; 10 s for a head, 60 s idle, 30 s for a body.
+    /// 1,024 connections; 10 s for a head, 60 s idle, 30 s for a body;
+    /// 10 s to drain.
     fn default() -> Self {
         Limits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -316,15 +321,11 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// How long a stopping server waits for the requests in flight (their
-/// writes are committed or refused by then) before it exits anyway.
-pub const DRAIN: Duration = Duration::from_secs(10);
-
 /// The reconnection delay a stopping server gives open event streams.
 pub const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` within `limits` until `shutdown` completes,
-/// then waits for the requests in flight, at most [`DRAIN`].
+/// then waits for the requests in flight, at most [`Limits::drain`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -436,7 +437,7 @@ pub async fn serve(
     drop(listener);
     let _ = closing_tx.send(true);
     // Every connection holds a permit until its task ends.
-    if tokio::time::timeout(DRAIN, permits.acquire_many(max as u32)).await.is_err() {
+    if tokio::time::timeout(limits.drain, permits.acquire_many(max as u32)).await.is_err() {
         let left = open.lock().unwrap_or_else(|e| e.into_inner()).len();
         tracing::warn!(
             connections = left,
@@ -458,12 +459,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits {
-            max_connections: 4,
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            body_timeout: Duration::from_secs(30),
-        }
+        Limits { max_connections: 4, ..Limits::default() }
     }
 
     #[test]

@@ -677,6 +677,28 @@ impl KeyRing {
     pub fn verify_checkpoint(&self, cp: &Checkpoint) -> bool {
         self.verify_head(&cp.kid, cp.seq, &cp.hash, &cp.signature)
     }
+
+    /// Signs a sealed segment's manifest with the current checkpoint key
+    /// (setting its `kid` and `signature`).
+    pub fn sign_segment(&self, m: &mut audit::segment::Manifest) -> std::result::Result<(), KeyError> {
+        let set = self.set();
+        let signer = set.checkpoint.as_ref().ok_or(KeyError::NoKek)?;
+        m.kid = signer.kid.clone();
+        m.signature = URL_SAFE_NO_PAD.encode(signer.pair.sign(&m.message()).as_ref());
+        Ok(())
+    }
+
+    /// Checks a sealed segment's manifest against the stored checkpoint keys.
+    pub fn verify_segment(&self, m: &audit::segment::Manifest) -> bool {
+        let set = self.set();
+        let Some(key) = set.public.get(&m.kid).filter(|k| k.role.serves(KeyRole::Checkpoint)) else {
+            return false;
+        };
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(&m.signature) else {
+            return false;
+        };
+        UnparsedPublicKey::new(&ED25519, &key.raw).verify(&m.message(), &sig).is_ok()
+    }
 }
 
 /// What [`encrypt_plain`] did.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actas_api as api;
+use actas_core::audit::segment::{Line, Manifest};
 use actas_core::audit::{ChainVerifier, Checkpoint, Event, StoredPage};
 use actas_core::model::Staff;
 use actas_core::Result;
@@ -107,6 +108,30 @@ pub async fn verify_against(
     known_heads: &[(i64, String)],
     witnessed: &[crate::witness::Line],
 ) -> Result<api::Verification> {
+    Ok(verify_trail(ctx, known_heads, witnessed, None).await?.0)
+}
+
+/// What a verification found of the archive (`actas audit archive`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveCheck {
+    /// Segments recorded in the database.
+    pub segments: usize,
+    /// The last sealed event: the live part starts after it.
+    pub sealed_through: Option<i64>,
+    /// Events checked in the archive's files (none without a folder).
+    pub archived_events: u64,
+}
+
+/// [`verify_against`], from the first event ever written when `archive`
+/// names the folder of the sealed segments (every segment the database
+/// records must be there, match its signed manifest and chain on), else
+/// from the last sealed head, whose manifest must be signed.
+pub async fn verify_trail(
+    ctx: &Ctx,
+    known_heads: &[(i64, String)],
+    witnessed: &[crate::witness::Line],
+    archive: Option<&std::path::Path>,
+) -> Result<(api::Verification, ArchiveCheck)> {
     // Checkpoints may be signed by keys made elsewhere since this node
     // loaded its own. Keys that do not open here (put in by someone without
     // the KEK) are not taken on: what they signed shows as unsigned.
@@ -114,23 +139,42 @@ pub async fn verify_against(
         tracing::warn!(error = %e, "verifying with the keys loaded before: the stored keys cannot be loaded");
     }
     let mut walk = Walk::new(ctx, known_heads, witnessed);
+    let manifests = super::archive::segments(ctx).await?;
+    let mut check = ArchiveCheck {
+        segments: manifests.len(),
+        sealed_through: manifests.last().map(|m| m.last_seq),
+        archived_events: 0,
+    };
+    if let Some(problem) = segments_problem(&ctx.keys, &manifests) {
+        walk.found(problem.0, Rank::Chain, || problem.1);
+        return Ok((walk.verdict(), check));
+    }
+    let start = match (archive, manifests.last()) {
+        (Some(dir), Some(_)) => {
+            for m in &manifests {
+                let going;
+                (walk, going) = walk_segment(ctx, walk, dir, m).await?;
+                if !going {
+                    check.archived_events = walk.chain.count();
+                    return Ok((walk.verdict(), check));
+                }
+            }
+            check.archived_events = walk.chain.count();
+            check.sealed_through.unwrap_or(0)
+        }
+        (None, Some(last)) => {
+            walk.chain = ChainVerifier::after(last.last_seq, &last.last_hash);
+            last.last_seq
+        }
+        (_, None) => 0,
+    };
     let (pages, mut received) = tokio::sync::mpsc::channel(1);
-    let reading = std::pin::pin!(read_pages(ctx, pages));
+    let reading = std::pin::pin!(read_pages(ctx, start, pages));
     let checking = std::pin::pin!(async {
         while let Some(page) = received.recv().await {
             let Page { events, checkpoints, through } = page?;
-            let checkpoints: Arc<[Checkpoint]> = checkpoints.into();
-            let linked = blocking({
-                let checkpoints = checkpoints.clone();
-                move || {
-                    let going = walk.page(&events, &checkpoints);
-                    (walk, going)
-                }
-            });
-            let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, checkpoints));
             let going;
-            (walk, going) = linked?;
-            walk.unsigned(unsigned?);
+            (walk, going) = check_page(ctx, walk, events, checkpoints).await?;
             if !going {
                 // The chain broke in this page: the checkpoints after it
                 // are counted, not checked.
@@ -154,7 +198,160 @@ pub async fn verify_against(
         futures::future::Either::Left((walked, _)) => walked?,
         futures::future::Either::Right(((), checking)) => checking.await?,
     };
-    Ok(walk.verdict())
+    Ok((walk.verdict(), check))
+}
+
+/// Hashes and links one page on a blocking thread while its checkpoints'
+/// signatures are checked on others; `false` once the chain broke.
+async fn check_page(ctx: &Ctx, walk: Walk, events: StoredPage, checkpoints: Vec<Checkpoint>) -> Result<(Walk, bool)> {
+    let checkpoints: Arc<[Checkpoint]> = checkpoints.into();
+    let linked = blocking({
+        let checkpoints = checkpoints.clone();
+        move || {
+            let mut walk = walk;
+            let going = walk.page(&events, &checkpoints);
+            (walk, going)
+        }
+    });
+    let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, checkpoints));
+    let (mut walk, going) = linked?;
+    walk.unsigned(unsigned?);
+    Ok((walk, going))
+}
+
+/// Whether the recorded segments follow each other from the first event
+/// and each manifest is signed by a checkpoint key: the first problem's
+/// seq and words.
+fn segments_problem(keys: &KeyRing, manifests: &[Manifest]) -> Option<(i64, String)> {
+    let mut next = (1, actas_core::audit::GENESIS.to_string());
+    for m in manifests {
+        if m.first_seq != next.0 || m.prev_hash != next.1 || m.last_seq < m.first_seq {
+            return Some((
+                m.first_seq.min(next.0),
+                format!(
+                    "the archived segment of events {} to {} does not follow the one before it (which ends at event {})",
+                    m.first_seq,
+                    m.last_seq,
+                    next.0 - 1
+                ),
+            ));
+        }
+        if !keys.verify_segment(m) {
+            return Some((
+                m.first_seq,
+                format!(
+                    "the manifest of the archived segment of events {} to {} has no valid signature",
+                    m.first_seq, m.last_seq
+                ),
+            ));
+        }
+        next = (m.last_seq + 1, m.last_hash.clone());
+    }
+    None
+}
+
+/// Checks one sealed segment's files in `dir` against its manifest as the
+/// database records it, then walks its events like the database's pages;
+/// `false` once something is wrong (the walk holds what).
+async fn walk_segment(ctx: &Ctx, mut walk: Walk, dir: &std::path::Path, m: &Manifest) -> Result<(Walk, bool)> {
+    let missing = |what: &str, e: &dyn std::fmt::Display| {
+        format!(
+            "the archived segment of events {} to {} cannot be checked: its {what} in {} cannot be read ({e})",
+            m.first_seq,
+            m.last_seq,
+            dir.display()
+        )
+    };
+    let on_disk = match std::fs::read_to_string(dir.join(m.manifest_name())) {
+        Ok(text) => text,
+        Err(e) => {
+            let problem = missing("manifest", &e);
+            walk.found(m.first_seq, Rank::Chain, || problem);
+            return Ok((walk, false));
+        }
+    };
+    if serde_json::from_str::<Manifest>(&on_disk).ok().as_ref() != Some(m) {
+        walk.found(m.first_seq, Rank::Chain, || {
+            format!(
+                "the manifest of the archived segment of events {} to {} in {} differs from the one the database recorded",
+                m.first_seq,
+                m.last_seq,
+                dir.display()
+            )
+        });
+        return Ok((walk, false));
+    }
+    let path = dir.join(&m.file);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) => {
+            let problem = missing("events file", &e);
+            walk.found(m.first_seq, Rank::Chain, || problem);
+            return Ok((walk, false));
+        }
+    };
+    let (bytes, digest) = blocking(move || {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(&bytes));
+        (bytes, digest)
+    })
+    .await?;
+    if digest != m.sha256 {
+        walk.found(m.first_seq, Rank::Chain, || {
+            format!(
+                "the events file of the archived segment of events {} to {} was changed: its SHA-256 is not the one its signed manifest gives",
+                m.first_seq, m.last_seq
+            )
+        });
+        return Ok((walk, false));
+    }
+    let mut current = walk;
+    let mut at = 0;
+    while at < bytes.len() {
+        let mut page = StoredPage::with_capacity(VERIFY_PAGE as usize, 0);
+        let mut unreadable = None;
+        while page.len() < VERIFY_PAGE as usize && at < bytes.len() {
+            let end = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| at + i);
+            let line = &bytes[at..end];
+            at = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Line<'_>>(line) {
+                Ok(l) => page.push(&l.as_stored()),
+                Err(e) => {
+                    unreadable = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(e) = unreadable {
+            let seq = page.last_seq().map_or(current.chain.head().0 + 1, |s| s + 1);
+            current.found(seq, Rank::Chain, || format!("event {seq} in the archive cannot be read: {e}"));
+            return Ok((current, false));
+        }
+        let (after, through) = (page.iter().next().map_or(0, |e| e.seq - 1), page.last_seq().unwrap_or(0));
+        let checkpoints = ctx
+            .store
+            .read(read_fn(move |tx| Box::pin(async move { tx.list_checkpoints(after, through).await })))
+            .await?;
+        let going;
+        (current, going) = check_page(ctx, current, page, checkpoints).await?;
+        if !going {
+            return Ok((current, false));
+        }
+    }
+    let ends_right = current.chain.head() == (m.last_seq, m.last_hash.as_str());
+    if !ends_right {
+        let head = current.chain.head().0;
+        current.found(head + 1, Rank::Chain, || {
+            format!(
+                "the archived segment of events {} to {} ends at event {head}, not where its signed manifest says",
+                m.first_seq, m.last_seq
+            )
+        });
+    }
+    Ok((current, ends_right))
 }
 
 /// One page of the trail as stored, and the checkpoints with seqs after
@@ -173,13 +370,13 @@ struct Page {
 /// and sends them in order; stops after the last page or a failed read, or
 /// when nobody takes them any more.
 ///
-/// Page `k` is the first events after seq `k × VERIFY_PAGE`: where the
+/// Page `k` is the first events after seq `start + k × VERIFY_PAGE`: where the
 /// chain is whole up to there, that is exactly the page that follows page
 /// `k - 1`, and where it is not, the check stops before page `k`.
-async fn read_pages(ctx: &Ctx, pages: tokio::sync::mpsc::Sender<Result<Page>>) {
+async fn read_pages(ctx: &Ctx, start: i64, pages: tokio::sync::mpsc::Sender<Result<Page>>) {
     let reads = futures::stream::iter(0i64..).map(|k| {
         let store = ctx.store.clone();
-        let after = k.saturating_mul(VERIFY_PAGE);
+        let after = start.saturating_add(k.saturating_mul(VERIFY_PAGE));
         async move {
             store
                 .read(read_fn(move |tx| {

@@ -9,6 +9,7 @@
 //! nothing else.
 
 mod admin;
+mod archive;
 mod audit;
 mod authorize;
 mod breakglass;
@@ -31,6 +32,7 @@ use actas_core::{Error, Result, Timestamp};
 use actas_store::{WriteFn, WriteTx};
 
 pub use admin::*;
+pub use archive::*;
 pub use audit::*;
 pub use authorize::*;
 pub use breakglass::*;

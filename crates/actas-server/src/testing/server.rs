@@ -324,7 +324,13 @@ impl TestServer {
                 self.sql("DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete")
                     .await
             }
-            Backend::Postgres(_) => self.sql("DROP TRIGGER audit_events_append_only ON audit_events").await,
+            Backend::Postgres(_) => {
+                self.sql(
+                    "DROP TRIGGER audit_events_append_only ON audit_events; \
+                     DROP TRIGGER audit_events_only_sealed_go ON audit_events",
+                )
+                .await
+            }
         }
     }
 

@@ -18,7 +18,13 @@ fn ms(n: u64) -> Duration {
 
 /// Short limits, so the tests take a second or two.
 fn short(max_connections: usize) -> Limits {
-    Limits { max_connections, header_timeout: ms(400), idle_timeout: ms(600), body_timeout: ms(400) }
+    Limits {
+        max_connections,
+        header_timeout: ms(400),
+        idle_timeout: ms(600),
+        body_timeout: ms(400),
+        ..Limits::default()
+    }
 }
 
 fn addr(app: &TestApp) -> String {

@@ -71,21 +71,20 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         ("statement_timeout", "30s"),
     ]);
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(opts.pool_size.unwrap_or(16))
         .acquire_timeout(Duration::from_secs(3))
         .connect_with(connect)
         .await
         .context("cannot connect to PostgreSQL")?;
     let migrator = sqlx::migrate!("./migrations/postgres");
+    // A database that was never migrated has no migrations table: nothing applied.
+    let applied = || sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version");
     if opts.migrate {
+        // A newer actas's schema is refused before migrating, in words.
+        crate::check_newer(&migrator, &applied().fetch_all(&pool).await.unwrap_or_default())?;
         migrator.run(&pool).await.context("cannot migrate the database")?;
     }
-    // A database that was never migrated has no migrations table: nothing applied.
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_default();
-    crate::check_schema(&migrator, &applied)?;
+    crate::check_schema(&migrator, &applied().fetch_all(&pool).await.unwrap_or_default())?;
     let backend = Arc::new(Postgres { pool, ids: opts.ids.clone() });
     let writer = WriterHandle::spawn(backend.clone());
     Ok(Store { backend, writer })

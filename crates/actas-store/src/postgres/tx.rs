@@ -1170,6 +1170,19 @@ impl crate::ports::AuditReads for SqlTx {
             .await
             .map_err(db_err)
     }
+
+    async fn list_segments(&mut self) -> Result<Vec<crate::Segment>> {
+        let rows: Vec<(i64, i64, String, i64)> =
+            sqlx::query_as("SELECT first_seq, last_seq, manifest, sealed_at FROM audit_segments ORDER BY last_seq")
+                .fetch_all(self.db().await?)
+                .await
+                .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(first_seq, last_seq, manifest, at)| {
+                Ok(crate::Segment { first_seq, last_seq, manifest, sealed_at: crate::convert::time(at)? })
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -1205,6 +1218,30 @@ impl crate::ports::AuditWrites for SqlTx {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn insert_segment(&mut self, s: &crate::Segment) -> Result<()> {
+        sqlx::query("INSERT INTO audit_segments (last_seq, first_seq, manifest, sealed_at) VALUES ($1, $2, $3, $4)")
+            .bind(s.last_seq)
+            .bind(s.first_seq)
+            .bind(&s.manifest)
+            .bind(micros(s.sealed_at))
+            .execute(self.db().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_sealed_events(&mut self, through: i64, limit: i64) -> Result<u64> {
+        self.flush_events().await?;
+        let done =
+            sqlx::query("DELETE FROM audit_events WHERE seq <= $1 AND seq < (SELECT min(seq) FROM audit_events) + $2")
+                .bind(through)
+                .bind(limit)
+                .execute(self.db().await?)
+                .await
+                .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -120,16 +120,14 @@ async fn prepare(url: &str, options: &SqliteConnectOptions, migrate: bool) -> an
     let mut conn = options.connect().await.with_context(|| format!("cannot open the SQLite database {url}"))?;
     let migrator = sqlx::migrate!("./migrations/sqlite");
     let checked = async {
+        // A database that was never migrated has no migrations table: nothing applied.
+        let applied = || sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version");
         if migrate {
+            // A newer actas's schema is refused before migrating, in words.
+            crate::check_newer(&migrator, &applied().fetch_all(&mut conn).await.unwrap_or_default())?;
             migrator.run(&mut conn).await.context("cannot migrate the database")?;
         }
-        // A database that was never migrated has no migrations table: nothing applied.
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_default();
-        crate::check_schema(&migrator, &applied)
+        crate::check_schema(&migrator, &applied().fetch_all(&mut conn).await.unwrap_or_default())
     }
     .await;
     let _ = conn.close().await;
@@ -143,7 +141,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         anyhow::bail!("an in-memory SQLite database cannot be shared by the store's connections; name a file");
     }
     prepare(&opts.url, &options, opts.migrate).await?;
-    let readers = Readers::new(path.clone(), READERS);
+    let readers = Readers::new(path.clone(), opts.pool_size.map_or(READERS, |n| n as usize));
     readers.with(|c| c.ping()).await.with_context(|| format!("cannot open the SQLite database {}", opts.url))?;
     let backend = Arc::new(Sqlite { readers, path, ids: opts.ids.clone() });
     let writer =

@@ -378,6 +378,22 @@ impl<C: HasConn> AuditReads for C {
             self.conn().prepare_cached("SELECT count(*) FROM audit_checkpoints WHERE seq > ?1").map_err(db_err)?;
         stmt.query_row([after_seq], |r| r.get(0)).map_err(db_err)
     }
+
+    async fn list_segments(&mut self) -> Result<Vec<crate::Segment>> {
+        many(
+            self.conn(),
+            "SELECT first_seq, last_seq, manifest, sealed_at FROM audit_segments ORDER BY last_seq",
+            [],
+            |r| {
+                Ok(crate::Segment {
+                    first_seq: get(r, 0, "first_seq")?,
+                    last_seq: get(r, 1, "last_seq")?,
+                    manifest: get(r, 2, "manifest")?,
+                    sealed_at: crate::convert::time(get(r, 3, "sealed_at")?)?,
+                })
+            },
+        )
+    }
 }
 
 #[async_trait]

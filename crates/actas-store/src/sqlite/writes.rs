@@ -477,6 +477,22 @@ impl AuditWrites for BatchTx {
         )?;
         Ok(())
     }
+
+    async fn insert_segment(&mut self, s: &crate::Segment) -> Result<()> {
+        self.change(
+            "INSERT INTO audit_segments (last_seq, first_seq, manifest, sealed_at) VALUES (?1, ?2, ?3, ?4)",
+            params![s.last_seq, s.first_seq, s.manifest, micros(s.sealed_at)],
+        )?;
+        Ok(())
+    }
+
+    async fn remove_sealed_events(&mut self, through: i64, limit: i64) -> Result<u64> {
+        let gone = self.change(
+            "DELETE FROM audit_events WHERE seq <= ?1 AND seq < (SELECT min(seq) FROM audit_events) + ?2",
+            params![through, limit],
+        )?;
+        Ok(gone as u64)
+    }
 }
 
 #[async_trait]

@@ -299,6 +299,10 @@ pub async fn run(store: &Store) {
                 tx.list_checkpoints(10_000, 14_096).await?;
                 tx.count_checkpoints(20_000).await?;
                 tx.read_chain(25_000, 4096).await?;
+                // The archive: its segments, and the removal of sealed
+                // events (none here: nothing is sealed through seq 0).
+                tx.list_segments().await?;
+                tx.remove_sealed_events(0, 2000).await?;
                 let n = Notice {
                     id: "ntc_1".into(),
                     seq: 0,

@@ -1,0 +1,242 @@
+//! Archiving the oldest part of the trail (`actas audit archive`): events
+//! before a date move into sealed segment files (see
+//! `actas_core::audit::segment`), and out of the database.
+//!
+//! Each segment is written in full, flushed to disk, signed, and recorded
+//! in the database before any of its events are removed, and removal goes
+//! in small writes (the writer's lock is held for milliseconds, so
+//! authorizations go on). An archive that stops halfway (a crash, a full
+//! disk) leaves either a segment that is not recorded (its files are
+//! written again by the next run) or a recorded one whose events are not
+//! all removed yet (the next run removes them first). Nothing is removed
+//! that is not in a recorded, signed segment; the database refuses it.
+//!
+//! The part to archive is checked as it is read: a trail that does not
+//! verify there is not archived, so a segment never seals a rewrite.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use actas_core::audit::segment::{self, Manifest};
+use actas_core::audit::{ChainVerifier, StoredEvent, GENESIS};
+use actas_core::{Error, Result, Timestamp};
+use actas_store::{read_fn, write_fn, Segment};
+use sha2::{Digest, Sha256};
+
+use super::Ctx;
+
+/// Events read from the database at once.
+const PAGE: i64 = 4096;
+
+/// Events removed in one write: the writer's lock is held for about that
+/// many row deletions.
+const REMOVE_AT_ONCE: i64 = 2000;
+
+/// What an archive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Archived {
+    /// The segments written by this run, oldest first.
+    pub segments: Vec<Manifest>,
+    /// Events removed from the database by this run (those of earlier,
+    /// interrupted runs included).
+    pub removed: u64,
+    /// The last sealed event now (`None`: nothing was ever archived).
+    pub sealed_through: Option<i64>,
+}
+
+/// The recorded segments' manifests, oldest first.
+pub async fn segments(ctx: &Ctx) -> Result<Vec<Manifest>> {
+    let rows = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_segments().await }))).await?;
+    rows.iter().map(parse_manifest).collect()
+}
+
+fn parse_manifest(s: &Segment) -> Result<Manifest> {
+    serde_json::from_str(&s.manifest).map_err(|e| {
+        Error::Internal(anyhow::anyhow!(
+            "the manifest of archived segment {}..{} cannot be read: {e}",
+            s.first_seq,
+            s.last_seq
+        ))
+    })
+}
+
+/// Moves the events before `before` into segments of at most
+/// `per_segment` events in `dir`, and removes them from the database. The
+/// trail's newest event always stays (the chain continues from it).
+pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64) -> Result<Archived> {
+    ctx.keys.require_signing().map_err(|e| Error::Internal(e.into()))?;
+    let per_segment = per_segment.max(1);
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let sealed = segments(ctx).await?;
+    let (mut through, mut hash) = match sealed.last() {
+        Some(m) => (m.last_seq, m.last_hash.clone()),
+        None => (0, GENESIS.to_string()),
+    };
+    let mut done = Archived { removed: remove_through(ctx, through).await?, ..Archived::default() };
+    let head = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await?;
+    let Some((head_seq, _)) = head else {
+        done.sealed_through = (through > 0).then_some(through);
+        return Ok(done);
+    };
+    let until = actas_core::clock::format_ms(before);
+    let mut chain = ChainVerifier::after(through, &hash);
+    let mut writer: Option<SegmentFile> = None;
+    let mut after = through;
+    'read: loop {
+        let page = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.read_chain(after, PAGE).await }))).await?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page.iter() {
+            // The newest event stays, and nothing from `before` on goes.
+            if e.seq >= head_seq || e.at >= until.as_str() {
+                break 'read;
+            }
+            chain.push_stored(&e).map_err(|b| {
+                Error::Internal(anyhow::anyhow!(
+                    "the trail does not verify at event {}: {}; nothing from there on was archived (run actas audit verify)",
+                    b.seq,
+                    b.problem
+                ))
+            })?;
+            let file = match &mut writer {
+                Some(f) => f,
+                None => writer.insert(SegmentFile::create(dir, &e, hash.clone())?),
+            };
+            file.push(&e)?;
+            if file.events >= per_segment {
+                if let Some(full) = writer.take() {
+                    let m = seal(ctx, full).await?;
+                    done.removed += remove_through(ctx, m.last_seq).await?;
+                    (through, hash) = (m.last_seq, m.last_hash.clone());
+                    done.segments.push(m);
+                }
+            }
+        }
+        after = page.last_seq().unwrap_or(after);
+    }
+    if let Some(rest) = writer.take() {
+        let m = seal(ctx, rest).await?;
+        done.removed += remove_through(ctx, m.last_seq).await?;
+        through = m.last_seq;
+        done.segments.push(m);
+    }
+    done.sealed_through = (through > 0).then_some(through);
+    Ok(done)
+}
+
+/// Removes the stored events up to `through` (all sealed), a few at a
+/// time; answers how many went.
+async fn remove_through(ctx: &Ctx, through: i64) -> Result<u64> {
+    let mut removed = 0;
+    if through <= 0 {
+        return Ok(0);
+    }
+    loop {
+        let gone = ctx
+            .store
+            .write(write_fn(move |tx| Box::pin(async move { tx.remove_sealed_events(through, REMOVE_AT_ONCE).await })))
+            .await?;
+        removed += gone;
+        if gone == 0 {
+            return Ok(removed);
+        }
+    }
+}
+
+/// A segment's events file being written.
+struct SegmentFile {
+    dir: PathBuf,
+    partial: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    sha: Sha256,
+    line: Vec<u8>,
+    first_seq: i64,
+    prev_hash: String,
+    first_at: String,
+    last: Option<(i64, String, String)>,
+    events: i64,
+}
+
+impl SegmentFile {
+    fn create(dir: &Path, first: &StoredEvent<'_>, prev_hash: String) -> Result<SegmentFile> {
+        let partial = dir.join(format!("actas-audit-{:012}.partial", first.seq));
+        let file = std::fs::File::create(&partial).map_err(|e| io(&partial, e))?;
+        Ok(SegmentFile {
+            dir: dir.to_path_buf(),
+            partial,
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            sha: Sha256::new(),
+            line: Vec::with_capacity(2048),
+            first_seq: first.seq,
+            prev_hash,
+            first_at: first.at.to_string(),
+            last: None,
+            events: 0,
+        })
+    }
+
+    fn push(&mut self, e: &StoredEvent<'_>) -> Result<()> {
+        self.line.clear();
+        segment::write_line(e, &mut self.line).map_err(|m| Error::Internal(anyhow::anyhow!("cannot archive: {m}")))?;
+        self.sha.update(&self.line);
+        self.out.write_all(&self.line).map_err(|err| io(&self.partial, err))?;
+        self.last = Some((e.seq, e.hash.to_string(), e.at.to_string()));
+        self.events += 1;
+        Ok(())
+    }
+}
+
+/// Finishes a segment's events file, writes its signed manifest beside it,
+/// and records it in the database.
+async fn seal(ctx: &Ctx, f: SegmentFile) -> Result<Manifest> {
+    let Some((last_seq, last_hash, last_at)) = f.last.clone() else {
+        return Err(Error::Internal(anyhow::anyhow!("an empty segment")));
+    };
+    let SegmentFile { dir, partial, out, sha, first_seq, prev_hash, first_at, .. } = f;
+    let file = out.into_inner().map_err(|e| io(&partial, e.into_error()))?;
+    file.sync_all().map_err(|e| io(&partial, e))?;
+    drop(file);
+    let mut m = Manifest {
+        format: segment::FORMAT.to_string(),
+        file: Manifest::file_name(first_seq, last_seq),
+        first_seq,
+        last_seq,
+        prev_hash,
+        last_hash,
+        first_at,
+        last_at,
+        sha256: hex::encode(sha.finalize()),
+        sealed_at: actas_core::clock::format_ms(ctx.clock.now()),
+        kid: String::new(),
+        signature: String::new(),
+    };
+    ctx.keys.sign_segment(&mut m).map_err(|e| Error::Internal(e.into()))?;
+    let events_path = dir.join(&m.file);
+    std::fs::rename(&partial, &events_path).map_err(|e| io(&events_path, e))?;
+    let json = serde_json::to_string_pretty(&m).map_err(|e| Error::Internal(e.into()))?;
+    let manifest_path = dir.join(m.manifest_name());
+    let staged = dir.join(format!("{}.partial", m.manifest_name()));
+    write_synced(&staged, format!("{json}\n").as_bytes())?;
+    std::fs::rename(&staged, &manifest_path).map_err(|e| io(&manifest_path, e))?;
+    sync_dir(&dir)?;
+    let row = Segment { first_seq, last_seq, manifest: json, sealed_at: ctx.clock.now() };
+    ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_segment(&row).await }))).await?;
+    tracing::info!(first_seq, last_seq, file = %events_path.display(), "sealed an archive segment");
+    Ok(m)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
+    Ok(())
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Unavailable(anyhow::anyhow!("{}: {e}", path.display()))
+}
