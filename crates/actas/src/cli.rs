@@ -56,6 +56,15 @@ pub struct Args {
     /// [env: ACTAS_LOG_FORMAT] [default: text].
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<crate::logs::LogFormat>,
+    /// Send every span (each request, with its request id) to this
+    /// OpenTelemetry collector's OTLP/HTTP address, as JSON to its
+    /// `/v1/traces` [env: ACTAS_OTLP_ENDPOINT].
+    #[arg(long, global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of traces sent, from 0 to 1 [env:
+    /// ACTAS_TRACES_SAMPLE_RATIO] [default: 1].
+    #[arg(long, global = true, value_name = "RATIO")]
+    pub traces_sample_ratio: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -419,18 +428,20 @@ impl Args {
             kek_file: self.key_encryption_key_file,
             allow_plaintext_keys: self.allow_plaintext_keys,
             log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint,
+            traces_sample_ratio: self.traces_sample_ratio,
         };
         (flags, self.command)
     }
 }
 
 /// Logs go to standard error: `info` when serving, `warn` otherwise.
-pub fn init_logs(command: &Command, common: &Common) {
+pub fn init_logs(command: &Command, common: &Common) -> anyhow::Result<crate::logs::Flush> {
     let default = match command {
         Command::Serve { .. } | Command::Demo { .. } => "info",
         _ => "warn",
     };
-    crate::logs::init(common.log_filter.as_deref().unwrap_or(default), common.log_format);
+    crate::logs::init(common.log_filter.as_deref().unwrap_or(default), common.log_format, common.traces.as_ref())
 }
 
 fn load_policy(file: Option<&PathBuf>) -> anyhow::Result<Policy> {

@@ -88,6 +88,8 @@ pub static SETTINGS: &[Setting] = &[
     s("audit.checkpoint_ms", Some("--checkpoint-ms"), "ACTAS_CHECKPOINT_MS", Kind::Number),
     s("log.format", Some("--log-format"), "ACTAS_LOG_FORMAT", Kind::Text),
     s("log.filter", None, "ACTAS_LOG", Kind::Text),
+    s("traces.otlp_endpoint", Some("--otlp-endpoint"), "ACTAS_OTLP_ENDPOINT", Kind::Text),
+    s("traces.sample_ratio", Some("--traces-sample-ratio"), "ACTAS_TRACES_SAMPLE_RATIO", Kind::Text),
 ];
 
 fn setting(key: &str) -> Option<&'static Setting> {
@@ -415,6 +417,8 @@ pub struct Common {
     pub log_format: LogFormat,
     /// `log.filter`, as `tracing`'s `EnvFilter` reads it.
     pub log_filter: Option<String>,
+    /// `traces.*`: spans to an OpenTelemetry collector, when set.
+    pub traces: Option<crate::logs::Traces>,
 }
 
 /// The flags that every command takes.
@@ -425,6 +429,8 @@ pub struct CommonFlags {
     pub kek_file: Option<PathBuf>,
     pub allow_plaintext_keys: bool,
     pub log_format: Option<LogFormat>,
+    pub otlp_endpoint: Option<String>,
+    pub traces_sample_ratio: Option<f64>,
 }
 
 impl Resolver<'_> {
@@ -451,7 +457,23 @@ impl Resolver<'_> {
         let log_filter = self.get("log.filter", None, None, |t| {
             tracing_subscriber::EnvFilter::try_new(t).map(|_| t.to_string()).map_err(|e| e.to_string())
         })?;
-        Ok(Common { database, pool_size, kek_file, kek, allow_plaintext_keys, log_format, log_filter })
+        let endpoint = self.get("traces.otlp_endpoint", flags.otlp_endpoint, None, |t| {
+            let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(t.to_string()),
+                _ => Err("expected the collector's http:// address, like http://127.0.0.1:4318".into()),
+            }
+        })?;
+        let sample_ratio = self
+            .get("traces.sample_ratio", flags.traces_sample_ratio.map(|r| r.to_string()), Some("1"), |t| {
+                match t.parse::<f64>() {
+                    Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                    _ => Err(format!("expected a share from 0 to 1, like 0.1, got {t:?}")),
+                }
+            })?
+            .unwrap_or(1.0);
+        let traces = endpoint.map(|endpoint| crate::logs::Traces { endpoint, sample_ratio });
+        Ok(Common { database, pool_size, kek_file, kek, allow_plaintext_keys, log_format, log_filter, traces })
     }
 
     /// The settings of `actas serve`.

@@ -45,18 +45,82 @@ impl LogFormat {
     }
 }
 
+/// Where spans go besides the log: an OpenTelemetry collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traces {
+    /// The collector's OTLP/HTTP address (`http://collector:4318`); spans
+    /// are sent as JSON to its `/v1/traces`.
+    pub endpoint: String,
+    /// The share of traces kept, from 0 to 1, decided at each trace's root.
+    pub sample_ratio: f64,
+}
+
+impl Traces {
+    /// The traces URL: the address as given when it names `/v1/traces`.
+    fn url(&self) -> String {
+        let base = self.endpoint.trim_end_matches('/');
+        if base.ends_with("/v1/traces") {
+            base.to_string()
+        } else {
+            format!("{base}/v1/traces")
+        }
+    }
+}
+
+/// Sends the spans still buffered when it is dropped (at the process's end).
+pub struct Flush(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Installs the global subscriber: `filter` (an `EnvFilter`, already
 /// checked by the configuration), written to standard error by [`Stderr`]
-/// in `format`.
-pub fn init(filter: &str, format: LogFormat) {
+/// in `format`, and every span sent to `traces` when given. Keep the
+/// answer until the process ends: dropping it sends the last spans.
+pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) -> anyhow::Result<Flush> {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::new(filter);
-    let fmt =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr::default()).log_internal_errors(false);
-    match format {
-        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(true).init(),
-    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(Stderr::default()).log_internal_errors(false);
+    let fmt = match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(true).boxed(),
+    };
+    let provider = traces.map(tracer_provider).transpose()?;
+    let otel = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(p.tracer("actas"))
+    });
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    Ok(Flush(provider))
+}
+
+fn tracer_provider(t: &Traces) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::trace::Sampler;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(t.url())
+        .build()
+        .map_err(|e| anyhow::anyhow!("traces.otlp_endpoint {}: {e}", t.endpoint))?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("actas")
+        .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(t.sample_ratio))))
+        .with_resource(resource)
+        .build())
 }
 
 /// Standard error as a log sink whose writes always succeed.

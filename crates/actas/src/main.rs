@@ -37,7 +37,11 @@ async fn main() -> ExitCode {
             return fail(&e);
         }
     }
-    cli::init_logs(&command, &common);
+    // Kept to the end: dropping it sends the last spans.
+    let _flush = match cli::init_logs(&command, &common) {
+        Ok(flush) => flush,
+        Err(e) => return fail(&e),
+    };
     match cli::run(command, settings, common).await {
         Ok(code) => code,
         Err(e) => fail(&e),

@@ -574,3 +574,50 @@ async fn a_node_killed_with_sigkill_loses_no_acknowledged_event() {
     let out = k.env.run(&["audit", "verify"]);
     assert_success(&out, &["audit", "verify"]);
 }
+
+/// `POST /authorize` to the first node that answers, as a proxy in front
+/// of the nodes does: a node that is down refuses the connection.
+async fn authorize_any(c: &reqwest::Client, nodes: [&Server; 2], live: &Live) -> (String, Value) {
+    let body = json!({"token": live.token, "action": "settings.view"});
+    for node in nodes {
+        let sent = c.post(node.api("/authorize")).bearer_auth(&live.app_key).json(&body).send().await;
+        if let Ok(res) = sent {
+            let status = res.status();
+            let v: Value = res.json().await.expect("a JSON answer");
+            assert_eq!(status, StatusCode::OK, "{} answered {status}: {v}", node.base);
+            return (node.base.clone(), v);
+        }
+    }
+    panic!("no node answered");
+}
+
+/// The order of an upgrade (docs/upgrading.md): `actas migrate` once, then
+/// each node in turn is stopped and started again. Every authorization is
+/// answered throughout by the node that is up, and the trail is one chain
+/// after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_of_two_nodes_answers_every_authorization() {
+    let Some(mut cl) = cluster().await else { return };
+    let live = live_session(&cl.env, &cl.a).await;
+    let c = http();
+    let out = cl.env.ok(&["migrate"]);
+    assert!(out.contains("current schema"), "{out}");
+    let mut allowed = 0;
+    for turn in 0..2 {
+        let (down, up) = if turn == 0 { (&mut cl.a, &cl.b) } else { (&mut cl.b, &cl.a) };
+        let status = down.terminate(Duration::from_secs(15)).expect("the node stops within its drain time");
+        assert!(status.success(), "{}", down.log());
+        for _ in 0..20 {
+            let (by, v) = authorize_any(&c, [&*down, up], &live).await;
+            assert_eq!(by, up.base, "only the node that is up answers");
+            allowed += usize::from(v["allowed"] == true);
+        }
+        *down = cl.env.serve();
+        for _ in 0..20 {
+            let (_, v) = authorize_any(&c, [&*down, up], &live).await;
+            allowed += usize::from(v["allowed"] == true);
+        }
+    }
+    assert_eq!(allowed, 80, "every authorization was answered and allowed");
+    assert!(assert_verified(&c, &cl.a, &live.auditor).await > 80);
+}
