@@ -870,6 +870,12 @@ pub async fn run(command: Command, mut settings: Resolver<'_>, common: Common) -
                 ),
                 None => println!("Nothing to archive before {}.", actas_core::clock::format_ms(before)),
             }
+            if let Some((hook, after)) = &done.held_by {
+                println!(
+                    "Events after {after} were kept: webhook {hook} has not sent them yet. Archive again once it has \
+                     (or remove the webhook)."
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

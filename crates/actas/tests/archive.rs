@@ -34,6 +34,12 @@ const STEP_MS: i64 = 250;
 /// append (a correctly chained trail), `STEP_MS` apart from [`start`],
 /// after making its signing keys; answers the seq before the first.
 async fn seed(env: &Env, n: i64) -> Seeded {
+    seed_from(env, 0, n).await
+}
+
+/// [`seed`], the first event being seeded event `first` (its time follows
+/// those of an earlier [`seed`]).
+async fn seed_from(env: &Env, first: i64, n: i64) -> Seeded {
     let kek = Arc::new(Kek::from_file(env.kek()).expect("the test's key-encryption key"));
     let database = env.database().to_string_lossy().into_owned();
     let ctx = actas_server::open_ctx(
@@ -51,11 +57,11 @@ async fn seed(env: &Env, n: i64) -> Seeded {
         .read(actas_store::read_fn(|tx| Box::pin(async move { tx.get_event_head().await })))
         .await
         .expect("the head");
-    let base = head.map_or(0, |(seq, _)| seq);
+    let base = head.map_or(0, |(seq, _)| seq) - first;
     let per_write = 5000;
-    let mut made = 0;
-    while made < n {
-        let batch: Vec<NewEvent> = (made..(made + per_write).min(n))
+    let mut made = first;
+    while made < first + n {
+        let batch: Vec<NewEvent> = (made..(made + per_write).min(first + n))
             .map(|i| {
                 let at = start() + Duration::milliseconds(i * STEP_MS);
                 let login = format!("agent{}", i % 97);
@@ -325,4 +331,27 @@ async fn live_events_at(db: &Path) -> (i64, i64) {
     use sqlx::Connection;
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
     sqlx::query_as("SELECT COUNT(*), COALESCE(MIN(seq), 0) FROM audit_events").fetch_one(&mut c).await.unwrap()
+}
+
+#[tokio::test]
+async fn events_a_webhook_has_not_sent_stay_until_it_has() {
+    let env = Env::new();
+    seed(&env, 200).await;
+    env.ok(&["webhook", "add", "https://siem.acme.test/actas", "--events", "*"]);
+    seed_from(&env, 200, 100).await;
+    let dir = env.path("archive");
+    // Every event is before the date; the webhook has taken none of those
+    // written since it was added (nothing sends here), so they stay.
+    let said = archive(&env, "2100-01-01", &dir, "1000");
+    let kept: i64 = said
+        .split("Events after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event was held back: {said}"));
+    assert!(said.contains(&format!("Events after {kept} were kept: webhook whk_")), "{said}");
+    assert!(said.contains(&format!("Events 1 to {kept} are archived")), "{said}");
+    assert!((200..=205).contains(&kept), "the webhook began after the first 200 events: {said}");
+    assert_eq!(live_events(&env).await.1, kept + 1);
+    assert_success(&verify(&env, Some(&dir)), &["audit", "verify", "--archive"]);
 }

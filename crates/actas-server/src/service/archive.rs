@@ -42,6 +42,9 @@ pub struct Archived {
     pub removed: u64,
     /// The last sealed event now (`None`: nothing was ever archived).
     pub sealed_through: Option<i64>,
+    /// The webhook that held the cut back, and the last event it took:
+    /// events it has not received stay until it has.
+    pub held_by: Option<(String, i64)>,
 }
 
 /// The recorded segments' manifests, oldest first.
@@ -78,6 +81,14 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
         done.sealed_through = (through > 0).then_some(through);
         return Ok(done);
     };
+    // An event a webhook has not received yet stays: a SIEM behind on its
+    // feed (or paused) would otherwise never get it.
+    let hooks = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.list_webhooks().await }))).await?;
+    let behind = hooks.iter().map(|w| (w.id.clone(), w.after_seq)).min_by_key(|(_, after)| *after);
+    let keep_from = match &behind {
+        Some((_, after)) => head_seq.min(after + 1),
+        None => head_seq,
+    };
     let until = actas_core::clock::format_ms(before);
     let mut chain = ChainVerifier::after(through, &hash);
     let mut writer: Option<SegmentFile> = None;
@@ -88,8 +99,15 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
             break;
         }
         for e in page.iter() {
-            // The newest event stays, and nothing from `before` on goes.
-            if e.seq >= head_seq || e.at >= until.as_str() {
+            // Nothing from `before` on goes, nor the newest event, nor one
+            // a webhook still has to send.
+            if e.at >= until.as_str() {
+                break 'read;
+            }
+            if e.seq >= keep_from {
+                if e.seq < head_seq {
+                    done.held_by = behind.clone();
+                }
                 break 'read;
             }
             chain.push_stored(&e).map_err(|b| {
