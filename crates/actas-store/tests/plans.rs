@@ -20,9 +20,26 @@ use workload::{BOUNDED, GROWING};
 
 mod workload;
 
-/// Statements the store ran, as SQLite's profile hook reports them.
+/// Statements the store ran, as one of SQLite's hooks reports them.
 #[derive(Clone, Default)]
 struct Statements(Arc<Mutex<BTreeSet<String>>>);
+
+impl Statements {
+    /// A set that `hook` fills: it is handed the function that records one.
+    fn recorded_by(hook: impl FnOnce(Box<dyn Fn(&str) + Send + Sync>)) -> Statements {
+        let seen = Statements::default();
+        let log = seen.clone();
+        hook(Box::new(move |sql: &str| {
+            log.0.lock().unwrap().insert(sql.trim().to_string());
+        }));
+        seen
+    }
+
+    /// What was recorded, in order.
+    fn list(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().cloned().collect()
+    }
+}
 
 /// Whether a plan line reads a growing table whole.
 fn scans_growing(line: &str) -> bool {
@@ -38,17 +55,13 @@ fn scans_growing(line: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_query_scans_the_trail_or_sorts_it() {
-    let seen = Statements::default();
-    let log = seen.clone();
-    actas_store::testing::observe_sqlite_statements(move |sql| {
-        log.0.lock().unwrap().insert(sql.trim().to_string());
-    });
+    let seen = Statements::recorded_by(|record| actas_store::testing::observe_sqlite_statements(record));
 
     let db = TestStore::sqlite().await;
     workload::run(&db.store).await;
 
     // Each statement's plan, on the seeded file.
-    let statements: Vec<String> = seen.0.lock().unwrap().iter().cloned().collect();
+    let statements = seen.list();
     assert!(statements.len() > 40, "the statements were not captured: {statements:?}");
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url)).await.unwrap();
     let mut bad = Vec::new();
@@ -76,15 +89,11 @@ async fn no_query_scans_the_trail_or_sorts_it() {
 /// the hot path then pays a compile per call. None of the store's may be.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_statement_is_compiled_again_on_each_run() {
-    let again = Statements::default();
-    let log = again.clone();
-    actas_store::testing::observe_sqlite_recompiles(move |sql| {
-        log.0.lock().unwrap().insert(sql.trim().to_string());
-    });
+    let again = Statements::recorded_by(|record| actas_store::testing::observe_sqlite_recompiles(record));
 
     let db = TestStore::sqlite().await;
     workload::run(&db.store).await;
 
-    let again: Vec<String> = again.0.lock().unwrap().iter().cloned().collect();
+    let again = again.list();
     assert!(again.is_empty(), "statements SQLite compiled again to run:\n{}", again.join("\n\n"));
 }
