@@ -570,8 +570,9 @@ impl Resolver<'_> {
         };
         if !password_sign_in && oidc.is_none() {
             bail!(
-                "console.password_sign_in is off (--password-sign-in off) and no identity provider is set up \
-                 (--oidc-issuer and --oidc-client-id): nobody could sign in to the console"
+                "--password-sign-in off needs --oidc-issuer and --oidc-client-id (in the config file: \
+                 console.password_sign_in, oidc.issuer, oidc.client_id): without either, nobody could sign in to the \
+                 console"
             );
         }
         let checkpoints = actas_store::CheckpointSchedule {
