@@ -355,3 +355,53 @@ async fn events_a_webhook_has_not_sent_stay_until_it_has() {
     assert_eq!(live_events(&env).await.1, kept + 1);
     assert_success(&verify(&env, Some(&dir)), &["audit", "verify", "--archive"]);
 }
+
+#[tokio::test]
+async fn two_archives_at_once_into_one_folder_leave_one_consistent_archive() {
+    let env = Env::new();
+    let seeded = seed(&env, 3000).await;
+    let dir = env.path("archive");
+    let d = dir.to_string_lossy().into_owned();
+    let before = seeded.time_of(seeded.base + 2801);
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = env.cmd(&["audit", "archive", "--before", &before, "--to", &d, "--segment-events", "100"]);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().expect("actas starts")
+        })
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|r| r.wait_with_output().expect("actas ends")).collect();
+    assert!(outs.iter().any(|o| o.status.success()), "{}", outs.iter().map(both).collect::<Vec<_>>().join("\n"));
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(both(o).contains("another archive sealed events through"), "{}", both(o));
+    }
+    // Whatever the order, what was recorded is in the folder as recorded;
+    // a run again finishes the job.
+    assert_success(&verify(&env, Some(&dir)), &["audit", "verify", "--archive"]);
+    archive(&env, &before, &dir, "100");
+    assert_eq!(live_events(&env).await.1, seeded.base + 2801);
+    assert_success(&verify(&env, Some(&dir)), &["audit", "verify", "--archive"]);
+}
+
+#[tokio::test]
+async fn a_run_that_stopped_before_naming_its_files_is_mended_by_the_next() {
+    let env = Env::new();
+    let seeded = seed(&env, 300).await;
+    let dir = env.path("archive");
+    let before = seeded.time_of(seeded.base + 201);
+    archive(&env, &before, &dir, "100");
+    // As if it had stopped right after recording its last segment: the
+    // files still have the names they were written under.
+    let last = segment_files(&dir).pop().expect("a segment");
+    let manifest = last.with_extension("manifest.json");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let sig: String = m["signature"].as_str().unwrap().chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+    let staged = |p: &Path| PathBuf::from(format!("{}.staged-{sig}", p.display()));
+    std::fs::rename(&last, staged(&last)).unwrap();
+    std::fs::rename(&manifest, staged(&manifest)).unwrap();
+    fails_at(&verify(&env, Some(&dir)), m["first_seq"].as_i64().unwrap(), "cannot be read");
+    let said = archive(&env, &before, &dir, "100");
+    assert!(said.contains("Nothing more to archive"), "{said}");
+    assert!(last.exists() && manifest.exists());
+    assert_success(&verify(&env, Some(&dir)), &["audit", "verify", "--archive"]);
+}

@@ -6,10 +6,13 @@
 //! in the database before any of its events are removed, and removal goes
 //! in small writes (the writer's lock is held for milliseconds, so
 //! authorizations go on). An archive that stops halfway (a crash, a full
-//! disk) leaves either a segment that is not recorded (its files are
-//! written again by the next run) or a recorded one whose events are not
-//! all removed yet (the next run removes them first). Nothing is removed
-//! that is not in a recorded, signed segment; the database refuses it.
+//! disk) leaves a segment that is not recorded (its staged files are
+//! written again by the next run), a recorded one whose files still have
+//! their staged names, or one whose events are not all removed yet: the
+//! next run names the files and removes the events first. Nothing is
+//! removed that is not in a recorded, signed segment; the database refuses
+//! it. Two runs at once: the second to record a segment loses, and its
+//! files never take the winner's names.
 //!
 //! The part to archive is checked as it is read: a trail that does not
 //! verify there is not archived, so a segment never seals a rewrite.
@@ -75,6 +78,7 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
         Some(m) => (m.last_seq, m.last_hash.clone()),
         None => (0, GENESIS.to_string()),
     };
+    mend(dir, sealed.last())?;
     let mut done = Archived { removed: remove_through(ctx, through).await?, ..Archived::default() };
     let head = ctx.store.read(read_fn(|tx| Box::pin(async move { tx.get_event_head().await }))).await?;
     let Some((head_seq, _)) = head else {
@@ -178,7 +182,9 @@ struct SegmentFile {
 
 impl SegmentFile {
     fn create(dir: &Path, first: &StoredEvent<'_>, prev_hash: String) -> Result<SegmentFile> {
-        let partial = dir.join(format!("actas-audit-{:012}.partial", first.seq));
+        // Unique to this run: another run at the same time writes its own.
+        let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let partial = dir.join(format!("actas-audit-{:012}.{}-{run}.partial", first.seq, std::process::id()));
         let file = std::fs::File::create(&partial).map_err(|e| io(&partial, e))?;
         Ok(SegmentFile {
             dir: dir.to_path_buf(),
@@ -206,7 +212,10 @@ impl SegmentFile {
 }
 
 /// Finishes a segment's events file, writes its signed manifest beside it,
-/// and records it in the database.
+/// records it in the database, and only then gives both files their names:
+/// an archive run at the same time into the same folder loses at the
+/// record and leaves the winner's files as they are. A crash between the
+/// record and the names is mended by the next run ([`mend`]).
 async fn seal(ctx: &Ctx, f: SegmentFile) -> Result<Manifest> {
     let Some((last_seq, last_hash, last_at)) = f.last.clone() else {
         return Err(Error::Internal(anyhow::anyhow!("an empty segment")));
@@ -230,18 +239,69 @@ async fn seal(ctx: &Ctx, f: SegmentFile) -> Result<Manifest> {
         signature: String::new(),
     };
     ctx.keys.sign_segment(&mut m).map_err(|e| Error::Internal(e.into()))?;
-    let events_path = dir.join(&m.file);
-    std::fs::rename(&partial, &events_path).map_err(|e| io(&events_path, e))?;
     let json = serde_json::to_string_pretty(&m).map_err(|e| Error::Internal(e.into()))?;
-    let manifest_path = dir.join(m.manifest_name());
-    let staged = dir.join(format!("{}.partial", m.manifest_name()));
-    write_synced(&staged, format!("{json}\n").as_bytes())?;
-    std::fs::rename(&staged, &manifest_path).map_err(|e| io(&manifest_path, e))?;
+    let staged_events = dir.join(format!("{}.{}", m.file, staged_suffix(&m)));
+    let staged_manifest = dir.join(format!("{}.{}", m.manifest_name(), staged_suffix(&m)));
+    std::fs::rename(&partial, &staged_events).map_err(|e| io(&staged_events, e))?;
+    write_synced(&staged_manifest, format!("{json}\n").as_bytes())?;
     sync_dir(&dir)?;
     let row = Segment { first_seq, last_seq, manifest: json, sealed_at: ctx.clock.now() };
-    ctx.store.write(write_fn(move |tx| Box::pin(async move { tx.insert_segment(&row).await }))).await?;
-    tracing::info!(first_seq, last_seq, file = %events_path.display(), "sealed an archive segment");
+    // Recorded only where the last recorded segment ends: an archive run
+    // at the same time elsewhere loses here, and records nothing.
+    let recorded = ctx
+        .store
+        .write(write_fn(move |tx| {
+            Box::pin(async move {
+                let sealed = tx.list_segments().await?.last().map_or(0, |s| s.last_seq);
+                if sealed + 1 != row.first_seq {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "another archive sealed events through {sealed} meanwhile; this one (events {} to {}) was \
+                         not recorded: run it again",
+                        row.first_seq,
+                        row.last_seq
+                    )));
+                }
+                tx.insert_segment(&row).await
+            })
+        }))
+        .await;
+    if let Err(e) = recorded {
+        let _ = std::fs::remove_file(&staged_events);
+        let _ = std::fs::remove_file(&staged_manifest);
+        return Err(e);
+    }
+    name_files(&dir, &m, &staged_events, &staged_manifest)?;
+    tracing::info!(first_seq, last_seq, file = %dir.join(&m.file).display(), "sealed an archive segment");
     Ok(m)
+}
+
+/// What a sealed segment's files are called before the database records
+/// it: unique to the manifest (its signature differs from run to run).
+fn staged_suffix(m: &Manifest) -> String {
+    let sig: String = m.signature.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+    format!("staged-{sig}")
+}
+
+/// Gives a recorded segment's staged files their names.
+fn name_files(dir: &Path, m: &Manifest, events: &Path, manifest: &Path) -> Result<()> {
+    let (to_events, to_manifest) = (dir.join(&m.file), dir.join(m.manifest_name()));
+    std::fs::rename(events, &to_events).map_err(|e| io(&to_events, e))?;
+    std::fs::rename(manifest, &to_manifest).map_err(|e| io(&to_manifest, e))?;
+    sync_dir(dir)
+}
+
+/// A run that stopped after recording its last segment and before naming
+/// its files left them staged: they get their names now.
+fn mend(dir: &Path, last: Option<&Manifest>) -> Result<()> {
+    let Some(m) = last else { return Ok(()) };
+    let (events, manifest) = (
+        dir.join(format!("{}.{}", m.file, staged_suffix(m))),
+        dir.join(format!("{}.{}", m.manifest_name(), staged_suffix(m))),
+    );
+    if !dir.join(&m.file).exists() && events.exists() && manifest.exists() {
+        name_files(dir, m, &events, &manifest)?;
+    }
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
