@@ -94,6 +94,7 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
         None => head_seq,
     };
     let until = actas_core::clock::format_ms(before);
+    let run = ctx.ids.id("run");
     let mut chain = ChainVerifier::after(through, &hash);
     let mut writer: Option<SegmentFile> = None;
     let mut after = through;
@@ -123,7 +124,7 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
             })?;
             let file = match &mut writer {
                 Some(f) => f,
-                None => writer.insert(SegmentFile::create(dir, &e, hash.clone())?),
+                None => writer.insert(SegmentFile::create(dir, &run, &e, hash.clone())?),
             };
             file.push(&e)?;
             if file.events >= per_segment {
@@ -181,10 +182,10 @@ struct SegmentFile {
 }
 
 impl SegmentFile {
-    fn create(dir: &Path, first: &StoredEvent<'_>, prev_hash: String) -> Result<SegmentFile> {
-        // Unique to this run: another run at the same time writes its own.
-        let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let partial = dir.join(format!("actas-audit-{:012}.{}-{run}.partial", first.seq, std::process::id()));
+    /// Starts the file of the segment beginning with `first`, under a name
+    /// unique to this `run` (another run at the same time writes its own).
+    fn create(dir: &Path, run: &str, first: &StoredEvent<'_>, prev_hash: String) -> Result<SegmentFile> {
+        let partial = dir.join(format!("actas-audit-{:012}.{run}.partial", first.seq));
         let file = std::fs::File::create(&partial).map_err(|e| io(&partial, e))?;
         Ok(SegmentFile {
             dir: dir.to_path_buf(),
