@@ -817,6 +817,26 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_provider_half_given_or_a_secret_given_twice_is_refused() {
+        let none = File::none();
+        let only_issuer = env(&[("ACTAS_OIDC_ISSUER", "https://id.example")]);
+        let e = Resolver::new(&none, &only_issuer).serve(ServeFlags::default()).unwrap_err().to_string();
+        assert!(e.contains("oidc.issuer is set but not oidc.client_id"), "{e}");
+        let only_client = env(&[("ACTAS_OIDC_CLIENT_ID", "actas")]);
+        let e = Resolver::new(&none, &only_client).serve(ServeFlags::default()).unwrap_err().to_string();
+        assert!(e.contains("oidc.client_id is set but not oidc.issuer"), "{e}");
+        let twice = env(&[
+            ("ACTAS_OIDC_ISSUER", "https://id.example"),
+            ("ACTAS_OIDC_CLIENT_ID", "actas"),
+            ("ACTAS_OIDC_CLIENT_SECRET", "hunter2"),
+            ("ACTAS_OIDC_CLIENT_SECRET_FILE", "/nonexistent/secret"),
+        ]);
+        let e = Resolver::new(&none, &twice).serve(ServeFlags::default()).unwrap_err().to_string();
+        assert!(e.contains("give one"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
     fn bad_values_from_flags_and_the_environment_say_where_they_came_from() {
         let none = File::none();
         let env = env(&[("ACTAS_LISTEN", "nowhere")]);
