@@ -20,7 +20,7 @@
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use super::{write_canonical, Actor, At, Event, EventType, Fields, Json, NewEvent};
+use super::{write_canonical, Actor, At, Event, EventHasher, EventType, Fields, Json, NewEvent};
 
 /// One `audit_events` row's columns, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,13 @@ impl StoredPage {
         StoredPage { text: String::with_capacity(bytes), rows: Vec::with_capacity(rows) }
     }
 
+    /// An empty page with room for `rows` rows of a usual size, so that
+    /// filling it copies no text twice.
+    pub fn for_rows(rows: usize) -> StoredPage {
+        // An event's columns hold 400 to 700 bytes of text in most trails.
+        StoredPage::with_capacity(rows, rows.saturating_mul(768))
+    }
+
     /// Adds a row after the others.
     pub fn push(&mut self, e: &StoredEvent<'_>) {
         let start = self.text.len();
@@ -194,30 +201,53 @@ impl StoredPage {
 
     /// The rows, in order.
     pub fn iter(&self) -> impl Iterator<Item = StoredEvent<'_>> {
-        self.rows.iter().map(|r| {
-            let text = &self.text[r.start..];
-            let column = |i: usize| {
-                let from = if i == 0 { 0 } else { r.ends[i - 1] as usize };
-                text.get(from..r.ends[i] as usize).unwrap_or("")
-            };
-            let optional = |i: usize| (r.nulls & (1 << i) == 0).then(|| column(i));
-            StoredEvent {
-                seq: r.seq,
-                id: column(0),
-                at: column(1),
-                kind: column(2),
-                actor: column(3),
-                account_id: optional(4),
-                ticket: optional(5),
-                request_id: optional(6),
-                session_id: optional(7),
-                agent: optional(8),
-                data: column(9),
-                text: column(10),
-                prev_hash: column(11),
-                hash: column(12),
-            }
+        self.rows.iter().map(|r| self.row(r))
+    }
+
+    /// The row at `i`, counted from the page's first.
+    pub fn get(&self, i: usize) -> Option<StoredEvent<'_>> {
+        self.rows.get(i).map(|r| self.row(r))
+    }
+
+    /// The first row among `range` whose text does not match its own
+    /// hash, with what [`EventHasher::matches_stored`] said of it (`false`
+    /// or why it cannot be read). An event's hash depends on its row alone
+    /// (its `prev_hash` is one of its columns), so parts of a page can be
+    /// checked on several threads at once; linking the rows in order is
+    /// [`ChainVerifier::push_checked`](super::ChainVerifier::push_checked).
+    pub fn first_unmatched(&self, range: std::ops::Range<usize>) -> Option<(usize, Result<bool, String>)> {
+        let mut hasher = EventHasher::default();
+        let range = range.start..range.end.min(self.rows.len());
+        let rows = self.rows.get(range.clone()).unwrap_or_default();
+        rows.iter().zip(range).find_map(|(r, i)| match hasher.matches_stored(&self.row(r)) {
+            Ok(true) => None,
+            other => Some((i, other)),
         })
+    }
+
+    fn row<'a>(&'a self, r: &Row) -> StoredEvent<'a> {
+        let text = self.text.get(r.start..).unwrap_or("");
+        let column = |i: usize| {
+            let from = if i == 0 { 0 } else { r.ends[i - 1] as usize };
+            text.get(from..r.ends[i] as usize).unwrap_or("")
+        };
+        let optional = |i: usize| (r.nulls & (1 << i) == 0).then(|| column(i));
+        StoredEvent {
+            seq: r.seq,
+            id: column(0),
+            at: column(1),
+            kind: column(2),
+            actor: column(3),
+            account_id: optional(4),
+            ticket: optional(5),
+            request_id: optional(6),
+            session_id: optional(7),
+            agent: optional(8),
+            data: column(9),
+            text: column(10),
+            prev_hash: column(11),
+            hash: column(12),
+        }
     }
 }
 
@@ -342,6 +372,52 @@ mod tests {
             assert_eq!(bad.seq, 1);
             assert!(bad.problem.contains(says), "{}", bad.problem);
         }
+    }
+
+    #[test]
+    fn the_first_unmatched_row_of_each_part_of_a_page_is_found_and_linking_stops_at_the_first() {
+        let mut page = StoredPage::for_rows(8);
+        let mut prev = GENESIS.to_string();
+        let mut kept = Vec::new();
+        for seq in 1..=8 {
+            let e = event(seq, &prev);
+            prev.clone_from(&e.hash);
+            let mut c = Columns::of(&e);
+            match seq {
+                3 => c.e.body.text.push('!'),
+                6 => c.data = "{".into(),
+                _ => {}
+            }
+            page.push(&c.stored());
+            kept.push(c);
+        }
+        assert_eq!(page.get(2), Some(kept[2].stored()));
+        assert_eq!(page.get(8), None);
+        assert_eq!(page.first_unmatched(0..2), None);
+        assert_eq!(page.first_unmatched(0..8), Some((2, Ok(false))));
+        let (at, unreadable) = page.first_unmatched(4..8).unwrap();
+        assert_eq!(at, 5);
+        assert!(unreadable.unwrap_err().starts_with("data:"));
+        assert_eq!(page.first_unmatched(4..100).map(|u| u.0), Some(5), "a range past the end checks what is there");
+        assert_eq!(page.first_unmatched(6..100), None);
+        assert_eq!(page.first_unmatched(9..100), None);
+
+        // The parts' first findings, in order, link as one walk does.
+        let mut found = [page.first_unmatched(0..4), page.first_unmatched(4..8)].into_iter().flatten();
+        let mut first = found.next();
+        let mut chain = ChainVerifier::default();
+        let bad = page
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| {
+                let matched = first.take_if(|(at, _)| *at == i).map_or(Ok(true), |(_, m)| m);
+                chain.push_checked(&e, matched).err()
+            })
+            .unwrap();
+        assert_eq!((bad.seq, chain.head().0), (3, 2));
+        assert!(bad.problem.contains("altered"), "{}", bad.problem);
+        let mut walked = ChainVerifier::default();
+        assert_eq!(page.iter().find_map(|e| walked.push_stored(&e).err()), Some(bad));
     }
 
     /// Stored text that is not one JSON value never takes the fast way:

@@ -61,7 +61,7 @@ const VERIFY_PAGE: i64 = 4096;
 
 /// Pages read at once, each in a read transaction of its own, while the
 /// page before them is checked.
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 4;
 
 /// Who vouches for a head the chain must still hold.
 #[derive(Debug, Clone)]
@@ -100,9 +100,10 @@ impl Vouch {
 ///
 /// The trail is walked a page at a time, each page read as stored (see
 /// [`StoredPage`]) with its checkpoints, and nothing of an event is kept
-/// past its page: the next pages are read while one is checked, each page
-/// is hashed and linked on a blocking thread, and the signatures of its
-/// checkpoints are checked on others meanwhile.
+/// past its page: the next pages are read while one is checked, the
+/// events' own hashes are checked on every core at once (an event's hash
+/// depends on its row alone), the signatures of the page's checkpoints
+/// meanwhile, and then the links from each event to the next, in order.
 pub async fn verify_against(
     ctx: &Ctx,
     known_heads: &[(i64, String)],
@@ -201,22 +202,35 @@ pub async fn verify_trail(
     Ok((walk.verdict(), check))
 }
 
-/// Hashes and links one page on a blocking thread while its checkpoints'
-/// signatures are checked on others; `false` once the chain broke.
+/// Checks one page: each event's own hash on as many blocking threads as
+/// there are cores while its checkpoints' signatures are checked on
+/// others, then the links from event to event in order; `false` once the
+/// chain broke.
 async fn check_page(ctx: &Ctx, walk: Walk, events: StoredPage, checkpoints: Vec<Checkpoint>) -> Result<(Walk, bool)> {
     let checkpoints: Arc<[Checkpoint]> = checkpoints.into();
-    let linked = blocking({
-        let checkpoints = checkpoints.clone();
-        move || {
-            let mut walk = walk;
-            let going = walk.page(&events, &checkpoints);
-            (walk, going)
-        }
-    });
-    let (linked, unsigned) = futures::join!(linked, unsigned(&ctx.keys, checkpoints));
-    let (mut walk, going) = linked?;
+    let events = Arc::new(events);
+    let (unmatched, unsigned) = futures::join!(first_unmatched(&events), unsigned(&ctx.keys, checkpoints.clone()));
+    let unmatched = unmatched?;
+    let (mut walk, going) = blocking(move || {
+        let mut walk = walk;
+        let going = walk.page(&events, &checkpoints, unmatched);
+        (walk, going)
+    })
+    .await?;
     walk.unsigned(unsigned?);
     Ok((walk, going))
+}
+
+/// The page's first event whose text does not match its own hash
+/// ([`StoredPage::first_unmatched`]), the page cut into one part per core.
+async fn first_unmatched(events: &Arc<StoredPage>) -> Result<Option<(usize, std::result::Result<bool, String>)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = events.len().div_ceil(threads).max(256);
+    let parts = (0..events.len()).step_by(per_thread).map(|from| {
+        let events = events.clone();
+        blocking(move || events.first_unmatched(from..(from + per_thread).min(events.len())))
+    });
+    Ok(futures::future::try_join_all(parts).await?.into_iter().flatten().next())
 }
 
 /// Whether the recorded segments follow each other from the first event
@@ -308,7 +322,7 @@ async fn walk_segment(ctx: &Ctx, mut walk: Walk, dir: &std::path::Path, m: &Mani
     let mut current = walk;
     let mut at = 0;
     while at < bytes.len() {
-        let mut page = StoredPage::with_capacity(VERIFY_PAGE as usize, 0);
+        let mut page = StoredPage::for_rows(VERIFY_PAGE as usize);
         let mut unreadable = None;
         while page.len() < VERIFY_PAGE as usize && at < bytes.len() {
             let end = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| at + i);
@@ -502,17 +516,30 @@ impl Walk {
     /// Checks the next page of events against its checkpoints (all of
     /// which it counts); `false` once the chain broke. The checkpoints
     /// after the page's last event are kept for [`Walk::end`].
-    fn page(&mut self, events: &StoredPage, checkpoints: &[Checkpoint]) -> bool {
+    ///
+    /// `unmatched` is the first event whose text does not match its own
+    /// hash, by position in the page ([`StoredPage::first_unmatched`]): the
+    /// events before it match theirs.
+    fn page(
+        &mut self,
+        events: &StoredPage,
+        checkpoints: &[Checkpoint],
+        mut unmatched: Option<(usize, std::result::Result<bool, String>)>,
+    ) -> bool {
         self.checkpoints += checkpoints.len() as u64;
         let mut checkpoints = checkpoints.iter().peekable();
-        for e in events.iter() {
+        for (i, e) in events.iter().enumerate() {
             let mut signed = None;
             while let Some(cp) = checkpoints.next_if(|cp| cp.seq <= e.seq) {
                 if cp.seq == e.seq {
                     signed = Some(cp.hash.as_str());
                 }
             }
-            if let Err(b) = self.chain.push_stored(&e) {
+            let matched = match unmatched.take_if(|(at, _)| *at == i) {
+                Some((_, matched)) => matched,
+                None => Ok(true),
+            };
+            if let Err(b) = self.chain.push_checked(&e, matched) {
                 self.found(b.seq, Rank::Chain, || b.problem);
                 return false;
             }

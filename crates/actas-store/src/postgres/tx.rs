@@ -1145,7 +1145,7 @@ impl crate::ports::AuditReads for SqlTx {
             .fetch_all(self.db().await?)
             .await
             .map_err(db_err)?;
-        let mut page = StoredPage::with_capacity(rows.len(), 0);
+        let mut page = StoredPage::for_rows(rows.len());
         for r in &rows {
             let column = |i: usize, e: sqlx::Error| corrupt(format!("audit_events column {i}: {e}"));
             page.push(&crate::rows::stored_event(

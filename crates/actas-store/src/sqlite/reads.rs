@@ -357,7 +357,7 @@ impl<C: HasConn> AuditReads for C {
         let sql = concat!("SELECT ", event_cols!(), " FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         let mut stmt = self.conn().prepare_cached(sql).map_err(db_err)?;
         let mut rows = stmt.query(rusqlite::params![after_seq, limit]).map_err(db_err)?;
-        let mut page = StoredPage::with_capacity(usize::try_from(limit).unwrap_or(0).min(4096), 0);
+        let mut page = StoredPage::for_rows(usize::try_from(limit).unwrap_or(0).min(4096));
         while let Some(r) = rows.next().map_err(db_err)? {
             page.push(&stored_event(r)?);
         }
