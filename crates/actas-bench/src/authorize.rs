@@ -49,6 +49,25 @@ pub fn open_value(f: &Figures) -> String {
     )
 }
 
+/// The figures of `load` and the server's CPU time (user and system)
+/// per call answered meanwhile, in µs: unlike a rate, barely moved by
+/// whatever else runs on the machine.
+async fn cpu_per_call(
+    node: &Node,
+    load: impl std::future::Future<Output = anyhow::Result<Figures>>,
+) -> anyhow::Result<(Figures, f64)> {
+    let before = node.cpu()?;
+    let f = load.await?;
+    let used = node.cpu()?.saturating_sub(before);
+    let per_call = used.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
+    Ok((f, per_call))
+}
+
+/// "41.3 µs".
+fn us(v: f64) -> String {
+    format!("{v:.1} µs")
+}
+
 async fn measure(
     plan: &Plan,
     dir: &Path,
@@ -75,8 +94,8 @@ async fn measure(
 
     let mut one_node = Vec::new();
     for c in CLIENTS {
-        let f = load::closed(&floor, c, plan.level).await?;
-        let a = load::closed(&authz, c, plan.level).await?;
+        let (f, floor_cpu) = cpu_per_call(&node, load::closed(&floor, c, plan.level)).await?;
+        let (a, authz_cpu) = cpu_per_call(&node, load::closed(&authz, c, plan.level)).await?;
         report.push(Row::new(
             label,
             &format!("no-op floor (GET /.well-known/jwks.json), {}", clients(c)),
@@ -87,6 +106,15 @@ async fn measure(
             rate(f.rate(), "req/s"),
             a.rate() / f.rate(),
         ));
+        if c == BUSY {
+            report.push(
+                Row::new(label, &format!("server CPU time per authorize call, {}", clients(c)), us(authz_cpu)).against(
+                    &format!("per no-op call, {}", clients(c)),
+                    us(floor_cpu),
+                    authz_cpu / floor_cpu,
+                ),
+            );
+        }
         one_node.push((c, a.rate()));
     }
     let busy = one_node.iter().find(|(c, _)| *c == BUSY).map_or(0.0, |(_, r)| *r);

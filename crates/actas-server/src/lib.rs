@@ -108,9 +108,30 @@ impl Config {
     }
 }
 
-/// Shared state of the HTTP handlers.
+/// Shared state of the HTTP handlers: [`App`] behind one reference count,
+/// because axum clones the state for every extractor and layer of every
+/// request, and cloning each part on its own costs a dozen atomic
+/// increments and decrements a request, on counters every core shares.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with the handlers.
+    pub fn new(app: App) -> AppState {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What the HTTP handlers share ([`AppState`]).
+#[derive(Debug)]
+pub struct App {
     /// The operations' context.
     pub ctx: Ctx,
     /// Turns true when the server shuts down, so long-lived streams end.
@@ -272,7 +293,7 @@ impl Server {
         let keys = tokio::spawn(key_refresh_loop(self.ctx.clone()));
         let heads = tokio::spawn(head_log_loop(self.ctx.clone()));
         let (close, closing) = tokio::sync::watch::channel(false);
-        let app = http::router(AppState {
+        let app = http::router(AppState::new(App {
             ctx: self.ctx.clone(),
             closing,
             console: self.throttle.clone(),
@@ -280,7 +301,7 @@ impl Server {
             oidc: self.oidc.clone(),
             password_sign_in: self.password_sign_in,
             console_lifetimes: self.console_lifetimes,
-        });
+        }));
         tracing::info!(addr = %self.addr, database = self.ctx.store.engine().as_str(), "actas is listening");
         // Streams (the session feed) end when shutdown starts; otherwise a
         // graceful shutdown would wait for them forever.
