@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use crate::baseline::{self, rate, Baselines};
 use crate::cast::{self, Cast};
 use crate::db::{Db, Target};
@@ -63,6 +65,42 @@ async fn cpu_per_call(
     Ok((f, per_call))
 }
 
+/// The writer's counters of a node (`actas_writer_batches_total`,
+/// `actas_writer_writes_total`).
+#[derive(Debug, Clone, Copy)]
+struct WriterCounts {
+    batches: u64,
+    writes: u64,
+}
+
+impl WriterCounts {
+    fn since(self, before: WriterCounts) -> WriterCounts {
+        WriterCounts {
+            batches: self.batches.saturating_sub(before.batches),
+            writes: self.writes.saturating_sub(before.writes),
+        }
+    }
+}
+
+/// Reads the writer's counters from the node's `/metrics`.
+async fn writer_counts(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<WriterCounts> {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()
+        .context("GET /metrics")?
+        .text()
+        .await?;
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+            .with_context(|| format!("no {name} in /metrics"))
+    };
+    Ok(WriterCounts { batches: counter("actas_writer_batches_total")?, writes: counter("actas_writer_writes_total")? })
+}
+
 /// "41.3 µs".
 fn us(v: f64) -> String {
     format!("{v:.1} µs")
@@ -81,9 +119,9 @@ async fn measure(
         let ctx = cast::open(db).await?;
         let mut cast = Cast::create(&ctx, 0).await?;
         let stage = cast.stage(&ctx).await?;
-        (cast.app_key.clone(), stage)
+        (cast.app_key.clone(), cast.auditor.clone(), stage)
     };
-    let (app_key, stage) = stage;
+    let (app_key, auditor, stage) = stage;
     let node = Node::start(db, dir, &format!("{label}-authorize-1")).await?;
     let client = load::client()?;
     let nodes = vec![node.url.clone()];
@@ -95,7 +133,9 @@ async fn measure(
     let mut one_node = Vec::new();
     for c in CLIENTS {
         let (f, floor_cpu) = cpu_per_call(&node, load::closed(&floor, c, plan.level)).await?;
+        let commits = writer_counts(&client, &node.url, &auditor).await?;
         let (a, authz_cpu) = cpu_per_call(&node, load::closed(&authz, c, plan.level)).await?;
+        let commits = writer_counts(&client, &node.url, &auditor).await?.since(commits);
         report.push(Row::new(
             label,
             &format!("no-op floor (GET /.well-known/jwks.json), {}", clients(c)),
@@ -115,6 +155,11 @@ async fn measure(
                 ),
             );
         }
+        report.push(Row::new(
+            label,
+            &format!("authorize, {}: writes per commit", clients(c)),
+            format!("{:.1} ({} commits)", commits.writes as f64 / commits.batches.max(1) as f64, commits.batches),
+        ));
         one_node.push((c, a.rate()));
     }
     let busy = one_node.iter().find(|(c, _)| *c == BUSY).map_or(0.0, |(_, r)| *r);
