@@ -261,34 +261,50 @@ pub async fn closed(ep: &Endpoint, clients: usize, length: Duration) -> anyhow::
 /// call `n` is due at `start + n / rate` and goes out on connection
 /// `n % connections` as soon as that connection is free and the time has
 /// come; its latency runs from when it was due to its checked answer.
+///
+/// The schedule is kept by a thread of its own that sleeps until each
+/// call is due and hands it to its connection: Tokio's timers fire on
+/// whole milliseconds, so calls timed by them would leave up to a
+/// millisecond late and every latency would carry that lateness.
 pub async fn open(ep: &Endpoint, rate: u32, length: Duration, connections: usize) -> anyhow::Result<Figures> {
     let total = (rate as f64 * length.as_secs_f64()).round() as u64;
     let every = Duration::from_secs_f64(1.0 / rate as f64);
     // A little ahead, so the first calls are not already late.
-    let start = tokio::time::Instant::now() + Duration::from_millis(20);
-    let tasks: Vec<_> = (0..connections)
-        .map(|c| {
+    let start = Instant::now() + Duration::from_millis(20);
+    let (sends, tasks): (Vec<_>, Vec<_>) = (0..connections.max(1))
+        .map(|_| {
             let ep = ep.clone();
-            tokio::spawn(async move {
+            let (send, mut due_calls) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+            let task = tokio::spawn(async move {
                 let mut f = Figures::new();
-                let mut n = c as u64;
-                while n < total {
-                    let due = start + every * n as u32;
-                    tokio::time::sleep_until(due).await;
+                while let Some((n, due)) = due_calls.recv().await {
                     ep.call(n as usize, n).await?;
                     record(&mut f.hist, due.elapsed());
                     f.calls += 1;
-                    n += connections as u64;
                 }
                 anyhow::Ok(f)
-            })
+            });
+            (send, task)
         })
-        .collect();
+        .unzip();
+    let schedule = std::thread::Builder::new()
+        .name("open-loop".into())
+        .spawn(move || {
+            for n in 0..total {
+                let due = start + every.mul_f64(n as f64);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                // A connection whose task failed stops taking calls; the
+                // failure is reported when its task is awaited.
+                let _ = sends[(n % sends.len() as u64) as usize].send((n, due));
+            }
+        })
+        .context("cannot start the open loop's schedule")?;
     let mut all = Figures::new();
     for t in tasks {
         all.merge(&t.await.context("an open-loop task failed")??)?;
     }
     all.secs = start.elapsed().as_secs_f64();
+    schedule.join().map_err(|_| anyhow::anyhow!("the open loop's schedule failed"))?;
     Ok(all)
 }
 
