@@ -57,7 +57,7 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
 }
 
 /// Events in one page of verification.
-const VERIFY_PAGE: i64 = 4096;
+const VERIFY_PAGE: i64 = 2048;
 
 /// Pages read at once, each in a read transaction of its own, while the
 /// page before them is checked.
