@@ -204,11 +204,6 @@ impl StoredPage {
         self.rows.iter().map(|r| self.row(r))
     }
 
-    /// The row at `i`, counted from the page's first.
-    pub fn get(&self, i: usize) -> Option<StoredEvent<'_>> {
-        self.rows.get(i).map(|r| self.row(r))
-    }
-
     /// The first row among `range` whose text does not match its own
     /// hash, with what [`EventHasher::matches_stored`] said of it (`false`
     /// or why it cannot be read). An event's hash depends on its row alone
@@ -391,8 +386,7 @@ mod tests {
             page.push(&c.stored());
             kept.push(c);
         }
-        assert_eq!(page.get(2), Some(kept[2].stored()));
-        assert_eq!(page.get(8), None);
+        assert_eq!(page.iter().nth(2), Some(kept[2].stored()));
         assert_eq!(page.first_unmatched(0..2), None);
         assert_eq!(page.first_unmatched(0..8), Some((2, Ok(false))));
         let (at, unreadable) = page.first_unmatched(4..8).unwrap();

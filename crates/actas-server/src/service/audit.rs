@@ -57,7 +57,7 @@ pub async fn verify(ctx: &Ctx) -> Result<api::Verification> {
 }
 
 /// Events in one page of verification.
-const VERIFY_PAGE: i64 = 2048;
+const VERIFY_PAGE: i64 = 4096;
 
 /// Pages read at once, each in a read transaction of its own, while the
 /// page before them is checked.
@@ -224,13 +224,9 @@ async fn check_page(ctx: &Ctx, walk: Walk, events: StoredPage, checkpoints: Vec<
 /// The page's first event whose text does not match its own hash
 /// ([`StoredPage::first_unmatched`]), the page cut into one part per core.
 async fn first_unmatched(events: &Arc<StoredPage>) -> Result<Option<(usize, std::result::Result<bool, String>)>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = events.len().div_ceil(threads).max(256);
-    let parts = (0..events.len()).step_by(per_thread).map(|from| {
-        let events = events.clone();
-        blocking(move || events.first_unmatched(from..(from + per_thread).min(events.len())))
-    });
-    Ok(futures::future::try_join_all(parts).await?.into_iter().flatten().next())
+    let events = events.clone();
+    let parts = per_core(events.len(), 256, move |part| events.first_unmatched(part)).await?;
+    Ok(parts.into_iter().flatten().next())
 }
 
 /// Whether the recorded segments follow each other from the first event
@@ -421,19 +417,29 @@ async fn read_pages(ctx: &Ctx, start: i64, pages: tokio::sync::mpsc::Sender<Resu
 /// head of nearly every write (more than a second apart), and a signature
 /// costs more to check than an event's hash.
 async fn unsigned(keys: &Arc<KeyRing>, checkpoints: Arc<[Checkpoint]>) -> Result<Vec<i64>> {
-    if checkpoints.is_empty() {
-        return Ok(Vec::new());
-    }
+    let (keys, len) = (keys.clone(), checkpoints.len());
+    let parts = per_core(len, 32, move |part| {
+        checkpoints[part].iter().filter(|cp| !keys.verify_checkpoint(cp)).map(|cp| cp.seq).collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(parts.concat())
+}
+
+/// `check` of `0..len` cut into one part per core (at least `min` items
+/// a part), each on a blocking thread at once: the parts' answers, in
+/// order.
+async fn per_core<T: Send + 'static>(
+    len: usize,
+    min: usize,
+    check: impl Fn(std::ops::Range<usize>) -> T + Clone + Send + 'static,
+) -> Result<Vec<T>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = checkpoints.len().div_ceil(threads).max(32);
-    let checks = (0..checkpoints.len()).step_by(per_thread).map(|from| {
-        let (keys, checkpoints) = (keys.clone(), checkpoints.clone());
-        blocking(move || {
-            let to = (from + per_thread).min(checkpoints.len());
-            checkpoints[from..to].iter().filter(|cp| !keys.verify_checkpoint(cp)).map(|cp| cp.seq).collect::<Vec<_>>()
-        })
+    let per_thread = len.div_ceil(threads).max(min).max(1);
+    let parts = (0..len).step_by(per_thread).map(|from| {
+        let check = check.clone();
+        blocking(move || check(from..(from + per_thread).min(len)))
     });
-    Ok(futures::future::try_join_all(checks).await?.concat())
+    futures::future::try_join_all(parts).await
 }
 
 /// Runs `f` on a thread where blocking is fine.
