@@ -647,6 +647,20 @@ impl ChainVerifier {
         ChainVerifier { expected_seq: seq + 1, prev_hash: hash.to_string(), ..ChainVerifier::default() }
     }
 
+    /// Goes on after seq `seq`, whose hash was `hash`, keeping the count of
+    /// events checked up to there: past a part sealed away meanwhile, or
+    /// back to where a sealed part begins, to check it from its files
+    /// (the events counted after `seq` are then counted again as they are
+    /// checked again).
+    pub fn resume_after(&mut self, seq: i64, hash: &str) {
+        let (head, _) = self.head();
+        let again = u64::try_from(head - seq).unwrap_or(0);
+        self.count = self.count.saturating_sub(again);
+        self.expected_seq = seq + 1;
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
+    }
+
     /// Checks the next event.
     pub fn push(&mut self, e: &Event) -> Result<(), BadEvent> {
         self.link(e.seq, &e.id, &e.prev_hash, &e.hash, |h| Ok(h.matches(e)))
@@ -778,6 +792,39 @@ mod tests {
         let bad = v.push(&c).unwrap_err();
         assert_eq!(bad.seq, 2);
         assert!(bad.problem.contains("missing"));
+    }
+
+    #[test]
+    fn a_verifier_resumes_past_a_sealed_part_or_back_at_its_start_counting_each_event_once() {
+        let mut chain = vec![ev(1, GENESIS)];
+        for n in 2..=6 {
+            let prev = chain[chain.len() - 1].hash.clone();
+            chain.push(ev(n, &prev));
+        }
+        let mut v = ChainVerifier::default();
+        for e in &chain[..3] {
+            v.push(e).unwrap();
+        }
+        // Events 4 and 5 were sealed away: on from 5's head.
+        v.resume_after(5, &chain[4].hash);
+        assert_eq!((v.head(), v.count()), ((5, chain[4].hash.as_str()), 3));
+        v.push(&chain[5]).unwrap();
+        assert_eq!(v.count(), 4);
+        // Back to event 1's head to check 2 to 6 again: counted once.
+        let mut v = ChainVerifier::default();
+        for e in &chain[..4] {
+            v.push(e).unwrap();
+        }
+        v.resume_after(1, &chain[0].hash);
+        assert_eq!(v.count(), 1);
+        for e in &chain[1..] {
+            v.push(e).unwrap();
+        }
+        assert_eq!((v.head(), v.count()), ((6, chain[5].hash.as_str()), 6));
+        // A head that is not the one before the next event still breaks.
+        v.resume_after(6, &chain[3].hash);
+        let next = ev(7, &chain[5].hash);
+        assert!(v.push(&next).unwrap_err().problem.contains("does not follow"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use actas_core::{Error, Result, Timestamp};
 use actas_store::{read_fn, write_fn, Segment};
 use sha2::{Digest, Sha256};
 
-use super::Ctx;
+use super::{Ctx, Paging};
 
 /// Events read from the database at once.
 const PAGE: i64 = 4096;
@@ -56,7 +56,7 @@ pub async fn segments(ctx: &Ctx) -> Result<Vec<Manifest>> {
     rows.iter().map(parse_manifest).collect()
 }
 
-fn parse_manifest(s: &Segment) -> Result<Manifest> {
+pub(super) fn parse_manifest(s: &Segment) -> Result<Manifest> {
     serde_json::from_str(&s.manifest).map_err(|e| {
         Error::Internal(anyhow::anyhow!(
             "the manifest of archived segment {}..{} cannot be read: {e}",
@@ -70,6 +70,17 @@ fn parse_manifest(s: &Segment) -> Result<Manifest> {
 /// `per_segment` events in `dir`, and removes them from the database. The
 /// trail's newest event always stays (the chain continues from it).
 pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64) -> Result<Archived> {
+    archive_paged(ctx, before, dir, per_segment, &Paging::of(PAGE, 1)).await
+}
+
+/// [`archive`], the trail read as `paging` says (one page at a time).
+pub async fn archive_paged(
+    ctx: &Ctx,
+    before: Timestamp,
+    dir: &Path,
+    per_segment: i64,
+    paging: &Paging,
+) -> Result<Archived> {
     ctx.keys.require_signing().map_err(|e| Error::Internal(e.into()))?;
     let per_segment = per_segment.max(1);
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
@@ -98,8 +109,28 @@ pub async fn archive(ctx: &Ctx, before: Timestamp, dir: &Path, per_segment: i64)
     let mut chain = ChainVerifier::after(through, &hash);
     let mut writer: Option<SegmentFile> = None;
     let mut after = through;
+    let size = paging.size;
     'read: loop {
-        let page = ctx.store.read(read_fn(move |tx| Box::pin(async move { tx.read_chain(after, PAGE).await }))).await?;
+        if let Some(f) = &paging.before_read {
+            f(after).await;
+        }
+        let (page, sealed) = ctx
+            .store
+            .read(read_fn(move |tx| {
+                Box::pin(async move {
+                    let page = tx.read_chain(after, size).await?;
+                    let gap = page.iter().next().is_some_and(|e| e.seq > after + 1);
+                    let sealed = if gap { tx.list_segments().await?.last().map(|s| s.last_seq) } else { None };
+                    Ok((page, sealed))
+                })
+            }))
+            .await?;
+        if let Some(sealed) = sealed.filter(|s| *s > after) {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "another archive sealed events through {sealed} meanwhile; this one stopped after event {after}: run \
+                 it again"
+            )));
+        }
         if page.is_empty() {
             break;
         }

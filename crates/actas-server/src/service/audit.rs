@@ -8,7 +8,7 @@ use actas_core::audit::segment::{Line, Manifest};
 use actas_core::audit::{ChainVerifier, Checkpoint, Event, StoredPage};
 use actas_core::model::Staff;
 use actas_core::Result;
-use actas_store::{read_fn, EventFilter};
+use actas_store::{read_fn, EventFilter, Segment};
 use futures::StreamExt;
 
 use super::Ctx;
@@ -127,11 +127,61 @@ pub struct ArchiveCheck {
 /// names the folder of the sealed segments (every segment the database
 /// records must be there, match its signed manifest and chain on), else
 /// from the last sealed head, whose manifest must be signed.
+///
+/// An archive may seal and remove events while they are walked: a page
+/// that finds them gone and, in the same read transaction, sealed in
+/// segments recorded since, goes on as a verification started then would
+/// (past the newest segment's signed head, or through the new segments'
+/// files when `archive` names a folder).
 pub async fn verify_trail(
     ctx: &Ctx,
     known_heads: &[(i64, String)],
     witnessed: &[crate::witness::Line],
     archive: Option<&std::path::Path>,
+) -> Result<(api::Verification, ArchiveCheck)> {
+    verify_trail_paged(ctx, known_heads, witnessed, archive, &Paging::default()).await
+}
+
+/// How the trail is read a page at a time ([`verify_trail_paged`],
+/// [`archive_paged`](super::archive_paged)).
+#[derive(Clone)]
+pub struct Paging {
+    pub(super) size: i64,
+    read_ahead: usize,
+    pub(super) before_read: Option<BeforeRead>,
+}
+
+/// Awaited before a page is read, with the seq the page starts after.
+pub type BeforeRead = Arc<dyn Fn(i64) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+impl Default for Paging {
+    /// Pages of 4,096 events, four read at once.
+    fn default() -> Self {
+        Paging { size: VERIFY_PAGE, read_ahead: READ_AHEAD, before_read: None }
+    }
+}
+
+impl Paging {
+    /// Pages of `size` events, `read_ahead` of them read at once (at least
+    /// one of each).
+    pub fn of(size: i64, read_ahead: usize) -> Paging {
+        Paging { size: size.max(1), read_ahead: read_ahead.max(1), before_read: None }
+    }
+
+    /// Awaits `f` before each page is read: what happens to the trail
+    /// between two reads (an archive, a write) happens there.
+    pub fn before_each_read(self, f: BeforeRead) -> Paging {
+        Paging { before_read: Some(f), ..self }
+    }
+}
+
+/// [`verify_trail`], the database's part read as `paging` says.
+pub async fn verify_trail_paged(
+    ctx: &Ctx,
+    known_heads: &[(i64, String)],
+    witnessed: &[crate::witness::Line],
+    archive: Option<&std::path::Path>,
+    paging: &Paging,
 ) -> Result<(api::Verification, ArchiveCheck)> {
     // Checkpoints may be signed by keys made elsewhere since this node
     // loaded its own. Keys that do not open here (put in by someone without
@@ -140,40 +190,73 @@ pub async fn verify_trail(
         tracing::warn!(error = %e, "verifying with the keys loaded before: the stored keys cannot be loaded");
     }
     let mut walk = Walk::new(ctx, known_heads, witnessed);
-    let manifests = super::archive::segments(ctx).await?;
-    let mut check = ArchiveCheck {
-        segments: manifests.len(),
-        sealed_through: manifests.last().map(|m| m.last_seq),
-        archived_events: 0,
-    };
-    if let Some(problem) = segments_problem(&ctx.keys, &manifests) {
-        walk.found(problem.0, Rank::Chain, || problem.1);
-        return Ok((walk.verdict(), check));
-    }
-    let start = match (archive, manifests.last()) {
-        (Some(dir), Some(_)) => {
-            for m in &manifests {
-                let going;
-                (walk, going) = walk_segment(ctx, walk, dir, m).await?;
-                if !going {
+    let mut manifests = super::archive::segments(ctx).await?;
+    let mut check = ArchiveCheck::default();
+    let mut start = 0;
+    let mut walked = 0;
+    loop {
+        // The segments recorded since the walk began (all of them at
+        // first), which must follow those walked and be signed.
+        check.segments = manifests.len();
+        check.sealed_through = manifests.last().map(|m| m.last_seq);
+        if let Some(problem) = segments_problem(&ctx.keys, &manifests) {
+            walk.found(problem.0, Rank::Chain, || problem.1);
+            return Ok((walk.verdict(), check));
+        }
+        let new = &manifests[walked..];
+        match (archive, new.first(), new.last()) {
+            (Some(dir), Some(first), Some(_)) => {
+                walk.chain.resume_after(first.first_seq - 1, &first.prev_hash);
+                for m in new {
+                    let going;
+                    (walk, going) = walk_segment(ctx, walk, dir, m).await?;
                     check.archived_events = walk.chain.count();
-                    return Ok((walk.verdict(), check));
+                    if !going {
+                        return Ok((walk.verdict(), check));
+                    }
                 }
             }
-            check.archived_events = walk.chain.count();
-            check.sealed_through.unwrap_or(0)
+            (None, Some(_), Some(last)) => walk.chain.resume_after(last.last_seq, &last.last_hash),
+            _ => {}
         }
-        (None, Some(last)) => {
-            walk.chain = ChainVerifier::after(last.last_seq, &last.last_hash);
-            last.last_seq
+        start = manifests.last().map_or(start, |m| m.last_seq);
+        walked = manifests.len();
+        let sealed_since;
+        (walk, sealed_since) = walk_live(ctx, walk, start, paging).await?;
+        match sealed_since {
+            None => return Ok((walk.verdict(), check)),
+            Some(now) => {
+                let before = &manifests[..];
+                if now.len() <= before.len() || now[..before.len()] != *before {
+                    let seq = walk.chain.head().0 + 1;
+                    walk.found(seq, Rank::Chain, || {
+                        format!(
+                            "the archived segments changed while the trail was verified: event {seq} and those \
+                             after it are gone, and the segments recorded before are not all there as they were"
+                        )
+                    });
+                    return Ok((walk.verdict(), check));
+                }
+                manifests = now;
+            }
         }
-        (_, None) => 0,
-    };
+    }
+}
+
+/// Walks the database's part of the trail after seq `start`, and answers
+/// the recorded segments when a page found events gone that a segment
+/// recorded since has sealed (the walk goes on past them), else `None`.
+async fn walk_live(ctx: &Ctx, mut walk: Walk, start: i64, paging: &Paging) -> Result<(Walk, Option<Vec<Manifest>>)> {
     let (pages, mut received) = tokio::sync::mpsc::channel(1);
-    let reading = std::pin::pin!(read_pages(ctx, start, pages));
+    let reading = std::pin::pin!(read_pages(ctx, start, paging, pages));
     let checking = std::pin::pin!(async {
+        let mut sealed_since = None;
         while let Some(page) = received.recv().await {
-            let Page { events, checkpoints, through } = page?;
+            let Page { events, checkpoints, through, sealed } = page?;
+            if let Some(segments) = sealed {
+                sealed_since = Some(segments.iter().map(super::archive::parse_manifest).collect::<Result<Vec<_>>>()?);
+                break;
+            }
             let going;
             (walk, going) = check_page(ctx, walk, events, checkpoints).await?;
             if !going {
@@ -192,14 +275,13 @@ pub async fn verify_trail(
                 break;
             }
         }
-        Ok::<_, actas_core::Error>(walk)
+        Ok::<_, actas_core::Error>((walk, sealed_since))
     });
     // The reads stop with the check: a broken chain needs no further page.
-    let walk = match futures::future::select(checking, reading).await {
-        futures::future::Either::Left((walked, _)) => walked?,
-        futures::future::Either::Right(((), checking)) => checking.await?,
-    };
-    Ok((walk.verdict(), check))
+    match futures::future::select(checking, reading).await {
+        futures::future::Either::Left((walked, _)) => walked,
+        futures::future::Either::Right(((), checking)) => checking.await,
+    }
 }
 
 /// Checks one page: each event's own hash on as many blocking threads as
@@ -367,45 +449,66 @@ async fn walk_segment(ctx: &Ctx, mut walk: Walk, dir: &std::path::Path, m: &Mani
 /// One page of the trail as stored, and the checkpoints with seqs after
 /// the page's start through `through`, read in the same transaction so
 /// that each checkpoint up to the page's last event names an event the
-/// page holds. The last page (shorter than [`VERIFY_PAGE`]) reaches to
+/// page holds. The last page (shorter than a full one) reaches to
 /// `i64::MAX`: its checkpoints beyond its last event vouch for events
 /// that are not there.
 struct Page {
     events: StoredPage,
     checkpoints: Vec<Checkpoint>,
     through: i64,
+    /// The recorded segments, when the events the page starts after were
+    /// sealed and removed since the walk began (the page is not checked).
+    sealed: Option<Vec<Segment>>,
 }
 
-/// Reads the trail in pages of [`VERIFY_PAGE`], [`READ_AHEAD`] at a time,
-/// and sends them in order; stops after the last page or a failed read, or
-/// when nobody takes them any more.
+/// Reads the trail in pages, as many at once as `paging` says, and sends them in
+/// order; stops after the last page, a failed read or one that found
+/// events sealed away, or when nobody takes them any more.
 ///
-/// Page `k` is the first events after seq `start + k × VERIFY_PAGE`: where the
+/// Page `k` is the first events after seq `start + k × size`: where the
 /// chain is whole up to there, that is exactly the page that follows page
 /// `k - 1`, and where it is not, the check stops before page `k`.
-async fn read_pages(ctx: &Ctx, start: i64, pages: tokio::sync::mpsc::Sender<Result<Page>>) {
+async fn read_pages(ctx: &Ctx, start: i64, paging: &Paging, pages: tokio::sync::mpsc::Sender<Result<Page>>) {
+    let size = paging.size;
     let reads = futures::stream::iter(0i64..).map(|k| {
         let store = ctx.store.clone();
-        let after = start.saturating_add(k.saturating_mul(VERIFY_PAGE));
+        let before_read = paging.before_read.clone();
+        let after = start.saturating_add(k.saturating_mul(size));
         async move {
+            if let Some(f) = before_read {
+                f(after).await;
+            }
             store
                 .read(read_fn(move |tx| {
                     Box::pin(async move {
-                        let events = tx.read_chain(after, VERIFY_PAGE).await?;
+                        let events = tx.read_chain(after, size).await?;
+                        // Events missing after `after` that a segment
+                        // sealed meanwhile: the walk goes on past it.
+                        if events.iter().next().is_some_and(|e| e.seq > after + 1) {
+                            let segments = tx.list_segments().await?;
+                            if segments.last().is_some_and(|s| s.last_seq > after) {
+                                return Ok(Page {
+                                    events,
+                                    checkpoints: Vec::new(),
+                                    through: after,
+                                    sealed: Some(segments),
+                                });
+                            }
+                        }
                         let through = match events.last_seq() {
-                            Some(last) if events.len() as i64 == VERIFY_PAGE => last,
+                            Some(last) if events.len() as i64 == size => last,
                             _ => i64::MAX,
                         };
                         let checkpoints = tx.list_checkpoints(after, through).await?;
-                        Ok(Page { events, checkpoints, through })
+                        Ok(Page { events, checkpoints, through, sealed: None })
                     })
                 }))
                 .await
         }
     });
-    let mut reads = std::pin::pin!(reads.buffered(READ_AHEAD));
+    let mut reads = std::pin::pin!(reads.buffered(paging.read_ahead));
     while let Some(page) = reads.next().await {
-        let last = !matches!(&page, Ok(p) if p.through != i64::MAX);
+        let last = !matches!(&page, Ok(p) if p.through != i64::MAX && p.sealed.is_none());
         if pages.send(page).await.is_err() || last {
             return;
         }
@@ -473,6 +576,8 @@ struct Walk {
     /// the first found.
     first: Option<(i64, Rank, String)>,
     checkpoints: u64,
+    /// The last checkpoint counted.
+    counted_through: i64,
     /// The first checkpoint after the last event of the page last walked.
     beyond: Option<i64>,
 }
@@ -484,6 +589,7 @@ impl Walk {
             outside: BTreeMap::new(),
             first: None,
             checkpoints: 0,
+            counted_through: 0,
             beyond: None,
         };
         for (seq, hash) in known_heads {
@@ -532,7 +638,11 @@ impl Walk {
         checkpoints: &[Checkpoint],
         mut unmatched: Option<(usize, std::result::Result<bool, String>)>,
     ) -> bool {
-        self.checkpoints += checkpoints.len() as u64;
+        // A part walked again from its files (see [`verify_trail`]) counts
+        // its checkpoints once.
+        let new = checkpoints.iter().filter(|cp| cp.seq > self.counted_through).count();
+        self.checkpoints += new as u64;
+        self.counted_through = checkpoints.last().map_or(self.counted_through, |cp| cp.seq.max(self.counted_through));
         let mut checkpoints = checkpoints.iter().peekable();
         for (i, e) in events.iter().enumerate() {
             let mut signed = None;

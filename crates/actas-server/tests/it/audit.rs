@@ -783,3 +783,124 @@ backend_test!(async fn verifying_a_trail_of_many_pages_finds_what_it_always_foun
     }
     assert_eq!(unreadable, asks.len(), "only a row the walk reaches is named");
 });
+
+/// Appends ten batches of 100 events a minute apart, and answers when the
+/// sixth began: an archive before then seals the first five (and all
+/// before them).
+async fn ten_minutes_of_events(app: &TestApp) -> actas_core::Timestamp {
+    use actas_core::audit::{data::Nothing, Actor, EventData, NewEvent};
+    use actas_store::write_fn;
+    let mut sixth = app.clock.now();
+    for b in 0..10 {
+        if b == 5 {
+            sixth = app.clock.now();
+        }
+        let at = app.clock.now();
+        app.ctx
+            .store
+            .write(write_fn(move |tx| {
+                Box::pin(async move {
+                    for i in 0..100 {
+                        let text = format!("batch {b}, event {i}");
+                        tx.append_event(NewEvent::new(
+                            at,
+                            Actor::system(),
+                            text,
+                            EventData::RequestWithdrawn(Nothing {}),
+                        ))
+                        .await?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await
+            .unwrap();
+        app.clock.advance(mins(1));
+    }
+    sixth
+}
+
+/// Pages of 100 events read one at a time; before the page after seq
+/// `at`, an archive of the events before `before` into `dir` runs to its
+/// end.
+fn archiving_before_page(
+    app: &TestApp,
+    at: i64,
+    before: actas_core::Timestamp,
+    dir: &std::path::Path,
+) -> actas_server::service::Paging {
+    let (ctx, dir) = (app.ctx.clone(), dir.to_path_buf());
+    actas_server::service::Paging::of(100, 1).before_each_read(std::sync::Arc::new(move |after| {
+        let (ctx, dir) = (ctx.clone(), dir.clone());
+        Box::pin(async move {
+            if after == at {
+                let done = actas_server::service::archive(&ctx, before, &dir, 100).await.unwrap();
+                assert!(!done.segments.is_empty(), "the archive sealed nothing");
+            }
+        })
+    }))
+}
+
+backend_test!(async fn a_verification_goes_on_past_events_an_archive_seals_and_removes_meanwhile(app) {
+    use actas_server::service::verify_trail_paged;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+
+    // Three pages are checked; then an archive seals and removes them and
+    // more. The walk goes on past the newest sealed head, as a
+    // verification started then would.
+    let before = ten_minutes_of_events(&app).await;
+    let paging = archiving_before_page(&app, 300, before, dir);
+    let (v, sealed) = verify_trail_paged(&app.ctx, &[], &[], None, &paging).await.unwrap();
+    let (head, through) = (head_seq(&app).await, sealed.sealed_through.unwrap());
+    assert!(v.ok, "{v:?}");
+    assert!(through > 400, "the archive sealed the page read next: through {through}");
+    assert_eq!(v.events, 300 + (head - through) as u64, "{v:?}, sealed through {through}");
+    assert_eq!(sealed.segments as i64, (through + 99) / 100);
+    let started_now = actas_server::service::verify_trail(&app.ctx, &[], &[], None).await.unwrap();
+    assert_eq!((started_now.0.ok, started_now.0.head.clone(), started_now.1.sealed_through), (true, v.head.clone(), Some(through)));
+
+    // With the archive's folder: the new segments are checked from their
+    // files, and every event is counted once.
+    let before = ten_minutes_of_events(&app).await;
+    let paging = archiving_before_page(&app, through + 200, before, dir);
+    let (v, sealed) = verify_trail_paged(&app.ctx, &[], &[], Some(dir), &paging).await.unwrap();
+    let (head, now_through) = (head_seq(&app).await, sealed.sealed_through.unwrap());
+    assert!(v.ok, "{v:?}");
+    assert!(now_through > through + 300, "sealed through {now_through}");
+    assert_eq!((v.events, sealed.archived_events), (head as u64, now_through as u64), "{v:?}");
+    let started_now = actas_server::service::verify_trail(&app.ctx, &[], &[], Some(dir)).await.unwrap();
+    assert_eq!((started_now.0.events, started_now.0.checkpoints), (v.events, v.checkpoints));
+
+    // Events missing beyond what was sealed are still missing.
+    let before = ten_minutes_of_events(&app).await;
+    let gone = head_seq(&app).await - 50;
+    app.unlock_trail().await;
+    app.sql(&format!("DELETE FROM audit_events WHERE seq = {gone}")).await;
+    let through = now_through;
+    for archive in [None, Some(dir)] {
+        let at = head_seq(&app).await - 1000 + 100;
+        let paging = archiving_before_page(&app, at.max(through), before, dir);
+        let (v, _) = verify_trail_paged(&app.ctx, &[], &[], archive, &paging).await.unwrap();
+        assert_eq!(v.first_bad, Some(gone), "{v:?}");
+        assert!(v.problem.as_deref().is_some_and(|p| p.contains(&format!("event {gone} is missing"))), "{v:?}");
+    }
+});
+
+backend_test!(async fn an_archive_that_finds_events_another_sealed_meanwhile_stops_and_says_so(app) {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let before = ten_minutes_of_events(&app).await;
+    // This run seals two segments; then another seals the rest.
+    let paging = archiving_before_page(&app, 200, before, dir);
+    let err = actas_server::service::archive_paged(&app.ctx, before, dir, 100, &paging).await.unwrap_err().to_string();
+    assert!(err.contains("another archive sealed events through") && err.contains("stopped after event 200"), "{err}");
+    // What both recorded is in the folder as recorded, and a run again
+    // has nothing left to do.
+    let (v, sealed) = actas_server::service::verify_trail(&app.ctx, &[], &[], Some(dir)).await.unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.events as i64, head_seq(&app).await);
+    let again = actas_server::service::archive(&app.ctx, before, dir, 100).await.unwrap();
+    assert!(again.segments.is_empty(), "{again:?}");
+    assert_eq!(again.sealed_through, sealed.sealed_through);
+});
