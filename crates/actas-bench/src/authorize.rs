@@ -54,7 +54,7 @@ pub fn open_value(f: &Figures) -> String {
 /// The figures of `load` and the server's CPU time (user and system)
 /// per call answered meanwhile, in µs: unlike a rate, barely moved by
 /// whatever else runs on the machine.
-async fn cpu_per_call(
+pub(crate) async fn cpu_per_call(
     node: &Node,
     load: impl std::future::Future<Output = anyhow::Result<Figures>>,
 ) -> anyhow::Result<(Figures, f64)> {
@@ -102,7 +102,7 @@ async fn writer_counts(client: &reqwest::Client, url: &str, token: &str) -> anyh
 }
 
 /// "41.3 µs".
-fn us(v: f64) -> String {
+pub(crate) fn us(v: f64) -> String {
     format!("{v:.1} µs")
 }
 

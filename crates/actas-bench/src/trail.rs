@@ -2,9 +2,10 @@
 //! each size in turn (server stopped), then at each size a server started
 //! on it and measured: authorize (64 clients, with the bytes the server
 //! wrote and read per call, and the open loop), ending sessions, the
-//! customer access log and each kind of audit search; then
-//! `audit verify` on it in a process of its own. Each figure at a size is
-//! divided by the same figure at 0 seeded events.
+//! customer access log and each kind of audit search, with the server's
+//! CPU time per call of each; then `audit verify` on it in a process of
+//! its own. Each figure at a size is divided by the same figure at 0
+//! seeded events.
 //!
 //! The searches are the same at every size and find events at every size:
 //! by the bench's account, agent and ticket (which the seeded trail uses
@@ -18,7 +19,7 @@ use actas_core::{Clock, SystemClock, Timestamp};
 use anyhow::bail;
 use chrono::Duration;
 
-use crate::authorize::{closed_value, open_value};
+use crate::authorize::{closed_value, cpu_per_call, open_value, us};
 use crate::baseline::{rate, thousands, Baselines};
 use crate::cast::{self, Cast, Stage};
 use crate::db::{Db, Target};
@@ -42,6 +43,12 @@ struct Level {
     ends: Figures,
     access_log: Figures,
     searches: Vec<(&'static str, Figures)>,
+    /// The server's CPU time per call, in µs: authorize at 64 clients,
+    /// the access log, then each search. What a query that looked through
+    /// more of the trail would cost shows here even when the machine's
+    /// noise hides it in the times (on SQLite, where the queries run in
+    /// the server's process).
+    cpu: Vec<(&'static str, f64)>,
 }
 
 /// Runs the part on a database of its own, removed afterwards. Without
@@ -171,8 +178,9 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
     let authz = Endpoint::authorize(&client, &nodes, &cast.app_key, &stage.token)?;
     load::closed(&authz, 16, plan.warm_up).await?;
     let before = node.disk()?;
-    let authorize = load::closed(&authz, BUSY, plan.level).await?;
+    let (authorize, authorize_cpu) = cpu_per_call(node, load::closed(&authz, BUSY, plan.level)).await?;
     let after = node.disk()?;
+    let mut cpu = vec![("authorize", authorize_cpu)];
     let per_call = |b: u64, a: u64| a.saturating_sub(b) as f64 / authorize.calls.max(1) as f64;
     let disk = (per_call(before.written, after.written), per_call(before.read, after.read));
     let open = load::open(&authz, plan.open_rate, plan.open_for, OPEN_CONNECTIONS).await?;
@@ -189,7 +197,8 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
         Some(&cast.app_key),
         Check::AccessLog,
     );
-    let access_log = load::sequential(&log, plan.reads, plan.read_budget).await?;
+    let (access_log, log_cpu) = cpu_per_call(node, load::sequential(&log, plan.reads, plan.read_budget)).await?;
+    cpu.push(("access log", log_cpu));
     let t = |t: Timestamp| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let queries: [(&'static str, String); 6] = [
         ("account", format!("account={}", cast.account)),
@@ -202,9 +211,11 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
     let mut searches = Vec::new();
     for (name, q) in queries {
         let ep = Endpoint::get(&client, &nodes, &format!("/api/v1/audit?{q}"), Some(&cast.auditor), Check::AuditPage);
-        searches.push((name, load::sequential(&ep, plan.reads, plan.read_budget).await?));
+        let (found, search_cpu) = cpu_per_call(node, load::sequential(&ep, plan.reads, plan.read_budget)).await?;
+        searches.push((name, found));
+        cpu.push((name, search_cpu));
     }
-    Ok(Level { authorize, disk, open, ends, access_log, searches })
+    Ok(Level { authorize, disk, open, ends, access_log, searches, cpu })
 }
 
 /// The rows of one size, each against its figure at 0 events.
@@ -252,6 +263,21 @@ fn rows(report: &mut Report, label: &str, open_rate: u32, size: u64, l: &Level, 
             z.map(|z| (format!("p99 {} ms", ms(z.ms(0.99))), f.ms(0.99) / z.ms(0.99))),
         );
     }
+    let cpu = l.cpu.iter().map(|(name, c)| format!("{name} {}", us(*c))).collect::<Vec<_>>().join(", ");
+    // The call whose CPU time grew the most from 0 events.
+    let grown = zero.and_then(|z| {
+        l.cpu
+            .iter()
+            .filter_map(|(name, c)| {
+                z.cpu.iter().find(|(n, _)| n == name).map(|(_, zc)| (*name, *zc, c / zc.max(0.001)))
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+    });
+    push(
+        format!("server CPU time per call, trail {at}"),
+        cpu,
+        grown.map(|(name, zc, ratio)| (format!("{name} {} (grew the most)", us(zc)), ratio)),
+    );
     if let Some(z) = zero {
         report.at_least(
             &format!("{label} authorize at {at} ÷ at 0"),
