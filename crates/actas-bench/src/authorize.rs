@@ -58,9 +58,9 @@ pub(crate) async fn cpu_per_call(
     node: &Node,
     load: impl std::future::Future<Output = anyhow::Result<Figures>>,
 ) -> anyhow::Result<(Figures, f64)> {
-    let before = node.cpu()?;
+    let before = node.cpu_mark()?;
     let f = load.await?;
-    let used = node.cpu()?.saturating_sub(before);
+    let used = node.cpu_since(&before)?;
     let per_call = used.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
     Ok((f, per_call))
 }

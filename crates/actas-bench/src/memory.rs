@@ -100,9 +100,9 @@ async fn observe(plan: &Plan, dir: &Path, db: &Db, name: &str, app_key: &str, to
     let node = Node::start(db, dir, name).await?;
     // Start-up (key loading, the first reaper pass) is not idle time.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = node.cpu()?;
+    let before = node.cpu_mark()?;
     tokio::time::sleep(plan.idle_for).await;
-    let idle_cpu = node.cpu()? - before;
+    let idle_cpu = node.cpu_since(&before)?;
     let idle = node.memory()?;
     let client = load::client()?;
     let authz = Endpoint::authorize(&client, std::slice::from_ref(&node.url), app_key, token)?;

@@ -67,6 +67,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
 }
 
+/// A node's CPU time at one moment ([`Node::cpu_mark`]).
+pub struct CpuMark {
+    threads: std::collections::HashMap<u64, u64>,
+    ticks: Duration,
+}
+
 /// A running server child.
 pub struct Node {
     child: Child,
@@ -154,8 +160,43 @@ impl Node {
         Ok(Disk { written: field("write_bytes")?, read: field("read_bytes")? })
     }
 
-    /// CPU time it has used (user + system), from /proc/PID/stat.
-    pub fn cpu(&self) -> anyhow::Result<Duration> {
+    /// Where its CPU time stands now, for [`Node::cpu_since`].
+    pub fn cpu_mark(&self) -> anyhow::Result<CpuMark> {
+        Ok(CpuMark { threads: self.threads_ns(), ticks: self.cpu_ticks()? })
+    }
+
+    /// CPU time (user + system) it used since `mark`: its threads' time on
+    /// a CPU in nanoseconds (/proc/PID/task/*/schedstat; a thread that
+    /// ended meanwhile takes its share with it, and only threads that had
+    /// sat idle for seconds end), else from /proc/PID/stat, which counts in
+    /// clock ticks of 10 ms (a few reads take less).
+    pub fn cpu_since(&self, mark: &CpuMark) -> anyhow::Result<Duration> {
+        let now = self.threads_ns();
+        if mark.threads.is_empty() || now.is_empty() {
+            return Ok(self.cpu_ticks()?.saturating_sub(mark.ticks));
+        }
+        let ns = now.iter().map(|(tid, ns)| ns.saturating_sub(mark.threads.get(tid).copied().unwrap_or(0))).sum();
+        Ok(Duration::from_nanos(ns))
+    }
+
+    /// Each thread's time on a CPU so far, in nanoseconds (empty when
+    /// /proc does not say).
+    fn threads_ns(&self) -> std::collections::HashMap<u64, u64> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Default::default();
+        };
+        tasks
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let tid = t.file_name().to_str()?.parse().ok()?;
+                let schedstat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                Some((tid, schedstat.split_whitespace().next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// CPU time it has used, from /proc/PID/stat (ended threads included).
+    fn cpu_ticks(&self) -> anyhow::Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).context("cannot read /proc/PID/stat")?;
         // The command name (field 2) may hold spaces; the rest follows its ')'.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc/PID/stat")?;
