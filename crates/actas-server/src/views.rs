@@ -158,29 +158,37 @@ pub fn stepup(p: &Policy, r: &Request) -> api::StepUp {
 
 /// An audit event.
 pub fn event(e: &Event) -> api::AuditEvent {
+    into_event(e.clone())
+}
+
+/// [`event`], taking the event: a page of them is answered without a
+/// copy of each one's data.
+pub fn into_event(e: Event) -> api::AuditEvent {
+    let Event { seq, body, prev_hash, hash } = e;
     api::AuditEvent {
-        seq: e.seq,
-        id: e.id.clone().into(),
-        at: format_ms(e.at),
-        kind: e.kind,
-        actor: api::Actor { kind: e.actor.kind, id: e.actor.id.clone(), name: e.actor.name.clone() },
-        account_id: e.account_id.clone(),
-        ticket: e.ticket.clone(),
-        request_id: e.request_id.clone().map(Into::into),
-        session_id: e.session_id.clone().map(Into::into),
-        agent: e.agent.clone(),
-        data: e.data.clone(),
-        text: e.text.clone(),
-        prev_hash: e.prev_hash.clone(),
-        hash: e.hash.clone(),
+        seq,
+        id: body.id.into(),
+        at: format_ms(body.at),
+        kind: body.kind,
+        actor: api::Actor { kind: body.actor.kind, id: body.actor.id, name: body.actor.name },
+        account_id: body.account_id,
+        ticket: body.ticket,
+        request_id: body.request_id.map(Into::into),
+        session_id: body.session_id.map(Into::into),
+        agent: body.agent,
+        data: body.data,
+        text: body.text,
+        prev_hash,
+        hash,
     }
 }
 
 /// An audit event in a session's timeline: the event with its `text` as
 /// one line ([`actas_core::limits::one_line`]), as people read it. The stored
 /// text, which its hash covers, is what `GET /audit` answers.
-pub fn timeline_event(e: &Event) -> api::AuditEvent {
-    api::AuditEvent { text: actas_core::limits::one_line(&e.text).into_owned(), ..event(e) }
+pub fn timeline_event(e: Event) -> api::AuditEvent {
+    let text = actas_core::limits::one_line(&e.text).into_owned();
+    api::AuditEvent { text, ..into_event(e) }
 }
 
 /// The keys that sign or signed the audit trail's head.

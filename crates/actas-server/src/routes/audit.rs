@@ -111,8 +111,11 @@ pub async fn list(
     let (events, next) = service::list_events(&st.ctx, &staff, f).await?;
     let next = next.map(|n| n.to_string());
     if format == "json" {
-        return Ok(Json(api::AuditPage { events: events.iter().map(views::event).collect(), next_cursor: next })
-            .into_response());
+        return Ok(Json(api::AuditPage {
+            events: events.into_iter().map(views::into_event).collect(),
+            next_cursor: next,
+        })
+        .into_response());
     }
     let (ct, body) = crate::export::render(&events, &format)?;
     let mut res = ([(header::CONTENT_TYPE, ct)], body).into_response();

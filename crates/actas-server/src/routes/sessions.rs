@@ -150,7 +150,7 @@ pub async fn timeline(
 ) -> Result<Json<api::Timeline>, ApiError> {
     let staff = caller.staff()?;
     let events = service::timeline(&st.ctx, &staff, &id).await?;
-    Ok(Json(api::Timeline { session_id: id.into(), events: events.iter().map(views::timeline_event).collect() }))
+    Ok(Json(api::Timeline { session_id: id.into(), events: events.into_iter().map(views::timeline_event).collect() }))
 }
 
 /// Server-Sent Events: every session state change (`session.started`,
