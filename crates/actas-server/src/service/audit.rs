@@ -192,7 +192,6 @@ pub async fn verify_trail_paged(
     let mut walk = Walk::new(ctx, known_heads, witnessed);
     let mut manifests = super::archive::segments(ctx).await?;
     let mut check = ArchiveCheck::default();
-    let mut start = 0;
     let mut walked = 0;
     loop {
         // The segments recorded since the walk began (all of them at
@@ -205,7 +204,7 @@ pub async fn verify_trail_paged(
         }
         let new = &manifests[walked..];
         match (archive, new.first(), new.last()) {
-            (Some(dir), Some(first), Some(_)) => {
+            (Some(dir), Some(first), _) => {
                 walk.chain.resume_after(first.first_seq - 1, &first.prev_hash);
                 for m in new {
                     let going;
@@ -216,10 +215,10 @@ pub async fn verify_trail_paged(
                     }
                 }
             }
-            (None, Some(_), Some(last)) => walk.chain.resume_after(last.last_seq, &last.last_hash),
+            (None, _, Some(last)) => walk.chain.resume_after(last.last_seq, &last.last_hash),
             _ => {}
         }
-        start = manifests.last().map_or(start, |m| m.last_seq);
+        let start = manifests.last().map_or(0, |m| m.last_seq);
         walked = manifests.len();
         let sealed_since;
         (walk, sealed_since) = walk_live(ctx, walk, start, paging).await?;
