@@ -5,6 +5,7 @@
 //! one database against one.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -14,7 +15,7 @@ use crate::db::{Db, Target};
 use crate::load::{self, Endpoint, Figures};
 use crate::plan::{Plan, BUSY, CLIENTS, OPEN_CONNECTIONS};
 use crate::report::{self, ms, Report, Row};
-use crate::server::Node;
+use crate::server::{Node, Process};
 
 /// Runs the part on a database of its own, removed afterwards.
 pub async fn run(plan: &Plan, dir: &Path, target: &Target, b: &Baselines, report: &mut Report) -> anyhow::Result<()> {
@@ -51,18 +52,36 @@ pub fn open_value(f: &Figures) -> String {
     )
 }
 
-/// The figures of `load` and the server's CPU time (user and system)
-/// per call answered meanwhile, in µs: unlike a rate, barely moved by
-/// whatever else runs on the machine.
+/// The name Linux gives the SQLite writer's thread (its first 15 bytes).
+const SQLITE_WRITER_THREAD: &str = "actas-sqlite-wr";
+
+/// CPU time (user and system) per call answered, in µs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuPerCall {
+    /// The server's.
+    pub server: f64,
+    /// This program's: the load generator, which shares the cores.
+    pub load: f64,
+    /// The server's SQLite writer thread's (zero on PostgreSQL, whose
+    /// writer is a task among the others).
+    pub writer: f64,
+}
+
+/// The figures of `load` and the CPU time per call the server and the load
+/// generator used meanwhile: unlike a rate, barely moved by whatever else
+/// runs on the machine.
 pub(crate) async fn cpu_per_call(
     node: &Node,
     load: impl std::future::Future<Output = anyhow::Result<Figures>>,
-) -> anyhow::Result<(Figures, f64)> {
-    let before = node.cpu_mark()?;
+) -> anyhow::Result<(Figures, CpuPerCall)> {
+    let this = Process::this();
+    let (server_before, load_before) = (node.cpu_mark()?, this.cpu_mark()?);
     let f = load.await?;
-    let used = node.cpu_since(&before)?;
-    let per_call = used.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
-    Ok((f, per_call))
+    let (server, load) = (node.cpu_since(&server_before)?, this.cpu_since(&load_before)?);
+    let writer = node.thread_cpu_since(&server_before, SQLITE_WRITER_THREAD);
+    let per_call = |d: Duration| d.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
+    let cpu = CpuPerCall { server: per_call(server), load: per_call(load), writer: per_call(writer) };
+    Ok((f, cpu))
 }
 
 /// The writer's counters of a node (`actas_writer_batches_total`,
@@ -147,11 +166,48 @@ async fn measure(
             a.rate() / f.rate(),
         ));
         if c == BUSY {
+            let n = clients(c);
             report.push(
-                Row::new(label, &format!("server CPU time per authorize call, {}", clients(c)), us(authz_cpu)).against(
-                    &format!("per no-op call, {}", clients(c)),
-                    us(floor_cpu),
-                    authz_cpu / floor_cpu,
+                Row::new(label, &format!("server CPU time per authorize call, {n}"), us(authz_cpu.server)).against(
+                    &format!("per no-op call, {n}"),
+                    us(floor_cpu.server),
+                    authz_cpu.server / floor_cpu.server,
+                ),
+            );
+            report.push(
+                Row::new(label, &format!("load generator CPU time per authorize call, {n}"), us(authz_cpu.load))
+                    .against(&format!("per no-op call, {n}"), us(floor_cpu.load), authz_cpu.load / floor_cpu.load),
+            );
+            if authz_cpu.writer > 0.0 {
+                // One thread commits every write: its CPU time per call is
+                // a ceiling no number of cores lifts.
+                report.push(
+                    Row::new(
+                        label,
+                        &format!("authorize, {n}: CPU time per call of the writer thread"),
+                        us(authz_cpu.writer),
+                    )
+                    .against(
+                        "the most one thread at that cost answers",
+                        rate(1e6 / authz_cpu.writer, "req/s"),
+                        a.rate() * authz_cpu.writer / 1e6,
+                    ),
+                );
+            }
+            // What the measured CPU costs allow on this machine's cores,
+            // whatever the server waits on: every call costs both.
+            let cores = crate::machine::usable_cores() as f64;
+            let bound = |c: &CpuPerCall| cores * 1e6 / (c.server + c.load);
+            report.push(
+                Row::new(
+                    label,
+                    &format!("authorize, {n}: the most {cores} cores allow at the CPU time measured per call"),
+                    rate(bound(&authz_cpu), "req/s"),
+                )
+                .against(
+                    &format!("the same for the no-op call, {n}"),
+                    rate(bound(&floor_cpu), "req/s"),
+                    bound(&authz_cpu) / bound(&floor_cpu),
                 ),
             );
         }

@@ -56,6 +56,9 @@ pub struct Fsync {
     pub p50_ms: f64,
     /// 99th percentile, in milliseconds.
     pub p99_ms: f64,
+    /// CPU time per write and `fdatasync` of the thread that waits for it,
+    /// in µs (the kernel's and the virtual disk's work charged to it).
+    pub cpu_us: Option<f64>,
 }
 
 impl Fsync {
@@ -88,16 +91,30 @@ pub async fn measure(plan: &Plan, dir: &Path, targets: &[Target], report: &mut R
         "durable write floor: 4 KiB appended and fdatasync'ed, one at a time",
         format!("p50 {:.2}, p99 {:.2} ms ({})", f.p50_ms, f.p99_ms, rate(1000.0 / f.p50_ms, "writes/s")),
     ));
+    if let Some(cpu) = f.cpu_us {
+        report.push(Row::new(
+            "sqlite",
+            "durable write floor: CPU time per write and fdatasync",
+            format!("{cpu:.1} µs"),
+        ));
+    }
     b.fsync = Some(f);
     for batch in BATCHES {
         eprintln!("bench: SQLite insert ceiling, {batch} rows per commit");
-        let rows = sqlite_ceiling(dir, batch, plan.ceiling_for).await?;
+        let c = sqlite_ceiling(dir, batch, plan.ceiling_for).await?;
         report.push(Row::new(
             "sqlite",
             &format!("insert ceiling: audit_events-like rows, {batch} per commit"),
-            rate(rows, "rows/s"),
+            rate(c.rows_per_s, "rows/s"),
         ));
-        b.sqlite.push((batch, rows));
+        if let Some(cpu) = c.cpu_us {
+            report.push(Row::new(
+                "sqlite",
+                &format!("insert ceiling, {batch} per commit: CPU time per row, commits included"),
+                format!("{cpu:.1} µs"),
+            ));
+        }
+        b.sqlite.push((batch, c.rows_per_s));
     }
     for t in targets {
         if let Target::Postgres(_) = t {
@@ -194,10 +211,11 @@ fn sample_rows() -> Vec<Columns> {
 async fn durable_write_floor(dir: &Path, length: Duration) -> anyhow::Result<Fsync> {
     use std::io::Write;
     let path = dir.join("durable-write-floor");
-    let mut times = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f64>> {
+    let times = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<f64>, Option<f64>)> {
         let mut file = std::fs::File::create(&path).context("cannot create the durable write floor's file")?;
         let block = [0x5au8; 4096];
         let mut times = Vec::new();
+        let cpu_before = thread_cpu();
         let started = Instant::now();
         while started.elapsed() < length || times.len() < 20 {
             let t = Instant::now();
@@ -205,14 +223,17 @@ async fn durable_write_floor(dir: &Path, length: Duration) -> anyhow::Result<Fsy
             file.sync_data()?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
+        let cpu_us =
+            cpu_before.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a).as_secs_f64() * 1e6 / times.len() as f64);
         drop(file);
         std::fs::remove_file(&path).ok();
-        Ok(times)
+        Ok((times, cpu_us))
     })
     .await??;
+    let (mut times, cpu_us) = times;
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    Ok(Fsync { p50_ms: at(0.5), p99_ms: at(0.99) })
+    Ok(Fsync { p50_ms: at(0.5), p99_ms: at(0.99), cpu_us })
 }
 
 /// Rows per second into `audit_events` of a fresh SQLite file made by the
@@ -220,17 +241,18 @@ async fn durable_write_floor(dir: &Path, length: Duration) -> anyhow::Result<Fsy
 /// fastest, one connection on one thread (WAL, `synchronous = FULL`, the
 /// writer's page cache) running one prepared statement, with nothing
 /// between the rows but binding their values.
-async fn sqlite_ceiling(dir: &Path, batch: usize, length: Duration) -> anyhow::Result<f64> {
+async fn sqlite_ceiling(dir: &Path, batch: usize, length: Duration) -> anyhow::Result<Ceiling> {
     let path = dir.join(format!("ceiling-{batch}.db"));
     let url = path.to_string_lossy().into_owned();
     drop(actas_store::Store::open(&actas_store::Options::new(url.clone())).await?);
     let rows = sample_rows();
-    let inserted = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+    let inserted = tokio::task::spawn_blocking(move || -> anyhow::Result<Ceiling> {
         let mut conn = rusqlite::Connection::open(&path).context("cannot open the ceiling's SQLite file")?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA busy_timeout = 10000",
         )?;
         let insert = "INSERT INTO audit_events (seq, id, at, type, actor, account_id, ticket, request_id, session_id, agent, data, text, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+        let cpu_before = thread_cpu();
         let started = Instant::now();
         let mut seq: i64 = 0;
         while started.elapsed() < length {
@@ -261,13 +283,30 @@ async fn sqlite_ceiling(dir: &Path, batch: usize, length: Duration) -> anyhow::R
             }
             tx.commit()?;
         }
-        Ok(seq as f64 / started.elapsed().as_secs_f64())
+        let rows_per_s = seq as f64 / started.elapsed().as_secs_f64();
+        let cpu_us = cpu_before.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a).as_secs_f64() * 1e6 / seq.max(1) as f64);
+        Ok(Ceiling { rows_per_s, cpu_us })
     })
     .await??;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{url}{suffix}"));
     }
     Ok(inserted)
+}
+
+/// What SQLite inserting rows on its own reached.
+#[derive(Debug, Clone, Copy)]
+struct Ceiling {
+    rows_per_s: f64,
+    /// CPU time per row of the inserting thread, commits included, in µs.
+    cpu_us: Option<f64>,
+}
+
+/// This thread's time on a CPU so far (/proc/thread-self/schedstat, in
+/// nanoseconds; `None` where /proc does not say).
+fn thread_cpu() -> Option<Duration> {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(schedstat.split_whitespace().next()?.parse().ok()?))
 }
 
 /// SQL text literal.

@@ -64,8 +64,13 @@ fn cpu() -> String {
 }
 
 /// Logical CPUs this process may use, and those of /proc/cpuinfo.
+/// The cores this program may run on (1 when the system does not say).
+pub fn usable_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn cores() -> String {
-    let usable = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let usable = usable_cores();
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let listed = info.lines().filter(|l| l.starts_with("processor")).count();
     format!("{usable} usable ({listed} in /proc/cpuinfo); the server, the load and the database share them")

@@ -67,10 +67,89 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
 }
 
-/// A node's CPU time at one moment ([`Node::cpu_mark`]).
+/// A process's CPU time at one moment ([`Process::cpu_mark`]).
 pub struct CpuMark {
-    threads: std::collections::HashMap<u64, u64>,
+    /// Each thread's name and its time on a CPU so far, in nanoseconds.
+    threads: std::collections::HashMap<u64, (String, u64)>,
     ticks: Duration,
+}
+
+/// A process whose CPU time is read from /proc: a server child, or this
+/// program (the load generator).
+#[derive(Debug, Clone, Copy)]
+pub struct Process(pub u32);
+
+impl Process {
+    /// This program.
+    pub fn this() -> Process {
+        Process(std::process::id())
+    }
+
+    /// Where its CPU time stands now, for [`Process::cpu_since`].
+    pub fn cpu_mark(&self) -> anyhow::Result<CpuMark> {
+        Ok(CpuMark { threads: self.threads_ns(), ticks: self.cpu_ticks()? })
+    }
+
+    /// CPU time (user + system) it used since `mark`: its threads' time on
+    /// a CPU in nanoseconds (/proc/PID/task/*/schedstat; a thread that
+    /// ended meanwhile takes its share with it, and only threads that had
+    /// sat idle for seconds end), else from /proc/PID/stat, which counts in
+    /// clock ticks of 10 ms (a few reads take less).
+    pub fn cpu_since(&self, mark: &CpuMark) -> anyhow::Result<Duration> {
+        let now = self.threads_ns();
+        if mark.threads.is_empty() || now.is_empty() {
+            return Ok(self.cpu_ticks()?.saturating_sub(mark.ticks));
+        }
+        Ok(Self::since(mark, &now, |_| true))
+    }
+
+    /// CPU time its threads whose name starts with `name` used since `mark`
+    /// (zero when /proc does not say).
+    pub fn thread_cpu_since(&self, mark: &CpuMark, name: &str) -> Duration {
+        Self::since(mark, &self.threads_ns(), |n| n.starts_with(name))
+    }
+
+    fn since(
+        mark: &CpuMark,
+        now: &std::collections::HashMap<u64, (String, u64)>,
+        named: impl Fn(&str) -> bool,
+    ) -> Duration {
+        let ns = now
+            .iter()
+            .filter(|(_, (name, _))| named(name))
+            .map(|(tid, (_, ns))| ns.saturating_sub(mark.threads.get(tid).map_or(0, |(_, ns)| *ns)))
+            .sum();
+        Duration::from_nanos(ns)
+    }
+
+    /// Each thread's name and time on a CPU so far, in nanoseconds (empty
+    /// when /proc does not say).
+    fn threads_ns(&self) -> std::collections::HashMap<u64, (String, u64)> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.0)) else {
+            return Default::default();
+        };
+        tasks
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let tid = t.file_name().to_str()?.parse().ok()?;
+                let schedstat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                Some((tid, (name.trim_end().to_string(), schedstat.split_whitespace().next()?.parse().ok()?)))
+            })
+            .collect()
+    }
+
+    /// CPU time it has used, from /proc/PID/stat (ended threads included).
+    fn cpu_ticks(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).context("cannot read /proc/PID/stat")?;
+        // The command name (field 2) may hold spaces; the rest follows its ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Fields 14 and 15 of the line (utime, stime) are 12 and 13 after ')'.
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse::<u64>().ok()).context("no utime")?
+            + fields.get(12).and_then(|v| v.parse::<u64>().ok()).context("no stime")?;
+        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    }
 }
 
 /// A running server child.
@@ -118,6 +197,7 @@ impl Node {
             .arg(&db.kek)
             .arg("--ready-file")
             .arg(&ready)
+            .envs(std::env::var_os("ACTAS_BENCH_SERVER_WORKERS").map(|v| ("TOKIO_WORKER_THREADS", v)))
             .stdin(Stdio::piped())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -162,49 +242,17 @@ impl Node {
 
     /// Where its CPU time stands now, for [`Node::cpu_since`].
     pub fn cpu_mark(&self) -> anyhow::Result<CpuMark> {
-        Ok(CpuMark { threads: self.threads_ns(), ticks: self.cpu_ticks()? })
+        Process(self.pid).cpu_mark()
     }
 
-    /// CPU time (user + system) it used since `mark`: its threads' time on
-    /// a CPU in nanoseconds (/proc/PID/task/*/schedstat; a thread that
-    /// ended meanwhile takes its share with it, and only threads that had
-    /// sat idle for seconds end), else from /proc/PID/stat, which counts in
-    /// clock ticks of 10 ms (a few reads take less).
+    /// CPU time (user + system) it used since `mark` ([`Process::cpu_since`]).
     pub fn cpu_since(&self, mark: &CpuMark) -> anyhow::Result<Duration> {
-        let now = self.threads_ns();
-        if mark.threads.is_empty() || now.is_empty() {
-            return Ok(self.cpu_ticks()?.saturating_sub(mark.ticks));
-        }
-        let ns = now.iter().map(|(tid, ns)| ns.saturating_sub(mark.threads.get(tid).copied().unwrap_or(0))).sum();
-        Ok(Duration::from_nanos(ns))
+        Process(self.pid).cpu_since(mark)
     }
 
-    /// Each thread's time on a CPU so far, in nanoseconds (empty when
-    /// /proc does not say).
-    fn threads_ns(&self) -> std::collections::HashMap<u64, u64> {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return Default::default();
-        };
-        tasks
-            .filter_map(|t| {
-                let t = t.ok()?;
-                let tid = t.file_name().to_str()?.parse().ok()?;
-                let schedstat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
-                Some((tid, schedstat.split_whitespace().next()?.parse().ok()?))
-            })
-            .collect()
-    }
-
-    /// CPU time it has used, from /proc/PID/stat (ended threads included).
-    fn cpu_ticks(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).context("cannot read /proc/PID/stat")?;
-        // The command name (field 2) may hold spaces; the rest follows its ')'.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc/PID/stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // Fields 14 and 15 of the line (utime, stime) are 12 and 13 after ')'.
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse::<u64>().ok()).context("no utime")?
-            + fields.get(12).and_then(|v| v.parse::<u64>().ok()).context("no stime")?;
-        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    /// CPU time its threads named `name…` used since `mark`.
+    pub fn thread_cpu_since(&self, mark: &CpuMark, name: &str) -> Duration {
+        Process(self.pid).thread_cpu_since(mark, name)
     }
 
     /// Stops it (closes its standard input) and checks it exited cleanly.

@@ -180,7 +180,7 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
     let before = node.disk()?;
     let (authorize, authorize_cpu) = cpu_per_call(node, load::closed(&authz, BUSY, plan.level)).await?;
     let after = node.disk()?;
-    let mut cpu = vec![("authorize", authorize_cpu)];
+    let mut cpu = vec![("authorize", authorize_cpu.server)];
     let per_call = |b: u64, a: u64| a.saturating_sub(b) as f64 / authorize.calls.max(1) as f64;
     let disk = (per_call(before.written, after.written), per_call(before.read, after.read));
     let open = load::open(&authz, plan.open_rate, plan.open_for, OPEN_CONNECTIONS).await?;
@@ -198,7 +198,7 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
         Check::AccessLog,
     );
     let (access_log, log_cpu) = cpu_per_call(node, load::sequential(&log, plan.reads, plan.read_budget)).await?;
-    cpu.push(("access log", log_cpu));
+    cpu.push(("access log", log_cpu.server));
     let t = |t: Timestamp| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let queries: [(&'static str, String); 6] = [
         ("account", format!("account={}", cast.account)),
@@ -213,7 +213,7 @@ async fn level(plan: &Plan, node: &Node, cast: &Cast, stage: &Stage, day: Timest
         let ep = Endpoint::get(&client, &nodes, &format!("/api/v1/audit?{q}"), Some(&cast.auditor), Check::AuditPage);
         let (found, search_cpu) = cpu_per_call(node, load::sequential(&ep, plan.reads, plan.read_budget)).await?;
         searches.push((name, found));
-        cpu.push((name, search_cpu));
+        cpu.push((name, search_cpu.server));
     }
     Ok(Level { authorize, disk, open, ends, access_log, searches, cpu })
 }
