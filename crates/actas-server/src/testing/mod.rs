@@ -51,7 +51,9 @@ pub use actas_core::{Clock, ManualClock, Timestamp};
 pub use actas_store::testing::{pg_base_url, t0, wait_for, wait_until, PgDatabase};
 pub use api::{refused_everywhere, Api, LiveSession, RequestBuilder, Requested, SessionBuilder, TicketBuilder};
 pub use cast::{Counts, TestApp};
-pub use server::{test_keys, AppBuilder, Backend, HostApp, Node, StaffBuilder, TestServer, TestServerBuilder};
+pub use server::{
+    test_keys, AppBuilder, Backend, DirectSql, HostApp, Node, StaffBuilder, TestServer, TestServerBuilder,
+};
 
 pub use crate::backend_test;
 

@@ -297,22 +297,13 @@ impl TestServer {
     /// Runs SQL on the database directly, as an attacker or a broken disk
     /// would.
     pub async fn sql(&self, statement: &str) {
-        use sqlx::{ConnectOptions, Connection};
-        let done = match &self.backend {
-            Backend::Sqlite => {
-                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&self.db_path)
-                    .connect()
-                    .await
-                    .expect("a connection to the SQLite file");
-                sqlx::raw_sql(statement).execute(&mut conn).await.map(drop)
-            }
-            Backend::Postgres(_) => {
-                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("a PostgreSQL connection");
-                sqlx::raw_sql(statement).execute(&mut conn).await.map(drop)
-            }
-        };
-        done.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        self.sql_later().run(statement).await
+    }
+
+    /// [`TestServer::sql`], owned: for code that runs later, such as a
+    /// hook between two page reads.
+    pub fn sql_later(&self) -> DirectSql {
+        DirectSql { backend: self.backend.clone(), db_path: self.db_path.clone(), db_url: self.db_url.clone() }
     }
 
     /// Drops the triggers that keep the audit trail append-only, as someone
@@ -524,4 +515,54 @@ pub struct HostApp {
     pub id: String,
     /// Its app key (shown once in real life).
     pub key: String,
+}
+
+/// Runs SQL on a test server's database directly ([`TestServer::sql_later`]).
+#[derive(Debug, Clone)]
+pub struct DirectSql {
+    backend: Backend,
+    db_path: PathBuf,
+    db_url: String,
+}
+
+impl DirectSql {
+    /// Runs `statement` (one or more statements); panics when it fails.
+    /// The work runs on a thread of its own, so the returned future is
+    /// `Send` wherever it is boxed (sqlx's own futures cannot show it).
+    pub fn run(&self, statement: &str) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (this, statement) = (self.clone(), statement.to_string());
+        let task = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(this.run_here(&statement))
+        });
+        async move {
+            if let Err(e) = task.await {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
+
+    async fn run_here(&self, statement: &str) {
+        use sqlx::{ConnectOptions, Connection};
+        let done = match &self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&self.db_path)
+                    .connect()
+                    .await
+                    .expect("a connection to the SQLite file");
+                sqlx::raw_sql(statement).execute(&mut conn).await.map(drop)
+            }
+            Backend::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("a PostgreSQL connection");
+                sqlx::raw_sql(statement).execute(&mut conn).await.map(drop)
+            }
+        };
+        done.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
+    /// Whether this is SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite)
+    }
 }

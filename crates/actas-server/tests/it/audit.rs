@@ -887,6 +887,54 @@ backend_test!(async fn a_verification_goes_on_past_events_an_archive_seals_and_r
     }
 });
 
+backend_test!(async fn a_verification_says_so_when_the_segments_it_began_with_change_while_it_walks(app) {
+    use actas_server::service::{archive, verify_trail_paged, Paging};
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let before = ten_minutes_of_events(&app).await;
+    let sealed = archive(&app.ctx, before, dir, 100).await.unwrap().sealed_through.unwrap();
+    // Halfway through the walk, someone with write access to the database
+    // removes the next events and puts, in place of the segments recorded
+    // when the walk began, one that claims to seal them.
+    let (at, cut) = (sealed + 100, sealed + 150);
+    let segments =
+        app.ctx.store.read(actas_store::read_fn(|tx| Box::pin(async move { tx.list_segments().await }))).await.unwrap();
+    let last = segments.last().unwrap();
+    let mut forged: serde_json::Value = serde_json::from_str(&last.manifest).unwrap();
+    forged["last_seq"] = json!(cut);
+    let sql = app.sql_later();
+    let unlock = if sql.is_sqlite() {
+        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete; \
+         DROP TRIGGER audit_segments_append_only_update; DROP TRIGGER audit_segments_append_only_delete;"
+    } else {
+        "DROP TRIGGER audit_events_append_only ON audit_events; \
+         DROP TRIGGER audit_events_only_sealed_go ON audit_events; \
+         DROP TRIGGER audit_segments_append_only ON audit_segments;"
+    };
+    let tamper = format!(
+        "{unlock} DELETE FROM audit_events WHERE seq > {at} AND seq <= {cut}; DELETE FROM audit_segments; \
+         INSERT INTO audit_segments (last_seq, first_seq, manifest, sealed_at) VALUES ({cut}, {}, '{}', 0);",
+        last.first_seq,
+        forged.to_string().replace('\'', "''"),
+    );
+    let paging = Paging::of(100, 1).before_each_read(std::sync::Arc::new(move |after| {
+        let (sql, tamper) = (sql.clone(), tamper.clone());
+        Box::pin(async move {
+            if after == at {
+                sql.run(&tamper).await;
+            }
+        })
+    }));
+    let (v, _) = verify_trail_paged(&app.ctx, &[], &[], None, &paging).await.unwrap();
+    assert!(!v.ok, "{v:?}");
+    assert_eq!(v.first_bad, Some(at + 1), "{v:?}");
+    let problem = v.problem.as_deref().unwrap_or_default();
+    assert!(problem.contains("the segments recorded before are not all there as they were"), "{v:?}");
+    // A walk begun now finds the forged segment before any event.
+    let (now, _) = actas_server::service::verify_trail(&app.ctx, &[], &[], Some(dir)).await.unwrap();
+    assert!(!now.ok, "{now:?}");
+});
+
 backend_test!(async fn an_archive_that_finds_events_another_sealed_meanwhile_stops_and_says_so(app) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
