@@ -193,6 +193,13 @@ async fn measure(
                         a.rate() * authz_cpu.writer / 1e6,
                     ),
                 );
+                if let Some(row) = b.sqlite_row_cpu_us.filter(|r| *r > 0.0) {
+                    report.at_most(
+                        "sqlite writer CPU per authorize ÷ SQLite's CPU per row",
+                        authz_cpu.writer / row,
+                        report::MAX_WRITER_CPU_VS_CEILING_ROW,
+                    );
+                }
             }
             // What the measured CPU costs allow on this machine's cores,
             // whatever the server waits on: every call costs both.

@@ -43,6 +43,9 @@ const PGBENCH_THREADS: u32 = 2;
 pub struct Baselines {
     /// SQLite rows per second at each of [`BATCHES`].
     pub sqlite: Vec<(usize, f64)>,
+    /// SQLite's CPU time per row at the smallest of [`BATCHES`], commits
+    /// included, in µs (where /proc says).
+    pub sqlite_row_cpu_us: Option<f64>,
     /// pgbench inserts per second, when PostgreSQL is measured.
     pub pgbench: Option<f64>,
     /// The durable write floor on the SQLite folder's disk.
@@ -113,6 +116,9 @@ pub async fn measure(plan: &Plan, dir: &Path, targets: &[Target], report: &mut R
                 &format!("insert ceiling, {batch} per commit: CPU time per row, commits included"),
                 format!("{cpu:.1} µs"),
             ));
+        }
+        if b.sqlite.is_empty() {
+            b.sqlite_row_cpu_us = c.cpu_us;
         }
         b.sqlite.push((batch, c.rows_per_s));
     }

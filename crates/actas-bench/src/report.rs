@@ -28,6 +28,13 @@ pub const MIN_AUTHORIZE_VS_CEILING: f64 = 0.02;
 /// the busy machine measured from 0.47 to 1.55 at the same commit, so the
 /// limit is a third rather than a half.
 pub const MIN_AUTHORIZE_AT_TRAIL: f64 = 0.33;
+/// The SQLite writer thread's CPU time per authorize call at 64 clients ÷
+/// SQLite's own CPU time per row at 64 rows per commit: 2.6–4.0 on
+/// 2026-12-02 (session read and touch, the event's making and hashing, a
+/// savepoint, smaller commits). A scan or a statement compiled again on
+/// every call would go far above the limit; CPU time, unlike a rate,
+/// barely moves with the machine's other work.
+pub const MAX_WRITER_CPU_VS_CEILING_ROW: f64 = 12.0;
 /// Each audit search's p99 with the largest quick trail ÷ with none: an
 /// unindexed filter would rise far above this.
 pub const MAX_SEARCH_P99_AT_TRAIL: f64 = 5.0;
