@@ -77,8 +77,10 @@ pub(crate) async fn cpu_per_call(
     let this = Process::this();
     let (server_before, load_before) = (node.cpu_mark()?, this.cpu_mark()?);
     let f = load.await?;
-    let (server, load) = (node.cpu_since(&server_before)?, this.cpu_since(&load_before)?);
-    let writer = node.thread_cpu_since(&server_before, SQLITE_WRITER_THREAD);
+    let (server_after, load_after) = (node.cpu_mark()?, this.cpu_mark()?);
+    let server = server_after.since(&server_before);
+    let writer = server_after.named_since(&server_before, SQLITE_WRITER_THREAD);
+    let load = load_after.since(&load_before);
     let per_call = |d: Duration| d.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
     let cpu = CpuPerCall { server: per_call(server), load: per_call(load), writer: per_call(writer) };
     Ok((f, cpu))

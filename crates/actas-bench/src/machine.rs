@@ -63,12 +63,12 @@ fn cpu() -> String {
     }
 }
 
-/// Logical CPUs this process may use, and those of /proc/cpuinfo.
 /// The cores this program may run on (1 when the system does not say).
 pub fn usable_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Logical CPUs this process may use, and those of /proc/cpuinfo.
 fn cores() -> String {
     let usable = usable_cores();
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

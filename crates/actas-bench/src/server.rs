@@ -74,6 +74,33 @@ pub struct CpuMark {
     ticks: Duration,
 }
 
+impl CpuMark {
+    /// CPU time (user + system) used from `earlier` to this mark: the
+    /// threads' time on a CPU in nanoseconds (/proc/PID/task/*/schedstat;
+    /// a thread that ended meanwhile takes its share with it, and only
+    /// threads that had sat idle for seconds end), else from
+    /// /proc/PID/stat, which counts in clock ticks of 10 ms (a few reads
+    /// take less).
+    pub fn since(&self, earlier: &CpuMark) -> Duration {
+        if earlier.threads.is_empty() || self.threads.is_empty() {
+            return self.ticks.saturating_sub(earlier.ticks);
+        }
+        self.named_since(earlier, "")
+    }
+
+    /// [`CpuMark::since`] of the threads whose name starts with `name`
+    /// (zero when /proc does not say).
+    pub fn named_since(&self, earlier: &CpuMark, name: &str) -> Duration {
+        let ns = self
+            .threads
+            .iter()
+            .filter(|(_, (n, _))| n.starts_with(name))
+            .map(|(tid, (_, ns))| ns.saturating_sub(earlier.threads.get(tid).map_or(0, |(_, ns)| *ns)))
+            .sum();
+        Duration::from_nanos(ns)
+    }
+}
+
 /// A process whose CPU time is read from /proc: a server child, or this
 /// program (the load generator).
 #[derive(Debug, Clone, Copy)]
@@ -85,41 +112,9 @@ impl Process {
         Process(std::process::id())
     }
 
-    /// Where its CPU time stands now, for [`Process::cpu_since`].
+    /// Where its CPU time stands now ([`CpuMark::since`]).
     pub fn cpu_mark(&self) -> anyhow::Result<CpuMark> {
         Ok(CpuMark { threads: self.threads_ns(), ticks: self.cpu_ticks()? })
-    }
-
-    /// CPU time (user + system) it used since `mark`: its threads' time on
-    /// a CPU in nanoseconds (/proc/PID/task/*/schedstat; a thread that
-    /// ended meanwhile takes its share with it, and only threads that had
-    /// sat idle for seconds end), else from /proc/PID/stat, which counts in
-    /// clock ticks of 10 ms (a few reads take less).
-    pub fn cpu_since(&self, mark: &CpuMark) -> anyhow::Result<Duration> {
-        let now = self.threads_ns();
-        if mark.threads.is_empty() || now.is_empty() {
-            return Ok(self.cpu_ticks()?.saturating_sub(mark.ticks));
-        }
-        Ok(Self::since(mark, &now, |_| true))
-    }
-
-    /// CPU time its threads whose name starts with `name` used since `mark`
-    /// (zero when /proc does not say).
-    pub fn thread_cpu_since(&self, mark: &CpuMark, name: &str) -> Duration {
-        Self::since(mark, &self.threads_ns(), |n| n.starts_with(name))
-    }
-
-    fn since(
-        mark: &CpuMark,
-        now: &std::collections::HashMap<u64, (String, u64)>,
-        named: impl Fn(&str) -> bool,
-    ) -> Duration {
-        let ns = now
-            .iter()
-            .filter(|(_, (name, _))| named(name))
-            .map(|(tid, (_, ns))| ns.saturating_sub(mark.threads.get(tid).map_or(0, |(_, ns)| *ns)))
-            .sum();
-        Duration::from_nanos(ns)
     }
 
     /// Each thread's name and time on a CPU so far, in nanoseconds (empty
@@ -245,14 +240,9 @@ impl Node {
         Process(self.pid).cpu_mark()
     }
 
-    /// CPU time (user + system) it used since `mark` ([`Process::cpu_since`]).
+    /// CPU time (user + system) it used since `mark` ([`CpuMark::since`]).
     pub fn cpu_since(&self, mark: &CpuMark) -> anyhow::Result<Duration> {
-        Process(self.pid).cpu_since(mark)
-    }
-
-    /// CPU time its threads named `name…` used since `mark`.
-    pub fn thread_cpu_since(&self, mark: &CpuMark, name: &str) -> Duration {
-        Process(self.pid).thread_cpu_since(mark, name)
+        Ok(self.cpu_mark()?.since(mark))
     }
 
     /// Stops it (closes its standard input) and checks it exited cleanly.

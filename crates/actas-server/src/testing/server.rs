@@ -325,6 +325,20 @@ impl TestServer {
         }
     }
 
+    /// Drops the triggers that keep the archive's recorded segments
+    /// append-only, so that [`TestServer::sql`] can change and remove them.
+    pub async fn unlock_segments(&self) {
+        match self.backend {
+            Backend::Sqlite => {
+                self.sql(
+                    "DROP TRIGGER audit_segments_append_only_update; DROP TRIGGER audit_segments_append_only_delete",
+                )
+                .await
+            }
+            Backend::Postgres(_) => self.sql("DROP TRIGGER audit_segments_append_only ON audit_segments").await,
+        }
+    }
+
     /// Makes every insert into the audit trail fail.
     pub async fn break_audit(&self) {
         match self.backend {
@@ -559,10 +573,5 @@ impl DirectSql {
             }
         };
         done.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
-
-    /// Whether this is SQLite.
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite)
     }
 }

@@ -902,17 +902,11 @@ backend_test!(async fn a_verification_says_so_when_the_segments_it_began_with_ch
     let last = segments.last().unwrap();
     let mut forged: serde_json::Value = serde_json::from_str(&last.manifest).unwrap();
     forged["last_seq"] = json!(cut);
+    app.unlock_trail().await;
+    app.unlock_segments().await;
     let sql = app.sql_later();
-    let unlock = if sql.is_sqlite() {
-        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete; \
-         DROP TRIGGER audit_segments_append_only_update; DROP TRIGGER audit_segments_append_only_delete;"
-    } else {
-        "DROP TRIGGER audit_events_append_only ON audit_events; \
-         DROP TRIGGER audit_events_only_sealed_go ON audit_events; \
-         DROP TRIGGER audit_segments_append_only ON audit_segments;"
-    };
     let tamper = format!(
-        "{unlock} DELETE FROM audit_events WHERE seq > {at} AND seq <= {cut}; DELETE FROM audit_segments; \
+        "DELETE FROM audit_events WHERE seq > {at} AND seq <= {cut}; DELETE FROM audit_segments; \
          INSERT INTO audit_segments (last_seq, first_seq, manifest, sealed_at) VALUES ({cut}, {}, '{}', 0);",
         last.first_seq,
         forged.to_string().replace('\'', "''"),
