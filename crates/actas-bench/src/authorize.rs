@@ -86,25 +86,56 @@ pub(crate) async fn cpu_per_call(
     Ok((f, cpu))
 }
 
-/// The writer's counters of a node (`actas_writer_batches_total`,
-/// `actas_writer_writes_total`).
-#[derive(Debug, Clone, Copy)]
-struct WriterCounts {
+/// What a node's `/metrics` counts: the writer's commits
+/// (`actas_writer_batches_total`, `actas_writer_writes_total`) and the
+/// server's own time to answer `POST /authorize`
+/// (`actas_authorize_seconds`, from the handler's start to its answer:
+/// the writer's queue and commit, not the network or the load generator).
+#[derive(Debug, Clone, Default)]
+struct NodeCounts {
     batches: u64,
     writes: u64,
+    /// The histogram's cumulative buckets: (upper bound in seconds, calls).
+    answered_within: Vec<(f64, u64)>,
+    answered: u64,
 }
 
-impl WriterCounts {
-    fn since(self, before: WriterCounts) -> WriterCounts {
-        WriterCounts {
+impl NodeCounts {
+    /// What was counted between `before` and this.
+    fn since(&self, before: &NodeCounts) -> NodeCounts {
+        let within = self
+            .answered_within
+            .iter()
+            .map(|(le, n)| {
+                let was = before.answered_within.iter().find(|(b, _)| b == le).map_or(0, |(_, n)| *n);
+                (*le, n.saturating_sub(was))
+            })
+            .collect();
+        NodeCounts {
             batches: self.batches.saturating_sub(before.batches),
             writes: self.writes.saturating_sub(before.writes),
+            answered_within: within,
+            answered: self.answered.saturating_sub(before.answered),
         }
+    }
+
+    /// The share of answers the server took longer than `secs` over
+    /// (`secs` one of the histogram's bounds).
+    fn over(&self, secs: f64) -> Option<f64> {
+        let within = self.answered_within.iter().find(|(le, _)| (le - secs).abs() < 1e-9)?.1;
+        (self.answered > 0).then(|| self.answered.saturating_sub(within) as f64 / self.answered as f64)
+    }
+
+    /// The smallest bound of the histogram that holds the share `q` of the
+    /// answers, in ms.
+    fn bound_ms(&self, q: f64) -> Option<f64> {
+        let need = (q * self.answered as f64).ceil() as u64;
+        self.answered_within.iter().find(|(_, n)| *n >= need).map(|(le, _)| le * 1e3)
     }
 }
 
-/// Reads the writer's counters from the node's `/metrics`.
-async fn writer_counts(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<WriterCounts> {
+/// Reads a node's counters from its `/metrics`.
+async fn node_counts(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<NodeCounts> {
     let text = client
         .get(format!("{url}/metrics"))
         .bearer_auth(token)
@@ -119,7 +150,27 @@ async fn writer_counts(client: &reqwest::Client, url: &str, token: &str) -> anyh
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
             .with_context(|| format!("no {name} in /metrics"))
     };
-    Ok(WriterCounts { batches: counter("actas_writer_batches_total")?, writes: counter("actas_writer_writes_total")? })
+    // `actas_authorize_seconds_bucket{le="0.002"} 1234`; `+Inf` is left
+    // out, `actas_authorize_seconds_count` counts every answer.
+    let answered_within = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("actas_authorize_seconds_bucket{le=\"")?;
+            let (le, n) = rest.split_once("\"} ")?;
+            Some((le.parse::<f64>().ok().filter(|v| v.is_finite())?, n.trim().parse::<u64>().ok()?))
+        })
+        .collect();
+    Ok(NodeCounts {
+        batches: counter("actas_writer_batches_total")?,
+        writes: counter("actas_writer_writes_total")?,
+        answered_within,
+        answered: counter("actas_authorize_seconds_count")?,
+    })
+}
+
+/// "1.25 %".
+fn percent(share: f64) -> String {
+    format!("{:.2} %", share * 100.0)
 }
 
 /// "41.3 µs".
@@ -154,9 +205,9 @@ async fn measure(
     let mut one_node = Vec::new();
     for c in CLIENTS {
         let (f, floor_cpu) = cpu_per_call(&node, load::closed(&floor, c, plan.level)).await?;
-        let commits = writer_counts(&client, &node.url, &auditor).await?;
+        let commits = node_counts(&client, &node.url, &auditor).await?;
         let (a, authz_cpu) = cpu_per_call(&node, load::closed(&authz, c, plan.level)).await?;
-        let commits = writer_counts(&client, &node.url, &auditor).await?.since(commits);
+        let commits = node_counts(&client, &node.url, &auditor).await?.since(&commits);
         report.push(Row::new(
             label,
             &format!("no-op floor (GET /.well-known/jwks.json), {}", clients(c)),
@@ -260,7 +311,9 @@ async fn measure(
     let r = plan.open_rate;
     eprintln!("bench: {label}: open loop at {r}/s");
     let fo = load::open(&floor, r, plan.open_for, OPEN_CONNECTIONS).await?;
+    let counted = node_counts(&client, &node.url, &auditor).await?;
     let ao = load::open(&authz, r, plan.open_for, OPEN_CONNECTIONS).await?;
+    let counted = node_counts(&client, &node.url, &auditor).await?.since(&counted);
     report.push(Row::new(label, &format!("no-op floor, open loop at {r}/s"), open_value(&fo)));
     report.push(Row::new(label, &format!("authorize, open loop at {r}/s"), open_value(&ao)).against(
         &format!("no-op floor at {r}/s, p99"),
@@ -273,6 +326,29 @@ async fn measure(
                 "fdatasync p99 (no durable answer comes sooner)",
                 format!("{:.2} ms", f.p99_ms),
                 ao.ms(0.99) / f.p99_ms,
+            ),
+        );
+    }
+    // Where the tail is: in the server (the writer's queue and commit) or
+    // around it (the network, both processes' scheduling on shared cores).
+    if let (Some(p99), Some(over1), Some(over2)) = (counted.bound_ms(0.99), counted.over(0.001), counted.over(0.002)) {
+        report.push(
+            Row::new(
+                label,
+                &format!("authorize, open loop at {r}/s: the server's own time to answer (its histogram)"),
+                format!(
+                    "p99 within {} ms; over 1 ms {}, over 2 ms {} of {} answers ({:.1} writes per commit)",
+                    ms(p99),
+                    percent(over1),
+                    percent(over2),
+                    counted.answered,
+                    counted.writes as f64 / counted.batches.max(1) as f64
+                ),
+            )
+            .against(
+                "over 2 ms as the load generator saw them",
+                percent(ao.over_ms(2.0)),
+                over2 / ao.over_ms(2.0),
             ),
         );
     }

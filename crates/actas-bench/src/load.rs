@@ -59,6 +59,16 @@ impl Figures {
         self.hist.value_at_quantile(q) as f64 / 1000.0
     }
 
+    /// The share of the calls that took longer than `ms` milliseconds.
+    pub fn over_ms(&self, ms: f64) -> f64 {
+        let total = self.hist.len();
+        if total == 0 {
+            return 0.0;
+        }
+        let within = self.hist.count_between(0, (ms * 1000.0) as u64);
+        total.saturating_sub(within) as f64 / total as f64
+    }
+
     /// The longest latency in milliseconds.
     pub fn max_ms(&self) -> f64 {
         self.hist.max() as f64 / 1000.0
