@@ -164,3 +164,15 @@ async fn the_wal_stays_bounded_under_back_to_back_write_batches() {
     assert!(db > 60_000_000, "the rows reached the database file ({db} bytes)");
     assert!(largest < 16_000_000, "the WAL grew to {largest} bytes");
 }
+
+/// The SQLite linked is built with the options of `.cargo/config.toml`
+/// (one variable carries them all: `fdatasync`, which SQLite does not
+/// list, and the memory count, which it does).
+#[test]
+fn sqlite_is_built_with_the_workspace_options() {
+    let c = rusqlite::Connection::open_in_memory().expect("a connection");
+    let mut stmt = c.prepare("PRAGMA compile_options").expect("a statement");
+    let options: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).expect("the options").collect::<Result<_, _>>().expect("the options");
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "compiled with {options:?}");
+}
