@@ -52,8 +52,9 @@ pub fn open_value(f: &Figures) -> String {
     )
 }
 
-/// The name Linux gives the SQLite writer's thread (its first 15 bytes).
-const SQLITE_WRITER_THREAD: &str = "actas-sqlite-wr";
+/// The names Linux gives the writer's thread (their first 15 bytes), on
+/// SQLite and on PostgreSQL.
+const WRITER_THREADS: [&str; 2] = ["actas-sqlite-wr", "actas-pg-writer"];
 
 /// CPU time (user and system) per call answered, in µs.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +63,7 @@ pub(crate) struct CpuPerCall {
     pub server: f64,
     /// This program's: the load generator, which shares the cores.
     pub load: f64,
-    /// The server's SQLite writer thread's (zero on PostgreSQL, whose
-    /// writer is a task among the others).
+    /// The server's writer thread's.
     pub writer: f64,
 }
 
@@ -79,7 +79,7 @@ pub(crate) async fn cpu_per_call(
     let f = load.await?;
     let (server_after, load_after) = (node.cpu_mark()?, this.cpu_mark()?);
     let server = server_after.since(&server_before);
-    let writer = server_after.named_since(&server_before, SQLITE_WRITER_THREAD);
+    let writer = WRITER_THREADS.iter().map(|name| server_after.named_since(&server_before, name)).sum();
     let load = load_after.since(&load_before);
     let per_call = |d: Duration| d.as_secs_f64() * 1e6 / f.calls.max(1) as f64;
     let cpu = CpuPerCall { server: per_call(server), load: per_call(load), writer: per_call(writer) };
@@ -246,7 +246,7 @@ async fn measure(
                         a.rate() * authz_cpu.writer / 1e6,
                     ),
                 );
-                if let Some(row) = b.sqlite_row_cpu_us.filter(|r| *r > 0.0) {
+                if let Some(row) = b.sqlite_row_cpu_us.filter(|r| *r > 0.0 && matches!(target, Target::Sqlite)) {
                     report.at_most(
                         "sqlite writer CPU per authorize ÷ SQLite's CPU per row",
                         authz_cpu.writer / row,

@@ -313,8 +313,8 @@ pub struct Options {
     pub migrate: bool,
     /// Where new ids come from (events' and those made in a transaction).
     pub ids: Arc<dyn Ids>,
-    /// Connections to PostgreSQL (16 when `None`), or SQLite's reader
-    /// connections (8 when `None`; SQLite has one writer).
+    /// Reader connections: to PostgreSQL 16 when `None`, to SQLite 8. The
+    /// writer has one connection more, its own.
     pub pool_size: Option<u32>,
 }
 

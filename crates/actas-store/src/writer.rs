@@ -1,9 +1,11 @@
 //! The writer: one task per node that commits writes in batches.
 //!
-//! The loop is the same for both backends; where it runs is the backend's
-//! choice: a task on the server's runtime (PostgreSQL, whose driver is
-//! asynchronous) or a thread of its own (SQLite, whose calls block:
-//! [`WriterHandle::spawn_thread`]).
+//! The loop is the same for both backends, and runs on a thread of its own
+//! ([`WriterHandle::spawn_thread`]): SQLite's calls block, and waiting on
+//! `fsync` must block no worker of the runtime serving requests;
+//! PostgreSQL's driver is asynchronous, but a writer that were one task
+//! among the requests would wait behind them for its turn after each
+//! answer from the database, and it waits for one several times a batch.
 //!
 //! Callers hand it closures; it takes every closure waiting, opens one
 //! transaction (taking the audit chain's lock), runs each closure inside a
@@ -273,20 +275,13 @@ impl WriterHandle {
         (WriterHandle { jobs, signer, schedule, stats, health, opening }, supervise(rx, source, shared))
     }
 
-    /// Runs the writer as a task on the current tokio runtime: for a backend
-    /// whose driver is asynchronous, so that waiting on the database blocks
-    /// no thread.
-    pub(crate) fn spawn(source: Arc<dyn BatchSource>) -> WriterHandle {
-        let (handle, writer) = WriterHandle::new(source);
-        tokio::spawn(writer);
-        handle
-    }
-
     /// Runs the writer on an OS thread of its own, named `name`, with a
-    /// current-thread runtime: for a backend whose calls block (SQLite
-    /// waiting on `fsync` at COMMIT), so that they block this thread only,
-    /// never a worker of the runtime serving requests. The thread ends when
-    /// the last handle is dropped.
+    /// current-thread runtime: a call that blocks (SQLite waiting on `fsync`
+    /// at COMMIT) blocks this thread only, never a worker of the runtime
+    /// serving requests, and an answer from the database wakes this thread
+    /// at once. The batches' connections are opened here, on this runtime
+    /// ([`BatchSource::connect`]). The thread ends when the last handle is
+    /// dropped.
     pub(crate) fn spawn_thread(source: Arc<dyn BatchSource>, name: &str) -> std::io::Result<WriterHandle> {
         let (handle, writer) = WriterHandle::new(source);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -34,7 +34,7 @@ pub struct Args {
     /// [env: ACTAS_DATABASE_URL] [default: actas.db].
     #[arg(long, global = true)]
     pub database: Option<String>,
-    /// Connections to PostgreSQL, or reader connections to SQLite
+    /// Reader connections to PostgreSQL or SQLite; the writer has one more
     /// [env: ACTAS_POOL_SIZE] [default: 16 for PostgreSQL, 8 for SQLite].
     #[arg(long, global = true)]
     pub pool_size: Option<u32>,

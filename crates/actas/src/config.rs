@@ -405,7 +405,7 @@ fn parse_bool(t: &str) -> Result<bool, String> {
 pub struct Common {
     /// `database.url`.
     pub database: String,
-    /// `database.pool_size`: PostgreSQL connections, or SQLite readers.
+    /// `database.pool_size`: reader connections (PostgreSQL or SQLite).
     pub pool_size: Option<u32>,
     /// `keys.key_encryption_key_file`.
     pub kek_file: Option<PathBuf>,

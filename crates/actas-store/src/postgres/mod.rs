@@ -12,15 +12,21 @@ use anyhow::Context;
 use async_trait::async_trait;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 
 use crate::writer::{BatchConn, BatchSource, WriterHandle};
 use crate::{Backend, Options, ReadFn, Store};
 
 mod tx;
 
+/// The name of the writer's thread.
+const WRITER_THREAD: &str = "actas-pg-writer";
+
 struct Postgres {
     pool: PgPool,
+    /// How the writer opens its own connection.
+    connect: PgConnectOptions,
     ids: Arc<dyn Ids>,
 }
 
@@ -52,11 +58,15 @@ impl Backend for Postgres {
     }
 }
 
+/// Runs on the writer's thread: its connection is its own, outside the
+/// readers' pool, so that its socket is watched by the writer's runtime
+/// and an answer from PostgreSQL wakes the writer at once instead of
+/// queueing behind the requests the server's runtime is serving.
 #[async_trait]
 impl BatchSource for Postgres {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
-        let conn = self.pool.acquire().await.map_err(crate::convert::db_err)?;
-        Ok(Box::new(tx::SqlTx::new(conn, self.ids.clone())))
+        let conn = PgConnection::connect_with(&self.connect).await.map_err(crate::convert::db_err)?;
+        Ok(Box::new(tx::SqlTx::new(tx::Conn::Own(conn), self.ids.clone())))
     }
 }
 
@@ -73,7 +83,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
     let pool = PgPoolOptions::new()
         .max_connections(opts.pool_size.unwrap_or(16))
         .acquire_timeout(Duration::from_secs(3))
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .context("cannot connect to PostgreSQL")?;
     let migrator = sqlx::migrate!("./migrations/postgres");
@@ -85,7 +95,8 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
         migrator.run(&pool).await.context("cannot migrate the database")?;
     }
     crate::check_schema(&migrator, &applied().fetch_all(&pool).await.unwrap_or_default())?;
-    let backend = Arc::new(Postgres { pool, ids: opts.ids.clone() });
-    let writer = WriterHandle::spawn(backend.clone());
+    let backend = Arc::new(Postgres { pool, connect, ids: opts.ids.clone() });
+    let writer =
+        WriterHandle::spawn_thread(backend.clone(), WRITER_THREAD).context("cannot start the writer's thread")?;
     Ok(Store { backend, writer })
 }

@@ -31,7 +31,7 @@ use crate::{ConsoleSession, EntryCode, EventFilter, KeyRecord, RequestFilter, Se
 /// back to the pool: closing ends the transaction in the database,
 /// and no later caller inherits it.
 pub(crate) struct SqlTx {
-    pub(crate) conn: PoolConnection<sqlx::Postgres>,
+    pub(crate) conn: Conn,
     pub(crate) head: Option<(i64, String)>,
     pub(crate) appended: bool,
     /// Blocks of `audit_time_index` this batch's events fall in,
@@ -65,7 +65,7 @@ pub(crate) struct SqlTx {
 }
 
 impl SqlTx {
-    pub(crate) fn new(conn: PoolConnection<sqlx::Postgres>, ids: std::sync::Arc<dyn actas_core::id::Ids>) -> Self {
+    pub(crate) fn new(conn: Conn, ids: std::sync::Arc<dyn actas_core::id::Ids>) -> Self {
         SqlTx {
             conn,
             head: None,
@@ -224,7 +224,37 @@ fn touch(s: &mut Session, at: i64) {
 impl Drop for SqlTx {
     fn drop(&mut self) {
         if self.open || self.discard {
-            self.conn.close_on_drop();
+            if let Conn::Pooled(c) = &mut self.conn {
+                c.close_on_drop();
+            }
+        }
+    }
+}
+
+/// A transaction's connection: a reader's, from the pool, or the writer's
+/// own, opened on the writer's thread (see [`super::open`]) and closed
+/// when dropped.
+pub(crate) enum Conn {
+    Pooled(PoolConnection<sqlx::Postgres>),
+    Own(sqlx::PgConnection),
+}
+
+impl std::ops::Deref for Conn {
+    type Target = sqlx::PgConnection;
+
+    fn deref(&self) -> &sqlx::PgConnection {
+        match self {
+            Conn::Pooled(c) => c,
+            Conn::Own(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut sqlx::PgConnection {
+        match self {
+            Conn::Pooled(c) => c,
+            Conn::Own(c) => c,
         }
     }
 }
@@ -1411,7 +1441,7 @@ pub(crate) async fn read_in<T>(
     f: crate::ReadFn<T>,
 ) -> Result<T> {
     let conn = pool.acquire().await.map_err(db_err)?;
-    let mut tx = SqlTx::new(conn, ids.clone());
+    let mut tx = SqlTx::new(Conn::Pooled(conn), ids.clone());
     tx.control(BEGIN_READ).await?;
     let out = f(&mut tx).await;
     if let Err(e) = tx.control("ROLLBACK").await {
