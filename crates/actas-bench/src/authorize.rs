@@ -91,7 +91,7 @@ pub(crate) async fn cpu_per_call(
 /// server's own time to answer `POST /authorize`
 /// (`actas_authorize_seconds`, from the handler's start to its answer:
 /// the writer's queue and commit, not the network or the load generator).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct NodeCounts {
     batches: u64,
     writes: u64,

@@ -23,6 +23,9 @@ mod tx;
 /// The name of the writer's thread.
 const WRITER_THREAD: &str = "actas-pg-writer";
 
+/// The longest wait for a connection: the pool's, or the writer's own.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 struct Postgres {
     pool: PgPool,
     /// How the writer opens its own connection.
@@ -65,7 +68,14 @@ impl Backend for Postgres {
 #[async_trait]
 impl BatchSource for Postgres {
     async fn connect(&self) -> actas_core::Result<Box<dyn BatchConn>> {
-        let conn = PgConnection::connect_with(&self.connect).await.map_err(crate::convert::db_err)?;
+        // As long as a reader waits for a connection from the pool: an
+        // address that does not answer fails the batch, not after minutes.
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.connect))
+            .await
+            .map_err(|_| {
+                actas_core::Error::Unavailable(anyhow::anyhow!("PostgreSQL did not answer in {CONNECT_TIMEOUT:?}"))
+            })?
+            .map_err(crate::convert::db_err)?;
         Ok(Box::new(tx::SqlTx::new(tx::Conn::Own(conn), self.ids.clone())))
     }
 }
@@ -82,7 +92,7 @@ pub(crate) async fn open(opts: &Options) -> anyhow::Result<Store> {
     ]);
     let pool = PgPoolOptions::new()
         .max_connections(opts.pool_size.unwrap_or(16))
-        .acquire_timeout(Duration::from_secs(3))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(connect.clone())
         .await
         .context("cannot connect to PostgreSQL")?;
